@@ -1,0 +1,237 @@
+//! Commands: what an actor asks for. Ids, the accounting date and the time come in with the
+//! command; the core mints nothing.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::chart::AccountType;
+use crate::event::{CancelReason, RechargeMethod, WithdrawalRoute};
+use crate::ids::*;
+use crate::money::{Amount, Currency, Quantity, Rate, UnitPrice};
+use crate::org::{Actor, DistributorTier, OrgKind, SaleMode};
+use crate::pricing::RateScope;
+use crate::rules::{PartyRef, PostingRule};
+
+/// Items one order may have.
+pub const ORDER_ITEMS_MAX: usize = 100;
+/// Serial codes one batch may issue.
+pub const SERIAL_BATCH_MAX: usize = 1_000;
+/// Periods one order item may buy (months, days: whatever the product's unit is).
+pub const PERIODS_MAX: u32 = 1_200;
+/// Length of free-text fields (names, reasons, references, notes).
+pub const TEXT_LENGTH_MAX: usize = 500;
+/// The serial-code packages of the server-rental business, in days.
+pub const SERIAL_PACKAGE_DAYS: [u32; 5] = [3, 5, 30, 180, 360];
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Command {
+    pub actor: Actor,
+    /// The accounting date every entry of the command is booked on.
+    pub effective_date: NaiveDate,
+    pub at: DateTime<Utc>,
+    pub body: CommandBody,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OrderItemRequest {
+    pub product_id: ProductId,
+    pub quantity: Quantity,
+    pub periods: u32,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum CommandBody {
+    /// Opens the platform, its book and the default posting rules (once per deployment).
+    Bootstrap {
+        platform_id: OrgId,
+        name: String,
+        currency: Currency,
+    },
+    OpenOrg {
+        org_id: OrgId,
+        kind: OrgKind,
+        name: String,
+        parent_id: OrgId,
+        sale_mode: Option<SaleMode>,
+    },
+    OpenAccount {
+        book: OrgId,
+        code: String,
+        name: String,
+        account_type: AccountType,
+    },
+    SetPostingRules {
+        rules: Vec<PostingRule>,
+    },
+    SetSaleMode {
+        reseller_id: OrgId,
+        sale_mode: SaleMode,
+    },
+    CreateProduct {
+        product_id: ProductId,
+        name: String,
+        supplier_id: OrgId,
+        list_price: UnitPrice,
+        unit: String,
+    },
+    SetSupplierRate {
+        product_id: ProductId,
+        rate: Rate,
+    },
+    /// A customer-specific rate below the seller's own cost needs approval: `approval_id` names it.
+    SetRate {
+        book: OrgId,
+        product_id: ProductId,
+        scope: RateScope,
+        rate: Rate,
+        valid_from: Option<NaiveDate>,
+        valid_to: Option<NaiveDate>,
+        approval_id: ApprovalId,
+    },
+    CreatePromotion {
+        promotion_id: PromotionId,
+        book: OrgId,
+        name: String,
+        rates: BTreeMap<ProductId, Rate>,
+        valid_from: NaiveDate,
+        valid_to: NaiveDate,
+    },
+    CreateInviteCode {
+        code: InviteCode,
+        book: OrgId,
+        promotion_id: Option<PromotionId>,
+        salesperson: Option<String>,
+    },
+    /// From a verified payment notification; idempotent on (channel, trade number).
+    ConfirmOnlineRecharge {
+        recharge_id: RechargeId,
+        customer_id: OrgId,
+        amount: Amount,
+        channel: String,
+        trade_number: TradeNumber,
+    },
+    /// Offline or corporate-transfer recharge: pending until finance approves.
+    RequestRecharge {
+        recharge_id: RechargeId,
+        approval_id: ApprovalId,
+        customer_id: OrgId,
+        amount: Amount,
+        method: RechargeMethod,
+        reference: String,
+    },
+    RequestRechargeReversal {
+        approval_id: ApprovalId,
+        recharge_id: RechargeId,
+        reason: String,
+    },
+    GrantCoupon {
+        customer_id: OrgId,
+        amount: Amount,
+        reason: String,
+    },
+    PlaceOrder {
+        order_id: OrderId,
+        customer_id: OrgId,
+        items: Vec<OrderItemRequest>,
+        invite_code: Option<InviteCode>,
+    },
+    PayOrder {
+        order_id: OrderId,
+    },
+    FulfilOrder {
+        order_id: OrderId,
+        note: Option<String>,
+        subscription_end: Option<NaiveDate>,
+    },
+    CancelOrder {
+        order_id: OrderId,
+        reason: CancelReason,
+    },
+    RefundOrder {
+        order_id: OrderId,
+        amount: Amount,
+        penalty: Amount,
+        reason: String,
+    },
+    Withdraw {
+        withdrawal_id: WithdrawalId,
+        approval_id: ApprovalId,
+        customer_id: OrgId,
+        amount: Amount,
+        route: WithdrawalRoute,
+    },
+    ChargeUsage {
+        usage_id: UsageId,
+        customer_id: OrgId,
+        product_id: ProductId,
+        quantity: Quantity,
+        period_from: NaiveDate,
+        period_to: NaiveDate,
+    },
+    RenewSubscription {
+        renewal_id: RenewalId,
+        order_id: OrderId,
+        periods: u32,
+        new_end: NaiveDate,
+    },
+    SetSerialPackagePrice {
+        days: u32,
+        list_price: Amount,
+    },
+    SetDistributorTier {
+        distributor_id: OrgId,
+        tier: DistributorTier,
+    },
+    SetSerialTierRate {
+        tier: DistributorTier,
+        rate: Rate,
+    },
+    IssueSerialCodes {
+        batch_id: SerialBatchId,
+        distributor_id: OrgId,
+        days: u32,
+        codes: Vec<SerialCode>,
+    },
+    ActivateSerialCode {
+        code: SerialCode,
+        customer_id: OrgId,
+    },
+    IssueSettlementStatement {
+        settlement_id: SettlementId,
+        book: OrgId,
+        counterparty_id: OrgId,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+    PaySettlement {
+        settlement_id: SettlementId,
+        approval_id: ApprovalId,
+    },
+    RequestInvoice {
+        invoice_id: InvoiceId,
+        approval_id: ApprovalId,
+        customer_id: OrgId,
+        amount: Amount,
+    },
+    ClosePeriod {
+        book: OrgId,
+        through: NaiveDate,
+    },
+    DecideApproval {
+        approval_id: ApprovalId,
+        grant: bool,
+        comment: Option<String>,
+    },
+    /// Books a custom business kind: one that exists only as accounts and posting rules.
+    BookBusiness {
+        kind: String,
+        role: String,
+        book: OrgId,
+        amounts: BTreeMap<String, Amount>,
+        parties: BTreeMap<PartyRef, OrgId>,
+        memo: String,
+    },
+}

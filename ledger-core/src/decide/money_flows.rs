@@ -1,0 +1,258 @@
+//! Money in and out of customer wallets: recharges, reversals, coupons, withdrawals.
+
+use crate::command::CommandBody;
+use crate::error::DomainError;
+use crate::event::*;
+use crate::ids::{ApprovalId, OrgId, RechargeId, WithdrawalId};
+use crate::journal::Posting;
+use crate::money::Amount;
+use crate::org::Role;
+use crate::rules::PartyRef;
+use crate::state::{RechargeStatus, WithdrawalStatus};
+
+use super::{text_field, Decider};
+
+fn recharge_kind(method: RechargeMethod) -> &'static str {
+    match method {
+        RechargeMethod::Online => "recharge.online",
+        RechargeMethod::Offline => "recharge.offline",
+        RechargeMethod::Transfer => "recharge.transfer",
+    }
+}
+
+fn reversal_kind(method: RechargeMethod) -> &'static str {
+    match method {
+        RechargeMethod::Online => "recharge_reversal.online",
+        RechargeMethod::Offline => "recharge_reversal.offline",
+        RechargeMethod::Transfer => "recharge_reversal.transfer",
+    }
+}
+
+fn withdrawal_kind(route: WithdrawalRoute) -> &'static str {
+    match route {
+        WithdrawalRoute::Original => "withdrawal.original",
+        WithdrawalRoute::Offline => "withdrawal.offline",
+    }
+}
+
+fn positive(field: &str, amount: Amount) -> Result<Amount, DomainError> {
+    if amount.is_zero() {
+        return Err(DomainError::invalid_amount(field, crate::money::MoneyError::Zero));
+    }
+    Ok(amount)
+}
+
+impl Decider<'_> {
+    pub(super) fn decide_money(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
+        use CommandBody as C;
+        match body {
+            C::ConfirmOnlineRecharge { recharge_id, customer_id, amount, channel, trade_number } => {
+                let (_, book) = self.customer_for(*customer_id, &[Role::Finance])?;
+                let channel = text_field("channel", channel)?;
+                // A channel notifies again until it is answered: the same trade number books once.
+                if self.state.trade_numbers.contains(&(channel.clone(), trade_number.clone())) {
+                    return Ok(Vec::new());
+                }
+                self.new_recharge_id(*recharge_id)?;
+                let payload = EventPayload::RechargeConfirmed(RechargeConfirmed {
+                    recharge_id: *recharge_id,
+                    customer_id: *customer_id,
+                    book,
+                    amount: positive("amount", *amount)?,
+                    method: RechargeMethod::Online,
+                    reference: trade_number.to_string(),
+                    channel: Some(channel),
+                    trade_number: Some(trade_number.clone()),
+                });
+                let posting = self.wallet_posting("recharge.online", book, *customer_id, *amount);
+                Ok(vec![self.booked(payload, &[posting])?])
+            }
+            C::RequestRecharge { recharge_id, approval_id, customer_id, amount, method, reference } => {
+                if *method == RechargeMethod::Online {
+                    return Err(DomainError::invalid_field(
+                        "method",
+                        "online recharges are booked by the payment notification",
+                    ));
+                }
+                let (_, book) = self.customer_for(*customer_id, &[Role::Sales, Role::Finance])?;
+                self.new_recharge_id(*recharge_id)?;
+                self.new_approval_id(*approval_id)?;
+                let request = RechargeRequested {
+                    recharge_id: *recharge_id,
+                    approval_id: *approval_id,
+                    customer_id: *customer_id,
+                    book,
+                    amount: positive("amount", *amount)?,
+                    method: *method,
+                    reference: text_field("reference", reference)?,
+                };
+                let approval = self.approval_request(
+                    *approval_id,
+                    book,
+                    ApprovalKind::Recharge,
+                    Proposal::ConfirmRecharge { recharge_id: *recharge_id },
+                );
+                Ok(vec![Event::new(EventPayload::RechargeRequested(request)), approval])
+            }
+            C::RequestRechargeReversal { approval_id, recharge_id, reason } => {
+                let recharge = self.state.recharges.get(recharge_id).filter(|recharge| self.reaches(recharge.book));
+                let recharge = recharge.ok_or_else(|| DomainError::not_found("recharge", recharge_id))?;
+                self.require_roles(&[Role::Finance])?;
+                if recharge.status != RechargeStatus::Confirmed {
+                    return Err(DomainError::invalid_field("recharge_id", "only a confirmed recharge can be reversed"));
+                }
+                if recharge.reversal_pending {
+                    return Err(DomainError::ApprovalPending);
+                }
+                self.new_approval_id(*approval_id)?;
+                let reason = text_field("reason", reason)?;
+                // Checked now so a hopeless request never reaches finance; checked again on grant.
+                self.reverse_recharge(*recharge_id, &reason)?;
+                let proposal = Proposal::ReverseRecharge { recharge_id: *recharge_id, reason };
+                Ok(vec![self.approval_request(*approval_id, recharge.book, ApprovalKind::RechargeReversal, proposal)])
+            }
+            C::GrantCoupon { customer_id, amount, reason } => {
+                let (_, book) = self.customer_for(*customer_id, &[Role::Sales])?;
+                if self.command.actor.org_id == *customer_id {
+                    return Err(DomainError::forbidden("customers do not grant themselves coupons"));
+                }
+                let payload = EventPayload::CouponGranted(CouponGranted {
+                    customer_id: *customer_id,
+                    book,
+                    amount: positive("amount", *amount)?,
+                    reason: text_field("reason", reason)?,
+                });
+                let posting = self.wallet_posting("coupon", book, *customer_id, *amount);
+                Ok(vec![self.booked(payload, &[posting])?])
+            }
+            C::Withdraw { withdrawal_id, approval_id, customer_id, amount, route } => {
+                let (_, book) = self.customer_for(*customer_id, &[Role::Finance])?;
+                if self.state.withdrawals.contains_key(withdrawal_id) {
+                    return Err(DomainError::AlreadyExists { what: "withdrawal", id: withdrawal_id.to_string() });
+                }
+                let amount = positive("amount", *amount)?;
+                let available = self.state.wallet(*customer_id).available();
+                if amount > available {
+                    return Err(DomainError::InsufficientBalance { available, needed: amount });
+                }
+                match route {
+                    WithdrawalRoute::Original => {
+                        Ok(vec![self.withdrawal_paid(*withdrawal_id, *customer_id, book, amount, *route)?])
+                    }
+                    WithdrawalRoute::Offline => {
+                        self.new_approval_id(*approval_id)?;
+                        let request = WithdrawalRequested {
+                            withdrawal_id: *withdrawal_id,
+                            approval_id: *approval_id,
+                            customer_id: *customer_id,
+                            book,
+                            amount,
+                            route: *route,
+                        };
+                        let proposal = Proposal::PayWithdrawal { withdrawal_id: *withdrawal_id };
+                        Ok(vec![
+                            Event::new(EventPayload::WithdrawalRequested(request)),
+                            self.approval_request(*approval_id, book, ApprovalKind::Withdrawal, proposal),
+                        ])
+                    }
+                }
+            }
+            _ => unreachable!("dispatched by kind"),
+        }
+    }
+
+    fn wallet_posting(&self, kind: &'static str, book: OrgId, customer: OrgId, amount: Amount) -> Posting<'static> {
+        Posting::new(kind, "seller", book).amount("amount", amount).party(PartyRef::Customer, customer)
+    }
+
+    fn new_recharge_id(&self, recharge_id: RechargeId) -> Result<(), DomainError> {
+        if self.state.recharges.contains_key(&recharge_id) {
+            return Err(DomainError::AlreadyExists { what: "recharge", id: recharge_id.to_string() });
+        }
+        Ok(())
+    }
+
+    pub(super) fn new_approval_id(&self, approval_id: ApprovalId) -> Result<(), DomainError> {
+        if self.state.approvals.contains_key(&approval_id) {
+            return Err(DomainError::AlreadyExists { what: "approval", id: approval_id.to_string() });
+        }
+        Ok(())
+    }
+
+    pub(super) fn approval_request(
+        &self,
+        approval_id: ApprovalId,
+        book: OrgId,
+        kind: ApprovalKind,
+        proposal: Proposal,
+    ) -> Event {
+        Event::new(EventPayload::ApprovalRequested(ApprovalRequested {
+            approval_id,
+            book,
+            kind,
+            requested_by: self.command.actor.principal_id,
+            proposal,
+        }))
+    }
+
+    /// The effect of an approved offline recharge.
+    pub(super) fn confirm_recharge(&self, recharge_id: RechargeId) -> Result<Event, DomainError> {
+        let recharge =
+            self.state.recharges.get(&recharge_id).ok_or_else(|| DomainError::not_found("recharge", recharge_id))?;
+        let payload = EventPayload::RechargeConfirmed(RechargeConfirmed {
+            recharge_id,
+            customer_id: recharge.customer_id,
+            book: recharge.book,
+            amount: recharge.amount,
+            method: recharge.method,
+            reference: recharge_id.to_string(),
+            channel: None,
+            trade_number: None,
+        });
+        let posting =
+            self.wallet_posting(recharge_kind(recharge.method), recharge.book, recharge.customer_id, recharge.amount);
+        self.booked(payload, &[posting])
+    }
+
+    /// The effect of an approved reversal: the wallet must still hold the money.
+    pub(super) fn reverse_recharge(&self, recharge_id: RechargeId, reason: &str) -> Result<Event, DomainError> {
+        let recharge =
+            self.state.recharges.get(&recharge_id).ok_or_else(|| DomainError::not_found("recharge", recharge_id))?;
+        let available = self.state.wallet(recharge.customer_id).available();
+        if recharge.amount > available {
+            return Err(DomainError::InsufficientBalance { available, needed: recharge.amount });
+        }
+        let payload = EventPayload::RechargeReversed(RechargeReversed {
+            recharge_id,
+            customer_id: recharge.customer_id,
+            book: recharge.book,
+            amount: recharge.amount,
+            reason: reason.to_owned(),
+        });
+        let posting =
+            self.wallet_posting(reversal_kind(recharge.method), recharge.book, recharge.customer_id, recharge.amount);
+        self.booked(payload, &[posting])
+    }
+
+    /// The effect of an approved offline withdrawal.
+    pub(super) fn pay_withdrawal(&self, withdrawal_id: WithdrawalId) -> Result<Event, DomainError> {
+        let withdrawal = self.state.withdrawals.get(&withdrawal_id);
+        let withdrawal = withdrawal.filter(|withdrawal| withdrawal.status == WithdrawalStatus::Requested);
+        let withdrawal = withdrawal.ok_or_else(|| DomainError::not_found("withdrawal", withdrawal_id))?;
+        let book = self.state.orgs[&withdrawal.customer_id].parent_id.expect("customers have a seller");
+        self.withdrawal_paid(withdrawal_id, withdrawal.customer_id, book, withdrawal.amount, withdrawal.route)
+    }
+
+    fn withdrawal_paid(
+        &self,
+        withdrawal_id: WithdrawalId,
+        customer_id: OrgId,
+        book: OrgId,
+        amount: Amount,
+        route: WithdrawalRoute,
+    ) -> Result<Event, DomainError> {
+        let payload = EventPayload::WithdrawalPaid(WithdrawalPaid { withdrawal_id, customer_id, book, amount, route });
+        let posting = self.wallet_posting(withdrawal_kind(route), book, customer_id, amount);
+        self.booked(payload, &[posting])
+    }
+}

@@ -1,0 +1,512 @@
+//! Orders, usage charges and renewals: pricing along the chain, payment from balance, refunds
+//! in proportion, and rebate commissions.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
+use crate::command::{CommandBody, OrderItemRequest, ORDER_ITEMS_MAX, PERIODS_MAX};
+use crate::error::DomainError;
+use crate::event::*;
+use crate::ids::{InviteCode, OrgId, ProductId};
+use crate::journal::Posting;
+use crate::money::{round_half_up, Amount, Rate};
+use crate::org::{OrgKind, Role, SaleMode};
+use crate::pricing::{build_item, PricedItem, RateScope, RateSource};
+use crate::rules::PartyRef;
+use crate::state::{Order, OrderStatus, ShareAmounts};
+
+use super::{optional_text, text_field, Decider};
+
+/// One book's part of a sale: what it books in one role, with one party.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub book: OrgId,
+    pub role: &'static str,
+    pub party: (PartyRef, OrgId),
+    pub amounts: ShareAmounts,
+}
+
+/// The shares of a sale, from its priced items: every level books revenue (to the customer, or
+/// to its child reseller) and cost (from its parent, or from the supplier at the top). Shares of
+/// the same book, role and party are summed across items. Ordered from the seller up, revenue
+/// before cost, as finance reads the books (DESIGN §2.5's table).
+pub fn order_shares(items: &[PricedItem], customer_id: OrgId) -> Vec<Share> {
+    let mut shares: Vec<Share> = Vec::with_capacity(items.first().map_or(0, |item| item.levels.len() * 2));
+    let mut add = |book: OrgId, role: &'static str, party: (PartyRef, OrgId), amounts: ShareAmounts| {
+        let existing = shares.iter_mut().find(|share| share.book == book && share.role == role && share.party == party);
+        match existing {
+            Some(share) => {
+                share.amounts.list = share.amounts.list.plus(amounts.list);
+                share.amounts.price = share.amounts.price.plus(amounts.price);
+                share.amounts.cost = share.amounts.cost.plus(amounts.cost);
+            }
+            None => shares.push(Share { book, role, party, amounts }),
+        }
+    };
+    for item in items {
+        let last = item.levels.len() - 1;
+        for (index, level) in item.levels.iter().enumerate().rev() {
+            let (sell_role, buyer) = if index == last {
+                ("seller", (PartyRef::Customer, customer_id))
+            } else {
+                ("intermediate", (PartyRef::Child, item.levels[index + 1].org_id))
+            };
+            let revenue = ShareAmounts { list: item.list_amount, price: level.price, cost: Amount::ZERO };
+            add(level.org_id, sell_role, buyer, revenue);
+            let (cost_role, upstream) = if index == 0 {
+                ("cost_from_supplier", (PartyRef::Supplier, item.supplier_id))
+            } else {
+                ("cost_from_parent", (PartyRef::Parent, item.levels[index - 1].org_id))
+            };
+            add(
+                level.org_id,
+                cost_role,
+                upstream,
+                ShareAmounts { list: Amount::ZERO, price: Amount::ZERO, cost: level.cost },
+            );
+        }
+    }
+    shares
+}
+
+fn posting_of<'a>(kind: &'a str, share: &Share, amounts: ShareAmounts) -> Posting<'a> {
+    Posting::new(kind, share.role, share.book)
+        .amount("list", amounts.list)
+        .amount("price", amounts.price)
+        .amount("cost", amounts.cost)
+        .party(share.party.0, share.party.1)
+}
+
+fn order_state_error(order: &Order, action: &'static str) -> DomainError {
+    DomainError::OrderState { status: order.status.as_str(), action }
+}
+
+/// `round(value × part / whole)`: a refund's share of one amount.
+fn proportion(value: Amount, part: Amount, whole: Amount) -> Amount {
+    round_half_up(value.as_decimal() * part.as_decimal() / whole.as_decimal())
+}
+
+/// What a refund of `amount` reverses of each share: its proportion of the sale, except that
+/// the refund that completes the order takes exactly what is left, so a sale refunded in parts
+/// reverses to the cent. Used by the decider and by `evolve`, which keeps the running total.
+pub(crate) fn refund_parts(order: &Order, shares: &[Share], amount: Amount) -> Vec<ShareAmounts> {
+    let completes = order.refunded.plus(amount) == order.paid;
+    shares
+        .iter()
+        .enumerate()
+        .map(|(index, share)| {
+            let reversed = order.reversed.get(index).copied().unwrap_or_default();
+            if completes {
+                ShareAmounts {
+                    list: share.amounts.list.minus(reversed.list),
+                    price: share.amounts.price.minus(reversed.price),
+                    cost: share.amounts.cost.minus(reversed.cost),
+                }
+            } else {
+                ShareAmounts {
+                    list: proportion(share.amounts.list, amount, order.paid),
+                    price: proportion(share.amounts.price, amount, order.paid),
+                    cost: proportion(share.amounts.cost, amount, order.paid),
+                }
+            }
+        })
+        .collect()
+}
+
+impl Decider<'_> {
+    pub(super) fn decide_orders(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
+        use CommandBody as C;
+        match body {
+            C::PlaceOrder { order_id, customer_id, items, invite_code } => {
+                self.place_order(*order_id, *customer_id, items, invite_code.as_ref())
+            }
+            C::PayOrder { order_id } => self.pay_order(*order_id),
+            C::FulfilOrder { order_id, note, subscription_end } => {
+                let order = self.seller_order(*order_id, &[Role::Operations])?;
+                if order.status != OrderStatus::Paid {
+                    return Err(order_state_error(order, "fulfil"));
+                }
+                let event = OrderFulfilled {
+                    order_id: *order_id,
+                    note: optional_text("note", note)?,
+                    subscription_end: *subscription_end,
+                };
+                Ok(vec![Event::new(EventPayload::OrderFulfilled(event))])
+            }
+            C::CancelOrder { order_id, reason } => {
+                let order = self.customer_order(*order_id, &[Role::Sales, Role::Operations])?;
+                if order.status != OrderStatus::PendingPayment {
+                    return Err(order_state_error(order, "cancel"));
+                }
+                Ok(vec![Event::new(EventPayload::OrderCancelled(OrderCancelled {
+                    order_id: *order_id,
+                    reason: *reason,
+                }))])
+            }
+            C::RefundOrder { order_id, amount, penalty, reason } => self.refund(*order_id, *amount, *penalty, reason),
+            C::ChargeUsage { usage_id, customer_id, product_id, quantity, period_from, period_to } => {
+                let (_, seller) = self.customer_for(*customer_id, &[Role::Operations])?;
+                if self.state.usages.contains(usage_id) {
+                    return Err(DomainError::AlreadyExists { what: "usage charge", id: usage_id.to_string() });
+                }
+                if period_from > period_to {
+                    return Err(DomainError::invalid_field("period_to", "must not be before period_from"));
+                }
+                let request = OrderItemRequest { product_id: *product_id, quantity: *quantity, periods: 1 };
+                let item = self.price_item("product_id", seller, *customer_id, &request, None)?;
+                let total = item.customer_price();
+                let payload = EventPayload::UsageCharged(UsageCharged {
+                    usage_id: *usage_id,
+                    customer_id: *customer_id,
+                    seller_id: seller,
+                    item: item.clone(),
+                    total,
+                    period_from: *period_from,
+                    period_to: *period_to,
+                });
+                self.sale_events("usage", payload, std::slice::from_ref(&item), *customer_id, usage_id.0)
+            }
+            C::RenewSubscription { renewal_id, order_id, periods, new_end } => {
+                self.renew(*renewal_id, *order_id, *periods, *new_end)
+            }
+            _ => unreachable!("dispatched by kind"),
+        }
+    }
+
+    /// An order the actor may act on as its customer or as the seller's staff.
+    fn customer_order(&self, order_id: crate::ids::OrderId, staff_roles: &[Role]) -> Result<&Order, DomainError> {
+        let order = self.state.orders.get(&order_id).ok_or_else(|| DomainError::not_found("order", order_id))?;
+        self.customer_for(order.customer_id, staff_roles).map_err(|error| match error {
+            DomainError::NotFound { .. } => DomainError::not_found("order", order_id),
+            other => other,
+        })?;
+        Ok(order)
+    }
+
+    /// An order the actor may act on as the seller's staff only.
+    fn seller_order(&self, order_id: crate::ids::OrderId, roles: &[Role]) -> Result<&Order, DomainError> {
+        let order = self.state.orders.get(&order_id).filter(|order| self.reaches(order.seller_id));
+        let order = order.ok_or_else(|| DomainError::not_found("order", order_id))?;
+        self.require_roles(roles)?;
+        Ok(order)
+    }
+
+    fn place_order(
+        &self,
+        order_id: crate::ids::OrderId,
+        customer_id: OrgId,
+        requests: &[OrderItemRequest],
+        invite_code: Option<&InviteCode>,
+    ) -> Result<Vec<Event>, DomainError> {
+        let (_, seller) = self.customer_for(customer_id, &[Role::Sales])?;
+        if self.state.orders.contains_key(&order_id) {
+            return Err(DomainError::AlreadyExists { what: "order", id: order_id.to_string() });
+        }
+        if requests.is_empty() || requests.len() > ORDER_ITEMS_MAX {
+            return Err(DomainError::invalid_field("items", format!("an order has 1 to {ORDER_ITEMS_MAX} items")));
+        }
+        let invite = match invite_code {
+            None => None,
+            Some(code) => {
+                let invite = self.state.invite_codes.get(code).filter(|invite| invite.book == seller);
+                Some(invite.ok_or_else(|| DomainError::InvalidInviteCode { code: code.to_string() })?)
+            }
+        };
+        let mut items = Vec::with_capacity(requests.len());
+        for (index, request) in requests.iter().enumerate() {
+            let field = format!("items[{index}]");
+            items.push(self.price_item(&field, seller, customer_id, request, invite)?);
+        }
+        let total = items.iter().fold(Amount::ZERO, |sum, item| sum.plus(item.customer_price()));
+        let event = OrderPlaced {
+            order_id,
+            customer_id,
+            seller_id: seller,
+            items,
+            total,
+            invite_code: invite_code.cloned(),
+            salesperson: invite.and_then(|invite| invite.salesperson.clone()),
+        };
+        Ok(vec![Event::new(EventPayload::OrderPlaced(event))])
+    }
+
+    fn pay_order(&self, order_id: crate::ids::OrderId) -> Result<Vec<Event>, DomainError> {
+        let order = self.customer_order(order_id, &[Role::Sales, Role::Finance])?;
+        match order.status {
+            OrderStatus::PendingPayment => {}
+            OrderStatus::Cancelled => return Err(order_state_error(order, "pay")),
+            _ => return Err(DomainError::OrderAlreadyPaid),
+        }
+        let available = self.state.wallet(order.customer_id).available();
+        if order.total > available {
+            return Err(DomainError::InsufficientBalance { available, needed: order.total });
+        }
+        let payload = EventPayload::OrderPaid(OrderPaid {
+            order_id,
+            customer_id: order.customer_id,
+            seller_id: order.seller_id,
+            total: order.total,
+            items: order.items.clone(),
+            salesperson: order.salesperson.clone(),
+        });
+        self.sale_events("sale", payload, &order.items, order.customer_id, order_id.0)
+    }
+
+    /// A sale's event with its entries in every book of the chain, then one commission event per
+    /// rebate-mode reseller in the chain.
+    fn sale_events(
+        &self,
+        kind: &str,
+        payload: EventPayload,
+        items: &[PricedItem],
+        customer_id: OrgId,
+        source_id: uuid::Uuid,
+    ) -> Result<Vec<Event>, DomainError> {
+        let total = items.iter().fold(Amount::ZERO, |sum, item| sum.plus(item.customer_price()));
+        let available = self.state.wallet(customer_id).available();
+        if total > available {
+            return Err(DomainError::InsufficientBalance { available, needed: total });
+        }
+        let shares = order_shares(items, customer_id);
+        let postings: Vec<Posting<'_>> = shares.iter().map(|share| posting_of(kind, share, share.amounts)).collect();
+        let mut events = vec![self.booked(payload, &postings)?];
+        events.extend(self.commissions(items, source_id)?);
+        Ok(events)
+    }
+
+    fn commissions(&self, items: &[PricedItem], source_id: uuid::Uuid) -> Result<Vec<Event>, DomainError> {
+        let mut bases: BTreeMap<(OrgId, OrgId), (Amount, Rate)> = BTreeMap::new();
+        for item in items {
+            for pair in item.levels.windows(2) {
+                let (payer, reseller) = (&pair[0], &pair[1]);
+                if reseller.rate_source != RateSource::Rebate {
+                    continue;
+                }
+                let SaleMode::Rebate { commission_rate } = self.state.orgs[&reseller.org_id].sale_mode else {
+                    continue;
+                };
+                let base = bases.entry((payer.org_id, reseller.org_id)).or_insert((Amount::ZERO, commission_rate));
+                base.0 = base.0.plus(reseller.price);
+            }
+        }
+        let mut events = Vec::new();
+        for ((payer_id, reseller_id), (base, rate)) in bases {
+            let amount = round_half_up(base.as_decimal() * rate.as_decimal());
+            if amount.is_zero() {
+                continue;
+            }
+            let payload = EventPayload::CommissionAccrued(CommissionAccrued {
+                source_id,
+                payer_id,
+                reseller_id,
+                base,
+                rate,
+                amount,
+            });
+            let postings = [
+                Posting::new("commission", "payer", payer_id)
+                    .amount("amount", amount)
+                    .party(PartyRef::Child, reseller_id),
+                Posting::new("commission", "earner", reseller_id)
+                    .amount("amount", amount)
+                    .party(PartyRef::Parent, payer_id),
+            ];
+            events.push(self.booked(payload, &postings)?);
+        }
+        Ok(events)
+    }
+
+    fn refund(
+        &self,
+        order_id: crate::ids::OrderId,
+        amount: Amount,
+        penalty: Amount,
+        reason: &str,
+    ) -> Result<Vec<Event>, DomainError> {
+        let order = self.seller_order(order_id, &[Role::Finance, Role::Operations])?;
+        if !matches!(order.status, OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::PartiallyRefunded) {
+            return Err(order_state_error(order, "refund"));
+        }
+        if amount.is_zero() {
+            return Err(DomainError::invalid_amount("amount", crate::money::MoneyError::Zero));
+        }
+        let refundable = order.paid.minus(order.refunded);
+        if amount > refundable {
+            return Err(DomainError::RefundExceedsPaid { requested: amount, refundable });
+        }
+        if penalty > amount {
+            return Err(DomainError::invalid_field("penalty", "must not be more than the amount refunded"));
+        }
+        let refunded_total = order.refunded.plus(amount);
+        let fully_refunded = refunded_total == order.paid;
+        let shares = order_shares(&order.items, order.customer_id);
+        let parts = refund_parts(order, &shares, amount);
+        let postings: Vec<Posting<'_>> = shares
+            .iter()
+            .zip(parts)
+            .map(|(share, part)| {
+                let penalty = if share.role == "seller" { penalty } else { Amount::ZERO };
+                posting_of("refund", share, part).amount("penalty", penalty)
+            })
+            .collect();
+        let payload = EventPayload::OrderRefunded(OrderRefunded {
+            order_id,
+            customer_id: order.customer_id,
+            seller_id: order.seller_id,
+            amount,
+            penalty,
+            reason: text_field("reason", reason)?,
+            refunded_total,
+            fully_refunded,
+        });
+        Ok(vec![self.booked(payload, &postings)?])
+    }
+
+    fn renew(
+        &self,
+        renewal_id: crate::ids::RenewalId,
+        order_id: crate::ids::OrderId,
+        periods: u32,
+        new_end: NaiveDate,
+    ) -> Result<Vec<Event>, DomainError> {
+        let order = self.customer_order(order_id, &[Role::Sales, Role::Operations])?;
+        if self.state.renewals.contains(&renewal_id) {
+            return Err(DomainError::AlreadyExists { what: "renewal", id: renewal_id.to_string() });
+        }
+        if order.status != OrderStatus::Fulfilled {
+            return Err(order_state_error(order, "renew"));
+        }
+        let current_end = order.subscription_end.unwrap_or(self.command.effective_date);
+        if new_end <= current_end {
+            return Err(DomainError::invalid_field("new_end", format!("must be after the current end {current_end}")));
+        }
+        let mut items = Vec::with_capacity(order.items.len());
+        for (index, item) in order.items.iter().enumerate() {
+            let request = OrderItemRequest { product_id: item.product_id, quantity: item.quantity, periods };
+            items.push(self.price_item(
+                &format!("items[{index}]"),
+                order.seller_id,
+                order.customer_id,
+                &request,
+                None,
+            )?);
+        }
+        let total = items.iter().fold(Amount::ZERO, |sum, item| sum.plus(item.customer_price()));
+        let payload = EventPayload::SubscriptionRenewed(SubscriptionRenewed {
+            renewal_id,
+            order_id,
+            customer_id: order.customer_id,
+            seller_id: order.seller_id,
+            items: items.clone(),
+            total,
+            new_end,
+            renewed_by: self.command.actor.principal_id,
+        });
+        self.sale_events("renewal", payload, &items, order.customer_id, renewal_id.0)
+    }
+
+    /// Prices one item along the chain from the product's owner down to `seller`.
+    pub(super) fn price_item(
+        &self,
+        field: &str,
+        seller: OrgId,
+        customer_id: OrgId,
+        request: &OrderItemRequest,
+        invite: Option<&InviteCodeCreated>,
+    ) -> Result<PricedItem, DomainError> {
+        let no_price = |reason: String| DomainError::NoPrice { field: format!("{field}.product_id"), reason };
+        if request.periods == 0 || request.periods > PERIODS_MAX {
+            return Err(DomainError::invalid_field(format!("{field}.periods"), format!("must be 1 to {PERIODS_MAX}")));
+        }
+        let product = self.state.products.get(&request.product_id);
+        let product =
+            product.ok_or_else(|| DomainError::invalid_field(format!("{field}.product_id"), "unknown product"))?;
+        let supplier_rate =
+            product.supplier_rate.ok_or_else(|| no_price("the product has no supplier rate".to_owned()))?;
+        let chain = self
+            .chain_from(product.owner_id, seller)
+            .ok_or_else(|| no_price("the seller cannot buy this product".to_owned()))?;
+        let seller_currency = self.state.books[&seller].currency;
+        let owner_currency = self.state.books[&product.owner_id].currency;
+        if seller_currency != owner_currency {
+            return Err(DomainError::CurrencyMismatch {
+                expected: seller_currency.to_string(),
+                found: owner_currency.to_string(),
+            });
+        }
+        let date = self.command.effective_date;
+        let mut levels: Vec<(OrgId, Rate, RateSource)> = Vec::with_capacity(chain.len());
+        let mut cost_rate = supplier_rate;
+        for (index, org_id) in chain.iter().enumerate() {
+            let org = &self.state.orgs[org_id];
+            let rebate = index > 0 && matches!(org.sale_mode, SaleMode::Rebate { .. }) && org.kind == OrgKind::Reseller;
+            let (rate, source) = if rebate {
+                (cost_rate, RateSource::Rebate)
+            } else if index + 1 < chain.len() {
+                let scope = RateScope::Reseller(chain[index + 1]);
+                let window =
+                    self.state.rates.get(&(*org_id, request.product_id, scope)).filter(|window| window.valid_on(date));
+                let window = window.ok_or_else(|| {
+                    no_price(format!("org {org_id} has no valid rate for reseller {}", chain[index + 1]))
+                })?;
+                (window.rate, RateSource::Reseller)
+            } else {
+                self.customer_rate(*org_id, customer_id, request.product_id, invite, field)?
+            };
+            levels.push((*org_id, rate, source));
+            cost_rate = rate;
+        }
+        Ok(build_item(
+            request.product_id,
+            product.supplier_id,
+            product.list_price,
+            request.quantity,
+            request.periods,
+            supplier_rate,
+            &levels,
+        ))
+    }
+
+    /// The seller's rate to a customer: the lowest of the valid public, customer-specific and
+    /// promotion rates; the public rate must exist.
+    fn customer_rate(
+        &self,
+        seller: OrgId,
+        customer_id: OrgId,
+        product_id: ProductId,
+        invite: Option<&InviteCodeCreated>,
+        field: &str,
+    ) -> Result<(Rate, RateSource), DomainError> {
+        let date = self.command.effective_date;
+        let valid = |scope| {
+            self.state.rates.get(&(seller, product_id, scope)).filter(|window| window.valid_on(date)).map(|w| w.rate)
+        };
+        let public = valid(RateScope::Public).ok_or_else(|| DomainError::NoPrice {
+            field: format!("{field}.product_id"),
+            reason: "the seller has no valid public rate for the product".to_owned(),
+        })?;
+        let mut best = (public, RateSource::Public);
+        if let Some(rate) = valid(RateScope::Customer(customer_id)) {
+            if rate < best.0 {
+                best = (rate, RateSource::Customer);
+            }
+        }
+        if let Some(promotion) =
+            invite.and_then(|invite| invite.promotion_id).and_then(|id| self.state.promotions.get(&id))
+        {
+            if date < promotion.valid_from || promotion.valid_to < date {
+                return Err(DomainError::PromotionNotValid {
+                    code: invite.map(|invite| invite.code.to_string()).unwrap_or_default(),
+                    valid_from: promotion.valid_from,
+                    valid_to: promotion.valid_to,
+                    date,
+                });
+            }
+            if let Some(rate) = promotion.rates.get(&product_id).filter(|rate| **rate < best.0) {
+                best = (*rate, RateSource::Promotion);
+            }
+        }
+        Ok(best)
+    }
+}

@@ -1,0 +1,145 @@
+//! Serial codes (序列号) for server-rental packages of 3/5/30/180/360 days, bought by distributors
+//! at their tier's rate and activated once by a user.
+
+use std::collections::HashSet;
+
+use crate::command::{CommandBody, SERIAL_BATCH_MAX, SERIAL_PACKAGE_DAYS};
+use crate::error::DomainError;
+use crate::event::*;
+use crate::ids::{OrgId, SerialBatchId, SerialCode};
+use crate::journal::Posting;
+use crate::money::{round_half_up, Amount};
+use crate::org::{OrgKind, Role};
+use crate::rules::PartyRef;
+
+use super::Decider;
+
+fn check_package(days: u32) -> Result<(), DomainError> {
+    if SERIAL_PACKAGE_DAYS.contains(&days) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid_field("days", format!("packages are {SERIAL_PACKAGE_DAYS:?} days")))
+    }
+}
+
+impl Decider<'_> {
+    pub(super) fn decide_serial(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
+        use CommandBody as C;
+        let platform = self.platform_id();
+        match body {
+            C::SetSerialPackagePrice { days, list_price } => {
+                self.book_for(platform, &[Role::Operations])?;
+                check_package(*days)?;
+                if list_price.is_zero() {
+                    return Err(DomainError::invalid_amount("list_price", crate::money::MoneyError::Zero));
+                }
+                let event = SerialPackagePriced { days: *days, list_price: *list_price };
+                Ok(vec![Event::new(EventPayload::SerialPackagePriced(event))])
+            }
+            C::SetDistributorTier { distributor_id, tier } => {
+                self.book_for(platform, &[Role::Sales])?;
+                self.distributor(*distributor_id)?;
+                let event = DistributorTierSet { distributor_id: *distributor_id, tier: *tier };
+                Ok(vec![Event::new(EventPayload::DistributorTierSet(event))])
+            }
+            C::SetSerialTierRate { tier, rate } => {
+                self.book_for(platform, &[Role::Finance])?;
+                Ok(vec![Event::new(EventPayload::SerialTierRateSet(SerialTierRateSet { tier: *tier, rate: *rate }))])
+            }
+            C::IssueSerialCodes { batch_id, distributor_id, days, codes } => {
+                self.issue_codes(*batch_id, *distributor_id, *days, codes)
+            }
+            C::ActivateSerialCode { code, customer_id } => {
+                self.customer_for(*customer_id, &[Role::Operations])?;
+                let state =
+                    self.state.serial_codes.get(code).ok_or_else(|| DomainError::not_found("serial code", code))?;
+                if state.activated_by.is_some() {
+                    return Err(DomainError::SerialCodeUsed { code: code.to_string(), state: "activated" });
+                }
+                let payload = EventPayload::SerialCodeActivated(SerialCodeActivated {
+                    code: code.clone(),
+                    batch_id: state.batch_id,
+                    issuer_id: state.issuer_id,
+                    customer_id: *customer_id,
+                    days: state.days,
+                    amount: state.unit_price,
+                });
+                let posting =
+                    Posting::new("serial.activate", "issuer", state.issuer_id).amount("amount", state.unit_price);
+                Ok(vec![self.booked(payload, &[posting])?])
+            }
+            _ => unreachable!("dispatched by kind"),
+        }
+    }
+
+    /// A distributor is a reseller directly under the platform.
+    fn distributor(&self, distributor_id: OrgId) -> Result<(), DomainError> {
+        let org = self.state.orgs.get(&distributor_id);
+        let is_distributor =
+            org.is_some_and(|org| org.kind == OrgKind::Reseller && org.parent_id == self.state.platform_id);
+        if is_distributor {
+            Ok(())
+        } else {
+            Err(DomainError::not_found("distributor", distributor_id))
+        }
+    }
+
+    fn issue_codes(
+        &self,
+        batch_id: SerialBatchId,
+        distributor_id: OrgId,
+        days: u32,
+        codes: &[SerialCode],
+    ) -> Result<Vec<Event>, DomainError> {
+        let platform = self.platform_id();
+        // The platform's staff issue codes to a distributor, or the distributor's admin buys them.
+        if self.command.actor.org_id == distributor_id {
+            self.require_roles(&[])?;
+        } else {
+            self.book_for(platform, &[Role::Operations])?;
+        }
+        self.distributor(distributor_id)?;
+        check_package(days)?;
+        if self.state.serial_batches.contains(&batch_id) {
+            return Err(DomainError::AlreadyExists { what: "serial batch", id: batch_id.to_string() });
+        }
+        if codes.is_empty() || codes.len() > SERIAL_BATCH_MAX {
+            return Err(DomainError::invalid_field("codes", format!("a batch has 1 to {SERIAL_BATCH_MAX} codes")));
+        }
+        let mut seen = HashSet::with_capacity(codes.len());
+        for code in codes {
+            if self.state.serial_codes.contains_key(code) || !seen.insert(code) {
+                return Err(DomainError::SerialCodeUsed { code: code.to_string(), state: "issued" });
+            }
+        }
+        let tier = *self.state.distributor_tiers.get(&distributor_id).ok_or_else(|| DomainError::NoPrice {
+            field: "distributor_id".to_owned(),
+            reason: "the distributor has no tier".to_owned(),
+        })?;
+        let no_price = |reason: &str| DomainError::NoPrice { field: "days".to_owned(), reason: reason.to_owned() };
+        let list_price = *self.state.serial_prices.get(&days).ok_or_else(|| no_price("the package has no price"))?;
+        let rate = *self.state.tier_rates.get(&tier).ok_or_else(|| no_price("the tier has no rate"))?;
+        let unit_price = round_half_up(list_price.as_decimal() * rate.as_decimal());
+        let total = Amount::from_decimal(unit_price.as_decimal() * rust_decimal::Decimal::from(codes.len() as u64))
+            .map_err(|error| DomainError::invalid_amount("codes", error))?;
+        let payload = EventPayload::SerialCodesIssued(SerialCodesIssued {
+            batch_id,
+            issuer_id: platform,
+            distributor_id,
+            tier,
+            days,
+            codes: codes.to_vec(),
+            unit_price,
+            total,
+        });
+        let postings = [
+            Posting::new("serial.issue", "issuer", platform)
+                .amount("amount", total)
+                .party(PartyRef::Distributor, distributor_id),
+            Posting::new("serial.issue", "distributor", distributor_id)
+                .amount("amount", total)
+                .party(PartyRef::Parent, platform),
+        ];
+        Ok(vec![self.booked(payload, &postings)?])
+    }
+}

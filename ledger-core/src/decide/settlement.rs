@@ -1,0 +1,283 @@
+//! Settlement statements and payments, invoices, and period close with its certificate.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::chart::codes;
+use crate::command::CommandBody;
+use crate::error::DomainError;
+use crate::event::*;
+use crate::ids::{ApprovalId, InvoiceId, OrgId, SettlementId};
+use crate::journal::Posting;
+use crate::money::{Amount, SignedAmount};
+use crate::org::{OrgKind, Role};
+use crate::rules::PartyRef;
+use crate::state::{trial_balance_hash, Book};
+
+use super::Decider;
+
+fn conflict(code: &'static str, reason: impl Into<String>) -> DomainError {
+    DomainError::SettlementConflict { code, reason: reason.into() }
+}
+
+/// The statement fields the hash covers, in a fixed order.
+#[derive(Serialize)]
+struct StatementDigest<'a> {
+    book: OrgId,
+    counterparty_id: OrgId,
+    from: NaiveDate,
+    to: NaiveDate,
+    through_position: u64,
+    receivable: SignedAmount,
+    payable: SignedAmount,
+    lines: &'a [StatementLine],
+}
+
+impl Decider<'_> {
+    pub(super) fn decide_settlement(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
+        use CommandBody as C;
+        match body {
+            C::IssueSettlementStatement { settlement_id, book, counterparty_id, from, to } => {
+                self.issue_statement(*settlement_id, *book, *counterparty_id, *from, *to)
+            }
+            C::PaySettlement { settlement_id, approval_id } => {
+                self.request_settlement_payment(*settlement_id, *approval_id)
+            }
+            C::RequestInvoice { invoice_id, approval_id, customer_id, amount } => {
+                self.request_invoice(*invoice_id, *approval_id, *customer_id, *amount)
+            }
+            C::ClosePeriod { book, through } => self.close_period(*book, *through),
+            _ => unreachable!("dispatched by kind"),
+        }
+    }
+
+    fn issue_statement(
+        &self,
+        settlement_id: SettlementId,
+        book_id: OrgId,
+        counterparty_id: OrgId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Event>, DomainError> {
+        let book = self.book_for(book_id, &[Role::Finance])?;
+        let counterparty = self.state.orgs.get(&counterparty_id);
+        let settles_with = counterparty.is_some_and(|org| {
+            org.parent_id == Some(book_id) && matches!(org.kind, OrgKind::Supplier | OrgKind::Reseller)
+        });
+        if !settles_with {
+            return Err(DomainError::not_found("counterparty", counterparty_id));
+        }
+        if from > to {
+            return Err(DomainError::invalid_field("to", "must not be before from"));
+        }
+        // The same request again is answered by the statement already issued: no new event.
+        if self.state.find_settlement(book_id, counterparty_id, from, to).is_some() {
+            return Ok(Vec::new());
+        }
+        if self.state.settlements.contains_key(&settlement_id) {
+            return Err(DomainError::AlreadyExists { what: "settlement", id: settlement_id.to_string() });
+        }
+        let overlapping = self.state.settlements.values().map(|settlement| &settlement.statement).find(|statement| {
+            statement.book == book_id
+                && statement.counterparty_id == counterparty_id
+                && statement.from <= to
+                && from <= statement.to
+        });
+        if let Some(statement) = overlapping {
+            return Err(conflict(
+                "settlement_overlap",
+                format!("overlaps the statement for {} to {}", statement.from, statement.to),
+            ));
+        }
+        let event = self.statement(settlement_id, book, counterparty_id, from, to)?;
+        Ok(vec![Event::new(EventPayload::SettlementStatementIssued(event))])
+    }
+
+    /// A replay of the period: the open items with the counterparty dated within it, as of the
+    /// last position. Deterministic, so the same inputs always give the same hash.
+    fn statement(
+        &self,
+        settlement_id: SettlementId,
+        book: &Book,
+        counterparty_id: OrgId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<SettlementStatementIssued, DomainError> {
+        let mut lines: Vec<StatementLine> = book
+            .open_items
+            .get(&counterparty_id)
+            .map(|items| items.iter().filter(|item| from <= item.date && item.date <= to).cloned().collect())
+            .unwrap_or_default();
+        if lines.is_empty() {
+            return Err(conflict("nothing_to_settle", "no open items with the counterparty in the period"));
+        }
+        lines.sort_by_key(|line| (line.position, line.account.clone()));
+        let (mut receivable, mut payable) = (SignedAmount::ZERO, SignedAmount::ZERO);
+        for line in &lines {
+            if line.account.as_str() == codes::RECEIVABLES {
+                receivable = receivable.add(line.debit).sub(line.credit);
+            } else {
+                payable = payable.add(line.credit).sub(line.debit);
+            }
+        }
+        let through_position = self.state.last_position;
+        let digest = StatementDigest {
+            book: book.org_id,
+            counterparty_id,
+            from,
+            to,
+            through_position,
+            receivable,
+            payable,
+            lines: &lines,
+        };
+        let statement_hash = hex::encode(Sha256::digest(serde_json::to_vec(&digest).expect("statement serialises")));
+        Ok(SettlementStatementIssued {
+            settlement_id,
+            book: book.org_id,
+            counterparty_id,
+            from,
+            to,
+            through_position,
+            receivable,
+            payable,
+            lines,
+            statement_hash,
+        })
+    }
+
+    fn request_settlement_payment(
+        &self,
+        settlement_id: SettlementId,
+        approval_id: ApprovalId,
+    ) -> Result<Vec<Event>, DomainError> {
+        let settlement =
+            self.state.settlements.get(&settlement_id).filter(|settlement| self.reaches(settlement.statement.book));
+        let settlement = settlement.ok_or_else(|| DomainError::not_found("settlement", settlement_id))?;
+        self.require_roles(&[Role::Finance])?;
+        if settlement.paid {
+            return Err(conflict("settlement_already_paid", "the statement is already paid"));
+        }
+        if settlement.payment_pending {
+            return Err(DomainError::ApprovalPending);
+        }
+        self.new_approval_id(approval_id)?;
+        let proposal = Proposal::PaySettlement { settlement_id };
+        Ok(vec![self.approval_request(
+            approval_id,
+            settlement.statement.book,
+            ApprovalKind::SettlementPayment,
+            proposal,
+        )])
+    }
+
+    /// The effect of an approved settlement payment: the issuing book clears the counterparty's
+    /// items through the bank, and a reseller counterparty books the mirror.
+    pub(super) fn pay_settlement(&self, settlement_id: SettlementId) -> Result<Event, DomainError> {
+        let settlement = self
+            .state
+            .settlements
+            .get(&settlement_id)
+            .ok_or_else(|| DomainError::not_found("settlement", settlement_id))?;
+        if settlement.paid {
+            return Err(conflict("settlement_already_paid", "the statement is already paid"));
+        }
+        let statement = &settlement.statement;
+        let payload = EventPayload::SettlementPaid(SettlementPaid {
+            settlement_id,
+            book: statement.book,
+            counterparty_id: statement.counterparty_id,
+            receivable: statement.receivable,
+            payable: statement.payable,
+        });
+        let mut postings = vec![Posting::new("settlement", "issuer", statement.book)
+            .signed_amount("receivable", statement.receivable)
+            .signed_amount("payable", statement.payable)
+            .party(PartyRef::Counterparty, statement.counterparty_id)];
+        if self.state.books.contains_key(&statement.counterparty_id) {
+            postings.push(
+                Posting::new("settlement", "counterparty", statement.counterparty_id)
+                    .signed_amount("receivable", statement.receivable)
+                    .signed_amount("payable", statement.payable)
+                    .party(PartyRef::Counterparty, statement.book),
+            );
+        }
+        self.booked(payload, &postings)
+    }
+
+    fn request_invoice(
+        &self,
+        invoice_id: InvoiceId,
+        approval_id: ApprovalId,
+        customer_id: OrgId,
+        amount: Amount,
+    ) -> Result<Vec<Event>, DomainError> {
+        let (_, book) = self.customer_for(customer_id, &[Role::Finance, Role::Sales])?;
+        if self.state.invoice_requests.contains_key(&invoice_id) || self.state.issued_invoices.contains(&invoice_id) {
+            return Err(DomainError::AlreadyExists { what: "invoice", id: invoice_id.to_string() });
+        }
+        if amount.is_zero() {
+            return Err(DomainError::invalid_amount("amount", crate::money::MoneyError::Zero));
+        }
+        self.check_invoiceable(customer_id, amount, true)?;
+        self.new_approval_id(approval_id)?;
+        let proposal = Proposal::IssueInvoice { invoice_id, customer_id, amount };
+        Ok(vec![self.approval_request(approval_id, book, ApprovalKind::Invoice, proposal)])
+    }
+
+    /// Paid, not yet invoiced, less what pending requests already ask for (when `new`).
+    fn check_invoiceable(&self, customer_id: OrgId, amount: Amount, new: bool) -> Result<(), DomainError> {
+        let invoiceable = self.state.invoiceable.get(&customer_id).copied().unwrap_or_default();
+        let requested = self
+            .state
+            .invoice_requests
+            .values()
+            .filter(|request| new && request.customer_id == customer_id)
+            .fold(Amount::ZERO, |sum, request| sum.plus(request.amount));
+        let open = invoiceable.checked_sub(requested).unwrap_or(Amount::ZERO);
+        if amount > open {
+            return Err(DomainError::InvoiceExceedsInvoiceable { requested: amount, invoiceable: open });
+        }
+        Ok(())
+    }
+
+    pub(super) fn issue_invoice(
+        &self,
+        invoice_id: InvoiceId,
+        customer_id: OrgId,
+        amount: Amount,
+    ) -> Result<Event, DomainError> {
+        self.check_invoiceable(customer_id, amount, false)?;
+        let book = self.state.orgs[&customer_id].parent_id.expect("customers have a seller");
+        let event = InvoiceIssued { invoice_id, customer_id, book, amount };
+        Ok(Event::new(EventPayload::InvoiceIssued(event)))
+    }
+
+    fn close_period(&self, book_id: OrgId, through: NaiveDate) -> Result<Vec<Event>, DomainError> {
+        let book = self.book_for(book_id, &[Role::Finance])?;
+        let today = self.command.effective_date;
+        if through >= today {
+            return Err(DomainError::PeriodNotEnded { through, today });
+        }
+        if let Some(closed_through) = book.closed_through.filter(|closed| through <= *closed) {
+            return Err(DomainError::PeriodAlreadyClosed { book: book_id, closed_through });
+        }
+        let rows = book.trial_balance(through);
+        let (total_debit, total_credit) = rows.iter().fold((Amount::ZERO, Amount::ZERO), |(debit, credit), row| {
+            (debit.plus(row.debit), credit.plus(row.credit))
+        });
+        assert_eq!(total_debit, total_credit, "a book's trial balance sums to zero");
+        let certificate = CloseCertificate {
+            book: book_id,
+            through,
+            trial_balance_hash: trial_balance_hash(&rows),
+            total_debit,
+            total_credit,
+            last_position: self.state.last_position,
+            chain_hash: self.state.last_hash.clone(),
+            rule_versions: self.state.rules.iter().map(|rule| (rule.id(), rule.version)).collect(),
+        };
+        Ok(vec![Event::new(EventPayload::PeriodClosed(PeriodClosed { book: book_id, through, certificate }))])
+    }
+}

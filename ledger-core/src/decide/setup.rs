@@ -1,0 +1,301 @@
+//! Organisations, charts, posting rules, products, rates, promotions and custom business kinds.
+
+use crate::chart::{Account, AccountCode, AccountType};
+use crate::command::CommandBody;
+use crate::error::DomainError;
+use crate::event::*;
+use crate::ids::{ApprovalId, OrgId, ProductId};
+use crate::journal::Posting;
+use crate::money::{Currency, Rate};
+use crate::org::{Org, OrgKind, Role, SaleMode};
+use crate::pricing::{RateScope, RateWindow};
+use crate::rules::{default_rules, RuleSet};
+
+use super::{text_field, Decider};
+
+impl Decider<'_> {
+    pub(super) fn decide_setup(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
+        use CommandBody as C;
+        match body {
+            C::Bootstrap { platform_id, name, currency } => self.bootstrap(*platform_id, name, *currency),
+            C::OpenOrg { org_id, kind, name, parent_id, sale_mode } => {
+                self.open_org(*org_id, *kind, name, *parent_id, *sale_mode)
+            }
+            C::OpenAccount { book, code, name, account_type } => self.open_account(*book, code, name, *account_type),
+            C::SetPostingRules { rules } => {
+                self.book_for(self.platform_id(), &[Role::Finance])?;
+                let rules = self
+                    .state
+                    .rules
+                    .propose(rules.clone())
+                    .map_err(|(index, reason)| DomainError::RuleUnbalanced { index, reason })?;
+                Ok(vec![Event::new(EventPayload::PostingRulesSet(PostingRulesSet { rules }))])
+            }
+            C::SetSaleMode { reseller_id, sale_mode } => {
+                let reseller = self.visible_org(*reseller_id, "reseller")?;
+                let parent = reseller.parent_id.filter(|_| reseller.kind == OrgKind::Reseller);
+                let parent = parent.ok_or_else(|| DomainError::not_found("reseller", reseller_id))?;
+                self.book_for(parent, &[])?;
+                let event = SaleModeSet { reseller_id: *reseller_id, sale_mode: *sale_mode };
+                Ok(vec![Event::new(EventPayload::SaleModeSet(event))])
+            }
+            C::CreateProduct { product_id, name, supplier_id, list_price, unit } => {
+                if self.state.products.contains_key(product_id) {
+                    return Err(DomainError::AlreadyExists { what: "product", id: product_id.to_string() });
+                }
+                let supplier = self.visible_org(*supplier_id, "supplier")?;
+                if supplier.kind != OrgKind::Supplier {
+                    return Err(DomainError::not_found("supplier", supplier_id));
+                }
+                let owner_id = supplier.parent_id.expect("suppliers belong to an org");
+                self.book_for(owner_id, &[Role::Operations])?;
+                let event = ProductCreated {
+                    product_id: *product_id,
+                    name: text_field("name", name)?,
+                    supplier_id: *supplier_id,
+                    owner_id,
+                    list_price: *list_price,
+                    unit: text_field("unit", unit)?,
+                };
+                Ok(vec![Event::new(EventPayload::ProductCreated(event))])
+            }
+            C::SetSupplierRate { product_id, rate } => {
+                let product = self.product(*product_id)?;
+                self.book_for(product.owner_id, &[Role::Operations, Role::Finance])?;
+                let event = SupplierRateSet { product_id: *product_id, rate: *rate };
+                Ok(vec![Event::new(EventPayload::SupplierRateSet(event))])
+            }
+            C::SetRate { book, product_id, scope, rate, valid_from, valid_to, approval_id } => {
+                let event = RateSet {
+                    book: *book,
+                    product_id: *product_id,
+                    scope: *scope,
+                    rate: *rate,
+                    valid_from: *valid_from,
+                    valid_to: *valid_to,
+                };
+                self.set_rate(event, *approval_id)
+            }
+            C::CreatePromotion { promotion_id, book, name, rates, valid_from, valid_to } => {
+                self.book_for(*book, &[Role::Sales])?;
+                if self.state.promotions.contains_key(promotion_id) {
+                    return Err(DomainError::AlreadyExists { what: "promotion", id: promotion_id.to_string() });
+                }
+                if valid_from > valid_to {
+                    return Err(DomainError::invalid_field("valid_to", "must not be before valid_from"));
+                }
+                if rates.is_empty() {
+                    return Err(DomainError::invalid_field("rates", "a promotion needs at least one product"));
+                }
+                for product_id in rates.keys() {
+                    self.product(*product_id)
+                        .map_err(|_| DomainError::invalid_field(format!("rates.{product_id}"), "unknown product"))?;
+                }
+                let event = PromotionCreated {
+                    promotion_id: *promotion_id,
+                    book: *book,
+                    name: text_field("name", name)?,
+                    rates: rates.clone(),
+                    valid_from: *valid_from,
+                    valid_to: *valid_to,
+                };
+                Ok(vec![Event::new(EventPayload::PromotionCreated(event))])
+            }
+            C::CreateInviteCode { code, book, promotion_id, salesperson } => {
+                self.book_for(*book, &[Role::Sales])?;
+                if self.state.invite_codes.contains_key(code) {
+                    return Err(DomainError::AlreadyExists { what: "invite code", id: code.to_string() });
+                }
+                if let Some(promotion_id) = promotion_id {
+                    let promotion = self.state.promotions.get(promotion_id).filter(|promotion| promotion.book == *book);
+                    promotion.ok_or_else(|| DomainError::not_found("promotion", promotion_id))?;
+                }
+                let event = InviteCodeCreated {
+                    code: code.clone(),
+                    book: *book,
+                    promotion_id: *promotion_id,
+                    salesperson: super::optional_text("salesperson", salesperson)?,
+                };
+                Ok(vec![Event::new(EventPayload::InviteCodeCreated(event))])
+            }
+            C::BookBusiness { kind, role, book, amounts, parties, memo } => {
+                self.book_for(*book, &[Role::Finance])?;
+                for (reference, party) in parties {
+                    self.visible_org(*party, "party")
+                        .map_err(|_| DomainError::invalid_field(format!("parties.{reference:?}"), "unknown party"))?;
+                }
+                let payload = EventPayload::BusinessBooked(BusinessBooked {
+                    kind: kind.clone(),
+                    role: role.clone(),
+                    book: *book,
+                    amounts: amounts.clone(),
+                    parties: parties.clone(),
+                    memo: text_field("memo", memo)?,
+                });
+                let mut posting = Posting::new(kind, role, *book);
+                for (name, amount) in amounts {
+                    posting = posting.amount(name, *amount);
+                }
+                for (reference, party) in parties {
+                    posting = posting.party(*reference, *party);
+                }
+                let event = self.booked(payload, &[posting])?;
+                if event.entries.is_empty() {
+                    return Err(DomainError::invalid_field("amounts", "every line evaluates to zero"));
+                }
+                Ok(vec![event])
+            }
+            _ => unreachable!("dispatched by kind"),
+        }
+    }
+
+    fn bootstrap(&self, platform_id: OrgId, name: &str, currency: Currency) -> Result<Vec<Event>, DomainError> {
+        if self.state.platform_id.is_some() {
+            return Err(DomainError::AlreadyBootstrapped);
+        }
+        let org = Org {
+            id: platform_id,
+            kind: OrgKind::Platform,
+            name: text_field("name", name)?,
+            parent_id: None,
+            currency,
+            sale_mode: SaleMode::Discount,
+        };
+        let rules = RuleSet::default().propose(default_rules()).expect("the default rules balance");
+        Ok(vec![
+            Event::new(EventPayload::OrgOpened(OrgOpened { org })),
+            Event::new(EventPayload::PostingRulesSet(PostingRulesSet { rules })),
+        ])
+    }
+
+    fn open_org(
+        &self,
+        org_id: OrgId,
+        kind: OrgKind,
+        name: &str,
+        parent_id: OrgId,
+        sale_mode: Option<SaleMode>,
+    ) -> Result<Vec<Event>, DomainError> {
+        if kind == OrgKind::Platform {
+            return Err(DomainError::invalid_field("kind", "must be reseller, customer or supplier"));
+        }
+        let roles: &[Role] = if kind == OrgKind::Customer { &[Role::Sales] } else { &[] };
+        let parent = self.book_for(parent_id, roles)?;
+        if self.state.orgs.contains_key(&org_id) {
+            return Err(DomainError::AlreadyExists { what: "org", id: org_id.to_string() });
+        }
+        if sale_mode.is_some() && kind != OrgKind::Reseller {
+            return Err(DomainError::invalid_field("sale_mode", "only resellers have a sale mode"));
+        }
+        let org = Org {
+            id: org_id,
+            kind,
+            name: text_field("name", name)?,
+            parent_id: Some(parent_id),
+            currency: parent.currency,
+            sale_mode: sale_mode.unwrap_or(SaleMode::Discount),
+        };
+        Ok(vec![Event::new(EventPayload::OrgOpened(OrgOpened { org }))])
+    }
+
+    fn open_account(
+        &self,
+        book_id: OrgId,
+        code: &str,
+        name: &str,
+        account_type: AccountType,
+    ) -> Result<Vec<Event>, DomainError> {
+        let book = self.book_for(book_id, &[Role::Finance])?;
+        let code = AccountCode::parse(code).map_err(|reason| DomainError::invalid_field("code", reason))?;
+        if let Some(existing) = book.chart.get(&code) {
+            if existing.account_type != account_type && book.accounts_with_lines.contains(&code) {
+                return Err(DomainError::AccountRetype { account: code });
+            }
+        }
+        let account = Account { code, name: text_field("name", name)?, account_type };
+        Ok(vec![Event::new(EventPayload::AccountOpened(AccountOpened { book: book_id, account }))])
+    }
+
+    pub(super) fn product(&self, product_id: ProductId) -> Result<&crate::state::Product, DomainError> {
+        self.state.products.get(&product_id).ok_or_else(|| DomainError::not_found("product", product_id))
+    }
+
+    fn set_rate(&self, event: RateSet, approval_id: ApprovalId) -> Result<Vec<Event>, DomainError> {
+        self.book_for(event.book, &[Role::Sales])?;
+        self.check_rate(&event)?;
+        if self.needs_special_rate_approval(&event) {
+            if self.state.approvals.contains_key(&approval_id) {
+                return Err(DomainError::AlreadyExists { what: "approval", id: approval_id.to_string() });
+            }
+            let request = ApprovalRequested {
+                approval_id,
+                book: event.book,
+                kind: ApprovalKind::SpecialRate,
+                requested_by: self.command.actor.principal_id,
+                proposal: Proposal::SetRate(event),
+            };
+            return Ok(vec![Event::new(EventPayload::ApprovalRequested(request))]);
+        }
+        Ok(vec![Event::new(EventPayload::RateSet(event))])
+    }
+
+    /// Whether a rate may be set in the book today: the product exists and is sold along a chain
+    /// through the book, the scope names a child reseller or customer of the book, the window is
+    /// well formed. Also run when an approved special rate takes effect.
+    pub(super) fn check_rate(&self, event: &RateSet) -> Result<(), DomainError> {
+        let product =
+            self.product(event.product_id).map_err(|_| DomainError::invalid_field("product_id", "unknown product"))?;
+        if self.chain_from(product.owner_id, event.book).is_none() {
+            return Err(DomainError::NoPrice {
+                field: "product_id".to_owned(),
+                reason: "this book cannot buy the product: its supplier is not up its chain".to_owned(),
+            });
+        }
+        if let (Some(from), Some(to)) = (event.valid_from, event.valid_to) {
+            if from > to {
+                return Err(DomainError::invalid_field("valid_to", "must not be before valid_from"));
+            }
+        }
+        let wanted = match event.scope {
+            RateScope::Public => return Ok(()),
+            RateScope::Reseller(id) => (id, OrgKind::Reseller),
+            RateScope::Customer(id) => (id, OrgKind::Customer),
+        };
+        let child =
+            self.state.orgs.get(&wanted.0).filter(|org| org.kind == wanted.1 && org.parent_id == Some(event.book));
+        child
+            .map(|_| ())
+            .ok_or_else(|| DomainError::invalid_field("scope", "no such child reseller or customer of this book"))
+    }
+
+    /// 特殊折扣: a customer rate below what the seller itself pays needs finance's approval.
+    fn needs_special_rate_approval(&self, event: &RateSet) -> bool {
+        if !matches!(event.scope, RateScope::Customer(_)) {
+            return false;
+        }
+        self.cost_rate(event.book, event.product_id).is_some_and(|cost| event.rate < cost)
+    }
+
+    /// The rate of list at which `book` buys `product` today, if it is known.
+    fn cost_rate(&self, book: OrgId, product_id: ProductId) -> Option<Rate> {
+        let product = self.state.products.get(&product_id)?;
+        if product.owner_id == book {
+            return product.supplier_rate;
+        }
+        let parent = self.state.orgs.get(&book)?.parent_id?;
+        let window: &RateWindow = self.state.rates.get(&(parent, product_id, RateScope::Reseller(book)))?;
+        window.valid_on(self.command.effective_date).then_some(window.rate)
+    }
+
+    /// The orgs from `top` down to `seller`, when `seller` is `top` or below it.
+    pub(super) fn chain_from(&self, top: OrgId, seller: OrgId) -> Option<Vec<OrgId>> {
+        let mut chain = vec![seller];
+        let mut current = seller;
+        while current != top {
+            current = self.state.orgs.get(&current)?.parent_id?;
+            chain.push(current);
+        }
+        chain.reverse();
+        Some(chain)
+    }
+}

@@ -1,0 +1,179 @@
+//! Business rejections. Each has a stable `code` (the problem+json `code` the gateway shows), a
+//! class that decides its HTTP status, and, where one field is at fault, that field's name.
+
+use chrono::NaiveDate;
+
+use crate::chart::AccountCode;
+use crate::ids::OrgId;
+use crate::money::{Amount, FieldError, MoneyError};
+use crate::rules::PartyRef;
+
+/// How a rejection maps onto HTTP: the gateway owns the numbers, the core the classes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ErrorClass {
+    /// 422: the request is well formed but the business refuses it.
+    Unprocessable,
+    /// 404: no such thing, or it belongs to another tenant.
+    NotFound,
+    /// 403: the actor's roles do not allow it.
+    Forbidden,
+    /// 409: the thing is in a state that conflicts with the request.
+    Conflict,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("{field} {reason}")]
+    InvalidAmount { field: String, reason: MoneyError },
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("not allowed: {reason}")]
+    Forbidden { reason: String },
+    #[error("{what} {id} already exists")]
+    AlreadyExists { what: &'static str, id: String },
+    #[error("the platform is already open")]
+    AlreadyBootstrapped,
+    #[error("the platform is not open yet")]
+    NotBootstrapped,
+    #[error("balance {available} is less than {needed}")]
+    InsufficientBalance { available: Amount, needed: Amount },
+    #[error("book {book} is closed through {closed_through}; {date} falls in the closed period")]
+    PeriodClosed { book: OrgId, closed_through: NaiveDate, date: NaiveDate },
+    #[error("book {book} is already closed through {closed_through}")]
+    PeriodAlreadyClosed { book: OrgId, closed_through: NaiveDate },
+    #[error("a period can only be closed once it has ended ({through} is not before {today})")]
+    PeriodNotEnded { through: NaiveDate, today: NaiveDate },
+    #[error("nobody approves their own request")]
+    SelfApproval,
+    #[error("approval is already {status}")]
+    ApprovalDecided { status: &'static str },
+    #[error("an approval for this is already pending")]
+    ApprovalPending,
+    #[error("no price: {reason}")]
+    NoPrice { field: String, reason: String },
+    #[error("invite code {code} is not valid here")]
+    InvalidInviteCode { code: String },
+    #[error("the promotion of invite code {code} is valid from {valid_from} to {valid_to}, not on {date}")]
+    PromotionNotValid { code: String, valid_from: NaiveDate, valid_to: NaiveDate, date: NaiveDate },
+    #[error("order is already paid")]
+    OrderAlreadyPaid,
+    #[error("order is {status}; cannot {action}")]
+    OrderState { status: &'static str, action: &'static str },
+    #[error("refund {requested} is more than the {refundable} still refundable")]
+    RefundExceedsPaid { requested: Amount, refundable: Amount },
+    #[error("serial code {code} is already {state}")]
+    SerialCodeUsed { code: String, state: &'static str },
+    #[error("{reason}")]
+    SettlementConflict { code: &'static str, reason: String },
+    #[error("invoice {requested} is more than the {invoiceable} not yet invoiced")]
+    InvoiceExceedsInvoiceable { requested: Amount, invoiceable: Amount },
+    #[error("posting rule {index}: {reason}")]
+    RuleUnbalanced { index: usize, reason: String },
+    #[error("no posting rule for kind {kind} role {role}")]
+    NoPostingRule { kind: String, role: String },
+    #[error("the event provides no amount named {name}")]
+    MissingAmount { name: String },
+    #[error("the event binds no party for {party:?}")]
+    MissingParty { party: PartyRef },
+    #[error("account {account} is not open in book {book}")]
+    AccountNotOpen { book: OrgId, account: AccountCode },
+    #[error("account {account} already exists as another type and has lines")]
+    AccountRetype { account: AccountCode },
+    #[error("books in {expected} cannot take {found}")]
+    CurrencyMismatch { expected: String, found: String },
+}
+
+impl DomainError {
+    pub fn invalid_amount(field: impl Into<String>, reason: MoneyError) -> DomainError {
+        DomainError::InvalidAmount { field: field.into(), reason }
+    }
+
+    pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> DomainError {
+        DomainError::InvalidField { field: field.into(), reason: reason.into() }
+    }
+
+    pub fn not_found(what: &'static str, id: impl ToString) -> DomainError {
+        DomainError::NotFound { what, id: id.to_string() }
+    }
+
+    pub fn forbidden(reason: impl Into<String>) -> DomainError {
+        DomainError::Forbidden { reason: reason.into() }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        use DomainError::*;
+        match self {
+            InvalidAmount { reason, .. } => reason.code(),
+            InvalidField { .. } => "invalid_field",
+            NotFound { .. } => "not_found",
+            Forbidden { .. } => "forbidden",
+            AlreadyExists { .. } => "already_exists",
+            AlreadyBootstrapped => "already_bootstrapped",
+            NotBootstrapped => "not_bootstrapped",
+            InsufficientBalance { .. } => "insufficient_balance",
+            PeriodClosed { .. } => "period_closed",
+            PeriodAlreadyClosed { .. } => "period_already_closed",
+            PeriodNotEnded { .. } => "period_not_ended",
+            SelfApproval => "self_approval",
+            ApprovalDecided { .. } => "approval_decided",
+            ApprovalPending => "approval_pending",
+            NoPrice { .. } => "no_price",
+            InvalidInviteCode { .. } => "invalid_invite_code",
+            PromotionNotValid { .. } => "promotion_not_valid",
+            OrderAlreadyPaid => "order_already_paid",
+            OrderState { .. } => "order_state",
+            RefundExceedsPaid { .. } => "refund_exceeds_paid",
+            SerialCodeUsed { .. } => "serial_code_used",
+            SettlementConflict { code, .. } => code,
+            InvoiceExceedsInvoiceable { .. } => "invoice_exceeds_invoiceable",
+            RuleUnbalanced { .. } => "rule_unbalanced",
+            NoPostingRule { .. } => "no_posting_rule",
+            MissingAmount { .. } => "missing_amount",
+            MissingParty { .. } => "missing_party",
+            AccountNotOpen { .. } => "account_not_open",
+            AccountRetype { .. } => "account_retype",
+            CurrencyMismatch { .. } => "currency_mismatch",
+        }
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        use DomainError::*;
+        match self {
+            NotFound { .. } => ErrorClass::NotFound,
+            Forbidden { .. } => ErrorClass::Forbidden,
+            AlreadyExists { .. }
+            | AlreadyBootstrapped
+            | NotBootstrapped
+            | ApprovalDecided { .. }
+            | ApprovalPending
+            | OrderAlreadyPaid
+            | OrderState { .. }
+            | SerialCodeUsed { .. }
+            | SettlementConflict { .. }
+            | PeriodAlreadyClosed { .. }
+            | AccountRetype { .. } => ErrorClass::Conflict,
+            _ => ErrorClass::Unprocessable,
+        }
+    }
+
+    /// The request field at fault, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        use DomainError::*;
+        match self {
+            InvalidAmount { field, .. } | InvalidField { field, .. } | NoPrice { field, .. } => Some(field),
+            InvalidInviteCode { .. } | PromotionNotValid { .. } => Some("invite_code"),
+            RefundExceedsPaid { .. } | InvoiceExceedsInvoiceable { .. } | InsufficientBalance { .. } => Some("amount"),
+            RuleUnbalanced { .. } => Some("rules"),
+            _ => None,
+        }
+    }
+}
+
+impl From<FieldError> for DomainError {
+    fn from(error: FieldError) -> Self {
+        DomainError::InvalidAmount { field: error.field, reason: error.error }
+    }
+}

@@ -1,0 +1,236 @@
+//! An in-memory log for tests and examples: decide, seal, evolve, with deterministic ids and a
+//! settable accounting date. Also the world of DESIGN §2.5 as a fixture. Pure like the rest of
+//! the crate; the real writer lives in `commands`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::command::{Command, CommandBody};
+use crate::error::DomainError;
+use crate::event::{EnvelopeMeta, Event, RecordedEvent};
+use crate::ids::*;
+use crate::money::{Amount, Currency, Rate, UnitPrice};
+use crate::org::{Actor, OrgKind, Role};
+use crate::pricing::RateScope;
+use crate::state::State;
+
+/// A deterministic id for tests: `id(7)` is `00000000-0000-0000-0000-000000000007`.
+pub fn id<T: From<Uuid>>(value: u128) -> T {
+    T::from(Uuid::from_u128(value))
+}
+
+pub fn amount(text: &str) -> Amount {
+    Amount::parse(text).expect("a test amount")
+}
+
+pub fn rate(text: &str) -> Rate {
+    Rate::parse(text).expect("a test rate")
+}
+
+pub fn date(text: &str) -> NaiveDate {
+    text.parse().expect("a test date")
+}
+
+pub fn envelope(position: u64, actor: &Actor, effective_date: NaiveDate) -> EnvelopeMeta {
+    EnvelopeMeta {
+        position,
+        event_id: Uuid::from_u128(position as u128),
+        recorded_at: DateTime::<Utc>::from_timestamp(1_767_225_600 + position as i64, 0).expect("a valid time"),
+        effective_date,
+        actor: actor.clone(),
+        idempotency_key: None,
+        correlation_id: None,
+    }
+}
+
+/// A log in memory with its state.
+#[derive(Clone, Debug)]
+pub struct MemoryLedger {
+    pub state: State,
+    pub log: Vec<RecordedEvent>,
+    pub today: NaiveDate,
+}
+
+impl Default for MemoryLedger {
+    fn default() -> Self {
+        MemoryLedger { state: State::default(), log: Vec::new(), today: date("2026-01-15") }
+    }
+}
+
+impl MemoryLedger {
+    pub fn command(&self, actor: &Actor, body: CommandBody) -> Command {
+        Command { actor: actor.clone(), effective_date: self.today, at: DateTime::<Utc>::UNIX_EPOCH, body }
+    }
+
+    /// Decides without recording: the "then" of a given/when/then test.
+    pub fn decide(&self, actor: &Actor, body: CommandBody) -> Result<Vec<Event>, DomainError> {
+        crate::decide::decide(&self.state, &self.command(actor, body))
+    }
+
+    pub fn execute(&mut self, actor: &Actor, body: CommandBody) -> Result<Vec<RecordedEvent>, DomainError> {
+        let command = self.command(actor, body);
+        let today = self.today;
+        let recorded = crate::log::execute(&mut self.state, &command, |position| envelope(position, actor, today))?;
+        self.log.extend(recorded.iter().cloned());
+        Ok(recorded)
+    }
+
+    /// Executes and expects success: for the "given" part of a test.
+    #[track_caller]
+    pub fn given(&mut self, actor: &Actor, body: CommandBody) -> Vec<RecordedEvent> {
+        match self.execute(actor, body.clone()) {
+            Ok(recorded) => recorded,
+            Err(error) => panic!("given {body:?} failed: {error}"),
+        }
+    }
+}
+
+/// An actor with a fresh principal.
+pub fn actor(org: OrgId, principal: u128, roles: &[Role]) -> Actor {
+    Actor::new(org, id(principal), roles.iter().copied())
+}
+
+/// The world of DESIGN §2.5: supplier → platform → R1 → R2 → customer C, product P at 1000.00,
+/// supplier rate 0.70, platform → R1 0.80, R1 → R2 0.88, R2's public rate 0.98 and C's
+/// customer rate 0.95. Nothing recharged or ordered yet.
+pub struct WorkedExample {
+    pub ledger: MemoryLedger,
+    pub platform: OrgId,
+    pub supplier: OrgId,
+    pub r1: OrgId,
+    pub r2: OrgId,
+    pub customer: OrgId,
+    pub product: ProductId,
+    pub platform_admin: Actor,
+    pub platform_finance: Actor,
+    pub r1_admin: Actor,
+    pub r1_finance: Actor,
+    pub r2_admin: Actor,
+    pub r2_sales: Actor,
+    pub r2_finance: Actor,
+    pub customer_actor: Actor,
+}
+
+impl WorkedExample {
+    pub fn new() -> WorkedExample {
+        let (platform, supplier, r1, r2, customer) = (id(1), id(2), id(3), id(4), id(5));
+        let product: ProductId = id(100);
+        let platform_admin = actor(platform, 1001, &[Role::SuperAdmin, Role::Admin]);
+        let mut ledger = MemoryLedger::default();
+        ledger.given(
+            &platform_admin,
+            CommandBody::Bootstrap { platform_id: platform, name: "KBOSS".into(), currency: Currency::CNY },
+        );
+        let open = |ledger: &mut MemoryLedger, org_id, kind, name: &str, parent_id, by: &Actor| {
+            ledger.given(by, CommandBody::OpenOrg { org_id, kind, name: name.into(), parent_id, sale_mode: None });
+        };
+        open(&mut ledger, supplier, OrgKind::Supplier, "Cloud Supplier", platform, &platform_admin);
+        open(&mut ledger, r1, OrgKind::Reseller, "R1", platform, &platform_admin);
+        let r1_admin = actor(r1, 3001, &[Role::Admin]);
+        open(&mut ledger, r2, OrgKind::Reseller, "R2", r1, &r1_admin);
+        let r2_admin = actor(r2, 4001, &[Role::Admin]);
+        open(&mut ledger, customer, OrgKind::Customer, "Customer C", r2, &r2_admin);
+        ledger.given(
+            &platform_admin,
+            CommandBody::CreateProduct {
+                product_id: product,
+                name: "GPU server".into(),
+                supplier_id: supplier,
+                list_price: UnitPrice::parse("1000.00").unwrap(),
+                unit: "month".into(),
+            },
+        );
+        ledger.given(&platform_admin, CommandBody::SetSupplierRate { product_id: product, rate: rate("0.70") });
+        let set_rate = |ledger: &mut MemoryLedger, by: &Actor, book, scope, value: &str| {
+            ledger.given(
+                by,
+                CommandBody::SetRate {
+                    book,
+                    product_id: product,
+                    scope,
+                    rate: rate(value),
+                    valid_from: None,
+                    valid_to: None,
+                    approval_id: id(9_000 + ledger.state.last_position as u128),
+                },
+            );
+        };
+        set_rate(&mut ledger, &platform_admin, platform, RateScope::Reseller(r1), "0.80");
+        set_rate(&mut ledger, &r1_admin, r1, RateScope::Reseller(r2), "0.88");
+        set_rate(&mut ledger, &r2_admin, r2, RateScope::Public, "0.98");
+        set_rate(&mut ledger, &r2_admin, r2, RateScope::Customer(customer), "0.95");
+        WorkedExample {
+            ledger,
+            platform,
+            supplier,
+            r1,
+            r2,
+            customer,
+            product,
+            platform_finance: actor(platform, 1002, &[Role::Finance]),
+            platform_admin,
+            r1_finance: actor(r1, 3002, &[Role::Finance]),
+            r1_admin,
+            r2_sales: actor(r2, 4002, &[Role::Sales]),
+            r2_finance: actor(r2, 4003, &[Role::Finance]),
+            r2_admin,
+            customer_actor: actor(customer, 5001, &[Role::Customer]),
+        }
+    }
+
+    /// An offline recharge requested by R2's sales and approved by R2's finance.
+    pub fn recharge(&mut self, value: &str) {
+        let (recharge_id, approval_id) = (self.next_id(), self.next_id());
+        let sales = self.r2_sales.clone();
+        self.ledger.given(
+            &sales,
+            CommandBody::RequestRecharge {
+                recharge_id,
+                approval_id,
+                customer_id: self.customer,
+                amount: amount(value),
+                method: crate::event::RechargeMethod::Offline,
+                reference: "bank slip 42".into(),
+            },
+        );
+        let finance = self.r2_finance.clone();
+        self.ledger.given(&finance, CommandBody::DecideApproval { approval_id, grant: true, comment: None });
+    }
+
+    /// Places an order of one unit for one period of the product; returns its id.
+    pub fn place_order(&mut self) -> OrderId {
+        let order_id = self.next_id();
+        let customer = self.customer_actor.clone();
+        let items = vec![crate::command::OrderItemRequest {
+            product_id: self.product,
+            quantity: crate::money::Quantity::whole(1),
+            periods: 1,
+        }];
+        self.ledger.given(
+            &customer,
+            CommandBody::PlaceOrder { order_id, customer_id: self.customer, items, invite_code: None },
+        );
+        order_id
+    }
+
+    /// A fresh id, unique within the fixture.
+    pub fn next_id<T: From<Uuid>>(&mut self) -> T {
+        id(1_000_000 + self.ledger.log.len() as u128 * 1_000 + self.ids_drawn())
+    }
+
+    fn ids_drawn(&mut self) -> u128 {
+        // A counter kept in the date-free part of the state would leak test concerns into the
+        // domain; the log length plus a per-call counter is enough for uniqueness here.
+        thread_local!(static COUNTER: std::cell::Cell<u128> = const { std::cell::Cell::new(0) });
+        COUNTER.with(|counter| {
+            counter.set(counter.get() + 1);
+            counter.get()
+        })
+    }
+}
+
+impl Default for WorkedExample {
+    fn default() -> Self {
+        WorkedExample::new()
+    }
+}
