@@ -146,7 +146,7 @@ pub fn default_chart() -> Vec<Account> {
 }
 
 /// The accounts of one book, by code.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Chart {
     accounts: BTreeMap<AccountCode, Account>,
 }

@@ -246,7 +246,7 @@ pub fn builtin_kind_amounts(kind: &str) -> Option<&'static [&'static str]> {
 }
 
 /// The rules in force, with the version of each.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct RuleSet {
     rules: BTreeMap<(String, String), PostingRule>,
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::chart::{codes, AccountCode, Chart, Side};
@@ -16,7 +16,7 @@ use crate::org::{DistributorTier, Org, OrgKind};
 use crate::pricing::{PricedItem, RateScope, RateWindow};
 use crate::rules::RuleSet;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Book {
     pub org_id: OrgId,
     pub currency: Currency,
@@ -32,7 +32,7 @@ pub struct Book {
 }
 
 /// One row of a trial balance.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrialBalanceRow {
     pub code: AccountCode,
     pub debit: Amount,
@@ -73,7 +73,7 @@ pub fn trial_balance_hash(rows: &[TrialBalanceRow]) -> String {
     hex::encode(Sha256::digest(serde_json::to_vec(rows).expect("rows serialise")))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Wallet {
     /// The customer's 2203 balance in its seller's book.
     pub balance: Amount,
@@ -89,7 +89,7 @@ impl Wallet {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Product {
     pub product_id: ProductId,
     pub name: String,
@@ -100,7 +100,7 @@ pub struct Product {
     pub supplier_rate: Option<Rate>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderStatus {
     PendingPayment,
     Paid,
@@ -123,7 +123,7 @@ impl OrderStatus {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub order_id: OrderId,
     pub customer_id: OrgId,
@@ -141,14 +141,14 @@ pub struct Order {
     pub fulfilled: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ShareAmounts {
     pub list: Amount,
     pub price: Amount,
     pub cost: Amount,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Decision {
     Pending,
     Granted,
@@ -165,13 +165,13 @@ impl Decision {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
     pub request: ApprovalRequested,
     pub decision: Decision,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RechargeStatus {
     Requested,
     Confirmed,
@@ -179,7 +179,7 @@ pub enum RechargeStatus {
     Reversed,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recharge {
     pub recharge_id: RechargeId,
     pub customer_id: OrgId,
@@ -190,14 +190,14 @@ pub struct Recharge {
     pub reversal_pending: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WithdrawalStatus {
     Requested,
     Paid,
     Rejected,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Withdrawal {
     pub withdrawal_id: WithdrawalId,
     pub customer_id: OrgId,
@@ -206,7 +206,7 @@ pub struct Withdrawal {
     pub status: WithdrawalStatus,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SerialCodeState {
     pub batch_id: SerialBatchId,
     pub issuer_id: OrgId,
@@ -216,20 +216,20 @@ pub struct SerialCodeState {
     pub activated_by: Option<OrgId>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
     pub statement: SettlementStatementIssued,
     pub paid: bool,
     pub payment_pending: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceRequest {
     pub customer_id: OrgId,
     pub amount: Amount,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub platform_id: Option<OrgId>,
     pub orgs: HashMap<OrgId, Org>,

@@ -1,0 +1,77 @@
+//! The envelope: JSON round trip, the canonical encoding, the hash chain, upcasting.
+
+use ledger_core::event::{upcast, RecordedEvent, EVENT_TYPES, GENESIS_HASH};
+use ledger_core::log::{replay, ReplayError};
+use ledger_core::testing::WorkedExample;
+use ledger_core::CommandBody;
+
+fn paid_world() -> WorkedExample {
+    let mut world = WorkedExample::new();
+    world.recharge("1000.00");
+    let order_id = world.place_order();
+    let customer = world.customer_actor.clone();
+    world.ledger.given(&customer, CommandBody::PayOrder { order_id });
+    world
+}
+
+#[test]
+fn recorded_events_round_trip_through_json_with_their_hash() {
+    let world = paid_world();
+    for event in &world.ledger.log {
+        let json = serde_json::to_string(event).unwrap();
+        let back: RecordedEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(&back, event);
+        assert_eq!(back.compute_hash(), event.hash, "the hash survives the round trip");
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["event_type"], event.event_type());
+        assert!(value["payload"].is_object());
+    }
+}
+
+#[test]
+fn amounts_are_decimal_strings_in_the_log() {
+    let world = paid_world();
+    let paid = world.ledger.log.iter().find(|event| event.event_type() == "OrderPaid").unwrap();
+    let value = serde_json::to_value(paid).unwrap();
+    assert_eq!(value["payload"]["total"], "950.00");
+    assert_eq!(value["entries"][0]["lines"][0]["amount"], "950.00");
+}
+
+#[test]
+fn the_chain_links_every_event_to_the_one_before() {
+    let world = paid_world();
+    let log = &world.ledger.log;
+    assert_eq!(log[0].prev_hash, GENESIS_HASH);
+    for pair in log.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+        assert_eq!(pair[1].position, pair[0].position + 1);
+    }
+    let replayed = replay(log).unwrap();
+    assert_eq!(replayed, world.ledger.state, "replay reproduces the live state");
+}
+
+#[test]
+fn replay_reports_the_first_tampered_position() {
+    let world = paid_world();
+    let mut log = world.ledger.log.clone();
+    let target = log.iter().position(|event| event.event_type() == "OrderPaid").unwrap();
+    let json = serde_json::to_string(&log[target]).unwrap().replacen("\"950.00\"", "\"905.00\"", 1);
+    log[target] = serde_json::from_str(&json).unwrap();
+    let error = replay(&log).unwrap_err();
+    assert_eq!(error.position(), log[target].position);
+    // Dropping an event is a gap, reported where the gap is.
+    let mut gapped = world.ledger.log.clone();
+    gapped.remove(3);
+    let error = replay(&gapped).unwrap_err();
+    assert!(matches!(error, ReplayError::Chain(_)));
+    assert_eq!(error.position(), gapped[3].position);
+}
+
+#[test]
+fn upcast_accepts_current_versions_and_refuses_future_ones() {
+    let (event_type, version) = EVENT_TYPES[0];
+    let payload = serde_json::json!({"anything": 1});
+    assert_eq!(upcast(event_type, version, payload.clone()).unwrap(), payload);
+    assert!(upcast(event_type, version + 1, payload.clone()).is_err());
+    assert!(upcast("NoSuchEvent", 1, payload).is_err());
+}
