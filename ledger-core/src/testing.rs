@@ -113,69 +113,81 @@ pub struct WorkedExample {
 
 impl WorkedExample {
     pub fn new() -> WorkedExample {
-        let (platform, supplier, r1, r2, customer) = (id(1), id(2), id(3), id(4), id(5));
-        let product: ProductId = id(100);
-        let platform_admin = actor(platform, 1001, &[Role::SuperAdmin, Role::Admin]);
+        let world = WorkedExample::without_ledger();
         let mut ledger = MemoryLedger::default();
-        ledger.given(
-            &platform_admin,
-            CommandBody::Bootstrap { platform_id: platform, name: "KBOSS".into(), currency: Currency::CNY },
-        );
-        let open = |ledger: &mut MemoryLedger, org_id, kind, name: &str, parent_id, by: &Actor| {
-            ledger.given(by, CommandBody::OpenOrg { org_id, kind, name: name.into(), parent_id, sale_mode: None });
-        };
-        open(&mut ledger, supplier, OrgKind::Supplier, "Cloud Supplier", platform, &platform_admin);
-        open(&mut ledger, r1, OrgKind::Reseller, "R1", platform, &platform_admin);
-        let r1_admin = actor(r1, 3001, &[Role::Admin]);
-        open(&mut ledger, r2, OrgKind::Reseller, "R2", r1, &r1_admin);
-        let r2_admin = actor(r2, 4001, &[Role::Admin]);
-        open(&mut ledger, customer, OrgKind::Customer, "Customer C", r2, &r2_admin);
-        ledger.given(
-            &platform_admin,
-            CommandBody::CreateProduct {
-                product_id: product,
-                name: "GPU server".into(),
-                supplier_id: supplier,
-                list_price: UnitPrice::parse("1000.00").unwrap(),
-                unit: "month".into(),
-            },
-        );
-        ledger.given(&platform_admin, CommandBody::SetSupplierRate { product_id: product, rate: rate("0.70") });
-        let set_rate = |ledger: &mut MemoryLedger, by: &Actor, book, scope, value: &str| {
-            ledger.given(
-                by,
-                CommandBody::SetRate {
-                    book,
-                    product_id: product,
-                    scope,
-                    rate: rate(value),
-                    valid_from: None,
-                    valid_to: None,
-                    approval_id: id(9_000 + ledger.state.last_position as u128),
-                },
-            );
-        };
-        set_rate(&mut ledger, &platform_admin, platform, RateScope::Reseller(r1), "0.80");
-        set_rate(&mut ledger, &r1_admin, r1, RateScope::Reseller(r2), "0.88");
-        set_rate(&mut ledger, &r2_admin, r2, RateScope::Public, "0.98");
-        set_rate(&mut ledger, &r2_admin, r2, RateScope::Customer(customer), "0.95");
+        for (actor, body) in world.setup_commands() {
+            ledger.given(&actor, body);
+        }
+        WorkedExample { ledger, ..world }
+    }
+
+    /// The ids and actors of the world, with an empty ledger: for running
+    /// [`WorkedExample::setup_commands`] through another writer (the real sequencer).
+    pub fn without_ledger() -> WorkedExample {
+        let (platform, supplier, r1, r2, customer) = (id(1), id(2), id(3), id(4), id(5));
         WorkedExample {
-            ledger,
+            ledger: MemoryLedger::default(),
             platform,
             supplier,
             r1,
             r2,
             customer,
-            product,
+            product: id(100),
+            platform_admin: actor(platform, 1001, &[Role::SuperAdmin, Role::Admin]),
             platform_finance: actor(platform, 1002, &[Role::Finance]),
-            platform_admin,
+            r1_admin: actor(r1, 3001, &[Role::Admin]),
             r1_finance: actor(r1, 3002, &[Role::Finance]),
-            r1_admin,
+            r2_admin: actor(r2, 4001, &[Role::Admin]),
             r2_sales: actor(r2, 4002, &[Role::Sales]),
             r2_finance: actor(r2, 4003, &[Role::Finance]),
-            r2_admin,
             customer_actor: actor(customer, 5001, &[Role::Customer]),
         }
+    }
+
+    /// Every command that builds the world, in order, with the actor that issues it.
+    pub fn setup_commands(&self) -> Vec<(Actor, CommandBody)> {
+        let open = |org_id, kind, name: &str, parent_id| CommandBody::OpenOrg {
+            org_id,
+            kind,
+            name: name.into(),
+            parent_id,
+            sale_mode: None,
+        };
+        let set_rate = |book, scope, value: &str, approval: u128| CommandBody::SetRate {
+            book,
+            product_id: self.product,
+            scope,
+            rate: rate(value),
+            valid_from: None,
+            valid_to: None,
+            approval_id: id(9_000 + approval),
+        };
+        let platform = self.platform_admin.clone();
+        vec![
+            (
+                platform.clone(),
+                CommandBody::Bootstrap { platform_id: self.platform, name: "KBOSS".into(), currency: Currency::CNY },
+            ),
+            (platform.clone(), open(self.supplier, OrgKind::Supplier, "Cloud Supplier", self.platform)),
+            (platform.clone(), open(self.r1, OrgKind::Reseller, "R1", self.platform)),
+            (self.r1_admin.clone(), open(self.r2, OrgKind::Reseller, "R2", self.r1)),
+            (self.r2_admin.clone(), open(self.customer, OrgKind::Customer, "Customer C", self.r2)),
+            (
+                platform.clone(),
+                CommandBody::CreateProduct {
+                    product_id: self.product,
+                    name: "GPU server".into(),
+                    supplier_id: self.supplier,
+                    list_price: UnitPrice::parse("1000.00").unwrap(),
+                    unit: "month".into(),
+                },
+            ),
+            (platform.clone(), CommandBody::SetSupplierRate { product_id: self.product, rate: rate("0.70") }),
+            (platform, set_rate(self.platform, RateScope::Reseller(self.r1), "0.80", 1)),
+            (self.r1_admin.clone(), set_rate(self.r1, RateScope::Reseller(self.r2), "0.88", 2)),
+            (self.r2_admin.clone(), set_rate(self.r2, RateScope::Public, "0.98", 3)),
+            (self.r2_admin.clone(), set_rate(self.r2, RateScope::Customer(self.customer), "0.95", 4)),
+        ]
     }
 
     /// An offline recharge requested by R2's sales and approved by R2's finance.

@@ -1,0 +1,16 @@
+//! # commands
+//!
+//! The write side of KBOSS Ledger (DESIGN §3–§5): the sequencer that owns the decision state and
+//! appends in group commits ([`writer`]), the event store trait ([`store`]) and its embedded
+//! SQLite backend ([`sqlite`]), and start-up and verification by replay ([`replay`]).
+
+pub mod replay;
+pub mod sqlite;
+pub mod store;
+pub mod testing;
+pub mod writer;
+
+pub use replay::{load_state, verify_store, LoadError, VerifyReport};
+pub use sqlite::SqliteStore;
+pub use store::{EventStore, IdempotencyRecord, StoreError};
+pub use writer::{CommandError, Committed, IdempotencyKey, Request, Writer, WriterConfig, WriterHandle};

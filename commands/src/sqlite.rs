@@ -1,0 +1,255 @@
+//! The embedded event store: SQLite in WAL mode in a data directory, durable on every commit
+//! (`synchronous = FULL`). A file lock on the directory keeps a second writer out.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use ledger_core::event::EVENT_BYTES_MAX;
+use ledger_core::RecordedEvent;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::store::{EventStore, IdempotencyRecord, StoreError};
+
+/// The versioned migrations of `schemas/sql/sqlite/`, applied in order.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../schemas/sql/sqlite/0001_log.sql"))];
+
+pub const DATABASE_FILE: &str = "kboss.sqlite";
+pub const LOCK_FILE: &str = "writer.lock";
+
+fn unavailable(error: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+pub struct SqliteStore {
+    connection: Connection,
+    /// Held for the writer's lifetime; dropping it releases the directory.
+    _lock: Option<File>,
+    /// Test hook: fail the next append after inserting this many events (mid-transaction).
+    fail_after_events: Option<usize>,
+}
+
+impl SqliteStore {
+    /// Opens the data directory for writing: takes the writer lock, creates the database and
+    /// applies migrations.
+    pub fn open_writer(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        let lock_path = data_dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked { holder: format!("the process holding {}", lock_path.display()) });
+        }
+        let connection = Self::connect(&database_path(data_dir))?;
+        migrate(&connection)?;
+        Ok(SqliteStore { connection, _lock: Some(lock), fail_after_events: None })
+    }
+
+    /// Opens the data directory for reading only (projections, `kboss verify`): no lock.
+    pub fn open_reader(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        let connection = Self::connect(&database_path(data_dir))?;
+        migrate(&connection)?;
+        Ok(SqliteStore { connection, _lock: None, fail_after_events: None })
+    }
+
+    fn connect(path: &Path) -> Result<Connection, StoreError> {
+        let connection = Connection::open(path).map_err(unavailable)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(unavailable)?;
+        Ok(connection)
+    }
+
+    /// Makes the next append fail after inserting `events` events, inside its transaction.
+    #[doc(hidden)]
+    pub fn inject_append_failure_after(&mut self, events: usize) {
+        self.fail_after_events = Some(events);
+    }
+}
+
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DATABASE_FILE)
+}
+
+fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    connection
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .map_err(unavailable)?;
+    for (version, sql) in MIGRATIONS {
+        let applied: Option<i64> = connection
+            .query_row("SELECT version FROM schema_migrations WHERE version = ?1", [version], |row| row.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        if applied.is_some() {
+            continue;
+        }
+        let transaction = connection.unchecked_transaction().map_err(unavailable)?;
+        transaction.execute_batch(sql).map_err(unavailable)?;
+        transaction
+            .execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![version, chrono::Utc::now().to_rfc3339()],
+            )
+            .map_err(unavailable)?;
+        transaction.commit().map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+fn decode(position: u64, body: &str) -> Result<RecordedEvent, StoreError> {
+    serde_json::from_str(body).map_err(|error| StoreError::Corrupt { position, reason: error.to_string() })
+}
+
+impl EventStore for SqliteStore {
+    fn append(&mut self, events: &[RecordedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
+        let fail_after = self.fail_after_events.take();
+        let transaction = self.connection.transaction().map_err(unavailable)?;
+        let last: u64 = transaction
+            .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |row| row.get::<_, i64>(0))
+            .map_err(unavailable)? as u64;
+        if let Some(first) = events.first() {
+            if first.position != last + 1 {
+                return Err(StoreError::NotContiguous { first: first.position, last });
+            }
+        }
+        {
+            let mut insert = transaction
+                .prepare_cached(
+                    "INSERT INTO events (position, event_id, event_type, schema_version, recorded_at, effective_date,
+                                         idempotency_key, correlation_id, body, prev_hash, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(unavailable)?;
+            for (index, event) in events.iter().enumerate() {
+                if fail_after == Some(index) {
+                    return Err(StoreError::Unavailable("injected append failure".to_owned()));
+                }
+                let body = serde_json::to_string(event).expect("events serialise");
+                if body.len() > EVENT_BYTES_MAX {
+                    return Err(StoreError::EventTooLarge {
+                        position: event.position,
+                        bytes: body.len(),
+                        limit: EVENT_BYTES_MAX,
+                    });
+                }
+                insert
+                    .execute(params![
+                        event.position as i64,
+                        event.event_id.to_string(),
+                        event.event_type(),
+                        event.schema_version,
+                        event.recorded_at.to_rfc3339(),
+                        event.effective_date.to_string(),
+                        event.idempotency_key,
+                        event.correlation_id.map(|id| id.to_string()),
+                        body,
+                        event.prev_hash,
+                        event.hash,
+                    ])
+                    .map_err(unavailable)?;
+            }
+            let mut insert_key = transaction
+                .prepare_cached(
+                    "INSERT INTO idempotency (scoped_key, request_hash, first_position, last_position) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(unavailable)?;
+            for key in keys {
+                insert_key
+                    .execute(params![
+                        key.scoped_key,
+                        key.request_hash,
+                        key.first_position as i64,
+                        key.last_position as i64
+                    ])
+                    .map_err(unavailable)?;
+            }
+        }
+        if fail_after.is_some() {
+            return Err(StoreError::Unavailable("injected append failure".to_owned()));
+        }
+        transaction.commit().map_err(unavailable)
+    }
+
+    fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT position, body FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
+            .map_err(unavailable)?;
+        let mut rows = statement.query(params![after as i64, limit as i64]).map_err(unavailable)?;
+        let mut events = Vec::with_capacity(limit.min(1024));
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            let position = row.get::<_, i64>(0).map_err(unavailable)? as u64;
+            let body = row.get_ref(1).map_err(unavailable)?.as_str().map_err(|error| unavailable(error.into()))?;
+            events.push(decode(position, body)?);
+        }
+        Ok(events)
+    }
+
+    fn read_one(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        let body: Option<String> = self
+            .connection
+            .query_row("SELECT body FROM events WHERE position = ?1", [position as i64], |row| row.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        body.map(|body| decode(position, &body)).transpose()
+    }
+
+    fn last_position(&self) -> Result<u64, StoreError> {
+        let last: i64 = self
+            .connection
+            .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |row| row.get(0))
+            .map_err(unavailable)?;
+        Ok(last as u64)
+    }
+
+    fn find_key(&self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT scoped_key, request_hash, first_position, last_position FROM idempotency WHERE scoped_key = ?1",
+                [scoped_key],
+                |row| {
+                    Ok(IdempotencyRecord {
+                        scoped_key: row.get(0)?,
+                        request_hash: row.get(1)?,
+                        first_position: row.get::<_, i64>(2)? as u64,
+                        last_position: row.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(unavailable)
+    }
+
+    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction().map_err(unavailable)?;
+        transaction
+            .execute(
+                "INSERT OR REPLACE INTO snapshots (position, created_at, state) VALUES (?1, ?2, ?3)",
+                params![position as i64, chrono::Utc::now().to_rfc3339(), state],
+            )
+            .map_err(unavailable)?;
+        // Keep the newest two: one to fall back on if the newest cannot be decoded.
+        transaction
+            .execute("DELETE FROM snapshots WHERE position NOT IN (SELECT position FROM snapshots ORDER BY position DESC LIMIT 2)", [])
+            .map_err(unavailable)?;
+        transaction.commit().map_err(unavailable)
+    }
+
+    fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.connection
+            .query_row("SELECT position, state FROM snapshots ORDER BY position DESC LIMIT 1", [], |row| {
+                Ok((row.get::<_, i64>(0)? as u64, row.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()
+            .map_err(unavailable)
+    }
+}

@@ -1,0 +1,59 @@
+//! The event store: what the writer needs from a durable log. SQLite implements it now
+//! (`sqlite.rs`); PostgreSQL implements the same trait and passes the same conformance tests.
+//!
+//! The trait is synchronous on purpose: it is called by the writer, one dedicated thread that
+//! owns the decision state, where blocking on the disk is exactly what should happen, with no
+//! async machinery in the hot path.
+
+use ledger_core::RecordedEvent;
+
+/// Events read per call when replaying or catching up.
+pub const REPLAY_CHUNK_EVENTS: usize = 4_096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer holds the data directory (or the database's writer lock).
+    #[error("another writer holds the log: {holder}")]
+    Locked { holder: String },
+    /// The batch does not continue the log: someone else appended, or the writer is confused.
+    #[error("append at position {first} does not follow the last position {last}")]
+    NotContiguous { first: u64, last: u64 },
+    #[error("the log is unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt at position {position}: {reason}")]
+    Corrupt { position: u64, reason: String },
+    #[error("event at position {position} is {bytes} bytes, over the limit of {limit}")]
+    EventTooLarge { position: u64, bytes: usize, limit: usize },
+}
+
+/// A committed command's idempotency key (scoped to the acting org) and what it committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub scoped_key: String,
+    /// SHA-256 of the request: the same key with another request is a conflict.
+    pub request_hash: String,
+    /// 0 and 0 when the command committed no event (an already-booked notification).
+    pub first_position: u64,
+    pub last_position: u64,
+}
+
+pub trait EventStore: Send + 'static {
+    /// Appends the events (consecutive positions, the first right after the last stored) and
+    /// the idempotency records in one transaction: all of it or none of it.
+    fn append(&mut self, events: &[RecordedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError>;
+
+    /// Up to `limit` events with positions greater than `after`, in position order.
+    fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    fn read_one(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError>;
+
+    /// The last position stored; 0 for an empty log.
+    fn last_position(&self) -> Result<u64, StoreError>;
+
+    fn find_key(&self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError>;
+
+    /// The newest snapshot: its position and bytes.
+    fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+}

@@ -1,0 +1,447 @@
+//! The sequencer (DESIGN §4): one writer thread owns the decision state. Commands arrive over a
+//! bounded channel; the writer drains up to a batch, decides each against the state as changed by
+//! the ones before it, appends the whole batch in one store transaction, and only then answers
+//! every caller. A failed append answers the whole batch with an error and rebuilds the state
+//! from the store, so nothing half-applied survives.
+
+use std::collections::HashMap;
+use std::thread::JoinHandle;
+
+use chrono::Utc;
+use ledger_core::event::EnvelopeMeta;
+use ledger_core::{Command, DomainError, RecordedEvent, State};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::replay::{encode_snapshot, load_state, LoadError};
+use crate::store::{EventStore, IdempotencyRecord, StoreError};
+
+/// Commands one batch may hold; the writer drains at most this many before appending.
+pub const BATCH_COMMANDS_MAX: usize = 4_096;
+/// The most commands waiting for the writer; beyond it callers are told to come back later.
+pub const CHANNEL_CAPACITY_MAX: usize = 1 << 20;
+/// The longest idempotency key accepted.
+pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 255;
+
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Commands per batch (one store transaction), 1..=BATCH_COMMANDS_MAX.
+    pub batch_commands_max: usize,
+    /// Commands that may wait in the channel, 1..=CHANNEL_CAPACITY_MAX.
+    pub channel_capacity: usize,
+    /// A snapshot is written once this many events have been appended since the last one.
+    pub snapshot_every_events: u64,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig { batch_commands_max: 1_024, channel_capacity: 16_384, snapshot_every_events: 100_000 }
+    }
+}
+
+/// A client's idempotency key: 1 to 255 visible ASCII characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<&str> for IdempotencyKey {
+    type Error = String;
+    fn try_from(text: &str) -> Result<Self, String> {
+        let valid = !text.is_empty()
+            && text.len() <= IDEMPOTENCY_KEY_LENGTH_MAX
+            && text.bytes().all(|byte| byte.is_ascii_graphic());
+        if valid {
+            Ok(IdempotencyKey(text.to_owned()))
+        } else {
+            Err(format!("must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} visible ASCII characters"))
+        }
+    }
+}
+
+/// A command with what the writer needs around it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub command: Command,
+    pub idempotency_key: Option<IdempotencyKey>,
+    pub correlation_id: Option<Uuid>,
+}
+
+impl Request {
+    pub fn new(command: Command) -> Request {
+        Request { command, idempotency_key: None, correlation_id: None }
+    }
+
+    pub fn with_key(command: Command, key: &str) -> Request {
+        let key = IdempotencyKey::try_from(key).expect("a valid idempotency key");
+        Request { command, idempotency_key: Some(key), correlation_id: None }
+    }
+
+    /// Keys are scoped to the acting org: two tenants never collide.
+    fn scoped_key(&self) -> Option<String> {
+        self.idempotency_key.as_ref().map(|key| format!("{}/{}", self.command.actor.org_id, key.as_str()))
+    }
+
+    /// What makes "the same request": the body and the acting org, not the time it was sent.
+    fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.command.actor.org_id.0.as_bytes());
+        hasher.update(serde_json::to_vec(&self.command.body).expect("commands serialise"));
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// A committed command's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// The events the command appended, in order (empty when it booked nothing new).
+    pub events: Vec<RecordedEvent>,
+    /// The position of its last event, or the log's last position when it appended none.
+    pub position: u64,
+    /// True when this is the stored answer of an earlier request with the same key.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    #[error("the idempotency key was used with a different request")]
+    IdempotencyConflict,
+    #[error("the writer's queue is full")]
+    Overloaded,
+    #[error("the log is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the writer has stopped")]
+    Stopped,
+}
+
+struct Pending {
+    request: Request,
+    reply: oneshot::Sender<Result<Committed, CommandError>>,
+}
+
+enum Message {
+    Command(Pending),
+    /// Answers with a copy of the decision state (tests, `kboss verify`).
+    Inspect(oneshot::Sender<Option<State>>),
+    Shutdown,
+}
+
+/// The caller's side: cheap to clone, one per request handler.
+#[derive(Clone)]
+pub struct WriterHandle {
+    sender: mpsc::Sender<Message>,
+    committed: watch::Receiver<u64>,
+}
+
+impl WriterHandle {
+    /// Submits a command and waits for its answer. A full queue answers `Overloaded` at once.
+    pub async fn submit(&self, request: Request) -> Result<Committed, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender.try_send(Message::Command(Pending { request, reply })).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => CommandError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => CommandError::Stopped,
+        })?;
+        answer.await.map_err(|_| CommandError::Stopped)?
+    }
+
+    /// Commands waiting in the queue (a gauge for `/metrics`, and for tests of backpressure).
+    pub fn queued(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+
+    /// The last position committed, and a way to wait for the next: projections wake on it.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
+    }
+
+    /// A copy of the writer's decision state, taken between batches.
+    pub async fn state(&self) -> Option<State> {
+        let (reply, answer) = oneshot::channel();
+        self.sender.send(Message::Inspect(reply)).await.ok()?;
+        answer.await.ok().flatten()
+    }
+}
+
+/// The running writer: its handle and its thread.
+pub struct Writer {
+    handle: WriterHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Loads the state (snapshot, then the tail of the log) and starts the writer thread.
+    pub fn start<S: EventStore>(store: S, config: WriterConfig) -> Result<Writer, LoadError> {
+        assert!((1..=BATCH_COMMANDS_MAX).contains(&config.batch_commands_max), "batch_commands_max out of range");
+        assert!((1..=CHANNEL_CAPACITY_MAX).contains(&config.channel_capacity), "channel_capacity out of range");
+        assert!(config.snapshot_every_events > 0, "snapshot_every_events must be positive");
+        let state = load_state(&store)?;
+        let (sender, receiver) = mpsc::channel(config.channel_capacity);
+        let (committed_sender, committed) = watch::channel(state.last_position);
+        let last_snapshot = state.last_position;
+        let writer_loop =
+            WriterLoop { store, state: Some(state), config, receiver, committed: committed_sender, last_snapshot };
+        let thread = std::thread::Builder::new()
+            .name("kboss-writer".to_owned())
+            .spawn(move || writer_loop.run())
+            .expect("the writer thread starts");
+        Ok(Writer { handle: WriterHandle { sender, committed }, thread: Some(thread) })
+    }
+
+    pub fn handle(&self) -> WriterHandle {
+        self.handle.clone()
+    }
+
+    /// Stops taking commands, finishes the ones already queued, and waits for the thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            // A full queue is drained by the writer, so this blocking send makes progress. It runs
+            // on a thread of its own: shutdown is often called from inside an async runtime.
+            let sender = self.handle.sender.clone();
+            let _ = std::thread::spawn(move || sender.blocking_send(Message::Shutdown)).join();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// How each command of a batch is to be answered once the batch is durable.
+enum Outcome {
+    /// Appended in this batch: `events[range]` of the batch.
+    Appended {
+        range: std::ops::Range<usize>,
+        position: u64,
+    },
+    /// Booked nothing new (an already-booked notification, the same statement again).
+    Nothing {
+        position: u64,
+    },
+    /// An earlier request with the same key committed these positions.
+    Replay {
+        first: u64,
+        last: u64,
+    },
+    Failed(CommandError),
+}
+
+struct WriterLoop<S> {
+    store: S,
+    /// `None` after a failed append whose state could not be rebuilt yet.
+    state: Option<State>,
+    config: WriterConfig,
+    receiver: mpsc::Receiver<Message>,
+    committed: watch::Sender<u64>,
+    last_snapshot: u64,
+}
+
+impl<S: EventStore> WriterLoop<S> {
+    fn run(mut self) {
+        let mut batch: Vec<Pending> = Vec::with_capacity(self.config.batch_commands_max);
+        let mut stopping = false;
+        while !stopping {
+            let Some(message) = self.receiver.blocking_recv() else { break };
+            stopping = self.take(message, &mut batch);
+            while !stopping && batch.len() < self.config.batch_commands_max {
+                match self.receiver.try_recv() {
+                    Ok(message) => stopping = self.take(message, &mut batch),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.process(std::mem::take(&mut batch));
+            }
+        }
+        // Commands that raced the shutdown are answered, not dropped silently.
+        self.receiver.close();
+        while let Ok(message) = self.receiver.try_recv() {
+            if let Message::Command(pending) = message {
+                let _ = pending.reply.send(Err(CommandError::Stopped));
+            }
+        }
+    }
+
+    /// Returns true when the message asks the writer to stop.
+    fn take(&mut self, message: Message, batch: &mut Vec<Pending>) -> bool {
+        match message {
+            Message::Command(pending) => batch.push(pending),
+            Message::Inspect(reply) => {
+                if !batch.is_empty() {
+                    self.process(std::mem::take(batch));
+                }
+                let _ = reply.send(self.state.clone());
+            }
+            Message::Shutdown => return true,
+        }
+        false
+    }
+
+    fn process(&mut self, batch: Vec<Pending>) {
+        if self.state.is_none() {
+            match load_state(&self.store) {
+                Ok(state) => self.state = Some(state),
+                Err(error) => {
+                    let reason = format!("the writer is recovering: {error}");
+                    for pending in batch {
+                        let _ = pending.reply.send(Err(CommandError::Unavailable(reason.clone())));
+                    }
+                    return;
+                }
+            }
+        }
+        let state = self.state.as_mut().expect("loaded above");
+        let recorded_at = Utc::now();
+        let mut events: Vec<RecordedEvent> = Vec::new();
+        let mut keys: Vec<IdempotencyRecord> = Vec::new();
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+        let mut keys_in_batch: HashMap<String, usize> = HashMap::new();
+        for pending in &batch {
+            let outcome = decide_one(
+                &self.store,
+                state,
+                &pending.request,
+                recorded_at,
+                &mut events,
+                &mut keys,
+                &mut keys_in_batch,
+            );
+            outcomes.push(outcome);
+        }
+        if !events.is_empty() || !keys.is_empty() {
+            if let Err(error) = self.store.append(&events, &keys) {
+                self.fail_batch(batch, error);
+                return;
+            }
+        }
+        let last_position = self.state.as_ref().expect("present").last_position;
+        self.committed.send_replace(last_position);
+        for (pending, outcome) in batch.into_iter().zip(outcomes) {
+            let answer = match outcome {
+                Outcome::Appended { range, position } => {
+                    Ok(Committed { events: events[range].to_vec(), position, replayed: false })
+                }
+                Outcome::Nothing { position } => Ok(Committed { events: Vec::new(), position, replayed: false }),
+                Outcome::Replay { first, last } => self.stored_answer(first, last),
+                Outcome::Failed(error) => Err(error),
+            };
+            let _ = pending.reply.send(answer);
+        }
+        self.maybe_snapshot();
+    }
+
+    /// The answer of an earlier request with the same key, read back from the log.
+    fn stored_answer(&self, first: u64, last: u64) -> Result<Committed, CommandError> {
+        if first == 0 {
+            return Ok(Committed { events: Vec::new(), position: last, replayed: true });
+        }
+        let events = self
+            .store
+            .read_after(first - 1, (last - first + 1) as usize)
+            .map_err(|error| CommandError::Unavailable(error.to_string()))?;
+        Ok(Committed { events, position: last, replayed: true })
+    }
+
+    fn fail_batch(&mut self, batch: Vec<Pending>, error: StoreError) {
+        tracing::error!(%error, commands = batch.len(), "append failed; rebuilding the state from the log");
+        let reason = error.to_string();
+        for pending in batch {
+            let _ = pending.reply.send(Err(CommandError::Unavailable(reason.clone())));
+        }
+        self.state = match load_state(&self.store) {
+            Ok(state) => Some(state),
+            Err(error) => {
+                tracing::error!(%error, "cannot rebuild the state yet; will retry before the next batch");
+                None
+            }
+        };
+    }
+
+    fn maybe_snapshot(&mut self) {
+        let Some(state) = &self.state else { return };
+        if state.last_position - self.last_snapshot < self.config.snapshot_every_events {
+            return;
+        }
+        let bytes = encode_snapshot(state);
+        match self.store.save_snapshot(state.last_position, &bytes) {
+            Ok(()) => self.last_snapshot = state.last_position,
+            Err(error) => tracing::warn!(%error, "snapshot not saved; the log is still complete"),
+        }
+    }
+}
+
+/// Decides one command of a batch against the state as the batch has changed it so far.
+fn decide_one(
+    store: &impl EventStore,
+    state: &mut State,
+    request: &Request,
+    recorded_at: chrono::DateTime<Utc>,
+    events: &mut Vec<RecordedEvent>,
+    keys: &mut Vec<IdempotencyRecord>,
+    keys_in_batch: &mut HashMap<String, usize>,
+) -> Outcome {
+    let scoped_key = request.scoped_key();
+    let fingerprint = scoped_key.as_ref().map(|_| request.fingerprint());
+    if let (Some(scoped_key), Some(fingerprint)) = (&scoped_key, &fingerprint) {
+        let earlier = match keys_in_batch.get(scoped_key) {
+            Some(index) => Some(keys[*index].clone()),
+            None => match store.find_key(scoped_key) {
+                Ok(found) => found,
+                Err(error) => return Outcome::Failed(CommandError::Unavailable(error.to_string())),
+            },
+        };
+        if let Some(earlier) = earlier {
+            if earlier.request_hash != *fingerprint {
+                return Outcome::Failed(CommandError::IdempotencyConflict);
+            }
+            return Outcome::Replay { first: earlier.first_position, last: earlier.last_position };
+        }
+    }
+    let decided = match ledger_core::decide(state, &request.command) {
+        Ok(decided) => decided,
+        Err(error) => return Outcome::Failed(CommandError::Rejected(error)),
+    };
+    let start = events.len();
+    let command = &request.command;
+    let recorded = ledger_core::log::record(state, decided, |position| EnvelopeMeta {
+        position,
+        event_id: Uuid::now_v7(),
+        recorded_at,
+        effective_date: command.effective_date,
+        actor: command.actor.clone(),
+        idempotency_key: request.idempotency_key.as_ref().map(|key| key.as_str().to_owned()),
+        correlation_id: request.correlation_id,
+    });
+    events.extend(recorded);
+    let (first, last) = match (events[start..].first(), events[start..].last()) {
+        (Some(first), Some(last)) => (first.position, last.position),
+        _ => (0, state.last_position),
+    };
+    if let (Some(scoped_key), Some(fingerprint)) = (scoped_key, fingerprint) {
+        keys_in_batch.insert(scoped_key.clone(), keys.len());
+        keys.push(IdempotencyRecord {
+            scoped_key,
+            request_hash: fingerprint,
+            first_position: first,
+            last_position: last,
+        });
+    }
+    if first == 0 {
+        Outcome::Nothing { position: last }
+    } else {
+        Outcome::Appended { range: start..events.len(), position: last }
+    }
+}

@@ -1,0 +1,209 @@
+//! The sequencer against the real SQLite store: concurrency, idempotency, backpressure, the
+//! writer lock, snapshots.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+
+use commands::store::{EventStore, IdempotencyRecord, StoreError};
+use commands::testing::{purchase, run_purchase, setup_world};
+use commands::{CommandError, Request, SqliteStore, Writer, WriterConfig};
+use ledger_core::RecordedEvent;
+
+fn all_events(store: &SqliteStore) -> Vec<RecordedEvent> {
+    store.read_after(0, usize::MAX >> 1).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_concurrent_commands_are_each_in_the_log_once_without_gaps() {
+    let directory = tempfile::tempdir().unwrap();
+    let writer = Writer::start(SqliteStore::open_writer(directory.path()).unwrap(), WriterConfig::default()).unwrap();
+    let handle = writer.handle();
+    let world = Arc::new(setup_world(&handle).await.unwrap());
+    const PURCHASES: u64 = 1_000;
+    let mut tasks = Vec::new();
+    for n in 0..PURCHASES {
+        let (handle, world) = (handle.clone(), world.clone());
+        tasks.push(tokio::spawn(async move { run_purchase(&handle, &world, n).await.unwrap() }));
+    }
+    let mut answered: BTreeMap<u64, String> = BTreeMap::new();
+    for task in tasks {
+        for (key, committed) in task.await.unwrap() {
+            assert!(!committed.replayed);
+            assert_eq!(committed.events.last().map(|event| event.position), Some(committed.position));
+            for event in committed.events {
+                assert!(
+                    answered.insert(event.position, key.clone()).is_none(),
+                    "position {} answered twice",
+                    event.position
+                );
+            }
+        }
+    }
+    writer.shutdown();
+    let store = SqliteStore::open_reader(directory.path()).unwrap();
+    let log = all_events(&store);
+    let setup_events =
+        log.iter().take_while(|event| event.idempotency_key.as_deref().unwrap_or("").starts_with("setup-")).count();
+    assert_eq!(answered.len() as u64, PURCHASES * 3, "every purchase command appended one event");
+    for (index, event) in log.iter().enumerate() {
+        assert_eq!(event.position, index as u64 + 1, "no gaps");
+        if index >= setup_events {
+            assert_eq!(
+                answered.get(&event.position),
+                event.idempotency_key.as_ref(),
+                "the log holds what was answered"
+            );
+        }
+    }
+    assert_eq!(log.len(), setup_events + answered.len());
+    let keys: HashSet<_> = log.iter().filter_map(|event| event.idempotency_key.clone()).collect();
+    let setup_commands = world.setup_commands().len() as u64;
+    assert_eq!(keys.len() as u64, setup_commands + PURCHASES * 3, "every command's key, once");
+    let report = commands::verify_store(&store, |_| {}).unwrap();
+    assert_eq!(report.events, log.len() as u64);
+    assert!(ledger_core::invariants::violations(&report.state, &log).is_empty());
+    assert_eq!(report.state.wallet(world.customer).balance.to_string(), "0.00", "950 in, 950 spent, a thousand times");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_returns_the_stored_answer_and_another_body_conflicts() {
+    let directory = tempfile::tempdir().unwrap();
+    let writer = Writer::start(SqliteStore::open_writer(directory.path()).unwrap(), WriterConfig::default()).unwrap();
+    let handle = writer.handle();
+    let world = setup_world(&handle).await.unwrap();
+    let [recharge, place, _] = purchase(&world, 7);
+    let first = handle.submit(recharge.clone()).await.unwrap();
+    let again = handle.submit(recharge.clone()).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.events, first.events, "the stored answer, event for event");
+    let [other_recharge, _, _] = purchase(&world, 8);
+    let mut other_body = other_recharge;
+    other_body.idempotency_key = recharge.idempotency_key.clone();
+    assert_eq!(handle.submit(other_body).await.unwrap_err(), CommandError::IdempotencyConflict);
+    // The same key from another org is another key.
+    let mut other_org = recharge.clone();
+    other_org.command.actor = world.r1_finance.clone();
+    assert!(matches!(handle.submit(other_org).await, Err(CommandError::Rejected(_))));
+    // Concurrent duplicates, most of them in one batch, book once.
+    let results = futures_join(handle.clone(), place, 50).await;
+    let fresh = results.iter().filter(|committed| !committed.replayed).count();
+    assert_eq!(fresh, 1);
+    assert!(results.iter().all(|committed| committed.events == results[0].events));
+    drop(handle);
+    writer.shutdown();
+}
+
+async fn futures_join(handle: commands::WriterHandle, request: Request, copies: usize) -> Vec<commands::Committed> {
+    let tasks: Vec<_> = (0..copies)
+        .map(|_| {
+            let (handle, request) = (handle.clone(), request.clone());
+            tokio::spawn(async move { handle.submit(request).await.unwrap() })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+/// A store whose appends wait for a permit: lets a test hold the writer mid-append.
+struct GatedStore {
+    inner: SqliteStore,
+    entered: std_mpsc::Sender<()>,
+    permits: Arc<Mutex<std_mpsc::Receiver<()>>>,
+}
+
+impl EventStore for GatedStore {
+    fn append(&mut self, events: &[RecordedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
+        let _ = self.entered.send(());
+        self.permits.lock().unwrap().recv().unwrap();
+        self.inner.append(events, keys)
+    }
+    fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_after(after, limit)
+    }
+    fn read_one(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        self.inner.read_one(position)
+    }
+    fn last_position(&self) -> Result<u64, StoreError> {
+        self.inner.last_position()
+    }
+    fn find_key(&self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.inner.find_key(scoped_key)
+    }
+    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {
+        self.inner.save_snapshot(position, state)
+    }
+    fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.inner.latest_snapshot()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_overloaded_at_once() {
+    let directory = tempfile::tempdir().unwrap();
+    let (permit, permits) = std_mpsc::channel();
+    let (entered, appending) = std_mpsc::channel();
+    let inner = SqliteStore::open_writer(directory.path()).unwrap();
+    let store = GatedStore { inner, entered, permits: Arc::new(Mutex::new(permits)) };
+    let config = WriterConfig { batch_commands_max: 1, channel_capacity: 2, ..WriterConfig::default() };
+    let writer = Writer::start(store, config).unwrap();
+    let handle = writer.handle();
+    let world = ledger_core::testing::WorkedExample::without_ledger();
+    let setup = world.setup_commands();
+    let submit = |index: usize| {
+        let (handle, (actor, body)) = (handle.clone(), setup[index].clone());
+        tokio::spawn(async move { handle.submit(Request::new(commands::testing::command(&actor, body))).await })
+    };
+    // The first command holds the writer in its append; two more fill the queue.
+    let held = submit(0);
+    appending.recv().unwrap();
+    let queued = [submit(1), submit(2)];
+    while handle.queued() < 2 {
+        tokio::task::yield_now().await;
+    }
+    let refused = submit(3).await.unwrap();
+    assert_eq!(refused.unwrap_err(), CommandError::Overloaded);
+    for _ in 0..3 {
+        permit.send(()).unwrap();
+    }
+    assert!(held.await.unwrap().is_ok());
+    for task in queued {
+        assert!(task.await.unwrap().is_ok());
+    }
+    drop(permit);
+    drop(writer);
+}
+
+#[test]
+fn a_second_writer_cannot_open_the_data_directory() {
+    let directory = tempfile::tempdir().unwrap();
+    let first = SqliteStore::open_writer(directory.path()).unwrap();
+    assert!(matches!(SqliteStore::open_writer(directory.path()), Err(StoreError::Locked { .. })));
+    assert!(SqliteStore::open_reader(directory.path()).is_ok(), "readers need no lock");
+    drop(first);
+    assert!(SqliteStore::open_writer(directory.path()).is_ok(), "the lock goes with its holder");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_from_a_snapshot_equals_a_replay_from_the_start() {
+    let directory = tempfile::tempdir().unwrap();
+    let config = WriterConfig { snapshot_every_events: 25, ..WriterConfig::default() };
+    let writer = Writer::start(SqliteStore::open_writer(directory.path()).unwrap(), config.clone()).unwrap();
+    let handle = writer.handle();
+    let world = setup_world(&handle).await.unwrap();
+    for n in 0..40 {
+        run_purchase(&handle, &world, n).await.unwrap();
+    }
+    let live = handle.state().await.unwrap();
+    writer.shutdown();
+    let store = SqliteStore::open_writer(directory.path()).unwrap();
+    let (snapshot_position, _) = store.latest_snapshot().unwrap().expect("snapshots were written");
+    assert!(snapshot_position > 0 && snapshot_position < live.last_position, "a snapshot with a tail after it");
+    let from_snapshot = commands::load_state(&store).unwrap();
+    let from_zero = commands::verify_store(&store, |_| {}).unwrap().state;
+    assert_eq!(from_snapshot, live);
+    assert_eq!(from_zero, live);
+}
