@@ -21,9 +21,9 @@ use crate::error::DomainError;
 use crate::event::{Event, EventPayload};
 use crate::ids::OrgId;
 use crate::journal::{book_posting, pair_intercompany_lines, Posting};
-use crate::money::SignedAmount;
+use crate::money::{Amount, SignedAmount};
 use crate::org::{Org, OrgKind, Role};
-use crate::state::{Book, State};
+use crate::state::{Book, State, WithdrawalStatus};
 
 pub(crate) use orders::refund_parts;
 pub use orders::{order_shares, Share};
@@ -162,12 +162,13 @@ impl<'a> Decider<'a> {
             }
         }
         pair_intercompany_lines(&mut entries);
-        self.check_wallets(&entries)?;
+        self.check_wallets(&payload, &entries)?;
         Ok(Event::with_entries(payload, entries))
     }
 
-    /// No wallet may go below zero, whatever rule booked the line.
-    fn check_wallets(&self, entries: &[crate::journal::Entry]) -> Result<(), DomainError> {
+    /// No wallet may go below zero, nor below what it holds for pending withdrawals, whatever
+    /// rule booked the line. Only the payment of a held withdrawal may spend what it holds.
+    fn check_wallets(&self, payload: &EventPayload, entries: &[crate::journal::Entry]) -> Result<(), DomainError> {
         let mut deltas: HashMap<OrgId, SignedAmount> = HashMap::new();
         for line in entries.iter().flat_map(|entry| &entry.lines) {
             let Some(party) = line.party else { continue };
@@ -184,12 +185,22 @@ impl<'a> Decider<'a> {
             };
         }
         for (customer, delta) in deltas {
-            let balance = SignedAmount::from(self.state.wallet(customer).balance);
-            if balance.plus(delta).is_negative() {
-                return Err(DomainError::InsufficientBalance {
-                    available: self.state.wallet(customer).balance,
-                    needed: delta.abs(),
-                });
+            if !delta.is_negative() {
+                continue;
+            }
+            let wallet = self.state.wallet(customer);
+            let mut held = wallet.reserved;
+            if let EventPayload::WithdrawalPaid(paid) = payload {
+                let withdrawal = self.state.withdrawals.get(&paid.withdrawal_id);
+                if paid.customer_id == customer
+                    && withdrawal.is_some_and(|withdrawal| withdrawal.status == WithdrawalStatus::Requested)
+                {
+                    held = held.checked_sub(paid.amount).unwrap_or(Amount::ZERO);
+                }
+            }
+            let spendable = wallet.balance.checked_sub(held).unwrap_or(Amount::ZERO);
+            if delta.abs() > spendable {
+                return Err(DomainError::InsufficientBalance { available: spendable, needed: delta.abs() });
             }
         }
         Ok(())

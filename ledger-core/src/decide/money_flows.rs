@@ -48,6 +48,11 @@ impl Decider<'_> {
         match body {
             C::ConfirmOnlineRecharge { recharge_id, customer_id, amount, channel, trade_number } => {
                 let (_, book) = self.customer_for(*customer_id, &[Role::Finance])?;
+                // The seller confirms what the channel's signed notification says; a customer
+                // confirming its own payment would credit its wallet with money nobody received.
+                if self.command.actor.org_id == *customer_id {
+                    return Err(DomainError::forbidden("online recharges are confirmed by the payment notification"));
+                }
                 let channel = text_field("channel", channel)?;
                 // A channel notifies again until it is answered: the same trade number books once.
                 if self.state.trade_numbers.contains(&(channel.clone(), trade_number.clone())) {

@@ -9,7 +9,7 @@ use crate::journal::Posting;
 use crate::money::{Currency, Rate};
 use crate::org::{Org, OrgKind, Role, SaleMode};
 use crate::pricing::{RateScope, RateWindow};
-use crate::rules::{default_rules, RuleSet};
+use crate::rules::{builtin_kind_amounts, default_rules, RuleSet};
 
 use super::{text_field, Decider};
 
@@ -120,6 +120,11 @@ impl Decider<'_> {
             }
             C::BookBusiness { kind, role, book, amounts, parties, memo } => {
                 self.book_for(*book, &[Role::Finance])?;
+                // A built-in kind has its own command, with its checks and approvals: booking it
+                // here would, say, credit a wallet with an offline recharge nobody approved.
+                if builtin_kind_amounts(kind).is_some() {
+                    return Err(DomainError::invalid_field("kind", format!("{kind} is booked by its own command")));
+                }
                 for (reference, party) in parties {
                     self.visible_org(*party, "party")
                         .map_err(|_| DomainError::invalid_field(format!("parties.{reference:?}"), "unknown party"))?;
