@@ -1,10 +1,15 @@
 //! The embedded event store: SQLite in WAL mode in a data directory, durable on every commit
 //! (`synchronous = FULL`). A file lock on the directory keeps a second writer out.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use ledger_core::event::EVENT_BYTES_MAX;
+use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX};
 use ledger_core::RecordedEvent;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -15,6 +20,10 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../schemas/sql/sqlite/
 
 pub const DATABASE_FILE: &str = "kboss.sqlite";
 pub const LOCK_FILE: &str = "writer.lock";
+/// How often the background connection folds the WAL back into the database.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+/// Keys looked up per query (SQLite's default limit on bound parameters is 32766).
+const KEYS_PER_QUERY_MAX: usize = 500;
 
 fn unavailable(error: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
@@ -26,6 +35,43 @@ pub struct SqliteStore {
     _lock: Option<File>,
     /// Test hook: fail the next append after inserting this many events (mid-transaction).
     fail_after_events: Option<usize>,
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// Checkpoints the WAL from a connection of its own, so the writer's commits never pay for it
+/// (the writer's connection has automatic checkpoints off).
+struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: PathBuf) -> Result<Checkpointer, StoreError> {
+        let connection = SqliteStore::connect(&path)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("kboss-checkpoint".to_owned())
+            .spawn(move || {
+                while !stopping.load(Ordering::Relaxed) {
+                    std::thread::sleep(CHECKPOINT_INTERVAL);
+                    if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+                        tracing::warn!(%error, "WAL checkpoint failed; will retry");
+                    }
+                }
+            })
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        Ok(Checkpointer { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl SqliteStore {
@@ -45,14 +91,16 @@ impl SqliteStore {
         }
         let connection = Self::connect(&database_path(data_dir))?;
         migrate(&connection)?;
-        Ok(SqliteStore { connection, _lock: Some(lock), fail_after_events: None })
+        connection.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(unavailable)?;
+        let checkpointer = Some(Checkpointer::start(database_path(data_dir))?);
+        Ok(SqliteStore { connection, _lock: Some(lock), fail_after_events: None, _checkpointer: checkpointer })
     }
 
     /// Opens the data directory for reading only (projections, `kboss verify`): no lock.
     pub fn open_reader(data_dir: &Path) -> Result<SqliteStore, StoreError> {
         let connection = Self::connect(&database_path(data_dir))?;
         migrate(&connection)?;
-        Ok(SqliteStore { connection, _lock: None, fail_after_events: None })
+        Ok(SqliteStore { connection, _lock: None, fail_after_events: None, _checkpointer: None })
     }
 
     fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -105,20 +153,20 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn decode(position: u64, body: &str) -> Result<RecordedEvent, StoreError> {
-    serde_json::from_str(body).map_err(|error| StoreError::Corrupt { position, reason: error.to_string() })
+fn decode(position: u64, body: &[u8], hash: &str) -> Result<RecordedEvent, StoreError> {
+    RecordedEvent::decode(body, hash).map_err(|error| StoreError::Corrupt { position, reason: error.to_string() })
 }
 
 impl EventStore for SqliteStore {
-    fn append(&mut self, events: &[RecordedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
+    fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
         let fail_after = self.fail_after_events.take();
         let transaction = self.connection.transaction().map_err(unavailable)?;
         let last: u64 = transaction
             .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |row| row.get::<_, i64>(0))
             .map_err(unavailable)? as u64;
         if let Some(first) = events.first() {
-            if first.position != last + 1 {
-                return Err(StoreError::NotContiguous { first: first.position, last });
+            if first.event.position != last + 1 {
+                return Err(StoreError::NotContiguous { first: first.event.position, last });
             }
         }
         {
@@ -129,18 +177,17 @@ impl EventStore for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(unavailable)?;
-            for (index, event) in events.iter().enumerate() {
+            for (index, encoded) in events.iter().enumerate() {
                 if fail_after == Some(index) {
                     return Err(StoreError::Unavailable("injected append failure".to_owned()));
                 }
-                let body = serde_json::to_string(event).expect("events serialise");
-                if body.len() > EVENT_BYTES_MAX {
-                    return Err(StoreError::EventTooLarge {
-                        position: event.position,
-                        bytes: body.len(),
-                        limit: EVENT_BYTES_MAX,
-                    });
+                let event = &encoded.event;
+                if encoded.canonical.len() > EVENT_BYTES_MAX {
+                    let bytes = encoded.canonical.len();
+                    return Err(StoreError::EventTooLarge { position: event.position, bytes, limit: EVENT_BYTES_MAX });
                 }
+                // The canonical encoding is UTF-8 JSON; stored as TEXT it stays readable in SQL.
+                let body = std::str::from_utf8(&encoded.canonical).expect("canonical JSON is UTF-8");
                 insert
                     .execute(params![
                         event.position as i64,
@@ -182,25 +229,28 @@ impl EventStore for SqliteStore {
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT position, body FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
+            .prepare_cached("SELECT position, body, hash FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
             .map_err(unavailable)?;
         let mut rows = statement.query(params![after as i64, limit as i64]).map_err(unavailable)?;
         let mut events = Vec::with_capacity(limit.min(1024));
         while let Some(row) = rows.next().map_err(unavailable)? {
             let position = row.get::<_, i64>(0).map_err(unavailable)? as u64;
-            let body = row.get_ref(1).map_err(unavailable)?.as_str().map_err(|error| unavailable(error.into()))?;
-            events.push(decode(position, body)?);
+            let body = row.get_ref(1).map_err(unavailable)?.as_bytes().map_err(|error| unavailable(error.into()))?;
+            let hash = row.get_ref(2).map_err(unavailable)?.as_str().map_err(|error| unavailable(error.into()))?;
+            events.push(decode(position, body, hash)?);
         }
         Ok(events)
     }
 
     fn read_one(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
-        let body: Option<String> = self
+        let row: Option<(String, String)> = self
             .connection
-            .query_row("SELECT body FROM events WHERE position = ?1", [position as i64], |row| row.get(0))
+            .query_row("SELECT body, hash FROM events WHERE position = ?1", [position as i64], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .optional()
             .map_err(unavailable)?;
-        body.map(|body| decode(position, &body)).transpose()
+        row.map(|(body, hash)| decode(position, body.as_bytes(), &hash)).transpose()
     }
 
     fn last_position(&self) -> Result<u64, StoreError> {
@@ -227,6 +277,32 @@ impl EventStore for SqliteStore {
             )
             .optional()
             .map_err(unavailable)
+    }
+
+    fn find_keys(&self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in scoped_keys.chunks(KEYS_PER_QUERY_MAX) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT scoped_key, request_hash, first_position, last_position FROM idempotency WHERE scoped_key IN ({placeholders})"
+            );
+            let mut statement = self.connection.prepare_cached(&sql).map_err(unavailable)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(chunk.iter()), |row| {
+                    Ok(IdempotencyRecord {
+                        scoped_key: row.get(0)?,
+                        request_hash: row.get(1)?,
+                        first_position: row.get::<_, i64>(2)? as u64,
+                        last_position: row.get::<_, i64>(3)? as u64,
+                    })
+                })
+                .map_err(unavailable)?;
+            for record in rows {
+                let record = record.map_err(unavailable)?;
+                found.insert(record.scoped_key.clone(), record);
+            }
+        }
+        Ok(found)
     }
 
     fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {

@@ -5,6 +5,9 @@
 //! owns the decision state, where blocking on the disk is exactly what should happen, with no
 //! async machinery in the hot path.
 
+use std::collections::HashMap;
+
+use ledger_core::event::EncodedEvent;
 use ledger_core::RecordedEvent;
 
 /// Events read per call when replaying or catching up.
@@ -40,7 +43,7 @@ pub struct IdempotencyRecord {
 pub trait EventStore: Send + 'static {
     /// Appends the events (consecutive positions, the first right after the last stored) and
     /// the idempotency records in one transaction: all of it or none of it.
-    fn append(&mut self, events: &[RecordedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError>;
+    fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError>;
 
     /// Up to `limit` events with positions greater than `after`, in position order.
     fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
@@ -51,6 +54,17 @@ pub trait EventStore: Send + 'static {
     fn last_position(&self) -> Result<u64, StoreError>;
 
     fn find_key(&self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// The records of those keys that were committed: one round trip for a whole batch.
+    fn find_keys(&self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+        let mut found = HashMap::new();
+        for key in scoped_keys {
+            if let Some(record) = self.find_key(key)? {
+                found.insert(record.scoped_key.clone(), record);
+            }
+        }
+        Ok(found)
+    }
 
     fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError>;
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::thread::JoinHandle;
 
 use chrono::Utc;
-use ledger_core::event::EnvelopeMeta;
+use ledger_core::event::{EncodedEvent, EnvelopeMeta};
 use ledger_core::{Command, DomainError, RecordedEvent, State};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -220,6 +220,9 @@ impl Drop for Writer {
     }
 }
 
+/// A decided batch: the events to append, the keys to record, and how to answer each command.
+type DecidedBatch = (Vec<EncodedEvent>, Vec<IdempotencyRecord>, Vec<Outcome>);
+
 /// How each command of a batch is to be answered once the batch is durable.
 enum Outcome {
     /// Appended in this batch: `events[range]` of the batch.
@@ -290,6 +293,22 @@ impl<S: EventStore> WriterLoop<S> {
         false
     }
 
+    /// Decides every command of the batch in order, against the state as the batch changes it.
+    fn decide_batch(&mut self, batch: &[Pending]) -> Result<DecidedBatch, StoreError> {
+        let scoped_keys: Vec<Option<String>> = batch.iter().map(|pending| pending.request.scoped_key()).collect();
+        let lookup: Vec<&str> = scoped_keys.iter().flatten().map(String::as_str).collect();
+        let committed = self.store.find_keys(&lookup)?;
+        let state = self.state.as_mut().expect("loaded before deciding");
+        let recorded_at = Utc::now();
+        let (mut events, mut records, mut in_batch) = (Vec::new(), Vec::new(), HashMap::new());
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (pending, scoped_key) in batch.iter().zip(scoped_keys) {
+            let mut keys = BatchKeys { committed: &committed, in_batch: &mut in_batch, records: &mut records };
+            outcomes.push(decide_one(state, &pending.request, scoped_key, recorded_at, &mut events, &mut keys));
+        }
+        Ok((events, records, outcomes))
+    }
+
     fn process(&mut self, batch: Vec<Pending>) {
         if self.state.is_none() {
             match load_state(&self.store) {
@@ -303,24 +322,16 @@ impl<S: EventStore> WriterLoop<S> {
                 }
             }
         }
-        let state = self.state.as_mut().expect("loaded above");
-        let recorded_at = Utc::now();
-        let mut events: Vec<RecordedEvent> = Vec::new();
-        let mut keys: Vec<IdempotencyRecord> = Vec::new();
-        let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
-        let mut keys_in_batch: HashMap<String, usize> = HashMap::new();
-        for pending in &batch {
-            let outcome = decide_one(
-                &self.store,
-                state,
-                &pending.request,
-                recorded_at,
-                &mut events,
-                &mut keys,
-                &mut keys_in_batch,
-            );
-            outcomes.push(outcome);
-        }
+        let (events, keys, outcomes) = match self.decide_batch(&batch) {
+            Ok(decided) => decided,
+            Err(error) => {
+                // Nothing was decided against the state yet: it is still the log's.
+                for pending in batch {
+                    let _ = pending.reply.send(Err(CommandError::Unavailable(error.to_string())));
+                }
+                return;
+            }
+        };
         if !events.is_empty() || !keys.is_empty() {
             if let Err(error) = self.store.append(&events, &keys) {
                 self.fail_batch(batch, error);
@@ -332,7 +343,8 @@ impl<S: EventStore> WriterLoop<S> {
         for (pending, outcome) in batch.into_iter().zip(outcomes) {
             let answer = match outcome {
                 Outcome::Appended { range, position } => {
-                    Ok(Committed { events: events[range].to_vec(), position, replayed: false })
+                    let events = events[range].iter().map(|encoded| encoded.event.clone()).collect();
+                    Ok(Committed { events, position, replayed: false })
                 }
                 Outcome::Nothing { position } => Ok(Committed { events: Vec::new(), position, replayed: false }),
                 Outcome::Replay { first, last } => self.stored_answer(first, last),
@@ -383,27 +395,34 @@ impl<S: EventStore> WriterLoop<S> {
     }
 }
 
+/// The idempotency keys a batch can collide with: committed before it, or earlier in it.
+struct BatchKeys<'a> {
+    committed: &'a HashMap<String, IdempotencyRecord>,
+    in_batch: &'a mut HashMap<String, usize>,
+    records: &'a mut Vec<IdempotencyRecord>,
+}
+
+impl BatchKeys<'_> {
+    fn earlier(&self, scoped_key: &str) -> Option<&IdempotencyRecord> {
+        match self.in_batch.get(scoped_key) {
+            Some(index) => Some(&self.records[*index]),
+            None => self.committed.get(scoped_key),
+        }
+    }
+}
+
 /// Decides one command of a batch against the state as the batch has changed it so far.
 fn decide_one(
-    store: &impl EventStore,
     state: &mut State,
     request: &Request,
+    scoped_key: Option<String>,
     recorded_at: chrono::DateTime<Utc>,
-    events: &mut Vec<RecordedEvent>,
-    keys: &mut Vec<IdempotencyRecord>,
-    keys_in_batch: &mut HashMap<String, usize>,
+    events: &mut Vec<EncodedEvent>,
+    keys: &mut BatchKeys<'_>,
 ) -> Outcome {
-    let scoped_key = request.scoped_key();
     let fingerprint = scoped_key.as_ref().map(|_| request.fingerprint());
     if let (Some(scoped_key), Some(fingerprint)) = (&scoped_key, &fingerprint) {
-        let earlier = match keys_in_batch.get(scoped_key) {
-            Some(index) => Some(keys[*index].clone()),
-            None => match store.find_key(scoped_key) {
-                Ok(found) => found,
-                Err(error) => return Outcome::Failed(CommandError::Unavailable(error.to_string())),
-            },
-        };
-        if let Some(earlier) = earlier {
+        if let Some(earlier) = keys.earlier(scoped_key) {
             if earlier.request_hash != *fingerprint {
                 return Outcome::Failed(CommandError::IdempotencyConflict);
             }
@@ -416,7 +435,7 @@ fn decide_one(
     };
     let start = events.len();
     let command = &request.command;
-    let recorded = ledger_core::log::record(state, decided, |position| EnvelopeMeta {
+    let recorded = ledger_core::log::record_encoded(state, decided, |position| EnvelopeMeta {
         position,
         event_id: Uuid::now_v7(),
         recorded_at,
@@ -427,12 +446,12 @@ fn decide_one(
     });
     events.extend(recorded);
     let (first, last) = match (events[start..].first(), events[start..].last()) {
-        (Some(first), Some(last)) => (first.position, last.position),
+        (Some(first), Some(last)) => (first.event.position, last.event.position),
         _ => (0, state.last_position),
     };
     if let (Some(scoped_key), Some(fingerprint)) = (scoped_key, fingerprint) {
-        keys_in_batch.insert(scoped_key.clone(), keys.len());
-        keys.push(IdempotencyRecord {
+        keys.in_batch.insert(scoped_key.clone(), keys.records.len());
+        keys.records.push(IdempotencyRecord {
             scoped_key,
             request_hash: fingerprint,
             first_position: first,

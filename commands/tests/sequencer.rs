@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use commands::store::{EventStore, IdempotencyRecord, StoreError};
 use commands::testing::{purchase, run_purchase, setup_world};
 use commands::{CommandError, Request, SqliteStore, Writer, WriterConfig};
+use ledger_core::event::EncodedEvent;
 use ledger_core::RecordedEvent;
 
 fn all_events(store: &SqliteStore) -> Vec<RecordedEvent> {
@@ -116,7 +117,7 @@ struct GatedStore {
 }
 
 impl EventStore for GatedStore {
-    fn append(&mut self, events: &[RecordedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
+    fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
         let _ = self.entered.send(());
         self.permits.lock().unwrap().recv().unwrap();
         self.inner.append(events, keys)

@@ -588,7 +588,17 @@ pub struct RecordedEvent {
     #[serde(flatten)]
     pub event: Event,
     pub prev_hash: String,
+    /// Absent from the canonical encoding (which it is the hash of); stores keep it beside it.
+    #[serde(default)]
     pub hash: String,
+}
+
+/// A sealed event with its canonical encoding: what a store writes, so the event is serialised
+/// once, for the hash and the disk alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedEvent {
+    pub event: RecordedEvent,
+    pub canonical: Vec<u8>,
 }
 
 /// The canonical encoding the chain hashes: the envelope without `hash`, fields in declaration
@@ -613,6 +623,11 @@ struct Canonical<'a> {
 impl RecordedEvent {
     /// Seals a decided event into the log: envelope, canonical encoding, chain hash.
     pub fn seal(event: Event, meta: EnvelopeMeta, prev_hash: &str) -> RecordedEvent {
+        RecordedEvent::seal_encoded(event, meta, prev_hash).event
+    }
+
+    /// Seals and keeps the canonical bytes the hash was computed over.
+    pub fn seal_encoded(event: Event, meta: EnvelopeMeta, prev_hash: &str) -> EncodedEvent {
         let mut recorded = RecordedEvent {
             position: meta.position,
             event_id: meta.event_id,
@@ -626,8 +641,17 @@ impl RecordedEvent {
             prev_hash: prev_hash.to_owned(),
             hash: String::new(),
         };
-        recorded.hash = recorded.compute_hash();
-        recorded
+        let canonical = recorded.canonical_bytes();
+        recorded.hash = hex::encode(Sha256::digest(&canonical));
+        EncodedEvent { event: recorded, canonical }
+    }
+
+    /// Reads an event back from its canonical encoding and the hash stored beside it. The hash
+    /// is not checked here: replay does that (`verify_link`).
+    pub fn decode(canonical: &[u8], hash: &str) -> Result<RecordedEvent, serde_json::Error> {
+        let mut event: RecordedEvent = serde_json::from_slice(canonical)?;
+        event.hash = hash.to_owned();
+        Ok(event)
     }
 
     pub fn event_type(&self) -> &'static str {

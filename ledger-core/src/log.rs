@@ -3,19 +3,28 @@
 
 use crate::command::Command;
 use crate::error::DomainError;
-use crate::event::{ChainError, EnvelopeMeta, Event, RecordedEvent, GENESIS_HASH};
+use crate::event::{ChainError, EncodedEvent, EnvelopeMeta, Event, RecordedEvent, GENESIS_HASH};
 use crate::state::State;
 
 /// Seals decided events at the next positions, chained to the state's last hash, and folds each
 /// into the state. `meta` supplies what the writer owns (event id, clock, idempotency key) for a
 /// position.
-pub fn record(state: &mut State, events: Vec<Event>, mut meta: impl FnMut(u64) -> EnvelopeMeta) -> Vec<RecordedEvent> {
+pub fn record(state: &mut State, events: Vec<Event>, meta: impl FnMut(u64) -> EnvelopeMeta) -> Vec<RecordedEvent> {
+    record_encoded(state, events, meta).into_iter().map(|encoded| encoded.event).collect()
+}
+
+/// [`record`], keeping each event's canonical encoding for the store.
+pub fn record_encoded(
+    state: &mut State,
+    events: Vec<Event>,
+    mut meta: impl FnMut(u64) -> EnvelopeMeta,
+) -> Vec<EncodedEvent> {
     let mut recorded = Vec::with_capacity(events.len());
     for event in events {
         let envelope = meta(state.last_position + 1);
         assert_eq!(envelope.position, state.last_position + 1, "the writer assigns the next position");
-        let sealed = RecordedEvent::seal(event, envelope, &state.last_hash);
-        state.evolve(&sealed);
+        let sealed = RecordedEvent::seal_encoded(event, envelope, &state.last_hash);
+        state.evolve(&sealed.event);
         recorded.push(sealed);
     }
     recorded
