@@ -387,6 +387,17 @@ pub struct CommissionAccrued {
     pub amount: Amount,
 }
 
+/// A refund's share of a commission, given back by the reseller: the commission rule's lines
+/// with the amount negated (Dr 2202[reseller], Cr 6601 in the payer; Dr 6051, Cr 1122[payer]
+/// in the reseller).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CommissionReversed {
+    pub source_id: Uuid,
+    pub payer_id: OrgId,
+    pub reseller_id: OrgId,
+    pub amount: Amount,
+}
+
 /// One open item a statement covers: a line on the counterparty's 1122 or 2202 in the book.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatementLine {
@@ -531,6 +542,7 @@ event_payloads! {
     SerialCodesIssued(SerialCodesIssued) = 1,
     SerialCodeActivated(SerialCodeActivated) = 1,
     CommissionAccrued(CommissionAccrued) = 1,
+    CommissionReversed(CommissionReversed) = 1,
     SettlementStatementIssued(SettlementStatementIssued) = 1,
     SettlementPaid(SettlementPaid) = 1,
     InvoiceIssued(InvoiceIssued) = 1,

@@ -137,8 +137,19 @@ pub struct Order {
     pub reversed: Vec<ShareAmounts>,
     pub subscription_end: Option<NaiveDate>,
     pub salesperson: Option<String>,
-    /// Whether it was paid at least once (fulfilment keeps the status history simple).
+    /// Whether it has been fulfilled (a partial refund changes the status, not this).
     pub fulfilled: bool,
+    /// Rebate commissions its payment accrued, and what refunds have reversed of them.
+    #[serde(default)]
+    pub commissions: Vec<OrderCommission>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCommission {
+    pub payer_id: OrgId,
+    pub reseller_id: OrgId,
+    pub amount: Amount,
+    pub reversed: Amount,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -482,6 +493,7 @@ impl State {
                         subscription_end: None,
                         salesperson: event.salesperson.clone(),
                         fulfilled: false,
+                        commissions: Vec::new(),
                     },
                 );
             }
@@ -586,7 +598,27 @@ impl State {
                 self.serial_codes.get_mut(&event.code).expect("known serial code").activated_by =
                     Some(event.customer_id);
             }
-            E::CommissionAccrued(_) => {}
+            E::CommissionAccrued(event) => {
+                if let Some(order) = self.orders.get_mut(&OrderId(event.source_id)) {
+                    order.commissions.push(OrderCommission {
+                        payer_id: event.payer_id,
+                        reseller_id: event.reseller_id,
+                        amount: event.amount,
+                        reversed: Amount::ZERO,
+                    });
+                }
+            }
+            E::CommissionReversed(event) => {
+                let order = self.orders.get_mut(&OrderId(event.source_id)).expect("reversals are of order commissions");
+                let commission = order
+                    .commissions
+                    .iter_mut()
+                    .find(|commission| {
+                        commission.payer_id == event.payer_id && commission.reseller_id == event.reseller_id
+                    })
+                    .expect("the commission being reversed");
+                commission.reversed = commission.reversed.plus(event.amount);
+            }
             E::SettlementStatementIssued(event) => {
                 let book = self.books.get_mut(&event.book).expect("settling an open book");
                 if let Some(items) = book.open_items.get_mut(&event.counterparty_id) {

@@ -242,3 +242,30 @@ fn a_customer_rate_at_cost_needs_no_approval() {
     let events = world.ledger.decide(&world.r2_sales, special_rate(&world, "0.88")).unwrap();
     assert_eq!(types(&events), ["RateSet"]);
 }
+
+#[test]
+fn the_platforms_super_admin_reads_every_book_but_decides_only_in_its_own() {
+    let mut world = WorkedExample::new();
+    let (recharge_id, approval_id) = (ledger_core::testing::id(61), ledger_core::testing::id(62));
+    let sales = world.r2_sales.clone();
+    world.ledger.given(
+        &sales,
+        CommandBody::RequestRecharge {
+            recharge_id,
+            approval_id,
+            customer_id: world.customer,
+            amount: amount("100.00"),
+            method: ledger_core::event::RechargeMethod::Offline,
+            reference: "slip".into(),
+        },
+    );
+    let super_admin = world.platform_admin.clone();
+    let grant = CommandBody::DecideApproval { approval_id, grant: true, comment: None };
+    assert_eq!(refused(world.ledger.decide(&super_admin, grant.clone())).code(), "not_found");
+    let coupon = CommandBody::GrantCoupon { customer_id: world.customer, amount: amount("5.00"), reason: "x".into() };
+    assert_eq!(refused(world.ledger.decide(&super_admin, coupon)).code(), "not_found");
+    assert_eq!(
+        types(&world.ledger.decide(&world.r2_finance, grant).unwrap()),
+        ["ApprovalGranted", "RechargeConfirmed"]
+    );
+}

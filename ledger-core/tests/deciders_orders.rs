@@ -1139,3 +1139,83 @@ fn a_wrong_role_is_forbidden() {
     assert_eq!(refused(world.ledger.decide(&world.r2_sales, fulfil(order_id, "2026-02-15"))).code(), "forbidden");
     assert_sound(&world.ledger);
 }
+
+// ------------------------------------------------ refunds of rebate sales, partial refunds
+
+fn rebate_sale(world: &mut WorkedExample) -> ledger_core::ids::OrderId {
+    let r1_admin = world.r1_admin.clone();
+    let rebate = SaleMode::Rebate { commission_rate: rate("0.05") };
+    world.ledger.given(&r1_admin, CommandBody::SetSaleMode { reseller_id: world.r2, sale_mode: rebate });
+    world.recharge("1000.00");
+    let order_id = world.place_order();
+    let customer = world.customer_actor.clone();
+    world.ledger.given(&customer, CommandBody::PayOrder { order_id });
+    order_id
+}
+
+#[test]
+fn a_refund_takes_back_its_share_of_the_rebate_commission() {
+    let mut world = WorkedExample::new();
+    let order_id = rebate_sale(&mut world);
+    let finance = world.r2_finance.clone();
+    let refund = |value: &str| CommandBody::RefundOrder {
+        order_id,
+        amount: amount(value),
+        penalty: ledger_core::money::Amount::ZERO,
+        reason: "unsubscribed".into(),
+    };
+
+    let events = world.ledger.decide(&finance, refund("220.00")).unwrap();
+
+    assert_eq!(types(&events), ["OrderRefunded", "CommissionReversed"]);
+    let names = names(&world);
+    // A quarter of 880.00 refunded: a quarter of the 44.00 commission, 11.00, goes back: the
+    // commission rule with its amount negated, so each line keeps its place and changes side.
+    assert_eq!(book_lines(&events[1..], world.r1, &names), vec![vec!["Cr 6601 11.00", "Dr 2202[R2] 11.00"]]);
+    assert_eq!(book_lines(&events[1..], world.r2, &names), vec![vec!["Cr 1122[R1] 11.00", "Dr 6051 11.00"]]);
+
+    world.ledger.given(&finance, refund("220.00"));
+    world.ledger.given(&finance, refund("220.00"));
+    world.ledger.given(&finance, refund("440.00"));
+    // Refunded in full: the commission is gone from both books, to the cent.
+    assert_eq!(net(&world.ledger, world.r1, "6601"), ledger_core::money::SignedAmount::ZERO);
+    assert_eq!(net(&world.ledger, world.r1, "2202"), ledger_core::money::SignedAmount::ZERO);
+    assert_eq!(net(&world.ledger, world.r2, "6051"), ledger_core::money::SignedAmount::ZERO);
+    assert_eq!(net(&world.ledger, world.r2, "1122"), ledger_core::money::SignedAmount::ZERO);
+    assert_sound(&world.ledger);
+}
+
+#[test]
+fn a_partly_refunded_order_can_still_be_fulfilled_and_renewed() {
+    let mut world = WorkedExample::new();
+    let order_id = paid_order(&mut world, "3000.00");
+    let finance = world.r2_finance.clone();
+    let refund = CommandBody::RefundOrder {
+        order_id,
+        amount: amount("100.00"),
+        penalty: ledger_core::money::Amount::ZERO,
+        reason: "downgrade".into(),
+    };
+    world.ledger.given(&finance, refund);
+    let operations = operations(&world);
+    let fulfil = CommandBody::FulfilOrder { order_id, note: None, subscription_end: Some(date("2026-02-15")) };
+    world.ledger.given(&operations, fulfil.clone());
+    assert_eq!(refused(world.ledger.decide(&operations, fulfil)).code(), "order_state", "fulfilled once only");
+    let renew = CommandBody::RenewSubscription {
+        renewal_id: ledger_core::testing::id(4242),
+        order_id,
+        periods: 1,
+        new_end: date("2026-03-15"),
+    };
+    let customer = world.customer_actor.clone();
+    assert_eq!(types(&world.ledger.decide(&customer, renew).unwrap()), ["SubscriptionRenewed"]);
+    assert_sound(&world.ledger);
+}
+
+#[test]
+fn usage_is_metered_by_the_seller_not_by_the_customer() {
+    let mut world = WorkedExample::new();
+    world.recharge("500.00");
+    let customer = world.customer_actor.clone();
+    assert_eq!(refused(world.ledger.decide(&customer, usage(&world, 500, "0.1"))).code(), "forbidden");
+}

@@ -295,6 +295,7 @@ fn a_settlement_statement_replays_the_open_items_of_the_period() {
     let finance = world.platform_finance.clone();
     let sold_at = position_of(&world, "OrderPaid");
 
+    world.ledger.today = date("2026-03-01"); // statements cover ended periods
     let events = world.ledger.decide(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-31")).unwrap();
 
     assert_eq!(types(&events), ["SettlementStatementIssued"]);
@@ -335,6 +336,7 @@ fn the_same_statement_requested_again_returns_nothing_new() {
     let mut world = WorkedExample::new();
     paid_order(&mut world, "1000.00");
     let finance = world.platform_finance.clone();
+    world.ledger.today = date("2026-03-01"); // statements cover ended periods
     world.ledger.given(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-31"));
     assert_eq!(world.ledger.decide(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-31")), Ok(vec![]));
     assert_eq!(world.ledger.decide(&finance, statement(&world, 901, world.r1, "2026-01-01", "2026-01-31")), Ok(vec![]));
@@ -346,6 +348,7 @@ fn an_overlapping_statement_is_refused() {
     let mut world = WorkedExample::new();
     paid_order(&mut world, "1000.00");
     let finance = world.platform_finance.clone();
+    world.ledger.today = date("2026-03-01"); // statements cover ended periods
     world.ledger.given(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-15"));
     let error = refused(world.ledger.decide(&finance, statement(&world, 901, world.r1, "2026-01-15", "2026-01-31")));
     assert!(matches!(error, DomainError::SettlementConflict { code: "settlement_overlap", .. }), "{error:?}");
@@ -358,10 +361,23 @@ fn an_overlapping_statement_is_refused() {
 }
 
 #[test]
+fn a_statement_of_a_period_that_has_not_ended_is_refused() {
+    let mut world = WorkedExample::new();
+    paid_order(&mut world, "1000.00");
+    let finance = world.platform_finance.clone();
+    let body = statement(&world, 900, world.r1, "2026-01-01", "2026-01-31");
+    let error = refused(world.ledger.decide(&finance, body.clone()));
+    assert_eq!(error.code(), "period_not_ended");
+    world.ledger.today = date("2026-02-01");
+    assert_eq!(world.ledger.decide(&finance, body).map(|events| events.len()), Ok(1));
+}
+
+#[test]
 fn statement_refusals() {
     let mut world = WorkedExample::new();
     paid_order(&mut world, "1000.00");
     let finance = world.platform_finance.clone();
+    world.ledger.today = date("2026-03-01"); // statements cover ended periods
     let error = refused(world.ledger.decide(&finance, statement(&world, 900, world.r1, "2025-12-01", "2025-12-31")));
     assert_eq!(error.code(), "nothing_to_settle");
     // R2 settles with R1, not with the platform.
@@ -387,6 +403,7 @@ fn paying_a_reseller_settlement_books_the_bank_in_both_books() {
     paid_order(&mut world, "1000.00");
     let finance = world.platform_finance.clone();
     let admin = world.platform_admin.clone();
+    world.ledger.today = date("2026-03-01"); // statements cover ended periods
     world.ledger.given(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-31"));
 
     let requested = world
@@ -441,6 +458,7 @@ fn paying_a_supplier_settlement_books_the_payable_against_the_bank() {
     paid_order(&mut world, "1000.00");
     let finance = world.platform_finance.clone();
     let admin = world.platform_admin.clone();
+    world.ledger.today = date("2026-03-01"); // statements cover ended periods
     world.ledger.given(&finance, statement(&world, 900, world.supplier, "2026-01-01", "2026-01-31"));
     world.ledger.given(&finance, CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(910) });
     let granted = world
@@ -470,6 +488,7 @@ fn a_settlement_nets_receivables_and_payables_with_a_rebate_reseller() {
     );
     paid_order(&mut world, "1000.00");
     let r1_finance = world.r1_finance.clone();
+    world.ledger.today = date("2026-03-01"); // statements cover ended periods
     let body = CommandBody::IssueSettlementStatement {
         settlement_id: id(900),
         book: world.r1,
@@ -512,6 +531,7 @@ fn a_settlement_cannot_be_paid_twice() {
     paid_order(&mut world, "1000.00");
     let finance = world.platform_finance.clone();
     let admin = world.platform_admin.clone();
+    world.ledger.today = date("2026-03-01"); // statements cover ended periods
     world.ledger.given(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-31"));
     world.ledger.given(&finance, CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(910) });
     let error = refused(
@@ -538,6 +558,7 @@ fn settlement_payment_refusals() {
     let mut world = WorkedExample::new();
     paid_order(&mut world, "1000.00");
     let finance = world.platform_finance.clone();
+    world.ledger.today = date("2026-03-01"); // statements cover ended periods
     world.ledger.given(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-31"));
     let pay = CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(910) };
     assert_eq!(refused(world.ledger.decide(&world.r1_finance, pay.clone())).code(), "not_found");

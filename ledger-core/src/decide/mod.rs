@@ -86,13 +86,14 @@ impl<'a> Decider<'a> {
         self.state.platform_id.expect("checked in decide")
     }
 
-    /// True when the actor may act in `book`: its own org, or the platform's super_admin.
+    /// True when the actor may act in `book`: only its own org. Every command is a write, and
+    /// the platform's `super_admin` reads every book (the read side's concern) but writes only
+    /// in the platform's (DESIGN §8): a tenant's books are changed by that tenant alone.
     pub fn reaches(&self, book: OrgId) -> bool {
-        let actor = &self.command.actor;
-        actor.org_id == book || (actor.has(Role::SuperAdmin) && Some(actor.org_id) == self.state.platform_id)
+        self.command.actor.org_id == book
     }
 
-    /// An org the actor may see: its own, a party of its book, or any for the super_admin.
+    /// An org the actor may see: its own, or a party of its book.
     /// Anything else is reported as not found: tenants never learn of each other.
     pub fn visible_org(&self, id: OrgId, what: &'static str) -> Result<&'a Org, DomainError> {
         let org = self.state.orgs.get(&id).ok_or_else(|| DomainError::not_found(what, id))?;

@@ -124,7 +124,8 @@ impl Decider<'_> {
             C::PayOrder { order_id } => self.pay_order(*order_id),
             C::FulfilOrder { order_id, note, subscription_end } => {
                 let order = self.seller_order(*order_id, &[Role::Operations])?;
-                if order.status != OrderStatus::Paid {
+                let paid = matches!(order.status, OrderStatus::Paid | OrderStatus::PartiallyRefunded);
+                if !paid || order.fulfilled {
                     return Err(order_state_error(order, "fulfil"));
                 }
                 let event = OrderFulfilled {
@@ -147,6 +148,11 @@ impl Decider<'_> {
             C::RefundOrder { order_id, amount, penalty, reason } => self.refund(*order_id, *amount, *penalty, reason),
             C::ChargeUsage { usage_id, customer_id, product_id, quantity, period_from, period_to } => {
                 let (_, seller) = self.customer_for(*customer_id, &[Role::Operations])?;
+                if self.command.actor.org_id == *customer_id {
+                    return Err(DomainError::forbidden(
+                        "usage is metered by the seller's operations, not the customer",
+                    ));
+                }
                 if self.state.usages.contains(usage_id) {
                     return Err(DomainError::AlreadyExists { what: "usage charge", id: usage_id.to_string() });
                 }
@@ -360,7 +366,43 @@ impl Decider<'_> {
             refunded_total,
             fully_refunded,
         });
-        Ok(vec![self.booked(payload, &postings)?])
+        let mut events = vec![self.booked(payload, &postings)?];
+        events.extend(self.commission_reversals(order, amount)?);
+        Ok(events)
+    }
+
+    /// A refund takes back the same share of every rebate commission the sale earned; the one
+    /// that completes the refund takes back exactly what is left.
+    fn commission_reversals(&self, order: &Order, amount: Amount) -> Result<Vec<Event>, DomainError> {
+        let completes = order.refunded.plus(amount) == order.paid;
+        let mut events = Vec::new();
+        for commission in &order.commissions {
+            let part = if completes {
+                commission.amount.minus(commission.reversed)
+            } else {
+                proportion(commission.amount, amount, order.paid)
+            };
+            if part.is_zero() {
+                continue;
+            }
+            let payload = EventPayload::CommissionReversed(CommissionReversed {
+                source_id: order.order_id.0,
+                payer_id: commission.payer_id,
+                reseller_id: commission.reseller_id,
+                amount: part,
+            });
+            let negated = crate::money::SignedAmount::ZERO.sub(part);
+            let postings = [
+                Posting::new("commission", "payer", commission.payer_id)
+                    .signed_amount("amount", negated)
+                    .party(PartyRef::Child, commission.reseller_id),
+                Posting::new("commission", "earner", commission.reseller_id)
+                    .signed_amount("amount", negated)
+                    .party(PartyRef::Parent, commission.payer_id),
+            ];
+            events.push(self.booked(payload, &postings)?);
+        }
+        Ok(events)
     }
 
     fn renew(
@@ -374,7 +416,7 @@ impl Decider<'_> {
         if self.state.renewals.contains(&renewal_id) {
             return Err(DomainError::AlreadyExists { what: "renewal", id: renewal_id.to_string() });
         }
-        if order.status != OrderStatus::Fulfilled {
+        if !order.fulfilled || order.status == OrderStatus::Refunded {
             return Err(order_state_error(order, "renew"));
         }
         let current_end = order.subscription_end.unwrap_or(self.command.effective_date);

@@ -71,6 +71,12 @@ impl Decider<'_> {
         if from > to {
             return Err(DomainError::invalid_field("to", "must not be before from"));
         }
+        // A statement covers an ended period: items dated later in an open one could never be
+        // settled, since the next statement must not overlap this one.
+        let today = self.command.effective_date;
+        if to >= today {
+            return Err(DomainError::PeriodNotEnded { through: to, today });
+        }
         // The same request again is answered by the statement already issued: no new event.
         if self.state.find_settlement(book_id, counterparty_id, from, to).is_some() {
             return Ok(Vec::new());
