@@ -340,10 +340,14 @@ impl<S: EventStore> WriterLoop<S> {
         }
         let last_position = self.state.as_ref().expect("present").last_position;
         self.committed.send_replace(last_position);
+        // The batch's events, moved (not cloned) into the answers: each command's range follows
+        // the previous one's.
+        let mut appended = events.into_iter().map(|encoded| encoded.event);
         for (pending, outcome) in batch.into_iter().zip(outcomes) {
             let answer = match outcome {
                 Outcome::Appended { range, position } => {
-                    let events = events[range].iter().map(|encoded| encoded.event.clone()).collect();
+                    let events: Vec<RecordedEvent> = appended.by_ref().take(range.len()).collect();
+                    debug_assert_eq!(events.last().map(|event| event.position), Some(position));
                     Ok(Committed { events, position, replayed: false })
                 }
                 Outcome::Nothing { position } => Ok(Committed { events: Vec::new(), position, replayed: false }),

@@ -17,8 +17,6 @@ CREATE TABLE events (
     hash            TEXT    NOT NULL
 );
 
-CREATE INDEX events_by_type ON events (event_type, position);
-
 -- A committed command's key, scoped to the acting org, with a fingerprint of the request and
 -- the positions it committed at. Written in the same transaction as the events.
 CREATE TABLE idempotency (
