@@ -4,12 +4,14 @@
 //! appends in group commits ([`writer`]), the event store trait ([`store`]) and its embedded
 //! SQLite backend ([`sqlite`]), and start-up and verification by replay ([`replay`]).
 
+pub mod postgres;
 pub mod replay;
 pub mod sqlite;
 pub mod store;
 pub mod testing;
 pub mod writer;
 
+pub use postgres::PostgresStore;
 pub use replay::{load_state, verify_store, LoadError, VerifyReport};
 pub use sqlite::SqliteStore;
 pub use store::{EventStore, IdempotencyRecord, StoreError};

@@ -31,7 +31,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, String> {
 
 /// Folds every event after the state's position onto it, verifying each.
 pub fn replay_tail(
-    store: &impl EventStore,
+    store: &mut impl EventStore,
     mut state: State,
     mut progress: impl FnMut(u64),
 ) -> Result<State, LoadError> {
@@ -50,7 +50,7 @@ pub fn replay_tail(
 
 /// The writer's start-up: the newest snapshot that decodes, then the tail of the log. A snapshot
 /// that cannot be read is skipped (it is only an optimisation): the log is the truth.
-pub fn load_state(store: &impl EventStore) -> Result<State, LoadError> {
+pub fn load_state(store: &mut impl EventStore) -> Result<State, LoadError> {
     let start = match store.latest_snapshot()? {
         Some((position, bytes)) => match decode_snapshot(&bytes) {
             Ok(state) if state.last_position == position => state,
@@ -74,7 +74,7 @@ pub struct VerifyReport {
 
 /// Replays the whole store from position 0 (ignoring snapshots), verifying every event and, at
 /// the end, that every book's trial balance sums to zero.
-pub fn verify_store(store: &impl EventStore, progress: impl FnMut(u64)) -> Result<VerifyReport, LoadError> {
+pub fn verify_store(store: &mut impl EventStore, progress: impl FnMut(u64)) -> Result<VerifyReport, LoadError> {
     let state = replay_tail(store, State::default(), progress)?;
     for (book_id, book) in &state.books {
         let rows = book.trial_balance(chrono::NaiveDate::MAX);

@@ -226,7 +226,7 @@ impl EventStore for SqliteStore {
         transaction.commit().map_err(unavailable)
     }
 
-    fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut statement = self
             .connection
             .prepare_cached("SELECT position, body, hash FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
@@ -242,7 +242,7 @@ impl EventStore for SqliteStore {
         Ok(events)
     }
 
-    fn read_one(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
+    fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
         let row: Option<(String, String)> = self
             .connection
             .query_row("SELECT body, hash FROM events WHERE position = ?1", [position as i64], |row| {
@@ -253,7 +253,7 @@ impl EventStore for SqliteStore {
         row.map(|(body, hash)| decode(position, body.as_bytes(), &hash)).transpose()
     }
 
-    fn last_position(&self) -> Result<u64, StoreError> {
+    fn last_position(&mut self) -> Result<u64, StoreError> {
         let last: i64 = self
             .connection
             .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |row| row.get(0))
@@ -261,7 +261,7 @@ impl EventStore for SqliteStore {
         Ok(last as u64)
     }
 
-    fn find_key(&self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    fn find_key(&mut self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.connection
             .query_row(
                 "SELECT scoped_key, request_hash, first_position, last_position FROM idempotency WHERE scoped_key = ?1",
@@ -279,7 +279,7 @@ impl EventStore for SqliteStore {
             .map_err(unavailable)
     }
 
-    fn find_keys(&self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+    fn find_keys(&mut self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
         let mut found = HashMap::new();
         for chunk in scoped_keys.chunks(KEYS_PER_QUERY_MAX) {
             let placeholders = vec!["?"; chunk.len()].join(",");
@@ -320,7 +320,7 @@ impl EventStore for SqliteStore {
         transaction.commit().map_err(unavailable)
     }
 
-    fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         self.connection
             .query_row("SELECT position, state FROM snapshots ORDER BY position DESC LIMIT 1", [], |row| {
                 Ok((row.get::<_, i64>(0)? as u64, row.get::<_, Vec<u8>>(1)?))

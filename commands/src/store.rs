@@ -40,23 +40,25 @@ pub struct IdempotencyRecord {
     pub last_position: u64,
 }
 
+/// Every method takes `&mut self`: a store is one connection owned by one thread (the writer, a
+/// projection runner, `kboss verify`), and database clients need exclusive use of theirs.
 pub trait EventStore: Send + 'static {
     /// Appends the events (consecutive positions, the first right after the last stored) and
     /// the idempotency records in one transaction: all of it or none of it.
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError>;
 
     /// Up to `limit` events with positions greater than `after`, in position order.
-    fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+    fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    fn read_one(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError>;
+    fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError>;
 
     /// The last position stored; 0 for an empty log.
-    fn last_position(&self) -> Result<u64, StoreError>;
+    fn last_position(&mut self) -> Result<u64, StoreError>;
 
-    fn find_key(&self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    fn find_key(&mut self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
 
     /// The records of those keys that were committed: one round trip for a whole batch.
-    fn find_keys(&self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+    fn find_keys(&mut self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
         let mut found = HashMap::new();
         for key in scoped_keys {
             if let Some(record) = self.find_key(key)? {
@@ -69,5 +71,5 @@ pub trait EventStore: Send + 'static {
     fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError>;
 
     /// The newest snapshot: its position and bytes.
-    fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+    fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
 }

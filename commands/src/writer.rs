@@ -177,21 +177,52 @@ pub struct Writer {
 
 impl Writer {
     /// Loads the state (snapshot, then the tail of the log) and starts the writer thread.
+    /// The state is loaded on the writer thread, which owns the store from the start: a
+    /// blocking client (PostgreSQL's) must never run on an async runtime's threads. The call
+    /// waits for the load, so it returns a writer that is ready, or the reason it is not.
     pub fn start<S: EventStore>(store: S, config: WriterConfig) -> Result<Writer, LoadError> {
         assert!((1..=BATCH_COMMANDS_MAX).contains(&config.batch_commands_max), "batch_commands_max out of range");
         assert!((1..=CHANNEL_CAPACITY_MAX).contains(&config.channel_capacity), "channel_capacity out of range");
         assert!(config.snapshot_every_events > 0, "snapshot_every_events must be positive");
-        let state = load_state(&store)?;
         let (sender, receiver) = mpsc::channel(config.channel_capacity);
-        let (committed_sender, committed) = watch::channel(state.last_position);
-        let last_snapshot = state.last_position;
-        let writer_loop =
-            WriterLoop { store, state: Some(state), config, receiver, committed: committed_sender, last_snapshot };
+        let (committed_sender, committed) = watch::channel(0);
+        let (loaded, load_result) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("kboss-writer".to_owned())
-            .spawn(move || writer_loop.run())
+            .spawn(move || {
+                let mut store = store;
+                let state = match load_state(&mut store) {
+                    Ok(state) => state,
+                    Err(error) => {
+                        let _ = loaded.send(Err(error));
+                        return;
+                    }
+                };
+                committed_sender.send_replace(state.last_position);
+                let last_snapshot = state.last_position;
+                let _ = loaded.send(Ok(()));
+                let writer_loop = WriterLoop {
+                    store,
+                    state: Some(state),
+                    config,
+                    receiver,
+                    committed: committed_sender,
+                    last_snapshot,
+                };
+                writer_loop.run();
+            })
             .expect("the writer thread starts");
-        Ok(Writer { handle: WriterHandle { sender, committed }, thread: Some(thread) })
+        match load_result.recv() {
+            Ok(Ok(())) => Ok(Writer { handle: WriterHandle { sender, committed }, thread: Some(thread) }),
+            Ok(Err(error)) => {
+                let _ = thread.join();
+                Err(error)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(LoadError::Store(StoreError::Unavailable("the writer thread died while loading".to_owned())))
+            }
+        }
     }
 
     pub fn handle(&self) -> WriterHandle {
@@ -311,7 +342,7 @@ impl<S: EventStore> WriterLoop<S> {
 
     fn process(&mut self, batch: Vec<Pending>) {
         if self.state.is_none() {
-            match load_state(&self.store) {
+            match load_state(&mut self.store) {
                 Ok(state) => self.state = Some(state),
                 Err(error) => {
                     let reason = format!("the writer is recovering: {error}");
@@ -360,7 +391,7 @@ impl<S: EventStore> WriterLoop<S> {
     }
 
     /// The answer of an earlier request with the same key, read back from the log.
-    fn stored_answer(&self, first: u64, last: u64) -> Result<Committed, CommandError> {
+    fn stored_answer(&mut self, first: u64, last: u64) -> Result<Committed, CommandError> {
         if first == 0 {
             return Ok(Committed { events: Vec::new(), position: last, replayed: true });
         }
@@ -377,7 +408,7 @@ impl<S: EventStore> WriterLoop<S> {
         for pending in batch {
             let _ = pending.reply.send(Err(CommandError::Unavailable(reason.clone())));
         }
-        self.state = match load_state(&self.store) {
+        self.state = match load_state(&mut self.store) {
             Ok(state) => Some(state),
             Err(error) => {
                 tracing::error!(%error, "cannot rebuild the state yet; will retry before the next batch");

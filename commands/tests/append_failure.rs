@@ -43,7 +43,7 @@ async fn a_failure_inside_the_transaction_changes_neither_log_nor_state() {
     assert!(matches!(failed, Err(CommandError::Unavailable(_))), "{failed:?}");
 
     assert_eq!(handle.state().await.unwrap(), state_before, "the state is as before the batch");
-    let reader = SqliteStore::open_reader(directory.path()).unwrap();
+    let mut reader = SqliteStore::open_reader(directory.path()).unwrap();
     assert_eq!(reader.read_after(0, 10_000).unwrap(), log_before, "the log is as before the batch");
     assert_eq!(*handle.committed().borrow(), log_before.len() as u64);
 
@@ -88,7 +88,7 @@ async fn a_failed_batch_of_concurrent_commands_books_none_of_them() {
     assert!(!failed_keys.is_empty(), "the first batch failed");
     let live = handle.state().await.unwrap();
     writer.shutdown();
-    let reader = SqliteStore::open_reader(directory.path()).unwrap();
+    let mut reader = SqliteStore::open_reader(directory.path()).unwrap();
     let log = reader.read_after(0, 10_000).unwrap();
     assert_eq!(
         log.len() as u64,
@@ -101,5 +101,5 @@ async fn a_failed_batch_of_concurrent_commands_books_none_of_them() {
     committed_positions.sort_unstable();
     let expected: Vec<u64> = (setup_events + 1..=log.len() as u64).collect();
     assert_eq!(committed_positions, expected, "answered positions are the log's, without gaps");
-    assert_eq!(commands::verify_store(&reader, |_| {}).unwrap().state, live, "the live state is the log's");
+    assert_eq!(commands::verify_store(&mut reader, |_| {}).unwrap().state, live, "the live state is the log's");
 }

@@ -11,7 +11,7 @@ use commands::{CommandError, Request, SqliteStore, Writer, WriterConfig};
 use ledger_core::event::EncodedEvent;
 use ledger_core::RecordedEvent;
 
-fn all_events(store: &SqliteStore) -> Vec<RecordedEvent> {
+fn all_events(store: &mut SqliteStore) -> Vec<RecordedEvent> {
     store.read_after(0, usize::MAX >> 1).unwrap()
 }
 
@@ -42,8 +42,8 @@ async fn thousands_of_concurrent_commands_are_each_in_the_log_once_without_gaps(
         }
     }
     writer.shutdown();
-    let store = SqliteStore::open_reader(directory.path()).unwrap();
-    let log = all_events(&store);
+    let mut store = SqliteStore::open_reader(directory.path()).unwrap();
+    let log = all_events(&mut store);
     let setup_events =
         log.iter().take_while(|event| event.idempotency_key.as_deref().unwrap_or("").starts_with("setup-")).count();
     assert_eq!(answered.len() as u64, PURCHASES * 3, "every purchase command appended one event");
@@ -61,7 +61,7 @@ async fn thousands_of_concurrent_commands_are_each_in_the_log_once_without_gaps(
     let keys: HashSet<_> = log.iter().filter_map(|event| event.idempotency_key.clone()).collect();
     let setup_commands = world.setup_commands().len() as u64;
     assert_eq!(keys.len() as u64, setup_commands + PURCHASES * 3, "every command's key, once");
-    let report = commands::verify_store(&store, |_| {}).unwrap();
+    let report = commands::verify_store(&mut store, |_| {}).unwrap();
     assert_eq!(report.events, log.len() as u64);
     assert!(ledger_core::invariants::violations(&report.state, &log).is_empty());
     assert_eq!(report.state.wallet(world.customer).balance.to_string(), "0.00", "950 in, 950 spent, a thousand times");
@@ -122,22 +122,22 @@ impl EventStore for GatedStore {
         self.permits.lock().unwrap().recv().unwrap();
         self.inner.append(events, keys)
     }
-    fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_after(after, limit)
     }
-    fn read_one(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
+    fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
         self.inner.read_one(position)
     }
-    fn last_position(&self) -> Result<u64, StoreError> {
+    fn last_position(&mut self) -> Result<u64, StoreError> {
         self.inner.last_position()
     }
-    fn find_key(&self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    fn find_key(&mut self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.inner.find_key(scoped_key)
     }
     fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {
         self.inner.save_snapshot(position, state)
     }
-    fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         self.inner.latest_snapshot()
     }
 }
@@ -200,11 +200,11 @@ async fn start_up_from_a_snapshot_equals_a_replay_from_the_start() {
     }
     let live = handle.state().await.unwrap();
     writer.shutdown();
-    let store = SqliteStore::open_writer(directory.path()).unwrap();
+    let mut store = SqliteStore::open_writer(directory.path()).unwrap();
     let (snapshot_position, _) = store.latest_snapshot().unwrap().expect("snapshots were written");
     assert!(snapshot_position > 0 && snapshot_position < live.last_position, "a snapshot with a tail after it");
-    let from_snapshot = commands::load_state(&store).unwrap();
-    let from_zero = commands::verify_store(&store, |_| {}).unwrap().state;
+    let from_snapshot = commands::load_state(&mut store).unwrap();
+    let from_zero = commands::verify_store(&mut store, |_| {}).unwrap().state;
     assert_eq!(from_snapshot, live);
     assert_eq!(from_zero, live);
 }

@@ -1,0 +1,286 @@
+//! The production event store: PostgreSQL, `jsonb` payloads, the writer's own connection, and an
+//! advisory lock that elects the single writer (a second instance is refused and told who
+//! leads). Durable as the server is configured (`synchronous_commit = on` by default).
+//!
+//! The connection is the blocking `postgres` client (the synchronous face of tokio-postgres):
+//! the writer is a plain thread, so no runtime is needed in its path.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX};
+use ledger_core::RecordedEvent;
+use postgres::{Client, Config, NoTls};
+use uuid::Uuid;
+
+use crate::store::{EventStore, IdempotencyRecord, StoreError};
+
+/// The versioned migrations of `schemas/sql/postgres/`, applied in order.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../schemas/sql/postgres/0001_log.sql"))];
+
+/// The first key of the advisory locks this crate takes; the second is the schema's hash, so
+/// deployments in different schemas of one database each elect their own writer.
+const ADVISORY_LOCK_CLASS: i32 = 0x4b_42_4f_53; // "KBOS"
+const MIGRATION_LOCK_CLASS: i32 = ADVISORY_LOCK_CLASS + 1;
+
+fn unavailable(error: postgres::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+pub struct PostgresStore {
+    client: Client,
+    /// Test hook: fail the next append after inserting this many events (mid-transaction).
+    fail_after_events: Option<usize>,
+}
+
+impl PostgresStore {
+    /// Connects as the writer: migrates, then takes the advisory lock (refused, naming the
+    /// holder, when another writer has it) and records itself in the lease.
+    pub fn open_writer(config: &Config, holder: &str) -> Result<PostgresStore, StoreError> {
+        let mut store = PostgresStore::open_reader(config)?;
+        let locked: bool = store
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", &[&ADVISORY_LOCK_CLASS])
+            .map_err(unavailable)?
+            .get(0);
+        if !locked {
+            let holder: Option<String> = store
+                .client
+                .query_opt("SELECT holder FROM writer_lease WHERE id = 1", &[])
+                .map_err(unavailable)?
+                .map(|row| row.get(0));
+            return Err(StoreError::Locked { holder: holder.unwrap_or_else(|| "another writer".to_owned()) });
+        }
+        store
+            .client
+            .execute(
+                "INSERT INTO writer_lease (id, holder, since) VALUES (1, $1, now())
+                 ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, since = EXCLUDED.since",
+                &[&holder],
+            )
+            .map_err(unavailable)?;
+        Ok(store)
+    }
+
+    /// Connects without the writer's lock (read models, `kboss verify`); migrates if needed.
+    pub fn open_reader(config: &Config) -> Result<PostgresStore, StoreError> {
+        let mut client = config.connect(NoTls).map_err(unavailable)?;
+        migrate(&mut client)?;
+        Ok(PostgresStore { client, fail_after_events: None })
+    }
+
+    /// Who holds the writer's lease, as it recorded itself.
+    pub fn leader(&mut self) -> Result<Option<String>, StoreError> {
+        let row = self.client.query_opt("SELECT holder FROM writer_lease WHERE id = 1", &[]).map_err(unavailable)?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    #[doc(hidden)]
+    pub fn inject_append_failure_after(&mut self, events: usize) {
+        self.fail_after_events = Some(events);
+    }
+}
+
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let mut transaction = client.transaction().map_err(unavailable)?;
+    // Instances starting together migrate one at a time.
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", &[&MIGRATION_LOCK_CLASS])
+        .map_err(unavailable)?;
+    transaction
+        .batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+        .map_err(unavailable)?;
+    for (version, sql) in MIGRATIONS {
+        let applied = transaction
+            .query_opt("SELECT version FROM schema_migrations WHERE version = $1", &[version])
+            .map_err(unavailable)?;
+        if applied.is_none() {
+            transaction.batch_execute(sql).map_err(unavailable)?;
+            transaction
+                .execute("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())", &[version])
+                .map_err(unavailable)?;
+        }
+    }
+    transaction.commit().map_err(unavailable)
+}
+
+fn decode(position: u64, body: &str, hash: &str) -> Result<RecordedEvent, StoreError> {
+    RecordedEvent::decode(body.as_bytes(), hash)
+        .map_err(|error| StoreError::Corrupt { position, reason: error.to_string() })
+}
+
+/// One batch as column arrays, for a single `INSERT ... SELECT FROM unnest(...)`.
+#[derive(Default)]
+struct EventColumns {
+    positions: Vec<i64>,
+    event_ids: Vec<Uuid>,
+    event_types: Vec<&'static str>,
+    schema_versions: Vec<i32>,
+    recorded_at: Vec<DateTime<Utc>>,
+    effective_dates: Vec<NaiveDate>,
+    idempotency_keys: Vec<Option<String>>,
+    correlation_ids: Vec<Option<Uuid>>,
+    bodies: Vec<String>,
+    prev_hashes: Vec<String>,
+    hashes: Vec<String>,
+}
+
+impl EventColumns {
+    fn push(&mut self, encoded: &EncodedEvent) -> Result<(), StoreError> {
+        let event = &encoded.event;
+        if encoded.canonical.len() > EVENT_BYTES_MAX {
+            let bytes = encoded.canonical.len();
+            return Err(StoreError::EventTooLarge { position: event.position, bytes, limit: EVENT_BYTES_MAX });
+        }
+        self.positions.push(event.position as i64);
+        self.event_ids.push(event.event_id);
+        self.event_types.push(event.event_type());
+        self.schema_versions.push(i32::from(event.schema_version));
+        self.recorded_at.push(event.recorded_at);
+        self.effective_dates.push(event.effective_date);
+        self.idempotency_keys.push(event.idempotency_key.clone());
+        self.correlation_ids.push(event.correlation_id);
+        self.bodies.push(String::from_utf8(encoded.canonical.clone()).expect("canonical JSON is UTF-8"));
+        self.prev_hashes.push(event.prev_hash.clone());
+        self.hashes.push(event.hash.clone());
+        Ok(())
+    }
+}
+
+impl EventStore for PostgresStore {
+    fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
+        let fail_after = self.fail_after_events.take();
+        let mut columns = EventColumns::default();
+        for encoded in events.iter().take(fail_after.unwrap_or(usize::MAX)) {
+            columns.push(encoded)?;
+        }
+        let mut transaction = self.client.transaction().map_err(unavailable)?;
+        let last: i64 =
+            transaction.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(unavailable)?.get(0);
+        if let Some(first) = events.first() {
+            if first.event.position != last as u64 + 1 {
+                return Err(StoreError::NotContiguous { first: first.event.position, last: last as u64 });
+            }
+        }
+        transaction
+            .execute(
+                "INSERT INTO events (position, event_id, event_type, schema_version, recorded_at, effective_date,
+                                     idempotency_key, correlation_id, body, prev_hash, hash)
+                 SELECT p, e, t, v, r, d, k, c, b::jsonb, ph, h
+                 FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::date[],
+                             $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[])
+                      AS batch (p, e, t, v, r, d, k, c, b, ph, h)",
+                &[
+                    &columns.positions,
+                    &columns.event_ids,
+                    &columns.event_types,
+                    &columns.schema_versions,
+                    &columns.recorded_at,
+                    &columns.effective_dates,
+                    &columns.idempotency_keys,
+                    &columns.correlation_ids,
+                    &columns.bodies,
+                    &columns.prev_hashes,
+                    &columns.hashes,
+                ],
+            )
+            .map_err(unavailable)?;
+        if fail_after.is_some() {
+            // Dropping the transaction rolls back what was inserted.
+            return Err(StoreError::Unavailable("injected append failure".to_owned()));
+        }
+        let scoped_keys: Vec<&str> = keys.iter().map(|key| key.scoped_key.as_str()).collect();
+        let hashes: Vec<&str> = keys.iter().map(|key| key.request_hash.as_str()).collect();
+        let firsts: Vec<i64> = keys.iter().map(|key| key.first_position as i64).collect();
+        let lasts: Vec<i64> = keys.iter().map(|key| key.last_position as i64).collect();
+        transaction
+            .execute(
+                "INSERT INTO idempotency (scoped_key, request_hash, first_position, last_position)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])",
+                &[&scoped_keys, &hashes, &firsts, &lasts],
+            )
+            .map_err(unavailable)?;
+        transaction.commit().map_err(unavailable)
+    }
+
+    fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let limit = limit.min(i64::MAX as usize) as i64;
+        let rows = self
+            .client
+            .query(
+                "SELECT position, body::text, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                &[&(after as i64), &limit],
+            )
+            .map_err(unavailable)?;
+        rows.iter().map(row_to_event).collect()
+    }
+
+    fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        let row = self
+            .client
+            .query_opt("SELECT position, body::text, hash FROM events WHERE position = $1", &[&(position as i64)])
+            .map_err(unavailable)?;
+        row.as_ref().map(row_to_event).transpose()
+    }
+
+    fn last_position(&mut self) -> Result<u64, StoreError> {
+        let last: i64 =
+            self.client.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(unavailable)?.get(0);
+        Ok(last as u64)
+    }
+
+    fn find_key(&mut self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self.find_keys(&[scoped_key])?.into_values().next())
+    }
+
+    fn find_keys(&mut self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT scoped_key, request_hash, first_position, last_position FROM idempotency WHERE scoped_key = ANY($1)",
+                &[&scoped_keys],
+            )
+            .map_err(unavailable)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let record = IdempotencyRecord {
+                    scoped_key: row.get(0),
+                    request_hash: row.get(1),
+                    first_position: row.get::<_, i64>(2) as u64,
+                    last_position: row.get::<_, i64>(3) as u64,
+                };
+                (record.scoped_key.clone(), record)
+            })
+            .collect())
+    }
+
+    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {
+        let mut transaction = self.client.transaction().map_err(unavailable)?;
+        transaction
+            .execute(
+                "INSERT INTO snapshots (position, state) VALUES ($1, $2) ON CONFLICT (position) DO UPDATE SET state = EXCLUDED.state",
+                &[&(position as i64), &state],
+            )
+            .map_err(unavailable)?;
+        transaction
+            .execute("DELETE FROM snapshots WHERE position NOT IN (SELECT position FROM snapshots ORDER BY position DESC LIMIT 2)", &[])
+            .map_err(unavailable)?;
+        transaction.commit().map_err(unavailable)
+    }
+
+    fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let row = self
+            .client
+            .query_opt("SELECT position, state FROM snapshots ORDER BY position DESC LIMIT 1", &[])
+            .map_err(unavailable)?;
+        Ok(row.map(|row| (row.get::<_, i64>(0) as u64, row.get(1))))
+    }
+}
+
+fn row_to_event(row: &postgres::Row) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.get(0);
+    let body: String = row.get(1);
+    let hash: String = row.get(2);
+    decode(position as u64, &body, &hash)
+}
