@@ -26,7 +26,17 @@ pub fn violations(state: &State, log: &[RecordedEvent]) -> Vec<String> {
                 let signed = line.signed();
                 let net = book_net.entry(entry.book).or_default();
                 *net = net.plus(signed);
-                let party_kind = line.party.and_then(|party| state.org(party)).map(|org| org.kind);
+                let party_org = line.party.and_then(|party| state.org(party));
+                let party_kind = party_org.map(|org| org.kind);
+                // A customer is a party of its seller's book only: its wallet is its 2203 there.
+                if let Some(customer) = party_org.filter(|org| org.kind == OrgKind::Customer) {
+                    if customer.parent_id != Some(entry.book) {
+                        found.push(format!(
+                            "event {}: customer {} has a line in book {}, not its seller's",
+                            event.position, customer.id, entry.book
+                        ));
+                    }
+                }
                 if line.account.as_str() == codes::CUSTOMER_PREPAYMENTS && party_kind == Some(OrgKind::Customer) {
                     let wallet = wallet_ledger.entry(line.party.expect("has party")).or_default();
                     *wallet = wallet.plus(signed.negated());

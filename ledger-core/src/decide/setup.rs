@@ -1,6 +1,6 @@
 //! Organisations, charts, posting rules, products, rates, promotions and custom business kinds.
 
-use crate::chart::{Account, AccountCode, AccountType};
+use crate::chart::{codes, Account, AccountCode, AccountType};
 use crate::command::CommandBody;
 use crate::error::DomainError;
 use crate::event::*;
@@ -148,10 +148,41 @@ impl Decider<'_> {
                 if event.entries.is_empty() {
                     return Err(DomainError::invalid_field("amounts", "every line evaluates to zero"));
                 }
+                self.check_custom_lines(*book, &event)?;
                 Ok(vec![event])
             }
             _ => unreachable!("dispatched by kind"),
         }
+    }
+
+    /// What a custom kind, booked in one book, may not book whatever its rule says:
+    /// - a receivable or payable with another book (or this one): it needs its mirror in that
+    ///   book, which only the built-in flows book; one-sided, it would leave the two books'
+    ///   inter-company balances apart (DESIGN §13);
+    /// - a line about a customer outside the customer's seller's book: a customer is a party of
+    ///   the book it buys from (DESIGN §1), and its wallet is its 2203 there. Credited in another
+    ///   book, the wallet would let the customer spend in its seller's book money that book never
+    ///   received, taking its 2203 there below zero. (Party visibility keeps other tenants'
+    ///   customers out today; this holds whatever the visibility rules become.)
+    fn check_custom_lines(&self, book: OrgId, event: &Event) -> Result<(), DomainError> {
+        for line in event.entries.iter().flat_map(|entry| &entry.lines) {
+            let Some(party) = line.party else { continue };
+            let code = line.account.as_str();
+            if (code == codes::RECEIVABLES || code == codes::PAYABLES) && self.state.books.contains_key(&party) {
+                return Err(DomainError::invalid_field(
+                    "parties",
+                    format!("{code} with book {party} is inter-company: only the built-in flows book both sides"),
+                ));
+            }
+            let customer = self.state.orgs.get(&party).filter(|org| org.kind == OrgKind::Customer);
+            if let Some(seller) = customer.and_then(|customer| customer.parent_id).filter(|seller| *seller != book) {
+                return Err(DomainError::invalid_field(
+                    "parties",
+                    format!("customer {party} is a party of its seller's book {seller}, not of {book}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn bootstrap(&self, platform_id: OrgId, name: &str, currency: Currency) -> Result<Vec<Event>, DomainError> {
