@@ -29,6 +29,7 @@ fn unavailable(error: postgres::Error) -> StoreError {
 
 pub struct PostgresStore {
     client: Client,
+    config: Config,
     /// Test hook: fail the next append after inserting this many events (mid-transaction).
     fail_after_events: Option<usize>,
 }
@@ -66,7 +67,7 @@ impl PostgresStore {
     pub fn open_reader(config: &Config) -> Result<PostgresStore, StoreError> {
         let mut client = config.connect(NoTls).map_err(unavailable)?;
         migrate(&mut client)?;
-        Ok(PostgresStore { client, fail_after_events: None })
+        Ok(PostgresStore { client, config: config.clone(), fail_after_events: None })
     }
 
     /// Who holds the writer's lease, as it recorded itself.
@@ -148,6 +149,12 @@ impl EventColumns {
 }
 
 impl EventStore for PostgresStore {
+    type Reader = PostgresStore;
+
+    fn reopen(&self) -> Result<PostgresStore, StoreError> {
+        PostgresStore::open_reader(&self.config)
+    }
+
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
         let fail_after = self.fail_after_events.take();
         let mut columns = EventColumns::default();

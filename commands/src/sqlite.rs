@@ -31,6 +31,7 @@ fn unavailable(error: rusqlite::Error) -> StoreError {
 
 pub struct SqliteStore {
     connection: Connection,
+    data_dir: PathBuf,
     /// Held for the writer's lifetime; dropping it releases the directory.
     _lock: Option<File>,
     /// Test hook: fail the next append after inserting this many events (mid-transaction).
@@ -93,14 +94,26 @@ impl SqliteStore {
         migrate(&connection)?;
         connection.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(unavailable)?;
         let checkpointer = Some(Checkpointer::start(database_path(data_dir))?);
-        Ok(SqliteStore { connection, _lock: Some(lock), fail_after_events: None, _checkpointer: checkpointer })
+        Ok(SqliteStore {
+            connection,
+            data_dir: data_dir.to_owned(),
+            _lock: Some(lock),
+            fail_after_events: None,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// Opens the data directory for reading only (projections, `kboss verify`): no lock.
     pub fn open_reader(data_dir: &Path) -> Result<SqliteStore, StoreError> {
         let connection = Self::connect(&database_path(data_dir))?;
         migrate(&connection)?;
-        Ok(SqliteStore { connection, _lock: None, fail_after_events: None, _checkpointer: None })
+        Ok(SqliteStore {
+            connection,
+            data_dir: data_dir.to_owned(),
+            _lock: None,
+            fail_after_events: None,
+            _checkpointer: None,
+        })
     }
 
     fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -158,6 +171,12 @@ fn decode(position: u64, body: &[u8], hash: &str) -> Result<RecordedEvent, Store
 }
 
 impl EventStore for SqliteStore {
+    type Reader = SqliteStore;
+
+    fn reopen(&self) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_reader(&self.data_dir)
+    }
+
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
         let fail_after = self.fail_after_events.take();
         let transaction = self.connection.transaction().map_err(unavailable)?;

@@ -43,6 +43,11 @@ pub struct IdempotencyRecord {
 /// Every method takes `&mut self`: a store is one connection owned by one thread (the writer, a
 /// projection runner, `kboss verify`), and database clients need exclusive use of theirs.
 pub trait EventStore: Send + 'static {
+    /// Another connection to the same log for reading, without the writer's lock.
+    type Reader: EventStore;
+
+    fn reopen(&self) -> Result<Self::Reader, StoreError>;
+
     /// Appends the events (consecutive positions, the first right after the last stored) and
     /// the idempotency records in one transaction: all of it or none of it.
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError>;

@@ -1,8 +1,10 @@
 //! The sequencer (DESIGN §4): one writer thread owns the decision state. Commands arrive over a
 //! bounded channel; the writer drains up to a batch, decides each against the state as changed by
-//! the ones before it, appends the whole batch in one store transaction, and only then answers
-//! every caller. A failed append answers the whole batch with an error and rebuilds the state
-//! from the store, so nothing half-applied survives.
+//! the ones before it, and hands the batch to the appender thread, which appends it in one store
+//! transaction and only then answers every caller. The two threads form a pipeline: batch N+1 is
+//! decided while batch N is written. A failed append answers its batch, and every batch decided
+//! after it, with an error, and the writer rebuilds the state from the store, so nothing
+//! half-applied survives.
 
 use std::collections::HashMap;
 use std::thread::JoinHandle;
@@ -190,26 +192,42 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("kboss-writer".to_owned())
             .spawn(move || {
-                let mut store = store;
-                let state = match load_state(&mut store) {
-                    Ok(state) => state,
+                let prepared = store.reopen().map_err(LoadError::from).and_then(|mut reader| {
+                    let state = load_state(&mut reader)?;
+                    Ok((reader, state))
+                });
+                let (reader, state) = match prepared {
+                    Ok(prepared) => prepared,
                     Err(error) => {
                         let _ = loaded.send(Err(error));
                         return;
                     }
                 };
                 committed_sender.send_replace(state.last_position);
-                let last_snapshot = state.last_position;
+                let (to_appender, batches) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT_MAX);
+                let (reports, from_appender) = std::sync::mpsc::channel();
+                let appender = Appender { store, committed: committed_sender, reports, refused_through_epoch: None };
+                let appender_thread = std::thread::Builder::new()
+                    .name("kboss-appender".to_owned())
+                    .spawn(move || appender.run(batches))
+                    .expect("the appender thread starts");
                 let _ = loaded.send(Ok(()));
                 let writer_loop = WriterLoop {
-                    store,
+                    reader,
+                    last_snapshot: state.last_position,
                     state: Some(state),
                     config,
                     receiver,
-                    committed: committed_sender,
-                    last_snapshot,
+                    to_appender,
+                    from_appender,
+                    in_flight: HashMap::new(),
+                    in_flight_by_batch: HashMap::new(),
+                    epoch: 0,
+                    next_batch: 0,
                 };
                 writer_loop.run();
+                // `run` has dropped the sender's last clone: the appender finishes and stops.
+                let _ = appender_thread.join();
             })
             .expect("the writer thread starts");
         match load_result.recv() {
@@ -273,17 +291,53 @@ enum Outcome {
     Failed(CommandError),
 }
 
-struct WriterLoop<S> {
-    store: S,
+/// The decider's side of the pipeline: owns the state, decides batch N+1 while the appender
+/// commits batch N. Reads (key lookups, reloads) go through its own connection.
+struct WriterLoop<R> {
+    reader: R,
     /// `None` after a failed append whose state could not be rebuilt yet.
     state: Option<State>,
     config: WriterConfig,
     receiver: mpsc::Receiver<Message>,
-    committed: watch::Sender<u64>,
+    to_appender: std::sync::mpsc::SyncSender<ToAppender>,
+    from_appender: std::sync::mpsc::Receiver<AppendReport>,
+    /// Keys of batches handed to the appender and not yet reported committed.
+    in_flight: HashMap<String, IdempotencyRecord>,
+    in_flight_by_batch: HashMap<u64, Vec<String>>,
+    /// Incremented after every failed append: batches decided before it are refused unwritten.
+    epoch: u64,
+    next_batch: u64,
     last_snapshot: u64,
 }
 
-impl<S: EventStore> WriterLoop<S> {
+/// A decided batch on its way to the store.
+struct AppendBatch {
+    epoch: u64,
+    sequence: u64,
+    batch: Vec<Pending>,
+    events: Vec<EncodedEvent>,
+    keys: Vec<IdempotencyRecord>,
+    outcomes: Vec<Outcome>,
+    /// The state at the batch's last position, saved once the batch is durable.
+    snapshot: Option<(u64, Vec<u8>)>,
+}
+
+enum ToAppender {
+    Batch(AppendBatch),
+    /// Answered once every batch sent before it is committed or refused.
+    Barrier(std::sync::mpsc::SyncSender<()>),
+}
+
+enum AppendReport {
+    Committed { sequence: u64 },
+    Failed { epoch: u64 },
+}
+
+/// Depth of the pipeline: decided batches waiting for the appender. Two keep the appender busy
+/// while bounding how much work a failed append throws away.
+const BATCHES_IN_FLIGHT_MAX: usize = 2;
+
+impl<R: EventStore> WriterLoop<R> {
     fn run(mut self) {
         let mut batch: Vec<Pending> = Vec::with_capacity(self.config.batch_commands_max);
         let mut stopping = false;
@@ -307,6 +361,7 @@ impl<S: EventStore> WriterLoop<S> {
                 let _ = pending.reply.send(Err(CommandError::Stopped));
             }
         }
+        self.drain_appender();
     }
 
     /// Returns true when the message asks the writer to stop.
@@ -317,6 +372,7 @@ impl<S: EventStore> WriterLoop<S> {
                 if !batch.is_empty() {
                     self.process(std::mem::take(batch));
                 }
+                self.drain_appender();
                 let _ = reply.send(self.state.clone());
             }
             Message::Shutdown => return true,
@@ -324,11 +380,59 @@ impl<S: EventStore> WriterLoop<S> {
         false
     }
 
+    /// Waits until the appender has finished every batch sent so far, then takes its reports.
+    fn drain_appender(&mut self) {
+        let (done, finished) = std::sync::mpsc::sync_channel(1);
+        if self.to_appender.send(ToAppender::Barrier(done)).is_ok() {
+            let _ = finished.recv();
+        }
+        self.take_reports();
+    }
+
+    /// Applies what the appender reported: committed batches release their keys; a failure
+    /// starts a new epoch and reloads the state from the log.
+    fn take_reports(&mut self) {
+        let mut failed = false;
+        while let Ok(report) = self.from_appender.try_recv() {
+            match report {
+                AppendReport::Committed { sequence } => {
+                    for key in self.in_flight_by_batch.remove(&sequence).unwrap_or_default() {
+                        self.in_flight.remove(&key);
+                    }
+                }
+                AppendReport::Failed { epoch } => failed |= epoch == self.epoch,
+            }
+        }
+        if failed {
+            // Every batch after the failed one was decided on its state and is refused unwritten
+            // by the appender; the log holds exactly the batches before it.
+            self.epoch += 1;
+            self.in_flight.clear();
+            self.in_flight_by_batch.clear();
+            self.reload();
+        }
+    }
+
+    fn reload(&mut self) {
+        self.state = match load_state(&mut self.reader) {
+            Ok(state) => Some(state),
+            Err(error) => {
+                tracing::error!(%error, "cannot rebuild the state yet; will retry before the next batch");
+                None
+            }
+        };
+    }
+
     /// Decides every command of the batch in order, against the state as the batch changes it.
     fn decide_batch(&mut self, batch: &[Pending]) -> Result<DecidedBatch, StoreError> {
         let scoped_keys: Vec<Option<String>> = batch.iter().map(|pending| pending.request.scoped_key()).collect();
         let lookup: Vec<&str> = scoped_keys.iter().flatten().map(String::as_str).collect();
-        let committed = self.store.find_keys(&lookup)?;
+        let mut committed = self.reader.find_keys(&lookup)?;
+        for key in &lookup {
+            if let Some(record) = self.in_flight.get(*key) {
+                committed.insert((*key).to_owned(), record.clone());
+            }
+        }
         let state = self.state.as_mut().expect("loaded before deciding");
         let recorded_at = Utc::now();
         let (mut events, mut records, mut in_batch) = (Vec::new(), Vec::new(), HashMap::new());
@@ -341,16 +445,15 @@ impl<S: EventStore> WriterLoop<S> {
     }
 
     fn process(&mut self, batch: Vec<Pending>) {
+        self.take_reports();
         if self.state.is_none() {
-            match load_state(&mut self.store) {
-                Ok(state) => self.state = Some(state),
-                Err(error) => {
-                    let reason = format!("the writer is recovering: {error}");
-                    for pending in batch {
-                        let _ = pending.reply.send(Err(CommandError::Unavailable(reason.clone())));
-                    }
-                    return;
+            self.drain_appender();
+            self.reload();
+            if self.state.is_none() {
+                for pending in batch {
+                    let _ = pending.reply.send(Err(CommandError::Unavailable("the writer is recovering".to_owned())));
                 }
+                return;
             }
         }
         let (events, keys, outcomes) = match self.decide_batch(&batch) {
@@ -363,14 +466,87 @@ impl<S: EventStore> WriterLoop<S> {
                 return;
             }
         };
+        let sequence = self.next_batch;
+        self.next_batch += 1;
+        let batch_keys: Vec<String> = keys.iter().map(|key| key.scoped_key.clone()).collect();
+        for key in &keys {
+            self.in_flight.insert(key.scoped_key.clone(), key.clone());
+        }
+        self.in_flight_by_batch.insert(sequence, batch_keys);
+        let snapshot = self.snapshot_due();
+        let append = AppendBatch { epoch: self.epoch, sequence, batch, events, keys, outcomes, snapshot };
+        if let Err(std::sync::mpsc::SendError(ToAppender::Batch(append))) = self.to_appender.send(ToAppender::Batch(append)) {
+            for pending in append.batch {
+                let _ = pending.reply.send(Err(CommandError::Stopped));
+            }
+        }
+    }
+
+    fn snapshot_due(&mut self) -> Option<(u64, Vec<u8>)> {
+        let state = self.state.as_ref()?;
+        if state.last_position - self.last_snapshot < self.config.snapshot_every_events {
+            return None;
+        }
+        self.last_snapshot = state.last_position;
+        Some((state.last_position, encode_snapshot(state)))
+    }
+}
+
+/// The store's side of the pipeline: appends decided batches in order and answers their callers
+/// once each is durable.
+struct Appender<S> {
+    store: S,
+    committed: watch::Sender<u64>,
+    reports: std::sync::mpsc::Sender<AppendReport>,
+    /// Batches of this epoch or older are refused unwritten: they were decided on a state that
+    /// includes a batch that failed.
+    refused_through_epoch: Option<u64>,
+}
+
+impl<S: EventStore> Appender<S> {
+    fn run(mut self, batches: std::sync::mpsc::Receiver<ToAppender>) {
+        for message in batches {
+            match message {
+                ToAppender::Batch(batch) => self.append(batch),
+                ToAppender::Barrier(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    fn append(&mut self, decided: AppendBatch) {
+        let AppendBatch { epoch, sequence, batch, events, keys, outcomes, snapshot } = decided;
+        if self.refused_through_epoch.is_some_and(|refused| epoch <= refused) {
+            for pending in batch {
+                let _ = pending.reply.send(Err(CommandError::Unavailable("an earlier batch failed to append".to_owned())));
+            }
+            return;
+        }
         if !events.is_empty() || !keys.is_empty() {
             if let Err(error) = self.store.append(&events, &keys) {
-                self.fail_batch(batch, error);
+                tracing::error!(%error, commands = batch.len(), "append failed; the writer rebuilds its state from the log");
+                self.refused_through_epoch = Some(epoch);
+                let _ = self.reports.send(AppendReport::Failed { epoch });
+                for pending in batch {
+                    let _ = pending.reply.send(Err(CommandError::Unavailable(error.to_string())));
+                }
                 return;
             }
         }
-        let last_position = self.state.as_ref().expect("present").last_position;
-        self.committed.send_replace(last_position);
+        if let Some(last) = events.last() {
+            self.committed.send_replace(last.event.position);
+        }
+        let _ = self.reports.send(AppendReport::Committed { sequence });
+        self.answer(batch, events, outcomes);
+        if let Some((position, bytes)) = snapshot {
+            if let Err(error) = self.store.save_snapshot(position, &bytes) {
+                tracing::warn!(%error, "snapshot not saved; the log is still complete");
+            }
+        }
+    }
+
+    fn answer(&mut self, batch: Vec<Pending>, events: Vec<EncodedEvent>, outcomes: Vec<Outcome>) {
         // The batch's events, moved (not cloned) into the answers: each command's range follows
         // the previous one's.
         let mut appended = events.into_iter().map(|encoded| encoded.event);
@@ -387,7 +563,6 @@ impl<S: EventStore> WriterLoop<S> {
             };
             let _ = pending.reply.send(answer);
         }
-        self.maybe_snapshot();
     }
 
     /// The answer of an earlier request with the same key, read back from the log.
@@ -400,33 +575,6 @@ impl<S: EventStore> WriterLoop<S> {
             .read_after(first - 1, (last - first + 1) as usize)
             .map_err(|error| CommandError::Unavailable(error.to_string()))?;
         Ok(Committed { events, position: last, replayed: true })
-    }
-
-    fn fail_batch(&mut self, batch: Vec<Pending>, error: StoreError) {
-        tracing::error!(%error, commands = batch.len(), "append failed; rebuilding the state from the log");
-        let reason = error.to_string();
-        for pending in batch {
-            let _ = pending.reply.send(Err(CommandError::Unavailable(reason.clone())));
-        }
-        self.state = match load_state(&mut self.store) {
-            Ok(state) => Some(state),
-            Err(error) => {
-                tracing::error!(%error, "cannot rebuild the state yet; will retry before the next batch");
-                None
-            }
-        };
-    }
-
-    fn maybe_snapshot(&mut self) {
-        let Some(state) = &self.state else { return };
-        if state.last_position - self.last_snapshot < self.config.snapshot_every_events {
-            return;
-        }
-        let bytes = encode_snapshot(state);
-        match self.store.save_snapshot(state.last_position, &bytes) {
-            Ok(()) => self.last_snapshot = state.last_position,
-            Err(error) => tracing::warn!(%error, "snapshot not saved; the log is still complete"),
-        }
     }
 }
 

@@ -117,6 +117,10 @@ struct GatedStore {
 }
 
 impl EventStore for GatedStore {
+    type Reader = SqliteStore;
+    fn reopen(&self) -> Result<SqliteStore, StoreError> {
+        self.inner.reopen()
+    }
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
         let _ = self.entered.send(());
         self.permits.lock().unwrap().recv().unwrap();
@@ -158,20 +162,31 @@ async fn a_full_queue_answers_overloaded_at_once() {
         let (handle, (actor, body)) = (handle.clone(), setup[index].clone());
         tokio::spawn(async move { handle.submit(Request::new(commands::testing::command(&actor, body))).await })
     };
-    // The first command holds the writer in its append; two more fill the queue.
+    // The first command holds the appender in its append; the pipeline behind it (decided
+    // batches waiting, the writer blocked handing one over) fills, and then the queue fills.
     let held = submit(0);
     appending.recv().unwrap();
-    let queued = [submit(1), submit(2)];
-    while handle.queued() < 2 {
-        tokio::task::yield_now().await;
+    let mut waiting = Vec::new();
+    for index in 1..setup.len() {
+        waiting.push(submit(index));
+        for _ in 0..200 {
+            if handle.queued() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        if handle.queued() == 2 {
+            break;
+        }
     }
-    let refused = submit(3).await.unwrap();
+    assert_eq!(handle.queued(), 2, "the queue filled behind a held append");
+    let refused = handle.submit(Request::new(commands::testing::command(&setup[0].0, setup[0].1.clone()))).await;
     assert_eq!(refused.unwrap_err(), CommandError::Overloaded);
-    for _ in 0..3 {
+    for _ in 0..=waiting.len() {
         permit.send(()).unwrap();
     }
     assert!(held.await.unwrap().is_ok());
-    for task in queued {
+    for task in waiting {
         assert!(task.await.unwrap().is_ok());
     }
     drop(permit);
