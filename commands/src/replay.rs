@@ -2,7 +2,7 @@
 //! store from position 0. Both check every event on the way (`ledger_core::log::verify_next`:
 //! positions, hash chain, balanced entries, wallets) and stop at the first bad position.
 
-use ledger_core::log::{verify_next, ReplayError};
+use ledger_core::log::{verify_next, ChainHead, ReplayError};
 use ledger_core::State;
 
 use crate::store::{EventStore, StoreError, REPLAY_CHUNK_EVENTS};
@@ -29,39 +29,44 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, String> {
     ciborium::from_reader(bytes).map_err(|error| error.to_string())
 }
 
-/// Folds every event after the state's position onto it, verifying each.
+/// Folds every event after the state's position onto it, verifying each against the chain.
 pub fn replay_tail(
     store: &mut impl EventStore,
     mut state: State,
+    mut chain: ChainHead,
     mut progress: impl FnMut(u64),
-) -> Result<State, LoadError> {
+) -> Result<(State, ChainHead), LoadError> {
     loop {
         let chunk = store.read_after(state.last_position, REPLAY_CHUNK_EVENTS)?;
         if chunk.is_empty() {
-            return Ok(state);
+            return Ok((state, chain));
         }
         for event in &chunk {
-            verify_next(&state, event)?;
+            verify_next(&state, &chain, event)?;
             state.evolve(event);
+            chain = ChainHead::after(event);
         }
         progress(state.last_position);
     }
 }
 
 /// The writer's start-up: the newest snapshot that decodes, then the tail of the log. A snapshot
-/// that cannot be read is skipped (it is only an optimisation): the log is the truth.
+/// that cannot be read, or whose position the log does not hold, is skipped (it is only an
+/// optimisation): the log is the truth.
+pub fn load_state_and_chain(store: &mut impl EventStore) -> Result<(State, ChainHead), LoadError> {
+    let mut start = (State::default(), ChainHead::genesis());
+    if let Some((position, bytes)) = store.latest_snapshot()? {
+        match (decode_snapshot(&bytes), store.read_one(position)?) {
+            (Ok(state), Some(event)) if state.last_position == position => start = (state, ChainHead::after(&event)),
+            _ => tracing::warn!(position, "snapshot unreadable or inconsistent; replaying from the start"),
+        }
+    }
+    replay_tail(store, start.0, start.1, |_| {})
+}
+
+/// [`load_state_and_chain`], for callers that need only the state.
 pub fn load_state(store: &mut impl EventStore) -> Result<State, LoadError> {
-    let start = match store.latest_snapshot()? {
-        Some((position, bytes)) => match decode_snapshot(&bytes) {
-            Ok(state) if state.last_position == position => state,
-            Ok(_) | Err(_) => {
-                tracing::warn!(position, "snapshot unreadable or inconsistent; replaying from the start");
-                State::default()
-            }
-        },
-        None => State::default(),
-    };
-    replay_tail(store, start, |_| {})
+    load_state_and_chain(store).map(|(state, _)| state)
 }
 
 /// What `kboss verify` reports for a store that verified.
@@ -75,7 +80,7 @@ pub struct VerifyReport {
 /// Replays the whole store from position 0 (ignoring snapshots), verifying every event and, at
 /// the end, that every book's trial balance sums to zero.
 pub fn verify_store(store: &mut impl EventStore, progress: impl FnMut(u64)) -> Result<VerifyReport, LoadError> {
-    let state = replay_tail(store, State::default(), progress)?;
+    let (state, chain) = replay_tail(store, State::default(), ChainHead::genesis(), progress)?;
     for (book_id, book) in &state.books {
         let rows = book.trial_balance(chrono::NaiveDate::MAX);
         let debit = rows.iter().fold(ledger_core::money::Amount::ZERO, |sum, row| sum.plus(row.debit));
@@ -88,5 +93,5 @@ pub fn verify_store(store: &mut impl EventStore, progress: impl FnMut(u64)) -> R
             });
         }
     }
-    Ok(VerifyReport { events: state.last_position, last_hash: state.last_hash.clone(), state })
+    Ok(VerifyReport { events: state.last_position, last_hash: chain.hash, state })
 }

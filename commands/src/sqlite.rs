@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -21,7 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../schemas/sql/sqlite/
 pub const DATABASE_FILE: &str = "kboss.sqlite";
 pub const LOCK_FILE: &str = "writer.lock";
 /// How often the background connection folds the WAL back into the database.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Keys looked up per query (SQLite's default limit on bound parameters is 32766).
 const KEYS_PER_QUERY_MAX: usize = 500;
 
@@ -42,33 +41,32 @@ pub struct SqliteStore {
 /// Checkpoints the WAL from a connection of its own, so the writer's commits never pay for it
 /// (the writer's connection has automatic checkpoints off).
 struct Checkpointer {
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes the thread, which then stops.
+    stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Checkpointer {
     fn start(path: PathBuf) -> Result<Checkpointer, StoreError> {
         let connection = SqliteStore::connect(&path)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("kboss-checkpoint".to_owned())
             .spawn(move || {
-                while !stopping.load(Ordering::Relaxed) {
-                    std::thread::sleep(CHECKPOINT_INTERVAL);
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_INTERVAL) {
                     if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
                         tracing::warn!(%error, "WAL checkpoint failed; will retry");
                     }
                 }
             })
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
-        Ok(Checkpointer { stop, thread: Some(thread) })
+        Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -11,12 +11,13 @@ use std::thread::JoinHandle;
 
 use chrono::Utc;
 use ledger_core::event::{EncodedEvent, EnvelopeMeta};
+use ledger_core::log::ChainHead;
 use ledger_core::{Command, DomainError, RecordedEvent, State};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::replay::{encode_snapshot, load_state, LoadError};
+use crate::replay::{encode_snapshot, load_state, load_state_and_chain, LoadError};
 use crate::store::{EventStore, IdempotencyRecord, StoreError};
 
 /// Commands one batch may hold; the writer drains at most this many before appending.
@@ -193,10 +194,10 @@ impl Writer {
             .name("kboss-writer".to_owned())
             .spawn(move || {
                 let prepared = store.reopen().map_err(LoadError::from).and_then(|mut reader| {
-                    let state = load_state(&mut reader)?;
-                    Ok((reader, state))
+                    let (state, chain) = load_state_and_chain(&mut reader)?;
+                    Ok((reader, state, chain))
                 });
-                let (reader, state) = match prepared {
+                let (reader, state, chain) = match prepared {
                     Ok(prepared) => prepared,
                     Err(error) => {
                         let _ = loaded.send(Err(error));
@@ -204,12 +205,25 @@ impl Writer {
                     }
                 };
                 committed_sender.send_replace(state.last_position);
-                let (to_appender, batches) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT_MAX);
+                let (to_sealer, staged) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT_MAX);
+                let (to_appender, sealed) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT_MAX);
                 let (reports, from_appender) = std::sync::mpsc::channel();
-                let appender = Appender { store, committed: committed_sender, reports, refused_through_epoch: None };
+                let committed_chain = std::sync::Arc::new(std::sync::Mutex::new(chain.clone()));
+                let sealer = Sealer { chain, epoch: 0, committed: committed_chain.clone() };
+                let sealer_thread = std::thread::Builder::new()
+                    .name("kboss-sealer".to_owned())
+                    .spawn(move || sealer.run(staged, to_appender))
+                    .expect("the sealer thread starts");
+                let appender = Appender {
+                    store,
+                    chain: committed_chain,
+                    committed: committed_sender,
+                    reports,
+                    refused_through_epoch: None,
+                };
                 let appender_thread = std::thread::Builder::new()
                     .name("kboss-appender".to_owned())
-                    .spawn(move || appender.run(batches))
+                    .spawn(move || appender.run(sealed))
                     .expect("the appender thread starts");
                 let _ = loaded.send(Ok(()));
                 let writer_loop = WriterLoop {
@@ -218,7 +232,7 @@ impl Writer {
                     state: Some(state),
                     config,
                     receiver,
-                    to_appender,
+                    to_appender: to_sealer,
                     from_appender,
                     in_flight: HashMap::new(),
                     in_flight_by_batch: HashMap::new(),
@@ -226,7 +240,8 @@ impl Writer {
                     next_batch: 0,
                 };
                 writer_loop.run();
-                // `run` has dropped the sender's last clone: the appender finishes and stops.
+                // `run` has dropped the sender: the sealer, then the appender, finish and stop.
+                let _ = sealer_thread.join();
                 let _ = appender_thread.join();
             })
             .expect("the writer thread starts");
@@ -270,7 +285,7 @@ impl Drop for Writer {
 }
 
 /// A decided batch: the events to append, the keys to record, and how to answer each command.
-type DecidedBatch = (Vec<EncodedEvent>, Vec<IdempotencyRecord>, Vec<Outcome>);
+type DecidedBatch = (Vec<RecordedEvent>, Vec<IdempotencyRecord>, Vec<Outcome>);
 
 /// How each command of a batch is to be answered once the batch is durable.
 enum Outcome {
@@ -315,7 +330,9 @@ struct AppendBatch {
     epoch: u64,
     sequence: u64,
     batch: Vec<Pending>,
-    events: Vec<EncodedEvent>,
+    /// Staged by the writer; the sealer moves them, sealed onto the chain, into `sealed`.
+    events: Vec<RecordedEvent>,
+    sealed: Vec<EncodedEvent>,
     keys: Vec<IdempotencyRecord>,
     outcomes: Vec<Outcome>,
     /// The state at the batch's last position, saved once the batch is durable.
@@ -474,8 +491,11 @@ impl<R: EventStore> WriterLoop<R> {
         }
         self.in_flight_by_batch.insert(sequence, batch_keys);
         let snapshot = self.snapshot_due();
-        let append = AppendBatch { epoch: self.epoch, sequence, batch, events, keys, outcomes, snapshot };
-        if let Err(std::sync::mpsc::SendError(ToAppender::Batch(append))) = self.to_appender.send(ToAppender::Batch(append)) {
+        let append =
+            AppendBatch { epoch: self.epoch, sequence, batch, events, sealed: Vec::new(), keys, outcomes, snapshot };
+        if let Err(std::sync::mpsc::SendError(ToAppender::Batch(append))) =
+            self.to_appender.send(ToAppender::Batch(append))
+        {
             for pending in append.batch {
                 let _ = pending.reply.send(Err(CommandError::Stopped));
             }
@@ -494,8 +514,41 @@ impl<R: EventStore> WriterLoop<R> {
 
 /// The store's side of the pipeline: appends decided batches in order and answers their callers
 /// once each is durable.
+/// The middle stage: seals staged events onto the hash chain (canonical encoding, SHA-256), so
+/// batch N+1 is sealed while batch N is being committed.
+struct Sealer {
+    /// The head batches are sealed onto; after a failed append it restarts from `committed`.
+    chain: ChainHead,
+    epoch: u64,
+    committed: std::sync::Arc<std::sync::Mutex<ChainHead>>,
+}
+
+impl Sealer {
+    fn run(mut self, staged: std::sync::mpsc::Receiver<ToAppender>, sealed: std::sync::mpsc::SyncSender<ToAppender>) {
+        for message in staged {
+            let message = match message {
+                ToAppender::Batch(mut batch) => {
+                    if batch.epoch != self.epoch {
+                        // A new epoch starts after a failed append: what was sealed since is void.
+                        self.epoch = batch.epoch;
+                        self.chain = self.committed.lock().expect("chain lock").clone();
+                    }
+                    batch.sealed = batch.events.drain(..).map(|event| self.chain.seal(event)).collect();
+                    ToAppender::Batch(batch)
+                }
+                barrier => barrier,
+            };
+            if sealed.send(message).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 struct Appender<S> {
     store: S,
+    /// The chain as committed, for the sealer to restart from after a failure.
+    chain: std::sync::Arc<std::sync::Mutex<ChainHead>>,
     committed: watch::Sender<u64>,
     reports: std::sync::mpsc::Sender<AppendReport>,
     /// Batches of this epoch or older are refused unwritten: they were decided on a state that
@@ -516,10 +569,11 @@ impl<S: EventStore> Appender<S> {
     }
 
     fn append(&mut self, decided: AppendBatch) {
-        let AppendBatch { epoch, sequence, batch, events, keys, outcomes, snapshot } = decided;
+        let AppendBatch { epoch, sequence, batch, sealed: events, keys, outcomes, snapshot, .. } = decided;
         if self.refused_through_epoch.is_some_and(|refused| epoch <= refused) {
             for pending in batch {
-                let _ = pending.reply.send(Err(CommandError::Unavailable("an earlier batch failed to append".to_owned())));
+                let _ =
+                    pending.reply.send(Err(CommandError::Unavailable("an earlier batch failed to append".to_owned())));
             }
             return;
         }
@@ -535,6 +589,7 @@ impl<S: EventStore> Appender<S> {
             }
         }
         if let Some(last) = events.last() {
+            *self.chain.lock().expect("chain lock") = ChainHead::after(&last.event);
             self.committed.send_replace(last.event.position);
         }
         let _ = self.reports.send(AppendReport::Committed { sequence });
@@ -600,7 +655,7 @@ fn decide_one(
     request: &Request,
     scoped_key: Option<String>,
     recorded_at: chrono::DateTime<Utc>,
-    events: &mut Vec<EncodedEvent>,
+    events: &mut Vec<RecordedEvent>,
     keys: &mut BatchKeys<'_>,
 ) -> Outcome {
     let fingerprint = scoped_key.as_ref().map(|_| request.fingerprint());
@@ -618,7 +673,7 @@ fn decide_one(
     };
     let start = events.len();
     let command = &request.command;
-    let recorded = ledger_core::log::record_encoded(state, decided, |position| EnvelopeMeta {
+    let staged = ledger_core::log::stage(state, decided, |position| EnvelopeMeta {
         position,
         event_id: Uuid::now_v7(),
         recorded_at,
@@ -627,9 +682,9 @@ fn decide_one(
         idempotency_key: request.idempotency_key.as_ref().map(|key| key.as_str().to_owned()),
         correlation_id: request.correlation_id,
     });
-    events.extend(recorded);
+    events.extend(staged);
     let (first, last) = match (events[start..].first(), events[start..].last()) {
-        (Some(first), Some(last)) => (first.event.position, last.event.position),
+        (Some(first), Some(last)) => (first.position, last.position),
         _ => (0, state.last_position),
     };
     if let (Some(scoped_key), Some(fingerprint)) = (scoped_key, fingerprint) {

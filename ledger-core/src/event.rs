@@ -452,9 +452,9 @@ pub struct CloseCertificate {
     pub trial_balance_hash: String,
     pub total_debit: Amount,
     pub total_credit: Amount,
-    /// The last position in the log when the period was closed, and the chain hash there.
+    /// The last position in the log when the period was closed. The chain hash there is this
+    /// `PeriodClosed` event's own `prev_hash`, sealed into its envelope with the certificate.
     pub last_position: u64,
-    pub chain_hash: String,
     /// `kind/role` → version of every posting rule in force.
     pub rule_versions: BTreeMap<String, u32>,
 }
@@ -633,14 +633,10 @@ struct Canonical<'a> {
 }
 
 impl RecordedEvent {
-    /// Seals a decided event into the log: envelope, canonical encoding, chain hash.
-    pub fn seal(event: Event, meta: EnvelopeMeta, prev_hash: &str) -> RecordedEvent {
-        RecordedEvent::seal_encoded(event, meta, prev_hash).event
-    }
-
-    /// Seals and keeps the canonical bytes the hash was computed over.
-    pub fn seal_encoded(event: Event, meta: EnvelopeMeta, prev_hash: &str) -> EncodedEvent {
-        let mut recorded = RecordedEvent {
+    /// A decided event with its envelope, not yet sealed onto the chain (no `prev_hash`, no
+    /// `hash`): what the writer folds into its state. See `log::ChainHead::seal`.
+    pub fn staged(event: Event, meta: EnvelopeMeta) -> RecordedEvent {
+        RecordedEvent {
             position: meta.position,
             event_id: meta.event_id,
             schema_version: event.payload.schema_version(),
@@ -650,12 +646,22 @@ impl RecordedEvent {
             idempotency_key: meta.idempotency_key,
             correlation_id: meta.correlation_id,
             event,
-            prev_hash: prev_hash.to_owned(),
+            prev_hash: String::new(),
             hash: String::new(),
-        };
-        let canonical = recorded.canonical_bytes();
-        recorded.hash = hex::encode(Sha256::digest(&canonical));
-        EncodedEvent { event: recorded, canonical }
+        }
+    }
+
+    /// Links a staged event to `prev_hash` and computes its canonical encoding and hash.
+    pub fn seal_staged(mut self, prev_hash: &str) -> EncodedEvent {
+        self.prev_hash = prev_hash.to_owned();
+        let canonical = self.canonical_bytes();
+        self.hash = hex::encode(Sha256::digest(&canonical));
+        EncodedEvent { event: self, canonical }
+    }
+
+    /// Seals a decided event into the log: envelope, canonical encoding, chain hash.
+    pub fn seal(event: Event, meta: EnvelopeMeta, prev_hash: &str) -> RecordedEvent {
+        RecordedEvent::staged(event, meta).seal_staged(prev_hash).event
     }
 
     /// Reads an event back from its canonical encoding and the hash stored beside it. The hash

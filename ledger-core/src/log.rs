@@ -6,38 +6,68 @@ use crate::error::DomainError;
 use crate::event::{ChainError, EncodedEvent, EnvelopeMeta, Event, RecordedEvent, GENESIS_HASH};
 use crate::state::State;
 
-/// Seals decided events at the next positions, chained to the state's last hash, and folds each
-/// into the state. `meta` supplies what the writer owns (event id, clock, idempotency key) for a
-/// position.
-pub fn record(state: &mut State, events: Vec<Event>, meta: impl FnMut(u64) -> EnvelopeMeta) -> Vec<RecordedEvent> {
-    record_encoded(state, events, meta).into_iter().map(|encoded| encoded.event).collect()
+/// The head of the hash chain: the last position sealed and its hash. The log's, not the
+/// decision state's: the writer decides and stages events, and whoever writes them seals them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    pub position: u64,
+    pub hash: String,
 }
 
-/// [`record`], keeping each event's canonical encoding for the store.
-pub fn record_encoded(
-    state: &mut State,
-    events: Vec<Event>,
-    mut meta: impl FnMut(u64) -> EnvelopeMeta,
-) -> Vec<EncodedEvent> {
-    let mut recorded = Vec::with_capacity(events.len());
+impl ChainHead {
+    pub fn genesis() -> ChainHead {
+        ChainHead { position: 0, hash: GENESIS_HASH.to_owned() }
+    }
+
+    /// The head after `event`, trusting its stored hash (replay checks it link by link).
+    pub fn after(event: &RecordedEvent) -> ChainHead {
+        ChainHead { position: event.position, hash: event.hash.clone() }
+    }
+
+    /// Seals a staged event onto the chain: its `prev_hash`, canonical encoding and hash.
+    pub fn seal(&mut self, staged: RecordedEvent) -> EncodedEvent {
+        assert_eq!(staged.position, self.position + 1, "events are sealed in position order");
+        let encoded = staged.seal_staged(&self.hash);
+        self.position = encoded.event.position;
+        self.hash.clone_from(&encoded.event.hash);
+        encoded
+    }
+}
+
+/// Stages decided events at the next positions and folds each into the state. Staged events
+/// have their envelope but no `prev_hash` or `hash` yet: [`ChainHead::seal`] gives them those.
+/// `meta` supplies what the writer owns (event id, clock, idempotency key) for a position.
+pub fn stage(state: &mut State, events: Vec<Event>, mut meta: impl FnMut(u64) -> EnvelopeMeta) -> Vec<RecordedEvent> {
+    let mut staged = Vec::with_capacity(events.len());
     for event in events {
         let envelope = meta(state.last_position + 1);
         assert_eq!(envelope.position, state.last_position + 1, "the writer assigns the next position");
-        let sealed = RecordedEvent::seal_encoded(event, envelope, &state.last_hash);
-        state.evolve(&sealed.event);
-        recorded.push(sealed);
+        let event = RecordedEvent::staged(event, envelope);
+        state.evolve(&event);
+        staged.push(event);
     }
-    recorded
+    staged
+}
+
+/// Stages and seals in one step (in-memory logs, tests).
+pub fn record(
+    state: &mut State,
+    chain: &mut ChainHead,
+    events: Vec<Event>,
+    meta: impl FnMut(u64) -> EnvelopeMeta,
+) -> Vec<RecordedEvent> {
+    stage(state, events, meta).into_iter().map(|event| chain.seal(event).event).collect()
 }
 
 /// Decides a command and records its events in one step.
 pub fn execute(
     state: &mut State,
+    chain: &mut ChainHead,
     command: &Command,
     meta: impl FnMut(u64) -> EnvelopeMeta,
 ) -> Result<Vec<RecordedEvent>, DomainError> {
     let events = crate::decide::decide(state, command)?;
-    Ok(record(state, events, meta))
+    Ok(record(state, chain, events, meta))
 }
 
 /// Why a replay stopped, and where: the first bad position.
@@ -66,13 +96,13 @@ impl ReplayError {
     }
 }
 
-/// Checks one event against the state it follows, before it is folded in.
-pub fn verify_next(state: &State, event: &RecordedEvent) -> Result<(), ReplayError> {
+/// Checks one event against the state and chain it follows, before it is folded in.
+pub fn verify_next(state: &State, chain: &ChainHead, event: &RecordedEvent) -> Result<(), ReplayError> {
     let expected = state.last_position + 1;
-    if event.position != expected {
+    if event.position != expected || chain.position != state.last_position {
         return Err(ChainError::Gap { position: event.position, expected }.into());
     }
-    event.verify_link(&state.last_hash)?;
+    event.verify_link(&chain.hash)?;
     for (entry_idx, entry) in event.event.entries.iter().enumerate() {
         let well_formed = entry.lines.len() >= 2 && entry.lines.iter().all(|line| !line.amount.is_zero());
         if !well_formed || !entry.imbalance().is_zero() {
@@ -112,21 +142,22 @@ fn check_wallets(state: &State, event: &RecordedEvent) -> Result<(), ReplayError
     }
 }
 
-/// Folds events onto a state (a snapshot, or the empty state), verifying each first.
+/// Folds events onto a state (a snapshot, or the empty state) and its chain head, verifying
+/// each event first.
 pub fn replay_onto<'a>(
     mut state: State,
+    mut chain: ChainHead,
     events: impl IntoIterator<Item = &'a RecordedEvent>,
-) -> Result<State, ReplayError> {
+) -> Result<(State, ChainHead), ReplayError> {
     for event in events {
-        verify_next(&state, event)?;
+        verify_next(&state, &chain, event)?;
         state.evolve(event);
+        chain = ChainHead::after(event);
     }
-    Ok(state)
+    Ok((state, chain))
 }
 
 /// Rebuilds the state from the start of the log.
 pub fn replay<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Result<State, ReplayError> {
-    let state = State::default();
-    debug_assert_eq!(state.last_hash, GENESIS_HASH);
-    replay_onto(state, events)
+    replay_onto(State::default(), ChainHead::genesis(), events).map(|(state, _)| state)
 }

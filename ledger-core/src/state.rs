@@ -269,7 +269,6 @@ pub struct State {
     pub usages: HashSet<UsageId>,
     pub renewals: HashSet<RenewalId>,
     pub last_position: u64,
-    pub last_hash: String,
 }
 
 impl Default for State {
@@ -301,7 +300,6 @@ impl Default for State {
             usages: HashSet::new(),
             renewals: HashSet::new(),
             last_position: 0,
-            last_hash: GENESIS_HASH.to_owned(),
         }
     }
 }
@@ -345,7 +343,6 @@ impl State {
         }
         self.apply_payload(&recorded.event.payload);
         self.last_position = recorded.position;
-        self.last_hash.clone_from(&recorded.hash);
     }
 
     fn post_entry(&mut self, position: u64, entry: &Entry) {

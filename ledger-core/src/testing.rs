@@ -47,13 +47,19 @@ pub fn envelope(position: u64, actor: &Actor, effective_date: NaiveDate) -> Enve
 #[derive(Clone, Debug)]
 pub struct MemoryLedger {
     pub state: State,
+    pub chain: crate::log::ChainHead,
     pub log: Vec<RecordedEvent>,
     pub today: NaiveDate,
 }
 
 impl Default for MemoryLedger {
     fn default() -> Self {
-        MemoryLedger { state: State::default(), log: Vec::new(), today: date("2026-01-15") }
+        MemoryLedger {
+            state: State::default(),
+            chain: crate::log::ChainHead::genesis(),
+            log: Vec::new(),
+            today: date("2026-01-15"),
+        }
     }
 }
 
@@ -70,7 +76,9 @@ impl MemoryLedger {
     pub fn execute(&mut self, actor: &Actor, body: CommandBody) -> Result<Vec<RecordedEvent>, DomainError> {
         let command = self.command(actor, body);
         let today = self.today;
-        let recorded = crate::log::execute(&mut self.state, &command, |position| envelope(position, actor, today))?;
+        let recorded = crate::log::execute(&mut self.state, &mut self.chain, &command, |position| {
+            envelope(position, actor, today)
+        })?;
         self.log.extend(recorded.iter().cloned());
         Ok(recorded)
     }

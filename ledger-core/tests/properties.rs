@@ -621,7 +621,7 @@ impl World {
 
     fn exec(&mut self, by: &Actor, body: CommandBody) -> Result<Vec<RecordedEvent>, DomainError> {
         let (log_length, last_position) = (self.ledger.log.len(), self.ledger.state.last_position);
-        let last_hash = self.ledger.state.last_hash.clone();
+        let last_hash = self.ledger.chain.hash.clone();
         let closed: HashMap<OrgId, Option<NaiveDate>> =
             self.ledger.state.books.iter().map(|(id, book)| (*id, book.closed_through)).collect();
         self.stats.commands += 1;
@@ -631,7 +631,7 @@ impl World {
                 *self.stats.rejections.entry(error.code()).or_default() += 1;
                 assert_eq!(self.ledger.log.len(), log_length, "a rejected command ({error}) recorded events");
                 assert_eq!(self.ledger.state.last_position, last_position, "a rejected command moved the state");
-                assert_eq!(self.ledger.state.last_hash, last_hash, "a rejected command moved the chain");
+                assert_eq!(self.ledger.chain.hash, last_hash, "a rejected command moved the chain");
             }
             Ok(recorded) => {
                 self.stats.accepted += 1;
@@ -791,7 +791,7 @@ impl World {
             event.verify_link(&previous).expect("the chain verifies");
             previous.clone_from(&event.hash);
         }
-        assert_eq!(previous, self.ledger.state.last_hash);
+        assert_eq!(previous, self.ledger.chain.hash);
         self.check_replay();
     }
 

@@ -281,7 +281,6 @@ impl Decider<'_> {
             total_debit,
             total_credit,
             last_position: self.state.last_position,
-            chain_hash: self.state.last_hash.clone(),
             rule_versions: self.state.rules.iter().map(|rule| (rule.id(), rule.version)).collect(),
         };
         Ok(vec![Event::new(EventPayload::PeriodClosed(PeriodClosed { book: book_id, through, certificate }))])
