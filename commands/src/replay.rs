@@ -2,7 +2,7 @@
 //! store from position 0. Both check every event on the way (`ledger_core::log::verify_next`:
 //! positions, hash chain, balanced entries, wallets) and stop at the first bad position.
 
-use ledger_core::log::{verify_next, ChainHead, ReplayError};
+use ledger_core::log::{evolve_untrusted, verify_next, ChainHead, ReplayError};
 use ledger_core::State;
 
 use crate::store::{EventStore, StoreError, REPLAY_CHUNK_EVENTS};
@@ -43,7 +43,7 @@ pub fn replay_tail(
         }
         for event in &chunk {
             verify_next(&state, &chain, event)?;
-            state.evolve(event);
+            evolve_untrusted(&mut state, event)?;
             chain = ChainHead::after(event);
         }
         progress(state.last_position);

@@ -81,6 +81,10 @@ pub enum ReplayError {
     UnknownBook { position: u64, entry_idx: usize, book: crate::ids::OrgId },
     #[error("event {position}: the wallet of customer {customer} would go below zero")]
     WalletBelowZero { position: u64, customer: crate::ids::OrgId },
+    /// The event passed the chain and entry checks but contradicts the state it follows (a log
+    /// forged with recomputed hashes): folding it broke an invariant.
+    #[error("event {position} contradicts the state before it: {reason}")]
+    Inconsistent { position: u64, reason: String },
 }
 
 impl ReplayError {
@@ -91,7 +95,8 @@ impl ReplayError {
             | ReplayError::Chain(ChainError::Gap { position, .. })
             | ReplayError::Unbalanced { position, .. }
             | ReplayError::UnknownBook { position, .. }
-            | ReplayError::WalletBelowZero { position, .. } => *position,
+            | ReplayError::WalletBelowZero { position, .. }
+            | ReplayError::Inconsistent { position, .. } => *position,
         }
     }
 }
@@ -151,10 +156,26 @@ pub fn replay_onto<'a>(
 ) -> Result<(State, ChainHead), ReplayError> {
     for event in events {
         verify_next(&state, &chain, event)?;
-        state.evolve(event);
+        evolve_untrusted(&mut state, event)?;
         chain = ChainHead::after(event);
     }
     Ok((state, chain))
+}
+
+/// `evolve` for events read from storage. `evolve` asserts the invariants the deciders
+/// guarantee, so on a log only the writer wrote it cannot panic; a log edited by someone who
+/// also recomputed the hashes can make it. Replay and `kboss verify` report that as the
+/// position where the log stops making sense, instead of crashing. The state is not to be used
+/// after an error.
+pub fn evolve_untrusted(state: &mut State, event: &RecordedEvent) -> Result<(), ReplayError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.evolve(event))).map_err(|panic| {
+        let reason = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+            .unwrap_or_else(|| "an invariant broke".to_owned());
+        ReplayError::Inconsistent { position: event.position, reason }
+    })
 }
 
 /// Rebuilds the state from the start of the log.

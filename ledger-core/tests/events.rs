@@ -1,7 +1,7 @@
 //! The envelope: JSON round trip, the canonical encoding, the hash chain, upcasting.
 
 use ledger_core::event::{upcast, RecordedEvent, EVENT_TYPES, GENESIS_HASH};
-use ledger_core::log::{replay, ReplayError};
+use ledger_core::log::{replay, ChainHead, ReplayError};
 use ledger_core::testing::WorkedExample;
 use ledger_core::CommandBody;
 
@@ -74,4 +74,26 @@ fn upcast_accepts_current_versions_and_refuses_future_ones() {
     assert_eq!(upcast(event_type, version, payload.clone()).unwrap(), payload);
     assert!(upcast(event_type, version + 1, payload.clone()).is_err());
     assert!(upcast("NoSuchEvent", 1, payload).is_err());
+}
+
+#[test]
+fn a_log_forged_with_recomputed_hashes_is_reported_not_crashed_on() {
+    let world = paid_world();
+    let mut forged = world.ledger.log.clone();
+    // The offline recharge was requested for 1000.00; forge its confirmation to 5000.00 in the
+    // payload (leaving the entries) and re-seal the chain from there on, as a forger would.
+    let target = forged.iter().position(|event| event.event_type() == "RechargeConfirmed").unwrap();
+    let json =
+        serde_json::to_string(&forged[target]).unwrap().replacen("\"amount\":\"1000.00\"", "\"amount\":\"5000.00\"", 1);
+    forged[target] = serde_json::from_str(&json).unwrap();
+    let mut chain = ChainHead::after(&forged[target - 1]);
+    for event in &mut forged[target..] {
+        let mut staged = event.clone();
+        staged.prev_hash.clear();
+        staged.hash.clear();
+        *event = chain.seal(staged).event;
+    }
+    let error = replay(&forged).unwrap_err();
+    assert!(matches!(error, ReplayError::Inconsistent { .. }), "{error}");
+    assert_eq!(error.position(), forged[target].position);
 }
