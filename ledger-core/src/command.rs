@@ -1,7 +1,7 @@
 //! Commands: what an actor asks for. Ids, the accounting date and the time come in with the
 //! command; the core mints nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use crate::chart::AccountType;
 use crate::event::{CancelReason, RechargeMethod, WithdrawalRoute};
 use crate::ids::*;
 use crate::money::{Amount, Currency, Quantity, Rate, UnitPrice};
-use crate::org::{Actor, DistributorTier, OrgKind, SaleMode};
+use crate::org::{Actor, DistributorTier, OrgKind, Role, SaleMode};
 use crate::pricing::RateScope;
 use crate::rules::{PartyRef, PostingRule};
 
@@ -56,6 +56,15 @@ pub enum CommandBody {
         name: String,
         parent_id: OrgId,
         sale_mode: Option<SaleMode>,
+    },
+    /// Gives a principal (a bearer token, kept only as its SHA-256) roles in one org. The token
+    /// itself never enters the log: the gateway mints it, shows it once and sends its hash.
+    IssueToken {
+        principal_id: PrincipalId,
+        org_id: OrgId,
+        roles: BTreeSet<Role>,
+        label: Option<String>,
+        token_hash: String,
     },
     OpenAccount {
         book: OrgId,

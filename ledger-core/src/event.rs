@@ -5,7 +5,7 @@
 //! committed event is never rewritten: a change of shape is a new schema version, and old
 //! versions are upcast on read by [`upcast`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use crate::chart::Account;
 use crate::ids::*;
 use crate::journal::Entry;
 use crate::money::{Amount, Rate, SignedAmount, UnitPrice};
-use crate::org::{Actor, DistributorTier, Org, SaleMode};
+use crate::org::{Actor, DistributorTier, Org, Role, SaleMode};
 use crate::pricing::{PricedItem, RateScope};
 use crate::rules::{PartyRef, PostingRule};
 
@@ -107,6 +107,19 @@ pub enum CancelReason {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrgOpened {
     pub org: Org,
+}
+
+/// A principal that may act for `org_id` with `roles`, known by the SHA-256 of its bearer token.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TokenIssued {
+    pub principal_id: PrincipalId,
+    pub org_id: OrgId,
+    pub roles: BTreeSet<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Lowercase hex SHA-256 of the token; the token itself is never stored.
+    pub token_hash: String,
+    pub issued_by: PrincipalId,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -548,6 +561,7 @@ event_payloads! {
     InvoiceIssued(InvoiceIssued) = 1,
     PeriodClosed(PeriodClosed) = 1,
     BusinessBooked(BusinessBooked) = 1,
+    TokenIssued(TokenIssued) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.

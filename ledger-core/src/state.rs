@@ -268,6 +268,11 @@ pub struct State {
     pub issued_invoices: HashSet<InvoiceId>,
     pub usages: HashSet<UsageId>,
     pub renewals: HashSet<RenewalId>,
+    /// Principals and token hashes issued: each is unique (a token names one principal).
+    #[serde(default)]
+    pub principals: HashSet<PrincipalId>,
+    #[serde(default)]
+    pub token_hashes: HashSet<String>,
     pub last_position: u64,
 }
 
@@ -299,6 +304,8 @@ impl Default for State {
             issued_invoices: HashSet::new(),
             usages: HashSet::new(),
             renewals: HashSet::new(),
+            principals: HashSet::new(),
+            token_hashes: HashSet::new(),
             last_position: 0,
         }
     }
@@ -392,6 +399,10 @@ impl State {
                     self.books.insert(org.id, Book::new(org.id, org.currency));
                 }
                 self.orgs.insert(org.id, org.clone());
+            }
+            E::TokenIssued(event) => {
+                self.principals.insert(event.principal_id);
+                self.token_hashes.insert(event.token_hash.clone());
             }
             E::AccountOpened(event) => {
                 let book = self.books.get_mut(&event.book).expect("account opened in an open book");

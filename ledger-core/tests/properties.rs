@@ -830,6 +830,7 @@ impl World {
             OpKind::BookBusiness => self.book_business(&mut dice),
             OpKind::SetSaleMode => self.set_sale_mode(&mut dice),
             OpKind::RulesAgain => self.rules_again(&mut dice),
+            OpKind::IssueToken => self.issue_token(&mut dice),
         }
     }
 
@@ -1659,6 +1660,17 @@ impl World {
         self.exec(&by, CommandBody::SetSaleMode { reseller_id, sale_mode }).expect("a parent sets its child's mode");
     }
 
+    /// A token for a staff member of a random book: books nothing, changes no balance.
+    fn issue_token(&mut self, dice: &mut Dice) {
+        let book = dice.pick(&self.book_order);
+        let by = self.staff_of(book).admin.clone();
+        let principal_id: PrincipalId = self.fresh();
+        let token_hash = format!("{:064x}", principal_id.0.as_u128());
+        let roles = BTreeSet::from([dice.pick(&[Role::Finance, Role::Sales, Role::Operations])]);
+        let body = CommandBody::IssueToken { principal_id, org_id: book, roles, label: None, token_hash };
+        self.exec(&by, body).expect("an admin issues a token in its own book");
+    }
+
     /// A new version of one default rule: what is booked from now on says so; replay does not care.
     fn rules_again(&mut self, dice: &mut Dice) {
         let rule = dice.pick(&default_rules());
@@ -1705,6 +1717,7 @@ enum OpKind {
     BookBusiness,
     SetSaleMode,
     RulesAgain,
+    IssueToken,
 }
 
 /// Relative weights: the flows that move money most often come up most often.
@@ -1734,6 +1747,7 @@ const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::BookBusiness, 20),
     (OpKind::SetSaleMode, 5),
     (OpKind::RulesAgain, 5),
+    (OpKind::IssueToken, 5),
 ];
 
 #[derive(Clone, Copy, Debug)]

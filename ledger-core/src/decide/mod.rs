@@ -48,6 +48,7 @@ impl<'a> Decider<'a> {
         match body {
             C::Bootstrap { .. }
             | C::OpenOrg { .. }
+            | C::IssueToken { .. }
             | C::OpenAccount { .. }
             | C::SetPostingRules { .. }
             | C::SetSaleMode { .. }
