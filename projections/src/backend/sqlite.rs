@@ -1,0 +1,207 @@
+//! Read models in SQLite: `<data_dir>/read.sqlite`, WAL. One connection applies (projection
+//! writes are serialised anyway by SQLite's single writer), a few serve reads concurrently; all
+//! blocking work runs on tokio's blocking pool.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use ledger_core::RecordedEvent;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use tokio::sync::Semaphore;
+
+use super::*;
+use crate::projection::{self, Projection};
+use crate::sql::{sqlite_placeholders, Row, SqlValue, Statement};
+
+pub const DATABASE_FILE: &str = "read.sqlite";
+/// Connections serving queries at the same time.
+pub const READ_CONNECTIONS_MAX: usize = 4;
+/// How long a statement waits for another writer's lock before reporting the store unavailable.
+pub const BUSY_TIMEOUT_MS: u64 = 5_000;
+/// Prepared statements kept per connection (the projections and queries use fewer).
+const STATEMENT_CACHE_CAPACITY: usize = 128;
+
+const MIGRATIONS: &[(i64, &str)] = &[(101, include_str!("../../../schemas/sql/sqlite/0101_read_models.sql"))];
+
+impl rusqlite::ToSql for SqlValue {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            SqlValue::Integer(value) => ValueRef::Integer(*value),
+            SqlValue::Text(value) => ValueRef::Text(value.as_bytes()),
+            SqlValue::Null => ValueRef::Null,
+        }))
+    }
+}
+
+pub struct SqliteBackend {
+    applier: Arc<Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    reader_permits: Arc<Semaphore>,
+}
+
+fn open_connection(path: &Path) -> Result<Connection, ReadError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(unavailable)?;
+    // Read models are rebuilt from the log after a crash, so NORMAL (durable up to the last WAL
+    // checkpoint, never corrupt) is enough here, unlike the log's FULL.
+    connection
+        .execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
+        ))
+        .map_err(unavailable)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(connection)
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), ReadError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+    transaction
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS rm_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .map_err(unavailable)?;
+    for (version, sql) in MIGRATIONS {
+        let applied: i64 = transaction
+            .query_row("SELECT COUNT(*) FROM rm_migrations WHERE version = ?1", [version], |row| row.get(0))
+            .map_err(unavailable)?;
+        if applied == 0 {
+            transaction.execute_batch(sql).map_err(unavailable)?;
+            transaction
+                .execute(
+                    "INSERT INTO rm_migrations (version, applied_at) VALUES (?1, ?2)",
+                    rusqlite::params![version, chrono::Utc::now().to_rfc3339()],
+                )
+                .map_err(unavailable)?;
+        }
+    }
+    for projection in projection::ALL {
+        execute(&transaction, &Statement::new(ENSURE_CHECKPOINT, vec![SqlValue::text(projection.name)]))?;
+    }
+    transaction.commit().map_err(unavailable)
+}
+
+fn execute(connection: &Connection, statement: &Statement) -> Result<usize, ReadError> {
+    let mut prepared = connection.prepare_cached(&sqlite_placeholders(&statement.sql)).map_err(unavailable)?;
+    prepared.execute(rusqlite::params_from_iter(statement.params.iter())).map_err(unavailable)
+}
+
+fn query(connection: &Connection, statement: &Statement) -> Result<Vec<Row>, ReadError> {
+    let mut prepared = connection.prepare_cached(&sqlite_placeholders(&statement.sql)).map_err(unavailable)?;
+    let columns = prepared.column_count();
+    let mut rows = prepared.query(rusqlite::params_from_iter(statement.params.iter())).map_err(unavailable)?;
+    let mut result = Vec::new();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let mut values = Vec::with_capacity(columns);
+        for index in 0..columns {
+            values.push(match row.get_ref(index).map_err(unavailable)? {
+                ValueRef::Integer(value) => SqlValue::Integer(value),
+                ValueRef::Text(bytes) => SqlValue::Text(String::from_utf8_lossy(bytes).into_owned()),
+                ValueRef::Null => SqlValue::Null,
+                other => {
+                    return Err(ReadError::Corrupt(format!("unexpected {:?} in column {index}", other.data_type())))
+                }
+            });
+        }
+        result.push(Row(values));
+    }
+    Ok(result)
+}
+
+/// Applies every projection's continuation of the chunk inside one `BEGIN IMMEDIATE` transaction.
+fn apply_blocking(connection: &mut Connection, events: &[RecordedEvent]) -> Result<u64, ReadError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+    let checkpoints = read_checkpoints(&query(&transaction, &Statement::new(SELECT_CHECKPOINTS, vec![]))?)?;
+    let mut statements = Vec::new();
+    for projection in projection::ALL {
+        let checkpoint = checkpoints.get(projection.name).copied().unwrap_or(0);
+        let run = continuing(checkpoint, events);
+        for event in &run {
+            let context = match (projection.context)(event) {
+                Some(context_query) => query(&transaction, &context_query)?,
+                None => Vec::new(),
+            };
+            statements.clear();
+            (projection.statements)(event, &context, &mut statements);
+            for statement in &statements {
+                execute(&transaction, statement)?;
+            }
+        }
+        if let Some(last) = run.last() {
+            execute(&transaction, &advance(projection, last.position))?;
+        }
+    }
+    let lowest = lowest_checkpoint(&transaction)?;
+    transaction.commit().map_err(unavailable)?;
+    Ok(lowest)
+}
+
+fn lowest_checkpoint(connection: &Connection) -> Result<u64, ReadError> {
+    let rows = query(connection, &Statement::new(LOWEST_CHECKPOINT, vec![]))?;
+    rows.first().ok_or_else(|| ReadError::Corrupt("no checkpoint row".into()))?.position(0)
+}
+
+fn reset_blocking(connection: &mut Connection, projections: &[&'static Projection]) -> Result<u64, ReadError> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+    for delete in delete_statements(projections) {
+        transaction.execute(&delete, []).map_err(unavailable)?;
+    }
+    for projection in projections {
+        execute(&transaction, &Statement::new(RESET_CHECKPOINT, vec![SqlValue::text(projection.name)]))?;
+    }
+    let lowest = lowest_checkpoint(&transaction)?;
+    transaction.commit().map_err(unavailable)?;
+    Ok(lowest)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ReadError> + Send + 'static,
+) -> Result<T, ReadError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ReadError::Unavailable(format!("blocking task failed: {error}")))?
+}
+
+impl SqliteBackend {
+    pub fn open(data_dir: &Path) -> Result<SqliteBackend, ReadError> {
+        std::fs::create_dir_all(data_dir).map_err(unavailable)?;
+        let path = data_dir.join(DATABASE_FILE);
+        let mut applier = open_connection(&path)?;
+        migrate(&mut applier)?;
+        let readers = (0..READ_CONNECTIONS_MAX).map(|_| open_connection(&path)).collect::<Result<Vec<_>, _>>()?;
+        Ok(SqliteBackend {
+            applier: Arc::new(Mutex::new(applier)),
+            readers: Arc::new(Mutex::new(readers)),
+            reader_permits: Arc::new(Semaphore::new(READ_CONNECTIONS_MAX)),
+        })
+    }
+
+    pub async fn apply(&self, events: Vec<RecordedEvent>) -> Result<u64, ReadError> {
+        let applier = self.applier.clone();
+        blocking(move || apply_blocking(&mut applier.lock().expect("the applier's lock is never poisoned"), &events))
+            .await
+    }
+
+    pub async fn reset(&self, projections: Vec<&'static Projection>) -> Result<u64, ReadError> {
+        let applier = self.applier.clone();
+        blocking(move || {
+            reset_blocking(&mut applier.lock().expect("the applier's lock is never poisoned"), &projections)
+        })
+        .await
+    }
+
+    pub async fn query(&self, statement: Statement) -> Result<Vec<Row>, ReadError> {
+        let permit = self.reader_permits.clone().acquire_owned().await.map_err(unavailable)?;
+        let readers = self.readers.clone();
+        blocking(move || {
+            // The permit lives as long as the connection is out, even if the caller gave up.
+            let _permit = permit;
+            // The semaphore guarantees a connection is free: one permit per connection.
+            let connection = readers.lock().expect("the readers' lock is never poisoned").pop().expect("a free reader");
+            let result = query(&connection, &statement);
+            readers.lock().expect("the readers' lock is never poisoned").push(connection);
+            result
+        })
+        .await
+    }
+}

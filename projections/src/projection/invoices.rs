@@ -1,0 +1,40 @@
+//! Invoiceable amounts (`rm_invoiceable`): per customer, paid minus refunded minus invoiced,
+//! exactly as `State::evolve` keeps it: sales add their total, a refund takes back what the
+//! wallet got (`amount - penalty`) but never below zero (what was invoiced stays invoiced), an
+//! issued invoice subtracts its amount.
+
+use ledger_core::ids::OrgId;
+use ledger_core::money::Amount;
+use ledger_core::{EventPayload, RecordedEvent};
+
+use super::{no_context, Projection};
+use crate::sql::{Row, SqlValue, Statement};
+
+pub const PROJECTION: Projection =
+    Projection { name: "invoices", tables: &["rm_invoiceable"], context: no_context, statements };
+
+const ADD: &str = "INSERT INTO rm_invoiceable (customer_id, amount) VALUES ($1, $2)
+     ON CONFLICT (customer_id) DO UPDATE SET amount = rm_invoiceable.amount + excluded.amount";
+const SUBTRACT_SATURATING: &str = "INSERT INTO rm_invoiceable (customer_id, amount) VALUES ($1, 0)
+     ON CONFLICT (customer_id) DO UPDATE SET amount =
+         CASE WHEN rm_invoiceable.amount > $2 THEN rm_invoiceable.amount - $2 ELSE 0 END";
+
+fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
+    use EventPayload as E;
+    match &event.event.payload {
+        E::OrderPaid(paid) => out.push(add(paid.customer_id, paid.total.to_minor())),
+        E::UsageCharged(charged) => out.push(add(charged.customer_id, charged.total.to_minor())),
+        E::SubscriptionRenewed(renewed) => out.push(add(renewed.customer_id, renewed.total.to_minor())),
+        E::OrderRefunded(refunded) => {
+            let returned: Amount = refunded.amount.minus(refunded.penalty);
+            let params = vec![SqlValue::text(refunded.customer_id), SqlValue::amount(returned)];
+            out.push(Statement::new(SUBTRACT_SATURATING, params));
+        }
+        E::InvoiceIssued(issued) => out.push(add(issued.customer_id, -issued.amount.to_minor())),
+        _ => {}
+    }
+}
+
+fn add(customer_id: OrgId, amount_minor: i64) -> Statement {
+    Statement::new(ADD, vec![SqlValue::text(customer_id), SqlValue::Integer(amount_minor)])
+}

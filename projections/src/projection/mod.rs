@@ -1,0 +1,64 @@
+//! The projections: each turns one event into portable SQL statements over its own tables.
+//! They are pure functions of the event (and, for the few that need it, of rows a context query
+//! read in the same transaction), so both backends run exactly the same logic.
+
+use ledger_core::RecordedEvent;
+use serde::Serialize;
+
+use crate::sql::{Row, SqlValue, Statement};
+
+pub mod approvals;
+pub mod balances;
+pub mod invoices;
+pub mod journal;
+pub mod kpis;
+pub mod orders;
+pub mod orgs;
+pub mod products;
+pub mod settlements;
+pub mod tokens;
+
+/// One read model: its name (the checkpoint's key), the tables it owns (what `reset` empties),
+/// an optional query whose rows the statements need, and the statements themselves.
+pub struct Projection {
+    pub name: &'static str,
+    pub tables: &'static [&'static str],
+    pub context: fn(&RecordedEvent) -> Option<Statement>,
+    pub statements: fn(&RecordedEvent, &[Row], &mut Vec<Statement>),
+}
+
+/// Every projection, in the order they are applied within a transaction.
+pub const ALL: &[Projection] = &[
+    orgs::PROJECTION,
+    tokens::PROJECTION,
+    products::PROJECTION,
+    balances::PROJECTION,
+    journal::PROJECTION,
+    orders::PROJECTION,
+    kpis::PROJECTION,
+    approvals::PROJECTION,
+    settlements::PROJECTION,
+    invoices::PROJECTION,
+];
+
+pub fn find(name: &str) -> Option<&'static Projection> {
+    ALL.iter().find(|projection| projection.name == name)
+}
+
+/// For projections whose statements depend on the event alone.
+pub fn no_context(_: &RecordedEvent) -> Option<Statement> {
+    None
+}
+
+/// The serde name of a unit-like enum value (`"asset"`, `"contra_revenue"`): the text stored for
+/// it, so read models and the JSON API spell values the same way.
+pub fn enum_text<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value).expect("enums serialise") {
+        serde_json::Value::String(text) => text,
+        other => other.to_string(),
+    }
+}
+
+pub fn json_text<T: Serialize>(value: &T) -> SqlValue {
+    SqlValue::Text(serde_json::to_string(value).expect("read-model values serialise"))
+}

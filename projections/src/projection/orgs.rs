@@ -1,0 +1,37 @@
+//! Organisations (`rm_orgs`): the tree, kinds, names and currencies.
+
+use ledger_core::{EventPayload, RecordedEvent};
+
+use super::{no_context, Projection};
+use crate::sql::{Row, SqlValue, Statement};
+
+pub const PROJECTION: Projection = Projection { name: "orgs", tables: &["rm_orgs"], context: no_context, statements };
+
+const UPSERT_ORG: &str = "INSERT INTO rm_orgs (org_id, kind, name, parent_id, currency, sale_mode, position)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (org_id) DO UPDATE SET kind = excluded.kind, name = excluded.name, parent_id = excluded.parent_id,
+         currency = excluded.currency, sale_mode = excluded.sale_mode, position = excluded.position";
+const SET_SALE_MODE: &str = "UPDATE rm_orgs SET sale_mode = $2 WHERE org_id = $1";
+
+fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
+    match &event.event.payload {
+        EventPayload::OrgOpened(opened) => {
+            let org = &opened.org;
+            let params = vec![
+                SqlValue::text(org.id),
+                SqlValue::text(org.kind.as_str()),
+                SqlValue::text(&org.name),
+                SqlValue::optional_text(org.parent_id),
+                SqlValue::text(org.currency.code()),
+                super::json_text(&org.sale_mode),
+                SqlValue::position(event.position),
+            ];
+            out.push(Statement::new(UPSERT_ORG, params));
+        }
+        EventPayload::SaleModeSet(set) => {
+            let params = vec![SqlValue::text(set.reseller_id), super::json_text(&set.sale_mode)];
+            out.push(Statement::new(SET_SALE_MODE, params));
+        }
+        _ => {}
+    }
+}

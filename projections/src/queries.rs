@@ -1,0 +1,518 @@
+//! The queries of the read models. Each builds one or two portable statements and decodes the
+//! rows into views; amounts come back exact from minor units.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use ledger_core::chart::{AccountCode, AccountType, Side};
+use ledger_core::ids::{ApprovalId, OrderId, OrgId, SettlementId};
+use ledger_core::money::{Amount, Currency, Rate, SignedAmount, UnitPrice};
+use ledger_core::org::OrgKind;
+use serde::de::DeserializeOwned;
+
+use crate::projection::balances::{NO_PARTY, RECHARGE, REQUESTED, WITHDRAWAL};
+use crate::projection::kpis::{NO_KEY, TOTAL};
+use crate::sql::{signed_from_minor, Row, SqlValue, Statement};
+use crate::views::*;
+use crate::{ReadError, ReadModels};
+
+const ORG: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs WHERE org_id = $1";
+const PRINCIPAL: &str = "SELECT principal_id, org_id, roles, label FROM rm_tokens WHERE token_hash = $1";
+const WALLET_BALANCE: &str =
+    "SELECT CAST(COALESCE(SUM(credit - debit), 0) AS BIGINT) FROM rm_balances WHERE account = $1 AND party = $2";
+const WALLET_REQUESTS: &str = "SELECT kind, CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM rm_wallet_requests
+     WHERE customer_id = $1 AND status = $2 GROUP BY kind";
+const TRIAL_BALANCE: &str = "SELECT a.code, a.name, a.account_type,
+         CAST(COALESCE(SUM(d.debit), 0) AS BIGINT), CAST(COALESCE(SUM(d.credit), 0) AS BIGINT)
+     FROM rm_accounts a LEFT JOIN rm_daily_balances d ON d.book = a.book AND d.account = a.code AND d.day <= $2
+     WHERE a.book = $1 GROUP BY a.code, a.name, a.account_type";
+const ACCOUNT_TYPE: &str = "SELECT account_type FROM rm_accounts WHERE book = $1 AND code = $2";
+/// The running balance is a window over every line of the book (and account, party) in log
+/// order; dates and the cursor filter the lines shown, not the lines summed.
+const LEDGER_PAGE: &str = "SELECT position, entry_idx, line_idx, entry_date, account, party, debit, credit,
+         event_type, rule_id, rule_version, pair_id, running
+     FROM (SELECT position, entry_idx, line_idx, entry_date, account, party, debit, credit, event_type, rule_id,
+               rule_version, pair_id,
+               CAST(SUM(debit - credit) OVER (ORDER BY position, entry_idx, line_idx ROWS UNBOUNDED PRECEDING) AS BIGINT) AS running
+           FROM rm_journal
+           WHERE book = $1 AND (CAST($2 AS TEXT) IS NULL OR account = $2) AND (CAST($3 AS TEXT) IS NULL OR party = $3)) lines
+     WHERE (CAST($4 AS TEXT) IS NULL OR entry_date >= $4) AND (CAST($5 AS TEXT) IS NULL OR entry_date <= $5)
+       AND (position > $6 OR (position = $6 AND (entry_idx > $7 OR (entry_idx = $7 AND line_idx > $8))))
+     ORDER BY position, entry_idx, line_idx LIMIT $9";
+const ORDER_COLUMNS: &str = "order_id, customer_id, seller_id, status, total, paid, refunded, items, placed_on, placed_position, invite_code, salesperson";
+const ORDER_FILTER: &str =
+    "(CAST($1 AS TEXT) IS NULL OR seller_id = $1) AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2)
+       AND (CAST($3 AS TEXT) IS NULL OR status = $3) AND (CAST($4 AS TEXT) IS NULL OR placed_on >= $4)
+       AND (CAST($5 AS TEXT) IS NULL OR placed_on <= $5) AND placed_position < $6";
+const ORDER_HISTORY: &str =
+    "SELECT order_id, status, at, position FROM rm_order_history WHERE order_id = $1 ORDER BY position";
+const KPI_BY_DAY: &str =
+    "SELECT day, dim_key, CAST(SUM(revenue) AS BIGINT), CAST(SUM(discounts) AS BIGINT), CAST(SUM(cost) AS BIGINT),
+         CAST(SUM(recharges) AS BIGINT), CAST(SUM(refunds) AS BIGINT)
+     FROM rm_kpi_daily WHERE book = $1 AND dimension = $2 AND day >= $3 AND day <= $4
+     GROUP BY day, dim_key ORDER BY day, dim_key";
+const KPI_BY_MONTH: &str =
+    "SELECT SUBSTR(day, 1, 7), dim_key, CAST(SUM(revenue) AS BIGINT), CAST(SUM(discounts) AS BIGINT),
+         CAST(SUM(cost) AS BIGINT), CAST(SUM(recharges) AS BIGINT), CAST(SUM(refunds) AS BIGINT)
+     FROM rm_kpi_daily WHERE book = $1 AND dimension = $2 AND day >= $3 AND day <= $4
+     GROUP BY SUBSTR(day, 1, 7), dim_key ORDER BY SUBSTR(day, 1, 7), dim_key";
+const SERIAL_KPI: &str = "SELECT SUBSTR(day, 1, 7), package_days, CAST(SUM(codes_issued) AS BIGINT),
+         CAST(SUM(codes_activated) AS BIGINT), CAST(SUM(revenue) AS BIGINT)
+     FROM rm_serial_daily WHERE book = $1 AND day >= $2 AND day <= $3
+     GROUP BY SUBSTR(day, 1, 7), package_days ORDER BY SUBSTR(day, 1, 7), package_days";
+const APPROVAL_COLUMNS: &str =
+    "approval_id, book, kind, requested_by, proposal, status, created_at, position, decided_by, comment";
+const SETTLEMENT_COLUMNS: &str =
+    "settlement_id, book, counterparty_id, from_date, to_date, statement_hash, receivable, payable,
+         through_position, lines, status, position";
+const INVOICEABLE: &str = "SELECT amount FROM rm_invoiceable WHERE customer_id = $1";
+const ACCOUNT_BALANCES: &str = "SELECT account, party, debit, credit FROM rm_balances WHERE book = $1";
+const PRODUCTS: &str =
+    "SELECT product_id, name, supplier_id, owner_id, list_price, unit, supplier_rate FROM rm_products
+     WHERE CAST($1 AS TEXT) IS NULL OR owner_id = $1 ORDER BY position";
+
+const LEDGER_CURSOR_PREFIX: &str = "l1.";
+const ORDER_CURSOR_PREFIX: &str = "o1.";
+
+/// A value stored as its serde name (`"customer"`, `"contra_revenue"`).
+fn enum_from_text<T: DeserializeOwned>(text: &str) -> Result<T, ReadError> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|error| ReadError::Corrupt(format!("{text:?}: {error}")))
+}
+
+fn parsed<T, E: std::fmt::Display>(text: &str, parse: impl Fn(&str) -> Result<T, E>) -> Result<T, ReadError> {
+    parse(text).map_err(|error| ReadError::Corrupt(format!("{text:?}: {error}")))
+}
+
+fn optional_text(value: Option<impl ToString>) -> SqlValue {
+    SqlValue::optional_text(value)
+}
+
+fn signed_by_side(net_debit: SignedAmount, side: Side) -> SignedAmount {
+    match side {
+        Side::Debit => net_debit,
+        Side::Credit => net_debit.negated(),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ReadError {
+    ReadError::InvalidQuery(message.into())
+}
+
+fn check_dates(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), ReadError> {
+    match (from, to) {
+        (Some(from), Some(to)) if from > to => Err(invalid(format!("from {from} is after to {to}"))),
+        _ => Ok(()),
+    }
+}
+
+/// Decodes a cursor this crate issued: a prefix and dot-separated integers.
+fn decode_cursor<const N: usize>(cursor: &str, prefix: &str) -> Result<[i64; N], ReadError> {
+    let bad = || invalid("the cursor was not issued by this query");
+    let numbers: Vec<i64> = cursor
+        .strip_prefix(prefix)
+        .ok_or_else(bad)?
+        .split('.')
+        .map(|part| part.parse::<i64>().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    numbers.try_into().map_err(|_| bad())
+}
+
+impl ReadModels {
+    async fn rows(&self, sql: &'static str, params: Vec<SqlValue>) -> Result<Vec<Row>, ReadError> {
+        self.backend().query(Statement::new(sql, params)).await
+    }
+
+    async fn rows_dynamic(&self, sql: String, params: Vec<SqlValue>) -> Result<Vec<Row>, ReadError> {
+        self.backend().query(Statement { sql: sql.into(), params }).await
+    }
+
+    pub async fn org(&self, id: OrgId) -> Result<Option<OrgView>, ReadError> {
+        let rows = self.rows(ORG, vec![SqlValue::text(id)]).await?;
+        rows.first().map(org_view).transpose()
+    }
+
+    pub async fn principal_by_token_hash(&self, token_hash: &str) -> Result<Option<PrincipalView>, ReadError> {
+        let rows = self.rows(PRINCIPAL, vec![SqlValue::text(token_hash)]).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        Ok(Some(PrincipalView {
+            principal_id: row.parse(0)?,
+            org_id: row.parse(1)?,
+            roles: row.json(2)?,
+            label: row.optional_text(3)?.map(str::to_owned),
+        }))
+    }
+
+    /// The customer's wallet in its seller's book; `None` for an id that is not a customer.
+    pub async fn wallet(&self, customer_id: OrgId) -> Result<Option<WalletView>, ReadError> {
+        let Some(customer) = self.org(customer_id).await? else { return Ok(None) };
+        let (OrgKind::Customer, Some(book)) = (customer.kind, customer.parent_id) else { return Ok(None) };
+        let customer_text = SqlValue::text(customer_id);
+        let balance_params =
+            vec![SqlValue::text(ledger_core::chart::codes::CUSTOMER_PREPAYMENTS), customer_text.clone()];
+        let balance_rows = self.rows(WALLET_BALANCE, balance_params).await?;
+        let balance = balance_rows.first().ok_or_else(|| ReadError::Corrupt("no wallet sum".into()))?.amount(0)?;
+        let mut requested = BTreeMap::new();
+        for row in self.rows(WALLET_REQUESTS, vec![customer_text, SqlValue::text(REQUESTED)]).await? {
+            requested.insert(row.text(0)?.to_owned(), row.amount(1)?);
+        }
+        let held = requested.get(WITHDRAWAL).copied().unwrap_or(Amount::ZERO);
+        Ok(Some(WalletView {
+            customer_id,
+            book,
+            balance,
+            available: balance.checked_sub(held).unwrap_or(Amount::ZERO),
+            pending: requested.get(RECHARGE).copied().unwrap_or(Amount::ZERO),
+            currency: customer.currency,
+        }))
+    }
+
+    /// `None` when `book` is not a book (an unknown org, a customer, a supplier).
+    pub async fn trial_balance(&self, book: OrgId, as_of: NaiveDate) -> Result<Option<TrialBalanceView>, ReadError> {
+        let Some(org) = self.org(book).await? else { return Ok(None) };
+        if !org.kind.keeps_book() {
+            return Ok(None);
+        }
+        let rows = self.rows(TRIAL_BALANCE, vec![SqlValue::text(book), SqlValue::date(as_of)]).await?;
+        let mut accounts = rows.iter().map(trial_balance_account).collect::<Result<Vec<_>, _>>()?;
+        // Sorted here: text collation differs between the backends (and PostgreSQL locales).
+        accounts.sort_by(|a, b| a.code.cmp(&b.code));
+        let total_debit = accounts.iter().fold(Amount::ZERO, |sum, account| sum.plus(account.debit));
+        let total_credit = accounts.iter().fold(Amount::ZERO, |sum, account| sum.plus(account.credit));
+        Ok(Some(TrialBalanceView { book, as_of, currency: org.currency, accounts, total_debit, total_credit }))
+    }
+
+    pub async fn ledger(&self, query: &LedgerQuery) -> Result<LedgerPage, ReadError> {
+        check_dates(query.from, query.to)?;
+        let limit = query.limit.clamp(1, LEDGER_PAGE_MAX);
+        let [position, entry_idx, line_idx] = match &query.cursor {
+            Some(cursor) => decode_cursor::<3>(cursor, LEDGER_CURSOR_PREFIX)?,
+            None => [0, -1, -1],
+        };
+        let normal_side = match &query.account {
+            Some(account) => self.normal_side(query.book, account).await?,
+            None => Side::Debit,
+        };
+        let params = vec![
+            SqlValue::text(query.book),
+            optional_text(query.account.as_ref()),
+            optional_text(query.party),
+            query.from.map_or(SqlValue::Null, SqlValue::date),
+            query.to.map_or(SqlValue::Null, SqlValue::date),
+            SqlValue::Integer(position),
+            SqlValue::Integer(entry_idx),
+            SqlValue::Integer(line_idx),
+            SqlValue::Integer(limit as i64 + 1),
+        ];
+        let rows = self.rows(LEDGER_PAGE, params).await?;
+        let mut items = rows.iter().map(|row| ledger_line(row, normal_side)).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            let last = items.last().expect("a full page");
+            let entry_idx = last.entry_id.rsplit('-').next().unwrap_or("0");
+            format!("{LEDGER_CURSOR_PREFIX}{}.{entry_idx}.{}", last.position, last.line_idx)
+        });
+        Ok(LedgerPage { items, next_cursor })
+    }
+
+    /// The normal side of an account in a book (debit when the account is unknown: its lines,
+    /// if any, then read as debit − credit).
+    async fn normal_side(&self, book: OrgId, account: &AccountCode) -> Result<Side, ReadError> {
+        let rows = self.rows(ACCOUNT_TYPE, vec![SqlValue::text(book), SqlValue::text(account)]).await?;
+        match rows.first() {
+            Some(row) => Ok(enum_from_text::<AccountType>(row.text(0)?)?.normal_side()),
+            None => Ok(Side::Debit),
+        }
+    }
+
+    pub async fn order(&self, id: OrderId) -> Result<Option<OrderView>, ReadError> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM rm_orders WHERE order_id = $1");
+        let rows = self.rows_dynamic(sql, vec![SqlValue::text(id)]).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let history = self.rows(ORDER_HISTORY, vec![SqlValue::text(id)]).await?;
+        Ok(Some(order_view(row, &history)?))
+    }
+
+    /// Newest first, by the position the order was placed at.
+    pub async fn orders(&self, query: &OrderQuery) -> Result<OrderPage, ReadError> {
+        check_dates(query.from, query.to)?;
+        let limit = query.limit.clamp(1, ORDER_PAGE_MAX);
+        let before = match &query.cursor {
+            Some(cursor) => decode_cursor::<1>(cursor, ORDER_CURSOR_PREFIX)?[0],
+            None => i64::MAX,
+        };
+        let params = vec![
+            optional_text(query.seller),
+            optional_text(query.customer_id),
+            optional_text(query.status.as_ref()),
+            query.from.map_or(SqlValue::Null, SqlValue::date),
+            query.to.map_or(SqlValue::Null, SqlValue::date),
+            SqlValue::Integer(before),
+            SqlValue::Integer(limit as i64 + 1),
+        ];
+        let page = format!(
+            "SELECT {ORDER_COLUMNS} FROM rm_orders WHERE {ORDER_FILTER} ORDER BY placed_position DESC LIMIT $7"
+        );
+        let mut rows = self.rows_dynamic(page, params).await?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let history = self.page_history(&rows).await?;
+        let items = rows
+            .iter()
+            .map(|row| order_view(row, history.get(row.text(0)?).map_or(&[][..], Vec::as_slice)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = (more && !items.is_empty()).then(|| {
+            let last = rows.last().and_then(|row| row.integer(9).ok()).unwrap_or(0);
+            format!("{ORDER_CURSOR_PREFIX}{last}")
+        });
+        Ok(OrderPage { items, next_cursor })
+    }
+
+    /// The status timelines of a page's orders, in one query.
+    async fn page_history(&self, page: &[Row]) -> Result<BTreeMap<String, Vec<Row>>, ReadError> {
+        let mut history: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+        if page.is_empty() {
+            return Ok(history);
+        }
+        let ids = page.iter().map(|row| Ok(SqlValue::text(row.text(0)?))).collect::<Result<Vec<_>, ReadError>>()?;
+        let placeholders: Vec<String> = (1..=ids.len()).map(|index| format!("${index}")).collect();
+        let sql = format!(
+            "SELECT order_id, status, at, position FROM rm_order_history WHERE order_id IN ({}) ORDER BY order_id, position",
+            placeholders.join(", ")
+        );
+        for row in self.rows_dynamic(sql, ids).await? {
+            history.entry(row.text(0)?.to_owned()).or_default().push(row);
+        }
+        Ok(history)
+    }
+
+    pub async fn kpi(&self, query: &KpiQuery) -> Result<Vec<KpiRow>, ReadError> {
+        check_dates(Some(query.from), Some(query.to))?;
+        let sql = match query.granularity {
+            Granularity::Day => KPI_BY_DAY,
+            Granularity::Month => KPI_BY_MONTH,
+        };
+        let dimension = query.by.map_or(TOTAL, KpiDimension::as_str);
+        let params = vec![
+            SqlValue::text(query.book),
+            SqlValue::text(dimension),
+            SqlValue::date(query.from),
+            SqlValue::date(query.to),
+        ];
+        self.rows(sql, params).await?.iter().map(kpi_row).collect()
+    }
+
+    pub async fn serial_kpi(
+        &self,
+        book: OrgId,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<SerialKpiRow>, ReadError> {
+        check_dates(Some(from), Some(to))?;
+        let rows = self.rows(SERIAL_KPI, vec![SqlValue::text(book), SqlValue::date(from), SqlValue::date(to)]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SerialKpiRow {
+                    period: row.text(0)?.to_owned(),
+                    days: u32::try_from(row.integer(1)?).map_err(|error| ReadError::Corrupt(error.to_string()))?,
+                    codes_issued: row.position(2)?,
+                    codes_activated: row.position(3)?,
+                    revenue: row.amount(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// A book's approvals, newest first, optionally of one status.
+    pub async fn approvals(&self, book: OrgId, status: Option<&str>) -> Result<Vec<ApprovalView>, ReadError> {
+        let sql = format!(
+            "SELECT {APPROVAL_COLUMNS} FROM rm_approvals WHERE book = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2)
+             ORDER BY position DESC"
+        );
+        let rows = self.rows_dynamic(sql, vec![SqlValue::text(book), optional_text(status)]).await?;
+        rows.iter().map(approval_view).collect()
+    }
+
+    pub async fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalView>, ReadError> {
+        let sql = format!("SELECT {APPROVAL_COLUMNS} FROM rm_approvals WHERE approval_id = $1");
+        let rows = self.rows_dynamic(sql, vec![SqlValue::text(id)]).await?;
+        rows.first().map(approval_view).transpose()
+    }
+
+    pub async fn settlement(&self, id: SettlementId) -> Result<Option<SettlementView>, ReadError> {
+        let sql = format!("SELECT {SETTLEMENT_COLUMNS} FROM rm_settlements WHERE settlement_id = $1");
+        let rows = self.rows_dynamic(sql, vec![SqlValue::text(id)]).await?;
+        rows.first().map(settlement_view).transpose()
+    }
+
+    /// A book's statements, newest first.
+    pub async fn settlements(&self, book: OrgId) -> Result<Vec<SettlementView>, ReadError> {
+        let sql = format!("SELECT {SETTLEMENT_COLUMNS} FROM rm_settlements WHERE book = $1 ORDER BY position DESC");
+        let rows = self.rows_dynamic(sql, vec![SqlValue::text(book)]).await?;
+        rows.iter().map(settlement_view).collect()
+    }
+
+    /// Paid, not refunded and not yet invoiced (zero for a customer with no sales).
+    pub async fn invoiceable(&self, customer_id: OrgId) -> Result<Amount, ReadError> {
+        let rows = self.rows(INVOICEABLE, vec![SqlValue::text(customer_id)]).await?;
+        rows.first().map_or(Ok(Amount::ZERO), |row| row.amount(0))
+    }
+
+    /// Debit and credit per account and party, sorted by account then party.
+    pub async fn account_balances(&self, book: OrgId) -> Result<Vec<AccountBalanceView>, ReadError> {
+        let rows = self.rows(ACCOUNT_BALANCES, vec![SqlValue::text(book)]).await?;
+        let mut balances = rows
+            .iter()
+            .map(|row| {
+                let party = row.text(1)?;
+                Ok(AccountBalanceView {
+                    account: parsed(row.text(0)?, AccountCode::parse)?,
+                    party: if party == NO_PARTY { None } else { Some(row.parse(1)?) },
+                    debit: row.amount(2)?,
+                    credit: row.amount(3)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ReadError>>()?;
+        balances.sort_by(|a, b| (&a.account, a.party).cmp(&(&b.account, b.party)));
+        Ok(balances)
+    }
+
+    /// Products in the order they were created, optionally of one owner.
+    pub async fn products(&self, owner: Option<OrgId>) -> Result<Vec<ProductView>, ReadError> {
+        let rows = self.rows(PRODUCTS, vec![optional_text(owner)]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ProductView {
+                    id: row.parse(0)?,
+                    name: row.text(1)?.to_owned(),
+                    supplier_id: row.parse(2)?,
+                    owner_id: row.parse(3)?,
+                    list_price: parsed(row.text(4)?, UnitPrice::parse)?,
+                    unit: row.text(5)?.to_owned(),
+                    supplier_rate: row.optional_text(6)?.map(|text| parsed(text, Rate::parse)).transpose()?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn org_view(row: &Row) -> Result<OrgView, ReadError> {
+    Ok(OrgView {
+        id: row.parse(0)?,
+        kind: enum_from_text(row.text(1)?)?,
+        name: row.text(2)?.to_owned(),
+        parent_id: row.parse_optional(3)?,
+        currency: parsed(row.text(4)?, Currency::parse)?,
+    })
+}
+
+fn trial_balance_account(row: &Row) -> Result<TrialBalanceAccount, ReadError> {
+    let account_type: AccountType = enum_from_text(row.text(2)?)?;
+    let (debit, credit) = (row.amount(3)?, row.amount(4)?);
+    Ok(TrialBalanceAccount {
+        code: parsed(row.text(0)?, AccountCode::parse)?,
+        name: row.text(1)?.to_owned(),
+        account_type,
+        debit,
+        credit,
+        balance: signed_by_side(SignedAmount::from(debit).sub(credit), account_type.normal_side()),
+    })
+}
+
+fn ledger_line(row: &Row, normal_side: Side) -> Result<LedgerLine, ReadError> {
+    let position = row.position(0)?;
+    let small = |index: usize| {
+        u32::try_from(row.integer(index)?).map_err(|error| ReadError::Corrupt(format!("column {index}: {error}")))
+    };
+    Ok(LedgerLine {
+        position,
+        entry_id: format!("{position}-{}", row.integer(1)?),
+        line_idx: small(2)?,
+        date: row.date(3)?,
+        account: parsed(row.text(4)?, AccountCode::parse)?,
+        party: row.parse_optional(5)?,
+        debit: row.amount(6)?,
+        credit: row.amount(7)?,
+        event_type: row.text(8)?.to_owned(),
+        rule_id: row.text(9)?.to_owned(),
+        rule_version: small(10)?,
+        pair_id: row.optional_text(11)?.map(str::to_owned),
+        running_balance: signed_by_side(row.signed_amount(12)?, normal_side),
+    })
+}
+
+fn order_view(row: &Row, history: &[Row]) -> Result<OrderView, ReadError> {
+    let history = history
+        .iter()
+        .map(|entry| {
+            Ok(OrderHistoryEntry {
+                status: entry.text(1)?.to_owned(),
+                at: entry.timestamp(2)?,
+                position: entry.position(3)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ReadError>>()?;
+    Ok(OrderView {
+        id: row.parse(0)?,
+        customer_id: row.parse(1)?,
+        seller_id: row.parse(2)?,
+        status: row.text(3)?.to_owned(),
+        total: row.amount(4)?,
+        paid: row.amount(5)?,
+        refunded: row.amount(6)?,
+        items: row.json(7)?,
+        history,
+        placed_on: row.date(8)?,
+        invite_code: row.optional_text(10)?.map(str::to_owned),
+        salesperson: row.optional_text(11)?.map(str::to_owned),
+    })
+}
+
+fn kpi_row(row: &Row) -> Result<KpiRow, ReadError> {
+    let key = row.text(1)?;
+    let (revenue, discounts, cost) = (row.integer(2)?, row.integer(3)?, row.integer(4)?);
+    Ok(KpiRow {
+        period: row.text(0)?.to_owned(),
+        key: (key != NO_KEY).then(|| key.to_owned()),
+        revenue: signed_from_minor(revenue),
+        discounts: signed_from_minor(discounts),
+        cost: signed_from_minor(cost),
+        gross_profit: signed_from_minor(revenue - discounts - cost),
+        recharges: row.signed_amount(5)?,
+        refunds: row.signed_amount(6)?,
+    })
+}
+
+fn approval_view(row: &Row) -> Result<ApprovalView, ReadError> {
+    Ok(ApprovalView {
+        id: row.parse(0)?,
+        book: row.parse(1)?,
+        kind: row.text(2)?.to_owned(),
+        requested_by: row.parse(3)?,
+        proposal: row.json(4)?,
+        status: row.text(5)?.to_owned(),
+        created_at: row.timestamp(6)?,
+        position: row.position(7)?,
+        decided_by: row.parse_optional(8)?,
+        comment: row.optional_text(9)?.map(str::to_owned),
+    })
+}
+
+fn settlement_view(row: &Row) -> Result<SettlementView, ReadError> {
+    let (receivable, payable) = (row.signed_amount(6)?, row.signed_amount(7)?);
+    Ok(SettlementView {
+        id: row.parse(0)?,
+        book: row.parse(1)?,
+        counterparty_id: row.parse(2)?,
+        from: row.date(3)?,
+        to: row.date(4)?,
+        statement_hash: row.text(5)?.to_owned(),
+        receivable,
+        payable,
+        total: payable.plus(receivable.negated()),
+        through_position: row.position(8)?,
+        lines: row.json(9)?,
+        status: row.text(10)?.to_owned(),
+        position: row.position(11)?,
+    })
+}

@@ -1,0 +1,264 @@
+//! What queries answer: plain structs of exact amounts, which the gateway converts to its own
+//! HTTP types. Field meanings are those of the read-side contract (`/work/spec/readside.md`).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ledger_core::chart::{AccountCode, AccountType};
+use ledger_core::event::StatementLine;
+use ledger_core::ids::{ApprovalId, OrderId, OrgId, PrincipalId, ProductId, SettlementId};
+use ledger_core::money::{Amount, Currency, Rate, SignedAmount, UnitPrice};
+use ledger_core::org::{OrgKind, Role};
+use ledger_core::pricing::PricedItem;
+use serde::Serialize;
+
+/// The most lines one ledger page holds.
+pub const LEDGER_PAGE_MAX: usize = 1_000;
+/// The most orders one page holds.
+pub const ORDER_PAGE_MAX: usize = 500;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OrgView {
+    pub id: OrgId,
+    pub kind: OrgKind,
+    pub name: String,
+    pub parent_id: Option<OrgId>,
+    pub currency: Currency,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PrincipalView {
+    pub principal_id: PrincipalId,
+    pub org_id: OrgId,
+    pub roles: BTreeSet<Role>,
+    pub label: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WalletView {
+    pub customer_id: OrgId,
+    /// The seller, in whose book the wallet is the customer's 2203.
+    pub book: OrgId,
+    /// 2203[customer]: credits − debits.
+    pub balance: Amount,
+    /// `balance` less what withdrawals awaiting approval hold.
+    pub available: Amount,
+    /// Recharges requested, neither approved nor rejected yet.
+    pub pending: Amount,
+    pub currency: Currency,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrialBalanceAccount {
+    pub code: AccountCode,
+    pub name: String,
+    pub account_type: AccountType,
+    pub debit: Amount,
+    pub credit: Amount,
+    /// Signed by the account's normal side: positive when it is on that side.
+    pub balance: SignedAmount,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TrialBalanceView {
+    pub book: OrgId,
+    pub as_of: NaiveDate,
+    pub currency: Currency,
+    pub accounts: Vec<TrialBalanceAccount>,
+    pub total_debit: Amount,
+    pub total_credit: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LedgerQuery {
+    pub book: OrgId,
+    pub account: Option<AccountCode>,
+    pub party: Option<OrgId>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub cursor: Option<String>,
+    /// At most [`LEDGER_PAGE_MAX`]; larger asks get that many, 0 gets one line.
+    pub limit: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LedgerLine {
+    pub position: u64,
+    /// `<position>-<entry_idx>`.
+    pub entry_id: String,
+    pub line_idx: u32,
+    pub date: NaiveDate,
+    pub account: AccountCode,
+    pub party: Option<OrgId>,
+    pub debit: Amount,
+    pub credit: Amount,
+    /// Debit − credit of the filtered lines from the start of the book through this one (signed
+    /// by the account's normal side when one account is asked for), whatever the page or dates.
+    pub running_balance: SignedAmount,
+    pub event_type: String,
+    pub rule_id: String,
+    pub rule_version: u32,
+    /// `<position>.<pair>` on lines that mirror a line in another book.
+    pub pair_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LedgerPage {
+    pub items: Vec<LedgerLine>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OrderQuery {
+    pub seller: Option<OrgId>,
+    pub customer_id: Option<OrgId>,
+    pub status: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub cursor: Option<String>,
+    /// At most [`ORDER_PAGE_MAX`].
+    pub limit: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OrderHistoryEntry {
+    pub status: String,
+    pub at: DateTime<Utc>,
+    pub position: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OrderView {
+    pub id: OrderId,
+    pub customer_id: OrgId,
+    pub seller_id: OrgId,
+    pub status: String,
+    pub total: Amount,
+    pub paid: Amount,
+    pub refunded: Amount,
+    pub items: Vec<PricedItem>,
+    pub history: Vec<OrderHistoryEntry>,
+    pub placed_on: NaiveDate,
+    pub invite_code: Option<String>,
+    pub salesperson: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OrderPage {
+    pub items: Vec<OrderView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Granularity {
+    Day,
+    Month,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum KpiDimension {
+    Product,
+    Customer,
+    Supplier,
+    Reseller,
+    Salesperson,
+}
+
+impl KpiDimension {
+    /// The dimension's name in `rm_kpi_daily`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KpiDimension::Product => "product",
+            KpiDimension::Customer => "customer",
+            KpiDimension::Supplier => "supplier",
+            KpiDimension::Reseller => "reseller",
+            KpiDimension::Salesperson => "salesperson",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KpiQuery {
+    pub book: OrgId,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub granularity: Granularity,
+    pub by: Option<KpiDimension>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KpiRow {
+    /// `2026-01-15` by day, `2026-01` by month.
+    pub period: String,
+    /// The dimension's key (an id, or the salesperson); `None` for the totals, and for figures
+    /// the dimension does not apply to (a direct sale has no child reseller).
+    pub key: Option<String>,
+    pub revenue: SignedAmount,
+    pub discounts: SignedAmount,
+    pub cost: SignedAmount,
+    pub gross_profit: SignedAmount,
+    pub recharges: SignedAmount,
+    pub refunds: SignedAmount,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SerialKpiRow {
+    /// `2026-01`.
+    pub period: String,
+    pub days: u32,
+    pub codes_issued: u64,
+    pub codes_activated: u64,
+    /// Revenue the activations recognised (Cr 6001 in the issuer's book).
+    pub revenue: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApprovalView {
+    pub id: ApprovalId,
+    pub book: OrgId,
+    pub kind: String,
+    pub requested_by: PrincipalId,
+    pub proposal: serde_json::Value,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub position: u64,
+    pub decided_by: Option<PrincipalId>,
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SettlementView {
+    pub id: SettlementId,
+    pub book: OrgId,
+    pub counterparty_id: OrgId,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub statement_hash: String,
+    pub receivable: SignedAmount,
+    pub payable: SignedAmount,
+    /// What the book pays the counterparty: payable − receivable (negative: it is paid).
+    pub total: SignedAmount,
+    pub through_position: u64,
+    pub lines: Vec<StatementLine>,
+    pub status: String,
+    pub position: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccountBalanceView {
+    pub account: AccountCode,
+    pub party: Option<OrgId>,
+    pub debit: Amount,
+    pub credit: Amount,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProductView {
+    pub id: ProductId,
+    pub name: String,
+    pub supplier_id: OrgId,
+    pub owner_id: OrgId,
+    pub list_price: UnitPrice,
+    pub unit: String,
+    pub supplier_rate: Option<Rate>,
+}
