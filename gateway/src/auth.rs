@@ -1,0 +1,136 @@
+//! Bearer tokens: `kb_` + 32 random bytes (URL-safe base64), shown once, stored as the lowercase
+//! hex SHA-256 of the token text only. Each request's token is hashed and resolved to a principal
+//! (an org, a principal id, roles) through the read model, with an in-memory cache in front.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine;
+use ledger_core::ids::OrgId;
+use ledger_core::org::{Actor, Role};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::app::SharedState;
+use crate::error::ApiError;
+
+/// Random bytes in a token.
+pub const TOKEN_BYTES: usize = 32;
+pub const TOKEN_PREFIX: &str = "kb_";
+/// Principals kept in memory; the cache is cleared when it would grow past this.
+pub const TOKEN_CACHE_MAX: usize = 100_000;
+/// The longest `Authorization` value looked at (a token is 46 characters).
+pub const TOKEN_LENGTH_MAX: usize = 256;
+
+/// A fresh token: `kb_` + URL-safe base64 (no padding) of 32 random bytes from the OS.
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What the log stores of a token: lowercase hex SHA-256 of its text.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Token hash → actor. Tokens are never revoked in this version, so entries never go stale; a
+/// token issued through this gateway is cached at once, before its projection catches up.
+#[derive(Clone, Default)]
+pub struct TokenCache {
+    principals: Arc<RwLock<HashMap<String, Actor>>>,
+}
+
+impl TokenCache {
+    pub fn get(&self, hash: &str) -> Option<Actor> {
+        self.principals.read().expect("token cache lock").get(hash).cloned()
+    }
+
+    pub fn insert(&self, hash: String, actor: Actor) {
+        let mut principals = self.principals.write().expect("token cache lock");
+        if principals.len() >= TOKEN_CACHE_MAX {
+            principals.clear();
+        }
+        principals.insert(hash, actor);
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub actor: Actor,
+}
+
+impl Caller {
+    pub fn org_id(&self) -> OrgId {
+        self.actor.org_id
+    }
+
+    /// The platform's reader of every book.
+    pub fn is_super_admin(&self) -> bool {
+        self.actor.has(Role::SuperAdmin)
+    }
+
+    /// Holds one of `roles`, or `admin` / `super_admin`.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.actor.has_any(roles)
+    }
+
+    /// Staff of its org: any role but `customer` alone.
+    pub fn is_staff(&self) -> bool {
+        self.actor.roles.iter().any(|role| *role != Role::Customer)
+    }
+
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if self.has_any(roles) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
+            Err(ApiError::Forbidden(format!("needs one of the roles admin, {}", names.join(", "))))
+        }
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    if value.len() > TOKEN_LENGTH_MAX {
+        return None;
+    }
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
+}
+
+impl FromRequestParts<SharedState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let hash = token_hash(token);
+        if let Some(actor) = state.tokens.get(&hash) {
+            return Ok(Caller { actor });
+        }
+        let principal = state.read.principal_by_token_hash(&hash).await?.ok_or(ApiError::Unauthorized)?;
+        let actor = Actor::new(principal.org_id, principal.principal_id, principal.roles.iter().copied());
+        state.tokens.insert(hash, actor.clone());
+        Ok(Caller { actor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_prefixed_random_and_hashed_as_hex() {
+        let (first, second) = (generate_token(), generate_token());
+        assert!(first.starts_with(TOKEN_PREFIX));
+        assert_eq!(first.len(), TOKEN_PREFIX.len() + 43);
+        assert_ne!(first, second);
+        let hash = token_hash(&first);
+        assert_eq!(hash.len(), 64);
+        assert!(hash.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte)));
+        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

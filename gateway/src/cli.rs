@@ -1,0 +1,331 @@
+//! The `kboss` command line: `serve`, `replay`, `verify`, `rebuild`, `settle`, `export`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use commands::{EventStore, PostgresStore, Request, SqliteStore, Writer};
+use indicatif::{ProgressBar, ProgressStyle};
+use ledger_core::ids::{OrgId, PrincipalId, SettlementId};
+use ledger_core::org::{Actor, OrgKind, Role};
+use ledger_core::{Command, CommandBody};
+use projections::ReadModels;
+
+use crate::app::{Application, READ_POOL_CONNECTIONS_MAX};
+use crate::config::{Overrides, Settings};
+use crate::export::{export_book, ExportFormat, EXPORT_LINES_MAX};
+
+#[derive(Parser, Debug)]
+#[command(name = "kboss", version, about = "KBOSS Ledger: an event-sourced double-entry ledger")]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub command: Action,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// A TOML settings file (layered over the defaults, under `KBOSS_*` variables and flags).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Where the embedded log and read models live.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL for the log and read models (server mode).
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// NATS JetStream for distribution (server mode).
+    #[arg(long, global = true)]
+    pub nats_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Action {
+    /// Serve the HTTP API.
+    Serve {
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Load the decision state from the log and report the replay speed.
+    Replay,
+    /// Verify the whole log: positions, hash chain, balanced entries, wallets, trial balances.
+    Verify,
+    /// Drop the read models and rebuild them from position 0.
+    Rebuild,
+    /// Issue a settlement statement for every supplier and child reseller of a book.
+    Settle {
+        #[arg(long)]
+        book: String,
+        #[arg(long)]
+        from: NaiveDate,
+        #[arg(long)]
+        to: NaiveDate,
+    },
+    /// Export a book's journal.
+    Export {
+        #[arg(long)]
+        book: String,
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        #[arg(long)]
+        to: Option<NaiveDate>,
+    },
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+pub fn settings(common: &Common, listen: Option<std::net::SocketAddr>) -> Result<Settings, crate::config::ConfigError> {
+    let overrides = Overrides {
+        listen,
+        data_dir: common.data_dir.clone(),
+        database_url: common.database_url.clone(),
+        nats_url: common.nats_url.clone(),
+    };
+    Settings::load(common.config.as_deref(), std::env::vars(), overrides)
+}
+
+pub async fn run(cli: Cli) -> CliResult {
+    let listen = match &cli.command {
+        Action::Serve { listen } => *listen,
+        _ => None,
+    };
+    let settings = settings(&cli.common, listen)?;
+    match cli.command {
+        Action::Serve { .. } => {
+            let application = Application::build(settings).await?;
+            tracing::info!(port = application.port(), "serving");
+            application.run_until_stopped().await?;
+            Ok(())
+        }
+        Action::Replay => with_reader(&settings, |store| blocking(move || replay(store))).await,
+        Action::Verify => with_reader(&settings, |store| blocking(move || verify(store))).await,
+        Action::Rebuild => {
+            let read = open_read_models(&settings).await?;
+            with_reader(&settings, |store| rebuild(read, store)).await
+        }
+        Action::Settle { book, from, to } => settle(&settings, &book, from, to).await,
+        Action::Export { book, format, from, to } => {
+            let read = open_read_models(&settings).await?;
+            with_reader(&settings, |store| async move {
+                let mut store = store;
+                projections::catch_up(&read, &mut store, None, |_, _| {}).await?;
+                let format = ExportFormat::parse(&format).ok_or("--format must be csv or beancount")?;
+                let book: OrgId = book.parse().map_err(|_| "--book must be an org id")?;
+                let to = to.unwrap_or_else(|| chrono::Utc::now().date_naive());
+                let text = export_book(&read, book, format, from, to, EXPORT_LINES_MAX).await?;
+                print!("{text}");
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+async fn blocking(work: impl FnOnce() -> CliResult + Send + 'static) -> CliResult {
+    tokio::task::spawn_blocking(work).await?
+}
+
+/// Runs `work` with a reader of whichever log the settings name.
+async fn with_reader<F, Fut>(settings: &Settings, work: F) -> CliResult
+where
+    F: FnOnce(AnyReader) -> Fut,
+    Fut: std::future::Future<Output = CliResult>,
+{
+    let reader = match &settings.database_url {
+        None => AnyReader::Sqlite(SqliteStore::open_reader(&settings.data_dir)?),
+        Some(url) => {
+            let config: postgres::Config = url.expose().parse()?;
+            AnyReader::Postgres(tokio::task::spawn_blocking(move || PostgresStore::open_reader(&config)).await??)
+        }
+    };
+    work(reader).await
+}
+
+/// Either backend's reader, as one `EventStore` (the CLI picks at run time).
+pub enum AnyReader {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyReader::Sqlite($store) => $call,
+            AnyReader::Postgres($store) => $call,
+        }
+    };
+}
+
+impl EventStore for AnyReader {
+    type Reader = AnyReader;
+
+    fn reopen(&self) -> Result<AnyReader, commands::StoreError> {
+        match self {
+            AnyReader::Sqlite(store) => store.reopen().map(AnyReader::Sqlite),
+            AnyReader::Postgres(store) => store.reopen().map(AnyReader::Postgres),
+        }
+    }
+
+    fn append(
+        &mut self,
+        events: &[ledger_core::event::EncodedEvent],
+        keys: &[commands::IdempotencyRecord],
+    ) -> Result<(), commands::StoreError> {
+        delegate!(self, store => store.append(events, keys))
+    }
+
+    fn read_after(
+        &mut self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ledger_core::RecordedEvent>, commands::StoreError> {
+        delegate!(self, store => store.read_after(after, limit))
+    }
+
+    fn read_one(&mut self, position: u64) -> Result<Option<ledger_core::RecordedEvent>, commands::StoreError> {
+        delegate!(self, store => store.read_one(position))
+    }
+
+    fn last_position(&mut self) -> Result<u64, commands::StoreError> {
+        delegate!(self, store => store.last_position())
+    }
+
+    fn find_key(&mut self, scoped_key: &str) -> Result<Option<commands::IdempotencyRecord>, commands::StoreError> {
+        delegate!(self, store => store.find_key(scoped_key))
+    }
+
+    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), commands::StoreError> {
+        delegate!(self, store => store.save_snapshot(position, state))
+    }
+
+    fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, commands::StoreError> {
+        delegate!(self, store => store.latest_snapshot())
+    }
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, eta {eta})").expect("a valid template"),
+    );
+    bar
+}
+
+fn replay(mut store: AnyReader) -> CliResult {
+    let total = store.last_position()?;
+    let bar = progress_bar(total);
+    let started = Instant::now();
+    let (state, _) = commands::replay::replay_tail(
+        &mut store,
+        ledger_core::State::default(),
+        ledger_core::log::ChainHead::genesis(),
+        |position| bar.set_position(position),
+    )?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "replayed {} events in {seconds:.3} s: {:.0} positions/s; {} orgs, {} books",
+        state.last_position,
+        state.last_position as f64 / seconds.max(1e-9),
+        state.orgs.len(),
+        state.books.len()
+    );
+    Ok(())
+}
+
+fn verify(mut store: AnyReader) -> CliResult {
+    let bar = progress_bar(store.last_position()?);
+    let report = commands::verify_store(&mut store, |position| bar.set_position(position))?;
+    bar.finish_and_clear();
+    println!("verified {} events; every book balances; chain head {}", report.events, report.last_hash);
+    Ok(())
+}
+
+async fn rebuild(read: ReadModels, store: AnyReader) -> CliResult {
+    read.reset(None).await?;
+    let bar = progress_bar(0);
+    let started = Instant::now();
+    let mut store = store;
+    projections::catch_up(&read, &mut store, None, |applied, last| {
+        bar.set_length(last);
+        bar.set_position(applied);
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!(
+        "rebuilt every read model through position {} in {:.3} s",
+        read.position().await?,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+pub async fn open_read_models(settings: &Settings) -> Result<ReadModels, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(match &settings.database_url {
+        None => ReadModels::open_sqlite(&settings.data_dir)?,
+        Some(url) => {
+            let config: deadpool_postgres::tokio_postgres::Config = url.expose().parse()?;
+            let manager = deadpool_postgres::Manager::new(config, deadpool_postgres::tokio_postgres::NoTls);
+            let pool = deadpool_postgres::Pool::builder(manager).max_size(READ_POOL_CONNECTIONS_MAX).build()?;
+            ReadModels::open_postgres(pool).await?
+        }
+    })
+}
+
+/// A batch settlement run: one statement per supplier and child reseller of the book, through
+/// the writer, each under key `settle:<counterparty>:<from>:<to>` so a rerun issues nothing twice.
+/// It takes the writer's lock, so it runs while the server is stopped (or against its log).
+async fn settle(settings: &Settings, book: &str, from: NaiveDate, to: NaiveDate) -> CliResult {
+    let book: OrgId = book.parse().map_err(|_| "--book must be an org id")?;
+    let writer = start_writer(settings).await?;
+    let handle = writer.handle();
+    let state = handle.state().await.ok_or("the writer stopped")?;
+    let counterparties: Vec<OrgId> = state
+        .orgs
+        .values()
+        .filter(|org| org.parent_id == Some(book) && matches!(org.kind, OrgKind::Supplier | OrgKind::Reseller))
+        .map(|org| org.id)
+        .collect();
+    // The run acts as the book's finance; its principal is stable so the log shows every run alike.
+    let actor = Actor::new(book, PrincipalId(uuid::Uuid::from_u128(0x6b62_6f73_7365_7474_6c65)), [Role::Finance]);
+    let today = chrono::Utc::now().date_naive();
+    for counterparty_id in counterparties {
+        let key = format!("settle:{counterparty_id}:{from}:{to}");
+        let settlement_id = SettlementId(uuid::Uuid::now_v7());
+        let body = CommandBody::IssueSettlementStatement { settlement_id, book, counterparty_id, from, to };
+        let command = Command { actor: actor.clone(), effective_date: today, at: chrono::Utc::now(), body };
+        match handle.submit(Request::with_key(command, &key)).await {
+            Ok(committed) => println!("{counterparty_id}: statement at position {}", committed.position),
+            Err(commands::CommandError::Rejected(error)) => println!("{counterparty_id}: {} ({error})", error.code()),
+            Err(commands::CommandError::IdempotencyConflict) => println!("{counterparty_id}: already settled"),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    tokio::task::spawn_blocking(move || writer.shutdown()).await?;
+    Ok(())
+}
+
+async fn start_writer(settings: &Settings) -> Result<Writer, Box<dyn std::error::Error + Send + Sync>> {
+    let config = settings.writer_config();
+    let writer = match &settings.database_url {
+        None => {
+            let data_dir = settings.data_dir.clone();
+            tokio::task::spawn_blocking(move || -> Result<Writer, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(Writer::start(SqliteStore::open_writer(&data_dir)?, config)?)
+            })
+            .await??
+        }
+        Some(url) => {
+            let store_config: postgres::Config = url.expose().parse()?;
+            tokio::task::spawn_blocking(move || -> Result<Writer, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(Writer::start(PostgresStore::open_writer(&store_config, "kboss settle")?, config)?)
+            })
+            .await??
+        }
+    };
+    Ok(writer)
+}

@@ -1,0 +1,287 @@
+//! Settings in layers (STYLE "Startup"): defaults, then an optional TOML file, then `KBOSS_*`
+//! environment variables, then command-line flags. Secrets live in [`Secret`], which never prints.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+
+/// The largest request body accepted (a serial-code batch of 1 000 codes fits comfortably).
+pub const BODY_BYTES_MAX: usize = 256 * 1024;
+/// The default and the largest page a list endpoint answers.
+pub const PAGE_SIZE_DEFAULT: usize = 100;
+pub const PAGE_SIZE_MAX: usize = 500;
+/// Approval notifications waiting for the webhook; beyond it new ones are dropped and counted.
+pub const NOTIFIER_QUEUE_MAX: usize = 1_024;
+/// Requests the server handles at once; beyond it they wait for a slot (tower's concurrency limit).
+pub const CONCURRENT_REQUESTS_MAX: usize = 4_096;
+
+/// A value that must not reach a log: `Debug` and `Display` print a placeholder.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The one way to read the value: grep for it to find every use.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Secret(***)")
+    }
+}
+
+/// The accounting date commands are booked on. `System` is today in UTC; `Manual` lets a test
+/// (or an operator replaying a back-office import) move the date explicitly.
+#[derive(Clone, Debug, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<Mutex<NaiveDate>>),
+}
+
+impl Clock {
+    pub fn manual(date: NaiveDate) -> Clock {
+        Clock::Manual(Arc::new(Mutex::new(date)))
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        match self {
+            Clock::System => Utc::now().date_naive(),
+            Clock::Manual(date) => *date.lock().expect("clock lock"),
+        }
+    }
+
+    /// Moves a manual clock; a system clock cannot be moved.
+    pub fn set(&self, date: NaiveDate) {
+        if let Clock::Manual(current) = self {
+            *current.lock().expect("clock lock") = date;
+        }
+    }
+}
+
+/// A payment channel (Alipay-style): its RSA public key, which signs every notification.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentChannel {
+    /// PEM, PKCS#8 `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`.
+    pub public_key_pem: String,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub body_bytes_max: usize,
+    pub page_size_max: usize,
+    pub notifier_queue_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { body_bytes_max: BODY_BYTES_MAX, page_size_max: PAGE_SIZE_MAX, notifier_queue_max: NOTIFIER_QUEUE_MAX }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// PostgreSQL for the log and the read models; SQLite files in `data_dir` when absent.
+    pub database_url: Option<Secret>,
+    /// NATS JetStream for distribution (server mode); in-process catch-up when absent.
+    pub nats_url: Option<String>,
+    /// The platform's `super_admin` token; generated on a fresh store when absent.
+    pub admin_token: Option<Secret>,
+    /// Where each new approval request is posted (DingTalk-style JSON).
+    pub approval_webhook_url: Option<String>,
+    pub payment_channels: BTreeMap<String, PaymentChannel>,
+    pub limits: Limits,
+    /// Commands per writer batch and the writer's queue (see `commands::WriterConfig`).
+    pub writer_batch_commands_max: usize,
+    pub writer_channel_capacity: usize,
+    /// The platform's name on a fresh store.
+    pub platform_name: String,
+    #[serde(skip)]
+    pub clock: Clock,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let writer = commands::WriterConfig::default();
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            nats_url: None,
+            admin_token: None,
+            approval_webhook_url: None,
+            payment_channels: BTreeMap::new(),
+            limits: Limits::default(),
+            writer_batch_commands_max: writer.batch_commands_max,
+            writer_channel_capacity: writer.channel_capacity,
+            platform_name: "KBOSS".to_owned(),
+            clock: Clock::System,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Toml { path: PathBuf, source: toml::de::Error },
+    #[error("{variable}: {reason}")]
+    Env { variable: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What the command line may override (every field optional: absent means "keep the layer below").
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub nats_url: Option<String>,
+}
+
+impl Settings {
+    /// Defaults, then `file`, then the environment (`KBOSS_*`), then `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        environment: impl IntoIterator<Item = (String, String)>,
+        overrides: Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Toml { path: path.to_owned(), source })?
+            }
+            None => Settings::default(),
+        };
+        for (variable, value) in environment {
+            settings.apply_env(&variable, value)?;
+        }
+        settings.apply_overrides(overrides);
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn apply_env(&mut self, variable: &str, value: String) -> Result<(), ConfigError> {
+        let bad = |reason: &str| ConfigError::Env { variable: variable.to_owned(), reason: reason.to_owned() };
+        let number = |value: &str| value.parse::<usize>().map_err(|_| bad("not a positive integer"));
+        match variable {
+            "KBOSS_LISTEN" => self.listen = value.parse().map_err(|_| bad("not a socket address"))?,
+            "KBOSS_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "KBOSS_DATABASE_URL" => self.database_url = Some(Secret(value)),
+            "KBOSS_NATS_URL" => self.nats_url = Some(value),
+            "KBOSS_ADMIN_TOKEN" => self.admin_token = Some(Secret(value)),
+            "KBOSS_APPROVAL_WEBHOOK_URL" => self.approval_webhook_url = Some(value),
+            "KBOSS_BODY_BYTES_MAX" => self.limits.body_bytes_max = number(&value)?,
+            "KBOSS_PAGE_SIZE_MAX" => self.limits.page_size_max = number(&value)?,
+            _ => {
+                // KBOSS_PAYMENT_KEY_<CHANNEL>: the channel's public key, PEM text or a path to it.
+                if let Some(channel) = variable.strip_prefix("KBOSS_PAYMENT_KEY_") {
+                    let pem = if value.contains("-----BEGIN") {
+                        value
+                    } else {
+                        std::fs::read_to_string(&value).map_err(|error| bad(&error.to_string()))?
+                    };
+                    self.payment_channels.insert(channel.to_ascii_lowercase(), PaymentChannel { public_key_pem: pem });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_overrides(&mut self, overrides: Overrides) {
+        if let Some(listen) = overrides.listen {
+            self.listen = listen;
+        }
+        if let Some(data_dir) = overrides.data_dir {
+            self.data_dir = data_dir;
+        }
+        if let Some(url) = overrides.database_url {
+            self.database_url = Some(Secret(url));
+        }
+        if let Some(url) = overrides.nats_url {
+            self.nats_url = Some(url);
+        }
+    }
+
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let limits = &self.limits;
+        if limits.body_bytes_max == 0 || limits.body_bytes_max > 16 * BODY_BYTES_MAX {
+            return Err(ConfigError::Invalid(format!("limits.body_bytes_max must be 1..={}", 16 * BODY_BYTES_MAX)));
+        }
+        if limits.page_size_max == 0 || limits.page_size_max > PAGE_SIZE_MAX {
+            return Err(ConfigError::Invalid(format!("limits.page_size_max must be 1..={PAGE_SIZE_MAX}")));
+        }
+        if limits.notifier_queue_max == 0 || limits.notifier_queue_max > 16 * NOTIFIER_QUEUE_MAX {
+            return Err(ConfigError::Invalid("limits.notifier_queue_max out of range".to_owned()));
+        }
+        if !(1..=commands::writer::BATCH_COMMANDS_MAX).contains(&self.writer_batch_commands_max) {
+            return Err(ConfigError::Invalid("writer_batch_commands_max out of range".to_owned()));
+        }
+        if !(1..=commands::writer::CHANNEL_CAPACITY_MAX).contains(&self.writer_channel_capacity) {
+            return Err(ConfigError::Invalid("writer_channel_capacity out of range".to_owned()));
+        }
+        Ok(())
+    }
+
+    pub fn writer_config(&self) -> commands::WriterConfig {
+        commands::WriterConfig {
+            batch_commands_max: self.writer_batch_commands_max,
+            channel_capacity: self.writer_channel_capacity,
+            ..commands::WriterConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_secrets_do_not_print() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("kboss.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\ndata_dir = \"/var/kboss\"\n[limits]\npage_size_max = 50\n")
+            .unwrap();
+        let environment = vec![
+            ("KBOSS_DATA_DIR".to_owned(), "/srv/kboss".to_owned()),
+            ("KBOSS_ADMIN_TOKEN".to_owned(), "kb_secret".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ];
+        let overrides = Overrides { listen: Some("127.0.0.1:9100".parse().unwrap()), ..Overrides::default() };
+        let settings = Settings::load(Some(&file), environment, overrides).unwrap();
+        assert_eq!(settings.listen.port(), 9100);
+        assert_eq!(settings.data_dir, PathBuf::from("/srv/kboss"));
+        assert_eq!(settings.limits.page_size_max, 50);
+        assert_eq!(settings.admin_token.as_ref().unwrap().expose(), "kb_secret");
+        assert!(!format!("{settings:?}").contains("kb_secret"));
+    }
+
+    #[test]
+    fn unknown_settings_and_out_of_range_limits_are_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("kboss.toml");
+        std::fs::write(&file, "listne = \"127.0.0.1:9000\"\n").unwrap();
+        assert!(matches!(Settings::load(Some(&file), vec![], Overrides::default()), Err(ConfigError::Toml { .. })));
+        let environment = vec![("KBOSS_PAGE_SIZE_MAX".to_owned(), "100000".to_owned())];
+        assert!(matches!(Settings::load(None, environment, Overrides::default()), Err(ConfigError::Invalid(_))));
+    }
+}

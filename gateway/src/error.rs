@@ -1,0 +1,193 @@
+//! `ApiError`: every way a request can fail, each variant with its documented HTTP status, shown
+//! as RFC 9457 `application/problem+json` `{type, title, status, detail, code, field?}`.
+//! Infrastructure failures are logged in full and shown as a generic 500: no SQL, paths or
+//! internals reach a client.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use commands::CommandError;
+use ledger_core::{DomainError, ErrorClass};
+use projections::ReadError;
+use serde::Serialize;
+
+/// Seconds a client is told to wait after a 503.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body is not JSON, has an unknown field, a wrong type, or a query/path is malformed.
+    #[error("{detail}")]
+    BadRequest { detail: String, field: Option<String> },
+    /// 401: no token, or a token nobody issued.
+    #[error("missing or unknown bearer token")]
+    Unauthorized,
+    /// 403: the token's roles do not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such thing, or it belongs to another tenant (tenants never learn of each other).
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    /// 409: the same idempotency key with another request.
+    #[error("the idempotency key was used with a different request")]
+    IdempotencyConflict,
+    /// 413: the body is larger than the configured limit.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 422 (or 404/403/409 by the error's class): the ledger refused the command.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// 422: a field the gateway parses (amounts, dates, ids in bodies) is invalid.
+    #[error("{field}: {detail}")]
+    Invalid { code: &'static str, field: String, detail: String },
+    /// 503: the writer's queue is full (backpressure); retry after `Retry-After`.
+    #[error("the ledger is busy; retry shortly")]
+    Overloaded,
+    /// 503: the read model has not reached the requested `min_position` in time.
+    #[error("the read model is at position {applied}, not yet {wanted}")]
+    ReadModelBehind { wanted: u64, applied: u64 },
+    /// 503: the log or the read store is unreachable, or this instance is not the writer.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500: a bug or corrupt data; logged, never detailed to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::BadRequest { detail: detail.into(), field: None }
+    }
+
+    pub fn invalid(code: &'static str, field: impl Into<String>, detail: impl ToString) -> ApiError {
+        ApiError::Invalid { code, field: field.into(), detail: detail.to_string() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::IdempotencyConflict => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Domain(error) => match error.class() {
+                ErrorClass::NotFound => StatusCode::NOT_FOUND,
+                ErrorClass::Forbidden => StatusCode::FORBIDDEN,
+                ErrorClass::Conflict => StatusCode::CONFLICT,
+                ErrorClass::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            },
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Overloaded | ApiError::ReadModelBehind { .. } | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::IdempotencyConflict => "idempotency_conflict",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Domain(error) => error.code(),
+            ApiError::Invalid { code, .. } => code,
+            ApiError::Overloaded => "overloaded",
+            ApiError::ReadModelBehind { .. } => "read_model_behind",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn field(&self) -> Option<String> {
+        match self {
+            ApiError::BadRequest { field, .. } => field.clone(),
+            ApiError::Domain(error) => error.field().map(str::to_owned),
+            ApiError::Invalid { field, .. } => Some(field.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        let detail = match self {
+            ApiError::Internal(_) => "an internal error occurred; it has been logged".to_owned(),
+            other => other.to_string(),
+        };
+        Problem {
+            problem_type: format!("https://kboss.dev/problems/{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code: self.code().to_owned(),
+            field: self.field(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(reason) = &self {
+            tracing::error!(%reason, "internal error");
+        }
+        let status = self.status();
+        let body = serde_json::to_vec(&self.problem()).expect("problems serialise");
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Rejected(error) => ApiError::Domain(error),
+            CommandError::IdempotencyConflict => ApiError::IdempotencyConflict,
+            CommandError::Overloaded => ApiError::Overloaded,
+            CommandError::Unavailable(reason) => {
+                tracing::warn!(%reason, "the log is unavailable");
+                ApiError::Unavailable("the ledger is unavailable; retry shortly".to_owned())
+            }
+            CommandError::Stopped => ApiError::Unavailable("the ledger is shutting down".to_owned()),
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Behind { wanted, applied } => ApiError::ReadModelBehind { wanted, applied },
+            ReadError::Unavailable(reason) => {
+                tracing::warn!(%reason, "the read store is unavailable");
+                ApiError::Unavailable("the read store is unavailable; retry shortly".to_owned())
+            }
+            ReadError::Corrupt(reason) => ApiError::Internal(reason),
+            ReadError::InvalidQuery(reason) => ApiError::BadRequest { detail: reason, field: None },
+        }
+    }
+}
+
+/// Serde's rejection of a body, as a 400 naming the path of the field at fault when it can.
+pub fn json_rejection(error: &serde_json::Error, path: Option<String>) -> ApiError {
+    ApiError::BadRequest { detail: format!("invalid JSON body: {error}"), field: path }
+}

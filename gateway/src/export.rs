@@ -1,0 +1,193 @@
+//! A book's journal as a file: CSV (one row per line) or Beancount (one transaction per entry,
+//! every account opened first, amounts in the book's currency, debits positive), so that
+//! `bean-check` accepts it and its balances equal the trial balance over the same lines.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use chrono::NaiveDate;
+use ledger_core::chart::AccountType;
+use ledger_core::ids::OrgId;
+use projections::{LedgerLine, LedgerQuery, ReadModels};
+
+use crate::error::ApiError;
+
+/// Lines one export may hold; a larger book is exported period by period.
+pub const EXPORT_LINES_MAX: usize = 2_000_000;
+/// Lines read per page while exporting.
+pub const EXPORT_PAGE_LINES: usize = 1_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Beancount,
+}
+
+impl ExportFormat {
+    pub fn parse(text: &str) -> Option<ExportFormat> {
+        match text {
+            "csv" => Some(ExportFormat::Csv),
+            "beancount" => Some(ExportFormat::Beancount),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Beancount => "text/plain; charset=utf-8",
+        }
+    }
+}
+
+/// What the export needs to know of each account of the book.
+pub struct AccountInfo {
+    pub name: String,
+    pub account_type: AccountType,
+}
+
+/// Reads the book's lines dated `from..=to` and renders them.
+pub async fn export_book(
+    read: &ReadModels,
+    book: OrgId,
+    format: ExportFormat,
+    from: Option<NaiveDate>,
+    to: NaiveDate,
+    lines_max: usize,
+) -> Result<String, ApiError> {
+    let chart = read.trial_balance(book, to).await?.ok_or(ApiError::NotFound { what: "book" })?;
+    let currency = chart.currency.to_string();
+    let accounts: BTreeMap<String, AccountInfo> = chart
+        .accounts
+        .into_iter()
+        .map(|account| {
+            (account.code.to_string(), AccountInfo { name: account.name, account_type: account.account_type })
+        })
+        .collect();
+    let mut lines = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = LedgerQuery {
+            book,
+            account: None,
+            party: None,
+            from,
+            to: Some(to),
+            cursor: cursor.take(),
+            limit: EXPORT_PAGE_LINES,
+        };
+        let page = read.ledger(&query).await?;
+        lines.extend(page.items);
+        if lines.len() > lines_max {
+            return Err(ApiError::invalid(
+                "export_too_large",
+                "from",
+                format!("more than {lines_max} lines; export a shorter period"),
+            ));
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(match format {
+        ExportFormat::Csv => csv(&lines, &accounts),
+        ExportFormat::Beancount => beancount(&lines, &accounts, &currency, from),
+    })
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+pub fn csv(lines: &[LedgerLine], accounts: &BTreeMap<String, AccountInfo>) -> String {
+    let mut out =
+        String::from("position,entry_id,date,account,account_name,party,debit,credit,event_type,rule_id,pair_id\n");
+    for line in lines {
+        let code = line.account.to_string();
+        let name = accounts.get(&code).map_or("", |account| account.name.as_str());
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            line.position,
+            line.entry_id,
+            line.date,
+            code,
+            csv_field(name),
+            line.party.map(|party| party.to_string()).unwrap_or_default(),
+            line.debit,
+            line.credit,
+            line.event_type,
+            csv_field(&line.rule_id),
+            line.pair_id.clone().unwrap_or_default(),
+        );
+    }
+    out
+}
+
+fn root(account_type: AccountType) -> &'static str {
+    match account_type {
+        AccountType::Asset => "Assets",
+        AccountType::Liability => "Liabilities",
+        AccountType::Equity => "Equity",
+        AccountType::Revenue | AccountType::ContraRevenue => "Income",
+        AccountType::Expense => "Expenses",
+    }
+}
+
+/// `Assets:A1002` or, with a party, `Liabilities:A2203:P<UUID hex>`: Beancount components start
+/// with a capital letter or digit and hold letters, digits and `-` only.
+fn beancount_account(code: &str, party: Option<OrgId>, accounts: &BTreeMap<String, AccountInfo>) -> String {
+    let account_type = accounts.get(code).map_or(AccountType::Asset, |account| account.account_type);
+    let component: String =
+        code.chars().map(|character| if character.is_ascii_alphanumeric() { character } else { '-' }).collect();
+    let mut name = format!("{}:A{component}", root(account_type));
+    if let Some(party) = party {
+        let _ = write!(name, ":P{}", party.0.simple().to_string().to_ascii_uppercase());
+    }
+    name
+}
+
+pub fn beancount(
+    lines: &[LedgerLine],
+    accounts: &BTreeMap<String, AccountInfo>,
+    currency: &str,
+    from: Option<NaiveDate>,
+) -> String {
+    let mut out = format!("option \"title\" \"KBOSS Ledger export\"\noption \"operating_currency\" \"{currency}\"\n\n");
+    let used: BTreeSet<String> =
+        lines.iter().map(|line| beancount_account(line.account.as_str(), line.party, accounts)).collect();
+    let opened_on = lines.iter().map(|line| line.date).min().or(from);
+    if let Some(opened_on) = opened_on {
+        for account in &used {
+            let _ = writeln!(out, "{opened_on} open {account} {currency}");
+        }
+        out.push('\n');
+    }
+    let mut index = 0;
+    while index < lines.len() {
+        let entry_id = &lines[index].entry_id;
+        let end = lines[index..]
+            .iter()
+            .position(|line| &line.entry_id != entry_id)
+            .map_or(lines.len(), |offset| index + offset);
+        let first = &lines[index];
+        let _ = writeln!(
+            out,
+            "{} * \"{}\" \"position {} entry {}\"",
+            first.date, first.event_type, first.position, first.entry_id
+        );
+        for line in &lines[index..end] {
+            let account = beancount_account(line.account.as_str(), line.party, accounts);
+            let amount = line.debit.as_decimal() - line.credit.as_decimal();
+            let _ = writeln!(out, "  {account}  {amount:.2} {currency}");
+        }
+        out.push('\n');
+        index = end;
+    }
+    out
+}

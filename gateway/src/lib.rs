@@ -1,0 +1,30 @@
+//! # gateway
+//!
+//! The HTTP API of KBOSS Ledger (DESIGN §8, `shared/API.md`) and the `kboss` binary.
+//!
+//! Start at [`app::Application::build`]. Requests are authenticated in [`auth`], turned into
+//! `ledger_core::Command`s by the handlers of [`routes`] (one file per area; each has its own
+//! request and response types: decimal strings in, domain types inside), submitted to the
+//! sequencer, and answered with the log position. Reads go to the read models of `projections`
+//! with `min_position` for read-your-writes. Errors are RFC 9457 problems ([`error`]).
+//!
+//! Architecture invariant: the gateway decides nothing about the business. Tenancy and roles on
+//! writes are the deciders' (`ledger-core`); the gateway checks tenancy on reads only, because
+//! the read models serve every tenant.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod distribution;
+pub mod error;
+pub mod export;
+pub mod metrics;
+pub mod notifier;
+pub mod openapi;
+pub mod payments;
+pub mod routes;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Settings;

@@ -1,0 +1,320 @@
+//! Products, supplier rates, selling rates, promotions, invite codes, and accounts of a book.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{post, put};
+use axum::Router;
+use ledger_core::chart::AccountType;
+use ledger_core::ids::{InviteCode, OrgId, ProductId, PromotionId};
+use ledger_core::pricing::RateScope;
+use ledger_core::{CommandBody, EventPayload};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
+use crate::app::SharedState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/products", post(create_product).get(list_products))
+        .route("/v1/products/{id}/supplier-rate", put(set_supplier_rate))
+        .route("/v1/books/{org_id}/rates", put(set_rate))
+        .route("/v1/books/{org_id}/promotions", post(create_promotion))
+        .route("/v1/books/{org_id}/invite-codes", post(create_invite_code))
+        .route("/v1/books/{org_id}/accounts", post(open_account))
+}
+
+/// The length of a generated invite code.
+pub const INVITE_CODE_LENGTH: usize = 10;
+
+#[derive(Serialize, ToSchema)]
+pub struct Position {
+    pub position: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProduct {
+    pub name: String,
+    pub supplier_id: String,
+    /// Decimal string, up to 6 decimals: `"1000.00"`.
+    pub list_price: String,
+    pub unit: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    pub id: String,
+    pub position: u64,
+}
+
+#[utoipa::path(post, path = "/v1/products", tag = "catalog", request_body = CreateProduct, security(("bearer" = [])),
+    responses((status = 201, body = Created), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn create_product(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    JsonBody(body): JsonBody<CreateProduct>,
+) -> Result<Answer<Created>, ApiError> {
+    let minter = Minter::new(&caller, &key, "products");
+    let product_id: ProductId = minter.id("product");
+    let command = CommandBody::CreateProduct {
+        product_id,
+        name: body.name,
+        supplier_id: parse::id("supplier_id", &body.supplier_id)?,
+        list_price: parse::unit_price("list_price", &body.list_price)?,
+        unit: body.unit,
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(Answer(StatusCode::CREATED, Created { id: product_id.to_string(), position: committed.position }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProductBody {
+    pub id: String,
+    pub name: String,
+    pub supplier_id: String,
+    pub owner_id: String,
+    pub list_price: String,
+    pub unit: String,
+    /// Shown to the product's owner only: what the supplier charges, as a rate of list.
+    pub supplier_rate: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProductList {
+    pub items: Vec<ProductBody>,
+}
+
+/// The products the caller can sell: those of its own suppliers and of every org above it.
+#[utoipa::path(get, path = "/v1/products", tag = "catalog", security(("bearer" = [])),
+    responses((status = 200, body = ProductList)))]
+pub async fn list_products(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+) -> Result<Read<ProductList>, ApiError> {
+    let owners = if caller.is_super_admin() { None } else { Some(ancestors(&state, caller.org_id()).await?) };
+    let mut items = Vec::new();
+    for product in state.read.products(None).await? {
+        if owners.as_ref().is_some_and(|owners| !owners.contains(&product.owner_id)) {
+            continue;
+        }
+        let own = caller.is_super_admin() || product.owner_id == caller.org_id();
+        items.push(ProductBody {
+            id: product.id.to_string(),
+            name: product.name,
+            supplier_id: product.supplier_id.to_string(),
+            owner_id: product.owner_id.to_string(),
+            list_price: product.list_price.to_string(),
+            unit: product.unit,
+            supplier_rate: product.supplier_rate.filter(|_| own).map(|rate| rate.to_string()),
+        });
+    }
+    Ok(Read(position, ProductList { items }))
+}
+
+/// The deepest org tree the gateway walks (reseller levels are few; this bounds a corrupt loop).
+pub const ORG_DEPTH_MAX: usize = 64;
+
+/// The org and every org above it.
+pub async fn ancestors(state: &SharedState, org_id: OrgId) -> Result<Vec<OrgId>, ApiError> {
+    let mut chain = vec![org_id];
+    let mut current = org_id;
+    for _ in 0..ORG_DEPTH_MAX {
+        match state.read.org(current).await?.and_then(|org| org.parent_id) {
+            Some(parent) => {
+                chain.push(parent);
+                current = parent;
+            }
+            None => break,
+        }
+    }
+    Ok(chain)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateBody {
+    /// A rate of list, `0 < rate ≤ 1`, up to 4 decimals: `"0.70"`.
+    pub rate: String,
+}
+
+#[utoipa::path(put, path = "/v1/products/{id}/supplier-rate", tag = "catalog", request_body = RateBody,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Position), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_supplier_rate(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RateBody>,
+) -> Result<Answer<Position>, ApiError> {
+    let command = CommandBody::SetSupplierRate {
+        product_id: parse::path_id("product", &id)?,
+        rate: parse::rate("rate", &body.rate)?,
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(Answer(StatusCode::OK, Position { position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetRateBody {
+    pub product_id: String,
+    /// `"public"`, `"reseller:<id>"` or `"customer:<id>"`.
+    pub scope: String,
+    pub rate: String,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RateAnswer {
+    /// `set`, or `pending_approval` for a customer rate below the seller's cost.
+    pub status: String,
+    pub approval_id: Option<String>,
+    pub position: u64,
+}
+
+#[utoipa::path(put, path = "/v1/books/{org_id}/rates", tag = "catalog", request_body = SetRateBody,
+    security(("bearer" = [])), params(("org_id" = String, Path)),
+    responses((status = 200, body = RateAnswer), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_rate(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<SetRateBody>,
+) -> Result<Answer<RateAnswer>, ApiError> {
+    let minter = Minter::new(&caller, &key, "rates");
+    let command = CommandBody::SetRate {
+        book: parse::path_id("book", &org_id)?,
+        product_id: parse::id("product_id", &body.product_id)?,
+        scope: RateScope::parse(&body.scope).map_err(|reason| ApiError::invalid("invalid_field", "scope", reason))?,
+        rate: parse::rate("rate", &body.rate)?,
+        valid_from: parse::optional_date("valid_from", &body.valid_from)?,
+        valid_to: parse::optional_date("valid_to", &body.valid_to)?,
+        approval_id: minter.id("approval"),
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    let approval_id = committed.events.iter().find_map(|event| match &event.event.payload {
+        EventPayload::ApprovalRequested(request) => Some(request.approval_id.to_string()),
+        _ => None,
+    });
+    let status = if approval_id.is_some() { "pending_approval" } else { "set" };
+    Ok(Answer(StatusCode::OK, RateAnswer { status: status.to_owned(), approval_id, position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePromotion {
+    pub name: String,
+    /// Product id → rate of list.
+    pub rates: BTreeMap<String, String>,
+    pub valid_from: String,
+    pub valid_to: String,
+}
+
+#[utoipa::path(post, path = "/v1/books/{org_id}/promotions", tag = "catalog", request_body = CreatePromotion,
+    security(("bearer" = [])), params(("org_id" = String, Path)),
+    responses((status = 201, body = Created), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_promotion(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<CreatePromotion>,
+) -> Result<Answer<Created>, ApiError> {
+    let mut rates = BTreeMap::new();
+    for (product, rate) in &body.rates {
+        let field = format!("rates.{product}");
+        rates.insert(parse::id::<ProductId>(&field, product)?, parse::rate(&field, rate)?);
+    }
+    let minter = Minter::new(&caller, &key, "promotions");
+    let promotion_id: PromotionId = minter.id("promotion");
+    let command = CommandBody::CreatePromotion {
+        promotion_id,
+        book: parse::path_id("book", &org_id)?,
+        name: body.name,
+        rates,
+        valid_from: parse::date("valid_from", &body.valid_from)?,
+        valid_to: parse::date("valid_to", &body.valid_to)?,
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(Answer(StatusCode::CREATED, Created { id: promotion_id.to_string(), position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInviteCode {
+    pub promotion_id: Option<String>,
+    pub salesperson: Option<String>,
+    /// A code of one's choosing (letters, digits, `-`, `_`); generated when absent.
+    pub code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InviteCodeCreated {
+    pub code: String,
+    pub position: u64,
+}
+
+#[utoipa::path(post, path = "/v1/books/{org_id}/invite-codes", tag = "catalog", request_body = CreateInviteCode,
+    security(("bearer" = [])), params(("org_id" = String, Path)),
+    responses((status = 201, body = InviteCodeCreated), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn create_invite_code(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<CreateInviteCode>,
+) -> Result<Answer<InviteCodeCreated>, ApiError> {
+    let minter = Minter::new(&caller, &key, "invite-codes");
+    let text = body.code.unwrap_or_else(|| minter.code("invite-code", INVITE_CODE_LENGTH));
+    let code = InviteCode::try_from(text).map_err(|reason| ApiError::invalid("invalid_field", "code", reason))?;
+    let command = CommandBody::CreateInviteCode {
+        code: code.clone(),
+        book: parse::path_id("book", &org_id)?,
+        promotion_id: body.promotion_id.as_deref().map(|id| parse::id("promotion_id", id)).transpose()?,
+        salesperson: body.salesperson,
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(Answer(StatusCode::CREATED, InviteCodeCreated { code: code.to_string(), position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAccountBody {
+    pub code: String,
+    pub name: String,
+    /// `asset`, `liability`, `equity`, `revenue`, `expense`, ...
+    pub account_type: String,
+}
+
+#[utoipa::path(post, path = "/v1/books/{org_id}/accounts", tag = "catalog", request_body = OpenAccountBody,
+    security(("bearer" = [])), params(("org_id" = String, Path)),
+    responses((status = 201, body = Position), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn open_account(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<OpenAccountBody>,
+) -> Result<Answer<Position>, ApiError> {
+    let account_type: AccountType = serde_json::from_value(serde_json::Value::String(body.account_type))
+        .map_err(|_| ApiError::invalid("invalid_field", "account_type", "unknown account type"))?;
+    let command = CommandBody::OpenAccount {
+        book: parse::path_id("book", &org_id)?,
+        code: body.code,
+        name: body.name,
+        account_type,
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(Answer(StatusCode::CREATED, Position { position: committed.position }))
+}

@@ -1,0 +1,568 @@
+//! Reads for finance: wallets, trial balances, ledgers with drill-down to events, KPIs, account
+//! balances, invoiceable amounts and exports. A book is read by its own staff and by the
+//! platform's `super_admin`; a wallet also by its customer.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::NaiveDate;
+use ledger_core::chart::AccountCode;
+use ledger_core::ids::OrgId;
+use ledger_core::org::OrgKind;
+use projections::{Granularity, KpiDimension, KpiQuery, LedgerQuery};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{parse, Fresh, Read, POSITION_HEADER};
+use crate::app::SharedState;
+use crate::auth::Caller;
+use crate::config::PAGE_SIZE_DEFAULT;
+use crate::error::{ApiError, Problem};
+use crate::export::{ExportFormat, EXPORT_LINES_MAX};
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/customers/{id}/balance", get(balance))
+        .route("/v1/customers/{id}/invoiceable", get(invoiceable))
+        .route("/v1/books/{org_id}/trial-balance", get(trial_balance))
+        .route("/v1/books/{org_id}/ledger", get(ledger))
+        .route("/v1/books/{org_id}/balances", get(account_balances))
+        .route("/v1/books/{org_id}/kpi", get(kpi))
+        .route("/v1/books/{org_id}/kpi/serial-codes", get(serial_kpi))
+        .route("/v1/books/{org_id}/export", get(export))
+        .route("/v1/events/{position}", get(event))
+}
+
+/// A page size from the query: the default when absent, refused beyond the configured limit.
+pub fn page_limit(state: &SharedState, limit: Option<usize>) -> Result<usize, ApiError> {
+    let max = state.settings.limits.page_size_max;
+    match limit {
+        None => Ok(PAGE_SIZE_DEFAULT.min(max)),
+        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
+        Some(_) => {
+            Err(ApiError::BadRequest { detail: format!("limit must be 1..={max}"), field: Some("limit".into()) })
+        }
+    }
+}
+
+/// The book `id`, if the caller may read it: its own org's staff, or the `super_admin`.
+pub fn readable_book(caller: &Caller, text: &str) -> Result<OrgId, ApiError> {
+    let book: OrgId = parse::path_id("book", text)?;
+    if caller.is_super_admin() || (book == caller.org_id() && caller.is_staff()) {
+        Ok(book)
+    } else {
+        Err(ApiError::NotFound { what: "book" })
+    }
+}
+
+/// A customer the caller may read: itself, or a customer of the caller's org (staff), or any
+/// for the `super_admin`.
+async fn readable_customer(state: &SharedState, caller: &Caller, text: &str) -> Result<OrgId, ApiError> {
+    let id: OrgId = parse::path_id("customer", text)?;
+    let org = state.read.org(id).await?.filter(|org| org.kind == OrgKind::Customer);
+    let org = org.ok_or(ApiError::NotFound { what: "customer" })?;
+    let reaches = caller.is_super_admin()
+        || org.id == caller.org_id()
+        || (org.parent_id == Some(caller.org_id()) && caller.is_staff());
+    if reaches {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound { what: "customer" })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BalanceBody {
+    pub customer_id: String,
+    pub balance: String,
+    pub available: String,
+    pub pending: String,
+    pub currency: String,
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}/balance", tag = "finance", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = BalanceBody), (status = 404, body = Problem)))]
+pub async fn balance(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<BalanceBody>, ApiError> {
+    let customer_id = readable_customer(&state, &caller, &id).await?;
+    let body = match state.read.wallet(customer_id).await? {
+        Some(wallet) => BalanceBody {
+            customer_id: id,
+            balance: wallet.balance.to_string(),
+            available: wallet.available.to_string(),
+            pending: wallet.pending.to_string(),
+            currency: wallet.currency.to_string(),
+        },
+        None => BalanceBody {
+            customer_id: id,
+            balance: "0.00".into(),
+            available: "0.00".into(),
+            pending: "0.00".into(),
+            currency: "CNY".into(),
+        },
+    };
+    Ok(Read(position, body))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvoiceableBody {
+    pub customer_id: String,
+    /// Paid and not yet invoiced.
+    pub invoiceable: String,
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}/invoiceable", tag = "finance", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = InvoiceableBody), (status = 404, body = Problem)))]
+pub async fn invoiceable(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<InvoiceableBody>, ApiError> {
+    let customer_id = readable_customer(&state, &caller, &id).await?;
+    let amount = state.read.invoiceable(customer_id).await?;
+    Ok(Read(position, InvoiceableBody { customer_id: id, invoiceable: amount.to_string() }))
+}
+
+#[derive(Deserialize)]
+pub struct AsOfQuery {
+    pub as_of: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TrialBalanceAccountBody {
+    pub code: String,
+    pub name: String,
+    pub account_type: String,
+    pub debit: String,
+    pub credit: String,
+    /// Signed by the account's normal side.
+    pub balance: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TrialBalanceBody {
+    pub org_id: String,
+    pub as_of: String,
+    pub currency: String,
+    pub accounts: Vec<TrialBalanceAccountBody>,
+    pub total_debit: String,
+    pub total_credit: String,
+}
+
+#[utoipa::path(get, path = "/v1/books/{org_id}/trial-balance", tag = "finance", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("as_of" = Option<String>, Query)),
+    responses((status = 200, body = TrialBalanceBody), (status = 404, body = Problem)))]
+pub async fn trial_balance(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(org_id): Path<String>,
+    Query(query): Query<AsOfQuery>,
+) -> Result<Read<TrialBalanceBody>, ApiError> {
+    let book = readable_book(&caller, &org_id)?;
+    let as_of = parse::optional_date("as_of", &query.as_of)?.unwrap_or_else(|| state.clock.today());
+    let view = state.read.trial_balance(book, as_of).await?.ok_or(ApiError::NotFound { what: "book" })?;
+    Ok(Read(
+        position,
+        TrialBalanceBody {
+            org_id,
+            as_of: view.as_of.to_string(),
+            currency: view.currency.to_string(),
+            accounts: view
+                .accounts
+                .into_iter()
+                .map(|account| TrialBalanceAccountBody {
+                    code: account.code.to_string(),
+                    name: account.name,
+                    account_type: super::json_text(&account.account_type),
+                    debit: account.debit.to_string(),
+                    credit: account.credit.to_string(),
+                    balance: account.balance.to_string(),
+                })
+                .collect(),
+            total_debit: view.total_debit.to_string(),
+            total_credit: view.total_credit.to_string(),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct LedgerParams {
+    pub account: Option<String>,
+    pub party: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LedgerLineBody {
+    pub position: u64,
+    pub entry_id: String,
+    pub date: String,
+    pub account: String,
+    pub party: Option<String>,
+    pub debit: String,
+    pub credit: String,
+    pub running_balance: String,
+    pub event_type: String,
+    pub rule_id: String,
+    pub rule_version: u32,
+    pub pair_id: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LedgerBody {
+    pub items: Vec<LedgerLineBody>,
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/books/{org_id}/ledger", tag = "finance", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("account" = Option<String>, Query), ("party" = Option<String>, Query),
+        ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("cursor" = Option<String>, Query),
+        ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = LedgerBody), (status = 404, body = Problem)))]
+pub async fn ledger(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(org_id): Path<String>,
+    Query(params): Query<LedgerParams>,
+) -> Result<Read<LedgerBody>, ApiError> {
+    let book = readable_book(&caller, &org_id)?;
+    let query = LedgerQuery {
+        book,
+        account: params
+            .account
+            .as_deref()
+            .map(|code| {
+                AccountCode::parse(code).map_err(|reason| ApiError::invalid("invalid_field", "account", reason))
+            })
+            .transpose()?,
+        party: params.party.as_deref().map(|id| parse::id("party", id)).transpose()?,
+        from: parse::optional_date("from", &params.from)?,
+        to: parse::optional_date("to", &params.to)?,
+        cursor: params.cursor,
+        limit: page_limit(&state, params.limit)?,
+    };
+    let page = state.read.ledger(&query).await?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|line| LedgerLineBody {
+            position: line.position,
+            entry_id: line.entry_id,
+            date: line.date.to_string(),
+            account: line.account.to_string(),
+            party: line.party.map(|party| party.to_string()),
+            debit: line.debit.to_string(),
+            credit: line.credit.to_string(),
+            running_balance: line.running_balance.to_string(),
+            event_type: line.event_type,
+            rule_id: line.rule_id,
+            rule_version: line.rule_version,
+            pair_id: line.pair_id,
+        })
+        .collect();
+    Ok(Read(position, LedgerBody { items, next_cursor: page.next_cursor }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountBalanceBody {
+    pub account: String,
+    pub party: Option<String>,
+    pub debit: String,
+    pub credit: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountBalances {
+    pub items: Vec<AccountBalanceBody>,
+}
+
+#[utoipa::path(get, path = "/v1/books/{org_id}/balances", tag = "finance", security(("bearer" = [])),
+    params(("org_id" = String, Path)), responses((status = 200, body = AccountBalances), (status = 404, body = Problem)))]
+pub async fn account_balances(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(org_id): Path<String>,
+) -> Result<Read<AccountBalances>, ApiError> {
+    let book = readable_book(&caller, &org_id)?;
+    let items = state
+        .read
+        .account_balances(book)
+        .await?
+        .into_iter()
+        .map(|row| AccountBalanceBody {
+            account: row.account.to_string(),
+            party: row.party.map(|party| party.to_string()),
+            debit: row.debit.to_string(),
+            credit: row.credit.to_string(),
+        })
+        .collect();
+    Ok(Read(position, AccountBalances { items }))
+}
+
+#[derive(Deserialize)]
+pub struct KpiParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub granularity: Option<String>,
+    pub by: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KpiRowBody {
+    pub period: String,
+    pub key: Option<String>,
+    pub revenue: String,
+    pub discounts: String,
+    pub cost: String,
+    pub gross_profit: String,
+    pub recharges: String,
+    pub refunds: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KpiBody {
+    pub rows: Vec<KpiRowBody>,
+}
+
+/// A date range from the query; `from` defaults to the first of this month, `to` to today.
+fn period(state: &SharedState, from: &Option<String>, to: &Option<String>) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let today = state.clock.today();
+    let from = parse::optional_date("from", from)?.unwrap_or_else(|| today.with_day0(0).unwrap_or(today));
+    let to = parse::optional_date("to", to)?.unwrap_or(today);
+    if from > to {
+        return Err(ApiError::invalid("invalid_field", "to", "must not be before from"));
+    }
+    Ok((from, to))
+}
+
+use chrono::Datelike;
+
+#[utoipa::path(get, path = "/v1/books/{org_id}/kpi", tag = "finance", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("from" = Option<String>, Query), ("to" = Option<String>, Query),
+        ("granularity" = Option<String>, Query, description = "day or month"),
+        ("by" = Option<String>, Query, description = "product, customer, supplier, reseller or salesperson")),
+    responses((status = 200, body = KpiBody), (status = 404, body = Problem)))]
+pub async fn kpi(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(org_id): Path<String>,
+    Query(params): Query<KpiParams>,
+) -> Result<Read<KpiBody>, ApiError> {
+    let book = readable_book(&caller, &org_id)?;
+    let (from, to) = period(&state, &params.from, &params.to)?;
+    let granularity = match params.granularity.as_deref() {
+        None | Some("day") => Granularity::Day,
+        Some("month") => Granularity::Month,
+        Some(_) => return Err(ApiError::invalid("invalid_field", "granularity", "must be day or month")),
+    };
+    let by = match params.by.as_deref() {
+        None => None,
+        Some("product") => Some(KpiDimension::Product),
+        Some("customer") => Some(KpiDimension::Customer),
+        Some("supplier") => Some(KpiDimension::Supplier),
+        Some("reseller") => Some(KpiDimension::Reseller),
+        Some("salesperson") => Some(KpiDimension::Salesperson),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "invalid_field",
+                "by",
+                "must be product, customer, supplier, reseller or salesperson",
+            ))
+        }
+    };
+    let rows = state.read.kpi(&KpiQuery { book, from, to, granularity, by }).await?;
+    let rows = rows
+        .into_iter()
+        .map(|row| KpiRowBody {
+            period: row.period,
+            key: row.key,
+            revenue: row.revenue.to_string(),
+            discounts: row.discounts.to_string(),
+            cost: row.cost.to_string(),
+            gross_profit: row.gross_profit.to_string(),
+            recharges: row.recharges.to_string(),
+            refunds: row.refunds.to_string(),
+        })
+        .collect();
+    Ok(Read(position, KpiBody { rows }))
+}
+
+#[derive(Deserialize)]
+pub struct PeriodParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SerialKpiRowBody {
+    pub period: String,
+    pub days: u32,
+    pub codes_issued: u64,
+    pub codes_activated: u64,
+    pub revenue: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SerialKpiBody {
+    pub rows: Vec<SerialKpiRowBody>,
+}
+
+#[utoipa::path(get, path = "/v1/books/{org_id}/kpi/serial-codes", tag = "finance", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, body = SerialKpiBody), (status = 404, body = Problem)))]
+pub async fn serial_kpi(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(org_id): Path<String>,
+    Query(params): Query<PeriodParams>,
+) -> Result<Read<SerialKpiBody>, ApiError> {
+    let book = readable_book(&caller, &org_id)?;
+    let (from, to) = period(&state, &params.from, &params.to)?;
+    let rows = state
+        .read
+        .serial_kpi(book, from, to)
+        .await?
+        .into_iter()
+        .map(|row| SerialKpiRowBody {
+            period: row.period,
+            days: row.days,
+            codes_issued: row.codes_issued,
+            codes_activated: row.codes_activated,
+            revenue: row.revenue.to_string(),
+        })
+        .collect();
+    Ok(Read(position, SerialKpiBody { rows }))
+}
+
+#[derive(Deserialize)]
+pub struct ExportParams {
+    pub format: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/books/{org_id}/export", tag = "finance", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("format" = Option<String>, Query, description = "csv or beancount"),
+        ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
+    responses((status = 200, description = "the journal as a file", content_type = "text/plain"),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn export(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(org_id): Path<String>,
+    Query(params): Query<ExportParams>,
+) -> Result<Response, ApiError> {
+    let book = readable_book(&caller, &org_id)?;
+    let format = ExportFormat::parse(params.format.as_deref().unwrap_or("csv"))
+        .ok_or_else(|| ApiError::invalid("invalid_field", "format", "must be csv or beancount"))?;
+    let from = parse::optional_date("from", &params.from)?;
+    let to = parse::optional_date("to", &params.to)?.unwrap_or_else(|| state.clock.today());
+    let text = crate::export::export_book(&state.read, book, format, from, to, EXPORT_LINES_MAX).await?;
+    let mut response = text.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    headers.insert(POSITION_HEADER, HeaderValue::from(position));
+    Ok(response)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventBody {
+    pub position: u64,
+    pub event_id: String,
+    pub event_type: String,
+    pub schema_version: u16,
+    pub recorded_at: String,
+    pub effective_date: String,
+    pub actor_org_id: String,
+    /// The business facts; shown to the platform's `super_admin` and to the org that acted.
+    #[schema(value_type = Object)]
+    pub payload: Option<serde_json::Value>,
+    /// The entries the event booked, only those in books the caller reads.
+    #[schema(value_type = Vec<Object>)]
+    pub entries: Vec<serde_json::Value>,
+    pub hash: String,
+    pub prev_hash: String,
+}
+
+/// Drill-down from a ledger line: the event that booked it. Another tenant's event is not found.
+#[utoipa::path(get, path = "/v1/events/{position}", tag = "finance", security(("bearer" = [])),
+    params(("position" = u64, Path)), responses((status = 200, body = EventBody), (status = 404, body = Problem)))]
+pub async fn event(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(read_position): Fresh,
+    Path(position): Path<String>,
+) -> Result<Read<EventBody>, ApiError> {
+    let position: u64 = position.parse().map_err(|_| ApiError::NotFound { what: "event" })?;
+    let event = state.with_log(move |log| log.read_one(position)).await?.ok_or(ApiError::NotFound { what: "event" })?;
+    let everything = caller.is_super_admin();
+    let own = event.actor.org_id == caller.org_id();
+    let entries: Vec<serde_json::Value> = event
+        .event
+        .entries
+        .iter()
+        .filter(|entry| everything || (caller.is_staff() && entry.book == caller.org_id()))
+        .map(|entry| serde_json::to_value(entry).unwrap_or_default())
+        .collect();
+    if !everything && !own && entries.is_empty() {
+        return Err(ApiError::NotFound { what: "event" });
+    }
+    let payload = (everything || own).then(|| {
+        let mut payload = serde_json::to_value(&event.event.payload)
+            .ok()
+            .and_then(|value| value.get("payload").cloned())
+            .unwrap_or_default();
+        if !everything {
+            scrub_other_tenants(&mut payload);
+        }
+        payload
+    });
+    Ok(Read(
+        read_position,
+        EventBody {
+            position: event.position,
+            event_id: event.event_id.to_string(),
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version,
+            recorded_at: event.recorded_at.to_rfc3339(),
+            effective_date: event.effective_date.to_string(),
+            actor_org_id: event.actor.org_id.to_string(),
+            payload,
+            entries,
+            hash: event.hash,
+            prev_hash: event.prev_hash,
+        },
+    ))
+}
+
+/// Removes what a sale tells about the other orgs of its chain (their rates, costs and margins,
+/// the supplier's price): only the `super_admin` sees a whole waterfall.
+fn scrub_other_tenants(value: &mut serde_json::Value) {
+    const HIDDEN: [&str; 3] = ["levels", "supplier_price", "supplier_rate"];
+    match value {
+        serde_json::Value::Object(map) => {
+            for key in HIDDEN {
+                map.remove(key);
+            }
+            map.values_mut().for_each(scrub_other_tenants);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub_other_tenants),
+        _ => {}
+    }
+}

@@ -1,0 +1,307 @@
+//! The HTTP routes, one file per area, and what they share: the JSON body and idempotency-key
+//! extractors, read freshness (`min_position`, `Kboss-Position`), id minting and command
+//! submission.
+
+pub mod catalog;
+pub mod finance;
+pub mod money;
+pub mod ops;
+pub mod orders;
+pub mod orgs;
+pub mod payments;
+pub mod serial;
+pub mod settlements;
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use commands::{Committed, IdempotencyKey, Request as WriterRequest};
+use ledger_core::{Command, CommandBody};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::app::SharedState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// The longest a read waits for `min_position` (API.md: at most 5 s).
+pub const READ_WAIT_MAX: Duration = Duration::from_secs(5);
+pub const POSITION_HEADER: &str = "kboss-position";
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+/// A JSON body: malformed JSON, a wrong type or an unknown field is a 400 problem (not axum's
+/// plain-text rejection); an empty body reads as `{}` so bodiless commands (`/pay`) need none.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<SharedState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit: state.settings.limits.body_bytes_max }
+            } else {
+                ApiError::bad_request(format!("cannot read the body: {rejection}"))
+            }
+        })?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(text).map(JsonBody).map_err(|error| {
+            let message = error.to_string();
+            // serde names the culprit in its message: "unknown field `x`", "missing field `x`".
+            let field = message.split('`').nth(1).filter(|_| message.contains(" field `")).map(str::to_owned);
+            ApiError::BadRequest { detail: format!("invalid JSON body: {message}"), field }
+        })
+    }
+}
+
+/// The optional `Idempotency-Key` header, validated.
+pub struct IdempotencyHeader(pub Option<IdempotencyKey>);
+
+impl FromRequestParts<SharedState> for IdempotencyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &SharedState) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(IDEMPOTENCY_HEADER) else { return Ok(IdempotencyHeader(None)) };
+        let text = value.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII"))?;
+        IdempotencyKey::try_from(text)
+            .map(|key| IdempotencyHeader(Some(key)))
+            .map_err(|reason| ApiError::BadRequest { detail: format!("Idempotency-Key {reason}"), field: None })
+    }
+}
+
+/// The position a read reflects: after waiting for `min_position` when the query asks for it.
+pub struct Fresh(pub u64);
+
+impl FromRequestParts<SharedState> for Fresh {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let wanted = parts.uri.query().unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("min_position="));
+        let position = match wanted {
+            Some(text) => {
+                let wanted: u64 = text.parse().map_err(|_| ApiError::BadRequest {
+                    detail: "min_position must be a non-negative integer".to_owned(),
+                    field: Some("min_position".to_owned()),
+                })?;
+                state.read.wait_for(wanted, READ_WAIT_MAX).await?
+            }
+            None => state.read.position().await?,
+        };
+        Ok(Fresh(position))
+    }
+}
+
+/// A read answer: JSON with the `Kboss-Position` it reflects.
+pub struct Read<T>(pub u64, pub T);
+
+impl<T: Serialize> IntoResponse for Read<T> {
+    fn into_response(self) -> Response {
+        let mut response = Json(self.1).into_response();
+        response.headers_mut().insert(HeaderName::from_static(POSITION_HEADER), HeaderValue::from(self.0));
+        response
+    }
+}
+
+/// A command answer: a status and JSON.
+pub struct Answer<T>(pub StatusCode, pub T);
+
+impl<T: Serialize> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+/// A serde enum's wire name (`"rebate"`, `"contra_revenue"`): one spelling for JSON everywhere.
+pub fn json_text<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Mints the ids a command creates. Without an idempotency key they are UUID v7 (time-ordered);
+/// with one they derive from (org, key, route, purpose), so a retry builds the very same command
+/// body and the writer recognises it as the same request rather than a conflicting one.
+pub struct Minter {
+    seed: Option<[u8; 32]>,
+}
+
+impl Minter {
+    pub fn new(caller: &Caller, key: &Option<IdempotencyKey>, route: &str) -> Minter {
+        let seed = key.as_ref().map(|key| {
+            let mut hasher = Sha256::new();
+            for part in [caller.org_id().0.as_bytes().as_slice(), key.as_str().as_bytes(), route.as_bytes()] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part);
+            }
+            hasher.finalize().into()
+        });
+        Minter { seed }
+    }
+
+    pub fn uuid(&self, purpose: &str) -> Uuid {
+        match &self.seed {
+            None => Uuid::now_v7(),
+            Some(seed) => {
+                let digest = Sha256::new().chain_update(seed).chain_update(purpose.as_bytes()).finalize();
+                let mut bytes = [0u8; 16];
+                bytes.copy_from_slice(&digest[..16]);
+                uuid::Builder::from_random_bytes(bytes).into_uuid()
+            }
+        }
+    }
+
+    pub fn id<T: From<Uuid>>(&self, purpose: &str) -> T {
+        T::from(self.uuid(purpose))
+    }
+
+    /// A short code people type (invite codes, serial codes): `length` characters of an
+    /// alphabet without look-alikes.
+    pub fn code(&self, purpose: &str, length: usize) -> String {
+        const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+        let mut bytes = Vec::with_capacity(length);
+        let mut counter = 0u32;
+        while bytes.len() < length {
+            let block = match &self.seed {
+                None => {
+                    let mut block = [0u8; 32];
+                    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut block);
+                    block
+                }
+                Some(seed) => Sha256::new()
+                    .chain_update(seed)
+                    .chain_update(purpose.as_bytes())
+                    .chain_update(counter.to_le_bytes())
+                    .finalize()
+                    .into(),
+            };
+            counter += 1;
+            bytes.extend(block.iter().map(|byte| ALPHABET[(*byte as usize) % ALPHABET.len()]));
+        }
+        bytes.truncate(length);
+        String::from_utf8(bytes).expect("ASCII")
+    }
+}
+
+impl crate::app::AppState {
+    /// Builds the command (accounting date today, time now), submits it through the writer and
+    /// records the outcome in the metrics and the approval notifier.
+    #[tracing::instrument(skip(self, caller, key, body), fields(command))]
+    pub async fn execute(
+        &self,
+        caller: &Caller,
+        key: &Option<IdempotencyKey>,
+        body: CommandBody,
+    ) -> Result<Committed, ApiError> {
+        let command_name = command_name(&body);
+        tracing::Span::current().record("command", command_name);
+        let command = Command { actor: caller.actor.clone(), effective_date: self.clock.today(), at: Utc::now(), body };
+        let request = WriterRequest { command, idempotency_key: key.clone(), correlation_id: None };
+        let started = Instant::now();
+        let result = self.writer.submit(request).await;
+        self.metrics.record_command(command_name, &result, started.elapsed());
+        let committed = result?;
+        if !committed.replayed {
+            self.notifier.notify_all(&committed.events);
+        }
+        Ok(committed)
+    }
+}
+
+/// The command's name as the metrics know it (`place_order`, ...).
+pub fn command_name(body: &CommandBody) -> &'static str {
+    use CommandBody as C;
+    #[allow(unreachable_patterns)]
+    match body {
+        C::Bootstrap { .. } => "bootstrap",
+        C::OpenOrg { .. } => "open_org",
+        C::OpenAccount { .. } => "open_account",
+        C::SetPostingRules { .. } => "set_posting_rules",
+        C::SetSaleMode { .. } => "set_sale_mode",
+        C::CreateProduct { .. } => "create_product",
+        C::SetSupplierRate { .. } => "set_supplier_rate",
+        C::SetRate { .. } => "set_rate",
+        C::CreatePromotion { .. } => "create_promotion",
+        C::CreateInviteCode { .. } => "create_invite_code",
+        C::ConfirmOnlineRecharge { .. } => "confirm_online_recharge",
+        C::RequestRecharge { .. } => "request_recharge",
+        C::RequestRechargeReversal { .. } => "request_recharge_reversal",
+        C::GrantCoupon { .. } => "grant_coupon",
+        C::PlaceOrder { .. } => "place_order",
+        C::PayOrder { .. } => "pay_order",
+        C::FulfilOrder { .. } => "fulfil_order",
+        C::CancelOrder { .. } => "cancel_order",
+        C::RefundOrder { .. } => "refund_order",
+        C::Withdraw { .. } => "withdraw",
+        C::ChargeUsage { .. } => "charge_usage",
+        C::RenewSubscription { .. } => "renew_subscription",
+        C::SetSerialPackagePrice { .. } => "set_serial_package_price",
+        C::SetDistributorTier { .. } => "set_distributor_tier",
+        C::SetSerialTierRate { .. } => "set_serial_tier_rate",
+        C::IssueSerialCodes { .. } => "issue_serial_codes",
+        C::ActivateSerialCode { .. } => "activate_serial_code",
+        C::IssueSettlementStatement { .. } => "issue_settlement_statement",
+        C::PaySettlement { .. } => "pay_settlement",
+        C::RequestInvoice { .. } => "request_invoice",
+        C::ClosePeriod { .. } => "close_period",
+        C::DecideApproval { .. } => "decide_approval",
+        C::BookBusiness { .. } => "book_business",
+        _ => "other",
+    }
+}
+
+/// Parsing helpers at the boundary: decimal strings and ids into domain types, errors naming
+/// the field.
+pub mod parse {
+    use chrono::NaiveDate;
+    use ledger_core::money::{Amount, Quantity, Rate, UnitPrice};
+    use ledger_core::DomainError;
+
+    use crate::error::ApiError;
+
+    pub fn amount(field: &str, text: &str) -> Result<Amount, ApiError> {
+        Amount::parse(text).map_err(|error| ApiError::Domain(DomainError::invalid_amount(field, error)))
+    }
+
+    pub fn positive_amount(field: &str, text: &str) -> Result<Amount, ApiError> {
+        Amount::parse_positive(text).map_err(|error| ApiError::Domain(DomainError::invalid_amount(field, error)))
+    }
+
+    pub fn rate(field: &str, text: &str) -> Result<Rate, ApiError> {
+        Rate::parse(text).map_err(|error| ApiError::Domain(DomainError::invalid_amount(field, error)))
+    }
+
+    pub fn unit_price(field: &str, text: &str) -> Result<UnitPrice, ApiError> {
+        UnitPrice::parse(text).map_err(|error| ApiError::Domain(DomainError::invalid_amount(field, error)))
+    }
+
+    pub fn quantity(field: &str, text: &str) -> Result<Quantity, ApiError> {
+        Quantity::parse(text).map_err(|error| ApiError::Domain(DomainError::invalid_amount(field, error)))
+    }
+
+    pub fn date(field: &str, text: &str) -> Result<NaiveDate, ApiError> {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| ApiError::invalid("invalid_date", field, "must be a date YYYY-MM-DD"))
+    }
+
+    pub fn optional_date(field: &str, text: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
+        text.as_deref().map(|text| date(field, text)).transpose()
+    }
+
+    pub fn id<T: std::str::FromStr>(field: &str, text: &str) -> Result<T, ApiError> {
+        text.parse().map_err(|_| ApiError::invalid("invalid_id", field, "must be a UUID"))
+    }
+
+    /// A path id: a malformed one names nothing that exists, so it is a 404 like any unknown id.
+    pub fn path_id<T: std::str::FromStr>(what: &'static str, text: &str) -> Result<T, ApiError> {
+        text.parse().map_err(|_| ApiError::NotFound { what })
+    }
+}

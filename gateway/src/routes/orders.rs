@@ -1,0 +1,515 @@
+//! Orders: place, pay, fulfil, cancel, refund, renew; pay-as-you-go usage; order reads.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use ledger_core::command::OrderItemRequest;
+use ledger_core::event::CancelReason;
+use ledger_core::ids::{InviteCode, OrderId, RenewalId, UsageId};
+use ledger_core::org::Role;
+use ledger_core::pricing::PricedItem;
+use ledger_core::{CommandBody, EventPayload};
+use projections::{OrderQuery, OrderView};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
+use crate::app::SharedState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/orders", post(place_order).get(list_orders))
+        .route("/v1/orders/{id}", get(get_order))
+        .route("/v1/orders/{id}/pay", post(pay_order))
+        .route("/v1/orders/{id}/fulfil", post(fulfil_order))
+        .route("/v1/orders/{id}/cancel", post(cancel_order))
+        .route("/v1/orders/{id}/refund", post(refund_order))
+        .route("/v1/orders/{id}/renew", post(renew_order))
+        .route("/v1/usage", post(charge_usage))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderItemBody {
+    pub product_id: String,
+    /// Decimal string or integer: units bought.
+    pub quantity: serde_json::Value,
+    /// Periods of the product's unit (months, days, ...).
+    pub periods: u32,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderBody {
+    pub customer_id: String,
+    pub items: Vec<OrderItemBody>,
+    pub invite_code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PricedLine {
+    pub product_id: String,
+    pub quantity: String,
+    pub periods: u32,
+    /// The customer's unit price before rounding the line (list × rate).
+    pub unit_price: String,
+    pub amount: String,
+    /// `public`, `customer`, `promotion`, `reseller`, `rebate`.
+    pub rate_source: String,
+    pub rate: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderPlacedBody {
+    pub id: String,
+    pub status: String,
+    pub total: String,
+    pub items: Vec<PricedLine>,
+    pub position: u64,
+}
+
+fn priced_line(item: &PricedItem) -> PricedLine {
+    let level = item.seller_level();
+    PricedLine {
+        product_id: item.product_id.to_string(),
+        quantity: item.quantity.to_string(),
+        periods: item.periods,
+        unit_price: item.unit_price().normalize().to_string(),
+        amount: item.customer_price().to_string(),
+        rate_source: super::json_text(&level.rate_source),
+        rate: level.rate.to_string(),
+    }
+}
+
+fn quantity(field: &str, value: &serde_json::Value) -> Result<ledger_core::money::Quantity, ApiError> {
+    match value {
+        serde_json::Value::String(text) => parse::quantity(field, text),
+        serde_json::Value::Number(number) if number.is_u64() => parse::quantity(field, &number.to_string()),
+        _ => Err(ApiError::invalid("invalid_amount", field, "must be a decimal string or a whole number")),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = PlaceOrderBody, security(("bearer" = [])),
+    responses((status = 201, body = OrderPlacedBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn place_order(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    JsonBody(body): JsonBody<PlaceOrderBody>,
+) -> Result<Answer<OrderPlacedBody>, ApiError> {
+    let mut items = Vec::with_capacity(body.items.len());
+    for (index, item) in body.items.iter().enumerate() {
+        items.push(OrderItemRequest {
+            product_id: parse::id(&format!("items[{index}].product_id"), &item.product_id)?,
+            quantity: quantity(&format!("items[{index}].quantity"), &item.quantity)?,
+            periods: item.periods,
+        });
+    }
+    let invite_code = body
+        .invite_code
+        .map(|code| {
+            InviteCode::try_from(code).map_err(|reason| ApiError::invalid("invalid_field", "invite_code", reason))
+        })
+        .transpose()?;
+    let order_id: OrderId = Minter::new(&caller, &key, "orders").id("order");
+    let customer_id = parse::id("customer_id", &body.customer_id)?;
+    let command = CommandBody::PlaceOrder { order_id, customer_id, items, invite_code };
+    let committed = state.execute(&caller, &key, command).await?;
+    let placed = committed
+        .events
+        .iter()
+        .find_map(|event| match &event.event.payload {
+            EventPayload::OrderPlaced(placed) => Some(placed),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::Internal("PlaceOrder committed no OrderPlaced".to_owned()))?;
+    Ok(Answer(
+        StatusCode::CREATED,
+        OrderPlacedBody {
+            id: placed.order_id.to_string(),
+            status: "pending_payment".to_owned(),
+            total: placed.total.to_string(),
+            items: placed.items.iter().map(priced_line).collect(),
+            position: committed.position,
+        },
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderStatusAnswer {
+    pub id: String,
+    pub status: String,
+    pub position: u64,
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = OrderStatusAnswer), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem, description = "insufficient_balance")))]
+pub async fn pay_order(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(_): JsonBody<Empty>,
+) -> Result<Answer<OrderStatusAnswer>, ApiError> {
+    let order_id: OrderId = parse::path_id("order", &id)?;
+    let committed = state.execute(&caller, &key, CommandBody::PayOrder { order_id }).await?;
+    Ok(status_answer(order_id, "paid", committed.position))
+}
+
+fn status_answer(order_id: OrderId, status: &str, position: u64) -> Answer<OrderStatusAnswer> {
+    Answer(StatusCode::OK, OrderStatusAnswer { id: order_id.to_string(), status: status.to_owned(), position })
+}
+
+/// A body with no fields (`{}` or nothing at all).
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FulfilBody {
+    pub note: Option<String>,
+    /// The end of the subscription the supplier set up.
+    pub subscription_end: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/fulfil", tag = "orders", request_body = FulfilBody,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = OrderStatusAnswer), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn fulfil_order(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<FulfilBody>,
+) -> Result<Answer<OrderStatusAnswer>, ApiError> {
+    let order_id: OrderId = parse::path_id("order", &id)?;
+    let subscription_end = parse::optional_date("subscription_end", &body.subscription_end)?;
+    let command = CommandBody::FulfilOrder { order_id, note: body.note, subscription_end };
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(status_answer(order_id, "fulfilled", committed.position))
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = OrderStatusAnswer), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn cancel_order(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(_): JsonBody<Empty>,
+) -> Result<Answer<OrderStatusAnswer>, ApiError> {
+    let order_id: OrderId = parse::path_id("order", &id)?;
+    let reason = if caller.actor.has(Role::Customer) { CancelReason::ByCustomer } else { CancelReason::ByAdmin };
+    let committed = state.execute(&caller, &key, CommandBody::CancelOrder { order_id, reason }).await?;
+    Ok(status_answer(order_id, "cancelled", committed.position))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    /// The part of the sale reversed.
+    pub amount: String,
+    /// Kept by the seller (6051); the wallet gets `amount - penalty`.
+    pub penalty: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefundAnswer {
+    pub id: String,
+    /// `partially_refunded` or `refunded`.
+    pub status: String,
+    /// Refunded so far, this refund included.
+    pub refunded: String,
+    pub position: u64,
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/refund", tag = "orders", request_body = RefundBody,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = RefundAnswer), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn refund_order(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RefundBody>,
+) -> Result<Answer<RefundAnswer>, ApiError> {
+    let order_id: OrderId = parse::path_id("order", &id)?;
+    let amount = parse::amount("amount", &body.amount)?;
+    let penalty = match &body.penalty {
+        Some(text) => parse::amount("penalty", text)?,
+        None => ledger_core::money::Amount::ZERO,
+    };
+    let command = CommandBody::RefundOrder { order_id, amount, penalty, reason: body.reason };
+    let committed = state.execute(&caller, &key, command).await?;
+    let refunded = committed
+        .events
+        .iter()
+        .find_map(|event| match &event.event.payload {
+            EventPayload::OrderRefunded(refunded) => Some(refunded),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::Internal("RefundOrder committed no OrderRefunded".to_owned()))?;
+    let status = if refunded.fully_refunded { "refunded" } else { "partially_refunded" };
+    Ok(Answer(
+        StatusCode::OK,
+        RefundAnswer {
+            id: order_id.to_string(),
+            status: status.to_owned(),
+            refunded: refunded.refunded_total.to_string(),
+            position: committed.position,
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewBody {
+    pub periods: u32,
+    pub new_end: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Charged {
+    pub id: String,
+    pub total: String,
+    pub position: u64,
+}
+
+fn charged_total(events: &[ledger_core::RecordedEvent]) -> String {
+    events
+        .iter()
+        .find_map(|event| match &event.event.payload {
+            EventPayload::SubscriptionRenewed(renewed) => Some(renewed.total.to_string()),
+            EventPayload::UsageCharged(charged) => Some(charged.total.to_string()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+#[utoipa::path(post, path = "/v1/orders/{id}/renew", tag = "orders", request_body = RenewBody,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 201, body = Charged), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn renew_order(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RenewBody>,
+) -> Result<Answer<Charged>, ApiError> {
+    let order_id: OrderId = parse::path_id("order", &id)?;
+    let renewal_id: RenewalId = Minter::new(&caller, &key, "renewals").id("renewal");
+    let new_end = parse::date("new_end", &body.new_end)?;
+    let command = CommandBody::RenewSubscription { renewal_id, order_id, periods: body.periods, new_end };
+    let committed = state.execute(&caller, &key, command).await?;
+    let total = charged_total(&committed.events);
+    Ok(Answer(StatusCode::CREATED, Charged { id: renewal_id.to_string(), total, position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageBody {
+    pub customer_id: String,
+    pub product_id: String,
+    /// The metered quantity, a decimal string.
+    pub quantity: String,
+    pub period_from: String,
+    pub period_to: String,
+}
+
+#[utoipa::path(post, path = "/v1/usage", tag = "orders", request_body = UsageBody, security(("bearer" = [])),
+    responses((status = 201, body = Charged), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn charge_usage(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    JsonBody(body): JsonBody<UsageBody>,
+) -> Result<Answer<Charged>, ApiError> {
+    let usage_id: UsageId = Minter::new(&caller, &key, "usage").id("usage");
+    let command = CommandBody::ChargeUsage {
+        usage_id,
+        customer_id: parse::id("customer_id", &body.customer_id)?,
+        product_id: parse::id("product_id", &body.product_id)?,
+        quantity: parse::quantity("quantity", &body.quantity)?,
+        period_from: parse::date("period_from", &body.period_from)?,
+        period_to: parse::date("period_to", &body.period_to)?,
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    let total = charged_total(&committed.events);
+    Ok(Answer(StatusCode::CREATED, Charged { id: usage_id.to_string(), total, position: committed.position }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WaterfallLevelBody {
+    pub org_id: String,
+    pub rate: String,
+    pub rate_source: String,
+    pub cost: String,
+    pub price: String,
+    pub margin: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WaterfallBody {
+    pub product_id: String,
+    pub supplier_id: String,
+    pub list_amount: String,
+    pub supplier_rate: String,
+    pub supplier_price: String,
+    /// From the top of the chain down to the seller.
+    pub levels: Vec<WaterfallLevelBody>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryBody {
+    pub status: String,
+    pub at: String,
+    pub position: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderBody {
+    pub id: String,
+    pub customer_id: String,
+    pub seller_id: String,
+    pub status: String,
+    pub total: String,
+    pub paid: String,
+    pub refunded: String,
+    pub placed_on: String,
+    pub invite_code: Option<String>,
+    pub items: Vec<PricedLine>,
+    pub history: Vec<HistoryBody>,
+    /// Per item, each org's cost, price and margin. The platform's `super_admin` sees every
+    /// level; the seller's staff see their own; a customer sees none (others' margins are theirs).
+    pub waterfall: Vec<WaterfallBody>,
+}
+
+fn order_body(order: OrderView, caller: &Caller) -> OrderBody {
+    let waterfall = order
+        .items
+        .iter()
+        .map(|item| WaterfallBody {
+            product_id: item.product_id.to_string(),
+            supplier_id: item.supplier_id.to_string(),
+            list_amount: item.list_amount.to_string(),
+            supplier_rate: if caller.is_super_admin() { item.supplier_rate.to_string() } else { String::new() },
+            supplier_price: if caller.is_super_admin() { item.supplier_price.to_string() } else { String::new() },
+            levels: item
+                .levels
+                .iter()
+                .filter(|level| caller.is_super_admin() || (caller.is_staff() && level.org_id == caller.org_id()))
+                .map(|level| WaterfallLevelBody {
+                    org_id: level.org_id.to_string(),
+                    rate: level.rate.to_string(),
+                    rate_source: super::json_text(&level.rate_source),
+                    cost: level.cost.to_string(),
+                    price: level.price.to_string(),
+                    margin: level.margin.to_string(),
+                })
+                .collect(),
+        })
+        .collect();
+    OrderBody {
+        id: order.id.to_string(),
+        customer_id: order.customer_id.to_string(),
+        seller_id: order.seller_id.to_string(),
+        status: order.status,
+        total: order.total.to_string(),
+        paid: order.paid.to_string(),
+        refunded: order.refunded.to_string(),
+        placed_on: order.placed_on.to_string(),
+        invite_code: order.invite_code,
+        items: order.items.iter().map(priced_line).collect(),
+        history: order
+            .history
+            .into_iter()
+            .map(|entry| HistoryBody { status: entry.status, at: entry.at.to_rfc3339(), position: entry.position })
+            .collect(),
+        waterfall,
+    }
+}
+
+/// The caller sees the order: its customer, its seller's staff, or the platform's `super_admin`.
+fn sees_order(caller: &Caller, order: &OrderView) -> bool {
+    caller.is_super_admin()
+        || order.customer_id == caller.org_id()
+        || (order.seller_id == caller.org_id() && caller.is_staff())
+}
+
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = OrderBody), (status = 404, body = Problem)))]
+pub async fn get_order(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<OrderBody>, ApiError> {
+    let order = state.read.order(parse::path_id("order", &id)?).await?;
+    let order = order.filter(|order| sees_order(&caller, order)).ok_or(ApiError::NotFound { what: "order" })?;
+    Ok(Read(position, order_body(order, &caller)))
+}
+
+#[derive(Deserialize)]
+pub struct OrderListQuery {
+    pub customer_id: Option<String>,
+    pub status: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderList {
+    pub items: Vec<OrderBody>,
+    pub next_cursor: Option<String>,
+}
+
+/// A customer lists its own orders; staff list their org's sales (optionally one customer's).
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", security(("bearer" = [])),
+    params(("customer_id" = Option<String>, Query), ("status" = Option<String>, Query), ("from" = Option<String>, Query),
+        ("to" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = OrderList), (status = 400, body = Problem)))]
+pub async fn list_orders(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Query(query): Query<OrderListQuery>,
+) -> Result<Read<OrderList>, ApiError> {
+    let limit = super::finance::page_limit(&state, query.limit)?;
+    let customer_id = query.customer_id.as_deref().map(|id| parse::id("customer_id", id)).transpose()?;
+    let (seller, customer_id) = if caller.is_staff() {
+        (Some(caller.org_id()), customer_id)
+    } else {
+        if customer_id.is_some_and(|id| id != caller.org_id()) {
+            return Err(ApiError::NotFound { what: "customer" });
+        }
+        (None, Some(caller.org_id()))
+    };
+    let order_query = OrderQuery {
+        seller,
+        customer_id,
+        status: query.status,
+        from: parse::optional_date("from", &query.from)?,
+        to: parse::optional_date("to", &query.to)?,
+        cursor: query.cursor,
+        limit,
+    };
+    let page = state.read.orders(&order_query).await?;
+    Ok(Read(
+        position,
+        OrderList {
+            items: page.items.into_iter().map(|order| order_body(order, &caller)).collect(),
+            next_cursor: page.next_cursor,
+        },
+    ))
+}

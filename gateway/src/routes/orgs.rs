@@ -1,0 +1,236 @@
+//! Who am I, organisations and tokens.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use ledger_core::ids::{OrgId, PrincipalId};
+use ledger_core::org::{OrgKind, Role, SaleMode};
+use ledger_core::{CommandBody, EventPayload};
+use projections::OrgView;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
+use crate::app::SharedState;
+use crate::auth::{generate_token, token_hash, Caller};
+use crate::error::{ApiError, Problem};
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/me", get(me))
+        .route("/v1/orgs", post(create_org))
+        .route("/v1/orgs/{id}", get(get_org))
+        .route("/v1/orgs/{id}/tokens", post(issue_token))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub org_id: String,
+    pub org_kind: String,
+    pub principal_id: String,
+    pub roles: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/v1/me", tag = "orgs", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = Problem)))]
+pub async fn me(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+) -> Result<Read<Me>, ApiError> {
+    let org = state.read.org(caller.org_id()).await?;
+    Ok(Read(
+        position,
+        Me {
+            org_id: caller.org_id().to_string(),
+            org_kind: org.map_or("unknown", |org| org.kind.as_str()).to_owned(),
+            principal_id: caller.actor.principal_id.to_string(),
+            roles: caller.actor.roles.iter().map(|role| role.as_str().to_owned()).collect(),
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrg {
+    /// `reseller`, `customer` or `supplier`.
+    pub kind: String,
+    pub name: String,
+    /// Defaults to the caller's org.
+    pub parent_id: Option<String>,
+    /// Resellers only: sell in rebate mode (返佣) with this commission rate, e.g. `"0.05"`.
+    pub commission_rate: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgCreated {
+    pub id: String,
+    pub kind: String,
+    pub parent_id: String,
+    pub position: u64,
+}
+
+#[utoipa::path(post, path = "/v1/orgs", tag = "orgs", request_body = CreateOrg, security(("bearer" = [])),
+    responses((status = 201, body = OrgCreated), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_org(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    JsonBody(body): JsonBody<CreateOrg>,
+) -> Result<Answer<OrgCreated>, ApiError> {
+    let kind = match body.kind.as_str() {
+        "reseller" => OrgKind::Reseller,
+        "customer" => OrgKind::Customer,
+        "supplier" => OrgKind::Supplier,
+        _ => return Err(ApiError::invalid("invalid_field", "kind", "must be reseller, customer or supplier")),
+    };
+    let parent_id = match &body.parent_id {
+        Some(text) => parse::id("parent_id", text)?,
+        None => caller.org_id(),
+    };
+    let sale_mode = body
+        .commission_rate
+        .as_deref()
+        .map(|rate| parse::rate("commission_rate", rate).map(|commission_rate| SaleMode::Rebate { commission_rate }))
+        .transpose()?;
+    let minter = Minter::new(&caller, &key, "orgs");
+    let command = CommandBody::OpenOrg { org_id: minter.id("org"), kind, name: body.name, parent_id, sale_mode };
+    let committed = state.execute(&caller, &key, command).await?;
+    let org = committed
+        .events
+        .iter()
+        .find_map(|event| match &event.event.payload {
+            EventPayload::OrgOpened(opened) => Some(opened.org.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::Internal("OpenOrg committed no OrgOpened".to_owned()))?;
+    Ok(Answer(
+        StatusCode::CREATED,
+        OrgCreated {
+            id: org.id.to_string(),
+            kind: org.kind.as_str().to_owned(),
+            parent_id: org.parent_id.map(|id| id.to_string()).unwrap_or_default(),
+            position: committed.position,
+        },
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrgBody {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub currency: String,
+}
+
+impl From<OrgView> for OrgBody {
+    fn from(org: OrgView) -> Self {
+        OrgBody {
+            id: org.id.to_string(),
+            kind: org.kind.as_str().to_owned(),
+            name: org.name,
+            parent_id: org.parent_id.map(|id| id.to_string()),
+            currency: org.currency.to_string(),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/orgs/{id}", tag = "orgs", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = OrgBody), (status = 404, body = Problem)))]
+pub async fn get_org(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<OrgBody>, ApiError> {
+    let org = visible_org(&state, &caller, parse::path_id("org", &id)?).await?;
+    Ok(Read(position, org.into()))
+}
+
+/// An org the caller may see: its own, one of its parties (orgs whose parent it is), or any
+/// for the platform's `super_admin`. Anything else is not found.
+pub async fn visible_org(state: &SharedState, caller: &Caller, id: OrgId) -> Result<OrgView, ApiError> {
+    let org = state.read.org(id).await?.ok_or(ApiError::NotFound { what: "org" })?;
+    let reaches = caller.is_super_admin() || org.id == caller.org_id() || org.parent_id == Some(caller.org_id());
+    if reaches {
+        Ok(org)
+    } else {
+        Err(ApiError::NotFound { what: "org" })
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueTokenBody {
+    /// Any of `admin`, `finance`, `sales`, `operations`, `customer` (and `super_admin` on the platform).
+    pub roles: Vec<String>,
+    pub label: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenIssued {
+    /// Shown once: only its SHA-256 is stored.
+    pub token: String,
+    pub principal_id: String,
+    pub org_id: String,
+    pub roles: Vec<String>,
+    pub position: u64,
+}
+
+fn parse_role(text: &str) -> Result<Role, ApiError> {
+    match text {
+        "super_admin" => Ok(Role::SuperAdmin),
+        "admin" => Ok(Role::Admin),
+        "finance" => Ok(Role::Finance),
+        "sales" => Ok(Role::Sales),
+        "operations" => Ok(Role::Operations),
+        "customer" => Ok(Role::Customer),
+        _ => Err(ApiError::invalid("invalid_field", "roles", format!("unknown role {text:?}"))),
+    }
+}
+
+/// Issues a token. A token is shown once and never stored, so it cannot be answered again: a
+/// retry with the same `Idempotency-Key` draws a new token, hence another request, and is a 409.
+#[utoipa::path(post, path = "/v1/orgs/{id}/tokens", tag = "orgs", request_body = IssueTokenBody,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 201, body = TokenIssued), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn issue_token(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<IssueTokenBody>,
+) -> Result<Answer<TokenIssued>, ApiError> {
+    let org_id: OrgId = parse::path_id("org", &id)?;
+    let roles = body.roles.iter().map(|role| parse_role(role)).collect::<Result<BTreeSet<Role>, _>>()?;
+    if roles.is_empty() {
+        return Err(ApiError::invalid("invalid_field", "roles", "at least one role"));
+    }
+    let token = generate_token();
+    let hash = token_hash(&token);
+    let principal_id = PrincipalId(uuid::Uuid::now_v7());
+    let command = CommandBody::IssueToken {
+        principal_id,
+        org_id,
+        roles: roles.clone(),
+        label: body.label,
+        token_hash: hash.clone(),
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    state.tokens.insert(hash, ledger_core::org::Actor::new(org_id, principal_id, roles.iter().copied()));
+    Ok(Answer(
+        StatusCode::CREATED,
+        TokenIssued {
+            token,
+            principal_id: principal_id.to_string(),
+            org_id: org_id.to_string(),
+            roles: roles.iter().map(|role| role.as_str().to_owned()).collect(),
+            position: committed.position,
+        },
+    ))
+}

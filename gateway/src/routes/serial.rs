@@ -1,0 +1,186 @@
+//! Serial codes (序列号): package prices, distributor tiers and their rates, issuing batches to
+//! distributors, and activation by a user.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{post, put};
+use axum::Router;
+use ledger_core::command::SERIAL_BATCH_MAX;
+use ledger_core::ids::{SerialBatchId, SerialCode};
+use ledger_core::org::DistributorTier;
+use ledger_core::{CommandBody, EventPayload};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::catalog::{Position, RateBody};
+use super::{parse, Answer, IdempotencyHeader, JsonBody, Minter};
+use crate::app::SharedState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+
+/// The length of a generated serial code.
+pub const SERIAL_CODE_LENGTH: usize = 16;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/serial-codes/packages/{days}", put(set_package_price))
+        .route("/v1/serial-codes/tiers/{tier}", put(set_tier_rate))
+        .route("/v1/orgs/{id}/tier", put(set_distributor_tier))
+        .route("/v1/serial-codes/batches", post(issue_batch))
+        .route("/v1/serial-codes/{code}/activate", post(activate))
+}
+
+fn tier(text: &str) -> Result<DistributorTier, ApiError> {
+    match text {
+        "gold" => Ok(DistributorTier::Gold),
+        "platinum" => Ok(DistributorTier::Platinum),
+        "diamond" => Ok(DistributorTier::Diamond),
+        _ => Err(ApiError::invalid("invalid_field", "tier", "must be gold, platinum or diamond")),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackagePriceBody {
+    pub list_price: String,
+}
+
+#[utoipa::path(put, path = "/v1/serial-codes/packages/{days}", tag = "serial codes", request_body = PackagePriceBody,
+    security(("bearer" = [])), params(("days" = u32, Path, description = "3, 5, 30, 180 or 360")),
+    responses((status = 200, body = Position), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_package_price(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(days): Path<String>,
+    JsonBody(body): JsonBody<PackagePriceBody>,
+) -> Result<Answer<Position>, ApiError> {
+    let days: u32 = days.parse().map_err(|_| ApiError::NotFound { what: "package" })?;
+    let list_price = parse::amount("list_price", &body.list_price)?;
+    let committed = state.execute(&caller, &key, CommandBody::SetSerialPackagePrice { days, list_price }).await?;
+    Ok(Answer(StatusCode::OK, Position { position: committed.position }))
+}
+
+#[utoipa::path(put, path = "/v1/serial-codes/tiers/{tier}", tag = "serial codes", request_body = RateBody,
+    security(("bearer" = [])), params(("tier" = String, Path, description = "gold, platinum or diamond")),
+    responses((status = 200, body = Position), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_tier_rate(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(tier_name): Path<String>,
+    JsonBody(body): JsonBody<RateBody>,
+) -> Result<Answer<Position>, ApiError> {
+    let command = CommandBody::SetSerialTierRate { tier: tier(&tier_name)?, rate: parse::rate("rate", &body.rate)? };
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(Answer(StatusCode::OK, Position { position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierBody {
+    /// `gold`, `platinum` or `diamond`.
+    pub tier: String,
+}
+
+#[utoipa::path(put, path = "/v1/orgs/{id}/tier", tag = "serial codes", request_body = TierBody,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Position), (status = 404, body = Problem)))]
+pub async fn set_distributor_tier(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TierBody>,
+) -> Result<Answer<Position>, ApiError> {
+    let command =
+        CommandBody::SetDistributorTier { distributor_id: parse::path_id("org", &id)?, tier: tier(&body.tier)? };
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(Answer(StatusCode::OK, Position { position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    pub distributor_id: String,
+    /// The package: 3, 5, 30, 180 or 360 days.
+    pub days: u32,
+    /// Codes to generate, 1..=1000.
+    pub count: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchIssued {
+    pub batch_id: String,
+    pub codes: Vec<String>,
+    pub unit_price: String,
+    pub total: String,
+    pub position: u64,
+}
+
+#[utoipa::path(post, path = "/v1/serial-codes/batches", tag = "serial codes", request_body = BatchBody,
+    security(("bearer" = [])),
+    responses((status = 201, body = BatchIssued), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn issue_batch(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    JsonBody(body): JsonBody<BatchBody>,
+) -> Result<Answer<BatchIssued>, ApiError> {
+    if !(1..=SERIAL_BATCH_MAX).contains(&body.count) {
+        return Err(ApiError::invalid("invalid_field", "count", format!("must be 1..={SERIAL_BATCH_MAX}")));
+    }
+    let minter = Minter::new(&caller, &key, "serial-batches");
+    let batch_id: SerialBatchId = minter.id("batch");
+    let codes = (0..body.count)
+        .map(|index| SerialCode::try_from(minter.code(&format!("code-{index}"), SERIAL_CODE_LENGTH)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ApiError::Internal)?;
+    let command = CommandBody::IssueSerialCodes {
+        batch_id,
+        distributor_id: parse::id("distributor_id", &body.distributor_id)?,
+        days: body.days,
+        codes,
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    let issued = committed
+        .events
+        .iter()
+        .find_map(|event| match &event.event.payload {
+            EventPayload::SerialCodesIssued(issued) => Some(issued),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::Internal("IssueSerialCodes committed no SerialCodesIssued".to_owned()))?;
+    Ok(Answer(
+        StatusCode::CREATED,
+        BatchIssued {
+            batch_id: issued.batch_id.to_string(),
+            codes: issued.codes.iter().map(|code| code.to_string()).collect(),
+            unit_price: issued.unit_price.to_string(),
+            total: issued.total.to_string(),
+            position: committed.position,
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateBody {
+    pub customer_id: String,
+}
+
+#[utoipa::path(post, path = "/v1/serial-codes/{code}/activate", tag = "serial codes", request_body = ActivateBody,
+    security(("bearer" = [])), params(("code" = String, Path)),
+    responses((status = 200, body = Position), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn activate(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(code): Path<String>,
+    JsonBody(body): JsonBody<ActivateBody>,
+) -> Result<Answer<Position>, ApiError> {
+    let code = SerialCode::try_from(code).map_err(|_| ApiError::NotFound { what: "serial code" })?;
+    let command = CommandBody::ActivateSerialCode { code, customer_id: parse::id("customer_id", &body.customer_id)? };
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(Answer(StatusCode::OK, Position { position: committed.position }))
+}

@@ -1,0 +1,271 @@
+//! Settlement statements and their payment, invoices, and period close.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use ledger_core::ids::{ApprovalId, InvoiceId, SettlementId};
+use ledger_core::{CommandBody, EventPayload};
+use projections::SettlementView;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::money::Pending;
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read, READ_WAIT_MAX};
+use crate::app::SharedState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/settlements", post(issue_statement))
+        .route("/v1/settlements/{id}", get(get_settlement))
+        .route("/v1/settlements/{id}/pay", post(pay_settlement))
+        .route("/v1/books/{org_id}/settlements", get(list_settlements))
+        .route("/v1/books/{org_id}/close", post(close_period))
+        .route("/v1/invoices", post(request_invoice))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatementRequest {
+    /// The book issuing the statement.
+    pub org_id: String,
+    /// A supplier or child reseller of that book.
+    pub counterparty_id: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatementLineBody {
+    pub position: u64,
+    pub date: String,
+    pub account: String,
+    pub debit: String,
+    pub credit: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettlementBody {
+    pub id: String,
+    pub org_id: String,
+    pub counterparty_id: String,
+    pub from: String,
+    pub to: String,
+    pub statement_hash: String,
+    /// What the book pays the counterparty, net (negative: the counterparty pays the book).
+    pub total: String,
+    pub receivable: String,
+    pub payable: String,
+    pub through_position: u64,
+    pub lines: Vec<StatementLineBody>,
+    /// `issued`, `payment_pending` or `paid`.
+    pub status: String,
+    pub position: u64,
+}
+
+impl From<SettlementView> for SettlementBody {
+    fn from(view: SettlementView) -> Self {
+        SettlementBody {
+            id: view.id.to_string(),
+            org_id: view.book.to_string(),
+            counterparty_id: view.counterparty_id.to_string(),
+            from: view.from.to_string(),
+            to: view.to.to_string(),
+            statement_hash: view.statement_hash,
+            total: view.total.to_string(),
+            receivable: view.receivable.to_string(),
+            payable: view.payable.to_string(),
+            through_position: view.through_position,
+            lines: view
+                .lines
+                .into_iter()
+                .map(|line| StatementLineBody {
+                    position: line.position,
+                    date: line.date.to_string(),
+                    account: line.account.to_string(),
+                    debit: line.debit.to_string(),
+                    credit: line.credit.to_string(),
+                })
+                .collect(),
+            status: view.status,
+            position: view.position,
+        }
+    }
+}
+
+/// Issues a statement (a replay of the period with its cut-off position); the same request
+/// again answers the statement already issued, unchanged.
+#[utoipa::path(post, path = "/v1/settlements", tag = "settlements", request_body = StatementRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = SettlementBody), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn issue_statement(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    JsonBody(body): JsonBody<StatementRequest>,
+) -> Result<Answer<SettlementBody>, ApiError> {
+    let book = parse::id("org_id", &body.org_id)?;
+    let counterparty_id = parse::id("counterparty_id", &body.counterparty_id)?;
+    let (from, to) = (parse::date("from", &body.from)?, parse::date("to", &body.to)?);
+    let settlement_id: SettlementId = Minter::new(&caller, &key, "settlements").id("settlement");
+    let command = CommandBody::IssueSettlementStatement { settlement_id, book, counterparty_id, from, to };
+    let committed = state.execute(&caller, &key, command).await?;
+    let issued = committed.events.iter().find_map(|event| match &event.event.payload {
+        EventPayload::SettlementStatementIssued(issued) => Some(issued.settlement_id),
+        _ => None,
+    });
+    // The statement comes from the read model, which has applied the command's position: one
+    // shape whether the statement is new or was issued before.
+    state.read.wait_for(committed.position, READ_WAIT_MAX).await?;
+    let statement = match issued {
+        Some(id) => state.read.settlement(id).await?,
+        None => state
+            .read
+            .settlements(book)
+            .await?
+            .into_iter()
+            .find(|view| view.counterparty_id == counterparty_id && view.from == from && view.to == to),
+    };
+    let statement = statement.ok_or_else(|| ApiError::Internal("issued statement not in the read model".to_owned()))?;
+    Ok(Answer(StatusCode::CREATED, statement.into()))
+}
+
+fn sees_settlement(caller: &Caller, view: &SettlementView) -> bool {
+    caller.is_super_admin()
+        || (caller.is_staff() && (view.book == caller.org_id() || view.counterparty_id == caller.org_id()))
+}
+
+#[utoipa::path(get, path = "/v1/settlements/{id}", tag = "settlements", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = SettlementBody), (status = 404, body = Problem)))]
+pub async fn get_settlement(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<SettlementBody>, ApiError> {
+    let view = state.read.settlement(parse::path_id("settlement", &id)?).await?;
+    let view = view.filter(|view| sees_settlement(&caller, view)).ok_or(ApiError::NotFound { what: "settlement" })?;
+    Ok(Read(position, view.into()))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettlementList {
+    pub items: Vec<SettlementBody>,
+}
+
+#[utoipa::path(get, path = "/v1/books/{org_id}/settlements", tag = "settlements", security(("bearer" = [])),
+    params(("org_id" = String, Path)), responses((status = 200, body = SettlementList), (status = 404, body = Problem)))]
+pub async fn list_settlements(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(org_id): Path<String>,
+) -> Result<Read<SettlementList>, ApiError> {
+    let book = super::finance::readable_book(&caller, &org_id)?;
+    let items = state.read.settlements(book).await?.into_iter().map(SettlementBody::from).collect();
+    Ok(Read(position, SettlementList { items }))
+}
+
+#[utoipa::path(post, path = "/v1/settlements/{id}/pay", tag = "settlements", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 202, body = Pending), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn pay_settlement(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(_): JsonBody<super::orders::Empty>,
+) -> Result<Answer<Pending>, ApiError> {
+    let settlement_id: SettlementId = parse::path_id("settlement", &id)?;
+    let approval_id: ApprovalId = Minter::new(&caller, &key, "settlement-payments").id("approval");
+    let committed = state.execute(&caller, &key, CommandBody::PaySettlement { settlement_id, approval_id }).await?;
+    Ok(Answer(
+        StatusCode::ACCEPTED,
+        Pending {
+            id: settlement_id.to_string(),
+            approval_id: approval_id.to_string(),
+            status: "pending_approval".to_owned(),
+            position: committed.position,
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseBody {
+    /// The last day of the closed period, `YYYY-MM-DD` (before today).
+    pub through: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Closed {
+    /// Trial-balance hash, last position, rule versions: checkable offline against an export.
+    #[schema(value_type = Object)]
+    pub certificate: serde_json::Value,
+    pub position: u64,
+}
+
+#[utoipa::path(post, path = "/v1/books/{org_id}/close", tag = "settlements", request_body = CloseBody,
+    security(("bearer" = [])), params(("org_id" = String, Path)),
+    responses((status = 200, body = Closed), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn close_period(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<CloseBody>,
+) -> Result<Answer<Closed>, ApiError> {
+    let command = CommandBody::ClosePeriod {
+        book: parse::path_id("book", &org_id)?,
+        through: parse::date("through", &body.through)?,
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    let certificate = committed
+        .events
+        .iter()
+        .find_map(|event| match &event.event.payload {
+            EventPayload::PeriodClosed(closed) => serde_json::to_value(&closed.certificate).ok(),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::Internal("ClosePeriod committed no PeriodClosed".to_owned()))?;
+    Ok(Answer(StatusCode::OK, Closed { certificate, position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceBody {
+    pub customer_id: String,
+    pub amount: String,
+}
+
+#[utoipa::path(post, path = "/v1/invoices", tag = "settlements", request_body = InvoiceBody, security(("bearer" = [])),
+    responses((status = 202, body = Pending), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn request_invoice(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    JsonBody(body): JsonBody<InvoiceBody>,
+) -> Result<Answer<Pending>, ApiError> {
+    let minter = Minter::new(&caller, &key, "invoices");
+    let (invoice_id, approval_id): (InvoiceId, ApprovalId) = (minter.id("invoice"), minter.id("approval"));
+    let command = CommandBody::RequestInvoice {
+        invoice_id,
+        approval_id,
+        customer_id: parse::id("customer_id", &body.customer_id)?,
+        amount: parse::amount("amount", &body.amount)?,
+    };
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(Answer(
+        StatusCode::ACCEPTED,
+        Pending {
+            id: invoice_id.to_string(),
+            approval_id: approval_id.to_string(),
+            status: "pending_approval".to_owned(),
+            position: committed.position,
+        },
+    ))
+}

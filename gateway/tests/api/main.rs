@@ -1,0 +1,11 @@
+//! Black-box tests of the gateway: the real server on port 0 over a fresh data directory.
+//! One test binary (rather than one per file) keeps linking, the slow part, to once.
+
+mod bad_input;
+mod flow;
+mod helpers;
+mod idempotency;
+mod notifier;
+mod openapi;
+mod payments;
+mod tenancy;
