@@ -28,8 +28,13 @@ fn unavailable(error: postgres::Error) -> StoreError {
 }
 
 pub struct PostgresStore {
-    client: Client,
+    /// `None` once the connection is known to be lost: the next call reconnects.
+    client: Option<Client>,
     config: Config,
+    /// The name a writer records in the lease; `None` for a reader. A writer that reconnects
+    /// (the server restarted, the connection dropped) must win the advisory lock again before
+    /// it touches the log: the lock went with the old session.
+    holder: Option<String>,
     /// Test hook: fail the next append after inserting this many events (mid-transaction).
     fail_after_events: Option<usize>,
 }
@@ -38,41 +43,45 @@ impl PostgresStore {
     /// Connects as the writer: migrates, then takes the advisory lock (refused, naming the
     /// holder, when another writer has it) and records itself in the lease.
     pub fn open_writer(config: &Config, holder: &str) -> Result<PostgresStore, StoreError> {
-        let mut store = PostgresStore::open_reader(config)?;
-        let locked: bool = store
-            .client
-            .query_one("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", &[&ADVISORY_LOCK_CLASS])
-            .map_err(unavailable)?
-            .get(0);
-        if !locked {
-            let holder: Option<String> = store
-                .client
-                .query_opt("SELECT holder FROM writer_lease WHERE id = 1", &[])
-                .map_err(unavailable)?
-                .map(|row| row.get(0));
-            return Err(StoreError::Locked { holder: holder.unwrap_or_else(|| "another writer".to_owned()) });
-        }
-        store
-            .client
-            .execute(
-                "INSERT INTO writer_lease (id, holder, since) VALUES (1, $1, now())
-                 ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, since = EXCLUDED.since",
-                &[&holder],
-            )
-            .map_err(unavailable)?;
-        Ok(store)
+        let mut client = config.connect(NoTls).map_err(unavailable)?;
+        migrate(&mut client)?;
+        lock_as_writer(&mut client, holder)?;
+        Ok(PostgresStore {
+            client: Some(client),
+            config: config.clone(),
+            holder: Some(holder.to_owned()),
+            fail_after_events: None,
+        })
     }
 
     /// Connects without the writer's lock (read models, `kboss verify`); migrates if needed.
     pub fn open_reader(config: &Config) -> Result<PostgresStore, StoreError> {
         let mut client = config.connect(NoTls).map_err(unavailable)?;
         migrate(&mut client)?;
-        Ok(PostgresStore { client, config: config.clone(), fail_after_events: None })
+        Ok(PostgresStore { client: Some(client), config: config.clone(), holder: None, fail_after_events: None })
+    }
+
+    /// The connection, re-established if the last one was lost. Without this a store would
+    /// answer `Unavailable` forever after a database restart: the blocking client never
+    /// reconnects by itself. The call that met the lost connection has already failed (its
+    /// transaction, if any, rolled back with the session); only later calls reconnect.
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            let mut client = self.config.connect(NoTls).map_err(unavailable)?;
+            if let Some(holder) = &self.holder {
+                lock_as_writer(&mut client, holder)?;
+            }
+            self.client = Some(client);
+        }
+        Ok(self.client.as_mut().expect("connected above"))
     }
 
     /// Who holds the writer's lease, as it recorded itself.
     pub fn leader(&mut self) -> Result<Option<String>, StoreError> {
-        let row = self.client.query_opt("SELECT holder FROM writer_lease WHERE id = 1", &[]).map_err(unavailable)?;
+        let row = self.client()?.query_opt("SELECT holder FROM writer_lease WHERE id = 1", &[]).map_err(unavailable)?;
         Ok(row.map(|row| row.get(0)))
     }
 
@@ -80,6 +89,30 @@ impl PostgresStore {
     pub fn inject_append_failure_after(&mut self, events: usize) {
         self.fail_after_events = Some(events);
     }
+}
+
+/// Takes the writer's advisory lock on this session and records the holder in the lease; refused,
+/// naming the holder, when another session has the lock.
+fn lock_as_writer(client: &mut Client, holder: &str) -> Result<(), StoreError> {
+    let locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", &[&ADVISORY_LOCK_CLASS])
+        .map_err(unavailable)?
+        .get(0);
+    if !locked {
+        let holder: Option<String> = client
+            .query_opt("SELECT holder FROM writer_lease WHERE id = 1", &[])
+            .map_err(unavailable)?
+            .map(|row| row.get(0));
+        return Err(StoreError::Locked { holder: holder.unwrap_or_else(|| "another writer".to_owned()) });
+    }
+    client
+        .execute(
+            "INSERT INTO writer_lease (id, holder, since) VALUES (1, $1, now())
+             ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, since = EXCLUDED.since",
+            &[&holder],
+        )
+        .map_err(unavailable)?;
+    Ok(())
 }
 
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
@@ -161,7 +194,7 @@ impl EventStore for PostgresStore {
         for encoded in events.iter().take(fail_after.unwrap_or(usize::MAX)) {
             columns.push(encoded)?;
         }
-        let mut transaction = self.client.transaction().map_err(unavailable)?;
+        let mut transaction = self.client()?.transaction().map_err(unavailable)?;
         let last: i64 =
             transaction.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(unavailable)?.get(0);
         if let Some(first) = events.first() {
@@ -213,7 +246,7 @@ impl EventStore for PostgresStore {
     fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let limit = limit.min(i64::MAX as usize) as i64;
         let rows = self
-            .client
+            .client()?
             .query(
                 "SELECT position, body::text, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
                 &[&(after as i64), &limit],
@@ -224,7 +257,7 @@ impl EventStore for PostgresStore {
 
     fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
         let row = self
-            .client
+            .client()?
             .query_opt("SELECT position, body::text, hash FROM events WHERE position = $1", &[&(position as i64)])
             .map_err(unavailable)?;
         row.as_ref().map(row_to_event).transpose()
@@ -232,7 +265,7 @@ impl EventStore for PostgresStore {
 
     fn last_position(&mut self) -> Result<u64, StoreError> {
         let last: i64 =
-            self.client.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(unavailable)?.get(0);
+            self.client()?.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(unavailable)?.get(0);
         Ok(last as u64)
     }
 
@@ -242,7 +275,7 @@ impl EventStore for PostgresStore {
 
     fn find_keys(&mut self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
         let rows = self
-            .client
+            .client()?
             .query(
                 "SELECT scoped_key, request_hash, first_position, last_position FROM idempotency WHERE scoped_key = ANY($1)",
                 &[&scoped_keys],
@@ -263,7 +296,7 @@ impl EventStore for PostgresStore {
     }
 
     fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {
-        let mut transaction = self.client.transaction().map_err(unavailable)?;
+        let mut transaction = self.client()?.transaction().map_err(unavailable)?;
         transaction
             .execute(
                 "INSERT INTO snapshots (position, state) VALUES ($1, $2) ON CONFLICT (position) DO UPDATE SET state = EXCLUDED.state",
@@ -278,7 +311,7 @@ impl EventStore for PostgresStore {
 
     fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let row = self
-            .client
+            .client()?
             .query_opt("SELECT position, state FROM snapshots ORDER BY position DESC LIMIT 1", &[])
             .map_err(unavailable)?;
         Ok(row.map(|row| (row.get::<_, i64>(0) as u64, row.get(1))))
