@@ -173,6 +173,24 @@ impl ReadModels {
     }
 }
 
+impl ReadModels {
+    /// Every row of every read-model table and the checkpoints, sorted: what two read models
+    /// built from the same log must agree on (tests, and a rebuild's check against the live one).
+    #[doc(hidden)]
+    pub async fn dump(&self) -> Result<std::collections::BTreeMap<String, Vec<sql::Row>>, ReadError> {
+        let mut tables = std::collections::BTreeMap::new();
+        let names =
+            projection::ALL.iter().flat_map(|projection| projection.tables.iter()).chain(["rm_checkpoints"].iter());
+        for table in names {
+            let statement = sql::Statement { sql: format!("SELECT * FROM {table}").into(), params: vec![] };
+            let mut rows = self.inner.backend.query(statement).await?;
+            rows.sort();
+            tables.insert((*table).to_owned(), rows);
+        }
+        Ok(tables)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,8 +86,10 @@ pub fn spawn_embedded(
             };
             // Sleep until the writer commits past what is applied.
             if committed.wait_for(|last| *last > reached).await.is_err() {
-                let (_, outcome) = catch_up_owned(&read_models, reader).await;
+                let (reader, outcome) = catch_up_owned(&read_models, reader).await;
                 tracing::info!(?outcome, "the writer stopped; read-model runner ends after a last catch-up");
+                // A blocking store client (PostgreSQL's) must not be dropped on the runtime.
+                let _ = tokio::task::spawn_blocking(move || drop(reader)).await;
                 return;
             }
         }

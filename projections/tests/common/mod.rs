@@ -1,0 +1,556 @@
+//! The harness of the read-model tests: a backend (SQLite in a temp dir, or PostgreSQL in fresh
+//! schemas of database `test` on 127.0.0.1), the real writer, and a random workload driven
+//! through it in the world of DESIGN §2.5 (grown with a second product and more customers).
+//!
+//! PostgreSQL's blocking client (the log store's) must never be created or dropped on the async
+//! runtime: those calls run in `block_in_place`, and the schemas are dropped from a plain thread.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use commands::testing::setup_world;
+use commands::{EventStore, PostgresStore, Request, SqliteStore, Writer, WriterConfig, WriterHandle};
+use ledger_core::command::OrderItemRequest;
+use ledger_core::event::{CancelReason, RechargeMethod, WithdrawalRoute};
+use ledger_core::ids::*;
+use ledger_core::money::{Amount, Quantity, Rate, UnitPrice};
+use ledger_core::org::{Actor, OrgKind, Role};
+use ledger_core::pricing::RateScope;
+use ledger_core::state::OrderStatus;
+use ledger_core::testing::WorkedExample;
+use ledger_core::{Command, CommandBody, RecordedEvent, State};
+use projections::ReadModels;
+use uuid::Uuid;
+
+pub const POSTGRES_URL: &str = "host=127.0.0.1 user=postgres dbname=test";
+
+/// A store for the log and for read models.
+pub trait Backend: Send + Sync + 'static {
+    type Store: EventStore<Reader = Self::Store>;
+    fn writer_store(&self) -> Self::Store;
+    fn reader(&self) -> Self::Store;
+    /// Read models in a store of their own, named `name` (empty on first use).
+    fn read_models(&self, name: &str) -> impl std::future::Future<Output = ReadModels> + Send;
+}
+
+pub struct Sqlite {
+    pub directory: tempfile::TempDir,
+}
+
+impl Sqlite {
+    pub fn new() -> Sqlite {
+        Sqlite { directory: tempfile::tempdir().expect("a temp dir") }
+    }
+}
+
+impl Backend for Sqlite {
+    type Store = SqliteStore;
+
+    fn writer_store(&self) -> SqliteStore {
+        SqliteStore::open_writer(self.directory.path()).expect("the log opens")
+    }
+
+    fn reader(&self) -> SqliteStore {
+        SqliteStore::open_reader(self.directory.path()).expect("the log opens for reading")
+    }
+
+    async fn read_models(&self, name: &str) -> ReadModels {
+        ReadModels::open_sqlite(&self.directory.path().join(name)).expect("read.sqlite opens")
+    }
+}
+
+/// The log in one fresh schema, each named read-model store in another; all dropped at the end.
+pub struct Postgres {
+    admin: postgres::Config,
+    prefix: String,
+    schemas: std::sync::Mutex<Vec<String>>,
+}
+
+fn create_schema(admin: &postgres::Config, schema: &str) {
+    let admin = admin.clone();
+    let sql = format!("CREATE SCHEMA {schema}");
+    std::thread::spawn(move || {
+        let mut client =
+            admin.connect(postgres::NoTls).expect("PostgreSQL is reachable on 127.0.0.1 (ops/services start)");
+        client.batch_execute(&sql).expect("a fresh schema");
+    })
+    .join()
+    .expect("schema creation does not panic");
+}
+
+impl Postgres {
+    pub fn new() -> Postgres {
+        let admin: postgres::Config = POSTGRES_URL.parse().expect("the URL parses");
+        let prefix = format!("kboss_test_{}", Uuid::now_v7().simple());
+        create_schema(&admin, &prefix);
+        Postgres { admin, prefix: prefix.clone(), schemas: std::sync::Mutex::new(vec![prefix]) }
+    }
+
+    fn log_config(&self) -> postgres::Config {
+        let mut config = self.admin.clone();
+        config.options(&format!("-c search_path={}", self.prefix));
+        config
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let schemas = self.schemas.lock().unwrap().clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut client) = admin.connect(postgres::NoTls) {
+                for schema in schemas {
+                    let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+                }
+            }
+        })
+        .join();
+    }
+}
+
+pub fn postgres_pool(schema: &str) -> deadpool_postgres::Pool {
+    let mut config = deadpool_postgres::Config::new();
+    config.host = Some("127.0.0.1".into());
+    config.user = Some("postgres".into());
+    config.dbname = Some("test".into());
+    config.options = Some(format!("-c search_path={schema}"));
+    config.create_pool(Some(deadpool_postgres::Runtime::Tokio1), tokio_postgres::NoTls).expect("a pool")
+}
+
+impl Backend for Postgres {
+    type Store = PostgresStore;
+
+    fn writer_store(&self) -> PostgresStore {
+        PostgresStore::open_writer(&self.log_config(), "read-model tests").expect("the log opens")
+    }
+
+    fn reader(&self) -> PostgresStore {
+        PostgresStore::open_reader(&self.log_config()).expect("the log opens for reading")
+    }
+
+    /// "live" shares the log's schema, as in production; any other name gets a schema of its own.
+    async fn read_models(&self, name: &str) -> ReadModels {
+        let schema = if name == "live" { self.prefix.clone() } else { format!("{}_{name}", self.prefix) };
+        if !self.schemas.lock().unwrap().contains(&schema) {
+            create_schema(&self.admin, &schema);
+            self.schemas.lock().unwrap().push(schema.clone());
+        }
+        ReadModels::open_postgres(postgres_pool(&schema)).await.expect("read models open in PostgreSQL")
+    }
+}
+
+/// Runs blocking store work off the runtime's context (PostgreSQL's blocking client).
+pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(work)
+}
+
+pub fn start_writer<B: Backend>(backend: &B) -> Writer {
+    blocking(|| Writer::start(backend.writer_store(), WriterConfig::default()).expect("the writer starts"))
+}
+
+/// Every event of the log, in order.
+pub fn read_log<B: Backend>(backend: &B) -> Vec<RecordedEvent> {
+    blocking(|| {
+        let mut reader = backend.reader();
+        let mut events = Vec::new();
+        loop {
+            let chunk = reader.read_after(events.len() as u64, 1_000).expect("the log reads");
+            if chunk.is_empty() {
+                return events;
+            }
+            events.extend(chunk);
+        }
+    })
+}
+
+/// Builds read models in store `name` from the whole log with `catch_up`.
+pub async fn rebuilt<B: Backend>(backend: &B, name: &str) -> ReadModels {
+    let read_models = backend.read_models(name).await;
+    catch_up_all(backend, &read_models).await;
+    read_models
+}
+
+pub async fn catch_up_all<B: Backend>(backend: &B, read_models: &ReadModels) -> u64 {
+    let mut reader = blocking(|| backend.reader());
+    let mut calls = 0;
+    let reached = projections::catch_up(read_models, &mut reader, None, |_, _| calls += 1).await.expect("catch-up");
+    blocking(move || drop(reader));
+    assert!(calls > 0 || reached == 0, "progress is reported");
+    reached
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workload
+// ---------------------------------------------------------------------------------------------
+
+/// SplitMix64: a tiny deterministic generator, so a failing seed reproduces.
+pub struct Random(u64);
+
+impl Random {
+    pub fn new(seed: u64) -> Random {
+        Random(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    pub fn cents(&mut self, low: i64, high: i64) -> Amount {
+        let minor = low + (self.next() % (high - low + 1) as u64) as i64;
+        Amount::from_minor(minor).expect("a test amount")
+    }
+
+    pub fn pick<T: Clone>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())].clone()
+    }
+}
+
+/// A customer of the grown world: its id, its own actor, its seller's staff.
+#[derive(Clone)]
+pub struct Customer {
+    pub id: OrgId,
+    pub actor: Actor,
+    pub seller: OrgId,
+    pub seller_admin: Actor,
+    pub seller_finance: Actor,
+    pub seller_sales: Actor,
+}
+
+pub struct World {
+    pub example: WorkedExample,
+    pub second_product: ProductId,
+    pub customers: Vec<Customer>,
+    pub invite_code: InviteCode,
+    pub token_hash: String,
+    pub next_id: u128,
+}
+
+pub fn first_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 1, 15).expect("a date")
+}
+
+pub fn command_on(actor: &Actor, day: NaiveDate, body: CommandBody) -> Command {
+    Command { actor: actor.clone(), effective_date: day, at: DateTime::<Utc>::UNIX_EPOCH, body }
+}
+
+pub async fn submit(handle: &WriterHandle, actor: &Actor, day: NaiveDate, body: CommandBody) -> Result<u64, String> {
+    match handle.submit(Request::new(command_on(actor, day, body))).await {
+        Ok(committed) => Ok(committed.position),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+async fn must(handle: &WriterHandle, actor: &Actor, body: CommandBody) {
+    let described = format!("{body:?}");
+    submit(handle, actor, first_day(), body).await.unwrap_or_else(|error| panic!("{described}: {error}"));
+}
+
+fn rate(text: &str) -> Rate {
+    Rate::parse(text).expect("a rate")
+}
+
+impl World {
+    pub fn id<T: From<Uuid>>(&mut self) -> T {
+        self.next_id += 1;
+        T::from(Uuid::from_u128(0x7E57_0000_0000_0000 + self.next_id))
+    }
+}
+
+/// The §2.5 world, then a second product at an awkward price (rounding on every level), a second
+/// customer of R2, a customer of R1 directly, an invite code of R2's salesperson and a token.
+pub async fn grow_world(handle: &WriterHandle) -> World {
+    let example = setup_world(handle).await.expect("the §2.5 world");
+    let mut world = World {
+        second_product: ProductId::from_u128(101),
+        customers: Vec::new(),
+        invite_code: InviteCode::try_from("ALICE-2026".to_owned()).expect("an invite code"),
+        token_hash: "ab".repeat(32),
+        next_id: 0,
+        example,
+    };
+    let e = &world.example;
+    let (platform, r1_admin, r2_admin) = (e.platform_admin.clone(), e.r1_admin.clone(), e.r2_admin.clone());
+    let product = world.second_product;
+    must(
+        handle,
+        &platform,
+        CommandBody::CreateProduct {
+            product_id: product,
+            name: "Object storage".into(),
+            supplier_id: e.supplier,
+            list_price: UnitPrice::parse("37.13").unwrap(),
+            unit: "TB-month".into(),
+        },
+    )
+    .await;
+    must(handle, &platform, CommandBody::SetSupplierRate { product_id: product, rate: rate("0.61") }).await;
+    let rates = [
+        (platform.clone(), e.platform, RateScope::Reseller(e.r1), "0.83"),
+        (r1_admin.clone(), e.r1, RateScope::Reseller(e.r2), "0.9"),
+        (r2_admin.clone(), e.r2, RateScope::Public, "0.97"),
+        (r1_admin.clone(), e.r1, RateScope::Public, "0.95"),
+    ];
+    let (r1, r2) = (e.r1, e.r2);
+    let first_product = e.product;
+    for (actor, book, scope, value) in rates {
+        let approval_id = world.id();
+        let body = CommandBody::SetRate {
+            book,
+            product_id: product,
+            scope,
+            rate: rate(value),
+            valid_from: None,
+            valid_to: None,
+            approval_id,
+        };
+        must(handle, &actor, body).await;
+    }
+    let approval_id = world.id();
+    let body = CommandBody::SetRate {
+        book: r1,
+        product_id: first_product,
+        scope: RateScope::Public,
+        rate: rate("0.93"),
+        valid_from: None,
+        valid_to: None,
+        approval_id,
+    };
+    must(handle, &r1_admin, body).await;
+    let e = &world.example;
+    let r2_staff = (e.r2_admin.clone(), e.r2_finance.clone(), e.r2_sales.clone());
+    let r1_staff = (e.r1_admin.clone(), e.r1_finance.clone(), e.r1_admin.clone());
+    world.customers.push(Customer {
+        id: e.customer,
+        actor: e.customer_actor.clone(),
+        seller: r2,
+        seller_admin: r2_staff.0.clone(),
+        seller_finance: r2_staff.1.clone(),
+        seller_sales: r2_staff.2.clone(),
+    });
+    for (index, (seller, staff)) in [(r2, r2_staff), (r1, r1_staff)].into_iter().enumerate() {
+        let id = OrgId::from_u128(600 + index as u128);
+        let body = CommandBody::OpenOrg {
+            org_id: id,
+            kind: OrgKind::Customer,
+            name: format!("Customer {index}"),
+            parent_id: seller,
+            sale_mode: None,
+        };
+        must(handle, &staff.0, body).await;
+        let actor = Actor::new(id, PrincipalId::from_u128(6_000 + index as u128), [Role::Customer]);
+        world.customers.push(Customer {
+            id,
+            actor,
+            seller,
+            seller_admin: staff.0,
+            seller_finance: staff.1,
+            seller_sales: staff.2,
+        });
+    }
+    let code = world.invite_code.clone();
+    let sales = world.example.r2_sales.clone();
+    must(
+        handle,
+        &sales,
+        CommandBody::CreateInviteCode { code, book: r2, promotion_id: None, salesperson: Some("alice".into()) },
+    )
+    .await;
+    let customer = world.customers[0].clone();
+    let body = CommandBody::IssueToken {
+        principal_id: customer.actor.principal_id,
+        org_id: customer.id,
+        roles: BTreeSet::from([Role::Customer]),
+        label: Some("C's app".into()),
+        token_hash: world.token_hash.clone(),
+    };
+    must(handle, &world.example.r2_admin.clone(), body).await;
+    world
+}
+
+/// Runs `operations` random operations (most valid, some refused by the decider, which is fine)
+/// over days from [`first_day`] on; answers how many committed.
+pub async fn random_workload(handle: &WriterHandle, world: &mut World, seed: u64, operations: usize) -> usize {
+    let mut random = Random::new(seed);
+    let mut committed = 0;
+    for index in 0..operations {
+        let day = first_day().checked_add_days(Days::new((index / 6) as u64)).expect("a date");
+        let state = handle.state().await.expect("the writer answers");
+        let customer = random.pick(&world.customers);
+        let steps = operation(&mut random, world, &state, &customer);
+        for (actor, body) in steps {
+            if submit(handle, &actor, day, body).await.is_ok() {
+                committed += 1;
+            }
+        }
+    }
+    committed
+}
+
+fn orders_of(state: &State, customer: OrgId, statuses: &[OrderStatus]) -> Vec<OrderId> {
+    let mut orders: Vec<OrderId> = state
+        .orders
+        .values()
+        .filter(|order| order.customer_id == customer && statuses.contains(&order.status))
+        .map(|order| order.order_id)
+        .collect();
+    orders.sort();
+    orders
+}
+
+/// One operation: the commands to submit in order (an approval and its decision go together).
+fn operation(random: &mut Random, world: &mut World, state: &State, customer: &Customer) -> Vec<(Actor, CommandBody)> {
+    let wallet = state.wallet(customer.id);
+    match random.below(12) {
+        0 | 1 => {
+            let trade = format!("T{}", world.next_id);
+            let body = CommandBody::ConfirmOnlineRecharge {
+                recharge_id: world.id(),
+                customer_id: customer.id,
+                amount: random.cents(10_000, 300_000),
+                channel: "alipay".into(),
+                trade_number: TradeNumber::try_from(trade).expect("a trade number"),
+            };
+            vec![(customer.seller_finance.clone(), body)]
+        }
+        2 => {
+            let approval_id = world.id();
+            let request = CommandBody::RequestRecharge {
+                recharge_id: world.id(),
+                approval_id,
+                customer_id: customer.id,
+                amount: random.cents(5_000, 200_000),
+                method: RechargeMethod::Offline,
+                reference: "bank slip".into(),
+            };
+            let mut steps = vec![(customer.seller_sales.clone(), request)];
+            if random.chance(80) {
+                let decide = CommandBody::DecideApproval { approval_id, grant: random.chance(70), comment: None };
+                steps.push((customer.seller_finance.clone(), decide));
+            }
+            steps
+        }
+        3 | 4 => {
+            let mut items = vec![OrderItemRequest {
+                product_id: random.pick(&[world.example.product, world.second_product]),
+                quantity: Quantity::whole(1 + random.below(3) as u32),
+                periods: 1 + random.below(2) as u32,
+            }];
+            if random.chance(40) {
+                items.push(OrderItemRequest {
+                    product_id: world.second_product,
+                    quantity: Quantity::whole(2),
+                    periods: 1,
+                });
+            }
+            let invite_code =
+                (customer.seller == world.example.r2 && random.chance(40)).then(|| world.invite_code.clone());
+            let body = CommandBody::PlaceOrder { order_id: world.id(), customer_id: customer.id, items, invite_code };
+            vec![(customer.actor.clone(), body)]
+        }
+        5 | 6 => match orders_of(state, customer.id, &[OrderStatus::PendingPayment]).first() {
+            Some(order_id) => vec![(customer.actor.clone(), CommandBody::PayOrder { order_id: *order_id })],
+            None => vec![],
+        },
+        7 => {
+            let paid = orders_of(
+                state,
+                customer.id,
+                &[OrderStatus::Paid, OrderStatus::Fulfilled, OrderStatus::PartiallyRefunded],
+            );
+            let Some(order_id) = paid.first().copied() else { return vec![] };
+            let order = &state.orders[&order_id];
+            let left = order.paid.minus(order.refunded);
+            let amount = if random.chance(50) { left } else { random.cents(1, left.to_minor().max(1)) };
+            let penalty = if random.chance(30) { amount.min(random.cents(0, 500)) } else { Amount::ZERO };
+            let body = CommandBody::RefundOrder { order_id, amount, penalty, reason: "unsubscribe".into() };
+            vec![(customer.seller_admin.clone(), body)]
+        }
+        8 => {
+            let pending = orders_of(state, customer.id, &[OrderStatus::PendingPayment]);
+            let paid = orders_of(state, customer.id, &[OrderStatus::Paid]);
+            match (pending.first(), paid.first()) {
+                (Some(order_id), _) if random.chance(50) => {
+                    vec![(
+                        customer.actor.clone(),
+                        CommandBody::CancelOrder { order_id: *order_id, reason: CancelReason::ByCustomer },
+                    )]
+                }
+                (_, Some(order_id)) => {
+                    let body = CommandBody::FulfilOrder { order_id: *order_id, note: None, subscription_end: None };
+                    vec![(customer.seller_admin.clone(), body)]
+                }
+                _ => vec![],
+            }
+        }
+        9 => {
+            if wallet.available().is_zero() {
+                return vec![];
+            }
+            let approval_id = world.id();
+            let route = if random.chance(50) { WithdrawalRoute::Original } else { WithdrawalRoute::Offline };
+            let amount = random.cents(1, wallet.available().to_minor().min(50_000));
+            let body = CommandBody::Withdraw {
+                withdrawal_id: world.id(),
+                approval_id,
+                customer_id: customer.id,
+                amount,
+                route,
+            };
+            let mut steps = vec![(customer.actor.clone(), body)];
+            if route == WithdrawalRoute::Offline && random.chance(70) {
+                let decide = CommandBody::DecideApproval {
+                    approval_id,
+                    grant: random.chance(60),
+                    comment: Some("checked".into()),
+                };
+                steps.push((customer.seller_finance.clone(), decide));
+            }
+            steps
+        }
+        10 => {
+            if random.chance(50) {
+                let body = CommandBody::GrantCoupon {
+                    customer_id: customer.id,
+                    amount: random.cents(100, 2_000),
+                    reason: "promo".into(),
+                };
+                return vec![(customer.seller_sales.clone(), body)];
+            }
+            let body = CommandBody::ChargeUsage {
+                usage_id: world.id(),
+                customer_id: customer.id,
+                product_id: world.second_product,
+                quantity: Quantity::parse("0.37").expect("a quantity"),
+                period_from: first_day(),
+                period_to: first_day(),
+            };
+            vec![(customer.seller_admin.clone(), body)]
+        }
+        _ => {
+            let invoiceable = state.invoiceable.get(&customer.id).copied().unwrap_or(Amount::ZERO);
+            if invoiceable.is_zero() {
+                return vec![];
+            }
+            let approval_id = world.id();
+            let amount = random.cents(1, invoiceable.to_minor());
+            let request =
+                CommandBody::RequestInvoice { invoice_id: world.id(), approval_id, customer_id: customer.id, amount };
+            let decide = CommandBody::DecideApproval { approval_id, grant: random.chance(80), comment: None };
+            vec![(customer.actor.clone(), request), (customer.seller_finance.clone(), decide)]
+        }
+    }
+}
