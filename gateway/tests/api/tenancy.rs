@@ -108,7 +108,12 @@ async fn other_tenants_get_404_or_403_on_every_endpoint_and_change_nothing() {
                 answer.status,
                 answer.text
             );
-            for secret in [c.as_str(), order.as_str(), "950.00", "880.00"] {
+            // A problem may echo the id the caller sent; it must say nothing the caller did not.
+            let sent = format!("{path} {}", body.map(Value::to_string).unwrap_or_default());
+            for secret in [c.as_str(), order.as_str(), world.supplier.as_str(), "950.00", "880.00"] {
+                if sent.contains(secret) {
+                    continue;
+                }
                 assert!(!answer.text.contains(secret), "{method} {path} leaked {secret}: {}", answer.text);
             }
         }
