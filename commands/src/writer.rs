@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::replay::{encode_snapshot, load_state, load_state_and_chain, LoadError};
+use crate::replay::{encode_snapshot, load_state_and_chain, LoadError};
 use crate::store::{EventStore, IdempotencyRecord, StoreError};
 
 /// Commands one batch may hold; the writer drains at most this many before appending.
@@ -216,7 +216,7 @@ impl Writer {
                     .expect("the sealer thread starts");
                 let appender = Appender {
                     store,
-                    chain: committed_chain,
+                    chain: committed_chain.clone(),
                     committed: committed_sender,
                     reports,
                     refused_through_epoch: None,
@@ -228,6 +228,7 @@ impl Writer {
                 let _ = loaded.send(Ok(()));
                 let writer_loop = WriterLoop {
                     reader,
+                    chain: committed_chain,
                     last_snapshot: state.last_position,
                     state: Some(state),
                     config,
@@ -310,6 +311,10 @@ enum Outcome {
 /// commits batch N. Reads (key lookups, reloads) go through its own connection.
 struct WriterLoop<R> {
     reader: R,
+    /// The chain head the sealer restarts from in a new epoch. A reload sets it from the log
+    /// itself: after a lost lock another writer may have appended, so the appender's memory of
+    /// what it committed is no longer the log's head.
+    chain: std::sync::Arc<std::sync::Mutex<ChainHead>>,
     /// `None` after a failed append whose state could not be rebuilt yet.
     state: Option<State>,
     config: WriterConfig,
@@ -431,8 +436,11 @@ impl<R: EventStore> WriterLoop<R> {
     }
 
     fn reload(&mut self) {
-        self.state = match load_state(&mut self.reader) {
-            Ok(state) => Some(state),
+        self.state = match load_state_and_chain(&mut self.reader) {
+            Ok((state, chain)) => {
+                *self.chain.lock().expect("chain lock") = chain;
+                Some(state)
+            }
             Err(error) => {
                 tracing::error!(%error, "cannot rebuild the state yet; will retry before the next batch");
                 None

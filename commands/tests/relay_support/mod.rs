@@ -230,3 +230,89 @@ fn postgres_user() -> (u32, u32) {
     let gid = String::from_utf8_lossy(&output.stdout).trim().parse().expect("a postgres group exists");
     (uid, gid)
 }
+
+/// A command that meets `Unavailable` (the log is down, the writer recovering) is retried with
+/// the same idempotency key, at most this many times, this far apart.
+pub const RETRIES_MAX: u32 = 3_000;
+pub const RETRY_PAUSE: Duration = Duration::from_millis(20);
+
+/// What a workload saw: every acknowledged command's key and last position, and how many
+/// attempts were answered `Unavailable` (and retried).
+#[derive(Default, Debug)]
+pub struct Acknowledged {
+    pub positions: std::collections::BTreeMap<String, u64>,
+    pub unavailable: u64,
+}
+
+/// Submits until the command is acknowledged, retrying `Unavailable` with the same key: the
+/// client's side of DESIGN §11 ("writes fail cleanly and recover"). Any other error panics.
+pub async fn submit_retrying(
+    handle: &commands::WriterHandle,
+    request: commands::Request,
+) -> (commands::Committed, u64) {
+    let mut unavailable = 0;
+    loop {
+        match handle.submit(request.clone()).await {
+            Ok(committed) => return (committed, unavailable),
+            Err(commands::CommandError::Unavailable(_)) | Err(commands::CommandError::Overloaded) => {
+                unavailable += 1;
+                assert!(unavailable < u64::from(RETRIES_MAX), "still unavailable after {RETRIES_MAX} attempts");
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+            Err(error) => panic!("{request:?} failed: {error}"),
+        }
+    }
+}
+
+/// `lanes` concurrent clients run purchases `0..purchases` (lane `l` takes `l, l + lanes, …`),
+/// each command retried until acknowledged. `progress` counts acknowledged purchases.
+pub async fn purchases_retrying(
+    handle: &commands::WriterHandle,
+    world: &std::sync::Arc<ledger_core::testing::WorkedExample>,
+    purchases: u64,
+    lanes: u64,
+    progress: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Acknowledged {
+    let tasks: Vec<_> = (0..lanes)
+        .map(|lane| {
+            let (handle, world, progress) = (handle.clone(), world.clone(), progress.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Acknowledged::default();
+                for n in (lane..purchases).step_by(lanes as usize) {
+                    for request in commands::testing::purchase(&world, n) {
+                        let key = request.idempotency_key.as_ref().unwrap().as_str().to_owned();
+                        let (committed, unavailable) = submit_retrying(&handle, request).await;
+                        acknowledged.unavailable += unavailable;
+                        assert!(acknowledged.positions.insert(key, committed.position).is_none());
+                    }
+                    progress.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let mut all = Acknowledged::default();
+    for task in tasks {
+        let lane = task.await.unwrap();
+        all.unavailable += lane.unavailable;
+        all.positions.extend(lane.positions);
+    }
+    all
+}
+
+/// Checks a log against what was acknowledged: every acknowledged key's events end at the
+/// acknowledged position, and every key's events form one run (booked once).
+pub fn assert_log_holds_exactly(log: &[ledger_core::RecordedEvent], acknowledged: &Acknowledged) {
+    let mut runs: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+    for (index, event) in log.iter().enumerate() {
+        assert_eq!(event.position, index as u64 + 1, "no gaps");
+        let key = event.idempotency_key.clone().expect("every command here has a key");
+        let run = runs.entry(key.clone()).or_insert((event.position, event.position));
+        assert!(run.1 + 1 >= event.position, "{key} booked twice: {run:?} and {}", event.position);
+        run.1 = event.position;
+    }
+    for (key, position) in &acknowledged.positions {
+        let run = runs.get(key).unwrap_or_else(|| panic!("acknowledged {key} is not in the log"));
+        assert_eq!(run.1, *position, "{key} was acknowledged at {position}");
+    }
+}
