@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use ledger_core::chart::AccountType;
 use ledger_core::ids::OrgId;
 use projections::{LedgerLine, LedgerQuery, ReadModels};
+use rust_decimal::Decimal;
 
 use crate::error::ApiError;
 
@@ -40,10 +41,13 @@ impl ExportFormat {
     }
 }
 
-/// What the export needs to know of each account of the book.
+/// What the export needs to know of each account of the book, with its trial-balance totals
+/// as of the export's last day.
 pub struct AccountInfo {
     pub name: String,
     pub account_type: AccountType,
+    pub debit: Decimal,
+    pub credit: Decimal,
 }
 
 /// Reads the book's lines dated `from..=to` and renders them.
@@ -61,7 +65,13 @@ pub async fn export_book(
         .accounts
         .into_iter()
         .map(|account| {
-            (account.code.to_string(), AccountInfo { name: account.name, account_type: account.account_type })
+            let info = AccountInfo {
+                name: account.name,
+                account_type: account.account_type,
+                debit: account.debit.as_decimal(),
+                credit: account.credit.as_decimal(),
+            };
+            (account.code.to_string(), info)
         })
         .collect();
     let mut lines = Vec::new();
@@ -92,7 +102,7 @@ pub async fn export_book(
     }
     Ok(match format {
         ExportFormat::Csv => csv(&lines, &accounts),
-        ExportFormat::Beancount => beancount(&lines, &accounts, &currency, from),
+        ExportFormat::Beancount => beancount(&lines, &accounts, &currency, from, to),
     })
 }
 
@@ -139,28 +149,38 @@ fn root(account_type: AccountType) -> &'static str {
     }
 }
 
-/// `Assets:A1002` or, with a party, `Liabilities:A2203:P<UUID hex>`: Beancount components start
-/// with a capital letter or digit and hold letters, digits and `-` only.
-fn beancount_account(code: &str, party: Option<OrgId>, accounts: &BTreeMap<String, AccountInfo>) -> String {
+fn account_root(code: &str, accounts: &BTreeMap<String, AccountInfo>) -> String {
     let account_type = accounts.get(code).map_or(AccountType::Asset, |account| account.account_type);
     let component: String =
         code.chars().map(|character| if character.is_ascii_alphanumeric() { character } else { '-' }).collect();
-    let mut name = format!("{}:A{component}", root(account_type));
+    format!("{}:A{component}", root(account_type))
+}
+
+/// `Assets:A1002` or, with a party, `Liabilities:A2203:P<UUID hex>`: Beancount components start
+/// with a capital letter or digit and hold letters, digits and `-` only.
+fn beancount_account(code: &str, party: Option<OrgId>, accounts: &BTreeMap<String, AccountInfo>) -> String {
+    let mut name = account_root(code, accounts);
     if let Some(party) = party {
         let _ = write!(name, ":P{}", party.0.simple().to_string().to_ascii_uppercase());
     }
     name
 }
 
+/// The journal as Beancount. For a whole book (no `from`), each account used ends with a
+/// `balance` assertion of our trial balance as of `to`, so `bean-check` itself proves that the
+/// export's balances equal ours (an assertion on `Liabilities:A2203` covers its parties).
 pub fn beancount(
     lines: &[LedgerLine],
     accounts: &BTreeMap<String, AccountInfo>,
     currency: &str,
     from: Option<NaiveDate>,
+    to: NaiveDate,
 ) -> String {
     let mut out = format!("option \"title\" \"KBOSS Ledger export\"\noption \"operating_currency\" \"{currency}\"\n\n");
-    let used: BTreeSet<String> =
+    let codes: BTreeSet<&str> = lines.iter().map(|line| line.account.as_str()).collect();
+    let mut used: BTreeSet<String> =
         lines.iter().map(|line| beancount_account(line.account.as_str(), line.party, accounts)).collect();
+    used.extend(codes.iter().map(|code| account_root(code, accounts)));
     let opened_on = lines.iter().map(|line| line.date).min().or(from);
     if let Some(opened_on) = opened_on {
         for account in &used {
@@ -188,6 +208,14 @@ pub fn beancount(
         }
         out.push('\n');
         index = end;
+    }
+    if from.is_none() {
+        if let Some(day_after) = to.succ_opt() {
+            for code in codes {
+                let balance = accounts.get(code).map_or(Decimal::ZERO, |account| account.debit - account.credit);
+                let _ = writeln!(out, "{day_after} balance {} {balance:.2} {currency}", account_root(code, accounts));
+            }
+        }
     }
     out
 }

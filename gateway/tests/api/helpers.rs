@@ -26,8 +26,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Clock,
     pub state: gateway::app::SharedState,
-    /// Held for its `Drop`, which deletes the directory when the test ends.
-    #[allow(dead_code)]
+    /// Deleted when dropped, at the end of the test.
     pub data_dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -99,13 +98,15 @@ impl TestApp {
         *self.state.writer.committed().borrow()
     }
 
-    pub async fn stop(mut self) {
+    /// Stops the server (draining the writer); answers the data directory, still on disk.
+    pub async fn stop(mut self) -> tempfile::TempDir {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+        self.data_dir
     }
 
     pub async fn call(

@@ -2,6 +2,8 @@
 //! One test binary (rather than one per file) keeps linking, the slow part, to once.
 
 mod bad_input;
+mod cli;
+mod export;
 mod flow;
 mod helpers;
 mod idempotency;
