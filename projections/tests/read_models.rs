@@ -72,15 +72,20 @@ async fn a_random_workload_projects_consistently<B: Backend>(backend: B) {
     let mut world = grow_world(&handle).await;
     let committed = random_workload(&handle, &mut world, WORKLOAD_SEED, WORKLOAD_OPERATIONS).await;
     assert!(committed >= WORKLOAD_OPERATIONS / 2, "most operations commit ({committed})");
+    let before_month_end = handle.state().await.expect("the writer's state");
+    let month_end = month_end(&handle, &mut world, &before_month_end).await;
     let last = *handle.committed().borrow();
     assert!(live.wait_for(last, WAIT_GENEROUS).await.expect("the runner catches up") >= last);
     let state = handle.state().await.expect("the writer's state");
 
     agrees_with_the_writer_state(&live, &world, &state).await;
+    month_end_is_projected(&live, &world, &state, &month_end).await;
     balances_equal_the_journal(&live, &state).await;
     kpis_equal_the_books(&live, &state).await;
     ledger_pages_cover_every_line_once(&live, &state, &world).await;
     orders_page_through_every_order_once(&live, &state).await;
+
+    workload_covers_every_flow(&read_log(&backend));
 
     let live_tables = live.dump().await.expect("a dump");
     assert!(live_tables["rm_journal"].len() > 100, "the workload booked lines");
@@ -91,6 +96,47 @@ async fn a_random_workload_projects_consistently<B: Backend>(backend: B) {
 
     blocking(move || writer.shutdown());
     runner.await.expect("the runner ends cleanly once the writer is gone");
+}
+
+/// The seed drives every flow the read models fold, refusals aside: a change of workload that
+/// stops exercising one fails here rather than silently testing less.
+fn workload_covers_every_flow(events: &[ledger_core::RecordedEvent]) {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for event in events {
+        *counts.entry(event.event_type()).or_default() += 1;
+    }
+    let every_flow = [
+        "TokenIssued",
+        "ProductCreated",
+        "SupplierRateSet",
+        "RechargeRequested",
+        "RechargeConfirmed",
+        "RechargeReversed",
+        "ApprovalGranted",
+        "ApprovalRejected",
+        "CouponGranted",
+        "OrderPlaced",
+        "OrderPaid",
+        "OrderFulfilled",
+        "OrderCancelled",
+        "OrderRefunded",
+        "WithdrawalRequested",
+        "WithdrawalPaid",
+        "UsageCharged",
+        "InvoiceIssued",
+        "SerialCodesIssued",
+        "SerialCodeActivated",
+        "SettlementStatementIssued",
+        "SettlementPaid",
+    ];
+    for event_type in every_flow {
+        assert!(counts.contains_key(event_type), "the workload has no {event_type}: {counts:?}");
+    }
+    let partial_refunds = events
+        .iter()
+        .filter(|event| matches!(&event.event.payload, ledger_core::EventPayload::OrderRefunded(refund) if !refund.fully_refunded))
+        .count();
+    assert!(partial_refunds > 0, "partial refunds: {counts:?}");
 }
 
 /// Wallets, invoiceable amounts, orders and trial balances as the writer's state has them.
@@ -142,6 +188,49 @@ async fn agrees_with_the_writer_state(live: &ReadModels, world: &World, state: &
         vec![world.example.product, world.second_product]
     );
     assert_eq!(products[1].supplier_rate.map(|rate| rate.to_string()), Some("0.61".to_owned()));
+}
+
+/// Serial-code KPIs, settlement statements and approvals, against the writer's state.
+async fn month_end_is_projected(live: &ReadModels, world: &World, state: &State, month_end: &MonthEnd) {
+    let platform = world.example.platform;
+    let serial = live.serial_kpi(platform, day("2026-01-01"), day("2026-12-31")).await.unwrap();
+    let activated = month_end.codes.iter().filter(|code| state.serial_codes[*code].activated_by.is_some()).count();
+    let unit_price = state.serial_codes[&month_end.codes[0]].unit_price;
+    assert_eq!(serial.len(), 1);
+    assert_eq!(
+        (serial[0].period.as_str(), serial[0].days, serial[0].codes_issued),
+        ("2026-02", 30, month_end.codes.len() as u64)
+    );
+    assert_eq!(
+        (serial[0].codes_activated, serial[0].revenue),
+        (activated as u64, Amount::from_minor(unit_price.to_minor() * activated as i64).unwrap())
+    );
+    for (id, status) in [(month_end.paid, "paid"), (month_end.unpaid, "issued")] {
+        let view = live.settlement(id).await.unwrap().expect("the statement");
+        let statement = &state.settlements[&id].statement;
+        assert_eq!(view.status, status);
+        assert_eq!(
+            (view.receivable, view.payable, &view.lines),
+            (statement.receivable, statement.payable, &statement.lines)
+        );
+        assert_eq!(view.total, statement.payable.plus(statement.receivable.negated()));
+        assert_eq!(view.statement_hash, statement.statement_hash);
+        assert!(!view.lines.is_empty(), "January had items to settle");
+        assert_eq!(live.settlements(view.book).await.unwrap(), vec![view]);
+    }
+    for book in books(state) {
+        let inbox = live.approvals(book, None).await.unwrap();
+        let expected = state.approvals.values().filter(|approval| approval.request.book == book).count();
+        assert_eq!(inbox.len(), expected, "the inbox of {book}");
+        for view in inbox {
+            let approval = &state.approvals[&view.id];
+            assert_eq!(view.status, approval.decision.as_str());
+            assert_eq!(view.proposal, serde_json::to_value(&approval.request.proposal).unwrap());
+            assert_eq!(live.approval(view.id).await.unwrap().as_ref(), Some(&view));
+        }
+        let pending = live.approvals(book, Some("pending")).await.unwrap();
+        assert!(pending.iter().all(|view| view.status == "pending"));
+    }
 }
 
 /// Balances equal the journal's sums; trial balances sum to zero; 2203 equals the wallets.

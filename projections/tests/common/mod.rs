@@ -554,3 +554,127 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
         }
     }
 }
+
+/// The flows a random pick rarely completes, run once after the workload so every read model is
+/// exercised: serial codes issued and activated, a recharge reversed, and two settlement
+/// statements of January, one paid and one whose payment was rejected. Each step must commit.
+pub async fn month_end(handle: &WriterHandle, world: &mut World, state: &State) -> MonthEnd {
+    let day = NaiveDate::from_ymd_opt(2026, 2, 20).expect("a date");
+    let e = &world.example;
+    let (platform, platform_finance, r1, r2) = (e.platform_admin.clone(), e.platform_finance.clone(), e.r1, e.r2);
+    let (r1_finance, r1_admin, supplier, platform_id) =
+        (e.r1_finance.clone(), e.r1_admin.clone(), e.supplier, e.platform);
+    let customer = world.customers[0].clone();
+    let steps = [
+        (
+            platform.clone(),
+            CommandBody::SetSerialPackagePrice { days: 30, list_price: Amount::parse("100.00").unwrap() },
+        ),
+        (
+            platform.clone(),
+            CommandBody::SetDistributorTier { distributor_id: r1, tier: ledger_core::org::DistributorTier::Gold },
+        ),
+        (
+            platform_finance.clone(),
+            CommandBody::SetSerialTierRate { tier: ledger_core::org::DistributorTier::Gold, rate: rate("0.8") },
+        ),
+    ];
+    for (actor, body) in steps {
+        must_on(handle, &actor, day, body).await;
+    }
+    let codes: Vec<SerialCode> =
+        (0..3).map(|n| SerialCode::try_from(format!("GOLD30-{n}")).expect("a serial code")).collect();
+    let issue =
+        CommandBody::IssueSerialCodes { batch_id: world.id(), distributor_id: r1, days: 30, codes: codes.clone() };
+    must_on(handle, &platform, day, issue).await;
+    for code in &codes[..2] {
+        must_on(
+            handle,
+            &customer.actor,
+            day,
+            CommandBody::ActivateSerialCode { code: code.clone(), customer_id: customer.id },
+        )
+        .await;
+    }
+    reverse_a_recharge(handle, world, state, day).await;
+    let january = (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 1, 31).unwrap());
+    let paid = world.id();
+    let statement = CommandBody::IssueSettlementStatement {
+        settlement_id: paid,
+        book: r1,
+        counterparty_id: r2,
+        from: january.0,
+        to: january.1,
+    };
+    must_on(handle, &r1_finance, day, statement).await;
+    let approval_id = world.id();
+    must_on(handle, &r1_finance, day, CommandBody::PaySettlement { settlement_id: paid, approval_id }).await;
+    must_on(handle, &r1_admin, day, CommandBody::DecideApproval { approval_id, grant: true, comment: None }).await;
+    let unpaid = world.id();
+    let statement = CommandBody::IssueSettlementStatement {
+        settlement_id: unpaid,
+        book: platform_id,
+        counterparty_id: supplier,
+        from: january.0,
+        to: january.1,
+    };
+    must_on(handle, &platform_finance, day, statement).await;
+    let approval_id = world.id();
+    must_on(handle, &platform_finance, day, CommandBody::PaySettlement { settlement_id: unpaid, approval_id }).await;
+    must_on(
+        handle,
+        &platform,
+        day,
+        CommandBody::DecideApproval { approval_id, grant: false, comment: Some("wrong bank".into()) },
+    )
+    .await;
+    MonthEnd { paid, unpaid, codes }
+}
+
+pub struct MonthEnd {
+    pub paid: SettlementId,
+    pub unpaid: SettlementId,
+    pub codes: Vec<SerialCode>,
+}
+
+/// Reverses the first confirmed recharge whose customer can still afford it.
+async fn reverse_a_recharge(handle: &WriterHandle, world: &mut World, state: &State, day: NaiveDate) {
+    let mut recharges: Vec<_> = state
+        .recharges
+        .values()
+        .filter(|recharge| recharge.status == ledger_core::state::RechargeStatus::Confirmed)
+        .collect();
+    recharges.sort_by_key(|recharge| recharge.recharge_id);
+    for recharge in recharges {
+        if state.wallet(recharge.customer_id).available() < recharge.amount {
+            continue;
+        }
+        let customer = world
+            .customers
+            .iter()
+            .find(|customer| customer.id == recharge.customer_id)
+            .expect("a workload customer")
+            .clone();
+        let approval_id = world.id();
+        let request = CommandBody::RequestRechargeReversal {
+            approval_id,
+            recharge_id: recharge.recharge_id,
+            reason: "bounced".into(),
+        };
+        must_on(handle, &customer.seller_finance, day, request).await;
+        must_on(
+            handle,
+            &customer.seller_admin,
+            day,
+            CommandBody::DecideApproval { approval_id, grant: true, comment: None },
+        )
+        .await;
+        return;
+    }
+    panic!("no recharge could be reversed");
+}
+
+async fn must_on(handle: &WriterHandle, actor: &Actor, day: NaiveDate, body: CommandBody) {
+    let described = format!("{body:?}");
+    submit(handle, actor, day, body).await.unwrap_or_else(|error| panic!("{described}: {error}"));
+}
