@@ -18,6 +18,7 @@ use ledger_core::{Command, CommandBody, RecordedEvent};
 use projections::ReadModels;
 use rsa::RsaPublicKey;
 use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{generate_token, token_hash, TokenCache};
@@ -183,7 +184,10 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::routes::payments::routes())
         .fallback(|| async { crate::error::ApiError::NotFound { what: "route" } })
         .layer(DefaultBodyLimit::max(body_limit))
+        // Every request gets an `x-request-id` (kept when the client sent one), traced and echoed.
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(tower::limit::ConcurrencyLimitLayer::new(crate::config::CONCURRENT_REQUESTS_MAX))
         .with_state(state)
 }

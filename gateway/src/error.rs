@@ -191,3 +191,38 @@ impl From<ReadError> for ApiError {
 pub fn json_rejection(error: &serde_json::Error, path: Option<String>) -> ApiError {
     ApiError::BadRequest { detail: format!("invalid JSON body: {error}"), field: path }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backpressure_is_a_503_with_retry_after_and_internals_are_not_shown() {
+        let response = ApiError::from(CommandError::Overloaded).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_CONTENT_TYPE);
+        let unavailable = ApiError::from(CommandError::Unavailable("SELECT secret FROM log".into()));
+        assert!(!unavailable.problem().detail.contains("SELECT"));
+        let internal = ApiError::Internal("relation rm_orders does not exist".into());
+        assert_eq!(internal.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!internal.problem().detail.contains("rm_orders"));
+    }
+
+    #[test]
+    fn domain_errors_keep_their_code_class_and_field() {
+        let error = ApiError::from(CommandError::Rejected(DomainError::InsufficientBalance {
+            available: ledger_core::money::Amount::ZERO,
+            needed: ledger_core::money::Amount::parse("1.00").unwrap(),
+        }));
+        let problem = error.problem();
+        assert_eq!(
+            (problem.status, problem.code.as_str(), problem.field.as_deref()),
+            (422, "insufficient_balance", Some("amount"))
+        );
+        let conflict = ApiError::from(CommandError::IdempotencyConflict);
+        assert_eq!((conflict.status(), conflict.code()), (StatusCode::CONFLICT, "idempotency_conflict"));
+        let behind = ApiError::from(ReadError::Behind { wanted: 9, applied: 3 });
+        assert_eq!((behind.status(), behind.code()), (StatusCode::SERVICE_UNAVAILABLE, "read_model_behind"));
+    }
+}

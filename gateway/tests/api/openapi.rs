@@ -60,3 +60,24 @@ async fn the_served_document_is_the_committed_one_and_covers_the_api() {
     assert!(metrics.contains("kboss_projection_lag_events"), "{metrics}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn reads_wait_for_min_position_and_limits_are_problems() {
+    let app = spawn_app(Options::default()).await;
+    let me = app.get("/v1/me", ADMIN_TOKEN).await;
+    let position: u64 = me.headers["kboss-position"].to_str().unwrap().parse().unwrap();
+    assert!(position >= app.log_position(), "a read with min_position reflects it");
+    // A position the log will never reach within the wait: 503 read_model_behind, retry later.
+    let path = format!("/v1/me?min_position={}", app.log_position() + 1_000);
+    let behind = app.call(reqwest::Method::GET, &path, Some(ADMIN_TOKEN), None, None).await;
+    assert_eq!((behind.status.as_u16(), behind.code()), (503, "read_model_behind"));
+    assert!(behind.headers.contains_key("retry-after"));
+    // A body over the limit is refused before it is read whole.
+    let huge = serde_json::json!({ "kind": "customer", "name": "x".repeat(gateway::config::BODY_BYTES_MAX) });
+    let refused = app.post("/v1/orgs", ADMIN_TOKEN, huge).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (413, "payload_too_large"));
+    let page = app.get("/v1/orders?limit=100000", ADMIN_TOKEN).await;
+    assert_eq!((page.status.as_u16(), page.code()), (400, "bad_request"));
+    assert!(page.headers.contains_key("x-request-id"));
+    app.stop().await;
+}
