@@ -39,12 +39,14 @@ use ledger_core::RecordedEvent;
 use tokio::sync::watch;
 
 pub mod backend;
+pub mod jetstream;
 pub mod projection;
 mod queries;
 pub mod runner;
 pub mod sql;
 pub mod views;
 
+pub use jetstream::{spawn_jetstream, spawn_jetstream_with, ConsumerProgress, JetStreamConfig, JetStreamHandle};
 pub use runner::{catch_up, spawn_embedded};
 pub use views::*;
 

@@ -1,0 +1,318 @@
+//! The server-mode runner (DESIGN §6): a durable JetStream pull consumer (explicit ack) per
+//! deployment read store. It fetches batches of events published by the relay
+//! (`commands::relay`: stream sequence = log position), applies them to the read models, and
+//! acks them only once applied.
+//!
+//! NATS is the fast path; the log is the truth:
+//! - a redelivered or duplicated message is a no-op (each projection's checkpoint covers it);
+//! - a gap (the first event beyond the read models' position + 1, or a message that does not
+//!   decode or verify) is filled by reading the missing positions from the log;
+//! - every session starts by catching up from the log, so a consumer whose acks ran ahead of the
+//!   read models (a `reset`, a restored database) converges too;
+//! - any error (NATS restarted, consumer deleted, read store down) ends the session: back off,
+//!   reconnect, re-create the consumer, catch up, go on.
+//!
+//! Every message is checked before it is applied: its payload is a `RecordedEvent` whose
+//! position is the message's stream sequence and whose hash is the hash of its canonical
+//! encoding. One that is not is never applied; its position is read from the log instead.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{self, Message};
+use commands::relay::{BlockingStore, STREAM_NAME};
+use commands::store::REPLAY_CHUNK_EVENTS;
+use commands::EventStore;
+use futures::{FutureExt, StreamExt};
+use ledger_core::RecordedEvent;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::{ReadError, ReadModels};
+
+/// Messages applied (and acked) together at most.
+pub const CONSUMER_BATCH_MAX: usize = 1_024;
+/// How long JetStream waits for an ack before redelivering: long enough for a large batch to be
+/// applied on a busy read store.
+pub const CONSUMER_ACK_WAIT: Duration = Duration::from_secs(30);
+/// The server sends a heartbeat this often while idle; two missed ones end the session.
+pub const CONSUMER_HEARTBEAT: Duration = Duration::from_secs(5);
+/// Back-off after a failed session: doubles from the minimum to the maximum.
+pub const CONSUMER_BACKOFF_MIN: Duration = Duration::from_millis(50);
+pub const CONSUMER_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug)]
+pub struct JetStreamConfig {
+    /// The relay's stream (`commands::relay::STREAM_NAME`; tests use their own).
+    pub stream: String,
+    /// The durable consumer's name: one per deployment read store.
+    pub durable_name: String,
+    /// 1..=CONSUMER_BATCH_MAX.
+    pub batch_max: usize,
+    pub ack_wait: Duration,
+}
+
+impl JetStreamConfig {
+    pub fn new(durable_name: &str) -> JetStreamConfig {
+        JetStreamConfig {
+            stream: STREAM_NAME.to_owned(),
+            durable_name: durable_name.to_owned(),
+            batch_max: 256,
+            ack_wait: CONSUMER_ACK_WAIT,
+        }
+    }
+}
+
+/// How far the consumer is: `seen` is the highest stream sequence it knows of (the last message
+/// received plus what the server says is pending after it), `applied` the read models' lowest
+/// checkpoint. `seen − applied` is the lag for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConsumerProgress {
+    pub seen: u64,
+    pub applied: u64,
+}
+
+impl ConsumerProgress {
+    pub fn lag(&self) -> u64 {
+        self.seen.saturating_sub(self.applied)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("NATS: {0}")]
+    Nats(String),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("the log: {0}")]
+    Log(#[from] commands::StoreError),
+    #[error("the message stream ended")]
+    Ended,
+}
+
+fn nats(error: impl std::fmt::Display) -> ConsumerError {
+    ConsumerError::Nats(error.to_string())
+}
+
+/// The running consumer.
+pub struct JetStreamHandle {
+    progress: watch::Receiver<ConsumerProgress>,
+    last_error: watch::Receiver<Option<String>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl JetStreamHandle {
+    pub fn progress(&self) -> watch::Receiver<ConsumerProgress> {
+        self.progress.clone()
+    }
+
+    /// The error that ended the last session, until a batch is next applied.
+    pub fn last_error(&self) -> watch::Receiver<Option<String>> {
+        self.last_error.clone()
+    }
+
+    /// Stops between two batches and waits for the task. Unacked messages are redelivered to
+    /// the next consumer with this durable name (a no-op where already applied).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(error) = self.task.await {
+            if error.is_panic() {
+                std::panic::resume_unwind(error.into_panic());
+            }
+        }
+    }
+}
+
+/// Starts the consumer named `name` on stream `KBOSS_EVENTS` (DESIGN §6).
+pub fn spawn_jetstream(
+    read_models: ReadModels,
+    nats: async_nats::Client,
+    reader: impl EventStore,
+    name: &str,
+) -> JetStreamHandle {
+    spawn_jetstream_with(read_models, nats, reader, JetStreamConfig::new(name))
+}
+
+pub fn spawn_jetstream_with(
+    read_models: ReadModels,
+    nats: async_nats::Client,
+    reader: impl EventStore,
+    config: JetStreamConfig,
+) -> JetStreamHandle {
+    assert!((1..=CONSUMER_BATCH_MAX).contains(&config.batch_max), "batch_max out of range");
+    let (progress_sender, progress) = watch::channel(ConsumerProgress::default());
+    let (last_error_sender, last_error) = watch::channel(None);
+    let (stop, stopped) = watch::channel(false);
+    let consumer = Consumer {
+        read_models,
+        jetstream: jetstream::new(nats),
+        reader: BlockingStore::new(reader),
+        config,
+        progress: progress_sender,
+        last_error: last_error_sender,
+        applied: 0,
+    };
+    let task = tokio::spawn(consumer.run(stopped));
+    JetStreamHandle { progress, last_error, stop, task }
+}
+
+struct Consumer<S: EventStore> {
+    read_models: ReadModels,
+    jetstream: jetstream::Context,
+    reader: BlockingStore<S>,
+    config: JetStreamConfig,
+    progress: watch::Sender<ConsumerProgress>,
+    last_error: watch::Sender<Option<String>>,
+    /// The read models' lowest checkpoint as of the last apply.
+    applied: u64,
+}
+
+impl<S: EventStore> Consumer<S> {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let mut backoff = CONSUMER_BACKOFF_MIN;
+        while !*stop.borrow() {
+            match self.session(&mut stop).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "jetstream consumer: session ended; starting again");
+                    self.last_error.send_replace(Some(error.to_string()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(CONSUMER_BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// Catches up from the log, then consumes until stopped (`Ok`) or an error.
+    async fn session(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), ConsumerError> {
+        self.applied = self.read_models.position().await?;
+        let stream = self.jetstream.get_stream(&self.config.stream).await.map_err(nats)?;
+        let log_last = self.reader.last_position().await?;
+        self.fill_from_log(log_last).await?;
+        let consumer: jetstream::consumer::PullConsumer = stream
+            .get_or_create_consumer(
+                &self.config.durable_name,
+                pull::Config {
+                    durable_name: Some(self.config.durable_name.clone()),
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: self.config.ack_wait,
+                    // A new consumer starts where the read models are; an existing one keeps its
+                    // place (a gap behind it is filled from the log above).
+                    deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: self.applied + 1 },
+                    max_ack_pending: (4 * self.config.batch_max) as i64,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(nats)?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(self.config.batch_max)
+            .heartbeat(CONSUMER_HEARTBEAT)
+            .messages()
+            .await
+            .map_err(nats)?;
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = stop.changed() => return Ok(()),
+                next = messages.next() => next,
+            };
+            let mut batch = vec![first.ok_or(ConsumerError::Ended)?.map_err(nats)?];
+            // Whatever else has already arrived joins the batch; nothing waits for more.
+            while batch.len() < self.config.batch_max {
+                match messages.next().now_or_never() {
+                    Some(Some(message)) => batch.push(message.map_err(nats)?),
+                    Some(None) | None => break,
+                }
+            }
+            self.handle(batch).await?;
+        }
+    }
+
+    /// Applies a batch (filling gaps from the log), then acks every message of it.
+    async fn handle(&mut self, batch: Vec<Message>) -> Result<(), ConsumerError> {
+        let mut events = Vec::with_capacity(batch.len());
+        let (mut highest, mut seen) = (0, self.progress.borrow().seen);
+        for message in &batch {
+            let Ok(info) = message.info() else { continue };
+            let sequence = info.stream_sequence;
+            highest = highest.max(sequence);
+            seen = seen.max(sequence + info.pending);
+            match verified(&message.payload, sequence) {
+                Ok(event) => events.push(event),
+                // Never applied; the log supplies this position below.
+                Err(reason) => tracing::error!(sequence, %reason, "jetstream consumer: message refused"),
+            }
+        }
+        self.progress.send_modify(|progress| progress.seen = seen);
+        events.sort_by_key(|event| event.position);
+        events.dedup_by_key(|event| event.position);
+        // Contiguous runs are applied in one call each; a gap between them comes from the log.
+        let mut run: Vec<RecordedEvent> = Vec::with_capacity(events.len());
+        let applied_before = self.applied;
+        for event in events.into_iter().filter(|event| event.position > applied_before) {
+            let next = self.applied + 1 + run.len() as u64;
+            if event.position > next {
+                self.apply(&std::mem::take(&mut run)).await?;
+                self.fill_from_log(event.position - 1).await?;
+            }
+            if event.position == self.applied + 1 + run.len() as u64 {
+                run.push(event);
+            }
+        }
+        self.apply(&run).await?;
+        self.fill_from_log(highest).await?;
+        for message in &batch {
+            message.ack().await.map_err(nats)?;
+        }
+        self.last_error.send_if_modified(|last| last.take().is_some());
+        Ok(())
+    }
+
+    /// Applies the log's events after the read models' position up to `through`, in chunks.
+    async fn fill_from_log(&mut self, through: u64) -> Result<(), ConsumerError> {
+        while self.applied < through {
+            let limit = REPLAY_CHUNK_EVENTS.min((through - self.applied) as usize);
+            let chunk = self.reader.read_after(self.applied, limit).await?;
+            if chunk.first().map(|event| event.position) != Some(self.applied + 1) {
+                return Err(ReadError::Corrupt(format!("the log has no position {}", self.applied + 1)).into());
+            }
+            self.apply(&chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self, events: &[RecordedEvent]) -> Result<(), ConsumerError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let lowest = self.read_models.apply(events).await?;
+        let wanted = events.last().map_or(self.applied, |event| event.position);
+        if lowest < wanted {
+            return Err(ReadError::Corrupt(format!("applied through {wanted}, the read models are at {lowest}")).into());
+        }
+        self.applied = lowest;
+        self.progress.send_modify(|progress| {
+            progress.applied = lowest;
+            progress.seen = progress.seen.max(lowest);
+        });
+        Ok(())
+    }
+}
+
+/// The event a message carries, if it is the one at `sequence` and its hash verifies.
+fn verified(payload: &[u8], sequence: u64) -> Result<RecordedEvent, String> {
+    let event: RecordedEvent = serde_json::from_slice(payload).map_err(|error| error.to_string())?;
+    if event.position != sequence {
+        return Err(format!("carries position {} at stream sequence {sequence}", event.position));
+    }
+    if event.compute_hash() != event.hash {
+        return Err(format!("the hash of position {} does not verify", event.position));
+    }
+    Ok(event)
+}
