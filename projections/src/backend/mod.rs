@@ -91,3 +91,28 @@ pub fn advance(projection: &Projection, position: u64) -> Statement {
 pub fn read_checkpoints(rows: &[Row]) -> Result<HashMap<String, u64>, ReadError> {
     rows.iter().map(|row| Ok((row.text(0)?.to_owned(), row.position(1)?))).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use ledger_core::testing::WorkedExample;
+
+    use super::continuing;
+
+    fn positions(events: &[&ledger_core::RecordedEvent]) -> Vec<u64> {
+        events.iter().map(|event| event.position).collect()
+    }
+
+    #[test]
+    fn a_projection_applies_what_continues_its_checkpoint_and_nothing_past_a_gap() {
+        let world = WorkedExample::new();
+        let log = world.ledger.log.clone();
+        assert!(log.len() >= 6);
+        assert_eq!(positions(&continuing(0, &log)), (1..=log.len() as u64).collect::<Vec<_>>());
+        assert_eq!(positions(&continuing(2, &log[..4])), vec![3, 4], "events at or below the checkpoint are skipped");
+        assert_eq!(positions(&continuing(2, &log[3..])), Vec::<u64>::new(), "a chunk after a gap waits");
+        let with_repeat = [log[2].clone(), log[2].clone(), log[3].clone()];
+        assert_eq!(positions(&continuing(2, &with_repeat)), vec![3, 4], "a repeat inside a chunk is applied once");
+        let with_hole = [log[2].clone(), log[4].clone()];
+        assert_eq!(positions(&continuing(2, &with_hole)), vec![3], "nothing past a hole inside a chunk");
+    }
+}
