@@ -25,6 +25,7 @@ use crate::auth::{generate_token, token_hash, TokenCache};
 use crate::config::{Clock, Secret, Settings};
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
+use crate::offruntime::OffRuntime;
 
 /// The file a generated admin token is written to, in the data directory (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -53,7 +54,7 @@ pub enum StartError {
 /// one, behind a mutex, used from blocking tasks.
 pub enum LogReader {
     Sqlite(SqliteStore),
-    Postgres(PostgresStore),
+    Postgres(OffRuntime<PostgresStore>),
 }
 
 impl LogReader {
@@ -205,7 +206,7 @@ async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
     .map_err(|error| StartError::Bootstrap(error.to_string()))??;
     let read = ReadModels::open_sqlite(&settings.data_dir)?;
     let log = LogReader::Sqlite(SqliteStore::open_reader(&settings.data_dir)?);
-    let runner = start_distribution(settings, &writer, &read, || SqliteStore::open_reader(&settings.data_dir))?;
+    let runner = start_distribution(settings, &writer, &read, SqliteStore::open_reader(&settings.data_dir)?).await?;
     Ok((writer, read, log, runner))
 }
 
@@ -228,27 +229,29 @@ async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, Star
         .build()
         .map_err(|error| StartError::Config(error.to_string()))?;
     let read = ReadModels::open_postgres(pool).await?;
-    let reader_config = config.clone();
-    let log = tokio::task::spawn_blocking(move || PostgresStore::open_reader(&reader_config))
-        .await
-        .map_err(|error| StartError::Bootstrap(error.to_string()))??;
-    let runner = start_distribution(settings, &writer, &read, || PostgresStore::open_reader(&config))?;
-    Ok((writer, read, LogReader::Postgres(log), runner))
+    // The blocking client must not be created on the runtime's threads.
+    let (log, runner_reader) = tokio::task::spawn_blocking(move || {
+        Ok::<_, StoreError>((PostgresStore::open_reader(&config)?, PostgresStore::open_reader(&config)?))
+    })
+    .await
+    .map_err(|error| StartError::Bootstrap(error.to_string()))??;
+    let runner = start_distribution(settings, &writer, &read, OffRuntime::new(runner_reader)).await?;
+    Ok((writer, read, LogReader::Postgres(OffRuntime::new(log)), runner))
 }
 
 /// Keeps the read models up to date. Embedded: the in-process runner catches up from the log,
 /// woken by the writer's committed position. With `nats_url`: [`crate::distribution::start`],
 /// the hook where the NATS relay and the JetStream consumers start.
-fn start_distribution<S: EventStore>(
+async fn start_distribution<S: EventStore>(
     settings: &Settings,
     writer: &Writer,
     read: &ReadModels,
-    open_reader: impl FnOnce() -> Result<S, StoreError>,
+    log_reader: S,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
     match &settings.nats_url {
-        None => Ok(vec![projections::spawn_embedded(read.clone(), open_reader()?, writer.handle().committed())]),
+        None => Ok(vec![projections::spawn_embedded(read.clone(), log_reader, writer.handle().committed())]),
         Some(url) => {
-            crate::distribution::start(url, writer.handle(), read.clone(), open_reader()?).map_err(StartError::Config)
+            crate::distribution::start(url, writer.handle(), read.clone(), log_reader).await.map_err(StartError::Config)
         }
     }
 }

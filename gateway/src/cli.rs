@@ -139,7 +139,9 @@ where
         None => AnyReader::Sqlite(SqliteStore::open_reader(&settings.data_dir)?),
         Some(url) => {
             let config: postgres::Config = url.expose().parse()?;
-            AnyReader::Postgres(tokio::task::spawn_blocking(move || PostgresStore::open_reader(&config)).await??)
+            AnyReader::Postgres(crate::offruntime::OffRuntime::new(
+                tokio::task::spawn_blocking(move || PostgresStore::open_reader(&config)).await??,
+            ))
         }
     };
     work(reader).await
@@ -148,7 +150,7 @@ where
 /// Either backend's reader, as one `EventStore` (the CLI picks at run time).
 pub enum AnyReader {
     Sqlite(SqliteStore),
-    Postgres(PostgresStore),
+    Postgres(crate::offruntime::OffRuntime<PostgresStore>),
 }
 
 macro_rules! delegate {

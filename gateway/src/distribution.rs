@@ -6,11 +6,13 @@ use commands::{EventStore, WriterHandle};
 use projections::ReadModels;
 use tokio::task::JoinHandle;
 
-/// Starts the relay and the consumers; returns their tasks (aborted on shutdown).
+/// Starts the relay and the consumers; returns their tasks (aborted on shutdown, after the
+/// writer has drained). `log_reader` is a reader of the log (`reopen` it for more connections:
+/// the relay reads what to publish, a consumer fills gaps). An `Err` stops the start-up.
 ///
 /// Until the relay is wired in, the read models are kept up to date by the in-process runner,
 /// which reads the same log: every read model is still exact, only the transport differs.
-pub fn start<S: EventStore>(
+pub async fn start<S: EventStore>(
     nats_url: &str,
     writer: WriterHandle,
     read: ReadModels,

@@ -94,9 +94,8 @@ fn apply(defect: &Defect, body: &mut Value, amount_field: Option<&str>) -> bool 
             object.remove(&pick(*index));
         }
         Defect::WrongType(index, value) => {
-            let key = pick(*index);
-            // `quantity` and `periods` accept numbers; a wrong type must be wrong for the field.
-            object.insert(key, if value.is_number() { json!("not-a-number") } else { value.clone() });
+            // Every top-level field of the templates is a string or an array: none takes these.
+            object.insert(pick(*index), value.clone());
         }
         Defect::BadAmount(value) => match amount_field {
             Some(field) => {

@@ -18,6 +18,8 @@ pub fn date(text: &str) -> NaiveDate {
 #[derive(Default)]
 pub struct Options {
     pub webhook_url: Option<String>,
+    /// PostgreSQL for the log and the read models (server mode); SQLite in the temp dir if absent.
+    pub database_url: Option<String>,
     pub payment_keys: BTreeMap<String, String>,
 }
 
@@ -60,6 +62,7 @@ pub async fn spawn_app(options: Options) -> TestApp {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.path().to_owned(),
         admin_token: Some(Secret::new(ADMIN_TOKEN)),
+        database_url: options.database_url.map(Secret::new),
         approval_webhook_url: options.webhook_url,
         payment_channels: options
             .payment_keys

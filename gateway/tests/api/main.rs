@@ -10,4 +10,5 @@ mod idempotency;
 mod notifier;
 mod openapi;
 mod payments;
+mod postgres;
 mod tenancy;

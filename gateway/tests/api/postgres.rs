@@ -1,0 +1,39 @@
+//! Server mode: the same flow with the log and the read models in PostgreSQL (a fresh schema
+//! of database `test`, dropped afterwards).
+
+use deadpool_postgres::tokio_postgres::{self, NoTls};
+use serde_json::json;
+
+use crate::helpers::*;
+
+const DATABASE: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+
+async fn admin_connection() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(DATABASE, NoTls).await.expect("PostgreSQL on 127.0.0.1:5432");
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test]
+async fn the_worked_example_runs_on_postgresql() {
+    let schema = format!("kboss_gateway_{}", uuid::Uuid::now_v7().simple());
+    let admin = admin_connection().await;
+    admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let url = format!("postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}");
+    let app = spawn_app(Options { database_url: Some(url), ..Options::default() }).await;
+    let world = build_world(&app).await;
+    recharge(&app, &world, "950.00").await;
+    let order = buy(&app, &world).await;
+    let r2 = app.get(&format!("/v1/books/{}/trial-balance", world.r2), &world.r2_finance).await.expect(200);
+    assert_eq!(account(&r2, "2203"), ("950.00".into(), "950.00".into()));
+    assert_eq!(account(&r2, "6401"), ("880.00".into(), "0.00".into()));
+    let platform = app.get(&format!("/v1/books/{}/trial-balance", world.platform), &world.admin).await.expect(200);
+    assert_eq!(account(&platform, "2202"), ("0.00".into(), "700.00".into()));
+    let refund = json!({ "amount": "950.00", "reason": "cancelled" });
+    let refunded = app.post(&format!("/v1/orders/{order}/refund"), &world.r2_finance, refund).await.expect(200);
+    assert_eq!(refunded["status"], "refunded");
+    let ready = app.call(reqwest::Method::GET, "/readyz", None, None, None).await;
+    assert_eq!(ready.status.as_u16(), 200);
+    app.stop().await;
+    admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
