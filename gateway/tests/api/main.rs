@@ -7,6 +7,7 @@ mod export;
 mod flow;
 mod helpers;
 mod idempotency;
+mod more_flows;
 mod notifier;
 mod openapi;
 mod payments;
