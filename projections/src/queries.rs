@@ -27,18 +27,8 @@ const TRIAL_BALANCE: &str = "SELECT a.code, a.name, a.account_type,
      FROM rm_accounts a LEFT JOIN rm_daily_balances d ON d.book = a.book AND d.account = a.code AND d.day <= $2
      WHERE a.book = $1 GROUP BY a.code, a.name, a.account_type";
 const ACCOUNT_TYPE: &str = "SELECT account_type FROM rm_accounts WHERE book = $1 AND code = $2";
-/// The running balance is a window over every line of the book (and account, party) in log
-/// order; dates and the cursor filter the lines shown, not the lines summed.
-const LEDGER_PAGE: &str = "SELECT position, entry_idx, line_idx, entry_date, account, party, debit, credit,
-         event_type, rule_id, rule_version, pair_id, running
-     FROM (SELECT position, entry_idx, line_idx, entry_date, account, party, debit, credit, event_type, rule_id,
-               rule_version, pair_id,
-               CAST(SUM(debit - credit) OVER (ORDER BY position, entry_idx, line_idx ROWS UNBOUNDED PRECEDING) AS BIGINT) AS running
-           FROM rm_journal
-           WHERE book = $1 AND (CAST($2 AS TEXT) IS NULL OR account = $2) AND (CAST($3 AS TEXT) IS NULL OR party = $3)) lines
-     WHERE (CAST($4 AS TEXT) IS NULL OR entry_date >= $4) AND (CAST($5 AS TEXT) IS NULL OR entry_date <= $5)
-       AND (position > $6 OR (position = $6 AND (entry_idx > $7 OR (entry_idx = $7 AND line_idx > $8))))
-     ORDER BY position, entry_idx, line_idx LIMIT $9";
+const LEDGER_COLUMNS: &str =
+    "position, entry_idx, line_idx, entry_date, account, party, debit, credit, event_type, rule_id, rule_version, pair_id";
 const ORDER_COLUMNS: &str = "order_id, customer_id, seller_id, status, total, paid, refunded, items, placed_on, placed_position, invite_code, salesperson";
 const ORDER_FILTER: &str =
     "(CAST($1 AS TEXT) IS NULL OR seller_id = $1) AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2)
@@ -185,7 +175,7 @@ impl ReadModels {
     pub async fn ledger(&self, query: &LedgerQuery) -> Result<LedgerPage, ReadError> {
         check_dates(query.from, query.to)?;
         let limit = query.limit.clamp(1, LEDGER_PAGE_MAX);
-        let [position, entry_idx, line_idx] = match &query.cursor {
+        let after = match &query.cursor {
             Some(cursor) => decode_cursor::<3>(cursor, LEDGER_CURSOR_PREFIX)?,
             None => [0, -1, -1],
         };
@@ -193,24 +183,14 @@ impl ReadModels {
             Some(account) => self.normal_side(query.book, account).await?,
             None => Side::Debit,
         };
-        let params = vec![
-            SqlValue::text(query.book),
-            optional_text(query.account.as_ref()),
-            optional_text(query.party),
-            query.from.map_or(SqlValue::Null, SqlValue::date),
-            query.to.map_or(SqlValue::Null, SqlValue::date),
-            SqlValue::Integer(position),
-            SqlValue::Integer(entry_idx),
-            SqlValue::Integer(line_idx),
-            SqlValue::Integer(limit as i64 + 1),
-        ];
-        let rows = self.rows(LEDGER_PAGE, params).await?;
+        let (sql, params) = ledger_page_sql(query, after, limit + 1);
+        let rows = self.rows_dynamic(sql, params).await?;
         let mut items = rows.iter().map(|row| ledger_line(row, normal_side)).collect::<Result<Vec<_>, _>>()?;
         let next_cursor = (items.len() > limit).then(|| {
             items.truncate(limit);
-            let last = items.last().expect("a full page");
-            let entry_idx = last.entry_id.rsplit('-').next().unwrap_or("0");
-            format!("{LEDGER_CURSOR_PREFIX}{}.{entry_idx}.{}", last.position, last.line_idx)
+            let last = &rows[limit - 1];
+            let key = [0, 1, 2].map(|index| last.integer(index).unwrap_or_default());
+            format!("{LEDGER_CURSOR_PREFIX}{}.{}.{}", key[0], key[1], key[2])
         });
         Ok(LedgerPage { items, next_cursor })
     }
@@ -396,6 +376,66 @@ impl ReadModels {
     }
 }
 
+/// Numbers parameters as they are bound, for statements whose conditions depend on the query.
+#[derive(Default)]
+struct Parameters(Vec<SqlValue>);
+
+impl Parameters {
+    fn bind(&mut self, value: SqlValue) -> String {
+        self.0.push(value);
+        format!("${}", self.0.len())
+    }
+}
+
+/// One ledger page. Filtered by book, by book and account, or by book, account and party, the
+/// running balance is the line's stored one, and the page an index range scan; filtered by party
+/// alone (no stored balance for that key) it is a window over the party's lines in log order.
+/// Either way dates and the cursor choose the lines shown, not the lines summed.
+fn ledger_page_sql(query: &LedgerQuery, after: [i64; 3], limit: usize) -> (String, Vec<SqlValue>) {
+    let mut parameters = Parameters::default();
+    let mut filter = vec![format!("book = {}", parameters.bind(SqlValue::text(query.book)))];
+    if let Some(account) = &query.account {
+        filter.push(format!("account = {}", parameters.bind(SqlValue::text(account))));
+    }
+    if let Some(party) = query.party {
+        filter.push(format!("party = {}", parameters.bind(SqlValue::text(party))));
+    }
+    let mut shown = Vec::new();
+    if let Some(from) = query.from {
+        shown.push(format!("entry_date >= {}", parameters.bind(SqlValue::date(from))));
+    }
+    if let Some(to) = query.to {
+        shown.push(format!("entry_date <= {}", parameters.bind(SqlValue::date(to))));
+    }
+    let [position, entry_idx, line_idx] = after.map(|value| parameters.bind(SqlValue::Integer(value)));
+    shown.push(format!("(position, entry_idx, line_idx) > ({position}, {entry_idx}, {line_idx})"));
+    let limit = parameters.bind(SqlValue::Integer(limit as i64));
+    let order = "ORDER BY position, entry_idx, line_idx";
+    let sql = match (&query.account, query.party) {
+        (None, Some(_)) => format!(
+            "SELECT * FROM (SELECT {LEDGER_COLUMNS},
+                 CAST(SUM(debit - credit) OVER ({order} ROWS UNBOUNDED PRECEDING) AS BIGINT) AS running
+                 FROM rm_journal WHERE {}) lines
+             WHERE {} {order} LIMIT {limit}",
+            filter.join(" AND "),
+            shown.join(" AND ")
+        ),
+        (account, party) => {
+            let running = match (account, party) {
+                (None, _) => "book_running",
+                (Some(_), None) => "account_running",
+                (Some(_), Some(_)) => "party_running",
+            };
+            filter.extend(shown);
+            format!(
+                "SELECT {LEDGER_COLUMNS}, {running} FROM rm_journal WHERE {} {order} LIMIT {limit}",
+                filter.join(" AND ")
+            )
+        }
+    };
+    (sql, parameters.0)
+}
+
 fn org_view(row: &Row) -> Result<OrgView, ReadError> {
     Ok(OrgView {
         id: row.parse(0)?,
@@ -430,7 +470,7 @@ fn ledger_line(row: &Row, normal_side: Side) -> Result<LedgerLine, ReadError> {
         line_idx: small(2)?,
         date: row.date(3)?,
         account: parsed(row.text(4)?, AccountCode::parse)?,
-        party: row.parse_optional(5)?,
+        party: if row.text(5)? == NO_PARTY { None } else { Some(row.parse(5)?) },
         debit: row.amount(6)?,
         credit: row.amount(7)?,
         event_type: row.text(8)?.to_owned(),

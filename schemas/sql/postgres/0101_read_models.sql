@@ -81,6 +81,9 @@ CREATE TABLE rm_wallet_requests (
 CREATE INDEX rm_wallet_requests_by_customer ON rm_wallet_requests (customer_id, kind, status);
 CREATE INDEX rm_wallet_requests_by_approval ON rm_wallet_requests (approval_id);
 
+-- Party '' when the line has none. Each line carries the running balance (debit − credit, in
+-- log order, through this line) of its book, of its book and account, and of its book, account
+-- and party: a ledger page is then an index range scan, whatever its depth in the book.
 CREATE TABLE rm_journal (
     position        BIGINT  NOT NULL,
     entry_idx       BIGINT  NOT NULL,
@@ -88,17 +91,21 @@ CREATE TABLE rm_journal (
     book            TEXT    NOT NULL,
     entry_date      TEXT    NOT NULL,
     account         TEXT    NOT NULL,
-    party           TEXT,
+    party           TEXT    NOT NULL,
     debit           BIGINT  NOT NULL,
     credit          BIGINT  NOT NULL,
     event_type      TEXT    NOT NULL,
     rule_id         TEXT    NOT NULL,
     rule_version    BIGINT  NOT NULL,
     pair_id         TEXT,
+    book_running    BIGINT  NOT NULL,
+    account_running BIGINT  NOT NULL,
+    party_running   BIGINT  NOT NULL,
     PRIMARY KEY (position, entry_idx, line_idx)
 );
 CREATE INDEX rm_journal_by_book ON rm_journal (book, position, entry_idx, line_idx);
 CREATE INDEX rm_journal_by_account ON rm_journal (book, account, position, entry_idx, line_idx);
+CREATE INDEX rm_journal_by_party ON rm_journal (book, account, party, position, entry_idx, line_idx);
 
 CREATE TABLE rm_orders (
     order_id        TEXT    PRIMARY KEY,
