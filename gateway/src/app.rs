@@ -18,6 +18,7 @@ use ledger_core::{Command, CommandBody, RecordedEvent};
 use projections::ReadModels;
 use rsa::RsaPublicKey;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -73,9 +74,49 @@ impl LogReader {
     }
 }
 
+/// Who appends to the log: this instance (it holds the writer's lock), or another instance it
+/// names (DESIGN §4: one writer per deployment; a second instance serves reads and answers
+/// writes with 503 naming the leader).
+#[derive(Clone)]
+pub enum WriteSide {
+    Leader(WriterHandle),
+    Follower { leader: String, committed: watch::Receiver<u64> },
+}
+
+impl WriteSide {
+    /// The last position committed to the log, and a way to wait for the next.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        match self {
+            WriteSide::Leader(handle) => handle.committed(),
+            WriteSide::Follower { committed, .. } => committed.clone(),
+        }
+    }
+
+    /// Commands waiting for this instance's writer.
+    pub fn queued(&self) -> usize {
+        match self {
+            WriteSide::Leader(handle) => handle.queued(),
+            WriteSide::Follower { .. } => 0,
+        }
+    }
+
+    /// The writer, or a 503 naming the instance that holds it.
+    pub fn handle(&self) -> Result<&WriterHandle, crate::error::ApiError> {
+        match self {
+            WriteSide::Leader(handle) => Ok(handle),
+            WriteSide::Follower { leader, .. } => Err(crate::error::ApiError::Unavailable(format!(
+                "this instance serves reads only; writes go to the leader: {leader}"
+            ))),
+        }
+    }
+}
+
+/// How often a follower looks at the log's last position (it has no writer to wake it).
+pub const FOLLOWER_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// What every handler shares.
 pub struct AppState {
-    pub writer: WriterHandle,
+    pub writer: WriteSide,
     pub read: ReadModels,
     pub log: Arc<Mutex<LogReader>>,
     pub settings: Arc<Settings>,
@@ -109,7 +150,8 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     router: Router,
-    writer: Writer,
+    /// `None` on a follower.
+    writer: Option<Writer>,
     state: SharedState,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -119,14 +161,14 @@ impl Application {
         let settings = Arc::new(settings);
         let payment_keys = crate::payments::load_keys(&settings.payment_channels).map_err(StartError::Config)?;
         let metrics = Arc::new(Metrics::new());
-        let (writer, read, log, runner) = match &settings.database_url {
+        let (writer, write_side, read, log, runner) = match &settings.database_url {
             None => open_embedded(&settings).await?,
             Some(url) => open_postgres(&settings, url).await?,
         };
         let notifier =
             Notifier::start(settings.approval_webhook_url.clone(), settings.limits.notifier_queue_max, metrics.clone());
         let state = Arc::new(AppState {
-            writer: writer.handle(),
+            writer: write_side,
             read,
             log: Arc::new(Mutex::new(log)),
             settings: settings.clone(),
@@ -163,7 +205,9 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), std::io::Error> {
         let Application { listener, router, writer, background, .. } = self;
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
-        let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
+        if let Some(writer) = writer {
+            let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
+        }
         for task in background {
             task.abort();
         }
@@ -193,7 +237,7 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-type Opened = (Writer, ReadModels, LogReader, Vec<tokio::task::JoinHandle<()>>);
+type Opened = (Option<Writer>, WriteSide, ReadModels, LogReader, Vec<tokio::task::JoinHandle<()>>);
 
 async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
     std::fs::create_dir_all(&settings.data_dir)?;
@@ -206,8 +250,10 @@ async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
     .map_err(|error| StartError::Bootstrap(error.to_string()))??;
     let read = ReadModels::open_sqlite(&settings.data_dir)?;
     let log = LogReader::Sqlite(SqliteStore::open_reader(&settings.data_dir)?);
-    let runner = start_distribution(settings, &writer, &read, SqliteStore::open_reader(&settings.data_dir)?).await?;
-    Ok((writer, read, log, runner))
+    let write_side = WriteSide::Leader(writer.handle());
+    let reader = SqliteStore::open_reader(&settings.data_dir)?;
+    let runner = start_distribution(settings, &write_side, &read, reader).await?;
+    Ok((Some(writer), write_side, read, log, runner))
 }
 
 async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, StartError> {
@@ -216,8 +262,13 @@ async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, Star
     let holder = format!("kboss-gateway {} pid {}", settings.listen, std::process::id());
     let writer_config = settings.writer_config();
     let store_config = config.clone();
-    let writer = tokio::task::spawn_blocking(move || -> Result<Writer, StartError> {
-        Ok(Writer::start(PostgresStore::open_writer(&store_config, &holder)?, writer_config)?)
+    // Another instance holding the writer's lock makes this one a follower, not a failure.
+    let writer = tokio::task::spawn_blocking(move || -> Result<Result<Writer, String>, StartError> {
+        match PostgresStore::open_writer(&store_config, &holder) {
+            Ok(store) => Ok(Ok(Writer::start(store, writer_config)?)),
+            Err(StoreError::Locked { holder }) => Ok(Err(holder)),
+            Err(error) => Err(error.into()),
+        }
     })
     .await
     .map_err(|error| StartError::Bootstrap(error.to_string()))??;
@@ -230,13 +281,25 @@ async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, Star
         .map_err(|error| StartError::Config(error.to_string()))?;
     let read = ReadModels::open_postgres(pool).await?;
     // The blocking client must not be created on the runtime's threads.
-    let (log, runner_reader) = tokio::task::spawn_blocking(move || {
-        Ok::<_, StoreError>((PostgresStore::open_reader(&config)?, PostgresStore::open_reader(&config)?))
+    let (log, runner_reader, follower_reader) = tokio::task::spawn_blocking(move || {
+        let open = || PostgresStore::open_reader(&config).map(OffRuntime::new);
+        Ok::<_, StoreError>((open()?, open()?, open()?))
     })
     .await
     .map_err(|error| StartError::Bootstrap(error.to_string()))??;
-    let runner = start_distribution(settings, &writer, &read, OffRuntime::new(runner_reader)).await?;
-    Ok((writer, read, LogReader::Postgres(OffRuntime::new(log)), runner))
+    let (writer, write_side, mut tasks) = match writer {
+        Ok(writer) => {
+            let write_side = WriteSide::Leader(writer.handle());
+            (Some(writer), write_side, Vec::new())
+        }
+        Err(leader) => {
+            tracing::warn!(%leader, "another instance holds the writer's lock: serving reads only");
+            let (committed, poller) = follow_log(follower_reader);
+            (None, WriteSide::Follower { leader, committed }, vec![poller])
+        }
+    };
+    tasks.extend(start_distribution(settings, &write_side, &read, runner_reader).await?);
+    Ok((writer, write_side, read, LogReader::Postgres(log), tasks))
 }
 
 /// Keeps the read models up to date. Embedded: the in-process runner catches up from the log,
@@ -244,14 +307,14 @@ async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, Star
 /// the hook where the NATS relay and the JetStream consumers start.
 async fn start_distribution<S: EventStore>(
     settings: &Settings,
-    writer: &Writer,
+    write_side: &WriteSide,
     read: &ReadModels,
     log_reader: S,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
     match &settings.nats_url {
-        None => Ok(vec![projections::spawn_embedded(read.clone(), log_reader, writer.handle().committed())]),
+        None => Ok(vec![projections::spawn_embedded(read.clone(), log_reader, write_side.committed())]),
         Some(url) => {
-            crate::distribution::start(url, writer.handle(), read.clone(), log_reader).await.map_err(StartError::Config)
+            crate::distribution::start(url, write_side, read.clone(), log_reader).await.map_err(StartError::Config)
         }
     }
 }
@@ -259,7 +322,8 @@ async fn start_distribution<S: EventStore>(
 /// On a fresh store: the platform org, and its `super_admin` token (`admin_token` from the
 /// settings, else a generated one, printed once and written to `<data_dir>/admin.token`).
 async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
-    if *state.writer.committed().borrow() > 0 {
+    let WriteSide::Leader(writer) = &state.writer else { return Ok(()) };
+    if *writer.committed().borrow() > 0 {
         return Ok(());
     }
     let platform_id = OrgId(uuid::Uuid::now_v7());
@@ -268,7 +332,7 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
     let today = state.clock.today();
     let submit = |body: CommandBody, key: &str| {
         let command = Command { actor: actor.clone(), effective_date: today, at: chrono::Utc::now(), body };
-        state.writer.submit(WriterRequest::with_key(command, key))
+        writer.submit(WriterRequest::with_key(command, key))
     };
     let name = state.settings.platform_name.clone();
     submit(CommandBody::Bootstrap { platform_id, name, currency: Currency::CNY }, "bootstrap")
@@ -294,6 +358,39 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         println!("kboss: generated the super_admin token {token} (also in {ADMIN_TOKEN_FILE})");
     }
     Ok(())
+}
+
+/// A follower's view of the log's last position, polled (there is no writer here to wake it).
+fn follow_log(reader: OffRuntime<PostgresStore>) -> (watch::Receiver<u64>, tokio::task::JoinHandle<()>) {
+    let (sender, committed) = watch::channel(0);
+    let task = tokio::spawn(async move {
+        let mut reader = Some(reader);
+        loop {
+            let Some(mut store) = reader.take() else { return };
+            let polled = tokio::task::spawn_blocking(move || {
+                let position = store.last_position();
+                (store, position)
+            })
+            .await;
+            match polled {
+                Ok((store, position)) => {
+                    reader = Some(store);
+                    match position {
+                        Ok(position) => {
+                            sender.send_if_modified(|seen| std::mem::replace(seen, position) != position);
+                        }
+                        Err(error) => tracing::warn!(%error, "follower cannot read the log's position"),
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "follower's log poll panicked");
+                    return;
+                }
+            }
+            tokio::time::sleep(FOLLOWER_POLL_INTERVAL).await;
+        }
+    });
+    (committed, task)
 }
 
 fn write_admin_token(data_dir: &Path, token: &str) -> Result<(), std::io::Error> {

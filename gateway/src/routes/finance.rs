@@ -2,7 +2,7 @@
 //! balances, invoiceable amounts and exports. A book is read by its own staff and by the
 //! platform's `super_admin`; a wallet also by its customer.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,7 +15,7 @@ use projections::{Granularity, KpiDimension, KpiQuery, LedgerQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse, Fresh, Read, POSITION_HEADER};
+use super::{parse, Fresh, Params, Read, POSITION_HEADER};
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::config::PAGE_SIZE_DEFAULT;
@@ -164,7 +164,7 @@ pub async fn trial_balance(
     caller: Caller,
     Fresh(position): Fresh,
     Path(org_id): Path<String>,
-    Query(query): Query<AsOfQuery>,
+    Params(query): Params<AsOfQuery>,
 ) -> Result<Read<TrialBalanceBody>, ApiError> {
     let book = readable_book(&caller, &org_id)?;
     let as_of = parse::optional_date("as_of", &query.as_of)?.unwrap_or_else(|| state.clock.today());
@@ -235,7 +235,7 @@ pub async fn ledger(
     caller: Caller,
     Fresh(position): Fresh,
     Path(org_id): Path<String>,
-    Query(params): Query<LedgerParams>,
+    Params(params): Params<LedgerParams>,
 ) -> Result<Read<LedgerBody>, ApiError> {
     let book = readable_book(&caller, &org_id)?;
     let query = LedgerQuery {
@@ -360,7 +360,7 @@ pub async fn kpi(
     caller: Caller,
     Fresh(position): Fresh,
     Path(org_id): Path<String>,
-    Query(params): Query<KpiParams>,
+    Params(params): Params<KpiParams>,
 ) -> Result<Read<KpiBody>, ApiError> {
     let book = readable_book(&caller, &org_id)?;
     let (from, to) = period(&state, &params.from, &params.to)?;
@@ -429,7 +429,7 @@ pub async fn serial_kpi(
     caller: Caller,
     Fresh(position): Fresh,
     Path(org_id): Path<String>,
-    Query(params): Query<PeriodParams>,
+    Params(params): Params<PeriodParams>,
 ) -> Result<Read<SerialKpiBody>, ApiError> {
     let book = readable_book(&caller, &org_id)?;
     let (from, to) = period(&state, &params.from, &params.to)?;
@@ -466,7 +466,7 @@ pub async fn export(
     caller: Caller,
     Fresh(position): Fresh,
     Path(org_id): Path<String>,
-    Query(params): Query<ExportParams>,
+    Params(params): Params<ExportParams>,
 ) -> Result<Response, ApiError> {
     let book = readable_book(&caller, &org_id)?;
     let format = ExportFormat::parse(params.format.as_deref().unwrap_or("csv"))

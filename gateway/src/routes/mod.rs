@@ -76,6 +76,21 @@ impl FromRequestParts<SharedState> for IdempotencyHeader {
     }
 }
 
+/// Query parameters: a malformed one (`limit=abc`) is a 400 problem naming the parameter.
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|query| Params(query.0)).map_err(|rejection| {
+            let message = rejection.body_text();
+            let field = message.split('`').nth(1).filter(|_| message.contains(" field `")).map(str::to_owned);
+            ApiError::BadRequest { detail: message, field }
+        })
+    }
+}
+
 /// The position a read reflects: after waiting for `min_position` when the query asks for it.
 pub struct Fresh(pub u64);
 
@@ -205,8 +220,9 @@ impl crate::app::AppState {
         tracing::Span::current().record("command", command_name);
         let command = Command { actor: caller.actor.clone(), effective_date: self.clock.today(), at: Utc::now(), body };
         let request = WriterRequest { command, idempotency_key: key.clone(), correlation_id: None };
+        let writer = self.writer.handle()?;
         let started = Instant::now();
-        let result = self.writer.submit(request).await;
+        let result = writer.submit(request).await;
         self.metrics.record_command(command_name, &result, started.elapsed());
         let committed = result?;
         if !committed.replayed {

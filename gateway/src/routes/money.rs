@@ -1,6 +1,6 @@
 //! Money in and out of wallets: recharges and their reversal, approvals, coupons, withdrawals.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::catalog::Position;
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
@@ -215,7 +215,7 @@ pub async fn list_approvals(
     State(state): State<SharedState>,
     caller: Caller,
     Fresh(position): Fresh,
-    Query(query): Query<ApprovalQuery>,
+    Params(query): Params<ApprovalQuery>,
 ) -> Result<Read<ApprovalList>, ApiError> {
     if !caller.is_staff() {
         return Err(ApiError::Forbidden("approvals are for the org's staff".to_owned()));

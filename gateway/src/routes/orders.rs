@@ -1,6 +1,6 @@
 //! Orders: place, pay, fulfil, cancel, refund, renew; pay-as-you-go usage; order reads.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -14,7 +14,7 @@ use projections::{OrderQuery, OrderView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
@@ -483,7 +483,7 @@ pub async fn list_orders(
     State(state): State<SharedState>,
     caller: Caller,
     Fresh(position): Fresh,
-    Query(query): Query<OrderListQuery>,
+    Params(query): Params<OrderListQuery>,
 ) -> Result<Read<OrderList>, ApiError> {
     let limit = super::finance::page_limit(&state, query.limit)?;
     let customer_id = query.customer_id.as_deref().map(|id| parse::id("customer_id", id)).transpose()?;

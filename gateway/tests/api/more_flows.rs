@@ -26,7 +26,10 @@ async fn every_other_flow_works_over_http() {
     let invite = app.post(&format!("/v1/books/{r2}/invite-codes"), &world.r2_sales, invite).await.expect(201);
     let body = json!({ "customer_id": c, "items": [{ "product_id": product, "quantity": "1", "periods": 1 }], "invite_code": invite["code"] });
     let order = app.post("/v1/orders", &world.customer_token, body).await.expect(201);
-    assert_eq!((order["items"][0]["rate_source"].as_str(), order["total"].as_str()), (Some("promotion"), Some("900.00")));
+    assert_eq!(
+        (order["items"][0]["rate_source"].as_str(), order["total"].as_str()),
+        (Some("promotion"), Some("900.00"))
+    );
     let order_id = order["id"].as_str().unwrap().to_owned();
     app.post(&format!("/v1/orders/{order_id}/pay"), &world.customer_token, json!({})).await.expect(200);
     let fulfil = json!({ "note": "ticket 7 done", "subscription_end": "2026-02-15" });
@@ -46,7 +49,8 @@ async fn every_other_flow_works_over_http() {
     let cancelled = app.post(&format!("/v1/orders/{unpaid_id}/cancel"), &world.customer_token, json!({})).await;
     assert_eq!(cancelled.expect(200)["status"], "cancelled");
     let orders = app.get("/v1/orders?limit=10", &world.customer_token).await.expect(200);
-    let statuses: Vec<&str> = orders["items"].as_array().unwrap().iter().map(|order| order["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> =
+        orders["items"].as_array().unwrap().iter().map(|order| order["status"].as_str().unwrap()).collect();
     assert_eq!(statuses.len(), 2, "{orders}");
     assert!(statuses.contains(&"cancelled") && statuses.contains(&"fulfilled"), "{statuses:?}");
 
@@ -60,7 +64,8 @@ async fn every_other_flow_works_over_http() {
     let invoiceable = app.get(&format!("/v1/customers/{c}/invoiceable"), &world.r2_finance).await.expect(200);
     let before: rust_decimal::Decimal = invoiceable["invoiceable"].as_str().unwrap().parse().unwrap();
     assert!(before >= rust_decimal::Decimal::from(100), "{invoiceable}");
-    let invoice = app.post("/v1/invoices", &world.r2_finance, json!({ "customer_id": c, "amount": "100.00" })).await.expect(202);
+    let invoice =
+        app.post("/v1/invoices", &world.r2_finance, json!({ "customer_id": c, "amount": "100.00" })).await.expect(202);
     approve(&app, &world, &invoice).await;
     let invoiceable = app.get(&format!("/v1/customers/{c}/invoiceable"), &world.r2_finance).await.expect(200);
     let after: rust_decimal::Decimal = invoiceable["invoiceable"].as_str().unwrap().parse().unwrap();
@@ -71,10 +76,13 @@ async fn every_other_flow_works_over_http() {
     let pending = app.post("/v1/recharges", &world.r2_sales, body).await.expect(202);
     approve(&app, &world, &pending).await;
     let recharge_id = pending["id"].as_str().unwrap();
-    let reversal = app.post(&format!("/v1/recharges/{recharge_id}/reversal"), &world.r2_finance, json!({ "reason": "bounced" })).await;
+    let reversal = app
+        .post(&format!("/v1/recharges/{recharge_id}/reversal"), &world.r2_finance, json!({ "reason": "bounced" }))
+        .await;
     let reversal = reversal.expect(202);
     approve(&app, &world, &reversal).await;
-    let approval = app.get(&format!("/v1/approvals/{}", reversal["approval_id"].as_str().unwrap()), &world.r2_finance).await;
+    let approval =
+        app.get(&format!("/v1/approvals/{}", reversal["approval_id"].as_str().unwrap()), &world.r2_finance).await;
     assert_eq!(approval.expect(200)["status"], "granted");
 
     // Serial codes: package price, tier rate, the distributor's tier, a batch, an activation.
@@ -86,7 +94,8 @@ async fn every_other_flow_works_over_http() {
     let batch = app.post("/v1/serial-codes/batches", admin, batch).await.expect(201);
     assert_eq!((batch["unit_price"].as_str(), batch["total"].as_str()), (Some("240.00"), Some("720.00")));
     assert_eq!(batch["codes"].as_array().unwrap().len(), 3);
-    let serial = app.get(&format!("/v1/books/{}/kpi/serial-codes?from=2026-01-01&to=2026-01-31", world.platform), admin).await;
+    let serial =
+        app.get(&format!("/v1/books/{}/kpi/serial-codes?from=2026-01-01&to=2026-01-31", world.platform), admin).await;
     assert!(!serial.expect(200)["rows"].as_array().unwrap().is_empty());
 
     // A book opens an account of its own.
@@ -100,7 +109,11 @@ async fn every_other_flow_works_over_http() {
     let org = app.get(&format!("/v1/orgs/{c}"), &world.r2_admin).await.expect(200);
     assert_eq!((org["kind"].as_str(), org["parent_id"].as_str()), (Some("customer"), Some(r2.as_str())));
     let balances = app.get(&format!("/v1/books/{r2}/balances"), &world.r2_finance).await.expect(200);
-    assert!(balances["items"].as_array().unwrap().iter().any(|row| row["account"] == "2203" && row["party"] == c.as_str()));
+    assert!(balances["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|row| row["account"] == "2203" && row["party"] == c.as_str()));
     let mut cursor: Option<String> = None;
     let mut lines = 0;
     for _ in 0..100 {

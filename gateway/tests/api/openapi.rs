@@ -79,5 +79,7 @@ async fn reads_wait_for_min_position_and_limits_are_problems() {
     let page = app.get("/v1/orders?limit=100000", ADMIN_TOKEN).await;
     assert_eq!((page.status.as_u16(), page.code()), (400, "bad_request"));
     assert!(page.headers.contains_key("x-request-id"));
+    let malformed = app.get("/v1/orders?limit=many", ADMIN_TOKEN).await;
+    assert_eq!((malformed.status.as_u16(), malformed.code()), (400, "bad_request"));
     app.stop().await;
 }

@@ -1,5 +1,5 @@
 //! Server mode: the same flow with the log and the read models in PostgreSQL (a fresh schema
-//! of database `test`, dropped afterwards).
+//! of database `test`, dropped afterwards), and a second instance that follows the leader.
 
 use deadpool_postgres::tokio_postgres::{self, NoTls};
 use serde_json::json;
@@ -20,7 +20,7 @@ async fn the_worked_example_runs_on_postgresql() {
     let admin = admin_connection().await;
     admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
     let url = format!("postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}");
-    let app = spawn_app(Options { database_url: Some(url), ..Options::default() }).await;
+    let app = spawn_app(Options { database_url: Some(url.clone()), ..Options::default() }).await;
     let world = build_world(&app).await;
     recharge(&app, &world, "950.00").await;
     let order = buy(&app, &world).await;
@@ -34,6 +34,20 @@ async fn the_worked_example_runs_on_postgresql() {
     assert_eq!(refunded["status"], "refunded");
     let ready = app.call(reqwest::Method::GET, "/readyz", None, None, None).await;
     assert_eq!(ready.status.as_u16(), 200);
+
+    // A second instance on the same database: it serves reads and names the leader on writes.
+    let follower = spawn_app(Options { database_url: Some(url.clone()), ..Options::default() }).await;
+    let path = format!("/v1/books/{}/trial-balance?min_position={}", world.platform, app.log_position());
+    let read = follower.call(reqwest::Method::GET, &path, Some(&world.admin), None, None).await.expect(200);
+    let leader = app.get(&format!("/v1/books/{}/trial-balance", world.platform), &world.admin).await.expect(200);
+    assert_eq!(read["accounts"], leader["accounts"]);
+    assert_eq!(account(&read, "2202"), ("700.00".into(), "700.00".into()), "the full refund reversed the payable");
+    let write = follower.post("/v1/orgs", &world.admin, json!({ "kind": "supplier", "name": "S2" })).await;
+    assert_eq!(write.status.as_u16(), 503, "{}", write.text);
+    assert!(write.body["detail"].as_str().unwrap().contains("leader"), "{}", write.text);
+    assert!(write.headers.contains_key("retry-after"));
+    assert_eq!(follower.call(reqwest::Method::GET, "/readyz", None, None, None).await.status.as_u16(), 200);
+    follower.stop().await;
     app.stop().await;
     admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
 }
