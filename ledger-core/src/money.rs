@@ -201,9 +201,15 @@ pub struct SignedAmount(Decimal);
 impl SignedAmount {
     pub const ZERO: SignedAmount = SignedAmount(Decimal::from_parts(0, 0, 0, false, 2));
 
+    /// A zero is always `0.00`, never `-0.00`: negating a zero decimal keeps its sign bit, which
+    /// would show finance a negative zero, and would not survive a round trip through the log
+    /// (parsing `"-0.00"` gives a plain zero, so a re-encoded event would no longer match its hash).
     pub fn from_decimal(value: Decimal) -> SignedAmount {
         let mut value = value;
         value.rescale(AMOUNT_DECIMALS_MAX);
+        if value.is_zero() {
+            value.set_sign_positive(true);
+        }
         SignedAmount(value)
     }
 
@@ -498,6 +504,20 @@ mod tests {
         assert_eq!(serde_json::to_string(&amount).unwrap(), "\"950.00\"");
         assert!(serde_json::from_str::<Amount>("950.00").is_err(), "a JSON number is refused");
         assert!(serde_json::from_str::<Amount>("\"-1\"").is_err());
+    }
+
+    #[test]
+    fn a_signed_zero_never_carries_a_sign_and_every_signed_amount_round_trips_through_json() {
+        let negated_zero = SignedAmount::ZERO.negated();
+        assert_eq!(negated_zero.to_string(), "0.00");
+        assert_eq!(SignedAmount::ZERO.sub(Amount::ZERO).to_string(), "0.00");
+        let minus_five = SignedAmount::from(Amount::parse("5.00").unwrap()).negated();
+        assert_eq!(minus_five.to_string(), "-5.00");
+        for value in [negated_zero, minus_five] {
+            let text = serde_json::to_string(&value).unwrap();
+            let back: SignedAmount = serde_json::from_str(&text).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), text, "the log re-encodes what it stored");
+        }
     }
 
     #[test]
