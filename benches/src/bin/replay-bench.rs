@@ -1,0 +1,105 @@
+//! Replay rates (DESIGN §10: ≥ 1M events/s from SQLite, ≥ 300k/s from PostgreSQL). Builds a log
+//! of §2.5 purchases with the real writer on SQLite, copies it event for event (same bytes, same
+//! hashes) into a fresh PostgreSQL schema, then measures on each backend:
+//! - read: `read_after` in chunks of `REPLAY_CHUNK_EVENTS`, rows fetched and decoded into
+//!   `RecordedEvent`s (what every catch-up reader pays);
+//! - load: `load_state` with no snapshot, i.e. read + verify (position, chain hash recomputed
+//!   from the canonical encoding, balanced entries, wallets) + evolve: the writer's start-up.
+//!
+//! cargo run --release -p benches --bin replay-bench -- [purchases]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use benches::{fund_customer, BenchSchema};
+use commands::store::REPLAY_CHUNK_EVENTS;
+use commands::testing::{purchase, setup_world};
+use commands::{EventStore, PostgresStore, SqliteStore, Writer, WriterConfig};
+use ledger_core::event::EncodedEvent;
+
+/// Submitters building the log: enough to fill the writer's batches.
+const BUILD_SUBMITTERS: u64 = 1_024;
+
+fn main() {
+    let purchases: u64 = std::env::args().nth(1).map(|argument| argument.parse().expect("a number")).unwrap_or(100_000);
+    let directory = tempfile::tempdir().unwrap();
+    let built = Instant::now();
+    build_log(directory.path(), purchases);
+    let mut sqlite = SqliteStore::open_reader(directory.path()).unwrap();
+    let events = sqlite.last_position().unwrap();
+    println!("replay-bench: built a log of {events} events in {:.1} s", built.elapsed().as_secs_f64());
+
+    let schema = BenchSchema::create();
+    let mut postgres = PostgresStore::open_writer(&schema.config(), "replay-bench").unwrap();
+    copy_log(&mut sqlite, &mut postgres);
+    drop(postgres);
+    let mut postgres = PostgresStore::open_reader(&schema.config()).unwrap();
+
+    for round in 1..=2 {
+        measure(&format!("sqlite   (round {round})"), &mut sqlite, events);
+        measure(&format!("postgres (round {round})"), &mut postgres, events);
+    }
+}
+
+fn build_log(directory: &std::path::Path, purchases: u64) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        // No snapshot: the load below replays the whole log.
+        let config = WriterConfig { snapshot_every_events: u64::MAX, ..WriterConfig::default() };
+        let writer = Writer::start(SqliteStore::open_writer(directory).unwrap(), config).unwrap();
+        let handle = writer.handle();
+        let world = Arc::new(setup_world(&handle).await.unwrap());
+        fund_customer(&handle, &world).await;
+        let lanes: Vec<_> = (0..BUILD_SUBMITTERS)
+            .map(|lane| {
+                let (handle, world) = (handle.clone(), world.clone());
+                tokio::spawn(async move {
+                    for n in (lane..purchases).step_by(BUILD_SUBMITTERS as usize) {
+                        let [_, place, pay] = purchase(&world, n);
+                        handle.submit(place).await.unwrap();
+                        handle.submit(pay).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for lane in lanes {
+            lane.await.unwrap();
+        }
+        writer.shutdown();
+    });
+}
+
+fn copy_log(from: &mut SqliteStore, to: &mut PostgresStore) {
+    let mut after = 0;
+    loop {
+        let chunk = from.read_after(after, REPLAY_CHUNK_EVENTS).unwrap();
+        let Some(last) = chunk.last() else { return };
+        after = last.position;
+        let encoded: Vec<EncodedEvent> =
+            chunk.into_iter().map(|event| EncodedEvent { canonical: event.canonical_bytes(), event }).collect();
+        to.append(&encoded, &[]).unwrap();
+    }
+}
+
+fn measure(label: &str, store: &mut impl EventStore, events: u64) {
+    let started = Instant::now();
+    let (mut after, mut read) = (0, 0_u64);
+    loop {
+        let chunk = store.read_after(after, REPLAY_CHUNK_EVENTS).unwrap();
+        let Some(last) = chunk.last() else { break };
+        after = last.position;
+        read += chunk.len() as u64;
+    }
+    let read_seconds = started.elapsed().as_secs_f64();
+    assert_eq!(read, events);
+    let started = Instant::now();
+    let state = commands::load_state(store).unwrap();
+    let load_seconds = started.elapsed().as_secs_f64();
+    assert_eq!(state.last_position, events);
+    println!(
+        "replay-bench {label}: read + decode {events} events in {read_seconds:.2} s = {:.0} events/s; \
+         load_state (read + verify + evolve) in {load_seconds:.2} s = {:.0} events/s",
+        events as f64 / read_seconds,
+        events as f64 / load_seconds,
+    );
+}
