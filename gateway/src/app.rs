@@ -55,7 +55,7 @@ pub enum StartError {
 /// one, behind a mutex, used from blocking tasks.
 pub enum LogReader {
     Sqlite(SqliteStore),
-    Postgres(OffRuntime<PostgresStore>),
+    Postgres(Box<OffRuntime<PostgresStore>>),
 }
 
 impl LogReader {
@@ -299,7 +299,7 @@ async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, Star
         }
     };
     tasks.extend(start_distribution(settings, &write_side, &read, runner_reader).await?);
-    Ok((writer, write_side, read, LogReader::Postgres(log), tasks))
+    Ok((writer, write_side, read, LogReader::Postgres(Box::new(log)), tasks))
 }
 
 /// Keeps the read models up to date. Embedded: the in-process runner catches up from the log,

@@ -139,9 +139,9 @@ where
         None => AnyReader::Sqlite(SqliteStore::open_reader(&settings.data_dir)?),
         Some(url) => {
             let config: postgres::Config = url.expose().parse()?;
-            AnyReader::Postgres(crate::offruntime::OffRuntime::new(
+            AnyReader::Postgres(Box::new(crate::offruntime::OffRuntime::new(
                 tokio::task::spawn_blocking(move || PostgresStore::open_reader(&config)).await??,
-            ))
+            )))
         }
     };
     work(reader).await
@@ -150,7 +150,7 @@ where
 /// Either backend's reader, as one `EventStore` (the CLI picks at run time).
 pub enum AnyReader {
     Sqlite(SqliteStore),
-    Postgres(crate::offruntime::OffRuntime<PostgresStore>),
+    Postgres(Box<crate::offruntime::OffRuntime<PostgresStore>>),
 }
 
 macro_rules! delegate {
@@ -168,7 +168,7 @@ impl EventStore for AnyReader {
     fn reopen(&self) -> Result<AnyReader, commands::StoreError> {
         match self {
             AnyReader::Sqlite(store) => store.reopen().map(AnyReader::Sqlite),
-            AnyReader::Postgres(store) => store.reopen().map(AnyReader::Postgres),
+            AnyReader::Postgres(store) => store.reopen().map(|store| AnyReader::Postgres(Box::new(store))),
         }
     }
 

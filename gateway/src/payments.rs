@@ -90,7 +90,7 @@ pub fn read_notification(fields: &BTreeMap<String, String>) -> Result<Notificati
         |name: &'static str| fields.get(name).filter(|value| !value.is_empty()).ok_or(NotificationError::Missing(name));
     let passback = field("passback_params")?;
     let customer_id = passback.strip_prefix("customer_id=").unwrap_or(passback).to_owned();
-    let paid = fields.get("trade_status").is_none_or(|status| PAID_STATUSES.contains(&status.as_str()));
+    let paid = fields.get("trade_status").map_or(true, |status| PAID_STATUSES.contains(&status.as_str()));
     Ok(Notification {
         trade_number: field("trade_no")?.clone(),
         out_trade_number: fields.get("out_trade_no").cloned(),

@@ -20,6 +20,10 @@ pub struct Options {
     pub webhook_url: Option<String>,
     /// PostgreSQL for the log and the read models (server mode); SQLite in the temp dir if absent.
     pub database_url: Option<String>,
+    /// No `KBOSS_ADMIN_TOKEN`: the server generates one on a fresh store.
+    pub generate_admin_token: bool,
+    /// Reuse a data directory (a restart) instead of a fresh one.
+    pub data_dir: Option<tempfile::TempDir>,
     pub payment_keys: BTreeMap<String, String>,
 }
 
@@ -56,12 +60,15 @@ impl Answer {
 
 pub async fn spawn_app(options: Options) -> TestApp {
     gateway::telemetry::init();
-    let data_dir = tempfile::tempdir().expect("a temporary directory");
+    let data_dir = match options.data_dir {
+        Some(data_dir) => data_dir,
+        None => tempfile::tempdir().expect("a temporary directory"),
+    };
     let clock = Clock::manual(date("2026-01-15"));
     let settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.path().to_owned(),
-        admin_token: Some(Secret::new(ADMIN_TOKEN)),
+        admin_token: (!options.generate_admin_token).then(|| Secret::new(ADMIN_TOKEN)),
         database_url: options.database_url.map(Secret::new),
         approval_webhook_url: options.webhook_url,
         payment_channels: options

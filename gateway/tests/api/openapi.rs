@@ -83,3 +83,27 @@ async fn reads_wait_for_min_position_and_limits_are_problems() {
     assert_eq!((malformed.status.as_u16(), malformed.code()), (400, "bad_request"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_generated_admin_token_is_written_0600_and_survives_a_restart() {
+    let app = spawn_app(Options { generate_admin_token: true, ..Options::default() }).await;
+    let file = app.data_dir.path().join(gateway::app::ADMIN_TOKEN_FILE);
+    let token = std::fs::read_to_string(&file).expect("the token file").trim().to_owned();
+    assert!(token.starts_with("kb_") && token != ADMIN_TOKEN);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let me = app.get("/v1/me", &token).await.expect(200);
+    assert_eq!(me["roles"], serde_json::json!(["super_admin", "admin"]));
+    let position = app.log_position();
+    let data_dir = app.stop().await;
+
+    // A restart bootstraps nothing again; the token is known from the log, not from memory.
+    let app = spawn_app(Options { generate_admin_token: true, data_dir: Some(data_dir), ..Options::default() }).await;
+    assert_eq!(app.log_position(), position);
+    assert_eq!(app.get("/v1/me", &token).await.expect(200)["org_id"], me["org_id"]);
+    assert_eq!(app.get("/v1/me", "kb_nobody").await.status.as_u16(), 401);
+    app.stop().await;
+}
