@@ -184,7 +184,7 @@ impl ReadModels {
         let names =
             projection::ALL.iter().flat_map(|projection| projection.tables.iter()).chain(["rm_checkpoints"].iter());
         for table in names {
-            let statement = sql::Statement { sql: format!("SELECT * FROM {table}").into(), params: vec![] };
+            let statement = sql::Statement::dynamic(format!("SELECT * FROM {table}"), vec![]);
             let mut rows = self.inner.backend.query(statement).await?;
             rows.sort();
             tables.insert((*table).to_owned(), rows);

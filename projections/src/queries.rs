@@ -114,7 +114,7 @@ impl ReadModels {
     }
 
     async fn rows_dynamic(&self, sql: String, params: Vec<SqlValue>) -> Result<Vec<Row>, ReadError> {
-        self.backend().query(Statement { sql: sql.into(), params }).await
+        self.backend().query(Statement::dynamic(sql, params)).await
     }
 
     pub async fn org(&self, id: OrgId) -> Result<Option<OrgView>, ReadError> {

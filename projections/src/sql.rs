@@ -63,11 +63,27 @@ impl std::fmt::Display for SqlValue {
 pub struct Statement {
     pub sql: Cow<'static, str>,
     pub params: Vec<SqlValue>,
+    /// Set on an upsert that adds its integer parameters after the first `n` (the row's key) to
+    /// that row. Such statements commute, so the backend sums a chunk's into one per key: a chunk
+    /// touching one balance a thousand times updates it once (PostgreSQL pays for every version
+    /// of a row updated again in one transaction).
+    pub additive_key_len: Option<usize>,
 }
 
 impl Statement {
     pub fn new(sql: &'static str, params: Vec<SqlValue>) -> Statement {
-        Statement { sql: Cow::Borrowed(sql), params }
+        Statement { sql: Cow::Borrowed(sql), params, additive_key_len: None }
+    }
+
+    /// A statement whose text is built for the query (conditions that depend on its filters).
+    pub fn dynamic(sql: String, params: Vec<SqlValue>) -> Statement {
+        Statement { sql: Cow::Owned(sql), params, additive_key_len: None }
+    }
+
+    /// An additive upsert: the first `key_len` parameters are the key, the rest integer addends.
+    pub fn additive(sql: &'static str, params: Vec<SqlValue>, key_len: usize) -> Statement {
+        assert!(params[key_len..].iter().all(|param| matches!(param, SqlValue::Integer(_))), "addends are integers");
+        Statement { sql: Cow::Borrowed(sql), params, additive_key_len: Some(key_len) }
     }
 }
 

@@ -72,6 +72,73 @@ pub fn continuing(checkpoint: u64, events: &[RecordedEvent]) -> Vec<&RecordedEve
     run
 }
 
+/// The statements of one projection's run over a chunk, in order, with the additive upserts
+/// summed per key. Sums commute with each other and with writes to other tables (read models
+/// have no triggers or foreign keys), so they are flushed only before a statement that writes a
+/// table with pending sums (or whose table cannot be told) and before a context query: the result
+/// is exactly that of running every statement in order.
+#[derive(Default)]
+pub struct Batch {
+    ordered: Vec<Statement>,
+    sums: Vec<Statement>,
+    sum_index: HashMap<(std::borrow::Cow<'static, str>, Vec<SqlValue>), usize>,
+    tables_with_sums: Vec<String>,
+}
+
+/// The table an `INSERT INTO t` or `UPDATE t` statement writes.
+fn written_table(sql: &str) -> Option<&str> {
+    let mut words = sql.split_whitespace();
+    match (words.next()?.to_ascii_uppercase().as_str(), words.next()?) {
+        ("INSERT", into) if into.eq_ignore_ascii_case("INTO") => words.next(),
+        ("UPDATE", table) => Some(table),
+        _ => None,
+    }
+}
+
+impl Batch {
+    pub fn push(&mut self, statement: Statement) {
+        let Some(key_len) = statement.additive_key_len else {
+            let table = written_table(&statement.sql);
+            if table.is_none_or(|table| self.tables_with_sums.iter().any(|pending| pending == table)) {
+                self.flush_sums();
+            }
+            self.ordered.push(statement);
+            return;
+        };
+        let key = (statement.sql.clone(), statement.params[..key_len].to_vec());
+        match self.sum_index.get(&key) {
+            Some(&index) => {
+                let sum = &mut self.sums[index];
+                for (total, addend) in sum.params[key_len..].iter_mut().zip(&statement.params[key_len..]) {
+                    if let (SqlValue::Integer(total), SqlValue::Integer(addend)) = (total, addend) {
+                        *total += addend;
+                    }
+                }
+            }
+            None => {
+                let table = written_table(&statement.sql).expect("an additive statement is an INSERT").to_owned();
+                if !self.tables_with_sums.contains(&table) {
+                    self.tables_with_sums.push(table);
+                }
+                self.sum_index.insert(key, self.sums.len());
+                self.sums.push(statement);
+            }
+        }
+    }
+
+    fn flush_sums(&mut self) {
+        self.sum_index.clear();
+        self.tables_with_sums.clear();
+        self.ordered.append(&mut self.sums);
+    }
+
+    /// Everything pushed so far, in an order equivalent to the pushes; the batch is then empty.
+    pub fn take(&mut self) -> Vec<Statement> {
+        self.flush_sums();
+        std::mem::take(&mut self.ordered)
+    }
+}
+
 /// `DELETE FROM` each table of the projections (names are this crate's constants, never input).
 pub fn delete_statements(projections: &[&'static Projection]) -> Vec<String> {
     projections
@@ -97,6 +164,37 @@ mod tests {
     use ledger_core::testing::WorkedExample;
 
     use super::continuing;
+
+    #[test]
+    fn a_batch_sums_additive_upserts_and_keeps_them_before_other_writes_of_their_table() {
+        use super::Batch;
+        use crate::sql::{SqlValue, Statement};
+        const ADD: &str = "INSERT INTO rm_totals (key, amount) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET amount = rm_totals.amount + excluded.amount";
+        const CLAMP: &str = "UPDATE rm_totals SET amount = 0 WHERE amount < 0";
+        const ELSEWHERE: &str = "INSERT INTO rm_other (key) VALUES ($1)";
+        let add = |key: &str, amount| Statement::additive(ADD, vec![SqlValue::text(key), SqlValue::Integer(amount)], 1);
+        let mut batch = Batch::default();
+        for statement in [
+            add("a", 1),
+            Statement::new(ELSEWHERE, vec![SqlValue::text("x")]),
+            add("b", 5),
+            add("a", 2),
+            Statement::new(CLAMP, vec![]),
+            add("a", -7),
+        ] {
+            batch.push(statement);
+        }
+        let taken = batch.take();
+        let expected = vec![
+            Statement::new(ELSEWHERE, vec![SqlValue::text("x")]),
+            add("a", 3),
+            add("b", 5),
+            Statement::new(CLAMP, vec![]),
+            add("a", -7),
+        ];
+        assert_eq!(taken, expected);
+        assert!(batch.take().is_empty());
+    }
 
     fn positions(events: &[&ledger_core::RecordedEvent]) -> Vec<u64> {
         events.iter().map(|event| event.position).collect()

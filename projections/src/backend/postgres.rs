@@ -107,22 +107,23 @@ async fn apply_projection(
     events: &[RecordedEvent],
 ) -> Result<(), ReadError> {
     let run = continuing(checkpoint, events);
-    let mut pending: Vec<Statement> = Vec::new();
+    let mut batch = Batch::default();
+    let mut statements = Vec::new();
     for event in &run {
         let context = match (projection.context)(event) {
             Some(context_query) => {
-                execute_all(transaction, &pending).await?;
-                pending.clear();
+                execute_all(transaction, &batch.take()).await?;
                 query_in(transaction, &context_query).await?
             }
             None => Vec::new(),
         };
-        (projection.statements)(event, &context, &mut pending);
+        (projection.statements)(event, &context, &mut statements);
+        statements.drain(..).for_each(|statement| batch.push(statement));
     }
     if let Some(last) = run.last() {
-        pending.push(advance(projection, last.position));
+        batch.push(advance(projection, last.position));
     }
-    execute_all(transaction, &pending).await
+    execute_all(transaction, &batch.take()).await
 }
 
 impl PostgresBackend {

@@ -108,28 +108,45 @@ fn query(connection: &Connection, statement: &Statement) -> Result<Vec<Row>, Rea
     Ok(result)
 }
 
+/// One projection's continuation of the chunk: statements are batched until an event needs a
+/// context query, which must see everything before it.
+fn apply_projection(
+    connection: &Connection,
+    projection: &Projection,
+    checkpoint: u64,
+    events: &[RecordedEvent],
+) -> Result<(), ReadError> {
+    let run = continuing(checkpoint, events);
+    let mut batch = Batch::default();
+    let mut statements = Vec::new();
+    for event in &run {
+        let context = match (projection.context)(event) {
+            Some(context_query) => {
+                execute_all(connection, batch.take())?;
+                query(connection, &context_query)?
+            }
+            None => Vec::new(),
+        };
+        (projection.statements)(event, &context, &mut statements);
+        statements.drain(..).for_each(|statement| batch.push(statement));
+    }
+    if let Some(last) = run.last() {
+        batch.push(advance(projection, last.position));
+    }
+    execute_all(connection, batch.take())
+}
+
+fn execute_all(connection: &Connection, statements: Vec<Statement>) -> Result<(), ReadError> {
+    statements.iter().try_for_each(|statement| execute(connection, statement).map(|_| ()))
+}
+
 /// Applies every projection's continuation of the chunk inside one `BEGIN IMMEDIATE` transaction.
 fn apply_blocking(connection: &mut Connection, events: &[RecordedEvent]) -> Result<u64, ReadError> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
     let checkpoints = read_checkpoints(&query(&transaction, &Statement::new(SELECT_CHECKPOINTS, vec![]))?)?;
-    let mut statements = Vec::new();
     for projection in projection::ALL {
         let checkpoint = checkpoints.get(projection.name).copied().unwrap_or(0);
-        let run = continuing(checkpoint, events);
-        for event in &run {
-            let context = match (projection.context)(event) {
-                Some(context_query) => query(&transaction, &context_query)?,
-                None => Vec::new(),
-            };
-            statements.clear();
-            (projection.statements)(event, &context, &mut statements);
-            for statement in &statements {
-                execute(&transaction, statement)?;
-            }
-        }
-        if let Some(last) = run.last() {
-            execute(&transaction, &advance(projection, last.position))?;
-        }
+        apply_projection(&transaction, projection, checkpoint, events)?;
     }
     let lowest = lowest_checkpoint(&transaction)?;
     transaction.commit().map_err(unavailable)?;

@@ -102,7 +102,7 @@ fn post_entries(event: &RecordedEvent, out: &mut Vec<Statement>) {
             SqlValue::Integer(debit),
             SqlValue::Integer(credit),
         ];
-        out.push(Statement::new(ADD_BALANCE, params));
+        out.push(Statement::additive(ADD_BALANCE, params, 3));
     }
     for ((book, account, day), (debit, credit)) in by_day {
         let params = vec![
@@ -112,7 +112,7 @@ fn post_entries(event: &RecordedEvent, out: &mut Vec<Statement>) {
             SqlValue::Integer(debit),
             SqlValue::Integer(credit),
         ];
-        out.push(Statement::new(ADD_DAILY_BALANCE, params));
+        out.push(Statement::additive(ADD_DAILY_BALANCE, params, 3));
     }
 }
 

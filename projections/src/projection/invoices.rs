@@ -36,5 +36,5 @@ fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
 }
 
 fn add(customer_id: OrgId, amount_minor: i64) -> Statement {
-    Statement::new(ADD, vec![SqlValue::text(customer_id), SqlValue::Integer(amount_minor)])
+    Statement::additive(ADD, vec![SqlValue::text(customer_id), SqlValue::Integer(amount_minor)], 1)
 }

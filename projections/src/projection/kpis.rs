@@ -276,7 +276,7 @@ pub fn allocate(total: i64, weights: &[i64]) -> Vec<i64> {
 fn add_kpi(book: OrgId, day: &SqlValue, dimension: &str, key: &str, figures: &Figures) -> Statement {
     let mut params = vec![SqlValue::text(book), day.clone(), SqlValue::text(dimension), SqlValue::text(key)];
     params.extend(figures.0.iter().map(|figure| SqlValue::Integer(*figure)));
-    Statement::new(ADD_KPI, params)
+    Statement::additive(ADD_KPI, params, 4)
 }
 
 fn sale_key(
@@ -314,7 +314,7 @@ fn serial_statements(event: &RecordedEvent, day: &SqlValue, out: &mut Vec<Statem
         SqlValue::Integer(activated),
         SqlValue::Integer(revenue),
     ];
-    out.push(Statement::new(ADD_SERIAL, params));
+    out.push(Statement::additive(ADD_SERIAL, params, 3));
 }
 
 #[cfg(test)]
