@@ -30,6 +30,8 @@ use crate::offruntime::OffRuntime;
 
 /// The file a generated admin token is written to, in the data directory (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// How long shutdown waits for background tasks (read-model runner, relay) to finish.
+pub const BACKGROUND_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 /// Connections in the read pool (PostgreSQL mode).
 pub const READ_POOL_CONNECTIONS_MAX: usize = 16;
 
@@ -208,8 +210,14 @@ impl Application {
         if let Some(writer) = writer {
             let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
         }
-        for task in background {
-            task.abort();
+        // The read-model runner ends by itself once the writer is gone (after a last catch-up);
+        // letting it finish keeps its blocking reads from being cut off by the runtime's exit.
+        // Tasks that only end when told (a follower's poller) are stopped after the bound.
+        let deadline = tokio::time::Instant::now() + BACKGROUND_DRAIN_MAX;
+        for mut task in background {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+            }
         }
         tracing::info!("stopped");
         served
