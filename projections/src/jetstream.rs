@@ -57,7 +57,7 @@ impl JetStreamConfig {
         JetStreamConfig {
             stream: STREAM_NAME.to_owned(),
             durable_name: durable_name.to_owned(),
-            batch_max: 256,
+            batch_max: CONSUMER_BATCH_MAX,
             ack_wait: CONSUMER_ACK_WAIT,
         }
     }
