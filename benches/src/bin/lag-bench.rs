@@ -137,12 +137,14 @@ async fn measure(label: &str, handle: &WriterHandle, read_models: &ReadModels, r
     };
 
     // The paced load: purchase n is placed then paid; `rate` commands/s in all.
-    let per_tick = (rate as f64 * PACING_TICK.as_secs_f64() / 2.0).max(1.0) as u64;
+    let purchases_per_tick = rate as f64 * PACING_TICK.as_secs_f64() / 2.0;
     let mut tick = tokio::time::interval(PACING_TICK);
-    let (mut n, mut tasks) = (0_u64, Vec::new());
+    let (mut n, mut credit, mut tasks) = (0_u64, 0.0_f64, Vec::new());
     while started.elapsed() < Duration::from_secs(seconds) {
         tick.tick().await;
-        for _ in 0..per_tick {
+        credit += purchases_per_tick;
+        while credit >= 1.0 {
+            credit -= 1.0;
             let (handle, world) = (handle.clone(), world.clone());
             let [_, place, pay] = purchase(&world, n);
             n += 1;

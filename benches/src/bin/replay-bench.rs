@@ -39,6 +39,30 @@ fn main() {
         measure(&format!("sqlite   (round {round})"), &mut sqlite, events);
         measure(&format!("postgres (round {round})"), &mut postgres, events);
     }
+
+    // How fast the read models fold the log (what bounds projection lag under load).
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let until = events.min(READ_MODEL_EVENTS_MAX);
+        let read_models = projections::ReadModels::open_sqlite(&directory.path().join("read")).unwrap();
+        rebuild_rate("sqlite  ", &read_models, &mut sqlite, until).await;
+        let read_models = projections::ReadModels::open_postgres(schema.pool()).await.unwrap();
+        rebuild_rate("postgres", &read_models, &mut postgres, until).await;
+    });
+    drop(postgres);
+}
+
+/// Events folded into read models per measurement at most (they are much slower than replay).
+const READ_MODEL_EVENTS_MAX: u64 = 40_000;
+
+async fn rebuild_rate(label: &str, read_models: &projections::ReadModels, store: &mut impl EventStore, until: u64) {
+    let started = Instant::now();
+    let reached = projections::catch_up(read_models, store, Some(until), |_, _| {}).await.unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "replay-bench read models {label}: catch_up applied {reached} events in {seconds:.2} s = {:.0} events/s",
+        reached as f64 / seconds
+    );
 }
 
 fn build_log(directory: &std::path::Path, purchases: u64) {
