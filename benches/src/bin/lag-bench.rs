@@ -128,7 +128,7 @@ async fn measure(label: &str, handle: &WriterHandle, read_models: &ReadModels, r
                     if committed_at >= counting_from {
                         // One sample per event of the commit.
                         let lag = now.duration_since(committed_at).as_micros() as u64;
-                        lags_us.extend(std::iter::repeat_n(lag, (position - previous.min(position)) as usize));
+                        lags_us.extend(std::iter::repeat(lag).take((position - previous.min(position)) as usize));
                     }
                     previous = position;
                 }
