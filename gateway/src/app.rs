@@ -321,9 +321,9 @@ async fn start_distribution<S: EventStore>(
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
     match &settings.nats_url {
         None => Ok(vec![projections::spawn_embedded(read.clone(), log_reader, write_side.committed())]),
-        Some(url) => {
-            crate::distribution::start(url, write_side, read.clone(), log_reader).await.map_err(StartError::Config)
-        }
+        Some(url) => crate::distribution::start(url, settings, write_side, read.clone(), log_reader)
+            .await
+            .map_err(StartError::Config),
     }
 }
 

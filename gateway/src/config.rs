@@ -101,6 +101,10 @@ pub struct Settings {
     pub database_url: Option<Secret>,
     /// NATS JetStream for distribution (server mode); in-process catch-up when absent.
     pub nats_url: Option<String>,
+    /// The JetStream stream this deployment publishes to, and its subjects' prefix: one stream
+    /// per deployment (the stream's sequence is this log's position).
+    pub nats_stream: String,
+    pub nats_subject_prefix: String,
     /// The platform's `super_admin` token; generated on a fresh store when absent.
     pub admin_token: Option<Secret>,
     /// Where each new approval request is posted (DingTalk-style JSON).
@@ -124,6 +128,8 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             nats_url: None,
+            nats_stream: commands::relay::STREAM_NAME.to_owned(),
+            nats_subject_prefix: commands::relay::SUBJECT_PREFIX.to_owned(),
             admin_token: None,
             approval_webhook_url: None,
             payment_channels: BTreeMap::new(),
@@ -188,6 +194,8 @@ impl Settings {
             "KBOSS_DATA_DIR" => self.data_dir = PathBuf::from(value),
             "KBOSS_DATABASE_URL" => self.database_url = Some(Secret(value)),
             "KBOSS_NATS_URL" => self.nats_url = Some(value),
+            "KBOSS_NATS_STREAM" => self.nats_stream = value,
+            "KBOSS_NATS_SUBJECT_PREFIX" => self.nats_subject_prefix = value,
             "KBOSS_ADMIN_TOKEN" => self.admin_token = Some(Secret(value)),
             "KBOSS_APPROVAL_WEBHOOK_URL" => self.approval_webhook_url = Some(value),
             "KBOSS_BODY_BYTES_MAX" => self.limits.body_bytes_max = number(&value)?,

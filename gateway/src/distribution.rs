@@ -1,25 +1,68 @@
-//! Server-mode distribution (DESIGN §6): the hook where the NATS JetStream relay (the log as the
-//! outbox, published in position order) and the projections' durable pull consumers start.
-//! Owned by the relay's author; the gateway calls [`start`] when `nats_url` is set.
+//! Server-mode distribution (DESIGN §6): the NATS JetStream relay (the log as the outbox,
+//! published in position order, stream sequence = log position) and the durable pull consumer
+//! that keeps this process's read models up to date. The gateway calls [`start`] when
+//! `nats_url` is set; without it the in-process runner catches up from the log instead.
+//!
+//! The relay runs on the leader only: it reads what the leader's writer committed, and two
+//! relays would race for the stream's expected sequence (harmless, since the stream refuses the
+//! loser, but wasteful). Every instance, leader or follower, runs a consumer: they share one
+//! durable consumer per read store, and a message another instance took shows up here as a gap
+//! that is filled from the log.
 
-use commands::EventStore;
-use projections::ReadModels;
+use commands::{spawn_relay, EventStore, RelayConfig};
+use projections::{spawn_jetstream_with, JetStreamConfig, ReadModels};
 use tokio::task::JoinHandle;
 
 use crate::app::WriteSide;
+use crate::config::Settings;
 
-/// Starts the relay (on the leader only: `write_side` says which) and the consumers; returns their tasks (aborted on shutdown, after the
-/// writer has drained). `log_reader` is a reader of the log (`reopen` it for more connections:
-/// the relay reads what to publish, a consumer fills gaps). An `Err` stops the start-up.
-///
-/// Until the relay is wired in, the read models are kept up to date by the in-process runner,
-/// which reads the same log: every read model is still exact, only the transport differs.
+/// The durable consumer's name is `<stream>-read-models`: one per deployment's read store
+/// (every gateway instance on the same database shares it).
+pub const CONSUMER_DURABLE_SUFFIX: &str = "read-models";
+
+/// Connects to NATS and starts the relay (leader only) and the consumer. The returned task holds
+/// both; aborting it on shutdown drops their handles, which stops them between two steps (the
+/// relay resumes from the stream's last sequence, unacked messages are redelivered: nothing is
+/// lost either way). An `Err` stops the start-up: a server told to use NATS does not quietly run
+/// without it.
 pub async fn start<S: EventStore>(
     nats_url: &str,
+    settings: &Settings,
     write_side: &WriteSide,
     read: ReadModels,
     log_reader: S,
 ) -> Result<Vec<JoinHandle<()>>, String> {
-    tracing::warn!(nats_url, "the NATS relay is not wired in yet; projections catch up in-process");
-    Ok(vec![projections::spawn_embedded(read, log_reader, write_side.committed())])
+    let nats = async_nats::connect(nats_url).await.map_err(|error| format!("NATS at {nats_url}: {error}"))?;
+    // `reopen` may open a blocking database connection: never on the runtime's threads.
+    let (log_reader, consumer_reader) = tokio::task::spawn_blocking(move || {
+        let reopened = log_reader.reopen();
+        (log_reader, reopened)
+    })
+    .await
+    .map_err(|error| format!("opening a log reader: {error}"))?;
+    let consumer_reader = consumer_reader.map_err(|error| format!("opening a log reader: {error}"))?;
+    let relay_config = RelayConfig {
+        stream: settings.nats_stream.clone(),
+        subject_prefix: settings.nats_subject_prefix.clone(),
+        ..RelayConfig::default()
+    };
+    let consumer_config = JetStreamConfig {
+        stream: settings.nats_stream.clone(),
+        ..JetStreamConfig::new(&format!("{}-{CONSUMER_DURABLE_SUFFIX}", settings.nats_stream))
+    };
+    let consumer = spawn_jetstream_with(read, nats.clone(), consumer_reader, consumer_config);
+    let relay = match write_side {
+        WriteSide::Leader(writer) => Some(spawn_relay(log_reader, nats, Some(writer.committed()), relay_config)),
+        WriteSide::Follower { .. } => {
+            // Dropped on a plain thread: a blocking client must not close on the runtime.
+            std::thread::spawn(move || drop(log_reader));
+            None
+        }
+    };
+    tracing::info!(nats_url, relay = relay.is_some(), "distribution over NATS JetStream started");
+    let holder = tokio::spawn(async move {
+        let _handles = (consumer, relay);
+        std::future::pending::<()>().await;
+    });
+    Ok(vec![holder])
 }

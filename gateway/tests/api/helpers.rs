@@ -25,6 +25,8 @@ pub struct Options {
     /// Reuse a data directory (a restart) instead of a fresh one.
     pub data_dir: Option<tempfile::TempDir>,
     pub payment_keys: BTreeMap<String, String>,
+    /// NATS JetStream (server mode): the URL and the stream this app publishes to.
+    pub nats: Option<(String, String)>,
 }
 
 pub struct TestApp {
@@ -78,6 +80,15 @@ pub async fn spawn_app(options: Options) -> TestApp {
             .collect(),
         clock: clock.clone(),
         ..Settings::default()
+    };
+    let settings = match options.nats {
+        Some((url, stream)) => Settings {
+            nats_url: Some(url),
+            nats_subject_prefix: format!("kboss.test.{}", stream.to_ascii_lowercase()),
+            nats_stream: stream,
+            ..settings
+        },
+        None => settings,
     };
     let application = Application::build(settings).await.expect("the application builds");
     let address = format!("http://127.0.0.1:{}", application.port());

@@ -8,6 +8,7 @@ mod flow;
 mod helpers;
 mod idempotency;
 mod more_flows;
+mod nats;
 mod notifier;
 mod openapi;
 mod payments;

@@ -6,9 +6,9 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-const DATABASE: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+pub const DATABASE: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 
-async fn admin_connection() -> tokio_postgres::Client {
+pub async fn admin_connection() -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(DATABASE, NoTls).await.expect("PostgreSQL on 127.0.0.1:5432");
     tokio::spawn(connection);
     client

@@ -1,0 +1,56 @@
+//! Full server mode: the log and the read models in PostgreSQL, the read models fed through NATS
+//! JetStream (the relay publishes the log, a durable consumer applies it). A stream of the test's
+//! own, so runs never meet; it is deleted at the end.
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::postgres::admin_connection;
+
+const NATS_URL: &str = "nats://127.0.0.1:4222";
+
+#[tokio::test]
+async fn the_worked_example_reads_through_jetstream_and_the_stream_is_the_log() {
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    let (schema, stream) = (format!("kboss_nats_{suffix}"), format!("KBOSS_TEST_{suffix}"));
+    let admin = admin_connection().await;
+    admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let url = format!("postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}");
+    let nats = Some((NATS_URL.to_owned(), stream.clone()));
+    let app = spawn_app(Options { database_url: Some(url.clone()), nats: nats.clone(), ..Options::default() }).await;
+
+    let world = build_world(&app).await;
+    recharge(&app, &world, "950.00").await;
+    buy(&app, &world).await;
+    let position = app.log_position();
+    let path = format!("/v1/books/{}/trial-balance?min_position={position}", world.r2);
+    let r2 = app.get(&path, &world.r2_finance).await.expect(200);
+    assert_eq!(account(&r2, "2203"), ("950.00".into(), "950.00".into()));
+    assert_eq!(account(&r2, "6001"), ("0.00".into(), "1000.00".into()));
+
+    // A follower on the same database consumes the same stream (the shared durable consumer).
+    let follower = spawn_app(Options { database_url: Some(url), nats, ..Options::default() }).await;
+    let path = format!("/v1/books/{}/trial-balance?min_position={position}", world.platform);
+    let read = follower.get(&path, &world.admin).await.expect(200);
+    assert_eq!(account(&read, "2202"), ("0.00".into(), "700.00".into()));
+    let write = follower.post("/v1/orgs", &world.admin, json!({ "kind": "supplier", "name": "S2" })).await;
+    assert_eq!(write.status.as_u16(), 503, "{}", write.text);
+
+    // The stream holds the log: its last sequence is the log's last position.
+    let jetstream = async_nats::jetstream::new(async_nats::connect(NATS_URL).await.expect("NATS on 127.0.0.1:4222"));
+    let mut last_sequence = 0;
+    for _ in 0..100 {
+        let mut handle = jetstream.get_stream(&stream).await.expect("the relay made the stream");
+        last_sequence = handle.info().await.expect("stream info").state.last_sequence;
+        if last_sequence == position {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(last_sequence, position, "every committed event is in the stream, at its position");
+
+    follower.stop().await;
+    app.stop().await;
+    jetstream.delete_stream(&stream).await.expect("the test's stream is deleted");
+    admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
