@@ -93,6 +93,102 @@ pub fn sqlite_placeholders(sql: &str) -> String {
     sql.replace('$', "?")
 }
 
+/// Parameters per multi-row statement at most: under SQLite's 32,766 and PostgreSQL's 65,535.
+pub const PARAMS_PER_STATEMENT_MAX: usize = 30_000;
+/// Rows per multi-row statement at most: past this, longer texts stop paying.
+pub const ROWS_PER_STATEMENT_MAX: usize = 512;
+
+/// How to split `count` rows into statements of at most `max` rows: as many of `max` as fit,
+/// then the remainder in powers of two. A statement's text depends on its row count, so this
+/// keeps the distinct texts (each prepared and cached per connection) to a handful per table.
+pub fn statement_sizes(count: usize, max: usize) -> Vec<usize> {
+    let max = max.max(1);
+    let mut sizes = vec![max; count / max];
+    let remainder = count % max;
+    sizes.extend((0..usize::BITS).rev().map(|bit| 1_usize << bit).filter(|size| remainder & size != 0));
+    sizes
+}
+
+/// An `INSERT … VALUES (…) …` statement cut around its one row: the text before `VALUES`, the
+/// row's template and the text after it. `None` when the statement must run alone: not an
+/// insert that ignores conflicts or adds to distinct keys (PostgreSQL refuses to update a row
+/// twice in one statement), a subquery or call in the row (a subquery would not see the
+/// statement's own earlier rows), or placeholders outside the row or not one per parameter.
+fn insert_parts(statement: &Statement) -> Option<(String, String, String)> {
+    let sql: &str = &statement.sql;
+    let starts_insert = sql.trim_start().get(..6)?.eq_ignore_ascii_case("INSERT");
+    let no_repeated_update = statement.additive_key_len.is_some() || sql.trim_end().ends_with("DO NOTHING");
+    if !starts_insert || !no_repeated_update {
+        return None;
+    }
+    let values = sql.find("VALUES (")?;
+    let open = values + "VALUES ".len();
+    let close = open + sql[open..].find(')')?;
+    let (head, row, tail) = (&sql[..values], &sql[open..=close], &sql[close + 1..]);
+    let plain_row = !row[1..].contains('(') && row.matches('$').count() == statement.params.len();
+    if !plain_row || head.contains('$') || tail.contains('$') {
+        return None;
+    }
+    Some((head.to_owned(), row.to_owned(), tail.to_owned()))
+}
+
+/// A row template with its placeholders `$k` moved to `$(k + offset)`.
+fn shifted(row: &str, offset: usize, out: &mut String) {
+    let mut chars = row.char_indices().peekable();
+    while let Some((_, char)) = chars.next() {
+        out.push(char);
+        if char != '$' {
+            continue;
+        }
+        let mut number = 0_usize;
+        while let Some((_, digit)) = chars.peek().filter(|(_, next)| next.is_ascii_digit()) {
+            number = number * 10 + digit.to_digit(10).expect("an ASCII digit") as usize;
+            chars.next();
+        }
+        out.push_str(&(number + offset).to_string());
+    }
+}
+
+/// Runs of consecutive inserts with the same text folded into multi-row statements (see
+/// [`statement_sizes`]). Equivalent to running them one by one only if no two rows of a run
+/// update the same key (PostgreSQL refuses that in one statement): [`insert_parts`] ensures it,
+/// folding only `DO NOTHING` inserts and additive upserts, whose keys [`crate::backend::Batch`]
+/// makes distinct between two flushes.
+pub fn multi_row(statements: Vec<Statement>) -> Vec<Statement> {
+    let mut folded = Vec::new();
+    let mut statements = statements.into_iter().peekable();
+    while let Some(first) = statements.next() {
+        let parts = insert_parts(&first);
+        let Some((head, row, tail)) = parts.filter(|_| statements.peek().is_some_and(|next| next.sql == first.sql))
+        else {
+            folded.push(first);
+            continue;
+        };
+        let mut run = vec![first.params];
+        while let Some(next) = statements.next_if(|next| next.sql == first.sql) {
+            run.push(next.params);
+        }
+        let width = run[0].len().max(1);
+        let max = ROWS_PER_STATEMENT_MAX.min(PARAMS_PER_STATEMENT_MAX / width);
+        let mut rows = run.into_iter();
+        for size in statement_sizes(rows.len(), max) {
+            let mut sql = head.clone();
+            sql.push_str("VALUES ");
+            let mut params = Vec::with_capacity(size * width);
+            for (index, row_params) in rows.by_ref().take(size).enumerate() {
+                if index > 0 {
+                    sql.push_str(", ");
+                }
+                shifted(&row, index * width, &mut sql);
+                params.extend(row_params);
+            }
+            sql.push_str(&tail);
+            folded.push(Statement::dynamic(sql, params));
+        }
+    }
+    folded
+}
+
 /// A row read back, with typed getters that report a column of the wrong type as corruption.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Row(pub Vec<SqlValue>);
@@ -196,6 +292,46 @@ mod tests {
             sqlite_placeholders("SELECT a FROM t WHERE b = $1 AND c = $12"),
             "SELECT a FROM t WHERE b = ?1 AND c = ?12"
         );
+    }
+
+    #[test]
+    fn rows_are_split_into_full_statements_then_powers_of_two() {
+        assert_eq!(statement_sizes(0, 512), Vec::<usize>::new());
+        assert_eq!(statement_sizes(1_300, 512), vec![512, 512, 256, 16, 4]);
+        assert_eq!(statement_sizes(7, 4), vec![4, 2, 1]);
+    }
+
+    #[test]
+    fn only_inserts_that_cannot_update_a_row_twice_are_folded() {
+        const IGNORE: &str = "INSERT INTO t (k, v) VALUES ($1, 'x', $2) ON CONFLICT (k) DO NOTHING";
+        const REPLACE: &str = "INSERT INTO t (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v";
+        const LOOKUP: &str = "INSERT INTO t (k, v) VALUES ($1, (SELECT MAX(v) FROM t) + $2) ON CONFLICT (k) DO NOTHING";
+        let row =
+            |sql: &'static str, key: i64| Statement::new(sql, vec![SqlValue::Integer(key), SqlValue::Integer(-key)]);
+        let statements = vec![
+            row(IGNORE, 1),
+            row(IGNORE, 2),
+            row(IGNORE, 3),
+            row(REPLACE, 1),
+            row(REPLACE, 1),
+            row(LOOKUP, 1),
+            row(LOOKUP, 2),
+            row(IGNORE, 4),
+        ];
+        let folded = multi_row(statements);
+        let texts: Vec<&str> = folded.iter().map(|statement| statement.sql.as_ref()).collect();
+        let pair = "INSERT INTO t (k, v) VALUES ($1, 'x', $2), ($3, 'x', $4) ON CONFLICT (k) DO NOTHING";
+        assert_eq!(texts, vec![pair, IGNORE, REPLACE, REPLACE, LOOKUP, LOOKUP, IGNORE]);
+        let params: Vec<SqlValue> = [1, -1, 2, -2].map(SqlValue::Integer).to_vec();
+        assert_eq!(folded[0].params, params);
+        assert_eq!(folded[1].params, vec![SqlValue::Integer(3), SqlValue::Integer(-3)]);
+    }
+
+    #[test]
+    fn placeholders_past_nine_are_shifted_whole() {
+        let mut shifted_row = String::new();
+        shifted("($1, $9, $10)", 10, &mut shifted_row);
+        assert_eq!(shifted_row, "($11, $19, $20)");
     }
 
     #[test]

@@ -6,10 +6,10 @@
 
 use ledger_core::RecordedEvent;
 
-use crate::projection::Projection;
+use crate::projection::{Fold, Projection};
 use std::collections::HashMap;
 
-use crate::sql::{Row, SqlValue, Statement};
+use crate::sql::{multi_row, Row, SqlValue, Statement};
 use crate::ReadError;
 
 pub mod postgres;
@@ -126,17 +126,49 @@ impl Batch {
         }
     }
 
+    /// Moves the pending sums behind the ordered statements, grouped by text (they commute) so
+    /// that [`multi_row`] folds each table's into few statements. Their keys are distinct.
     fn flush_sums(&mut self) {
         self.sum_index.clear();
         self.tables_with_sums.clear();
+        self.sums.sort_by(|first, second| first.sql.cmp(&second.sql));
         self.ordered.append(&mut self.sums);
     }
 
-    /// Everything pushed so far, in an order equivalent to the pushes; the batch is then empty.
+    /// Everything pushed so far, in an order equivalent to the pushes, with consecutive inserts
+    /// of one text folded into multi-row statements; the batch is then empty.
     pub fn take(&mut self) -> Vec<Statement> {
         self.flush_sums();
-        std::mem::take(&mut self.ordered)
+        multi_row(std::mem::take(&mut self.ordered))
     }
+}
+
+/// What one projection's run does before its statements: with [`Fold::Events`], nothing; with
+/// [`Fold::Run`], read its context queries.
+pub fn run_context(projection: &Projection, run: &[&RecordedEvent]) -> Vec<Statement> {
+    match projection.fold {
+        Fold::Events { .. } => Vec::new(),
+        Fold::Run { context, .. } => context(run),
+    }
+}
+
+/// The statements of a [`Fold::Run`] projection's run, given its context rows, pushed to the
+/// batch with the checkpoint's advance.
+pub fn fold_run(
+    projection: &Projection,
+    run: &[&RecordedEvent],
+    context: &[Row],
+    batch: &mut Batch,
+) -> Result<(), ReadError> {
+    let mut statements = Vec::new();
+    if let Fold::Run { statements: fold, .. } = projection.fold {
+        fold(run, context, &mut statements)?;
+    }
+    statements.into_iter().for_each(|statement| batch.push(statement));
+    if let Some(last) = run.last() {
+        batch.push(advance(projection, last.position));
+    }
+    Ok(())
 }
 
 /// `DELETE FROM` each table of the projections (names are this crate's constants, never input).
@@ -166,7 +198,7 @@ mod tests {
     use super::continuing;
 
     #[test]
-    fn a_batch_sums_additive_upserts_and_keeps_them_before_other_writes_of_their_table() {
+    fn a_batch_sums_additive_upserts_into_multi_row_statements_before_other_writes_of_their_table() {
         use super::Batch;
         use crate::sql::{SqlValue, Statement};
         const ADD: &str = "INSERT INTO rm_totals (key, amount) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET amount = rm_totals.amount + excluded.amount";
@@ -185,10 +217,10 @@ mod tests {
             batch.push(statement);
         }
         let taken = batch.take();
+        let both = [SqlValue::text("a"), SqlValue::Integer(3), SqlValue::text("b"), SqlValue::Integer(5)];
         let expected = vec![
             Statement::new(ELSEWHERE, vec![SqlValue::text("x")]),
-            add("a", 3),
-            add("b", 5),
+            Statement::dynamic(ADD.replace("($1, $2)", "($1, $2), ($3, $4)"), both.to_vec()),
             Statement::new(CLAMP, vec![]),
             add("a", -7),
         ];

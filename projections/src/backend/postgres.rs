@@ -10,7 +10,7 @@ use ledger_core::RecordedEvent;
 use tokio_postgres::types::{private::BytesMut, IsNull, ToSql, Type};
 
 use super::*;
-use crate::projection::{self, Projection};
+use crate::projection::{self, EventContext, EventStatements, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
 const MIGRATIONS: &[(i64, &str)] = &[(101, include_str!("../../../schemas/sql/postgres/0101_read_models.sql"))];
@@ -98,8 +98,7 @@ async fn lowest_checkpoint(transaction: &Transaction<'_>) -> Result<u64, ReadErr
     rows.first().ok_or_else(|| ReadError::Corrupt("no checkpoint row".into()))?.position(0)
 }
 
-/// One projection's continuation of the chunk: statements are batched until an event needs a
-/// context query, which must see everything before it.
+/// One projection's continuation of the chunk.
 async fn apply_projection(
     transaction: &Transaction<'_>,
     projection: &Projection,
@@ -108,22 +107,46 @@ async fn apply_projection(
 ) -> Result<(), ReadError> {
     let run = continuing(checkpoint, events);
     let mut batch = Batch::default();
+    match projection.fold {
+        Fold::Events { context, statements } => {
+            fold_events(transaction, projection, (context, statements), &run, &mut batch).await?
+        }
+        Fold::Run { .. } => {
+            let mut rows = Vec::new();
+            for context_query in run_context(projection, &run) {
+                rows.extend(query_in(transaction, &context_query).await?);
+            }
+            fold_run(projection, &run, &rows, &mut batch)?;
+        }
+    }
+    execute_all(transaction, &batch.take()).await
+}
+
+/// Event by event: statements are batched until an event needs a context query, which must see
+/// everything before it.
+async fn fold_events(
+    transaction: &Transaction<'_>,
+    projection: &Projection,
+    (context, fold): (EventContext, EventStatements),
+    run: &[&RecordedEvent],
+    batch: &mut Batch,
+) -> Result<(), ReadError> {
     let mut statements = Vec::new();
-    for event in &run {
-        let context = match (projection.context)(event) {
+    for event in run {
+        let rows = match context(event) {
             Some(context_query) => {
                 execute_all(transaction, &batch.take()).await?;
                 query_in(transaction, &context_query).await?
             }
             None => Vec::new(),
         };
-        (projection.statements)(event, &context, &mut statements);
+        fold(event, &rows, &mut statements);
         statements.drain(..).for_each(|statement| batch.push(statement));
     }
     if let Some(last) = run.last() {
         batch.push(advance(projection, last.position));
     }
-    execute_all(transaction, &batch.take()).await
+    Ok(())
 }
 
 impl PostgresBackend {

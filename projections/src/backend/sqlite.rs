@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::Semaphore;
 
 use super::*;
-use crate::projection::{self, Projection};
+use crate::projection::{self, EventContext, EventStatements, Fold, Projection};
 use crate::sql::{sqlite_placeholders, Row, SqlValue, Statement};
 
 pub const DATABASE_FILE: &str = "read.sqlite";
@@ -108,8 +108,7 @@ fn query(connection: &Connection, statement: &Statement) -> Result<Vec<Row>, Rea
     Ok(result)
 }
 
-/// One projection's continuation of the chunk: statements are batched until an event needs a
-/// context query, which must see everything before it.
+/// One projection's continuation of the chunk.
 fn apply_projection(
     connection: &Connection,
     projection: &Projection,
@@ -118,22 +117,46 @@ fn apply_projection(
 ) -> Result<(), ReadError> {
     let run = continuing(checkpoint, events);
     let mut batch = Batch::default();
+    match projection.fold {
+        Fold::Events { context, statements } => {
+            fold_events(connection, projection, (context, statements), &run, &mut batch)?
+        }
+        Fold::Run { .. } => {
+            let mut rows = Vec::new();
+            for context_query in run_context(projection, &run) {
+                rows.extend(query(connection, &context_query)?);
+            }
+            fold_run(projection, &run, &rows, &mut batch)?;
+        }
+    }
+    execute_all(connection, batch.take())
+}
+
+/// Event by event: statements are batched until an event needs a context query, which must see
+/// everything before it.
+fn fold_events(
+    connection: &Connection,
+    projection: &Projection,
+    (context, fold): (EventContext, EventStatements),
+    run: &[&RecordedEvent],
+    batch: &mut Batch,
+) -> Result<(), ReadError> {
     let mut statements = Vec::new();
-    for event in &run {
-        let context = match (projection.context)(event) {
+    for event in run {
+        let rows = match context(event) {
             Some(context_query) => {
                 execute_all(connection, batch.take())?;
                 query(connection, &context_query)?
             }
             None => Vec::new(),
         };
-        (projection.statements)(event, &context, &mut statements);
+        fold(event, &rows, &mut statements);
         statements.drain(..).for_each(|statement| batch.push(statement));
     }
     if let Some(last) = run.last() {
         batch.push(advance(projection, last.position));
     }
-    execute_all(connection, batch.take())
+    Ok(())
 }
 
 fn execute_all(connection: &Connection, statements: Vec<Statement>) -> Result<(), ReadError> {

@@ -3,11 +3,11 @@
 use ledger_core::event::ApprovalDecided;
 use ledger_core::{EventPayload, RecordedEvent};
 
-use super::{json_text, no_context, Projection};
+use super::{json_text, no_context, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
 pub const PROJECTION: Projection =
-    Projection { name: "approvals", tables: &["rm_approvals"], context: no_context, statements };
+    Projection { name: "approvals", tables: &["rm_approvals"], fold: Fold::Events { context: no_context, statements } };
 
 const INSERT_APPROVAL: &str =
     "INSERT INTO rm_approvals (approval_id, book, kind, requested_by, proposal, status, created_at, position)

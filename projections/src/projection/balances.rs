@@ -12,14 +12,13 @@ use ledger_core::ids::{ApprovalId, OrgId};
 use ledger_core::money::Amount;
 use ledger_core::{EventPayload, RecordedEvent};
 
-use super::{enum_text, no_context, Projection};
+use super::{enum_text, no_context, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
 pub const PROJECTION: Projection = Projection {
     name: "balances",
     tables: &["rm_accounts", "rm_balances", "rm_daily_balances", "rm_wallet_requests"],
-    context: no_context,
-    statements,
+    fold: Fold::Events { context: no_context, statements },
 };
 
 pub const NO_PARTY: &str = "";

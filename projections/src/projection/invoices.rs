@@ -7,11 +7,14 @@ use ledger_core::ids::OrgId;
 use ledger_core::money::Amount;
 use ledger_core::{EventPayload, RecordedEvent};
 
-use super::{no_context, Projection};
+use super::{no_context, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
-pub const PROJECTION: Projection =
-    Projection { name: "invoices", tables: &["rm_invoiceable"], context: no_context, statements };
+pub const PROJECTION: Projection = Projection {
+    name: "invoices",
+    tables: &["rm_invoiceable"],
+    fold: Fold::Events { context: no_context, statements },
+};
 
 const ADD: &str = "INSERT INTO rm_invoiceable (customer_id, amount) VALUES ($1, $2)
      ON CONFLICT (customer_id) DO UPDATE SET amount = rm_invoiceable.amount + excluded.amount";

@@ -20,11 +20,14 @@ use ledger_core::ids::OrgId;
 use ledger_core::pricing::PricedItem;
 use ledger_core::{EventPayload, RecordedEvent};
 
-use super::Projection;
+use super::{Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
-pub const PROJECTION: Projection =
-    Projection { name: "kpis", tables: &["rm_kpi_daily", "rm_kpi_sale_keys", "rm_serial_daily"], context, statements };
+pub const PROJECTION: Projection = Projection {
+    name: "kpis",
+    tables: &["rm_kpi_daily", "rm_kpi_sale_keys", "rm_serial_daily"],
+    fold: Fold::Events { context, statements },
+};
 
 /// The dimension of the total rows.
 pub const TOTAL: &str = "";

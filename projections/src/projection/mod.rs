@@ -6,6 +6,7 @@ use ledger_core::RecordedEvent;
 use serde::Serialize;
 
 use crate::sql::{Row, SqlValue, Statement};
+use crate::ReadError;
 
 pub mod approvals;
 pub mod balances;
@@ -19,12 +20,31 @@ pub mod settlements;
 pub mod tokens;
 
 /// One read model: its name (the checkpoint's key), the tables it owns (what `reset` empties),
-/// an optional query whose rows the statements need, and the statements themselves.
+/// and how it folds events into statements.
 pub struct Projection {
     pub name: &'static str,
     pub tables: &'static [&'static str],
-    pub context: fn(&RecordedEvent) -> Option<Statement>,
-    pub statements: fn(&RecordedEvent, &[Row], &mut Vec<Statement>),
+    pub fold: Fold,
+}
+
+/// The query whose rows one event's statements need, if any.
+pub type EventContext = fn(&RecordedEvent) -> Option<Statement>;
+/// One event's statements, given the rows of its context query.
+pub type EventStatements = fn(&RecordedEvent, &[Row], &mut Vec<Statement>);
+
+/// How a projection turns a run of events (those continuing its checkpoint in one chunk) into
+/// statements.
+pub enum Fold {
+    /// Event by event: an optional query whose rows one event's statements need (read in the
+    /// same transaction, after everything before the event), and the statements.
+    Events { context: EventContext, statements: EventStatements },
+    /// The whole run at once: queries read once before the run (their rows concatenated), then
+    /// the statements of every event. For state carried from event to event (running balances),
+    /// looked up once per chunk rather than once per event.
+    Run {
+        context: fn(&[&RecordedEvent]) -> Vec<Statement>,
+        statements: fn(&[&RecordedEvent], &[Row], &mut Vec<Statement>) -> Result<(), ReadError>,
+    },
 }
 
 /// Every projection, in the order they are applied within a transaction.

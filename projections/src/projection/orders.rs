@@ -4,11 +4,14 @@
 
 use ledger_core::{EventPayload, RecordedEvent};
 
-use super::{json_text, no_context, Projection};
+use super::{json_text, no_context, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
-pub const PROJECTION: Projection =
-    Projection { name: "orders", tables: &["rm_orders", "rm_order_history"], context: no_context, statements };
+pub const PROJECTION: Projection = Projection {
+    name: "orders",
+    tables: &["rm_orders", "rm_order_history"],
+    fold: Fold::Events { context: no_context, statements },
+};
 
 const INSERT_ORDER: &str =
     "INSERT INTO rm_orders (order_id, customer_id, seller_id, status, total, paid, refunded, items,

@@ -4,11 +4,14 @@
 use ledger_core::event::Proposal;
 use ledger_core::{EventPayload, RecordedEvent};
 
-use super::{json_text, no_context, Projection};
+use super::{json_text, no_context, Fold, Projection};
 use crate::sql::{signed_to_minor, Row, SqlValue, Statement};
 
-pub const PROJECTION: Projection =
-    Projection { name: "settlements", tables: &["rm_settlements"], context: no_context, statements };
+pub const PROJECTION: Projection = Projection {
+    name: "settlements",
+    tables: &["rm_settlements"],
+    fold: Fold::Events { context: no_context, statements },
+};
 
 const INSERT_STATEMENT: &str =
     "INSERT INTO rm_settlements (settlement_id, book, counterparty_id, from_date, to_date, statement_hash,

@@ -2,11 +2,11 @@
 
 use ledger_core::{EventPayload, RecordedEvent};
 
-use super::{json_text, no_context, Projection};
+use super::{json_text, no_context, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
 pub const PROJECTION: Projection =
-    Projection { name: "tokens", tables: &["rm_tokens"], context: no_context, statements };
+    Projection { name: "tokens", tables: &["rm_tokens"], fold: Fold::Events { context: no_context, statements } };
 
 const UPSERT_TOKEN: &str = "INSERT INTO rm_tokens (token_hash, principal_id, org_id, roles, label, issued_by, position)
      VALUES ($1, $2, $3, $4, $5, $6, $7)
