@@ -14,6 +14,24 @@ pub mod settlements;
 
 use std::time::{Duration, Instant};
 
+/// The payload of the first `$variant` event a committed command appended. A command whose
+/// answer needs one and did not book it is a programmer error: a logged 500, never a guess.
+macro_rules! committed_event {
+    ($committed:expr, $variant:ident) => {
+        $committed
+            .events
+            .iter()
+            .find_map(|event| match &event.event.payload {
+                ledger_core::EventPayload::$variant(payload) => Some(payload),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                crate::error::ApiError::Internal(concat!("the command committed no ", stringify!($variant)).to_owned())
+            })
+    };
+}
+pub(crate) use committed_event;
+
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};

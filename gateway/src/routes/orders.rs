@@ -14,7 +14,7 @@ use projections::{OrderQuery, OrderView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
+use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
@@ -118,14 +118,7 @@ pub async fn place_order(
     let customer_id = parse::id("customer_id", &body.customer_id)?;
     let command = CommandBody::PlaceOrder { order_id, customer_id, items, invite_code };
     let committed = state.execute(&caller, &key, command).await?;
-    let placed = committed
-        .events
-        .iter()
-        .find_map(|event| match &event.event.payload {
-            EventPayload::OrderPlaced(placed) => Some(placed),
-            _ => None,
-        })
-        .ok_or_else(|| ApiError::Internal("PlaceOrder committed no OrderPlaced".to_owned()))?;
+    let placed = committed_event!(committed, OrderPlaced)?;
     Ok(Answer(
         StatusCode::CREATED,
         OrderPlacedBody {
@@ -250,14 +243,7 @@ pub async fn refund_order(
     };
     let command = CommandBody::RefundOrder { order_id, amount, penalty, reason: body.reason };
     let committed = state.execute(&caller, &key, command).await?;
-    let refunded = committed
-        .events
-        .iter()
-        .find_map(|event| match &event.event.payload {
-            EventPayload::OrderRefunded(refunded) => Some(refunded),
-            _ => None,
-        })
-        .ok_or_else(|| ApiError::Internal("RefundOrder committed no OrderRefunded".to_owned()))?;
+    let refunded = committed_event!(committed, OrderRefunded)?;
     let status = if refunded.fully_refunded { "refunded" } else { "partially_refunded" };
     Ok(Answer(
         StatusCode::OK,

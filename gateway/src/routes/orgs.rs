@@ -8,12 +8,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::org::{OrgKind, Role, SaleMode};
-use ledger_core::{CommandBody, EventPayload};
+use ledger_core::CommandBody;
 use projections::OrgView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
+use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
 use crate::app::SharedState;
 use crate::auth::{generate_token, token_hash, Caller};
 use crate::error::{ApiError, Problem};
@@ -100,14 +100,7 @@ pub async fn create_org(
     let minter = Minter::new(&caller, &key, "orgs");
     let command = CommandBody::OpenOrg { org_id: minter.id("org"), kind, name: body.name, parent_id, sale_mode };
     let committed = state.execute(&caller, &key, command).await?;
-    let org = committed
-        .events
-        .iter()
-        .find_map(|event| match &event.event.payload {
-            EventPayload::OrgOpened(opened) => Some(opened.org.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| ApiError::Internal("OpenOrg committed no OrgOpened".to_owned()))?;
+    let org = &committed_event!(committed, OrgOpened)?.org;
     Ok(Answer(
         StatusCode::CREATED,
         OrgCreated {

@@ -8,12 +8,12 @@ use axum::Router;
 use ledger_core::command::SERIAL_BATCH_MAX;
 use ledger_core::ids::{SerialBatchId, SerialCode};
 use ledger_core::org::DistributorTier;
-use ledger_core::{CommandBody, EventPayload};
+use ledger_core::CommandBody;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::catalog::{Position, RateBody};
-use super::{parse, Answer, IdempotencyHeader, JsonBody, Minter};
+use super::{committed_event, parse, Answer, IdempotencyHeader, JsonBody, Minter};
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
@@ -143,14 +143,7 @@ pub async fn issue_batch(
         codes,
     };
     let committed = state.execute(&caller, &key, command).await?;
-    let issued = committed
-        .events
-        .iter()
-        .find_map(|event| match &event.event.payload {
-            EventPayload::SerialCodesIssued(issued) => Some(issued),
-            _ => None,
-        })
-        .ok_or_else(|| ApiError::Internal("IssueSerialCodes committed no SerialCodesIssued".to_owned()))?;
+    let issued = committed_event!(committed, SerialCodesIssued)?;
     Ok(Answer(
         StatusCode::CREATED,
         BatchIssued {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::money::Pending;
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read, READ_WAIT_MAX};
+use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read, READ_WAIT_MAX};
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
@@ -224,14 +224,9 @@ pub async fn close_period(
         through: parse::date("through", &body.through)?,
     };
     let committed = state.execute(&caller, &key, command).await?;
-    let certificate = committed
-        .events
-        .iter()
-        .find_map(|event| match &event.event.payload {
-            EventPayload::PeriodClosed(closed) => serde_json::to_value(&closed.certificate).ok(),
-            _ => None,
-        })
-        .ok_or_else(|| ApiError::Internal("ClosePeriod committed no PeriodClosed".to_owned()))?;
+    let closed = committed_event!(committed, PeriodClosed)?;
+    let certificate = serde_json::to_value(&closed.certificate)
+        .map_err(|error| ApiError::Internal(format!("a close certificate does not serialise: {error}")))?;
     Ok(Answer(StatusCode::OK, Closed { certificate, position: committed.position }))
 }
 
