@@ -35,8 +35,10 @@ impl SqlValue {
         SqlValue::Integer(value.to_minor())
     }
 
+    /// `YYYY-MM-DD`: chrono's `Display` writes exactly `%Y-%m-%d`, without parsing a format
+    /// string for every value (a visible cost when a chunk writes tens of thousands of dates).
     pub fn date(value: NaiveDate) -> SqlValue {
-        SqlValue::Text(value.format("%Y-%m-%d").to_string())
+        SqlValue::Text(value.to_string())
     }
 
     pub fn timestamp(value: DateTime<Utc>) -> SqlValue {
@@ -332,6 +334,12 @@ mod tests {
         let mut shifted_row = String::new();
         shifted("($1, $9, $10)", 10, &mut shifted_row);
         assert_eq!(shifted_row, "($11, $19, $20)");
+    }
+
+    #[test]
+    fn dates_are_written_year_month_day() {
+        let date = NaiveDate::from_ymd_opt(2026, 3, 7).expect("a valid date");
+        assert_eq!(SqlValue::date(date), SqlValue::text("2026-03-07"));
     }
 
     #[test]

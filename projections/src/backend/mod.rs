@@ -72,17 +72,27 @@ pub fn continuing(checkpoint: u64, events: &[RecordedEvent]) -> Vec<&RecordedEve
     run
 }
 
-/// The statements of one projection's run over a chunk, in order, with the additive upserts
-/// summed per key. Sums commute with each other and with writes to other tables (read models
-/// have no triggers or foreign keys), so they are flushed only before a statement that writes a
-/// table with pending sums (or whose table cannot be told) and before a context query: the result
-/// is exactly that of running every statement in order.
+/// The statements of one projection's run over a chunk, in an order equivalent to running each
+/// in turn, with writes that commute with writes to other tables held back so that a table's
+/// come out together (and [`multi_row`] folds them): additive upserts, summed per key, and
+/// inserts that ignore conflicts (`DO NOTHING`), kept in order. Read models have no triggers or
+/// foreign keys, so these commute with anything but a write to their own table; held writes are
+/// flushed before such a write (or one whose table cannot be told), before a held write of
+/// another kind or text into the same table (whose order against them could matter), and before
+/// a context query (which must see them).
 #[derive(Default)]
 pub struct Batch {
     ordered: Vec<Statement>,
-    sums: Vec<Statement>,
+    held: Vec<Statement>,
     sum_index: HashMap<(std::borrow::Cow<'static, str>, Vec<SqlValue>), usize>,
-    tables_with_sums: Vec<String>,
+    held_tables: Vec<(String, Held)>,
+}
+
+/// What a table has held back: sums, or inserts of one text that ignore conflicts.
+#[derive(Clone, PartialEq, Eq)]
+enum Held {
+    Sums,
+    Ignoring(std::borrow::Cow<'static, str>),
 }
 
 /// The table an `INSERT INTO t` or `UPDATE t` statement writes.
@@ -95,20 +105,45 @@ fn written_table(sql: &str) -> Option<&str> {
     }
 }
 
+/// How a statement may be held back, if it may.
+fn held_kind(statement: &Statement) -> Option<Held> {
+    if statement.additive_key_len.is_some() {
+        return Some(Held::Sums);
+    }
+    // A subquery could read another table, whose writes the insert must then not pass.
+    let sql = &statement.sql;
+    let ignoring = sql.trim_start().starts_with("INSERT") && sql.trim_end().ends_with("DO NOTHING");
+    (ignoring && !sql.contains("SELECT")).then(|| Held::Ignoring(sql.clone()))
+}
+
 impl Batch {
     pub fn push(&mut self, statement: Statement) {
-        let Some(key_len) = statement.additive_key_len else {
-            let table = written_table(&statement.sql);
-            if table.is_none_or(|table| self.tables_with_sums.iter().any(|pending| pending == table)) {
-                self.flush_sums();
+        let table = written_table(&statement.sql);
+        let pending = table.and_then(|table| self.held_tables.iter().find(|(held, _)| held == table));
+        let Some((kind, table)) = held_kind(&statement).zip(table) else {
+            if table.is_none() || pending.is_some() {
+                self.flush_held();
             }
             self.ordered.push(statement);
             return;
         };
+        if pending.is_some_and(|(_, held)| *held != kind) {
+            self.flush_held();
+        }
+        if !self.held_tables.iter().any(|(held, _)| held == table) {
+            self.held_tables.push((table.to_owned(), kind.clone()));
+        }
+        match statement.additive_key_len {
+            Some(key_len) => self.add(statement, key_len),
+            None => self.held.push(statement),
+        }
+    }
+
+    fn add(&mut self, statement: Statement, key_len: usize) {
         let key = (statement.sql.clone(), statement.params[..key_len].to_vec());
         match self.sum_index.get(&key) {
             Some(&index) => {
-                let sum = &mut self.sums[index];
+                let sum = &mut self.held[index];
                 for (total, addend) in sum.params[key_len..].iter_mut().zip(&statement.params[key_len..]) {
                     if let (SqlValue::Integer(total), SqlValue::Integer(addend)) = (total, addend) {
                         *total += addend;
@@ -116,29 +151,26 @@ impl Batch {
                 }
             }
             None => {
-                let table = written_table(&statement.sql).expect("an additive statement is an INSERT").to_owned();
-                if !self.tables_with_sums.contains(&table) {
-                    self.tables_with_sums.push(table);
-                }
-                self.sum_index.insert(key, self.sums.len());
-                self.sums.push(statement);
+                self.sum_index.insert(key, self.held.len());
+                self.held.push(statement);
             }
         }
     }
 
-    /// Moves the pending sums behind the ordered statements, grouped by text (they commute) so
-    /// that [`multi_row`] folds each table's into few statements. Their keys are distinct.
-    fn flush_sums(&mut self) {
+    /// Moves the held statements behind the ordered ones, grouped by text (stable: a table holds
+    /// one text of inserts, or sums, which commute) so that [`multi_row`] folds each into few
+    /// statements. Sums have distinct keys, so no row of a folded upsert is updated twice.
+    fn flush_held(&mut self) {
         self.sum_index.clear();
-        self.tables_with_sums.clear();
-        self.sums.sort_by(|first, second| first.sql.cmp(&second.sql));
-        self.ordered.append(&mut self.sums);
+        self.held_tables.clear();
+        self.held.sort_by(|first, second| first.sql.cmp(&second.sql));
+        self.ordered.append(&mut self.held);
     }
 
     /// Everything pushed so far, in an order equivalent to the pushes, with consecutive inserts
     /// of one text folded into multi-row statements; the batch is then empty.
     pub fn take(&mut self) -> Vec<Statement> {
-        self.flush_sums();
+        self.flush_held();
         multi_row(std::mem::take(&mut self.ordered))
     }
 }
@@ -226,6 +258,39 @@ mod tests {
         ];
         assert_eq!(taken, expected);
         assert!(batch.take().is_empty());
+    }
+
+    #[test]
+    fn a_batch_holds_inserts_that_ignore_conflicts_until_their_table_is_written_otherwise() {
+        use super::Batch;
+        use crate::sql::{SqlValue, Statement};
+        const LOG: &str = "INSERT INTO rm_log (key) VALUES ($1) ON CONFLICT (key) DO NOTHING";
+        const LOG_OTHER: &str = "INSERT INTO rm_log (key) VALUES ($1) ON CONFLICT DO NOTHING";
+        const ELSEWHERE: &str = "UPDATE rm_other SET key = $1";
+        const TOUCH: &str = "UPDATE rm_log SET key = key";
+        let log = |sql: &'static str, key: i64| Statement::new(sql, vec![SqlValue::Integer(key)]);
+        let mut batch = Batch::default();
+        for statement in [
+            log(LOG, 1),
+            log(ELSEWHERE, 9),
+            log(LOG, 2),
+            log(LOG_OTHER, 3),
+            log(LOG, 4),
+            Statement::new(TOUCH, vec![]),
+            log(LOG, 5),
+        ] {
+            batch.push(statement);
+        }
+        let both = vec![SqlValue::Integer(1), SqlValue::Integer(2)];
+        let expected = vec![
+            log(ELSEWHERE, 9),
+            Statement::dynamic(LOG.replace("($1)", "($1), ($2)"), both),
+            log(LOG_OTHER, 3),
+            log(LOG, 4),
+            Statement::new(TOUCH, vec![]),
+            log(LOG, 5),
+        ];
+        assert_eq!(batch.take(), expected);
     }
 
     fn positions(events: &[&ledger_core::RecordedEvent]) -> Vec<u64> {
