@@ -99,7 +99,9 @@ pub fn spawn_embedded(
 /// Applies the log to the read models from their position up to `until` (or the end), calling
 /// `progress(applied, target)` after each chunk: `kboss rebuild` after a `reset`. Answers the
 /// position reached. Reads block on the store; on a multi-threaded runtime they run in
-/// `block_in_place`, elsewhere (a CLI on a current-thread runtime) they simply block.
+/// `block_in_place`, elsewhere (a CLI on a current-thread runtime) they simply block. The next
+/// chunk is read while the current one applies (SQLite's apply runs on the blocking pool, so the
+/// two overlap whole); it is used only if the apply reached the chunk's end.
 pub async fn catch_up(
     read_models: &ReadModels,
     reader: &mut impl EventStore,
@@ -111,20 +113,27 @@ pub async fn catch_up(
         None => blocking_read(|| reader.last_position()).map_err(store_error)?,
     };
     let mut position = read_models.position().await?;
-    while position < target {
-        let limit = REPLAY_CHUNK_EVENTS.min((target - position) as usize);
-        let events = blocking_read(|| reader.read_after(position, limit)).map_err(store_error)?;
-        if events.is_empty() {
-            break;
-        }
-        let applied = read_models.apply(&events).await?;
+    let mut events = read_up_to(reader, position, target)?;
+    while let Some(last) = events.last().map(|event| event.position) {
+        let (applied, next) = tokio::join!(read_models.apply(&events), async { read_up_to(reader, last, target) });
+        let applied = applied?;
         if applied <= position {
             return Err(stuck(position));
         }
         position = applied;
         progress(position, target);
+        events = if applied == last { next? } else { read_up_to(reader, position, target)? };
     }
     Ok(position)
+}
+
+/// The chunk after `position`, up to `target` (empty at or past it).
+fn read_up_to(reader: &mut impl EventStore, position: u64, target: u64) -> Result<Vec<RecordedEvent>, ReadError> {
+    if position >= target {
+        return Ok(Vec::new());
+    }
+    let limit = REPLAY_CHUNK_EVENTS.min((target - position) as usize);
+    blocking_read(|| reader.read_after(position, limit)).map_err(store_error)
 }
 
 fn blocking_read<T>(read: impl FnOnce() -> T) -> T {
