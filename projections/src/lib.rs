@@ -7,7 +7,10 @@
 //! Where things live:
 //! - [`projection`]: one module per read model. A projection is a pure function from an event
 //!   (and, for refunds' KPIs, rows of its own tables read in the same transaction) to portable
-//!   SQL statements ([`sql::Statement`]). The logic is written once for both backends.
+//!   SQL statements ([`sql::Statement`]); the journal folds a chunk's whole run at once, its
+//!   running balances carried in Rust from one lookup per key. The logic is written once for
+//!   both backends, which hold back commuting writes and fold them into multi-row statements
+//!   (`backend::Batch`, [`sql::multi_row`]).
 //! - [`backend`]: SQLite and PostgreSQL. A backend only runs statements in a transaction and
 //!   reads rows; it applies a chunk of events and advances each projection's checkpoint in one
 //!   transaction, skipping what a checkpoint already covers, so redeliveries, duplicates,

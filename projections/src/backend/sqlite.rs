@@ -19,8 +19,9 @@ pub const DATABASE_FILE: &str = "read.sqlite";
 pub const READ_CONNECTIONS_MAX: usize = 4;
 /// How long a statement waits for another writer's lock before reporting the store unavailable.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
-/// Prepared statements kept per connection (the projections and queries use fewer).
-const STATEMENT_CACHE_CAPACITY: usize = 128;
+/// Prepared statements kept per connection: the projections' and queries' texts, and each
+/// multi-row text in its few sizes (`sql::statement_sizes`).
+const STATEMENT_CACHE_CAPACITY: usize = 512;
 
 const MIGRATIONS: &[(i64, &str)] = &[(101, include_str!("../../../schemas/sql/sqlite/0101_read_models.sql"))];
 

@@ -32,6 +32,11 @@ pub type EventContext = fn(&RecordedEvent) -> Option<Statement>;
 /// One event's statements, given the rows of its context query.
 pub type EventStatements = fn(&RecordedEvent, &[Row], &mut Vec<Statement>);
 
+/// The queries whose rows (concatenated) a whole run's statements need.
+pub type RunContext = fn(&[&RecordedEvent]) -> Vec<Statement>;
+/// A whole run's statements, given the rows of its context queries.
+pub type RunStatements = fn(&[&RecordedEvent], &[Row], &mut Vec<Statement>) -> Result<(), ReadError>;
+
 /// How a projection turns a run of events (those continuing its checkpoint in one chunk) into
 /// statements.
 pub enum Fold {
@@ -41,10 +46,7 @@ pub enum Fold {
     /// The whole run at once: queries read once before the run (their rows concatenated), then
     /// the statements of every event. For state carried from event to event (running balances),
     /// looked up once per chunk rather than once per event.
-    Run {
-        context: fn(&[&RecordedEvent]) -> Vec<Statement>,
-        statements: fn(&[&RecordedEvent], &[Row], &mut Vec<Statement>) -> Result<(), ReadError>,
-    },
+    Run { context: RunContext, statements: RunStatements },
 }
 
 /// Every projection, in the order they are applied within a transaction.
