@@ -153,7 +153,7 @@ fn shifted(row: &str, offset: usize, out: &mut String) {
 
 /// Runs of consecutive inserts with the same text folded into multi-row statements (see
 /// [`statement_sizes`]). Equivalent to running them one by one only if no two rows of a run
-/// update the same key (PostgreSQL refuses that in one statement): [`insert_parts`] ensures it,
+/// update the same key (PostgreSQL refuses that in one statement): `insert_parts` ensures it,
 /// folding only `DO NOTHING` inserts and additive upserts, whose keys [`crate::backend::Batch`]
 /// makes distinct between two flushes.
 pub fn multi_row(statements: Vec<Statement>) -> Vec<Statement> {
