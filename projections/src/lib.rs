@@ -21,7 +21,8 @@
 //! - [`runner`]: [`spawn_embedded`] (catch up from the log, woken by the writer's committed
 //!   position) and [`catch_up`] (`kboss rebuild`). In server mode the JetStream consumer calls
 //!   [`ReadModels::apply`].
-//! - SQL: `schemas/sql/{sqlite,postgres}/01xx_*.sql`, recorded in `rm_migrations`.
+//! - SQL: `schemas/sql/read_models/01xx_*.sql` (one text for both backends), recorded in
+//!   `rm_migrations`.
 //!
 //! Why the embedded read models are a separate file (`<data_dir>/read.sqlite`) rather than tables
 //! beside the log in `kboss.sqlite`: SQLite has one writer per database file. Projection writes in

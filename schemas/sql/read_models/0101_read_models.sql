@@ -1,6 +1,7 @@
--- The read models of the embedded deployment, in their own file (read.sqlite) beside the log.
--- Portable with schemas/sql/postgres/0101_read_models.sql: the same tables, columns and keys;
--- amounts are BIGINT minor units, dates TEXT 'YYYY-MM-DD', ids TEXT, timestamps TEXT RFC 3339.
+-- The read models, one text for both backends: SQLite (embedded, in their own file read.sqlite
+-- beside the log) and PostgreSQL (server mode, in the log's database and schema). The same tables,
+-- columns and keys; amounts are BIGINT minor units, dates TEXT 'YYYY-MM-DD', ids TEXT, timestamps
+-- TEXT RFC 3339. A migration that must differ by backend goes in schemas/sql/<backend>/ instead.
 
 -- The last position each projection applied; an event at or below it is a no-op for it.
 CREATE TABLE rm_checkpoints (
