@@ -74,3 +74,37 @@ pub async fn fund_customer(handle: &commands::WriterHandle, world: &ledger_core:
         .await
         .expect("funding commits");
 }
+
+/// Places and pays `purchases` §2.5 orders from `submitters` concurrent lanes (lane `k` takes
+/// purchases `k`, `k + submitters`, …), each command answered only once committed. Answers every
+/// command's latency in µs, submit to answer, sorted. Benches that only need the log ignore them.
+pub async fn place_and_pay(
+    handle: &commands::WriterHandle,
+    world: &std::sync::Arc<ledger_core::testing::WorkedExample>,
+    purchases: u64,
+    submitters: u64,
+) -> Vec<u64> {
+    let lanes: Vec<_> = (0..submitters)
+        .map(|lane| {
+            let (handle, world) = (handle.clone(), world.clone());
+            tokio::spawn(async move {
+                let mut latencies_us = Vec::new();
+                for n in (lane..purchases).step_by(submitters as usize) {
+                    let [_, place, pay] = commands::testing::purchase(&world, n);
+                    for request in [place, pay] {
+                        let sent = std::time::Instant::now();
+                        handle.submit(request).await.expect("the command commits");
+                        latencies_us.push(sent.elapsed().as_micros() as u64);
+                    }
+                }
+                latencies_us
+            })
+        })
+        .collect();
+    let mut latencies_us = Vec::with_capacity(purchases as usize * 2);
+    for lane in lanes {
+        latencies_us.extend(lane.await.expect("a lane finishes"));
+    }
+    latencies_us.sort_unstable();
+    latencies_us
+}

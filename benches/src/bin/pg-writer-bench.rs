@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use benches::{fund_customer, percentile, BenchSchema};
-use commands::testing::{purchase, setup_world};
+use benches::{fund_customer, percentile, place_and_pay, BenchSchema};
+use commands::testing::setup_world;
 use commands::{PostgresStore, Writer, WriterConfig};
 
 fn main() {
@@ -67,29 +67,8 @@ async fn run(store: PostgresStore, purchases: u64, submitters: u64) -> (usize, f
     let world = Arc::new(setup_world(&handle).await.expect("the world is set up"));
     fund_customer(&handle, &world).await;
     let started = Instant::now();
-    let lanes: Vec<_> = (0..submitters)
-        .map(|lane| {
-            let (handle, world) = (handle.clone(), world.clone());
-            tokio::spawn(async move {
-                let mut latencies_us = Vec::new();
-                for n in (lane..purchases).step_by(submitters as usize) {
-                    let [_, place, pay] = purchase(&world, n);
-                    for request in [place, pay] {
-                        let sent = Instant::now();
-                        handle.submit(request).await.expect("the command commits");
-                        latencies_us.push(sent.elapsed().as_micros() as u64);
-                    }
-                }
-                latencies_us
-            })
-        })
-        .collect();
-    let mut latencies_us = Vec::with_capacity(purchases as usize * 2);
-    for lane in lanes {
-        latencies_us.extend(lane.await.unwrap());
-    }
+    let latencies_us = place_and_pay(&handle, &world, purchases, submitters).await;
     let seconds = started.elapsed().as_secs_f64();
-    latencies_us.sort_unstable();
     // The blocking client's threads end here, off the runtime.
     tokio::task::spawn_blocking(move || writer.shutdown()).await.unwrap();
     (latencies_us.len(), seconds, latencies_us)

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benches::fund_customer;
+use benches::{fund_customer, place_and_pay};
 use commands::relay::{spawn_relay, RelayConfig};
-use commands::testing::{purchase, setup_world};
+use commands::testing::setup_world;
 use commands::{EventStore, SqliteStore, Writer, WriterConfig};
 
 const BUILD_SUBMITTERS: u64 = 1_024;
@@ -26,21 +26,7 @@ fn main() {
         let handle = writer.handle();
         let world = Arc::new(setup_world(&handle).await.unwrap());
         fund_customer(&handle, &world).await;
-        let lanes: Vec<_> = (0..BUILD_SUBMITTERS)
-            .map(|lane| {
-                let (handle, world) = (handle.clone(), world.clone());
-                tokio::spawn(async move {
-                    for n in (lane..purchases).step_by(BUILD_SUBMITTERS as usize) {
-                        let [_, place, pay] = purchase(&world, n);
-                        handle.submit(place).await.unwrap();
-                        handle.submit(pay).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for lane in lanes {
-            lane.await.unwrap();
-        }
+        place_and_pay(&handle, &world, purchases, BUILD_SUBMITTERS).await;
         tokio::task::spawn_blocking(move || writer.shutdown()).await.unwrap();
 
         let mut reader = SqliteStore::open_reader(directory.path()).unwrap();

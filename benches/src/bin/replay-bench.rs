@@ -11,9 +11,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use benches::{fund_customer, BenchSchema};
+use benches::{fund_customer, place_and_pay, BenchSchema};
 use commands::store::REPLAY_CHUNK_EVENTS;
-use commands::testing::{purchase, setup_world};
+use commands::testing::setup_world;
 use commands::{EventStore, PostgresStore, SqliteStore, Writer, WriterConfig};
 use ledger_core::event::EncodedEvent;
 
@@ -74,21 +74,7 @@ fn build_log(directory: &std::path::Path, purchases: u64) {
         let handle = writer.handle();
         let world = Arc::new(setup_world(&handle).await.unwrap());
         fund_customer(&handle, &world).await;
-        let lanes: Vec<_> = (0..BUILD_SUBMITTERS)
-            .map(|lane| {
-                let (handle, world) = (handle.clone(), world.clone());
-                tokio::spawn(async move {
-                    for n in (lane..purchases).step_by(BUILD_SUBMITTERS as usize) {
-                        let [_, place, pay] = purchase(&world, n);
-                        handle.submit(place).await.unwrap();
-                        handle.submit(pay).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for lane in lanes {
-            lane.await.unwrap();
-        }
+        place_and_pay(&handle, &world, purchases, BUILD_SUBMITTERS).await;
         writer.shutdown();
     });
 }
