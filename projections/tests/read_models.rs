@@ -684,19 +684,6 @@ async fn wait_for_returns_once_applied_and_reports_behind<B: Backend>(backend: B
     runner.await.unwrap();
 }
 
-macro_rules! on_both_backends {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() { super::$check(super::Sqlite::new()).await; })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() { super::$check(super::Postgres::new()).await; })*
-        }
-    };
-}
-
 on_both_backends!(
     a_random_workload_projects_consistently,
     the_worked_example_shows_the_design_figures,

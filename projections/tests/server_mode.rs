@@ -18,7 +18,7 @@ use async_nats::jetstream::context::Publish;
 use async_nats::jetstream::{self, AckKind};
 use commands::relay::{ensure_stream, spawn_relay, RelayConfig};
 use commands::testing::{run_purchase, setup_world};
-use common::{blocking, catch_up_all, read_log, rebuilt, start_writer, Backend, Postgres, Sqlite};
+use common::{blocking, catch_up_all, on_both_backends, read_log, rebuilt, start_writer, Backend, Postgres, Sqlite};
 use futures::StreamExt;
 use projections::{spawn_jetstream_with, JetStreamConfig, ReadModels};
 use relay_support::{unique_name, NATS_URL};
@@ -217,19 +217,6 @@ async fn a_message_that_does_not_verify_is_replaced_by_the_log<B: Backend>(backe
     consumer.shutdown().await;
     assert_same(&read_models, &rebuilt(&backend, "rebuild").await).await;
     delete_stream(&nats, &names.relay.stream).await;
-}
-
-macro_rules! on_both_backends {
-    ($($check:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $check() { super::$check(super::Sqlite::new()).await; })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-              async fn $check() { super::$check(super::Postgres::new()).await; })*
-        }
-    };
 }
 
 on_both_backends!(

@@ -678,3 +678,23 @@ async fn must_on(handle: &WriterHandle, actor: &Actor, day: NaiveDate, body: Com
     let described = format!("{body:?}");
     submit(handle, actor, day, body).await.unwrap_or_else(|error| panic!("{described}: {error}"));
 }
+
+/// Runs each named check, `async fn check(backend: impl Backend)`, once on SQLite in a temporary
+/// directory and once on a fresh PostgreSQL schema: `mod sqlite { … }` and `mod postgres { … }`
+/// in the calling test file, which must have `Sqlite` and `Postgres` in scope. (Not every test
+/// binary that shares this module runs checks on both backends.)
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() { super::$check(super::Sqlite::new()).await; })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() { super::$check(super::Postgres::new()).await; })*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;
