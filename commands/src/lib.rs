@@ -18,4 +18,6 @@ pub use relay::{spawn_relay, BlockingStore, RelayConfig, RelayError, RelayHandle
 pub use replay::{load_state, verify_store, LoadError, VerifyReport};
 pub use sqlite::SqliteStore;
 pub use store::{EventStore, IdempotencyRecord, StoreError};
-pub use writer::{CommandError, Committed, IdempotencyKey, Request, Writer, WriterConfig, WriterHandle};
+pub use writer::{
+    CommandError, Committed, DecideFn, IdempotencyKey, Request, Writer, WriterConfig, WriterHandle, WriterHealth,
+};

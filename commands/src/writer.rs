@@ -7,6 +7,7 @@
 //! half-applied survives.
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::thread::JoinHandle;
 
 use chrono::Utc;
@@ -122,6 +123,10 @@ pub enum CommandError {
     Unavailable(String),
     #[error("the writer has stopped")]
     Stopped,
+    /// The decision of this command panicked: a bug, answered for this command alone (500);
+    /// the writer goes on with the others.
+    #[error("deciding the command failed: {0}")]
+    Internal(String),
 }
 
 struct Pending {
@@ -136,11 +141,27 @@ enum Message {
     Shutdown,
 }
 
+/// Whether the writer can take commands now: what `/readyz` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriterHealth {
+    /// Deciding and appending.
+    Ready,
+    /// An append failed (or an `evolve` panicked) and its state could not be reloaded yet:
+    /// commands are answered 503 until it is.
+    Recovering,
+    /// The writer thread has ended: nothing will be written until a restart.
+    Stopped,
+}
+
+const HEALTH_READY: u8 = 0;
+const HEALTH_RECOVERING: u8 = 1;
+
 /// The caller's side: cheap to clone, one per request handler.
 #[derive(Clone)]
 pub struct WriterHandle {
     sender: mpsc::Sender<Message>,
     committed: watch::Receiver<u64>,
+    health: std::sync::Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl WriterHandle {
@@ -164,6 +185,17 @@ impl WriterHandle {
         self.committed.clone()
     }
 
+    /// Whether the writer is deciding, recovering, or gone.
+    pub fn health(&self) -> WriterHealth {
+        if self.sender.is_closed() {
+            return WriterHealth::Stopped;
+        }
+        match self.health.load(std::sync::atomic::Ordering::Relaxed) {
+            HEALTH_READY => WriterHealth::Ready,
+            _ => WriterHealth::Recovering,
+        }
+    }
+
     /// A copy of the writer's decision state, taken between batches.
     pub async fn state(&self) -> Option<State> {
         let (reply, answer) = oneshot::channel();
@@ -171,6 +203,10 @@ impl WriterHandle {
         answer.await.ok().flatten()
     }
 }
+
+/// How the writer decides a command: [`ledger_core::decide`], unless a caller (a fault test)
+/// wraps it.
+pub type DecideFn = fn(&State, &Command) -> Result<Vec<ledger_core::Event>, DomainError>;
 
 /// The running writer: its handle and its thread.
 pub struct Writer {
@@ -184,12 +220,24 @@ impl Writer {
     /// blocking client (PostgreSQL's) must never run on an async runtime's threads. The call
     /// waits for the load, so it returns a writer that is ready, or the reason it is not.
     pub fn start<S: EventStore>(store: S, config: WriterConfig) -> Result<Writer, LoadError> {
+        Writer::start_deciding_with(store, config, ledger_core::decide)
+    }
+
+    /// [`Writer::start`] with another decision function: the seam fault tests use to show that
+    /// a panicking decision or `evolve` stops neither the writer nor the other commands.
+    pub fn start_deciding_with<S: EventStore>(
+        store: S,
+        config: WriterConfig,
+        decide: DecideFn,
+    ) -> Result<Writer, LoadError> {
         assert!((1..=BATCH_COMMANDS_MAX).contains(&config.batch_commands_max), "batch_commands_max out of range");
         assert!((1..=CHANNEL_CAPACITY_MAX).contains(&config.channel_capacity), "channel_capacity out of range");
         assert!(config.snapshot_every_events > 0, "snapshot_every_events must be positive");
         let (sender, receiver) = mpsc::channel(config.channel_capacity);
         let (committed_sender, committed) = watch::channel(0);
         let (loaded, load_result) = std::sync::mpsc::sync_channel(1);
+        let health = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(HEALTH_READY));
+        let loop_health = health.clone();
         let thread = std::thread::Builder::new()
             .name("kboss-writer".to_owned())
             .spawn(move || {
@@ -239,6 +287,8 @@ impl Writer {
                     in_flight_by_batch: HashMap::new(),
                     epoch: 0,
                     next_batch: 0,
+                    health: loop_health,
+                    decide,
                 };
                 writer_loop.run();
                 // `run` has dropped the sender: the sealer, then the appender, finish and stop.
@@ -247,7 +297,7 @@ impl Writer {
             })
             .expect("the writer thread starts");
         match load_result.recv() {
-            Ok(Ok(())) => Ok(Writer { handle: WriterHandle { sender, committed }, thread: Some(thread) }),
+            Ok(Ok(())) => Ok(Writer { handle: WriterHandle { sender, committed, health }, thread: Some(thread) }),
             Ok(Err(error)) => {
                 let _ = thread.join();
                 Err(error)
@@ -305,6 +355,9 @@ enum Outcome {
         last: u64,
     },
     Failed(CommandError),
+    /// `evolve` panicked on this command's events: answered as an internal error; the state is
+    /// reloaded from the log before anything else is decided.
+    Poisoned(CommandError),
 }
 
 /// The decider's side of the pipeline: owns the state, decides batch N+1 while the appender
@@ -328,6 +381,9 @@ struct WriterLoop<R> {
     epoch: u64,
     next_batch: u64,
     last_snapshot: u64,
+    /// Shared with the handles: set to recovering while `state` is `None`.
+    health: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    decide: DecideFn,
 }
 
 /// A decided batch on its way to the store.
@@ -438,7 +494,7 @@ impl<R: EventStore> WriterLoop<R> {
     fn reload(&mut self) {
         self.state = match load_state_and_chain(&mut self.reader) {
             Ok((state, chain)) => {
-                *self.chain.lock().expect("chain lock") = chain;
+                *self.chain.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = chain;
                 Some(state)
             }
             Err(error) => {
@@ -446,6 +502,8 @@ impl<R: EventStore> WriterLoop<R> {
                 None
             }
         };
+        let health = if self.state.is_some() { HEALTH_READY } else { HEALTH_RECOVERING };
+        self.health.store(health, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Decides every command of the batch in order, against the state as the batch changes it.
@@ -458,18 +516,33 @@ impl<R: EventStore> WriterLoop<R> {
                 committed.insert((*key).to_owned(), record.clone());
             }
         }
-        let state = self.state.as_mut().expect("loaded before deciding");
+        let Some(state) = self.state.as_mut() else {
+            return Err(StoreError::Unavailable("the writer is recovering".to_owned()));
+        };
         let recorded_at = Utc::now();
         let (mut events, mut records, mut in_batch) = (Vec::new(), Vec::new(), HashMap::new());
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut poisoned = false;
         for (pending, scoped_key) in batch.iter().zip(scoped_keys) {
             let mut keys = BatchKeys { committed: &committed, in_batch: &mut in_batch, records: &mut records };
-            outcomes.push(decide_one(state, &pending.request, scoped_key, recorded_at, &mut events, &mut keys));
+            let outcome =
+                decide_one(self.decide, state, &pending.request, scoped_key, recorded_at, &mut events, &mut keys);
+            poisoned = matches!(outcome, Outcome::Poisoned(_));
+            outcomes.push(outcome);
+            if poisoned {
+                break;
+            }
+        }
+        if poisoned {
+            // `evolve` panicked half-way through: the state is no longer the log's. The commands
+            // decided before are sound and go to the appender; the rest wait for a reload.
+            self.state = None;
+            self.health.store(HEALTH_RECOVERING, std::sync::atomic::Ordering::Relaxed);
         }
         Ok((events, records, outcomes))
     }
 
-    fn process(&mut self, batch: Vec<Pending>) {
+    fn process(&mut self, mut batch: Vec<Pending>) {
         self.take_reports();
         if self.state.is_none() {
             self.drain_appender();
@@ -491,6 +564,8 @@ impl<R: EventStore> WriterLoop<R> {
                 return;
             }
         };
+        // Commands after one whose `evolve` panicked are decided again once the state is reloaded.
+        let undecided = batch.split_off(outcomes.len());
         let sequence = self.next_batch;
         self.next_batch += 1;
         let batch_keys: Vec<String> = keys.iter().map(|key| key.scoped_key.clone()).collect();
@@ -507,6 +582,15 @@ impl<R: EventStore> WriterLoop<R> {
             for pending in append.batch {
                 let _ = pending.reply.send(Err(CommandError::Stopped));
             }
+        }
+        if self.state.is_none() {
+            // Poisoned by a panicking `evolve`: once what was decided before it is durable, the
+            // state is the log's again.
+            self.drain_appender();
+            self.reload();
+        }
+        if !undecided.is_empty() {
+            self.process(undecided);
         }
     }
 
@@ -622,7 +706,7 @@ impl<S: EventStore> Appender<S> {
                 }
                 Outcome::Nothing { position } => Ok(Committed { events: Vec::new(), position, replayed: false }),
                 Outcome::Replay { first, last } => self.stored_answer(first, last),
-                Outcome::Failed(error) => Err(error),
+                Outcome::Failed(error) | Outcome::Poisoned(error) => Err(error),
             };
             let _ = pending.reply.send(answer);
         }
@@ -657,8 +741,26 @@ impl BatchKeys<'_> {
     }
 }
 
+/// Logs a panic caught while handling `request` (with its request id) and says what it was.
+fn panicked(stage: &str, request: &Request, panic: Box<dyn std::any::Any + Send>) -> String {
+    let reason = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    tracing::error!(
+        stage,
+        %reason,
+        request_id = ?request.correlation_id,
+        actor = %request.command.actor.org_id,
+        "a command panicked; answered as an internal error, the writer goes on"
+    );
+    format!("{stage} panicked: {reason}")
+}
+
 /// Decides one command of a batch against the state as the batch has changed it so far.
 fn decide_one(
+    decide: DecideFn,
     state: &mut State,
     request: &Request,
     scoped_key: Option<String>,
@@ -675,21 +777,29 @@ fn decide_one(
             return Outcome::Replay { first: earlier.first_position, last: earlier.last_position };
         }
     }
-    let decided = match ledger_core::decide(state, &request.command) {
-        Ok(decided) => decided,
-        Err(error) => return Outcome::Failed(CommandError::Rejected(error)),
+    // A decision reads the state and never changes it: a panic there is this command's alone.
+    let decided = match catch_unwind(AssertUnwindSafe(|| decide(state, &request.command))) {
+        Ok(Ok(decided)) => decided,
+        Ok(Err(error)) => return Outcome::Failed(CommandError::Rejected(error)),
+        Err(panic) => return Outcome::Failed(CommandError::Internal(panicked("decide", request, panic))),
     };
     let start = events.len();
     let command = &request.command;
-    let staged = ledger_core::log::stage(state, decided, |position| EnvelopeMeta {
-        position,
-        event_id: Uuid::now_v7(),
-        recorded_at,
-        effective_date: command.effective_date,
-        actor: command.actor.clone(),
-        idempotency_key: request.idempotency_key.as_ref().map(|key| key.as_str().to_owned()),
-        correlation_id: request.correlation_id,
-    });
+    let staged = catch_unwind(AssertUnwindSafe(|| {
+        ledger_core::log::stage(state, decided, |position| EnvelopeMeta {
+            position,
+            event_id: Uuid::now_v7(),
+            recorded_at,
+            effective_date: command.effective_date,
+            actor: command.actor.clone(),
+            idempotency_key: request.idempotency_key.as_ref().map(|key| key.as_str().to_owned()),
+            correlation_id: request.correlation_id,
+        })
+    }));
+    let staged = match staged {
+        Ok(staged) => staged,
+        Err(panic) => return Outcome::Poisoned(CommandError::Internal(panicked("evolve", request, panic))),
+    };
     events.extend(staged);
     let (first, last) = match (events[start..].first(), events[start..].last()) {
         (Some(first), Some(last)) => (first.position, last.position),

@@ -102,6 +102,25 @@ impl WriteSide {
         }
     }
 
+    /// What `/readyz` says of the write side: a leader's writer health; a follower is healthy
+    /// while it still follows the log (its poller runs).
+    pub fn health(&self) -> &'static str {
+        match self {
+            WriteSide::Leader(handle) => match handle.health() {
+                commands::WriterHealth::Ready => "ready",
+                commands::WriterHealth::Recovering => "recovering",
+                commands::WriterHealth::Stopped => "stopped",
+            },
+            WriteSide::Follower { committed, .. } => {
+                if committed.has_changed().is_ok() {
+                    "following"
+                } else {
+                    "stopped"
+                }
+            }
+        }
+    }
+
     /// The writer, or a 503 naming the instance that holds it.
     pub fn handle(&self) -> Result<&WriterHandle, crate::error::ApiError> {
         match self {
@@ -127,6 +146,9 @@ pub struct AppState {
     pub notifier: Notifier,
     pub clock: Clock,
     pub payment_keys: BTreeMap<String, RsaPublicKey>,
+    /// The background tasks that keep the read models (and a follower's view of the log)
+    /// current: one that has ended makes the instance not ready.
+    pub background: Vec<tokio::task::AbortHandle>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -179,6 +201,7 @@ impl Application {
             notifier,
             clock: settings.clock.clone(),
             payment_keys,
+            background: runner.iter().map(tokio::task::JoinHandle::abort_handle).collect(),
         });
         bootstrap(&state).await?;
         let listener = TcpListener::bind(settings.listen)

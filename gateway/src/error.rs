@@ -169,6 +169,7 @@ impl From<CommandError> for ApiError {
                 ApiError::Unavailable("the ledger is unavailable; retry shortly".to_owned())
             }
             CommandError::Stopped => ApiError::Unavailable("the ledger is shutting down".to_owned()),
+            CommandError::Internal(reason) => ApiError::Internal(reason),
         }
     }
 }

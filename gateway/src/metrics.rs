@@ -83,6 +83,7 @@ impl Metrics {
             Err(CommandError::IdempotencyConflict) => "conflict",
             Err(CommandError::Overloaded) => "overloaded",
             Err(CommandError::Unavailable(_)) | Err(CommandError::Stopped) => "unavailable",
+            Err(CommandError::Internal(_)) => "internal",
         };
         self.commands.get_or_create(&CommandLabels { command, outcome }).inc();
         self.command_seconds.observe(elapsed.as_secs_f64());

@@ -81,6 +81,8 @@ pub enum DomainError {
     AccountNotOpen { book: OrgId, account: AccountCode },
     #[error("account {account} already exists as another type and has lines")]
     AccountRetype { account: AccountCode },
+    #[error("{field}: {reason}")]
+    LimitExceeded { field: String, reason: String },
     #[error("books in {expected} cannot take {found}")]
     CurrencyMismatch { expected: String, found: String },
 }
@@ -136,6 +138,7 @@ impl DomainError {
             AccountNotOpen { .. } => "account_not_open",
             AccountRetype { .. } => "account_retype",
             CurrencyMismatch { .. } => "currency_mismatch",
+            LimitExceeded { .. } => "limit_exceeded",
         }
     }
 
@@ -163,7 +166,10 @@ impl DomainError {
     pub fn field(&self) -> Option<&str> {
         use DomainError::*;
         match self {
-            InvalidAmount { field, .. } | InvalidField { field, .. } | NoPrice { field, .. } => Some(field),
+            InvalidAmount { field, .. }
+            | InvalidField { field, .. }
+            | NoPrice { field, .. }
+            | LimitExceeded { field, .. } => Some(field),
             InvalidInviteCode { .. } | PromotionNotValid { .. } => Some("invite_code"),
             RefundExceedsPaid { .. } | InvoiceExceedsInvoiceable { .. } | InsufficientBalance { .. } => Some("amount"),
             RuleUnbalanced { .. } => Some("rules"),

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::chart::Account;
 use crate::ids::*;
 use crate::journal::Entry;
-use crate::money::{Amount, Rate, SignedAmount, UnitPrice};
+use crate::money::{Amount, Rate, SignedAmount, Total, UnitPrice};
 use crate::org::{Actor, DistributorTier, Org, Role, SaleMode};
 use crate::pricing::{PricedItem, RateScope};
 use crate::rules::{PartyRef, PostingRule};
@@ -463,8 +463,8 @@ pub struct CloseCertificate {
     pub through: NaiveDate,
     /// SHA-256 of the canonical trial balance as of `through` (see `State::trial_balance`).
     pub trial_balance_hash: String,
-    pub total_debit: Amount,
-    pub total_credit: Amount,
+    pub total_debit: Total,
+    pub total_credit: Total,
     /// The last position in the log when the period was closed. The chain hash there is this
     /// `PeriodClosed` event's own `prev_hash`, sealed into its envelope with the certificate.
     pub last_position: u64,

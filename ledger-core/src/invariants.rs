@@ -64,7 +64,7 @@ pub fn violations(state: &State, log: &[RecordedEvent]) -> Vec<String> {
     }
     for (book_id, book) in &state.books {
         let rows = book.trial_balance(chrono::NaiveDate::MAX);
-        let net = rows.iter().fold(SignedAmount::ZERO, |sum, row| sum.add(row.debit).sub(row.credit));
+        let net = rows.iter().fold(SignedAmount::ZERO, |sum, row| sum.add_total(row.debit).sub_total(row.credit));
         if !net.is_zero() {
             found.push(format!("book {book_id}: state trial balance is off by {net}"));
         }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::chart::{AccountCode, Side};
 use crate::error::DomainError;
 use crate::ids::OrgId;
-use crate::money::{Amount, Currency, SignedAmount};
+use crate::money::{Amount, Currency, SignedAmount, Total};
 use crate::rules::{PartyRef, RuleRef, RuleSet};
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -114,7 +114,10 @@ pub fn book_posting(
         for term in rule_line.amount.terms() {
             let amount = posting.amounts.iter().find(|(name, _)| *name == term.amount).map(|(_, amount)| *amount);
             let amount = amount.ok_or_else(|| DomainError::MissingAmount { name: term.amount.clone() })?;
-            value += Decimal::from(term.coefficient) * amount;
+            let term_value = Decimal::from(term.coefficient).checked_mul(amount);
+            value = term_value
+                .and_then(|term_value| value.checked_add(term_value))
+                .ok_or_else(|| DomainError::invalid_amount("amount", crate::money::MoneyError::TooLarge))?;
         }
         if value.is_zero() {
             continue;
@@ -180,14 +183,16 @@ pub fn pair_intercompany_lines(entries: &mut [Entry]) {
     }
 }
 
-/// Debit and credit totals of one account (or account and party).
+/// Debit and credit totals of one account (or account and day) in one book. Each is bounded by
+/// the book's posted total, which the deciders keep within `TOTAL_MAX` (see `limits`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct DebitCredit {
-    pub debit: Amount,
-    pub credit: Amount,
+    pub debit: Total,
+    pub credit: Total,
 }
 
 impl DebitCredit {
+    /// Adds a line the deciders checked (see [`Total::plus`]).
     pub fn post(&mut self, side: Side, amount: Amount) {
         match side {
             Side::Debit => self.debit = self.debit.plus(amount),
@@ -196,17 +201,21 @@ impl DebitCredit {
     }
 
     pub fn net_debit(&self) -> SignedAmount {
-        SignedAmount::from(self.debit).sub(self.credit)
+        SignedAmount::from(self.debit).sub_total(self.credit)
     }
 }
 
-/// Sums of a set of entries by book and currency: the totals that must be equal.
-pub fn totals_by_book(entries: &[Entry]) -> BTreeMap<(OrgId, Currency), DebitCredit> {
-    let mut totals: BTreeMap<(OrgId, Currency), DebitCredit> = BTreeMap::new();
+/// Sums of a set of entries by book and currency: the totals that must be equal. Unbounded
+/// (signed decimals), for checking entries whose amounts nobody vouched for yet.
+pub fn totals_by_book(entries: &[Entry]) -> BTreeMap<(OrgId, Currency), (SignedAmount, SignedAmount)> {
+    let mut totals: BTreeMap<(OrgId, Currency), (SignedAmount, SignedAmount)> = BTreeMap::new();
     for entry in entries {
-        let total = totals.entry((entry.book, entry.currency)).or_default();
+        let (debit, credit) = totals.entry((entry.book, entry.currency)).or_default();
         for line in &entry.lines {
-            total.post(line.side, line.amount);
+            match line.side {
+                Side::Debit => *debit = debit.add(line.amount),
+                Side::Credit => *credit = credit.add(line.amount),
+            }
         }
     }
     totals

@@ -15,6 +15,7 @@ pub mod event;
 pub mod ids;
 pub mod invariants;
 pub mod journal;
+pub mod limits;
 pub mod log;
 pub mod money;
 pub mod org;

@@ -118,33 +118,21 @@ pub fn verify_next(state: &State, chain: &ChainHead, event: &RecordedEvent) -> R
             return Err(ReplayError::UnknownBook { position: event.position, entry_idx, book: entry.book });
         }
     }
-    check_wallets(state, event)
+    check_limits(state, event)
 }
 
 /// A log whose hashes were recomputed after tampering can still break the ledger's rules; the
-/// one `evolve` would trip on (a wallet below zero) is reported here instead.
-fn check_wallets(state: &State, event: &RecordedEvent) -> Result<(), ReplayError> {
-    let mut balances: Vec<(crate::ids::OrgId, crate::money::SignedAmount)> = Vec::new();
-    for line in event.event.entries.iter().flat_map(|entry| &entry.lines) {
-        let Some(customer) = line.party else { continue };
-        let is_wallet = line.account.as_str() == crate::chart::codes::CUSTOMER_PREPAYMENTS
-            && state.org(customer).is_some_and(|org| org.kind == crate::org::OrgKind::Customer);
-        if !is_wallet {
-            continue;
+/// ones `evolve` relies on (wallets, holds and totals in range) are checked by the same code the
+/// deciders use, and a breach is reported here instead of folded.
+fn check_limits(state: &State, event: &RecordedEvent) -> Result<(), ReplayError> {
+    crate::limits::check(state, std::slice::from_ref(&event.event)).map_err(|breach| match breach {
+        crate::limits::Breach::Overdrawn { customer, .. } => {
+            ReplayError::WalletBelowZero { position: event.position, customer }
         }
-        let index = match balances.iter().position(|(id, _)| *id == customer) {
-            Some(index) => index,
-            None => {
-                balances.push((customer, state.wallet(customer).balance.into()));
-                balances.len() - 1
-            }
-        };
-        balances[index].1 = balances[index].1.plus(line.signed().negated());
-    }
-    match balances.into_iter().find(|(_, balance)| balance.is_negative()) {
-        Some((customer, _)) => Err(ReplayError::WalletBelowZero { position: event.position, customer }),
-        None => Ok(()),
-    }
+        breach @ crate::limits::Breach::Limit { .. } => {
+            ReplayError::Inconsistent { position: event.position, reason: breach.to_string() }
+        }
+    })
 }
 
 /// Folds events onto a state (a snapshot, or the empty state) and its chain head, verifying

@@ -24,6 +24,13 @@ pub const QUANTITY_DECIMALS_MAX: u32 = 6;
 pub const AMOUNT_MAX: Decimal = Decimal::from_parts(276_447_232, 23_283, 0, false, 2);
 /// The largest unit price and quantity accepted.
 pub const UNIT_VALUE_MAX: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+/// The largest running total (10^15, i.e. 10^17 minor units): an account's all-time debit or
+/// credit total in one book, a customer's invoiceable amount, a KPI sum. Deciders refuse any
+/// event that would take a total past it (`limit_exceeded`), so the read models, which keep
+/// totals as BIGINT minor units, can add 92 of them inside an `i64` without overflow. At the
+/// largest amount per line (`AMOUNT_MAX`) an account reaches it after 1,000 lines; at realistic
+/// amounts, never.
+pub const TOTAL_MAX: Decimal = Decimal::from_parts(1_569_325_056, 23_283_064, 0, false, 2);
 
 /// Why a money value was refused. The caller adds the field name (see [`FieldError`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +45,8 @@ pub enum MoneyError {
     TooManyDecimals { max: u32 },
     #[error("is too large")]
     TooLarge,
+    #[error("would take a running total past its limit of {max}")]
+    TotalTooLarge { max: Decimal },
     #[error("must be greater than 0 and at most 1")]
     RateOutOfRange,
     #[error("is not a known currency")]
@@ -50,6 +59,7 @@ impl MoneyError {
         match self {
             MoneyError::RateOutOfRange => "rate_out_of_range",
             MoneyError::UnknownCurrency => "unknown_currency",
+            MoneyError::TotalTooLarge { .. } => "limit_exceeded",
             _ => "invalid_amount",
         }
     }
@@ -102,10 +112,15 @@ fn check_bounds(value: Decimal, decimals_max: u32, max: Decimal) -> Result<Decim
 
 /// Rounds half-up (away from zero, for the non-negative values we post) to the minor unit.
 /// The one rounding function of the ledger: every posted amount passes through it once.
-pub fn round_half_up(value: Decimal) -> Amount {
-    assert!(!value.is_sign_negative() || value.is_zero(), "rounding a negative amount: {value}");
+/// A negative value or one past `AMOUNT_MAX` is refused, never clamped.
+pub fn round_half_up(value: Decimal) -> Result<Amount, MoneyError> {
     let rounded = value.round_dp_with_strategy(AMOUNT_DECIMALS_MAX, RoundingStrategy::MidpointAwayFromZero);
-    Amount::from_decimal(rounded).expect("rounded amount within bounds")
+    Amount::from_decimal(rounded)
+}
+
+/// `a × b`, or `TooLarge` where the product leaves `Decimal`'s range (rust_decimal's `*` panics).
+pub fn checked_mul(a: Decimal, b: Decimal) -> Result<Decimal, MoneyError> {
+    a.checked_mul(b).ok_or(MoneyError::TooLarge)
 }
 
 /// A non-negative amount of money with exactly two minor digits.
@@ -114,6 +129,7 @@ pub struct Amount(Decimal);
 
 impl Amount {
     pub const ZERO: Amount = Amount(Decimal::from_parts(0, 0, 0, false, 2));
+    pub const MAX: Amount = Amount(AMOUNT_MAX);
 
     /// Parses a decimal string such as `"950.00"`; zero is allowed (see [`Amount::parse_positive`]).
     pub fn parse(text: &str) -> Result<Amount, MoneyError> {
@@ -153,7 +169,17 @@ impl Amount {
     }
 
     pub fn checked_add(self, other: Amount) -> Option<Amount> {
-        Amount::from_decimal(self.0 + other.0).ok()
+        Amount::from_decimal(self.0.checked_add(other.0)?).ok()
+    }
+
+    /// `self + other`, or `TooLarge` past `AMOUNT_MAX`: the sum of a command's amounts.
+    pub fn try_add(self, other: Amount) -> Result<Amount, MoneyError> {
+        self.checked_add(other).ok_or(MoneyError::TooLarge)
+    }
+
+    /// The sum of amounts, or `TooLarge` past `AMOUNT_MAX`.
+    pub fn try_sum(amounts: impl IntoIterator<Item = Amount>) -> Result<Amount, MoneyError> {
+        amounts.into_iter().try_fold(Amount::ZERO, Amount::try_add)
     }
 
     /// `self - other`, or `None` when it would go below zero.
@@ -164,13 +190,16 @@ impl Amount {
         Some(Amount(self.0 - other.0))
     }
 
-    /// Addition of amounts that are known to stay within bounds (sums of posted amounts).
+    /// `self + other` where the decider has already checked the bound: `evolve` folding a sum
+    /// that the command's decision proved in range. A violation is a bug, not input: it panics,
+    /// and the writer, which catches it, reloads its state from the log.
     pub fn plus(self, other: Amount) -> Amount {
-        self.checked_add(other).expect("amount sum within bounds")
+        self.checked_add(other).expect("a sum the decider checked")
     }
 
+    /// `self - other` where the decider has already checked that it is not negative (see `plus`).
     pub fn minus(self, other: Amount) -> Amount {
-        self.checked_sub(other).expect("amount difference not negative")
+        self.checked_sub(other).expect("a difference the decider checked")
     }
 
     pub fn min(self, other: Amount) -> Amount {
@@ -191,6 +220,104 @@ impl fmt::Display for Amount {
 impl fmt::Debug for Amount {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(formatter, "Amount({})", self.0)
+    }
+}
+
+/// A running total of posted amounts: an account's debit or credit total, a trial balance
+/// column, what a customer may still invoice. Non-negative, two minor digits, at most
+/// [`TOTAL_MAX`]; it prints and serialises exactly as an [`Amount`] does.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Total(Decimal);
+
+impl Total {
+    pub const ZERO: Total = Total(Decimal::from_parts(0, 0, 0, false, 2));
+    pub const MAX: Total = Total(TOTAL_MAX);
+
+    pub fn from_decimal(value: Decimal) -> Result<Total, MoneyError> {
+        let mut value = check_bounds(value, AMOUNT_DECIMALS_MAX, TOTAL_MAX).map_err(|error| {
+            if error == MoneyError::TooLarge {
+                MoneyError::TotalTooLarge { max: TOTAL_MAX }
+            } else {
+                error
+            }
+        })?;
+        value.rescale(AMOUNT_DECIMALS_MAX);
+        Ok(Total(value))
+    }
+
+    /// A total from integer minor units (a read model's BIGINT column).
+    pub fn from_minor(minor: i64) -> Result<Total, MoneyError> {
+        Total::from_decimal(Decimal::new(minor, AMOUNT_DECIMALS_MAX))
+    }
+
+    /// Integer minor units: at most 10^17, well inside an `i64`.
+    pub fn to_minor(self) -> i64 {
+        self.0.mantissa() as i64
+    }
+
+    pub fn as_decimal(self) -> Decimal {
+        self.0
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// `self + amount`, or `TotalTooLarge` past [`TOTAL_MAX`].
+    pub fn checked_add(self, amount: Amount) -> Result<Total, MoneyError> {
+        Total::from_decimal(self.0 + amount.0)
+    }
+
+    /// `self + other`, or `TotalTooLarge` past [`TOTAL_MAX`].
+    pub fn checked_add_total(self, other: Total) -> Result<Total, MoneyError> {
+        Total::from_decimal(self.0 + other.0)
+    }
+
+    /// `self - amount`, floored at zero: what is left to invoice after a refund.
+    pub fn saturating_sub(self, amount: Amount) -> Total {
+        if amount.0 >= self.0 {
+            Total::ZERO
+        } else {
+            Total(self.0 - amount.0)
+        }
+    }
+
+    /// `self - amount`, or `None` when it would go below zero.
+    pub fn checked_sub(self, amount: Amount) -> Option<Total> {
+        (amount.0 <= self.0).then(|| Total(self.0 - amount.0))
+    }
+
+    /// `self + amount` where the decider has checked the bound (see [`Amount::plus`]).
+    pub fn plus(self, amount: Amount) -> Total {
+        self.checked_add(amount).expect("a total the decider checked")
+    }
+
+    /// `self + other` where both are bounded parts of one checked total (trial balance columns).
+    pub fn plus_total(self, other: Total) -> Total {
+        self.checked_add_total(other).expect("a total the decider checked")
+    }
+
+    /// The amount this total is, when it is one (at most `AMOUNT_MAX`).
+    pub fn to_amount(self) -> Result<Amount, MoneyError> {
+        Amount::from_decimal(self.0)
+    }
+}
+
+impl From<Amount> for Total {
+    fn from(amount: Amount) -> Self {
+        Total(amount.0)
+    }
+}
+
+impl fmt::Display for Total {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}", self.0)
+    }
+}
+
+impl fmt::Debug for Total {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "Total({})", self.0)
     }
 }
 
@@ -225,6 +352,14 @@ impl SignedAmount {
         self.0.is_sign_negative() && !self.0.is_zero()
     }
 
+    pub fn add_total(self, total: Total) -> SignedAmount {
+        SignedAmount::from_decimal(self.0 + total.0)
+    }
+
+    pub fn sub_total(self, total: Total) -> SignedAmount {
+        SignedAmount::from_decimal(self.0 - total.0)
+    }
+
     pub fn add(self, amount: Amount) -> SignedAmount {
         SignedAmount::from_decimal(self.0 + amount.0)
     }
@@ -241,9 +376,15 @@ impl SignedAmount {
         SignedAmount::from_decimal(-self.0)
     }
 
-    /// The magnitude, as an amount.
-    pub fn abs(self) -> Amount {
-        Amount::from_decimal(self.0.abs()).expect("magnitude within bounds")
+    /// The magnitude, as a total (a balance or net may exceed a single amount's bound).
+    pub fn abs(self) -> Result<Total, MoneyError> {
+        Total::from_decimal(self.0.abs())
+    }
+}
+
+impl From<Total> for SignedAmount {
+    fn from(total: Total) -> Self {
+        SignedAmount(total.0)
     }
 }
 
@@ -345,8 +486,9 @@ impl Quantity {
         Ok(Quantity(value.normalize()))
     }
 
+    /// A whole quantity, for literals in tests and benches: panics on 0 or past `UNIT_VALUE_MAX`.
     pub fn whole(units: u32) -> Quantity {
-        Quantity::from_decimal(Decimal::from(units)).expect("a positive whole quantity")
+        Quantity::from_decimal(Decimal::from(units)).expect("a whole quantity in 1..=UNIT_VALUE_MAX")
     }
 
     pub fn as_decimal(self) -> Decimal {
@@ -424,6 +566,7 @@ macro_rules! decimal_string_serde {
 }
 
 decimal_string_serde!(Amount, Amount::parse, "^[0-9]{1,13}\\.[0-9]{2}$");
+decimal_string_serde!(Total, |text: &str| Total::from_decimal(parse_decimal(text)?), "^[0-9]{1,16}\\.[0-9]{2}$");
 decimal_string_serde!(Rate, Rate::parse, "^(0\\.[0-9]{1,4}|1(\\.0{1,4})?)$");
 decimal_string_serde!(UnitPrice, UnitPrice::parse, "^[0-9]{1,10}(\\.[0-9]{1,6})?$");
 decimal_string_serde!(Quantity, Quantity::parse, "^[0-9]{1,10}(\\.[0-9]{1,6})?$");
@@ -486,9 +629,9 @@ mod tests {
 
     #[test]
     fn rounding_is_half_up_once() {
-        assert_eq!(round_half_up(Decimal::new(12345, 3)).to_string(), "12.35");
-        assert_eq!(round_half_up(Decimal::new(12344, 3)).to_string(), "12.34");
-        assert_eq!(round_half_up(Decimal::new(5, 3)).to_string(), "0.01");
+        assert_eq!(round_half_up(Decimal::new(12345, 3)).unwrap().to_string(), "12.35");
+        assert_eq!(round_half_up(Decimal::new(12344, 3)).unwrap().to_string(), "12.34");
+        assert_eq!(round_half_up(Decimal::new(5, 3)).unwrap().to_string(), "0.01");
     }
 
     #[test]
@@ -521,7 +664,29 @@ mod tests {
     }
 
     #[test]
-    fn amount_max_is_what_it_says() {
+    fn the_limits_are_what_they_say() {
         assert_eq!(AMOUNT_MAX.to_string(), "1000000000000.00");
+        assert_eq!(TOTAL_MAX.to_string(), "1000000000000000.00");
+        assert_eq!(Amount::MAX.to_minor(), 100_000_000_000_000);
+        // 92 totals at their limit still sum inside the read models' BIGINT minor units.
+        assert!(TOTAL_MAX.mantissa() * 92 < i64::MAX as i128);
+    }
+
+    #[test]
+    fn sums_at_their_edges_are_refused_not_wrapped() {
+        let max = Amount::MAX;
+        let cent = Amount::parse("0.01").unwrap();
+        assert_eq!(max.checked_add(Amount::ZERO), Some(max));
+        assert_eq!(max.try_add(cent), Err(MoneyError::TooLarge));
+        assert_eq!(Amount::try_sum([max, cent]), Err(MoneyError::TooLarge));
+        assert_eq!(round_half_up(AMOUNT_MAX), Ok(max));
+        assert_eq!(round_half_up(AMOUNT_MAX + Decimal::new(5, 3)), Err(MoneyError::TooLarge));
+        assert_eq!(round_half_up(Decimal::new(-1, 2)), Err(MoneyError::Negative));
+        assert_eq!(checked_mul(Decimal::MAX, Decimal::TWO), Err(MoneyError::TooLarge));
+        let almost = Total::from_decimal(TOTAL_MAX - Decimal::new(1, 2)).unwrap();
+        assert_eq!(almost.checked_add(cent), Ok(Total::MAX));
+        assert_eq!(Total::MAX.checked_add(cent), Err(MoneyError::TotalTooLarge { max: TOTAL_MAX }));
+        assert_eq!(Total::MAX.to_string(), "1000000000000000.00");
+        assert_eq!(serde_json::to_string(&Total::from(max)).unwrap(), serde_json::to_string(&max).unwrap());
     }
 }

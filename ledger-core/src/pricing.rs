@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{OrgId, ProductId};
-use crate::money::{round_half_up, Amount, Quantity, Rate, UnitPrice};
+use crate::money::{checked_mul, round_half_up, Amount, MoneyError, Quantity, Rate, UnitPrice};
 
 /// To whom an org's rate applies.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -133,27 +133,34 @@ pub struct PricedItem {
 }
 
 impl PricedItem {
+    /// What the customer pays for the line: the seller's price (zero for an item without
+    /// levels, which the deciders never build).
     pub fn customer_price(&self) -> Amount {
-        self.levels.last().expect("a priced item has levels").price
+        self.levels.last().map_or(Amount::ZERO, |level| level.price)
     }
 
-    pub fn seller_level(&self) -> &WaterfallLevel {
-        self.levels.last().expect("a priced item has levels")
+    pub fn seller_level(&self) -> Option<&WaterfallLevel> {
+        self.levels.last()
     }
 
-    /// The unit price the customer pays, before rounding of the whole line.
+    /// The unit price the customer pays, before rounding of the whole line: at most
+    /// `UNIT_VALUE_MAX`, since a rate is at most 1.
     pub fn unit_price(&self) -> Decimal {
-        self.list_price.as_decimal() * self.seller_level().rate.as_decimal()
+        self.seller_level().map_or(Decimal::ZERO, |level| self.list_price.as_decimal() * level.rate.as_decimal())
     }
 }
 
-/// `round(list × quantity × periods × rate)`: the one formula for every level's price.
-pub fn price_at(list_price: UnitPrice, quantity: Quantity, periods: u32, rate: Rate) -> Amount {
-    round_half_up(list_price.as_decimal() * quantity.as_decimal() * Decimal::from(periods) * rate.as_decimal())
+/// `round(list × quantity × periods × rate)`: the one formula for every level's price; a price
+/// past `AMOUNT_MAX` is `TooLarge`.
+pub fn price_at(list_price: UnitPrice, quantity: Quantity, periods: u32, rate: Rate) -> Result<Amount, MoneyError> {
+    let units = checked_mul(quantity.as_decimal(), Decimal::from(periods))?;
+    let list = checked_mul(list_price.as_decimal(), units)?;
+    round_half_up(checked_mul(list, rate.as_decimal())?)
 }
 
 /// Builds a waterfall from the rates along the chain. `chain` lists (org, rate, source) from
-/// the top of the chain down to the seller; the caller resolved the rates.
+/// the top of the chain down to the seller (at least the seller); the caller resolved the rates.
+/// A line whose list amount passes `AMOUNT_MAX` is `TooLarge` (every level's price is at most it).
 pub fn build_item(
     product_id: ProductId,
     supplier_id: OrgId,
@@ -162,22 +169,18 @@ pub fn build_item(
     periods: u32,
     supplier_rate: Rate,
     chain: &[(OrgId, Rate, RateSource)],
-) -> PricedItem {
-    assert!(!chain.is_empty(), "a chain has at least the seller");
-    let list_amount = price_at(list_price, quantity, periods, Rate::ONE);
-    let supplier_price = price_at(list_price, quantity, periods, supplier_rate);
+) -> Result<PricedItem, MoneyError> {
+    let list_amount = price_at(list_price, quantity, periods, Rate::ONE)?;
+    let supplier_price = price_at(list_price, quantity, periods, supplier_rate)?;
     let mut cost = supplier_price;
-    let levels = chain
-        .iter()
-        .map(|&(org_id, rate, rate_source)| {
-            let price = price_at(list_price, quantity, periods, rate);
-            let margin = crate::money::SignedAmount::from(price).sub(cost);
-            let level = WaterfallLevel { org_id, rate, rate_source, cost, price, margin };
-            cost = price;
-            level
-        })
-        .collect();
-    PricedItem {
+    let mut levels = Vec::with_capacity(chain.len());
+    for &(org_id, rate, rate_source) in chain {
+        let price = price_at(list_price, quantity, periods, rate)?;
+        let margin = crate::money::SignedAmount::from(price).sub(cost);
+        levels.push(WaterfallLevel { org_id, rate, rate_source, cost, price, margin });
+        cost = price;
+    }
+    Ok(PricedItem {
         product_id,
         supplier_id,
         quantity,
@@ -187,7 +190,7 @@ pub fn build_item(
         supplier_price,
         supplier_rate,
         levels,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -210,7 +213,8 @@ mod tests {
                 (r1, rate("0.88"), RateSource::Reseller),
                 (r2, rate("0.95"), RateSource::Customer),
             ],
-        );
+        )
+        .unwrap();
         let margins: Vec<String> = item.levels.iter().map(|level| level.margin.to_string()).collect();
         assert_eq!(margins, ["100.00", "80.00", "70.00"]);
         assert_eq!(item.customer_price().to_string(), "950.00");
@@ -227,10 +231,30 @@ mod tests {
             1,
             Rate::parse("0.5").unwrap(),
             &[(OrgId::from_u128(1), Rate::parse("0.9").unwrap(), RateSource::Public)],
-        );
+        )
+        .unwrap();
         assert_eq!(item.list_amount.to_string(), "0.05"); // 0.045 rounds up
         assert_eq!(item.supplier_price.to_string(), "0.02"); // 0.0225
         assert_eq!(item.customer_price().to_string(), "0.04"); // 0.0405
+    }
+
+    #[test]
+    fn a_line_past_the_amount_limit_is_refused_not_a_panic() {
+        let huge = |quantity: &str, periods| {
+            build_item(
+                ProductId::from_u128(9),
+                OrgId::from_u128(8),
+                UnitPrice::parse("1000000000").unwrap(),
+                Quantity::parse(quantity).unwrap(),
+                periods,
+                Rate::parse("0.0001").unwrap(),
+                &[(OrgId::from_u128(1), Rate::parse("0.0001").unwrap(), RateSource::Public)],
+            )
+        };
+        assert_eq!(huge("1000000000", 1_200), Err(MoneyError::TooLarge));
+        assert_eq!(huge("1000", 1), Ok(huge("1000", 1).unwrap()));
+        assert_eq!(huge("1000", 1).unwrap().list_amount, Amount::MAX);
+        assert_eq!(huge("1000.000001", 1), Err(MoneyError::TooLarge));
     }
 
     #[test]

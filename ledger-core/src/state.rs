@@ -11,7 +11,7 @@ use crate::chart::{codes, AccountCode, Chart, Side};
 use crate::event::*;
 use crate::ids::*;
 use crate::journal::{DebitCredit, Entry};
-use crate::money::{Amount, Currency, Rate, SignedAmount, UnitPrice};
+use crate::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use crate::org::{DistributorTier, Org, OrgKind};
 use crate::pricing::{PricedItem, RateScope, RateWindow};
 use crate::rules::RuleSet;
@@ -26,6 +26,8 @@ pub struct Book {
     pub accounts_with_lines: HashSet<AccountCode>,
     /// Debit and credit totals by account and day: trial balances as of any date.
     pub daily: BTreeMap<(AccountCode, NaiveDate), DebitCredit>,
+    /// Σ debits (= Σ credits) of every line ever posted: bounds every total of the book.
+    pub posted: Total,
     /// Open receivable and payable items by counterparty (resellers, suppliers, the parent),
     /// waiting for a settlement statement.
     pub open_items: HashMap<OrgId, Vec<StatementLine>>,
@@ -35,8 +37,8 @@ pub struct Book {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrialBalanceRow {
     pub code: AccountCode,
-    pub debit: Amount,
-    pub credit: Amount,
+    pub debit: Total,
+    pub credit: Total,
 }
 
 impl Book {
@@ -48,6 +50,7 @@ impl Book {
             closed_through: None,
             accounts_with_lines: HashSet::new(),
             daily: BTreeMap::new(),
+            posted: Total::ZERO,
             open_items: HashMap::new(),
         }
     }
@@ -58,8 +61,8 @@ impl Book {
         for ((code, date), totals) in &self.daily {
             if *date <= as_of {
                 let row = rows.entry(code).or_default();
-                row.debit = row.debit.plus(totals.debit);
-                row.credit = row.credit.plus(totals.credit);
+                row.debit = row.debit.plus_total(totals.debit);
+                row.credit = row.credit.plus_total(totals.credit);
             }
         }
         rows.into_iter()
@@ -263,7 +266,7 @@ pub struct State {
     pub serial_batches: HashSet<SerialBatchId>,
     pub settlements: HashMap<SettlementId, Settlement>,
     /// Paid, not yet invoiced, per customer.
-    pub invoiceable: HashMap<OrgId, Amount>,
+    pub invoiceable: HashMap<OrgId, Total>,
     pub invoice_requests: HashMap<InvoiceId, InvoiceRequest>,
     pub issued_invoices: HashSet<InvoiceId>,
     pub usages: HashSet<UsageId>,
@@ -358,6 +361,9 @@ impl State {
         let book = self.books.get_mut(&entry.book).expect("entries are booked in open books");
         for line in &entry.lines {
             book.daily.entry((line.account.clone(), entry.date)).or_default().post(line.side, line.amount);
+            if line.side == Side::Debit {
+                book.posted = book.posted.plus(line.amount);
+            }
             if !book.accounts_with_lines.contains(&line.account) {
                 book.accounts_with_lines.insert(line.account.clone());
             }
@@ -522,8 +528,10 @@ impl State {
             }
             E::OrderRefunded(event) => {
                 let order = self.orders.get_mut(&event.order_id).expect("known order");
-                let shares = crate::decide::order_shares(&order.items, order.customer_id);
-                let parts = crate::decide::refund_parts(order, &shares, event.amount);
+                let shares =
+                    crate::decide::order_shares(&order.items, order.customer_id).expect("shares placing checked");
+                let parts =
+                    crate::decide::refund_parts(order, &shares, event.amount).expect("parts the refund checked");
                 order.reversed.resize(shares.len(), ShareAmounts::default());
                 for (reversed, part) in order.reversed.iter_mut().zip(parts) {
                     reversed.list = reversed.list.plus(part.list);
@@ -536,7 +544,7 @@ impl State {
                 let customer = order.customer_id;
                 let invoiceable = self.invoiceable.entry(customer).or_default();
                 // What was invoiced stays invoiced (a red-letter invoice is a finance matter).
-                *invoiceable = invoiceable.checked_sub(event.amount.minus(event.penalty)).unwrap_or(Amount::ZERO);
+                *invoiceable = invoiceable.saturating_sub(event.amount.minus(event.penalty));
             }
             E::WithdrawalRequested(event) => {
                 self.withdrawals.insert(
@@ -648,7 +656,7 @@ impl State {
                 self.invoice_requests.remove(&event.invoice_id);
                 self.issued_invoices.insert(event.invoice_id);
                 let invoiceable = self.invoiceable.entry(event.customer_id).or_default();
-                *invoiceable = invoiceable.minus(event.amount);
+                *invoiceable = invoiceable.checked_sub(event.amount).expect("an invoice the decider checked");
             }
             E::PeriodClosed(event) => {
                 self.books.get_mut(&event.book).expect("closing an open book").closed_through = Some(event.through);

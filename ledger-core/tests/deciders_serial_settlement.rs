@@ -618,7 +618,7 @@ fn an_invoice_is_requested_then_issued_on_approval_and_books_nothing() {
         }))
     );
     world.ledger.given(&finance, CommandBody::DecideApproval { approval_id: id(951), grant: true, comment: None });
-    assert_eq!(world.ledger.state.invoiceable[&world.customer], amount("450.00"));
+    assert_eq!(world.ledger.state.invoiceable[&world.customer], amount("450.00").into());
     assert_sound(&world.ledger);
 }
 
@@ -666,8 +666,16 @@ fn close_period_certifies_the_trial_balance_and_the_chain() {
     let events = world.ledger.decide(&finance, body.clone()).unwrap();
 
     let rows = [
-        TrialBalanceRow { code: AccountCode::parse("1002").unwrap(), debit: amount("1000.00"), credit: amount("0.00") },
-        TrialBalanceRow { code: AccountCode::parse("2203").unwrap(), debit: amount("0.00"), credit: amount("1000.00") },
+        TrialBalanceRow {
+            code: AccountCode::parse("1002").unwrap(),
+            debit: amount("1000.00").into(),
+            credit: amount("0.00").into(),
+        },
+        TrialBalanceRow {
+            code: AccountCode::parse("2203").unwrap(),
+            debit: amount("0.00").into(),
+            credit: amount("1000.00").into(),
+        },
     ];
     let EventPayload::PeriodClosed(closed) = &events[0].payload else { panic!("{events:?}") };
     assert!(events[0].entries.is_empty());
@@ -675,7 +683,10 @@ fn close_period_certifies_the_trial_balance_and_the_chain() {
     let certificate = &closed.certificate;
     assert_eq!((certificate.book, certificate.through), (world.r2, date("2026-01-31")));
     assert_eq!(certificate.trial_balance_hash, trial_balance_hash(&rows));
-    assert_eq!((certificate.total_debit, certificate.total_credit), (amount("1000.00"), amount("1000.00")));
+    assert_eq!(
+        (certificate.total_debit, certificate.total_credit),
+        (amount("1000.00").into(), amount("1000.00").into())
+    );
     assert_eq!(certificate.last_position, world.ledger.log.last().unwrap().position);
     assert_eq!(certificate.rule_versions.len(), default_rules().len());
     assert_eq!(certificate.rule_versions.get("sale/seller"), Some(&1));

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use ledger_core::chart::{AccountCode, AccountType, Side};
 use ledger_core::ids::{ApprovalId, OrderId, OrgId, SettlementId};
-use ledger_core::money::{Amount, Currency, Rate, SignedAmount, UnitPrice};
+use ledger_core::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use ledger_core::org::OrgKind;
 use serde::de::DeserializeOwned;
 
@@ -167,8 +167,13 @@ impl ReadModels {
         let mut accounts = rows.iter().map(trial_balance_account).collect::<Result<Vec<_>, _>>()?;
         // Sorted here: text collation differs between the backends (and PostgreSQL locales).
         accounts.sort_by(|a, b| a.code.cmp(&b.code));
-        let total_debit = accounts.iter().fold(Amount::ZERO, |sum, account| sum.plus(account.debit));
-        let total_credit = accounts.iter().fold(Amount::ZERO, |sum, account| sum.plus(account.credit));
+        // A column sums to the book's posted total at most, which the writer keeps within TOTAL_MAX.
+        let column = |side: fn(&TrialBalanceAccount) -> Total| {
+            accounts.iter().try_fold(Total::ZERO, |sum, account| sum.checked_add_total(side(account)))
+        };
+        let corrupt = |error| ReadError::Corrupt(format!("a trial balance column: {error}"));
+        let total_debit = column(|account| account.debit).map_err(corrupt)?;
+        let total_credit = column(|account| account.credit).map_err(corrupt)?;
         Ok(Some(TrialBalanceView { book, as_of, currency: org.currency, accounts, total_debit, total_credit }))
     }
 
@@ -333,9 +338,9 @@ impl ReadModels {
     }
 
     /// Paid, not refunded and not yet invoiced (zero for a customer with no sales).
-    pub async fn invoiceable(&self, customer_id: OrgId) -> Result<Amount, ReadError> {
+    pub async fn invoiceable(&self, customer_id: OrgId) -> Result<Total, ReadError> {
         let rows = self.rows(INVOICEABLE, vec![SqlValue::text(customer_id)]).await?;
-        rows.first().map_or(Ok(Amount::ZERO), |row| row.amount(0))
+        rows.first().map_or(Ok(Total::ZERO), |row| row.total(0))
     }
 
     /// Debit and credit per account and party, sorted by account then party.
@@ -348,8 +353,8 @@ impl ReadModels {
                 Ok(AccountBalanceView {
                     account: parsed(row.text(0)?, AccountCode::parse)?,
                     party: if party == NO_PARTY { None } else { Some(row.parse(1)?) },
-                    debit: row.amount(2)?,
-                    credit: row.amount(3)?,
+                    debit: row.total(2)?,
+                    credit: row.total(3)?,
                 })
             })
             .collect::<Result<Vec<_>, ReadError>>()?;
@@ -448,14 +453,14 @@ fn org_view(row: &Row) -> Result<OrgView, ReadError> {
 
 fn trial_balance_account(row: &Row) -> Result<TrialBalanceAccount, ReadError> {
     let account_type: AccountType = enum_from_text(row.text(2)?)?;
-    let (debit, credit) = (row.amount(3)?, row.amount(4)?);
+    let (debit, credit) = (row.total(3)?, row.total(4)?);
     Ok(TrialBalanceAccount {
         code: parsed(row.text(0)?, AccountCode::parse)?,
         name: row.text(1)?.to_owned(),
         account_type,
         debit,
         credit,
-        balance: signed_by_side(SignedAmount::from(debit).sub(credit), account_type.normal_side()),
+        balance: signed_by_side(SignedAmount::from(debit).sub_total(credit), account_type.normal_side()),
     })
 }
 

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use ledger_core::money::{Amount, SignedAmount};
+use ledger_core::money::{Amount, SignedAmount, Total};
 use rust_decimal::Decimal;
 
 use crate::ReadError;
@@ -255,6 +255,11 @@ impl Row {
     pub fn amount(&self, index: usize) -> Result<Amount, ReadError> {
         let minor = self.integer(index)?;
         Amount::from_minor(minor).map_err(|error| ReadError::Corrupt(format!("column {index} ({minor}): {error}")))
+    }
+
+    pub fn total(&self, index: usize) -> Result<Total, ReadError> {
+        let minor = self.integer(index)?;
+        Total::from_minor(minor).map_err(|error| ReadError::Corrupt(format!("column {index} ({minor}): {error}")))
     }
 
     pub fn signed_amount(&self, index: usize) -> Result<SignedAmount, ReadError> {

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ledger_core::chart::{AccountCode, AccountType};
 use ledger_core::event::StatementLine;
 use ledger_core::ids::{ApprovalId, OrderId, OrgId, PrincipalId, ProductId, SettlementId};
-use ledger_core::money::{Amount, Currency, Rate, SignedAmount, UnitPrice};
+use ledger_core::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use ledger_core::org::{OrgKind, Role};
 use ledger_core::pricing::PricedItem;
 use serde::Serialize;
@@ -53,8 +53,8 @@ pub struct TrialBalanceAccount {
     pub code: AccountCode,
     pub name: String,
     pub account_type: AccountType,
-    pub debit: Amount,
-    pub credit: Amount,
+    pub debit: Total,
+    pub credit: Total,
     /// Signed by the account's normal side: positive when it is on that side.
     pub balance: SignedAmount,
 }
@@ -65,8 +65,8 @@ pub struct TrialBalanceView {
     pub as_of: NaiveDate,
     pub currency: Currency,
     pub accounts: Vec<TrialBalanceAccount>,
-    pub total_debit: Amount,
-    pub total_credit: Amount,
+    pub total_debit: Total,
+    pub total_credit: Total,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -248,8 +248,8 @@ pub struct SettlementView {
 pub struct AccountBalanceView {
     pub account: AccountCode,
     pub party: Option<OrgId>,
-    pub debit: Amount,
-    pub credit: Amount,
+    pub debit: Total,
+    pub credit: Total,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -26,7 +26,7 @@ use commands::testing::{order_id, run_purchase, setup_world};
 use common::*;
 use ledger_core::chart::{codes, AccountCode};
 use ledger_core::ids::OrgId;
-use ledger_core::money::{Amount, SignedAmount};
+use ledger_core::money::{Amount, SignedAmount, Total};
 use ledger_core::org::Role;
 use ledger_core::{CommandBody, State};
 use projections::{
@@ -149,7 +149,7 @@ async fn agrees_with_the_writer_state(live: &ReadModels, world: &World, state: &
             (expected.balance, expected.pending_recharges, expected.available())
         );
         assert_eq!(wallet.book, customer.seller);
-        let invoiceable = state.invoiceable.get(&customer.id).copied().unwrap_or(Amount::ZERO);
+        let invoiceable = state.invoiceable.get(&customer.id).copied().unwrap_or_default();
         assert_eq!(live.invoiceable(customer.id).await.unwrap(), invoiceable);
     }
     assert_eq!(live.wallet(world.example.r1).await.unwrap(), None, "a reseller has no wallet");
@@ -166,13 +166,13 @@ async fn agrees_with_the_writer_state(live: &ReadModels, world: &World, state: &
         let mut as_of = first_day().pred_opt().unwrap();
         while as_of <= last_day {
             let view = live.trial_balance(book, as_of).await.unwrap().expect("a book");
-            let expected: BTreeMap<AccountCode, (Amount, Amount)> = state.books[&book]
+            let expected: BTreeMap<AccountCode, (Total, Total)> = state.books[&book]
                 .trial_balance(as_of)
                 .into_iter()
                 .map(|row| (row.code, (row.debit, row.credit)))
                 .collect();
             for account in &view.accounts {
-                let (debit, credit) = expected.get(&account.code).copied().unwrap_or((Amount::ZERO, Amount::ZERO));
+                let (debit, credit) = expected.get(&account.code).copied().unwrap_or_default();
                 assert_eq!((account.debit, account.credit), (debit, credit), "{book} {} as of {as_of}", account.code);
             }
             assert_eq!(view.accounts.len(), state.books[&book].chart.accounts().count(), "the whole chart is listed");
@@ -238,12 +238,12 @@ async fn balances_equal_the_journal(live: &ReadModels, state: &State) {
     let mut prepayments = SignedAmount::ZERO;
     for book in books(state) {
         let lines = all_lines(live, book, None, None).await;
-        let mut sums: BTreeMap<(AccountCode, Option<OrgId>), (Amount, Amount)> = BTreeMap::new();
+        let mut sums: BTreeMap<(AccountCode, Option<OrgId>), (Total, Total)> = BTreeMap::new();
         for line in &lines {
-            let sum = sums.entry((line.account.clone(), line.party)).or_insert((Amount::ZERO, Amount::ZERO));
+            let sum = sums.entry((line.account.clone(), line.party)).or_default();
             *sum = (sum.0.plus(line.debit), sum.1.plus(line.credit));
         }
-        let balances: BTreeMap<(AccountCode, Option<OrgId>), (Amount, Amount)> = live
+        let balances: BTreeMap<(AccountCode, Option<OrgId>), (Total, Total)> = live
             .account_balances(book)
             .await
             .unwrap()
@@ -255,7 +255,7 @@ async fn balances_equal_the_journal(live: &ReadModels, state: &State) {
         assert_eq!(trial.total_debit, trial.total_credit, "the trial balance of {book} sums to zero");
         for ((account, _), (debit, credit)) in &balances {
             if account.as_str() == codes::CUSTOMER_PREPAYMENTS {
-                prepayments = prepayments.add(*credit).sub(*debit);
+                prepayments = prepayments.add_total(*credit).sub_total(*debit);
             }
         }
     }
@@ -645,7 +645,7 @@ async fn the_worked_example_shows_the_design_figures<B: Backend>(backend: B) {
     assert_eq!((order.status.as_str(), order.refunded), ("refunded", amount("950.00")));
     let wallet = live.wallet(world.customer).await.unwrap().unwrap();
     assert_eq!((wallet.balance, wallet.available, wallet.pending), (amount("950.00"), amount("950.00"), Amount::ZERO));
-    assert_eq!(live.invoiceable(world.customer).await.unwrap(), Amount::ZERO);
+    assert_eq!(live.invoiceable(world.customer).await.unwrap(), Total::ZERO);
     blocking(move || writer.shutdown());
 }
 

@@ -22,16 +22,44 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready to serve: the log answers and this instance holds the writer (it started it: the
-/// writer's lock is taken before the server binds, so a running writer is the known leader).
+/// What `/readyz` found, part by part.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// A leader's writer: `ready`, `recovering` (reloading its state after a failed append) or
+    /// `stopped`; a follower: `following` or `stopped`.
+    pub writer: &'static str,
+    /// `running` while every background task that feeds the read models runs, else `stopped`.
+    pub read_models: &'static str,
+    /// The log's last position, when the log answered.
+    pub log_position: Option<u64>,
+    /// The read models' position, when the read store answered.
+    pub read_position: Option<u64>,
+}
+
+/// Ready to serve: the writer decides (or, on a follower, the log is followed), the read
+/// models' runner is alive, and the log and the read store answer. Anything else is 503 with
+/// what failed, so an orchestrator restarts an instance whose writer has stopped.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "ready"), (status = 503, description = "log or read store unreachable")))]
+    responses((status = 200, description = "ready", body = Readiness),
+        (status = 503, description = "the writer, the read models' runner, the log or the read store is not working", body = Readiness)))]
 pub async fn readyz(State(state): State<SharedState>) -> Response {
-    let log = state.with_log(|log| log.last_position()).await;
-    let read = state.read.position().await;
-    match (log, read) {
-        (Ok(_), Ok(_)) => (StatusCode::OK, "ready").into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], "not ready").into_response(),
+    let log_position = state.with_log(|log| log.last_position()).await.ok();
+    let read_position = state.read.position().await.ok();
+    let writer = state.writer.health();
+    let read_models =
+        if state.background.iter().any(tokio::task::AbortHandle::is_finished) { "stopped" } else { "running" };
+    let ready = matches!(writer, "ready" | "following")
+        && read_models == "running"
+        && log_position.is_some()
+        && read_position.is_some();
+    let status = if ready { "ready" } else { "not_ready" };
+    let body = Json(Readiness { status, writer, read_models, log_position, read_position });
+    if ready {
+        (StatusCode::OK, body).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], body).into_response()
     }
 }
 

@@ -73,14 +73,16 @@ pub struct OrderPlacedBody {
 
 fn priced_line(item: &PricedItem) -> PricedLine {
     let level = item.seller_level();
+    let (rate_source, rate) = level
+        .map_or((String::new(), String::new()), |level| (super::json_text(&level.rate_source), level.rate.to_string()));
     PricedLine {
         product_id: item.product_id.to_string(),
         quantity: item.quantity.to_string(),
         periods: item.periods,
         unit_price: item.unit_price().normalize().to_string(),
         amount: item.customer_price().to_string(),
-        rate_source: super::json_text(&level.rate_source),
-        rate: level.rate.to_string(),
+        rate_source,
+        rate,
     }
 }
 

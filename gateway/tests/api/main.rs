@@ -11,6 +11,7 @@ mod more_flows;
 mod nats;
 mod notifier;
 mod openapi;
+mod outage;
 mod payments;
 mod postgres;
 mod tenancy;

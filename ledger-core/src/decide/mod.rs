@@ -13,17 +13,14 @@ mod serial;
 mod settlement;
 mod setup;
 
-use std::collections::HashMap;
-
-use crate::chart::{codes, Side};
 use crate::command::{Command, CommandBody, TEXT_LENGTH_MAX};
 use crate::error::DomainError;
 use crate::event::{Event, EventPayload};
 use crate::ids::OrgId;
 use crate::journal::{book_posting, pair_intercompany_lines, Posting};
-use crate::money::{Amount, SignedAmount};
+use crate::limits::{self, Breach};
 use crate::org::{Org, OrgKind, Role};
-use crate::state::{Book, State, WithdrawalStatus};
+use crate::state::{Book, State};
 
 pub(crate) use orders::refund_parts;
 pub use orders::{order_shares, Share};
@@ -34,7 +31,12 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
     if state.platform_id.is_none() && !matches!(command.body, CommandBody::Bootstrap { .. }) {
         return Err(DomainError::NotBootstrapped);
     }
-    decider.dispatch(&command.body)
+    let events = decider.dispatch(&command.body)?;
+    limits::check(state, &events).map_err(|breach| match breach {
+        Breach::Overdrawn { available, needed, .. } => DomainError::InsufficientBalance { available, needed },
+        Breach::Limit { .. } => DomainError::LimitExceeded { field: "amount".to_owned(), reason: breach.to_string() },
+    })?;
+    Ok(events)
 }
 
 pub(crate) struct Decider<'a> {
@@ -164,48 +166,7 @@ impl<'a> Decider<'a> {
             }
         }
         pair_intercompany_lines(&mut entries);
-        self.check_wallets(&payload, &entries)?;
         Ok(Event::with_entries(payload, entries))
-    }
-
-    /// No wallet may go below zero, nor below what it holds for pending withdrawals, whatever
-    /// rule booked the line. Only the payment of a held withdrawal may spend what it holds.
-    fn check_wallets(&self, payload: &EventPayload, entries: &[crate::journal::Entry]) -> Result<(), DomainError> {
-        let mut deltas: HashMap<OrgId, SignedAmount> = HashMap::new();
-        for line in entries.iter().flat_map(|entry| &entry.lines) {
-            let Some(party) = line.party else { continue };
-            if line.account.as_str() != codes::CUSTOMER_PREPAYMENTS {
-                continue;
-            }
-            if self.state.orgs.get(&party).map(|org| org.kind) != Some(OrgKind::Customer) {
-                continue;
-            }
-            let delta = deltas.entry(party).or_default();
-            *delta = match line.side {
-                Side::Credit => delta.add(line.amount),
-                Side::Debit => delta.sub(line.amount),
-            };
-        }
-        for (customer, delta) in deltas {
-            if !delta.is_negative() {
-                continue;
-            }
-            let wallet = self.state.wallet(customer);
-            let mut held = wallet.reserved;
-            if let EventPayload::WithdrawalPaid(paid) = payload {
-                let withdrawal = self.state.withdrawals.get(&paid.withdrawal_id);
-                if paid.customer_id == customer
-                    && withdrawal.is_some_and(|withdrawal| withdrawal.status == WithdrawalStatus::Requested)
-                {
-                    held = held.checked_sub(paid.amount).unwrap_or(Amount::ZERO);
-                }
-            }
-            let spendable = wallet.balance.checked_sub(held).unwrap_or(Amount::ZERO);
-            if delta.abs() > spendable {
-                return Err(DomainError::InsufficientBalance { available: spendable, needed: delta.abs() });
-            }
-        }
-        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{InviteCode, OrgId, ProductId};
 use crate::journal::Posting;
-use crate::money::{round_half_up, Amount, Rate};
+use crate::money::{checked_mul, round_half_up, Amount, MoneyError, Rate};
 use crate::org::{OrgKind, Role, SaleMode};
 use crate::pricing::{build_item, PricedItem, RateScope, RateSource};
 use crate::rules::PartyRef;
@@ -30,22 +30,24 @@ pub struct Share {
 /// The shares of a sale, from its priced items: every level books revenue (to the customer, or
 /// to its child reseller) and cost (from its parent, or from the supplier at the top). Shares of
 /// the same book, role and party are summed across items. Ordered from the seller up, revenue
-/// before cost, as finance reads the books (DESIGN §2.5's table).
-pub fn order_shares(items: &[PricedItem], customer_id: OrgId) -> Vec<Share> {
+/// before cost, as finance reads the books (DESIGN §2.5's table). A share summed past
+/// `AMOUNT_MAX` is `TooLarge`: placing the order refuses it, so its payment and refunds never do.
+pub fn order_shares(items: &[PricedItem], customer_id: OrgId) -> Result<Vec<Share>, MoneyError> {
     let mut shares: Vec<Share> = Vec::with_capacity(items.first().map_or(0, |item| item.levels.len() * 2));
     let mut add = |book: OrgId, role: &'static str, party: (PartyRef, OrgId), amounts: ShareAmounts| {
         let existing = shares.iter_mut().find(|share| share.book == book && share.role == role && share.party == party);
         match existing {
             Some(share) => {
-                share.amounts.list = share.amounts.list.plus(amounts.list);
-                share.amounts.price = share.amounts.price.plus(amounts.price);
-                share.amounts.cost = share.amounts.cost.plus(amounts.cost);
+                share.amounts.list = share.amounts.list.try_add(amounts.list)?;
+                share.amounts.price = share.amounts.price.try_add(amounts.price)?;
+                share.amounts.cost = share.amounts.cost.try_add(amounts.cost)?;
             }
             None => shares.push(Share { book, role, party, amounts }),
         }
+        Ok::<(), MoneyError>(())
     };
     for item in items {
-        let last = item.levels.len() - 1;
+        let last = item.levels.len().saturating_sub(1);
         for (index, level) in item.levels.iter().enumerate().rev() {
             let (sell_role, buyer) = if index == last {
                 ("seller", (PartyRef::Customer, customer_id))
@@ -53,7 +55,7 @@ pub fn order_shares(items: &[PricedItem], customer_id: OrgId) -> Vec<Share> {
                 ("intermediate", (PartyRef::Child, item.levels[index + 1].org_id))
             };
             let revenue = ShareAmounts { list: item.list_amount, price: level.price, cost: Amount::ZERO };
-            add(level.org_id, sell_role, buyer, revenue);
+            add(level.org_id, sell_role, buyer, revenue)?;
             let (cost_role, upstream) = if index == 0 {
                 ("cost_from_supplier", (PartyRef::Supplier, item.supplier_id))
             } else {
@@ -64,10 +66,10 @@ pub fn order_shares(items: &[PricedItem], customer_id: OrgId) -> Vec<Share> {
                 cost_role,
                 upstream,
                 ShareAmounts { list: Amount::ZERO, price: Amount::ZERO, cost: level.cost },
-            );
+            )?;
         }
     }
-    shares
+    Ok(shares)
 }
 
 fn posting_of<'a>(kind: &'a str, share: &Share, amounts: ShareAmounts) -> Posting<'a> {
@@ -82,36 +84,45 @@ fn order_state_error(order: &Order, action: &'static str) -> DomainError {
     DomainError::OrderState { status: order.status.as_str(), action }
 }
 
-/// `round(value × part / whole)`: a refund's share of one amount.
-fn proportion(value: Amount, part: Amount, whole: Amount) -> Amount {
-    round_half_up(value.as_decimal() * part.as_decimal() / whole.as_decimal())
+/// `round(value × part / whole)`: a refund's share of one amount (at most `value` when
+/// `part ≤ whole`; `TooLarge` for a zero `whole`, which no refund has).
+fn proportion(value: Amount, part: Amount, whole: Amount) -> Result<Amount, MoneyError> {
+    let product = checked_mul(value.as_decimal(), part.as_decimal())?;
+    round_half_up(product.checked_div(whole.as_decimal()).ok_or(MoneyError::TooLarge)?)
 }
 
 /// What a refund of `amount` reverses of each share: its proportion of the sale, except that
 /// the refund that completes the order takes exactly what is left, so a sale refunded in parts
 /// reverses to the cent. Used by the decider and by `evolve`, which keeps the running total.
-pub(crate) fn refund_parts(order: &Order, shares: &[Share], amount: Amount) -> Vec<ShareAmounts> {
-    let completes = order.refunded.plus(amount) == order.paid;
+pub(crate) fn refund_parts(order: &Order, shares: &[Share], amount: Amount) -> Result<Vec<ShareAmounts>, MoneyError> {
+    let completes = order.refunded.checked_add(amount) == Some(order.paid);
+    let left = |share: Amount, reversed: Amount| share.checked_sub(reversed).ok_or(MoneyError::Negative);
     shares
         .iter()
         .enumerate()
         .map(|(index, share)| {
             let reversed = order.reversed.get(index).copied().unwrap_or_default();
-            if completes {
+            Ok(if completes {
                 ShareAmounts {
-                    list: share.amounts.list.minus(reversed.list),
-                    price: share.amounts.price.minus(reversed.price),
-                    cost: share.amounts.cost.minus(reversed.cost),
+                    list: left(share.amounts.list, reversed.list)?,
+                    price: left(share.amounts.price, reversed.price)?,
+                    cost: left(share.amounts.cost, reversed.cost)?,
                 }
             } else {
                 ShareAmounts {
-                    list: proportion(share.amounts.list, amount, order.paid),
-                    price: proportion(share.amounts.price, amount, order.paid),
-                    cost: proportion(share.amounts.cost, amount, order.paid),
+                    list: proportion(share.amounts.list, amount, order.paid)?,
+                    price: proportion(share.amounts.price, amount, order.paid)?,
+                    cost: proportion(share.amounts.cost, amount, order.paid)?,
                 }
-            }
+            })
         })
         .collect()
+}
+
+/// What the customer pays for the items: their prices summed, within `AMOUNT_MAX`.
+fn order_total(items: &[PricedItem]) -> Result<Amount, DomainError> {
+    Amount::try_sum(items.iter().map(PricedItem::customer_price))
+        .map_err(|error| DomainError::invalid_amount("items", error))
 }
 
 impl Decider<'_> {
@@ -224,7 +235,9 @@ impl Decider<'_> {
             let field = format!("items[{index}]");
             items.push(self.price_item(&field, seller, customer_id, request, invite)?);
         }
-        let total = items.iter().fold(Amount::ZERO, |sum, item| sum.plus(item.customer_price()));
+        let total = order_total(&items)?;
+        // Its payment and refunds split it into shares: they must stay amounts, too.
+        order_shares(&items, customer_id).map_err(|error| DomainError::invalid_amount("items", error))?;
         let event = OrderPlaced {
             order_id,
             customer_id,
@@ -269,12 +282,12 @@ impl Decider<'_> {
         customer_id: OrgId,
         source_id: uuid::Uuid,
     ) -> Result<Vec<Event>, DomainError> {
-        let total = items.iter().fold(Amount::ZERO, |sum, item| sum.plus(item.customer_price()));
+        let total = order_total(items)?;
         let available = self.state.wallet(customer_id).available();
         if total > available {
             return Err(DomainError::InsufficientBalance { available, needed: total });
         }
-        let shares = order_shares(items, customer_id);
+        let shares = order_shares(items, customer_id).map_err(|error| DomainError::invalid_amount("items", error))?;
         let postings: Vec<Posting<'_>> = shares.iter().map(|share| posting_of(kind, share, share.amounts)).collect();
         let mut events = vec![self.booked(payload, &postings)?];
         events.extend(self.commissions(items, source_id)?);
@@ -293,12 +306,15 @@ impl Decider<'_> {
                     continue;
                 };
                 let base = bases.entry((payer.org_id, reseller.org_id)).or_insert((Amount::ZERO, commission_rate));
-                base.0 = base.0.plus(reseller.price);
+                base.0 = base.0.try_add(reseller.price).map_err(|error| DomainError::invalid_amount("items", error))?;
             }
         }
         let mut events = Vec::new();
         for ((payer_id, reseller_id), (base, rate)) in bases {
-            let amount = round_half_up(base.as_decimal() * rate.as_decimal());
+            // A rate is at most 1: the commission is at most its base.
+            let amount = checked_mul(base.as_decimal(), rate.as_decimal())
+                .and_then(round_half_up)
+                .map_err(|error| DomainError::invalid_amount("items", error))?;
             if amount.is_zero() {
                 continue;
             }
@@ -337,17 +353,20 @@ impl Decider<'_> {
         if amount.is_zero() {
             return Err(DomainError::invalid_amount("amount", crate::money::MoneyError::Zero));
         }
-        let refundable = order.paid.minus(order.refunded);
+        let refundable = order.paid.checked_sub(order.refunded).unwrap_or(Amount::ZERO);
         if amount > refundable {
             return Err(DomainError::RefundExceedsPaid { requested: amount, refundable });
         }
         if penalty > amount {
             return Err(DomainError::invalid_field("penalty", "must not be more than the amount refunded"));
         }
-        let refunded_total = order.refunded.plus(amount);
+        // Within what was paid, so within `AMOUNT_MAX`.
+        let refunded_total =
+            order.refunded.try_add(amount).map_err(|error| DomainError::invalid_amount("amount", error))?;
         let fully_refunded = refunded_total == order.paid;
-        let shares = order_shares(&order.items, order.customer_id);
-        let parts = refund_parts(order, &shares, amount);
+        let invalid = |error| DomainError::invalid_amount("amount", error);
+        let shares = order_shares(&order.items, order.customer_id).map_err(invalid)?;
+        let parts = refund_parts(order, &shares, amount).map_err(invalid)?;
         let postings: Vec<Posting<'_>> = shares
             .iter()
             .zip(parts)
@@ -374,13 +393,14 @@ impl Decider<'_> {
     /// A refund takes back the same share of every rebate commission the sale earned; the one
     /// that completes the refund takes back exactly what is left.
     fn commission_reversals(&self, order: &Order, amount: Amount) -> Result<Vec<Event>, DomainError> {
-        let completes = order.refunded.plus(amount) == order.paid;
+        let completes = order.refunded.checked_add(amount) == Some(order.paid);
         let mut events = Vec::new();
         for commission in &order.commissions {
             let part = if completes {
-                commission.amount.minus(commission.reversed)
+                commission.amount.checked_sub(commission.reversed).unwrap_or(Amount::ZERO)
             } else {
                 proportion(commission.amount, amount, order.paid)
+                    .map_err(|error| DomainError::invalid_amount("amount", error))?
             };
             if part.is_zero() {
                 continue;
@@ -434,7 +454,7 @@ impl Decider<'_> {
                 None,
             )?);
         }
-        let total = items.iter().fold(Amount::ZERO, |sum, item| sum.plus(item.customer_price()));
+        let total = order_total(&items)?;
         let payload = EventPayload::SubscriptionRenewed(SubscriptionRenewed {
             renewal_id,
             order_id,
@@ -499,7 +519,7 @@ impl Decider<'_> {
             levels.push((*org_id, rate, source));
             cost_rate = rate;
         }
-        Ok(build_item(
+        build_item(
             request.product_id,
             product.supplier_id,
             product.list_price,
@@ -507,7 +527,8 @@ impl Decider<'_> {
             request.periods,
             supplier_rate,
             &levels,
-        ))
+        )
+        .map_err(|error| DomainError::invalid_amount(format!("{field}.quantity"), error))
     }
 
     /// The seller's rate to a customer: the lowest of the valid public, customer-specific and

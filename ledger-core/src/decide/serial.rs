@@ -8,7 +8,7 @@ use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{OrgId, SerialBatchId, SerialCode};
 use crate::journal::Posting;
-use crate::money::{round_half_up, Amount};
+use crate::money::{checked_mul, round_half_up, Amount};
 use crate::org::{OrgKind, Role};
 use crate::rules::PartyRef;
 
@@ -119,8 +119,12 @@ impl Decider<'_> {
         let no_price = |reason: &str| DomainError::NoPrice { field: "days".to_owned(), reason: reason.to_owned() };
         let list_price = *self.state.serial_prices.get(&days).ok_or_else(|| no_price("the package has no price"))?;
         let rate = *self.state.tier_rates.get(&tier).ok_or_else(|| no_price("the tier has no rate"))?;
-        let unit_price = round_half_up(list_price.as_decimal() * rate.as_decimal());
-        let total = Amount::from_decimal(unit_price.as_decimal() * rust_decimal::Decimal::from(codes.len() as u64))
+        // A rate is at most 1 and a batch at most SERIAL_BATCH_MAX codes: no product overflows.
+        let unit_price = checked_mul(list_price.as_decimal(), rate.as_decimal())
+            .and_then(round_half_up)
+            .map_err(|error| DomainError::invalid_amount("days", error))?;
+        let total = checked_mul(unit_price.as_decimal(), rust_decimal::Decimal::from(codes.len() as u64))
+            .and_then(Amount::from_decimal)
             .map_err(|error| DomainError::invalid_amount("codes", error))?;
         let payload = EventPayload::SerialCodesIssued(SerialCodesIssued {
             batch_id,

@@ -10,7 +10,7 @@ use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{ApprovalId, InvoiceId, OrgId, SettlementId};
 use crate::journal::Posting;
-use crate::money::{Amount, SignedAmount};
+use crate::money::{Amount, SignedAmount, Total};
 use crate::org::{OrgKind, Role};
 use crate::rules::PartyRef;
 use crate::state::{trial_balance_hash, Book};
@@ -235,15 +235,16 @@ impl Decider<'_> {
     /// Paid, not yet invoiced, less what pending requests already ask for (when `new`).
     fn check_invoiceable(&self, customer_id: OrgId, amount: Amount, new: bool) -> Result<(), DomainError> {
         let invoiceable = self.state.invoiceable.get(&customer_id).copied().unwrap_or_default();
-        let requested = self
-            .state
-            .invoice_requests
-            .values()
-            .filter(|request| new && request.customer_id == customer_id)
-            .fold(Amount::ZERO, |sum, request| sum.plus(request.amount));
-        let open = invoiceable.checked_sub(requested).unwrap_or(Amount::ZERO);
-        if amount > open {
-            return Err(DomainError::InvoiceExceedsInvoiceable { requested: amount, invoiceable: open });
+        // Pending requests each passed this check: together they are within the invoiceable total.
+        let mut open = invoiceable;
+        for request in self.state.invoice_requests.values().filter(|request| new && request.customer_id == customer_id)
+        {
+            open = open.saturating_sub(request.amount);
+        }
+        if Total::from(amount) > open {
+            // What is open is at most what was asked for here, so it is an amount.
+            let invoiceable = open.to_amount().unwrap_or(Amount::MAX);
+            return Err(DomainError::InvoiceExceedsInvoiceable { requested: amount, invoiceable });
         }
         Ok(())
     }
@@ -270,8 +271,9 @@ impl Decider<'_> {
             return Err(DomainError::PeriodAlreadyClosed { book: book_id, closed_through });
         }
         let rows = book.trial_balance(through);
-        let (total_debit, total_credit) = rows.iter().fold((Amount::ZERO, Amount::ZERO), |(debit, credit), row| {
-            (debit.plus(row.debit), credit.plus(row.credit))
+        // Every column sums to the book's posted total at most, which is within `TOTAL_MAX`.
+        let (total_debit, total_credit) = rows.iter().fold((Total::ZERO, Total::ZERO), |(debit, credit), row| {
+            (debit.plus_total(row.debit), credit.plus_total(row.credit))
         });
         assert_eq!(total_debit, total_credit, "a book's trial balance sums to zero");
         let certificate = CloseCertificate {

@@ -97,7 +97,7 @@ pub fn net(ledger: &MemoryLedger, book: OrgId, code: &str) -> SignedAmount {
 pub fn non_zero_accounts(ledger: &MemoryLedger, book: OrgId) -> Vec<String> {
     let rows = ledger.state.book(book).unwrap().trial_balance(chrono::NaiveDate::MAX);
     rows.iter()
-        .map(|row| (row.code.clone(), SignedAmount::from(row.debit).sub(row.credit)))
+        .map(|row| (row.code.clone(), SignedAmount::from(row.debit).sub_total(row.credit)))
         .filter(|(_, net)| !net.is_zero())
         .map(|(code, net)| format!("{code} {net}"))
         .collect()

@@ -541,7 +541,7 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
             vec![(customer.seller_admin.clone(), body)]
         }
         _ => {
-            let invoiceable = state.invoiceable.get(&customer.id).copied().unwrap_or(Amount::ZERO);
+            let invoiceable = state.invoiceable.get(&customer.id).copied().unwrap_or_default();
             if invoiceable.is_zero() {
                 return vec![];
             }

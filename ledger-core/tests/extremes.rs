@@ -1,0 +1,479 @@
+//! No command, whatever its values, panics the ledger (finance-controls issue, item 1).
+//!
+//! Random sequences of every money-moving command, with values taken from the edges: zero, one
+//! minor unit, the limits and just under them, huge quantities and periods (past their limits
+//! too), orders of up to `ORDER_ITEMS_MAX + 1` items of a product priced at `UNIT_VALUE_MAX`,
+//! batches of `SERIAL_BATCH_MAX` serial codes, dates at the calendar's ends. Each command is
+//! decided and, when accepted, folded in by `evolve`, both under `catch_unwind`: a panic anywhere
+//! fails the test. After the sequence, the ledger's invariants hold and a replay of the log
+//! equals the live state, so whatever was refused left nothing behind.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+use ledger_core::command::{OrderItemRequest, ORDER_ITEMS_MAX, PERIODS_MAX, SERIAL_BATCH_MAX};
+use ledger_core::event::{CancelReason, RechargeMethod, WithdrawalRoute};
+use ledger_core::ids::*;
+use ledger_core::invariants::violations;
+use ledger_core::log::replay;
+use ledger_core::money::{Amount, Quantity, Rate, UnitPrice, AMOUNT_MAX, UNIT_VALUE_MAX};
+use ledger_core::org::{Actor, DistributorTier};
+use ledger_core::pricing::RateScope;
+use ledger_core::testing::{id, WorkedExample};
+use ledger_core::CommandBody;
+
+/// An amount at an edge: 0, 0.01, just under the limit, the limit, or anything in between.
+fn edge_amount() -> impl Strategy<Value = Amount> {
+    prop_oneof![
+        Just(Amount::ZERO),
+        Just(Amount::parse("0.01").unwrap()),
+        Just(Amount::from_decimal(AMOUNT_MAX - Decimal::new(1, 2)).unwrap()),
+        Just(Amount::MAX),
+        (1..=100_000_000_000_000i64).prop_map(|minor| Amount::from_minor(minor).unwrap()),
+    ]
+}
+
+fn edge_quantity() -> impl Strategy<Value = Quantity> {
+    prop_oneof![
+        Just(Quantity::parse("0.000001").unwrap()),
+        Just(Quantity::whole(1)),
+        Just(Quantity::whole(1_000)),
+        Just(Quantity::from_decimal(UNIT_VALUE_MAX).unwrap()),
+        (1..=1_000_000_000u32).prop_map(Quantity::whole),
+    ]
+}
+
+fn edge_periods() -> impl Strategy<Value = u32> {
+    prop_oneof![Just(0), Just(1), Just(2), Just(PERIODS_MAX), Just(PERIODS_MAX + 1), Just(u32::MAX)]
+}
+
+fn edge_rate() -> impl Strategy<Value = Rate> {
+    prop_oneof![Just(Rate::parse("0.0001").unwrap()), Just(Rate::ONE), Just(Rate::parse("0.5").unwrap())]
+}
+
+fn edge_date() -> impl Strategy<Value = NaiveDate> {
+    prop_oneof![
+        Just(NaiveDate::MIN),
+        Just(NaiveDate::MAX),
+        Just(NaiveDate::from_ymd_opt(2026, 1, 14).unwrap()),
+        Just(NaiveDate::from_ymd_opt(2026, 1, 15).unwrap()),
+    ]
+}
+
+/// One step: a command kind with its edge values; `pick` chooses among what exists.
+#[derive(Clone, Debug)]
+enum Step {
+    OnlineRecharge(Amount),
+    OfflineRecharge(Amount),
+    Coupon(Amount),
+    Order { expensive: bool, quantity: Quantity, periods: u32, items: usize },
+    Pay { pick: usize },
+    Fulfil { pick: usize },
+    Refund { pick: usize, amount: Amount, penalty: Amount },
+    Withdraw { amount: Amount, original: bool },
+    Usage { expensive: bool, quantity: Quantity },
+    Renew { pick: usize, periods: u32 },
+    Cancel { pick: usize },
+    Rate(Rate),
+    Decide { pick: usize, grant: bool },
+    Invoice(Amount),
+    Statement { from: NaiveDate, to: NaiveDate },
+    Close(NaiveDate),
+    SerialPrice(Amount),
+    SerialBatch { codes: usize },
+    ReverseRecharge { pick: usize },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let pick = any::<usize>();
+    prop_oneof![
+        edge_amount().prop_map(Step::OnlineRecharge),
+        edge_amount().prop_map(Step::OfflineRecharge),
+        edge_amount().prop_map(Step::Coupon),
+        (
+            any::<bool>(),
+            edge_quantity(),
+            edge_periods(),
+            prop_oneof![Just(1usize), Just(2), Just(ORDER_ITEMS_MAX), Just(ORDER_ITEMS_MAX + 1)]
+        )
+            .prop_map(|(expensive, quantity, periods, items)| Step::Order {
+                expensive,
+                quantity,
+                periods,
+                items
+            }),
+        pick.prop_map(|pick| Step::Pay { pick }),
+        pick.prop_map(|pick| Step::Fulfil { pick }),
+        (pick, edge_amount(), edge_amount()).prop_map(|(pick, amount, penalty)| Step::Refund { pick, amount, penalty }),
+        (edge_amount(), any::<bool>()).prop_map(|(amount, original)| Step::Withdraw { amount, original }),
+        (any::<bool>(), edge_quantity()).prop_map(|(expensive, quantity)| Step::Usage { expensive, quantity }),
+        (pick, edge_periods()).prop_map(|(pick, periods)| Step::Renew { pick, periods }),
+        pick.prop_map(|pick| Step::Cancel { pick }),
+        edge_rate().prop_map(Step::Rate),
+        (pick, any::<bool>()).prop_map(|(pick, grant)| Step::Decide { pick, grant }),
+        edge_amount().prop_map(Step::Invoice),
+        (edge_date(), edge_date()).prop_map(|(from, to)| Step::Statement { from, to }),
+        edge_date().prop_map(Step::Close),
+        edge_amount().prop_map(Step::SerialPrice),
+        prop_oneof![Just(1usize), Just(SERIAL_BATCH_MAX), Just(SERIAL_BATCH_MAX + 1)]
+            .prop_map(|codes| Step::SerialBatch { codes }),
+        pick.prop_map(|pick| Step::ReverseRecharge { pick }),
+    ]
+}
+
+/// The §2.5 world plus a product at `UNIT_VALUE_MAX` a unit, sold down the whole chain, and a
+/// distributor tier for serial codes.
+struct World {
+    world: WorkedExample,
+    expensive: ProductId,
+    next: u128,
+}
+
+impl World {
+    fn new() -> World {
+        let mut world = WorkedExample::new();
+        let expensive: ProductId = id(200);
+        let platform = world.platform_admin.clone();
+        let (r1_admin, r2_admin) = (world.r1_admin.clone(), world.r2_admin.clone());
+        let ledger = &mut world.ledger;
+        ledger.given(
+            &platform,
+            CommandBody::CreateProduct {
+                product_id: expensive,
+                name: "the largest price".into(),
+                supplier_id: world.supplier,
+                list_price: UnitPrice::from_decimal(UNIT_VALUE_MAX).unwrap(),
+                unit: "month".into(),
+            },
+        );
+        ledger.given(
+            &platform,
+            CommandBody::SetSupplierRate { product_id: expensive, rate: Rate::parse("0.0001").unwrap() },
+        );
+        let rate = |book, scope, approval| CommandBody::SetRate {
+            book,
+            product_id: expensive,
+            scope,
+            rate: Rate::ONE,
+            valid_from: None,
+            valid_to: None,
+            approval_id: id(approval),
+        };
+        ledger.given(&platform, rate(world.platform, RateScope::Reseller(world.r1), 201));
+        ledger.given(&r1_admin, rate(world.r1, RateScope::Reseller(world.r2), 202));
+        ledger.given(&r2_admin, rate(world.r2, RateScope::Public, 203));
+        ledger.given(
+            &platform,
+            CommandBody::SetDistributorTier { distributor_id: world.r1, tier: DistributorTier::Gold },
+        );
+        ledger.given(&platform, CommandBody::SetSerialTierRate { tier: DistributorTier::Gold, rate: Rate::ONE });
+        World { world, expensive, next: 10_000_000 }
+    }
+
+    fn fresh<T: From<uuid::Uuid>>(&mut self) -> T {
+        self.next += 1;
+        id(self.next)
+    }
+
+    fn product(&self, expensive: bool) -> ProductId {
+        if expensive {
+            self.expensive
+        } else {
+            self.world.product
+        }
+    }
+
+    fn pick<T: Copy>(items: &[T], pick: usize) -> Option<T> {
+        (!items.is_empty()).then(|| items[pick % items.len()])
+    }
+
+    /// The command a step stands for, with the actor who issues it (`None`: nothing to act on).
+    fn command(&mut self, step: &Step) -> Option<(Actor, CommandBody)> {
+        let w = &self.world;
+        let state = &w.ledger.state;
+        let (customer, r2_sales, r2_finance, r2_admin) =
+            (w.customer, w.r2_sales.clone(), w.r2_finance.clone(), w.r2_admin.clone());
+        let orders: Vec<OrderId> = {
+            let mut orders: Vec<OrderId> = state.orders.keys().copied().collect();
+            orders.sort();
+            orders
+        };
+        let approvals: Vec<ApprovalId> = {
+            let mut pending: Vec<ApprovalId> = state
+                .approvals
+                .iter()
+                .filter(|(_, approval)| approval.decision == ledger_core::state::Decision::Pending)
+                .map(|(id, _)| *id)
+                .collect();
+            pending.sort();
+            pending
+        };
+        let recharges: Vec<RechargeId> = {
+            let mut recharges: Vec<RechargeId> = state.recharges.keys().copied().collect();
+            recharges.sort();
+            recharges
+        };
+        let body = match step.clone() {
+            Step::OnlineRecharge(amount) => {
+                let trade = self.next.to_string();
+                CommandBody::ConfirmOnlineRecharge {
+                    recharge_id: self.fresh(),
+                    customer_id: customer,
+                    amount,
+                    channel: "alipay".into(),
+                    trade_number: TradeNumber::try_from(format!("T{trade}")).unwrap(),
+                }
+            }
+            Step::OfflineRecharge(amount) => {
+                let body = CommandBody::RequestRecharge {
+                    recharge_id: self.fresh(),
+                    approval_id: self.fresh(),
+                    customer_id: customer,
+                    amount,
+                    method: RechargeMethod::Offline,
+                    reference: "slip".into(),
+                };
+                return Some((r2_sales, body));
+            }
+            Step::Coupon(amount) => {
+                return Some((
+                    r2_sales,
+                    CommandBody::GrantCoupon { customer_id: customer, amount, reason: "edge".into() },
+                ))
+            }
+            Step::Order { expensive, quantity, periods, items } => {
+                let item = OrderItemRequest { product_id: self.product(expensive), quantity, periods };
+                let body = CommandBody::PlaceOrder {
+                    order_id: self.fresh(),
+                    customer_id: customer,
+                    items: vec![item; items],
+                    invite_code: None,
+                };
+                return Some((self.world.customer_actor.clone(), body));
+            }
+            Step::Pay { pick } => {
+                let order_id = Self::pick(&orders, pick)?;
+                return Some((self.world.customer_actor.clone(), CommandBody::PayOrder { order_id }));
+            }
+            Step::Fulfil { pick } => CommandBody::FulfilOrder {
+                order_id: Self::pick(&orders, pick)?,
+                note: None,
+                subscription_end: Some(NaiveDate::from_ymd_opt(2026, 2, 15).unwrap()),
+            },
+            Step::Refund { pick, amount, penalty } => {
+                let body = CommandBody::RefundOrder {
+                    order_id: Self::pick(&orders, pick)?,
+                    amount,
+                    penalty,
+                    reason: "edge".into(),
+                };
+                return Some((r2_finance, body));
+            }
+            Step::Withdraw { amount, original } => {
+                let route = if original { WithdrawalRoute::Original } else { WithdrawalRoute::Offline };
+                let body = CommandBody::Withdraw {
+                    withdrawal_id: self.fresh(),
+                    approval_id: self.fresh(),
+                    customer_id: customer,
+                    amount,
+                    route,
+                };
+                return Some((r2_finance, body));
+            }
+            Step::Usage { expensive, quantity } => CommandBody::ChargeUsage {
+                usage_id: self.fresh(),
+                customer_id: customer,
+                product_id: self.product(expensive),
+                quantity,
+                period_from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                period_to: NaiveDate::from_ymd_opt(2026, 1, 14).unwrap(),
+            },
+            Step::Renew { pick, periods } => {
+                let order_id = Self::pick(&orders, pick)?;
+                let body = CommandBody::RenewSubscription {
+                    renewal_id: self.fresh(),
+                    order_id,
+                    periods,
+                    new_end: NaiveDate::MAX,
+                };
+                return Some((self.world.customer_actor.clone(), body));
+            }
+            Step::Cancel { pick } => {
+                let order_id = Self::pick(&orders, pick)?;
+                let body = CommandBody::CancelOrder { order_id, reason: CancelReason::ByCustomer };
+                return Some((self.world.customer_actor.clone(), body));
+            }
+            Step::Rate(rate) => CommandBody::SetRate {
+                book: self.world.r2,
+                product_id: self.world.product,
+                scope: RateScope::Customer(customer),
+                rate,
+                valid_from: None,
+                valid_to: None,
+                approval_id: self.fresh(),
+            },
+            Step::Decide { pick, grant } => {
+                let approval_id = Self::pick(&approvals, pick)?;
+                let book = self.world.ledger.state.approvals[&approval_id].request.book;
+                let w = &self.world;
+                let decider = if book == w.r1 {
+                    w.r1_admin.clone()
+                } else if book == w.platform {
+                    w.platform_admin.clone()
+                } else {
+                    r2_admin
+                };
+                return Some((decider, CommandBody::DecideApproval { approval_id, grant, comment: None }));
+            }
+            Step::Invoice(amount) => {
+                let body = CommandBody::RequestInvoice {
+                    invoice_id: self.fresh(),
+                    approval_id: self.fresh(),
+                    customer_id: customer,
+                    amount,
+                };
+                return Some((r2_finance, body));
+            }
+            Step::Statement { from, to } => {
+                let body = CommandBody::IssueSettlementStatement {
+                    settlement_id: self.fresh(),
+                    book: self.world.r1,
+                    counterparty_id: self.world.r2,
+                    from,
+                    to,
+                };
+                return Some((self.world.r1_finance.clone(), body));
+            }
+            Step::Close(through) => {
+                return Some((r2_finance, CommandBody::ClosePeriod { book: self.world.r2, through }))
+            }
+            Step::SerialPrice(list_price) => {
+                let body = CommandBody::SetSerialPackagePrice { days: 30, list_price };
+                return Some((self.world.platform_admin.clone(), body));
+            }
+            Step::SerialBatch { codes } => {
+                let batch: u128 = self.fresh::<uuid::Uuid>().as_u128();
+                let codes = (0..codes).map(|n| SerialCode::try_from(format!("E{batch:x}N{n}")).unwrap()).collect();
+                let body = CommandBody::IssueSerialCodes {
+                    batch_id: self.fresh(),
+                    distributor_id: self.world.r1,
+                    days: 30,
+                    codes,
+                };
+                return Some((self.world.platform_admin.clone(), body));
+            }
+            Step::ReverseRecharge { pick } => {
+                let recharge_id = Self::pick(&recharges, pick)?;
+                let body = CommandBody::RequestRechargeReversal {
+                    approval_id: self.fresh(),
+                    recharge_id,
+                    reason: "bounced".into(),
+                };
+                return Some((r2_finance, body));
+            }
+        };
+        Some((r2_admin, body))
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(48)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_command_with_extreme_values_panics(steps in proptest::collection::vec(step(), 20..60)) {
+        let mut world = World::new();
+        for step in &steps {
+            let Some((actor, body)) = world.command(step) else { continue };
+            let ledger = &mut world.world.ledger;
+            let outcome = catch_unwind(AssertUnwindSafe(|| ledger.execute(&actor, body.clone())));
+            prop_assert!(outcome.is_ok(), "decide or evolve panicked on {:?}", body);
+        }
+        let ledger = &world.world.ledger;
+        let broken = violations(&ledger.state, &ledger.log);
+        prop_assert!(broken.is_empty(), "invariants broken: {:?}", broken);
+        prop_assert_eq!(&replay(&ledger.log).unwrap(), &ledger.state, "a replay equals the live state");
+    }
+}
+
+/// The three requests of the outage report, as the core sees them: each is refused with a
+/// named field, and the ledger takes the next command as usual.
+#[test]
+fn the_reported_outages_are_refusals() {
+    let mut world = World::new();
+    let w = &mut world.world;
+    let (customer, r2_sales, customer_actor) = (w.customer, w.r2_sales.clone(), w.customer_actor.clone());
+
+    // quantity 1000000000 × 2 periods of a 1000.00 product: 2 × 10^12, past AMOUNT_MAX.
+    let items = vec![OrderItemRequest { product_id: w.product, quantity: Quantity::whole(1_000_000_000), periods: 2 }];
+    let order = CommandBody::PlaceOrder { order_id: id(7_001), customer_id: customer, items, invite_code: None };
+    let refused = w.ledger.execute(&customer_actor, order).unwrap_err();
+    assert_eq!((refused.code(), refused.field()), ("invalid_amount", Some("items[0].quantity")));
+
+    // Two pending recharges near the amount limit: the second would hold more than AMOUNT_MAX.
+    let near = Amount::from_decimal(AMOUNT_MAX - Decimal::ONE).unwrap();
+    let recharge = |n: u128| CommandBody::RequestRecharge {
+        recharge_id: id(7_100 + n),
+        approval_id: id(7_200 + n),
+        customer_id: customer,
+        amount: near,
+        method: RechargeMethod::Offline,
+        reference: "slip".into(),
+    };
+    w.ledger.given(&r2_sales, recharge(1));
+    let refused = w.ledger.execute(&r2_sales, recharge(2)).unwrap_err();
+    assert_eq!((refused.code(), refused.field()), ("limit_exceeded", Some("amount")));
+    assert!(refused.to_string().contains("pending recharges"), "{refused}");
+
+    // A large coupon, twice: the wallet would pass AMOUNT_MAX.
+    let coupon = CommandBody::GrantCoupon { customer_id: customer, amount: near, reason: "edge".into() };
+    w.ledger.given(&r2_sales, coupon.clone());
+    let refused = w.ledger.execute(&r2_sales, coupon).unwrap_err();
+    assert_eq!((refused.code(), refused.field()), ("limit_exceeded", Some("amount")));
+    assert!(refused.to_string().contains("wallet balance"), "{refused}");
+    assert_eq!(w.ledger.state.wallet(customer).balance, near);
+
+    // The ledger goes on: a one-month order is placed and paid.
+    let order_id = w.place_order();
+    w.ledger.given(&customer_actor, CommandBody::PayOrder { order_id });
+    assert_eq!(w.ledger.state.orders[&order_id].status, ledger_core::state::OrderStatus::Paid);
+}
+
+/// A book's posted total is bounded: at its edge the next posting is refused, not wrapped.
+#[test]
+fn a_books_posted_total_stops_at_its_limit() {
+    let mut world = World::new();
+    let w = &mut world.world;
+    let (customer, r2_sales, customer_actor) = (w.customer, w.r2_sales.clone(), w.customer_actor.clone());
+    // Coupons fill the wallet to AMOUNT_MAX, orders spend it; each round posts about 2 × 10^12 in
+    // R2's book, so about 500 rounds reach TOTAL_MAX (10^15).
+    let mut rounds = 0;
+    let refused = loop {
+        rounds += 1;
+        assert!(rounds < 1_000, "the posted total never reached its limit");
+        let coupon = CommandBody::GrantCoupon { customer_id: customer, amount: Amount::MAX, reason: "fill".into() };
+        if let Err(error) = w.ledger.execute(&r2_sales, coupon) {
+            break error;
+        }
+        let order_id: OrderId = id(8_000_000 + rounds);
+        let items =
+            vec![OrderItemRequest { product_id: world.expensive, quantity: Quantity::whole(1_000), periods: 1 }];
+        let order = CommandBody::PlaceOrder { order_id, customer_id: customer, items, invite_code: None };
+        w.ledger.given(&customer_actor, order);
+        if let Err(error) = w.ledger.execute(&customer_actor, CommandBody::PayOrder { order_id }) {
+            break error;
+        }
+    };
+    assert_eq!(refused.code(), "limit_exceeded", "{refused}");
+    assert!(refused.to_string().contains("posted total"), "{refused}");
+    let posted = w.ledger.state.books[&w.r2].posted;
+    assert!(posted.as_decimal() <= ledger_core::money::TOTAL_MAX);
+    assert!(posted.as_decimal() > ledger_core::money::TOTAL_MAX - Decimal::from(3_000_000_000_000u64), "{posted}");
+    assert!(violations(&w.ledger.state, &w.ledger.log).is_empty());
+}
