@@ -7,26 +7,27 @@ use ledger_core::ids::{OrderId, RechargeId, TradeNumber};
 use ledger_core::money::{Amount, Quantity};
 use ledger_core::testing::{id, WorkedExample};
 use ledger_core::CommandBody;
+use ledger_core::{MoneyCommand, OrderCommand};
 
 fn rich_world() -> WorkedExample {
     let mut world = WorkedExample::new();
     let finance = world.r2_finance.clone();
     world.ledger.given(
         &finance,
-        CommandBody::ConfirmOnlineRecharge {
+        CommandBody::Money(MoneyCommand::ConfirmOnlineRecharge {
             recharge_id: id::<RechargeId>(77),
             customer_id: world.customer,
             amount: Amount::parse("900000000000.00").unwrap(),
             channel: "alipay".into(),
             trade_number: TradeNumber::try_from("BENCH".to_owned()).unwrap(),
-        },
+        }),
     );
     world
 }
 
 fn place(world: &WorkedExample, order_id: OrderId) -> CommandBody {
     let items = vec![OrderItemRequest { product_id: world.product, quantity: Quantity::whole(1), periods: 1 }];
-    CommandBody::PlaceOrder { order_id, customer_id: world.customer, items, invite_code: None }
+    CommandBody::Orders(OrderCommand::PlaceOrder { order_id, customer_id: world.customer, items, invite_code: None })
 }
 
 fn purchase(criterion: &mut Criterion) {
@@ -41,7 +42,7 @@ fn purchase(criterion: &mut Criterion) {
             next += 1;
             let order_id = id::<OrderId>(next);
             world.ledger.execute(&customer, place(&world, order_id)).unwrap();
-            world.ledger.execute(&customer, CommandBody::PayOrder { order_id }).unwrap();
+            world.ledger.execute(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id })).unwrap();
         })
     });
     // The pure decision alone: deciding is side-effect free, so the same state serves every run.
@@ -51,7 +52,7 @@ fn purchase(criterion: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("pay_decide_only", |bencher| {
         bencher.iter_batched(
-            || world.ledger.command(&customer, CommandBody::PayOrder { order_id }),
+            || world.ledger.command(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id })),
             |command| ledger_core::decide(&world.ledger.state, &command).unwrap(),
             BatchSize::SmallInput,
         )

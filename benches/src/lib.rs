@@ -1,4 +1,5 @@
 //! Shared pieces of the benchmarks. See `RESULTS.md` for what was measured and how.
+use ledger_core::MoneyCommand;
 
 /// Nearest-rank percentile of sorted samples.
 pub fn percentile(sorted: &[u64], fraction: f64) -> u64 {
@@ -62,13 +63,13 @@ impl Drop for BenchSchema {
 /// Funds the §2.5 customer once with far more than any bench spends, so every payment commits.
 pub async fn fund_customer(handle: &commands::WriterHandle, world: &ledger_core::testing::WorkedExample) {
     use ledger_core::ids::{RechargeId, TradeNumber};
-    let funding = ledger_core::CommandBody::ConfirmOnlineRecharge {
+    let funding = ledger_core::CommandBody::Money(MoneyCommand::ConfirmOnlineRecharge {
         recharge_id: RechargeId::from_u128(0xF00D),
         customer_id: world.customer,
         amount: ledger_core::money::Amount::parse("900000000000.00").expect("an amount"),
         channel: "alipay".into(),
         trade_number: TradeNumber::try_from("FUNDING".to_owned()).expect("a trade number"),
-    };
+    });
     handle
         .submit(commands::Request::new(commands::testing::command(&world.r2_finance, funding)))
         .await

@@ -11,6 +11,7 @@ use ledger_core::{Command, CommandBody};
 use uuid::Uuid;
 
 use crate::writer::{CommandError, Committed, Request, WriterHandle};
+use ledger_core::{MoneyCommand, OrderCommand};
 
 pub fn accounting_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 1, 15).expect("a valid date")
@@ -39,17 +40,21 @@ pub fn order_id(n: u64) -> OrderId {
 /// order of the §2.5 product, and its payment from balance.
 pub fn purchase(world: &WorkedExample, n: u64) -> [Request; 3] {
     let customer = &world.customer_actor;
-    let recharge = CommandBody::ConfirmOnlineRecharge {
+    let recharge = CommandBody::Money(MoneyCommand::ConfirmOnlineRecharge {
         recharge_id: RechargeId(Uuid::from_u128(0x0B00_0000_0000 + n as u128)),
         customer_id: world.customer,
         amount: Amount::parse("950.00").expect("an amount"),
         channel: "alipay".into(),
         trade_number: TradeNumber::try_from(format!("T{n}")).expect("a trade number"),
-    };
+    });
     let items = vec![OrderItemRequest { product_id: world.product, quantity: Quantity::whole(1), periods: 1 }];
-    let place =
-        CommandBody::PlaceOrder { order_id: order_id(n), customer_id: world.customer, items, invite_code: None };
-    let pay = CommandBody::PayOrder { order_id: order_id(n) };
+    let place = CommandBody::Orders(OrderCommand::PlaceOrder {
+        order_id: order_id(n),
+        customer_id: world.customer,
+        items,
+        invite_code: None,
+    });
+    let pay = CommandBody::Orders(OrderCommand::PayOrder { order_id: order_id(n) });
     let finance = &world.r2_finance;
     [
         Request::with_key(command(finance, recharge), &format!("recharge-{n}")),

@@ -7,6 +7,7 @@ use ledger_core::event::RechargeMethod;
 use ledger_core::ids::{ApprovalId, RechargeId};
 use ledger_core::money::Amount;
 use ledger_core::CommandBody;
+use ledger_core::{ApprovalCommand, MoneyCommand};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,14 +19,14 @@ async fn a_failure_inside_the_transaction_changes_neither_log_nor_state() {
             Writer::start(SqliteStore::open_writer(directory.path()).unwrap(), WriterConfig::default()).unwrap();
         let handle = writer.handle();
         let world = setup_world(&handle).await.unwrap();
-        let request = CommandBody::RequestRecharge {
+        let request = CommandBody::Money(MoneyCommand::RequestRecharge {
             recharge_id: RechargeId(Uuid::from_u128(76)),
             approval_id,
             customer_id: world.customer,
             amount: Amount::parse("1000.00").unwrap(),
             method: RechargeMethod::Offline,
             reference: "slip".into(),
-        };
+        });
         handle.submit(Request::new(command(&world.r2_sales, request))).await.unwrap();
         writer.shutdown();
         world
@@ -38,7 +39,7 @@ async fn a_failure_inside_the_transaction_changes_neither_log_nor_state() {
     let writer = Writer::start(store, WriterConfig::default()).unwrap();
     let handle = writer.handle();
     let state_before = handle.state().await.unwrap();
-    let grant = CommandBody::DecideApproval { approval_id, grant: true, comment: None };
+    let grant = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None });
     let failed = handle.submit(Request::new(command(&world.r2_finance, grant.clone()))).await;
     assert!(matches!(failed, Err(CommandError::Unavailable(_))), "{failed:?}");
 

@@ -11,6 +11,7 @@ use commands::testing::{run_purchase, setup_world};
 use commands::{PostgresStore, SqliteStore, Writer, WriterConfig};
 use ledger_core::event::EncodedEvent;
 use ledger_core::testing::WorkedExample;
+use ledger_core::OrderCommand;
 use ledger_core::RecordedEvent;
 
 trait Backend {
@@ -90,7 +91,7 @@ fn sample_log() -> Vec<EncodedEvent> {
     world.recharge("1000.00");
     let order_id = world.place_order();
     let customer = world.customer_actor.clone();
-    world.ledger.given(&customer, ledger_core::CommandBody::PayOrder { order_id });
+    world.ledger.given(&customer, ledger_core::CommandBody::Orders(OrderCommand::PayOrder { order_id }));
     world
         .ledger
         .log

@@ -4,8 +4,9 @@
 use commands::store::EventStore;
 use commands::testing::{command, purchase, setup_world};
 use commands::{CommandError, Request, SqliteStore, Writer, WriterConfig, WriterHealth};
-use ledger_core::event::{Event, EventPayload, OrderCancelled};
+use ledger_core::event::{CancelReason, Event, EventPayload, OrderCancelled};
 use ledger_core::ids::OrderId;
+use ledger_core::OrderCommand;
 use ledger_core::{Command, CommandBody, DomainError, State};
 use uuid::Uuid;
 
@@ -14,11 +15,14 @@ use uuid::Uuid;
 /// the ledger.
 fn faulty_decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainError> {
     match &command.body {
-        CommandBody::CancelOrder { order_id, .. } if *order_id == panics_in_decide() => {
+        CommandBody::Orders(OrderCommand::CancelOrder { order_id }) if *order_id == panics_in_decide() => {
             panic!("a bug in a decider")
         }
-        CommandBody::CancelOrder { order_id, reason } if *order_id == panics_in_evolve() => {
-            Ok(vec![Event::new(EventPayload::OrderCancelled(OrderCancelled { order_id: *order_id, reason: *reason }))])
+        CommandBody::Orders(OrderCommand::CancelOrder { order_id }) if *order_id == panics_in_evolve() => {
+            Ok(vec![Event::new(EventPayload::OrderCancelled(OrderCancelled {
+                order_id: *order_id,
+                reason: CancelReason::ByCustomer,
+            }))])
         }
         _ => ledger_core::decide(state, command),
     }
@@ -33,7 +37,7 @@ fn panics_in_evolve() -> OrderId {
 }
 
 fn cancel(world: &ledger_core::testing::WorkedExample, order_id: OrderId) -> Request {
-    let body = CommandBody::CancelOrder { order_id, reason: ledger_core::event::CancelReason::ByCustomer };
+    let body = CommandBody::Orders(OrderCommand::CancelOrder { order_id });
     Request::new(command(&world.customer_actor, body))
 }
 

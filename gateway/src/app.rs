@@ -27,6 +27,7 @@ use crate::config::{Clock, Secret, Settings};
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
 use crate::offruntime::OffRuntime;
+use ledger_core::SetupCommand;
 
 /// The file a generated admin token is written to, in the data directory (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -366,7 +367,7 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         writer.submit(WriterRequest::with_key(command, key))
     };
     let name = state.settings.platform_name.clone();
-    submit(CommandBody::Bootstrap { platform_id, name, currency: Currency::CNY }, "bootstrap")
+    submit(CommandBody::Setup(SetupCommand::Bootstrap { platform_id, name, currency: Currency::CNY }), "bootstrap")
         .await
         .map_err(|error| StartError::Bootstrap(error.to_string()))?;
     let (token, generated) = match &state.settings.admin_token {
@@ -374,13 +375,13 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         None => (generate_token(), true),
     };
     let hash = token_hash(&token);
-    let body = CommandBody::IssueToken {
+    let body = CommandBody::Setup(SetupCommand::IssueToken {
         principal_id,
         org_id: platform_id,
         roles: [Role::SuperAdmin, Role::Admin].into_iter().collect(),
         label: Some("bootstrap super_admin".to_owned()),
         token_hash: hash.clone(),
-    };
+    });
     submit(body, "bootstrap-admin-token").await.map_err(|error| StartError::Bootstrap(error.to_string()))?;
     state.tokens.insert(hash, actor);
     if generated {

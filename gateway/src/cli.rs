@@ -15,6 +15,7 @@ use projections::ReadModels;
 use crate::app::{Application, READ_POOL_CONNECTIONS_MAX};
 use crate::config::{Overrides, Settings};
 use crate::export::{export_book, ExportFormat, EXPORT_LINES_MAX};
+use ledger_core::SettlementCommand;
 
 #[derive(Parser, Debug)]
 #[command(name = "kboss", version, about = "KBOSS Ledger: an event-sourced double-entry ledger")]
@@ -298,7 +299,13 @@ async fn settle(settings: &Settings, book: &str, from: NaiveDate, to: NaiveDate)
     for counterparty_id in counterparties {
         let key = format!("settle:{counterparty_id}:{from}:{to}");
         let settlement_id = SettlementId(uuid::Uuid::now_v7());
-        let body = CommandBody::IssueSettlementStatement { settlement_id, book, counterparty_id, from, to };
+        let body = CommandBody::Settlement(SettlementCommand::IssueSettlementStatement {
+            settlement_id,
+            book,
+            counterparty_id,
+            from,
+            to,
+        });
         let command = Command { actor: actor.clone(), effective_date: today, at: chrono::Utc::now(), body };
         match handle.submit(Request::with_key(command, &key)).await {
             Ok(committed) => println!("{counterparty_id}: statement at position {}", committed.position),

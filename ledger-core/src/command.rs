@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::chart::AccountType;
-use crate::event::{CancelReason, RechargeMethod, WithdrawalRoute};
+use crate::event::{RechargeMethod, WithdrawalRoute};
 use crate::ids::*;
 use crate::money::{Amount, Currency, Quantity, Rate, UnitPrice};
 use crate::org::{Actor, DistributorTier, OrgKind, Role, SaleMode};
@@ -41,15 +41,31 @@ pub struct OrderItemRequest {
     pub periods: u32,
 }
 
+/// What a command asks for, by family: each family's decider matches its own enum, so every
+/// match is exhaustive and a new command is one variant in one family. On the wire (and in the
+/// idempotency fingerprint) a body is its family's variant alone, tagged `"command"`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CommandBody {
+    Setup(SetupCommand),
+    Money(MoneyCommand),
+    Orders(OrderCommand),
+    Serial(SerialCommand),
+    Settlement(SettlementCommand),
+    Approval(ApprovalCommand),
+}
+
+/// Organisations, tokens, charts, posting rules, products, rates, promotions, invite codes and custom business kinds (`decide::setup`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
-pub enum CommandBody {
+pub enum SetupCommand {
     /// Opens the platform, its book and the default posting rules (once per deployment).
     Bootstrap {
         platform_id: OrgId,
         name: String,
         currency: Currency,
     },
+
     OpenOrg {
         org_id: OrgId,
         kind: OrgKind,
@@ -57,6 +73,7 @@ pub enum CommandBody {
         parent_id: OrgId,
         sale_mode: Option<SaleMode>,
     },
+
     /// Gives a principal (a bearer token, kept only as its SHA-256) roles in one org. The token
     /// itself never enters the log: the gateway mints it, shows it once and sends its hash.
     IssueToken {
@@ -66,19 +83,23 @@ pub enum CommandBody {
         label: Option<String>,
         token_hash: String,
     },
+
     OpenAccount {
         book: OrgId,
         code: String,
         name: String,
         account_type: AccountType,
     },
+
     SetPostingRules {
         rules: Vec<PostingRule>,
     },
+
     SetSaleMode {
         reseller_id: OrgId,
         sale_mode: SaleMode,
     },
+
     CreateProduct {
         product_id: ProductId,
         name: String,
@@ -86,10 +107,12 @@ pub enum CommandBody {
         list_price: UnitPrice,
         unit: String,
     },
+
     SetSupplierRate {
         product_id: ProductId,
         rate: Rate,
     },
+
     /// A customer-specific rate below the seller's own cost needs approval: `approval_id` names it.
     SetRate {
         book: OrgId,
@@ -100,6 +123,7 @@ pub enum CommandBody {
         valid_to: Option<NaiveDate>,
         approval_id: ApprovalId,
     },
+
     CreatePromotion {
         promotion_id: PromotionId,
         book: OrgId,
@@ -108,132 +132,14 @@ pub enum CommandBody {
         valid_from: NaiveDate,
         valid_to: NaiveDate,
     },
+
     CreateInviteCode {
         code: InviteCode,
         book: OrgId,
         promotion_id: Option<PromotionId>,
         salesperson: Option<String>,
     },
-    /// From a verified payment notification; idempotent on (channel, trade number).
-    ConfirmOnlineRecharge {
-        recharge_id: RechargeId,
-        customer_id: OrgId,
-        amount: Amount,
-        channel: String,
-        trade_number: TradeNumber,
-    },
-    /// Offline or corporate-transfer recharge: pending until finance approves.
-    RequestRecharge {
-        recharge_id: RechargeId,
-        approval_id: ApprovalId,
-        customer_id: OrgId,
-        amount: Amount,
-        method: RechargeMethod,
-        reference: String,
-    },
-    RequestRechargeReversal {
-        approval_id: ApprovalId,
-        recharge_id: RechargeId,
-        reason: String,
-    },
-    GrantCoupon {
-        customer_id: OrgId,
-        amount: Amount,
-        reason: String,
-    },
-    PlaceOrder {
-        order_id: OrderId,
-        customer_id: OrgId,
-        items: Vec<OrderItemRequest>,
-        invite_code: Option<InviteCode>,
-    },
-    PayOrder {
-        order_id: OrderId,
-    },
-    FulfilOrder {
-        order_id: OrderId,
-        note: Option<String>,
-        subscription_end: Option<NaiveDate>,
-    },
-    CancelOrder {
-        order_id: OrderId,
-        reason: CancelReason,
-    },
-    RefundOrder {
-        order_id: OrderId,
-        amount: Amount,
-        penalty: Amount,
-        reason: String,
-    },
-    Withdraw {
-        withdrawal_id: WithdrawalId,
-        approval_id: ApprovalId,
-        customer_id: OrgId,
-        amount: Amount,
-        route: WithdrawalRoute,
-    },
-    ChargeUsage {
-        usage_id: UsageId,
-        customer_id: OrgId,
-        product_id: ProductId,
-        quantity: Quantity,
-        period_from: NaiveDate,
-        period_to: NaiveDate,
-    },
-    RenewSubscription {
-        renewal_id: RenewalId,
-        order_id: OrderId,
-        periods: u32,
-        new_end: NaiveDate,
-    },
-    SetSerialPackagePrice {
-        days: u32,
-        list_price: Amount,
-    },
-    SetDistributorTier {
-        distributor_id: OrgId,
-        tier: DistributorTier,
-    },
-    SetSerialTierRate {
-        tier: DistributorTier,
-        rate: Rate,
-    },
-    IssueSerialCodes {
-        batch_id: SerialBatchId,
-        distributor_id: OrgId,
-        days: u32,
-        codes: Vec<SerialCode>,
-    },
-    ActivateSerialCode {
-        code: SerialCode,
-        customer_id: OrgId,
-    },
-    IssueSettlementStatement {
-        settlement_id: SettlementId,
-        book: OrgId,
-        counterparty_id: OrgId,
-        from: NaiveDate,
-        to: NaiveDate,
-    },
-    PaySettlement {
-        settlement_id: SettlementId,
-        approval_id: ApprovalId,
-    },
-    RequestInvoice {
-        invoice_id: InvoiceId,
-        approval_id: ApprovalId,
-        customer_id: OrgId,
-        amount: Amount,
-    },
-    ClosePeriod {
-        book: OrgId,
-        through: NaiveDate,
-    },
-    DecideApproval {
-        approval_id: ApprovalId,
-        grant: bool,
-        comment: Option<String>,
-    },
+
     /// Books a custom business kind: one that exists only as accounts and posting rules.
     BookBusiness {
         kind: String,
@@ -243,4 +149,277 @@ pub enum CommandBody {
         parties: BTreeMap<PartyRef, OrgId>,
         memo: String,
     },
+}
+
+impl From<SetupCommand> for CommandBody {
+    fn from(command: SetupCommand) -> Self {
+        CommandBody::Setup(command)
+    }
+}
+
+/// Money into and out of wallets: recharges, their reversal, coupons, withdrawals (`decide::money_flows`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum MoneyCommand {
+    /// From a verified payment notification; idempotent on (channel, trade number).
+    ConfirmOnlineRecharge {
+        recharge_id: RechargeId,
+        customer_id: OrgId,
+        amount: Amount,
+        channel: String,
+        trade_number: TradeNumber,
+    },
+
+    /// Offline or corporate-transfer recharge: pending until finance approves.
+    RequestRecharge {
+        recharge_id: RechargeId,
+        approval_id: ApprovalId,
+        customer_id: OrgId,
+        amount: Amount,
+        method: RechargeMethod,
+        reference: String,
+    },
+
+    RequestRechargeReversal {
+        approval_id: ApprovalId,
+        recharge_id: RechargeId,
+        reason: String,
+    },
+
+    GrantCoupon {
+        customer_id: OrgId,
+        amount: Amount,
+        reason: String,
+    },
+
+    Withdraw {
+        withdrawal_id: WithdrawalId,
+        approval_id: ApprovalId,
+        customer_id: OrgId,
+        amount: Amount,
+        route: WithdrawalRoute,
+    },
+}
+
+impl From<MoneyCommand> for CommandBody {
+    fn from(command: MoneyCommand) -> Self {
+        CommandBody::Money(command)
+    }
+}
+
+/// Orders, usage charges, renewals and refunds (`decide::orders`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum OrderCommand {
+    PlaceOrder {
+        order_id: OrderId,
+        customer_id: OrgId,
+        items: Vec<OrderItemRequest>,
+        invite_code: Option<InviteCode>,
+    },
+
+    PayOrder {
+        order_id: OrderId,
+    },
+
+    FulfilOrder {
+        order_id: OrderId,
+        note: Option<String>,
+        subscription_end: Option<NaiveDate>,
+    },
+
+    /// Cancels an unpaid order; the reason recorded (by the customer, by the seller's staff)
+    /// follows from who asks.
+    CancelOrder {
+        order_id: OrderId,
+    },
+
+    RefundOrder {
+        order_id: OrderId,
+        amount: Amount,
+        penalty: Amount,
+        reason: String,
+    },
+
+    ChargeUsage {
+        usage_id: UsageId,
+        customer_id: OrgId,
+        product_id: ProductId,
+        quantity: Quantity,
+        period_from: NaiveDate,
+        period_to: NaiveDate,
+    },
+
+    RenewSubscription {
+        renewal_id: RenewalId,
+        order_id: OrderId,
+        periods: u32,
+        new_end: NaiveDate,
+    },
+}
+
+impl From<OrderCommand> for CommandBody {
+    fn from(command: OrderCommand) -> Self {
+        CommandBody::Orders(command)
+    }
+}
+
+/// Serial codes of the server-rental business (`decide::serial`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum SerialCommand {
+    SetSerialPackagePrice { days: u32, list_price: Amount },
+
+    SetDistributorTier { distributor_id: OrgId, tier: DistributorTier },
+
+    SetSerialTierRate { tier: DistributorTier, rate: Rate },
+
+    IssueSerialCodes { batch_id: SerialBatchId, distributor_id: OrgId, days: u32, codes: Vec<SerialCode> },
+
+    ActivateSerialCode { code: SerialCode, customer_id: OrgId },
+}
+
+impl From<SerialCommand> for CommandBody {
+    fn from(command: SerialCommand) -> Self {
+        CommandBody::Serial(command)
+    }
+}
+
+/// Settlement statements and payments, invoices, period close (`decide::settlement`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum SettlementCommand {
+    IssueSettlementStatement {
+        settlement_id: SettlementId,
+        book: OrgId,
+        counterparty_id: OrgId,
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+
+    PaySettlement {
+        settlement_id: SettlementId,
+        approval_id: ApprovalId,
+    },
+
+    RequestInvoice {
+        invoice_id: InvoiceId,
+        approval_id: ApprovalId,
+        customer_id: OrgId,
+        amount: Amount,
+    },
+
+    ClosePeriod {
+        book: OrgId,
+        through: NaiveDate,
+    },
+}
+
+impl From<SettlementCommand> for CommandBody {
+    fn from(command: SettlementCommand) -> Self {
+        CommandBody::Settlement(command)
+    }
+}
+
+/// Maker-checker decisions (`decide::approvals`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum ApprovalCommand {
+    DecideApproval { approval_id: ApprovalId, grant: bool, comment: Option<String> },
+}
+
+impl From<ApprovalCommand> for CommandBody {
+    fn from(command: ApprovalCommand) -> Self {
+        CommandBody::Approval(command)
+    }
+}
+
+impl CommandBody {
+    /// The command's stable name (`place_order`), as metrics and the operation log show it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandBody::Setup(command) => command.name(),
+            CommandBody::Money(command) => command.name(),
+            CommandBody::Orders(command) => command.name(),
+            CommandBody::Serial(command) => command.name(),
+            CommandBody::Settlement(command) => command.name(),
+            CommandBody::Approval(command) => command.name(),
+        }
+    }
+}
+
+impl SetupCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SetupCommand::Bootstrap { .. } => "bootstrap",
+            SetupCommand::OpenOrg { .. } => "open_org",
+            SetupCommand::IssueToken { .. } => "issue_token",
+            SetupCommand::OpenAccount { .. } => "open_account",
+            SetupCommand::SetPostingRules { .. } => "set_posting_rules",
+            SetupCommand::SetSaleMode { .. } => "set_sale_mode",
+            SetupCommand::CreateProduct { .. } => "create_product",
+            SetupCommand::SetSupplierRate { .. } => "set_supplier_rate",
+            SetupCommand::SetRate { .. } => "set_rate",
+            SetupCommand::CreatePromotion { .. } => "create_promotion",
+            SetupCommand::CreateInviteCode { .. } => "create_invite_code",
+            SetupCommand::BookBusiness { .. } => "book_business",
+        }
+    }
+}
+
+impl MoneyCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            MoneyCommand::ConfirmOnlineRecharge { .. } => "confirm_online_recharge",
+            MoneyCommand::RequestRecharge { .. } => "request_recharge",
+            MoneyCommand::RequestRechargeReversal { .. } => "request_recharge_reversal",
+            MoneyCommand::GrantCoupon { .. } => "grant_coupon",
+            MoneyCommand::Withdraw { .. } => "withdraw",
+        }
+    }
+}
+
+impl OrderCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            OrderCommand::PlaceOrder { .. } => "place_order",
+            OrderCommand::PayOrder { .. } => "pay_order",
+            OrderCommand::FulfilOrder { .. } => "fulfil_order",
+            OrderCommand::CancelOrder { .. } => "cancel_order",
+            OrderCommand::RefundOrder { .. } => "refund_order",
+            OrderCommand::ChargeUsage { .. } => "charge_usage",
+            OrderCommand::RenewSubscription { .. } => "renew_subscription",
+        }
+    }
+}
+
+impl SerialCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SerialCommand::SetSerialPackagePrice { .. } => "set_serial_package_price",
+            SerialCommand::SetDistributorTier { .. } => "set_distributor_tier",
+            SerialCommand::SetSerialTierRate { .. } => "set_serial_tier_rate",
+            SerialCommand::IssueSerialCodes { .. } => "issue_serial_codes",
+            SerialCommand::ActivateSerialCode { .. } => "activate_serial_code",
+        }
+    }
+}
+
+impl SettlementCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SettlementCommand::IssueSettlementStatement { .. } => "issue_settlement_statement",
+            SettlementCommand::PaySettlement { .. } => "pay_settlement",
+            SettlementCommand::RequestInvoice { .. } => "request_invoice",
+            SettlementCommand::ClosePeriod { .. } => "close_period",
+        }
+    }
+}
+
+impl ApprovalCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ApprovalCommand::DecideApproval { .. } => "decide_approval",
+        }
+    }
 }

@@ -24,7 +24,9 @@ pub mod rules;
 pub mod state;
 pub mod testing;
 
-pub use command::{Command, CommandBody};
+pub use command::{
+    ApprovalCommand, Command, CommandBody, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
+};
 pub use decide::decide;
 pub use error::{DomainError, ErrorClass};
 pub use event::{Event, EventPayload, RecordedEvent};

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use crate::chart::{codes, Side};
 use crate::event::{Event, EventPayload};
 use crate::ids::OrgId;
+use crate::journal::Entry;
 use crate::money::{Amount, SignedAmount, Total, AMOUNT_MAX, TOTAL_MAX};
 use crate::org::OrgKind;
 use crate::state::{State, WithdrawalStatus};
@@ -46,78 +47,107 @@ pub fn check<'a>(state: &State, events: impl IntoIterator<Item = &'a Event> + Cl
     check_invoiceable(state, events)
 }
 
-/// No wallet goes below zero or below what it holds for pending withdrawals (only the payment
-/// of a held withdrawal may spend what it holds), nor past `AMOUNT_MAX`.
-fn check_wallets<'a>(state: &State, events: impl IntoIterator<Item = &'a Event>) -> Result<(), Breach> {
+/// What an event's entries do to customers' wallets: the net of its 2203 lines per customer
+/// (credit positive), in the order customers first appear. `evolve` applies these nets, so a
+/// refund that credits and debits one wallet in one event never passes through a balance
+/// outside the range.
+pub(crate) fn wallet_deltas(state: &State, entries: &[Entry]) -> Vec<(OrgId, SignedAmount)> {
     let mut deltas: Vec<(OrgId, SignedAmount)> = Vec::new();
-    let mut released: Vec<(OrgId, Amount)> = Vec::new();
+    for line in entries.iter().flat_map(|entry| &entry.lines) {
+        let Some(party) = line.party else { continue };
+        if line.account.as_str() != codes::CUSTOMER_PREPAYMENTS
+            || state.orgs.get(&party).map(|org| org.kind) != Some(OrgKind::Customer)
+        {
+            continue;
+        }
+        let index = match deltas.iter().position(|(customer, _)| *customer == party) {
+            Some(index) => index,
+            None => {
+                deltas.push((party, SignedAmount::ZERO));
+                deltas.len() - 1
+            }
+        };
+        let delta = &mut deltas[index].1;
+        *delta = match line.side {
+            Side::Credit => delta.add(line.amount),
+            Side::Debit => delta.sub(line.amount),
+        };
+    }
+    deltas
+}
+
+/// After each event, no wallet is below zero or below what it holds for pending withdrawals
+/// (only the payment of a held withdrawal may spend what it holds), nor past `AMOUNT_MAX`.
+fn check_wallets<'a>(state: &State, events: impl IntoIterator<Item = &'a Event>) -> Result<(), Breach> {
+    // Balance and holds of each wallet the events touched so far, as they change event by event.
+    let mut wallets: Vec<(OrgId, SignedAmount, Amount)> = Vec::new();
     for event in events {
         if let EventPayload::WithdrawalPaid(paid) = &event.payload {
             let held = state.withdrawals.get(&paid.withdrawal_id);
             if held.is_some_and(|withdrawal| withdrawal.status == WithdrawalStatus::Requested) {
-                released.push((paid.customer_id, paid.amount));
+                let slot = wallet_slot(state, &mut wallets, paid.customer_id);
+                slot.2 = slot.2.checked_sub(paid.amount).unwrap_or(Amount::ZERO);
             }
         }
-        for line in event.entries.iter().flat_map(|entry| &entry.lines) {
-            let Some(party) = line.party else { continue };
-            if line.account.as_str() != codes::CUSTOMER_PREPAYMENTS
-                || state.orgs.get(&party).map(|org| org.kind) != Some(OrgKind::Customer)
-            {
-                continue;
-            }
-            let index = match deltas.iter().position(|(customer, _)| *customer == party) {
-                Some(index) => index,
-                None => {
-                    deltas.push((party, SignedAmount::ZERO));
-                    deltas.len() - 1
-                }
-            };
-            let delta = &mut deltas[index].1;
-            *delta = match line.side {
-                Side::Credit => delta.add(line.amount),
-                Side::Debit => delta.sub(line.amount),
-            };
-        }
-    }
-    for (customer, delta) in deltas {
-        let wallet = state.wallet(customer);
-        let after = SignedAmount::from(wallet.balance).plus(delta);
-        if delta.is_negative() {
-            let mut held = wallet.reserved;
-            for (_, amount) in released.iter().filter(|(released, _)| *released == customer) {
-                held = held.checked_sub(*amount).unwrap_or(Amount::ZERO);
-            }
-            let spendable = wallet.balance.checked_sub(held).unwrap_or(Amount::ZERO);
-            if after.as_decimal() < held.as_decimal() {
-                // One command moves at most `AMOUNT_MAX` out of a wallet: its amounts are bounded.
+        for (customer, delta) in wallet_deltas(state, &event.entries) {
+            let (_, balance, held) = wallet_slot(state, &mut wallets, customer);
+            let after = balance.plus(delta);
+            if delta.is_negative() && after.as_decimal() < held.as_decimal() {
+                let available = Amount::from_decimal(balance.as_decimal() - held.as_decimal()).unwrap_or(Amount::ZERO);
+                // One event moves at most `AMOUNT_MAX` out of a wallet: its amounts are bounded.
                 let needed = delta.abs().and_then(Total::to_amount).unwrap_or(Amount::MAX);
-                return Err(Breach::Overdrawn { customer, available: spendable, needed });
+                return Err(Breach::Overdrawn { customer, available, needed });
             }
-        } else if after.as_decimal() > AMOUNT_MAX {
-            return Err(limit(format!("customer {customer}"), "wallet balance", AMOUNT_MAX));
+            if after.as_decimal() > AMOUNT_MAX {
+                return Err(limit(format!("customer {customer}"), "wallet balance", AMOUNT_MAX));
+            }
+            *balance = after;
         }
     }
     Ok(())
 }
 
-/// Pending recharges and held withdrawals of one customer stay within `AMOUNT_MAX`.
+fn wallet_slot<'w>(
+    state: &State,
+    wallets: &'w mut Vec<(OrgId, SignedAmount, Amount)>,
+    customer: OrgId,
+) -> &'w mut (OrgId, SignedAmount, Amount) {
+    let index = match wallets.iter().position(|(id, _, _)| *id == customer) {
+        Some(index) => index,
+        None => {
+            let wallet = state.wallet(customer);
+            wallets.push((customer, wallet.balance.into(), wallet.reserved));
+            wallets.len() - 1
+        }
+    };
+    &mut wallets[index]
+}
+
+/// Pending recharges stay within `AMOUNT_MAX`; withdrawals held for approval within the
+/// wallet's balance (a request may only hold what could be spent).
 fn check_holds<'a>(state: &State, events: impl IntoIterator<Item = &'a Event>) -> Result<(), Breach> {
     let mut pending: HashMap<OrgId, Amount> = HashMap::new();
     let mut reserved: HashMap<OrgId, Amount> = HashMap::new();
     for event in events {
-        let (sums, customer, amount, what) = match &event.payload {
+        match &event.payload {
             EventPayload::RechargeRequested(requested) => {
-                (&mut pending, requested.customer_id, requested.amount, "pending recharges")
+                let customer = requested.customer_id;
+                let sum = pending.entry(customer).or_insert_with(|| state.wallet(customer).pending_recharges);
+                *sum = sum
+                    .checked_add(requested.amount)
+                    .ok_or_else(|| limit(format!("customer {customer}"), "pending recharges", AMOUNT_MAX))?;
             }
             EventPayload::WithdrawalRequested(requested) => {
-                (&mut reserved, requested.customer_id, requested.amount, "held withdrawals")
+                let (customer, wallet) = (requested.customer_id, state.wallet(requested.customer_id));
+                let sum = reserved.entry(customer).or_insert(wallet.reserved);
+                let available = wallet.balance.checked_sub(*sum).unwrap_or(Amount::ZERO);
+                if requested.amount > available {
+                    return Err(Breach::Overdrawn { customer, available, needed: requested.amount });
+                }
+                *sum = sum.plus(requested.amount);
             }
-            _ => continue,
-        };
-        let wallet = state.wallet(customer);
-        let start = if what == "pending recharges" { wallet.pending_recharges } else { wallet.reserved };
-        let sum = sums.entry(customer).or_insert(start);
-        *sum = sum.checked_add(amount).ok_or_else(|| limit(format!("customer {customer}"), what, AMOUNT_MAX))?;
+            _ => {}
+        }
     }
     Ok(())
 }

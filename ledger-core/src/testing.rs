@@ -5,6 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use crate::command::{ApprovalCommand, MoneyCommand, OrderCommand, SetupCommand};
 use crate::command::{Command, CommandBody};
 use crate::error::DomainError;
 use crate::event::{EnvelopeMeta, Event, RecordedEvent};
@@ -154,27 +155,29 @@ impl WorkedExample {
 
     /// Every command that builds the world, in order, with the actor that issues it.
     pub fn setup_commands(&self) -> Vec<(Actor, CommandBody)> {
-        let open = |org_id, kind, name: &str, parent_id| CommandBody::OpenOrg {
-            org_id,
-            kind,
-            name: name.into(),
-            parent_id,
-            sale_mode: None,
+        let open = |org_id, kind, name: &str, parent_id| {
+            CommandBody::Setup(SetupCommand::OpenOrg { org_id, kind, name: name.into(), parent_id, sale_mode: None })
         };
-        let set_rate = |book, scope, value: &str, approval: u128| CommandBody::SetRate {
-            book,
-            product_id: self.product,
-            scope,
-            rate: rate(value),
-            valid_from: None,
-            valid_to: None,
-            approval_id: id(9_000 + approval),
+        let set_rate = |book, scope, value: &str, approval: u128| {
+            CommandBody::Setup(SetupCommand::SetRate {
+                book,
+                product_id: self.product,
+                scope,
+                rate: rate(value),
+                valid_from: None,
+                valid_to: None,
+                approval_id: id(9_000 + approval),
+            })
         };
         let platform = self.platform_admin.clone();
         vec![
             (
                 platform.clone(),
-                CommandBody::Bootstrap { platform_id: self.platform, name: "KBOSS".into(), currency: Currency::CNY },
+                CommandBody::Setup(SetupCommand::Bootstrap {
+                    platform_id: self.platform,
+                    name: "KBOSS".into(),
+                    currency: Currency::CNY,
+                }),
             ),
             (platform.clone(), open(self.supplier, OrgKind::Supplier, "Cloud Supplier", self.platform)),
             (platform.clone(), open(self.r1, OrgKind::Reseller, "R1", self.platform)),
@@ -182,15 +185,18 @@ impl WorkedExample {
             (self.r2_admin.clone(), open(self.customer, OrgKind::Customer, "Customer C", self.r2)),
             (
                 platform.clone(),
-                CommandBody::CreateProduct {
+                CommandBody::Setup(SetupCommand::CreateProduct {
                     product_id: self.product,
                     name: "GPU server".into(),
                     supplier_id: self.supplier,
                     list_price: UnitPrice::parse("1000.00").unwrap(),
                     unit: "month".into(),
-                },
+                }),
             ),
-            (platform.clone(), CommandBody::SetSupplierRate { product_id: self.product, rate: rate("0.70") }),
+            (
+                platform.clone(),
+                CommandBody::Setup(SetupCommand::SetSupplierRate { product_id: self.product, rate: rate("0.70") }),
+            ),
             (platform, set_rate(self.platform, RateScope::Reseller(self.r1), "0.80", 1)),
             (self.r1_admin.clone(), set_rate(self.r1, RateScope::Reseller(self.r2), "0.88", 2)),
             (self.r2_admin.clone(), set_rate(self.r2, RateScope::Public, "0.98", 3)),
@@ -204,17 +210,20 @@ impl WorkedExample {
         let sales = self.r2_sales.clone();
         self.ledger.given(
             &sales,
-            CommandBody::RequestRecharge {
+            CommandBody::Money(MoneyCommand::RequestRecharge {
                 recharge_id,
                 approval_id,
                 customer_id: self.customer,
                 amount: amount(value),
                 method: crate::event::RechargeMethod::Offline,
                 reference: "bank slip 42".into(),
-            },
+            }),
         );
         let finance = self.r2_finance.clone();
-        self.ledger.given(&finance, CommandBody::DecideApproval { approval_id, grant: true, comment: None });
+        self.ledger.given(
+            &finance,
+            CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None }),
+        );
     }
 
     /// Places an order of one unit for one period of the product; returns its id.
@@ -228,7 +237,12 @@ impl WorkedExample {
         }];
         self.ledger.given(
             &customer,
-            CommandBody::PlaceOrder { order_id, customer_id: self.customer, items, invite_code: None },
+            CommandBody::Orders(OrderCommand::PlaceOrder {
+                order_id,
+                customer_id: self.customer,
+                items,
+                invite_code: None,
+            }),
         );
         order_id
     }

@@ -11,29 +11,30 @@ use ledger_core::org::Role;
 use ledger_core::pricing::{RateScope, RateSource};
 use ledger_core::state::Decision;
 use ledger_core::testing::{actor, amount, id, rate, WorkedExample};
+use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SetupCommand};
 use ledger_core::{CommandBody, DomainError};
 
 fn decide(approval: u128, grant: bool) -> CommandBody {
-    CommandBody::DecideApproval { approval_id: id(approval), grant, comment: None }
+    CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(approval), grant, comment: None })
 }
 
 /// An offline recharge of 500.00 requested by `by` under approval 201.
 fn requested_recharge(world: &mut WorkedExample, by: &ledger_core::org::Actor) {
     world.ledger.given(
         by,
-        CommandBody::RequestRecharge {
+        CommandBody::Money(MoneyCommand::RequestRecharge {
             recharge_id: id(200),
             approval_id: id(201),
             customer_id: world.customer,
             amount: amount("500.00"),
             method: RechargeMethod::Offline,
             reference: "bank slip 7".into(),
-        },
+        }),
     );
 }
 
 fn special_rate(world: &WorkedExample, value: &str) -> CommandBody {
-    CommandBody::SetRate {
+    CommandBody::Setup(SetupCommand::SetRate {
         book: world.r2,
         product_id: world.product,
         scope: RateScope::Customer(world.customer),
@@ -41,7 +42,7 @@ fn special_rate(world: &WorkedExample, value: &str) -> CommandBody {
         valid_from: None,
         valid_to: None,
         approval_id: id(620),
-    }
+    })
 }
 
 fn order_price(world: &mut WorkedExample) -> (String, RateSource) {
@@ -56,8 +57,11 @@ fn a_grant_records_the_decider_and_its_comment_and_carries_the_proposal_out() {
     let sales = world.r2_sales.clone();
     requested_recharge(&mut world, &sales);
     let finance = world.r2_finance.clone();
-    let body =
-        CommandBody::DecideApproval { approval_id: id(201), grant: true, comment: Some(" slip checked ".into()) };
+    let body = CommandBody::Approval(ApprovalCommand::DecideApproval {
+        approval_id: id(201),
+        grant: true,
+        comment: Some(" slip checked ".into()),
+    });
 
     let events = world.ledger.decide(&finance, body.clone()).unwrap();
 
@@ -154,7 +158,11 @@ fn deciding_needs_the_finance_role_in_the_same_org() {
     assert_eq!(refused(world.ledger.decide(&world.r1_finance, decide(201, true))), not_found);
     assert_eq!(refused(world.ledger.decide(&world.customer_actor, decide(201, true))), not_found);
     assert_eq!(refused(world.ledger.decide(&world.r2_finance, decide(299, true))).code(), "not_found");
-    let blank = CommandBody::DecideApproval { approval_id: id(201), grant: true, comment: Some("   ".into()) };
+    let blank = CommandBody::Approval(ApprovalCommand::DecideApproval {
+        approval_id: id(201),
+        grant: true,
+        comment: Some("   ".into()),
+    });
     assert_eq!(refused(world.ledger.decide(&world.r2_finance, blank)).field(), Some("comment"));
     assert_sound(&world.ledger);
 }
@@ -210,7 +218,7 @@ fn a_special_customer_rate_below_cost_waits_for_approval_and_takes_effect_on_gra
         ("0.85".to_owned(), RateSource::Customer, "880.00".to_owned(), "850.00".to_owned(), "-30.00".to_owned())
     );
     let customer = world.customer_actor.clone();
-    let paid = world.ledger.given(&customer, CommandBody::PayOrder { order_id });
+    let paid = world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
     assert_eq!(
         book_lines(&events_of(&paid), world.r2, &names(&world)),
         vec![
@@ -250,19 +258,23 @@ fn the_platforms_super_admin_reads_every_book_but_decides_only_in_its_own() {
     let sales = world.r2_sales.clone();
     world.ledger.given(
         &sales,
-        CommandBody::RequestRecharge {
+        CommandBody::Money(MoneyCommand::RequestRecharge {
             recharge_id,
             approval_id,
             customer_id: world.customer,
             amount: amount("100.00"),
             method: ledger_core::event::RechargeMethod::Offline,
             reference: "slip".into(),
-        },
+        }),
     );
     let super_admin = world.platform_admin.clone();
-    let grant = CommandBody::DecideApproval { approval_id, grant: true, comment: None };
+    let grant = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None });
     assert_eq!(refused(world.ledger.decide(&super_admin, grant.clone())).code(), "not_found");
-    let coupon = CommandBody::GrantCoupon { customer_id: world.customer, amount: amount("5.00"), reason: "x".into() };
+    let coupon = CommandBody::Money(MoneyCommand::GrantCoupon {
+        customer_id: world.customer,
+        amount: amount("5.00"),
+        reason: "x".into(),
+    });
     assert_eq!(refused(world.ledger.decide(&super_admin, coupon)).code(), "not_found");
     assert_eq!(
         types(&world.ledger.decide(&world.r2_finance, grant).unwrap()),

@@ -10,6 +10,7 @@ use ledger_core::money::MoneyError;
 use ledger_core::org::Role;
 use ledger_core::state::{RechargeStatus, WithdrawalStatus};
 use ledger_core::testing::{actor, amount, id, WorkedExample};
+use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand};
 use ledger_core::{CommandBody, DomainError};
 
 fn confirm_online(
@@ -19,42 +20,46 @@ fn confirm_online(
     channel: &str,
     trade_number: &str,
 ) -> CommandBody {
-    CommandBody::ConfirmOnlineRecharge {
+    CommandBody::Money(MoneyCommand::ConfirmOnlineRecharge {
         recharge_id: id(recharge),
         customer_id: world.customer,
         amount: amount(value),
         channel: channel.into(),
         trade_number: trade(trade_number),
-    }
+    })
 }
 
 fn request_recharge(world: &WorkedExample, value: &str, method: RechargeMethod) -> CommandBody {
-    CommandBody::RequestRecharge {
+    CommandBody::Money(MoneyCommand::RequestRecharge {
         recharge_id: id(200),
         approval_id: id(201),
         customer_id: world.customer,
         amount: amount(value),
         method,
         reference: "bank slip 7".into(),
-    }
+    })
 }
 
 fn grant(approval: u128) -> CommandBody {
-    CommandBody::DecideApproval { approval_id: id(approval), grant: true, comment: None }
+    CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(approval), grant: true, comment: None })
 }
 
 fn reject(approval: u128) -> CommandBody {
-    CommandBody::DecideApproval { approval_id: id(approval), grant: false, comment: Some("no slip".into()) }
+    CommandBody::Approval(ApprovalCommand::DecideApproval {
+        approval_id: id(approval),
+        grant: false,
+        comment: Some("no slip".into()),
+    })
 }
 
 fn withdraw(world: &WorkedExample, value: &str, route: WithdrawalRoute) -> CommandBody {
-    CommandBody::Withdraw {
+    CommandBody::Money(MoneyCommand::Withdraw {
         withdrawal_id: id(300),
         approval_id: id(301),
         customer_id: world.customer,
         amount: amount(value),
         route,
-    }
+    })
 }
 
 // ---------------------------------------------------------------- online recharge
@@ -237,8 +242,11 @@ fn rejecting_an_offline_recharge_books_nothing_and_releases_the_pending_amount()
     assert_eq!((wallet.balance, wallet.pending_recharges), (amount("0.00"), amount("0.00")));
     assert_eq!(world.ledger.state.recharges[&id::<RechargeId>(200)].status, RechargeStatus::Rejected);
     // A rejected recharge is no money: there is nothing to reverse.
-    let reversal =
-        CommandBody::RequestRechargeReversal { approval_id: id(202), recharge_id: id(200), reason: "x".into() };
+    let reversal = CommandBody::Money(MoneyCommand::RequestRechargeReversal {
+        approval_id: id(202),
+        recharge_id: id(200),
+        reason: "x".into(),
+    });
     let error = refused(world.ledger.decide(&finance, reversal));
     assert_eq!((error.code(), error.field()), ("invalid_field", Some("recharge_id")));
     assert_sound(&world.ledger);
@@ -271,7 +279,7 @@ fn offline_recharge_request_refusals() {
         "already_exists"
     );
     let mut same_approval = request_recharge(&world, "5.00", RechargeMethod::Offline);
-    if let CommandBody::RequestRecharge { recharge_id, .. } = &mut same_approval {
+    if let CommandBody::Money(MoneyCommand::RequestRecharge { recharge_id, .. }) = &mut same_approval {
         *recharge_id = id(210);
     }
     let error = refused(world.ledger.decide(&sales, same_approval));
@@ -289,11 +297,11 @@ fn recharge_reversal_is_requested_then_granted_and_books_the_reverse() {
     let approver = actor(world.r2, 4030, &[Role::Finance]);
     world.ledger.given(&sales, request_recharge(&world, "500.00", RechargeMethod::Offline));
     world.ledger.given(&finance, grant(201));
-    let body = CommandBody::RequestRechargeReversal {
+    let body = CommandBody::Money(MoneyCommand::RequestRechargeReversal {
         approval_id: id(202),
         recharge_id: id(200),
         reason: " duplicate slip ".into(),
-    };
+    });
 
     let requested = world.ledger.decide(&finance, body.clone()).unwrap();
     assert_eq!(
@@ -338,7 +346,11 @@ fn reversing_an_online_recharge_credits_channel_clearing() {
     let finance = world.r2_finance.clone();
     world.ledger.given(
         &finance,
-        CommandBody::RequestRechargeReversal { approval_id: id(202), recharge_id, reason: "chargeback".into() },
+        CommandBody::Money(MoneyCommand::RequestRechargeReversal {
+            approval_id: id(202),
+            recharge_id,
+            reason: "chargeback".into(),
+        }),
     );
     let events = world.ledger.decide(&world.r2_admin, grant(202)).unwrap();
     assert_eq!(book_lines(&events, world.r2, &names(&world)), vec![vec!["Dr 2203[C] 80.00", "Cr 1012 80.00"]]);
@@ -351,10 +363,12 @@ fn recharge_reversal_refusals() {
     let mut world = WorkedExample::new();
     let recharge_id = online_recharge(&mut world, "80.00", "T-80");
     let finance = world.r2_finance.clone();
-    let reversal = |approval: u128| CommandBody::RequestRechargeReversal {
-        approval_id: id(approval),
-        recharge_id,
-        reason: "chargeback".into(),
+    let reversal = |approval: u128| {
+        CommandBody::Money(MoneyCommand::RequestRechargeReversal {
+            approval_id: id(approval),
+            recharge_id,
+            reason: "chargeback".into(),
+        })
     };
     assert_eq!(refused(world.ledger.decide(&world.r2_sales, reversal(202))).code(), "forbidden");
     assert_eq!(refused(world.ledger.decide(&world.r1_finance, reversal(202))).code(), "not_found");
@@ -372,11 +386,15 @@ fn recharge_reversal_of_money_already_spent_is_refused_when_requested_and_when_g
     let finance = world.r2_finance.clone();
     world.ledger.given(
         &finance,
-        CommandBody::RequestRechargeReversal { approval_id: id(202), recharge_id, reason: "chargeback".into() },
+        CommandBody::Money(MoneyCommand::RequestRechargeReversal {
+            approval_id: id(202),
+            recharge_id,
+            reason: "chargeback".into(),
+        }),
     );
     let order_id = world.place_order();
     let customer = world.customer_actor.clone();
-    world.ledger.given(&customer, CommandBody::PayOrder { order_id });
+    world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
 
     let error = refused(world.ledger.decide(&world.r2_admin, grant(202)));
     assert_eq!(error, DomainError::InsufficientBalance { available: amount("50.00"), needed: amount("1000.00") });
@@ -387,7 +405,11 @@ fn recharge_reversal_of_money_already_spent_is_refused_when_requested_and_when_g
     other.given(&world.r2_admin, reject(202));
     let error = refused(other.decide(
         &finance,
-        CommandBody::RequestRechargeReversal { approval_id: id(204), recharge_id, reason: "chargeback".into() },
+        CommandBody::Money(MoneyCommand::RequestRechargeReversal {
+            approval_id: id(204),
+            recharge_id,
+            reason: "chargeback".into(),
+        }),
     ));
     assert_eq!(error, DomainError::InsufficientBalance { available: amount("60.00"), needed: amount("1000.00") });
     assert_sound(&other);
@@ -399,8 +421,11 @@ fn recharge_reversal_of_money_already_spent_is_refused_when_requested_and_when_g
 fn coupon_books_a_selling_expense_into_the_wallet() {
     let mut world = WorkedExample::new();
     let sales = world.r2_sales.clone();
-    let body =
-        CommandBody::GrantCoupon { customer_id: world.customer, amount: amount("20.00"), reason: "welcome".into() };
+    let body = CommandBody::Money(MoneyCommand::GrantCoupon {
+        customer_id: world.customer,
+        amount: amount("20.00"),
+        reason: "welcome".into(),
+    });
 
     let events = world.ledger.decide(&sales, body.clone()).unwrap();
 
@@ -424,17 +449,22 @@ fn coupon_books_a_selling_expense_into_the_wallet() {
 #[test]
 fn coupon_refusals() {
     let world = WorkedExample::new();
-    let coupon = |value: &str| CommandBody::GrantCoupon {
-        customer_id: world.customer,
-        amount: amount(value),
-        reason: "welcome".into(),
+    let coupon = |value: &str| {
+        CommandBody::Money(MoneyCommand::GrantCoupon {
+            customer_id: world.customer,
+            amount: amount(value),
+            reason: "welcome".into(),
+        })
     };
     assert_eq!(refused(world.ledger.decide(&world.customer_actor, coupon("20.00"))).code(), "forbidden");
     let operations = actor(world.r2, 4020, &[Role::Operations]);
     assert_eq!(refused(world.ledger.decide(&operations, coupon("20.00"))).code(), "forbidden");
     assert_eq!(refused(world.ledger.decide(&world.r2_sales, coupon("0.00"))).code(), "invalid_amount");
-    let empty_reason =
-        CommandBody::GrantCoupon { customer_id: world.customer, amount: amount("1.00"), reason: "  ".into() };
+    let empty_reason = CommandBody::Money(MoneyCommand::GrantCoupon {
+        customer_id: world.customer,
+        amount: amount("1.00"),
+        reason: "  ".into(),
+    });
     assert_eq!(refused(world.ledger.decide(&world.r2_sales, empty_reason)).field(), Some("reason"));
 }
 
@@ -534,10 +564,10 @@ fn money_held_for_an_offline_withdrawal_cannot_be_spent_or_withdrawn_again() {
     world.ledger.given(&customer, withdraw(&world, "600.00", WithdrawalRoute::Offline));
     let order_id = world.place_order();
 
-    let error = refused(world.ledger.decide(&customer, CommandBody::PayOrder { order_id }));
+    let error = refused(world.ledger.decide(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id })));
     assert_eq!(error, DomainError::InsufficientBalance { available: amount("400.00"), needed: amount("950.00") });
     let mut again = withdraw(&world, "400.01", WithdrawalRoute::Original);
-    if let CommandBody::Withdraw { withdrawal_id, .. } = &mut again {
+    if let CommandBody::Money(MoneyCommand::Withdraw { withdrawal_id, .. }) = &mut again {
         *withdrawal_id = id(310);
     }
     let error = refused(world.ledger.decide(&customer, again));
@@ -560,7 +590,7 @@ fn rejecting_an_offline_withdrawal_releases_the_money_it_held() {
     assert_eq!((wallet.balance, wallet.reserved), (amount("1000.00"), amount("0.00")));
     assert_eq!(world.ledger.state.withdrawals[&id::<WithdrawalId>(300)].status, WithdrawalStatus::Rejected);
     let order_id = world.place_order();
-    world.ledger.given(&customer, CommandBody::PayOrder { order_id });
+    world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
     assert_sound(&world.ledger);
 }
 

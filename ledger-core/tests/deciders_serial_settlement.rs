@@ -11,6 +11,7 @@ use ledger_core::org::{DistributorTier, Role, SaleMode};
 use ledger_core::rules::default_rules;
 use ledger_core::state::{trial_balance_hash, TrialBalanceRow};
 use ledger_core::testing::{actor, amount, date, id, rate, WorkedExample};
+use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand};
 use ledger_core::{CommandBody, DomainError};
 
 fn code(text: &str) -> SerialCode {
@@ -31,25 +32,35 @@ fn serial_world() -> WorkedExample {
     let operations = platform_operations(&world);
     let sales = platform_sales(&world);
     let finance = world.platform_finance.clone();
-    world.ledger.given(&operations, CommandBody::SetSerialPackagePrice { days: 30, list_price: amount("100.00") });
-    world
-        .ledger
-        .given(&sales, CommandBody::SetDistributorTier { distributor_id: world.r1, tier: DistributorTier::Gold });
-    world.ledger.given(&finance, CommandBody::SetSerialTierRate { tier: DistributorTier::Gold, rate: rate("0.80") });
+    world.ledger.given(
+        &operations,
+        CommandBody::Serial(SerialCommand::SetSerialPackagePrice { days: 30, list_price: amount("100.00") }),
+    );
+    world.ledger.given(
+        &sales,
+        CommandBody::Serial(SerialCommand::SetDistributorTier {
+            distributor_id: world.r1,
+            tier: DistributorTier::Gold,
+        }),
+    );
+    world.ledger.given(
+        &finance,
+        CommandBody::Serial(SerialCommand::SetSerialTierRate { tier: DistributorTier::Gold, rate: rate("0.80") }),
+    );
     world
 }
 
 fn issue(world: &WorkedExample, batch: u128, codes: &[&str]) -> CommandBody {
-    CommandBody::IssueSerialCodes {
+    CommandBody::Serial(SerialCommand::IssueSerialCodes {
         batch_id: id(batch),
         distributor_id: world.r1,
         days: 30,
         codes: codes.iter().map(|text| code(text)).collect(),
-    }
+    })
 }
 
 fn activate(world: &WorkedExample, text: &str) -> CommandBody {
-    CommandBody::ActivateSerialCode { code: code(text), customer_id: world.customer }
+    CommandBody::Serial(SerialCommand::ActivateSerialCode { code: code(text), customer_id: world.customer })
 }
 
 // ---------------------------------------------------------------- serial-code setup
@@ -58,7 +69,7 @@ fn activate(world: &WorkedExample, text: &str) -> CommandBody {
 fn serial_package_price_is_set_by_the_platforms_operations() {
     let world = WorkedExample::new();
     let operations = platform_operations(&world);
-    let body = CommandBody::SetSerialPackagePrice { days: 180, list_price: amount("450.00") };
+    let body = CommandBody::Serial(SerialCommand::SetSerialPackagePrice { days: 180, list_price: amount("450.00") });
     assert_eq!(
         world.ledger.decide(&operations, body.clone()).unwrap(),
         vec![Event::new(EventPayload::SerialPackagePriced(SerialPackagePriced {
@@ -66,13 +77,15 @@ fn serial_package_price_is_set_by_the_platforms_operations() {
             list_price: amount("450.00")
         }))]
     );
-    let error = refused(
-        world.ledger.decide(&operations, CommandBody::SetSerialPackagePrice { days: 7, list_price: amount("10.00") }),
-    );
+    let error = refused(world.ledger.decide(
+        &operations,
+        CommandBody::Serial(SerialCommand::SetSerialPackagePrice { days: 7, list_price: amount("10.00") }),
+    ));
     assert_eq!((error.code(), error.field()), ("invalid_field", Some("days")));
-    let error = refused(
-        world.ledger.decide(&operations, CommandBody::SetSerialPackagePrice { days: 3, list_price: amount("0") }),
-    );
+    let error = refused(world.ledger.decide(
+        &operations,
+        CommandBody::Serial(SerialCommand::SetSerialPackagePrice { days: 3, list_price: amount("0") }),
+    ));
     assert_eq!(error, DomainError::InvalidAmount { field: "list_price".into(), reason: MoneyError::Zero });
     assert_eq!(refused(world.ledger.decide(&world.r1_admin, body.clone())).code(), "not_found");
     assert_eq!(refused(world.ledger.decide(&platform_sales(&world), body)).code(), "forbidden");
@@ -87,7 +100,10 @@ fn distributor_tier_is_set_for_resellers_directly_under_the_platform() {
             .ledger
             .decide(
                 &sales,
-                CommandBody::SetDistributorTier { distributor_id: world.r1, tier: DistributorTier::Diamond }
+                CommandBody::Serial(SerialCommand::SetDistributorTier {
+                    distributor_id: world.r1,
+                    tier: DistributorTier::Diamond
+                })
             )
             .unwrap(),
         vec![Event::new(EventPayload::DistributorTierSet(DistributorTierSet {
@@ -97,11 +113,10 @@ fn distributor_tier_is_set_for_resellers_directly_under_the_platform() {
     );
     // R2 sits under R1, and a customer is no distributor.
     for org in [world.r2, world.customer] {
-        let error = refused(
-            world
-                .ledger
-                .decide(&sales, CommandBody::SetDistributorTier { distributor_id: org, tier: DistributorTier::Gold }),
-        );
+        let error = refused(world.ledger.decide(
+            &sales,
+            CommandBody::Serial(SerialCommand::SetDistributorTier { distributor_id: org, tier: DistributorTier::Gold }),
+        ));
         assert_eq!(error, DomainError::NotFound { what: "distributor", id: org.to_string() });
     }
 }
@@ -109,7 +124,8 @@ fn distributor_tier_is_set_for_resellers_directly_under_the_platform() {
 #[test]
 fn serial_tier_rate_is_set_by_the_platforms_finance() {
     let world = WorkedExample::new();
-    let body = CommandBody::SetSerialTierRate { tier: DistributorTier::Platinum, rate: rate("0.75") };
+    let body =
+        CommandBody::Serial(SerialCommand::SetSerialTierRate { tier: DistributorTier::Platinum, rate: rate("0.75") });
     assert_eq!(
         world.ledger.decide(&world.platform_finance, body.clone()).unwrap(),
         vec![Event::new(EventPayload::SerialTierRateSet(SerialTierRateSet {
@@ -162,10 +178,16 @@ fn a_distributors_admin_buys_codes_for_itself_at_the_rounded_tier_price() {
     let mut world = serial_world();
     let operations = platform_operations(&world);
     let finance = world.platform_finance.clone();
-    world.ledger.given(&operations, CommandBody::SetSerialPackagePrice { days: 5, list_price: amount("9.99") });
-    world.ledger.given(&finance, CommandBody::SetSerialTierRate { tier: DistributorTier::Gold, rate: rate("0.85") });
+    world.ledger.given(
+        &operations,
+        CommandBody::Serial(SerialCommand::SetSerialPackagePrice { days: 5, list_price: amount("9.99") }),
+    );
+    world.ledger.given(
+        &finance,
+        CommandBody::Serial(SerialCommand::SetSerialTierRate { tier: DistributorTier::Gold, rate: rate("0.85") }),
+    );
     let mut body = issue(&world, 801, &["B1", "B2"]);
-    if let CommandBody::IssueSerialCodes { days, .. } = &mut body {
+    if let CommandBody::Serial(SerialCommand::IssueSerialCodes { days, .. }) = &mut body {
         *days = 5;
     }
     let events = world.ledger.decide(&world.r1_admin, body).unwrap();
@@ -174,7 +196,7 @@ fn a_distributors_admin_buys_codes_for_itself_at_the_rounded_tier_price() {
     assert_eq!((issued.unit_price, issued.total), (amount("8.49"), amount("16.98")));
     // R1's finance is not its admin; R2's admin is neither the platform nor the distributor.
     let mut body = issue(&world, 802, &["B3"]);
-    if let CommandBody::IssueSerialCodes { days, .. } = &mut body {
+    if let CommandBody::Serial(SerialCommand::IssueSerialCodes { days, .. }) = &mut body {
         *days = 5;
     }
     assert_eq!(refused(world.ledger.decide(&world.r1_finance, body.clone())).code(), "forbidden");
@@ -208,12 +230,19 @@ fn issuing_serial_codes_without_a_tier_or_a_price_is_refused() {
         DomainError::NoPrice { field: "distributor_id".into(), reason: "the distributor has no tier".into() }
     );
     let sales = platform_sales(&world);
-    world
-        .ledger
-        .given(&sales, CommandBody::SetDistributorTier { distributor_id: world.r1, tier: DistributorTier::Gold });
+    world.ledger.given(
+        &sales,
+        CommandBody::Serial(SerialCommand::SetDistributorTier {
+            distributor_id: world.r1,
+            tier: DistributorTier::Gold,
+        }),
+    );
     let error = refused(world.ledger.decide(&operations, issue(&world, 800, &["A1"])));
     assert_eq!(error, DomainError::NoPrice { field: "days".into(), reason: "the package has no price".into() });
-    world.ledger.given(&operations, CommandBody::SetSerialPackagePrice { days: 30, list_price: amount("100.00") });
+    world.ledger.given(
+        &operations,
+        CommandBody::Serial(SerialCommand::SetSerialPackagePrice { days: 30, list_price: amount("100.00") }),
+    );
     let error = refused(world.ledger.decide(&operations, issue(&world, 800, &["A1"])));
     assert_eq!(error, DomainError::NoPrice { field: "days".into(), reason: "the tier has no rate".into() });
     assert_eq!(refused(world.ledger.decide(&operations, issue(&world, 800, &[]))).field(), Some("codes"));
@@ -275,13 +304,13 @@ fn statement(
     from: &str,
     to: &str,
 ) -> CommandBody {
-    CommandBody::IssueSettlementStatement {
+    CommandBody::Settlement(SettlementCommand::IssueSettlementStatement {
         settlement_id: id(settlement),
         book: world.platform,
         counterparty_id: counterparty,
         from: date(from),
         to: date(to),
-    }
+    })
 }
 
 fn position_of(world: &WorkedExample, event_type: &str) -> u64 {
@@ -408,7 +437,10 @@ fn paying_a_reseller_settlement_books_the_bank_in_both_books() {
 
     let requested = world
         .ledger
-        .decide(&finance, CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(910) })
+        .decide(
+            &finance,
+            CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id: id(900), approval_id: id(910) }),
+        )
         .unwrap();
     assert_eq!(
         requested,
@@ -420,11 +452,17 @@ fn paying_a_reseller_settlement_books_the_bank_in_both_books() {
             proposal: Proposal::PaySettlement { settlement_id: id(900) },
         }))]
     );
-    world.ledger.given(&finance, CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(910) });
+    world.ledger.given(
+        &finance,
+        CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id: id(900), approval_id: id(910) }),
+    );
 
     let granted = world
         .ledger
-        .decide(&admin, CommandBody::DecideApproval { approval_id: id(910), grant: true, comment: None })
+        .decide(
+            &admin,
+            CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(910), grant: true, comment: None }),
+        )
         .unwrap();
 
     assert_eq!(types(&granted), ["ApprovalGranted", "SettlementPaid"]);
@@ -444,7 +482,10 @@ fn paying_a_reseller_settlement_books_the_bank_in_both_books() {
     assert_eq!(book_rules(&granted, world.platform), ["settlement/issuer"]);
     assert_eq!(book_rules(&granted, world.r1), ["settlement/counterparty"]);
 
-    world.ledger.given(&admin, CommandBody::DecideApproval { approval_id: id(910), grant: true, comment: None });
+    world.ledger.given(
+        &admin,
+        CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(910), grant: true, comment: None }),
+    );
     assert!(net(&world.ledger, world.platform, "1122").is_zero());
     assert!(net(&world.ledger, world.r1, "2202").is_zero(), "R1 owes the platform nothing any more");
     assert_eq!(net(&world.ledger, world.platform, "1002").to_string(), "800.00");
@@ -460,17 +501,26 @@ fn paying_a_supplier_settlement_books_the_payable_against_the_bank() {
     let admin = world.platform_admin.clone();
     world.ledger.today = date("2026-03-01"); // statements cover ended periods
     world.ledger.given(&finance, statement(&world, 900, world.supplier, "2026-01-01", "2026-01-31"));
-    world.ledger.given(&finance, CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(910) });
+    world.ledger.given(
+        &finance,
+        CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id: id(900), approval_id: id(910) }),
+    );
     let granted = world
         .ledger
-        .decide(&admin, CommandBody::DecideApproval { approval_id: id(910), grant: true, comment: None })
+        .decide(
+            &admin,
+            CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(910), grant: true, comment: None }),
+        )
         .unwrap();
     assert_eq!(
         book_lines(&granted, world.platform, &names(&world)),
         vec![vec!["Cr 1002 700.00", "Dr 2202[supplier] 700.00"]]
     );
     assert_eq!(granted[1].entries.len(), 1, "a supplier keeps no book: no mirror");
-    world.ledger.given(&admin, CommandBody::DecideApproval { approval_id: id(910), grant: true, comment: None });
+    world.ledger.given(
+        &admin,
+        CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(910), grant: true, comment: None }),
+    );
     assert!(net(&world.ledger, world.platform, "2202").is_zero());
     assert_sound(&world.ledger);
 }
@@ -481,21 +531,21 @@ fn a_settlement_nets_receivables_and_payables_with_a_rebate_reseller() {
     let r1_admin = world.r1_admin.clone();
     world.ledger.given(
         &r1_admin,
-        CommandBody::SetSaleMode {
+        CommandBody::Setup(SetupCommand::SetSaleMode {
             reseller_id: world.r2,
             sale_mode: SaleMode::Rebate { commission_rate: rate("0.05") },
-        },
+        }),
     );
     paid_order(&mut world, "1000.00");
     let r1_finance = world.r1_finance.clone();
     world.ledger.today = date("2026-03-01"); // statements cover ended periods
-    let body = CommandBody::IssueSettlementStatement {
+    let body = CommandBody::Settlement(SettlementCommand::IssueSettlementStatement {
         settlement_id: id(900),
         book: world.r1,
         counterparty_id: world.r2,
         from: date("2026-01-01"),
         to: date("2026-01-31"),
-    };
+    });
     let issued = world.ledger.given(&r1_finance, body);
     let EventPayload::SettlementStatementIssued(statement) = &issued[0].event.payload else { panic!() };
     // R2 owes R1 the sale at 880.00; R1 owes R2 its 44.00 commission.
@@ -503,10 +553,16 @@ fn a_settlement_nets_receivables_and_payables_with_a_rebate_reseller() {
         (statement.receivable, statement.payable),
         (SignedAmount::from(amount("880.00")), SignedAmount::from(amount("44.00")))
     );
-    world.ledger.given(&r1_finance, CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(910) });
+    world.ledger.given(
+        &r1_finance,
+        CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id: id(900), approval_id: id(910) }),
+    );
     let granted = world
         .ledger
-        .decide(&r1_admin, CommandBody::DecideApproval { approval_id: id(910), grant: true, comment: None })
+        .decide(
+            &r1_admin,
+            CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(910), grant: true, comment: None }),
+        )
         .unwrap();
     let names = names(&world);
     assert_eq!(
@@ -517,7 +573,10 @@ fn a_settlement_nets_receivables_and_payables_with_a_rebate_reseller() {
         book_lines(&granted, world.r2, &names),
         vec![vec!["Dr 2202[R1] 880.00", "Cr 1122[R1] 44.00", "Cr 1002 836.00"]]
     );
-    world.ledger.given(&r1_admin, CommandBody::DecideApproval { approval_id: id(910), grant: true, comment: None });
+    world.ledger.given(
+        &r1_admin,
+        CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(910), grant: true, comment: None }),
+    );
     for (book, account) in [(world.r1, "1122"), (world.r2, "2202"), (world.r2, "1122")] {
         assert!(net(&world.ledger, book, account).is_zero(), "{account}");
     }
@@ -533,21 +592,30 @@ fn a_settlement_cannot_be_paid_twice() {
     let admin = world.platform_admin.clone();
     world.ledger.today = date("2026-03-01"); // statements cover ended periods
     world.ledger.given(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-31"));
-    world.ledger.given(&finance, CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(910) });
-    let error = refused(
-        world.ledger.decide(&finance, CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(911) }),
+    world.ledger.given(
+        &finance,
+        CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id: id(900), approval_id: id(910) }),
     );
+    let error = refused(world.ledger.decide(
+        &finance,
+        CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id: id(900), approval_id: id(911) }),
+    ));
     assert_eq!(error, DomainError::ApprovalPending);
-    world.ledger.given(&admin, CommandBody::DecideApproval { approval_id: id(910), grant: true, comment: None });
-
-    let error = refused(
-        world.ledger.decide(&finance, CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(911) }),
+    world.ledger.given(
+        &admin,
+        CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(910), grant: true, comment: None }),
     );
+
+    let error = refused(world.ledger.decide(
+        &finance,
+        CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id: id(900), approval_id: id(911) }),
+    ));
     assert!(matches!(error, DomainError::SettlementConflict { code: "settlement_already_paid", .. }), "{error:?}");
     assert_eq!(error.code(), "settlement_already_paid");
-    let error = refused(
-        world.ledger.decide(&admin, CommandBody::DecideApproval { approval_id: id(910), grant: true, comment: None }),
-    );
+    let error = refused(world.ledger.decide(
+        &admin,
+        CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(910), grant: true, comment: None }),
+    ));
     assert_eq!(error, DomainError::ApprovalDecided { status: "granted" });
     assert_eq!(world.ledger.log.iter().filter(|event| event.event_type() == "SettlementPaid").count(), 1);
     assert_sound(&world.ledger);
@@ -560,10 +628,14 @@ fn settlement_payment_refusals() {
     let finance = world.platform_finance.clone();
     world.ledger.today = date("2026-03-01"); // statements cover ended periods
     world.ledger.given(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-31"));
-    let pay = CommandBody::PaySettlement { settlement_id: id(900), approval_id: id(910) };
+    let pay =
+        CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id: id(900), approval_id: id(910) });
     assert_eq!(refused(world.ledger.decide(&world.r1_finance, pay.clone())).code(), "not_found");
     assert_eq!(refused(world.ledger.decide(&platform_sales(&world), pay)).code(), "forbidden");
-    let unknown = CommandBody::PaySettlement { settlement_id: id::<SettlementId>(999), approval_id: id(910) };
+    let unknown = CommandBody::Settlement(SettlementCommand::PaySettlement {
+        settlement_id: id::<SettlementId>(999),
+        approval_id: id(910),
+    });
     assert_eq!(refused(world.ledger.decide(&finance, unknown)).code(), "not_found");
     assert_sound(&world.ledger);
 }
@@ -571,12 +643,12 @@ fn settlement_payment_refusals() {
 // ---------------------------------------------------------------- invoices
 
 fn invoice(world: &WorkedExample, invoice: u128, approval: u128, value: &str) -> CommandBody {
-    CommandBody::RequestInvoice {
+    CommandBody::Settlement(SettlementCommand::RequestInvoice {
         invoice_id: id(invoice),
         approval_id: id(approval),
         customer_id: world.customer,
         amount: amount(value),
-    }
+    })
 }
 
 #[test]
@@ -605,7 +677,10 @@ fn an_invoice_is_requested_then_issued_on_approval_and_books_nothing() {
 
     let granted = world
         .ledger
-        .decide(&finance, CommandBody::DecideApproval { approval_id: id(951), grant: true, comment: None })
+        .decide(
+            &finance,
+            CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(951), grant: true, comment: None }),
+        )
         .unwrap();
     assert_eq!(types(&granted), ["ApprovalGranted", "InvoiceIssued"]);
     assert_eq!(
@@ -617,7 +692,10 @@ fn an_invoice_is_requested_then_issued_on_approval_and_books_nothing() {
             amount: amount("500.00"),
         }))
     );
-    world.ledger.given(&finance, CommandBody::DecideApproval { approval_id: id(951), grant: true, comment: None });
+    world.ledger.given(
+        &finance,
+        CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(951), grant: true, comment: None }),
+    );
     assert_eq!(world.ledger.state.invoiceable[&world.customer], amount("450.00").into());
     assert_sound(&world.ledger);
 }
@@ -661,7 +739,7 @@ fn close_period_certifies_the_trial_balance_and_the_chain() {
     world.recharge("1000.00"); // dated 2026-01-15
     world.ledger.today = date("2026-02-01");
     let finance = world.r2_finance.clone();
-    let body = CommandBody::ClosePeriod { book: world.r2, through: date("2026-01-31") };
+    let body = CommandBody::Settlement(SettlementCommand::ClosePeriod { book: world.r2, through: date("2026-01-31") });
 
     let events = world.ledger.decide(&finance, body.clone()).unwrap();
 
@@ -705,9 +783,15 @@ fn nothing_is_booked_on_or_before_a_closed_through_date() {
     world.recharge("1000.00");
     world.ledger.today = date("2026-02-01");
     let finance = world.r2_finance.clone();
-    world.ledger.given(&finance, CommandBody::ClosePeriod { book: world.r2, through: date("2026-01-31") });
-    let coupon =
-        CommandBody::GrantCoupon { customer_id: world.customer, amount: amount("5.00"), reason: "sorry".into() };
+    world.ledger.given(
+        &finance,
+        CommandBody::Settlement(SettlementCommand::ClosePeriod { book: world.r2, through: date("2026-01-31") }),
+    );
+    let coupon = CommandBody::Money(MoneyCommand::GrantCoupon {
+        customer_id: world.customer,
+        amount: amount("5.00"),
+        reason: "sorry".into(),
+    });
 
     for day in ["2026-01-20", "2026-01-31"] {
         world.ledger.today = date(day);
@@ -720,13 +804,13 @@ fn nothing_is_booked_on_or_before_a_closed_through_date() {
     }
     // Withdrawals and recharges alike.
     world.ledger.today = date("2026-01-31");
-    let withdraw = CommandBody::Withdraw {
+    let withdraw = CommandBody::Money(MoneyCommand::Withdraw {
         withdrawal_id: id(300),
         approval_id: id(301),
         customer_id: world.customer,
         amount: amount("1.00"),
         route: WithdrawalRoute::Original,
-    };
+    });
     assert_eq!(refused(world.ledger.decide(&world.customer_actor, withdraw)).code(), "period_closed");
     // The open period takes the correction.
     world.ledger.today = date("2026-02-01");
@@ -743,9 +827,13 @@ fn a_closed_book_up_the_chain_refuses_the_whole_sale() {
     let order_id: OrderId = world.place_order();
     world.ledger.today = date("2026-02-01");
     let finance = world.platform_finance.clone();
-    world.ledger.given(&finance, CommandBody::ClosePeriod { book: world.platform, through: date("2026-01-31") });
+    world.ledger.given(
+        &finance,
+        CommandBody::Settlement(SettlementCommand::ClosePeriod { book: world.platform, through: date("2026-01-31") }),
+    );
     world.ledger.today = date("2026-01-20");
-    let error = refused(world.ledger.decide(&world.customer_actor, CommandBody::PayOrder { order_id }));
+    let error =
+        refused(world.ledger.decide(&world.customer_actor, CommandBody::Orders(OrderCommand::PayOrder { order_id })));
     assert_eq!(
         error,
         DomainError::PeriodClosed {
@@ -756,7 +844,7 @@ fn a_closed_book_up_the_chain_refuses_the_whole_sale() {
     );
     world.ledger.today = date("2026-02-02");
     let customer = world.customer_actor.clone();
-    world.ledger.given(&customer, CommandBody::PayOrder { order_id });
+    world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
     assert_sound(&world.ledger);
 }
 
@@ -765,7 +853,9 @@ fn close_period_refusals() {
     let mut world = WorkedExample::new();
     world.ledger.today = date("2026-02-01");
     let finance = world.r2_finance.clone();
-    let close = |through: &str| CommandBody::ClosePeriod { book: world.r2, through: date(through) };
+    let close = |through: &str| {
+        CommandBody::Settlement(SettlementCommand::ClosePeriod { book: world.r2, through: date(through) })
+    };
     let error = refused(world.ledger.decide(&finance, close("2026-02-01")));
     assert_eq!(error, DomainError::PeriodNotEnded { through: date("2026-02-01"), today: date("2026-02-01") });
     assert_eq!(refused(world.ledger.decide(&world.r2_sales, close("2026-01-31"))).code(), "forbidden");

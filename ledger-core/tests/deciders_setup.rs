@@ -14,6 +14,7 @@ use ledger_core::org::{Org, OrgKind, Role, SaleMode};
 use ledger_core::pricing::RateScope;
 use ledger_core::rules::{default_rules, LinearSum, PartyRef, PostingRule, RuleLine};
 use ledger_core::testing::{actor, amount, date, id, rate, MemoryLedger, WorkedExample};
+use ledger_core::{ApprovalCommand, MoneyCommand, SetupCommand};
 use ledger_core::{CommandBody, DomainError};
 
 fn rule_line(account: &str, party: Option<PartyRef>, side: Side, sum: &str) -> RuleLine {
@@ -38,29 +39,29 @@ fn open_fee_account(world: &mut WorkedExample) {
     let finance = world.r2_finance.clone();
     world.ledger.given(
         &finance,
-        CommandBody::OpenAccount {
+        CommandBody::Setup(SetupCommand::OpenAccount {
             book: world.r2,
             code: "6052".into(),
             name: "Service fee income".into(),
             account_type: AccountType::Revenue,
-        },
+        }),
     );
 }
 
 fn adopt_fee_rule(world: &mut WorkedExample) {
     let finance = world.platform_finance.clone();
-    world.ledger.given(&finance, CommandBody::SetPostingRules { rules: vec![service_fee_rule()] });
+    world.ledger.given(&finance, CommandBody::Setup(SetupCommand::SetPostingRules { rules: vec![service_fee_rule()] }));
 }
 
 fn fee(world: &WorkedExample, book: OrgId, value: &str) -> CommandBody {
-    CommandBody::BookBusiness {
+    CommandBody::Setup(SetupCommand::BookBusiness {
         kind: "service_fee".into(),
         role: "seller".into(),
         book,
         amounts: BTreeMap::from([("fee".to_owned(), amount(value))]),
         parties: BTreeMap::from([(PartyRef::Customer, world.customer)]),
         memo: "March support fee".into(),
-    }
+    })
 }
 
 // ---------------------------------------------------------------- bootstrap
@@ -70,7 +71,11 @@ fn bootstrap_opens_the_platform_book_and_adopts_every_default_rule_at_version_1(
     let mut ledger = MemoryLedger::default();
     let platform: OrgId = id(1);
     let admin = actor(platform, 1001, &[Role::SuperAdmin, Role::Admin]);
-    let body = CommandBody::Bootstrap { platform_id: platform, name: " KBOSS ".into(), currency: Currency::CNY };
+    let body = CommandBody::Setup(SetupCommand::Bootstrap {
+        platform_id: platform,
+        name: " KBOSS ".into(),
+        currency: Currency::CNY,
+    });
 
     let events = ledger.decide(&admin, body.clone()).unwrap();
 
@@ -104,7 +109,11 @@ fn bootstrap_opens_the_platform_book_and_adopts_every_default_rule_at_version_1(
 #[test]
 fn bootstrap_twice_is_refused() {
     let world = WorkedExample::new();
-    let body = CommandBody::Bootstrap { platform_id: id(77), name: "Another".into(), currency: Currency::CNY };
+    let body = CommandBody::Setup(SetupCommand::Bootstrap {
+        platform_id: id(77),
+        name: "Another".into(),
+        currency: Currency::CNY,
+    });
     let error = refused(world.ledger.decide(&world.platform_admin, body));
     assert_eq!(error, DomainError::AlreadyBootstrapped);
     assert_eq!(error.code(), "already_bootstrapped");
@@ -114,13 +123,13 @@ fn bootstrap_twice_is_refused() {
 fn nothing_but_bootstrap_is_decided_before_the_platform_is_open() {
     let ledger = MemoryLedger::default();
     let admin = actor(id(1), 1001, &[Role::SuperAdmin, Role::Admin]);
-    let body = CommandBody::OpenOrg {
+    let body = CommandBody::Setup(SetupCommand::OpenOrg {
         org_id: id(2),
         kind: OrgKind::Supplier,
         name: "Supplier".into(),
         parent_id: id(1),
         sale_mode: None,
-    };
+    });
     assert_eq!(refused(ledger.decide(&admin, body)).code(), "not_bootstrapped");
 }
 
@@ -130,13 +139,13 @@ fn nothing_but_bootstrap_is_decided_before_the_platform_is_open() {
 fn open_org_opens_a_reseller_with_its_own_book_in_the_parent_currency() {
     let mut world = WorkedExample::new();
     let r1_admin = world.r1_admin.clone();
-    let body = CommandBody::OpenOrg {
+    let body = CommandBody::Setup(SetupCommand::OpenOrg {
         org_id: id(40),
         kind: OrgKind::Reseller,
         name: "R2b".into(),
         parent_id: world.r1,
         sale_mode: Some(SaleMode::Rebate { commission_rate: rate("0.05") }),
-    };
+    });
 
     let events = world.ledger.decide(&r1_admin, body.clone()).unwrap();
 
@@ -158,13 +167,13 @@ fn open_org_opens_a_reseller_with_its_own_book_in_the_parent_currency() {
 fn open_org_opens_a_customer_by_sales_without_a_book() {
     let mut world = WorkedExample::new();
     let sales = world.r2_sales.clone();
-    let body = CommandBody::OpenOrg {
+    let body = CommandBody::Setup(SetupCommand::OpenOrg {
         org_id: id(41),
         kind: OrgKind::Customer,
         name: "Customer D".into(),
         parent_id: world.r2,
         sale_mode: None,
-    };
+    });
     let events = world.ledger.decide(&sales, body.clone()).unwrap();
     let EventPayload::OrgOpened(OrgOpened { org }) = &events[0].payload else { panic!("{events:?}") };
     assert_eq!((org.kind, org.parent_id, org.sale_mode), (OrgKind::Customer, Some(world.r2), SaleMode::Discount));
@@ -176,13 +185,13 @@ fn open_org_opens_a_customer_by_sales_without_a_book() {
 #[test]
 fn open_org_refuses_a_second_platform() {
     let world = WorkedExample::new();
-    let body = CommandBody::OpenOrg {
+    let body = CommandBody::Setup(SetupCommand::OpenOrg {
         org_id: id(42),
         kind: OrgKind::Platform,
         name: "P2".into(),
         parent_id: world.platform,
         sale_mode: None,
-    };
+    });
     let error = refused(world.ledger.decide(&world.platform_admin, body));
     assert_eq!(error.code(), "invalid_field");
     assert_eq!(error.field(), Some("kind"));
@@ -191,36 +200,36 @@ fn open_org_refuses_a_second_platform() {
 #[test]
 fn open_org_of_a_reseller_needs_an_admin_not_sales() {
     let world = WorkedExample::new();
-    let body = CommandBody::OpenOrg {
+    let body = CommandBody::Setup(SetupCommand::OpenOrg {
         org_id: id(42),
         kind: OrgKind::Reseller,
         name: "R9".into(),
         parent_id: world.r2,
         sale_mode: None,
-    };
+    });
     assert_eq!(refused(world.ledger.decide(&world.r2_sales, body)).code(), "forbidden");
 }
 
 #[test]
 fn open_org_refuses_a_sale_mode_for_a_customer_and_an_existing_id() {
     let world = WorkedExample::new();
-    let customer_with_mode = CommandBody::OpenOrg {
+    let customer_with_mode = CommandBody::Setup(SetupCommand::OpenOrg {
         org_id: id(43),
         kind: OrgKind::Customer,
         name: "D".into(),
         parent_id: world.r2,
         sale_mode: Some(SaleMode::Discount),
-    };
+    });
     let error = refused(world.ledger.decide(&world.r2_admin, customer_with_mode));
     assert_eq!((error.code(), error.field()), ("invalid_field", Some("sale_mode")));
 
-    let existing = CommandBody::OpenOrg {
+    let existing = CommandBody::Setup(SetupCommand::OpenOrg {
         org_id: world.customer,
         kind: OrgKind::Customer,
         name: "C again".into(),
         parent_id: world.r2,
         sale_mode: None,
-    };
+    });
     assert_eq!(refused(world.ledger.decide(&world.r2_admin, existing)).code(), "already_exists");
 }
 
@@ -228,13 +237,13 @@ fn open_org_refuses_a_sale_mode_for_a_customer_and_an_existing_id() {
 fn open_org_under_another_tenants_book_is_not_found() {
     let world = WorkedExample::new();
     // R1's admin may open orgs in R1 only, not under its child R2.
-    let body = CommandBody::OpenOrg {
+    let body = CommandBody::Setup(SetupCommand::OpenOrg {
         org_id: id(44),
         kind: OrgKind::Customer,
         name: "D".into(),
         parent_id: world.r2,
         sale_mode: None,
-    };
+    });
     let error = refused(world.ledger.decide(&world.r1_admin, body));
     assert_eq!(error, DomainError::NotFound { what: "book", id: world.r2.to_string() });
 }
@@ -245,12 +254,12 @@ fn open_org_under_another_tenants_book_is_not_found() {
 fn open_account_adds_an_account_to_one_book_only() {
     let mut world = WorkedExample::new();
     let finance = world.r2_finance.clone();
-    let body = CommandBody::OpenAccount {
+    let body = CommandBody::Setup(SetupCommand::OpenAccount {
         book: world.r2,
         code: "6602".into(),
         name: " Admin expenses ".into(),
         account_type: AccountType::Expense,
-    };
+    });
     let events = world.ledger.decide(&finance, body.clone()).unwrap();
     let account = Account {
         code: AccountCode::parse("6602").unwrap(),
@@ -270,12 +279,12 @@ fn open_account_refuses_to_retype_an_account_that_has_lines() {
     let mut world = WorkedExample::new();
     world.recharge("100.00"); // 2203 and 1002 now have lines in R2's book
     let finance = world.r2_finance.clone();
-    let retype = CommandBody::OpenAccount {
+    let retype = CommandBody::Setup(SetupCommand::OpenAccount {
         book: world.r2,
         code: "2203".into(),
         name: "Prepayments as an asset".into(),
         account_type: AccountType::Asset,
-    };
+    });
     let error = refused(world.ledger.decide(&finance, retype));
     assert_eq!(error, DomainError::AccountRetype { account: AccountCode::parse("2203").unwrap() });
     assert_eq!(error.code(), "account_retype");
@@ -288,20 +297,20 @@ fn open_account_may_retype_an_account_without_lines_and_rename_one_with_lines() 
     world.recharge("100.00");
     let finance = world.r2_finance.clone();
     // 2205 has no lines in R2's book: its type may still change.
-    let retype = CommandBody::OpenAccount {
+    let retype = CommandBody::Setup(SetupCommand::OpenAccount {
         book: world.r2,
         code: "2205".into(),
         name: "Deposits held".into(),
         account_type: AccountType::Asset,
-    };
+    });
     assert_eq!(types(&world.ledger.decide(&finance, retype).unwrap()), ["AccountOpened"]);
     // 2203 has lines; the same type with a new name is no retype.
-    let rename = CommandBody::OpenAccount {
+    let rename = CommandBody::Setup(SetupCommand::OpenAccount {
         book: world.r2,
         code: "2203".into(),
         name: "Wallets".into(),
         account_type: AccountType::Liability,
-    };
+    });
     assert_eq!(types(&world.ledger.decide(&finance, rename).unwrap()), ["AccountOpened"]);
     assert_sound(&world.ledger);
 }
@@ -309,20 +318,20 @@ fn open_account_may_retype_an_account_without_lines_and_rename_one_with_lines() 
 #[test]
 fn open_account_refuses_a_malformed_code_and_a_sales_actor() {
     let world = WorkedExample::new();
-    let bad = CommandBody::OpenAccount {
+    let bad = CommandBody::Setup(SetupCommand::OpenAccount {
         book: world.r2,
         code: "66O2".into(),
         name: "typo".into(),
         account_type: AccountType::Expense,
-    };
+    });
     let error = refused(world.ledger.decide(&world.r2_finance, bad));
     assert_eq!((error.code(), error.field()), ("invalid_field", Some("code")));
-    let by_sales = CommandBody::OpenAccount {
+    let by_sales = CommandBody::Setup(SetupCommand::OpenAccount {
         book: world.r2,
         code: "6602".into(),
         name: "Admin expenses".into(),
         account_type: AccountType::Expense,
-    };
+    });
     assert_eq!(refused(world.ledger.decide(&world.r2_sales, by_sales)).code(), "forbidden");
 }
 
@@ -334,7 +343,7 @@ fn set_posting_rules_adopts_a_new_kind_at_version_1_and_a_changed_rule_at_the_ne
     let finance = world.platform_finance.clone();
     let mut coupon = default_rules().into_iter().find(|rule| rule.kind == "coupon").unwrap();
     coupon.lines[0].account = AccountCode::parse("6602").unwrap();
-    let body = CommandBody::SetPostingRules { rules: vec![service_fee_rule(), coupon.clone()] };
+    let body = CommandBody::Setup(SetupCommand::SetPostingRules { rules: vec![service_fee_rule(), coupon.clone()] });
 
     let events = world.ledger.decide(&finance, body.clone()).unwrap();
 
@@ -359,7 +368,7 @@ fn set_posting_rules_refuses_an_unbalanced_rule_naming_its_index() {
     let mut unbalanced = service_fee_rule();
     unbalanced.kind = "late_fee".into();
     unbalanced.lines[1].amount = LinearSum::parse("2*fee").unwrap();
-    let body = CommandBody::SetPostingRules { rules: vec![service_fee_rule(), unbalanced] };
+    let body = CommandBody::Setup(SetupCommand::SetPostingRules { rules: vec![service_fee_rule(), unbalanced] });
     let error = refused(world.ledger.decide(&world.platform_finance, body));
     let DomainError::RuleUnbalanced { index, reason } = &error else { panic!("{error:?}") };
     assert_eq!(*index, 1);
@@ -375,8 +384,11 @@ fn set_posting_rules_refuses_an_amount_a_builtin_kind_does_not_have() {
     for line in &mut coupon.lines {
         line.amount = LinearSum::parse("price").unwrap();
     }
-    let error =
-        refused(world.ledger.decide(&world.platform_finance, CommandBody::SetPostingRules { rules: vec![coupon] }));
+    let error = refused(
+        world
+            .ledger
+            .decide(&world.platform_finance, CommandBody::Setup(SetupCommand::SetPostingRules { rules: vec![coupon] })),
+    );
     assert!(
         matches!(&error, DomainError::RuleUnbalanced { index: 0, reason } if reason.contains("price")),
         "{error:?}"
@@ -386,7 +398,7 @@ fn set_posting_rules_refuses_an_amount_a_builtin_kind_does_not_have() {
 #[test]
 fn set_posting_rules_is_for_the_platforms_finance_only() {
     let world = WorkedExample::new();
-    let body = CommandBody::SetPostingRules { rules: vec![service_fee_rule()] };
+    let body = CommandBody::Setup(SetupCommand::SetPostingRules { rules: vec![service_fee_rule()] });
     assert_eq!(refused(world.ledger.decide(&world.r1_finance, body.clone())).code(), "not_found");
     let platform_sales = actor(world.platform, 1003, &[Role::Sales]);
     assert_eq!(refused(world.ledger.decide(&platform_sales, body)).code(), "forbidden");
@@ -398,7 +410,7 @@ fn set_posting_rules_is_for_the_platforms_finance_only() {
 fn set_sale_mode_is_decided_by_the_parent_admin() {
     let world = WorkedExample::new();
     let rebate = SaleMode::Rebate { commission_rate: rate("0.05") };
-    let body = CommandBody::SetSaleMode { reseller_id: world.r2, sale_mode: rebate };
+    let body = CommandBody::Setup(SetupCommand::SetSaleMode { reseller_id: world.r2, sale_mode: rebate });
     assert_eq!(
         world.ledger.decide(&world.r1_admin, body.clone()).unwrap(),
         vec![Event::new(EventPayload::SaleModeSet(SaleModeSet { reseller_id: world.r2, sale_mode: rebate }))]
@@ -411,7 +423,8 @@ fn set_sale_mode_is_decided_by_the_parent_admin() {
 #[test]
 fn set_sale_mode_refuses_an_org_that_is_not_a_reseller() {
     let world = WorkedExample::new();
-    let body = CommandBody::SetSaleMode { reseller_id: world.supplier, sale_mode: SaleMode::Discount };
+    let body =
+        CommandBody::Setup(SetupCommand::SetSaleMode { reseller_id: world.supplier, sale_mode: SaleMode::Discount });
     assert_eq!(refused(world.ledger.decide(&world.platform_admin, body)).code(), "not_found");
 }
 
@@ -421,13 +434,13 @@ fn set_sale_mode_refuses_an_org_that_is_not_a_reseller() {
 fn create_product_records_the_supplier_and_its_owner() {
     let mut world = WorkedExample::new();
     let operations = actor(world.platform, 1004, &[Role::Operations]);
-    let body = CommandBody::CreateProduct {
+    let body = CommandBody::Setup(SetupCommand::CreateProduct {
         product_id: id(101),
         name: "Object storage".into(),
         supplier_id: world.supplier,
         list_price: UnitPrice::parse("0.125").unwrap(),
         unit: "GB-month".into(),
-    };
+    });
     let events = world.ledger.decide(&operations, body.clone()).unwrap();
     assert_eq!(
         events,
@@ -451,21 +464,21 @@ fn create_product_of_a_resellers_own_supplier_is_owned_by_the_reseller() {
     let r1_admin = world.r1_admin.clone();
     world.ledger.given(
         &r1_admin,
-        CommandBody::OpenOrg {
+        CommandBody::Setup(SetupCommand::OpenOrg {
             org_id: id(50),
             kind: OrgKind::Supplier,
             name: "R1's supplier".into(),
             parent_id: world.r1,
             sale_mode: None,
-        },
+        }),
     );
-    let body = CommandBody::CreateProduct {
+    let body = CommandBody::Setup(SetupCommand::CreateProduct {
         product_id: id(102),
         name: "CDN".into(),
         supplier_id: id(50),
         list_price: UnitPrice::parse("200").unwrap(),
         unit: "month".into(),
-    };
+    });
     let events = world.ledger.decide(&r1_admin, body).unwrap();
     let EventPayload::ProductCreated(created) = &events[0].payload else { panic!("{events:?}") };
     assert_eq!(created.owner_id, world.r1);
@@ -475,12 +488,14 @@ fn create_product_of_a_resellers_own_supplier_is_owned_by_the_reseller() {
 #[test]
 fn create_product_refusals() {
     let world = WorkedExample::new();
-    let product = |product_id: ProductId, supplier_id: OrgId| CommandBody::CreateProduct {
-        product_id,
-        name: "X".into(),
-        supplier_id,
-        list_price: UnitPrice::parse("1").unwrap(),
-        unit: "month".into(),
+    let product = |product_id: ProductId, supplier_id: OrgId| {
+        CommandBody::Setup(SetupCommand::CreateProduct {
+            product_id,
+            name: "X".into(),
+            supplier_id,
+            list_price: UnitPrice::parse("1").unwrap(),
+            unit: "month".into(),
+        })
     };
     // Not a supplier.
     assert_eq!(refused(world.ledger.decide(&world.platform_admin, product(id(103), world.r1))).code(), "not_found");
@@ -499,7 +514,7 @@ fn create_product_refusals() {
 #[test]
 fn set_supplier_rate_is_set_by_the_owner_of_the_product() {
     let world = WorkedExample::new();
-    let body = CommandBody::SetSupplierRate { product_id: world.product, rate: rate("0.65") };
+    let body = CommandBody::Setup(SetupCommand::SetSupplierRate { product_id: world.product, rate: rate("0.65") });
     assert_eq!(
         world.ledger.decide(&world.platform_finance, body.clone()).unwrap(),
         vec![Event::new(EventPayload::SupplierRateSet(SupplierRateSet {
@@ -510,14 +525,14 @@ fn set_supplier_rate_is_set_by_the_owner_of_the_product() {
     assert_eq!(refused(world.ledger.decide(&world.r1_admin, body.clone())).code(), "not_found");
     let platform_sales = actor(world.platform, 1003, &[Role::Sales]);
     assert_eq!(refused(world.ledger.decide(&platform_sales, body)).code(), "forbidden");
-    let unknown = CommandBody::SetSupplierRate { product_id: id(999), rate: rate("0.65") };
+    let unknown = CommandBody::Setup(SetupCommand::SetSupplierRate { product_id: id(999), rate: rate("0.65") });
     assert_eq!(refused(world.ledger.decide(&world.platform_finance, unknown)).code(), "not_found");
 }
 
 // ---------------------------------------------------------------- rates
 
 fn set_rate(world: &WorkedExample, book: OrgId, scope: RateScope, value: &str) -> CommandBody {
-    CommandBody::SetRate {
+    CommandBody::Setup(SetupCommand::SetRate {
         book,
         product_id: world.product,
         scope,
@@ -525,7 +540,7 @@ fn set_rate(world: &WorkedExample, book: OrgId, scope: RateScope, value: &str) -
         valid_from: Some(date("2026-01-01")),
         valid_to: Some(date("2026-12-31")),
         approval_id: id(600),
-    }
+    })
 }
 
 #[test]
@@ -573,7 +588,7 @@ fn set_rate_refuses_a_scope_that_is_not_a_child_of_the_book() {
 fn set_rate_refuses_a_window_that_ends_before_it_starts() {
     let world = WorkedExample::new();
     let mut body = set_rate(&world, world.r2, RateScope::Public, "0.97");
-    if let CommandBody::SetRate { valid_to, .. } = &mut body {
+    if let CommandBody::Setup(SetupCommand::SetRate { valid_to, .. }) = &mut body {
         *valid_to = Some(date("2025-12-31"));
     }
     let error = refused(world.ledger.decide(&world.r2_sales, body));
@@ -588,25 +603,25 @@ fn set_rate_refuses_a_product_the_book_cannot_buy() {
     let r1_admin = world.r1_admin.clone();
     world.ledger.given(
         &r1_admin,
-        CommandBody::OpenOrg {
+        CommandBody::Setup(SetupCommand::OpenOrg {
             org_id: id(50),
             kind: OrgKind::Supplier,
             name: "R1's supplier".into(),
             parent_id: world.r1,
             sale_mode: None,
-        },
+        }),
     );
     world.ledger.given(
         &r1_admin,
-        CommandBody::CreateProduct {
+        CommandBody::Setup(SetupCommand::CreateProduct {
             product_id: id(102),
             name: "CDN".into(),
             supplier_id: id(50),
             list_price: UnitPrice::parse("200").unwrap(),
             unit: "month".into(),
-        },
+        }),
     );
-    let body = CommandBody::SetRate {
+    let body = CommandBody::Setup(SetupCommand::SetRate {
         book: sibling.r3,
         product_id: id(102),
         scope: RateScope::Public,
@@ -614,10 +629,10 @@ fn set_rate_refuses_a_product_the_book_cannot_buy() {
         valid_from: None,
         valid_to: None,
         approval_id: id(601),
-    };
+    });
     let error = refused(world.ledger.decide(&sibling.r3_admin, body));
     assert_eq!((error.code(), error.field()), ("no_price", Some("product_id")));
-    let unknown = CommandBody::SetRate {
+    let unknown = CommandBody::Setup(SetupCommand::SetRate {
         book: world.r2,
         product_id: id(999),
         scope: RateScope::Public,
@@ -625,7 +640,7 @@ fn set_rate_refuses_a_product_the_book_cannot_buy() {
         valid_from: None,
         valid_to: None,
         approval_id: id(602),
-    };
+    });
     let error = refused(world.ledger.decide(&world.r2_sales, unknown));
     assert_eq!((error.code(), error.field()), ("invalid_field", Some("product_id")));
     assert_sound(&world.ledger);
@@ -650,14 +665,14 @@ fn set_rate_needs_sales_in_the_book() {
 #[test]
 fn create_promotion_records_its_rates_and_window() {
     let world = WorkedExample::new();
-    let body = CommandBody::CreatePromotion {
+    let body = CommandBody::Setup(SetupCommand::CreatePromotion {
         promotion_id: id(700),
         book: world.r2,
         name: "Spring sale".into(),
         rates: BTreeMap::from([(world.product, rate("0.90"))]),
         valid_from: date("2026-01-01"),
         valid_to: date("2026-03-31"),
-    };
+    });
     assert_eq!(
         world.ledger.decide(&world.r2_sales, body).unwrap(),
         vec![Event::new(EventPayload::PromotionCreated(PromotionCreated {
@@ -674,13 +689,15 @@ fn create_promotion_records_its_rates_and_window() {
 #[test]
 fn create_promotion_refusals() {
     let world = WorkedExample::new();
-    let promotion = |rates: BTreeMap<ProductId, _>, valid_to: &str| CommandBody::CreatePromotion {
-        promotion_id: id(701),
-        book: world.r2,
-        name: "Sale".into(),
-        rates,
-        valid_from: date("2026-02-01"),
-        valid_to: date(valid_to),
+    let promotion = |rates: BTreeMap<ProductId, _>, valid_to: &str| {
+        CommandBody::Setup(SetupCommand::CreatePromotion {
+            promotion_id: id(701),
+            book: world.r2,
+            name: "Sale".into(),
+            rates,
+            valid_from: date("2026-02-01"),
+            valid_to: date(valid_to),
+        })
     };
     let one = BTreeMap::from([(world.product, rate("0.9"))]);
     let error = refused(world.ledger.decide(&world.r2_sales, promotion(one.clone(), "2026-01-31")));
@@ -700,22 +717,22 @@ fn create_invite_code_links_a_promotion_and_a_salesperson() {
     let sales = world.r2_sales.clone();
     world.ledger.given(
         &sales,
-        CommandBody::CreatePromotion {
+        CommandBody::Setup(SetupCommand::CreatePromotion {
             promotion_id: id(700),
             book: world.r2,
             name: "Spring sale".into(),
             rates: BTreeMap::from([(world.product, rate("0.90"))]),
             valid_from: date("2026-01-01"),
             valid_to: date("2026-03-31"),
-        },
+        }),
     );
     let code = InviteCode::try_from("SPRING-26".to_owned()).unwrap();
-    let body = CommandBody::CreateInviteCode {
+    let body = CommandBody::Setup(SetupCommand::CreateInviteCode {
         code: code.clone(),
         book: world.r2,
         promotion_id: Some(id(700)),
         salesperson: Some("Li Lei".into()),
-    };
+    });
     assert_eq!(
         world.ledger.decide(&sales, body.clone()).unwrap(),
         vec![Event::new(EventPayload::InviteCodeCreated(InviteCodeCreated {
@@ -736,21 +753,21 @@ fn create_invite_code_refuses_a_promotion_of_another_book() {
     let r1_admin = world.r1_admin.clone();
     world.ledger.given(
         &r1_admin,
-        CommandBody::CreatePromotion {
+        CommandBody::Setup(SetupCommand::CreatePromotion {
             promotion_id: id(702),
             book: world.r1,
             name: "R1 sale".into(),
             rates: BTreeMap::from([(world.product, rate("0.90"))]),
             valid_from: date("2026-01-01"),
             valid_to: date("2026-03-31"),
-        },
+        }),
     );
-    let body = CommandBody::CreateInviteCode {
+    let body = CommandBody::Setup(SetupCommand::CreateInviteCode {
         code: InviteCode::try_from("R1-CODE".to_owned()).unwrap(),
         book: world.r2,
         promotion_id: Some(id(702)),
         salesperson: None,
-    };
+    });
     let error = refused(world.ledger.decide(&world.r2_sales, body));
     assert_eq!(error, DomainError::NotFound { what: "promotion", id: id::<PromotionId>(702).to_string() });
     assert_sound(&world.ledger);
@@ -814,13 +831,13 @@ fn book_business_refuses_a_kind_without_a_rule_and_missing_amounts_or_parties() 
 
     adopt_fee_rule(&mut world);
     let mut no_amount = fee(&world, world.r2, "30.00");
-    if let CommandBody::BookBusiness { amounts, .. } = &mut no_amount {
+    if let CommandBody::Setup(SetupCommand::BookBusiness { amounts, .. }) = &mut no_amount {
         *amounts = BTreeMap::from([("charge".to_owned(), amount("30.00"))]);
     }
     assert_eq!(refused(world.ledger.decide(&finance, no_amount)), DomainError::MissingAmount { name: "fee".into() });
 
     let mut no_party = fee(&world, world.r2, "30.00");
-    if let CommandBody::BookBusiness { parties, .. } = &mut no_party {
+    if let CommandBody::Setup(SetupCommand::BookBusiness { parties, .. }) = &mut no_party {
         parties.clear();
     }
     assert_eq!(
@@ -856,13 +873,13 @@ fn book_business_cannot_spend_money_held_for_a_pending_withdrawal() {
     let withdrawal_id: WithdrawalId = id(800);
     world.ledger.given(
         &customer,
-        CommandBody::Withdraw {
+        CommandBody::Money(MoneyCommand::Withdraw {
             withdrawal_id,
             approval_id: id(801),
             customer_id: world.customer,
             amount: amount("80.00"),
             route: WithdrawalRoute::Offline,
-        },
+        }),
     );
     // 100.00 in the wallet, 80.00 of it held for the withdrawal: a fee of 30.00 would leave the
     // withdrawal unpayable (and the wallet holding more than it has).
@@ -870,8 +887,10 @@ fn book_business_cannot_spend_money_held_for_a_pending_withdrawal() {
     assert_eq!(error, DomainError::InsufficientBalance { available: amount("20.00"), needed: amount("30.00") });
     world.ledger.given(&finance, fee(&world, world.r2, "20.00"));
     let approver = actor(world.r2, 4011, &[Role::Finance]);
-    let recorded =
-        world.ledger.given(&approver, CommandBody::DecideApproval { approval_id: id(801), grant: true, comment: None });
+    let recorded = world.ledger.given(
+        &approver,
+        CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(801), grant: true, comment: None }),
+    );
     assert_eq!(types(&events_of(&recorded)), ["ApprovalGranted", "WithdrawalPaid"]);
     assert_eq!(world.ledger.state.wallet(world.customer).balance, amount("0.00"));
     assert_sound(&world.ledger);
@@ -881,14 +900,14 @@ fn book_business_cannot_spend_money_held_for_a_pending_withdrawal() {
 fn book_business_refuses_builtin_kinds_which_have_their_own_commands_and_approvals() {
     let world = WorkedExample::new();
     // An offline recharge needs approval (DESIGN §2.7): finance may not book one directly.
-    let body = CommandBody::BookBusiness {
+    let body = CommandBody::Setup(SetupCommand::BookBusiness {
         kind: "recharge.offline".into(),
         role: "seller".into(),
         book: world.r2,
         amounts: BTreeMap::from([("amount".to_owned(), amount("1000.00"))]),
         parties: BTreeMap::from([(PartyRef::Customer, world.customer)]),
         memo: "cash".into(),
-    };
+    });
     let error = refused(world.ledger.decide(&world.r2_finance, body));
     assert_eq!((error.code(), error.field()), ("invalid_field", Some("kind")));
     assert_eq!(world.ledger.state.wallet(world.customer).balance, amount("0.00"));

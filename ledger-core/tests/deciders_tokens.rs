@@ -7,6 +7,7 @@ use ledger_core::event::{EventPayload, TokenIssued};
 use ledger_core::ids::PrincipalId;
 use ledger_core::org::{Actor, Role};
 use ledger_core::testing::{id, WorkedExample};
+use ledger_core::SetupCommand;
 use ledger_core::{CommandBody, DomainError};
 
 fn hash(seed: u8) -> String {
@@ -14,13 +15,13 @@ fn hash(seed: u8) -> String {
 }
 
 fn issue(org_id: ledger_core::ids::OrgId, principal: u128, roles: &[Role], token_hash: String) -> CommandBody {
-    CommandBody::IssueToken {
+    CommandBody::Setup(SetupCommand::IssueToken {
         principal_id: id(principal),
         org_id,
         roles: roles.iter().copied().collect(),
         label: Some(" finance desk ".into()),
         token_hash,
-    }
+    })
 }
 
 fn code(error: DomainError) -> &'static str {

@@ -4,13 +4,14 @@ use ledger_core::event::{upcast, RecordedEvent, EVENT_TYPES, GENESIS_HASH};
 use ledger_core::log::{replay, ChainHead, ReplayError};
 use ledger_core::testing::WorkedExample;
 use ledger_core::CommandBody;
+use ledger_core::OrderCommand;
 
 fn paid_world() -> WorkedExample {
     let mut world = WorkedExample::new();
     world.recharge("1000.00");
     let order_id = world.place_order();
     let customer = world.customer_actor.clone();
-    world.ledger.given(&customer, CommandBody::PayOrder { order_id });
+    world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
     world
 }
 

@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use ledger_core::command::{OrderItemRequest, ORDER_ITEMS_MAX, PERIODS_MAX, SERIAL_BATCH_MAX};
-use ledger_core::event::{CancelReason, RechargeMethod, WithdrawalRoute};
+use ledger_core::event::{RechargeMethod, WithdrawalRoute};
 use ledger_core::ids::*;
 use ledger_core::invariants::violations;
 use ledger_core::log::replay;
@@ -24,6 +24,7 @@ use ledger_core::org::{Actor, DistributorTier};
 use ledger_core::pricing::RateScope;
 use ledger_core::testing::{id, WorkedExample};
 use ledger_core::CommandBody;
+use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand};
 
 /// An amount at an edge: 0, 0.01, just under the limit, the limit, or anything in between.
 fn edge_amount() -> impl Strategy<Value = Amount> {
@@ -141,35 +142,46 @@ impl World {
         let ledger = &mut world.ledger;
         ledger.given(
             &platform,
-            CommandBody::CreateProduct {
+            CommandBody::Setup(SetupCommand::CreateProduct {
                 product_id: expensive,
                 name: "the largest price".into(),
                 supplier_id: world.supplier,
                 list_price: UnitPrice::from_decimal(UNIT_VALUE_MAX).unwrap(),
                 unit: "month".into(),
-            },
+            }),
         );
         ledger.given(
             &platform,
-            CommandBody::SetSupplierRate { product_id: expensive, rate: Rate::parse("0.0001").unwrap() },
+            CommandBody::Setup(SetupCommand::SetSupplierRate {
+                product_id: expensive,
+                rate: Rate::parse("0.0001").unwrap(),
+            }),
         );
-        let rate = |book, scope, approval| CommandBody::SetRate {
-            book,
-            product_id: expensive,
-            scope,
-            rate: Rate::ONE,
-            valid_from: None,
-            valid_to: None,
-            approval_id: id(approval),
+        let rate = |book, scope, approval| {
+            CommandBody::Setup(SetupCommand::SetRate {
+                book,
+                product_id: expensive,
+                scope,
+                rate: Rate::ONE,
+                valid_from: None,
+                valid_to: None,
+                approval_id: id(approval),
+            })
         };
         ledger.given(&platform, rate(world.platform, RateScope::Reseller(world.r1), 201));
         ledger.given(&r1_admin, rate(world.r1, RateScope::Reseller(world.r2), 202));
         ledger.given(&r2_admin, rate(world.r2, RateScope::Public, 203));
         ledger.given(
             &platform,
-            CommandBody::SetDistributorTier { distributor_id: world.r1, tier: DistributorTier::Gold },
+            CommandBody::Serial(SerialCommand::SetDistributorTier {
+                distributor_id: world.r1,
+                tier: DistributorTier::Gold,
+            }),
         );
-        ledger.given(&platform, CommandBody::SetSerialTierRate { tier: DistributorTier::Gold, rate: Rate::ONE });
+        ledger.given(
+            &platform,
+            CommandBody::Serial(SerialCommand::SetSerialTierRate { tier: DistributorTier::Gold, rate: Rate::ONE }),
+        );
         World { world, expensive, next: 10_000_000 }
     }
 
@@ -219,94 +231,101 @@ impl World {
         let body = match step.clone() {
             Step::OnlineRecharge(amount) => {
                 let trade = self.next.to_string();
-                CommandBody::ConfirmOnlineRecharge {
+                CommandBody::Money(MoneyCommand::ConfirmOnlineRecharge {
                     recharge_id: self.fresh(),
                     customer_id: customer,
                     amount,
                     channel: "alipay".into(),
                     trade_number: TradeNumber::try_from(format!("T{trade}")).unwrap(),
-                }
+                })
             }
             Step::OfflineRecharge(amount) => {
-                let body = CommandBody::RequestRecharge {
+                let body = CommandBody::Money(MoneyCommand::RequestRecharge {
                     recharge_id: self.fresh(),
                     approval_id: self.fresh(),
                     customer_id: customer,
                     amount,
                     method: RechargeMethod::Offline,
                     reference: "slip".into(),
-                };
+                });
                 return Some((r2_sales, body));
             }
             Step::Coupon(amount) => {
                 return Some((
                     r2_sales,
-                    CommandBody::GrantCoupon { customer_id: customer, amount, reason: "edge".into() },
+                    CommandBody::Money(MoneyCommand::GrantCoupon {
+                        customer_id: customer,
+                        amount,
+                        reason: "edge".into(),
+                    }),
                 ))
             }
             Step::Order { expensive, quantity, periods, items } => {
                 let item = OrderItemRequest { product_id: self.product(expensive), quantity, periods };
-                let body = CommandBody::PlaceOrder {
+                let body = CommandBody::Orders(OrderCommand::PlaceOrder {
                     order_id: self.fresh(),
                     customer_id: customer,
                     items: vec![item; items],
                     invite_code: None,
-                };
+                });
                 return Some((self.world.customer_actor.clone(), body));
             }
             Step::Pay { pick } => {
                 let order_id = Self::pick(&orders, pick)?;
-                return Some((self.world.customer_actor.clone(), CommandBody::PayOrder { order_id }));
+                return Some((
+                    self.world.customer_actor.clone(),
+                    CommandBody::Orders(OrderCommand::PayOrder { order_id }),
+                ));
             }
-            Step::Fulfil { pick } => CommandBody::FulfilOrder {
+            Step::Fulfil { pick } => CommandBody::Orders(OrderCommand::FulfilOrder {
                 order_id: Self::pick(&orders, pick)?,
                 note: None,
                 subscription_end: Some(NaiveDate::from_ymd_opt(2026, 2, 15).unwrap()),
-            },
+            }),
             Step::Refund { pick, amount, penalty } => {
-                let body = CommandBody::RefundOrder {
+                let body = CommandBody::Orders(OrderCommand::RefundOrder {
                     order_id: Self::pick(&orders, pick)?,
                     amount,
                     penalty,
                     reason: "edge".into(),
-                };
+                });
                 return Some((r2_finance, body));
             }
             Step::Withdraw { amount, original } => {
                 let route = if original { WithdrawalRoute::Original } else { WithdrawalRoute::Offline };
-                let body = CommandBody::Withdraw {
+                let body = CommandBody::Money(MoneyCommand::Withdraw {
                     withdrawal_id: self.fresh(),
                     approval_id: self.fresh(),
                     customer_id: customer,
                     amount,
                     route,
-                };
+                });
                 return Some((r2_finance, body));
             }
-            Step::Usage { expensive, quantity } => CommandBody::ChargeUsage {
+            Step::Usage { expensive, quantity } => CommandBody::Orders(OrderCommand::ChargeUsage {
                 usage_id: self.fresh(),
                 customer_id: customer,
                 product_id: self.product(expensive),
                 quantity,
                 period_from: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
                 period_to: NaiveDate::from_ymd_opt(2026, 1, 14).unwrap(),
-            },
+            }),
             Step::Renew { pick, periods } => {
                 let order_id = Self::pick(&orders, pick)?;
-                let body = CommandBody::RenewSubscription {
+                let body = CommandBody::Orders(OrderCommand::RenewSubscription {
                     renewal_id: self.fresh(),
                     order_id,
                     periods,
                     new_end: NaiveDate::MAX,
-                };
+                });
                 return Some((self.world.customer_actor.clone(), body));
             }
             Step::Cancel { pick } => {
                 let order_id = Self::pick(&orders, pick)?;
-                let body = CommandBody::CancelOrder { order_id, reason: CancelReason::ByCustomer };
+                let body = CommandBody::Orders(OrderCommand::CancelOrder { order_id });
                 return Some((self.world.customer_actor.clone(), body));
             }
-            Step::Rate(rate) => CommandBody::SetRate {
+            Step::Rate(rate) => CommandBody::Setup(SetupCommand::SetRate {
                 book: self.world.r2,
                 product_id: self.world.product,
                 scope: RateScope::Customer(customer),
@@ -314,7 +333,7 @@ impl World {
                 valid_from: None,
                 valid_to: None,
                 approval_id: self.fresh(),
-            },
+            }),
             Step::Decide { pick, grant } => {
                 let approval_id = Self::pick(&approvals, pick)?;
                 let book = self.world.ledger.state.approvals[&approval_id].request.book;
@@ -326,52 +345,58 @@ impl World {
                 } else {
                     r2_admin
                 };
-                return Some((decider, CommandBody::DecideApproval { approval_id, grant, comment: None }));
+                return Some((
+                    decider,
+                    CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment: None }),
+                ));
             }
             Step::Invoice(amount) => {
-                let body = CommandBody::RequestInvoice {
+                let body = CommandBody::Settlement(SettlementCommand::RequestInvoice {
                     invoice_id: self.fresh(),
                     approval_id: self.fresh(),
                     customer_id: customer,
                     amount,
-                };
+                });
                 return Some((r2_finance, body));
             }
             Step::Statement { from, to } => {
-                let body = CommandBody::IssueSettlementStatement {
+                let body = CommandBody::Settlement(SettlementCommand::IssueSettlementStatement {
                     settlement_id: self.fresh(),
                     book: self.world.r1,
                     counterparty_id: self.world.r2,
                     from,
                     to,
-                };
+                });
                 return Some((self.world.r1_finance.clone(), body));
             }
             Step::Close(through) => {
-                return Some((r2_finance, CommandBody::ClosePeriod { book: self.world.r2, through }))
+                return Some((
+                    r2_finance,
+                    CommandBody::Settlement(SettlementCommand::ClosePeriod { book: self.world.r2, through }),
+                ))
             }
             Step::SerialPrice(list_price) => {
-                let body = CommandBody::SetSerialPackagePrice { days: 30, list_price };
+                let body = CommandBody::Serial(SerialCommand::SetSerialPackagePrice { days: 30, list_price });
                 return Some((self.world.platform_admin.clone(), body));
             }
             Step::SerialBatch { codes } => {
                 let batch: u128 = self.fresh::<uuid::Uuid>().as_u128();
                 let codes = (0..codes).map(|n| SerialCode::try_from(format!("E{batch:x}N{n}")).unwrap()).collect();
-                let body = CommandBody::IssueSerialCodes {
+                let body = CommandBody::Serial(SerialCommand::IssueSerialCodes {
                     batch_id: self.fresh(),
                     distributor_id: self.world.r1,
                     days: 30,
                     codes,
-                };
+                });
                 return Some((self.world.platform_admin.clone(), body));
             }
             Step::ReverseRecharge { pick } => {
                 let recharge_id = Self::pick(&recharges, pick)?;
-                let body = CommandBody::RequestRechargeReversal {
+                let body = CommandBody::Money(MoneyCommand::RequestRechargeReversal {
                     approval_id: self.fresh(),
                     recharge_id,
                     reason: "bounced".into(),
-                };
+                });
                 return Some((r2_finance, body));
             }
         };
@@ -412,19 +437,26 @@ fn the_reported_outages_are_refusals() {
 
     // quantity 1000000000 × 2 periods of a 1000.00 product: 2 × 10^12, past AMOUNT_MAX.
     let items = vec![OrderItemRequest { product_id: w.product, quantity: Quantity::whole(1_000_000_000), periods: 2 }];
-    let order = CommandBody::PlaceOrder { order_id: id(7_001), customer_id: customer, items, invite_code: None };
+    let order = CommandBody::Orders(OrderCommand::PlaceOrder {
+        order_id: id(7_001),
+        customer_id: customer,
+        items,
+        invite_code: None,
+    });
     let refused = w.ledger.execute(&customer_actor, order).unwrap_err();
     assert_eq!((refused.code(), refused.field()), ("invalid_amount", Some("items[0].quantity")));
 
     // Two pending recharges near the amount limit: the second would hold more than AMOUNT_MAX.
     let near = Amount::from_decimal(AMOUNT_MAX - Decimal::ONE).unwrap();
-    let recharge = |n: u128| CommandBody::RequestRecharge {
-        recharge_id: id(7_100 + n),
-        approval_id: id(7_200 + n),
-        customer_id: customer,
-        amount: near,
-        method: RechargeMethod::Offline,
-        reference: "slip".into(),
+    let recharge = |n: u128| {
+        CommandBody::Money(MoneyCommand::RequestRecharge {
+            recharge_id: id(7_100 + n),
+            approval_id: id(7_200 + n),
+            customer_id: customer,
+            amount: near,
+            method: RechargeMethod::Offline,
+            reference: "slip".into(),
+        })
     };
     w.ledger.given(&r2_sales, recharge(1));
     let refused = w.ledger.execute(&r2_sales, recharge(2)).unwrap_err();
@@ -432,7 +464,8 @@ fn the_reported_outages_are_refusals() {
     assert!(refused.to_string().contains("pending recharges"), "{refused}");
 
     // A large coupon, twice: the wallet would pass AMOUNT_MAX.
-    let coupon = CommandBody::GrantCoupon { customer_id: customer, amount: near, reason: "edge".into() };
+    let coupon =
+        CommandBody::Money(MoneyCommand::GrantCoupon { customer_id: customer, amount: near, reason: "edge".into() });
     w.ledger.given(&r2_sales, coupon.clone());
     let refused = w.ledger.execute(&r2_sales, coupon).unwrap_err();
     assert_eq!((refused.code(), refused.field()), ("limit_exceeded", Some("amount")));
@@ -441,7 +474,7 @@ fn the_reported_outages_are_refusals() {
 
     // The ledger goes on: a one-month order is placed and paid.
     let order_id = w.place_order();
-    w.ledger.given(&customer_actor, CommandBody::PayOrder { order_id });
+    w.ledger.given(&customer_actor, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
     assert_eq!(w.ledger.state.orders[&order_id].status, ledger_core::state::OrderStatus::Paid);
 }
 
@@ -457,16 +490,22 @@ fn a_books_posted_total_stops_at_its_limit() {
     let refused = loop {
         rounds += 1;
         assert!(rounds < 1_000, "the posted total never reached its limit");
-        let coupon = CommandBody::GrantCoupon { customer_id: customer, amount: Amount::MAX, reason: "fill".into() };
+        let coupon = CommandBody::Money(MoneyCommand::GrantCoupon {
+            customer_id: customer,
+            amount: Amount::MAX,
+            reason: "fill".into(),
+        });
         if let Err(error) = w.ledger.execute(&r2_sales, coupon) {
             break error;
         }
         let order_id: OrderId = id(8_000_000 + rounds);
         let items =
             vec![OrderItemRequest { product_id: world.expensive, quantity: Quantity::whole(1_000), periods: 1 }];
-        let order = CommandBody::PlaceOrder { order_id, customer_id: customer, items, invite_code: None };
+        let order =
+            CommandBody::Orders(OrderCommand::PlaceOrder { order_id, customer_id: customer, items, invite_code: None });
         w.ledger.given(&customer_actor, order);
-        if let Err(error) = w.ledger.execute(&customer_actor, CommandBody::PayOrder { order_id }) {
+        if let Err(error) = w.ledger.execute(&customer_actor, CommandBody::Orders(OrderCommand::PayOrder { order_id }))
+        {
             break error;
         }
     };

@@ -7,6 +7,7 @@ use ledger_core::ids::OrgId;
 use ledger_core::journal::Entry;
 use ledger_core::testing::WorkedExample;
 use ledger_core::CommandBody;
+use ledger_core::OrderCommand;
 
 /// An entry as `Dr 2203[C] 950.00` strings, in booking order.
 fn lines(entry: &Entry, names: &[(OrgId, &str)]) -> Vec<String> {
@@ -30,7 +31,7 @@ fn one_order_paid_books_the_design_table_in_three_books() {
     world.recharge("1000.00");
     let order_id = world.place_order();
     let customer = world.customer_actor.clone();
-    let recorded = world.ledger.given(&customer, CommandBody::PayOrder { order_id });
+    let recorded = world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
 
     assert_eq!(recorded.len(), 1, "one event books every book");
     let event = &recorded[0];
@@ -80,7 +81,7 @@ fn inter_company_lines_share_pair_ids() {
     world.recharge("1000.00");
     let order_id = world.place_order();
     let customer = world.customer_actor.clone();
-    let recorded = world.ledger.given(&customer, CommandBody::PayOrder { order_id });
+    let recorded = world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
     let entries = &recorded[0].event.entries;
     let pair_of = |book: OrgId, account: &str| {
         entries

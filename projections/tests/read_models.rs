@@ -28,6 +28,7 @@ use ledger_core::chart::{codes, AccountCode};
 use ledger_core::ids::OrgId;
 use ledger_core::money::{Amount, SignedAmount, Total};
 use ledger_core::org::Role;
+use ledger_core::OrderCommand;
 use ledger_core::{CommandBody, State};
 use projections::{
     spawn_embedded, Granularity, KpiDimension, KpiQuery, KpiRow, LedgerLine, LedgerQuery, OrderQuery, ReadError,
@@ -624,12 +625,12 @@ async fn the_worked_example_shows_the_design_figures<B: Backend>(backend: B) {
     assert_eq!((receivable[0].rule_id.as_str(), receivable[0].event_type.as_str()), ("sale/intermediate", "OrderPaid"));
 
     // A full refund reverses every book's sale; the KPIs show the refund and net to zero.
-    let refund = CommandBody::RefundOrder {
+    let refund = CommandBody::Orders(OrderCommand::RefundOrder {
         order_id: order_id(0),
         amount: amount("950.00"),
         penalty: Amount::ZERO,
         reason: "unsubscribe".into(),
-    };
+    });
     submit(&handle, &world.r2_admin, today, refund).await.expect("the refund");
     catch_up_all(&backend, &live).await;
     for (book, refunds) in [(world.r2, "950.00"), (world.r1, "880.00"), (world.platform, "800.00")] {

@@ -17,6 +17,7 @@ use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use ledger_core::SetupCommand;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -63,13 +64,13 @@ pub async fn create_product(
 ) -> Result<Answer<Created>, ApiError> {
     let minter = Minter::new(&caller, &key, "products");
     let product_id: ProductId = minter.id("product");
-    let command = CommandBody::CreateProduct {
+    let command = CommandBody::Setup(SetupCommand::CreateProduct {
         product_id,
         name: body.name,
         supplier_id: parse::id("supplier_id", &body.supplier_id)?,
         list_price: parse::unit_price("list_price", &body.list_price)?,
         unit: body.unit,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::CREATED, Created { id: product_id.to_string(), position: committed.position }))
 }
@@ -155,10 +156,10 @@ pub async fn set_supplier_rate(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RateBody>,
 ) -> Result<Answer<Position>, ApiError> {
-    let command = CommandBody::SetSupplierRate {
+    let command = CommandBody::Setup(SetupCommand::SetSupplierRate {
         product_id: parse::path_id("product", &id)?,
         rate: parse::rate("rate", &body.rate)?,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::OK, Position { position: committed.position }))
 }
@@ -193,7 +194,7 @@ pub async fn set_rate(
     JsonBody(body): JsonBody<SetRateBody>,
 ) -> Result<Answer<RateAnswer>, ApiError> {
     let minter = Minter::new(&caller, &key, "rates");
-    let command = CommandBody::SetRate {
+    let command = CommandBody::Setup(SetupCommand::SetRate {
         book: parse::path_id("book", &org_id)?,
         product_id: parse::id("product_id", &body.product_id)?,
         scope: RateScope::parse(&body.scope).map_err(|reason| ApiError::invalid("invalid_field", "scope", reason))?,
@@ -201,7 +202,7 @@ pub async fn set_rate(
         valid_from: parse::optional_date("valid_from", &body.valid_from)?,
         valid_to: parse::optional_date("valid_to", &body.valid_to)?,
         approval_id: minter.id("approval"),
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     let approval_id = committed.events.iter().find_map(|event| match &event.event.payload {
         EventPayload::ApprovalRequested(request) => Some(request.approval_id.to_string()),
@@ -238,14 +239,14 @@ pub async fn create_promotion(
     }
     let minter = Minter::new(&caller, &key, "promotions");
     let promotion_id: PromotionId = minter.id("promotion");
-    let command = CommandBody::CreatePromotion {
+    let command = CommandBody::Setup(SetupCommand::CreatePromotion {
         promotion_id,
         book: parse::path_id("book", &org_id)?,
         name: body.name,
         rates,
         valid_from: parse::date("valid_from", &body.valid_from)?,
         valid_to: parse::date("valid_to", &body.valid_to)?,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::CREATED, Created { id: promotion_id.to_string(), position: committed.position }))
 }
@@ -278,12 +279,12 @@ pub async fn create_invite_code(
     let minter = Minter::new(&caller, &key, "invite-codes");
     let text = body.code.unwrap_or_else(|| minter.code("invite-code", INVITE_CODE_LENGTH));
     let code = InviteCode::try_from(text).map_err(|reason| ApiError::invalid("invalid_field", "code", reason))?;
-    let command = CommandBody::CreateInviteCode {
+    let command = CommandBody::Setup(SetupCommand::CreateInviteCode {
         code: code.clone(),
         book: parse::path_id("book", &org_id)?,
         promotion_id: body.promotion_id.as_deref().map(|id| parse::id("promotion_id", id)).transpose()?,
         salesperson: body.salesperson,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::CREATED, InviteCodeCreated { code: code.to_string(), position: committed.position }))
 }
@@ -309,12 +310,12 @@ pub async fn open_account(
 ) -> Result<Answer<Position>, ApiError> {
     let account_type: AccountType = serde_json::from_value(serde_json::Value::String(body.account_type))
         .map_err(|_| ApiError::invalid("invalid_field", "account_type", "unknown account type"))?;
-    let command = CommandBody::OpenAccount {
+    let command = CommandBody::Setup(SetupCommand::OpenAccount {
         book: parse::path_id("book", &org_id)?,
         code: body.code,
         name: body.name,
         account_type,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::CREATED, Position { position: committed.position }))
 }

@@ -234,7 +234,7 @@ impl crate::app::AppState {
         key: &Option<IdempotencyKey>,
         body: CommandBody,
     ) -> Result<Committed, ApiError> {
-        let command_name = command_name(&body);
+        let command_name = body.name();
         tracing::Span::current().record("command", command_name);
         let command = Command { actor: caller.actor.clone(), effective_date: self.clock.today(), at: Utc::now(), body };
         let request = WriterRequest { command, idempotency_key: key.clone(), correlation_id: None };
@@ -247,48 +247,6 @@ impl crate::app::AppState {
             self.notifier.notify_all(&committed.events);
         }
         Ok(committed)
-    }
-}
-
-/// The command's name as the metrics know it (`place_order`, ...).
-pub fn command_name(body: &CommandBody) -> &'static str {
-    use CommandBody as C;
-    #[allow(unreachable_patterns)]
-    match body {
-        C::Bootstrap { .. } => "bootstrap",
-        C::OpenOrg { .. } => "open_org",
-        C::OpenAccount { .. } => "open_account",
-        C::SetPostingRules { .. } => "set_posting_rules",
-        C::SetSaleMode { .. } => "set_sale_mode",
-        C::CreateProduct { .. } => "create_product",
-        C::SetSupplierRate { .. } => "set_supplier_rate",
-        C::SetRate { .. } => "set_rate",
-        C::CreatePromotion { .. } => "create_promotion",
-        C::CreateInviteCode { .. } => "create_invite_code",
-        C::ConfirmOnlineRecharge { .. } => "confirm_online_recharge",
-        C::RequestRecharge { .. } => "request_recharge",
-        C::RequestRechargeReversal { .. } => "request_recharge_reversal",
-        C::GrantCoupon { .. } => "grant_coupon",
-        C::PlaceOrder { .. } => "place_order",
-        C::PayOrder { .. } => "pay_order",
-        C::FulfilOrder { .. } => "fulfil_order",
-        C::CancelOrder { .. } => "cancel_order",
-        C::RefundOrder { .. } => "refund_order",
-        C::Withdraw { .. } => "withdraw",
-        C::ChargeUsage { .. } => "charge_usage",
-        C::RenewSubscription { .. } => "renew_subscription",
-        C::SetSerialPackagePrice { .. } => "set_serial_package_price",
-        C::SetDistributorTier { .. } => "set_distributor_tier",
-        C::SetSerialTierRate { .. } => "set_serial_tier_rate",
-        C::IssueSerialCodes { .. } => "issue_serial_codes",
-        C::ActivateSerialCode { .. } => "activate_serial_code",
-        C::IssueSettlementStatement { .. } => "issue_settlement_statement",
-        C::PaySettlement { .. } => "pay_settlement",
-        C::RequestInvoice { .. } => "request_invoice",
-        C::ClosePeriod { .. } => "close_period",
-        C::DecideApproval { .. } => "decide_approval",
-        C::BookBusiness { .. } => "book_business",
-        _ => "other",
     }
 }
 

@@ -16,6 +16,7 @@ use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, R
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use ledger_core::{ApprovalCommand, MoneyCommand};
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -73,14 +74,14 @@ pub async fn request_recharge(
     };
     let minter = Minter::new(&caller, &key, "recharges");
     let (recharge_id, approval_id): (RechargeId, ApprovalId) = (minter.id("recharge"), minter.id("approval"));
-    let command = CommandBody::RequestRecharge {
+    let command = CommandBody::Money(MoneyCommand::RequestRecharge {
         recharge_id,
         approval_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
         method,
         reference: body.reference,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::ACCEPTED, pending(recharge_id, approval_id, committed.position)))
 }
@@ -103,7 +104,8 @@ pub async fn request_reversal(
 ) -> Result<Answer<Pending>, ApiError> {
     let recharge_id: RechargeId = parse::path_id("recharge", &id)?;
     let approval_id: ApprovalId = Minter::new(&caller, &key, "reversals").id("approval");
-    let command = CommandBody::RequestRechargeReversal { approval_id, recharge_id, reason: body.reason };
+    let command =
+        CommandBody::Money(MoneyCommand::RequestRechargeReversal { approval_id, recharge_id, reason: body.reason });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::ACCEPTED, pending(recharge_id, approval_id, committed.position)))
 }
@@ -157,7 +159,7 @@ async fn decide(
     grant: bool,
 ) -> Result<Answer<Decision>, ApiError> {
     let approval_id = parse::path_id("approval", &id)?;
-    let command = CommandBody::DecideApproval { approval_id, grant, comment: body.comment };
+    let command = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment: body.comment });
     let committed = state.execute(&caller, &key, command).await?;
     let status = if grant { "granted" } else { "rejected" };
     Ok(Answer(StatusCode::OK, Decision { status: status.to_owned(), position: committed.position }))
@@ -255,11 +257,11 @@ pub async fn grant_coupon(
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CouponBody>,
 ) -> Result<Answer<Position>, ApiError> {
-    let command = CommandBody::GrantCoupon {
+    let command = CommandBody::Money(MoneyCommand::GrantCoupon {
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
         reason: body.reason,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::CREATED, Position { position: committed.position }))
 }
@@ -298,13 +300,13 @@ pub async fn withdraw(
     };
     let minter = Minter::new(&caller, &key, "withdrawals");
     let (withdrawal_id, approval_id): (WithdrawalId, ApprovalId) = (minter.id("withdrawal"), minter.id("approval"));
-    let command = CommandBody::Withdraw {
+    let command = CommandBody::Money(MoneyCommand::Withdraw {
         withdrawal_id,
         approval_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
         route,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     let paid = committed.events.iter().any(|event| matches!(event.event.payload, EventPayload::WithdrawalPaid(_)));
     let (status, answer) = if paid {

@@ -5,9 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use ledger_core::command::OrderItemRequest;
-use ledger_core::event::CancelReason;
 use ledger_core::ids::{InviteCode, OrderId, RenewalId, UsageId};
-use ledger_core::org::Role;
 use ledger_core::pricing::PricedItem;
 use ledger_core::{CommandBody, EventPayload};
 use projections::{OrderQuery, OrderView};
@@ -18,6 +16,7 @@ use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, 
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use ledger_core::OrderCommand;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -118,7 +117,7 @@ pub async fn place_order(
         .transpose()?;
     let order_id: OrderId = Minter::new(&caller, &key, "orders").id("order");
     let customer_id = parse::id("customer_id", &body.customer_id)?;
-    let command = CommandBody::PlaceOrder { order_id, customer_id, items, invite_code };
+    let command = CommandBody::Orders(OrderCommand::PlaceOrder { order_id, customer_id, items, invite_code });
     let committed = state.execute(&caller, &key, command).await?;
     let placed = committed_event!(committed, OrderPlaced)?;
     Ok(Answer(
@@ -152,7 +151,7 @@ pub async fn pay_order(
     JsonBody(_): JsonBody<Empty>,
 ) -> Result<Answer<OrderStatusAnswer>, ApiError> {
     let order_id: OrderId = parse::path_id("order", &id)?;
-    let committed = state.execute(&caller, &key, CommandBody::PayOrder { order_id }).await?;
+    let committed = state.execute(&caller, &key, CommandBody::Orders(OrderCommand::PayOrder { order_id })).await?;
     Ok(status_answer(order_id, "paid", committed.position))
 }
 
@@ -185,7 +184,7 @@ pub async fn fulfil_order(
 ) -> Result<Answer<OrderStatusAnswer>, ApiError> {
     let order_id: OrderId = parse::path_id("order", &id)?;
     let subscription_end = parse::optional_date("subscription_end", &body.subscription_end)?;
-    let command = CommandBody::FulfilOrder { order_id, note: body.note, subscription_end };
+    let command = CommandBody::Orders(OrderCommand::FulfilOrder { order_id, note: body.note, subscription_end });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(status_answer(order_id, "fulfilled", committed.position))
 }
@@ -201,8 +200,7 @@ pub async fn cancel_order(
     JsonBody(_): JsonBody<Empty>,
 ) -> Result<Answer<OrderStatusAnswer>, ApiError> {
     let order_id: OrderId = parse::path_id("order", &id)?;
-    let reason = if caller.actor.has(Role::Customer) { CancelReason::ByCustomer } else { CancelReason::ByAdmin };
-    let committed = state.execute(&caller, &key, CommandBody::CancelOrder { order_id, reason }).await?;
+    let committed = state.execute(&caller, &key, CommandBody::Orders(OrderCommand::CancelOrder { order_id })).await?;
     Ok(status_answer(order_id, "cancelled", committed.position))
 }
 
@@ -243,7 +241,7 @@ pub async fn refund_order(
         Some(text) => parse::amount("penalty", text)?,
         None => ledger_core::money::Amount::ZERO,
     };
-    let command = CommandBody::RefundOrder { order_id, amount, penalty, reason: body.reason };
+    let command = CommandBody::Orders(OrderCommand::RefundOrder { order_id, amount, penalty, reason: body.reason });
     let committed = state.execute(&caller, &key, command).await?;
     let refunded = committed_event!(committed, OrderRefunded)?;
     let status = if refunded.fully_refunded { "refunded" } else { "partially_refunded" };
@@ -296,7 +294,8 @@ pub async fn renew_order(
     let order_id: OrderId = parse::path_id("order", &id)?;
     let renewal_id: RenewalId = Minter::new(&caller, &key, "renewals").id("renewal");
     let new_end = parse::date("new_end", &body.new_end)?;
-    let command = CommandBody::RenewSubscription { renewal_id, order_id, periods: body.periods, new_end };
+    let command =
+        CommandBody::Orders(OrderCommand::RenewSubscription { renewal_id, order_id, periods: body.periods, new_end });
     let committed = state.execute(&caller, &key, command).await?;
     let total = charged_total(&committed.events);
     Ok(Answer(StatusCode::CREATED, Charged { id: renewal_id.to_string(), total, position: committed.position }))
@@ -322,14 +321,14 @@ pub async fn charge_usage(
     JsonBody(body): JsonBody<UsageBody>,
 ) -> Result<Answer<Charged>, ApiError> {
     let usage_id: UsageId = Minter::new(&caller, &key, "usage").id("usage");
-    let command = CommandBody::ChargeUsage {
+    let command = CommandBody::Orders(OrderCommand::ChargeUsage {
         usage_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
         product_id: parse::id("product_id", &body.product_id)?,
         quantity: parse::quantity("quantity", &body.quantity)?,
         period_from: parse::date("period_from", &body.period_from)?,
         period_to: parse::date("period_to", &body.period_to)?,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     let total = charged_total(&committed.events);
     Ok(Answer(StatusCode::CREATED, Charged { id: usage_id.to_string(), total, position: committed.position }))

@@ -17,6 +17,7 @@ use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, 
 use crate::app::SharedState;
 use crate::auth::{generate_token, token_hash, Caller};
 use crate::error::{ApiError, Problem};
+use ledger_core::SetupCommand;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -98,7 +99,13 @@ pub async fn create_org(
         .map(|rate| parse::rate("commission_rate", rate).map(|commission_rate| SaleMode::Rebate { commission_rate }))
         .transpose()?;
     let minter = Minter::new(&caller, &key, "orgs");
-    let command = CommandBody::OpenOrg { org_id: minter.id("org"), kind, name: body.name, parent_id, sale_mode };
+    let command = CommandBody::Setup(SetupCommand::OpenOrg {
+        org_id: minter.id("org"),
+        kind,
+        name: body.name,
+        parent_id,
+        sale_mode,
+    });
     let committed = state.execute(&caller, &key, command).await?;
     let org = &committed_event!(committed, OrgOpened)?.org;
     Ok(Answer(
@@ -207,13 +214,13 @@ pub async fn issue_token(
     let token = generate_token();
     let hash = token_hash(&token);
     let principal_id = PrincipalId(uuid::Uuid::now_v7());
-    let command = CommandBody::IssueToken {
+    let command = CommandBody::Setup(SetupCommand::IssueToken {
         principal_id,
         org_id,
         roles: roles.clone(),
         label: body.label,
         token_hash: hash.clone(),
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     state.tokens.insert(hash, ledger_core::org::Actor::new(org_id, principal_id, roles.iter().copied()));
     Ok(Answer(

@@ -21,6 +21,7 @@ use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::payments::{read_notification, verify, NotificationError};
+use ledger_core::MoneyCommand;
 
 pub fn routes() -> Router<SharedState> {
     Router::new().route("/v1/payments/notify/{channel}", post(notify))
@@ -109,13 +110,13 @@ async fn take(state: &SharedState, channel: &str, request: Request) -> Result<()
     let seller = customer.parent_id.ok_or(ApiError::NotFound { what: "customer" })?;
     let principal = PrincipalId(derived_uuid(&["payment-channel", channel]));
     let caller = Caller { actor: Actor::new(seller, principal, [Role::Finance]) };
-    let command = CommandBody::ConfirmOnlineRecharge {
+    let command = CommandBody::Money(MoneyCommand::ConfirmOnlineRecharge {
         recharge_id: RechargeId(derived_uuid(&["recharge", channel, trade_number.as_str()])),
         customer_id,
         amount,
         channel: channel.to_owned(),
         trade_number,
-    };
+    });
     let key = IdempotencyKey::try_from(format!("notify:{channel}:{}", notification.trade_number).as_str()).ok();
     state.execute(&caller, &key, command).await?;
     Ok(())

@@ -17,6 +17,7 @@ use super::{committed_event, parse, Answer, IdempotencyHeader, JsonBody, Minter}
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use ledger_core::SerialCommand;
 
 /// The length of a generated serial code.
 pub const SERIAL_CODE_LENGTH: usize = 16;
@@ -57,7 +58,9 @@ pub async fn set_package_price(
 ) -> Result<Answer<Position>, ApiError> {
     let days: u32 = days.parse().map_err(|_| ApiError::NotFound { what: "package" })?;
     let list_price = parse::amount("list_price", &body.list_price)?;
-    let committed = state.execute(&caller, &key, CommandBody::SetSerialPackagePrice { days, list_price }).await?;
+    let committed = state
+        .execute(&caller, &key, CommandBody::Serial(SerialCommand::SetSerialPackagePrice { days, list_price }))
+        .await?;
     Ok(Answer(StatusCode::OK, Position { position: committed.position }))
 }
 
@@ -71,7 +74,10 @@ pub async fn set_tier_rate(
     Path(tier_name): Path<String>,
     JsonBody(body): JsonBody<RateBody>,
 ) -> Result<Answer<Position>, ApiError> {
-    let command = CommandBody::SetSerialTierRate { tier: tier(&tier_name)?, rate: parse::rate("rate", &body.rate)? };
+    let command = CommandBody::Serial(SerialCommand::SetSerialTierRate {
+        tier: tier(&tier_name)?,
+        rate: parse::rate("rate", &body.rate)?,
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::OK, Position { position: committed.position }))
 }
@@ -93,8 +99,10 @@ pub async fn set_distributor_tier(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<TierBody>,
 ) -> Result<Answer<Position>, ApiError> {
-    let command =
-        CommandBody::SetDistributorTier { distributor_id: parse::path_id("org", &id)?, tier: tier(&body.tier)? };
+    let command = CommandBody::Serial(SerialCommand::SetDistributorTier {
+        distributor_id: parse::path_id("org", &id)?,
+        tier: tier(&body.tier)?,
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::OK, Position { position: committed.position }))
 }
@@ -136,12 +144,12 @@ pub async fn issue_batch(
         .map(|index| SerialCode::try_from(minter.code(&format!("code-{index}"), SERIAL_CODE_LENGTH)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(ApiError::Internal)?;
-    let command = CommandBody::IssueSerialCodes {
+    let command = CommandBody::Serial(SerialCommand::IssueSerialCodes {
         batch_id,
         distributor_id: parse::id("distributor_id", &body.distributor_id)?,
         days: body.days,
         codes,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     let issued = committed_event!(committed, SerialCodesIssued)?;
     Ok(Answer(
@@ -173,7 +181,10 @@ pub async fn activate(
     JsonBody(body): JsonBody<ActivateBody>,
 ) -> Result<Answer<Position>, ApiError> {
     let code = SerialCode::try_from(code).map_err(|_| ApiError::NotFound { what: "serial code" })?;
-    let command = CommandBody::ActivateSerialCode { code, customer_id: parse::id("customer_id", &body.customer_id)? };
+    let command = CommandBody::Serial(SerialCommand::ActivateSerialCode {
+        code,
+        customer_id: parse::id("customer_id", &body.customer_id)?,
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::OK, Position { position: committed.position }))
 }

@@ -15,6 +15,7 @@ use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, 
 use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use ledger_core::SettlementCommand;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -111,7 +112,13 @@ pub async fn issue_statement(
     let counterparty_id = parse::id("counterparty_id", &body.counterparty_id)?;
     let (from, to) = (parse::date("from", &body.from)?, parse::date("to", &body.to)?);
     let settlement_id: SettlementId = Minter::new(&caller, &key, "settlements").id("settlement");
-    let command = CommandBody::IssueSettlementStatement { settlement_id, book, counterparty_id, from, to };
+    let command = CommandBody::Settlement(SettlementCommand::IssueSettlementStatement {
+        settlement_id,
+        book,
+        counterparty_id,
+        from,
+        to,
+    });
     let committed = state.execute(&caller, &key, command).await?;
     let issued = committed.events.iter().find_map(|event| match &event.event.payload {
         EventPayload::SettlementStatementIssued(issued) => Some(issued.settlement_id),
@@ -181,7 +188,13 @@ pub async fn pay_settlement(
 ) -> Result<Answer<Pending>, ApiError> {
     let settlement_id: SettlementId = parse::path_id("settlement", &id)?;
     let approval_id: ApprovalId = Minter::new(&caller, &key, "settlement-payments").id("approval");
-    let committed = state.execute(&caller, &key, CommandBody::PaySettlement { settlement_id, approval_id }).await?;
+    let committed = state
+        .execute(
+            &caller,
+            &key,
+            CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id, approval_id }),
+        )
+        .await?;
     Ok(Answer(
         StatusCode::ACCEPTED,
         Pending {
@@ -219,10 +232,10 @@ pub async fn close_period(
     Path(org_id): Path<String>,
     JsonBody(body): JsonBody<CloseBody>,
 ) -> Result<Answer<Closed>, ApiError> {
-    let command = CommandBody::ClosePeriod {
+    let command = CommandBody::Settlement(SettlementCommand::ClosePeriod {
         book: parse::path_id("book", &org_id)?,
         through: parse::date("through", &body.through)?,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     let closed = committed_event!(committed, PeriodClosed)?;
     let certificate = serde_json::to_value(&closed.certificate)
@@ -247,12 +260,12 @@ pub async fn request_invoice(
 ) -> Result<Answer<Pending>, ApiError> {
     let minter = Minter::new(&caller, &key, "invoices");
     let (invoice_id, approval_id): (InvoiceId, ApprovalId) = (minter.id("invoice"), minter.id("approval"));
-    let command = CommandBody::RequestInvoice {
+    let command = CommandBody::Settlement(SettlementCommand::RequestInvoice {
         invoice_id,
         approval_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
-    };
+    });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(
         StatusCode::ACCEPTED,

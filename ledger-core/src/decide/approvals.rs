@@ -6,7 +6,7 @@ use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::ApprovalId;
 use crate::org::Role;
-use crate::state::Decision;
+use crate::state::{Approval, Decision, InvoiceRequest, RechargeStatus, State, WithdrawalStatus};
 
 use super::{optional_text, Decider};
 
@@ -48,5 +48,59 @@ impl Decider<'_> {
             }
         };
         Ok(vec![Event::new(EventPayload::ApprovalGranted(decided)), effect])
+    }
+}
+
+// The folds of this family's events into the state (see `State::evolve`).
+
+pub(super) fn approval_requested(state: &mut State, event: &ApprovalRequested) {
+    match &event.proposal {
+        Proposal::ReverseRecharge { recharge_id, .. } => {
+            state.recharges.get_mut(recharge_id).expect("known recharge").reversal_pending = true;
+        }
+        Proposal::PaySettlement { settlement_id } => {
+            state.settlements.get_mut(settlement_id).expect("known settlement").payment_pending = true;
+        }
+        Proposal::IssueInvoice { invoice_id, customer_id, amount } => {
+            state.invoice_requests.insert(*invoice_id, InvoiceRequest { customer_id: *customer_id, amount: *amount });
+        }
+        Proposal::ConfirmRecharge { .. } | Proposal::PayWithdrawal { .. } | Proposal::SetRate(_) => {}
+    }
+    state.approvals.insert(event.approval_id, Approval { request: event.clone(), decision: Decision::Pending });
+}
+
+/// A grant is followed, in the same command, by the effect's own events, which update the
+/// things they touch; a rejection releases what the request held.
+pub(super) fn approval_decided(state: &mut State, event: &ApprovalDecided, decision: Decision) {
+    let approval = state.approvals.get_mut(&event.approval_id).expect("known approval");
+    approval.decision = decision;
+    if decision == Decision::Granted {
+        return;
+    }
+    match approval.request.proposal.clone() {
+        Proposal::ConfirmRecharge { recharge_id } => {
+            let recharge = state.recharges.get_mut(&recharge_id).expect("known recharge");
+            recharge.status = RechargeStatus::Rejected;
+            let (customer, amount) = (recharge.customer_id, recharge.amount);
+            let wallet = state.wallets.entry(customer).or_default();
+            wallet.pending_recharges = wallet.pending_recharges.minus(amount);
+        }
+        Proposal::ReverseRecharge { recharge_id, .. } => {
+            state.recharges.get_mut(&recharge_id).expect("known recharge").reversal_pending = false;
+        }
+        Proposal::PayWithdrawal { withdrawal_id } => {
+            let withdrawal = state.withdrawals.get_mut(&withdrawal_id).expect("known withdrawal");
+            withdrawal.status = WithdrawalStatus::Rejected;
+            let (customer, amount) = (withdrawal.customer_id, withdrawal.amount);
+            let wallet = state.wallets.entry(customer).or_default();
+            wallet.reserved = wallet.reserved.minus(amount);
+        }
+        Proposal::PaySettlement { settlement_id } => {
+            state.settlements.get_mut(&settlement_id).expect("known settlement").payment_pending = false;
+        }
+        Proposal::IssueInvoice { invoice_id, .. } => {
+            state.invoice_requests.remove(&invoice_id);
+        }
+        Proposal::SetRate(_) => {}
     }
 }

@@ -13,29 +13,26 @@ mod serial;
 mod settlement;
 mod setup;
 
-use crate::command::{Command, CommandBody, TEXT_LENGTH_MAX};
+use crate::command::{ApprovalCommand, Command, CommandBody, SetupCommand, TEXT_LENGTH_MAX};
 use crate::error::DomainError;
-use crate::event::{Event, EventPayload};
+use crate::event::{Event, EventPayload, RecordedEvent};
 use crate::ids::OrgId;
 use crate::journal::{book_posting, pair_intercompany_lines, Posting};
 use crate::limits::{self, Breach};
+use crate::money::{Amount, SignedAmount};
 use crate::org::{Org, OrgKind, Role};
-use crate::state::{Book, State};
+use crate::state::{Book, Decision, State};
 
-pub(crate) use orders::refund_parts;
 pub use orders::{order_shares, Share};
 
 /// Decides a command against the state. Pure: the same state and command give the same answer.
 pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainError> {
     let decider = Decider { state, command };
-    if state.platform_id.is_none() && !matches!(command.body, CommandBody::Bootstrap { .. }) {
+    if state.platform_id.is_none() && !matches!(command.body, CommandBody::Setup(SetupCommand::Bootstrap { .. })) {
         return Err(DomainError::NotBootstrapped);
     }
     let events = decider.dispatch(&command.body)?;
-    limits::check(state, &events).map_err(|breach| match breach {
-        Breach::Overdrawn { available, needed, .. } => DomainError::InsufficientBalance { available, needed },
-        Breach::Limit { .. } => DomainError::LimitExceeded { field: "amount".to_owned(), reason: breach.to_string() },
-    })?;
+    decider.within_limits(&events)?;
     Ok(events)
 }
 
@@ -46,43 +43,27 @@ pub(crate) struct Decider<'a> {
 
 impl<'a> Decider<'a> {
     fn dispatch(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
-        use CommandBody as C;
         match body {
-            C::Bootstrap { .. }
-            | C::OpenOrg { .. }
-            | C::IssueToken { .. }
-            | C::OpenAccount { .. }
-            | C::SetPostingRules { .. }
-            | C::SetSaleMode { .. }
-            | C::CreateProduct { .. }
-            | C::SetSupplierRate { .. }
-            | C::SetRate { .. }
-            | C::CreatePromotion { .. }
-            | C::CreateInviteCode { .. }
-            | C::BookBusiness { .. } => self.decide_setup(body),
-            C::ConfirmOnlineRecharge { .. }
-            | C::RequestRecharge { .. }
-            | C::RequestRechargeReversal { .. }
-            | C::GrantCoupon { .. }
-            | C::Withdraw { .. } => self.decide_money(body),
-            C::PlaceOrder { .. }
-            | C::PayOrder { .. }
-            | C::FulfilOrder { .. }
-            | C::CancelOrder { .. }
-            | C::RefundOrder { .. }
-            | C::ChargeUsage { .. }
-            | C::RenewSubscription { .. } => self.decide_orders(body),
-            C::SetSerialPackagePrice { .. }
-            | C::SetDistributorTier { .. }
-            | C::SetSerialTierRate { .. }
-            | C::IssueSerialCodes { .. }
-            | C::ActivateSerialCode { .. } => self.decide_serial(body),
-            C::IssueSettlementStatement { .. }
-            | C::PaySettlement { .. }
-            | C::RequestInvoice { .. }
-            | C::ClosePeriod { .. } => self.decide_settlement(body),
-            C::DecideApproval { approval_id, grant, comment } => self.decide_approval(*approval_id, *grant, comment),
+            CommandBody::Setup(command) => self.decide_setup(command),
+            CommandBody::Money(command) => self.decide_money(command),
+            CommandBody::Orders(command) => self.decide_orders(command),
+            CommandBody::Serial(command) => self.decide_serial(command),
+            CommandBody::Settlement(command) => self.decide_settlement(command),
+            CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment }) => {
+                self.decide_approval(*approval_id, *grant, comment)
+            }
         }
+    }
+
+    /// The one check of what events would do to wallets, holds and totals (`limits`): run on
+    /// every command's events, and by a decider that wants a request refused early.
+    pub fn within_limits(&self, events: &[Event]) -> Result<(), DomainError> {
+        limits::check(self.state, events).map_err(|breach| match breach {
+            Breach::Overdrawn { available, needed, .. } => DomainError::InsufficientBalance { available, needed },
+            Breach::Limit { .. } => {
+                DomainError::LimitExceeded { field: "amount".to_owned(), reason: breach.to_string() }
+            }
+        })
     }
 
     pub fn platform_id(&self) -> OrgId {
@@ -167,6 +148,67 @@ impl<'a> Decider<'a> {
         }
         pair_intercompany_lines(&mut entries);
         Ok(Event::with_entries(payload, entries))
+    }
+}
+
+/// `evolve`: one dispatch on the event type to the family that owns it, each fold beside its
+/// decider. It cannot fail on events the deciders produced; what it asserts is a programmer
+/// error (the writer catches it and reloads its state from the log).
+impl State {
+    /// Folds one recorded event in. Cannot fail: the decider checked everything; what is
+    /// asserted here is a programmer error.
+    pub fn evolve(&mut self, recorded: &RecordedEvent) {
+        assert_eq!(recorded.position, self.last_position + 1, "events are folded in position order");
+        for (customer, delta) in limits::wallet_deltas(self, &recorded.event.entries) {
+            let wallet = self.wallets.entry(customer).or_default();
+            let balance = SignedAmount::from(wallet.balance).plus(delta);
+            wallet.balance = Amount::from_decimal(balance.as_decimal()).expect("a wallet the decider kept in range");
+        }
+        for entry in &recorded.event.entries {
+            self.post_entry(recorded.position, entry);
+        }
+        use EventPayload as E;
+        match &recorded.event.payload {
+            E::OrgOpened(event) => setup::org_opened(self, event),
+            E::TokenIssued(event) => setup::token_issued(self, event),
+            E::AccountOpened(event) => setup::account_opened(self, event),
+            E::PostingRulesSet(event) => setup::posting_rules_set(self, event),
+            E::SaleModeSet(event) => setup::sale_mode_set(self, event),
+            E::ProductCreated(event) => setup::product_created(self, event),
+            E::SupplierRateSet(event) => setup::supplier_rate_set(self, event),
+            E::RateSet(event) => setup::rate_set(self, event),
+            E::PromotionCreated(event) => setup::promotion_created(self, event),
+            E::InviteCodeCreated(event) => setup::invite_code_created(self, event),
+            E::ApprovalRequested(event) => approvals::approval_requested(self, event),
+            E::ApprovalGranted(event) => approvals::approval_decided(self, event, Decision::Granted),
+            E::ApprovalRejected(event) => approvals::approval_decided(self, event, Decision::Rejected),
+            E::RechargeRequested(event) => money_flows::recharge_requested(self, event),
+            E::RechargeConfirmed(event) => money_flows::recharge_confirmed(self, event),
+            E::RechargeReversed(event) => money_flows::recharge_reversed(self, event),
+            E::CouponGranted(_) => {}
+            E::OrderPlaced(event) => orders::order_placed(self, event),
+            E::OrderPaid(event) => orders::order_paid(self, event),
+            E::OrderFulfilled(event) => orders::order_fulfilled(self, event),
+            E::OrderCancelled(event) => orders::order_cancelled(self, event),
+            E::OrderRefunded(event) => orders::order_refunded(self, event),
+            E::WithdrawalRequested(event) => money_flows::withdrawal_requested(self, event),
+            E::WithdrawalPaid(event) => money_flows::withdrawal_paid(self, event),
+            E::UsageCharged(event) => orders::usage_charged(self, event),
+            E::SubscriptionRenewed(event) => orders::subscription_renewed(self, event),
+            E::SerialPackagePriced(event) => serial::serial_package_priced(self, event),
+            E::DistributorTierSet(event) => serial::distributor_tier_set(self, event),
+            E::SerialTierRateSet(event) => serial::serial_tier_rate_set(self, event),
+            E::SerialCodesIssued(event) => serial::serial_codes_issued(self, event),
+            E::SerialCodeActivated(event) => serial::serial_code_activated(self, event),
+            E::CommissionAccrued(event) => orders::commission_accrued(self, event),
+            E::CommissionReversed(event) => orders::commission_reversed(self, event),
+            E::SettlementStatementIssued(event) => settlement::settlement_statement_issued(self, event),
+            E::SettlementPaid(event) => settlement::settlement_paid(self, event),
+            E::InvoiceIssued(event) => settlement::invoice_issued(self, event),
+            E::PeriodClosed(event) => settlement::period_closed(self, event),
+            E::BusinessBooked(_) => {}
+        }
+        self.last_position = recorded.position;
     }
 }
 

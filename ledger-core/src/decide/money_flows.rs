@@ -1,6 +1,6 @@
 //! Money in and out of customer wallets: recharges, reversals, coupons, withdrawals.
 
-use crate::command::CommandBody;
+use crate::command::MoneyCommand;
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{ApprovalId, OrgId, RechargeId, WithdrawalId};
@@ -9,6 +9,8 @@ use crate::money::Amount;
 use crate::org::Role;
 use crate::rules::PartyRef;
 use crate::state::{RechargeStatus, WithdrawalStatus};
+
+use crate::state::{Recharge, State, Withdrawal};
 
 use super::{text_field, Decider};
 
@@ -43,9 +45,9 @@ fn positive(field: &str, amount: Amount) -> Result<Amount, DomainError> {
 }
 
 impl Decider<'_> {
-    pub(super) fn decide_money(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
-        use CommandBody as C;
-        match body {
+    pub(super) fn decide_money(&self, command: &MoneyCommand) -> Result<Vec<Event>, DomainError> {
+        use MoneyCommand as C;
+        match command {
             C::ConfirmOnlineRecharge { recharge_id, customer_id, amount, channel, trade_number } => {
                 let (_, book) = self.customer_for(*customer_id, &[Role::Finance])?;
                 // The seller confirms what the channel's signed notification says; a customer
@@ -112,7 +114,7 @@ impl Decider<'_> {
                 self.new_approval_id(*approval_id)?;
                 let reason = text_field("reason", reason)?;
                 // Checked now so a hopeless request never reaches finance; checked again on grant.
-                self.reverse_recharge(*recharge_id, &reason)?;
+                self.within_limits(&[self.reverse_recharge(*recharge_id, &reason)?])?;
                 let proposal = Proposal::ReverseRecharge { recharge_id: *recharge_id, reason };
                 Ok(vec![self.approval_request(*approval_id, recharge.book, ApprovalKind::RechargeReversal, proposal)])
             }
@@ -136,10 +138,6 @@ impl Decider<'_> {
                     return Err(DomainError::AlreadyExists { what: "withdrawal", id: withdrawal_id.to_string() });
                 }
                 let amount = positive("amount", *amount)?;
-                let available = self.state.wallet(*customer_id).available();
-                if amount > available {
-                    return Err(DomainError::InsufficientBalance { available, needed: amount });
-                }
                 match route {
                     WithdrawalRoute::Original => {
                         Ok(vec![self.withdrawal_paid(*withdrawal_id, *customer_id, book, amount, *route)?])
@@ -162,7 +160,6 @@ impl Decider<'_> {
                     }
                 }
             }
-            _ => unreachable!("dispatched by kind"),
         }
     }
 
@@ -219,14 +216,10 @@ impl Decider<'_> {
         self.booked(payload, &[posting])
     }
 
-    /// The effect of an approved reversal: the wallet must still hold the money.
+    /// The effect of an approved reversal: the wallet must still hold the money (`limits`).
     pub(super) fn reverse_recharge(&self, recharge_id: RechargeId, reason: &str) -> Result<Event, DomainError> {
         let recharge =
             self.state.recharges.get(&recharge_id).ok_or_else(|| DomainError::not_found("recharge", recharge_id))?;
-        let available = self.state.wallet(recharge.customer_id).available();
-        if recharge.amount > available {
-            return Err(DomainError::InsufficientBalance { available, needed: recharge.amount });
-        }
         let payload = EventPayload::RechargeReversed(RechargeReversed {
             recharge_id,
             customer_id: recharge.customer_id,
@@ -259,5 +252,84 @@ impl Decider<'_> {
         let payload = EventPayload::WithdrawalPaid(WithdrawalPaid { withdrawal_id, customer_id, book, amount, route });
         let posting = self.wallet_posting(withdrawal_kind(route), book, customer_id, amount);
         self.booked(payload, &[posting])
+    }
+}
+
+// The folds of this family's events into the state (see `State::evolve`).
+
+pub(super) fn recharge_requested(state: &mut State, event: &RechargeRequested) {
+    state.recharges.insert(
+        event.recharge_id,
+        Recharge {
+            recharge_id: event.recharge_id,
+            customer_id: event.customer_id,
+            book: event.book,
+            amount: event.amount,
+            method: event.method,
+            status: RechargeStatus::Requested,
+            reversal_pending: false,
+        },
+    );
+    let wallet = state.wallets.entry(event.customer_id).or_default();
+    wallet.pending_recharges = wallet.pending_recharges.plus(event.amount);
+}
+
+pub(super) fn recharge_confirmed(state: &mut State, event: &RechargeConfirmed) {
+    let previous = state.recharges.insert(
+        event.recharge_id,
+        Recharge {
+            recharge_id: event.recharge_id,
+            customer_id: event.customer_id,
+            book: event.book,
+            amount: event.amount,
+            method: event.method,
+            status: RechargeStatus::Confirmed,
+            reversal_pending: false,
+        },
+    );
+    if previous.is_some_and(|recharge| recharge.status == RechargeStatus::Requested) {
+        let wallet = state.wallets.entry(event.customer_id).or_default();
+        wallet.pending_recharges = wallet.pending_recharges.minus(event.amount);
+    }
+    if let (Some(channel), Some(trade_number)) = (&event.channel, &event.trade_number) {
+        state.trade_numbers.insert((channel.clone(), trade_number.clone()));
+    }
+}
+
+pub(super) fn recharge_reversed(state: &mut State, event: &RechargeReversed) {
+    let recharge = state.recharges.get_mut(&event.recharge_id).expect("known recharge");
+    recharge.status = RechargeStatus::Reversed;
+    recharge.reversal_pending = false;
+}
+
+pub(super) fn withdrawal_requested(state: &mut State, event: &WithdrawalRequested) {
+    state.withdrawals.insert(
+        event.withdrawal_id,
+        Withdrawal {
+            withdrawal_id: event.withdrawal_id,
+            customer_id: event.customer_id,
+            amount: event.amount,
+            route: event.route,
+            status: WithdrawalStatus::Requested,
+        },
+    );
+    let wallet = state.wallets.entry(event.customer_id).or_default();
+    wallet.reserved = wallet.reserved.plus(event.amount);
+}
+
+pub(super) fn withdrawal_paid(state: &mut State, event: &WithdrawalPaid) {
+    let previous = state.withdrawals.insert(
+        event.withdrawal_id,
+        Withdrawal {
+            withdrawal_id: event.withdrawal_id,
+            customer_id: event.customer_id,
+            amount: event.amount,
+            route: event.route,
+            status: WithdrawalStatus::Paid,
+        },
+    );
+    if previous.is_some_and(|withdrawal| withdrawal.status == WithdrawalStatus::Requested) {
+        let wallet = state.wallets.entry(event.customer_id).or_default();
+        wallet.reserved = wallet.reserved.minus(event.amount);
     }
 }

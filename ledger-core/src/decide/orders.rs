@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use crate::command::{CommandBody, OrderItemRequest, ORDER_ITEMS_MAX, PERIODS_MAX};
+use crate::command::{OrderCommand, OrderItemRequest, ORDER_ITEMS_MAX, PERIODS_MAX};
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{InviteCode, OrgId, ProductId};
@@ -15,6 +15,9 @@ use crate::org::{OrgKind, Role, SaleMode};
 use crate::pricing::{build_item, PricedItem, RateScope, RateSource};
 use crate::rules::PartyRef;
 use crate::state::{Order, OrderStatus, ShareAmounts};
+
+use crate::ids::OrderId;
+use crate::state::{OrderCommission, State};
 
 use super::{optional_text, text_field, Decider};
 
@@ -126,9 +129,9 @@ fn order_total(items: &[PricedItem]) -> Result<Amount, DomainError> {
 }
 
 impl Decider<'_> {
-    pub(super) fn decide_orders(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
-        use CommandBody as C;
-        match body {
+    pub(super) fn decide_orders(&self, command: &OrderCommand) -> Result<Vec<Event>, DomainError> {
+        use OrderCommand as C;
+        match command {
             C::PlaceOrder { order_id, customer_id, items, invite_code } => {
                 self.place_order(*order_id, *customer_id, items, invite_code.as_ref())
             }
@@ -146,15 +149,14 @@ impl Decider<'_> {
                 };
                 Ok(vec![Event::new(EventPayload::OrderFulfilled(event))])
             }
-            C::CancelOrder { order_id, reason } => {
+            C::CancelOrder { order_id } => {
                 let order = self.customer_order(*order_id, &[Role::Sales, Role::Operations])?;
                 if order.status != OrderStatus::PendingPayment {
                     return Err(order_state_error(order, "cancel"));
                 }
-                Ok(vec![Event::new(EventPayload::OrderCancelled(OrderCancelled {
-                    order_id: *order_id,
-                    reason: *reason,
-                }))])
+                let by_customer = self.command.actor.org_id == order.customer_id;
+                let reason = if by_customer { CancelReason::ByCustomer } else { CancelReason::ByAdmin };
+                Ok(vec![Event::new(EventPayload::OrderCancelled(OrderCancelled { order_id: *order_id, reason }))])
             }
             C::RefundOrder { order_id, amount, penalty, reason } => self.refund(*order_id, *amount, *penalty, reason),
             C::ChargeUsage { usage_id, customer_id, product_id, quantity, period_from, period_to } => {
@@ -187,7 +189,6 @@ impl Decider<'_> {
             C::RenewSubscription { renewal_id, order_id, periods, new_end } => {
                 self.renew(*renewal_id, *order_id, *periods, *new_end)
             }
-            _ => unreachable!("dispatched by kind"),
         }
     }
 
@@ -257,10 +258,6 @@ impl Decider<'_> {
             OrderStatus::Cancelled => return Err(order_state_error(order, "pay")),
             _ => return Err(DomainError::OrderAlreadyPaid),
         }
-        let available = self.state.wallet(order.customer_id).available();
-        if order.total > available {
-            return Err(DomainError::InsufficientBalance { available, needed: order.total });
-        }
         let payload = EventPayload::OrderPaid(OrderPaid {
             order_id,
             customer_id: order.customer_id,
@@ -282,11 +279,6 @@ impl Decider<'_> {
         customer_id: OrgId,
         source_id: uuid::Uuid,
     ) -> Result<Vec<Event>, DomainError> {
-        let total = order_total(items)?;
-        let available = self.state.wallet(customer_id).available();
-        if total > available {
-            return Err(DomainError::InsufficientBalance { available, needed: total });
-        }
         let shares = order_shares(items, customer_id).map_err(|error| DomainError::invalid_amount("items", error))?;
         let postings: Vec<Posting<'_>> = shares.iter().map(|share| posting_of(kind, share, share.amounts)).collect();
         let mut events = vec![self.booked(payload, &postings)?];
@@ -572,4 +564,95 @@ impl Decider<'_> {
         }
         Ok(best)
     }
+}
+
+// The folds of this family's events into the state (see `State::evolve`).
+
+pub(super) fn order_placed(state: &mut State, event: &OrderPlaced) {
+    state.orders.insert(
+        event.order_id,
+        Order {
+            order_id: event.order_id,
+            customer_id: event.customer_id,
+            seller_id: event.seller_id,
+            items: event.items.clone(),
+            total: event.total,
+            status: OrderStatus::PendingPayment,
+            paid: Amount::ZERO,
+            refunded: Amount::ZERO,
+            reversed: Vec::new(),
+            subscription_end: None,
+            salesperson: event.salesperson.clone(),
+            fulfilled: false,
+            commissions: Vec::new(),
+        },
+    );
+}
+
+pub(super) fn order_paid(state: &mut State, event: &OrderPaid) {
+    let order = state.orders.get_mut(&event.order_id).expect("known order");
+    order.status = OrderStatus::Paid;
+    order.paid = event.total;
+    state.add_invoiceable(event.customer_id, event.total);
+}
+
+pub(super) fn order_fulfilled(state: &mut State, event: &OrderFulfilled) {
+    let order = state.orders.get_mut(&event.order_id).expect("known order");
+    order.status = OrderStatus::Fulfilled;
+    order.fulfilled = true;
+    order.subscription_end = event.subscription_end;
+}
+
+pub(super) fn order_cancelled(state: &mut State, event: &OrderCancelled) {
+    state.orders.get_mut(&event.order_id).expect("known order").status = OrderStatus::Cancelled;
+}
+
+pub(super) fn order_refunded(state: &mut State, event: &OrderRefunded) {
+    let order = state.orders.get_mut(&event.order_id).expect("known order");
+    let shares = order_shares(&order.items, order.customer_id).expect("shares placing checked");
+    let parts = refund_parts(order, &shares, event.amount).expect("parts the refund checked");
+    order.reversed.resize(shares.len(), ShareAmounts::default());
+    for (reversed, part) in order.reversed.iter_mut().zip(parts) {
+        reversed.list = reversed.list.plus(part.list);
+        reversed.price = reversed.price.plus(part.price);
+        reversed.cost = reversed.cost.plus(part.cost);
+    }
+    order.refunded = event.refunded_total;
+    order.status = if event.fully_refunded { OrderStatus::Refunded } else { OrderStatus::PartiallyRefunded };
+    let customer = order.customer_id;
+    let invoiceable = state.invoiceable.entry(customer).or_default();
+    // What was invoiced stays invoiced (a red-letter invoice is a finance matter).
+    *invoiceable = invoiceable.saturating_sub(event.amount.minus(event.penalty));
+}
+
+pub(super) fn usage_charged(state: &mut State, event: &UsageCharged) {
+    state.usages.insert(event.usage_id);
+    state.add_invoiceable(event.customer_id, event.total);
+}
+
+pub(super) fn subscription_renewed(state: &mut State, event: &SubscriptionRenewed) {
+    state.renewals.insert(event.renewal_id);
+    state.orders.get_mut(&event.order_id).expect("known order").subscription_end = Some(event.new_end);
+    state.add_invoiceable(event.customer_id, event.total);
+}
+
+pub(super) fn commission_accrued(state: &mut State, event: &CommissionAccrued) {
+    if let Some(order) = state.orders.get_mut(&OrderId(event.source_id)) {
+        order.commissions.push(OrderCommission {
+            payer_id: event.payer_id,
+            reseller_id: event.reseller_id,
+            amount: event.amount,
+            reversed: Amount::ZERO,
+        });
+    }
+}
+
+pub(super) fn commission_reversed(state: &mut State, event: &CommissionReversed) {
+    let order = state.orders.get_mut(&OrderId(event.source_id)).expect("reversals are of order commissions");
+    let commission = order
+        .commissions
+        .iter_mut()
+        .find(|commission| commission.payer_id == event.payer_id && commission.reseller_id == event.reseller_id)
+        .expect("the commission being reversed");
+    commission.reversed = commission.reversed.plus(event.amount);
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::command::{CommandBody, SERIAL_BATCH_MAX, SERIAL_PACKAGE_DAYS};
+use crate::command::{SerialCommand, SERIAL_BATCH_MAX, SERIAL_PACKAGE_DAYS};
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{OrgId, SerialBatchId, SerialCode};
@@ -11,6 +11,8 @@ use crate::journal::Posting;
 use crate::money::{checked_mul, round_half_up, Amount};
 use crate::org::{OrgKind, Role};
 use crate::rules::PartyRef;
+
+use crate::state::{SerialCodeState, State};
 
 use super::Decider;
 
@@ -23,10 +25,10 @@ fn check_package(days: u32) -> Result<(), DomainError> {
 }
 
 impl Decider<'_> {
-    pub(super) fn decide_serial(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
-        use CommandBody as C;
+    pub(super) fn decide_serial(&self, command: &SerialCommand) -> Result<Vec<Event>, DomainError> {
+        use SerialCommand as C;
         let platform = self.platform_id();
-        match body {
+        match command {
             C::SetSerialPackagePrice { days, list_price } => {
                 self.book_for(platform, &[Role::Operations])?;
                 check_package(*days)?;
@@ -68,7 +70,6 @@ impl Decider<'_> {
                     Posting::new("serial.activate", "issuer", state.issuer_id).amount("amount", state.unit_price);
                 Ok(vec![self.booked(payload, &[posting])?])
             }
-            _ => unreachable!("dispatched by kind"),
         }
     }
 
@@ -146,4 +147,39 @@ impl Decider<'_> {
         ];
         Ok(vec![self.booked(payload, &postings)?])
     }
+}
+
+// The folds of this family's events into the state (see `State::evolve`).
+
+pub(super) fn serial_package_priced(state: &mut State, event: &SerialPackagePriced) {
+    state.serial_prices.insert(event.days, event.list_price);
+}
+
+pub(super) fn distributor_tier_set(state: &mut State, event: &DistributorTierSet) {
+    state.distributor_tiers.insert(event.distributor_id, event.tier);
+}
+
+pub(super) fn serial_tier_rate_set(state: &mut State, event: &SerialTierRateSet) {
+    state.tier_rates.insert(event.tier, event.rate);
+}
+
+pub(super) fn serial_codes_issued(state: &mut State, event: &SerialCodesIssued) {
+    state.serial_batches.insert(event.batch_id);
+    for code in &event.codes {
+        state.serial_codes.insert(
+            code.clone(),
+            SerialCodeState {
+                batch_id: event.batch_id,
+                issuer_id: event.issuer_id,
+                distributor_id: event.distributor_id,
+                days: event.days,
+                unit_price: event.unit_price,
+                activated_by: None,
+            },
+        );
+    }
+}
+
+pub(super) fn serial_code_activated(state: &mut State, event: &SerialCodeActivated) {
+    state.serial_codes.get_mut(&event.code).expect("known serial code").activated_by = Some(event.customer_id);
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::chart::codes;
-use crate::command::CommandBody;
+use crate::command::SettlementCommand;
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{ApprovalId, InvoiceId, OrgId, SettlementId};
@@ -14,6 +14,8 @@ use crate::money::{Amount, SignedAmount, Total};
 use crate::org::{OrgKind, Role};
 use crate::rules::PartyRef;
 use crate::state::{trial_balance_hash, Book};
+
+use crate::state::{Settlement, State};
 
 use super::Decider;
 
@@ -35,9 +37,9 @@ struct StatementDigest<'a> {
 }
 
 impl Decider<'_> {
-    pub(super) fn decide_settlement(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
-        use CommandBody as C;
-        match body {
+    pub(super) fn decide_settlement(&self, command: &SettlementCommand) -> Result<Vec<Event>, DomainError> {
+        use SettlementCommand as C;
+        match command {
             C::IssueSettlementStatement { settlement_id, book, counterparty_id, from, to } => {
                 self.issue_statement(*settlement_id, *book, *counterparty_id, *from, *to)
             }
@@ -48,7 +50,6 @@ impl Decider<'_> {
                 self.request_invoice(*invoice_id, *approval_id, *customer_id, *amount)
             }
             C::ClosePeriod { book, through } => self.close_period(*book, *through),
-            _ => unreachable!("dispatched by kind"),
         }
     }
 
@@ -287,4 +288,35 @@ impl Decider<'_> {
         };
         Ok(vec![Event::new(EventPayload::PeriodClosed(PeriodClosed { book: book_id, through, certificate }))])
     }
+}
+
+// The folds of this family's events into the state (see `State::evolve`).
+
+pub(super) fn settlement_statement_issued(state: &mut State, event: &SettlementStatementIssued) {
+    let book = state.books.get_mut(&event.book).expect("settling an open book");
+    if let Some(items) = book.open_items.get_mut(&event.counterparty_id) {
+        items.retain(|item| {
+            !(item.position <= event.through_position && event.from <= item.date && item.date <= event.to)
+        });
+    }
+    state
+        .settlements
+        .insert(event.settlement_id, Settlement { statement: event.clone(), paid: false, payment_pending: false });
+}
+
+pub(super) fn settlement_paid(state: &mut State, event: &SettlementPaid) {
+    let settlement = state.settlements.get_mut(&event.settlement_id).expect("known settlement");
+    settlement.paid = true;
+    settlement.payment_pending = false;
+}
+
+pub(super) fn invoice_issued(state: &mut State, event: &InvoiceIssued) {
+    state.invoice_requests.remove(&event.invoice_id);
+    state.issued_invoices.insert(event.invoice_id);
+    let invoiceable = state.invoiceable.entry(event.customer_id).or_default();
+    *invoiceable = invoiceable.checked_sub(event.amount).expect("an invoice the decider checked");
+}
+
+pub(super) fn period_closed(state: &mut State, event: &PeriodClosed) {
+    state.books.get_mut(&event.book).expect("closing an open book").closed_through = Some(event.through);
 }

@@ -1,7 +1,7 @@
 //! Organisations, charts, posting rules, products, rates, promotions and custom business kinds.
 
 use crate::chart::{codes, Account, AccountCode, AccountType};
-use crate::command::CommandBody;
+use crate::command::SetupCommand;
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{ApprovalId, OrgId, ProductId};
@@ -11,12 +11,14 @@ use crate::org::{Org, OrgKind, Role, SaleMode};
 use crate::pricing::{RateScope, RateWindow};
 use crate::rules::{builtin_kind_amounts, default_rules, RuleSet};
 
+use crate::state::{Book, Product, State};
+
 use super::{text_field, Decider};
 
 impl Decider<'_> {
-    pub(super) fn decide_setup(&self, body: &CommandBody) -> Result<Vec<Event>, DomainError> {
-        use CommandBody as C;
-        match body {
+    pub(super) fn decide_setup(&self, command: &SetupCommand) -> Result<Vec<Event>, DomainError> {
+        use SetupCommand as C;
+        match command {
             C::Bootstrap { platform_id, name, currency } => self.bootstrap(*platform_id, name, *currency),
             C::OpenOrg { org_id, kind, name, parent_id, sale_mode } => {
                 self.open_org(*org_id, *kind, name, *parent_id, *sale_mode)
@@ -154,7 +156,6 @@ impl Decider<'_> {
                 self.check_custom_lines(*book, &event)?;
                 Ok(vec![event])
             }
-            _ => unreachable!("dispatched by kind"),
         }
     }
 
@@ -397,4 +398,66 @@ impl Decider<'_> {
         chain.reverse();
         Some(chain)
     }
+}
+
+// The folds of this family's events into the state (see `State::evolve`).
+
+pub(super) fn org_opened(state: &mut State, OrgOpened { org }: &OrgOpened) {
+    if org.kind == OrgKind::Platform {
+        state.platform_id = Some(org.id);
+    }
+    if org.kind.keeps_book() {
+        state.books.insert(org.id, Book::new(org.id, org.currency));
+    }
+    state.orgs.insert(org.id, org.clone());
+}
+
+pub(super) fn token_issued(state: &mut State, event: &TokenIssued) {
+    state.principals.insert(event.principal_id);
+    state.token_hashes.insert(event.token_hash.clone());
+}
+
+pub(super) fn account_opened(state: &mut State, event: &AccountOpened) {
+    let book = state.books.get_mut(&event.book).expect("account opened in an open book");
+    book.chart.open(event.account.clone());
+}
+
+pub(super) fn posting_rules_set(state: &mut State, event: &PostingRulesSet) {
+    state.rules.adopt(&event.rules);
+}
+
+pub(super) fn sale_mode_set(state: &mut State, event: &SaleModeSet) {
+    state.orgs.get_mut(&event.reseller_id).expect("known reseller").sale_mode = event.sale_mode;
+}
+
+pub(super) fn product_created(state: &mut State, event: &ProductCreated) {
+    state.products.insert(
+        event.product_id,
+        Product {
+            product_id: event.product_id,
+            name: event.name.clone(),
+            supplier_id: event.supplier_id,
+            owner_id: event.owner_id,
+            list_price: event.list_price,
+            unit: event.unit.clone(),
+            supplier_rate: None,
+        },
+    );
+}
+
+pub(super) fn supplier_rate_set(state: &mut State, event: &SupplierRateSet) {
+    state.products.get_mut(&event.product_id).expect("known product").supplier_rate = Some(event.rate);
+}
+
+pub(super) fn rate_set(state: &mut State, event: &RateSet) {
+    let window = RateWindow { rate: event.rate, valid_from: event.valid_from, valid_to: event.valid_to };
+    state.rates.insert((event.book, event.product_id, event.scope), window);
+}
+
+pub(super) fn promotion_created(state: &mut State, event: &PromotionCreated) {
+    state.promotions.insert(event.promotion_id, event.clone());
+}
+
+pub(super) fn invite_code_created(state: &mut State, event: &InviteCodeCreated) {
+    state.invite_codes.insert(event.code.clone(), event.clone());
 }

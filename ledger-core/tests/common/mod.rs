@@ -12,6 +12,7 @@ use ledger_core::money::{Quantity, SignedAmount};
 use ledger_core::org::{Actor, Role};
 use ledger_core::testing::{actor, amount, id, MemoryLedger, WorkedExample};
 use ledger_core::{CommandBody, DomainError};
+use ledger_core::{MoneyCommand, OrderCommand, SetupCommand};
 
 /// Short names of the worked example's orgs, for rendering parties.
 pub fn names(world: &WorkedExample) -> Vec<(OrgId, &'static str)> {
@@ -117,13 +118,13 @@ pub fn online_recharge(world: &mut WorkedExample, value: &str, trade_number: &st
     let finance = world.r2_finance.clone();
     world.ledger.given(
         &finance,
-        CommandBody::ConfirmOnlineRecharge {
+        CommandBody::Money(MoneyCommand::ConfirmOnlineRecharge {
             recharge_id,
             customer_id: world.customer,
             amount: amount(value),
             channel: "alipay".into(),
             trade_number: trade(trade_number),
-        },
+        }),
     );
     recharge_id
 }
@@ -145,24 +146,24 @@ pub fn sibling(world: &mut WorkedExample) -> Sibling {
     let platform_admin = world.platform_admin.clone();
     world.ledger.given(
         &platform_admin,
-        CommandBody::OpenOrg {
+        CommandBody::Setup(SetupCommand::OpenOrg {
             org_id: r3,
             kind: ledger_core::org::OrgKind::Reseller,
             name: "R3".into(),
             parent_id: world.platform,
             sale_mode: None,
-        },
+        }),
     );
     let r3_admin = actor(r3, 30_001, &[Role::Admin, Role::Finance, Role::Sales, Role::Operations]);
     world.ledger.given(
         &r3_admin,
-        CommandBody::OpenOrg {
+        CommandBody::Setup(SetupCommand::OpenOrg {
             org_id: r3_customer,
             kind: ledger_core::org::OrgKind::Customer,
             name: "Customer of R3".into(),
             parent_id: r3,
             sale_mode: None,
-        },
+        }),
     );
     Sibling { r3, r3_admin, r3_customer }
 }
@@ -172,6 +173,6 @@ pub fn paid_order(world: &mut WorkedExample, wallet: &str) -> ledger_core::ids::
     world.recharge(wallet);
     let order_id = world.place_order();
     let customer = world.customer_actor.clone();
-    world.ledger.given(&customer, CommandBody::PayOrder { order_id });
+    world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
     order_id
 }

@@ -20,6 +20,7 @@ use ledger_core::org::{Actor, OrgKind, Role};
 use ledger_core::pricing::RateScope;
 use ledger_core::state::OrderStatus;
 use ledger_core::testing::WorkedExample;
+use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand};
 use ledger_core::{Command, CommandBody, RecordedEvent, State};
 use projections::ReadModels;
 use uuid::Uuid;
@@ -288,16 +289,21 @@ pub async fn grow_world(handle: &WriterHandle) -> World {
     must(
         handle,
         &platform,
-        CommandBody::CreateProduct {
+        CommandBody::Setup(SetupCommand::CreateProduct {
             product_id: product,
             name: "Object storage".into(),
             supplier_id: e.supplier,
             list_price: UnitPrice::parse("37.13").unwrap(),
             unit: "TB-month".into(),
-        },
+        }),
     )
     .await;
-    must(handle, &platform, CommandBody::SetSupplierRate { product_id: product, rate: rate("0.61") }).await;
+    must(
+        handle,
+        &platform,
+        CommandBody::Setup(SetupCommand::SetSupplierRate { product_id: product, rate: rate("0.61") }),
+    )
+    .await;
     let rates = [
         (platform.clone(), e.platform, RateScope::Reseller(e.r1), "0.83"),
         (r1_admin.clone(), e.r1, RateScope::Reseller(e.r2), "0.9"),
@@ -308,7 +314,7 @@ pub async fn grow_world(handle: &WriterHandle) -> World {
     let first_product = e.product;
     for (actor, book, scope, value) in rates {
         let approval_id = world.id();
-        let body = CommandBody::SetRate {
+        let body = CommandBody::Setup(SetupCommand::SetRate {
             book,
             product_id: product,
             scope,
@@ -316,11 +322,11 @@ pub async fn grow_world(handle: &WriterHandle) -> World {
             valid_from: None,
             valid_to: None,
             approval_id,
-        };
+        });
         must(handle, &actor, body).await;
     }
     let approval_id = world.id();
-    let body = CommandBody::SetRate {
+    let body = CommandBody::Setup(SetupCommand::SetRate {
         book: r1,
         product_id: first_product,
         scope: RateScope::Public,
@@ -328,7 +334,7 @@ pub async fn grow_world(handle: &WriterHandle) -> World {
         valid_from: None,
         valid_to: None,
         approval_id,
-    };
+    });
     must(handle, &r1_admin, body).await;
     let e = &world.example;
     let r2_staff = (e.r2_admin.clone(), e.r2_finance.clone(), e.r2_sales.clone());
@@ -343,13 +349,13 @@ pub async fn grow_world(handle: &WriterHandle) -> World {
     });
     for (index, (seller, staff)) in [(r2, r2_staff), (r1, r1_staff)].into_iter().enumerate() {
         let id = OrgId::from_u128(600 + index as u128);
-        let body = CommandBody::OpenOrg {
+        let body = CommandBody::Setup(SetupCommand::OpenOrg {
             org_id: id,
             kind: OrgKind::Customer,
             name: format!("Customer {index}"),
             parent_id: seller,
             sale_mode: None,
-        };
+        });
         must(handle, &staff.0, body).await;
         let actor = Actor::new(id, PrincipalId::from_u128(6_000 + index as u128), [Role::Customer]);
         world.customers.push(Customer {
@@ -366,17 +372,22 @@ pub async fn grow_world(handle: &WriterHandle) -> World {
     must(
         handle,
         &sales,
-        CommandBody::CreateInviteCode { code, book: r2, promotion_id: None, salesperson: Some("alice".into()) },
+        CommandBody::Setup(SetupCommand::CreateInviteCode {
+            code,
+            book: r2,
+            promotion_id: None,
+            salesperson: Some("alice".into()),
+        }),
     )
     .await;
     let customer = world.customers[0].clone();
-    let body = CommandBody::IssueToken {
+    let body = CommandBody::Setup(SetupCommand::IssueToken {
         principal_id: customer.actor.principal_id,
         org_id: customer.id,
         roles: BTreeSet::from([Role::Customer]),
         label: Some("C's app".into()),
         token_hash: world.token_hash.clone(),
-    };
+    });
     must(handle, &world.example.r2_admin.clone(), body).await;
     world
 }
@@ -417,28 +428,32 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
     match random.below(12) {
         0 | 1 => {
             let trade = format!("T{}", world.next_id);
-            let body = CommandBody::ConfirmOnlineRecharge {
+            let body = CommandBody::Money(MoneyCommand::ConfirmOnlineRecharge {
                 recharge_id: world.id(),
                 customer_id: customer.id,
                 amount: random.cents(10_000, 300_000),
                 channel: "alipay".into(),
                 trade_number: TradeNumber::try_from(trade).expect("a trade number"),
-            };
+            });
             vec![(customer.seller_finance.clone(), body)]
         }
         2 => {
             let approval_id = world.id();
-            let request = CommandBody::RequestRecharge {
+            let request = CommandBody::Money(MoneyCommand::RequestRecharge {
                 recharge_id: world.id(),
                 approval_id,
                 customer_id: customer.id,
                 amount: random.cents(5_000, 200_000),
                 method: RechargeMethod::Offline,
                 reference: "bank slip".into(),
-            };
+            });
             let mut steps = vec![(customer.seller_sales.clone(), request)];
             if random.chance(80) {
-                let decide = CommandBody::DecideApproval { approval_id, grant: random.chance(70), comment: None };
+                let decide = CommandBody::Approval(ApprovalCommand::DecideApproval {
+                    approval_id,
+                    grant: random.chance(70),
+                    comment: None,
+                });
                 steps.push((customer.seller_finance.clone(), decide));
             }
             steps
@@ -458,11 +473,18 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
             }
             let invite_code =
                 (customer.seller == world.example.r2 && random.chance(40)).then(|| world.invite_code.clone());
-            let body = CommandBody::PlaceOrder { order_id: world.id(), customer_id: customer.id, items, invite_code };
+            let body = CommandBody::Orders(OrderCommand::PlaceOrder {
+                order_id: world.id(),
+                customer_id: customer.id,
+                items,
+                invite_code,
+            });
             vec![(customer.actor.clone(), body)]
         }
         5 | 6 => match orders_of(state, customer.id, &[OrderStatus::PendingPayment]).first() {
-            Some(order_id) => vec![(customer.actor.clone(), CommandBody::PayOrder { order_id: *order_id })],
+            Some(order_id) => {
+                vec![(customer.actor.clone(), CommandBody::Orders(OrderCommand::PayOrder { order_id: *order_id }))]
+            }
             None => vec![],
         },
         7 => {
@@ -476,7 +498,12 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
             let left = order.paid.minus(order.refunded);
             let amount = if random.chance(50) { left } else { random.cents(1, left.to_minor().max(1)) };
             let penalty = if random.chance(30) { amount.min(random.cents(0, 500)) } else { Amount::ZERO };
-            let body = CommandBody::RefundOrder { order_id, amount, penalty, reason: "unsubscribe".into() };
+            let body = CommandBody::Orders(OrderCommand::RefundOrder {
+                order_id,
+                amount,
+                penalty,
+                reason: "unsubscribe".into(),
+            });
             vec![(customer.seller_admin.clone(), body)]
         }
         8 => {
@@ -486,11 +513,15 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
                 (Some(order_id), _) if random.chance(50) => {
                     vec![(
                         customer.actor.clone(),
-                        CommandBody::CancelOrder { order_id: *order_id, reason: CancelReason::ByCustomer },
+                        CommandBody::Orders(OrderCommand::CancelOrder { order_id: *order_id }),
                     )]
                 }
                 (_, Some(order_id)) => {
-                    let body = CommandBody::FulfilOrder { order_id: *order_id, note: None, subscription_end: None };
+                    let body = CommandBody::Orders(OrderCommand::FulfilOrder {
+                        order_id: *order_id,
+                        note: None,
+                        subscription_end: None,
+                    });
                     vec![(customer.seller_admin.clone(), body)]
                 }
                 _ => vec![],
@@ -503,41 +534,41 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
             let approval_id = world.id();
             let route = if random.chance(50) { WithdrawalRoute::Original } else { WithdrawalRoute::Offline };
             let amount = random.cents(1, wallet.available().to_minor().min(50_000));
-            let body = CommandBody::Withdraw {
+            let body = CommandBody::Money(MoneyCommand::Withdraw {
                 withdrawal_id: world.id(),
                 approval_id,
                 customer_id: customer.id,
                 amount,
                 route,
-            };
+            });
             let mut steps = vec![(customer.actor.clone(), body)];
             if route == WithdrawalRoute::Offline && random.chance(70) {
-                let decide = CommandBody::DecideApproval {
+                let decide = CommandBody::Approval(ApprovalCommand::DecideApproval {
                     approval_id,
                     grant: random.chance(60),
                     comment: Some("checked".into()),
-                };
+                });
                 steps.push((customer.seller_finance.clone(), decide));
             }
             steps
         }
         10 => {
             if random.chance(50) {
-                let body = CommandBody::GrantCoupon {
+                let body = CommandBody::Money(MoneyCommand::GrantCoupon {
                     customer_id: customer.id,
                     amount: random.cents(100, 2_000),
                     reason: "promo".into(),
-                };
+                });
                 return vec![(customer.seller_sales.clone(), body)];
             }
-            let body = CommandBody::ChargeUsage {
+            let body = CommandBody::Orders(OrderCommand::ChargeUsage {
                 usage_id: world.id(),
                 customer_id: customer.id,
                 product_id: world.second_product,
                 quantity: Quantity::parse("0.37").expect("a quantity"),
                 period_from: first_day(),
                 period_to: first_day(),
-            };
+            });
             vec![(customer.seller_admin.clone(), body)]
         }
         _ => {
@@ -547,9 +578,17 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
             }
             let approval_id = world.id();
             let amount = random.cents(1, invoiceable.to_minor());
-            let request =
-                CommandBody::RequestInvoice { invoice_id: world.id(), approval_id, customer_id: customer.id, amount };
-            let decide = CommandBody::DecideApproval { approval_id, grant: random.chance(80), comment: None };
+            let request = CommandBody::Settlement(SettlementCommand::RequestInvoice {
+                invoice_id: world.id(),
+                approval_id,
+                customer_id: customer.id,
+                amount,
+            });
+            let decide = CommandBody::Approval(ApprovalCommand::DecideApproval {
+                approval_id,
+                grant: random.chance(80),
+                comment: None,
+            });
             vec![(customer.actor.clone(), request), (customer.seller_finance.clone(), decide)]
         }
     }
@@ -568,15 +607,24 @@ pub async fn month_end(handle: &WriterHandle, world: &mut World, state: &State) 
     let steps = [
         (
             platform.clone(),
-            CommandBody::SetSerialPackagePrice { days: 30, list_price: Amount::parse("100.00").unwrap() },
+            CommandBody::Serial(SerialCommand::SetSerialPackagePrice {
+                days: 30,
+                list_price: Amount::parse("100.00").unwrap(),
+            }),
         ),
         (
             platform.clone(),
-            CommandBody::SetDistributorTier { distributor_id: r1, tier: ledger_core::org::DistributorTier::Gold },
+            CommandBody::Serial(SerialCommand::SetDistributorTier {
+                distributor_id: r1,
+                tier: ledger_core::org::DistributorTier::Gold,
+            }),
         ),
         (
             platform_finance.clone(),
-            CommandBody::SetSerialTierRate { tier: ledger_core::org::DistributorTier::Gold, rate: rate("0.8") },
+            CommandBody::Serial(SerialCommand::SetSerialTierRate {
+                tier: ledger_core::org::DistributorTier::Gold,
+                rate: rate("0.8"),
+            }),
         ),
     ];
     for (actor, body) in steps {
@@ -584,48 +632,74 @@ pub async fn month_end(handle: &WriterHandle, world: &mut World, state: &State) 
     }
     let codes: Vec<SerialCode> =
         (0..3).map(|n| SerialCode::try_from(format!("GOLD30-{n}")).expect("a serial code")).collect();
-    let issue =
-        CommandBody::IssueSerialCodes { batch_id: world.id(), distributor_id: r1, days: 30, codes: codes.clone() };
+    let issue = CommandBody::Serial(SerialCommand::IssueSerialCodes {
+        batch_id: world.id(),
+        distributor_id: r1,
+        days: 30,
+        codes: codes.clone(),
+    });
     must_on(handle, &platform, day, issue).await;
     for code in &codes[..2] {
         must_on(
             handle,
             &customer.actor,
             day,
-            CommandBody::ActivateSerialCode { code: code.clone(), customer_id: customer.id },
+            CommandBody::Serial(SerialCommand::ActivateSerialCode { code: code.clone(), customer_id: customer.id }),
         )
         .await;
     }
     reverse_a_recharge(handle, world, state, day).await;
     let january = (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 1, 31).unwrap());
     let paid = world.id();
-    let statement = CommandBody::IssueSettlementStatement {
+    let statement = CommandBody::Settlement(SettlementCommand::IssueSettlementStatement {
         settlement_id: paid,
         book: r1,
         counterparty_id: r2,
         from: january.0,
         to: january.1,
-    };
+    });
     must_on(handle, &r1_finance, day, statement).await;
     let approval_id = world.id();
-    must_on(handle, &r1_finance, day, CommandBody::PaySettlement { settlement_id: paid, approval_id }).await;
-    must_on(handle, &r1_admin, day, CommandBody::DecideApproval { approval_id, grant: true, comment: None }).await;
+    must_on(
+        handle,
+        &r1_finance,
+        day,
+        CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id: paid, approval_id }),
+    )
+    .await;
+    must_on(
+        handle,
+        &r1_admin,
+        day,
+        CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None }),
+    )
+    .await;
     let unpaid = world.id();
-    let statement = CommandBody::IssueSettlementStatement {
+    let statement = CommandBody::Settlement(SettlementCommand::IssueSettlementStatement {
         settlement_id: unpaid,
         book: platform_id,
         counterparty_id: supplier,
         from: january.0,
         to: january.1,
-    };
+    });
     must_on(handle, &platform_finance, day, statement).await;
     let approval_id = world.id();
-    must_on(handle, &platform_finance, day, CommandBody::PaySettlement { settlement_id: unpaid, approval_id }).await;
+    must_on(
+        handle,
+        &platform_finance,
+        day,
+        CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id: unpaid, approval_id }),
+    )
+    .await;
     must_on(
         handle,
         &platform,
         day,
-        CommandBody::DecideApproval { approval_id, grant: false, comment: Some("wrong bank".into()) },
+        CommandBody::Approval(ApprovalCommand::DecideApproval {
+            approval_id,
+            grant: false,
+            comment: Some("wrong bank".into()),
+        }),
     )
     .await;
     MonthEnd { paid, unpaid, codes }
@@ -656,17 +730,17 @@ async fn reverse_a_recharge(handle: &WriterHandle, world: &mut World, state: &St
             .expect("a workload customer")
             .clone();
         let approval_id = world.id();
-        let request = CommandBody::RequestRechargeReversal {
+        let request = CommandBody::Money(MoneyCommand::RequestRechargeReversal {
             approval_id,
             recharge_id: recharge.recharge_id,
             reason: "bounced".into(),
-        };
+        });
         must_on(handle, &customer.seller_finance, day, request).await;
         must_on(
             handle,
             &customer.seller_admin,
             day,
-            CommandBody::DecideApproval { approval_id, grant: true, comment: None },
+            CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None }),
         )
         .await;
         return;
