@@ -28,7 +28,7 @@ use uuid::Uuid;
 use ledger_core::chart::{codes, AccountCode, AccountType, Side};
 use ledger_core::command::{OrderItemRequest, SERIAL_PACKAGE_DAYS};
 use ledger_core::error::DomainError;
-use ledger_core::event::{CancelReason, RechargeMethod, WithdrawalRoute};
+use ledger_core::event::{RechargeMethod, WithdrawalRoute};
 use ledger_core::ids::*;
 use ledger_core::invariants::violations;
 use ledger_core::journal::{book_posting, Posting};

@@ -13,7 +13,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use commands::testing::setup_world;
 use commands::{EventStore, PostgresStore, Request, SqliteStore, Writer, WriterConfig, WriterHandle};
 use ledger_core::command::OrderItemRequest;
-use ledger_core::event::{CancelReason, RechargeMethod, WithdrawalRoute};
+use ledger_core::event::{RechargeMethod, WithdrawalRoute};
 use ledger_core::ids::*;
 use ledger_core::money::{Amount, Quantity, Rate, UnitPrice};
 use ledger_core::org::{Actor, OrgKind, Role};
