@@ -10,10 +10,12 @@ pub mod relay;
 pub mod replay;
 pub mod sqlite;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod writer;
 
 pub use postgres::PostgresStore;
+pub mod task;
 pub use relay::{spawn_relay, BlockingStore, RelayConfig, RelayError, RelayHandle};
 pub use replay::{load_state, verify_store, LoadError, VerifyReport};
 pub use sqlite::SqliteStore;

@@ -13,7 +13,7 @@ use ledger_core::RecordedEvent;
 use postgres::{Client, Config, NoTls};
 use uuid::Uuid;
 
-use crate::store::{EventStore, IdempotencyRecord, StoreError};
+use crate::store::{EventStore, IdempotencyRecord, InjectedFailure, StoreError};
 
 /// The versioned migrations of `schemas/sql/postgres/`, applied in order.
 const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../schemas/sql/postgres/0001_log.sql"))];
@@ -35,8 +35,7 @@ pub struct PostgresStore {
     /// (the server restarted, the connection dropped) must win the advisory lock again before
     /// it touches the log: the lock went with the old session.
     holder: Option<String>,
-    /// Test hook: fail the next append after inserting this many events (mid-transaction).
-    fail_after_events: Option<usize>,
+    injected: InjectedFailure,
 }
 
 impl PostgresStore {
@@ -50,7 +49,7 @@ impl PostgresStore {
             client: Some(client),
             config: config.clone(),
             holder: Some(holder.to_owned()),
-            fail_after_events: None,
+            injected: InjectedFailure::default(),
         })
     }
 
@@ -58,7 +57,12 @@ impl PostgresStore {
     pub fn open_reader(config: &Config) -> Result<PostgresStore, StoreError> {
         let mut client = config.connect(NoTls).map_err(unavailable)?;
         migrate(&mut client)?;
-        Ok(PostgresStore { client: Some(client), config: config.clone(), holder: None, fail_after_events: None })
+        Ok(PostgresStore {
+            client: Some(client),
+            config: config.clone(),
+            holder: None,
+            injected: InjectedFailure::default(),
+        })
     }
 
     /// The connection, re-established if the last one was lost. Without this a store would
@@ -85,9 +89,10 @@ impl PostgresStore {
         Ok(row.map(|row| row.get(0)))
     }
 
-    #[doc(hidden)]
+    /// Makes the next append fail after inserting `events` events, inside its transaction.
+    #[cfg(feature = "testing")]
     pub fn inject_append_failure_after(&mut self, events: usize) {
-        self.fail_after_events = Some(events);
+        self.injected.set(events);
     }
 }
 
@@ -189,7 +194,7 @@ impl EventStore for PostgresStore {
     }
 
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
-        let fail_after = self.fail_after_events.take();
+        let fail_after = self.injected.take();
         let mut columns = EventColumns::default();
         for encoded in events.iter().take(fail_after.unwrap_or(usize::MAX)) {
             columns.push(encoded)?;

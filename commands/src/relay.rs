@@ -21,9 +21,9 @@ use async_nats::jetstream::context::{Publish, PublishAckFuture};
 use async_nats::jetstream::{self, stream};
 use ledger_core::RecordedEvent;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::store::{EventStore, StoreError, REPLAY_CHUNK_EVENTS};
+use crate::task::StoppableTask;
 
 /// The stream every deployment publishes to (DESIGN §6).
 pub const STREAM_NAME: &str = "KBOSS_EVENTS";
@@ -185,36 +185,16 @@ impl<S: EventStore> Drop for BlockingStore<S> {
     }
 }
 
-/// The running relay.
-pub struct RelayHandle {
-    published: watch::Receiver<u64>,
-    last_error: watch::Receiver<Option<String>>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
+/// The running relay: its progress is the last position JetStream has acknowledged (the
+/// stream's last sequence, once synced); `committed − published` is its lag, for `/metrics`.
+/// Shutting it down stops it between two steps: publishes in flight may or may not land; either
+/// way the next relay resumes from the stream's last sequence.
+pub type RelayHandle = StoppableTask<u64>;
 
 impl RelayHandle {
-    /// The last position JetStream has acknowledged (the stream's last sequence, once synced).
-    /// `committed − published` is the relay's lag, for `/metrics`.
+    /// The last position JetStream has acknowledged.
     pub fn published(&self) -> watch::Receiver<u64> {
-        self.published.clone()
-    }
-
-    /// The last error the relay met, until it next publishes successfully (for `/readyz` and
-    /// the logs; a relay that stays in error is one an operator must look at).
-    pub fn last_error(&self) -> watch::Receiver<Option<String>> {
-        self.last_error.clone()
-    }
-
-    /// Stops the relay between two steps and waits for it. Publishes in flight may or may not
-    /// land; either way the next relay resumes from the stream's last sequence.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        if let Err(error) = self.task.await {
-            if error.is_panic() {
-                std::panic::resume_unwind(error.into_panic());
-            }
-        }
+        self.progress()
     }
 }
 
@@ -233,19 +213,17 @@ pub fn spawn_relay<S: EventStore>(
         "publishes_in_flight_max out of range"
     );
     assert!(!config.tick.is_zero(), "the relay's tick must be positive");
-    let (published_sender, published) = watch::channel(0);
-    let (stop, stopped) = watch::channel(false);
-    let (last_error_sender, last_error) = watch::channel(None);
-    let relay = Relay {
-        last_error: last_error_sender,
-        reader: BlockingStore::new(reader),
-        jetstream: jetstream::new(nats),
-        config,
-        published: published_sender,
-        resume_after: None,
-    };
-    let task = tokio::spawn(relay.run(committed, stopped));
-    RelayHandle { published, last_error, stop, task }
+    StoppableTask::spawn(0, move |reporters, stopped| {
+        let relay = Relay {
+            last_error: reporters.last_error,
+            reader: BlockingStore::new(reader),
+            jetstream: jetstream::new(nats),
+            config,
+            published: reporters.progress,
+            resume_after: None,
+        };
+        relay.run(committed, stopped)
+    })
 }
 
 struct Relay<S: EventStore> {

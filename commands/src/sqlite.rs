@@ -12,7 +12,7 @@ use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX};
 use ledger_core::RecordedEvent;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::store::{EventStore, IdempotencyRecord, StoreError};
+use crate::store::{EventStore, IdempotencyRecord, InjectedFailure, StoreError};
 
 /// The versioned migrations of `schemas/sql/sqlite/`, applied in order.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../schemas/sql/sqlite/0001_log.sql"))];
@@ -33,8 +33,7 @@ pub struct SqliteStore {
     data_dir: PathBuf,
     /// Held for the writer's lifetime; dropping it releases the directory.
     _lock: Option<File>,
-    /// Test hook: fail the next append after inserting this many events (mid-transaction).
-    fail_after_events: Option<usize>,
+    injected: InjectedFailure,
     _checkpointer: Option<Checkpointer>,
 }
 
@@ -96,7 +95,7 @@ impl SqliteStore {
             connection,
             data_dir: data_dir.to_owned(),
             _lock: Some(lock),
-            fail_after_events: None,
+            injected: InjectedFailure::default(),
             _checkpointer: checkpointer,
         })
     }
@@ -109,7 +108,7 @@ impl SqliteStore {
             connection,
             data_dir: data_dir.to_owned(),
             _lock: None,
-            fail_after_events: None,
+            injected: InjectedFailure::default(),
             _checkpointer: None,
         })
     }
@@ -127,9 +126,9 @@ impl SqliteStore {
     }
 
     /// Makes the next append fail after inserting `events` events, inside its transaction.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn inject_append_failure_after(&mut self, events: usize) {
-        self.fail_after_events = Some(events);
+        self.injected.set(events);
     }
 }
 
@@ -176,7 +175,7 @@ impl EventStore for SqliteStore {
     }
 
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
-        let fail_after = self.fail_after_events.take();
+        let fail_after = self.injected.take();
         let transaction = self.connection.transaction().map_err(unavailable)?;
         let last: u64 = transaction
             .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |row| row.get::<_, i64>(0))

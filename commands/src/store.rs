@@ -78,3 +78,31 @@ pub trait EventStore: Send + 'static {
     /// The newest snapshot: its position and bytes.
     fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
 }
+
+/// A fault injected by tests: the next append fails after inserting this many events, inside its
+/// transaction. Only the `testing` feature can set one; without it the type is empty and
+/// `take` is always `None`, so the product's append path carries no test hook.
+#[derive(Debug, Default)]
+pub(crate) struct InjectedFailure {
+    #[cfg(feature = "testing")]
+    after_events: Option<usize>,
+}
+
+impl InjectedFailure {
+    #[cfg(feature = "testing")]
+    pub(crate) fn set(&mut self, events: usize) {
+        self.after_events = Some(events);
+    }
+
+    /// The failure planned for this append, if any (it fires once).
+    pub(crate) fn take(&mut self) -> Option<usize> {
+        #[cfg(feature = "testing")]
+        {
+            self.after_events.take()
+        }
+        #[cfg(not(feature = "testing"))]
+        {
+            None
+        }
+    }
+}

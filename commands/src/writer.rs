@@ -1,10 +1,11 @@
 //! The sequencer (DESIGN §4): one writer thread owns the decision state. Commands arrive over a
 //! bounded channel; the writer drains up to a batch, decides each against the state as changed by
-//! the ones before it, and hands the batch to the appender thread, which appends it in one store
-//! transaction and only then answers every caller. The two threads form a pipeline: batch N+1 is
-//! decided while batch N is written. A failed append answers its batch, and every batch decided
-//! after it, with an error, and the writer rebuilds the state from the store, so nothing
-//! half-applied survives.
+//! the ones before it, and hands the batch to the sealer thread, which seals its events onto the
+//! hash chain, then to the appender thread, which appends it in one store transaction and only
+//! then answers every caller. The three threads form a pipeline: batch N+2 is decided while
+//! batch N+1 is sealed and batch N written. A failed append answers its batch, and every batch
+//! decided after it, with an error, and the writer rebuilds the state from the store, so nothing
+//! half-applied survives. A command whose decision panics is answered alone (see `decide_one`).
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -604,8 +605,6 @@ impl<R: EventStore> WriterLoop<R> {
     }
 }
 
-/// The store's side of the pipeline: appends decided batches in order and answers their callers
-/// once each is durable.
 /// The middle stage: seals staged events onto the hash chain (canonical encoding, SHA-256), so
 /// batch N+1 is sealed while batch N is being committed.
 struct Sealer {
@@ -637,6 +636,8 @@ impl Sealer {
     }
 }
 
+/// The store's side of the pipeline: appends decided batches in order and answers their callers
+/// once each is durable.
 struct Appender<S> {
     store: S,
     /// The chain as committed, for the sealer to restart from after a failure.

@@ -22,6 +22,7 @@ pub mod org;
 pub mod pricing;
 pub mod rules;
 pub mod state;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use command::{

@@ -307,6 +307,11 @@ fn rule(kind: &str, role: &str, lines: Vec<RuleLine>) -> PostingRule {
 
 /// The default rules of DESIGN §2.6, installed when the platform is opened.
 pub fn default_rules() -> Vec<PostingRule> {
+    [sale_rules(), refund_rules(), wallet_rules(), serial_and_commission_rules(), settlement_rules()].concat()
+}
+
+/// Sales, usage charges and renewals: revenue by what each book sold, cost by whom it bought from.
+fn sale_rules() -> Vec<PostingRule> {
     use codes::*;
     use PartyRef::*;
     use Side::{Credit as Cr, Debit as Dr};
@@ -343,6 +348,15 @@ pub fn default_rules() -> Vec<PostingRule> {
             vec![line(COST_OF_SALES, None, Dr, "cost"), line(PAYABLES, Some(Supplier), Cr, "cost")],
         ));
     }
+    rules
+}
+
+/// Refunds: each book's sale lines reversed; the seller keeps the penalty.
+fn refund_rules() -> Vec<PostingRule> {
+    use codes::*;
+    use PartyRef::*;
+    use Side::{Credit as Cr, Debit as Dr};
+    let mut rules = Vec::new();
     // A refund reverses each book's lines in proportion; the seller keeps the penalty.
     rules.push(rule(
         "refund",
@@ -374,6 +388,15 @@ pub fn default_rules() -> Vec<PostingRule> {
         "cost_from_supplier",
         vec![line(PAYABLES, Some(Supplier), Dr, "cost"), line(COST_OF_SALES, None, Cr, "cost")],
     ));
+    rules
+}
+
+/// Money into and out of wallets: recharges, coupons, their reversals and withdrawals.
+fn wallet_rules() -> Vec<PostingRule> {
+    use codes::*;
+    use PartyRef::*;
+    use Side::{Credit as Cr, Debit as Dr};
+    let mut rules = Vec::new();
     let wallet_in = |kind: &str, cash: &'static str, account: &'static str| {
         rule(kind, "seller", vec![line(cash, None, Dr, "amount"), line(account, Some(Customer), Cr, "amount")])
     };
@@ -393,6 +416,15 @@ pub fn default_rules() -> Vec<PostingRule> {
     rules.push(wallet_out("recharge_reversal.transfer", BANK));
     rules.push(wallet_out("withdrawal.original", CHANNEL_CLEARING));
     rules.push(wallet_out("withdrawal.offline", BANK));
+    rules
+}
+
+/// Serial codes (issue and activation) and rebate commissions.
+fn serial_and_commission_rules() -> Vec<PostingRule> {
+    use codes::*;
+    use PartyRef::*;
+    use Side::{Credit as Cr, Debit as Dr};
+    let mut rules = Vec::new();
     rules.push(rule(
         "serial.issue",
         "issuer",
@@ -418,6 +450,15 @@ pub fn default_rules() -> Vec<PostingRule> {
         "earner",
         vec![line(RECEIVABLES, Some(Parent), Dr, "amount"), line(OTHER_INCOME, None, Cr, "amount")],
     ));
+    rules
+}
+
+/// Settlements: the net of receivables and payables with one counterparty, through the bank.
+fn settlement_rules() -> Vec<PostingRule> {
+    use codes::*;
+    use PartyRef::*;
+    use Side::{Credit as Cr, Debit as Dr};
+    let mut rules = Vec::new();
     // A settlement clears the open receivable and payable with one counterparty; the net moves
     // through the bank in whichever direction it falls (a negative line books on the other side).
     rules.push(rule(

@@ -136,7 +136,7 @@ pub struct Order {
     pub status: OrderStatus,
     pub paid: Amount,
     pub refunded: Amount,
-    /// What refunds have reversed so far, per share (see `decide::orders::shares`).
+    /// What refunds have reversed so far, per share (see `decide::order_shares`).
     pub reversed: Vec<ShareAmounts>,
     pub subscription_end: Option<NaiveDate>,
     pub salesperson: Option<String>,

@@ -22,11 +22,11 @@ use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, Message};
 use commands::relay::{BlockingStore, STREAM_NAME};
 use commands::store::REPLAY_CHUNK_EVENTS;
+use commands::task::StoppableTask;
 use commands::EventStore;
 use futures::{FutureExt, StreamExt};
 use ledger_core::RecordedEvent;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::{ReadError, ReadModels};
 
@@ -94,35 +94,9 @@ fn nats(error: impl std::fmt::Display) -> ConsumerError {
     ConsumerError::Nats(error.to_string())
 }
 
-/// The running consumer.
-pub struct JetStreamHandle {
-    progress: watch::Receiver<ConsumerProgress>,
-    last_error: watch::Receiver<Option<String>>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl JetStreamHandle {
-    pub fn progress(&self) -> watch::Receiver<ConsumerProgress> {
-        self.progress.clone()
-    }
-
-    /// The error that ended the last session, until a batch is next applied.
-    pub fn last_error(&self) -> watch::Receiver<Option<String>> {
-        self.last_error.clone()
-    }
-
-    /// Stops between two batches and waits for the task. Unacked messages are redelivered to
-    /// the next consumer with this durable name (a no-op where already applied).
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        if let Err(error) = self.task.await {
-            if error.is_panic() {
-                std::panic::resume_unwind(error.into_panic());
-            }
-        }
-    }
-}
+/// The running consumer. Shutting it down stops it between two batches; unacked messages are
+/// redelivered to the next consumer with this durable name (a no-op where already applied).
+pub type JetStreamHandle = StoppableTask<ConsumerProgress>;
 
 /// Starts the consumer named `name` on stream `KBOSS_EVENTS` (DESIGN §6).
 pub fn spawn_jetstream(
@@ -141,20 +115,18 @@ pub fn spawn_jetstream_with(
     config: JetStreamConfig,
 ) -> JetStreamHandle {
     assert!((1..=CONSUMER_BATCH_MAX).contains(&config.batch_max), "batch_max out of range");
-    let (progress_sender, progress) = watch::channel(ConsumerProgress::default());
-    let (last_error_sender, last_error) = watch::channel(None);
-    let (stop, stopped) = watch::channel(false);
-    let consumer = Consumer {
-        read_models,
-        jetstream: jetstream::new(nats),
-        reader: BlockingStore::new(reader),
-        config,
-        progress: progress_sender,
-        last_error: last_error_sender,
-        applied: 0,
-    };
-    let task = tokio::spawn(consumer.run(stopped));
-    JetStreamHandle { progress, last_error, stop, task }
+    StoppableTask::spawn(ConsumerProgress::default(), move |reporters, stopped| {
+        let consumer = Consumer {
+            read_models,
+            jetstream: jetstream::new(nats),
+            reader: BlockingStore::new(reader),
+            config,
+            progress: reporters.progress,
+            last_error: reporters.last_error,
+            applied: 0,
+        };
+        consumer.run(stopped)
+    })
 }
 
 struct Consumer<S: EventStore> {

@@ -90,19 +90,6 @@ struct Inner {
 }
 
 impl ReadModels {
-    pub const PROJECTIONS: &'static [&'static str] = &[
-        "orgs",
-        "tokens",
-        "products",
-        "balances",
-        "journal",
-        "orders",
-        "kpis",
-        "approvals",
-        "settlements",
-        "invoices",
-    ];
-
     /// Opens (creating and migrating) `<data_dir>/read.sqlite`.
     pub fn open_sqlite(data_dir: &Path) -> Result<ReadModels, ReadError> {
         let backend = backend::sqlite::SqliteBackend::open(data_dir)?;
@@ -194,16 +181,5 @@ impl ReadModels {
             tables.insert((*table).to_owned(), rows);
         }
         Ok(tables)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_projection_names_are_the_projections() {
-        let names: Vec<&str> = projection::ALL.iter().map(|projection| projection.name).collect();
-        assert_eq!(names, ReadModels::PROJECTIONS);
     }
 }

@@ -3,14 +3,12 @@
 use crate::command::MoneyCommand;
 use crate::error::DomainError;
 use crate::event::*;
-use crate::ids::{ApprovalId, OrgId, RechargeId, WithdrawalId};
+use crate::ids::{ApprovalId, OrgId, RechargeId, TradeNumber, WithdrawalId};
 use crate::journal::Posting;
 use crate::money::Amount;
 use crate::org::Role;
 use crate::rules::PartyRef;
-use crate::state::{RechargeStatus, WithdrawalStatus};
-
-use crate::state::{Recharge, State, Withdrawal};
+use crate::state::{Recharge, RechargeStatus, State, Withdrawal, WithdrawalStatus};
 
 use super::{text_field, Decider};
 
@@ -49,116 +47,161 @@ impl Decider<'_> {
         use MoneyCommand as C;
         match command {
             C::ConfirmOnlineRecharge { recharge_id, customer_id, amount, channel, trade_number } => {
-                let (_, book) = self.customer_for(*customer_id, &[Role::Finance])?;
-                // The seller confirms what the channel's signed notification says; a customer
-                // confirming its own payment would credit its wallet with money nobody received.
-                if self.command.actor.org_id == *customer_id {
-                    return Err(DomainError::forbidden("online recharges are confirmed by the payment notification"));
-                }
-                let channel = text_field("channel", channel)?;
-                // A channel notifies again until it is answered: the same trade number books once.
-                if self.state.trade_numbers.contains(&(channel.clone(), trade_number.clone())) {
-                    return Ok(Vec::new());
-                }
-                self.new_recharge_id(*recharge_id)?;
-                let payload = EventPayload::RechargeConfirmed(RechargeConfirmed {
-                    recharge_id: *recharge_id,
-                    customer_id: *customer_id,
-                    book,
-                    amount: positive("amount", *amount)?,
-                    method: RechargeMethod::Online,
-                    reference: trade_number.to_string(),
-                    channel: Some(channel),
-                    trade_number: Some(trade_number.clone()),
-                });
-                let posting = self.wallet_posting("recharge.online", book, *customer_id, *amount);
-                Ok(vec![self.booked(payload, &[posting])?])
+                self.confirm_online_recharge(recharge_id, customer_id, amount, channel, trade_number)
             }
             C::RequestRecharge { recharge_id, approval_id, customer_id, amount, method, reference } => {
-                if *method == RechargeMethod::Online {
-                    return Err(DomainError::invalid_field(
-                        "method",
-                        "online recharges are booked by the payment notification",
-                    ));
-                }
-                let (_, book) = self.customer_for(*customer_id, &[Role::Sales, Role::Finance])?;
-                self.new_recharge_id(*recharge_id)?;
+                self.request_recharge(recharge_id, approval_id, customer_id, amount, method, reference)
+            }
+            C::RequestRechargeReversal { approval_id, recharge_id, reason } => {
+                self.request_recharge_reversal(approval_id, recharge_id, reason)
+            }
+            C::GrantCoupon { customer_id, amount, reason } => self.grant_coupon(customer_id, amount, reason),
+            C::Withdraw { withdrawal_id, approval_id, customer_id, amount, route } => {
+                self.withdraw(withdrawal_id, approval_id, customer_id, amount, route)
+            }
+        }
+    }
+
+    fn confirm_online_recharge(
+        &self,
+        recharge_id: &RechargeId,
+        customer_id: &OrgId,
+        amount: &Amount,
+        channel: &String,
+        trade_number: &TradeNumber,
+    ) -> Result<Vec<Event>, DomainError> {
+        let (_, book) = self.customer_for(*customer_id, &[Role::Finance])?;
+        // The seller confirms what the channel's signed notification says; a customer
+        // confirming its own payment would credit its wallet with money nobody received.
+        if self.command.actor.org_id == *customer_id {
+            return Err(DomainError::forbidden("online recharges are confirmed by the payment notification"));
+        }
+        let channel = text_field("channel", channel)?;
+        // A channel notifies again until it is answered: the same trade number books once.
+        if self.state.trade_numbers.contains(&(channel.clone(), trade_number.clone())) {
+            return Ok(Vec::new());
+        }
+        self.new_recharge_id(*recharge_id)?;
+        let payload = EventPayload::RechargeConfirmed(RechargeConfirmed {
+            recharge_id: *recharge_id,
+            customer_id: *customer_id,
+            book,
+            amount: positive("amount", *amount)?,
+            method: RechargeMethod::Online,
+            reference: trade_number.to_string(),
+            channel: Some(channel),
+            trade_number: Some(trade_number.clone()),
+        });
+        let posting = self.wallet_posting("recharge.online", book, *customer_id, *amount);
+        Ok(vec![self.booked(payload, &[posting])?])
+    }
+
+    fn request_recharge(
+        &self,
+        recharge_id: &RechargeId,
+        approval_id: &ApprovalId,
+        customer_id: &OrgId,
+        amount: &Amount,
+        method: &RechargeMethod,
+        reference: &String,
+    ) -> Result<Vec<Event>, DomainError> {
+        if *method == RechargeMethod::Online {
+            return Err(DomainError::invalid_field(
+                "method",
+                "online recharges are booked by the payment notification",
+            ));
+        }
+        let (_, book) = self.customer_for(*customer_id, &[Role::Sales, Role::Finance])?;
+        self.new_recharge_id(*recharge_id)?;
+        self.new_approval_id(*approval_id)?;
+        let request = RechargeRequested {
+            recharge_id: *recharge_id,
+            approval_id: *approval_id,
+            customer_id: *customer_id,
+            book,
+            amount: positive("amount", *amount)?,
+            method: *method,
+            reference: text_field("reference", reference)?,
+        };
+        let approval = self.approval_request(
+            *approval_id,
+            book,
+            ApprovalKind::Recharge,
+            Proposal::ConfirmRecharge { recharge_id: *recharge_id },
+        );
+        Ok(vec![Event::new(EventPayload::RechargeRequested(request)), approval])
+    }
+
+    fn request_recharge_reversal(
+        &self,
+        approval_id: &ApprovalId,
+        recharge_id: &RechargeId,
+        reason: &String,
+    ) -> Result<Vec<Event>, DomainError> {
+        let recharge = self.state.recharges.get(recharge_id).filter(|recharge| self.reaches(recharge.book));
+        let recharge = recharge.ok_or_else(|| DomainError::not_found("recharge", recharge_id))?;
+        self.require_roles(&[Role::Finance])?;
+        if recharge.status != RechargeStatus::Confirmed {
+            return Err(DomainError::invalid_field("recharge_id", "only a confirmed recharge can be reversed"));
+        }
+        if recharge.reversal_pending {
+            return Err(DomainError::ApprovalPending);
+        }
+        self.new_approval_id(*approval_id)?;
+        let reason = text_field("reason", reason)?;
+        // Checked now so a hopeless request never reaches finance; checked again on grant.
+        self.within_limits(&[self.reverse_recharge(*recharge_id, &reason)?])?;
+        let proposal = Proposal::ReverseRecharge { recharge_id: *recharge_id, reason };
+        Ok(vec![self.approval_request(*approval_id, recharge.book, ApprovalKind::RechargeReversal, proposal)])
+    }
+
+    fn grant_coupon(&self, customer_id: &OrgId, amount: &Amount, reason: &String) -> Result<Vec<Event>, DomainError> {
+        let (_, book) = self.customer_for(*customer_id, &[Role::Sales])?;
+        if self.command.actor.org_id == *customer_id {
+            return Err(DomainError::forbidden("customers do not grant themselves coupons"));
+        }
+        let payload = EventPayload::CouponGranted(CouponGranted {
+            customer_id: *customer_id,
+            book,
+            amount: positive("amount", *amount)?,
+            reason: text_field("reason", reason)?,
+        });
+        let posting = self.wallet_posting("coupon", book, *customer_id, *amount);
+        Ok(vec![self.booked(payload, &[posting])?])
+    }
+
+    fn withdraw(
+        &self,
+        withdrawal_id: &WithdrawalId,
+        approval_id: &ApprovalId,
+        customer_id: &OrgId,
+        amount: &Amount,
+        route: &WithdrawalRoute,
+    ) -> Result<Vec<Event>, DomainError> {
+        let (_, book) = self.customer_for(*customer_id, &[Role::Finance])?;
+        if self.state.withdrawals.contains_key(withdrawal_id) {
+            return Err(DomainError::AlreadyExists { what: "withdrawal", id: withdrawal_id.to_string() });
+        }
+        let amount = positive("amount", *amount)?;
+        match route {
+            WithdrawalRoute::Original => {
+                Ok(vec![self.withdrawal_paid(*withdrawal_id, *customer_id, book, amount, *route)?])
+            }
+            WithdrawalRoute::Offline => {
                 self.new_approval_id(*approval_id)?;
-                let request = RechargeRequested {
-                    recharge_id: *recharge_id,
+                let request = WithdrawalRequested {
+                    withdrawal_id: *withdrawal_id,
                     approval_id: *approval_id,
                     customer_id: *customer_id,
                     book,
-                    amount: positive("amount", *amount)?,
-                    method: *method,
-                    reference: text_field("reference", reference)?,
+                    amount,
+                    route: *route,
                 };
-                let approval = self.approval_request(
-                    *approval_id,
-                    book,
-                    ApprovalKind::Recharge,
-                    Proposal::ConfirmRecharge { recharge_id: *recharge_id },
-                );
-                Ok(vec![Event::new(EventPayload::RechargeRequested(request)), approval])
-            }
-            C::RequestRechargeReversal { approval_id, recharge_id, reason } => {
-                let recharge = self.state.recharges.get(recharge_id).filter(|recharge| self.reaches(recharge.book));
-                let recharge = recharge.ok_or_else(|| DomainError::not_found("recharge", recharge_id))?;
-                self.require_roles(&[Role::Finance])?;
-                if recharge.status != RechargeStatus::Confirmed {
-                    return Err(DomainError::invalid_field("recharge_id", "only a confirmed recharge can be reversed"));
-                }
-                if recharge.reversal_pending {
-                    return Err(DomainError::ApprovalPending);
-                }
-                self.new_approval_id(*approval_id)?;
-                let reason = text_field("reason", reason)?;
-                // Checked now so a hopeless request never reaches finance; checked again on grant.
-                self.within_limits(&[self.reverse_recharge(*recharge_id, &reason)?])?;
-                let proposal = Proposal::ReverseRecharge { recharge_id: *recharge_id, reason };
-                Ok(vec![self.approval_request(*approval_id, recharge.book, ApprovalKind::RechargeReversal, proposal)])
-            }
-            C::GrantCoupon { customer_id, amount, reason } => {
-                let (_, book) = self.customer_for(*customer_id, &[Role::Sales])?;
-                if self.command.actor.org_id == *customer_id {
-                    return Err(DomainError::forbidden("customers do not grant themselves coupons"));
-                }
-                let payload = EventPayload::CouponGranted(CouponGranted {
-                    customer_id: *customer_id,
-                    book,
-                    amount: positive("amount", *amount)?,
-                    reason: text_field("reason", reason)?,
-                });
-                let posting = self.wallet_posting("coupon", book, *customer_id, *amount);
-                Ok(vec![self.booked(payload, &[posting])?])
-            }
-            C::Withdraw { withdrawal_id, approval_id, customer_id, amount, route } => {
-                let (_, book) = self.customer_for(*customer_id, &[Role::Finance])?;
-                if self.state.withdrawals.contains_key(withdrawal_id) {
-                    return Err(DomainError::AlreadyExists { what: "withdrawal", id: withdrawal_id.to_string() });
-                }
-                let amount = positive("amount", *amount)?;
-                match route {
-                    WithdrawalRoute::Original => {
-                        Ok(vec![self.withdrawal_paid(*withdrawal_id, *customer_id, book, amount, *route)?])
-                    }
-                    WithdrawalRoute::Offline => {
-                        self.new_approval_id(*approval_id)?;
-                        let request = WithdrawalRequested {
-                            withdrawal_id: *withdrawal_id,
-                            approval_id: *approval_id,
-                            customer_id: *customer_id,
-                            book,
-                            amount,
-                            route: *route,
-                        };
-                        let proposal = Proposal::PayWithdrawal { withdrawal_id: *withdrawal_id };
-                        Ok(vec![
-                            Event::new(EventPayload::WithdrawalRequested(request)),
-                            self.approval_request(*approval_id, book, ApprovalKind::Withdrawal, proposal),
-                        ])
-                    }
-                }
+                let proposal = Proposal::PayWithdrawal { withdrawal_id: *withdrawal_id };
+                Ok(vec![
+                    Event::new(EventPayload::WithdrawalRequested(request)),
+                    self.approval_request(*approval_id, book, ApprovalKind::Withdrawal, proposal),
+                ])
             }
         }
     }

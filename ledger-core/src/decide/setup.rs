@@ -1,15 +1,19 @@
 //! Organisations, charts, posting rules, products, rates, promotions and custom business kinds.
 
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+
 use crate::chart::{codes, Account, AccountCode, AccountType};
 use crate::command::SetupCommand;
 use crate::error::DomainError;
 use crate::event::*;
-use crate::ids::{ApprovalId, OrgId, ProductId};
+use crate::ids::{ApprovalId, InviteCode, OrgId, ProductId, PromotionId};
 use crate::journal::Posting;
-use crate::money::{Currency, Rate};
+use crate::money::{Amount, Currency, Rate, UnitPrice};
 use crate::org::{Org, OrgKind, Role, SaleMode};
 use crate::pricing::{RateScope, RateWindow};
-use crate::rules::{builtin_kind_amounts, default_rules, RuleSet};
+use crate::rules::{builtin_kind_amounts, default_rules, PartyRef, PostingRule, RuleSet};
 
 use crate::state::{Book, Product, State};
 
@@ -27,42 +31,10 @@ impl Decider<'_> {
                 self.issue_token(*principal_id, *org_id, roles, label, token_hash)
             }
             C::OpenAccount { book, code, name, account_type } => self.open_account(*book, code, name, *account_type),
-            C::SetPostingRules { rules } => {
-                self.book_for(self.platform_id(), &[Role::Finance])?;
-                let rules = self
-                    .state
-                    .rules
-                    .propose(rules.clone())
-                    .map_err(|(index, reason)| DomainError::RuleUnbalanced { index, reason })?;
-                Ok(vec![Event::new(EventPayload::PostingRulesSet(PostingRulesSet { rules }))])
-            }
-            C::SetSaleMode { reseller_id, sale_mode } => {
-                let reseller = self.visible_org(*reseller_id, "reseller")?;
-                let parent = reseller.parent_id.filter(|_| reseller.kind == OrgKind::Reseller);
-                let parent = parent.ok_or_else(|| DomainError::not_found("reseller", reseller_id))?;
-                self.book_for(parent, &[])?;
-                let event = SaleModeSet { reseller_id: *reseller_id, sale_mode: *sale_mode };
-                Ok(vec![Event::new(EventPayload::SaleModeSet(event))])
-            }
+            C::SetPostingRules { rules } => self.set_posting_rules(rules),
+            C::SetSaleMode { reseller_id, sale_mode } => self.set_sale_mode(reseller_id, sale_mode),
             C::CreateProduct { product_id, name, supplier_id, list_price, unit } => {
-                if self.state.products.contains_key(product_id) {
-                    return Err(DomainError::AlreadyExists { what: "product", id: product_id.to_string() });
-                }
-                let supplier = self.visible_org(*supplier_id, "supplier")?;
-                if supplier.kind != OrgKind::Supplier {
-                    return Err(DomainError::not_found("supplier", supplier_id));
-                }
-                let owner_id = supplier.parent_id.expect("suppliers belong to an org");
-                self.book_for(owner_id, &[Role::Operations])?;
-                let event = ProductCreated {
-                    product_id: *product_id,
-                    name: text_field("name", name)?,
-                    supplier_id: *supplier_id,
-                    owner_id,
-                    list_price: *list_price,
-                    unit: text_field("unit", unit)?,
-                };
-                Ok(vec![Event::new(EventPayload::ProductCreated(event))])
+                self.create_product(product_id, name, supplier_id, list_price, unit)
             }
             C::SetSupplierRate { product_id, rate } => {
                 let product = self.product(*product_id)?;
@@ -82,81 +54,162 @@ impl Decider<'_> {
                 self.set_rate(event, *approval_id)
             }
             C::CreatePromotion { promotion_id, book, name, rates, valid_from, valid_to } => {
-                self.book_for(*book, &[Role::Sales])?;
-                if self.state.promotions.contains_key(promotion_id) {
-                    return Err(DomainError::AlreadyExists { what: "promotion", id: promotion_id.to_string() });
-                }
-                if valid_from > valid_to {
-                    return Err(DomainError::invalid_field("valid_to", "must not be before valid_from"));
-                }
-                if rates.is_empty() {
-                    return Err(DomainError::invalid_field("rates", "a promotion needs at least one product"));
-                }
-                for product_id in rates.keys() {
-                    self.product(*product_id)
-                        .map_err(|_| DomainError::invalid_field(format!("rates.{product_id}"), "unknown product"))?;
-                }
-                let event = PromotionCreated {
-                    promotion_id: *promotion_id,
-                    book: *book,
-                    name: text_field("name", name)?,
-                    rates: rates.clone(),
-                    valid_from: *valid_from,
-                    valid_to: *valid_to,
-                };
-                Ok(vec![Event::new(EventPayload::PromotionCreated(event))])
+                self.create_promotion(promotion_id, book, name, rates, valid_from, valid_to)
             }
             C::CreateInviteCode { code, book, promotion_id, salesperson } => {
-                self.book_for(*book, &[Role::Sales])?;
-                if self.state.invite_codes.contains_key(code) {
-                    return Err(DomainError::AlreadyExists { what: "invite code", id: code.to_string() });
-                }
-                if let Some(promotion_id) = promotion_id {
-                    let promotion = self.state.promotions.get(promotion_id).filter(|promotion| promotion.book == *book);
-                    promotion.ok_or_else(|| DomainError::not_found("promotion", promotion_id))?;
-                }
-                let event = InviteCodeCreated {
-                    code: code.clone(),
-                    book: *book,
-                    promotion_id: *promotion_id,
-                    salesperson: super::optional_text("salesperson", salesperson)?,
-                };
-                Ok(vec![Event::new(EventPayload::InviteCodeCreated(event))])
+                self.create_invite_code(code, book, promotion_id, salesperson)
             }
             C::BookBusiness { kind, role, book, amounts, parties, memo } => {
-                self.book_for(*book, &[Role::Finance])?;
-                // A built-in kind has its own command, with its checks and approvals: booking it
-                // here would, say, credit a wallet with an offline recharge nobody approved.
-                if builtin_kind_amounts(kind).is_some() {
-                    return Err(DomainError::invalid_field("kind", format!("{kind} is booked by its own command")));
-                }
-                for (reference, party) in parties {
-                    self.visible_org(*party, "party")
-                        .map_err(|_| DomainError::invalid_field(format!("parties.{reference:?}"), "unknown party"))?;
-                }
-                let payload = EventPayload::BusinessBooked(BusinessBooked {
-                    kind: kind.clone(),
-                    role: role.clone(),
-                    book: *book,
-                    amounts: amounts.clone(),
-                    parties: parties.clone(),
-                    memo: text_field("memo", memo)?,
-                });
-                let mut posting = Posting::new(kind, role, *book);
-                for (name, amount) in amounts {
-                    posting = posting.amount(name, *amount);
-                }
-                for (reference, party) in parties {
-                    posting = posting.party(*reference, *party);
-                }
-                let event = self.booked(payload, &[posting])?;
-                if event.entries.is_empty() {
-                    return Err(DomainError::invalid_field("amounts", "every line evaluates to zero"));
-                }
-                self.check_custom_lines(*book, &event)?;
-                Ok(vec![event])
+                self.book_business(kind, role, book, amounts, parties, memo)
             }
         }
+    }
+
+    fn set_posting_rules(&self, rules: &[PostingRule]) -> Result<Vec<Event>, DomainError> {
+        self.book_for(self.platform_id(), &[Role::Finance])?;
+        let rules = self
+            .state
+            .rules
+            .propose(rules.to_vec())
+            .map_err(|(index, reason)| DomainError::RuleUnbalanced { index, reason })?;
+        Ok(vec![Event::new(EventPayload::PostingRulesSet(PostingRulesSet { rules }))])
+    }
+
+    fn set_sale_mode(&self, reseller_id: &OrgId, sale_mode: &SaleMode) -> Result<Vec<Event>, DomainError> {
+        let reseller = self.visible_org(*reseller_id, "reseller")?;
+        let parent = reseller.parent_id.filter(|_| reseller.kind == OrgKind::Reseller);
+        let parent = parent.ok_or_else(|| DomainError::not_found("reseller", reseller_id))?;
+        self.book_for(parent, &[])?;
+        let event = SaleModeSet { reseller_id: *reseller_id, sale_mode: *sale_mode };
+        Ok(vec![Event::new(EventPayload::SaleModeSet(event))])
+    }
+
+    fn create_product(
+        &self,
+        product_id: &ProductId,
+        name: &String,
+        supplier_id: &OrgId,
+        list_price: &UnitPrice,
+        unit: &String,
+    ) -> Result<Vec<Event>, DomainError> {
+        if self.state.products.contains_key(product_id) {
+            return Err(DomainError::AlreadyExists { what: "product", id: product_id.to_string() });
+        }
+        let supplier = self.visible_org(*supplier_id, "supplier")?;
+        if supplier.kind != OrgKind::Supplier {
+            return Err(DomainError::not_found("supplier", supplier_id));
+        }
+        let owner_id = supplier.parent_id.expect("suppliers belong to an org");
+        self.book_for(owner_id, &[Role::Operations])?;
+        let event = ProductCreated {
+            product_id: *product_id,
+            name: text_field("name", name)?,
+            supplier_id: *supplier_id,
+            owner_id,
+            list_price: *list_price,
+            unit: text_field("unit", unit)?,
+        };
+        Ok(vec![Event::new(EventPayload::ProductCreated(event))])
+    }
+
+    fn create_promotion(
+        &self,
+        promotion_id: &PromotionId,
+        book: &OrgId,
+        name: &String,
+        rates: &BTreeMap<ProductId, Rate>,
+        valid_from: &NaiveDate,
+        valid_to: &NaiveDate,
+    ) -> Result<Vec<Event>, DomainError> {
+        self.book_for(*book, &[Role::Sales])?;
+        if self.state.promotions.contains_key(promotion_id) {
+            return Err(DomainError::AlreadyExists { what: "promotion", id: promotion_id.to_string() });
+        }
+        if valid_from > valid_to {
+            return Err(DomainError::invalid_field("valid_to", "must not be before valid_from"));
+        }
+        if rates.is_empty() {
+            return Err(DomainError::invalid_field("rates", "a promotion needs at least one product"));
+        }
+        for product_id in rates.keys() {
+            self.product(*product_id)
+                .map_err(|_| DomainError::invalid_field(format!("rates.{product_id}"), "unknown product"))?;
+        }
+        let event = PromotionCreated {
+            promotion_id: *promotion_id,
+            book: *book,
+            name: text_field("name", name)?,
+            rates: rates.clone(),
+            valid_from: *valid_from,
+            valid_to: *valid_to,
+        };
+        Ok(vec![Event::new(EventPayload::PromotionCreated(event))])
+    }
+
+    fn create_invite_code(
+        &self,
+        code: &InviteCode,
+        book: &OrgId,
+        promotion_id: &Option<PromotionId>,
+        salesperson: &Option<String>,
+    ) -> Result<Vec<Event>, DomainError> {
+        self.book_for(*book, &[Role::Sales])?;
+        if self.state.invite_codes.contains_key(code) {
+            return Err(DomainError::AlreadyExists { what: "invite code", id: code.to_string() });
+        }
+        if let Some(promotion_id) = promotion_id {
+            let promotion = self.state.promotions.get(promotion_id).filter(|promotion| promotion.book == *book);
+            promotion.ok_or_else(|| DomainError::not_found("promotion", promotion_id))?;
+        }
+        let event = InviteCodeCreated {
+            code: code.clone(),
+            book: *book,
+            promotion_id: *promotion_id,
+            salesperson: super::optional_text("salesperson", salesperson)?,
+        };
+        Ok(vec![Event::new(EventPayload::InviteCodeCreated(event))])
+    }
+
+    fn book_business(
+        &self,
+        kind: &String,
+        role: &String,
+        book: &OrgId,
+        amounts: &BTreeMap<String, Amount>,
+        parties: &BTreeMap<PartyRef, OrgId>,
+        memo: &String,
+    ) -> Result<Vec<Event>, DomainError> {
+        self.book_for(*book, &[Role::Finance])?;
+        // A built-in kind has its own command, with its checks and approvals: booking it
+        // here would, say, credit a wallet with an offline recharge nobody approved.
+        if builtin_kind_amounts(kind).is_some() {
+            return Err(DomainError::invalid_field("kind", format!("{kind} is booked by its own command")));
+        }
+        for (reference, party) in parties {
+            self.visible_org(*party, "party")
+                .map_err(|_| DomainError::invalid_field(format!("parties.{reference:?}"), "unknown party"))?;
+        }
+        let payload = EventPayload::BusinessBooked(BusinessBooked {
+            kind: kind.clone(),
+            role: role.clone(),
+            book: *book,
+            amounts: amounts.clone(),
+            parties: parties.clone(),
+            memo: text_field("memo", memo)?,
+        });
+        let mut posting = Posting::new(kind, role, *book);
+        for (name, amount) in amounts {
+            posting = posting.amount(name, *amount);
+        }
+        for (reference, party) in parties {
+            posting = posting.party(*reference, *party);
+        }
+        let event = self.booked(payload, &[posting])?;
+        if event.entries.is_empty() {
+            return Err(DomainError::invalid_field("amounts", "every line evaluates to zero"));
+        }
+        self.check_custom_lines(*book, &event)?;
+        Ok(vec![event])
     }
 
     /// What a custom kind, booked in one book, may not book whatever its rule says:

@@ -6,7 +6,7 @@
 
 use ledger_core::RecordedEvent;
 
-use crate::projection::{Fold, Projection};
+use crate::projection::{EventContext, EventStatements, Fold, Projection};
 use std::collections::HashMap;
 
 use crate::sql::{multi_row, Row, SqlValue, Statement};
@@ -213,6 +213,58 @@ pub fn delete_statements(projections: &[&'static Projection]) -> Vec<String> {
 
 pub fn unavailable(error: impl std::fmt::Display) -> ReadError {
     ReadError::Unavailable(error.to_string())
+}
+
+/// An event-by-event fold (`Fold::Events`) over a projection's run, written once for both
+/// backends: statements are batched until an event needs a context query, which must see
+/// everything before it. The backend drives it:
+///
+/// ```text
+/// while let Some(context_query) = folder.next_query(&mut batch) {
+///     execute(batch.take()); rows = query(context_query); folder.fold_with(&rows, &mut batch);
+/// }
+/// ```
+pub struct EventFolder<'r> {
+    projection: &'r Projection,
+    context: EventContext,
+    fold: EventStatements,
+    run: &'r [&'r RecordedEvent],
+    next: usize,
+    statements: Vec<Statement>,
+}
+
+impl<'r> EventFolder<'r> {
+    pub fn new(
+        projection: &'r Projection,
+        (context, fold): (EventContext, EventStatements),
+        run: &'r [&'r RecordedEvent],
+    ) -> EventFolder<'r> {
+        EventFolder { projection, context, fold, run, next: 0, statements: Vec::new() }
+    }
+
+    /// Folds events into `batch` until one needs a context query, and answers that query (the
+    /// caller flushes the batch, runs it, and calls [`EventFolder::fold_with`]); at the end of
+    /// the run, adds the checkpoint's advance and answers `None`.
+    pub fn next_query(&mut self, batch: &mut Batch) -> Option<Statement> {
+        while let Some(event) = self.run.get(self.next) {
+            if let Some(context_query) = (self.context)(event) {
+                return Some(context_query);
+            }
+            self.fold_with(&[], batch);
+        }
+        if let Some(last) = self.run.last() {
+            batch.push(advance(self.projection, last.position));
+        }
+        None
+    }
+
+    /// Folds the next event with the rows of its context query.
+    pub fn fold_with(&mut self, rows: &[Row], batch: &mut Batch) {
+        let Some(event) = self.run.get(self.next) else { return };
+        (self.fold)(event, rows, &mut self.statements);
+        self.statements.drain(..).for_each(|statement| batch.push(statement));
+        self.next += 1;
+    }
 }
 
 pub fn advance(projection: &Projection, position: u64) -> Statement {

@@ -122,29 +122,18 @@ async fn apply_projection(
     execute_all(transaction, &batch.take()).await
 }
 
-/// Event by event: statements are batched until an event needs a context query, which must see
-/// everything before it.
+/// Event by event (see [`EventFolder`]).
 async fn fold_events(
     transaction: &Transaction<'_>,
     projection: &Projection,
-    (context, fold): (EventContext, EventStatements),
+    fold: (EventContext, EventStatements),
     run: &[&RecordedEvent],
     batch: &mut Batch,
 ) -> Result<(), ReadError> {
-    let mut statements = Vec::new();
-    for event in run {
-        let rows = match context(event) {
-            Some(context_query) => {
-                execute_all(transaction, &batch.take()).await?;
-                query_in(transaction, &context_query).await?
-            }
-            None => Vec::new(),
-        };
-        fold(event, &rows, &mut statements);
-        statements.drain(..).for_each(|statement| batch.push(statement));
-    }
-    if let Some(last) = run.last() {
-        batch.push(advance(projection, last.position));
+    let mut folder = EventFolder::new(projection, fold, run);
+    while let Some(context_query) = folder.next_query(batch) {
+        execute_all(transaction, &batch.take()).await?;
+        folder.fold_with(&query_in(transaction, &context_query).await?, batch);
     }
     Ok(())
 }

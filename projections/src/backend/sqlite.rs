@@ -133,29 +133,18 @@ fn apply_projection(
     execute_all(connection, batch.take())
 }
 
-/// Event by event: statements are batched until an event needs a context query, which must see
-/// everything before it.
+/// Event by event (see [`EventFolder`]).
 fn fold_events(
     connection: &Connection,
     projection: &Projection,
-    (context, fold): (EventContext, EventStatements),
+    fold: (EventContext, EventStatements),
     run: &[&RecordedEvent],
     batch: &mut Batch,
 ) -> Result<(), ReadError> {
-    let mut statements = Vec::new();
-    for event in run {
-        let rows = match context(event) {
-            Some(context_query) => {
-                execute_all(connection, batch.take())?;
-                query(connection, &context_query)?
-            }
-            None => Vec::new(),
-        };
-        fold(event, &rows, &mut statements);
-        statements.drain(..).for_each(|statement| batch.push(statement));
-    }
-    if let Some(last) = run.last() {
-        batch.push(advance(projection, last.position));
+    let mut folder = EventFolder::new(projection, fold, run);
+    while let Some(context_query) = folder.next_query(batch) {
+        execute_all(connection, batch.take())?;
+        folder.fold_with(&query(connection, &context_query)?, batch);
     }
     Ok(())
 }
