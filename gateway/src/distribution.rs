@@ -13,8 +13,8 @@ use commands::{spawn_relay, EventStore, RelayConfig};
 use projections::{spawn_jetstream_with, JetStreamConfig, ReadModels};
 use tokio::task::JoinHandle;
 
-use crate::app::WriteSide;
 use crate::config::Settings;
+use crate::state::WriteSide;
 
 /// The durable consumer's name is `<stream>-read-models`: one per deployment's read store
 /// (every gateway instance on the same database shares it).

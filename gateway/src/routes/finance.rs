@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{parse, Fresh, Params, Read, POSITION_HEADER};
-use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::config::PAGE_SIZE_DEFAULT;
 use crate::error::{ApiError, Problem};
 use crate::export::{ExportFormat, EXPORT_LINES_MAX};
+use crate::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()

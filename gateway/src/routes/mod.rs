@@ -12,7 +12,7 @@ pub mod payments;
 pub mod serial;
 pub mod settlements;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The payload of the first `$variant` event a committed command appended. A command whose
 /// answer needs one and did not book it is a programmer error: a logged 500, never a guess.
@@ -37,17 +37,15 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
-use commands::{Committed, IdempotencyKey, Request as WriterRequest};
-use ledger_core::{Command, CommandBody};
+use commands::IdempotencyKey;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::state::SharedState;
 
 /// The longest a read waits for `min_position` (API.md: at most 5 s).
 pub const READ_WAIT_MAX: Duration = Duration::from_secs(5);
@@ -76,6 +74,15 @@ impl<T: DeserializeOwned> FromRequest<SharedState> for JsonBody<T> {
             let field = message.split('`').nth(1).filter(|_| message.contains(" field `")).map(str::to_owned);
             ApiError::BadRequest { detail: format!("invalid JSON body: {message}"), field }
         })
+    }
+}
+
+/// The authenticated caller ([`crate::auth::authenticate`]).
+impl FromRequestParts<SharedState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        crate::auth::authenticate(&parts.headers, &state.tokens, &state.read).await
     }
 }
 
@@ -221,32 +228,6 @@ impl Minter {
         }
         bytes.truncate(length);
         String::from_utf8(bytes).expect("ASCII")
-    }
-}
-
-impl crate::app::AppState {
-    /// Builds the command (accounting date today, time now), submits it through the writer and
-    /// records the outcome in the metrics and the approval notifier.
-    #[tracing::instrument(skip(self, caller, key, body), fields(command))]
-    pub async fn execute(
-        &self,
-        caller: &Caller,
-        key: &Option<IdempotencyKey>,
-        body: CommandBody,
-    ) -> Result<Committed, ApiError> {
-        let command_name = body.name();
-        tracing::Span::current().record("command", command_name);
-        let command = Command { actor: caller.actor.clone(), effective_date: self.clock.today(), at: Utc::now(), body };
-        let request = WriterRequest { command, idempotency_key: key.clone(), correlation_id: None };
-        let writer = self.writer.handle()?;
-        let started = Instant::now();
-        let result = writer.submit(request).await;
-        self.metrics.record_command(command_name, &result, started.elapsed());
-        let committed = result?;
-        if !committed.replayed {
-            self.notifier.notify_all(&committed.events);
-        }
-        Ok(committed)
     }
 }
 

@@ -13,9 +13,9 @@ use utoipa::ToSchema;
 
 use super::catalog::Position;
 use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
-use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::state::SharedState;
 use ledger_core::{ApprovalCommand, MoneyCommand};
 
 pub fn routes() -> Router<SharedState> {

@@ -1,4 +1,5 @@
-//! Operations: liveness, readiness, Prometheus metrics, the OpenAPI document. No token needed.
+//! Operations: liveness, readiness, Prometheus metrics. No token needed. (The OpenAPI document,
+//! `/openapi.json`, is served by [`crate::openapi`], which lists these routes.)
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -6,14 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::app::SharedState;
+use crate::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
 }
 
 /// The process is up.
@@ -70,10 +67,4 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
     let read = state.read.position().await.unwrap_or(0);
     let text = state.metrics.render(state.writer.queued(), committed, read);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
-}
-
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "this document (OpenAPI 3.1)")))]
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::document())
 }

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
-use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::state::SharedState;
 use ledger_core::OrderCommand;
 
 pub fn routes() -> Router<SharedState> {

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
-use crate::app::SharedState;
 use crate::auth::{generate_token, token_hash, Caller};
 use crate::error::{ApiError, Problem};
+use crate::state::SharedState;
 use ledger_core::SetupCommand;
 
 pub fn routes() -> Router<SharedState> {

@@ -14,9 +14,9 @@ use utoipa::ToSchema;
 
 use super::catalog::{Position, RateBody};
 use super::{committed_event, parse, Answer, IdempotencyHeader, JsonBody, Minter};
-use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::state::SharedState;
 use ledger_core::SerialCommand;
 
 /// The length of a generated serial code.

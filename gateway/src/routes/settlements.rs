@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 
 use super::money::Pending;
 use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read, READ_WAIT_MAX};
-use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::state::SharedState;
 use ledger_core::SettlementCommand;
 
 pub fn routes() -> Router<SharedState> {
