@@ -1,6 +1,7 @@
 //! What every handler shares, [`AppState`], and the one path of a command through the gateway:
 //! [`AppState::execute`] builds the `Command`, submits it through the writer, records the outcome
-//! in the metrics and the approval notifier, and answers the writer's [`Committed`].
+//! in the metrics and the approval notifier, and answers the writer's [`Committed`]; a handler
+//! then takes the event its answer is made of with [`CommittedEvents::event`].
 //!
 //! Module graph: `app` → `routes` → `state` → the leaves (`auth`, `config`, `error`, `metrics`,
 //! `notifier`, `offruntime`). Nothing here knows of `app` or `routes`.
@@ -15,7 +16,7 @@ use commands::{
 };
 use commands::{WriterHandle, WriterHealth};
 use ledger_core::org::Actor;
-use ledger_core::{Command, CommandBody, RecordedEvent};
+use ledger_core::{Command, CommandBody, EventPayload, RecordedEvent};
 use projections::ReadModels;
 use rsa::RsaPublicKey;
 use tokio::sync::watch;
@@ -170,5 +171,87 @@ impl AppState {
             self.notifier.notify_all(&committed.events);
         }
         Ok(committed)
+    }
+}
+/// The payload type of one event type: how to find it among a command's events.
+pub trait Payload: Sized {
+    /// The event type (`EventPayload`'s variant) that carries this payload.
+    const EVENT_TYPE: &'static str;
+
+    fn of(payload: &EventPayload) -> Option<&Self>;
+}
+
+/// One `Payload` impl per event type whose payload an answer is made of; the type's name is the
+/// variant's (`EventPayload::OrderPlaced(OrderPlaced)`).
+macro_rules! payloads {
+    ($($variant:ident),* $(,)?) => {
+        $(
+            impl Payload for ledger_core::event::$variant {
+                const EVENT_TYPE: &'static str = stringify!($variant);
+
+                fn of(payload: &EventPayload) -> Option<&Self> {
+                    match payload {
+                        EventPayload::$variant(payload) => Some(payload),
+                        _ => None,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+payloads!(
+    ApprovalRequested,
+    OrderPlaced,
+    OrderRefunded,
+    OrgOpened,
+    PeriodClosed,
+    SerialCodesIssued,
+    SettlementStatementIssued,
+    SubscriptionRenewed,
+    UsageCharged,
+    WithdrawalPaid,
+);
+
+/// The events a committed command appended, by payload type.
+pub trait CommittedEvents {
+    /// The payload of the first `E` event, if the command appended one.
+    fn find<E: Payload>(&self) -> Option<&E>;
+
+    /// The payload of the first `E` event. A command whose answer needs one and did not book it
+    /// is a programmer error: a logged 500, never a guess.
+    fn event<E: Payload>(&self) -> Result<&E, ApiError>;
+}
+
+impl CommittedEvents for Committed {
+    fn find<E: Payload>(&self) -> Option<&E> {
+        self.events.iter().find_map(|event| E::of(&event.event.payload))
+    }
+
+    fn event<E: Payload>(&self) -> Result<&E, ApiError> {
+        self.find().ok_or_else(|| ApiError::Internal(format!("the command committed no {}", E::EVENT_TYPE)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use ledger_core::event::{OrderPlaced, OrgOpened};
+    use ledger_core::testing::{MemoryLedger, WorkedExample};
+
+    use super::*;
+
+    #[test]
+    fn an_answer_takes_its_event_by_type_and_a_missing_one_is_a_500() {
+        let world = WorkedExample::without_ledger();
+        let mut ledger = MemoryLedger::default();
+        let (actor, body) = world.setup_commands().into_iter().next().expect("the world's first command");
+        let events = ledger.execute(&actor, body).expect("the platform opens");
+        let committed = Committed { position: events.len() as u64, events, replayed: false };
+        assert_eq!(committed.event::<OrgOpened>().map(|opened| opened.org.id).ok(), Some(world.platform));
+        assert!(committed.find::<OrderPlaced>().is_none());
+        let missing = committed.event::<OrderPlaced>().err().expect("no order was placed");
+        assert_eq!((missing.status(), missing.code()), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+        assert!(missing.to_string().contains("OrderPlaced"));
     }
 }

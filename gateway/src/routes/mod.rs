@@ -14,24 +14,6 @@ pub mod settlements;
 
 use std::time::Duration;
 
-/// The payload of the first `$variant` event a committed command appended. A command whose
-/// answer needs one and did not book it is a programmer error: a logged 500, never a guess.
-macro_rules! committed_event {
-    ($committed:expr, $variant:ident) => {
-        $committed
-            .events
-            .iter()
-            .find_map(|event| match &event.event.payload {
-                ledger_core::EventPayload::$variant(payload) => Some(payload),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                crate::error::ApiError::Internal(concat!("the command committed no ", stringify!($variant)).to_owned())
-            })
-    };
-}
-pub(crate) use committed_event;
-
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -155,6 +137,29 @@ pub struct Answer<T>(pub StatusCode, pub T);
 impl<T: Serialize> IntoResponse for Answer<T> {
     fn into_response(self) -> Response {
         (self.0, Json(self.1)).into_response()
+    }
+}
+
+/// The status an answer reports where the core has no enum for it (order statuses are
+/// `ledger_core::state::OrderStatus`, approval decisions `ledger_core::state::Decision`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestStatus {
+    /// The request waits for an approval (recharges, reversals, offline withdrawals, special
+    /// rates, settlement payments, invoices).
+    PendingApproval,
+    /// A withdrawal paid back along its channel at once.
+    Paid,
+    /// A rate that took effect at once.
+    Set,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::PendingApproval => "pending_approval",
+            RequestStatus::Paid => "paid",
+            RequestStatus::Set => "set",
+        }
     }
 }
 

@@ -4,18 +4,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use ledger_core::event::{RechargeMethod, WithdrawalRoute};
+use ledger_core::event::{RechargeMethod, WithdrawalPaid, WithdrawalRoute};
 use ledger_core::ids::{ApprovalId, RechargeId, WithdrawalId};
-use ledger_core::{CommandBody, EventPayload};
+use ledger_core::state::Decision as ApprovalDecision;
+use ledger_core::CommandBody;
 use projections::ApprovalView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::catalog::Position;
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read, RequestStatus};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::state::SharedState;
+use crate::state::{CommittedEvents, SharedState};
 use ledger_core::{ApprovalCommand, MoneyCommand};
 
 pub fn routes() -> Router<SharedState> {
@@ -49,11 +50,12 @@ pub struct Pending {
     pub position: u64,
 }
 
-fn pending(id: impl ToString, approval_id: ApprovalId, position: u64) -> Pending {
+/// The answer to a request that waits for the approval `approval_id`.
+pub fn pending(id: impl ToString, approval_id: ApprovalId, position: u64) -> Pending {
     Pending {
         id: id.to_string(),
         approval_id: approval_id.to_string(),
-        status: "pending_approval".to_owned(),
+        status: RequestStatus::PendingApproval.as_str().to_owned(),
         position,
     }
 }
@@ -161,8 +163,8 @@ async fn decide(
     let approval_id = parse::path_id("approval", &id)?;
     let command = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment: body.comment });
     let committed = state.execute(&caller, &key, command).await?;
-    let status = if grant { "granted" } else { "rejected" };
-    Ok(Answer(StatusCode::OK, Decision { status: status.to_owned(), position: committed.position }))
+    let status = if grant { ApprovalDecision::Granted } else { ApprovalDecision::Rejected };
+    Ok(Answer(StatusCode::OK, Decision { status: status.as_str().to_owned(), position: committed.position }))
 }
 
 #[derive(Deserialize)]
@@ -308,13 +310,13 @@ pub async fn withdraw(
         route,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let paid = committed.events.iter().any(|event| matches!(event.event.payload, EventPayload::WithdrawalPaid(_)));
+    let paid = committed.find::<WithdrawalPaid>().is_some();
     let (status, answer) = if paid {
         (
             StatusCode::CREATED,
             WithdrawalAnswer {
                 id: withdrawal_id.to_string(),
-                status: "paid".to_owned(),
+                status: RequestStatus::Paid.as_str().to_owned(),
                 approval_id: None,
                 position: committed.position,
             },
@@ -324,7 +326,7 @@ pub async fn withdraw(
             StatusCode::ACCEPTED,
             WithdrawalAnswer {
                 id: withdrawal_id.to_string(),
-                status: "pending_approval".to_owned(),
+                status: RequestStatus::PendingApproval.as_str().to_owned(),
                 approval_id: Some(approval_id.to_string()),
                 position: committed.position,
             },

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
+use ledger_core::event::OrgOpened;
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::org::{OrgKind, Role, SaleMode};
 use ledger_core::CommandBody;
@@ -13,10 +14,10 @@ use projections::OrgView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
 use crate::auth::{generate_token, token_hash, Caller};
 use crate::error::{ApiError, Problem};
-use crate::state::SharedState;
+use crate::state::{CommittedEvents, SharedState};
 use ledger_core::SetupCommand;
 
 pub fn routes() -> Router<SharedState> {
@@ -107,7 +108,7 @@ pub async fn create_org(
         sale_mode,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let org = &committed_event!(committed, OrgOpened)?.org;
+    let org = &committed.event::<OrgOpened>()?.org;
     Ok(Answer(
         StatusCode::CREATED,
         OrgCreated {

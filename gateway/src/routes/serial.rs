@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::Router;
 use ledger_core::command::SERIAL_BATCH_MAX;
+use ledger_core::event::SerialCodesIssued;
 use ledger_core::ids::{SerialBatchId, SerialCode};
 use ledger_core::org::DistributorTier;
 use ledger_core::CommandBody;
@@ -13,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::catalog::{Position, RateBody};
-use super::{committed_event, parse, Answer, IdempotencyHeader, JsonBody, Minter};
+use super::{parse, Answer, IdempotencyHeader, JsonBody, Minter};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::state::SharedState;
+use crate::state::{CommittedEvents, SharedState};
 use ledger_core::SerialCommand;
 
 /// The length of a generated serial code.
@@ -151,7 +152,7 @@ pub async fn issue_batch(
         codes,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let issued = committed_event!(committed, SerialCodesIssued)?;
+    let issued: &SerialCodesIssued = committed.event()?;
     Ok(Answer(
         StatusCode::CREATED,
         BatchIssued {
