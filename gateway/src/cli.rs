@@ -114,7 +114,8 @@ pub async fn run(cli: Cli) -> CliResult {
             with_reader(&settings, |store| async move {
                 let mut store = store;
                 projections::catch_up(&read, &mut store, None, |_, _| {}).await?;
-                let format = ExportFormat::parse(&format).ok_or("--format must be csv or beancount")?;
+                let format: ExportFormat =
+                    crate::routes::parse::choice("format", &format).map_err(|_| "--format must be csv or beancount")?;
                 let book: OrgId = book.parse().map_err(|_| "--book must be an org id")?;
                 let to = to.unwrap_or_else(|| chrono::Utc::now().date_naive());
                 let text = export_book(&read, book, format, from, to, EXPORT_LINES_MAX).await?;

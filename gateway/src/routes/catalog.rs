@@ -294,7 +294,9 @@ pub struct OpenAccountBody {
     pub code: String,
     pub name: String,
     /// `asset`, `liability`, `equity`, `revenue`, `expense`, ...
-    pub account_type: String,
+    #[serde(deserialize_with = "super::word")]
+    #[schema(value_type = String)]
+    pub account_type: AccountType,
 }
 
 #[utoipa::path(post, path = "/v1/books/{org_id}/accounts", tag = "catalog", request_body = OpenAccountBody,
@@ -307,13 +309,11 @@ pub async fn open_account(
     Path(org_id): Path<String>,
     JsonBody(body): JsonBody<OpenAccountBody>,
 ) -> Result<Answer<Position>, ApiError> {
-    let account_type: AccountType = serde_json::from_value(serde_json::Value::String(body.account_type))
-        .map_err(|_| ApiError::invalid("invalid_field", "account_type", "unknown account type"))?;
     let command = CommandBody::Setup(SetupCommand::OpenAccount {
         book: parse::path_id("book", &org_id)?,
         code: body.code,
         name: body.name,
-        account_type,
+        account_type: body.account_type,
     });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::CREATED, Position { position: committed.position }))

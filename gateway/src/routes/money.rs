@@ -37,7 +37,9 @@ pub struct RechargeBody {
     pub customer_id: String,
     pub amount: String,
     /// `online`, `offline` or `transfer`; online recharges are booked by the payment notification.
-    pub method: String,
+    #[serde(deserialize_with = "super::word")]
+    #[schema(value_type = String)]
+    pub method: RechargeMethod,
     pub reference: String,
 }
 
@@ -68,12 +70,6 @@ pub async fn request_recharge(
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<RechargeBody>,
 ) -> Result<Answer<Pending>, ApiError> {
-    let method = match body.method.as_str() {
-        "online" => RechargeMethod::Online,
-        "offline" => RechargeMethod::Offline,
-        "transfer" => RechargeMethod::Transfer,
-        _ => return Err(ApiError::invalid("invalid_field", "method", "must be online, offline or transfer")),
-    };
     let minter = Minter::new(&caller, &key, "recharges");
     let (recharge_id, approval_id): (RechargeId, ApprovalId) = (minter.id("recharge"), minter.id("approval"));
     let command = CommandBody::Money(MoneyCommand::RequestRecharge {
@@ -81,7 +77,7 @@ pub async fn request_recharge(
         approval_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
-        method,
+        method: body.method,
         reference: body.reference,
     });
     let committed = state.execute(&caller, &key, command).await?;
@@ -274,7 +270,9 @@ pub struct WithdrawalBody {
     pub customer_id: String,
     pub amount: String,
     /// `original` (back along the channel, at once) or `offline` (bank transfer, after approval).
-    pub route: String,
+    #[serde(deserialize_with = "super::word")]
+    #[schema(value_type = String)]
+    pub route: WithdrawalRoute,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -295,11 +293,6 @@ pub async fn withdraw(
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<WithdrawalBody>,
 ) -> Result<Answer<WithdrawalAnswer>, ApiError> {
-    let route = match body.route.as_str() {
-        "original" => WithdrawalRoute::Original,
-        "offline" => WithdrawalRoute::Offline,
-        _ => return Err(ApiError::invalid("invalid_field", "route", "must be original or offline")),
-    };
     let minter = Minter::new(&caller, &key, "withdrawals");
     let (withdrawal_id, approval_id): (WithdrawalId, ApprovalId) = (minter.id("withdrawal"), minter.id("approval"));
     let command = CommandBody::Money(MoneyCommand::Withdraw {
@@ -307,7 +300,7 @@ pub async fn withdraw(
         approval_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
-        route,
+        route: body.route,
     });
     let committed = state.execute(&caller, &key, command).await?;
     let paid = committed.find::<WithdrawalPaid>().is_some();

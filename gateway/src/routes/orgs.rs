@@ -55,11 +55,32 @@ pub async fn me(
     ))
 }
 
+/// The kinds of org a request opens (the platform is opened once, by the bootstrap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewOrgKind {
+    Reseller,
+    Customer,
+    Supplier,
+}
+
+impl From<NewOrgKind> for OrgKind {
+    fn from(kind: NewOrgKind) -> OrgKind {
+        match kind {
+            NewOrgKind::Reseller => OrgKind::Reseller,
+            NewOrgKind::Customer => OrgKind::Customer,
+            NewOrgKind::Supplier => OrgKind::Supplier,
+        }
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     /// `reseller`, `customer` or `supplier`.
-    pub kind: String,
+    #[serde(deserialize_with = "super::word")]
+    #[schema(value_type = String)]
+    pub kind: NewOrgKind,
     pub name: String,
     /// Defaults to the caller's org.
     pub parent_id: Option<String>,
@@ -84,12 +105,6 @@ pub async fn create_org(
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CreateOrg>,
 ) -> Result<Answer<OrgCreated>, ApiError> {
-    let kind = match body.kind.as_str() {
-        "reseller" => OrgKind::Reseller,
-        "customer" => OrgKind::Customer,
-        "supplier" => OrgKind::Supplier,
-        _ => return Err(ApiError::invalid("invalid_field", "kind", "must be reseller, customer or supplier")),
-    };
     let parent_id = match &body.parent_id {
         Some(text) => parse::id("parent_id", text)?,
         None => caller.org_id(),
@@ -102,7 +117,7 @@ pub async fn create_org(
     let minter = Minter::new(&caller, &key, "orgs");
     let command = CommandBody::Setup(SetupCommand::OpenOrg {
         org_id: minter.id("org"),
-        kind,
+        kind: body.kind.into(),
         name: body.name,
         parent_id,
         sale_mode,
@@ -169,7 +184,9 @@ pub async fn visible_org(state: &SharedState, caller: &Caller, id: OrgId) -> Res
 #[serde(deny_unknown_fields)]
 pub struct IssueTokenBody {
     /// Any of `admin`, `finance`, `sales`, `operations`, `customer` (and `super_admin` on the platform).
-    pub roles: Vec<String>,
+    #[serde(deserialize_with = "super::words")]
+    #[schema(value_type = Vec<String>)]
+    pub roles: Vec<Role>,
     pub label: Option<String>,
 }
 
@@ -181,18 +198,6 @@ pub struct TokenIssued {
     pub org_id: String,
     pub roles: Vec<String>,
     pub position: u64,
-}
-
-fn parse_role(text: &str) -> Result<Role, ApiError> {
-    match text {
-        "super_admin" => Ok(Role::SuperAdmin),
-        "admin" => Ok(Role::Admin),
-        "finance" => Ok(Role::Finance),
-        "sales" => Ok(Role::Sales),
-        "operations" => Ok(Role::Operations),
-        "customer" => Ok(Role::Customer),
-        _ => Err(ApiError::invalid("invalid_field", "roles", format!("unknown role {text:?}"))),
-    }
 }
 
 /// Issues a token. A token is shown once and never stored, so it cannot be answered again: a
@@ -208,7 +213,7 @@ pub async fn issue_token(
     JsonBody(body): JsonBody<IssueTokenBody>,
 ) -> Result<Answer<TokenIssued>, ApiError> {
     let org_id: OrgId = parse::path_id("org", &id)?;
-    let roles = body.roles.iter().map(|role| parse_role(role)).collect::<Result<BTreeSet<Role>, _>>()?;
+    let roles: BTreeSet<Role> = body.roles.into_iter().collect();
     if roles.is_empty() {
         return Err(ApiError::invalid("invalid_field", "roles", "at least one role"));
     }

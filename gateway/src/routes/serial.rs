@@ -32,15 +32,6 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/serial-codes/{code}/activate", post(activate))
 }
 
-fn tier(text: &str) -> Result<DistributorTier, ApiError> {
-    match text {
-        "gold" => Ok(DistributorTier::Gold),
-        "platinum" => Ok(DistributorTier::Platinum),
-        "diamond" => Ok(DistributorTier::Diamond),
-        _ => Err(ApiError::invalid("invalid_field", "tier", "must be gold, platinum or diamond")),
-    }
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackagePriceBody {
@@ -76,7 +67,7 @@ pub async fn set_tier_rate(
     JsonBody(body): JsonBody<RateBody>,
 ) -> Result<Answer<Position>, ApiError> {
     let command = CommandBody::Serial(SerialCommand::SetSerialTierRate {
-        tier: tier(&tier_name)?,
+        tier: parse::choice::<DistributorTier>("tier", &tier_name)?,
         rate: parse::rate("rate", &body.rate)?,
     });
     let committed = state.execute(&caller, &key, command).await?;
@@ -87,7 +78,9 @@ pub async fn set_tier_rate(
 #[serde(deny_unknown_fields)]
 pub struct TierBody {
     /// `gold`, `platinum` or `diamond`.
-    pub tier: String,
+    #[serde(deserialize_with = "super::word")]
+    #[schema(value_type = String)]
+    pub tier: DistributorTier,
 }
 
 #[utoipa::path(put, path = "/v1/orgs/{id}/tier", tag = "serial codes", request_body = TierBody,
@@ -102,7 +95,7 @@ pub async fn set_distributor_tier(
 ) -> Result<Answer<Position>, ApiError> {
     let command = CommandBody::Serial(SerialCommand::SetDistributorTier {
         distributor_id: parse::path_id("org", &id)?,
-        tier: tier(&body.tier)?,
+        tier: body.tier,
     });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::OK, Position { position: committed.position }))
