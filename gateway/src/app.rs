@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use commands::{EventStore, PostgresStore, Request as WriterRequest, SqliteStore, StoreError, Writer};
+use commands::{CommandError, EventStore, PostgresStore, Request as WriterRequest, SqliteStore, StoreError, Writer};
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::money::Currency;
 use ledger_core::org::{Actor, Role};
@@ -25,7 +25,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{generate_token, token_hash, TokenCache};
-use crate::config::{Secret, Settings};
+use crate::config::{ConfigError, Secret, Settings};
+use crate::distribution::DistributionError;
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
 use crate::offruntime::OffRuntime;
@@ -49,11 +50,24 @@ pub enum StartError {
     #[error("the read models: {0}")]
     Read(#[from] projections::ReadError),
     #[error("bootstrap: {0}")]
-    Bootstrap(String),
+    Bootstrap(#[source] CommandError),
     #[error("configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
+    #[error("the read pool: {0}")]
+    ReadPool(#[from] deadpool_postgres::BuildError),
+    #[error("distribution: {0}")]
+    Distribution(#[from] DistributionError),
+    /// A blocking start-up step (opening a store) panicked or was cancelled.
+    #[error("a start-up task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// What opening the PostgreSQL writer found: the writer's lock, or the instance that holds it.
+enum WriterLock {
+    Taken(Writer),
+    HeldBy(String),
 }
 
 /// How often a follower looks at the log's last position (it has no writer to wake it).
@@ -72,7 +86,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         let settings = Arc::new(settings);
-        let payment_keys = crate::payments::load_keys(&settings.payment_channels).map_err(StartError::Config)?;
+        let payment_keys = crate::payments::load_keys(&settings.payment_channels)?;
         let metrics = Arc::new(Metrics::new());
         let (writer, write_side, read, log, runner) = match &settings.database_url {
             None => open_embedded(&settings).await?,
@@ -167,8 +181,7 @@ async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
     let writer = tokio::task::spawn_blocking(move || -> Result<Writer, StartError> {
         Ok(Writer::start(SqliteStore::open_writer(&data_dir)?, config)?)
     })
-    .await
-    .map_err(|error| StartError::Bootstrap(error.to_string()))??;
+    .await??;
     let read = ReadModels::open_sqlite(&settings.data_dir)?;
     let log = LogReader::Sqlite(SqliteStore::open_reader(&settings.data_dir)?);
     let write_side = WriteSide::Leader(writer.handle());
@@ -178,42 +191,36 @@ async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
 }
 
 async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, StartError> {
-    let config: postgres::Config =
-        url.expose().parse().map_err(|_| StartError::Config("database_url is not a PostgreSQL URL".to_owned()))?;
+    let config: postgres::Config = url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
     let holder = format!("kboss-gateway {} pid {}", settings.listen, std::process::id());
     let writer_config = settings.writer_config();
     let store_config = config.clone();
     // Another instance holding the writer's lock makes this one a follower, not a failure.
-    let writer = tokio::task::spawn_blocking(move || -> Result<Result<Writer, String>, StartError> {
+    let writer = tokio::task::spawn_blocking(move || -> Result<WriterLock, StartError> {
         match PostgresStore::open_writer(&store_config, &holder) {
-            Ok(store) => Ok(Ok(Writer::start(store, writer_config)?)),
-            Err(StoreError::Locked { holder }) => Ok(Err(holder)),
+            Ok(store) => Ok(WriterLock::Taken(Writer::start(store, writer_config)?)),
+            Err(StoreError::Locked { holder }) => Ok(WriterLock::HeldBy(holder)),
             Err(error) => Err(error.into()),
         }
     })
-    .await
-    .map_err(|error| StartError::Bootstrap(error.to_string()))??;
+    .await??;
     let pool_config: deadpool_postgres::tokio_postgres::Config =
-        url.expose().parse().map_err(|_| StartError::Config("database_url is not a PostgreSQL URL".to_owned()))?;
+        url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
     let manager = deadpool_postgres::Manager::new(pool_config, deadpool_postgres::tokio_postgres::NoTls);
-    let pool = deadpool_postgres::Pool::builder(manager)
-        .max_size(READ_POOL_CONNECTIONS_MAX)
-        .build()
-        .map_err(|error| StartError::Config(error.to_string()))?;
+    let pool = deadpool_postgres::Pool::builder(manager).max_size(READ_POOL_CONNECTIONS_MAX).build()?;
     let read = ReadModels::open_postgres(pool).await?;
     // The blocking client must not be created on the runtime's threads.
     let (log, runner_reader, follower_reader) = tokio::task::spawn_blocking(move || {
         let open = || PostgresStore::open_reader(&config).map(OffRuntime::new);
         Ok::<_, StoreError>((open()?, open()?, open()?))
     })
-    .await
-    .map_err(|error| StartError::Bootstrap(error.to_string()))??;
+    .await??;
     let (writer, write_side, mut tasks) = match writer {
-        Ok(writer) => {
+        WriterLock::Taken(writer) => {
             let write_side = WriteSide::Leader(writer.handle());
             (Some(writer), write_side, Vec::new())
         }
-        Err(leader) => {
+        WriterLock::HeldBy(leader) => {
             tracing::warn!(%leader, "another instance holds the writer's lock: serving reads only");
             let (committed, poller) = follow_log(follower_reader);
             (None, WriteSide::Follower { leader, committed }, vec![poller])
@@ -234,9 +241,7 @@ async fn start_distribution<S: EventStore>(
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
     match &settings.nats_url {
         None => Ok(vec![projections::spawn_embedded(read.clone(), log_reader, write_side.committed())]),
-        Some(url) => crate::distribution::start(url, settings, write_side, read.clone(), log_reader)
-            .await
-            .map_err(StartError::Config),
+        Some(url) => Ok(crate::distribution::start(url, settings, write_side, read.clone(), log_reader).await?),
     }
 }
 
@@ -255,7 +260,7 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
     let name = state.settings.platform_name.clone();
     submit(CommandBody::Setup(SetupCommand::Bootstrap { platform_id, name, currency: Currency::CNY }), "bootstrap")
         .await
-        .map_err(|error| StartError::Bootstrap(error.to_string()))?;
+        .map_err(StartError::Bootstrap)?;
     let (token, generated) = match &state.settings.admin_token {
         Some(token) => (token.expose().to_owned(), false),
         None => (generate_token(), true),
@@ -268,7 +273,7 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         label: Some("bootstrap super_admin".to_owned()),
         token_hash: hash.clone(),
     });
-    submit(body, "bootstrap-admin-token").await.map_err(|error| StartError::Bootstrap(error.to_string()))?;
+    submit(body, "bootstrap-admin-token").await.map_err(StartError::Bootstrap)?;
     state.tokens.insert(hash, actor);
     if generated {
         write_admin_token(&state.settings.data_dir, &token)?;
