@@ -27,7 +27,8 @@ pub struct Readiness {
     /// A leader's writer: `ready`, `recovering` (reloading its state after a failed append) or
     /// `stopped`; a follower: `following` or `stopped`.
     pub writer: &'static str,
-    /// `running` while every background task that feeds the read models runs, else `stopped`.
+    /// `running` while every background task runs (the read models' runner or NATS consumer, and
+    /// a follower's log poller), else `stopped`.
     pub read_models: &'static str,
     /// The log's last position, when the log answered.
     pub log_position: Option<u64>,
@@ -35,12 +36,13 @@ pub struct Readiness {
     pub read_position: Option<u64>,
 }
 
-/// Ready to serve: the writer decides (or, on a follower, the log is followed), the read
-/// models' runner is alive, and the log and the read store answer. Anything else is 503 with
-/// what failed, so an orchestrator restarts an instance whose writer has stopped.
+/// 200 when the write side works (a leader's writer is `ready`: not `recovering` after a failed
+/// append, not `stopped`; a follower still polls the log), every background task runs (the read
+/// models' runner or NATS consumer, a follower's poller) and the log and the read store answer
+/// their positions; otherwise 503 with `Retry-After` and the same body, which says what failed.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready", body = Readiness),
-        (status = 503, description = "the writer, the read models' runner, the log or the read store is not working", body = Readiness)))]
+        (status = 503, description = "the write side, a background task, the log or the read store is not working", body = Readiness)))]
 pub async fn readyz(State(state): State<SharedState>) -> Response {
     let log_position = state.with_log(|log| log.last_position()).await.ok();
     let read_position = state.read.position().await.ok();
