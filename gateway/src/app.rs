@@ -1,33 +1,36 @@
 //! `Application::build(settings)`: opens the log (SQLite in the data directory, or PostgreSQL),
-//! starts the writer, opens the read models and their runner, bootstraps a fresh store, binds
-//! the listener (port 0 in tests) and serves until a shutdown signal; graceful shutdown stops
-//! taking requests, then drains the sequencer.
+//! starts the writer (or follows the instance that holds it), opens the read models and their
+//! runner, assembles the [`AppState`] the handlers share, bootstraps a fresh store, binds the
+//! listener (port 0 in tests) and serves [`router`] until a shutdown signal; graceful shutdown
+//! stops taking requests, then drains the sequencer.
+//!
+//! The top of the module graph: `app` → `routes` (and `openapi`) → `state` → the leaves. No
+//! module imports `app` but `cli`, which runs it.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use commands::{EventStore, PostgresStore, Request as WriterRequest, SqliteStore, StoreError, Writer, WriterHandle};
+use commands::{CommandError, EventStore, PostgresStore, Request as WriterRequest, SqliteStore, StoreError, Writer};
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::money::Currency;
 use ledger_core::org::{Actor, Role};
-use ledger_core::{Command, CommandBody, RecordedEvent};
+use ledger_core::{CommandBody, SetupCommand};
 use projections::ReadModels;
-use rsa::RsaPublicKey;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{generate_token, token_hash, TokenCache};
-use crate::config::{Clock, Secret, Settings};
+use crate::config::{ConfigError, Secret, Settings};
+use crate::distribution::DistributionError;
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
 use crate::offruntime::OffRuntime;
-use ledger_core::SetupCommand;
+use crate::state::{AppState, LogReader, SharedState, WriteSide};
 
 /// The file a generated admin token is written to, in the data directory (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -47,129 +50,28 @@ pub enum StartError {
     #[error("the read models: {0}")]
     Read(#[from] projections::ReadError),
     #[error("bootstrap: {0}")]
-    Bootstrap(String),
+    Bootstrap(#[source] CommandError),
     #[error("configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
+    #[error("the read pool: {0}")]
+    ReadPool(#[from] deadpool_postgres::BuildError),
+    #[error("distribution: {0}")]
+    Distribution(#[from] DistributionError),
+    /// A blocking start-up step (opening a store) panicked or was cancelled.
+    #[error("a start-up task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
-/// A connection to the log for the gateway's own reads (`/v1/events/{position}`, `/readyz`):
-/// one, behind a mutex, used from blocking tasks.
-pub enum LogReader {
-    Sqlite(SqliteStore),
-    Postgres(Box<OffRuntime<PostgresStore>>),
-}
-
-impl LogReader {
-    pub fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
-        match self {
-            LogReader::Sqlite(store) => store.read_one(position),
-            LogReader::Postgres(store) => store.read_one(position),
-        }
-    }
-
-    pub fn last_position(&mut self) -> Result<u64, StoreError> {
-        match self {
-            LogReader::Sqlite(store) => store.last_position(),
-            LogReader::Postgres(store) => store.last_position(),
-        }
-    }
-}
-
-/// Who appends to the log: this instance (it holds the writer's lock), or another instance it
-/// names (DESIGN §4: one writer per deployment; a second instance serves reads and answers
-/// writes with 503 naming the leader).
-#[derive(Clone)]
-pub enum WriteSide {
-    Leader(WriterHandle),
-    Follower { leader: String, committed: watch::Receiver<u64> },
-}
-
-impl WriteSide {
-    /// The last position committed to the log, and a way to wait for the next.
-    pub fn committed(&self) -> watch::Receiver<u64> {
-        match self {
-            WriteSide::Leader(handle) => handle.committed(),
-            WriteSide::Follower { committed, .. } => committed.clone(),
-        }
-    }
-
-    /// Commands waiting for this instance's writer.
-    pub fn queued(&self) -> usize {
-        match self {
-            WriteSide::Leader(handle) => handle.queued(),
-            WriteSide::Follower { .. } => 0,
-        }
-    }
-
-    /// What `/readyz` says of the write side: a leader's writer health; a follower is healthy
-    /// while it still follows the log (its poller runs).
-    pub fn health(&self) -> &'static str {
-        match self {
-            WriteSide::Leader(handle) => match handle.health() {
-                commands::WriterHealth::Ready => "ready",
-                commands::WriterHealth::Recovering => "recovering",
-                commands::WriterHealth::Stopped => "stopped",
-            },
-            WriteSide::Follower { committed, .. } => {
-                if committed.has_changed().is_ok() {
-                    "following"
-                } else {
-                    "stopped"
-                }
-            }
-        }
-    }
-
-    /// The writer, or a 503 naming the instance that holds it.
-    pub fn handle(&self) -> Result<&WriterHandle, crate::error::ApiError> {
-        match self {
-            WriteSide::Leader(handle) => Ok(handle),
-            WriteSide::Follower { leader, .. } => Err(crate::error::ApiError::Unavailable(format!(
-                "this instance serves reads only; writes go to the leader: {leader}"
-            ))),
-        }
-    }
+/// What opening the PostgreSQL writer found: the writer's lock, or the instance that holds it.
+enum WriterLock {
+    Taken(Writer),
+    HeldBy(String),
 }
 
 /// How often a follower looks at the log's last position (it has no writer to wake it).
 pub const FOLLOWER_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// What every handler shares.
-pub struct AppState {
-    pub writer: WriteSide,
-    pub read: ReadModels,
-    pub log: Arc<Mutex<LogReader>>,
-    pub settings: Arc<Settings>,
-    pub tokens: TokenCache,
-    pub metrics: Arc<Metrics>,
-    pub notifier: Notifier,
-    pub clock: Clock,
-    pub payment_keys: BTreeMap<String, RsaPublicKey>,
-    /// The background tasks that keep the read models (and a follower's view of the log)
-    /// current: one that has ended makes the instance not ready.
-    pub background: Vec<tokio::task::AbortHandle>,
-}
-
-pub type SharedState = Arc<AppState>;
-
-impl AppState {
-    /// Runs a blocking read on the gateway's log connection.
-    pub async fn with_log<T: Send + 'static>(
-        &self,
-        read: impl FnOnce(&mut LogReader) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, crate::error::ApiError> {
-        let log = self.log.clone();
-        tokio::task::spawn_blocking(move || read(&mut log.lock().expect("log reader lock")))
-            .await
-            .map_err(|error| crate::error::ApiError::Internal(error.to_string()))?
-            .map_err(|error| {
-                tracing::warn!(%error, "log read failed");
-                crate::error::ApiError::Unavailable("the log is unavailable; retry shortly".to_owned())
-            })
-    }
-}
 
 pub struct Application {
     listener: TcpListener,
@@ -184,7 +86,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         let settings = Arc::new(settings);
-        let payment_keys = crate::payments::load_keys(&settings.payment_channels).map_err(StartError::Config)?;
+        let payment_keys = crate::payments::load_keys(&settings.payment_channels)?;
         let metrics = Arc::new(Metrics::new());
         let (writer, write_side, read, log, runner) = match &settings.database_url {
             None => open_embedded(&settings).await?,
@@ -259,6 +161,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::routes::settlements::routes())
         .merge(crate::routes::serial::routes())
         .merge(crate::routes::payments::routes())
+        .merge(crate::openapi::routes())
         .fallback(|| async { crate::error::ApiError::NotFound { what: "route" } })
         .layer(DefaultBodyLimit::max(body_limit))
         // Every request gets an `x-request-id` (kept when the client sent one), traced and echoed.
@@ -278,8 +181,7 @@ async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
     let writer = tokio::task::spawn_blocking(move || -> Result<Writer, StartError> {
         Ok(Writer::start(SqliteStore::open_writer(&data_dir)?, config)?)
     })
-    .await
-    .map_err(|error| StartError::Bootstrap(error.to_string()))??;
+    .await??;
     let read = ReadModels::open_sqlite(&settings.data_dir)?;
     let log = LogReader::Sqlite(SqliteStore::open_reader(&settings.data_dir)?);
     let write_side = WriteSide::Leader(writer.handle());
@@ -289,42 +191,36 @@ async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
 }
 
 async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, StartError> {
-    let config: postgres::Config =
-        url.expose().parse().map_err(|_| StartError::Config("database_url is not a PostgreSQL URL".to_owned()))?;
+    let config: postgres::Config = url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
     let holder = format!("kboss-gateway {} pid {}", settings.listen, std::process::id());
     let writer_config = settings.writer_config();
     let store_config = config.clone();
     // Another instance holding the writer's lock makes this one a follower, not a failure.
-    let writer = tokio::task::spawn_blocking(move || -> Result<Result<Writer, String>, StartError> {
+    let writer = tokio::task::spawn_blocking(move || -> Result<WriterLock, StartError> {
         match PostgresStore::open_writer(&store_config, &holder) {
-            Ok(store) => Ok(Ok(Writer::start(store, writer_config)?)),
-            Err(StoreError::Locked { holder }) => Ok(Err(holder)),
+            Ok(store) => Ok(WriterLock::Taken(Writer::start(store, writer_config)?)),
+            Err(StoreError::Locked { holder }) => Ok(WriterLock::HeldBy(holder)),
             Err(error) => Err(error.into()),
         }
     })
-    .await
-    .map_err(|error| StartError::Bootstrap(error.to_string()))??;
+    .await??;
     let pool_config: deadpool_postgres::tokio_postgres::Config =
-        url.expose().parse().map_err(|_| StartError::Config("database_url is not a PostgreSQL URL".to_owned()))?;
+        url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
     let manager = deadpool_postgres::Manager::new(pool_config, deadpool_postgres::tokio_postgres::NoTls);
-    let pool = deadpool_postgres::Pool::builder(manager)
-        .max_size(READ_POOL_CONNECTIONS_MAX)
-        .build()
-        .map_err(|error| StartError::Config(error.to_string()))?;
+    let pool = deadpool_postgres::Pool::builder(manager).max_size(READ_POOL_CONNECTIONS_MAX).build()?;
     let read = ReadModels::open_postgres(pool).await?;
     // The blocking client must not be created on the runtime's threads.
     let (log, runner_reader, follower_reader) = tokio::task::spawn_blocking(move || {
         let open = || PostgresStore::open_reader(&config).map(OffRuntime::new);
         Ok::<_, StoreError>((open()?, open()?, open()?))
     })
-    .await
-    .map_err(|error| StartError::Bootstrap(error.to_string()))??;
+    .await??;
     let (writer, write_side, mut tasks) = match writer {
-        Ok(writer) => {
+        WriterLock::Taken(writer) => {
             let write_side = WriteSide::Leader(writer.handle());
             (Some(writer), write_side, Vec::new())
         }
-        Err(leader) => {
+        WriterLock::HeldBy(leader) => {
             tracing::warn!(%leader, "another instance holds the writer's lock: serving reads only");
             let (committed, poller) = follow_log(follower_reader);
             (None, WriteSide::Follower { leader, committed }, vec![poller])
@@ -345,9 +241,7 @@ async fn start_distribution<S: EventStore>(
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
     match &settings.nats_url {
         None => Ok(vec![projections::spawn_embedded(read.clone(), log_reader, write_side.committed())]),
-        Some(url) => crate::distribution::start(url, settings, write_side, read.clone(), log_reader)
-            .await
-            .map_err(StartError::Config),
+        Some(url) => Ok(crate::distribution::start(url, settings, write_side, read.clone(), log_reader).await?),
     }
 }
 
@@ -361,15 +255,12 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
     let platform_id = OrgId(uuid::Uuid::now_v7());
     let principal_id = PrincipalId(uuid::Uuid::now_v7());
     let actor = Actor::new(platform_id, principal_id, [Role::SuperAdmin, Role::Admin]);
-    let today = state.clock.today();
-    let submit = |body: CommandBody, key: &str| {
-        let command = Command { actor: actor.clone(), effective_date: today, at: chrono::Utc::now(), body };
-        writer.submit(WriterRequest::with_key(command, key))
-    };
+    let submit =
+        |body: CommandBody, key: &str| writer.submit(WriterRequest::with_key(state.command(&actor, body), key));
     let name = state.settings.platform_name.clone();
     submit(CommandBody::Setup(SetupCommand::Bootstrap { platform_id, name, currency: Currency::CNY }), "bootstrap")
         .await
-        .map_err(|error| StartError::Bootstrap(error.to_string()))?;
+        .map_err(StartError::Bootstrap)?;
     let (token, generated) = match &state.settings.admin_token {
         Some(token) => (token.expose().to_owned(), false),
         None => (generate_token(), true),
@@ -382,7 +273,7 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         label: Some("bootstrap super_admin".to_owned()),
         token_hash: hash.clone(),
     });
-    submit(body, "bootstrap-admin-token").await.map_err(|error| StartError::Bootstrap(error.to_string()))?;
+    submit(body, "bootstrap-admin-token").await.map_err(StartError::Bootstrap)?;
     state.tokens.insert(hash, actor);
     if generated {
         write_admin_token(&state.settings.data_dir, &token)?;

@@ -5,15 +5,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use base64::Engine;
 use ledger_core::ids::OrgId;
 use ledger_core::org::{Actor, Role};
+use projections::ReadModels;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::app::SharedState;
 use crate::error::ApiError;
 
 /// Random bytes in a token.
@@ -93,8 +92,8 @@ impl Caller {
     }
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     if value.len() > TOKEN_LENGTH_MAX {
         return None;
     }
@@ -102,20 +101,18 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
 }
 
-impl FromRequestParts<SharedState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let hash = token_hash(token);
-        if let Some(actor) = state.tokens.get(&hash) {
-            return Ok(Caller { actor });
-        }
-        let principal = state.read.principal_by_token_hash(&hash).await?.ok_or(ApiError::Unauthorized)?;
-        let actor = Actor::new(principal.org_id, principal.principal_id, principal.roles.iter().copied());
-        state.tokens.insert(hash, actor.clone());
-        Ok(Caller { actor })
+/// The caller a request's bearer token names: from the cache, else from the tokens read model
+/// (then cached). No token, or a token nobody issued, is a 401.
+pub async fn authenticate(headers: &HeaderMap, tokens: &TokenCache, read: &ReadModels) -> Result<Caller, ApiError> {
+    let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    let hash = token_hash(token);
+    if let Some(actor) = tokens.get(&hash) {
+        return Ok(Caller { actor });
     }
+    let principal = read.principal_by_token_hash(&hash).await?.ok_or(ApiError::Unauthorized)?;
+    let actor = Actor::new(principal.org_id, principal.principal_id, principal.roles.iter().copied());
+    tokens.insert(hash, actor.clone());
+    Ok(Caller { actor })
 }
 
 #[cfg(test)]

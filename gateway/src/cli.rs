@@ -5,15 +5,16 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
-use commands::{EventStore, PostgresStore, Request, SqliteStore, Writer};
+use commands::{CommandError, EventStore, LoadError, PostgresStore, Request, SqliteStore, StoreError, Writer};
 use indicatif::{ProgressBar, ProgressStyle};
 use ledger_core::ids::{OrgId, PrincipalId, SettlementId};
 use ledger_core::org::{Actor, OrgKind, Role};
 use ledger_core::{Command, CommandBody};
-use projections::ReadModels;
+use projections::{ReadError, ReadModels};
 
-use crate::app::{Application, READ_POOL_CONNECTIONS_MAX};
-use crate::config::{Overrides, Settings};
+use crate::app::{Application, StartError, READ_POOL_CONNECTIONS_MAX};
+use crate::config::{ConfigError, Overrides, Settings};
+use crate::error::ApiError;
 use crate::export::{export_book, ExportFormat, EXPORT_LINES_MAX};
 use ledger_core::SettlementCommand;
 
@@ -77,7 +78,36 @@ pub enum Action {
     },
 }
 
-type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+/// Why a subcommand failed; `kboss` prints it and exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A flag or argument the subcommand cannot use.
+    #[error("{0}")]
+    Usage(&'static str),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Export(#[from] ApiError),
+    #[error("the read pool: {0}")]
+    ReadPool(#[from] deadpool_postgres::BuildError),
+    /// A blocking step (a store's read) panicked or was cancelled.
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+type CliResult = Result<(), CliError>;
 
 pub fn settings(common: &Common, listen: Option<std::net::SocketAddr>) -> Result<Settings, crate::config::ConfigError> {
     let overrides = Overrides {
@@ -114,8 +144,9 @@ pub async fn run(cli: Cli) -> CliResult {
             with_reader(&settings, |store| async move {
                 let mut store = store;
                 projections::catch_up(&read, &mut store, None, |_, _| {}).await?;
-                let format = ExportFormat::parse(&format).ok_or("--format must be csv or beancount")?;
-                let book: OrgId = book.parse().map_err(|_| "--book must be an org id")?;
+                let format: ExportFormat = crate::routes::parse::choice("format", &format)
+                    .map_err(|_| CliError::Usage("--format must be csv or beancount"))?;
+                let book: OrgId = book.parse().map_err(|_| CliError::Usage("--book must be an org id"))?;
                 let to = to.unwrap_or_else(|| chrono::Utc::now().date_naive());
                 let text = export_book(&read, book, format, from, to, EXPORT_LINES_MAX).await?;
                 print!("{text}");
@@ -139,7 +170,7 @@ where
     let reader = match &settings.database_url {
         None => AnyReader::Sqlite(SqliteStore::open_reader(&settings.data_dir)?),
         Some(url) => {
-            let config: postgres::Config = url.expose().parse()?;
+            let config: postgres::Config = url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
             AnyReader::Postgres(Box::new(crate::offruntime::OffRuntime::new(
                 tokio::task::spawn_blocking(move || PostgresStore::open_reader(&config)).await??,
             )))
@@ -267,11 +298,12 @@ async fn rebuild(read: ReadModels, store: AnyReader) -> CliResult {
     Ok(())
 }
 
-pub async fn open_read_models(settings: &Settings) -> Result<ReadModels, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn open_read_models(settings: &Settings) -> Result<ReadModels, CliError> {
     Ok(match &settings.database_url {
         None => ReadModels::open_sqlite(&settings.data_dir)?,
         Some(url) => {
-            let config: deadpool_postgres::tokio_postgres::Config = url.expose().parse()?;
+            let config: deadpool_postgres::tokio_postgres::Config =
+                url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
             let manager = deadpool_postgres::Manager::new(config, deadpool_postgres::tokio_postgres::NoTls);
             let pool = deadpool_postgres::Pool::builder(manager).max_size(READ_POOL_CONNECTIONS_MAX).build()?;
             ReadModels::open_postgres(pool).await?
@@ -283,10 +315,10 @@ pub async fn open_read_models(settings: &Settings) -> Result<ReadModels, Box<dyn
 /// the writer, each under key `settle:<counterparty>:<from>:<to>` so a rerun issues nothing twice.
 /// It takes the writer's lock, so it runs while the server is stopped (or against its log).
 async fn settle(settings: &Settings, book: &str, from: NaiveDate, to: NaiveDate) -> CliResult {
-    let book: OrgId = book.parse().map_err(|_| "--book must be an org id")?;
+    let book: OrgId = book.parse().map_err(|_| CliError::Usage("--book must be an org id"))?;
     let writer = start_writer(settings).await?;
     let handle = writer.handle();
-    let state = handle.state().await.ok_or("the writer stopped")?;
+    let state = handle.state().await.ok_or(CommandError::Stopped)?;
     let counterparties: Vec<OrgId> = state
         .orgs
         .values()
@@ -318,19 +350,19 @@ async fn settle(settings: &Settings, book: &str, from: NaiveDate, to: NaiveDate)
     Ok(())
 }
 
-async fn start_writer(settings: &Settings) -> Result<Writer, Box<dyn std::error::Error + Send + Sync>> {
+async fn start_writer(settings: &Settings) -> Result<Writer, CliError> {
     let config = settings.writer_config();
     let writer = match &settings.database_url {
         None => {
             let data_dir = settings.data_dir.clone();
-            tokio::task::spawn_blocking(move || -> Result<Writer, Box<dyn std::error::Error + Send + Sync>> {
+            tokio::task::spawn_blocking(move || -> Result<Writer, CliError> {
                 Ok(Writer::start(SqliteStore::open_writer(&data_dir)?, config)?)
             })
             .await??
         }
         Some(url) => {
-            let store_config: postgres::Config = url.expose().parse()?;
-            tokio::task::spawn_blocking(move || -> Result<Writer, Box<dyn std::error::Error + Send + Sync>> {
+            let store_config: postgres::Config = url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
+            tokio::task::spawn_blocking(move || -> Result<Writer, CliError> {
                 Ok(Writer::start(PostgresStore::open_writer(&store_config, "kboss settle")?, config)?)
             })
             .await??

@@ -150,8 +150,16 @@ pub enum ConfigError {
     Toml { path: PathBuf, source: toml::de::Error },
     #[error("{variable}: {reason}")]
     Env { variable: String, reason: String },
+    /// A `KBOSS_PAYMENT_KEY_<CHANNEL>` that names a file that cannot be read.
+    #[error("{variable}: cannot read {path}: {source}")]
+    EnvFile { variable: String, path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Invalid(String),
+    /// `database_url` does not parse (the parser's message is not shown: the URL holds a password).
+    #[error("database_url is not a PostgreSQL URL")]
+    DatabaseUrl,
+    #[error("payment channel {channel}: not an RSA public key: {source}")]
+    PaymentKey { channel: String, source: rsa::pkcs1::Error },
 }
 
 /// What the command line may override (every field optional: absent means "keep the layer below").
@@ -206,7 +214,11 @@ impl Settings {
                     let pem = if value.contains("-----BEGIN") {
                         value
                     } else {
-                        std::fs::read_to_string(&value).map_err(|error| bad(&error.to_string()))?
+                        std::fs::read_to_string(&value).map_err(|source| ConfigError::EnvFile {
+                            variable: variable.to_owned(),
+                            path: PathBuf::from(&value),
+                            source,
+                        })?
                     };
                     self.payment_channels.insert(channel.to_ascii_lowercase(), PaymentChannel { public_key_pem: pem });
                 }

@@ -9,16 +9,27 @@
 //! durable consumer per read store, and a message another instance took shows up here as a gap
 //! that is filled from the log.
 
-use commands::{spawn_relay, EventStore, RelayConfig};
+use commands::{spawn_relay, EventStore, RelayConfig, StoreError};
 use projections::{spawn_jetstream_with, JetStreamConfig, ReadModels};
 use tokio::task::JoinHandle;
 
-use crate::app::WriteSide;
 use crate::config::Settings;
+use crate::state::WriteSide;
 
 /// The durable consumer's name is `<stream>-read-models`: one per deployment's read store
 /// (every gateway instance on the same database shares it).
 pub const CONSUMER_DURABLE_SUFFIX: &str = "read-models";
+
+/// Why distribution did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DistributionError {
+    #[error("NATS at {url}: {source}")]
+    Connect { url: String, source: async_nats::ConnectError },
+    #[error("opening a log reader: {0}")]
+    Reader(#[from] StoreError),
+    #[error("opening a log reader: {0}")]
+    ReaderTask(#[from] tokio::task::JoinError),
+}
 
 /// Connects to NATS and starts the relay (leader only) and the consumer. The returned task holds
 /// both; aborting it on shutdown drops their handles, which stops them between two steps (the
@@ -31,16 +42,17 @@ pub async fn start<S: EventStore>(
     write_side: &WriteSide,
     read: ReadModels,
     log_reader: S,
-) -> Result<Vec<JoinHandle<()>>, String> {
-    let nats = async_nats::connect(nats_url).await.map_err(|error| format!("NATS at {nats_url}: {error}"))?;
+) -> Result<Vec<JoinHandle<()>>, DistributionError> {
+    let nats = async_nats::connect(nats_url)
+        .await
+        .map_err(|source| DistributionError::Connect { url: nats_url.to_owned(), source })?;
     // `reopen` may open a blocking database connection: never on the runtime's threads.
     let (log_reader, consumer_reader) = tokio::task::spawn_blocking(move || {
         let reopened = log_reader.reopen();
         (log_reader, reopened)
     })
-    .await
-    .map_err(|error| format!("opening a log reader: {error}"))?;
-    let consumer_reader = consumer_reader.map_err(|error| format!("opening a log reader: {error}"))?;
+    .await?;
+    let consumer_reader = consumer_reader?;
     let relay_config = RelayConfig {
         stream: settings.nats_stream.clone(),
         subject_prefix: settings.nats_subject_prefix.clone(),

@@ -76,6 +76,21 @@ impl ApiError {
         ApiError::Invalid { code, field: field.into(), detail: detail.to_string() }
     }
 
+    /// serde's refusal of a word outside an enum's set (``unknown variant `cash`, expected one
+    /// of `online`, `offline`, `transfer` ``), as the 422 `invalid_field` naming `field`: "must be
+    /// online, offline or transfer". `None` when `message` is another refusal.
+    pub fn unknown_choice(field: impl Into<String>, message: &str) -> Option<ApiError> {
+        let rest = message.strip_prefix("unknown variant `")?;
+        let (_, expected) = rest.rsplit_once("`, expected ")?;
+        // `a`; `a` or `b`; one of `a`, `b`, `c` (then, from serde_json, " at line 1 column 9").
+        let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let choices = match names.split_last()? {
+            (last, []) => (*last).to_owned(),
+            (last, others) => format!("{} or {last}", others.join(", ")),
+        };
+        Some(ApiError::invalid("invalid_field", field, format!("must be {choices}")))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -188,11 +203,6 @@ impl From<ReadError> for ApiError {
     }
 }
 
-/// Serde's rejection of a body, as a 400 naming the path of the field at fault when it can.
-pub fn json_rejection(error: &serde_json::Error, path: Option<String>) -> ApiError {
-    ApiError::BadRequest { detail: format!("invalid JSON body: {error}"), field: path }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +235,23 @@ mod tests {
         assert_eq!((conflict.status(), conflict.code()), (StatusCode::CONFLICT, "idempotency_conflict"));
         let behind = ApiError::from(ReadError::Behind { wanted: 9, applied: 3 });
         assert_eq!((behind.status(), behind.code()), (StatusCode::SERVICE_UNAVAILABLE, "read_model_behind"));
+    }
+
+    #[test]
+    fn a_word_outside_an_enums_set_is_an_invalid_field_listing_the_choices() {
+        let choices = |message: &str| ApiError::unknown_choice("method", message).map(|error| error.problem());
+        let three =
+            choices("unknown variant `cash`, expected one of `online`, `offline`, `transfer` at line 1 column 9");
+        let three = three.expect("an unknown variant");
+        assert_eq!((three.status, three.code.as_str(), three.field.as_deref()), (422, "invalid_field", Some("method")));
+        assert_eq!(three.detail, "method: must be online, offline or transfer");
+        let two = choices("unknown variant `pdf`, expected `csv` or `beancount`").expect("an unknown variant");
+        assert_eq!(two.detail, "method: must be csv or beancount");
+        assert_eq!(
+            choices("unknown variant `x`, expected `only`").expect("an unknown variant").detail,
+            "method: must be only"
+        );
+        assert!(choices("invalid type: integer `5`, expected a string").is_none());
+        assert!(choices("unknown field `surprise`, expected one of `a`, `b`").is_none());
     }
 }

@@ -18,21 +18,14 @@ pub const EXPORT_LINES_MAX: usize = 2_000_000;
 /// Lines read per page while exporting.
 pub const EXPORT_PAGE_LINES: usize = 1_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     Csv,
     Beancount,
 }
 
 impl ExportFormat {
-    pub fn parse(text: &str) -> Option<ExportFormat> {
-        match text {
-            "csv" => Some(ExportFormat::Csv),
-            "beancount" => Some(ExportFormat::Beancount),
-            _ => None,
-        }
-    }
-
     pub fn content_type(self) -> &'static str {
         match self {
             ExportFormat::Csv => "text/csv; charset=utf-8",

@@ -5,8 +5,13 @@
 //! Start at [`app::Application::build`]. Requests are authenticated in [`auth`], turned into
 //! `ledger_core::Command`s by the handlers of [`routes`] (one file per area; each has its own
 //! request and response types: decimal strings in, domain types inside), submitted to the
-//! sequencer, and answered with the log position. Reads go to the read models of `projections`
-//! with `min_position` for read-your-writes. Errors are RFC 9457 problems ([`error`]).
+//! sequencer through [`state::AppState::execute`], and answered with the log position. Reads go
+//! to the read models of `projections` with `min_position` for read-your-writes. Errors are
+//! RFC 9457 problems ([`error`]).
+//!
+//! Modules depend one way: [`app`] → [`routes`] → [`state`] → the leaves ([`auth`], [`config`],
+//! [`error`], [`metrics`], [`notifier`], ...), which import neither `app` nor `routes`;
+//! `ops/check-imports` fails on any cycle.
 //!
 //! Architecture invariant: the gateway decides nothing about the business. Tenancy and roles on
 //! writes are the deciders' (`ledger-core`); the gateway checks tenancy on reads only, because
@@ -25,6 +30,7 @@ pub mod offruntime;
 pub mod openapi;
 pub mod payments;
 pub mod routes;
+pub mod state;
 pub mod telemetry;
 
 pub use app::Application;

@@ -1,16 +1,31 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and committed as
-//! `schemas/openapi.json` (a test fails when they differ; `KBOSS_WRITE_OPENAPI=1` rewrites it).
+//! `schemas/openapi.json` (a test fails when they differ; `KBOSS_WRITE_OPENAPI=1` rewrites it),
+//! and its route, `/openapi.json`. It lists the routes, so it is served from here rather than
+//! from `routes::ops`: the routes do not depend on their own document.
 
+use axum::routing::get;
+use axum::{Json, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::*;
+use crate::state::SharedState;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new().route("/openapi.json", get(openapi))
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "this document (OpenAPI 3.1)")))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "KBOSS Ledger", version = "1", description = "The HTTP API of KBOSS Ledger (shared/API.md)."),
     paths(
-        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+        ops::healthz, ops::readyz, ops::metrics, openapi,
         orgs::me, orgs::create_org, orgs::get_org, orgs::issue_token,
         catalog::create_product, catalog::list_products, catalog::set_supplier_rate, catalog::set_rate,
         catalog::create_promotion, catalog::create_invite_code, catalog::open_account,

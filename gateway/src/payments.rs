@@ -12,7 +12,7 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::signature::Verifier;
 use rsa::RsaPublicKey;
 
-use crate::config::PaymentChannel;
+use crate::config::{ConfigError, PaymentChannel};
 
 /// Fields a notification may carry (Alipay sends about 25).
 pub const NOTIFICATION_FIELDS_MAX: usize = 64;
@@ -34,7 +34,7 @@ pub enum NotificationError {
 }
 
 /// Parses every configured channel's PEM key (PKCS#8 `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`).
-pub fn load_keys(channels: &BTreeMap<String, PaymentChannel>) -> Result<BTreeMap<String, RsaPublicKey>, String> {
+pub fn load_keys(channels: &BTreeMap<String, PaymentChannel>) -> Result<BTreeMap<String, RsaPublicKey>, ConfigError> {
     channels
         .iter()
         .map(|(name, channel)| {
@@ -42,7 +42,7 @@ pub fn load_keys(channels: &BTreeMap<String, PaymentChannel>) -> Result<BTreeMap
             RsaPublicKey::from_public_key_pem(pem)
                 .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
                 .map(|key| (name.clone(), key))
-                .map_err(|error| format!("payment channel {name}: not an RSA public key: {error}"))
+                .map_err(|source| ConfigError::PaymentKey { channel: name.clone(), source })
         })
         .collect()
 }
@@ -129,5 +129,13 @@ mod tests {
         assert_eq!(verify(&public, &map), Err(NotificationError::BadSignature));
         map.insert("sign_type".into(), "RSA".into());
         assert_eq!(verify(&public, &map), Err(NotificationError::SignType));
+    }
+
+    #[test]
+    fn a_channel_key_that_is_not_rsa_is_a_configuration_error_naming_the_channel() {
+        let channels = BTreeMap::from([("alipay".to_owned(), PaymentChannel { public_key_pem: "not a key".into() })]);
+        let error = load_keys(&channels).expect_err("not a PEM key");
+        assert!(matches!(&error, ConfigError::PaymentKey { channel, .. } if channel == "alipay"), "{error:?}");
+        assert!(error.to_string().starts_with("payment channel alipay: not an RSA public key: "), "{error}");
     }
 }

@@ -7,16 +7,17 @@ use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::Router;
 use ledger_core::chart::AccountType;
+use ledger_core::event::ApprovalRequested;
 use ledger_core::ids::{InviteCode, OrgId, ProductId, PromotionId};
 use ledger_core::pricing::RateScope;
-use ledger_core::{CommandBody, EventPayload};
+use ledger_core::CommandBody;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
-use crate::app::SharedState;
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read, RequestStatus};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::state::{CommittedEvents, SharedState};
 use ledger_core::SetupCommand;
 
 pub fn routes() -> Router<SharedState> {
@@ -204,12 +205,10 @@ pub async fn set_rate(
         approval_id: minter.id("approval"),
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let approval_id = committed.events.iter().find_map(|event| match &event.event.payload {
-        EventPayload::ApprovalRequested(request) => Some(request.approval_id.to_string()),
-        _ => None,
-    });
-    let status = if approval_id.is_some() { "pending_approval" } else { "set" };
-    Ok(Answer(StatusCode::OK, RateAnswer { status: status.to_owned(), approval_id, position: committed.position }))
+    let approval_id = committed.find::<ApprovalRequested>().map(|request| request.approval_id.to_string());
+    let status = if approval_id.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Set };
+    let status = status.as_str().to_owned();
+    Ok(Answer(StatusCode::OK, RateAnswer { status, approval_id, position: committed.position }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -295,7 +294,9 @@ pub struct OpenAccountBody {
     pub code: String,
     pub name: String,
     /// `asset`, `liability`, `equity`, `revenue`, `expense`, ...
-    pub account_type: String,
+    #[serde(deserialize_with = "super::word")]
+    #[schema(value_type = String)]
+    pub account_type: AccountType,
 }
 
 #[utoipa::path(post, path = "/v1/books/{org_id}/accounts", tag = "catalog", request_body = OpenAccountBody,
@@ -308,13 +309,11 @@ pub async fn open_account(
     Path(org_id): Path<String>,
     JsonBody(body): JsonBody<OpenAccountBody>,
 ) -> Result<Answer<Position>, ApiError> {
-    let account_type: AccountType = serde_json::from_value(serde_json::Value::String(body.account_type))
-        .map_err(|_| ApiError::invalid("invalid_field", "account_type", "unknown account type"))?;
     let command = CommandBody::Setup(SetupCommand::OpenAccount {
         book: parse::path_id("book", &org_id)?,
         code: body.code,
         name: body.name,
-        account_type,
+        account_type: body.account_type,
     });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::CREATED, Position { position: committed.position }))

@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{parse, Fresh, Params, Read, POSITION_HEADER};
-use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::config::PAGE_SIZE_DEFAULT;
 use crate::error::{ApiError, Problem};
 use crate::export::{ExportFormat, EXPORT_LINES_MAX};
+use crate::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -316,8 +316,48 @@ pub async fn account_balances(
 pub struct KpiParams {
     pub from: Option<String>,
     pub to: Option<String>,
-    pub granularity: Option<String>,
-    pub by: Option<String>,
+    pub granularity: Option<KpiGranularity>,
+    pub by: Option<KpiBy>,
+}
+
+/// `granularity=`: the rows' period (default `day`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiGranularity {
+    Day,
+    Month,
+}
+
+impl From<KpiGranularity> for Granularity {
+    fn from(granularity: KpiGranularity) -> Granularity {
+        match granularity {
+            KpiGranularity::Day => Granularity::Day,
+            KpiGranularity::Month => Granularity::Month,
+        }
+    }
+}
+
+/// `by=`: the dimension the rows are split by (none: one row per period).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiBy {
+    Product,
+    Customer,
+    Supplier,
+    Reseller,
+    Salesperson,
+}
+
+impl From<KpiBy> for KpiDimension {
+    fn from(by: KpiBy) -> KpiDimension {
+        match by {
+            KpiBy::Product => KpiDimension::Product,
+            KpiBy::Customer => KpiDimension::Customer,
+            KpiBy::Supplier => KpiDimension::Supplier,
+            KpiBy::Reseller => KpiDimension::Reseller,
+            KpiBy::Salesperson => KpiDimension::Salesperson,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -364,26 +404,8 @@ pub async fn kpi(
 ) -> Result<Read<KpiBody>, ApiError> {
     let book = readable_book(&caller, &org_id)?;
     let (from, to) = period(&state, &params.from, &params.to)?;
-    let granularity = match params.granularity.as_deref() {
-        None | Some("day") => Granularity::Day,
-        Some("month") => Granularity::Month,
-        Some(_) => return Err(ApiError::invalid("invalid_field", "granularity", "must be day or month")),
-    };
-    let by = match params.by.as_deref() {
-        None => None,
-        Some("product") => Some(KpiDimension::Product),
-        Some("customer") => Some(KpiDimension::Customer),
-        Some("supplier") => Some(KpiDimension::Supplier),
-        Some("reseller") => Some(KpiDimension::Reseller),
-        Some("salesperson") => Some(KpiDimension::Salesperson),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "invalid_field",
-                "by",
-                "must be product, customer, supplier, reseller or salesperson",
-            ))
-        }
-    };
+    let granularity = params.granularity.unwrap_or(KpiGranularity::Day).into();
+    let by = params.by.map(KpiDimension::from);
     let rows = state.read.kpi(&KpiQuery { book, from, to, granularity, by }).await?;
     let rows = rows
         .into_iter()
@@ -451,7 +473,8 @@ pub async fn serial_kpi(
 
 #[derive(Deserialize)]
 pub struct ExportParams {
-    pub format: Option<String>,
+    /// Default `csv`.
+    pub format: Option<ExportFormat>,
     pub from: Option<String>,
     pub to: Option<String>,
 }
@@ -469,8 +492,7 @@ pub async fn export(
     Params(params): Params<ExportParams>,
 ) -> Result<Response, ApiError> {
     let book = readable_book(&caller, &org_id)?;
-    let format = ExportFormat::parse(params.format.as_deref().unwrap_or("csv"))
-        .ok_or_else(|| ApiError::invalid("invalid_field", "format", "must be csv or beancount"))?;
+    let format = params.format.unwrap_or(ExportFormat::Csv);
     let from = parse::optional_date("from", &params.from)?;
     let to = parse::optional_date("to", &params.to)?.unwrap_or_else(|| state.clock.today());
     let text = crate::export::export_book(&state.read, book, format, from, to, EXPORT_LINES_MAX).await?;

@@ -1,6 +1,11 @@
-//! The HTTP routes, one file per area, and what they share: the JSON body and idempotency-key
-//! extractors, read freshness (`min_position`, `Kboss-Position`), id minting and command
-//! submission.
+//! The HTTP routes, one file per area, and what they share: the caller, JSON body, query and
+//! idempotency-key extractors, read freshness (`min_position`, `Kboss-Position`), id minting and
+//! the parsing of fields at the boundary. Commands go through [`crate::state::AppState::execute`].
+//!
+//! A field that takes one word of a closed set is a serde enum (`#[serde(rename_all =
+//! "snake_case")]`, the core's own where it has one): serde refuses another word while reading
+//! the body or the query, and the refusal is the 422 `invalid_field` naming the field
+//! ([`ApiError::unknown_choice`]); other bad bodies are 400s.
 
 pub mod catalog;
 pub mod finance;
@@ -12,42 +17,24 @@ pub mod payments;
 pub mod serial;
 pub mod settlements;
 
-use std::time::{Duration, Instant};
-
-/// The payload of the first `$variant` event a committed command appended. A command whose
-/// answer needs one and did not book it is a programmer error: a logged 500, never a guess.
-macro_rules! committed_event {
-    ($committed:expr, $variant:ident) => {
-        $committed
-            .events
-            .iter()
-            .find_map(|event| match &event.event.payload {
-                ledger_core::EventPayload::$variant(payload) => Some(payload),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                crate::error::ApiError::Internal(concat!("the command committed no ", stringify!($variant)).to_owned())
-            })
-    };
-}
-pub(crate) use committed_event;
+use std::time::Duration;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::Utc;
-use commands::{Committed, IdempotencyKey, Request as WriterRequest};
-use ledger_core::{Command, CommandBody};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use commands::IdempotencyKey;
+use serde::de::value::StrDeserializer;
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_path_to_error::{Path as FieldPath, Segment};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::state::SharedState;
 
 /// The longest a read waits for `min_position` (API.md: at most 5 s).
 pub const READ_WAIT_MAX: Duration = Duration::from_secs(5);
@@ -55,7 +42,8 @@ pub const POSITION_HEADER: &str = "kboss-position";
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// A JSON body: malformed JSON, a wrong type or an unknown field is a 400 problem (not axum's
-/// plain-text rejection); an empty body reads as `{}` so bodiless commands (`/pay`) need none.
+/// plain-text rejection), a word outside an enum field's set a 422 naming the field; an empty
+/// body reads as `{}` so bodiless commands (`/pay`) need none.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<SharedState> for JsonBody<T> {
@@ -70,12 +58,69 @@ impl<T: DeserializeOwned> FromRequest<SharedState> for JsonBody<T> {
             }
         })?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(text).map(JsonBody).map_err(|error| {
-            let message = error.to_string();
-            // serde names the culprit in its message: "unknown field `x`", "missing field `x`".
-            let field = message.split('`').nth(1).filter(|_| message.contains(" field `")).map(str::to_owned);
-            ApiError::BadRequest { detail: format!("invalid JSON body: {message}"), field }
-        })
+        let mut deserializer = serde_json::Deserializer::from_slice(text);
+        let body = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|error| body_refused(error.inner(), Some(error.path())))?;
+        deserializer.end().map_err(|error| body_refused(&error, None))?;
+        Ok(JsonBody(body))
+    }
+}
+
+fn body_refused(error: &serde_json::Error, path: Option<&FieldPath>) -> ApiError {
+    let message = error.to_string();
+    if let Some(refused) = path.and_then(|path| ApiError::unknown_choice(field_name(path), &message)) {
+        return refused;
+    }
+    // serde names the culprit in its message: "unknown field `x`", "missing field `x`".
+    let field = message.split('`').nth(1).filter(|_| message.contains(" field `")).map(str::to_owned);
+    ApiError::BadRequest { detail: format!("invalid JSON body: {message}"), field }
+}
+
+/// A field as a problem names it: `items[0].quantity`; an element of a list of words by its
+/// list (`roles`, not `roles[2]`).
+fn field_name(path: &FieldPath) -> String {
+    let mut segments: Vec<&Segment> = path.iter().collect();
+    while matches!(segments.last(), Some(segment) if !matches!(segment, Segment::Map { .. })) {
+        segments.pop();
+    }
+    let mut name = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Map { key } => {
+                if !name.is_empty() {
+                    name.push('.');
+                }
+                name.push_str(key);
+            }
+            Segment::Seq { index } => name.push_str(&format!("[{index}]")),
+            _ => {}
+        }
+    }
+    name
+}
+
+/// `#[serde(deserialize_with = "word")]` on an enum field: a JSON string naming a variant, as
+/// the field was before it was an enum (a wrong type is the same 400, an unknown word a 422).
+pub fn word<'de, D: Deserializer<'de>, E: DeserializeOwned>(deserializer: D) -> Result<E, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    E::deserialize(StrDeserializer::<serde::de::value::Error>::new(&text)).map_err(serde::de::Error::custom)
+}
+
+/// [`word`] for a list of words.
+pub fn words<'de, D: Deserializer<'de>, E: DeserializeOwned>(deserializer: D) -> Result<Vec<E>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|text| E::deserialize(StrDeserializer::<serde::de::value::Error>::new(text)))
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
+}
+
+/// The authenticated caller ([`crate::auth::authenticate`]).
+impl FromRequestParts<SharedState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        crate::auth::authenticate(&parts.headers, &state.tokens, &state.read).await
     }
 }
 
@@ -94,7 +139,8 @@ impl FromRequestParts<SharedState> for IdempotencyHeader {
     }
 }
 
-/// Query parameters: a malformed one (`limit=abc`) is a 400 problem naming the parameter.
+/// Query parameters: a malformed one (`limit=abc`) is a 400 problem naming the parameter, a word
+/// outside an enum parameter's set (`format=pdf`) a 422 naming it.
 pub struct Params<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
@@ -102,11 +148,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|query| Params(query.0)).map_err(|rejection| {
+            if let Some(refused) = unknown_query_choice(&rejection) {
+                return refused;
+            }
             let message = rejection.body_text();
             let field = message.split('`').nth(1).filter(|_| message.contains(" field `")).map(str::to_owned);
             ApiError::BadRequest { detail: message, field }
         })
     }
+}
+
+/// An unknown word in a query: axum reads queries with `serde_path_to_error` over
+/// `serde_urlencoded`, whose error is serde's `value::Error`; the rejection's sources hold it.
+fn unknown_query_choice(rejection: &axum::extract::rejection::QueryRejection) -> Option<ApiError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = source {
+        if let Some(error) = error.downcast_ref::<serde_path_to_error::Error<serde::de::value::Error>>() {
+            return ApiError::unknown_choice(field_name(error.path()), &error.inner().to_string());
+        }
+        source = error.source();
+    }
+    None
 }
 
 /// The position a read reflects: after waiting for `min_position` when the query asks for it.
@@ -148,6 +210,29 @@ pub struct Answer<T>(pub StatusCode, pub T);
 impl<T: Serialize> IntoResponse for Answer<T> {
     fn into_response(self) -> Response {
         (self.0, Json(self.1)).into_response()
+    }
+}
+
+/// The status an answer reports where the core has no enum for it (order statuses are
+/// `ledger_core::state::OrderStatus`, approval decisions `ledger_core::state::Decision`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestStatus {
+    /// The request waits for an approval (recharges, reversals, offline withdrawals, special
+    /// rates, settlement payments, invoices).
+    PendingApproval,
+    /// A withdrawal paid back along its channel at once.
+    Paid,
+    /// A rate that took effect at once.
+    Set,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::PendingApproval => "pending_approval",
+            RequestStatus::Paid => "paid",
+            RequestStatus::Set => "set",
+        }
     }
 }
 
@@ -224,38 +309,14 @@ impl Minter {
     }
 }
 
-impl crate::app::AppState {
-    /// Builds the command (accounting date today, time now), submits it through the writer and
-    /// records the outcome in the metrics and the approval notifier.
-    #[tracing::instrument(skip(self, caller, key, body), fields(command))]
-    pub async fn execute(
-        &self,
-        caller: &Caller,
-        key: &Option<IdempotencyKey>,
-        body: CommandBody,
-    ) -> Result<Committed, ApiError> {
-        let command_name = body.name();
-        tracing::Span::current().record("command", command_name);
-        let command = Command { actor: caller.actor.clone(), effective_date: self.clock.today(), at: Utc::now(), body };
-        let request = WriterRequest { command, idempotency_key: key.clone(), correlation_id: None };
-        let writer = self.writer.handle()?;
-        let started = Instant::now();
-        let result = writer.submit(request).await;
-        self.metrics.record_command(command_name, &result, started.elapsed());
-        let committed = result?;
-        if !committed.replayed {
-            self.notifier.notify_all(&committed.events);
-        }
-        Ok(committed)
-    }
-}
-
 /// Parsing helpers at the boundary: decimal strings and ids into domain types, errors naming
 /// the field.
 pub mod parse {
     use chrono::NaiveDate;
     use ledger_core::money::{Amount, Quantity, Rate, UnitPrice};
     use ledger_core::DomainError;
+    use serde::de::value::StrDeserializer;
+    use serde::de::DeserializeOwned;
 
     use crate::error::ApiError;
 
@@ -286,6 +347,16 @@ pub mod parse {
 
     pub fn optional_date(field: &str, text: &Option<String>) -> Result<Option<NaiveDate>, ApiError> {
         text.as_deref().map(|text| date(field, text)).transpose()
+    }
+
+    /// A word of a closed set outside a body or a query (a path segment, a flag): the serde enum
+    /// it names; another word is refused as in a body, a 422 `invalid_field` naming `field`.
+    pub fn choice<E: DeserializeOwned>(field: &str, text: &str) -> Result<E, ApiError> {
+        E::deserialize(StrDeserializer::<serde::de::value::Error>::new(text)).map_err(|error| {
+            let message = error.to_string();
+            ApiError::unknown_choice(field, &message)
+                .unwrap_or_else(|| ApiError::invalid("invalid_field", field, message))
+        })
     }
 
     pub fn id<T: std::str::FromStr>(field: &str, text: &str) -> Result<T, ApiError> {

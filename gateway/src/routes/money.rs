@@ -4,18 +4,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use ledger_core::event::{RechargeMethod, WithdrawalRoute};
+use ledger_core::event::{RechargeMethod, WithdrawalPaid, WithdrawalRoute};
 use ledger_core::ids::{ApprovalId, RechargeId, WithdrawalId};
-use ledger_core::{CommandBody, EventPayload};
+use ledger_core::state::Decision as ApprovalDecision;
+use ledger_core::CommandBody;
 use projections::ApprovalView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::catalog::Position;
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
-use crate::app::SharedState;
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read, RequestStatus};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::state::{CommittedEvents, SharedState};
 use ledger_core::{ApprovalCommand, MoneyCommand};
 
 pub fn routes() -> Router<SharedState> {
@@ -36,7 +37,9 @@ pub struct RechargeBody {
     pub customer_id: String,
     pub amount: String,
     /// `online`, `offline` or `transfer`; online recharges are booked by the payment notification.
-    pub method: String,
+    #[serde(deserialize_with = "super::word")]
+    #[schema(value_type = String)]
+    pub method: RechargeMethod,
     pub reference: String,
 }
 
@@ -49,11 +52,12 @@ pub struct Pending {
     pub position: u64,
 }
 
-fn pending(id: impl ToString, approval_id: ApprovalId, position: u64) -> Pending {
+/// The answer to a request that waits for the approval `approval_id`.
+pub fn pending(id: impl ToString, approval_id: ApprovalId, position: u64) -> Pending {
     Pending {
         id: id.to_string(),
         approval_id: approval_id.to_string(),
-        status: "pending_approval".to_owned(),
+        status: RequestStatus::PendingApproval.as_str().to_owned(),
         position,
     }
 }
@@ -66,12 +70,6 @@ pub async fn request_recharge(
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<RechargeBody>,
 ) -> Result<Answer<Pending>, ApiError> {
-    let method = match body.method.as_str() {
-        "online" => RechargeMethod::Online,
-        "offline" => RechargeMethod::Offline,
-        "transfer" => RechargeMethod::Transfer,
-        _ => return Err(ApiError::invalid("invalid_field", "method", "must be online, offline or transfer")),
-    };
     let minter = Minter::new(&caller, &key, "recharges");
     let (recharge_id, approval_id): (RechargeId, ApprovalId) = (minter.id("recharge"), minter.id("approval"));
     let command = CommandBody::Money(MoneyCommand::RequestRecharge {
@@ -79,7 +77,7 @@ pub async fn request_recharge(
         approval_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
-        method,
+        method: body.method,
         reference: body.reference,
     });
     let committed = state.execute(&caller, &key, command).await?;
@@ -161,8 +159,8 @@ async fn decide(
     let approval_id = parse::path_id("approval", &id)?;
     let command = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment: body.comment });
     let committed = state.execute(&caller, &key, command).await?;
-    let status = if grant { "granted" } else { "rejected" };
-    Ok(Answer(StatusCode::OK, Decision { status: status.to_owned(), position: committed.position }))
+    let status = if grant { ApprovalDecision::Granted } else { ApprovalDecision::Rejected };
+    Ok(Answer(StatusCode::OK, Decision { status: status.as_str().to_owned(), position: committed.position }))
 }
 
 #[derive(Deserialize)]
@@ -272,7 +270,9 @@ pub struct WithdrawalBody {
     pub customer_id: String,
     pub amount: String,
     /// `original` (back along the channel, at once) or `offline` (bank transfer, after approval).
-    pub route: String,
+    #[serde(deserialize_with = "super::word")]
+    #[schema(value_type = String)]
+    pub route: WithdrawalRoute,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -293,11 +293,6 @@ pub async fn withdraw(
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<WithdrawalBody>,
 ) -> Result<Answer<WithdrawalAnswer>, ApiError> {
-    let route = match body.route.as_str() {
-        "original" => WithdrawalRoute::Original,
-        "offline" => WithdrawalRoute::Offline,
-        _ => return Err(ApiError::invalid("invalid_field", "route", "must be original or offline")),
-    };
     let minter = Minter::new(&caller, &key, "withdrawals");
     let (withdrawal_id, approval_id): (WithdrawalId, ApprovalId) = (minter.id("withdrawal"), minter.id("approval"));
     let command = CommandBody::Money(MoneyCommand::Withdraw {
@@ -305,16 +300,16 @@ pub async fn withdraw(
         approval_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
-        route,
+        route: body.route,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let paid = committed.events.iter().any(|event| matches!(event.event.payload, EventPayload::WithdrawalPaid(_)));
+    let paid = committed.find::<WithdrawalPaid>().is_some();
     let (status, answer) = if paid {
         (
             StatusCode::CREATED,
             WithdrawalAnswer {
                 id: withdrawal_id.to_string(),
-                status: "paid".to_owned(),
+                status: RequestStatus::Paid.as_str().to_owned(),
                 approval_id: None,
                 position: committed.position,
             },
@@ -324,7 +319,7 @@ pub async fn withdraw(
             StatusCode::ACCEPTED,
             WithdrawalAnswer {
                 id: withdrawal_id.to_string(),
-                status: "pending_approval".to_owned(),
+                status: RequestStatus::PendingApproval.as_str().to_owned(),
                 approval_id: Some(approval_id.to_string()),
                 position: committed.position,
             },

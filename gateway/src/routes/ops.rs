@@ -1,4 +1,5 @@
-//! Operations: liveness, readiness, Prometheus metrics, the OpenAPI document. No token needed.
+//! Operations: liveness, readiness, Prometheus metrics. No token needed. (The OpenAPI document,
+//! `/openapi.json`, is served by [`crate::openapi`], which lists these routes.)
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -6,14 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::app::SharedState;
+use crate::state::SharedState;
 
 pub fn routes() -> Router<SharedState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
 }
 
 /// The process is up.
@@ -30,7 +27,8 @@ pub struct Readiness {
     /// A leader's writer: `ready`, `recovering` (reloading its state after a failed append) or
     /// `stopped`; a follower: `following` or `stopped`.
     pub writer: &'static str,
-    /// `running` while every background task that feeds the read models runs, else `stopped`.
+    /// `running` while every background task runs (the read models' runner or NATS consumer, and
+    /// a follower's log poller), else `stopped`.
     pub read_models: &'static str,
     /// The log's last position, when the log answered.
     pub log_position: Option<u64>,
@@ -38,12 +36,13 @@ pub struct Readiness {
     pub read_position: Option<u64>,
 }
 
-/// Ready to serve: the writer decides (or, on a follower, the log is followed), the read
-/// models' runner is alive, and the log and the read store answer. Anything else is 503 with
-/// what failed, so an orchestrator restarts an instance whose writer has stopped.
+/// 200 when the write side works (a leader's writer is `ready`: not `recovering` after a failed
+/// append, not `stopped`; a follower still polls the log), every background task runs (the read
+/// models' runner or NATS consumer, a follower's poller) and the log and the read store answer
+/// their positions; otherwise 503 with `Retry-After` and the same body, which says what failed.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready", body = Readiness),
-        (status = 503, description = "the writer, the read models' runner, the log or the read store is not working", body = Readiness)))]
+        (status = 503, description = "the write side, a background task, the log or the read store is not working", body = Readiness)))]
 pub async fn readyz(State(state): State<SharedState>) -> Response {
     let log_position = state.with_log(|log| log.last_position()).await.ok();
     let read_position = state.read.position().await.ok();
@@ -70,10 +69,4 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
     let read = state.read.position().await.unwrap_or(0);
     let text = state.metrics.render(state.writer.queued(), committed, read);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
-}
-
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "this document (OpenAPI 3.1)")))]
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(crate::openapi::document())
 }

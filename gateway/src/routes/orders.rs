@@ -5,17 +5,19 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use ledger_core::command::OrderItemRequest;
+use ledger_core::event::{OrderPlaced, OrderRefunded, SubscriptionRenewed, UsageCharged};
 use ledger_core::ids::{InviteCode, OrderId, RenewalId, UsageId};
 use ledger_core::pricing::PricedItem;
-use ledger_core::{CommandBody, EventPayload};
+use ledger_core::state::OrderStatus;
+use ledger_core::CommandBody;
 use projections::{OrderQuery, OrderView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
-use crate::app::SharedState;
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::state::{CommittedEvents, SharedState};
 use ledger_core::OrderCommand;
 
 pub fn routes() -> Router<SharedState> {
@@ -119,12 +121,12 @@ pub async fn place_order(
     let customer_id = parse::id("customer_id", &body.customer_id)?;
     let command = CommandBody::Orders(OrderCommand::PlaceOrder { order_id, customer_id, items, invite_code });
     let committed = state.execute(&caller, &key, command).await?;
-    let placed = committed_event!(committed, OrderPlaced)?;
+    let placed: &OrderPlaced = committed.event()?;
     Ok(Answer(
         StatusCode::CREATED,
         OrderPlacedBody {
             id: placed.order_id.to_string(),
-            status: "pending_payment".to_owned(),
+            status: OrderStatus::PendingPayment.as_str().to_owned(),
             total: placed.total.to_string(),
             items: placed.items.iter().map(priced_line).collect(),
             position: committed.position,
@@ -152,11 +154,11 @@ pub async fn pay_order(
 ) -> Result<Answer<OrderStatusAnswer>, ApiError> {
     let order_id: OrderId = parse::path_id("order", &id)?;
     let committed = state.execute(&caller, &key, CommandBody::Orders(OrderCommand::PayOrder { order_id })).await?;
-    Ok(status_answer(order_id, "paid", committed.position))
+    Ok(status_answer(order_id, OrderStatus::Paid, committed.position))
 }
 
-fn status_answer(order_id: OrderId, status: &str, position: u64) -> Answer<OrderStatusAnswer> {
-    Answer(StatusCode::OK, OrderStatusAnswer { id: order_id.to_string(), status: status.to_owned(), position })
+fn status_answer(order_id: OrderId, status: OrderStatus, position: u64) -> Answer<OrderStatusAnswer> {
+    Answer(StatusCode::OK, OrderStatusAnswer { id: order_id.to_string(), status: status.as_str().to_owned(), position })
 }
 
 /// A body with no fields (`{}` or nothing at all).
@@ -186,7 +188,7 @@ pub async fn fulfil_order(
     let subscription_end = parse::optional_date("subscription_end", &body.subscription_end)?;
     let command = CommandBody::Orders(OrderCommand::FulfilOrder { order_id, note: body.note, subscription_end });
     let committed = state.execute(&caller, &key, command).await?;
-    Ok(status_answer(order_id, "fulfilled", committed.position))
+    Ok(status_answer(order_id, OrderStatus::Fulfilled, committed.position))
 }
 
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
@@ -201,7 +203,7 @@ pub async fn cancel_order(
 ) -> Result<Answer<OrderStatusAnswer>, ApiError> {
     let order_id: OrderId = parse::path_id("order", &id)?;
     let committed = state.execute(&caller, &key, CommandBody::Orders(OrderCommand::CancelOrder { order_id })).await?;
-    Ok(status_answer(order_id, "cancelled", committed.position))
+    Ok(status_answer(order_id, OrderStatus::Cancelled, committed.position))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -243,13 +245,13 @@ pub async fn refund_order(
     };
     let command = CommandBody::Orders(OrderCommand::RefundOrder { order_id, amount, penalty, reason: body.reason });
     let committed = state.execute(&caller, &key, command).await?;
-    let refunded = committed_event!(committed, OrderRefunded)?;
-    let status = if refunded.fully_refunded { "refunded" } else { "partially_refunded" };
+    let refunded: &OrderRefunded = committed.event()?;
+    let status = if refunded.fully_refunded { OrderStatus::Refunded } else { OrderStatus::PartiallyRefunded };
     Ok(Answer(
         StatusCode::OK,
         RefundAnswer {
             id: order_id.to_string(),
-            status: status.to_owned(),
+            status: status.as_str().to_owned(),
             refunded: refunded.refunded_total.to_string(),
             position: committed.position,
         },
@@ -270,17 +272,6 @@ pub struct Charged {
     pub position: u64,
 }
 
-fn charged_total(events: &[ledger_core::RecordedEvent]) -> String {
-    events
-        .iter()
-        .find_map(|event| match &event.event.payload {
-            EventPayload::SubscriptionRenewed(renewed) => Some(renewed.total.to_string()),
-            EventPayload::UsageCharged(charged) => Some(charged.total.to_string()),
-            _ => None,
-        })
-        .unwrap_or_default()
-}
-
 #[utoipa::path(post, path = "/v1/orders/{id}/renew", tag = "orders", request_body = RenewBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 201, body = Charged), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -297,7 +288,7 @@ pub async fn renew_order(
     let command =
         CommandBody::Orders(OrderCommand::RenewSubscription { renewal_id, order_id, periods: body.periods, new_end });
     let committed = state.execute(&caller, &key, command).await?;
-    let total = charged_total(&committed.events);
+    let total = committed.event::<SubscriptionRenewed>()?.total.to_string();
     Ok(Answer(StatusCode::CREATED, Charged { id: renewal_id.to_string(), total, position: committed.position }))
 }
 
@@ -330,7 +321,7 @@ pub async fn charge_usage(
         period_to: parse::date("period_to", &body.period_to)?,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let total = charged_total(&committed.events);
+    let total = committed.event::<UsageCharged>()?.total.to_string();
     Ok(Answer(StatusCode::CREATED, Charged { id: usage_id.to_string(), total, position: committed.position }))
 }
 

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
+use ledger_core::event::OrgOpened;
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::org::{OrgKind, Role, SaleMode};
 use ledger_core::CommandBody;
@@ -13,10 +14,10 @@ use projections::OrgView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
-use crate::app::SharedState;
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
 use crate::auth::{generate_token, token_hash, Caller};
 use crate::error::{ApiError, Problem};
+use crate::state::{CommittedEvents, SharedState};
 use ledger_core::SetupCommand;
 
 pub fn routes() -> Router<SharedState> {
@@ -54,11 +55,32 @@ pub async fn me(
     ))
 }
 
+/// The kinds of org a request opens (the platform is opened once, by the bootstrap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewOrgKind {
+    Reseller,
+    Customer,
+    Supplier,
+}
+
+impl From<NewOrgKind> for OrgKind {
+    fn from(kind: NewOrgKind) -> OrgKind {
+        match kind {
+            NewOrgKind::Reseller => OrgKind::Reseller,
+            NewOrgKind::Customer => OrgKind::Customer,
+            NewOrgKind::Supplier => OrgKind::Supplier,
+        }
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
     /// `reseller`, `customer` or `supplier`.
-    pub kind: String,
+    #[serde(deserialize_with = "super::word")]
+    #[schema(value_type = String)]
+    pub kind: NewOrgKind,
     pub name: String,
     /// Defaults to the caller's org.
     pub parent_id: Option<String>,
@@ -83,12 +105,6 @@ pub async fn create_org(
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CreateOrg>,
 ) -> Result<Answer<OrgCreated>, ApiError> {
-    let kind = match body.kind.as_str() {
-        "reseller" => OrgKind::Reseller,
-        "customer" => OrgKind::Customer,
-        "supplier" => OrgKind::Supplier,
-        _ => return Err(ApiError::invalid("invalid_field", "kind", "must be reseller, customer or supplier")),
-    };
     let parent_id = match &body.parent_id {
         Some(text) => parse::id("parent_id", text)?,
         None => caller.org_id(),
@@ -101,13 +117,13 @@ pub async fn create_org(
     let minter = Minter::new(&caller, &key, "orgs");
     let command = CommandBody::Setup(SetupCommand::OpenOrg {
         org_id: minter.id("org"),
-        kind,
+        kind: body.kind.into(),
         name: body.name,
         parent_id,
         sale_mode,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let org = &committed_event!(committed, OrgOpened)?.org;
+    let org = &committed.event::<OrgOpened>()?.org;
     Ok(Answer(
         StatusCode::CREATED,
         OrgCreated {
@@ -168,7 +184,9 @@ pub async fn visible_org(state: &SharedState, caller: &Caller, id: OrgId) -> Res
 #[serde(deny_unknown_fields)]
 pub struct IssueTokenBody {
     /// Any of `admin`, `finance`, `sales`, `operations`, `customer` (and `super_admin` on the platform).
-    pub roles: Vec<String>,
+    #[serde(deserialize_with = "super::words")]
+    #[schema(value_type = Vec<String>)]
+    pub roles: Vec<Role>,
     pub label: Option<String>,
 }
 
@@ -180,18 +198,6 @@ pub struct TokenIssued {
     pub org_id: String,
     pub roles: Vec<String>,
     pub position: u64,
-}
-
-fn parse_role(text: &str) -> Result<Role, ApiError> {
-    match text {
-        "super_admin" => Ok(Role::SuperAdmin),
-        "admin" => Ok(Role::Admin),
-        "finance" => Ok(Role::Finance),
-        "sales" => Ok(Role::Sales),
-        "operations" => Ok(Role::Operations),
-        "customer" => Ok(Role::Customer),
-        _ => Err(ApiError::invalid("invalid_field", "roles", format!("unknown role {text:?}"))),
-    }
 }
 
 /// Issues a token. A token is shown once and never stored, so it cannot be answered again: a
@@ -207,7 +213,7 @@ pub async fn issue_token(
     JsonBody(body): JsonBody<IssueTokenBody>,
 ) -> Result<Answer<TokenIssued>, ApiError> {
     let org_id: OrgId = parse::path_id("org", &id)?;
-    let roles = body.roles.iter().map(|role| parse_role(role)).collect::<Result<BTreeSet<Role>, _>>()?;
+    let roles: BTreeSet<Role> = body.roles.into_iter().collect();
     if roles.is_empty() {
         return Err(ApiError::invalid("invalid_field", "roles", "at least one role"));
     }

@@ -17,10 +17,10 @@ use ledger_core::CommandBody;
 use sha2::{Digest, Sha256};
 
 use super::{parse, JsonBody};
-use crate::app::SharedState;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::payments::{read_notification, verify, NotificationError};
+use crate::state::SharedState;
 use ledger_core::MoneyCommand;
 
 pub fn routes() -> Router<SharedState> {

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::Router;
 use ledger_core::command::SERIAL_BATCH_MAX;
+use ledger_core::event::SerialCodesIssued;
 use ledger_core::ids::{SerialBatchId, SerialCode};
 use ledger_core::org::DistributorTier;
 use ledger_core::CommandBody;
@@ -13,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::catalog::{Position, RateBody};
-use super::{committed_event, parse, Answer, IdempotencyHeader, JsonBody, Minter};
-use crate::app::SharedState;
+use super::{parse, Answer, IdempotencyHeader, JsonBody, Minter};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::state::{CommittedEvents, SharedState};
 use ledger_core::SerialCommand;
 
 /// The length of a generated serial code.
@@ -29,15 +30,6 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/orgs/{id}/tier", put(set_distributor_tier))
         .route("/v1/serial-codes/batches", post(issue_batch))
         .route("/v1/serial-codes/{code}/activate", post(activate))
-}
-
-fn tier(text: &str) -> Result<DistributorTier, ApiError> {
-    match text {
-        "gold" => Ok(DistributorTier::Gold),
-        "platinum" => Ok(DistributorTier::Platinum),
-        "diamond" => Ok(DistributorTier::Diamond),
-        _ => Err(ApiError::invalid("invalid_field", "tier", "must be gold, platinum or diamond")),
-    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -75,7 +67,7 @@ pub async fn set_tier_rate(
     JsonBody(body): JsonBody<RateBody>,
 ) -> Result<Answer<Position>, ApiError> {
     let command = CommandBody::Serial(SerialCommand::SetSerialTierRate {
-        tier: tier(&tier_name)?,
+        tier: parse::choice::<DistributorTier>("tier", &tier_name)?,
         rate: parse::rate("rate", &body.rate)?,
     });
     let committed = state.execute(&caller, &key, command).await?;
@@ -86,7 +78,9 @@ pub async fn set_tier_rate(
 #[serde(deny_unknown_fields)]
 pub struct TierBody {
     /// `gold`, `platinum` or `diamond`.
-    pub tier: String,
+    #[serde(deserialize_with = "super::word")]
+    #[schema(value_type = String)]
+    pub tier: DistributorTier,
 }
 
 #[utoipa::path(put, path = "/v1/orgs/{id}/tier", tag = "serial codes", request_body = TierBody,
@@ -101,7 +95,7 @@ pub async fn set_distributor_tier(
 ) -> Result<Answer<Position>, ApiError> {
     let command = CommandBody::Serial(SerialCommand::SetDistributorTier {
         distributor_id: parse::path_id("org", &id)?,
-        tier: tier(&body.tier)?,
+        tier: body.tier,
     });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::OK, Position { position: committed.position }))
@@ -151,7 +145,7 @@ pub async fn issue_batch(
         codes,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let issued = committed_event!(committed, SerialCodesIssued)?;
+    let issued: &SerialCodesIssued = committed.event()?;
     Ok(Answer(
         StatusCode::CREATED,
         BatchIssued {

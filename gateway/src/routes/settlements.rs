@@ -4,17 +4,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
+use ledger_core::event::{PeriodClosed, SettlementStatementIssued};
 use ledger_core::ids::{ApprovalId, InvoiceId, SettlementId};
-use ledger_core::{CommandBody, EventPayload};
+use ledger_core::CommandBody;
 use projections::SettlementView;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::money::Pending;
-use super::{committed_event, parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read, READ_WAIT_MAX};
-use crate::app::SharedState;
+use super::money::{pending, Pending};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read, READ_WAIT_MAX};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::state::{CommittedEvents, SharedState};
 use ledger_core::SettlementCommand;
 
 pub fn routes() -> Router<SharedState> {
@@ -120,10 +121,7 @@ pub async fn issue_statement(
         to,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let issued = committed.events.iter().find_map(|event| match &event.event.payload {
-        EventPayload::SettlementStatementIssued(issued) => Some(issued.settlement_id),
-        _ => None,
-    });
+    let issued = committed.find::<SettlementStatementIssued>().map(|issued| issued.settlement_id);
     // The statement comes from the read model, which has applied the command's position: one
     // shape whether the statement is new or was issued before.
     state.read.wait_for(committed.position, READ_WAIT_MAX).await?;
@@ -195,15 +193,7 @@ pub async fn pay_settlement(
             CommandBody::Settlement(SettlementCommand::PaySettlement { settlement_id, approval_id }),
         )
         .await?;
-    Ok(Answer(
-        StatusCode::ACCEPTED,
-        Pending {
-            id: settlement_id.to_string(),
-            approval_id: approval_id.to_string(),
-            status: "pending_approval".to_owned(),
-            position: committed.position,
-        },
-    ))
+    Ok(Answer(StatusCode::ACCEPTED, pending(settlement_id, approval_id, committed.position)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -237,7 +227,7 @@ pub async fn close_period(
         through: parse::date("through", &body.through)?,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let closed = committed_event!(committed, PeriodClosed)?;
+    let closed: &PeriodClosed = committed.event()?;
     let certificate = serde_json::to_value(&closed.certificate)
         .map_err(|error| ApiError::Internal(format!("a close certificate does not serialise: {error}")))?;
     Ok(Answer(StatusCode::OK, Closed { certificate, position: committed.position }))
@@ -267,13 +257,5 @@ pub async fn request_invoice(
         amount: parse::amount("amount", &body.amount)?,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    Ok(Answer(
-        StatusCode::ACCEPTED,
-        Pending {
-            id: invoice_id.to_string(),
-            approval_id: approval_id.to_string(),
-            status: "pending_approval".to_owned(),
-            position: committed.position,
-        },
-    ))
+    Ok(Answer(StatusCode::ACCEPTED, pending(invoice_id, approval_id, committed.position)))
 }

@@ -164,3 +164,113 @@ fn bad_input_never_gets_a_5xx_nor_changes_the_log() {
     });
     runtime.block_on(app.stop());
 }
+
+/// A word outside a field's closed set (an enum) is a 422 `invalid_field` naming the field, in
+/// a body, a query or a path; it changes nothing.
+#[tokio::test]
+async fn an_unknown_word_is_an_invalid_field_naming_the_field() {
+    use reqwest::Method;
+
+    let app = spawn_app(Options::default()).await;
+    let world = build_world(&app).await;
+    let (c, r2) = (&world.customer, &world.r2);
+    let cases = [
+        (
+            Method::POST,
+            "/v1/recharges".to_owned(),
+            &world.r2_finance,
+            Some(json!({ "customer_id": c, "amount": "1.00", "method": "cash", "reference": "r" })),
+            "method",
+            Some("method: must be online, offline or transfer"),
+        ),
+        (
+            Method::POST,
+            "/v1/withdrawals".to_owned(),
+            &world.r2_finance,
+            Some(json!({ "customer_id": c, "amount": "1.00", "route": "bank" })),
+            "route",
+            Some("route: must be original or offline"),
+        ),
+        (
+            Method::POST,
+            "/v1/orgs".to_owned(),
+            &world.r2_admin,
+            Some(json!({ "kind": "platform", "name": "X" })),
+            "kind",
+            Some("kind: must be reseller, customer or supplier"),
+        ),
+        (
+            Method::POST,
+            format!("/v1/orgs/{c}/tokens"),
+            &world.r2_admin,
+            Some(json!({ "roles": ["customer", "root"] })),
+            "roles",
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/v1/orgs/{r2}/tier"),
+            &world.admin,
+            Some(json!({ "tier": "bronze" })),
+            "tier",
+            Some("tier: must be gold, platinum or diamond"),
+        ),
+        (
+            Method::PUT,
+            "/v1/serial-codes/tiers/bronze".to_owned(),
+            &world.admin,
+            Some(json!({ "rate": "0.50" })),
+            "tier",
+            Some("tier: must be gold, platinum or diamond"),
+        ),
+        (
+            Method::POST,
+            format!("/v1/books/{r2}/accounts"),
+            &world.r2_admin,
+            Some(json!({ "code": "6602.01", "name": "Travel", "account_type": "expenses" })),
+            "account_type",
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/v1/books/{r2}/export?format=pdf"),
+            &world.r2_finance,
+            None,
+            "format",
+            Some("format: must be csv or beancount"),
+        ),
+        (
+            Method::GET,
+            format!("/v1/books/{r2}/kpi?granularity=week"),
+            &world.r2_finance,
+            None,
+            "granularity",
+            Some("granularity: must be day or month"),
+        ),
+        (
+            Method::GET,
+            format!("/v1/books/{r2}/kpi?by=colour"),
+            &world.r2_finance,
+            None,
+            "by",
+            Some("by: must be product, customer, supplier, reseller or salesperson"),
+        ),
+    ];
+    let before = app.log_position();
+    for (method, path, token, body, field, detail) in cases {
+        let answer = app.call(method, &path, Some(token), None, body.as_ref()).await;
+        let problem = (answer.status.as_u16(), answer.code(), answer.body["field"].as_str());
+        assert_eq!(problem, (422, "invalid_field", Some(field)), "{path}: {}", answer.text);
+        if let Some(detail) = detail {
+            assert_eq!(answer.body["detail"], detail, "{path}");
+        }
+    }
+    // The same fields with a value that is not a string are bad bodies, as any other.
+    let wrong_type = json!({ "customer_id": c, "amount": "1.00", "method": 1, "reference": "r" });
+    let answer = app.post("/v1/recharges", &world.r2_finance, wrong_type).await;
+    assert_eq!((answer.status.as_u16(), answer.code()), (400, "bad_request"), "{}", answer.text);
+    let answer = app.post("/v1/orgs", &world.r2_admin, json!({ "kind": { "customer": null }, "name": "X" })).await;
+    assert_eq!((answer.status.as_u16(), answer.code()), (400, "bad_request"), "{}", answer.text);
+    assert_eq!(app.log_position(), before, "a refused word changed the log");
+    app.stop().await;
+}

@@ -33,7 +33,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub clock: Clock,
-    pub state: gateway::app::SharedState,
+    pub state: gateway::state::SharedState,
     /// Deleted when dropped, at the end of the test.
     pub data_dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,

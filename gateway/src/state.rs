@@ -1,0 +1,257 @@
+//! What every handler shares, [`AppState`], and the one path of a command through the gateway:
+//! [`AppState::execute`] builds the `Command`, submits it through the writer, records the outcome
+//! in the metrics and the approval notifier, and answers the writer's [`Committed`]; a handler
+//! then takes the event its answer is made of with [`CommittedEvents::event`].
+//!
+//! Module graph: `app` → `routes` → `state` → the leaves (`auth`, `config`, `error`, `metrics`,
+//! `notifier`, `offruntime`). Nothing here knows of `app` or `routes`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::Utc;
+use commands::{
+    Committed, EventStore, IdempotencyKey, PostgresStore, Request as WriterRequest, SqliteStore, StoreError,
+};
+use commands::{WriterHandle, WriterHealth};
+use ledger_core::org::Actor;
+use ledger_core::{Command, CommandBody, EventPayload, RecordedEvent};
+use projections::ReadModels;
+use rsa::RsaPublicKey;
+use tokio::sync::watch;
+
+use crate::auth::{Caller, TokenCache};
+use crate::config::{Clock, Settings};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::notifier::Notifier;
+use crate::offruntime::OffRuntime;
+
+/// A connection to the log for the gateway's own reads (`/v1/events/{position}`, `/readyz`):
+/// one, behind a mutex, used from blocking tasks.
+pub enum LogReader {
+    Sqlite(SqliteStore),
+    Postgres(Box<OffRuntime<PostgresStore>>),
+}
+
+impl LogReader {
+    pub fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        match self {
+            LogReader::Sqlite(store) => store.read_one(position),
+            LogReader::Postgres(store) => store.read_one(position),
+        }
+    }
+
+    pub fn last_position(&mut self) -> Result<u64, StoreError> {
+        match self {
+            LogReader::Sqlite(store) => store.last_position(),
+            LogReader::Postgres(store) => store.last_position(),
+        }
+    }
+}
+
+/// Who appends to the log: this instance (it holds the writer's lock), or another instance it
+/// names (DESIGN §4: one writer per deployment; a second instance serves reads and answers
+/// writes with 503 naming the leader).
+#[derive(Clone)]
+pub enum WriteSide {
+    Leader(WriterHandle),
+    Follower { leader: String, committed: watch::Receiver<u64> },
+}
+
+impl WriteSide {
+    /// The last position committed to the log, and a way to wait for the next.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        match self {
+            WriteSide::Leader(handle) => handle.committed(),
+            WriteSide::Follower { committed, .. } => committed.clone(),
+        }
+    }
+
+    /// Commands waiting for this instance's writer.
+    pub fn queued(&self) -> usize {
+        match self {
+            WriteSide::Leader(handle) => handle.queued(),
+            WriteSide::Follower { .. } => 0,
+        }
+    }
+
+    /// What `/readyz` says of the write side: a leader's writer health; a follower is healthy
+    /// while it still follows the log (its poller runs).
+    pub fn health(&self) -> &'static str {
+        match self {
+            WriteSide::Leader(handle) => match handle.health() {
+                WriterHealth::Ready => "ready",
+                WriterHealth::Recovering => "recovering",
+                WriterHealth::Stopped => "stopped",
+            },
+            WriteSide::Follower { committed, .. } => {
+                if committed.has_changed().is_ok() {
+                    "following"
+                } else {
+                    "stopped"
+                }
+            }
+        }
+    }
+
+    /// The writer, or a 503 naming the instance that holds it.
+    pub fn handle(&self) -> Result<&WriterHandle, ApiError> {
+        match self {
+            WriteSide::Leader(handle) => Ok(handle),
+            WriteSide::Follower { leader, .. } => Err(ApiError::Unavailable(format!(
+                "this instance serves reads only; writes go to the leader: {leader}"
+            ))),
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub writer: WriteSide,
+    pub read: ReadModels,
+    pub log: Arc<Mutex<LogReader>>,
+    pub settings: Arc<Settings>,
+    pub tokens: TokenCache,
+    pub metrics: Arc<Metrics>,
+    pub notifier: Notifier,
+    pub clock: Clock,
+    pub payment_keys: BTreeMap<String, RsaPublicKey>,
+    /// The background tasks that keep the read models (and a follower's view of the log)
+    /// current: one that has ended makes the instance not ready.
+    pub background: Vec<tokio::task::AbortHandle>,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Runs a blocking read on the gateway's log connection.
+    pub async fn with_log<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&mut LogReader) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || read(&mut log.lock().expect("log reader lock")))
+            .await
+            .map_err(|error| ApiError::Internal(error.to_string()))?
+            .map_err(|error| {
+                tracing::warn!(%error, "log read failed");
+                ApiError::Unavailable("the log is unavailable; retry shortly".to_owned())
+            })
+    }
+
+    /// `body` as `actor`'s command, booked on today's accounting date at the current time.
+    pub fn command(&self, actor: &Actor, body: CommandBody) -> Command {
+        Command { actor: actor.clone(), effective_date: self.clock.today(), at: Utc::now(), body }
+    }
+
+    /// The command pipeline: builds the caller's command, submits it through the writer and
+    /// records the outcome in the metrics and the approval notifier.
+    #[tracing::instrument(skip(self, caller, key, body), fields(command))]
+    pub async fn execute(
+        &self,
+        caller: &Caller,
+        key: &Option<IdempotencyKey>,
+        body: CommandBody,
+    ) -> Result<Committed, ApiError> {
+        let command_name = body.name();
+        tracing::Span::current().record("command", command_name);
+        let request = WriterRequest {
+            command: self.command(&caller.actor, body),
+            idempotency_key: key.clone(),
+            correlation_id: None,
+        };
+        let writer = self.writer.handle()?;
+        let started = Instant::now();
+        let result = writer.submit(request).await;
+        self.metrics.record_command(command_name, &result, started.elapsed());
+        let committed = result?;
+        if !committed.replayed {
+            self.notifier.notify_all(&committed.events);
+        }
+        Ok(committed)
+    }
+}
+/// The payload type of one event type: how to find it among a command's events.
+pub trait Payload: Sized {
+    /// The event type (`EventPayload`'s variant) that carries this payload.
+    const EVENT_TYPE: &'static str;
+
+    fn of(payload: &EventPayload) -> Option<&Self>;
+}
+
+/// One `Payload` impl per event type whose payload an answer is made of; the type's name is the
+/// variant's (`EventPayload::OrderPlaced(OrderPlaced)`).
+macro_rules! payloads {
+    ($($variant:ident),* $(,)?) => {
+        $(
+            impl Payload for ledger_core::event::$variant {
+                const EVENT_TYPE: &'static str = stringify!($variant);
+
+                fn of(payload: &EventPayload) -> Option<&Self> {
+                    match payload {
+                        EventPayload::$variant(payload) => Some(payload),
+                        _ => None,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+payloads!(
+    ApprovalRequested,
+    OrderPlaced,
+    OrderRefunded,
+    OrgOpened,
+    PeriodClosed,
+    SerialCodesIssued,
+    SettlementStatementIssued,
+    SubscriptionRenewed,
+    UsageCharged,
+    WithdrawalPaid,
+);
+
+/// The events a committed command appended, by payload type.
+pub trait CommittedEvents {
+    /// The payload of the first `E` event, if the command appended one.
+    fn find<E: Payload>(&self) -> Option<&E>;
+
+    /// The payload of the first `E` event. A command whose answer needs one and did not book it
+    /// is a programmer error: a logged 500, never a guess.
+    fn event<E: Payload>(&self) -> Result<&E, ApiError>;
+}
+
+impl CommittedEvents for Committed {
+    fn find<E: Payload>(&self) -> Option<&E> {
+        self.events.iter().find_map(|event| E::of(&event.event.payload))
+    }
+
+    fn event<E: Payload>(&self) -> Result<&E, ApiError> {
+        self.find().ok_or_else(|| ApiError::Internal(format!("the command committed no {}", E::EVENT_TYPE)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use ledger_core::event::{OrderPlaced, OrgOpened};
+    use ledger_core::testing::{MemoryLedger, WorkedExample};
+
+    use super::*;
+
+    #[test]
+    fn an_answer_takes_its_event_by_type_and_a_missing_one_is_a_500() {
+        let world = WorkedExample::without_ledger();
+        let mut ledger = MemoryLedger::default();
+        let (actor, body) = world.setup_commands().into_iter().next().expect("the world's first command");
+        let events = ledger.execute(&actor, body).expect("the platform opens");
+        let committed = Committed { position: events.len() as u64, events, replayed: false };
+        assert_eq!(committed.event::<OrgOpened>().map(|opened| opened.org.id).ok(), Some(world.platform));
+        assert!(committed.find::<OrderPlaced>().is_none());
+        let missing = committed.event::<OrderPlaced>().err().expect("no order was placed");
+        assert_eq!((missing.status(), missing.code()), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+        assert!(missing.to_string().contains("OrderPlaced"));
+    }
+}
