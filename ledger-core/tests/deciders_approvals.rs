@@ -9,7 +9,6 @@ use ledger_core::event::*;
 use ledger_core::ids::{ApprovalId, OrderId};
 use ledger_core::org::Role;
 use ledger_core::pricing::{RateScope, RateSource};
-use ledger_core::state::Decision;
 use ledger_core::testing::{actor, amount, id, rate, WorkedExample};
 use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SetupCommand};
 use ledger_core::{CommandBody, DomainError};
@@ -76,8 +75,9 @@ fn a_grant_records_the_decider_and_its_comment_and_carries_the_proposal_out() {
     );
     assert!(events[0].entries.is_empty(), "the grant books nothing; its effect does");
     assert_eq!(book_lines(&events, world.r2, &names(&world)), vec![vec!["Dr 1002 500.00", "Cr 2203[C] 500.00"]]);
-    world.ledger.given(&finance, body);
-    assert_eq!(world.ledger.state.approvals[&id::<ApprovalId>(201)].decision, Decision::Granted);
+    world.ledger.given(&finance, body.clone());
+    // Once granted, it is decided: the same decision again is refused, not booked twice.
+    assert_eq!(refused(world.ledger.decide(&finance, body)), DomainError::ApprovalDecided { status: "granted" });
     assert_sound(&world.ledger);
 }
 
@@ -97,8 +97,11 @@ fn a_rejection_books_nothing_and_is_final() {
         }))]
     );
     world.ledger.given(&finance, decide(201, false));
-    assert_eq!(world.ledger.state.approvals[&id::<ApprovalId>(201)].decision, Decision::Rejected);
-    assert_eq!(world.ledger.state.wallet(world.customer).balance, amount("0.00"));
+    assert_eq!(
+        refused(world.ledger.decide(&finance, decide(201, true))),
+        DomainError::ApprovalDecided { status: "rejected" }
+    );
+    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("0.00"));
     assert_sound(&world.ledger);
 }
 
@@ -134,7 +137,7 @@ fn an_approval_already_decided_cannot_be_decided_again() {
         assert_eq!(error, DomainError::ApprovalDecided { status: "granted" });
         assert_eq!(error.code(), "approval_decided");
     }
-    assert_eq!(world.ledger.state.wallet(world.customer).balance, amount("500.00"), "booked once");
+    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("500.00"), "booked once");
 
     let mut rejected = WorkedExample::new();
     requested_recharge(&mut rejected, &sales);

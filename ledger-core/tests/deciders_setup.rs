@@ -805,7 +805,7 @@ fn book_business_books_a_custom_kind_from_its_rule_and_opened_account() {
     assert_eq!(events[0].entries.len(), 1, "one book only");
 
     world.ledger.given(&finance, body);
-    assert_eq!(world.ledger.state.wallet(world.customer).balance, amount("70.00"));
+    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("70.00"));
     assert_eq!(net(&world.ledger, world.r2, "6052").to_string(), "-30.00");
     assert_sound(&world.ledger);
 }
@@ -892,7 +892,7 @@ fn book_business_cannot_spend_money_held_for_a_pending_withdrawal() {
         CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(801), grant: true, comment: None }),
     );
     assert_eq!(types(&events_of(&recorded)), ["ApprovalGranted", "WithdrawalPaid"]);
-    assert_eq!(world.ledger.state.wallet(world.customer).balance, amount("0.00"));
+    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("0.00"));
     assert_sound(&world.ledger);
 }
 
@@ -910,7 +910,7 @@ fn book_business_refuses_builtin_kinds_which_have_their_own_commands_and_approva
     });
     let error = refused(world.ledger.decide(&world.r2_finance, body));
     assert_eq!((error.code(), error.field()), ("invalid_field", Some("kind")));
-    assert_eq!(world.ledger.state.wallet(world.customer).balance, amount("0.00"));
+    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("0.00"));
 }
 
 #[test]

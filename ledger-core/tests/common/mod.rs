@@ -3,12 +3,12 @@
 
 #![allow(dead_code)]
 
-use ledger_core::chart::{AccountCode, Side};
+use ledger_core::chart::{codes, AccountCode, Side};
 use ledger_core::command::OrderItemRequest;
 use ledger_core::event::{Event, RecordedEvent};
 use ledger_core::ids::{OrgId, ProductId, RechargeId, TradeNumber};
 use ledger_core::journal::Entry;
-use ledger_core::money::{Quantity, SignedAmount};
+use ledger_core::money::{Amount, Quantity, SignedAmount};
 use ledger_core::org::{Actor, Role};
 use ledger_core::testing::{actor, amount, id, MemoryLedger, WorkedExample};
 use ledger_core::{CommandBody, DomainError};
@@ -175,4 +175,17 @@ pub fn paid_order(world: &mut WorkedExample, wallet: &str) -> ledger_core::ids::
     let customer = world.customer_actor.clone();
     world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
     order_id
+}
+
+/// A customer's wallet as the books say it: the net credit of its 2203 lines in the log, what
+/// the decided events booked, rather than the decision state's own copy of it.
+pub fn wallet_in_books(ledger: &MemoryLedger, customer: OrgId) -> Amount {
+    let net = ledger
+        .log
+        .iter()
+        .flat_map(|event| &event.event.entries)
+        .flat_map(|entry| &entry.lines)
+        .filter(|line| line.party == Some(customer) && line.account.as_str() == codes::CUSTOMER_PREPAYMENTS)
+        .fold(SignedAmount::ZERO, |sum, line| sum.plus(line.signed().negated()));
+    Amount::from_decimal(net.as_decimal()).expect("a wallet in the books is never negative")
 }
