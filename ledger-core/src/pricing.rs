@@ -252,8 +252,9 @@ mod tests {
             )
         };
         assert_eq!(huge("1000000000", 1_200), Err(MoneyError::TooLarge));
-        assert_eq!(huge("1000", 1), Ok(huge("1000", 1).unwrap()));
-        assert_eq!(huge("1000", 1).unwrap().list_amount, Amount::MAX);
+        let at_the_limit = huge("1000", 1).unwrap();
+        assert_eq!(at_the_limit.list_amount, Amount::MAX);
+        assert_eq!(at_the_limit.customer_price(), Amount::parse("100000000.00").unwrap());
         assert_eq!(huge("1000.000001", 1), Err(MoneyError::TooLarge));
     }
 

@@ -300,36 +300,36 @@ impl Decider<'_> {
 
 // The folds of this family's events into the state (see `State::evolve`).
 
+/// Records a recharge in `status` (a request, or one confirmed at once or on approval); answers
+/// what was there before.
+fn record_recharge(
+    state: &mut State,
+    (recharge_id, customer_id, book, amount, method): (RechargeId, OrgId, OrgId, Amount, RechargeMethod),
+    status: RechargeStatus,
+) -> Option<Recharge> {
+    let recharge = Recharge { recharge_id, customer_id, book, amount, method, status, reversal_pending: false };
+    state.recharges.insert(recharge_id, recharge)
+}
+
+/// Records a withdrawal in `status`; answers what was there before.
+fn record_withdrawal(
+    state: &mut State,
+    (withdrawal_id, customer_id, amount, route): (WithdrawalId, OrgId, Amount, WithdrawalRoute),
+    status: WithdrawalStatus,
+) -> Option<Withdrawal> {
+    state.withdrawals.insert(withdrawal_id, Withdrawal { withdrawal_id, customer_id, amount, route, status })
+}
+
 pub(super) fn recharge_requested(state: &mut State, event: &RechargeRequested) {
-    state.recharges.insert(
-        event.recharge_id,
-        Recharge {
-            recharge_id: event.recharge_id,
-            customer_id: event.customer_id,
-            book: event.book,
-            amount: event.amount,
-            method: event.method,
-            status: RechargeStatus::Requested,
-            reversal_pending: false,
-        },
-    );
+    let recharge = (event.recharge_id, event.customer_id, event.book, event.amount, event.method);
+    record_recharge(state, recharge, RechargeStatus::Requested);
     let wallet = state.wallets.entry(event.customer_id).or_default();
     wallet.pending_recharges = wallet.pending_recharges.plus(event.amount);
 }
 
 pub(super) fn recharge_confirmed(state: &mut State, event: &RechargeConfirmed) {
-    let previous = state.recharges.insert(
-        event.recharge_id,
-        Recharge {
-            recharge_id: event.recharge_id,
-            customer_id: event.customer_id,
-            book: event.book,
-            amount: event.amount,
-            method: event.method,
-            status: RechargeStatus::Confirmed,
-            reversal_pending: false,
-        },
-    );
+    let recharge = (event.recharge_id, event.customer_id, event.book, event.amount, event.method);
+    let previous = record_recharge(state, recharge, RechargeStatus::Confirmed);
     if previous.is_some_and(|recharge| recharge.status == RechargeStatus::Requested) {
         let wallet = state.wallets.entry(event.customer_id).or_default();
         wallet.pending_recharges = wallet.pending_recharges.minus(event.amount);
@@ -346,31 +346,15 @@ pub(super) fn recharge_reversed(state: &mut State, event: &RechargeReversed) {
 }
 
 pub(super) fn withdrawal_requested(state: &mut State, event: &WithdrawalRequested) {
-    state.withdrawals.insert(
-        event.withdrawal_id,
-        Withdrawal {
-            withdrawal_id: event.withdrawal_id,
-            customer_id: event.customer_id,
-            amount: event.amount,
-            route: event.route,
-            status: WithdrawalStatus::Requested,
-        },
-    );
+    let withdrawal = (event.withdrawal_id, event.customer_id, event.amount, event.route);
+    record_withdrawal(state, withdrawal, WithdrawalStatus::Requested);
     let wallet = state.wallets.entry(event.customer_id).or_default();
     wallet.reserved = wallet.reserved.plus(event.amount);
 }
 
 pub(super) fn withdrawal_paid(state: &mut State, event: &WithdrawalPaid) {
-    let previous = state.withdrawals.insert(
-        event.withdrawal_id,
-        Withdrawal {
-            withdrawal_id: event.withdrawal_id,
-            customer_id: event.customer_id,
-            amount: event.amount,
-            route: event.route,
-            status: WithdrawalStatus::Paid,
-        },
-    );
+    let withdrawal = (event.withdrawal_id, event.customer_id, event.amount, event.route);
+    let previous = record_withdrawal(state, withdrawal, WithdrawalStatus::Paid);
     if previous.is_some_and(|withdrawal| withdrawal.status == WithdrawalStatus::Requested) {
         let wallet = state.wallets.entry(event.customer_id).or_default();
         wallet.reserved = wallet.reserved.minus(event.amount);
