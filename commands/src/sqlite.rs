@@ -100,9 +100,14 @@ impl SqliteStore {
         })
     }
 
-    /// Opens the data directory for reading only (projections, `kboss verify`): no lock.
+    /// Opens the data directory for reading only (projections, `kboss verify`): no lock. A
+    /// reader never creates a log: where there is none it answers `Missing` with the path.
     pub fn open_reader(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        let connection = Self::connect(&database_path(data_dir))?;
+        let path = database_path(data_dir);
+        if !path.is_file() {
+            return Err(StoreError::Missing { path: path.display().to_string() });
+        }
+        let connection = Self::connect(&path)?;
         migrate(&connection)?;
         Ok(SqliteStore {
             connection,

@@ -23,6 +23,9 @@ pub enum StoreError {
     NotContiguous { first: u64, last: u64 },
     #[error("the log is unavailable: {0}")]
     Unavailable(String),
+    /// A reader found no log where it looked: readers never create one.
+    #[error("no log at {path}: start `kboss serve` with this data directory first, or name another with --data-dir")]
+    Missing { path: String },
     #[error("stored data is corrupt at position {position}: {reason}")]
     Corrupt { position: u64, reason: String },
     #[error("event at position {position} is {bytes} bytes, over the limit of {limit}")]

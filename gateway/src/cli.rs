@@ -134,14 +134,18 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Action::Replay => with_reader(&settings, |store| blocking(move || replay(store))).await,
         Action::Verify => with_reader(&settings, |store| blocking(move || verify(store))).await,
+        // The log is opened first: where there is none, nothing is created (read models included).
         Action::Rebuild => {
-            let read = open_read_models(&settings).await?;
-            with_reader(&settings, |store| rebuild(read, store)).await
+            with_reader(&settings, |store| async {
+                let read = open_read_models(&settings).await?;
+                rebuild(read, store).await
+            })
+            .await
         }
         Action::Settle { book, from, to } => settle(&settings, &book, from, to).await,
         Action::Export { book, format, from, to } => {
-            let read = open_read_models(&settings).await?;
-            with_reader(&settings, |store| async move {
+            with_reader(&settings, |store| async {
+                let read = open_read_models(&settings).await?;
                 let mut store = store;
                 projections::catch_up(&read, &mut store, None, |_, _| {}).await?;
                 let format: ExportFormat = crate::routes::parse::choice("format", &format)

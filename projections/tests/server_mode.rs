@@ -182,6 +182,8 @@ async fn a_message_that_does_not_verify_is_replaced_by_the_log<B: Backend>(backe
     let js = jetstream::new(nats.clone());
     let stream = ensure_stream(&js, &names.relay).await.unwrap();
     let read_models = backend.read_models("consumer").await;
+    // The log exists before anyone reads it (its writer creates it; a reader never does).
+    blocking(|| drop(backend.writer_store()));
     let consumer =
         spawn_jetstream_with(read_models.clone(), nats.clone(), blocking(|| backend.reader()), names.consumer.clone());
     // Once the durable consumer exists, its session has caught up from the (empty) log: from

@@ -39,3 +39,20 @@ async fn the_subcommands_work_on_the_servers_data() {
     assert_eq!(last_position(kept), settled, "a second run issues nothing");
     kboss(kept, &["verify"]).await;
 }
+
+#[tokio::test]
+async fn verify_rebuild_and_export_never_create_a_store_and_name_where_they_looked() {
+    let empty = tempfile::tempdir().unwrap();
+    let directory = empty.path().to_str().unwrap();
+    let expected = empty.path().join("kboss.sqlite");
+    let book = uuid::Uuid::nil().to_string();
+    for arguments in [vec!["verify"], vec!["rebuild"], vec!["export", "--book", &book, "--format", "csv"]] {
+        let mut all = vec!["kboss", "--data-dir", directory];
+        all.extend(arguments.iter().copied());
+        let error = run(Cli::parse_from(all)).await.expect_err("no log here: the command fails");
+        let message = error.to_string();
+        assert!(message.contains(&format!("no log at {}", expected.display())), "{arguments:?}: {message}");
+        let left: Vec<_> = std::fs::read_dir(empty.path()).unwrap().collect();
+        assert!(left.is_empty(), "{arguments:?} created {left:?}");
+    }
+}
