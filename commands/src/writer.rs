@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::replay::{encode_snapshot, load_state_and_chain, LoadError};
-use crate::store::{EventStore, IdempotencyRecord, StoreError};
+use event_log::replay::{encode_snapshot, load_state_and_chain, LoadError};
+use event_log::{IdempotencyRecord, LogAppend, LogRead, StoreError};
 
 /// Commands one batch may hold; the writer drains at most this many before appending.
 pub const BATCH_COMMANDS_MAX: usize = 4_096;
@@ -220,13 +220,13 @@ impl Writer {
     /// The state is loaded on the writer thread, which owns the store from the start: a
     /// blocking client (PostgreSQL's) must never run on an async runtime's threads. The call
     /// waits for the load, so it returns a writer that is ready, or the reason it is not.
-    pub fn start<S: EventStore>(store: S, config: WriterConfig) -> Result<Writer, LoadError> {
+    pub fn start<S: LogAppend>(store: S, config: WriterConfig) -> Result<Writer, LoadError> {
         Writer::start_deciding_with(store, config, ledger_core::decide)
     }
 
     /// [`Writer::start`] with another decision function: the seam fault tests use to show that
     /// a panicking decision or `evolve` stops neither the writer nor the other commands.
-    pub fn start_deciding_with<S: EventStore>(
+    pub fn start_deciding_with<S: LogAppend>(
         store: S,
         config: WriterConfig,
         decide: DecideFn,
@@ -258,6 +258,7 @@ impl Writer {
                 let (to_appender, sealed) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT_MAX);
                 let (reports, from_appender) = std::sync::mpsc::channel();
                 let committed_chain = std::sync::Arc::new(std::sync::Mutex::new(chain.clone()));
+                let lock_generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1));
                 let sealer = Sealer { chain, epoch: 0, committed: committed_chain.clone() };
                 let sealer_thread = std::thread::Builder::new()
                     .name("kboss-sealer".to_owned())
@@ -269,6 +270,7 @@ impl Writer {
                     committed: committed_sender,
                     reports,
                     refused_through_epoch: None,
+                    lock_generation: lock_generation.clone(),
                 };
                 let appender_thread = std::thread::Builder::new()
                     .name("kboss-appender".to_owned())
@@ -287,6 +289,8 @@ impl Writer {
                     in_flight: HashMap::new(),
                     in_flight_by_batch: HashMap::new(),
                     epoch: 0,
+                    lock_generation,
+                    loaded_under: 1,
                     next_batch: 0,
                     health: loop_health,
                     decide,
@@ -380,6 +384,11 @@ struct WriterLoop<R> {
     in_flight_by_batch: HashMap<u64, Vec<String>>,
     /// Incremented after every failed append: batches decided before it are refused unwritten.
     epoch: u64,
+    /// How many times the store has taken the writer's lock, as the appender last saw it, and
+    /// the value when the state was last loaded: a batch decided on a state loaded before the
+    /// store lost and won back its lock is refused unwritten, and the state reloaded.
+    lock_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    loaded_under: u64,
     next_batch: u64,
     last_snapshot: u64,
     /// Shared with the handles: set to recovering while `state` is `None`.
@@ -390,6 +399,8 @@ struct WriterLoop<R> {
 /// A decided batch on its way to the store.
 struct AppendBatch {
     epoch: u64,
+    /// The lock generation the state it was decided on was loaded under.
+    lock_generation: u64,
     sequence: u64,
     batch: Vec<Pending>,
     /// Staged by the writer; the sealer moves them, sealed onto the chain, into `sealed`.
@@ -416,7 +427,7 @@ enum AppendReport {
 /// while bounding how much work a failed append throws away.
 const BATCHES_IN_FLIGHT_MAX: usize = 2;
 
-impl<R: EventStore> WriterLoop<R> {
+impl<R: LogRead> WriterLoop<R> {
     fn run(mut self) {
         let mut batch: Vec<Pending> = Vec::with_capacity(self.config.batch_commands_max);
         let mut stopping = false;
@@ -493,6 +504,9 @@ impl<R: EventStore> WriterLoop<R> {
     }
 
     fn reload(&mut self) {
+        // Read before loading: if the lock is lost and won back during the load, the batches
+        // decided on it carry the older number and are refused.
+        self.loaded_under = self.lock_generation.load(std::sync::atomic::Ordering::Acquire);
         self.state = match load_state_and_chain(&mut self.reader) {
             Ok((state, chain)) => {
                 *self.chain.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = chain;
@@ -575,8 +589,17 @@ impl<R: EventStore> WriterLoop<R> {
         }
         self.in_flight_by_batch.insert(sequence, batch_keys);
         let snapshot = self.snapshot_due();
-        let append =
-            AppendBatch { epoch: self.epoch, sequence, batch, events, sealed: Vec::new(), keys, outcomes, snapshot };
+        let append = AppendBatch {
+            epoch: self.epoch,
+            lock_generation: self.loaded_under,
+            sequence,
+            batch,
+            events,
+            sealed: Vec::new(),
+            keys,
+            outcomes,
+            snapshot,
+        };
         if let Err(std::sync::mpsc::SendError(ToAppender::Batch(append))) =
             self.to_appender.send(ToAppender::Batch(append))
         {
@@ -647,9 +670,10 @@ struct Appender<S> {
     /// Batches of this epoch or older are refused unwritten: they were decided on a state that
     /// includes a batch that failed.
     refused_through_epoch: Option<u64>,
+    lock_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl<S: EventStore> Appender<S> {
+impl<S: LogAppend> Appender<S> {
     fn run(mut self, batches: std::sync::mpsc::Receiver<ToAppender>) {
         for message in batches {
             match message {
@@ -662,7 +686,8 @@ impl<S: EventStore> Appender<S> {
     }
 
     fn append(&mut self, decided: AppendBatch) {
-        let AppendBatch { epoch, sequence, batch, sealed: events, keys, outcomes, snapshot, .. } = decided;
+        let AppendBatch { epoch, lock_generation, sequence, batch, sealed: events, keys, outcomes, snapshot, .. } =
+            decided;
         if self.refused_through_epoch.is_some_and(|refused| epoch <= refused) {
             for pending in batch {
                 let _ =
@@ -671,7 +696,16 @@ impl<S: EventStore> Appender<S> {
             return;
         }
         if !events.is_empty() || !keys.is_empty() {
-            if let Err(error) = self.store.append(&events, &keys) {
+            let appended = self.store.hold_lock().and_then(|held| {
+                self.lock_generation.store(held, std::sync::atomic::Ordering::Release);
+                if held != lock_generation {
+                    return Err(StoreError::Unavailable(
+                        "the writer won its lock back; its state is reloaded from the log first".to_owned(),
+                    ));
+                }
+                self.store.append(&events, &keys)
+            });
+            if let Err(error) = appended {
                 tracing::error!(%error, commands = batch.len(), "append failed; the writer rebuilds its state from the log");
                 self.refused_through_epoch = Some(epoch);
                 let _ = self.reports.send(AppendReport::Failed { epoch });

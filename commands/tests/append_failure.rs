@@ -1,8 +1,9 @@
 //! An append that fails mid-batch leaves the log and the state as they were before the batch.
 
-use commands::store::EventStore;
 use commands::testing::{command, purchase, setup_world};
-use commands::{CommandError, Request, SqliteStore, Writer, WriterConfig};
+use commands::{CommandError, Request, Writer, WriterConfig};
+use event_log::SqliteStore;
+use event_log::{LogRead, SqliteReader};
 use ledger_core::event::RechargeMethod;
 use ledger_core::ids::{ApprovalId, RechargeId};
 use ledger_core::money::Amount;
@@ -44,7 +45,7 @@ async fn a_failure_inside_the_transaction_changes_neither_log_nor_state() {
     assert!(matches!(failed, Err(CommandError::Unavailable(_))), "{failed:?}");
 
     assert_eq!(handle.state().await.unwrap(), state_before, "the state is as before the batch");
-    let mut reader = SqliteStore::open_reader(directory.path()).unwrap();
+    let mut reader = SqliteReader::open(directory.path()).unwrap();
     assert_eq!(reader.read_after(0, 10_000).unwrap(), log_before, "the log is as before the batch");
     assert_eq!(*handle.committed().borrow(), log_before.len() as u64);
 
@@ -89,7 +90,7 @@ async fn a_failed_batch_of_concurrent_commands_books_none_of_them() {
     assert!(!failed_keys.is_empty(), "the first batch failed");
     let live = handle.state().await.unwrap();
     writer.shutdown();
-    let mut reader = SqliteStore::open_reader(directory.path()).unwrap();
+    let mut reader = SqliteReader::open(directory.path()).unwrap();
     let log = reader.read_after(0, 10_000).unwrap();
     assert_eq!(
         log.len() as u64,
@@ -102,5 +103,5 @@ async fn a_failed_batch_of_concurrent_commands_books_none_of_them() {
     committed_positions.sort_unstable();
     let expected: Vec<u64> = (setup_events + 1..=log.len() as u64).collect();
     assert_eq!(committed_positions, expected, "answered positions are the log's, without gaps");
-    assert_eq!(commands::verify_store(&mut reader, |_| {}).unwrap().state, live, "the live state is the log's");
+    assert_eq!(event_log::verify_store(&mut reader, |_| {}).unwrap().state, live, "the live state is the log's");
 }

@@ -9,8 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use commands::store::EventStore;
-use commands::SqliteStore;
+use event_log::{LogRead, SqliteReader};
 use ledger_core::RecordedEvent;
 
 const PURCHASES: u64 = 3_000;
@@ -80,8 +79,8 @@ fn runs_by_key(log: &[RecordedEvent]) -> BTreeMap<String, (u64, u64)> {
 }
 
 fn check_store(data_dir: &std::path::Path, acknowledged: &BTreeMap<String, u64>) -> BTreeMap<String, (u64, u64)> {
-    let mut store = SqliteStore::open_reader(data_dir).unwrap();
-    let report = commands::verify_store(&mut store, |_| {}).expect("the chain and every entry verify");
+    let mut store = SqliteReader::open(data_dir).unwrap();
+    let report = event_log::verify_store(&mut store, |_| {}).expect("the chain and every entry verify");
     let log = store.read_after(0, usize::MAX >> 1).unwrap();
     assert_eq!(log.len() as u64, report.events);
     let runs = runs_by_key(&log);
@@ -89,7 +88,7 @@ fn check_store(data_dir: &std::path::Path, acknowledged: &BTreeMap<String, u64>)
         let run = runs.get(key).unwrap_or_else(|| panic!("acknowledged {key} is not in the log"));
         assert_eq!(run.1, *position, "{key} was acknowledged at {position}");
     }
-    assert_eq!(commands::load_state(&mut store).unwrap(), report.state, "start-up state equals a fresh replay");
+    assert_eq!(event_log::load_state(&mut store).unwrap(), report.state, "start-up state equals a fresh replay");
     assert!(ledger_core::invariants::violations(&report.state, &log).is_empty());
     runs
 }
@@ -120,8 +119,8 @@ fn sigkill_under_load_loses_nothing_acknowledged_and_books_nothing_twice() {
     let runs = check_store(directory.path(), &acknowledged);
     let purchase_keys = runs.keys().filter(|key| !key.starts_with("setup-")).count() as u64;
     assert_eq!(purchase_keys, PURCHASES * 3, "every purchase command booked exactly once in the end");
-    let mut store = SqliteStore::open_reader(directory.path()).unwrap();
-    let state = commands::load_state(&mut store).unwrap();
+    let mut store = SqliteReader::open(directory.path()).unwrap();
+    let state = event_log::load_state(&mut store).unwrap();
     let customer = ledger_core::testing::WorkedExample::without_ledger().customer;
     assert_eq!(state.wallet(customer).balance.to_string(), "0.00");
     assert_eq!(store.last_position().unwrap(), runs.values().map(|run| run.1).max().unwrap());

@@ -1,9 +1,10 @@
 //! One command whose decision or `evolve` panics is answered alone as an internal error; the
 //! writer goes on deciding every other command, and its state stays the log's.
 
-use commands::store::EventStore;
 use commands::testing::{command, purchase, setup_world};
-use commands::{CommandError, Request, SqliteStore, Writer, WriterConfig, WriterHealth};
+use commands::{CommandError, Request, Writer, WriterConfig, WriterHealth};
+use event_log::SqliteStore;
+use event_log::{LogRead, SqliteReader};
 use ledger_core::event::{CancelReason, Event, EventPayload, OrderCancelled};
 use ledger_core::ids::OrderId;
 use ledger_core::OrderCommand;
@@ -112,7 +113,7 @@ async fn a_panicking_evolve_reloads_the_state_and_the_rest_of_its_batch_is_decid
     let state = handle.state().await.unwrap();
     assert_eq!(state.last_position, before + 40 * 3);
     assert_eq!(state.orders.len(), 40);
-    let mut reader = SqliteStore::open_reader(directory.path()).unwrap();
+    let mut reader = SqliteReader::open(directory.path()).unwrap();
     let log = reader.read_after(0, 100_000).unwrap();
     assert_eq!(log.len() as u64, state.last_position);
     assert!(log.iter().all(|event| !matches!(event.event.payload, EventPayload::OrderCancelled(_))));

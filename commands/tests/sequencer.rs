@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
-use commands::store::{EventStore, IdempotencyRecord, StoreError};
 use commands::testing::{purchase, run_purchase, setup_world};
-use commands::{CommandError, Request, SqliteStore, Writer, WriterConfig};
+use commands::{CommandError, Request, Writer, WriterConfig};
+use event_log::SqliteStore;
+use event_log::{IdempotencyRecord, LogAppend, LogRead, SqliteReader, StoreError};
 use ledger_core::event::EncodedEvent;
 use ledger_core::RecordedEvent;
 
-fn all_events(store: &mut SqliteStore) -> Vec<RecordedEvent> {
+fn all_events(store: &mut impl LogRead) -> Vec<RecordedEvent> {
     store.read_after(0, usize::MAX >> 1).unwrap()
 }
 
@@ -42,7 +43,7 @@ async fn thousands_of_concurrent_commands_are_each_in_the_log_once_without_gaps(
         }
     }
     writer.shutdown();
-    let mut store = SqliteStore::open_reader(directory.path()).unwrap();
+    let mut store = SqliteReader::open(directory.path()).unwrap();
     let log = all_events(&mut store);
     let setup_events =
         log.iter().take_while(|event| event.idempotency_key.as_deref().unwrap_or("").starts_with("setup-")).count();
@@ -61,7 +62,7 @@ async fn thousands_of_concurrent_commands_are_each_in_the_log_once_without_gaps(
     let keys: HashSet<_> = log.iter().filter_map(|event| event.idempotency_key.clone()).collect();
     let setup_commands = world.setup_commands().len() as u64;
     assert_eq!(keys.len() as u64, setup_commands + PURCHASES * 3, "every command's key, once");
-    let report = commands::verify_store(&mut store, |_| {}).unwrap();
+    let report = event_log::verify_store(&mut store, |_| {}).unwrap();
     assert_eq!(report.events, log.len() as u64);
     assert!(ledger_core::invariants::violations(&report.state, &log).is_empty());
     assert_eq!(report.state.wallet(world.customer).balance.to_string(), "0.00", "950 in, 950 spent, a thousand times");
@@ -116,9 +117,9 @@ struct GatedStore {
     permits: Arc<Mutex<std_mpsc::Receiver<()>>>,
 }
 
-impl EventStore for GatedStore {
-    type Reader = SqliteStore;
-    fn reopen(&self) -> Result<SqliteStore, StoreError> {
+impl LogAppend for GatedStore {
+    type Reader = SqliteReader;
+    fn reopen(&self) -> Result<SqliteReader, StoreError> {
         self.inner.reopen()
     }
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
@@ -126,6 +127,12 @@ impl EventStore for GatedStore {
         self.permits.lock().unwrap().recv().unwrap();
         self.inner.append(events, keys)
     }
+    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {
+        self.inner.save_snapshot(position, state)
+    }
+}
+
+impl LogRead for GatedStore {
     fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_after(after, limit)
     }
@@ -137,9 +144,6 @@ impl EventStore for GatedStore {
     }
     fn find_key(&mut self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.inner.find_key(scoped_key)
-    }
-    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {
-        self.inner.save_snapshot(position, state)
     }
     fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         self.inner.latest_snapshot()
@@ -198,7 +202,7 @@ fn a_second_writer_cannot_open_the_data_directory() {
     let directory = tempfile::tempdir().unwrap();
     let first = SqliteStore::open_writer(directory.path()).unwrap();
     assert!(matches!(SqliteStore::open_writer(directory.path()), Err(StoreError::Locked { .. })));
-    assert!(SqliteStore::open_reader(directory.path()).is_ok(), "readers need no lock");
+    assert!(SqliteReader::open(directory.path()).is_ok(), "readers need no lock");
     drop(first);
     assert!(SqliteStore::open_writer(directory.path()).is_ok(), "the lock goes with its holder");
 }
@@ -218,8 +222,8 @@ async fn start_up_from_a_snapshot_equals_a_replay_from_the_start() {
     let mut store = SqliteStore::open_writer(directory.path()).unwrap();
     let (snapshot_position, _) = store.latest_snapshot().unwrap().expect("snapshots were written");
     assert!(snapshot_position > 0 && snapshot_position < live.last_position, "a snapshot with a tail after it");
-    let from_snapshot = commands::load_state(&mut store).unwrap();
-    let from_zero = commands::verify_store(&mut store, |_| {}).unwrap().state;
+    let from_snapshot = event_log::load_state(&mut store).unwrap();
+    let from_zero = event_log::verify_store(&mut store, |_| {}).unwrap().state;
     assert_eq!(from_snapshot, live);
     assert_eq!(from_zero, live);
 }

@@ -9,18 +9,18 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use commands::{CommandError, EventStore, PostgresStore, Request as WriterRequest, SqliteStore, StoreError, Writer};
+use commands::{CommandError, Request as WriterRequest, Writer};
+use event_log::{AnyReader, AsyncLog, PostgresReader, PostgresStore, SqliteReader, SqliteStore, StoreError};
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::money::Currency;
 use ledger_core::org::{Actor, Role};
 use ledger_core::{CommandBody, SetupCommand};
 use projections::ReadModels;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -29,8 +29,7 @@ use crate::config::{ConfigError, Secret, Settings};
 use crate::distribution::DistributionError;
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
-use crate::offruntime::OffRuntime;
-use crate::state::{AppState, LogReader, SharedState, WriteSide};
+use crate::state::{AppState, SharedState, WriteSide};
 
 /// The file a generated admin token is written to, in the data directory (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
@@ -46,7 +45,7 @@ pub enum StartError {
     #[error("the log: {0}")]
     Store(#[from] StoreError),
     #[error("loading the state: {0}")]
-    Load(#[from] commands::LoadError),
+    Load(#[from] event_log::LoadError),
     #[error("the read models: {0}")]
     Read(#[from] projections::ReadError),
     #[error("bootstrap: {0}")]
@@ -97,7 +96,7 @@ impl Application {
         let state = Arc::new(AppState {
             writer: write_side,
             read,
-            log: Arc::new(Mutex::new(log)),
+            log,
             settings: settings.clone(),
             tokens: TokenCache::default(),
             metrics,
@@ -172,7 +171,7 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-type Opened = (Option<Writer>, WriteSide, ReadModels, LogReader, Vec<tokio::task::JoinHandle<()>>);
+type Opened = (Option<Writer>, WriteSide, ReadModels, AsyncLog<AnyReader>, Vec<tokio::task::JoinHandle<()>>);
 
 async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
     std::fs::create_dir_all(&settings.data_dir)?;
@@ -183,10 +182,11 @@ async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
     })
     .await??;
     let read = ReadModels::open_sqlite(&settings.data_dir)?;
-    let log = LogReader::Sqlite(SqliteStore::open_reader(&settings.data_dir)?);
+    let data_dir = settings.data_dir.clone();
+    let open: ReaderOpener = Arc::new(move || SqliteReader::open(&data_dir).map(AnyReader::from));
+    let log = open_reader(&open).await?;
     let write_side = WriteSide::Leader(writer.handle());
-    let reader = SqliteStore::open_reader(&settings.data_dir)?;
-    let runner = start_distribution(settings, &write_side, &read, reader).await?;
+    let runner = start_distribution(settings, &write_side, &read, open).await?;
     Ok((Some(writer), write_side, read, log, runner))
 }
 
@@ -209,12 +209,8 @@ async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, Star
     let manager = deadpool_postgres::Manager::new(pool_config, deadpool_postgres::tokio_postgres::NoTls);
     let pool = deadpool_postgres::Pool::builder(manager).max_size(READ_POOL_CONNECTIONS_MAX).build()?;
     let read = ReadModels::open_postgres(pool).await?;
-    // The blocking client must not be created on the runtime's threads.
-    let (log, runner_reader, follower_reader) = tokio::task::spawn_blocking(move || {
-        let open = || PostgresStore::open_reader(&config).map(OffRuntime::new);
-        Ok::<_, StoreError>((open()?, open()?, open()?))
-    })
-    .await??;
+    let open: ReaderOpener = Arc::new(move || PostgresReader::open(&config).map(AnyReader::from));
+    let log = open_reader(&open).await?;
     let (writer, write_side, mut tasks) = match writer {
         WriterLock::Taken(writer) => {
             let write_side = WriteSide::Leader(writer.handle());
@@ -222,27 +218,49 @@ async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, Star
         }
         WriterLock::HeldBy(leader) => {
             tracing::warn!(%leader, "another instance holds the writer's lock: serving reads only");
-            let (committed, poller) = follow_log(follower_reader);
+            let (committed, poller) = open_reader(&open).await?.follow(FOLLOWER_POLL_INTERVAL);
             (None, WriteSide::Follower { leader, committed }, vec![poller])
         }
     };
-    tasks.extend(start_distribution(settings, &write_side, &read, runner_reader).await?);
-    Ok((writer, write_side, read, LogReader::Postgres(Box::new(log)), tasks))
+    tasks.extend(start_distribution(settings, &write_side, &read, open).await?);
+    Ok((writer, write_side, read, log, tasks))
 }
 
 /// Keeps the read models up to date. Embedded: the in-process runner catches up from the log,
 /// woken by the writer's committed position. With `nats_url`: [`crate::distribution::start`],
 /// the hook where the NATS relay and the JetStream consumers start.
-async fn start_distribution<S: EventStore>(
+async fn start_distribution(
     settings: &Settings,
     write_side: &WriteSide,
     read: &ReadModels,
-    log_reader: S,
+    open: ReaderOpener,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
     match &settings.nats_url {
-        None => Ok(vec![projections::spawn_embedded(read.clone(), log_reader, write_side.committed())]),
-        Some(url) => Ok(crate::distribution::start(url, settings, write_side, read.clone(), log_reader).await?),
+        None => {
+            let log = open_reader(&open).await?;
+            Ok(vec![projections::spawn_embedded(read.clone(), log, write_side.committed())])
+        }
+        Some(url) => {
+            let consumer_reader = open_reader(&open).await?;
+            let relay_reader = match write_side {
+                WriteSide::Leader(_) => Some(open_reader(&open).await?),
+                WriteSide::Follower { .. } => None,
+            };
+            let read = read.clone();
+            Ok(crate::distribution::start(url, settings, write_side, read, consumer_reader, relay_reader).await?)
+        }
     }
+}
+
+/// Opens another reader of this instance's log (a connection each: the runner, the relay, the
+/// consumer, a follower's poll and the gateway's own reads each have one).
+type ReaderOpener = Arc<dyn Fn() -> Result<AnyReader, StoreError> + Send + Sync>;
+
+/// Opens a reader on the blocking pool (PostgreSQL's blocking client must not be created on the
+/// runtime's threads), wrapped at once in the adapter that also drops it off them.
+async fn open_reader(open: &ReaderOpener) -> Result<AsyncLog<AnyReader>, StartError> {
+    let open = open.clone();
+    Ok(tokio::task::spawn_blocking(move || open().map(AsyncLog::new)).await??)
 }
 
 /// On a fresh store: the platform org, and its `super_admin` token (`admin_token` from the
@@ -281,39 +299,6 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         println!("kboss: generated the super_admin token {token} (also in {ADMIN_TOKEN_FILE})");
     }
     Ok(())
-}
-
-/// A follower's view of the log's last position, polled (there is no writer here to wake it).
-fn follow_log(reader: OffRuntime<PostgresStore>) -> (watch::Receiver<u64>, tokio::task::JoinHandle<()>) {
-    let (sender, committed) = watch::channel(0);
-    let task = tokio::spawn(async move {
-        let mut reader = Some(reader);
-        loop {
-            let Some(mut store) = reader.take() else { return };
-            let polled = tokio::task::spawn_blocking(move || {
-                let position = store.last_position();
-                (store, position)
-            })
-            .await;
-            match polled {
-                Ok((store, position)) => {
-                    reader = Some(store);
-                    match position {
-                        Ok(position) => {
-                            sender.send_if_modified(|seen| std::mem::replace(seen, position) != position);
-                        }
-                        Err(error) => tracing::warn!(%error, "follower cannot read the log's position"),
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(%error, "follower's log poll panicked");
-                    return;
-                }
-            }
-            tokio::time::sleep(FOLLOWER_POLL_INTERVAL).await;
-        }
-    });
-    (committed, task)
 }
 
 fn write_admin_token(data_dir: &Path, token: &str) -> Result<(), std::io::Error> {

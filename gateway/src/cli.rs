@@ -5,7 +5,10 @@ use std::time::Instant;
 
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
-use commands::{CommandError, EventStore, LoadError, PostgresStore, Request, SqliteStore, StoreError, Writer};
+use commands::{CommandError, Request, Writer};
+use event_log::{
+    AnyReader, AsyncLog, LoadError, LogRead, PostgresReader, PostgresStore, SqliteReader, SqliteStore, StoreError,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use ledger_core::ids::{OrgId, PrincipalId, SettlementId};
 use ledger_core::org::{Actor, OrgKind, Role};
@@ -132,8 +135,8 @@ pub async fn run(cli: Cli) -> CliResult {
             application.run_until_stopped().await?;
             Ok(())
         }
-        Action::Replay => with_reader(&settings, |store| blocking(move || replay(store))).await,
-        Action::Verify => with_reader(&settings, |store| blocking(move || verify(store))).await,
+        Action::Replay => with_reader(&settings, |log| async move { log.call(replay).await }).await,
+        Action::Verify => with_reader(&settings, |log| async move { log.call(verify).await }).await,
         // The log is opened first: where there is none, nothing is created (read models included).
         Action::Rebuild => {
             with_reader(&settings, |store| async {
@@ -144,10 +147,10 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Action::Settle { book, from, to } => settle(&settings, &book, from, to).await,
         Action::Export { book, format, from, to } => {
-            with_reader(&settings, |store| async {
-                let read = open_read_models(&settings).await?;
-                let mut store = store;
-                projections::catch_up(&read, &mut store, None, |_, _| {}).await?;
+            let settings = &settings;
+            with_reader(settings, |store| async move {
+                let read = open_read_models(settings).await?;
+                projections::catch_up(&read, &store, None, |_, _| {}).await?;
                 let format: ExportFormat = crate::routes::parse::choice("format", &format)
                     .map_err(|_| CliError::Usage("--format must be csv or beancount"))?;
                 let book: OrgId = book.parse().map_err(|_| CliError::Usage("--book must be an org id"))?;
@@ -161,88 +164,24 @@ pub async fn run(cli: Cli) -> CliResult {
     }
 }
 
-async fn blocking(work: impl FnOnce() -> CliResult + Send + 'static) -> CliResult {
-    tokio::task::spawn_blocking(work).await?
-}
-
 /// Runs `work` with a reader of whichever log the settings name.
 async fn with_reader<F, Fut>(settings: &Settings, work: F) -> CliResult
 where
-    F: FnOnce(AnyReader) -> Fut,
+    F: FnOnce(AsyncLog<AnyReader>) -> Fut,
     Fut: std::future::Future<Output = CliResult>,
 {
     let reader = match &settings.database_url {
-        None => AnyReader::Sqlite(SqliteStore::open_reader(&settings.data_dir)?),
+        None => AsyncLog::new(AnyReader::from(SqliteReader::open(&settings.data_dir)?)),
         Some(url) => {
             let config: postgres::Config = url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
-            AnyReader::Postgres(Box::new(crate::offruntime::OffRuntime::new(
-                tokio::task::spawn_blocking(move || PostgresStore::open_reader(&config)).await??,
-            )))
+            // The blocking client must not be created on the runtime's threads.
+            tokio::task::spawn_blocking(move || {
+                PostgresReader::open(&config).map(|reader| AsyncLog::new(reader.into()))
+            })
+            .await??
         }
     };
     work(reader).await
-}
-
-/// Either backend's reader, as one `EventStore` (the CLI picks at run time).
-pub enum AnyReader {
-    Sqlite(SqliteStore),
-    Postgres(Box<crate::offruntime::OffRuntime<PostgresStore>>),
-}
-
-macro_rules! delegate {
-    ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            AnyReader::Sqlite($store) => $call,
-            AnyReader::Postgres($store) => $call,
-        }
-    };
-}
-
-impl EventStore for AnyReader {
-    type Reader = AnyReader;
-
-    fn reopen(&self) -> Result<AnyReader, commands::StoreError> {
-        match self {
-            AnyReader::Sqlite(store) => store.reopen().map(AnyReader::Sqlite),
-            AnyReader::Postgres(store) => store.reopen().map(|store| AnyReader::Postgres(Box::new(store))),
-        }
-    }
-
-    fn append(
-        &mut self,
-        events: &[ledger_core::event::EncodedEvent],
-        keys: &[commands::IdempotencyRecord],
-    ) -> Result<(), commands::StoreError> {
-        delegate!(self, store => store.append(events, keys))
-    }
-
-    fn read_after(
-        &mut self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<ledger_core::RecordedEvent>, commands::StoreError> {
-        delegate!(self, store => store.read_after(after, limit))
-    }
-
-    fn read_one(&mut self, position: u64) -> Result<Option<ledger_core::RecordedEvent>, commands::StoreError> {
-        delegate!(self, store => store.read_one(position))
-    }
-
-    fn last_position(&mut self) -> Result<u64, commands::StoreError> {
-        delegate!(self, store => store.last_position())
-    }
-
-    fn find_key(&mut self, scoped_key: &str) -> Result<Option<commands::IdempotencyRecord>, commands::StoreError> {
-        delegate!(self, store => store.find_key(scoped_key))
-    }
-
-    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), commands::StoreError> {
-        delegate!(self, store => store.save_snapshot(position, state))
-    }
-
-    fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, commands::StoreError> {
-        delegate!(self, store => store.latest_snapshot())
-    }
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
@@ -253,12 +192,12 @@ fn progress_bar(total: u64) -> ProgressBar {
     bar
 }
 
-fn replay(mut store: AnyReader) -> CliResult {
+fn replay(store: &mut AnyReader) -> CliResult {
     let total = store.last_position()?;
     let bar = progress_bar(total);
     let started = Instant::now();
-    let (state, _) = commands::replay::replay_tail(
-        &mut store,
+    let (state, _) = event_log::replay::replay_tail(
+        store,
         ledger_core::State::default(),
         ledger_core::log::ChainHead::genesis(),
         |position| bar.set_position(position),
@@ -275,20 +214,19 @@ fn replay(mut store: AnyReader) -> CliResult {
     Ok(())
 }
 
-fn verify(mut store: AnyReader) -> CliResult {
+fn verify(store: &mut AnyReader) -> CliResult {
     let bar = progress_bar(store.last_position()?);
-    let report = commands::verify_store(&mut store, |position| bar.set_position(position))?;
+    let report = event_log::verify_store(store, |position| bar.set_position(position))?;
     bar.finish_and_clear();
     println!("verified {} events; every book balances; chain head {}", report.events, report.last_hash);
     Ok(())
 }
 
-async fn rebuild(read: ReadModels, store: AnyReader) -> CliResult {
+async fn rebuild(read: ReadModels, store: AsyncLog<AnyReader>) -> CliResult {
     read.reset(None).await?;
     let bar = progress_bar(0);
     let started = Instant::now();
-    let mut store = store;
-    projections::catch_up(&read, &mut store, None, |applied, last| {
+    projections::catch_up(&read, &store, None, |applied, last| {
         bar.set_length(last);
         bar.set_position(applied);
     })
@@ -345,8 +283,8 @@ async fn settle(settings: &Settings, book: &str, from: NaiveDate, to: NaiveDate)
         let command = Command { actor: actor.clone(), effective_date: today, at: chrono::Utc::now(), body };
         match handle.submit(Request::with_key(command, &key)).await {
             Ok(committed) => println!("{counterparty_id}: statement at position {}", committed.position),
-            Err(commands::CommandError::Rejected(error)) => println!("{counterparty_id}: {} ({error})", error.code()),
-            Err(commands::CommandError::IdempotencyConflict) => println!("{counterparty_id}: already settled"),
+            Err(CommandError::Rejected(error)) => println!("{counterparty_id}: {} ({error})", error.code()),
+            Err(CommandError::IdempotencyConflict) => println!("{counterparty_id}: already settled"),
             Err(error) => return Err(error.into()),
         }
     }

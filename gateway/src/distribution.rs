@@ -9,7 +9,7 @@
 //! durable consumer per read store, and a message another instance took shows up here as a gap
 //! that is filled from the log.
 
-use commands::{spawn_relay, EventStore, RelayConfig, StoreError};
+use event_log::{spawn_relay, AnyReader, AsyncLog, RelayConfig};
 use projections::{spawn_jetstream_with, JetStreamConfig, ReadModels};
 use tokio::task::JoinHandle;
 
@@ -25,10 +25,6 @@ pub const CONSUMER_DURABLE_SUFFIX: &str = "read-models";
 pub enum DistributionError {
     #[error("NATS at {url}: {source}")]
     Connect { url: String, source: async_nats::ConnectError },
-    #[error("opening a log reader: {0}")]
-    Reader(#[from] StoreError),
-    #[error("opening a log reader: {0}")]
-    ReaderTask(#[from] tokio::task::JoinError),
 }
 
 /// Connects to NATS and starts the relay (leader only) and the consumer. The returned task holds
@@ -36,23 +32,19 @@ pub enum DistributionError {
 /// relay resumes from the stream's last sequence, unacked messages are redelivered: nothing is
 /// lost either way). An `Err` stops the start-up: a server told to use NATS does not quietly run
 /// without it.
-pub async fn start<S: EventStore>(
+/// The consumer reads the log through `consumer_reader`; the relay, on the leader only,
+/// through `relay_reader`.
+pub async fn start(
     nats_url: &str,
     settings: &Settings,
     write_side: &WriteSide,
     read: ReadModels,
-    log_reader: S,
+    consumer_reader: AsyncLog<AnyReader>,
+    relay_reader: Option<AsyncLog<AnyReader>>,
 ) -> Result<Vec<JoinHandle<()>>, DistributionError> {
     let nats = async_nats::connect(nats_url)
         .await
         .map_err(|source| DistributionError::Connect { url: nats_url.to_owned(), source })?;
-    // `reopen` may open a blocking database connection: never on the runtime's threads.
-    let (log_reader, consumer_reader) = tokio::task::spawn_blocking(move || {
-        let reopened = log_reader.reopen();
-        (log_reader, reopened)
-    })
-    .await?;
-    let consumer_reader = consumer_reader?;
     let relay_config = RelayConfig {
         stream: settings.nats_stream.clone(),
         subject_prefix: settings.nats_subject_prefix.clone(),
@@ -63,13 +55,11 @@ pub async fn start<S: EventStore>(
         ..JetStreamConfig::new(&format!("{}-{CONSUMER_DURABLE_SUFFIX}", settings.nats_stream))
     };
     let consumer = spawn_jetstream_with(read, nats.clone(), consumer_reader, consumer_config);
-    let relay = match write_side {
-        WriteSide::Leader(writer) => Some(spawn_relay(log_reader, nats, Some(writer.committed()), relay_config)),
-        WriteSide::Follower { .. } => {
-            // Dropped on a plain thread: a blocking client must not close on the runtime.
-            std::thread::spawn(move || drop(log_reader));
-            None
+    let relay = match (write_side, relay_reader) {
+        (WriteSide::Leader(writer), Some(reader)) => {
+            Some(spawn_relay(reader, nats, Some(writer.committed()), relay_config))
         }
+        _ => None,
     };
     tracing::info!(nats_url, relay = relay.is_some(), "distribution over NATS JetStream started");
     let holder = tokio::spawn(async move {

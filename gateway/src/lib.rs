@@ -26,7 +26,6 @@ pub mod error;
 pub mod export;
 pub mod metrics;
 pub mod notifier;
-pub mod offruntime;
 pub mod openapi;
 pub mod payments;
 pub mod routes;

@@ -4,19 +4,18 @@
 //! then takes the event its answer is made of with [`CommittedEvents::event`].
 //!
 //! Module graph: `app` → `routes` → `state` → the leaves (`auth`, `config`, `error`, `metrics`,
-//! `notifier`, `offruntime`). Nothing here knows of `app` or `routes`.
+//! `notifier`). Nothing here knows of `app` or `routes`.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use commands::{
-    Committed, EventStore, IdempotencyKey, PostgresStore, Request as WriterRequest, SqliteStore, StoreError,
-};
+use commands::{Committed, IdempotencyKey, Request as WriterRequest};
 use commands::{WriterHandle, WriterHealth};
+use event_log::{AnyReader, AsyncLog, StoreError};
 use ledger_core::org::Actor;
-use ledger_core::{Command, CommandBody, EventPayload, RecordedEvent};
+use ledger_core::{Command, CommandBody, EventPayload};
 use projections::ReadModels;
 use rsa::RsaPublicKey;
 use tokio::sync::watch;
@@ -26,30 +25,6 @@ use crate::config::{Clock, Settings};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
-use crate::offruntime::OffRuntime;
-
-/// A connection to the log for the gateway's own reads (`/v1/events/{position}`, `/readyz`):
-/// one, behind a mutex, used from blocking tasks.
-pub enum LogReader {
-    Sqlite(SqliteStore),
-    Postgres(Box<OffRuntime<PostgresStore>>),
-}
-
-impl LogReader {
-    pub fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
-        match self {
-            LogReader::Sqlite(store) => store.read_one(position),
-            LogReader::Postgres(store) => store.read_one(position),
-        }
-    }
-
-    pub fn last_position(&mut self) -> Result<u64, StoreError> {
-        match self {
-            LogReader::Sqlite(store) => store.last_position(),
-            LogReader::Postgres(store) => store.last_position(),
-        }
-    }
-}
 
 /// Who appends to the log: this instance (it holds the writer's lock), or another instance it
 /// names (DESIGN §4: one writer per deployment; a second instance serves reads and answers
@@ -111,7 +86,8 @@ impl WriteSide {
 pub struct AppState {
     pub writer: WriteSide,
     pub read: ReadModels,
-    pub log: Arc<Mutex<LogReader>>,
+    /// The gateway's own connection to the log (`/v1/events/{position}`, `/readyz`).
+    pub log: AsyncLog<AnyReader>,
     pub settings: Arc<Settings>,
     pub tokens: TokenCache,
     pub metrics: Arc<Metrics>,
@@ -126,19 +102,15 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    /// Runs a blocking read on the gateway's log connection.
+    /// Runs a read on the gateway's log connection.
     pub async fn with_log<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&mut LogReader) -> Result<T, StoreError> + Send + 'static,
+        read: impl FnOnce(&mut AnyReader) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let log = self.log.clone();
-        tokio::task::spawn_blocking(move || read(&mut log.lock().expect("log reader lock")))
-            .await
-            .map_err(|error| ApiError::Internal(error.to_string()))?
-            .map_err(|error| {
-                tracing::warn!(%error, "log read failed");
-                ApiError::Unavailable("the log is unavailable; retry shortly".to_owned())
-            })
+        self.log.call(read).await.map_err(|error| {
+            tracing::warn!(%error, "log read failed");
+            ApiError::Unavailable("the log is unavailable; retry shortly".to_owned())
+        })
     }
 
     /// `body` as `actor`'s command, booked on today's accounting date at the current time.

@@ -1,6 +1,6 @@
 //! The server-mode runner (DESIGN §6): a durable JetStream pull consumer (explicit ack) per
 //! deployment read store. It fetches batches of events published by the relay
-//! (`commands::relay`: stream sequence = log position), applies them to the read models, and
+//! (`event_log::relay`: stream sequence = log position), applies them to the read models, and
 //! acks them only once applied.
 //!
 //! NATS is the fast path; the log is the truth:
@@ -20,10 +20,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, Message};
-use commands::relay::{BlockingStore, STREAM_NAME};
-use commands::store::REPLAY_CHUNK_EVENTS;
-use commands::task::StoppableTask;
-use commands::EventStore;
+use event_log::relay::STREAM_NAME;
+use event_log::{AsyncLog, LogRead, StoppableTask, REPLAY_CHUNK_EVENTS};
 use futures::{FutureExt, StreamExt};
 use ledger_core::RecordedEvent;
 use tokio::sync::watch;
@@ -43,7 +41,7 @@ pub const CONSUMER_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct JetStreamConfig {
-    /// The relay's stream (`commands::relay::STREAM_NAME`; tests use their own).
+    /// The relay's stream (`event_log::relay::STREAM_NAME`; tests use their own).
     pub stream: String,
     /// The durable consumer's name: one per deployment read store.
     pub durable_name: String,
@@ -85,7 +83,7 @@ pub enum ConsumerError {
     #[error(transparent)]
     Read(#[from] ReadError),
     #[error("the log: {0}")]
-    Log(#[from] commands::StoreError),
+    Log(#[from] event_log::StoreError),
     #[error("the message stream ended")]
     Ended,
 }
@@ -102,7 +100,7 @@ pub type JetStreamHandle = StoppableTask<ConsumerProgress>;
 pub fn spawn_jetstream(
     read_models: ReadModels,
     nats: async_nats::Client,
-    reader: impl EventStore,
+    reader: AsyncLog<impl LogRead>,
     name: &str,
 ) -> JetStreamHandle {
     spawn_jetstream_with(read_models, nats, reader, JetStreamConfig::new(name))
@@ -111,7 +109,7 @@ pub fn spawn_jetstream(
 pub fn spawn_jetstream_with(
     read_models: ReadModels,
     nats: async_nats::Client,
-    reader: impl EventStore,
+    reader: AsyncLog<impl LogRead>,
     config: JetStreamConfig,
 ) -> JetStreamHandle {
     assert!((1..=CONSUMER_BATCH_MAX).contains(&config.batch_max), "batch_max out of range");
@@ -119,7 +117,7 @@ pub fn spawn_jetstream_with(
         let consumer = Consumer {
             read_models,
             jetstream: jetstream::new(nats),
-            reader: BlockingStore::new(reader),
+            reader,
             config,
             progress: reporters.progress,
             last_error: reporters.last_error,
@@ -129,10 +127,10 @@ pub fn spawn_jetstream_with(
     })
 }
 
-struct Consumer<S: EventStore> {
+struct Consumer<S: LogRead> {
     read_models: ReadModels,
     jetstream: jetstream::Context,
-    reader: BlockingStore<S>,
+    reader: AsyncLog<S>,
     config: JetStreamConfig,
     progress: watch::Sender<ConsumerProgress>,
     last_error: watch::Sender<Option<String>>,
@@ -140,7 +138,7 @@ struct Consumer<S: EventStore> {
     applied: u64,
 }
 
-impl<S: EventStore> Consumer<S> {
+impl<S: LogRead> Consumer<S> {
     async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut backoff = CONSUMER_BACKOFF_MIN;
         while !*stop.borrow() {

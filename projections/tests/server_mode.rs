@@ -7,7 +7,7 @@
 //! Every test runs on SQLite and on PostgreSQL, with a stream and consumer of its own.
 
 mod common;
-#[path = "../../commands/tests/relay_support/mod.rs"]
+#[path = "../../event-log/tests/relay_support/mod.rs"]
 mod relay_support;
 
 use std::sync::Arc;
@@ -16,9 +16,9 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::context::Publish;
 use async_nats::jetstream::{self, AckKind};
-use commands::relay::{ensure_stream, spawn_relay, RelayConfig};
 use commands::testing::{run_purchase, setup_world};
 use common::{blocking, catch_up_all, on_both_backends, read_log, rebuilt, start_writer, Backend, Postgres, Sqlite};
+use event_log::relay::{ensure_stream, spawn_relay, RelayConfig};
 use futures::StreamExt;
 use projections::{spawn_jetstream_with, JetStreamConfig, ReadModels};
 use relay_support::{unique_name, NATS_URL};
@@ -81,14 +81,8 @@ async fn relayed_events_reach_the_read_models_and_equal_a_rebuild<B: Backend>(ba
     let nats = connect().await;
     let read_models = backend.read_models("consumer").await;
     let writer = start_writer(&backend);
-    let relay = spawn_relay(
-        blocking(|| backend.reader()),
-        nats.clone(),
-        Some(writer.handle().committed()),
-        names.relay.clone(),
-    );
-    let consumer =
-        spawn_jetstream_with(read_models.clone(), nats.clone(), blocking(|| backend.reader()), names.consumer);
+    let relay = spawn_relay(backend.log(), nats.clone(), Some(writer.handle().committed()), names.relay.clone());
+    let consumer = spawn_jetstream_with(read_models.clone(), nats.clone(), backend.log(), names.consumer);
     drop(writer);
     let (writer, last) = workload(&backend, 120).await;
     let mut progress = consumer.progress();
@@ -107,7 +101,7 @@ async fn redeliveries_and_duplicates_change_nothing<B: Backend>(backend: B) {
     let nats = connect().await;
     let js = jetstream::new(nats.clone());
     let (writer, last) = workload(&backend, 40).await;
-    let relay = spawn_relay(blocking(|| backend.reader()), nats.clone(), None, names.relay.clone());
+    let relay = spawn_relay(backend.log(), nats.clone(), None, names.relay.clone());
     let mut published = relay.published();
     let reached = tokio::time::timeout(CONVERGE_MAX, published.wait_for(|position| *position >= last)).await.is_ok();
     assert!(reached, "the relay did not publish through {last}");
@@ -155,8 +149,7 @@ async fn redeliveries_and_duplicates_change_nothing<B: Backend>(backend: B) {
         assert!(ack.duplicate && ack.sequence == event.position);
     }
 
-    let consumer =
-        spawn_jetstream_with(read_models.clone(), nats.clone(), blocking(|| backend.reader()), names.consumer.clone());
+    let consumer = spawn_jetstream_with(read_models.clone(), nats.clone(), backend.log(), names.consumer.clone());
     // Done when the server has nothing pending or unacked for the consumer.
     let mut drained = false;
     for _ in 0..(CONVERGE_MAX.as_millis() / 50) {
@@ -184,8 +177,7 @@ async fn a_message_that_does_not_verify_is_replaced_by_the_log<B: Backend>(backe
     let read_models = backend.read_models("consumer").await;
     // The log exists before anyone reads it (its writer creates it; a reader never does).
     blocking(|| drop(backend.writer_store()));
-    let consumer =
-        spawn_jetstream_with(read_models.clone(), nats.clone(), blocking(|| backend.reader()), names.consumer.clone());
+    let consumer = spawn_jetstream_with(read_models.clone(), nats.clone(), backend.log(), names.consumer.clone());
     // Once the durable consumer exists, its session has caught up from the (empty) log: from
     // now on events reach the read models through NATS.
     let mut created = false;

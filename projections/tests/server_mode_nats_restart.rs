@@ -6,16 +6,16 @@
 //! and removed however the test ends.
 
 mod common;
-#[path = "../../commands/tests/relay_support/mod.rs"]
+#[path = "../../event-log/tests/relay_support/mod.rs"]
 mod relay_support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use commands::relay::{spawn_relay, RelayConfig};
 use commands::testing::setup_world;
 use common::{blocking, rebuilt, start_writer, Backend, Sqlite};
+use event_log::relay::{spawn_relay, RelayConfig};
 use projections::{spawn_jetstream_with, JetStreamConfig};
 use relay_support::{purchases_retrying, PrivateNats};
 
@@ -31,9 +31,9 @@ async fn a_nats_restart_under_load_loses_nothing_and_the_read_models_converge() 
     let read_models = backend.read_models("consumer").await;
     let writer = start_writer(&backend);
     let handle = writer.handle();
-    let relay = spawn_relay(backend.reader(), nats.clone(), Some(handle.committed()), RelayConfig::default());
+    let relay = spawn_relay(backend.log(), nats.clone(), Some(handle.committed()), RelayConfig::default());
     let consumer =
-        spawn_jetstream_with(read_models.clone(), nats.clone(), backend.reader(), JetStreamConfig::new("read_store"));
+        spawn_jetstream_with(read_models.clone(), nats.clone(), backend.log(), JetStreamConfig::new("read_store"));
     let world = Arc::new(setup_world(&handle).await.unwrap());
     let progress = Arc::new(AtomicU64::new(0));
     let workload = {
@@ -65,7 +65,7 @@ async fn a_nats_restart_under_load_loses_nothing_and_the_read_models_converge() 
     relay.shutdown().await;
     blocking(|| writer.shutdown());
 
-    let stream = async_nats::jetstream::new(nats).get_stream(commands::relay::STREAM_NAME).await.unwrap();
+    let stream = async_nats::jetstream::new(nats).get_stream(event_log::relay::STREAM_NAME).await.unwrap();
     let state = stream.get_info().await.unwrap().state;
     assert_eq!((state.messages, state.last_sequence), (last, last), "each event once in the stream");
     let (live, rebuilt) = (read_models.dump().await.unwrap(), rebuilt(&backend, "rebuild").await.dump().await.unwrap());

@@ -9,16 +9,17 @@
 //! keeps serving other tests. One test in its own binary; the cluster is stopped and removed
 //! however the test ends.
 
-#[path = "../../commands/tests/relay_support/mod.rs"]
+#[path = "../../event-log/tests/relay_support/mod.rs"]
 mod relay_support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use commands::relay::{spawn_relay, RelayConfig};
 use commands::testing::setup_world;
-use commands::{EventStore, PostgresStore, Writer, WriterConfig};
+use commands::{Writer, WriterConfig};
+use event_log::relay::{spawn_relay, RelayConfig};
+use event_log::{AsyncLog, LogRead, PostgresReader, PostgresStore};
 use projections::{spawn_jetstream_with, JetStreamConfig, ReadModels};
 use relay_support::{assert_log_holds_exactly, purchases_retrying, unique_name, PrivatePostgres, NATS_URL};
 
@@ -45,8 +46,8 @@ async fn a_postgresql_restart_under_load_loses_nothing_and_the_read_models_conve
         admin.batch_execute("CREATE SCHEMA rebuild").unwrap();
         (
             PostgresStore::open_writer(&log_config, "restart test").unwrap(),
-            PostgresStore::open_reader(&log_config).unwrap(),
-            PostgresStore::open_reader(&log_config).unwrap(),
+            AsyncLog::new(PostgresReader::open(&log_config).unwrap()),
+            AsyncLog::new(PostgresReader::open(&log_config).unwrap()),
         )
     });
     let read_models = ReadModels::open_postgres(pool(&database, "public")).await.unwrap();
@@ -88,15 +89,13 @@ async fn a_postgresql_restart_under_load_loses_nothing_and_the_read_models_conve
     tokio::task::block_in_place(|| writer.shutdown());
     let _ = async_nats::jetstream::new(nats).delete_stream(&relay_config.stream).await;
 
-    let log = tokio::task::block_in_place(|| {
-        PostgresStore::open_reader(&log_config).unwrap().read_after(0, 1_000_000).unwrap()
-    });
+    let log =
+        tokio::task::block_in_place(|| PostgresReader::open(&log_config).unwrap().read_after(0, 1_000_000).unwrap());
     assert_eq!(log.len() as u64, last);
     assert_log_holds_exactly(&log, &acknowledged);
     let rebuilt = ReadModels::open_postgres(pool(&database, "rebuild")).await.unwrap();
-    let mut reader = tokio::task::block_in_place(|| PostgresStore::open_reader(&log_config).unwrap());
-    projections::catch_up(&rebuilt, &mut reader, None, |_, _| {}).await.unwrap();
-    tokio::task::block_in_place(move || drop(reader));
+    let reader = AsyncLog::new(tokio::task::block_in_place(|| PostgresReader::open(&log_config).unwrap()));
+    projections::catch_up(&rebuilt, &reader, None, |_, _| {}).await.unwrap();
     assert_eq!(read_models.dump().await.unwrap(), rebuilt.dump().await.unwrap(), "live equals rebuild");
     tokio::task::block_in_place(|| database.stop(true));
 }

@@ -14,9 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use benches::{fund_customer, percentile, BenchSchema};
-use commands::relay::{spawn_relay, RelayConfig};
 use commands::testing::{purchase, setup_world};
-use commands::{EventStore, PostgresStore, SqliteStore, Writer, WriterConfig, WriterHandle};
+use commands::{Writer, WriterConfig, WriterHandle};
+use event_log::relay::{spawn_relay, RelayConfig};
+use event_log::LogAppend;
+use event_log::{PostgresReader, PostgresStore, SqliteStore};
 use projections::{spawn_embedded, spawn_jetstream_with, JetStreamConfig, ReadModels};
 
 /// Commands are sent on this tick, `rate × tick` at a time.
@@ -35,7 +37,7 @@ fn main() {
         "embedded" => {
             let directory = tempfile::tempdir().unwrap();
             let store = SqliteStore::open_writer(directory.path()).unwrap();
-            let reader = store.reopen().unwrap();
+            let reader = event_log::AsyncLog::new(store.reopen().unwrap());
             let read_models = ReadModels::open_sqlite(&directory.path().join("read")).unwrap();
             runtime.block_on(async {
                 let writer = Writer::start(store, WriterConfig::default()).unwrap();
@@ -48,10 +50,8 @@ fn main() {
         "jetstream" => {
             let schema = BenchSchema::create();
             let store = PostgresStore::open_writer(&schema.config(), "lag-bench").unwrap();
-            let (relay_reader, consumer_reader) = (
-                PostgresStore::open_reader(&schema.config()).unwrap(),
-                PostgresStore::open_reader(&schema.config()).unwrap(),
-            );
+            let (relay_reader, consumer_reader) =
+                (PostgresReader::open(&schema.config()).unwrap(), PostgresReader::open(&schema.config()).unwrap());
             runtime.block_on(async {
                 let nats = async_nats::connect("127.0.0.1:4222").await.expect("NATS is reachable (ops/services start)");
                 let name = format!("kboss_bench_{}", uuid::Uuid::now_v7().simple());
@@ -64,10 +64,18 @@ fn main() {
                     JetStreamConfig { stream: relay_config.stream.clone(), ..JetStreamConfig::new("lag_bench") };
                 let read_models = ReadModels::open_postgres(schema.pool()).await.unwrap();
                 let writer = Writer::start(store, WriterConfig::default()).unwrap();
-                let relay =
-                    spawn_relay(relay_reader, nats.clone(), Some(writer.handle().committed()), relay_config.clone());
-                let consumer =
-                    spawn_jetstream_with(read_models.clone(), nats.clone(), consumer_reader, consumer_config);
+                let relay = spawn_relay(
+                    event_log::AsyncLog::new(relay_reader),
+                    nats.clone(),
+                    Some(writer.handle().committed()),
+                    relay_config.clone(),
+                );
+                let consumer = spawn_jetstream_with(
+                    read_models.clone(),
+                    nats.clone(),
+                    event_log::AsyncLog::new(consumer_reader),
+                    consumer_config,
+                );
                 measure(
                     "jetstream (PostgreSQL log and read models, relay, consumer)",
                     &writer.handle(),

@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use benches::{fund_customer, percentile, place_and_pay, BenchSchema};
 use commands::testing::setup_world;
-use commands::{PostgresStore, Writer, WriterConfig};
+use commands::{Writer, WriterConfig};
+use event_log::PostgresStore;
 
 fn main() {
     let arguments: Vec<u64> = std::env::args().skip(1).map(|argument| argument.parse().expect("a number")).collect();
@@ -32,7 +33,7 @@ fn main() {
         client.batch_execute(&sql).expect("the setup SQL runs");
         println!("setup: {sql}");
     }
-    let _ = commands::EventStore::last_position(&mut store);
+    let _ = event_log::LogRead::last_position(&mut store);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (commands, seconds, latencies_us) = runtime.block_on(run(store, purchases, submitters));
     let rate = commands as f64 / seconds;

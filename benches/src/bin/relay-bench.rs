@@ -1,5 +1,5 @@
 //! The relay's throughput: a log of §2.5 orders placed and paid, built with the writer on SQLite,
-//! then published from position 1 by `commands::relay` to a fresh stream on the local NATS
+//! then published from position 1 by `event_log::relay` to a fresh stream on the local NATS
 //! (JetStream, file storage), every publish acknowledged (stream sequence = position).
 //!
 //! cargo run --release -p benches --bin relay-bench -- [purchases] [publishes in flight]
@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use benches::{fund_customer, place_and_pay};
-use commands::relay::{spawn_relay, RelayConfig};
 use commands::testing::setup_world;
-use commands::{EventStore, SqliteStore, Writer, WriterConfig};
+use commands::{Writer, WriterConfig};
+use event_log::relay::{spawn_relay, RelayConfig};
+use event_log::{LogRead, SqliteReader, SqliteStore};
 
 const BUILD_SUBMITTERS: u64 = 1_024;
 
@@ -29,7 +30,7 @@ fn main() {
         place_and_pay(&handle, &world, purchases, BUILD_SUBMITTERS).await;
         tokio::task::spawn_blocking(move || writer.shutdown()).await.unwrap();
 
-        let mut reader = SqliteStore::open_reader(directory.path()).unwrap();
+        let mut reader = SqliteReader::open(directory.path()).unwrap();
         let last = reader.last_position().unwrap();
         let nats = async_nats::connect("127.0.0.1:4222").await.expect("NATS is reachable (ops/services start)");
         let name = format!("kboss_bench_{}", uuid::Uuid::now_v7().simple());
@@ -40,7 +41,7 @@ fn main() {
             ..RelayConfig::default()
         };
         let started = Instant::now();
-        let relay = spawn_relay(reader, nats.clone(), None, config.clone());
+        let relay = spawn_relay(event_log::AsyncLog::new(reader), nats.clone(), None, config.clone());
         let mut published = relay.published();
         tokio::time::timeout(Duration::from_secs(600), published.wait_for(|position| *position >= last))
             .await

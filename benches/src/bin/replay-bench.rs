@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use benches::{fund_customer, place_and_pay, BenchSchema};
-use commands::store::REPLAY_CHUNK_EVENTS;
 use commands::testing::setup_world;
-use commands::{EventStore, PostgresStore, SqliteStore, Writer, WriterConfig};
+use commands::{Writer, WriterConfig};
+use event_log::LogAppend;
+use event_log::{LogRead, PostgresStore, SqliteStore};
+use event_log::{PostgresReader, SqliteReader, REPLAY_CHUNK_EVENTS};
 use ledger_core::event::EncodedEvent;
 
 /// Submitters building the log: enough to fill the writer's batches.
@@ -25,7 +27,7 @@ fn main() {
     let directory = tempfile::tempdir().unwrap();
     let built = Instant::now();
     build_log(directory.path(), purchases);
-    let mut sqlite = SqliteStore::open_reader(directory.path()).unwrap();
+    let mut sqlite = SqliteReader::open(directory.path()).unwrap();
     let events = sqlite.last_position().unwrap();
     println!("replay-bench: built a log of {events} events in {:.1} s", built.elapsed().as_secs_f64());
 
@@ -33,7 +35,7 @@ fn main() {
     let mut postgres = PostgresStore::open_writer(&schema.config(), "replay-bench").unwrap();
     copy_log(&mut sqlite, &mut postgres);
     drop(postgres);
-    let mut postgres = PostgresStore::open_reader(&schema.config()).unwrap();
+    let mut postgres = PostgresReader::open(&schema.config()).unwrap();
 
     for round in 1..=2 {
         measure(&format!("sqlite   (round {round})"), &mut sqlite, events);
@@ -45,17 +47,21 @@ fn main() {
     runtime.block_on(async {
         let until = events.min(READ_MODEL_EVENTS_MAX);
         let read_models = projections::ReadModels::open_sqlite(&directory.path().join("read")).unwrap();
-        rebuild_rate("sqlite  ", &read_models, &mut sqlite, until).await;
+        rebuild_rate("sqlite  ", &read_models, &event_log::AsyncLog::new(sqlite), until).await;
         let read_models = projections::ReadModels::open_postgres(schema.pool()).await.unwrap();
-        rebuild_rate("postgres", &read_models, &mut postgres, until).await;
+        rebuild_rate("postgres", &read_models, &event_log::AsyncLog::new(postgres), until).await;
     });
-    drop(postgres);
 }
 
 /// Events folded into read models per measurement at most (they are much slower than replay).
 const READ_MODEL_EVENTS_MAX: u64 = 40_000;
 
-async fn rebuild_rate(label: &str, read_models: &projections::ReadModels, store: &mut impl EventStore, until: u64) {
+async fn rebuild_rate<R: LogRead>(
+    label: &str,
+    read_models: &projections::ReadModels,
+    store: &event_log::AsyncLog<R>,
+    until: u64,
+) {
     let started = Instant::now();
     let reached = projections::catch_up(read_models, store, Some(until), |_, _| {}).await.unwrap();
     let seconds = started.elapsed().as_secs_f64();
@@ -79,7 +85,7 @@ fn build_log(directory: &std::path::Path, purchases: u64) {
     });
 }
 
-fn copy_log(from: &mut SqliteStore, to: &mut PostgresStore) {
+fn copy_log(from: &mut impl LogRead, to: &mut impl LogAppend) {
     let mut after = 0;
     loop {
         let chunk = from.read_after(after, REPLAY_CHUNK_EVENTS).unwrap();
@@ -91,7 +97,7 @@ fn copy_log(from: &mut SqliteStore, to: &mut PostgresStore) {
     }
 }
 
-fn measure(label: &str, store: &mut impl EventStore, events: u64) {
+fn measure(label: &str, store: &mut impl LogRead, events: u64) {
     let started = Instant::now();
     let (mut after, mut read) = (0, 0_u64);
     loop {
@@ -103,7 +109,7 @@ fn measure(label: &str, store: &mut impl EventStore, events: u64) {
     let read_seconds = started.elapsed().as_secs_f64();
     assert_eq!(read, events);
     let started = Instant::now();
-    let state = commands::load_state(store).unwrap();
+    let state = event_log::load_state(store).unwrap();
     let load_seconds = started.elapsed().as_secs_f64();
     assert_eq!(state.last_position, events);
     println!(

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use benches::{fund_customer, percentile, place_and_pay};
 use commands::testing::setup_world;
-use commands::{SqliteStore, Writer, WriterConfig};
+use commands::{Writer, WriterConfig};
+use event_log::SqliteStore;
 
 fn main() {
     let arguments: Vec<u64> = std::env::args().skip(1).map(|argument| argument.parse().expect("a number")).collect();
@@ -30,7 +31,7 @@ async fn run(purchases: u64, concurrency: u64) {
     let elapsed = started.elapsed();
     let commands = latencies_us.len() as f64;
     let log_bytes =
-        std::fs::metadata(commands::sqlite::database_path(directory.path())).map(|meta| meta.len()).unwrap_or(0);
+        std::fs::metadata(event_log::sqlite::database_path(directory.path())).map(|meta| meta.len()).unwrap_or(0);
     writer.shutdown();
     println!(
         "writer-bench sqlite durable: {} commands ({} purchases) with {} submitters in {:.2} s = {:.0} commands/s; \

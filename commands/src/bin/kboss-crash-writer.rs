@@ -8,7 +8,8 @@ use std::io::Write;
 use std::sync::Arc;
 
 use commands::testing::{purchase, setup_world};
-use commands::{SqliteStore, Writer, WriterConfig};
+use commands::{Writer, WriterConfig};
+use event_log::SqliteStore;
 
 fn main() {
     let arguments: Vec<String> = std::env::args().collect();

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::NaiveDate;
+use event_log::LogRead;
 use ledger_core::chart::AccountCode;
 use ledger_core::ids::OrgId;
 use ledger_core::org::OrgKind;

@@ -2,7 +2,7 @@
 //! export, and a settlement run that issues nothing twice when run again.
 
 use clap::Parser;
-use commands::EventStore;
+use event_log::{LogRead, SqliteReader};
 use gateway::cli::{run, Cli};
 
 use crate::helpers::*;
@@ -14,7 +14,7 @@ async fn kboss(data_dir: &std::path::Path, arguments: &[&str]) {
 }
 
 fn last_position(data_dir: &std::path::Path) -> u64 {
-    commands::SqliteStore::open_reader(data_dir).unwrap().last_position().unwrap()
+    SqliteReader::open(data_dir).unwrap().last_position().unwrap()
 }
 
 #[tokio::test]

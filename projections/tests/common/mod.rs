@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use commands::testing::setup_world;
-use commands::{EventStore, PostgresStore, Request, SqliteStore, Writer, WriterConfig, WriterHandle};
+use commands::{Request, Writer, WriterConfig, WriterHandle};
+use event_log::{AsyncLog, LogAppend, LogRead, PostgresReader, PostgresStore, SqliteReader, SqliteStore};
 use ledger_core::command::OrderItemRequest;
 use ledger_core::event::{RechargeMethod, WithdrawalRoute};
 use ledger_core::ids::*;
@@ -29,9 +30,14 @@ pub const POSTGRES_URL: &str = "host=127.0.0.1 user=postgres dbname=test";
 
 /// A store for the log and for read models.
 pub trait Backend: Send + Sync + 'static {
-    type Store: EventStore<Reader = Self::Store>;
+    type Store: LogAppend;
+    type Reader: LogRead;
     fn writer_store(&self) -> Self::Store;
-    fn reader(&self) -> Self::Store;
+    fn reader(&self) -> Self::Reader;
+    /// A reader for async code (opened off the runtime's context).
+    fn log(&self) -> AsyncLog<Self::Reader> {
+        AsyncLog::new(blocking(|| self.reader()))
+    }
     /// Read models in a store of their own, named `name` (empty on first use).
     fn read_models(&self, name: &str) -> impl std::future::Future<Output = ReadModels> + Send;
 }
@@ -48,13 +54,14 @@ impl Sqlite {
 
 impl Backend for Sqlite {
     type Store = SqliteStore;
+    type Reader = SqliteReader;
 
     fn writer_store(&self) -> SqliteStore {
         SqliteStore::open_writer(self.directory.path()).expect("the log opens")
     }
 
-    fn reader(&self) -> SqliteStore {
-        SqliteStore::open_reader(self.directory.path()).expect("the log opens for reading")
+    fn reader(&self) -> SqliteReader {
+        SqliteReader::open(self.directory.path()).expect("the log opens for reading")
     }
 
     async fn read_models(&self, name: &str) -> ReadModels {
@@ -122,13 +129,14 @@ pub fn postgres_pool(schema: &str) -> deadpool_postgres::Pool {
 
 impl Backend for Postgres {
     type Store = PostgresStore;
+    type Reader = PostgresReader;
 
     fn writer_store(&self) -> PostgresStore {
         PostgresStore::open_writer(&self.log_config(), "read-model tests").expect("the log opens")
     }
 
-    fn reader(&self) -> PostgresStore {
-        PostgresStore::open_reader(&self.log_config()).expect("the log opens for reading")
+    fn reader(&self) -> PostgresReader {
+        PostgresReader::open(&self.log_config()).expect("the log opens for reading")
     }
 
     /// "live" shares the log's schema, as in production; any other name gets a schema of its own.
@@ -174,10 +182,9 @@ pub async fn rebuilt<B: Backend>(backend: &B, name: &str) -> ReadModels {
 }
 
 pub async fn catch_up_all<B: Backend>(backend: &B, read_models: &ReadModels) -> u64 {
-    let mut reader = blocking(|| backend.reader());
+    let log = backend.log();
     let mut calls = 0;
-    let reached = projections::catch_up(read_models, &mut reader, None, |_, _| calls += 1).await.expect("catch-up");
-    blocking(move || drop(reader));
+    let reached = projections::catch_up(read_models, &log, None, |_, _| calls += 1).await.expect("catch-up");
     assert!(calls > 0 || reached == 0, "progress is reported");
     reached
 }

@@ -12,7 +12,7 @@
 //! duplicate by its message id; either way nothing is lost, duplicated or reordered.
 //!
 //! The store is blocking (a database client owned by one thread); the relay moves it into
-//! `spawn_blocking` for each read ([`BlockingStore`]) so the async runtime never blocks on it.
+//! `spawn_blocking` for each read ([`AsyncLog`]) so the async runtime never blocks on it.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -22,7 +22,8 @@ use async_nats::jetstream::{self, stream};
 use ledger_core::RecordedEvent;
 use tokio::sync::watch;
 
-use crate::store::{EventStore, StoreError, REPLAY_CHUNK_EVENTS};
+use crate::adapter::AsyncLog;
+use crate::store::{LogRead, StoreError, REPLAY_CHUNK_EVENTS};
 use crate::task::StoppableTask;
 
 /// The stream every deployment publishes to (DESIGN §6).
@@ -119,72 +120,6 @@ pub async fn ensure_stream(jetstream: &jetstream::Context, config: &RelayConfig)
     jetstream.get_or_create_stream(config.stream_config()).await.map_err(nats)
 }
 
-/// A blocking [`EventStore`] used from async code: each call moves the store into
-/// `spawn_blocking` and back, so one connection serves one call at a time, off the runtime's
-/// worker threads.
-pub struct BlockingStore<S: EventStore> {
-    store: Option<S>,
-}
-
-impl<S: EventStore> BlockingStore<S> {
-    pub fn new(store: S) -> BlockingStore<S> {
-        BlockingStore { store: Some(store) }
-    }
-
-    /// Runs `call` on the store on a blocking thread. A panic in the store is a bug: it is
-    /// resumed here, in the calling task, rather than hidden.
-    pub async fn call<T, F>(&mut self, call: F) -> T
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut S) -> T + Send + 'static,
-    {
-        let mut store = self.store.take().expect("a BlockingStore call was cancelled midway and lost its store");
-        let joined = tokio::task::spawn_blocking(move || {
-            let result = call(&mut store);
-            (store, result)
-        })
-        .await;
-        match joined {
-            Ok((store, result)) => {
-                self.store = Some(store);
-                result
-            }
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
-        }
-    }
-
-    pub async fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.call(move |store| store.read_after(after, limit)).await
-    }
-
-    pub async fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
-        self.call(move |store| store.read_one(position)).await
-    }
-
-    pub async fn last_position(&mut self) -> Result<u64, StoreError> {
-        self.call(|store| store.last_position()).await
-    }
-}
-
-impl<S: EventStore> Drop for BlockingStore<S> {
-    /// A blocking client may block even when dropped (PostgreSQL's closes its session with a
-    /// `block_on`, which panics on a runtime's thread): the store is dropped on a thread of its
-    /// own.
-    fn drop(&mut self) {
-        if let Some(store) = self.store.take() {
-            if tokio::runtime::Handle::try_current().is_ok() {
-                let dropped =
-                    std::thread::Builder::new().name("kboss-store-drop".to_owned()).spawn(move || drop(store));
-                if let Err(error) = dropped {
-                    tracing::warn!(%error, "no thread to close a store on; its connection closes with the process");
-                }
-            } else {
-                drop(store);
-            }
-        }
-    }
-}
-
 /// The running relay: its progress is the last position JetStream has acknowledged (the
 /// stream's last sequence, once synced); `committed − published` is its lag, for `/metrics`.
 /// Shutting it down stops it between two steps: publishes in flight may or may not land; either
@@ -198,12 +133,11 @@ impl RelayHandle {
     }
 }
 
-/// Starts the relay on the current tokio runtime. `reader` is a read connection to the log
-/// (the writer's `EventStore::reopen`); `committed` is the writer's committed-position watch
+/// Starts the relay on the current tokio runtime. `reader` is a read connection to the log; `committed` is the writer's committed-position watch
 /// (`WriterHandle::committed`), or `None` when the writer runs elsewhere (the tick then finds
 /// new events).
-pub fn spawn_relay<S: EventStore>(
-    reader: S,
+pub fn spawn_relay<S: LogRead>(
+    reader: AsyncLog<S>,
     nats: async_nats::Client,
     committed: Option<watch::Receiver<u64>>,
     config: RelayConfig,
@@ -216,7 +150,7 @@ pub fn spawn_relay<S: EventStore>(
     StoppableTask::spawn(0, move |reporters, stopped| {
         let relay = Relay {
             last_error: reporters.last_error,
-            reader: BlockingStore::new(reader),
+            reader,
             jetstream: jetstream::new(nats),
             config,
             published: reporters.progress,
@@ -226,8 +160,8 @@ pub fn spawn_relay<S: EventStore>(
     })
 }
 
-struct Relay<S: EventStore> {
-    reader: BlockingStore<S>,
+struct Relay<S: LogRead> {
+    reader: AsyncLog<S>,
     jetstream: jetstream::Context,
     config: RelayConfig,
     published: watch::Sender<u64>,
@@ -236,7 +170,7 @@ struct Relay<S: EventStore> {
     resume_after: Option<u64>,
 }
 
-impl<S: EventStore> Relay<S> {
+impl<S: LogRead> Relay<S> {
     async fn run(mut self, mut committed: Option<watch::Receiver<u64>>, mut stop: watch::Receiver<bool>) {
         let mut backoff = RELAY_BACKOFF_MIN;
         let mut tick = tokio::time::interval(self.config.tick);

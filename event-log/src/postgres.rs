@@ -13,7 +13,7 @@ use ledger_core::RecordedEvent;
 use postgres::{Client, Config, NoTls};
 use uuid::Uuid;
 
-use crate::store::{EventStore, IdempotencyRecord, InjectedFailure, StoreError};
+use crate::store::{IdempotencyRecord, InjectedFailure, LogAppend, LogRead, StoreError};
 
 /// The versioned migrations of `schemas/sql/postgres/`, applied in order.
 const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../schemas/sql/postgres/0001_log.sql"))];
@@ -27,41 +27,31 @@ fn unavailable(error: postgres::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
-pub struct PostgresStore {
+/// One session with the server, re-established when lost. A writer's session (`holder` set)
+/// must win the advisory lock again before it touches the log: the lock went with the old
+/// session, and another writer may have appended meanwhile.
+struct Session {
     /// `None` once the connection is known to be lost: the next call reconnects.
     client: Option<Client>,
     config: Config,
-    /// The name a writer records in the lease; `None` for a reader. A writer that reconnects
-    /// (the server restarted, the connection dropped) must win the advisory lock again before
-    /// it touches the log: the lock went with the old session.
+    /// The name a writer records in the lease; `None` for a reader.
     holder: Option<String>,
-    injected: InjectedFailure,
+    /// How many times this session has taken the writer's lock (0 for a reader).
+    lock_generation: u64,
 }
 
-impl PostgresStore {
-    /// Connects as the writer: migrates, then takes the advisory lock (refused, naming the
-    /// holder, when another writer has it) and records itself in the lease.
-    pub fn open_writer(config: &Config, holder: &str) -> Result<PostgresStore, StoreError> {
+impl Session {
+    fn open(config: &Config, holder: Option<&str>) -> Result<Session, StoreError> {
         let mut client = config.connect(NoTls).map_err(unavailable)?;
         migrate(&mut client)?;
-        lock_as_writer(&mut client, holder)?;
-        Ok(PostgresStore {
+        if let Some(holder) = holder {
+            lock_as_writer(&mut client, holder)?;
+        }
+        Ok(Session {
             client: Some(client),
             config: config.clone(),
-            holder: Some(holder.to_owned()),
-            injected: InjectedFailure::default(),
-        })
-    }
-
-    /// Connects without the writer's lock (read models, `kboss verify`); migrates if needed.
-    pub fn open_reader(config: &Config) -> Result<PostgresStore, StoreError> {
-        let mut client = config.connect(NoTls).map_err(unavailable)?;
-        migrate(&mut client)?;
-        Ok(PostgresStore {
-            client: Some(client),
-            config: config.clone(),
-            holder: None,
-            injected: InjectedFailure::default(),
+            holder: holder.map(str::to_owned),
+            lock_generation: u64::from(holder.is_some()),
         })
     }
 
@@ -77,22 +67,57 @@ impl PostgresStore {
             let mut client = self.config.connect(NoTls).map_err(unavailable)?;
             if let Some(holder) = &self.holder {
                 lock_as_writer(&mut client, holder)?;
+                self.lock_generation += 1;
             }
             self.client = Some(client);
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
+}
 
-    /// Who holds the writer's lease, as it recorded itself.
-    pub fn leader(&mut self) -> Result<Option<String>, StoreError> {
-        let row = self.client()?.query_opt("SELECT holder FROM writer_lease WHERE id = 1", &[]).map_err(unavailable)?;
-        Ok(row.map(|row| row.get(0)))
+/// The writer's store: its session holds the advisory lock; it appends and saves snapshots.
+pub struct PostgresStore {
+    session: Session,
+    injected: InjectedFailure,
+}
+
+/// A session that reads the log without the writer's lock: it cannot append.
+pub struct PostgresReader {
+    session: Session,
+}
+
+impl PostgresStore {
+    /// Connects as the writer: migrates, then takes the advisory lock (refused, naming the
+    /// holder, when another writer has it) and records itself in the lease.
+    pub fn open_writer(config: &Config, holder: &str) -> Result<PostgresStore, StoreError> {
+        Ok(PostgresStore { session: Session::open(config, Some(holder))?, injected: InjectedFailure::default() })
+    }
+
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        self.session.client()
     }
 
     /// Makes the next append fail after inserting `events` events, inside its transaction.
     #[cfg(feature = "testing")]
     pub fn inject_append_failure_after(&mut self, events: usize) {
         self.injected.set(events);
+    }
+}
+
+impl PostgresReader {
+    /// Connects without the writer's lock (read models, `kboss verify`); migrates if needed.
+    pub fn open(config: &Config) -> Result<PostgresReader, StoreError> {
+        Ok(PostgresReader { session: Session::open(config, None)? })
+    }
+
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        self.session.client()
+    }
+
+    /// Who holds the writer's lease, as it recorded itself.
+    pub fn leader(&mut self) -> Result<Option<String>, StoreError> {
+        let row = self.client()?.query_opt("SELECT holder FROM writer_lease WHERE id = 1", &[]).map_err(unavailable)?;
+        Ok(row.map(|row| row.get(0)))
     }
 }
 
@@ -186,11 +211,16 @@ impl EventColumns {
     }
 }
 
-impl EventStore for PostgresStore {
-    type Reader = PostgresStore;
+impl LogAppend for PostgresStore {
+    type Reader = PostgresReader;
 
-    fn reopen(&self) -> Result<PostgresStore, StoreError> {
-        PostgresStore::open_reader(&self.config)
+    fn reopen(&self) -> Result<PostgresReader, StoreError> {
+        PostgresReader::open(&self.session.config)
+    }
+
+    fn hold_lock(&mut self) -> Result<u64, StoreError> {
+        self.session.client()?;
+        Ok(self.session.lock_generation)
     }
 
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
@@ -248,58 +278,6 @@ impl EventStore for PostgresStore {
         transaction.commit().map_err(unavailable)
     }
 
-    fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let limit = limit.min(i64::MAX as usize) as i64;
-        let rows = self
-            .client()?
-            .query(
-                "SELECT position, body::text, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
-                &[&(after as i64), &limit],
-            )
-            .map_err(unavailable)?;
-        rows.iter().map(row_to_event).collect()
-    }
-
-    fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
-        let row = self
-            .client()?
-            .query_opt("SELECT position, body::text, hash FROM events WHERE position = $1", &[&(position as i64)])
-            .map_err(unavailable)?;
-        row.as_ref().map(row_to_event).transpose()
-    }
-
-    fn last_position(&mut self) -> Result<u64, StoreError> {
-        let last: i64 =
-            self.client()?.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(unavailable)?.get(0);
-        Ok(last as u64)
-    }
-
-    fn find_key(&mut self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        Ok(self.find_keys(&[scoped_key])?.into_values().next())
-    }
-
-    fn find_keys(&mut self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
-        let rows = self
-            .client()?
-            .query(
-                "SELECT scoped_key, request_hash, first_position, last_position FROM idempotency WHERE scoped_key = ANY($1)",
-                &[&scoped_keys],
-            )
-            .map_err(unavailable)?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                let record = IdempotencyRecord {
-                    scoped_key: row.get(0),
-                    request_hash: row.get(1),
-                    first_position: row.get::<_, i64>(2) as u64,
-                    last_position: row.get::<_, i64>(3) as u64,
-                };
-                (record.scoped_key.clone(), record)
-            })
-            .collect())
-    }
-
     fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {
         let mut transaction = self.client()?.transaction().map_err(unavailable)?;
         transaction
@@ -313,15 +291,77 @@ impl EventStore for PostgresStore {
             .map_err(unavailable)?;
         transaction.commit().map_err(unavailable)
     }
-
-    fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let row = self
-            .client()?
-            .query_opt("SELECT position, state FROM snapshots ORDER BY position DESC LIMIT 1", &[])
-            .map_err(unavailable)?;
-        Ok(row.map(|row| (row.get::<_, i64>(0) as u64, row.get(1))))
-    }
 }
+
+/// The reads, the same for the writer's session and a reader's.
+macro_rules! log_read {
+    ($store:ty) => {
+        impl LogRead for $store {
+            fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+                let limit = limit.min(i64::MAX as usize) as i64;
+                let rows = self
+                    .client()?
+                    .query(
+                        "SELECT position, body::text, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                        &[&(after as i64), &limit],
+                    )
+                    .map_err(unavailable)?;
+                rows.iter().map(row_to_event).collect()
+            }
+
+            fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
+                let row = self
+                    .client()?
+                    .query_opt("SELECT position, body::text, hash FROM events WHERE position = $1", &[&(position as i64)])
+                    .map_err(unavailable)?;
+                row.as_ref().map(row_to_event).transpose()
+            }
+
+            fn last_position(&mut self) -> Result<u64, StoreError> {
+                let last: i64 =
+                    self.client()?.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(unavailable)?.get(0);
+                Ok(last as u64)
+            }
+
+            fn find_key(&mut self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+                Ok(self.find_keys(&[scoped_key])?.into_values().next())
+            }
+
+            fn find_keys(&mut self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+                let rows = self
+                    .client()?
+                    .query(
+                        "SELECT scoped_key, request_hash, first_position, last_position FROM idempotency WHERE scoped_key = ANY($1)",
+                        &[&scoped_keys],
+                    )
+                    .map_err(unavailable)?;
+                Ok(rows
+                    .iter()
+                    .map(|row| {
+                        let record = IdempotencyRecord {
+                            scoped_key: row.get(0),
+                            request_hash: row.get(1),
+                            first_position: row.get::<_, i64>(2) as u64,
+                            last_position: row.get::<_, i64>(3) as u64,
+                        };
+                        (record.scoped_key.clone(), record)
+                    })
+                    .collect())
+            }
+
+            fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+                let row = self
+                    .client()?
+                    .query_opt("SELECT position, state FROM snapshots ORDER BY position DESC LIMIT 1", &[])
+                    .map_err(unavailable)?;
+                Ok(row.map(|row| (row.get::<_, i64>(0) as u64, row.get(1))))
+            }
+        }
+    };
+}
+
+log_read!(PostgresStore);
+log_read!(PostgresReader);
 
 fn row_to_event(row: &postgres::Row) -> Result<RecordedEvent, StoreError> {
     let position: i64 = row.get(0);

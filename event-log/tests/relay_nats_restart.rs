@@ -15,10 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use commands::relay::{spawn_relay, RelayConfig};
-use commands::store::EventStore;
 use commands::testing::setup_world;
-use commands::{SqliteStore, Writer, WriterConfig};
+use commands::{Writer, WriterConfig};
+use event_log::relay::{spawn_relay, RelayConfig};
+use event_log::LogAppend;
+use event_log::SqliteStore;
+use event_log::{LogRead, SqliteReader};
 use ledger_core::RecordedEvent;
 use relay_support::{assert_log_holds_exactly, purchases_retrying, PrivateNats};
 
@@ -39,7 +41,7 @@ fn a_nats_restart_under_load_loses_nothing_and_duplicates_nothing() {
             .await
             .expect("the private nats-server is reachable");
         let store = SqliteStore::open_writer(directory.path()).unwrap();
-        let reader = store.reopen().unwrap();
+        let reader = event_log::AsyncLog::new(store.reopen().unwrap());
         let writer = Writer::start(store, WriterConfig::default()).unwrap();
         let handle = writer.handle();
         let relay = spawn_relay(reader, nats.clone(), Some(handle.committed()), config.clone());
@@ -73,7 +75,7 @@ fn a_nats_restart_under_load_loses_nothing_and_duplicates_nothing() {
         relay.shutdown().await;
         writer.shutdown();
 
-        let log = SqliteStore::open_reader(directory.path()).unwrap().read_after(0, 1_000_000).unwrap();
+        let log = SqliteReader::open(directory.path()).unwrap().read_after(0, 1_000_000).unwrap();
         assert_log_holds_exactly(&log, &acknowledged);
         assert_eq!(log.len() as u64, last);
         let mut stream = jetstream::new(nats).get_stream(&config.stream).await.unwrap();

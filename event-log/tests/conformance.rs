@@ -6,18 +6,20 @@
 
 use std::sync::Arc;
 
-use commands::store::{EventStore, IdempotencyRecord, StoreError};
 use commands::testing::{run_purchase, setup_world};
-use commands::{PostgresStore, SqliteStore, Writer, WriterConfig};
+use commands::{Writer, WriterConfig};
+use event_log::{IdempotencyRecord, LogAppend, LogRead, PostgresReader, SqliteReader, StoreError};
+use event_log::{PostgresStore, SqliteStore};
 use ledger_core::event::EncodedEvent;
 use ledger_core::testing::WorkedExample;
 use ledger_core::OrderCommand;
 use ledger_core::RecordedEvent;
 
 trait Backend {
-    type Store: EventStore;
+    type Store: LogAppend;
+    type Reader: LogRead;
     fn writer(&self) -> Result<Self::Store, StoreError>;
-    fn reader(&self) -> Self::Store;
+    fn reader(&self) -> Self::Reader;
     fn inject_failure_after(store: &mut Self::Store, events: usize);
 }
 
@@ -33,11 +35,12 @@ impl Sqlite {
 
 impl Backend for Sqlite {
     type Store = SqliteStore;
+    type Reader = SqliteReader;
     fn writer(&self) -> Result<SqliteStore, StoreError> {
         SqliteStore::open_writer(self.directory.path())
     }
-    fn reader(&self) -> SqliteStore {
-        SqliteStore::open_reader(self.directory.path()).unwrap()
+    fn reader(&self) -> SqliteReader {
+        SqliteReader::open(self.directory.path()).unwrap()
     }
     fn inject_failure_after(store: &mut SqliteStore, events: usize) {
         store.inject_append_failure_after(events);
@@ -74,11 +77,12 @@ impl Drop for Postgres {
 
 impl Backend for Postgres {
     type Store = PostgresStore;
+    type Reader = PostgresReader;
     fn writer(&self) -> Result<PostgresStore, StoreError> {
         PostgresStore::open_writer(&self.config, &format!("test writer in {}", self.schema))
     }
-    fn reader(&self) -> PostgresStore {
-        PostgresStore::open_reader(&self.config).unwrap()
+    fn reader(&self) -> PostgresReader {
+        PostgresReader::open(&self.config).unwrap()
     }
     fn inject_failure_after(store: &mut PostgresStore, events: usize) {
         store.inject_append_failure_after(events);
@@ -136,7 +140,7 @@ fn appended_events_read_back_exactly<B: Backend>(backend: B) {
     for event in reader.read_after(0, 1_000).unwrap() {
         assert_eq!(event.compute_hash(), event.hash, "what comes back hashes to what went in");
     }
-    assert!(commands::verify_store(&mut reader, |_| {}).is_ok());
+    assert!(event_log::verify_store(&mut reader, |_| {}).is_ok());
 }
 
 fn a_batch_that_does_not_follow_the_log_is_refused<B: Backend>(backend: B) {
@@ -215,8 +219,8 @@ fn the_writer_runs_on_the_store<B: Backend>(backend: B) {
         live
     });
     let mut reader = backend.reader();
-    assert_eq!(commands::verify_store(&mut reader, |_| {}).unwrap().state, live);
-    assert_eq!(commands::load_state(&mut reader).unwrap(), live, "snapshot + tail");
+    assert_eq!(event_log::verify_store(&mut reader, |_| {}).unwrap().state, live);
+    assert_eq!(event_log::load_state(&mut reader).unwrap(), live, "snapshot + tail");
     assert_eq!(live.last_position, 12 + 300);
 }
 

@@ -13,9 +13,10 @@ mod relay_support;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use commands::store::{EventStore, StoreError};
 use commands::testing::{purchase, setup_world};
-use commands::{CommandError, PostgresStore, Writer, WriterConfig};
+use commands::{CommandError, Writer, WriterConfig};
+use event_log::PostgresStore;
+use event_log::{LogRead, PostgresReader, StoreError};
 use relay_support::{assert_log_holds_exactly, purchases_retrying, submit_retrying, unique_name};
 
 struct Schema {
@@ -50,7 +51,7 @@ impl Schema {
     }
 
     fn log(&self) -> Vec<ledger_core::RecordedEvent> {
-        PostgresStore::open_reader(&self.config).unwrap().read_after(0, 1_000_000).unwrap()
+        PostgresReader::open(&self.config).unwrap().read_after(0, 1_000_000).unwrap()
     }
 }
 
@@ -96,8 +97,8 @@ fn a_writer_whose_sessions_are_terminated_fails_cleanly_then_reconnects_and_lose
     let log = schema.log();
     assert_log_holds_exactly(&log, &acknowledged);
     assert_eq!(acknowledged.positions.len(), 600 * 3);
-    let mut reader = PostgresStore::open_reader(&schema.config).unwrap();
-    assert_eq!(commands::verify_store(&mut reader, |_| {}).unwrap().state, live, "the live state is the log's");
+    let mut reader = PostgresReader::open(&schema.config).unwrap();
+    assert_eq!(event_log::verify_store(&mut reader, |_| {}).unwrap().state, live, "the live state is the log's");
 }
 
 #[test]
@@ -130,7 +131,7 @@ fn a_writer_that_lost_its_lock_cannot_append_while_another_holds_it() {
         }
         let placed_by_b = submit_retrying(&b, place.clone()).await.0;
         assert_eq!(placed_by_b.position, before + 1, "B appends right after the log's end");
-        let holder = tokio::task::block_in_place(|| PostgresStore::open_reader(&schema.config).unwrap().leader());
+        let holder = tokio::task::block_in_place(|| PostgresReader::open(&schema.config).unwrap().leader());
         assert_eq!(holder.unwrap().as_deref(), Some("writer B"));
         writer_b.shutdown();
 
@@ -142,8 +143,8 @@ fn a_writer_that_lost_its_lock_cannot_append_while_another_holds_it() {
         writer_a.shutdown();
     });
     let log = schema.log();
-    let mut reader = PostgresStore::open_reader(&schema.config).unwrap();
-    let report = commands::verify_store(&mut reader, |_| {}).unwrap();
+    let mut reader = PostgresReader::open(&schema.config).unwrap();
+    let report = event_log::verify_store(&mut reader, |_| {}).unwrap();
     assert_eq!(report.events, log.len() as u64);
     let keys: Vec<_> = log.iter().filter_map(|event| event.idempotency_key.clone()).collect();
     assert_eq!(keys.iter().filter(|key| key.as_str() == "order-1").count(), 1, "booked once, by B");

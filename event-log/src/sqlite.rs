@@ -12,7 +12,7 @@ use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX};
 use ledger_core::RecordedEvent;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::store::{EventStore, IdempotencyRecord, InjectedFailure, StoreError};
+use crate::store::{IdempotencyRecord, InjectedFailure, LogAppend, LogRead, StoreError};
 
 /// The versioned migrations of `schemas/sql/sqlite/`, applied in order.
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../schemas/sql/sqlite/0001_log.sql"))];
@@ -28,13 +28,20 @@ fn unavailable(error: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
+/// The writer's store: holds the data directory's lock, appends, saves snapshots.
 pub struct SqliteStore {
+    log: SqliteReader,
+    /// Held for the writer's lifetime; dropping it releases the directory.
+    _lock: File,
+    injected: InjectedFailure,
+    _checkpointer: Checkpointer,
+}
+
+/// A connection that reads the log, without the writer's lock (projections, the relay, the
+/// gateway's event endpoint, `kboss verify`): it cannot append.
+pub struct SqliteReader {
     connection: Connection,
     data_dir: PathBuf,
-    /// Held for the writer's lifetime; dropping it releases the directory.
-    _lock: Option<File>,
-    injected: InjectedFailure,
-    _checkpointer: Option<Checkpointer>,
 }
 
 /// Checkpoints the WAL from a connection of its own, so the writer's commits never pay for it
@@ -47,7 +54,7 @@ struct Checkpointer {
 
 impl Checkpointer {
     fn start(path: PathBuf) -> Result<Checkpointer, StoreError> {
-        let connection = SqliteStore::connect(&path)?;
+        let connection = connect(&path)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("kboss-checkpoint".to_owned())
@@ -87,47 +94,16 @@ impl SqliteStore {
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked { holder: format!("the process holding {}", lock_path.display()) });
         }
-        let connection = Self::connect(&database_path(data_dir))?;
+        let connection = connect(&database_path(data_dir))?;
         migrate(&connection)?;
         connection.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(unavailable)?;
-        let checkpointer = Some(Checkpointer::start(database_path(data_dir))?);
+        let checkpointer = Checkpointer::start(database_path(data_dir))?;
         Ok(SqliteStore {
-            connection,
-            data_dir: data_dir.to_owned(),
-            _lock: Some(lock),
+            log: SqliteReader { connection, data_dir: data_dir.to_owned() },
+            _lock: lock,
             injected: InjectedFailure::default(),
             _checkpointer: checkpointer,
         })
-    }
-
-    /// Opens the data directory for reading only (projections, `kboss verify`): no lock. A
-    /// reader never creates a log: where there is none it answers `Missing` with the path.
-    pub fn open_reader(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        let path = database_path(data_dir);
-        if !path.is_file() {
-            return Err(StoreError::Missing { path: path.display().to_string() });
-        }
-        let connection = Self::connect(&path)?;
-        migrate(&connection)?;
-        Ok(SqliteStore {
-            connection,
-            data_dir: data_dir.to_owned(),
-            _lock: None,
-            injected: InjectedFailure::default(),
-            _checkpointer: None,
-        })
-    }
-
-    fn connect(path: &Path) -> Result<Connection, StoreError> {
-        let connection = Connection::open(path).map_err(unavailable)?;
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = FULL;
-                 PRAGMA busy_timeout = 5000;",
-            )
-            .map_err(unavailable)?;
-        Ok(connection)
     }
 
     /// Makes the next append fail after inserting `events` events, inside its transaction.
@@ -135,6 +111,32 @@ impl SqliteStore {
     pub fn inject_append_failure_after(&mut self, events: usize) {
         self.injected.set(events);
     }
+}
+
+impl SqliteReader {
+    /// Opens the data directory for reading only (projections, `kboss verify`): no lock. A
+    /// reader never creates a log: where there is none it answers `Missing` with the path.
+    pub fn open(data_dir: &Path) -> Result<SqliteReader, StoreError> {
+        let path = database_path(data_dir);
+        if !path.is_file() {
+            return Err(StoreError::Missing { path: path.display().to_string() });
+        }
+        let connection = connect(&path)?;
+        migrate(&connection)?;
+        Ok(SqliteReader { connection, data_dir: data_dir.to_owned() })
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path).map_err(unavailable)?;
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(unavailable)?;
+    Ok(connection)
 }
 
 pub fn database_path(data_dir: &Path) -> PathBuf {
@@ -172,16 +174,16 @@ fn decode(position: u64, body: &[u8], hash: &str) -> Result<RecordedEvent, Store
     RecordedEvent::decode(body, hash).map_err(|error| StoreError::Corrupt { position, reason: error.to_string() })
 }
 
-impl EventStore for SqliteStore {
-    type Reader = SqliteStore;
+impl LogAppend for SqliteStore {
+    type Reader = SqliteReader;
 
-    fn reopen(&self) -> Result<SqliteStore, StoreError> {
-        SqliteStore::open_reader(&self.data_dir)
+    fn reopen(&self) -> Result<SqliteReader, StoreError> {
+        SqliteReader::open(&self.log.data_dir)
     }
 
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
         let fail_after = self.injected.take();
-        let transaction = self.connection.transaction().map_err(unavailable)?;
+        let transaction = self.log.connection.transaction().map_err(unavailable)?;
         let last: u64 = transaction
             .query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |row| row.get::<_, i64>(0))
             .map_err(unavailable)? as u64;
@@ -247,6 +249,23 @@ impl EventStore for SqliteStore {
         transaction.commit().map_err(unavailable)
     }
 
+    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {
+        let transaction = self.log.connection.transaction().map_err(unavailable)?;
+        transaction
+            .execute(
+                "INSERT OR REPLACE INTO snapshots (position, created_at, state) VALUES (?1, ?2, ?3)",
+                params![position as i64, chrono::Utc::now().to_rfc3339(), state],
+            )
+            .map_err(unavailable)?;
+        // Keep the newest two: one to fall back on if the newest cannot be decoded.
+        transaction
+            .execute("DELETE FROM snapshots WHERE position NOT IN (SELECT position FROM snapshots ORDER BY position DESC LIMIT 2)", [])
+            .map_err(unavailable)?;
+        transaction.commit().map_err(unavailable)
+    }
+}
+
+impl LogRead for SqliteReader {
     fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut statement = self
             .connection
@@ -326,21 +345,6 @@ impl EventStore for SqliteStore {
         Ok(found)
     }
 
-    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError> {
-        let transaction = self.connection.transaction().map_err(unavailable)?;
-        transaction
-            .execute(
-                "INSERT OR REPLACE INTO snapshots (position, created_at, state) VALUES (?1, ?2, ?3)",
-                params![position as i64, chrono::Utc::now().to_rfc3339(), state],
-            )
-            .map_err(unavailable)?;
-        // Keep the newest two: one to fall back on if the newest cannot be decoded.
-        transaction
-            .execute("DELETE FROM snapshots WHERE position NOT IN (SELECT position FROM snapshots ORDER BY position DESC LIMIT 2)", [])
-            .map_err(unavailable)?;
-        transaction.commit().map_err(unavailable)
-    }
-
     fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         self.connection
             .query_row("SELECT position, state FROM snapshots ORDER BY position DESC LIMIT 1", [], |row| {
@@ -348,5 +352,32 @@ impl EventStore for SqliteStore {
             })
             .optional()
             .map_err(unavailable)
+    }
+}
+
+/// The writer reads through the same connection it appends with.
+impl LogRead for SqliteStore {
+    fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.log.read_after(after, limit)
+    }
+
+    fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
+        self.log.read_one(position)
+    }
+
+    fn last_position(&mut self) -> Result<u64, StoreError> {
+        self.log.last_position()
+    }
+
+    fn find_key(&mut self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.log.find_key(scoped_key)
+    }
+
+    fn find_keys(&mut self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+        self.log.find_keys(scoped_keys)
+    }
+
+    fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.log.latest_snapshot()
     }
 }

@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::Publish};
-use commands::relay::{ensure_stream, spawn_relay, RelayConfig};
-use commands::store::EventStore;
 use commands::testing::{run_purchase, setup_world};
-use commands::{PostgresStore, SqliteStore, Writer, WriterConfig, WriterHandle};
+use commands::{Writer, WriterConfig, WriterHandle};
+use event_log::relay::{ensure_stream, spawn_relay, RelayConfig};
+use event_log::LogAppend;
+use event_log::{LogRead, PostgresReader, SqliteReader};
+use event_log::{PostgresStore, SqliteStore};
 use ledger_core::RecordedEvent;
 use relay_support::{unique_name, NATS_URL};
 use tokio::sync::watch;
@@ -109,7 +111,7 @@ fn the_relay_publishes_every_event_once_in_order_and_a_restarted_relay_resumes_w
         let jetstream = jetstream::new(nats.clone());
         let _guard = StreamGuard { jetstream: jetstream.clone(), name: config.stream.clone() };
         let store = SqliteStore::open_writer(directory.path()).unwrap();
-        let reader = store.reopen().unwrap();
+        let reader = event_log::AsyncLog::new(store.reopen().unwrap());
         let writer = Writer::start(store, WriterConfig::default()).unwrap();
         let handle = writer.handle();
 
@@ -124,13 +126,17 @@ fn the_relay_publishes_every_event_once_in_order_and_a_restarted_relay_resumes_w
         // Committed while no relay runs; the next relay finds them from the stream's end.
         purchases(&handle, &world, 150..300).await;
         let last = *handle.committed().borrow();
-        let relay =
-            spawn_relay(SqliteStore::open_reader(directory.path()).unwrap(), nats.clone(), None, config.clone());
+        let relay = spawn_relay(
+            event_log::AsyncLog::new(SqliteReader::open(directory.path()).unwrap()),
+            nats.clone(),
+            None,
+            config.clone(),
+        );
         wait_until(&mut relay.published(), last, "the restarted relay").await;
         relay.shutdown().await;
         writer.shutdown();
 
-        let log = SqliteStore::open_reader(directory.path()).unwrap().read_after(0, 100_000).unwrap();
+        let log = SqliteReader::open(directory.path()).unwrap().read_after(0, 100_000).unwrap();
         assert_eq!(log.len() as u64, last);
         assert_eq!(last, 12 + 900, "the world and 300 purchases");
         assert_stream_is_the_log(&jetstream, &config, &log).await;
@@ -150,9 +156,13 @@ fn the_stream_refuses_repeated_and_out_of_place_publishes() {
         let world = Arc::new(setup_world(&writer.handle()).await.unwrap());
         purchases(&writer.handle(), &world, 0..10).await;
         writer.shutdown();
-        let log = SqliteStore::open_reader(directory.path()).unwrap().read_after(0, 100_000).unwrap();
-        let relay =
-            spawn_relay(SqliteStore::open_reader(directory.path()).unwrap(), nats.clone(), None, config.clone());
+        let log = SqliteReader::open(directory.path()).unwrap().read_after(0, 100_000).unwrap();
+        let relay = spawn_relay(
+            event_log::AsyncLog::new(SqliteReader::open(directory.path()).unwrap()),
+            nats.clone(),
+            None,
+            config.clone(),
+        );
         wait_until(&mut relay.published(), log.len() as u64, "the relay").await;
         relay.shutdown().await;
 
@@ -193,7 +203,7 @@ fn a_relay_never_publishes_onto_a_stream_that_holds_another_log() {
         let jetstream = jetstream::new(nats.clone());
         let _guard = StreamGuard { jetstream: jetstream.clone(), name: config.stream.clone() };
         // Their first three events are in the stream (same positions, other event ids).
-        let their_log = SqliteStore::open_reader(theirs.path()).unwrap().read_after(0, 3).unwrap();
+        let their_log = SqliteReader::open(theirs.path()).unwrap().read_after(0, 3).unwrap();
         ensure_stream(&jetstream, &config).await.unwrap();
         for event in &their_log {
             let publish = Publish::build()
@@ -201,9 +211,9 @@ fn a_relay_never_publishes_onto_a_stream_that_holds_another_log() {
                 .message_id(event.event_id.to_string());
             jetstream.send_publish(config.subject(event), publish).await.unwrap().await.unwrap();
         }
-        let mut reader = SqliteStore::open_reader(ours.path()).unwrap();
+        let mut reader = SqliteReader::open(ours.path()).unwrap();
         let our_last = reader.last_position().unwrap();
-        let relay = spawn_relay(reader, nats.clone(), None, config.clone());
+        let relay = spawn_relay(event_log::AsyncLog::new(reader), nats.clone(), None, config.clone());
         // The relay must find that the stream's last message is not our event 3, and refuse.
         let mut last_error = relay.last_error();
         let refused = tokio::time::timeout(CONVERGE_MAX, last_error.wait_for(|error| error.is_some())).await.is_ok();
@@ -238,7 +248,7 @@ fn the_relay_publishes_a_postgresql_log() {
     let mut config = admin.clone();
     config.options(&format!("-c search_path={schema}"));
     let store = PostgresStore::open_writer(&config, "relay test").unwrap();
-    let reader = PostgresStore::open_reader(&config).unwrap();
+    let reader = PostgresReader::open(&config).unwrap();
     let relay_config = relay_config();
     let log = runtime().block_on(async {
         let nats = connect(NATS_URL).await;
@@ -246,7 +256,8 @@ fn the_relay_publishes_a_postgresql_log() {
         let _guard = StreamGuard { jetstream: jetstream.clone(), name: relay_config.stream.clone() };
         let writer = Writer::start(store, WriterConfig::default()).unwrap();
         let handle = writer.handle();
-        let relay = spawn_relay(reader, nats.clone(), Some(handle.committed()), relay_config.clone());
+        let relay =
+            spawn_relay(event_log::AsyncLog::new(reader), nats.clone(), Some(handle.committed()), relay_config.clone());
         let world = Arc::new(setup_world(&handle).await.unwrap());
         purchases(&handle, &world, 0..100).await;
         let last = *handle.committed().borrow();
@@ -254,11 +265,10 @@ fn the_relay_publishes_a_postgresql_log() {
         relay.shutdown().await;
         writer.shutdown();
         let config = config.clone();
-        let log = tokio::task::spawn_blocking(move || {
-            PostgresStore::open_reader(&config).unwrap().read_after(0, 100_000).unwrap()
-        })
-        .await
-        .unwrap();
+        let log =
+            tokio::task::spawn_blocking(move || PostgresReader::open(&config).unwrap().read_after(0, 100_000).unwrap())
+                .await
+                .unwrap();
         assert_eq!(log.len() as u64, last);
         assert_stream_is_the_log(&jetstream, &relay_config, &log).await;
         log

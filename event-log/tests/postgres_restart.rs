@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use commands::relay::{spawn_relay, RelayConfig};
-use commands::store::EventStore;
 use commands::testing::setup_world;
-use commands::{CommandError, PostgresStore, Writer, WriterConfig};
+use commands::{CommandError, Writer, WriterConfig};
+use event_log::relay::{spawn_relay, RelayConfig};
+use event_log::PostgresStore;
+use event_log::{LogRead, PostgresReader};
 use relay_support::{assert_log_holds_exactly, purchases_retrying, unique_name, PrivatePostgres, NATS_URL};
 
 const PURCHASES: u64 = 900;
@@ -31,7 +32,7 @@ fn a_postgresql_restart_under_load_fails_writes_cleanly_and_loses_nothing() {
     let mut database = PrivatePostgres::start();
     let config: postgres::Config = database.url().parse().unwrap();
     let store = PostgresStore::open_writer(&config, "restart test").unwrap();
-    let reader = PostgresStore::open_reader(&config).unwrap();
+    let reader = PostgresReader::open(&config).unwrap();
     let name = unique_name("kboss_test");
     let relay_config =
         RelayConfig { stream: name.to_uppercase(), subject_prefix: format!("{name}.events"), ..RelayConfig::default() };
@@ -40,7 +41,8 @@ fn a_postgresql_restart_under_load_fails_writes_cleanly_and_loses_nothing() {
         let nats = async_nats::connect(NATS_URL).await.expect("NATS is reachable (ops/services start)");
         let writer = Writer::start(store, WriterConfig::default()).unwrap();
         let handle = writer.handle();
-        let relay = spawn_relay(reader, nats.clone(), Some(handle.committed()), relay_config.clone());
+        let relay =
+            spawn_relay(event_log::AsyncLog::new(reader), nats.clone(), Some(handle.committed()), relay_config.clone());
         let world = Arc::new(setup_world(&handle).await.unwrap());
         let progress = Arc::new(AtomicU64::new(0));
         let workload = {
@@ -77,10 +79,10 @@ fn a_postgresql_restart_under_load_fails_writes_cleanly_and_loses_nothing() {
     }
     assert!(acknowledged.unavailable > 0, "the workload felt the outage and retried");
     assert_eq!(acknowledged.positions.len() as u64, PURCHASES * 3, "every command acknowledged in the end");
-    let mut reader = PostgresStore::open_reader(&config).unwrap();
+    let mut reader = PostgresReader::open(&config).unwrap();
     let log = reader.read_after(0, 1_000_000).unwrap();
     assert_log_holds_exactly(&log, &acknowledged);
-    let report = commands::verify_store(&mut reader, |_| {}).unwrap();
+    let report = event_log::verify_store(&mut reader, |_| {}).unwrap();
     assert_eq!(report.state, live, "the writer's state is the log's");
     assert_eq!(
         report.state.wallet(ledger_core::testing::WorkedExample::without_ledger().customer).balance.to_string(),

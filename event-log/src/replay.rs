@@ -5,7 +5,7 @@
 use ledger_core::log::{evolve_untrusted, verify_next, ChainHead, ReplayError};
 use ledger_core::State;
 
-use crate::store::{EventStore, StoreError, REPLAY_CHUNK_EVENTS};
+use crate::store::{LogRead, StoreError, REPLAY_CHUNK_EVENTS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -31,7 +31,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, String> {
 
 /// Folds every event after the state's position onto it, verifying each against the chain.
 pub fn replay_tail(
-    store: &mut impl EventStore,
+    store: &mut impl LogRead,
     mut state: State,
     mut chain: ChainHead,
     mut progress: impl FnMut(u64),
@@ -53,7 +53,7 @@ pub fn replay_tail(
 /// The writer's start-up: the newest snapshot that decodes, then the tail of the log. A snapshot
 /// that cannot be read, or whose position the log does not hold, is skipped (it is only an
 /// optimisation): the log is the truth.
-pub fn load_state_and_chain(store: &mut impl EventStore) -> Result<(State, ChainHead), LoadError> {
+pub fn load_state_and_chain(store: &mut impl LogRead) -> Result<(State, ChainHead), LoadError> {
     let mut start = (State::default(), ChainHead::genesis());
     if let Some((position, bytes)) = store.latest_snapshot()? {
         match (decode_snapshot(&bytes), store.read_one(position)?) {
@@ -65,7 +65,7 @@ pub fn load_state_and_chain(store: &mut impl EventStore) -> Result<(State, Chain
 }
 
 /// [`load_state_and_chain`], for callers that need only the state.
-pub fn load_state(store: &mut impl EventStore) -> Result<State, LoadError> {
+pub fn load_state(store: &mut impl LogRead) -> Result<State, LoadError> {
     load_state_and_chain(store).map(|(state, _)| state)
 }
 
@@ -79,7 +79,7 @@ pub struct VerifyReport {
 
 /// Replays the whole store from position 0 (ignoring snapshots), verifying every event and, at
 /// the end, that every book's trial balance sums to zero.
-pub fn verify_store(store: &mut impl EventStore, progress: impl FnMut(u64)) -> Result<VerifyReport, LoadError> {
+pub fn verify_store(store: &mut impl LogRead, progress: impl FnMut(u64)) -> Result<VerifyReport, LoadError> {
     let (state, chain) = replay_tail(store, State::default(), ChainHead::genesis(), progress)?;
     for (book_id, book) in &state.books {
         let rows = book.trial_balance(chrono::NaiveDate::MAX);

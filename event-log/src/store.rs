@@ -1,9 +1,11 @@
-//! The event store: what the writer needs from a durable log. SQLite implements it now
-//! (`sqlite.rs`); PostgreSQL implements the same trait and passes the same conformance tests.
+//! The log's two faces: [`LogRead`] (read after a position, read one, the last position, keys,
+//! snapshots) and [`LogAppend`] (the writer's: append a batch with its keys, save a snapshot).
+//! SQLite (`sqlite.rs`) and PostgreSQL (`postgres.rs`) implement both and pass one conformance
+//! suite (`tests/conformance.rs`).
 //!
-//! The trait is synchronous on purpose: it is called by the writer, one dedicated thread that
-//! owns the decision state, where blocking on the disk is exactly what should happen, with no
-//! async machinery in the hot path.
+//! The traits are synchronous on purpose: the writer is one dedicated thread that owns the
+//! decision state, where blocking on the disk is exactly what should happen, with no async
+//! machinery in the hot path. Async code uses [`crate::AsyncLog`].
 
 use std::collections::HashMap;
 
@@ -43,18 +45,13 @@ pub struct IdempotencyRecord {
     pub last_position: u64,
 }
 
+/// Reading the log: what every reader needs (projection runners, the relay, the gateway's event
+/// endpoint, `kboss verify`), and what the writer reads through its own second connection.
+///
 /// Every method takes `&mut self`: a store is one connection owned by one thread (the writer, a
-/// projection runner, `kboss verify`), and database clients need exclusive use of theirs.
-pub trait EventStore: Send + 'static {
-    /// Another connection to the same log for reading, without the writer's lock.
-    type Reader: EventStore;
-
-    fn reopen(&self) -> Result<Self::Reader, StoreError>;
-
-    /// Appends the events (consecutive positions, the first right after the last stored) and
-    /// the idempotency records in one transaction: all of it or none of it.
-    fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError>;
-
+/// blocking task of [`crate::AsyncLog`], `kboss verify`), and database clients need exclusive
+/// use of theirs. The methods block: async code reaches a reader through [`crate::AsyncLog`].
+pub trait LogRead: Send + 'static {
     /// Up to `limit` events with positions greater than `after`, in position order.
     fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
@@ -76,10 +73,33 @@ pub trait EventStore: Send + 'static {
         Ok(found)
     }
 
-    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError>;
-
     /// The newest snapshot: its position and bytes.
     fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+}
+
+/// Appending to the log: only the one writer has a store that can (it holds the data
+/// directory's file lock, or PostgreSQL's advisory lock). A reader's type does not implement
+/// it, so a reader cannot append by construction.
+pub trait LogAppend: LogRead {
+    /// The reader a writer opens for itself: another connection, without the writer's lock.
+    type Reader: LogRead;
+
+    fn reopen(&self) -> Result<Self::Reader, StoreError>;
+
+    /// Appends the events (consecutive positions, the first right after the last stored) and
+    /// the idempotency records in one transaction: all of it or none of it.
+    fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError>;
+
+    fn save_snapshot(&mut self, position: u64, state: &[u8]) -> Result<(), StoreError>;
+
+    /// Makes sure this store holds the writer's lock (reconnecting and winning it back if its
+    /// session was lost) and answers how many times it has taken it: 1 from the start, one more
+    /// each time it won the lock back. Another writer may have appended in between, so a writer
+    /// that sees the number change reloads its state before anything decided on the old one is
+    /// appended. A file lock is never lost: the default answers 1.
+    fn hold_lock(&mut self) -> Result<u64, StoreError> {
+        Ok(1)
+    }
 }
 
 /// A fault injected by tests: the next append fails after inserting this many events, inside its
