@@ -258,7 +258,6 @@ impl Writer {
                 let (to_appender, sealed) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT_MAX);
                 let (reports, from_appender) = std::sync::mpsc::channel();
                 let committed_chain = std::sync::Arc::new(std::sync::Mutex::new(chain.clone()));
-                let lock_generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(1));
                 let sealer = Sealer { chain, epoch: 0, committed: committed_chain.clone() };
                 let sealer_thread = std::thread::Builder::new()
                     .name("kboss-sealer".to_owned())
@@ -270,7 +269,6 @@ impl Writer {
                     committed: committed_sender,
                     reports,
                     refused_through_epoch: None,
-                    lock_generation: lock_generation.clone(),
                 };
                 let appender_thread = std::thread::Builder::new()
                     .name("kboss-appender".to_owned())
@@ -289,7 +287,6 @@ impl Writer {
                     in_flight: HashMap::new(),
                     in_flight_by_batch: HashMap::new(),
                     epoch: 0,
-                    lock_generation,
                     loaded_under: 1,
                     next_batch: 0,
                     health: loop_health,
@@ -384,10 +381,9 @@ struct WriterLoop<R> {
     in_flight_by_batch: HashMap<u64, Vec<String>>,
     /// Incremented after every failed append: batches decided before it are refused unwritten.
     epoch: u64,
-    /// How many times the store has taken the writer's lock, as the appender last saw it, and
-    /// the value when the state was last loaded: a batch decided on a state loaded before the
-    /// store lost and won back its lock is refused unwritten, and the state reloaded.
-    lock_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The store's lock generation when the state was last loaded (1: opened with the lock). A
+    /// batch decided on a state loaded before the store lost and won back its lock is refused
+    /// unwritten, and the state reloaded.
     loaded_under: u64,
     next_batch: u64,
     last_snapshot: u64,
@@ -414,6 +410,10 @@ struct AppendBatch {
 
 enum ToAppender {
     Batch(AppendBatch),
+    /// Makes sure the store holds the writer's lock (winning it back if its session was lost)
+    /// and answers its lock generation: a reload waits for it, so the state is read only while
+    /// no other writer can append.
+    HoldLock(std::sync::mpsc::SyncSender<Result<u64, StoreError>>),
     /// Answered once every batch sent before it is committed or refused.
     Barrier(std::sync::mpsc::SyncSender<()>),
 }
@@ -504,9 +504,17 @@ impl<R: LogRead> WriterLoop<R> {
     }
 
     fn reload(&mut self) {
-        // Read before loading: if the lock is lost and won back during the load, the batches
-        // decided on it carry the older number and are refused.
-        self.loaded_under = self.lock_generation.load(std::sync::atomic::Ordering::Acquire);
+        match self.hold_lock() {
+            // If the lock is lost and won back during the load, the batches decided on it carry
+            // the older number and are refused.
+            Ok(generation) => self.loaded_under = generation,
+            Err(error) => {
+                tracing::warn!(%error, "the writer does not hold its lock; will retry before the next batch");
+                self.state = None;
+                self.health.store(HEALTH_RECOVERING, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+        }
         self.state = match load_state_and_chain(&mut self.reader) {
             Ok((state, chain)) => {
                 *self.chain.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = chain;
@@ -519,6 +527,15 @@ impl<R: LogRead> WriterLoop<R> {
         };
         let health = if self.state.is_some() { HEALTH_READY } else { HEALTH_RECOVERING };
         self.health.store(health, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Asks the appender (after every batch sent before) to make sure the store holds the
+    /// writer's lock, and answers its generation.
+    fn hold_lock(&mut self) -> Result<u64, StoreError> {
+        let (reply, held) = std::sync::mpsc::sync_channel(1);
+        let gone = || StoreError::Unavailable("the appender has stopped".to_owned());
+        self.to_appender.send(ToAppender::HoldLock(reply)).map_err(|_| gone())?;
+        held.recv().map_err(|_| gone())?
     }
 
     /// Decides every command of the batch in order, against the state as the batch changes it.
@@ -670,7 +687,6 @@ struct Appender<S> {
     /// Batches of this epoch or older are refused unwritten: they were decided on a state that
     /// includes a batch that failed.
     refused_through_epoch: Option<u64>,
-    lock_generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<S: LogAppend> Appender<S> {
@@ -680,6 +696,9 @@ impl<S: LogAppend> Appender<S> {
                 ToAppender::Batch(batch) => self.append(batch),
                 ToAppender::Barrier(done) => {
                     let _ = done.send(());
+                }
+                ToAppender::HoldLock(reply) => {
+                    let _ = reply.send(self.store.hold_lock());
                 }
             }
         }
@@ -697,7 +716,6 @@ impl<S: LogAppend> Appender<S> {
         }
         if !events.is_empty() || !keys.is_empty() {
             let appended = self.store.hold_lock().and_then(|held| {
-                self.lock_generation.store(held, std::sync::atomic::Ordering::Release);
                 if held != lock_generation {
                     return Err(StoreError::Unavailable(
                         "the writer won its lock back; its state is reloaded from the log first".to_owned(),

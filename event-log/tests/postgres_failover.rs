@@ -129,8 +129,20 @@ fn a_writer_that_lost_its_lock_cannot_append_while_another_holds_it() {
                 other => panic!("writer A appended without the lock: {other:?}"),
             }
         }
+        // A does not decide on a state it read without the lock, not even a refusal: a command
+        // that would be rejected on A's last state (order 2 was never placed) is answered
+        // Unavailable, and so is the payment of the order B is about to place.
+        let [_, _, pay_unplaced] = purchase(&world, 2);
+        assert!(
+            matches!(a.submit(pay_unplaced).await, Err(CommandError::Unavailable(_))),
+            "A decided without holding the lock"
+        );
         let placed_by_b = submit_retrying(&b, place.clone()).await.0;
         assert_eq!(placed_by_b.position, before + 1, "B appends right after the log's end");
+        assert!(
+            matches!(a.submit(pay.clone()).await, Err(CommandError::Unavailable(_))),
+            "A decided on a state without B's order"
+        );
         let holder = tokio::task::block_in_place(|| PostgresReader::open(&schema.config).unwrap().leader());
         assert_eq!(holder.unwrap().as_deref(), Some("writer B"));
         writer_b.shutdown();
