@@ -148,6 +148,9 @@ impl LogRead for GatedStore {
     fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         self.inner.latest_snapshot()
     }
+    fn genesis(&mut self) -> Result<String, StoreError> {
+        self.inner.genesis()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

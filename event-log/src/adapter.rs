@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use ledger_core::event::EncodedEvent;
 use ledger_core::RecordedEvent;
 use tokio::sync::watch;
 
@@ -52,6 +53,10 @@ impl<R: LogRead> AsyncLog<R> {
 
     pub async fn read_after(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.call(move |reader| reader.read_after(after, limit)).await
+    }
+
+    pub async fn read_records(&self, after: u64, limit: usize) -> Result<Vec<EncodedEvent>, StoreError> {
+        self.call(move |reader| reader.read_records(after, limit)).await
     }
 
     pub async fn read_one(&self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {

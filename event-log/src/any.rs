@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use ledger_core::event::EncodedEvent;
 use ledger_core::RecordedEvent;
 
 use crate::postgres::PostgresReader;
@@ -40,6 +41,13 @@ impl LogRead for AnyReader {
         }
     }
 
+    fn read_records(&mut self, after: u64, limit: usize) -> Result<Vec<EncodedEvent>, StoreError> {
+        match self {
+            AnyReader::Sqlite(reader) => reader.read_records(after, limit),
+            AnyReader::Postgres(reader) => reader.read_records(after, limit),
+        }
+    }
+
     fn last_position(&mut self) -> Result<u64, StoreError> {
         match self {
             AnyReader::Sqlite(reader) => reader.last_position(),
@@ -58,6 +66,13 @@ impl LogRead for AnyReader {
         match self {
             AnyReader::Sqlite(reader) => reader.find_keys(scoped_keys),
             AnyReader::Postgres(reader) => reader.find_keys(scoped_keys),
+        }
+    }
+
+    fn genesis(&mut self) -> Result<String, StoreError> {
+        match self {
+            AnyReader::Sqlite(reader) => reader.genesis(),
+            AnyReader::Postgres(reader) => reader.genesis(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod adapter;
 pub mod any;
+pub mod migrate;
 pub mod postgres;
 pub mod relay;
 pub mod replay;

@@ -1,4 +1,4 @@
-//! The production event store: PostgreSQL, `jsonb` payloads, the writer's own connection, and an
+//! The production event store: PostgreSQL, records as `bytea` (record format v2), the writer's own connection, and an
 //! advisory lock that elects the single writer (a second instance is refused and told who
 //! leads). Durable as the server is configured (`synchronous_commit = on` by default).
 //!
@@ -7,16 +7,22 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX};
+use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX, GENESIS_HASH};
 use ledger_core::RecordedEvent;
 use postgres::{Client, Config, NoTls};
-use uuid::Uuid;
 
-use crate::store::{IdempotencyRecord, InjectedFailure, LogAppend, LogRead, StoreError};
+use crate::store::{
+    key_digest, stored_event, stored_record, IdempotencyRecord, InjectedFailure, LogAppend, LogRead, StoreError,
+};
 
 /// The versioned migrations of `schemas/sql/postgres/`, applied in order.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../schemas/sql/postgres/0001_log.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../schemas/sql/postgres/0001_log.sql")),
+    (RECORDS_MIGRATION, include_str!("../../schemas/sql/postgres/0002_records.sql")),
+];
+/// The migration that replaces the v1 tables (jsonb bodies) with records: applied only to a
+/// log without v1 events.
+const RECORDS_MIGRATION: i32 = 2;
 
 /// The first key of the advisory locks this crate takes; the second is the schema's hash, so
 /// deployments in different schemas of one database each elect their own writer.
@@ -104,6 +110,23 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Sets the hash position 1 links to, on an empty log (`kboss migrate`: the v1 head).
+    pub fn set_genesis(&mut self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        if self.last_position()? != 0 {
+            return Err(StoreError::Unavailable("the genesis of a log is set before its first event".to_owned()));
+        }
+        self.client()?
+            .execute(
+                "INSERT INTO log_meta (name, value) VALUES ('genesis', $1)
+                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                &[&hash.as_slice()],
+            )
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
 impl PostgresReader {
     /// Connects without the writer's lock (read models, `kboss verify`); migrates if needed.
     pub fn open(config: &Config) -> Result<PostgresReader, StoreError> {
@@ -159,6 +182,20 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
             .query_opt("SELECT version FROM schema_migrations WHERE version = $1", &[version])
             .map_err(unavailable)?;
         if applied.is_none() {
+            if *version == RECORDS_MIGRATION {
+                let has_events: bool =
+                    transaction.query_one("SELECT to_regclass('events') IS NOT NULL", &[]).map_err(unavailable)?.get(0);
+                let v1_events: i64 = if has_events {
+                    transaction.query_one("SELECT COUNT(*) FROM events", &[]).map_err(unavailable)?.get(0)
+                } else {
+                    0
+                };
+                if v1_events > 0 {
+                    let schema: String =
+                        transaction.query_one("SELECT current_schema()", &[]).map_err(unavailable)?.get(0);
+                    return Err(StoreError::FormatV1 { location: format!("PostgreSQL schema {schema}") });
+                }
+            }
             transaction.batch_execute(sql).map_err(unavailable)?;
             transaction
                 .execute("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())", &[version])
@@ -168,45 +205,24 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     transaction.commit().map_err(unavailable)
 }
 
-fn decode(position: u64, body: &str, hash: &str) -> Result<RecordedEvent, StoreError> {
-    RecordedEvent::decode(body.as_bytes(), hash)
-        .map_err(|error| StoreError::Corrupt { position, reason: error.to_string() })
-}
-
 /// One batch as column arrays, for a single `INSERT ... SELECT FROM unnest(...)`.
 #[derive(Default)]
-struct EventColumns {
+struct EventColumns<'a> {
     positions: Vec<i64>,
-    event_ids: Vec<Uuid>,
-    event_types: Vec<&'static str>,
-    schema_versions: Vec<i32>,
-    recorded_at: Vec<DateTime<Utc>>,
-    effective_dates: Vec<NaiveDate>,
-    idempotency_keys: Vec<Option<String>>,
-    correlation_ids: Vec<Option<Uuid>>,
-    bodies: Vec<String>,
-    prev_hashes: Vec<String>,
-    hashes: Vec<String>,
+    records: Vec<&'a [u8]>,
+    hashes: Vec<&'a [u8]>,
 }
 
-impl EventColumns {
-    fn push(&mut self, encoded: &EncodedEvent) -> Result<(), StoreError> {
-        let event = &encoded.event;
-        if encoded.canonical.len() > EVENT_BYTES_MAX {
-            let bytes = encoded.canonical.len();
-            return Err(StoreError::EventTooLarge { position: event.position, bytes, limit: EVENT_BYTES_MAX });
+impl<'a> EventColumns<'a> {
+    fn push(&mut self, encoded: &'a EncodedEvent) -> Result<(), StoreError> {
+        let position = encoded.event.position;
+        if encoded.record.len() > EVENT_BYTES_MAX {
+            let bytes = encoded.record.len();
+            return Err(StoreError::EventTooLarge { position, bytes, limit: EVENT_BYTES_MAX });
         }
-        self.positions.push(event.position as i64);
-        self.event_ids.push(event.event_id);
-        self.event_types.push(event.event_type());
-        self.schema_versions.push(i32::from(event.schema_version));
-        self.recorded_at.push(event.recorded_at);
-        self.effective_dates.push(event.effective_date);
-        self.idempotency_keys.push(event.idempotency_key.clone());
-        self.correlation_ids.push(event.correlation_id);
-        self.bodies.push(String::from_utf8(encoded.canonical.clone()).expect("canonical JSON is UTF-8"));
-        self.prev_hashes.push(event.prev_hash.clone());
-        self.hashes.push(event.hash.clone());
+        self.positions.push(position as i64);
+        self.records.push(&encoded.record);
+        self.hashes.push(&encoded.digest);
         Ok(())
     }
 }
@@ -239,40 +255,26 @@ impl LogAppend for PostgresStore {
         }
         transaction
             .execute(
-                "INSERT INTO events (position, event_id, event_type, schema_version, recorded_at, effective_date,
-                                     idempotency_key, correlation_id, body, prev_hash, hash)
-                 SELECT p, e, t, v, r, d, k, c, b::jsonb, ph, h
-                 FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::timestamptz[], $6::date[],
-                             $7::text[], $8::uuid[], $9::text[], $10::text[], $11::text[])
-                      AS batch (p, e, t, v, r, d, k, c, b, ph, h)",
-                &[
-                    &columns.positions,
-                    &columns.event_ids,
-                    &columns.event_types,
-                    &columns.schema_versions,
-                    &columns.recorded_at,
-                    &columns.effective_dates,
-                    &columns.idempotency_keys,
-                    &columns.correlation_ids,
-                    &columns.bodies,
-                    &columns.prev_hashes,
-                    &columns.hashes,
-                ],
+                "INSERT INTO events (position, record, hash)
+                 SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])",
+                &[&columns.positions, &columns.records, &columns.hashes],
             )
             .map_err(unavailable)?;
         if fail_after.is_some() {
             // Dropping the transaction rolls back what was inserted.
             return Err(StoreError::Unavailable("injected append failure".to_owned()));
         }
-        let scoped_keys: Vec<&str> = keys.iter().map(|key| key.scoped_key.as_str()).collect();
-        let hashes: Vec<&str> = keys.iter().map(|key| key.request_hash.as_str()).collect();
+        let digests: Vec<[u8; 32]> = keys.iter().map(|key| key_digest(&key.scoped_key)).collect();
+        let digests: Vec<&[u8]> = digests.iter().map(|digest| digest.as_slice()).collect();
+        let hashes = keys.iter().map(IdempotencyRecord::request_digest).collect::<Result<Vec<_>, _>>()?;
+        let hashes: Vec<&[u8]> = hashes.iter().map(|hash| hash.as_slice()).collect();
         let firsts: Vec<i64> = keys.iter().map(|key| key.first_position as i64).collect();
         let lasts: Vec<i64> = keys.iter().map(|key| key.last_position as i64).collect();
         transaction
             .execute(
-                "INSERT INTO idempotency (scoped_key, request_hash, first_position, last_position)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])",
-                &[&scoped_keys, &hashes, &firsts, &lasts],
+                "INSERT INTO idempotency (key_digest, request_hash, first_position, last_position)
+                 SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[])",
+                &[&digests, &hashes, &firsts, &lasts],
             )
             .map_err(unavailable)?;
         transaction.commit().map_err(unavailable)
@@ -302,24 +304,39 @@ macro_rules! log_read {
                 let rows = self
                     .client()?
                     .query(
-                        "SELECT position, body::text, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                        "SELECT position, record, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
                         &[&(after as i64), &limit],
                     )
                     .map_err(unavailable)?;
                 rows.iter().map(row_to_event).collect()
             }
 
+            fn read_records(&mut self, after: u64, limit: usize) -> Result<Vec<EncodedEvent>, StoreError> {
+                let limit = limit.min(i64::MAX as usize) as i64;
+                let rows = self
+                    .client()?
+                    .query(
+                        "SELECT position, record, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+                        &[&(after as i64), &limit],
+                    )
+                    .map_err(unavailable)?;
+                rows.iter().map(|row| stored_record(row.get::<_, i64>(0) as u64, row.get(1), row.get(2))).collect()
+            }
+
             fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
                 let row = self
                     .client()?
-                    .query_opt("SELECT position, body::text, hash FROM events WHERE position = $1", &[&(position as i64)])
+                    .query_opt("SELECT position, record, hash FROM events WHERE position = $1", &[&(position as i64)])
                     .map_err(unavailable)?;
                 row.as_ref().map(row_to_event).transpose()
             }
 
             fn last_position(&mut self) -> Result<u64, StoreError> {
-                let last: i64 =
-                    self.client()?.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(unavailable)?.get(0);
+                let last: i64 = self
+                    .client()?
+                    .query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[])
+                    .map_err(unavailable)?
+                    .get(0);
                 Ok(last as u64)
             }
 
@@ -328,25 +345,36 @@ macro_rules! log_read {
             }
 
             fn find_keys(&mut self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
+                let by_digest: HashMap<[u8; 32], &str> =
+                    scoped_keys.iter().map(|key| (key_digest(key), *key)).collect();
+                let digests: Vec<&[u8]> = by_digest.keys().map(|digest| digest.as_slice()).collect();
                 let rows = self
                     .client()?
                     .query(
-                        "SELECT scoped_key, request_hash, first_position, last_position FROM idempotency WHERE scoped_key = ANY($1)",
-                        &[&scoped_keys],
+                        "SELECT key_digest, request_hash, first_position, last_position FROM idempotency
+                         WHERE key_digest = ANY($1)",
+                        &[&digests],
                     )
                     .map_err(unavailable)?;
-                Ok(rows
-                    .iter()
-                    .map(|row| {
-                        let record = IdempotencyRecord {
-                            scoped_key: row.get(0),
-                            request_hash: row.get(1),
-                            first_position: row.get::<_, i64>(2) as u64,
-                            last_position: row.get::<_, i64>(3) as u64,
-                        };
-                        (record.scoped_key.clone(), record)
-                    })
-                    .collect())
+                let mut found = HashMap::with_capacity(rows.len());
+                for row in rows {
+                    let digest: &[u8] = row.get(0);
+                    let Some(scoped_key) = <[u8; 32]>::try_from(digest).ok().and_then(|d| by_digest.get(&d)) else {
+                        continue;
+                    };
+                    let (first, last): (i64, i64) = (row.get(2), row.get(3));
+                    let record = IdempotencyRecord::stored(scoped_key, row.get(1), first as u64, last as u64);
+                    found.insert((*scoped_key).to_owned(), record);
+                }
+                Ok(found)
+            }
+
+            fn genesis(&mut self) -> Result<String, StoreError> {
+                let row = self
+                    .client()?
+                    .query_opt("SELECT value FROM log_meta WHERE name = 'genesis'", &[])
+                    .map_err(unavailable)?;
+                Ok(row.map_or_else(|| GENESIS_HASH.to_owned(), |row| hex::encode(row.get::<_, &[u8]>(0))))
             }
 
             fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
@@ -365,7 +393,5 @@ log_read!(PostgresReader);
 
 fn row_to_event(row: &postgres::Row) -> Result<RecordedEvent, StoreError> {
     let position: i64 = row.get(0);
-    let body: String = row.get(1);
-    let hash: String = row.get(2);
-    decode(position as u64, &body, &hash)
+    stored_event(position as u64, row.get(1), row.get(2))
 }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::context::{Publish, PublishAckFuture};
 use async_nats::jetstream::{self, stream};
+use ledger_core::event::EncodedEvent;
 use ledger_core::RecordedEvent;
 use tokio::sync::watch;
 
@@ -212,9 +213,9 @@ impl<S: LogRead> Relay<S> {
             None => self.resync().await?,
         };
         loop {
-            let chunk = self.reader.read_after(after, REPLAY_CHUNK_EVENTS).await?;
-            let Some(last) = chunk.last().map(|event| event.position) else { return Ok(()) };
-            if chunk[0].position != after + 1 {
+            let chunk = self.reader.read_records(after, REPLAY_CHUNK_EVENTS).await?;
+            let Some(last) = chunk.last().map(|encoded| encoded.event.position) else { return Ok(()) };
+            if chunk[0].event.position != after + 1 {
                 return Err(
                     StoreError::Corrupt { position: after + 1, reason: "missing from the log".to_owned() }.into()
                 );
@@ -255,17 +256,17 @@ impl<S: LogRead> Relay<S> {
 
     /// Publishes consecutive events, pipelined: up to `publishes_in_flight_max` await their
     /// acknowledgements at once, confirmed in order.
-    async fn publish_chunk(&mut self, chunk: &[RecordedEvent]) -> Result<(), RelayError> {
+    async fn publish_chunk(&mut self, chunk: &[EncodedEvent]) -> Result<(), RelayError> {
         let window = self.config.publishes_in_flight_max;
         let mut in_flight: VecDeque<(u64, PublishAckFuture)> = VecDeque::with_capacity(window);
-        for event in chunk {
+        for EncodedEvent { event, record, .. } in chunk {
             if in_flight.len() == window {
                 let (position, ack) = in_flight.pop_front().expect("the window is full");
                 self.confirm(position, ack).await?;
             }
-            let payload = serde_json::to_vec(event).expect("a recorded event serialises");
+            // The record as stored: the consumer hashes these bytes and checks their link.
             let publish = Publish::build()
-                .payload(payload.into())
+                .payload(record.clone().into())
                 .message_id(event.event_id.to_string())
                 .expected_last_sequence(event.position - 1);
             let ack = self.jetstream.send_publish(self.config.subject(event), publish).await.map_err(nats)?;

@@ -29,6 +29,12 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<State, String> {
     ciborium::from_reader(bytes).map_err(|error| error.to_string())
 }
 
+/// The head of the chain before position 1: the store's genesis hash (a migrated log continues
+/// the chain of the v1 log it was converted from).
+pub fn genesis(store: &mut impl LogRead) -> Result<ChainHead, StoreError> {
+    Ok(ChainHead { position: 0, hash: store.genesis()? })
+}
+
 /// Folds every event after the state's position onto it, verifying each against the chain.
 pub fn replay_tail(
     store: &mut impl LogRead,
@@ -54,7 +60,7 @@ pub fn replay_tail(
 /// that cannot be read, or whose position the log does not hold, is skipped (it is only an
 /// optimisation): the log is the truth.
 pub fn load_state_and_chain(store: &mut impl LogRead) -> Result<(State, ChainHead), LoadError> {
-    let mut start = (State::default(), ChainHead::genesis());
+    let mut start = (State::default(), genesis(store)?);
     if let Some((position, bytes)) = store.latest_snapshot()? {
         match (decode_snapshot(&bytes), store.read_one(position)?) {
             (Ok(state), Some(event)) if state.last_position == position => start = (state, ChainHead::after(&event)),
@@ -80,7 +86,8 @@ pub struct VerifyReport {
 /// Replays the whole store from position 0 (ignoring snapshots), verifying every event and, at
 /// the end, that every book's trial balance sums to zero.
 pub fn verify_store(store: &mut impl LogRead, progress: impl FnMut(u64)) -> Result<VerifyReport, LoadError> {
-    let (state, chain) = replay_tail(store, State::default(), ChainHead::genesis(), progress)?;
+    let genesis = genesis(store)?;
+    let (state, chain) = replay_tail(store, State::default(), genesis, progress)?;
     for (book_id, book) in &state.books {
         let rows = book.trial_balance(chrono::NaiveDate::MAX);
         // Signed (unbounded) sums: a forged log's columns are not trusted to be in range.

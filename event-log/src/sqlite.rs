@@ -8,14 +8,22 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX};
+use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX, GENESIS_HASH};
 use ledger_core::RecordedEvent;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::store::{IdempotencyRecord, InjectedFailure, LogAppend, LogRead, StoreError};
+use crate::store::{
+    key_digest, stored_event, stored_record, IdempotencyRecord, InjectedFailure, LogAppend, LogRead, StoreError,
+};
 
 /// The versioned migrations of `schemas/sql/sqlite/`, applied in order.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../schemas/sql/sqlite/0001_log.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../schemas/sql/sqlite/0001_log.sql")),
+    (RECORDS_MIGRATION, include_str!("../../schemas/sql/sqlite/0002_records.sql")),
+];
+/// The migration that replaces the v1 tables (JSON bodies) with records: applied only to a log
+/// without v1 events.
+const RECORDS_MIGRATION: i64 = 2;
 
 pub const DATABASE_FILE: &str = "kboss.sqlite";
 pub const LOCK_FILE: &str = "writer.lock";
@@ -111,6 +119,18 @@ impl SqliteStore {
     pub fn inject_append_failure_after(&mut self, events: usize) {
         self.injected.set(events);
     }
+
+    /// Sets the hash position 1 links to, on an empty log (`kboss migrate`: the v1 head).
+    pub fn set_genesis(&mut self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        if self.log.last_position()? != 0 {
+            return Err(StoreError::Unavailable("the genesis of a log is set before its first event".to_owned()));
+        }
+        self.log
+            .connection
+            .execute("INSERT OR REPLACE INTO log_meta (name, value) VALUES ('genesis', ?1)", [hash.as_slice()])
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }
 
 impl SqliteReader {
@@ -157,6 +177,14 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
         if applied.is_some() {
             continue;
         }
+        if *version == RECORDS_MIGRATION {
+            let v1_events: i64 =
+                connection.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0)).map_err(unavailable)?;
+            if v1_events > 0 {
+                let path = connection.path().unwrap_or("kboss.sqlite").to_owned();
+                return Err(StoreError::FormatV1 { location: path });
+            }
+        }
         let transaction = connection.unchecked_transaction().map_err(unavailable)?;
         transaction.execute_batch(sql).map_err(unavailable)?;
         transaction
@@ -168,10 +196,6 @@ fn migrate(connection: &Connection) -> Result<(), StoreError> {
         transaction.commit().map_err(unavailable)?;
     }
     Ok(())
-}
-
-fn decode(position: u64, body: &[u8], hash: &str) -> Result<RecordedEvent, StoreError> {
-    RecordedEvent::decode(body, hash).map_err(|error| StoreError::Corrupt { position, reason: error.to_string() })
 }
 
 impl LogAppend for SqliteStore {
@@ -194,49 +218,31 @@ impl LogAppend for SqliteStore {
         }
         {
             let mut insert = transaction
-                .prepare_cached(
-                    "INSERT INTO events (position, event_id, event_type, schema_version, recorded_at, effective_date,
-                                         idempotency_key, correlation_id, body, prev_hash, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
+                .prepare_cached("INSERT INTO events (position, record, hash) VALUES (?1, ?2, ?3)")
                 .map_err(unavailable)?;
             for (index, encoded) in events.iter().enumerate() {
                 if fail_after == Some(index) {
                     return Err(StoreError::Unavailable("injected append failure".to_owned()));
                 }
-                let event = &encoded.event;
-                if encoded.canonical.len() > EVENT_BYTES_MAX {
-                    let bytes = encoded.canonical.len();
-                    return Err(StoreError::EventTooLarge { position: event.position, bytes, limit: EVENT_BYTES_MAX });
+                let position = encoded.event.position;
+                if encoded.record.len() > EVENT_BYTES_MAX {
+                    let bytes = encoded.record.len();
+                    return Err(StoreError::EventTooLarge { position, bytes, limit: EVENT_BYTES_MAX });
                 }
-                // The canonical encoding is UTF-8 JSON; stored as TEXT it stays readable in SQL.
-                let body = std::str::from_utf8(&encoded.canonical).expect("canonical JSON is UTF-8");
                 insert
-                    .execute(params![
-                        event.position as i64,
-                        event.event_id.to_string(),
-                        event.event_type(),
-                        event.schema_version,
-                        event.recorded_at.to_rfc3339(),
-                        event.effective_date.to_string(),
-                        event.idempotency_key,
-                        event.correlation_id.map(|id| id.to_string()),
-                        body,
-                        event.prev_hash,
-                        event.hash,
-                    ])
+                    .execute(params![position as i64, encoded.record, encoded.digest.as_slice()])
                     .map_err(unavailable)?;
             }
             let mut insert_key = transaction
                 .prepare_cached(
-                    "INSERT INTO idempotency (scoped_key, request_hash, first_position, last_position) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO idempotency (key_digest, request_hash, first_position, last_position) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(unavailable)?;
             for key in keys {
                 insert_key
                     .execute(params![
-                        key.scoped_key,
-                        key.request_hash,
+                        key_digest(&key.scoped_key).as_slice(),
+                        key.request_digest()?.as_slice(),
                         key.first_position as i64,
                         key.last_position as i64
                     ])
@@ -266,31 +272,47 @@ impl LogAppend for SqliteStore {
 }
 
 impl LogRead for SqliteReader {
+    fn read_records(&mut self, after: u64, limit: usize) -> Result<Vec<EncodedEvent>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT position, record, hash FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
+            .map_err(unavailable)?;
+        let mut rows = statement.query(params![after as i64, limit as i64]).map_err(unavailable)?;
+        let mut records = Vec::with_capacity(limit.min(1024));
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            let position = row.get::<_, i64>(0).map_err(unavailable)? as u64;
+            let record: Vec<u8> = row.get(1).map_err(unavailable)?;
+            let hash = row.get_ref(2).map_err(unavailable)?.as_blob().map_err(|error| unavailable(error.into()))?;
+            records.push(stored_record(position, record, hash)?);
+        }
+        Ok(records)
+    }
+
     fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT position, body, hash FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
+            .prepare_cached("SELECT position, record, hash FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
             .map_err(unavailable)?;
         let mut rows = statement.query(params![after as i64, limit as i64]).map_err(unavailable)?;
         let mut events = Vec::with_capacity(limit.min(1024));
         while let Some(row) = rows.next().map_err(unavailable)? {
             let position = row.get::<_, i64>(0).map_err(unavailable)? as u64;
-            let body = row.get_ref(1).map_err(unavailable)?.as_bytes().map_err(|error| unavailable(error.into()))?;
-            let hash = row.get_ref(2).map_err(unavailable)?.as_str().map_err(|error| unavailable(error.into()))?;
-            events.push(decode(position, body, hash)?);
+            let record = row.get_ref(1).map_err(unavailable)?.as_blob().map_err(|error| unavailable(error.into()))?;
+            let hash = row.get_ref(2).map_err(unavailable)?.as_blob().map_err(|error| unavailable(error.into()))?;
+            events.push(stored_event(position, record, hash)?);
         }
         Ok(events)
     }
 
     fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
-        let row: Option<(String, String)> = self
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
             .connection
-            .query_row("SELECT body, hash FROM events WHERE position = ?1", [position as i64], |row| {
+            .query_row("SELECT record, hash FROM events WHERE position = ?1", [position as i64], |row| {
                 Ok((row.get(0)?, row.get(1)?))
             })
             .optional()
             .map_err(unavailable)?;
-        row.map(|(body, hash)| decode(position, body.as_bytes(), &hash)).transpose()
+        row.map(|(record, hash)| stored_event(position, &record, &hash)).transpose()
     }
 
     fn last_position(&mut self) -> Result<u64, StoreError> {
@@ -302,47 +324,49 @@ impl LogRead for SqliteReader {
     }
 
     fn find_key(&mut self, scoped_key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.connection
-            .query_row(
-                "SELECT scoped_key, request_hash, first_position, last_position FROM idempotency WHERE scoped_key = ?1",
-                [scoped_key],
-                |row| {
-                    Ok(IdempotencyRecord {
-                        scoped_key: row.get(0)?,
-                        request_hash: row.get(1)?,
-                        first_position: row.get::<_, i64>(2)? as u64,
-                        last_position: row.get::<_, i64>(3)? as u64,
-                    })
-                },
-            )
-            .optional()
-            .map_err(unavailable)
+        Ok(self.find_keys(&[scoped_key])?.remove(scoped_key))
     }
 
     fn find_keys(&mut self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
         let mut found = HashMap::new();
         for chunk in scoped_keys.chunks(KEYS_PER_QUERY_MAX) {
-            let placeholders = vec!["?"; chunk.len()].join(",");
+            let by_digest: HashMap<[u8; 32], &str> = chunk.iter().map(|key| (key_digest(key), *key)).collect();
+            let placeholders = vec!["?"; by_digest.len()].join(",");
             let sql = format!(
-                "SELECT scoped_key, request_hash, first_position, last_position FROM idempotency WHERE scoped_key IN ({placeholders})"
+                "SELECT key_digest, request_hash, first_position, last_position FROM idempotency WHERE key_digest IN ({placeholders})"
             );
             let mut statement = self.connection.prepare_cached(&sql).map_err(unavailable)?;
+            let digests: Vec<&[u8]> = by_digest.keys().map(|digest| digest.as_slice()).collect();
             let rows = statement
-                .query_map(rusqlite::params_from_iter(chunk.iter()), |row| {
-                    Ok(IdempotencyRecord {
-                        scoped_key: row.get(0)?,
-                        request_hash: row.get(1)?,
-                        first_position: row.get::<_, i64>(2)? as u64,
-                        last_position: row.get::<_, i64>(3)? as u64,
-                    })
+                .query_map(rusqlite::params_from_iter(digests), |row| {
+                    Ok((
+                        row.get::<_, Vec<u8>>(0)?,
+                        row.get::<_, Vec<u8>>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
                 })
                 .map_err(unavailable)?;
-            for record in rows {
-                let record = record.map_err(unavailable)?;
-                found.insert(record.scoped_key.clone(), record);
+            for row in rows {
+                let (digest, request_hash, first, last) = row.map_err(unavailable)?;
+                let Some(scoped_key) = <[u8; 32]>::try_from(digest.as_slice()).ok().and_then(|d| by_digest.get(&d))
+                else {
+                    continue;
+                };
+                let record = IdempotencyRecord::stored(scoped_key, &request_hash, first as u64, last as u64);
+                found.insert((*scoped_key).to_owned(), record);
             }
         }
         Ok(found)
+    }
+
+    fn genesis(&mut self) -> Result<String, StoreError> {
+        let stored: Option<Vec<u8>> = self
+            .connection
+            .query_row("SELECT value FROM log_meta WHERE name = 'genesis'", [], |row| row.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        Ok(stored.map_or_else(|| GENESIS_HASH.to_owned(), hex::encode))
     }
 
     fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
@@ -365,6 +389,10 @@ impl LogRead for SqliteStore {
         self.log.read_one(position)
     }
 
+    fn read_records(&mut self, after: u64, limit: usize) -> Result<Vec<EncodedEvent>, StoreError> {
+        self.log.read_records(after, limit)
+    }
+
     fn last_position(&mut self) -> Result<u64, StoreError> {
         self.log.last_position()
     }
@@ -375,6 +403,10 @@ impl LogRead for SqliteStore {
 
     fn find_keys(&mut self, scoped_keys: &[&str]) -> Result<HashMap<String, IdempotencyRecord>, StoreError> {
         self.log.find_keys(scoped_keys)
+    }
+
+    fn genesis(&mut self) -> Result<String, StoreError> {
+        self.log.genesis()
     }
 
     fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {

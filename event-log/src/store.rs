@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use ledger_core::event::EncodedEvent;
 use ledger_core::RecordedEvent;
+use sha2::{Digest, Sha256};
 
 /// Events read per call when replaying or catching up.
 pub const REPLAY_CHUNK_EVENTS: usize = 4_096;
@@ -32,6 +33,35 @@ pub enum StoreError {
     Corrupt { position: u64, reason: String },
     #[error("event at position {position} is {bytes} bytes, over the limit of {limit}")]
     EventTooLarge { position: u64, bytes: usize, limit: usize },
+    /// The log was written in record format v1 (JSON bodies): this build reads v2 records.
+    #[error("the log at {location} is in record format v1: run `kboss migrate` to convert it (the v1 log is kept beside the new one)")]
+    FormatV1 { location: String },
+}
+
+/// The SHA-256 of a scoped idempotency key: the stores keep this fixed-size digest, not the key.
+pub fn key_digest(scoped_key: &str) -> [u8; 32] {
+    Sha256::digest(scoped_key.as_bytes()).into()
+}
+
+/// An event read back from storage: decoded from the record read, its hash computed from those
+/// bytes (never from a re-encoding) and checked against the stored hash and position. A record
+/// whose bytes changed is reported `Corrupt` at its own position.
+pub(crate) fn stored_event(position: u64, record: &[u8], stored_hash: &[u8]) -> Result<RecordedEvent, StoreError> {
+    stored_record(position, record.to_vec(), stored_hash).map(|encoded| encoded.event)
+}
+
+/// [`stored_event`], keeping the record's bytes and digest.
+pub(crate) fn stored_record(position: u64, record: Vec<u8>, stored_hash: &[u8]) -> Result<EncodedEvent, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { position, reason };
+    let digest = ledger_core::record::digest(&record);
+    if digest.as_slice() != stored_hash {
+        return Err(corrupt("the record's bytes do not match its stored hash".to_owned()));
+    }
+    let event = ledger_core::record::decode(&record).map_err(|error| corrupt(error.to_string()))?;
+    if event.position != position {
+        return Err(corrupt(format!("the record says position {}", event.position)));
+    }
+    Ok(EncodedEvent { event, record, digest })
 }
 
 /// A committed command's idempotency key (scoped to the acting org) and what it committed.
@@ -45,6 +75,27 @@ pub struct IdempotencyRecord {
     pub last_position: u64,
 }
 
+impl IdempotencyRecord {
+    /// A record as a store read it back (the request hash as its 32 stored bytes).
+    pub(crate) fn stored(scoped_key: &str, request_hash: &[u8], first_position: u64, last_position: u64) -> Self {
+        IdempotencyRecord {
+            scoped_key: scoped_key.to_owned(),
+            request_hash: hex::encode(request_hash),
+            first_position,
+            last_position,
+        }
+    }
+
+    /// The request hash as the 32 bytes a store keeps.
+    pub(crate) fn request_digest(&self) -> Result<[u8; 32], StoreError> {
+        let mut digest = [0_u8; 32];
+        hex::decode_to_slice(&self.request_hash, &mut digest).map_err(|_| {
+            StoreError::Unavailable(format!("request hash {:?} is not 64 hex digits", self.request_hash))
+        })?;
+        Ok(digest)
+    }
+}
+
 /// Reading the log: what every reader needs (projection runners, the relay, the gateway's event
 /// endpoint, `kboss verify`), and what the writer reads through its own second connection.
 ///
@@ -56,6 +107,13 @@ pub trait LogRead: Send + 'static {
     fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
     fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError>;
+
+    /// [`LogRead::read_after`] with each event's record as stored (the relay publishes these
+    /// bytes). The stores return what they read; this default encodes afresh, which gives the
+    /// same bytes (the encoding is canonical).
+    fn read_records(&mut self, after: u64, limit: usize) -> Result<Vec<EncodedEvent>, StoreError> {
+        Ok(self.read_after(after, limit)?.into_iter().map(EncodedEvent::of).collect())
+    }
 
     /// The last position stored; 0 for an empty log.
     fn last_position(&mut self) -> Result<u64, StoreError>;
@@ -75,6 +133,10 @@ pub trait LogRead: Send + 'static {
 
     /// The newest snapshot: its position and bytes.
     fn latest_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+
+    /// The hash position 1 links to: all zeros for a log begun in format v2, the v1 head hash
+    /// for a log `kboss migrate` converted (so the new chain continues the old one).
+    fn genesis(&mut self) -> Result<String, StoreError>;
 }
 
 /// Appending to the log: only the one writer has a store that can (it holds the data

@@ -96,9 +96,9 @@ async fn assert_stream_is_the_log(jetstream: &jetstream::Context, config: &Relay
         assert_eq!(message.subject.as_str(), config.subject(event));
         let id = message.headers.get(async_nats::header::NATS_MESSAGE_ID).unwrap();
         assert_eq!(id.as_str(), event.event_id.to_string());
-        let published: RecordedEvent = serde_json::from_slice(&message.payload).unwrap();
-        assert_eq!(&published, event, "the payload is the log's event");
-        assert_eq!(published.compute_hash(), published.hash, "and hashes to the hash it carries");
+        let published: RecordedEvent = ledger_core::record::decode(&message.payload).unwrap();
+        assert_eq!(&published, event, "the payload is the log's record: it decodes to the log's event");
+        assert_eq!(published.hash, event.hash, "its bytes hash to the stored hash");
     }
 }
 
@@ -170,7 +170,7 @@ fn the_stream_refuses_repeated_and_out_of_place_publishes() {
         let event = &log[4];
         let publish = |event: &RecordedEvent, expected_last: u64| {
             Publish::build()
-                .payload(serde_json::to_vec(event).unwrap().into())
+                .payload(ledger_core::record::encode(event).into())
                 .message_id(event.event_id.to_string())
                 .expected_last_sequence(expected_last)
         };
@@ -207,7 +207,7 @@ fn a_relay_never_publishes_onto_a_stream_that_holds_another_log() {
         ensure_stream(&jetstream, &config).await.unwrap();
         for event in &their_log {
             let publish = Publish::build()
-                .payload(serde_json::to_vec(event).unwrap().into())
+                .payload(ledger_core::record::encode(event).into())
                 .message_id(event.event_id.to_string());
             jetstream.send_publish(config.subject(event), publish).await.unwrap().await.unwrap();
         }

@@ -83,7 +83,7 @@ fn a_nats_restart_under_load_loses_nothing_and_duplicates_nothing() {
         assert_eq!((state.messages, state.last_sequence), (last, last), "one message per position, no more");
         for event in &log {
             let message = stream.get_raw_message(event.position).await.unwrap();
-            let published: RecordedEvent = serde_json::from_slice(&message.payload).unwrap();
+            let published: RecordedEvent = ledger_core::record::decode(&message.payload).unwrap();
             assert_eq!(&published, event, "stream message {} is the log's event", event.position);
         }
     });

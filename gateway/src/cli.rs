@@ -68,6 +68,14 @@ pub enum Action {
         #[arg(long)]
         to: NaiveDate,
     },
+    /// Convert a log written in record format v1 to v2, in place (the v1 log is kept beside it,
+    /// the new chain continues the old one, the read models are rebuilt at the next start).
+    Migrate,
+    /// The log as JSON lines (the events' JSON view, as `GET /v1/events/{position}` serves it).
+    Events {
+        #[command(subcommand)]
+        action: EventsAction,
+    },
     /// Export a book's journal.
     Export {
         #[arg(long)]
@@ -78,6 +86,18 @@ pub enum Action {
         from: Option<NaiveDate>,
         #[arg(long)]
         to: Option<NaiveDate>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventsAction {
+    /// Print the events from position `--from` to `--to` (both included), one JSON object a line.
+    Dump {
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// The last position to print (default: the log's last).
+        #[arg(long)]
+        to: Option<u64>,
     },
 }
 
@@ -108,6 +128,8 @@ pub enum CliError {
     Task(#[from] tokio::task::JoinError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Migrate(#[from] event_log::migrate::MigrateError),
 }
 
 type CliResult = Result<(), CliError>;
@@ -146,6 +168,10 @@ pub async fn run(cli: Cli) -> CliResult {
             .await
         }
         Action::Settle { book, from, to } => settle(&settings, &book, from, to).await,
+        Action::Migrate => migrate(&settings).await,
+        Action::Events { action: EventsAction::Dump { from, to } } => {
+            with_reader(&settings, |log| async move { dump_events(&log, from, to).await }).await
+        }
         Action::Export { book, format, from, to } => {
             let settings = &settings;
             with_reader(settings, |store| async move {
@@ -184,6 +210,57 @@ where
     work(reader).await
 }
 
+/// `kboss migrate`: the log from format v1 to v2, then the read models dropped (the next start
+/// rebuilds them from the migrated log).
+async fn migrate(settings: &Settings) -> CliResult {
+    use event_log::migrate::{migrate_postgres, migrate_sqlite, Migrated};
+    let migrated = match &settings.database_url {
+        None => {
+            let data_dir = settings.data_dir.clone();
+            tokio::task::spawn_blocking(move || migrate_sqlite(&data_dir)).await??
+        }
+        Some(url) => {
+            let config: postgres::Config = url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
+            tokio::task::spawn_blocking(move || migrate_postgres(&config, "kboss migrate")).await??
+        }
+    };
+    match migrated {
+        Migrated::AlreadyV2 => println!("the log is already in record format v2; nothing to do"),
+        Migrated::Converted { events, keys, v1_head, v2_head, kept_at } => {
+            let read = open_read_models(settings).await?;
+            read.reset(None).await?;
+            println!(
+                "migrated {events} events and {keys} idempotency keys to record format v2; \
+                 v1 head {v1_head} is the new chain's genesis; v2 head {v2_head}; \
+                 the v1 log is kept in {kept_at}; the read models are rebuilt at the next start"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `kboss events dump`: JSON lines, in position order, read in chunks.
+async fn dump_events(log: &AsyncLog<AnyReader>, from: u64, to: Option<u64>) -> CliResult {
+    use std::io::Write;
+    let to = match to {
+        Some(to) => to,
+        None => log.last_position().await?,
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut after = from.saturating_sub(1);
+    while after < to {
+        let chunk = log.read_through(after, to, event_log::REPLAY_CHUNK_EVENTS).await?;
+        let Some(last) = chunk.last().map(|event| event.position) else { break };
+        for event in &chunk {
+            serde_json::to_writer(&mut out, event).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")?;
+        }
+        after = last;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 fn progress_bar(total: u64) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
@@ -196,12 +273,10 @@ fn replay(store: &mut AnyReader) -> CliResult {
     let total = store.last_position()?;
     let bar = progress_bar(total);
     let started = Instant::now();
-    let (state, _) = event_log::replay::replay_tail(
-        store,
-        ledger_core::State::default(),
-        ledger_core::log::ChainHead::genesis(),
-        |position| bar.set_position(position),
-    )?;
+    let genesis = event_log::replay::genesis(store)?;
+    let (state, _) = event_log::replay::replay_tail(store, ledger_core::State::default(), genesis, |position| {
+        bar.set_position(position)
+    })?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     println!(

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::chart::Account;
@@ -262,15 +261,15 @@ pub struct OrderPlaced {
     pub salesperson: Option<String>,
 }
 
-/// Paying from balance. The items are repeated so the event alone tells the whole sale (KPIs
-/// fold it without looking anything up).
+/// Paying from balance. The sale's items and their waterfall are the order's, as
+/// `OrderPlaced` recorded them: this event refers to them by `order_id` and does not repeat
+/// them (v1 did; `kboss migrate` drops the copy). Its entries are the sale's lines in every book.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderPaid {
     pub order_id: OrderId,
     pub customer_id: OrgId,
     pub seller_id: OrgId,
     pub total: Amount,
-    pub items: Vec<PricedItem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salesperson: Option<String>,
 }
@@ -541,7 +540,7 @@ event_payloads! {
     RechargeReversed(RechargeReversed) = 1,
     CouponGranted(CouponGranted) = 1,
     OrderPlaced(OrderPlaced) = 1,
-    OrderPaid(OrderPaid) = 1,
+    OrderPaid(OrderPaid) = 2,
     OrderFulfilled(OrderFulfilled) = 1,
     OrderCancelled(OrderCancelled) = 1,
     OrderRefunded(OrderRefunded) = 1,
@@ -621,16 +620,19 @@ pub struct RecordedEvent {
 
 /// A sealed event with its canonical encoding: what a store writes, so the event is serialised
 /// once, for the hash and the disk alike.
+/// A sealed event and its record: the exact bytes the log stores and the chain hashes
+/// (record format v2, `crate::record`, which also seals: `RecordedEvent::seal_staged`), and
+/// their SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EncodedEvent {
     pub event: RecordedEvent,
-    pub canonical: Vec<u8>,
+    pub record: Vec<u8>,
+    pub digest: [u8; 32],
 }
 
-/// The canonical encoding the chain hashes: the envelope without `hash`, fields in declaration
-/// order, maps sorted (every map in an event is a `BTreeMap`), compact JSON, UTF-8.
+/// The envelope as record format v1 hashed it: canonical JSON of the event without its hash.
 #[derive(Serialize)]
-struct Canonical<'a> {
+struct CanonicalV1<'a, P: Serialize> {
     position: u64,
     event_id: &'a Uuid,
     schema_version: u16,
@@ -642,13 +644,31 @@ struct Canonical<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     correlation_id: &'a Option<Uuid>,
     #[serde(flatten)]
-    event: &'a Event,
+    event: P,
     prev_hash: &'a str,
 }
 
+/// `OrderPaid` as v1 wrote it: the order's items repeated (v2 refers to the order instead).
+#[derive(Serialize)]
+struct OrderPaidV1<'a> {
+    event_type: &'static str,
+    payload: OrderPaidV1Payload<'a>,
+    #[serde(skip_serializing_if = "<[Entry]>::is_empty")]
+    entries: &'a [Entry],
+}
+
+#[derive(Serialize)]
+struct OrderPaidV1Payload<'a> {
+    order_id: &'a OrderId,
+    customer_id: &'a OrgId,
+    seller_id: &'a OrgId,
+    total: &'a Amount,
+    items: &'a [PricedItem],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    salesperson: &'a Option<String>,
+}
+
 impl RecordedEvent {
-    /// A decided event with its envelope, not yet sealed onto the chain (no `prev_hash`, no
-    /// `hash`): what the writer folds into its state. See `log::ChainHead::seal`.
     pub fn staged(event: Event, meta: EnvelopeMeta) -> RecordedEvent {
         RecordedEvent {
             position: meta.position,
@@ -665,59 +685,59 @@ impl RecordedEvent {
         }
     }
 
-    /// Links a staged event to `prev_hash` and computes its canonical encoding and hash.
-    pub fn seal_staged(mut self, prev_hash: &str) -> EncodedEvent {
-        self.prev_hash = prev_hash.to_owned();
-        let canonical = self.canonical_bytes();
-        self.hash = hex::encode(Sha256::digest(&canonical));
-        EncodedEvent { event: self, canonical }
-    }
-
-    /// Seals a decided event into the log: envelope, canonical encoding, chain hash.
-    pub fn seal(event: Event, meta: EnvelopeMeta, prev_hash: &str) -> RecordedEvent {
-        RecordedEvent::staged(event, meta).seal_staged(prev_hash).event
-    }
-
-    /// Reads an event back from its canonical encoding and the hash stored beside it. The hash
-    /// is not checked here: replay does that (`verify_link`).
-    pub fn decode(canonical: &[u8], hash: &str) -> Result<RecordedEvent, serde_json::Error> {
+    /// An event of a record format v1 log (canonical JSON), with its stored hash, in today's
+    /// types: `kboss migrate` reads v1 logs with it. An `OrderPaid` loses its copy of the items.
+    pub fn decode_v1(canonical: &[u8], hash: &str) -> Result<RecordedEvent, serde_json::Error> {
         let mut event: RecordedEvent = serde_json::from_slice(canonical)?;
         event.hash = hash.to_owned();
         Ok(event)
+    }
+
+    /// The canonical JSON record format v1 hashed, for an event decoded from a v1 log;
+    /// `order_paid_items` are the items a v1 `OrderPaid` repeated (the v1 JSON has them).
+    pub fn v1_canonical_bytes(&self, order_paid_items: Option<&[PricedItem]>) -> Vec<u8> {
+        let bytes = match (&self.event.payload, order_paid_items) {
+            (EventPayload::OrderPaid(paid), Some(items)) => self.canonical_v1(OrderPaidV1 {
+                event_type: "OrderPaid",
+                payload: OrderPaidV1Payload {
+                    order_id: &paid.order_id,
+                    customer_id: &paid.customer_id,
+                    seller_id: &paid.seller_id,
+                    total: &paid.total,
+                    items,
+                    salesperson: &paid.salesperson,
+                },
+                entries: &self.event.entries,
+            }),
+            _ => self.canonical_v1(&self.event),
+        };
+        bytes.expect("events serialise")
+    }
+
+    fn canonical_v1<P: Serialize>(&self, event: P) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&CanonicalV1 {
+            position: self.position,
+            event_id: &self.event_id,
+            schema_version: 1,
+            recorded_at: &self.recorded_at,
+            effective_date: &self.effective_date,
+            actor: &self.actor,
+            idempotency_key: &self.idempotency_key,
+            correlation_id: &self.correlation_id,
+            event,
+            prev_hash: &self.prev_hash,
+        })
     }
 
     pub fn event_type(&self) -> &'static str {
         self.event.payload.event_type()
     }
 
-    pub fn canonical_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&Canonical {
-            position: self.position,
-            event_id: &self.event_id,
-            schema_version: self.schema_version,
-            recorded_at: &self.recorded_at,
-            effective_date: &self.effective_date,
-            actor: &self.actor,
-            idempotency_key: &self.idempotency_key,
-            correlation_id: &self.correlation_id,
-            event: &self.event,
-            prev_hash: &self.prev_hash,
-        })
-        .expect("events serialise")
-    }
-
-    /// SHA-256(canonical encoding), which includes `prev_hash`: each hash seals the whole past.
-    pub fn compute_hash(&self) -> String {
-        hex::encode(Sha256::digest(self.canonical_bytes()))
-    }
-
-    /// Checks this event's own hash and its link to the previous one.
+    /// Checks that this event links to `expected_prev_hash`. Its own hash was computed from the
+    /// bytes it was read from (a store, a JetStream message), or when it was sealed.
     pub fn verify_link(&self, expected_prev_hash: &str) -> Result<(), ChainError> {
         if self.prev_hash != expected_prev_hash {
             return Err(ChainError::BrokenLink { position: self.position });
-        }
-        if self.compute_hash() != self.hash {
-            return Err(ChainError::HashMismatch { position: self.position });
         }
         Ok(())
     }

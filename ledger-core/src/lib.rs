@@ -20,6 +20,7 @@ pub mod log;
 pub mod money;
 pub mod org;
 pub mod pricing;
+pub mod record;
 pub mod rules;
 pub mod state;
 #[cfg(feature = "testing")]

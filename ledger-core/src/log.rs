@@ -135,14 +135,19 @@ fn check_limits(state: &State, event: &RecordedEvent) -> Result<(), ReplayError>
     })
 }
 
-/// Folds events onto a state (a snapshot, or the empty state) and its chain head, verifying
-/// each event first.
+/// Folds in-memory events onto a state (a snapshot, or the empty state) and its chain head,
+/// verifying each event first. Events held in memory have no stored bytes, so each one's hash
+/// is also checked against its record encoded afresh; a store instead hashes the bytes it read
+/// ([`crate::record::decode`]) and replays with [`verify_next`].
 pub fn replay_onto<'a>(
     mut state: State,
     mut chain: ChainHead,
     events: impl IntoIterator<Item = &'a RecordedEvent>,
 ) -> Result<(State, ChainHead), ReplayError> {
     for event in events {
+        if event.record_hash() != event.hash {
+            return Err(ChainError::HashMismatch { position: event.position }.into());
+        }
         verify_next(&state, &chain, event)?;
         evolve_untrusted(&mut state, event)?;
         chain = ChainHead::after(event);

@@ -247,6 +247,12 @@ impl WorkedExample {
         order_id
     }
 
+    /// Pays an order from the customer's wallet.
+    pub fn pay_order(&mut self, order_id: OrderId) -> Vec<RecordedEvent> {
+        let customer = self.customer_actor.clone();
+        self.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }))
+    }
+
     /// A fresh id, unique within the fixture.
     pub fn next_id<T: From<Uuid>>(&mut self) -> T {
         id(1_000_000 + self.ledger.log.len() as u128 * 1_000 + self.ids_drawn())
@@ -267,4 +273,17 @@ impl Default for WorkedExample {
     fn default() -> Self {
         WorkedExample::new()
     }
+}
+
+/// The purchase of DESIGN §2.5 as the log holds it: C recharges 1000.00, then buys one unit of P
+/// for one period; returns the `OrderPlaced` and `OrderPaid` records (the latter books the sale
+/// in every book of the chain). For tests and benches of the record encodings.
+pub fn worked_example_purchase() -> (RecordedEvent, RecordedEvent) {
+    let mut world = WorkedExample::new();
+    world.recharge("1000.00");
+    let order_id = world.place_order();
+    let placed = world.ledger.log.last().expect("the order was placed").clone();
+    let paid = world.pay_order(order_id);
+    assert_eq!((placed.event_type(), paid[0].event_type()), ("OrderPlaced", "OrderPaid"));
+    (placed, paid[0].clone())
 }

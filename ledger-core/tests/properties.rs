@@ -2396,7 +2396,7 @@ fn tampering_is_caught_where_it_happened(
     // forgery is folded into the state before the next link fails; see the report on `evolve`.)
     if pointer.starts_with("/entries/") {
         let mut rehashed = tampered;
-        rehashed.hash = rehashed.compute_hash();
+        rehashed.hash = rehashed.record_hash();
         forged[*index] = rehashed;
         let error = replay(&forged).expect_err("an unbalanced entry must not replay");
         prop_assert_eq!(error.position(), position, "{}", error);

@@ -1,4 +1,4 @@
-//! The server-mode runner (DESIGN §6): a durable JetStream pull consumer (explicit ack) per
+//! The server-mode runner (DESIGN §6): a durable JetStream pull consumer (one ack per batch) per
 //! deployment read store. It fetches batches of events published by the relay
 //! (`event_log::relay`: stream sequence = log position), applies them to the read models, and
 //! acks them only once applied.
@@ -12,9 +12,12 @@
 //! - any error (NATS restarted, consumer deleted, read store down) ends the session: back off,
 //!   reconnect, re-create the consumer, catch up, go on.
 //!
-//! Every message is checked before it is applied: its payload is a `RecordedEvent` whose
-//! position is the message's stream sequence and whose hash is the hash of its canonical
-//! encoding. One that is not is never applied; its position is read from the log instead.
+//! Every message is checked before it is applied: its payload is a record (format v2, the bytes
+//! the log stores) whose position is the message's stream sequence and whose `prev_hash` is the
+//! hash of the event before it (the hash of a record is computed from the bytes received). One
+//! that is not is never applied; its position is read from the log instead. A run of linked
+//! messages is applied only once its last hash is the log's at that position (one point read per
+//! run anchors the chain), so a forged message that links correctly is not applied either.
 
 use std::time::Duration;
 
@@ -122,6 +125,7 @@ pub fn spawn_jetstream_with(
             progress: reporters.progress,
             last_error: reporters.last_error,
             applied: 0,
+            last_hash: String::new(),
         };
         consumer.run(stopped)
     })
@@ -136,6 +140,9 @@ struct Consumer<S: LogRead> {
     last_error: watch::Sender<Option<String>>,
     /// The read models' lowest checkpoint as of the last apply.
     applied: u64,
+    /// The hash of the event at `applied` (the log's genesis at 0): a message is applied only if
+    /// it links to it.
+    last_hash: String,
 }
 
 impl<S: LogRead> Consumer<S> {
@@ -160,25 +167,30 @@ impl<S: LogRead> Consumer<S> {
     /// Catches up from the log, then consumes until stopped (`Ok`) or an error.
     async fn session(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), ConsumerError> {
         self.applied = self.read_models.position().await?;
+        self.last_hash = self.hash_at(self.applied).await?;
         let stream = self.jetstream.get_stream(&self.config.stream).await.map_err(nats)?;
         let log_last = self.reader.last_position().await?;
         self.fill_from_log(log_last).await?;
-        let consumer: jetstream::consumer::PullConsumer = stream
-            .get_or_create_consumer(
-                &self.config.durable_name,
-                pull::Config {
-                    durable_name: Some(self.config.durable_name.clone()),
-                    ack_policy: AckPolicy::Explicit,
-                    ack_wait: self.config.ack_wait,
-                    // A new consumer starts where the read models are; an existing one keeps its
-                    // place (a gap behind it is filled from the log above).
-                    deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: self.applied + 1 },
-                    max_ack_pending: (4 * self.config.batch_max) as i64,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(nats)?;
+        let config = pull::Config {
+            durable_name: Some(self.config.durable_name.clone()),
+            // One ack per batch, for its last message, covers the whole batch: what this
+            // consumer applies is contiguous (gaps are filled from the log first).
+            ack_policy: AckPolicy::All,
+            ack_wait: self.config.ack_wait,
+            // A new consumer starts where the read models are; an existing one keeps its place
+            // (a gap behind it is filled from the log above).
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: self.applied + 1 },
+            max_ack_pending: (4 * self.config.batch_max) as i64,
+            ..Default::default()
+        };
+        let mut consumer: jetstream::consumer::PullConsumer =
+            stream.get_or_create_consumer(&self.config.durable_name, config.clone()).await.map_err(nats)?;
+        if consumer.cached_info().config.ack_policy != AckPolicy::All {
+            // A consumer an earlier version created acks each message: it is only a cursor, and
+            // the read models know where they are, so it is made again.
+            stream.delete_consumer(&self.config.durable_name).await.map_err(nats)?;
+            consumer = stream.get_or_create_consumer(&self.config.durable_name, config).await.map_err(nats)?;
+        }
         let mut messages = consumer
             .stream()
             .max_messages_per_batch(self.config.batch_max)
@@ -204,7 +216,7 @@ impl<S: LogRead> Consumer<S> {
         }
     }
 
-    /// Applies a batch (filling gaps from the log), then acks every message of it.
+    /// Applies a batch (filling gaps from the log), then acks it with one ack of its last message.
     async fn handle(&mut self, batch: Vec<Message>) -> Result<(), ConsumerError> {
         let mut events = Vec::with_capacity(batch.len());
         let (mut highest, mut seen) = (0, self.progress.borrow().seen);
@@ -228,16 +240,30 @@ impl<S: LogRead> Consumer<S> {
         for event in events.into_iter().filter(|event| event.position > applied_before) {
             let next = self.applied + 1 + run.len() as u64;
             if event.position > next {
-                self.apply(&std::mem::take(&mut run)).await?;
+                self.apply_anchored(std::mem::take(&mut run)).await?;
                 self.fill_from_log(event.position - 1).await?;
             }
             if event.position == self.applied + 1 + run.len() as u64 {
-                run.push(event);
+                let previous = run.last().map_or(&self.last_hash, |event| &event.hash);
+                if event.prev_hash == *previous {
+                    run.push(event);
+                } else {
+                    // A message that verifies on its own but does not continue what was applied
+                    // (forged, or from another log): never applied; the log supplies its position.
+                    tracing::error!(
+                        position = event.position,
+                        "jetstream consumer: message refused: it does not link to the last event applied"
+                    );
+                }
             }
         }
-        self.apply(&run).await?;
+        self.apply_anchored(run).await?;
         self.fill_from_log(highest).await?;
-        for message in &batch {
+        let last = batch
+            .iter()
+            .filter_map(|message| Some((message.info().ok()?.stream_sequence, message)))
+            .max_by_key(|(sequence, _)| *sequence);
+        if let Some((_, message)) = last {
             message.ack().await.map_err(nats)?;
         }
         self.last_error.send_if_modified(|last| last.take().is_some());
@@ -257,6 +283,34 @@ impl<S: LogRead> Consumer<S> {
         Ok(())
     }
 
+    /// Applies a run of linked messages if its last event is the log's: one point read anchors
+    /// the whole run, since each event's hash covers the link to the one before. A run that is
+    /// not the log's (a forged message that links correctly, say) is dropped and the log read
+    /// instead.
+    async fn apply_anchored(&mut self, run: Vec<RecordedEvent>) -> Result<(), ConsumerError> {
+        let Some(last) = run.last() else { return Ok(()) };
+        let position = last.position;
+        if self.hash_at(position).await? == last.hash {
+            return self.apply(&run).await;
+        }
+        tracing::error!(position, "jetstream consumer: messages refused: they are not the log's events");
+        self.fill_from_log(position).await
+    }
+
+    /// The hash of the event at `position` as the log has it (the genesis at 0).
+    async fn hash_at(&self, position: u64) -> Result<String, ConsumerError> {
+        if position == 0 {
+            return Ok(self.reader.call(|reader| reader.genesis()).await?);
+        }
+        match self.reader.read_one(position).await? {
+            Some(event) => Ok(event.hash),
+            None => {
+                Err(ReadError::Corrupt(format!("the read models are at {position}, which the log does not hold"))
+                    .into())
+            }
+        }
+    }
+
     async fn apply(&mut self, events: &[RecordedEvent]) -> Result<(), ConsumerError> {
         if events.is_empty() {
             return Ok(());
@@ -265,6 +319,11 @@ impl<S: LogRead> Consumer<S> {
         let wanted = events.last().map_or(self.applied, |event| event.position);
         if lowest < wanted {
             return Err(ReadError::Corrupt(format!("applied through {wanted}, the read models are at {lowest}")).into());
+        }
+        if lowest == wanted {
+            self.last_hash.clone_from(&events.last().expect("not empty").hash);
+        } else {
+            self.last_hash = self.hash_at(lowest).await?;
         }
         self.applied = lowest;
         self.progress.send_modify(|progress| {
@@ -275,14 +334,12 @@ impl<S: LogRead> Consumer<S> {
     }
 }
 
-/// The event a message carries, if it is the one at `sequence` and its hash verifies.
+/// The event a message carries (its record, hashed as received), if it is the one at
+/// `sequence`. Its link is checked against what was applied before it, in [`Consumer::handle`].
 fn verified(payload: &[u8], sequence: u64) -> Result<RecordedEvent, String> {
-    let event: RecordedEvent = serde_json::from_slice(payload).map_err(|error| error.to_string())?;
+    let event = ledger_core::record::decode(payload).map_err(|error| error.to_string())?;
     if event.position != sequence {
         return Err(format!("carries position {} at stream sequence {sequence}", event.position));
-    }
-    if event.compute_hash() != event.hash {
-        return Err(format!("the hash of position {} does not verify", event.position));
     }
     Ok(event)
 }

@@ -142,7 +142,7 @@ async fn redeliveries_and_duplicates_change_nothing<B: Backend>(backend: B) {
     let log = read_log(&backend);
     for event in &log[..20] {
         let publish = Publish::build()
-            .payload(serde_json::to_vec(event).unwrap().into())
+            .payload(ledger_core::record::encode(event).into())
             .message_id(event.event_id.to_string())
             .expected_last_sequence(event.position - 1);
         let ack = js.send_publish(names.relay.subject(event), publish).await.unwrap().await.unwrap();
@@ -169,7 +169,7 @@ async fn redeliveries_and_duplicates_change_nothing<B: Backend>(backend: B) {
     delete_stream(&nats, &names.relay.stream).await;
 }
 
-async fn a_message_that_does_not_verify_is_replaced_by_the_log<B: Backend>(backend: B) {
+async fn a_forged_message_is_never_applied_and_the_log_supplies_its_position<B: Backend>(backend: B) {
     let names = names();
     let nats = connect().await;
     let js = jetstream::new(nats.clone());
@@ -192,15 +192,22 @@ async fn a_message_that_does_not_verify_is_replaced_by_the_log<B: Backend>(backe
     let (writer, last) = workload(&backend, 3).await;
     blocking(|| writer.shutdown());
     let log = read_log(&backend);
-    let paid = log.iter().find(|event| event.event_type() == "OrderPaid").unwrap().position;
+    let position_of = |event_type: &str| log.iter().find(|event| event.event_type() == event_type).unwrap().position;
+    let (placed, paid) = (position_of("OrderPlaced"), position_of("OrderPaid"));
     for event in &log {
-        let mut payload = serde_json::to_value(event).unwrap();
+        let mut published = event.clone();
+        if event.position == placed {
+            // A record that verifies on its own but does not link to the event before it.
+            published.effective_date = ledger_core::testing::date("2026-03-01");
+            published.prev_hash = log[0].hash.clone();
+        }
         if event.position == paid {
-            // Booked on another day: the journal would show it, were it applied.
-            payload["effective_date"] = serde_json::json!("2026-03-01");
+            // A forgery that links correctly (booked on another day: the journal would show
+            // it, were it applied); the next message then links to the real event, not to it.
+            published.effective_date = ledger_core::testing::date("2026-03-01");
         }
         let publish = Publish::build()
-            .payload(serde_json::to_vec(&payload).unwrap().into())
+            .payload(ledger_core::record::encode(&published).into())
             .message_id(event.event_id.to_string())
             .expected_last_sequence(event.position - 1);
         js.send_publish(names.relay.subject(event), publish).await.unwrap().await.unwrap();
@@ -216,5 +223,5 @@ async fn a_message_that_does_not_verify_is_replaced_by_the_log<B: Backend>(backe
 on_both_backends!(
     relayed_events_reach_the_read_models_and_equal_a_rebuild,
     redeliveries_and_duplicates_change_nothing,
-    a_message_that_does_not_verify_is_replaced_by_the_log,
+    a_forged_message_is_never_applied_and_the_log_supplies_its_position,
 );

@@ -91,8 +91,7 @@ fn copy_log(from: &mut impl LogRead, to: &mut impl LogAppend) {
         let chunk = from.read_after(after, REPLAY_CHUNK_EVENTS).unwrap();
         let Some(last) = chunk.last() else { return };
         after = last.position;
-        let encoded: Vec<EncodedEvent> =
-            chunk.into_iter().map(|event| EncodedEvent { canonical: event.canonical_bytes(), event }).collect();
+        let encoded: Vec<EncodedEvent> = chunk.into_iter().map(EncodedEvent::of).collect();
         to.append(&encoded, &[]).unwrap();
     }
 }

@@ -7,6 +7,7 @@ mod export;
 mod flow;
 mod helpers;
 mod idempotency;
+mod migrate;
 mod more_flows;
 mod nats;
 mod notifier;

@@ -263,7 +263,6 @@ impl Decider<'_> {
             customer_id: order.customer_id,
             seller_id: order.seller_id,
             total: order.total,
-            items: order.items.clone(),
             salesperson: order.salesperson.clone(),
         });
         self.sale_events("sale", payload, &order.items, order.customer_id, order_id.0)

@@ -13,7 +13,10 @@ use super::*;
 use crate::projection::{self, EventContext, EventStatements, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
-const MIGRATIONS: &[(i64, &str)] = &[(101, include_str!("../../../schemas/sql/read_models/0101_read_models.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (101, include_str!("../../../schemas/sql/read_models/0101_read_models.sql")),
+    (102, include_str!("../../../schemas/sql/read_models/0102_kpi_orders.sql")),
+];
 
 /// The first key of the advisory lock serialising read-model migrations (the log's store uses
 /// "KBOS" and "KBOS" + 1); the second key is the schema's hash.

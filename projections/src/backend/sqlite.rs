@@ -23,7 +23,10 @@ pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 /// multi-row text in its few sizes (`sql::statement_sizes`).
 const STATEMENT_CACHE_CAPACITY: usize = 512;
 
-const MIGRATIONS: &[(i64, &str)] = &[(101, include_str!("../../../schemas/sql/read_models/0101_read_models.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (101, include_str!("../../../schemas/sql/read_models/0101_read_models.sql")),
+    (102, include_str!("../../../schemas/sql/read_models/0102_kpi_orders.sql")),
+];
 
 impl rusqlite::ToSql for SqlValue {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {

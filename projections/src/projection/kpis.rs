@@ -20,12 +20,12 @@ use ledger_core::ids::OrgId;
 use ledger_core::pricing::PricedItem;
 use ledger_core::{EventPayload, RecordedEvent};
 
-use super::{Fold, Projection};
+use super::{json_text, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
 pub const PROJECTION: Projection = Projection {
     name: "kpis",
-    tables: &["rm_kpi_daily", "rm_kpi_sale_keys", "rm_serial_daily"],
+    tables: &["rm_kpi_daily", "rm_kpi_sale_keys", "rm_serial_daily", "rm_kpi_orders"],
     fold: Fold::Events { context, statements },
 };
 
@@ -47,6 +47,9 @@ const INSERT_SALE_KEY: &str =
     "INSERT INTO rm_kpi_sale_keys (order_id, book, dimension, dim_key, revenue, discounts, cost)
      VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (order_id, book, dimension, dim_key) DO NOTHING";
+const INSERT_ORDER_ITEMS: &str =
+    "INSERT INTO rm_kpi_orders (order_id, items) VALUES ($1, $2) ON CONFLICT (order_id) DO NOTHING";
+const ITEMS_OF_ORDER: &str = "SELECT items FROM rm_kpi_orders WHERE order_id = $1";
 const SALE_KEYS_OF_ORDER: &str = "SELECT book, dimension, dim_key, revenue, discounts, cost FROM rm_kpi_sale_keys
      WHERE order_id = $1 ORDER BY book, dimension, dim_key";
 const ADD_SERIAL: &str = "INSERT INTO rm_serial_daily (book, day, package_days, codes_issued, codes_activated, revenue)
@@ -82,6 +85,7 @@ type Groups = [BTreeMap<String, Figures>; 5];
 
 fn context(event: &RecordedEvent) -> Option<Statement> {
     match &event.event.payload {
+        EventPayload::OrderPaid(paid) => Some(Statement::new(ITEMS_OF_ORDER, vec![SqlValue::text(paid.order_id)])),
         EventPayload::OrderRefunded(refunded) => {
             Some(Statement::new(SALE_KEYS_OF_ORDER, vec![SqlValue::text(refunded.order_id)]))
         }
@@ -91,10 +95,16 @@ fn context(event: &RecordedEvent) -> Option<Statement> {
 
 fn statements(event: &RecordedEvent, context: &[Row], out: &mut Vec<Statement>) {
     let day = SqlValue::date(event.effective_date);
-    let sale_keys = parse_sale_keys(context);
+    if let EventPayload::OrderPlaced(placed) = &event.event.payload {
+        out.push(Statement::new(INSERT_ORDER_ITEMS, vec![SqlValue::text(placed.order_id), json_text(&placed.items)]));
+    }
+    let (sale_keys, paid_items) = match &event.event.payload {
+        EventPayload::OrderPaid(_) => (BTreeMap::new(), parse_items(context)),
+        _ => (parse_sale_keys(context), Vec::new()),
+    };
     for (book, figures) in book_figures(event) {
         out.push(add_kpi(book, &day, TOTAL, NO_KEY, &figures));
-        let groups = groups(event, book, &sale_keys);
+        let groups = groups(event, book, &sale_keys, &paid_items);
         for (dimension, groups) in DIMENSIONS.iter().zip(groups) {
             for (key, share) in split(&figures, &groups) {
                 if let EventPayload::OrderPaid(paid) = &event.event.payload {
@@ -141,11 +151,16 @@ fn book_figures(event: &RecordedEvent) -> BTreeMap<OrgId, Figures> {
 }
 
 /// The keys of one book's figures in every dimension, with their weights.
-fn groups(event: &RecordedEvent, book: OrgId, sale_keys: &BTreeMap<OrgId, Groups>) -> Groups {
+fn groups(
+    event: &RecordedEvent,
+    book: OrgId,
+    sale_keys: &BTreeMap<OrgId, Groups>,
+    paid_items: &[PricedItem],
+) -> Groups {
     use EventPayload as E;
     let payload = &event.event.payload;
     let sale = match payload {
-        E::OrderPaid(paid) => Some((paid.items.as_slice(), paid.customer_id, paid.salesperson.as_deref())),
+        E::OrderPaid(paid) => Some((paid_items, paid.customer_id, paid.salesperson.as_deref())),
         E::UsageCharged(charged) => Some((std::slice::from_ref(&charged.item), charged.customer_id, None)),
         E::SubscriptionRenewed(renewed) => Some((renewed.items.as_slice(), renewed.customer_id, None)),
         _ => None,
@@ -202,6 +217,17 @@ fn sale_groups(items: &[PricedItem], book: OrgId, customer: OrgId, salesperson: 
         }
     }
     groups.iter().all(|dimension| !dimension.is_empty()).then_some(groups)
+}
+
+/// The items of the order a payment names, as this projection kept them from `OrderPlaced`
+/// (every read model is built from position 0, so it has seen the order). Without them the
+/// payment's figures go to its customer alone.
+fn parse_items(context: &[Row]) -> Vec<PricedItem> {
+    context
+        .first()
+        .and_then(|row| row.text(0).ok())
+        .and_then(|items| serde_json::from_str(items).ok())
+        .unwrap_or_default()
 }
 
 /// The rows a payment left, by book: the weights of its refunds.

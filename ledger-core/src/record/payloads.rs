@@ -1,0 +1,472 @@
+//! The encoding of every type an event is made of: the event type tags, the enum tags, money,
+//! codes, and each payload struct as its fields in declaration order.
+//!
+//! Every tag here is written out beside its variant and is part of the format: a tag is never
+//! reused or renumbered; a new variant takes a new number.
+
+use rust_decimal::Decimal;
+
+use super::wire::{wire_enum, wire_struct, Reader, Wire, Writer};
+use super::RecordError;
+use crate::chart::{Account, AccountCode, AccountType, Side};
+use crate::event::*;
+use crate::ids::*;
+use crate::journal::{Entry, Line};
+use crate::money::{Amount, Currency, MoneyError, Quantity, Rate, SignedAmount, Total, UnitPrice, AMOUNT_DECIMALS_MAX};
+use crate::org::{Actor, DistributorTier, Org, OrgKind, Role, SaleMode};
+use crate::pricing::{PricedItem, RateScope, RateSource, WaterfallLevel};
+use crate::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
+
+/// The event type table: each `EventPayload` variant with the `u16` the header carries for it.
+/// `event_tag` matches every variant (a new one does not compile until it has a tag here), and
+/// a number used twice does not compile either.
+macro_rules! event_tags {
+    ($($variant:ident = $tag:literal),* $(,)?) => {
+        /// Every event type with its tag in the record header (the format's table, for tools
+        /// and tests).
+        pub const EVENT_TAGS: &[(&str, u16)] = &[$((stringify!($variant), $tag),)*];
+
+        /// The header tag of a payload's event type.
+        pub fn event_tag(payload: &EventPayload) -> u16 {
+            match payload {
+                $(EventPayload::$variant(_) => $tag,)*
+            }
+        }
+
+        #[deny(unreachable_patterns)]
+        pub(crate) fn event_type_of_tag(tag: u16) -> Option<&'static str> {
+            match tag {
+                $($tag => Some(stringify!($variant)),)*
+                _ => None,
+            }
+        }
+
+        pub(crate) fn put_payload(payload: &EventPayload, writer: &mut Writer<'_>) {
+            match payload {
+                $(EventPayload::$variant(inner) => inner.put(writer),)*
+            }
+        }
+
+        pub(crate) fn take_payload(tag: u16, reader: &mut Reader<'_>) -> Result<EventPayload, RecordError> {
+            match tag {
+                $($tag => Ok(EventPayload::$variant(Wire::take(reader)?)),)*
+                _ => Err(reader.invalid_at(reader.offset(), format!("unknown event type tag {tag}"))),
+            }
+        }
+    };
+}
+
+event_tags! {
+    OrgOpened = 1,
+    AccountOpened = 2,
+    PostingRulesSet = 3,
+    SaleModeSet = 4,
+    ProductCreated = 5,
+    SupplierRateSet = 6,
+    RateSet = 7,
+    PromotionCreated = 8,
+    InviteCodeCreated = 9,
+    ApprovalRequested = 10,
+    ApprovalGranted = 11,
+    ApprovalRejected = 12,
+    RechargeRequested = 13,
+    RechargeConfirmed = 14,
+    RechargeReversed = 15,
+    CouponGranted = 16,
+    OrderPlaced = 17,
+    OrderPaid = 18,
+    OrderFulfilled = 19,
+    OrderCancelled = 20,
+    OrderRefunded = 21,
+    WithdrawalRequested = 22,
+    WithdrawalPaid = 23,
+    UsageCharged = 24,
+    SubscriptionRenewed = 25,
+    SerialPackagePriced = 26,
+    DistributorTierSet = 27,
+    SerialTierRateSet = 28,
+    SerialCodesIssued = 29,
+    SerialCodeActivated = 30,
+    CommissionAccrued = 31,
+    CommissionReversed = 32,
+    SettlementStatementIssued = 33,
+    SettlementPaid = 34,
+    InvoiceIssued = 35,
+    PeriodClosed = 36,
+    BusinessBooked = 37,
+    TokenIssued = 38,
+}
+
+wire_enum!(RechargeMethod { Online = 0, Offline = 1, Transfer = 2 });
+wire_enum!(WithdrawalRoute { Original = 0, Offline = 1 });
+wire_enum!(ApprovalKind {
+    Recharge = 0,
+    RechargeReversal = 1,
+    Withdrawal = 2,
+    SpecialRate = 3,
+    SettlementPayment = 4,
+    Invoice = 5,
+});
+wire_enum!(CancelReason { ByCustomer = 0, ByAdmin = 1, TimedOut = 2 });
+wire_enum!(OrgKind { Platform = 0, Reseller = 1, Customer = 2, Supplier = 3 });
+wire_enum!(DistributorTier { Gold = 0, Platinum = 1, Diamond = 2 });
+wire_enum!(Role { SuperAdmin = 0, Admin = 1, Finance = 2, Sales = 3, Operations = 4, Customer = 5 });
+wire_enum!(Side { Debit = 0, Credit = 1 });
+wire_enum!(AccountType { Asset = 0, Liability = 1, Equity = 2, Revenue = 3, ContraRevenue = 4, Expense = 5 });
+wire_enum!(PartyRef { Customer = 0, Child = 1, Parent = 2, Supplier = 3, Distributor = 4, Counterparty = 5 });
+wire_enum!(RateSource { Supplier = 0, Reseller = 1, Public = 2, Customer = 3, Promotion = 4, Rebate = 5 });
+wire_enum!(Currency { CNY = 0, USD = 1, HKD = 2, EUR = 3, SGD = 4 });
+
+macro_rules! wire_uuid_ids {
+    ($($name:ident),* $(,)?) => {
+        $(impl Wire for $name {
+            fn put(&self, writer: &mut Writer<'_>) {
+                self.0.put(writer);
+            }
+
+            fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+                uuid::Uuid::take(reader).map($name)
+            }
+        })*
+    };
+}
+
+wire_uuid_ids!(
+    OrgId,
+    ProductId,
+    OrderId,
+    ApprovalId,
+    PromotionId,
+    RechargeId,
+    WithdrawalId,
+    UsageId,
+    RenewalId,
+    SerialBatchId,
+    SettlementId,
+    InvoiceId,
+    PrincipalId,
+);
+
+/// The short codes a person types, as strings checked by their own constructors.
+macro_rules! wire_codes {
+    ($($name:ident),* $(,)?) => {
+        $(impl Wire for $name {
+            fn put(&self, writer: &mut Writer<'_>) {
+                writer.str(self.as_str());
+            }
+
+            fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+                reader.parsed(stringify!($name), Reader::string, $name::try_from)
+            }
+        })*
+    };
+}
+
+wire_codes!(InviteCode, SerialCode, TradeNumber);
+
+impl Wire for AccountCode {
+    fn put(&self, writer: &mut Writer<'_>) {
+        writer.str(self.as_str());
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        reader.parsed("account code", Reader::string, |text| AccountCode::parse(&text))
+    }
+}
+
+/// A linear sum as the text it prints as (`list - price`), the form people write and read.
+/// `parse` accepts spellings that print the same (`list-price`); only the printed one decodes,
+/// so the sum has one encoding.
+impl Wire for LinearSum {
+    fn put(&self, writer: &mut Writer<'_>) {
+        writer.str(&self.to_string());
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        reader.parsed("linear sum", Reader::string, |text| {
+            let sum = LinearSum::parse(&text)?;
+            if sum.to_string() != text {
+                return Err(format!("{text:?} is not written as it prints ({sum})"));
+            }
+            Ok(sum)
+        })
+    }
+}
+
+/// Amounts and totals: integer minor units, checked against the type's range by its constructor.
+impl Wire for Amount {
+    fn put(&self, writer: &mut Writer<'_>) {
+        writer.zigzag(i128::from(self.to_minor()));
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        reader.parsed("amount", Reader::zigzag_i64, Amount::from_minor)
+    }
+}
+
+impl Wire for Total {
+    fn put(&self, writer: &mut Writer<'_>) {
+        writer.zigzag(i128::from(self.to_minor()));
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        reader.parsed("total", Reader::zigzag_i64, Total::from_minor)
+    }
+}
+
+/// A signed amount is unbounded (any `Decimal` at two decimals), so its minor units are a full
+/// `Decimal` mantissa (96 bits), not an `i64`.
+impl Wire for SignedAmount {
+    fn put(&self, writer: &mut Writer<'_>) {
+        let value = self.as_decimal();
+        // `SignedAmount::from_decimal` rescales every value to two decimals; only a magnitude
+        // near `Decimal::MAX`, which no sum of bounded totals reaches, could keep fewer.
+        assert_eq!(value.scale(), AMOUNT_DECIMALS_MAX, "a signed amount in minor units: {value}");
+        writer.zigzag(value.mantissa());
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        reader.parsed(
+            "signed amount",
+            |reader| reader.zigzag(128),
+            |minor| Decimal::try_from_i128_with_scale(minor, AMOUNT_DECIMALS_MAX).map(SignedAmount::from_decimal),
+        )
+    }
+}
+
+/// Writes a decimal as it is held: its scale, then its signed mantissa.
+fn put_decimal(writer: &mut Writer<'_>, value: Decimal) {
+    // A `Decimal`'s scale is at most 28.
+    writer.u8(value.scale() as u8);
+    writer.zigzag(value.mantissa());
+}
+
+/// Reads a decimal and builds the value with its checked constructor, which must keep the
+/// decimal exactly as read: a value its constructor would rewrite (`0.9500` for a rate, which
+/// is held as `0.95`) is not in canonical form and is refused, so the scale the JSON view
+/// prints is the scale that was encoded.
+fn take_decimal<T>(
+    reader: &mut Reader<'_>,
+    what: &str,
+    from_decimal: fn(Decimal) -> Result<T, MoneyError>,
+    as_decimal: fn(&T) -> Decimal,
+) -> Result<T, RecordError> {
+    let start = reader.offset();
+    let scale = reader.u8()?;
+    let mantissa = reader.zigzag(128)?;
+    let invalid = |reason: String| RecordError { offset: start, reason: format!("invalid {what}: {reason}") };
+    let decimal = Decimal::try_from_i128_with_scale(mantissa, u32::from(scale)).map_err(|e| invalid(e.to_string()))?;
+    let value = from_decimal(decimal).map_err(|error| invalid(error.to_string()))?;
+    let held = as_decimal(&value);
+    if held.scale() != u32::from(scale) || held.mantissa() != mantissa {
+        return Err(invalid(format!("{decimal} is held as {held}: not in canonical form")));
+    }
+    Ok(value)
+}
+
+macro_rules! wire_decimals {
+    ($($name:ident),* $(,)?) => {
+        $(impl Wire for $name {
+            fn put(&self, writer: &mut Writer<'_>) {
+                put_decimal(writer, self.as_decimal());
+            }
+
+            fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+                take_decimal(reader, stringify!($name), $name::from_decimal, |value| value.as_decimal())
+            }
+        })*
+    };
+}
+
+wire_decimals!(Rate, UnitPrice, Quantity);
+
+impl Wire for SaleMode {
+    fn put(&self, writer: &mut Writer<'_>) {
+        match self {
+            SaleMode::Discount => writer.u8(0),
+            SaleMode::Rebate { commission_rate } => {
+                writer.u8(1);
+                commission_rate.put(writer);
+            }
+        }
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        let start = reader.offset();
+        match reader.u8()? {
+            0 => Ok(SaleMode::Discount),
+            1 => Ok(SaleMode::Rebate { commission_rate: Wire::take(reader)? }),
+            other => Err(reader.invalid_at(start, format!("unknown SaleMode tag {other}"))),
+        }
+    }
+}
+
+impl Wire for RateScope {
+    fn put(&self, writer: &mut Writer<'_>) {
+        match self {
+            RateScope::Public => writer.u8(0),
+            RateScope::Reseller(org_id) => {
+                writer.u8(1);
+                org_id.put(writer);
+            }
+            RateScope::Customer(org_id) => {
+                writer.u8(2);
+                org_id.put(writer);
+            }
+        }
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        let start = reader.offset();
+        match reader.u8()? {
+            0 => Ok(RateScope::Public),
+            1 => Ok(RateScope::Reseller(Wire::take(reader)?)),
+            2 => Ok(RateScope::Customer(Wire::take(reader)?)),
+            other => Err(reader.invalid_at(start, format!("unknown RateScope tag {other}"))),
+        }
+    }
+}
+
+impl Wire for Proposal {
+    fn put(&self, writer: &mut Writer<'_>) {
+        match self {
+            Proposal::ConfirmRecharge { recharge_id } => {
+                writer.u8(0);
+                recharge_id.put(writer);
+            }
+            Proposal::ReverseRecharge { recharge_id, reason } => {
+                writer.u8(1);
+                recharge_id.put(writer);
+                reason.put(writer);
+            }
+            Proposal::PayWithdrawal { withdrawal_id } => {
+                writer.u8(2);
+                withdrawal_id.put(writer);
+            }
+            Proposal::SetRate(rate_set) => {
+                writer.u8(3);
+                rate_set.put(writer);
+            }
+            Proposal::PaySettlement { settlement_id } => {
+                writer.u8(4);
+                settlement_id.put(writer);
+            }
+            Proposal::IssueInvoice { invoice_id, customer_id, amount } => {
+                writer.u8(5);
+                invoice_id.put(writer);
+                customer_id.put(writer);
+                amount.put(writer);
+            }
+        }
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        let start = reader.offset();
+        Ok(match reader.u8()? {
+            0 => Proposal::ConfirmRecharge { recharge_id: Wire::take(reader)? },
+            1 => Proposal::ReverseRecharge { recharge_id: Wire::take(reader)?, reason: Wire::take(reader)? },
+            2 => Proposal::PayWithdrawal { withdrawal_id: Wire::take(reader)? },
+            3 => Proposal::SetRate(Wire::take(reader)?),
+            4 => Proposal::PaySettlement { settlement_id: Wire::take(reader)? },
+            5 => Proposal::IssueInvoice {
+                invoice_id: Wire::take(reader)?,
+                customer_id: Wire::take(reader)?,
+                amount: Wire::take(reader)?,
+            },
+            other => return Err(reader.invalid_at(start, format!("unknown Proposal tag {other}"))),
+        })
+    }
+}
+
+// The envelope's actor and the journal.
+wire_struct!(Actor { org_id, principal_id, roles });
+wire_struct!(RuleRef { id, version });
+wire_struct!(Line { account, party, side, amount, pair });
+wire_struct!(Entry { book, date, currency, rule, lines });
+
+// What the payloads are made of.
+wire_struct!(Org { id, kind, name, parent_id, currency, sale_mode });
+wire_struct!(Account { code, name, account_type });
+wire_struct!(RuleLine { account, party, side, amount });
+wire_struct!(PostingRule { kind, role, version, lines });
+wire_struct!(WaterfallLevel { org_id, rate, rate_source, cost, price, margin });
+wire_struct!(PricedItem {
+    product_id,
+    supplier_id,
+    quantity,
+    periods,
+    list_price,
+    list_amount,
+    supplier_price,
+    supplier_rate,
+    levels,
+});
+wire_struct!(StatementLine { position, date, account, debit, credit });
+wire_struct!(CloseCertificate {
+    book,
+    through,
+    trial_balance_hash,
+    total_debit,
+    total_credit,
+    last_position,
+    rule_versions,
+});
+
+// The payloads, in the order of the event type table.
+wire_struct!(OrgOpened { org });
+wire_struct!(AccountOpened { book, account });
+wire_struct!(PostingRulesSet { rules });
+wire_struct!(SaleModeSet { reseller_id, sale_mode });
+wire_struct!(ProductCreated { product_id, name, supplier_id, owner_id, list_price, unit });
+wire_struct!(SupplierRateSet { product_id, rate });
+wire_struct!(RateSet { book, product_id, scope, rate, valid_from, valid_to });
+wire_struct!(PromotionCreated { promotion_id, book, name, rates, valid_from, valid_to });
+wire_struct!(InviteCodeCreated { code, book, promotion_id, salesperson });
+wire_struct!(ApprovalRequested { approval_id, book, kind, requested_by, proposal });
+wire_struct!(ApprovalDecided { approval_id, decided_by, comment });
+wire_struct!(RechargeRequested { recharge_id, approval_id, customer_id, book, amount, method, reference });
+wire_struct!(RechargeConfirmed { recharge_id, customer_id, book, amount, method, reference, channel, trade_number });
+wire_struct!(RechargeReversed { recharge_id, customer_id, book, amount, reason });
+wire_struct!(CouponGranted { customer_id, book, amount, reason });
+wire_struct!(OrderPlaced { order_id, customer_id, seller_id, items, total, invite_code, salesperson });
+wire_struct!(OrderPaid { order_id, customer_id, seller_id, total, salesperson });
+wire_struct!(OrderFulfilled { order_id, note, subscription_end });
+wire_struct!(OrderCancelled { order_id, reason });
+wire_struct!(OrderRefunded {
+    order_id,
+    customer_id,
+    seller_id,
+    amount,
+    penalty,
+    reason,
+    refunded_total,
+    fully_refunded,
+});
+wire_struct!(WithdrawalRequested { withdrawal_id, approval_id, customer_id, book, amount, route });
+wire_struct!(WithdrawalPaid { withdrawal_id, customer_id, book, amount, route });
+wire_struct!(UsageCharged { usage_id, customer_id, seller_id, item, total, period_from, period_to });
+wire_struct!(SubscriptionRenewed { renewal_id, order_id, customer_id, seller_id, items, total, new_end, renewed_by });
+wire_struct!(SerialPackagePriced { days, list_price });
+wire_struct!(DistributorTierSet { distributor_id, tier });
+wire_struct!(SerialTierRateSet { tier, rate });
+wire_struct!(SerialCodesIssued { batch_id, issuer_id, distributor_id, tier, days, codes, unit_price, total });
+wire_struct!(SerialCodeActivated { code, batch_id, issuer_id, customer_id, days, amount });
+wire_struct!(CommissionAccrued { source_id, payer_id, reseller_id, base, rate, amount });
+wire_struct!(CommissionReversed { source_id, payer_id, reseller_id, amount });
+wire_struct!(SettlementStatementIssued {
+    settlement_id,
+    book,
+    counterparty_id,
+    from,
+    to,
+    through_position,
+    receivable,
+    payable,
+    lines,
+    statement_hash,
+});
+wire_struct!(SettlementPaid { settlement_id, book, counterparty_id, receivable, payable });
+wire_struct!(InvoiceIssued { invoice_id, customer_id, book, amount });
+wire_struct!(PeriodClosed { book, through, certificate });
+wire_struct!(BusinessBooked { kind, role, book, amounts, parties, memo });
+wire_struct!(TokenIssued { principal_id, org_id, roles, label, token_hash, issued_by });
