@@ -9,25 +9,32 @@
 //! The figures come from the event's entries, so they hold whatever the posting rules booked; the
 //! payload only says which keys they belong to. A book's figures are split over the keys of a
 //! dimension in proportion to the sale's waterfall (list, list − price, cost, price), exactly, by
-//! largest remainder, so every dimension sums to the totals to the cent. A payment remembers its
-//! split (`rm_kpi_sale_keys`); a refund, whose payload names only the order, reads it back (the
-//! context query) and splits the reversal in the same proportions.
+//! largest remainder, so every dimension sums to the totals to the cent. A payment names only its
+//! order: the projection keeps each order's items (`rm_kpi_orders`) and splits the payment by
+//! them. A payment remembers its split (`rm_kpi_sale_keys`); a refund, whose payload names only
+//! the order, splits the reversal in the same proportions. The projection folds a whole run at
+//! once: what a run needs from earlier runs is read in one context query per 256 orders, what
+//! it placed or paid itself is carried in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ledger_core::chart::{codes, Side};
-use ledger_core::ids::OrgId;
+use ledger_core::ids::{OrderId, OrgId};
 use ledger_core::pricing::PricedItem;
 use ledger_core::{EventPayload, RecordedEvent};
 
 use super::{json_text, Fold, Projection};
-use crate::sql::{Row, SqlValue, Statement};
+use crate::sql::{statement_sizes, Row, SqlValue, Statement};
+use crate::ReadError;
 
 pub const PROJECTION: Projection = Projection {
     name: "kpis",
     tables: &["rm_kpi_daily", "rm_kpi_sale_keys", "rm_serial_daily", "rm_kpi_orders"],
-    fold: Fold::Events { context, statements },
+    fold: Fold::Run { context, statements },
 };
+
+/// Orders one context query looks up at most.
+const ORDERS_PER_QUERY_MAX: usize = 256;
 
 /// The dimension of the total rows.
 pub const TOTAL: &str = "";
@@ -49,9 +56,11 @@ const INSERT_SALE_KEY: &str =
      ON CONFLICT (order_id, book, dimension, dim_key) DO NOTHING";
 const INSERT_ORDER_ITEMS: &str =
     "INSERT INTO rm_kpi_orders (order_id, items) VALUES ($1, $2) ON CONFLICT (order_id) DO NOTHING";
-const ITEMS_OF_ORDER: &str = "SELECT items FROM rm_kpi_orders WHERE order_id = $1";
-const SALE_KEYS_OF_ORDER: &str = "SELECT book, dimension, dim_key, revenue, discounts, cost FROM rm_kpi_sale_keys
-     WHERE order_id = $1 ORDER BY book, dimension, dim_key";
+/// The context rows are tagged by their first column: `items` rows (order, items JSON) and
+/// `keys` rows (order, book, dimension, key, revenue, discounts, cost).
+const ITEMS_OF_ORDERS: &str = "SELECT 'items', order_id, items FROM rm_kpi_orders WHERE order_id IN";
+const SALE_KEYS_OF_ORDERS: &str =
+    "SELECT 'keys', order_id, book, dimension, dim_key, revenue, discounts, cost FROM rm_kpi_sale_keys WHERE order_id IN";
 const ADD_SERIAL: &str = "INSERT INTO rm_serial_daily (book, day, package_days, codes_issued, codes_activated, revenue)
      VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (book, day, package_days) DO UPDATE SET codes_issued = rm_serial_daily.codes_issued + excluded.codes_issued,
@@ -83,38 +92,122 @@ impl Figures {
 /// Per dimension, the keys a book's figures go to and the weights that split them.
 type Groups = [BTreeMap<String, Figures>; 5];
 
-fn context(event: &RecordedEvent) -> Option<Statement> {
-    match &event.event.payload {
-        EventPayload::OrderPaid(paid) => Some(Statement::new(ITEMS_OF_ORDER, vec![SqlValue::text(paid.order_id)])),
-        EventPayload::OrderRefunded(refunded) => {
-            Some(Statement::new(SALE_KEYS_OF_ORDER, vec![SqlValue::text(refunded.order_id)]))
+/// What a run needs from earlier runs, read once: the items of the orders it pays but did not
+/// place, and the sale keys of the orders it refunds but did not pay. Orders placed or paid
+/// within the run are carried in memory ([`statements`]).
+fn context(run: &[&RecordedEvent]) -> Vec<Statement> {
+    let (mut placed, mut paid, mut needs_items, mut needs_keys) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+    for event in run {
+        match &event.event.payload {
+            EventPayload::OrderPlaced(order) => {
+                placed.insert(order.order_id);
+            }
+            EventPayload::OrderPaid(order) => {
+                if !placed.contains(&order.order_id) {
+                    needs_items.insert(order.order_id);
+                }
+                paid.insert(order.order_id);
+            }
+            EventPayload::OrderRefunded(refund) if !paid.contains(&refund.order_id) => {
+                needs_keys.insert(refund.order_id);
+            }
+            _ => {}
         }
-        _ => None,
     }
+    let mut queries = orders_query(ITEMS_OF_ORDERS, &needs_items);
+    queries.extend(orders_query(SALE_KEYS_OF_ORDERS, &needs_keys));
+    queries
 }
 
-fn statements(event: &RecordedEvent, context: &[Row], out: &mut Vec<Statement>) {
-    let day = SqlValue::date(event.effective_date);
-    if let EventPayload::OrderPlaced(placed) = &event.event.payload {
-        out.push(Statement::new(INSERT_ORDER_ITEMS, vec![SqlValue::text(placed.order_id), json_text(&placed.items)]));
+/// `head (…)` for every order, in groups of the sizes [`statement_sizes`] gives (few distinct
+/// statement texts).
+fn orders_query(head: &str, orders: &BTreeSet<OrderId>) -> Vec<Statement> {
+    let orders: Vec<&OrderId> = orders.iter().collect();
+    let mut rest = orders.as_slice();
+    let mut queries = Vec::new();
+    for size in statement_sizes(orders.len(), ORDERS_PER_QUERY_MAX) {
+        let (group, after) = rest.split_at(size);
+        rest = after;
+        let placeholders: Vec<String> = (1..=group.len()).map(|index| format!("${index}")).collect();
+        let sql = format!("{head} ({})", placeholders.join(", "));
+        queries.push(Statement::dynamic(sql, group.iter().map(|order| SqlValue::text(order)).collect()));
     }
-    let (sale_keys, paid_items) = match &event.event.payload {
-        EventPayload::OrderPaid(_) => (BTreeMap::new(), parse_items(context)),
-        _ => (parse_sale_keys(context), Vec::new()),
-    };
+    queries
+}
+
+/// A run's statements, event by event, with what earlier runs left (the context rows) and what
+/// this run's own orders placed and paid.
+fn statements(run: &[&RecordedEvent], context: &[Row], out: &mut Vec<Statement>) -> Result<(), ReadError> {
+    let mut items: HashMap<OrderId, Vec<PricedItem>> = HashMap::new();
+    let mut sale_keys: HashMap<OrderId, BTreeMap<OrgId, Groups>> = HashMap::new();
+    for row in context {
+        // Rows this projection wrote; one that does not parse cannot be weighed, and its sale
+        // then falls back to its payload's keys.
+        let _ = match row.text(0)? {
+            "items" => parse_items(row).map(|(order, parsed)| items.insert(order, parsed)).map(|_| ()),
+            _ => parse_sale_key(row).map(|(order, book, index, key, weights)| {
+                sale_keys.entry(order).or_default().entry(book).or_default()[index].insert(key, weights);
+            }),
+        };
+    }
+    for event in run {
+        let payload = &event.event.payload;
+        if let EventPayload::OrderPlaced(placed) = payload {
+            out.push(Statement::new(
+                INSERT_ORDER_ITEMS,
+                vec![SqlValue::text(placed.order_id), json_text(&placed.items)],
+            ));
+            items.insert(placed.order_id, placed.items.clone());
+        }
+        let no_items = Vec::new();
+        let paid_items = match payload {
+            EventPayload::OrderPaid(paid) => items.get(&paid.order_id).unwrap_or(&no_items),
+            _ => &no_items,
+        };
+        let mut refund_keys = match payload {
+            EventPayload::OrderRefunded(refund) => sale_keys.get(&refund.order_id).cloned().unwrap_or_default(),
+            _ => BTreeMap::new(),
+        };
+        refund_keys.retain(|_, groups| groups.iter().all(|dimension| !dimension.is_empty()));
+        let written = event_statements(event, &refund_keys, paid_items, out);
+        if let EventPayload::OrderPaid(paid) = payload {
+            sale_keys.insert(paid.order_id, written);
+        }
+    }
+    Ok(())
+}
+
+/// One event's statements; answers the sale keys a payment wrote (a refund's weights).
+fn event_statements(
+    event: &RecordedEvent,
+    sale_keys: &BTreeMap<OrgId, Groups>,
+    paid_items: &[PricedItem],
+    out: &mut Vec<Statement>,
+) -> BTreeMap<OrgId, Groups> {
+    let day = SqlValue::date(event.effective_date);
+    let mut written: BTreeMap<OrgId, Groups> = BTreeMap::new();
     for (book, figures) in book_figures(event) {
         out.push(add_kpi(book, &day, TOTAL, NO_KEY, &figures));
-        let groups = groups(event, book, &sale_keys, &paid_items);
-        for (dimension, groups) in DIMENSIONS.iter().zip(groups) {
+        let groups = groups(event, book, sale_keys, paid_items);
+        for (index, (dimension, groups)) in DIMENSIONS.iter().zip(groups).enumerate() {
             for (key, share) in split(&figures, &groups) {
                 if let EventPayload::OrderPaid(paid) = &event.event.payload {
                     out.push(sale_key(paid.order_id, book, dimension, &key, &share));
+                    written.entry(book).or_default()[index].insert(key.clone(), refund_weights(&share));
                 }
                 out.push(add_kpi(book, &day, dimension, &key, &share));
             }
         }
     }
     serial_statements(event, &day, out);
+    written
+}
+
+/// A payment's share as the weights of its refunds (what `rm_kpi_sale_keys` keeps of it).
+fn refund_weights(share: &Figures) -> Figures {
+    let [revenue, discounts, cost, _, _] = share.0;
+    Figures([revenue, discounts, cost, 0, revenue - discounts])
 }
 
 /// Each book's figures, from the event's lines (and, for recharges, its payload).
@@ -219,41 +312,26 @@ fn sale_groups(items: &[PricedItem], book: OrgId, customer: OrgId, salesperson: 
     groups.iter().all(|dimension| !dimension.is_empty()).then_some(groups)
 }
 
-/// The items of the order a payment names, as this projection kept them from `OrderPlaced`
-/// (every read model is built from position 0, so it has seen the order). Without them the
-/// payment's figures go to its customer alone.
-fn parse_items(context: &[Row]) -> Vec<PricedItem> {
-    context
-        .first()
-        .and_then(|row| row.text(0).ok())
-        .and_then(|items| serde_json::from_str(items).ok())
-        .unwrap_or_default()
+/// An `items` context row: an order and its items, as this projection kept them from
+/// `OrderPlaced`.
+fn parse_items(row: &Row) -> Result<(OrderId, Vec<PricedItem>), ReadError> {
+    let order = row.parse(1)?;
+    let items = serde_json::from_str(row.text(2)?).map_err(|error| ReadError::Corrupt(error.to_string()))?;
+    Ok((order, items))
 }
 
-/// The rows a payment left, by book: the weights of its refunds.
-fn parse_sale_keys(context: &[Row]) -> BTreeMap<OrgId, Groups> {
-    let mut books: BTreeMap<OrgId, Groups> = BTreeMap::new();
-    for row in context {
-        let parsed = (|| {
-            let book: OrgId = row.parse(0)?;
-            let dimension = row.text(1)?.to_owned();
-            let key = row.text(2)?.to_owned();
-            let (revenue, discounts, cost) = (row.integer(3)?, row.integer(4)?, row.integer(5)?);
-            Ok::<_, crate::ReadError>((
-                book,
-                dimension,
-                key,
-                Figures([revenue, discounts, cost, 0, revenue - discounts]),
-            ))
-        })();
-        // The rows were written by this projection; one that does not parse cannot be weighed,
-        // and the refund then falls back to its payload's keys.
-        let Ok((book, dimension, key, weights)) = parsed else { continue };
-        let Some(index) = DIMENSIONS.iter().position(|name| *name == dimension) else { continue };
-        books.entry(book).or_default()[index].insert(key, weights);
-    }
-    books.retain(|_, groups| groups.iter().all(|dimension| !dimension.is_empty()));
-    books
+/// A `keys` context row: one key of a payment's split in one book, as refund weights.
+fn parse_sale_key(row: &Row) -> Result<(OrderId, OrgId, usize, String, Figures), ReadError> {
+    let order = row.parse(1)?;
+    let book = row.parse(2)?;
+    let dimension = row.text(3)?;
+    let index = DIMENSIONS
+        .iter()
+        .position(|name| *name == dimension)
+        .ok_or_else(|| ReadError::Corrupt(format!("no KPI dimension {dimension:?}")))?;
+    let key = row.text(4)?.to_owned();
+    let (revenue, discounts, cost) = (row.integer(5)?, row.integer(6)?, row.integer(7)?);
+    Ok((order, book, index, key, Figures([revenue, discounts, cost, 0, revenue - discounts])))
 }
 
 /// Splits each figure over the keys in proportion to that figure's weights; the shares sum to
