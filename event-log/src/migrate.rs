@@ -22,7 +22,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::replay::{verify_store, LoadError};
-use crate::sqlite::{database_path, DATABASE_FILE, LOCK_FILE};
+use crate::sqlite::{database_path, LOCK_FILE};
 use crate::store::{IdempotencyRecord, LogAppend, StoreError, REPLAY_CHUNK_EVENTS};
 use crate::{PostgresReader, PostgresStore, SqliteReader, SqliteStore};
 
@@ -302,9 +302,4 @@ fn v1_canonical(position: u64, body: &str, hash: &str) -> Result<Vec<u8>, Migrat
 
 fn pg(error: postgres::Error) -> MigrateError {
     StoreError::Unavailable(error.to_string()).into()
-}
-
-/// The file name of the log in a data directory, for messages.
-pub fn database_file() -> &'static str {
-    DATABASE_FILE
 }
