@@ -722,27 +722,29 @@ fn partial_refunds_that_sum_to_the_whole_reverse_every_book_to_the_cent() {
     world.ledger.given(&finance, refund(order_id, "316.67", "0.00"));
     world.ledger.given(&finance, refund(order_id, "316.67", "0.00"));
 
-    // The last refund takes exactly what is left of each share.
+    // The last refund takes exactly what is left of each share. The refunds before it reversed
+    // their proportion cumulatively (through the second: 666.67 of the 1000.00 list), so the
+    // rounding is spread over the parts instead of piling up on the last.
     let last = world.ledger.decide(&finance, refund(order_id, "316.66", "0.00")).unwrap();
     assert_eq!(
         book_lines(&last, world.r2, &names),
         vec![
-            vec!["Dr 6001 333.32", "Cr 6001.99 16.66", "Cr 2203[C] 316.66"],
-            vec!["Dr 2202[R1] 293.32", "Cr 6401 293.32"],
+            vec!["Dr 6001 333.33", "Cr 6001.99 16.67", "Cr 2203[C] 316.66"],
+            vec!["Dr 2202[R1] 293.33", "Cr 6401 293.33"],
         ]
     );
     assert_eq!(
         book_lines(&last, world.r1, &names),
         vec![
-            vec!["Dr 6001 333.32", "Cr 6001.99 40.00", "Cr 1122[R2] 293.32"],
+            vec!["Dr 6001 333.33", "Cr 6001.99 40.00", "Cr 1122[R2] 293.33"],
             vec!["Dr 2202[platform] 266.66", "Cr 6401 266.66"],
         ]
     );
     assert_eq!(
         book_lines(&last, world.platform, &names),
         vec![
-            vec!["Dr 6001 333.32", "Cr 6001.99 66.66", "Cr 1122[R1] 266.66"],
-            vec!["Dr 2202[supplier] 233.32", "Cr 6401 233.32"],
+            vec!["Dr 6001 333.33", "Cr 6001.99 66.67", "Cr 1122[R1] 266.66"],
+            vec!["Dr 2202[supplier] 233.33", "Cr 6401 233.33"],
         ]
     );
     let EventPayload::OrderRefunded(refunded) = &last[0].payload else { panic!() };

@@ -94,29 +94,29 @@ fn proportion(value: Amount, part: Amount, whole: Amount) -> Result<Amount, Mone
     round_half_up(product.checked_div(whole.as_decimal()).ok_or(MoneyError::TooLarge)?)
 }
 
-/// What a refund of `amount` reverses of each share: its proportion of the sale, except that
-/// the refund that completes the order takes exactly what is left, so a sale refunded in parts
-/// reverses to the cent. Used by the decider and by `evolve`, which keeps the running total.
+/// What a refund of `amount` reverses of each share. Cumulatively: the refunds through this one
+/// reverse their proportion of the share (rounded once), less what the earlier ones reversed, so
+/// partial refunds never reverse more than the share, however they round; the one that
+/// completes the order takes exactly what is left, so a sale refunded in parts reverses to the
+/// cent. (A log decided before this rule may have reversed a cent too much in parts: what is
+/// left is then zero, never negative.) Used by the decider and by `evolve`, which keeps the
+/// running total.
 pub(crate) fn refund_parts(order: &Order, shares: &[Share], amount: Amount) -> Result<Vec<ShareAmounts>, MoneyError> {
-    let completes = order.refunded.checked_add(amount) == Some(order.paid);
-    let left = |share: Amount, reversed: Amount| share.checked_sub(reversed).ok_or(MoneyError::Negative);
+    let refunded_after = order.refunded.checked_add(amount).ok_or(MoneyError::TooLarge)?;
+    let completes = refunded_after == order.paid;
+    let part = |share: Amount, reversed: Amount| -> Result<Amount, MoneyError> {
+        let through = if completes { share } else { proportion(share, refunded_after, order.paid)? };
+        Ok(through.checked_sub(reversed).unwrap_or(Amount::ZERO))
+    };
     shares
         .iter()
         .enumerate()
         .map(|(index, share)| {
             let reversed = order.reversed.get(index).copied().unwrap_or_default();
-            Ok(if completes {
-                ShareAmounts {
-                    list: left(share.amounts.list, reversed.list)?,
-                    price: left(share.amounts.price, reversed.price)?,
-                    cost: left(share.amounts.cost, reversed.cost)?,
-                }
-            } else {
-                ShareAmounts {
-                    list: proportion(share.amounts.list, amount, order.paid)?,
-                    price: proportion(share.amounts.price, amount, order.paid)?,
-                    cost: proportion(share.amounts.cost, amount, order.paid)?,
-                }
+            Ok(ShareAmounts {
+                list: part(share.amounts.list, reversed.list)?,
+                price: part(share.amounts.price, reversed.price)?,
+                cost: part(share.amounts.cost, reversed.cost)?,
             })
         })
         .collect()
@@ -381,18 +381,22 @@ impl Decider<'_> {
         Ok(events)
     }
 
-    /// A refund takes back the same share of every rebate commission the sale earned; the one
-    /// that completes the refund takes back exactly what is left.
+    /// A refund takes back the same share of every rebate commission the sale earned (the
+    /// refunds so far take back their proportion, rounded once); the one that completes the
+    /// refund takes back exactly what is left.
     fn commission_reversals(&self, order: &Order, amount: Amount) -> Result<Vec<Event>, DomainError> {
-        let completes = order.refunded.checked_add(amount) == Some(order.paid);
+        let invalid = |error| DomainError::invalid_amount("amount", error);
+        let refunded_after = order.refunded.checked_add(amount).ok_or(MoneyError::TooLarge).map_err(invalid)?;
+        let completes = refunded_after == order.paid;
         let mut events = Vec::new();
         for commission in &order.commissions {
-            let part = if completes {
-                commission.amount.checked_sub(commission.reversed).unwrap_or(Amount::ZERO)
+            // Cumulatively, like the sale's own shares (`refund_parts`).
+            let through = if completes {
+                commission.amount
             } else {
-                proportion(commission.amount, amount, order.paid)
-                    .map_err(|error| DomainError::invalid_amount("amount", error))?
+                proportion(commission.amount, refunded_after, order.paid).map_err(invalid)?
             };
+            let part = through.checked_sub(commission.reversed).unwrap_or(Amount::ZERO);
             if part.is_zero() {
                 continue;
             }
