@@ -8,5 +8,6 @@ pub mod testing;
 pub mod writer;
 
 pub use writer::{
-    CommandError, Committed, DecideFn, IdempotencyKey, Request, Writer, WriterConfig, WriterHandle, WriterHealth,
+    CommandError, Committed, CommittedBatch, DecideFn, IdempotencyKey, Request, Writer, WriterConfig, WriterHandle,
+    WriterHealth,
 };

@@ -16,7 +16,7 @@ use ledger_core::event::{EncodedEvent, EnvelopeMeta};
 use ledger_core::log::ChainHead;
 use ledger_core::{Command, DomainError, RecordedEvent, State};
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use event_log::replay::{encode_snapshot, load_state_and_chain, LoadError};
@@ -162,6 +162,8 @@ const HEALTH_RECOVERING: u8 = 1;
 pub struct WriterHandle {
     sender: mpsc::Sender<Message>,
     committed: watch::Receiver<u64>,
+    /// Weak, so the feed closes when the appender stops, however many handles remain.
+    feed: broadcast::WeakSender<CommittedBatch>,
     health: std::sync::Arc<std::sync::atomic::AtomicU8>,
 }
 
@@ -184,6 +186,18 @@ impl WriterHandle {
     /// The last position committed, and a way to wait for the next: projections wake on it.
     pub fn committed(&self) -> watch::Receiver<u64> {
         self.committed.clone()
+    }
+
+    /// Every batch's events once durable, in position order, as the writer has them in memory:
+    /// the embedded read-model runner applies them without reading the log back. A receiver
+    /// that falls more than [`FEED_BATCHES_MAX`] batches behind is told it lagged (and reads
+    /// the log); the channel closes when the writer stops.
+    pub fn feed(&self) -> broadcast::Receiver<CommittedBatch> {
+        match self.feed.upgrade() {
+            Some(feed) => feed.subscribe(),
+            // The writer has stopped: a receiver of a closed channel, which says so at once.
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// Whether the writer is deciding, recovering, or gone.
@@ -236,6 +250,8 @@ impl Writer {
         assert!(config.snapshot_every_events > 0, "snapshot_every_events must be positive");
         let (sender, receiver) = mpsc::channel(config.channel_capacity);
         let (committed_sender, committed) = watch::channel(0);
+        let (appender_feed, _) = broadcast::channel(FEED_BATCHES_MAX);
+        let feed = appender_feed.downgrade();
         let (loaded, load_result) = std::sync::mpsc::sync_channel(1);
         let health = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(HEALTH_READY));
         let loop_health = health.clone();
@@ -265,6 +281,7 @@ impl Writer {
                     .expect("the sealer thread starts");
                 let appender = Appender {
                     store,
+                    feed: appender_feed,
                     chain: committed_chain.clone(),
                     committed: committed_sender,
                     reports,
@@ -299,7 +316,7 @@ impl Writer {
             })
             .expect("the writer thread starts");
         match load_result.recv() {
-            Ok(Ok(())) => Ok(Writer { handle: WriterHandle { sender, committed, health }, thread: Some(thread) }),
+            Ok(Ok(())) => Ok(Writer { handle: WriterHandle { sender, committed, feed, health }, thread: Some(thread) }),
             Ok(Err(error)) => {
                 let _ = thread.join();
                 Err(error)
@@ -422,6 +439,12 @@ enum AppendReport {
     Committed { sequence: u64 },
     Failed { epoch: u64 },
 }
+
+/// A durable batch's events, shared by every receiver of [`WriterHandle::feed`].
+pub type CommittedBatch = std::sync::Arc<[RecordedEvent]>;
+
+/// Batches a [`WriterHandle::feed`] receiver may fall behind before it is told it lagged.
+pub const FEED_BATCHES_MAX: usize = 256;
 
 /// Depth of the pipeline: decided batches waiting for the appender. Two keep the appender busy
 /// while bounding how much work a failed append throws away.
@@ -680,6 +703,7 @@ impl Sealer {
 /// once each is durable.
 struct Appender<S> {
     store: S,
+    feed: broadcast::Sender<CommittedBatch>,
     /// The chain as committed, for the sealer to restart from after a failure.
     chain: std::sync::Arc<std::sync::Mutex<ChainHead>>,
     committed: watch::Sender<u64>,
@@ -735,6 +759,9 @@ impl<S: LogAppend> Appender<S> {
         }
         if let Some(last) = events.last() {
             *self.chain.lock().expect("chain lock") = ChainHead::after(&last.event);
+            if self.feed.receiver_count() > 0 {
+                let _ = self.feed.send(events.iter().map(|encoded| encoded.event.clone()).collect());
+            }
             self.committed.send_replace(last.event.position);
         }
         let _ = self.reports.send(AppendReport::Committed { sequence });

@@ -27,7 +27,9 @@ const RECORDS_MIGRATION: i64 = 2;
 
 pub const DATABASE_FILE: &str = "kboss.sqlite";
 pub const LOCK_FILE: &str = "writer.lock";
-/// How often the background connection folds the WAL back into the database.
+/// How often the background connection folds the WAL back into the database. Once a
+/// checkpoint has folded all of it, the next write truncates the WAL file to 64 MiB at most
+/// (`journal_size_limit`): under load it grew to hundreds of MiB and stayed that size.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Keys looked up per query (SQLite's default limit on bound parameters is 32766).
 const KEYS_PER_QUERY_MAX: usize = 500;
@@ -153,7 +155,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         .execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000;
+             PRAGMA journal_size_limit = 67108864;",
         )
         .map_err(unavailable)?;
     Ok(connection)

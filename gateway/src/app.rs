@@ -238,7 +238,13 @@ async fn start_distribution(
     match &settings.nats_url {
         None => {
             let log = open_reader(&open).await?;
-            Ok(vec![projections::spawn_embedded(read.clone(), log, write_side.committed())])
+            // The writer of this process feeds its batches from memory; a follower's runner reads
+            // the log whenever the leader's position moves.
+            let feed = match write_side {
+                WriteSide::Leader(writer) => Some(writer.feed()),
+                WriteSide::Follower { .. } => None,
+            };
+            Ok(vec![projections::spawn_embedded(read.clone(), log, write_side.committed(), feed)])
         }
         Some(url) => {
             let consumer_reader = open_reader(&open).await?;

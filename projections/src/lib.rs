@@ -18,7 +18,8 @@
 //! - [`ReadModels`] (this file): open, [`ReadModels::apply`], [`ReadModels::position`],
 //!   [`ReadModels::wait_for`] (read-your-writes), [`ReadModels::reset`]; the queries are in
 //!   `queries.rs`, their answers in [`views`].
-//! - [`runner`]: [`spawn_embedded`] (catch up from the log, woken by the writer's committed
+//! - [`runner`]: [`spawn_embedded`] (the writer's batches from memory, the log to catch up; a
+//!   follower's: catch up from the log, woken by the committed
 //!   position) and [`catch_up`] (`kboss rebuild`). In server mode the JetStream consumer calls
 //!   [`ReadModels::apply`].
 //! - SQL: `schemas/sql/read_models/01xx_*.sql` (one text for both backends), recorded in
@@ -51,7 +52,7 @@ pub mod sql;
 pub mod views;
 
 pub use jetstream::{spawn_jetstream, spawn_jetstream_with, ConsumerProgress, JetStreamConfig, JetStreamHandle};
-pub use runner::{catch_up, spawn_embedded};
+pub use runner::{catch_up, spawn_embedded, Feed};
 pub use views::*;
 
 /// How often `wait_for` re-reads the checkpoints while it waits. Applies made by this process

@@ -1,11 +1,13 @@
-//! Runners that feed the read models from the log: the embedded catch-up task and the rebuild.
-//! Both read through [`AsyncLog`], the log's one async adapter.
+//! Runners that feed the read models: the embedded task (from the writer's memory, catching up
+//! from the log) and the rebuild. Both read the log through [`AsyncLog`], its one async adapter.
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use event_log::{AsyncLog, LogRead, StoreError, REPLAY_CHUNK_EVENTS};
 use ledger_core::RecordedEvent;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::{ReadError, ReadModels};
@@ -40,13 +42,24 @@ fn stuck(position: u64) -> ReadError {
     ReadError::Corrupt(format!("the log does not continue the read models at position {position}"))
 }
 
-/// The embedded runner: catches up from the log in chunks, then waits for the writer's next
-/// commit and catches up again. A failure is logged and retried after a growing backoff; the task
-/// ends only when the writer is gone (its watch closed), and says so.
+/// A writer's durable batches, in position order, as it has them in memory (the embedded
+/// writer's feed: `commands::WriterHandle::feed`).
+pub type Feed = broadcast::Receiver<Arc<[RecordedEvent]>>;
+
+/// Events applied together from the feed at most (the batches already waiting are joined).
+pub const FEED_CHUNK_EVENTS: usize = REPLAY_CHUNK_EVENTS;
+
+/// The embedded runner. With the writer's `feed` (in the same process), it applies each
+/// durable batch from memory as it comes, joining the batches already waiting, and reads the
+/// log only to catch up: at start, after a gap or after falling too far behind. Without one (a
+/// follower, whose writer runs elsewhere) it catches up from the log whenever `committed`
+/// moves. A failure is logged and retried after a growing backoff; the task ends only when the
+/// writer is gone, and says so.
 pub fn spawn_embedded<R: LogRead>(
     read_models: ReadModels,
     log: AsyncLog<R>,
     mut committed: watch::Receiver<u64>,
+    mut feed: Option<Feed>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = RETRY_BACKOFF_INITIAL;
@@ -63,14 +76,66 @@ pub fn spawn_embedded<R: LogRead>(
                     continue;
                 }
             };
-            // Sleep until the writer commits past what is applied.
-            if committed.wait_for(|last| *last > reached).await.is_err() {
+            let writer_gone = match feed.as_mut() {
+                Some(feed) => match follow_feed(&read_models, feed, reached).await {
+                    FeedEnd::WriterGone => true,
+                    FeedEnd::ReadTheLog => false,
+                    FeedEnd::Failed(error) => {
+                        tracing::error!(%error, retry_in_ms = backoff.as_millis() as u64, "read models failed to apply");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+                        false
+                    }
+                },
+                // Sleep until the writer commits past what is applied.
+                None => committed.wait_for(|last| *last > reached).await.is_err(),
+            };
+            if writer_gone {
                 let outcome = catch_up_to_end(&read_models, &log).await;
                 tracing::info!(?outcome, "the writer stopped; read-model runner ends after a last catch-up");
                 return;
             }
         }
     })
+}
+
+enum FeedEnd {
+    WriterGone,
+    /// A gap (the feed lagged, or a batch does not continue the read models): catch up.
+    ReadTheLog,
+    Failed(ReadError),
+}
+
+/// Applies the feed's batches while they continue the read models from `position`.
+async fn follow_feed(read_models: &ReadModels, feed: &mut Feed, mut position: u64) -> FeedEnd {
+    loop {
+        let first = match feed.recv().await {
+            Ok(batch) => batch,
+            Err(broadcast::error::RecvError::Lagged(_)) => return FeedEnd::ReadTheLog,
+            Err(broadcast::error::RecvError::Closed) => return FeedEnd::WriterGone,
+        };
+        // Batches that arrived meanwhile join this one: one transaction for all of them.
+        let mut joined: Option<Vec<RecordedEvent>> = None;
+        while joined.as_ref().map_or(first.len(), Vec::len) < FEED_CHUNK_EVENTS {
+            match feed.try_recv() {
+                Ok(more) => joined.get_or_insert_with(|| first.to_vec()).extend_from_slice(&more),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => return FeedEnd::ReadTheLog,
+                Err(_) => break,
+            }
+        }
+        let events: &[RecordedEvent] = joined.as_deref().unwrap_or(&first);
+        let fresh = events.partition_point(|event| event.position <= position);
+        let events = &events[fresh..];
+        let Some(last) = events.last().map(|event| event.position) else { continue };
+        if events[0].position != position + 1 || last - position != events.len() as u64 {
+            return FeedEnd::ReadTheLog;
+        }
+        match read_models.apply(events).await {
+            Ok(applied) if applied == last => position = applied,
+            Ok(_) => return FeedEnd::ReadTheLog,
+            Err(error) => return FeedEnd::Failed(error),
+        }
+    }
 }
 
 /// Applies the log to the read models from their position up to `until` (or the end), calling

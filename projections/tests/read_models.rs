@@ -69,7 +69,7 @@ async fn a_random_workload_projects_consistently<B: Backend>(backend: B) {
     let writer = start_writer(&backend);
     let handle = writer.handle();
     let live = backend.read_models("live").await;
-    let runner = spawn_embedded(live.clone(), backend.log(), handle.committed());
+    let runner = spawn_embedded(live.clone(), backend.log(), handle.committed(), Some(handle.feed()));
     let mut world = grow_world(&handle).await;
     let committed = random_workload(&handle, &mut world, WORKLOAD_SEED, WORKLOAD_OPERATIONS).await;
     assert!(committed >= WORKLOAD_OPERATIONS / 2, "most operations commit ({committed})");
@@ -662,7 +662,7 @@ async fn wait_for_returns_once_applied_and_reports_behind<B: Backend>(backend: B
     let writer = start_writer(&backend);
     let handle = writer.handle();
     let live = backend.read_models("live").await;
-    let runner = spawn_embedded(live.clone(), backend.log(), handle.committed());
+    let runner = spawn_embedded(live.clone(), backend.log(), handle.committed(), Some(handle.feed()));
     let world = setup_world(&handle).await.unwrap();
     let position = *handle.committed().borrow();
     assert!(live.wait_for(position, WAIT_GENEROUS).await.unwrap() >= position);

@@ -41,7 +41,12 @@ fn main() {
             let read_models = ReadModels::open_sqlite(&directory.path().join("read")).unwrap();
             runtime.block_on(async {
                 let writer = Writer::start(store, WriterConfig::default()).unwrap();
-                let runner = spawn_embedded(read_models.clone(), reader, writer.handle().committed());
+                let runner = spawn_embedded(
+                    read_models.clone(),
+                    reader,
+                    writer.handle().committed(),
+                    Some(writer.handle().feed()),
+                );
                 measure("embedded (SQLite log and read models)", &writer.handle(), &read_models, rate, seconds).await;
                 tokio::task::spawn_blocking(move || writer.shutdown()).await.unwrap();
                 let _ = runner.await;

@@ -141,6 +141,8 @@ async fn fold_events(
     Ok(())
 }
 
+const ASYNCHRONOUS_COMMIT: &str = "SET LOCAL synchronous_commit = off";
+
 impl PostgresBackend {
     pub async fn open(pool: Pool) -> Result<PostgresBackend, ReadError> {
         let mut client = pool.get().await.map_err(unavailable)?;
@@ -181,6 +183,10 @@ impl PostgresBackend {
     pub async fn apply(&self, events: &[RecordedEvent]) -> Result<u64, ReadError> {
         let mut client = self.pool.get().await.map_err(unavailable)?;
         let transaction = client.transaction().await.map_err(unavailable)?;
+        // Read models are derived from the log: a commit the server loses in a crash loses the
+        // checkpoint with it (same transaction), and the chunk is applied again from the log. So
+        // this transaction does not wait for its WAL flush.
+        transaction.batch_execute(ASYNCHRONOUS_COMMIT).await.map_err(unavailable)?;
         let checkpoints: HashMap<String, u64> =
             read_checkpoints(&query_in(&transaction, &Statement::new(LOCK_CHECKPOINTS, vec![])).await?)?;
         for projection in projection::ALL {
