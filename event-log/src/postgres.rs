@@ -11,9 +11,7 @@ use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX, GENESIS_HASH};
 use ledger_core::RecordedEvent;
 use postgres::{Client, Config, NoTls};
 
-use crate::store::{
-    key_digest, stored_event, stored_record, IdempotencyRecord, InjectedFailure, LogAppend, LogRead, StoreError,
-};
+use crate::store::{key_digest, stored_record, IdempotencyRecord, InjectedFailure, LogAppend, LogRead, StoreError};
 
 /// The versioned migrations of `schemas/sql/postgres/`, applied in order.
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -300,15 +298,7 @@ macro_rules! log_read {
     ($store:ty) => {
         impl LogRead for $store {
             fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-                let limit = limit.min(i64::MAX as usize) as i64;
-                let rows = self
-                    .client()?
-                    .query(
-                        "SELECT position, record, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2",
-                        &[&(after as i64), &limit],
-                    )
-                    .map_err(unavailable)?;
-                rows.iter().map(row_to_event).collect()
+                Ok(self.read_records(after, limit)?.into_iter().map(|encoded| encoded.event).collect())
             }
 
             fn read_records(&mut self, after: u64, limit: usize) -> Result<Vec<EncodedEvent>, StoreError> {
@@ -393,5 +383,5 @@ log_read!(PostgresReader);
 
 fn row_to_event(row: &postgres::Row) -> Result<RecordedEvent, StoreError> {
     let position: i64 = row.get(0);
-    stored_event(position as u64, row.get(1), row.get(2))
+    stored_record(position as u64, row.get::<_, &[u8]>(1).to_vec(), row.get(2)).map(|encoded| encoded.event)
 }

@@ -12,9 +12,7 @@ use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX, GENESIS_HASH};
 use ledger_core::RecordedEvent;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::store::{
-    key_digest, stored_event, stored_record, IdempotencyRecord, InjectedFailure, LogAppend, LogRead, StoreError,
-};
+use crate::store::{key_digest, stored_record, IdempotencyRecord, InjectedFailure, LogAppend, LogRead, StoreError};
 
 /// The versioned migrations of `schemas/sql/sqlite/`, applied in order.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -292,19 +290,7 @@ impl LogRead for SqliteReader {
     }
 
     fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare_cached("SELECT position, record, hash FROM events WHERE position > ?1 ORDER BY position LIMIT ?2")
-            .map_err(unavailable)?;
-        let mut rows = statement.query(params![after as i64, limit as i64]).map_err(unavailable)?;
-        let mut events = Vec::with_capacity(limit.min(1024));
-        while let Some(row) = rows.next().map_err(unavailable)? {
-            let position = row.get::<_, i64>(0).map_err(unavailable)? as u64;
-            let record = row.get_ref(1).map_err(unavailable)?.as_blob().map_err(|error| unavailable(error.into()))?;
-            let hash = row.get_ref(2).map_err(unavailable)?.as_blob().map_err(|error| unavailable(error.into()))?;
-            events.push(stored_event(position, record, hash)?);
-        }
-        Ok(events)
+        Ok(self.read_records(after, limit)?.into_iter().map(|encoded| encoded.event).collect())
     }
 
     fn read_one(&mut self, position: u64) -> Result<Option<RecordedEvent>, StoreError> {
@@ -315,7 +301,7 @@ impl LogRead for SqliteReader {
             })
             .optional()
             .map_err(unavailable)?;
-        row.map(|(record, hash)| stored_event(position, &record, &hash)).transpose()
+        row.map(|(record, hash)| stored_record(position, record, &hash).map(|encoded| encoded.event)).transpose()
     }
 
     fn last_position(&mut self) -> Result<u64, StoreError> {

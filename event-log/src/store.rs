@@ -43,14 +43,9 @@ pub fn key_digest(scoped_key: &str) -> [u8; 32] {
     Sha256::digest(scoped_key.as_bytes()).into()
 }
 
-/// An event read back from storage: decoded from the record read, its hash computed from those
-/// bytes (never from a re-encoding) and checked against the stored hash and position. A record
-/// whose bytes changed is reported `Corrupt` at its own position.
-pub(crate) fn stored_event(position: u64, record: &[u8], stored_hash: &[u8]) -> Result<RecordedEvent, StoreError> {
-    stored_record(position, record.to_vec(), stored_hash).map(|encoded| encoded.event)
-}
-
-/// [`stored_event`], keeping the record's bytes and digest.
+/// An event read back from storage, with its record: decoded from the record read, its hash
+/// computed from those bytes (never from a re-encoding) and checked against the stored hash and
+/// position. A record whose bytes changed is reported `Corrupt` at its own position.
 pub(crate) fn stored_record(position: u64, record: Vec<u8>, stored_hash: &[u8]) -> Result<EncodedEvent, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt { position, reason };
     let digest = ledger_core::record::digest(&record);
