@@ -1,6 +1,11 @@
 //! Shared pieces of the benchmarks. See `RESULTS.md` for what was measured and how.
 use ledger_core::MoneyCommand;
 
+/// The allocator `kboss` runs with (see `gateway/src/main.rs`), so the benches measure what it
+/// runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Nearest-rank percentile of sorted samples.
 pub fn percentile(sorted: &[u64], fraction: f64) -> u64 {
     assert!(!sorted.is_empty(), "percentile of no samples");

@@ -2,6 +2,10 @@
 
 use clap::Parser;
 
+/// mimalloc: glibc malloc was a quarter of replay and read-model CPU (benches/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     gateway::telemetry::init();

@@ -28,7 +28,7 @@ const TRIAL_BALANCE: &str = "SELECT a.code, a.name, a.account_type,
      WHERE a.book = $1 GROUP BY a.code, a.name, a.account_type";
 const ACCOUNT_TYPE: &str = "SELECT account_type FROM rm_accounts WHERE book = $1 AND code = $2";
 const LEDGER_COLUMNS: &str =
-    "position, entry_idx, line_idx, entry_date, account, party, debit, credit, event_type, rule_id, rule_version, pair_id";
+    "position, entry_idx, line_idx, entry_date, account, party, debit, credit, event_type, rule_id, rule_version, pair";
 const ORDER_COLUMNS: &str = "order_id, customer_id, seller_id, status, total, paid, refunded, items, placed_on, placed_position, invite_code, salesperson";
 const ORDER_FILTER: &str =
     "(CAST($1 AS TEXT) IS NULL OR seller_id = $1) AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2)
@@ -392,10 +392,10 @@ impl Parameters {
     }
 }
 
-/// One ledger page. Filtered by book, by book and account, or by book, account and party, the
-/// running balance is the line's stored one, and the page an index range scan; filtered by party
-/// alone (no stored balance for that key) it is a window over the party's lines in log order.
-/// Either way dates and the cursor choose the lines shown, not the lines summed.
+/// One ledger page: an index range scan, whatever its depth in the book. Filtered by an account
+/// (and a party), each line carries its stored running balance; without an account there is none
+/// (a running sum of unlike accounts means nothing). Dates and the cursor choose the lines shown,
+/// not the lines summed.
 fn ledger_page_sql(query: &LedgerQuery, after: [i64; 3], limit: usize) -> (String, Vec<SqlValue>) {
     let mut parameters = Parameters::default();
     let mut filter = vec![format!("book = {}", parameters.bind(SqlValue::text(query.book)))];
@@ -405,39 +405,24 @@ fn ledger_page_sql(query: &LedgerQuery, after: [i64; 3], limit: usize) -> (Strin
     if let Some(party) = query.party {
         filter.push(format!("party = {}", parameters.bind(SqlValue::text(party))));
     }
-    let mut shown = Vec::new();
     if let Some(from) = query.from {
-        shown.push(format!("entry_date >= {}", parameters.bind(SqlValue::date(from))));
+        filter.push(format!("entry_date >= {}", parameters.bind(SqlValue::date(from))));
     }
     if let Some(to) = query.to {
-        shown.push(format!("entry_date <= {}", parameters.bind(SqlValue::date(to))));
+        filter.push(format!("entry_date <= {}", parameters.bind(SqlValue::date(to))));
     }
     let [position, entry_idx, line_idx] = after.map(|value| parameters.bind(SqlValue::Integer(value)));
-    shown.push(format!("(position, entry_idx, line_idx) > ({position}, {entry_idx}, {line_idx})"));
+    filter.push(format!("(position, entry_idx, line_idx) > ({position}, {entry_idx}, {line_idx})"));
     let limit = parameters.bind(SqlValue::Integer(limit as i64));
-    let order = "ORDER BY position, entry_idx, line_idx";
-    let sql = match (&query.account, query.party) {
-        (None, Some(_)) => format!(
-            "SELECT * FROM (SELECT {LEDGER_COLUMNS},
-                 CAST(SUM(debit - credit) OVER ({order} ROWS UNBOUNDED PRECEDING) AS BIGINT) AS running
-                 FROM rm_journal WHERE {}) lines
-             WHERE {} {order} LIMIT {limit}",
-            filter.join(" AND "),
-            shown.join(" AND ")
-        ),
-        (account, party) => {
-            let running = match (account, party) {
-                (None, _) => "book_running",
-                (Some(_), None) => "account_running",
-                (Some(_), Some(_)) => "party_running",
-            };
-            filter.extend(shown);
-            format!(
-                "SELECT {LEDGER_COLUMNS}, {running} FROM rm_journal WHERE {} {order} LIMIT {limit}",
-                filter.join(" AND ")
-            )
-        }
+    let running = match (&query.account, query.party) {
+        (None, _) => "NULL",
+        (Some(_), None) => "account_running",
+        (Some(_), Some(_)) => "party_running",
     };
+    let sql = format!(
+        "SELECT {LEDGER_COLUMNS}, {running} FROM rm_journal WHERE {} ORDER BY position, entry_idx, line_idx LIMIT {limit}",
+        filter.join(" AND ")
+    );
     (sql, parameters.0)
 }
 
@@ -481,8 +466,14 @@ fn ledger_line(row: &Row, normal_side: Side) -> Result<LedgerLine, ReadError> {
         event_type: row.text(8)?.to_owned(),
         rule_id: row.text(9)?.to_owned(),
         rule_version: small(10)?,
-        pair_id: row.optional_text(11)?.map(str::to_owned),
-        running_balance: signed_by_side(row.signed_amount(12)?, normal_side),
+        pair_id: match row.0.get(11) {
+            Some(SqlValue::Integer(pair)) => Some(format!("{position}.{pair}")),
+            _ => None,
+        },
+        running_balance: match row.0.get(12) {
+            Some(SqlValue::Integer(running)) => Some(signed_by_side(signed_from_minor(*running), normal_side)),
+            _ => None,
+        },
     })
 }
 

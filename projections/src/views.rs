@@ -92,9 +92,10 @@ pub struct LedgerLine {
     pub party: Option<OrgId>,
     pub debit: Amount,
     pub credit: Amount,
-    /// Debit − credit of the filtered lines from the start of the book through this one (signed
-    /// by the account's normal side when one account is asked for), whatever the page or dates.
-    pub running_balance: SignedAmount,
+    /// With an account asked for: debit − credit of the account's lines (of the party's, with a
+    /// party) from the start of the book through this one, signed by the account's normal side,
+    /// whatever the page or dates. Without one, none.
+    pub running_balance: Option<SignedAmount>,
     pub event_type: String,
     pub rule_id: String,
     pub rule_version: u32,

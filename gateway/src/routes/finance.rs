@@ -213,7 +213,9 @@ pub struct LedgerLineBody {
     pub party: Option<String>,
     pub debit: String,
     pub credit: String,
-    pub running_balance: String,
+    /// Only when `account` is given: the account's (or the account and party's) balance through
+    /// this line, whatever the page or dates; null otherwise (a sum of unlike accounts).
+    pub running_balance: Option<String>,
     pub event_type: String,
     pub rule_id: String,
     pub rule_version: u32,
@@ -266,7 +268,7 @@ pub async fn ledger(
             party: line.party.map(|party| party.to_string()),
             debit: line.debit.to_string(),
             credit: line.credit.to_string(),
-            running_balance: line.running_balance.to_string(),
+            running_balance: line.running_balance.map(|balance| balance.to_string()),
             event_type: line.event_type,
             rule_id: line.rule_id,
             rule_version: line.rule_version,

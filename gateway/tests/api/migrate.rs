@@ -73,8 +73,21 @@ async fn a_migrated_v1_log_serves_exactly_what_v1_served() {
         let separator = if path.contains('?') { '&' } else { '?' };
         let token = tokens["tokens"][read["token"].as_str().unwrap()].as_str().unwrap();
         let answer = app.get(&format!("{path}{separator}min_position={last}"), token).await;
-        assert_eq!(answer.expect(200), read["body"], "{name}: {path}");
+        assert_eq!(answer.expect(200), served_now(path, &read["body"]), "{name}: {path}");
     }
+}
+
+/// What this version serves for a read v1 served as `body`: the same, except that a ledger page
+/// without `account=` no longer carries a running balance (a sum of unlike accounts; dropped
+/// with the narrower journal rows, log v2 issue part 3).
+fn served_now(path: &str, body: &Value) -> Value {
+    let mut body = body.clone();
+    if path.contains("/ledger") && !path.contains("account=") {
+        for line in body["items"].as_array_mut().expect("a ledger page has items") {
+            line["running_balance"] = Value::Null;
+        }
+    }
+    body
 }
 
 #[tokio::test]

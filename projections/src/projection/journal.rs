@@ -1,7 +1,9 @@
 //! The journal (`rm_journal`): every line of every entry, keyed by (position, entry index, line
 //! index), with its book, date, account, party, side amounts, event type, the posting rule and
-//! version that booked it, its inter-company pair id (`<position>.<pair>`) and running balances
-//! (of the book; the book and account; the book, account and party) for ledger pages.
+//! version that booked it, its inter-company pair (the number within the event; the pair id
+//! `<position>.<pair>` is made when read) and running balances (of the book and account; of the
+//! book, account and party) for ledger pages. A book-wide running balance sums unlike accounts and
+//! means nothing, so none is kept.
 
 use ledger_core::chart::Side;
 use ledger_core::RecordedEvent;
@@ -25,19 +27,17 @@ const KEYS_PER_QUERY_MAX: usize = 512;
 /// the run touches (read once, by [`context`]): lines are applied in log order and a run only
 /// continues the checkpoint, so every stored line precedes the run.
 const INSERT_LINE: &str = "INSERT INTO rm_journal (position, entry_idx, line_idx, book, entry_date, account, party,
-         debit, credit, event_type, rule_id, rule_version, pair_id, book_running, account_running, party_running)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         debit, credit, event_type, rule_id, rule_version, pair, account_running, party_running)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
      ON CONFLICT (position, entry_idx, line_idx) DO NOTHING";
 
 /// The head of the query reading, per (book, account, party), the latest stored running balance
-/// of the book, of the book and account, and of all three (0 when there is none). Each probe
+/// of the book and account, and of all three (0 when there is none). Each probe
 /// orders by its key's columns too (a no-op under the equality filter) so that only the key's
 /// index gives the order: ordered by position alone, a planner without statistics scans the
 /// primary key backwards hoping to meet the key soon, which for a quiet party means most of the
 /// journal.
 const LATEST_RUNNING_SELECT: &str = "SELECT keys.book, keys.account, keys.party,
-         COALESCE((SELECT previous.book_running FROM rm_journal previous WHERE previous.book = keys.book
-                   ORDER BY previous.book DESC, previous.position DESC, previous.entry_idx DESC, previous.line_idx DESC LIMIT 1), 0),
          COALESCE((SELECT previous.account_running FROM rm_journal previous WHERE previous.book = keys.book AND previous.account = keys.account
                    ORDER BY previous.book DESC, previous.account DESC, previous.position DESC, previous.entry_idx DESC, previous.line_idx DESC LIMIT 1), 0),
          COALESCE((SELECT previous.party_running FROM rm_journal previous
@@ -91,10 +91,9 @@ fn latest_running(keys: &[Key]) -> Statement {
     Statement::dynamic(sql, params)
 }
 
-/// The latest running balances per book, per book and account, per book, account and party.
+/// The latest running balances per book and account, and per book, account and party.
 #[derive(Default)]
 struct Running {
-    book: HashMap<String, i64>,
     account: HashMap<(String, String), i64>,
     party: HashMap<Key, i64>,
 }
@@ -104,21 +103,19 @@ impl Running {
         let mut running = Running::default();
         for row in rows {
             let (book, account, party) = (row.text(0)?, row.text(1)?, row.text(2)?);
-            running.book.insert(book.to_owned(), row.integer(3)?);
-            running.account.insert((book.to_owned(), account.to_owned()), row.integer(4)?);
-            running.party.insert((book.to_owned(), account.to_owned(), party.to_owned()), row.integer(5)?);
+            running.account.insert((book.to_owned(), account.to_owned()), row.integer(3)?);
+            running.party.insert((book.to_owned(), account.to_owned(), party.to_owned()), row.integer(4)?);
         }
         Ok(running)
     }
 
-    /// Adds a line's debit − credit to its three keys; answers their new running balances.
-    fn add(&mut self, (book, account, party): Key, change: i64) -> [i64; 3] {
+    /// Adds a line's debit − credit to its two keys; answers their new running balances.
+    fn add(&mut self, (book, account, party): Key, change: i64) -> [i64; 2] {
         let add = |total: &mut i64| {
             *total += change;
             *total
         };
         [
-            add(self.book.entry(book.clone()).or_default()),
             add(self.account.entry((book.clone(), account.clone())).or_default()),
             add(self.party.entry((book, account, party)).or_default()),
         ]
@@ -142,7 +139,7 @@ fn lines(event: &RecordedEvent, running: &mut Running, out: &mut Vec<Statement>)
             };
             let party = party_text(line);
             let key = (entry.book.to_string(), line.account.as_str().to_owned(), party.clone());
-            let [book_running, account_running, party_running] = running.add(key, debit - credit);
+            let [account_running, party_running] = running.add(key, debit - credit);
             let params = vec![
                 SqlValue::position(event.position),
                 SqlValue::Integer(entry_idx as i64),
@@ -156,8 +153,7 @@ fn lines(event: &RecordedEvent, running: &mut Running, out: &mut Vec<Statement>)
                 SqlValue::text(event.event_type()),
                 SqlValue::text(&entry.rule.id),
                 SqlValue::Integer(i64::from(entry.rule.version)),
-                SqlValue::optional_text(line.pair.map(|pair| format!("{}.{pair}", event.position))),
-                SqlValue::Integer(book_running),
+                line.pair.map_or(SqlValue::Null, |pair| SqlValue::Integer(i64::from(pair))),
                 SqlValue::Integer(account_running),
                 SqlValue::Integer(party_running),
             ];

@@ -11,7 +11,8 @@
 //! dimension in proportion to the sale's waterfall (list, list − price, cost, price), exactly, by
 //! largest remainder, so every dimension sums to the totals to the cent. A payment names only its
 //! order: the projection keeps each order's items (`rm_kpi_orders`) and splits the payment by
-//! them. A payment remembers its split (`rm_kpi_sale_keys`); a refund, whose payload names only
+//! them. A payment remembers its split as one row (`rm_kpi_payments`: the weights per book, dimension
+//! and key, in JSON, written once rather than a row per key); a refund, whose payload names only
 //! the order, splits the reversal in the same proportions. The projection folds a whole run at
 //! once: what a run needs from earlier runs is read in one context query per 256 orders, what
 //! it placed or paid itself is carried in memory.
@@ -29,7 +30,7 @@ use crate::ReadError;
 
 pub const PROJECTION: Projection = Projection {
     name: "kpis",
-    tables: &["rm_kpi_daily", "rm_kpi_sale_keys", "rm_serial_daily", "rm_kpi_orders"],
+    tables: &["rm_kpi_daily", "rm_kpi_payments", "rm_serial_daily", "rm_kpi_orders"],
     fold: Fold::Run { context, statements },
 };
 
@@ -50,17 +51,14 @@ const ADD_KPI: &str =
      ON CONFLICT (book, day, dimension, dim_key) DO UPDATE SET revenue = rm_kpi_daily.revenue + excluded.revenue,
          discounts = rm_kpi_daily.discounts + excluded.discounts, cost = rm_kpi_daily.cost + excluded.cost,
          recharges = rm_kpi_daily.recharges + excluded.recharges, refunds = rm_kpi_daily.refunds + excluded.refunds";
-const INSERT_SALE_KEY: &str =
-    "INSERT INTO rm_kpi_sale_keys (order_id, book, dimension, dim_key, revenue, discounts, cost)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (order_id, book, dimension, dim_key) DO NOTHING";
+const INSERT_PAYMENT: &str =
+    "INSERT INTO rm_kpi_payments (order_id, weights) VALUES ($1, $2) ON CONFLICT (order_id) DO NOTHING";
 const INSERT_ORDER_ITEMS: &str =
     "INSERT INTO rm_kpi_orders (order_id, items) VALUES ($1, $2) ON CONFLICT (order_id) DO NOTHING";
 /// The context rows are tagged by their first column: `items` rows (order, items JSON) and
-/// `keys` rows (order, book, dimension, key, revenue, discounts, cost).
+/// `keys` rows (order, the payment's split as refund weights, JSON).
 const ITEMS_OF_ORDERS: &str = "SELECT 'items', order_id, items FROM rm_kpi_orders WHERE order_id IN";
-const SALE_KEYS_OF_ORDERS: &str =
-    "SELECT 'keys', order_id, book, dimension, dim_key, revenue, discounts, cost FROM rm_kpi_sale_keys WHERE order_id IN";
+const SALE_KEYS_OF_ORDERS: &str = "SELECT 'keys', order_id, weights FROM rm_kpi_payments WHERE order_id IN";
 const ADD_SERIAL: &str = "INSERT INTO rm_serial_daily (book, day, package_days, codes_issued, codes_activated, revenue)
      VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (book, day, package_days) DO UPDATE SET codes_issued = rm_serial_daily.codes_issued + excluded.codes_issued,
@@ -68,7 +66,7 @@ const ADD_SERIAL: &str = "INSERT INTO rm_serial_daily (book, day, package_days, 
          revenue = rm_serial_daily.revenue + excluded.revenue";
 
 /// Revenue, discounts, cost, recharges, refunds, in minor units (signed: refunds reverse).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Figures([i64; FIGURES]);
 
 const REVENUE: usize = 0;
@@ -146,8 +144,8 @@ fn statements(run: &[&RecordedEvent], context: &[Row], out: &mut Vec<Statement>)
         // then falls back to its payload's keys.
         let _ = match row.text(0)? {
             "items" => parse_items(row).map(|(order, parsed)| items.insert(order, parsed)).map(|_| ()),
-            _ => parse_sale_key(row).map(|(order, book, index, key, weights)| {
-                sale_keys.entry(order).or_default().entry(book).or_default()[index].insert(key, weights);
+            _ => parse_payment(row).map(|(order, weights)| {
+                sale_keys.insert(order, weights);
             }),
         };
     }
@@ -192,13 +190,15 @@ fn event_statements(
         let groups = groups(event, book, sale_keys, paid_items);
         for (index, (dimension, groups)) in DIMENSIONS.iter().zip(groups).enumerate() {
             for (key, share) in split(&figures, &groups) {
-                if let EventPayload::OrderPaid(paid) = &event.event.payload {
-                    out.push(sale_key(paid.order_id, book, dimension, &key, &share));
+                if let EventPayload::OrderPaid(_) = &event.event.payload {
                     written.entry(book).or_default()[index].insert(key.clone(), refund_weights(&share));
                 }
                 out.push(add_kpi(book, &day, dimension, &key, &share));
             }
         }
+    }
+    if let EventPayload::OrderPaid(paid) = &event.event.payload {
+        out.push(Statement::new(INSERT_PAYMENT, vec![SqlValue::text(paid.order_id), json_text(&written)]));
     }
     serial_statements(event, &day, out);
     written
@@ -320,18 +320,12 @@ fn parse_items(row: &Row) -> Result<(OrderId, Vec<PricedItem>), ReadError> {
     Ok((order, items))
 }
 
-/// A `keys` context row: one key of a payment's split in one book, as refund weights.
-fn parse_sale_key(row: &Row) -> Result<(OrderId, OrgId, usize, String, Figures), ReadError> {
+/// A `keys` context row: an order and its payment's split, per book and dimension, as refund
+/// weights (what [`event_statements`] wrote for the payment).
+fn parse_payment(row: &Row) -> Result<(OrderId, BTreeMap<OrgId, Groups>), ReadError> {
     let order = row.parse(1)?;
-    let book = row.parse(2)?;
-    let dimension = row.text(3)?;
-    let index = DIMENSIONS
-        .iter()
-        .position(|name| *name == dimension)
-        .ok_or_else(|| ReadError::Corrupt(format!("no KPI dimension {dimension:?}")))?;
-    let key = row.text(4)?.to_owned();
-    let (revenue, discounts, cost) = (row.integer(5)?, row.integer(6)?, row.integer(7)?);
-    Ok((order, book, index, key, Figures([revenue, discounts, cost, 0, revenue - discounts])))
+    let weights = serde_json::from_str(row.text(2)?).map_err(|error| ReadError::Corrupt(error.to_string()))?;
+    Ok((order, weights))
 }
 
 /// Splits each figure over the keys in proportion to that figure's weights; the shares sum to
@@ -384,25 +378,6 @@ fn add_kpi(book: OrgId, day: &SqlValue, dimension: &str, key: &str, figures: &Fi
     let mut params = vec![SqlValue::text(book), day.clone(), SqlValue::text(dimension), SqlValue::text(key)];
     params.extend(figures.0.iter().map(|figure| SqlValue::Integer(*figure)));
     Statement::additive(ADD_KPI, params, 4)
-}
-
-fn sale_key(
-    order_id: ledger_core::ids::OrderId,
-    book: OrgId,
-    dimension: &str,
-    key: &str,
-    share: &Figures,
-) -> Statement {
-    let params = vec![
-        SqlValue::text(order_id),
-        SqlValue::text(book),
-        SqlValue::text(dimension),
-        SqlValue::text(key),
-        SqlValue::Integer(share.0[REVENUE]),
-        SqlValue::Integer(share.0[DISCOUNTS]),
-        SqlValue::Integer(share.0[COST]),
-    ];
-    Statement::new(INSERT_SALE_KEY, params)
 }
 
 fn serial_statements(event: &RecordedEvent, day: &SqlValue, out: &mut Vec<Statement>) {
