@@ -10,7 +10,6 @@
 //! tables of a PostgreSQL schema), and the new log is verified in full before it takes the old
 //! one's place.
 
-use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 
 use ledger_core::event::GENESIS_HASH;
@@ -22,7 +21,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use crate::replay::{verify_store, LoadError};
-use crate::sqlite::{database_path, LOCK_FILE};
+use crate::sqlite::database_path;
 use crate::store::{IdempotencyRecord, LogAppend, StoreError, REPLAY_CHUNK_EVENTS};
 use crate::{PostgresReader, PostgresStore, SqliteReader, SqliteStore};
 
@@ -109,11 +108,7 @@ pub fn migrate_sqlite(data_dir: &Path) -> Result<Migrated, MigrateError> {
     if !path.is_file() {
         return Err(StoreError::Missing { path: path.display().to_string() }.into());
     }
-    let lock_path = data_dir.join(LOCK_FILE);
-    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
-    if lock.try_lock().is_err() {
-        return Err(StoreError::Locked { holder: format!("the process holding {}", lock_path.display()) }.into());
-    }
+    let _lock = crate::sqlite::lock_data_dir(data_dir)?;
     let v1 = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sqlite)?;
     let version: i64 = v1
         .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |row| row.get(0))

@@ -31,6 +31,43 @@ fn unavailable(error: postgres::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
+/// A connection to the server the configuration names; one that cannot be made is reported with
+/// the host, port, database and user tried, and the cause.
+fn connect(config: &Config) -> Result<Client, StoreError> {
+    config.connect(NoTls).map_err(|error| StoreError::Unavailable(connect_failure(config, &error)))
+}
+
+/// "cannot connect to PostgreSQL at 127.0.0.1:5433 (database test, user postgres): Connection
+/// refused (os error 111)".
+pub fn connect_failure(config: &Config, error: &(dyn std::error::Error + 'static)) -> String {
+    use postgres::config::Host;
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(index, host)| {
+            let port = ports.get(index).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                Host::Tcp(name) => format!("{name}:{port}"),
+                Host::Unix(path) => format!("{}/.s.PGSQL.{port}", path.display()),
+            }
+        })
+        .collect();
+    let mut cause = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        cause = format!("{cause}: {inner}");
+        source = inner.source();
+    }
+    format!(
+        "cannot connect to PostgreSQL at {} (database {}, user {}): {cause}",
+        if hosts.is_empty() { "the default socket".to_owned() } else { hosts.join(", ") },
+        config.get_dbname().unwrap_or("(default)"),
+        config.get_user().unwrap_or("(default)"),
+    )
+}
+
 /// One session with the server, re-established when lost. A writer's session (`holder` set)
 /// must win the advisory lock again before it touches the log: the lock went with the old
 /// session, and another writer may have appended meanwhile.
@@ -46,7 +83,7 @@ struct Session {
 
 impl Session {
     fn open(config: &Config, holder: Option<&str>) -> Result<Session, StoreError> {
-        let mut client = config.connect(NoTls).map_err(unavailable)?;
+        let mut client = connect(config)?;
         migrate(&mut client)?;
         if let Some(holder) = holder {
             lock_as_writer(&mut client, holder)?;
@@ -68,7 +105,7 @@ impl Session {
             self.client = None;
         }
         if self.client.is_none() {
-            let mut client = self.config.connect(NoTls).map_err(unavailable)?;
+            let mut client = connect(&self.config)?;
             if let Some(holder) = &self.holder {
                 lock_as_writer(&mut client, holder)?;
                 self.lock_generation += 1;

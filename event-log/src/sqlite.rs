@@ -91,17 +91,9 @@ impl SqliteStore {
     /// Opens the data directory for writing: takes the writer lock, creates the database and
     /// applies migrations.
     pub fn open_writer(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|error| StoreError::Unavailable(error.to_string()))?;
-        let lock_path = data_dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Locked { holder: format!("the process holding {}", lock_path.display()) });
-        }
+        std::fs::create_dir_all(data_dir)
+            .map_err(|error| StoreError::Unavailable(format!("cannot create {}: {error}", data_dir.display())))?;
+        let lock = lock_data_dir(data_dir)?;
         let connection = connect(&database_path(data_dir))?;
         migrate(&connection)?;
         connection.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(unavailable)?;
@@ -131,6 +123,36 @@ impl SqliteStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// Takes the data directory's writer lock (`writer.lock`, an advisory file lock the OS releases
+/// when the process ends, however it ends) and writes this process's id into the file. Held by
+/// another process, it answers `Locked` naming that process's id and what to do.
+pub(crate) fn lock_data_dir(data_dir: &Path) -> Result<File, StoreError> {
+    use std::io::{Read, Seek, Write};
+    let lock_path = data_dir.join(LOCK_FILE);
+    let failed = |error: std::io::Error| StoreError::Unavailable(format!("{}: {error}", lock_path.display()));
+    let mut lock =
+        OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&lock_path).map_err(failed)?;
+    if lock.try_lock().is_err() {
+        let mut holder = String::new();
+        let _ = lock.read_to_string(&mut holder);
+        let holder = match holder.trim().parse::<u32>() {
+            Ok(pid) => format!("process {pid}"),
+            Err(_) => "another process".to_owned(),
+        };
+        return Err(StoreError::Locked {
+            holder: format!(
+                "{holder} holds {} (a running `kboss serve` on {}?): stop it first",
+                lock_path.display(),
+                data_dir.display()
+            ),
+        });
+    }
+    lock.set_len(0).map_err(failed)?;
+    lock.rewind().map_err(failed)?;
+    writeln!(lock, "{}", std::process::id()).map_err(failed)?;
+    Ok(lock)
 }
 
 impl SqliteReader {

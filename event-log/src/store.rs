@@ -19,7 +19,7 @@ pub const REPLAY_CHUNK_EVENTS: usize = 4_096;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another writer holds the data directory (or the database's writer lock).
-    #[error("another writer holds the log: {holder}")]
+    #[error("the log is in use: {holder}")]
     Locked { holder: String },
     /// The batch does not continue the log: someone else appended, or the writer is confused.
     #[error("append at position {first} does not follow the last position {last}")]

@@ -86,6 +86,10 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartError> {
         let settings = Arc::new(settings);
         let payment_keys = crate::payments::load_keys(&settings.payment_channels)?;
+        // The port first: a taken port is reported before any store, token or directory exists.
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| StartError::Bind { address: settings.listen, source })?;
         let metrics = Arc::new(Metrics::new());
         let (writer, write_side, read, log, runner) = match &settings.database_url {
             None => open_embedded(&settings).await?,
@@ -106,9 +110,6 @@ impl Application {
             background: runner.iter().map(tokio::task::JoinHandle::abort_handle).collect(),
         });
         bootstrap(&state).await?;
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| StartError::Bind { address: settings.listen, source })?;
         let port = listener.local_addr()?.port();
         let router = router(state.clone());
         Ok(Application { listener, port, router, writer, state, background: runner })
@@ -116,6 +117,21 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The address the listener is bound to (the port chosen, when 0 was asked for).
+    pub fn local_address(&self) -> std::net::SocketAddr {
+        self.listener.local_addr().unwrap_or(self.state.settings.listen)
+    }
+
+    /// `embedded` (SQLite), `server` (PostgreSQL, holding the writer's lock) or `follower`
+    /// (PostgreSQL, another instance writes).
+    pub fn mode(&self) -> &'static str {
+        match (&self.state.settings.database_url, &self.writer) {
+            (None, _) => "embedded",
+            (Some(_), Some(_)) => "server",
+            (Some(_), None) => "follower",
+        }
     }
 
     pub fn state(&self) -> SharedState {

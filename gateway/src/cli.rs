@@ -1,4 +1,7 @@
-//! The `kboss` command line: `serve`, `replay`, `verify`, `rebuild`, `settle`, `export`.
+//! The `kboss` command line: `serve`, `replay`, `verify`, `rebuild`, `settle`, `migrate`,
+//! `events dump`, `export`, `books`. Which of them need the server stopped: those that write the
+//! log or drop read models it serves (`settle`, `migrate`, `rebuild`) on an embedded data
+//! directory; the others only read and run beside it.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,39 +36,48 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     /// A TOML settings file (layered over the defaults, under `KBOSS_*` variables and flags).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Where the embedded log and read models live.
-    #[arg(long, global = true)]
+    /// Where the embedded log and read models live [env: KBOSS_DATA_DIR; default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// PostgreSQL for the log and read models (server mode).
-    #[arg(long, global = true)]
+    /// PostgreSQL for the log and read models (server mode), e.g. "host=127.0.0.1 user=postgres
+    /// dbname=kboss" or postgres://user@host/db [env: KBOSS_DATABASE_URL].
+    #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
-    /// NATS JetStream for distribution (server mode).
-    #[arg(long, global = true)]
+    /// NATS JetStream for distribution (server mode), e.g. nats://127.0.0.1:4222
+    /// [env: KBOSS_NATS_URL].
+    #[arg(long, global = true, value_name = "URL")]
     pub nats_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Action {
-    /// Serve the HTTP API.
+    /// Serve the HTTP API (embedded by default; server mode with --database-url).
     Serve {
-        #[arg(long)]
+        /// The address to listen on: 127.0.0.1:8080, [::1]:8080 or localhost:8080
+        /// [env: KBOSS_LISTEN; default: 127.0.0.1:8080].
+        #[arg(long, value_name = "HOST:PORT", value_parser = crate::config::socket_address)]
         listen: Option<std::net::SocketAddr>,
     },
     /// Load the decision state from the log and report the replay speed.
     Replay,
     /// Verify the whole log: positions, hash chain, balanced entries, wallets, trial balances.
     Verify,
-    /// Drop the read models and rebuild them from position 0.
+    /// Drop the read models and rebuild them from position 0 (stop `kboss serve` on an embedded
+    /// data directory first).
     Rebuild,
-    /// Issue a settlement statement for every supplier and child reseller of a book.
+    /// Issue a settlement statement for every supplier and child reseller of a book (takes the
+    /// writer's lock: stop `kboss serve` on an embedded data directory first).
     Settle {
-        #[arg(long)]
+        /// The book's org id (`kboss books` lists them).
+        #[arg(long, value_name = "ORG_ID")]
         book: String,
-        #[arg(long)]
+        /// The first day of the period.
+        #[arg(long, value_name = "YYYY-MM-DD")]
         from: NaiveDate,
-        #[arg(long)]
+        /// The last day of the period (ended: before today).
+        #[arg(long, value_name = "YYYY-MM-DD")]
         to: NaiveDate,
     },
     /// Convert a log written in record format v1 to v2, in place (the v1 log is kept beside it,
@@ -76,27 +88,37 @@ pub enum Action {
         #[command(subcommand)]
         action: EventsAction,
     },
-    /// Export a book's journal.
+    /// Export a book's journal, to standard output or a file.
     Export {
-        #[arg(long)]
+        /// The book's org id (`kboss books` lists them).
+        #[arg(long, value_name = "ORG_ID")]
         book: String,
-        #[arg(long, default_value = "csv")]
+        /// The file format.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "beancount"])]
         format: String,
-        #[arg(long)]
+        /// The first day exported (default: the book's first).
+        #[arg(long, value_name = "YYYY-MM-DD")]
         from: Option<NaiveDate>,
-        #[arg(long)]
+        /// The last day exported (default: today).
+        #[arg(long, value_name = "YYYY-MM-DD")]
         to: Option<NaiveDate>,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
+    /// List the books (every organisation that keeps one): id, kind, name, parent.
+    Books,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum EventsAction {
     /// Print the events from position `--from` to `--to` (both included), one JSON object a line.
     Dump {
-        #[arg(long, default_value_t = 1)]
+        /// The first position to print.
+        #[arg(long, default_value_t = 1, value_name = "POSITION")]
         from: u64,
         /// The last position to print (default: the log's last).
-        #[arg(long)]
+        #[arg(long, value_name = "POSITION")]
         to: Option<u64>,
     },
 }
@@ -152,8 +174,18 @@ pub async fn run(cli: Cli) -> CliResult {
     let settings = settings(&cli.common, listen)?;
     match cli.command {
         Action::Serve { .. } => {
+            let store = match &settings.database_url {
+                None => settings.data_dir.display().to_string(),
+                Some(url) => crate::config::database_description(url.expose()),
+            };
             let application = Application::build(settings).await?;
-            tracing::info!(port = application.port(), "serving");
+            tracing::info!(
+                version = env!("CARGO_PKG_VERSION"),
+                mode = application.mode(),
+                store,
+                listen = %application.local_address(),
+                "kboss serving"
+            );
             application.run_until_stopped().await?;
             Ok(())
         }
@@ -172,7 +204,21 @@ pub async fn run(cli: Cli) -> CliResult {
         Action::Events { action: EventsAction::Dump { from, to } } => {
             with_reader(&settings, |log| async move { dump_events(&log, from, to).await }).await
         }
-        Action::Export { book, format, from, to } => {
+        Action::Books => {
+            let settings = &settings;
+            with_reader(settings, |store| async move {
+                let read = open_read_models(settings).await?;
+                projections::catch_up(&read, &store, None, |_, _| {}).await?;
+                for book in read.books().await? {
+                    let kind = serde_json::to_value(book.kind).map_err(std::io::Error::other)?;
+                    let parent = book.parent_id.map(|parent| parent.to_string()).unwrap_or_else(|| "-".to_owned());
+                    println!("{}\t{}\t{}\t{parent}", book.id, kind.as_str().unwrap_or_default(), book.name);
+                }
+                Ok(())
+            })
+            .await
+        }
+        Action::Export { book, format, from, to, output } => {
             let settings = &settings;
             with_reader(settings, |store| async move {
                 let read = open_read_models(settings).await?;
@@ -182,7 +228,12 @@ pub async fn run(cli: Cli) -> CliResult {
                 let book: OrgId = book.parse().map_err(|_| CliError::Usage("--book must be an org id"))?;
                 let to = to.unwrap_or_else(|| chrono::Utc::now().date_naive());
                 let text = export_book(&read, book, format, from, to, EXPORT_LINES_MAX).await?;
-                print!("{text}");
+                match output {
+                    Some(path) => std::fs::write(&path, text).map_err(|error| {
+                        std::io::Error::new(error.kind(), format!("writing {}: {error}", path.display()))
+                    })?,
+                    None => print!("{text}"),
+                }
                 Ok(())
             })
             .await

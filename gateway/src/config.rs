@@ -198,7 +198,7 @@ impl Settings {
         let bad = |reason: &str| ConfigError::Env { variable: variable.to_owned(), reason: reason.to_owned() };
         let number = |value: &str| value.parse::<usize>().map_err(|_| bad("not a positive integer"));
         match variable {
-            "KBOSS_LISTEN" => self.listen = value.parse().map_err(|_| bad("not a socket address"))?,
+            "KBOSS_LISTEN" => self.listen = socket_address(&value).map_err(|reason| bad(&reason))?,
             "KBOSS_DATA_DIR" => self.data_dir = PathBuf::from(value),
             "KBOSS_DATABASE_URL" => self.database_url = Some(Secret(value)),
             "KBOSS_NATS_URL" => self.nats_url = Some(value),
@@ -269,6 +269,42 @@ impl Settings {
             ..commands::WriterConfig::default()
         }
     }
+}
+
+/// The database a URL names, for logs: host, port and database, never the password.
+pub fn database_description(url: &str) -> String {
+    match url.parse::<postgres::Config>() {
+        Ok(config) => {
+            let hosts: Vec<String> = config
+                .get_hosts()
+                .iter()
+                .map(|host| match host {
+                    postgres::config::Host::Tcp(name) => name.clone(),
+                    postgres::config::Host::Unix(path) => path.display().to_string(),
+                })
+                .collect();
+            let port = config.get_ports().first().copied().unwrap_or(5432);
+            format!("postgresql {}:{port}/{}", hosts.join(","), config.get_dbname().unwrap_or("(default)"))
+        }
+        Err(_) => "postgresql (an unreadable URL)".to_owned(),
+    }
+}
+
+/// A listen address: `127.0.0.1:8080`, `[::1]:8080`, or a host name and port (`localhost:8080`),
+/// resolved once, an IPv4 address preferred.
+pub fn socket_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    use std::net::ToSocketAddrs;
+    let addresses: Vec<SocketAddr> =
+        text.to_socket_addrs().map_err(|error| format!("{text:?} is not HOST:PORT ({error})"))?.collect();
+    addresses
+        .iter()
+        .find(|address| address.is_ipv4())
+        .or(addresses.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
 #[cfg(test)]

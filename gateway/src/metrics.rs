@@ -20,6 +20,11 @@ pub struct CommandLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FileLabels {
+    pub file: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
@@ -34,6 +39,8 @@ pub struct Metrics {
     pub projection_lag: Gauge,
     pub webhook: Family<OutcomeLabels, Counter>,
     pub payment_notifications: Family<OutcomeLabels, Counter<u64, AtomicU64>>,
+    /// Embedded mode: the size of each store file and its write-ahead log.
+    pub store_bytes: Family<FileLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -62,7 +69,14 @@ impl Metrics {
         registry.register("approval_webhook", "Approval notifications, by outcome", webhook.clone());
         let payment_notifications = Family::<OutcomeLabels, Counter>::default();
         registry.register("payment_notifications", "Payment notifications, by outcome", payment_notifications.clone());
+        let store_bytes = Family::<FileLabels, Gauge>::default();
+        registry.register(
+            "store_bytes",
+            "Embedded mode: bytes of the log and read-model files and of their write-ahead logs",
+            store_bytes.clone(),
+        );
         Metrics {
+            store_bytes,
             registry,
             commands,
             command_seconds,

@@ -17,6 +17,9 @@ use crate::views::*;
 use crate::{ReadError, ReadModels};
 
 const ORG: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs WHERE org_id = $1";
+/// Every organisation that keeps a book (its chart was opened), in the order they were created.
+const BOOKS: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs
+     WHERE org_id IN (SELECT DISTINCT book FROM rm_accounts) ORDER BY position, org_id";
 const PRINCIPAL: &str = "SELECT principal_id, org_id, roles, label FROM rm_tokens WHERE token_hash = $1";
 const WALLET_BALANCE: &str =
     "SELECT CAST(COALESCE(SUM(credit - debit), 0) AS BIGINT) FROM rm_balances WHERE account = $1 AND party = $2";
@@ -120,6 +123,11 @@ impl ReadModels {
     pub async fn org(&self, id: OrgId) -> Result<Option<OrgView>, ReadError> {
         let rows = self.rows(ORG, vec![SqlValue::text(id)]).await?;
         rows.first().map(org_view).transpose()
+    }
+
+    /// Every organisation that keeps a book, in the order they were created.
+    pub async fn books(&self) -> Result<Vec<OrgView>, ReadError> {
+        self.rows(BOOKS, Vec::new()).await?.iter().map(org_view).collect()
     }
 
     pub async fn principal_by_token_hash(&self, token_hash: &str) -> Result<Option<PrincipalView>, ReadError> {

@@ -68,6 +68,21 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
 pub async fn metrics(State(state): State<SharedState>) -> Response {
     let committed = *state.writer.committed().borrow();
     let read = state.read.position().await.unwrap_or(0);
+    if state.settings.database_url.is_none() {
+        let data_dir = &state.settings.data_dir;
+        let log = event_log::sqlite::DATABASE_FILE;
+        let read_models = projections::backend::sqlite::DATABASE_FILE;
+        for (file, name) in [
+            ("log", log.to_owned()),
+            ("log_wal", format!("{log}-wal")),
+            ("read_models", read_models.to_owned()),
+            ("read_models_wal", format!("{read_models}-wal")),
+        ] {
+            // A WAL that does not exist (checkpointed and truncated, or not opened yet) is 0 bytes.
+            let bytes = std::fs::metadata(data_dir.join(name)).map_or(0, |metadata| metadata.len());
+            state.metrics.store_bytes.get_or_create(&crate::metrics::FileLabels { file }).set(bytes as i64);
+        }
+    }
     let text = state.metrics.render(state.writer.queued(), committed, read);
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod cli_operations;
 mod export;
 mod flow;
 mod helpers;

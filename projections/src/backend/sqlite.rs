@@ -19,6 +19,9 @@ pub const DATABASE_FILE: &str = "read.sqlite";
 pub const READ_CONNECTIONS_MAX: usize = 4;
 /// How long a statement waits for another writer's lock before reporting the store unavailable.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
+/// What the WAL is truncated to after a checkpoint (SQLite checkpoints every 1,000 pages by
+/// itself; without a limit the file keeps its largest size until the last connection closes).
+const WAL_BYTES_KEPT: u64 = 64 << 20;
 /// Prepared statements kept per connection: the projections' and queries' texts, and each
 /// multi-row text in its few sizes (`sql::statement_sizes`).
 const STATEMENT_CACHE_CAPACITY: usize = 512;
@@ -52,7 +55,8 @@ fn open_connection(path: &Path) -> Result<Connection, ReadError> {
     // checkpoint, never corrupt) is enough here, unlike the log's FULL.
     connection
         .execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};
+             PRAGMA journal_size_limit = {WAL_BYTES_KEPT};"
         ))
         .map_err(unavailable)?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
