@@ -19,7 +19,9 @@ use crate::org::{Actor, DistributorTier, Org, Role, SaleMode};
 use crate::pricing::{PricedItem, RateScope};
 use crate::rules::{PartyRef, PostingRule};
 
-/// The largest encoded event the log accepts (a serial-code batch is the biggest).
+/// The largest record the log accepts for one event. A command whose event would be larger is
+/// refused when it is decided (`DomainError::EventTooLarge`, see `crate::log::stage`), so no
+/// store ever meets one.
 pub const EVENT_BYTES_MAX: usize = 1 << 20;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, schemars::JsonSchema)]

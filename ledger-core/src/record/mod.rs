@@ -78,7 +78,7 @@ use crate::event::{EncodedEvent, EnvelopeMeta, Event, RecordedEvent, EVENT_BYTES
 use crate::journal::Entry;
 use crate::org::Actor;
 pub use payloads::{event_tag, EVENT_TAGS};
-use wire::{Reader, Wire, Writer};
+use wire::{ByteCount, Reader, Sink, Wire, Writer};
 
 /// The first byte of every record: the version of this format.
 pub const RECORD_FORMAT: u8 = 2;
@@ -126,11 +126,25 @@ pub fn encode_into(event: &RecordedEvent, out: &mut Vec<u8>) {
     writer.u32_le(event.recorded_at.timestamp_subsec_nanos());
     writer.i32_le(wire::days_since_epoch(event.effective_date));
     writer.bytes(&prev_hash);
-    event.actor.put(&mut writer);
-    event.idempotency_key.put(&mut writer);
-    event.correlation_id.put(&mut writer);
-    payloads::put_payload(payload, &mut writer);
-    event.event.entries.put(&mut writer);
+    put_body(event, &mut writer);
+}
+
+/// Everything after the header.
+fn put_body<S: Sink>(event: &RecordedEvent, writer: &mut Writer<'_, S>) {
+    event.actor.put(writer);
+    event.idempotency_key.put(writer);
+    event.correlation_id.put(writer);
+    payloads::put_payload(&event.event.payload, writer);
+    event.event.entries.put(writer);
+}
+
+/// The length of the record an event is (or, staged, will be once sealed: `prev_hash` takes 32
+/// bytes either way), counted without encoding it: what the writer checks against
+/// [`EVENT_BYTES_MAX`] before it folds a command's events in.
+pub fn encoded_len(event: &RecordedEvent) -> usize {
+    let mut count = ByteCount::default();
+    put_body(event, &mut Writer::new(&mut count));
+    HEADER_BYTES + count.0
 }
 
 fn prev_hash_bytes(prev_hash: &str) -> [u8; 32] {

@@ -6,7 +6,7 @@
 
 use rust_decimal::Decimal;
 
-use super::wire::{wire_enum, wire_struct, Reader, Wire, Writer};
+use super::wire::{wire_enum, wire_struct, Reader, Sink, Wire, Writer};
 use super::RecordError;
 use crate::chart::{Account, AccountCode, AccountType, Side};
 use crate::event::*;
@@ -41,7 +41,7 @@ macro_rules! event_tags {
             }
         }
 
-        pub(crate) fn put_payload(payload: &EventPayload, writer: &mut Writer<'_>) {
+        pub(crate) fn put_payload<S: Sink>(payload: &EventPayload, writer: &mut Writer<'_, S>) {
             match payload {
                 $(EventPayload::$variant(inner) => inner.put(writer),)*
             }
@@ -120,7 +120,7 @@ wire_enum!(Currency { CNY = 0, USD = 1, HKD = 2, EUR = 3, SGD = 4 });
 macro_rules! wire_uuid_ids {
     ($($name:ident),* $(,)?) => {
         $(impl Wire for $name {
-            fn put(&self, writer: &mut Writer<'_>) {
+            fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
                 self.0.put(writer);
             }
 
@@ -151,7 +151,7 @@ wire_uuid_ids!(
 macro_rules! wire_codes {
     ($($name:ident),* $(,)?) => {
         $(impl Wire for $name {
-            fn put(&self, writer: &mut Writer<'_>) {
+            fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
                 writer.str(self.as_str());
             }
 
@@ -165,7 +165,7 @@ macro_rules! wire_codes {
 wire_codes!(InviteCode, SerialCode, TradeNumber);
 
 impl Wire for AccountCode {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.str(self.as_str());
     }
 
@@ -178,7 +178,7 @@ impl Wire for AccountCode {
 /// `parse` accepts spellings that print the same (`list-price`); only the printed one decodes,
 /// so the sum has one encoding.
 impl Wire for LinearSum {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.str(&self.to_string());
     }
 
@@ -195,7 +195,7 @@ impl Wire for LinearSum {
 
 /// Amounts and totals: integer minor units, checked against the type's range by its constructor.
 impl Wire for Amount {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.zigzag(i128::from(self.to_minor()));
     }
 
@@ -205,7 +205,7 @@ impl Wire for Amount {
 }
 
 impl Wire for Total {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.zigzag(i128::from(self.to_minor()));
     }
 
@@ -217,7 +217,7 @@ impl Wire for Total {
 /// A signed amount is unbounded (any `Decimal` at two decimals), so its minor units are a full
 /// `Decimal` mantissa (96 bits), not an `i64`.
 impl Wire for SignedAmount {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         let value = self.as_decimal();
         // `SignedAmount::from_decimal` rescales every value to two decimals; only a magnitude
         // near `Decimal::MAX`, which no sum of bounded totals reaches, could keep fewer.
@@ -235,7 +235,7 @@ impl Wire for SignedAmount {
 }
 
 /// Writes a decimal as it is held: its scale, then its signed mantissa.
-fn put_decimal(writer: &mut Writer<'_>, value: Decimal) {
+fn put_decimal<S: Sink>(writer: &mut Writer<'_, S>, value: Decimal) {
     // A `Decimal`'s scale is at most 28.
     writer.u8(value.scale() as u8);
     writer.zigzag(value.mantissa());
@@ -267,7 +267,7 @@ fn take_decimal<T>(
 macro_rules! wire_decimals {
     ($($name:ident),* $(,)?) => {
         $(impl Wire for $name {
-            fn put(&self, writer: &mut Writer<'_>) {
+            fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
                 put_decimal(writer, self.as_decimal());
             }
 
@@ -281,7 +281,7 @@ macro_rules! wire_decimals {
 wire_decimals!(Rate, UnitPrice, Quantity);
 
 impl Wire for SaleMode {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         match self {
             SaleMode::Discount => writer.u8(0),
             SaleMode::Rebate { commission_rate } => {
@@ -302,7 +302,7 @@ impl Wire for SaleMode {
 }
 
 impl Wire for RateScope {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         match self {
             RateScope::Public => writer.u8(0),
             RateScope::Reseller(org_id) => {
@@ -328,7 +328,7 @@ impl Wire for RateScope {
 }
 
 impl Wire for Proposal {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         match self {
             Proposal::ConfirmRecharge { recharge_id } => {
                 writer.u8(0);
