@@ -3,8 +3,11 @@
 
 use crate::command::Command;
 use crate::error::DomainError;
-use crate::event::{ChainError, EncodedEvent, EnvelopeMeta, Event, RecordedEvent, EVENT_BYTES_MAX, GENESIS_HASH};
+use crate::event::{
+    ChainError, EncodedEvent, EnvelopeMeta, Event, EventPayload, RecordedEvent, EVENT_BYTES_MAX, GENESIS_HASH,
+};
 use crate::state::State;
+use crate::statement::{Figures, Selection};
 
 /// The head of the hash chain: the last position sealed and its hash. The log's, not the
 /// decision state's: the writer decides and stages events, and whoever writes them seals them.
@@ -136,7 +139,38 @@ pub fn verify_next(state: &State, chain: &ChainHead, event: &RecordedEvent) -> R
             return Err(ReplayError::UnknownBook { position: event.position, entry_idx, book: entry.book });
         }
     }
-    check_limits(state, event)
+    check_limits(state, event)?;
+    check_statement(state, event)
+}
+
+/// A statement carries its figures, not its lines: they must be the figures of the lines the
+/// state holds at this position (the decider's selection, made again), or the event is not the
+/// statement of this log.
+fn check_statement(state: &State, event: &RecordedEvent) -> Result<(), ReplayError> {
+    let EventPayload::SettlementStatementIssued(statement) = &event.event.payload else { return Ok(()) };
+    let inconsistent = |reason: String| ReplayError::Inconsistent { position: event.position, reason };
+    let book = state
+        .books
+        .get(&statement.book)
+        .ok_or_else(|| inconsistent(format!("a statement of {}, which is not an open book", statement.book)))?;
+    let selection = Selection::of(statement);
+    let found = Figures::of(&selection, &selection.lines(book));
+    let stated = Figures::stated(statement);
+    if found != stated {
+        return Err(inconsistent(format!(
+            "the statement states {} lines, receivable {}, payable {}, hash {}; the log has {} lines, receivable {}, \
+             payable {}, hash {} for its selection",
+            stated.line_count,
+            stated.receivable,
+            stated.payable,
+            stated.statement_hash,
+            found.line_count,
+            found.receivable,
+            found.payable,
+            found.statement_hash
+        )));
+    }
+    Ok(())
 }
 
 /// A log whose hashes were recomputed after tampering can still break the ledger's rules; the

@@ -80,6 +80,19 @@ fn upcast_accepts_current_versions_and_refuses_future_ones() {
     assert!(upcast("NoSuchEvent", 1, payload).is_err());
 }
 
+#[test]
+fn upcast_brings_v1_payments_and_statements_to_v2() {
+    let paid = serde_json::json!({"order_id": "o", "total": "950.00", "items": [{"product_id": "p"}]});
+    assert_eq!(upcast("OrderPaid", 1, paid).unwrap(), serde_json::json!({"order_id": "o", "total": "950.00"}));
+    let statement =
+        serde_json::json!({"payable": "0.00", "lines": [{"position": 7}, {"position": 9}], "statement_hash": "h"});
+    assert_eq!(
+        upcast("SettlementStatementIssued", 1, statement).unwrap(),
+        serde_json::json!({"payable": "0.00", "line_count": 2, "statement_hash": "h"})
+    );
+    assert!(upcast("SettlementStatementIssued", 1, serde_json::json!({"payable": "0.00"})).is_err());
+}
+
 /// A command whose record would pass `EVENT_BYTES_MAX` is refused when staged, whole, before
 /// anything is folded in; a record of exactly the limit is staged, sealed and read back.
 #[test]

@@ -15,4 +15,5 @@ mod openapi;
 mod outage;
 mod payments;
 mod postgres;
+mod settlements;
 mod tenancy;

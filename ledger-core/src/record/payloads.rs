@@ -47,7 +47,16 @@ macro_rules! event_tags {
             }
         }
 
-        pub(crate) fn take_payload(tag: u16, reader: &mut Reader<'_>) -> Result<EventPayload, RecordError> {
+        /// The payload of an event type (`tag`) in the layout of `schema_version`, which
+        /// `take_event_type` checked is current or one of [`OLDER_LAYOUTS`].
+        pub(crate) fn take_payload(
+            tag: u16,
+            schema_version: u16,
+            reader: &mut Reader<'_>,
+        ) -> Result<EventPayload, RecordError> {
+            if let Some(older) = take_older_payload(tag, schema_version, reader) {
+                return older;
+            }
             match tag {
                 $($tag => Ok(EventPayload::$variant(Wire::take(reader)?)),)*
                 _ => Err(reader.invalid_at(reader.offset(), format!("unknown event type tag {tag}"))),
@@ -95,6 +104,28 @@ event_tags! {
     PeriodClosed = 36,
     BusinessBooked = 37,
     TokenIssued = 38,
+}
+
+/// The layouts of older schema versions this build still reads (and never writes), by event
+/// type: records of them stay in the logs that hold them, and decode to today's payload.
+pub const OLDER_LAYOUTS: &[(&str, u16)] = &[
+    // v1 carried every line of the statement; v2 carries their count (`SettlementStatementIssuedV1::upcast`).
+    ("SettlementStatementIssued", 1),
+];
+
+/// An older layout's payload, upcast; `None` when `schema_version` is the current one.
+fn take_older_payload(
+    tag: u16,
+    schema_version: u16,
+    reader: &mut Reader<'_>,
+) -> Option<Result<EventPayload, RecordError>> {
+    match (event_type_of_tag(tag)?, schema_version) {
+        ("SettlementStatementIssued", 1) => Some(
+            SettlementStatementIssuedV1::take(reader)
+                .map(|statement| EventPayload::SettlementStatementIssued(statement.upcast())),
+        ),
+        _ => None,
+    }
 }
 
 wire_enum!(RechargeMethod { Online = 0, Offline = 1, Transfer = 2 });
@@ -454,6 +485,19 @@ wire_struct!(SerialCodeActivated { code, batch_id, issuer_id, customer_id, days,
 wire_struct!(CommissionAccrued { source_id, payer_id, reseller_id, base, rate, amount });
 wire_struct!(CommissionReversed { source_id, payer_id, reseller_id, amount });
 wire_struct!(SettlementStatementIssued {
+    settlement_id,
+    book,
+    counterparty_id,
+    from,
+    to,
+    through_position,
+    receivable,
+    payable,
+    line_count,
+    statement_hash,
+});
+// Schema v1's layout, read only (`OLDER_LAYOUTS`).
+wire_struct!(SettlementStatementIssuedV1 {
     settlement_id,
     book,
     counterparty_id,

@@ -16,6 +16,7 @@ use crate::sql::{Row, SqlValue, Statement};
 const MIGRATIONS: &[(i64, &str)] = &[
     (101, include_str!("../../../schemas/sql/read_models/0101_read_models.sql")),
     (102, include_str!("../../../schemas/sql/read_models/0102_kpi_orders.sql")),
+    (103, include_str!("../../../schemas/sql/read_models/0103_settlement_lines.sql")),
 ];
 
 /// The first key of the advisory lock serialising read-model migrations (the log's store uses

@@ -26,6 +26,7 @@ const STATEMENT_CACHE_CAPACITY: usize = 512;
 const MIGRATIONS: &[(i64, &str)] = &[
     (101, include_str!("../../../schemas/sql/read_models/0101_read_models.sql")),
     (102, include_str!("../../../schemas/sql/read_models/0102_kpi_orders.sql")),
+    (103, include_str!("../../../schemas/sql/read_models/0103_settlement_lines.sql")),
 ];
 
 impl rusqlite::ToSql for SqlValue {
