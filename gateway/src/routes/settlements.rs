@@ -78,7 +78,8 @@ pub struct SettlementBody {
     pub receivable: String,
     pub payable: String,
     pub through_position: u64,
-    /// The first page of the statement's lines (up to 100), in the statement's order.
+    /// The first page of the statement's lines (100, or the configured page limit if lower), in
+    /// the statement's order: the order its hash covers them in.
     pub lines: Vec<StatementLineBody>,
     /// Present when the statement has more lines than `lines` holds: the `cursor` of
     /// `GET /v1/settlements/{id}/lines` that continues after them.
@@ -139,16 +140,22 @@ pub async fn issue_statement(
     // shape whether the statement is new or was issued before.
     state.read.wait_for(committed.position, READ_WAIT_MAX).await?;
     let statement = match issued {
-        Some(id) => state.read.settlement(id, PAGE_SIZE_DEFAULT).await?,
+        Some(id) => state.read.settlement(id, first_page(&state)).await?,
         None => state
             .read
-            .settlements(book, PAGE_SIZE_DEFAULT)
+            .settlements(book, first_page(&state))
             .await?
             .into_iter()
             .find(|view| view.counterparty_id == counterparty_id && view.from == from && view.to == to),
     };
     let statement = statement.ok_or_else(|| ApiError::Internal("issued statement not in the read model".to_owned()))?;
     Ok(Answer(StatusCode::CREATED, statement.into()))
+}
+
+/// How many lines a statement's answer shows: a page of the default size (100, or the
+/// configured page limit if that is lower); `GET /v1/settlements/{id}/lines` pages on.
+fn first_page(state: &SharedState) -> usize {
+    PAGE_SIZE_DEFAULT.min(state.settings.limits.page_size_max)
 }
 
 fn sees_settlement(caller: &Caller, view: &SettlementView) -> bool {
@@ -164,7 +171,7 @@ pub async fn get_settlement(
     Fresh(position): Fresh,
     Path(id): Path<String>,
 ) -> Result<Read<SettlementBody>, ApiError> {
-    let view = state.read.settlement(parse::path_id("settlement", &id)?, PAGE_SIZE_DEFAULT).await?;
+    let view = state.read.settlement(parse::path_id("settlement", &id)?, first_page(&state)).await?;
     let view = view.filter(|view| sees_settlement(&caller, view)).ok_or(ApiError::NotFound { what: "settlement" })?;
     Ok(Read(position, view.into()))
 }
@@ -216,7 +223,7 @@ pub async fn list_settlements(
     Path(org_id): Path<String>,
 ) -> Result<Read<SettlementList>, ApiError> {
     let book = super::finance::readable_book(&caller, &org_id)?;
-    let items = state.read.settlements(book, PAGE_SIZE_DEFAULT).await?.into_iter().map(SettlementBody::from).collect();
+    let items = state.read.settlements(book, first_page(&state)).await?.into_iter().map(SettlementBody::from).collect();
     Ok(Read(position, SettlementList { items }))
 }
 
