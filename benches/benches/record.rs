@@ -8,6 +8,7 @@
 //! does); and decode + re-encode + SHA-256, which is how v1 replay verified an event.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use ledger_core::event::V1Copy;
 use ledger_core::record;
 use ledger_core::testing::worked_example_purchase;
 use ledger_core::{EventPayload, RecordedEvent};
@@ -17,7 +18,10 @@ fn record_formats(criterion: &mut Criterion) {
     let EventPayload::OrderPlaced(order) = &placed.event.payload else { unreachable!("the first is OrderPlaced") };
     let items = order.items.clone();
     for event in [placed, paid] {
-        let v1_items = matches!(event.event.payload, EventPayload::OrderPaid(_)).then_some(items.as_slice());
+        let v1_items = match event.event.payload {
+            EventPayload::OrderPaid(_) => V1Copy::OrderPaidItems(&items),
+            _ => V1Copy::None,
+        };
         let v2 = record::encode(&event);
         let json = event.v1_canonical_bytes(v1_items);
         eprintln!("{}: v2 {} bytes, canonical JSON {} bytes", event.event_type(), v2.len(), json.len());

@@ -5,7 +5,9 @@
 //! then answers every caller. The three threads form a pipeline: batch N+2 is decided while
 //! batch N+1 is sealed and batch N written. A failed append answers its batch, and every batch
 //! decided after it, with an error, and the writer rebuilds the state from the store, so nothing
-//! half-applied survives. A command whose decision panics is answered alone (see `decide_one`).
+//! half-applied survives. A command whose decision panics is answered alone (see `decide_one`),
+//! and so is one whose event would be a record past `EVENT_BYTES_MAX`: refused when it is staged,
+//! as a business refusal, so that a deterministic refusal never fails a batch's append.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -877,7 +879,10 @@ fn decide_one(
         })
     }));
     let staged = match staged {
-        Ok(staged) => staged,
+        Ok(Ok(staged)) => staged,
+        // Refused before anything was folded in (a record over the log's limit): this command
+        // alone, like any business refusal; the rest of the batch goes on and nothing reloads.
+        Ok(Err(error)) => return Outcome::Failed(CommandError::Rejected(error)),
         Err(panic) => return Outcome::Poisoned(CommandError::Internal(panicked("evolve", request, panic))),
     };
     events.extend(staged);

@@ -2,8 +2,9 @@
 //! format v2, once.
 //!
 //! Every v1 event is read with its stored hash, checked (the SHA-256 of the bytes read, the link
-//! to the one before, no gap), upcast (an `OrderPaid` no longer repeats its order's waterfall)
-//! and sealed again into a v2 record. Positions, event ids, times, actors, keys and entries are
+//! to the one before, no gap), upcast (an `OrderPaid` no longer repeats its order's waterfall,
+//! a `SettlementStatementIssued` no longer carries its lines, only their count) and sealed again
+//! into a v2 record. Positions, event ids, times, actors, keys and entries are
 //! kept, so every read model, trial balance and KPI is the same after it. The new chain
 //! continues the old one: its genesis (what position 1 links to) is the v1 head hash. The v1
 //! log is kept beside the new one (`kboss.v1.sqlite`, or the `v1_events` and `v1_idempotency`
@@ -12,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ledger_core::event::GENESIS_HASH;
+use ledger_core::event::{StatementLine, V1Copy, GENESIS_HASH};
 use ledger_core::log::ChainHead;
 use ledger_core::pricing::PricedItem;
 use ledger_core::{EventPayload, RecordedEvent};
@@ -280,19 +281,29 @@ pub fn migrate_postgres(config: &Config, holder: &str) -> Result<Migrated, Migra
     })
 }
 
-/// The canonical v1 bytes of a v1 event stored as jsonb.
+/// The canonical v1 bytes of a v1 event stored as jsonb: the decoded event, given back what v1
+/// repeated and today's event does not (an `OrderPaid`'s items, a statement's lines), read from
+/// the same body.
 fn v1_canonical(position: u64, body: &str, hash: &str) -> Result<Vec<u8>, MigrateError> {
     let decoded = RecordedEvent::decode_v1(body.as_bytes(), hash).map_err(|error| v1_corrupt(position, error))?;
-    let items: Option<Vec<PricedItem>> = match decoded.event.payload {
-        EventPayload::OrderPaid(_) => {
-            let value: serde_json::Value = serde_json::from_str(body).map_err(|error| v1_corrupt(position, error))?;
-            let items = serde_json::from_value(value["payload"]["items"].clone())
-                .map_err(|error| v1_corrupt(position, format!("a v1 OrderPaid without its items: {error}")))?;
-            Some(items)
-        }
-        _ => None,
+    let copied = |field: &str| -> Result<serde_json::Value, MigrateError> {
+        let value: serde_json::Value = serde_json::from_str(body).map_err(|error| v1_corrupt(position, error))?;
+        Ok(value["payload"][field].clone())
     };
-    Ok(decoded.v1_canonical_bytes(items.as_deref()))
+    let without = |what: &str, error: serde_json::Error| v1_corrupt(position, format!("a v1 {what}: {error}"));
+    Ok(match decoded.event.payload {
+        EventPayload::OrderPaid(_) => {
+            let items: Vec<PricedItem> = serde_json::from_value(copied("items")?)
+                .map_err(|error| without("OrderPaid without its items", error))?;
+            decoded.v1_canonical_bytes(V1Copy::OrderPaidItems(&items))
+        }
+        EventPayload::SettlementStatementIssued(_) => {
+            let lines: Vec<StatementLine> = serde_json::from_value(copied("lines")?)
+                .map_err(|error| without("SettlementStatementIssued without its lines", error))?;
+            decoded.v1_canonical_bytes(V1Copy::StatementLines(&lines))
+        }
+        _ => decoded.v1_canonical_bytes(V1Copy::None),
+    })
 }
 
 fn pg(error: postgres::Error) -> MigrateError {

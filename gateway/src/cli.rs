@@ -15,7 +15,7 @@ use event_log::{
 use indicatif::{ProgressBar, ProgressStyle};
 use ledger_core::ids::{OrgId, PrincipalId, SettlementId};
 use ledger_core::org::{Actor, OrgKind, Role};
-use ledger_core::{Command, CommandBody};
+use ledger_core::{Command, CommandBody, EventPayload};
 use projections::{ReadError, ReadModels};
 
 use crate::app::{Application, StartError, READ_POOL_CONNECTIONS_MAX};
@@ -408,7 +408,20 @@ async fn settle(settings: &Settings, book: &str, from: NaiveDate, to: NaiveDate)
         });
         let command = Command { actor: actor.clone(), effective_date: today, at: chrono::Utc::now(), body };
         match handle.submit(Request::with_key(command, &key)).await {
-            Ok(committed) => println!("{counterparty_id}: statement at position {}", committed.position),
+            Ok(committed) => match committed.events.iter().find_map(|event| match &event.event.payload {
+                EventPayload::SettlementStatementIssued(statement) => Some(statement),
+                _ => None,
+            }) {
+                Some(statement) => println!(
+                    "{counterparty_id}: statement {} at position {}: {} lines, receivable {}, payable {}",
+                    statement.settlement_id,
+                    committed.position,
+                    statement.line_count,
+                    statement.receivable,
+                    statement.payable
+                ),
+                None => println!("{counterparty_id}: already issued (position {})", committed.position),
+            },
             Err(CommandError::Rejected(error)) => println!("{counterparty_id}: {} ({error})", error.code()),
             Err(CommandError::IdempotencyConflict) => println!("{counterparty_id}: already settled"),
             Err(error) => return Err(error.into()),

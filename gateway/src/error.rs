@@ -237,6 +237,26 @@ mod tests {
         assert_eq!((behind.status(), behind.code()), (StatusCode::SERVICE_UNAVAILABLE, "read_model_behind"));
     }
 
+    /// An event too large for the log is the command's fault, answered 422 naming the cause:
+    /// never a 503, whose "retry shortly" would not help.
+    #[test]
+    fn an_event_too_large_for_the_log_is_a_422_naming_the_cause() {
+        let error = ApiError::from(CommandError::Rejected(DomainError::EventTooLarge {
+            event_type: "SettlementStatementIssued",
+            bytes: 3_266_077,
+            limit: 1 << 20,
+        }));
+        let response_status = error.status();
+        let problem = error.problem();
+        assert_eq!((response_status, problem.code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "event_too_large"));
+        assert_eq!(
+            problem.detail,
+            "the SettlementStatementIssued event this command decides would be a record of 3266077 bytes, over the \
+             log's limit of 1048576 bytes per event"
+        );
+        assert!(error.into_response().headers().get(header::RETRY_AFTER).is_none());
+    }
+
     #[test]
     fn a_word_outside_an_enums_set_is_an_invalid_field_listing_the_choices() {
         let choices = |message: &str| ApiError::unknown_choice("method", message).map(|error| error.problem());

@@ -85,6 +85,10 @@ pub enum DomainError {
     LimitExceeded { field: String, reason: String },
     #[error("books in {expected} cannot take {found}")]
     CurrencyMismatch { expected: String, found: String },
+    /// The command would append an event whose record passes the log's limit per event: the
+    /// same command is refused again however often it is sent (never an outage, never a 503).
+    #[error("the {event_type} event this command decides would be a record of {bytes} bytes, over the log's limit of {limit} bytes per event")]
+    EventTooLarge { event_type: &'static str, bytes: usize, limit: usize },
 }
 
 impl DomainError {
@@ -139,6 +143,7 @@ impl DomainError {
             AccountRetype { .. } => "account_retype",
             CurrencyMismatch { .. } => "currency_mismatch",
             LimitExceeded { .. } => "limit_exceeded",
+            EventTooLarge { .. } => "event_too_large",
         }
     }
 

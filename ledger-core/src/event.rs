@@ -3,7 +3,8 @@
 //!
 //! Each event type has a stable `event_type` (its variant name) and a `schema_version`. A
 //! committed event is never rewritten: a change of shape is a new schema version, and old
-//! versions are upcast on read by [`upcast`].
+//! versions are upcast on read (a binary record by `crate::record::decode`, a v1 JSON record by
+//! [`RecordedEvent::decode_v1`], a payload's JSON by [`upcast`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,7 +20,9 @@ use crate::org::{Actor, DistributorTier, Org, Role, SaleMode};
 use crate::pricing::{PricedItem, RateScope};
 use crate::rules::{PartyRef, PostingRule};
 
-/// The largest encoded event the log accepts (a serial-code batch is the biggest).
+/// The largest record the log accepts for one event. A command whose event would be larger is
+/// refused when it is decided (`DomainError::EventTooLarge`, see `crate::log::stage`), so no
+/// store ever meets one.
 pub const EVENT_BYTES_MAX: usize = 1 << 20;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -420,6 +423,13 @@ pub struct StatementLine {
     pub credit: Amount,
 }
 
+/// A settlement statement (schema v2): the open items of `book` with the counterparty (its 1122
+/// and 2202 lines with that party, not booked by a settlement) dated from `from` to `to` and
+/// booked at or before `through_position`, netted. The event names that selection and carries
+/// its figures, not its lines: the lines are a function of the log through `through_position`
+/// (`crate::statement`), so the event is the same few bytes whatever the volume, and replay
+/// checks the figures against the lines it finds (v1 carried every line, and a month of a large
+/// supplier passed the log's limit per event). The read models serve the lines.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SettlementStatementIssued {
     pub settlement_id: SettlementId,
@@ -433,9 +443,62 @@ pub struct SettlementStatementIssued {
     pub receivable: SignedAmount,
     /// What the book owes the counterparty (its 2202 items, net).
     pub payable: SignedAmount,
-    pub lines: Vec<StatementLine>,
-    /// SHA-256 over the canonical statement: running the same statement again gives the same hash.
+    /// How many lines (open items) the statement covers.
+    pub line_count: u64,
+    /// SHA-256 over the canonical statement, its lines included (`crate::statement::hash`):
+    /// running the same statement again gives the same hash.
     pub statement_hash: String,
+}
+
+/// `SettlementStatementIssued` as schema v1 wrote it, with every line. Read, never written:
+/// records of it stay in logs (JSON in record format v1, binary in v2) and are upcast when read.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct SettlementStatementIssuedV1 {
+    pub settlement_id: SettlementId,
+    pub book: OrgId,
+    pub counterparty_id: OrgId,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub through_position: u64,
+    pub receivable: SignedAmount,
+    pub payable: SignedAmount,
+    pub lines: Vec<StatementLine>,
+    pub statement_hash: String,
+}
+
+impl SettlementStatementIssuedV1 {
+    /// Today's event: the same selection, figures and hash (v1 hashed its lines the way
+    /// `crate::statement::hash` does), the lines counted.
+    pub fn upcast(self) -> SettlementStatementIssued {
+        SettlementStatementIssued {
+            settlement_id: self.settlement_id,
+            book: self.book,
+            counterparty_id: self.counterparty_id,
+            from: self.from,
+            to: self.to,
+            through_position: self.through_position,
+            receivable: self.receivable,
+            payable: self.payable,
+            line_count: self.lines.len() as u64,
+            statement_hash: self.statement_hash,
+        }
+    }
+
+    /// The v1 event an upcast one came from, given its lines back.
+    pub fn with_lines(statement: &SettlementStatementIssued, lines: Vec<StatementLine>) -> SettlementStatementIssuedV1 {
+        SettlementStatementIssuedV1 {
+            settlement_id: statement.settlement_id,
+            book: statement.book,
+            counterparty_id: statement.counterparty_id,
+            from: statement.from,
+            to: statement.to,
+            through_position: statement.through_position,
+            receivable: statement.receivable,
+            payable: statement.payable,
+            lines,
+            statement_hash: statement.statement_hash.clone(),
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -555,7 +618,7 @@ event_payloads! {
     SerialCodeActivated(SerialCodeActivated) = 1,
     CommissionAccrued(CommissionAccrued) = 1,
     CommissionReversed(CommissionReversed) = 1,
-    SettlementStatementIssued(SettlementStatementIssued) = 1,
+    SettlementStatementIssued(SettlementStatementIssued) = 2,
     SettlementPaid(SettlementPaid) = 1,
     InvoiceIssued(InvoiceIssued) = 1,
     PeriodClosed(PeriodClosed) = 1,
@@ -657,6 +720,75 @@ struct OrderPaidV1<'a> {
     entries: &'a [Entry],
 }
 
+/// What a v1 record repeated that today's event refers to instead, for rebuilding its
+/// canonical JSON ([`RecordedEvent::v1_canonical_bytes`]).
+#[derive(Clone, Copy, Debug)]
+pub enum V1Copy<'a> {
+    /// Nothing: the event is the same in v1 and today.
+    None,
+    /// The items a v1 `OrderPaid` repeated from its order.
+    OrderPaidItems(&'a [PricedItem]),
+    /// The lines a v1 `SettlementStatementIssued` held.
+    StatementLines(&'a [StatementLine]),
+}
+
+/// `SettlementStatementIssued` as v1 wrote it: its lines inside.
+#[derive(Serialize)]
+struct StatementV1<'a> {
+    event_type: &'static str,
+    payload: SettlementStatementIssuedV1,
+    #[serde(skip_serializing_if = "<[Entry]>::is_empty")]
+    entries: &'a [Entry],
+}
+
+/// A v1 log's statement record, in v1's shape (lines, no count).
+#[derive(Deserialize)]
+struct StatementRecordV1 {
+    position: u64,
+    event_id: Uuid,
+    schema_version: u16,
+    recorded_at: DateTime<Utc>,
+    effective_date: NaiveDate,
+    actor: Actor,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+    #[serde(default)]
+    correlation_id: Option<Uuid>,
+    event_type: StatementTypeV1,
+    payload: SettlementStatementIssuedV1,
+    #[serde(default)]
+    entries: Vec<Entry>,
+    prev_hash: String,
+}
+
+/// The one event type [`StatementRecordV1`] reads.
+#[derive(Deserialize)]
+enum StatementTypeV1 {
+    SettlementStatementIssued,
+}
+
+impl StatementRecordV1 {
+    fn upcast(self) -> RecordedEvent {
+        let StatementTypeV1::SettlementStatementIssued = self.event_type;
+        RecordedEvent {
+            position: self.position,
+            event_id: self.event_id,
+            schema_version: self.schema_version,
+            recorded_at: self.recorded_at,
+            effective_date: self.effective_date,
+            actor: self.actor,
+            idempotency_key: self.idempotency_key,
+            correlation_id: self.correlation_id,
+            event: Event {
+                payload: EventPayload::SettlementStatementIssued(self.payload.upcast()),
+                entries: self.entries,
+            },
+            prev_hash: self.prev_hash,
+            hash: String::new(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct OrderPaidV1Payload<'a> {
     order_id: &'a OrderId,
@@ -686,18 +818,27 @@ impl RecordedEvent {
     }
 
     /// An event of a record format v1 log (canonical JSON), with its stored hash, in today's
-    /// types: `kboss migrate` reads v1 logs with it. An `OrderPaid` loses its copy of the items.
+    /// types: `kboss migrate` reads v1 logs with it. An `OrderPaid` loses its copy of the items,
+    /// a `SettlementStatementIssued` its lines (counted).
     pub fn decode_v1(canonical: &[u8], hash: &str) -> Result<RecordedEvent, serde_json::Error> {
-        let mut event: RecordedEvent = serde_json::from_slice(canonical)?;
+        let mut event: RecordedEvent = match serde_json::from_slice(canonical) {
+            Ok(event) => event,
+            // A v1 statement has lines and no count: today's shape refuses it, v1's reads it.
+            Err(error) => match serde_json::from_slice::<StatementRecordV1>(canonical) {
+                Ok(statement) => statement.upcast(),
+                Err(_) => return Err(error),
+            },
+        };
         event.hash = hash.to_owned();
         Ok(event)
     }
 
-    /// The canonical JSON record format v1 hashed, for an event decoded from a v1 log;
-    /// `order_paid_items` are the items a v1 `OrderPaid` repeated (the v1 JSON has them).
-    pub fn v1_canonical_bytes(&self, order_paid_items: Option<&[PricedItem]>) -> Vec<u8> {
-        let bytes = match (&self.event.payload, order_paid_items) {
-            (EventPayload::OrderPaid(paid), Some(items)) => self.canonical_v1(OrderPaidV1 {
+    /// The canonical JSON record format v1 hashed, for an event decoded from a v1 log; `copy`
+    /// is what the v1 JSON repeated and today's event does not (the items of an `OrderPaid`,
+    /// the lines of a statement).
+    pub fn v1_canonical_bytes(&self, copy: V1Copy<'_>) -> Vec<u8> {
+        let bytes = match (&self.event.payload, copy) {
+            (EventPayload::OrderPaid(paid), V1Copy::OrderPaidItems(items)) => self.canonical_v1(OrderPaidV1 {
                 event_type: "OrderPaid",
                 payload: OrderPaidV1Payload {
                     order_id: &paid.order_id,
@@ -709,6 +850,13 @@ impl RecordedEvent {
                 },
                 entries: &self.event.entries,
             }),
+            (EventPayload::SettlementStatementIssued(statement), V1Copy::StatementLines(lines)) => {
+                self.canonical_v1(StatementV1 {
+                    event_type: "SettlementStatementIssued",
+                    payload: SettlementStatementIssuedV1::with_lines(statement, lines.to_vec()),
+                    entries: &self.event.entries,
+                })
+            }
             _ => self.canonical_v1(&self.event),
         };
         bytes.expect("events serialise")
@@ -753,9 +901,9 @@ pub enum ChainError {
     Gap { position: u64, expected: u64 },
 }
 
-/// Brings a stored payload of an older schema version up to the current one. Every event type is
-/// at version 1 today, so this only refuses versions from the future; when a type moves to v2,
-/// its v1 → v2 step goes here and the v1 fixture stays in the tests.
+/// Brings a payload's JSON of an older schema version up to the current one, and refuses
+/// versions from the future. The steps so far: `OrderPaid` v1 → v2 drops the items it repeated
+/// from its order; `SettlementStatementIssued` v1 → v2 replaces its lines by their count.
 pub fn upcast(event_type: &str, schema_version: u16, payload: serde_json::Value) -> Result<serde_json::Value, String> {
     let current = EVENT_TYPES
         .iter()
@@ -764,6 +912,21 @@ pub fn upcast(event_type: &str, schema_version: u16, payload: serde_json::Value)
         .ok_or_else(|| format!("unknown event type {event_type}"))?;
     if schema_version > current {
         return Err(format!("{event_type} v{schema_version} is newer than this build (v{current})"));
+    }
+    let mut payload = payload;
+    if schema_version < current {
+        let object = payload.as_object_mut().ok_or_else(|| format!("a {event_type} payload is an object"))?;
+        match (event_type, schema_version) {
+            ("OrderPaid", 1) => {
+                object.remove("items");
+            }
+            ("SettlementStatementIssued", 1) => {
+                let lines = object.remove("lines").ok_or("a v1 statement has its lines")?;
+                let count = lines.as_array().ok_or("a v1 statement's lines are a list")?.len();
+                object.insert("line_count".to_owned(), count.into());
+            }
+            _ => return Err(format!("{event_type} v{schema_version} has no upcast to v{current}")),
+        }
     }
     Ok(payload)
 }

@@ -23,6 +23,7 @@ pub mod pricing;
 pub mod record;
 pub mod rules;
 pub mod state;
+pub mod statement;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -3,8 +3,11 @@
 
 use crate::command::Command;
 use crate::error::DomainError;
-use crate::event::{ChainError, EncodedEvent, EnvelopeMeta, Event, RecordedEvent, GENESIS_HASH};
+use crate::event::{
+    ChainError, EncodedEvent, EnvelopeMeta, Event, EventPayload, RecordedEvent, EVENT_BYTES_MAX, GENESIS_HASH,
+};
 use crate::state::State;
+use crate::statement::{Figures, Selection};
 
 /// The head of the hash chain: the last position sealed and its hash. The log's, not the
 /// decision state's: the writer decides and stages events, and whoever writes them seals them.
@@ -34,19 +37,37 @@ impl ChainHead {
     }
 }
 
-/// Stages decided events at the next positions and folds each into the state. Staged events
-/// have their envelope but no `prev_hash` or `hash` yet: [`ChainHead::seal`] gives them those.
-/// `meta` supplies what the writer owns (event id, clock, idempotency key) for a position.
-pub fn stage(state: &mut State, events: Vec<Event>, mut meta: impl FnMut(u64) -> EnvelopeMeta) -> Vec<RecordedEvent> {
+/// Stages one command's decided events at the next positions and folds each into the state.
+/// Staged events have their envelope but no `prev_hash` or `hash` yet: [`ChainHead::seal`]
+/// gives them those. `meta` supplies what the writer owns (event id, clock, idempotency key)
+/// for a position.
+///
+/// A command any of whose records would pass [`EVENT_BYTES_MAX`] is refused here, whole and
+/// before anything is folded in, as `DomainError::EventTooLarge`: a fact of the command, which a
+/// retry would meet again, so it is answered like any business refusal (422) and never reaches
+/// a store, where it would fail the whole batch's append.
+pub fn stage(
+    state: &mut State,
+    events: Vec<Event>,
+    mut meta: impl FnMut(u64) -> EnvelopeMeta,
+) -> Result<Vec<RecordedEvent>, DomainError> {
+    let first = state.last_position + 1;
     let mut staged = Vec::with_capacity(events.len());
-    for event in events {
-        let envelope = meta(state.last_position + 1);
-        assert_eq!(envelope.position, state.last_position + 1, "the writer assigns the next position");
-        let event = RecordedEvent::staged(event, envelope);
-        state.evolve(&event);
-        staged.push(event);
+    for (position, event) in (first..).zip(events) {
+        let envelope = meta(position);
+        assert_eq!(envelope.position, position, "the writer assigns the next position");
+        staged.push(RecordedEvent::staged(event, envelope));
     }
-    staged
+    for event in &staged {
+        let bytes = crate::record::encoded_len(event);
+        if bytes > EVENT_BYTES_MAX {
+            return Err(DomainError::EventTooLarge { event_type: event.event_type(), bytes, limit: EVENT_BYTES_MAX });
+        }
+    }
+    for event in &staged {
+        state.evolve(event);
+    }
+    Ok(staged)
 }
 
 /// Stages and seals in one step (in-memory logs, tests).
@@ -55,8 +76,8 @@ pub fn record(
     chain: &mut ChainHead,
     events: Vec<Event>,
     meta: impl FnMut(u64) -> EnvelopeMeta,
-) -> Vec<RecordedEvent> {
-    stage(state, events, meta).into_iter().map(|event| chain.seal(event).event).collect()
+) -> Result<Vec<RecordedEvent>, DomainError> {
+    Ok(stage(state, events, meta)?.into_iter().map(|event| chain.seal(event).event).collect())
 }
 
 /// Decides a command and records its events in one step.
@@ -67,7 +88,7 @@ pub fn execute(
     meta: impl FnMut(u64) -> EnvelopeMeta,
 ) -> Result<Vec<RecordedEvent>, DomainError> {
     let events = crate::decide::decide(state, command)?;
-    Ok(record(state, chain, events, meta))
+    record(state, chain, events, meta)
 }
 
 /// Why a replay stopped, and where: the first bad position.
@@ -118,7 +139,38 @@ pub fn verify_next(state: &State, chain: &ChainHead, event: &RecordedEvent) -> R
             return Err(ReplayError::UnknownBook { position: event.position, entry_idx, book: entry.book });
         }
     }
-    check_limits(state, event)
+    check_limits(state, event)?;
+    check_statement(state, event)
+}
+
+/// A statement carries its figures, not its lines: they must be the figures of the lines the
+/// state holds at this position (the decider's selection, made again), or the event is not the
+/// statement of this log.
+fn check_statement(state: &State, event: &RecordedEvent) -> Result<(), ReplayError> {
+    let EventPayload::SettlementStatementIssued(statement) = &event.event.payload else { return Ok(()) };
+    let inconsistent = |reason: String| ReplayError::Inconsistent { position: event.position, reason };
+    let book = state
+        .books
+        .get(&statement.book)
+        .ok_or_else(|| inconsistent(format!("a statement of {}, which is not an open book", statement.book)))?;
+    let selection = Selection::of(statement);
+    let found = Figures::of(&selection, &selection.lines(book));
+    let stated = Figures::stated(statement);
+    if found != stated {
+        return Err(inconsistent(format!(
+            "the statement states {} lines, receivable {}, payable {}, hash {}; the log has {} lines, receivable {}, \
+             payable {}, hash {} for its selection",
+            stated.line_count,
+            stated.receivable,
+            stated.payable,
+            stated.statement_hash,
+            found.line_count,
+            found.receivable,
+            found.payable,
+            found.statement_hash
+        )));
+    }
+    Ok(())
 }
 
 /// A log whose hashes were recomputed after tampering can still break the ledger's rules; the

@@ -10,6 +10,7 @@ use ledger_core::money::{MoneyError, SignedAmount};
 use ledger_core::org::{DistributorTier, Role, SaleMode};
 use ledger_core::rules::default_rules;
 use ledger_core::state::{trial_balance_hash, TrialBalanceRow};
+use ledger_core::statement::{self, Figures, Selection};
 use ledger_core::testing::{actor, amount, date, id, rate, WorkedExample};
 use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand};
 use ledger_core::{CommandBody, DomainError};
@@ -335,16 +336,18 @@ fn a_settlement_statement_replays_the_open_items_of_the_period() {
         (id(900), world.platform, world.r1, date("2026-01-01"), date("2026-01-31"), world.ledger.state.last_position)
     );
     assert_eq!((issued.receivable, issued.payable), (SignedAmount::from(amount("800.00")), SignedAmount::ZERO));
-    assert_eq!(
-        issued.lines,
-        vec![StatementLine {
-            position: sold_at,
-            date: date("2026-01-15"),
-            account: AccountCode::parse("1122").unwrap(),
-            debit: amount("800.00"),
-            credit: amount("0.00"),
-        }]
-    );
+    // One line, which the event counts and hashes but does not carry.
+    let line = StatementLine {
+        position: sold_at,
+        date: date("2026-01-15"),
+        account: AccountCode::parse("1122").unwrap(),
+        debit: amount("800.00"),
+        credit: amount("0.00"),
+    };
+    assert_eq!(issued.line_count, 1);
+    let selection = Selection::of(issued);
+    assert_eq!(selection.lines(world.ledger.state.book(world.platform).unwrap()), vec![&line]);
+    assert_eq!(issued.statement_hash, statement::hash(&selection, issued.receivable, issued.payable, &[line]));
     // Reproducible: the same period under another id hashes the same.
     let again = world.ledger.decide(&finance, statement(&world, 901, world.r1, "2026-01-01", "2026-01-31")).unwrap();
     let EventPayload::SettlementStatementIssued(twin) = &again[0].payload else { panic!() };
@@ -358,6 +361,113 @@ fn a_settlement_statement_replays_the_open_items_of_the_period() {
     assert_eq!((owed.receivable, owed.payable), (SignedAmount::ZERO, SignedAmount::from(amount("700.00"))));
     assert_ne!(owed.statement_hash, issued.statement_hash);
     assert_sound(&world.ledger);
+}
+
+/// The statement of one sale and of 250 are events of the same size (the varints aside):
+/// the lines stay in the log, where replay finds them again.
+#[test]
+fn a_statement_of_many_sales_is_an_event_the_size_of_a_statement_of_one() {
+    let size_of_statement = |sales: usize| {
+        let mut world = WorkedExample::new();
+        world.recharge("300000.00");
+        for _ in 0..sales {
+            let order_id = world.place_order();
+            world.pay_order(order_id);
+        }
+        let finance = world.platform_finance.clone();
+        world.ledger.today = date("2026-03-01");
+        let issued = world.ledger.given(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-31"));
+        let EventPayload::SettlementStatementIssued(statement) = &issued[0].event.payload else { panic!() };
+        let figures = (statement.line_count, statement.receivable, statement.payable);
+        assert_sound(&world.ledger);
+        (figures, ledger_core::record::encoded_len(&issued[0]))
+    };
+    let (one, one_bytes) = size_of_statement(1);
+    let (many, many_bytes) = size_of_statement(250);
+    assert_eq!(one, (1, SignedAmount::from(amount("800.00")), SignedAmount::ZERO));
+    assert_eq!(many, (250, SignedAmount::from(amount("200000.00")), SignedAmount::ZERO));
+    // 239 bytes, and three more for 250 sales: the count (250), the cut-off position (past 127)
+    // and the receivable (20,000,000 minor units) each take one more varint byte.
+    assert_eq!((one_bytes, many_bytes), (239, 242));
+}
+
+/// A statement whose figures are not those of its lines in the log (a log forged with
+/// recomputed hashes) is reported at its position; the honest one replays.
+#[test]
+fn replay_refuses_a_statement_whose_figures_are_not_its_lines() {
+    let mut world = WorkedExample::new();
+    paid_order(&mut world, "2000.00");
+    let order_id = world.place_order();
+    world.pay_order(order_id);
+    let finance = world.platform_finance.clone();
+    world.ledger.today = date("2026-03-01");
+    world.ledger.given(&finance, statement(&world, 900, world.r1, "2026-01-01", "2026-01-31"));
+    assert_eq!(ledger_core::log::replay(&world.ledger.log).unwrap(), world.ledger.state);
+
+    let target = world.ledger.log.len() - 1;
+    let forge = |change: &dyn Fn(&mut SettlementStatementIssued)| {
+        let mut forged = world.ledger.log.clone();
+        let mut staged = forged[target].clone();
+        let EventPayload::SettlementStatementIssued(statement) = &mut staged.event.payload else { panic!() };
+        change(statement);
+        staged.prev_hash.clear();
+        staged.hash.clear();
+        forged[target] = ledger_core::log::ChainHead::after(&forged[target - 1]).seal(staged).event;
+        ledger_core::log::replay(&forged).unwrap_err()
+    };
+    for error in [
+        forge(&|statement| statement.line_count = 1),
+        forge(&|statement| statement.receivable = SignedAmount::from(amount("800.00"))),
+        forge(&|statement| statement.statement_hash = "0".repeat(64)),
+        forge(&|statement| statement.through_position -= 1),
+    ] {
+        assert!(matches!(error, ledger_core::log::ReplayError::Inconsistent { .. }), "{error}");
+        assert_eq!(error.position(), world.ledger.log[target].position);
+    }
+    let reason = forge(&|statement| statement.line_count = 1).to_string();
+    assert!(reason.contains("states 1 lines") && reason.contains("the log has 2 lines"), "{reason}");
+}
+
+/// The figures of a statement are those of its lines as the read side serves them: recomputed
+/// from the lines alone, they give the event's count, totals and hash.
+#[test]
+fn a_statements_figures_are_recomputed_from_its_lines() {
+    let mut world = WorkedExample::new();
+    let r1_admin = world.r1_admin.clone();
+    world.ledger.given(
+        &r1_admin,
+        CommandBody::Setup(SetupCommand::SetSaleMode {
+            reseller_id: world.r2,
+            sale_mode: SaleMode::Rebate { commission_rate: rate("0.05") },
+        }),
+    );
+    paid_order(&mut world, "3000.00");
+    let order_id = world.place_order();
+    world.pay_order(order_id);
+    let r1_finance = world.r1_finance.clone();
+    world.ledger.today = date("2026-03-01");
+    let body = CommandBody::Settlement(SettlementCommand::IssueSettlementStatement {
+        settlement_id: id(900),
+        book: world.r1,
+        counterparty_id: world.r2,
+        from: date("2026-01-01"),
+        to: date("2026-01-31"),
+    });
+    let before = world.ledger.state.clone();
+    let issued = world.ledger.given(&r1_finance, body);
+    let EventPayload::SettlementStatementIssued(issued) = &issued[0].event.payload else { panic!() };
+    let selection = Selection::of(issued);
+    let lines: Vec<StatementLine> = selection.lines(before.book(world.r1).unwrap()).into_iter().cloned().collect();
+    // Receivable and payable lines interleave: each sale's 1122[R2] then its commission's 2202[R2].
+    let accounts: Vec<&str> = lines.iter().map(|line| line.account.as_str()).collect();
+    assert_eq!(accounts, ["1122", "2202", "1122", "2202"]);
+    assert_eq!(Figures::of(&selection, &lines), Figures::stated(issued));
+    assert_eq!(
+        (issued.line_count, issued.receivable, issued.payable),
+        (4, SignedAmount::from(amount("1760.00")), SignedAmount::from(amount("88.00")))
+    );
+    // And they are no longer open: a statement of the same items is nothing to settle.
+    assert!(Selection::of(issued).lines(world.ledger.state.book(world.r1).unwrap()).is_empty());
 }
 
 #[test]

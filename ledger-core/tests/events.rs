@@ -1,10 +1,13 @@
-//! The envelope: JSON round trip, the canonical encoding, the hash chain, upcasting.
+//! The envelope: JSON round trip, the canonical encoding, the hash chain, upcasting, the limit
+//! of a record's size.
 
-use ledger_core::event::{upcast, RecordedEvent, EVENT_TYPES, GENESIS_HASH};
-use ledger_core::log::{replay, ChainHead, ReplayError};
-use ledger_core::testing::WorkedExample;
-use ledger_core::CommandBody;
+use ledger_core::event::{
+    upcast, CouponGranted, Event, EventPayload, RecordedEvent, EVENT_BYTES_MAX, EVENT_TYPES, GENESIS_HASH,
+};
+use ledger_core::log::{replay, stage, ChainHead, ReplayError};
+use ledger_core::testing::{amount, date, envelope, WorkedExample};
 use ledger_core::OrderCommand;
+use ledger_core::{CommandBody, DomainError};
 
 fn paid_world() -> WorkedExample {
     let mut world = WorkedExample::new();
@@ -75,6 +78,59 @@ fn upcast_accepts_current_versions_and_refuses_future_ones() {
     assert_eq!(upcast(event_type, version, payload.clone()).unwrap(), payload);
     assert!(upcast(event_type, version + 1, payload.clone()).is_err());
     assert!(upcast("NoSuchEvent", 1, payload).is_err());
+}
+
+#[test]
+fn upcast_brings_v1_payments_and_statements_to_v2() {
+    let paid = serde_json::json!({"order_id": "o", "total": "950.00", "items": [{"product_id": "p"}]});
+    assert_eq!(upcast("OrderPaid", 1, paid).unwrap(), serde_json::json!({"order_id": "o", "total": "950.00"}));
+    let statement =
+        serde_json::json!({"payable": "0.00", "lines": [{"position": 7}, {"position": 9}], "statement_hash": "h"});
+    assert_eq!(
+        upcast("SettlementStatementIssued", 1, statement).unwrap(),
+        serde_json::json!({"payable": "0.00", "line_count": 2, "statement_hash": "h"})
+    );
+    assert!(upcast("SettlementStatementIssued", 1, serde_json::json!({"payable": "0.00"})).is_err());
+}
+
+/// A command whose record would pass `EVENT_BYTES_MAX` is refused when staged, whole, before
+/// anything is folded in; a record of exactly the limit is staged, sealed and read back.
+#[test]
+fn staging_refuses_a_record_past_the_limit_and_takes_one_at_the_limit() {
+    let world = WorkedExample::new();
+    let coupon = |reason_bytes: usize| {
+        Event::new(EventPayload::CouponGranted(CouponGranted {
+            customer_id: world.customer,
+            book: world.r2,
+            amount: amount("1.00"),
+            reason: "x".repeat(reason_bytes),
+        }))
+    };
+    let meta = |position| envelope(position, &world.r2_sales, date("2026-01-15"));
+    let next = world.ledger.state.last_position + 1;
+    // A reason of a million bytes has a three-byte length where an empty one has one.
+    let empty = ledger_core::record::encoded_len(&RecordedEvent::staged(coupon(0), meta(next)));
+    let at_limit = EVENT_BYTES_MAX - empty - 2;
+    assert_eq!(ledger_core::record::encoded_len(&RecordedEvent::staged(coupon(at_limit), meta(next))), EVENT_BYTES_MAX);
+
+    let mut state = world.ledger.state.clone();
+    let refused = stage(&mut state, vec![coupon(1), coupon(at_limit + 1)], meta);
+    assert_eq!(
+        refused,
+        Err(DomainError::EventTooLarge {
+            event_type: "CouponGranted",
+            bytes: EVENT_BYTES_MAX + 1,
+            limit: EVENT_BYTES_MAX
+        })
+    );
+    assert_eq!(refused.unwrap_err().code(), "event_too_large");
+    assert_eq!(state, world.ledger.state, "nothing of the command was folded in, not even its first event");
+
+    let staged = stage(&mut state, vec![coupon(at_limit)], meta).unwrap();
+    assert_eq!(state.last_position, next);
+    let sealed = ChainHead::after(world.ledger.log.last().unwrap()).seal(staged.into_iter().next().unwrap());
+    assert_eq!(sealed.record.len(), EVENT_BYTES_MAX);
+    assert_eq!(ledger_core::record::decode(&sealed.record).unwrap(), sealed.event);
 }
 
 #[test]

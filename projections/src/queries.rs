@@ -1,10 +1,11 @@
 //! The queries of the read models. Each builds one or two portable statements and decodes the
 //! rows into views; amounts come back exact from minor units.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use ledger_core::chart::{AccountCode, AccountType, Side};
+use ledger_core::event::StatementLine;
 use ledger_core::ids::{ApprovalId, OrderId, OrgId, SettlementId};
 use ledger_core::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use ledger_core::org::OrgKind;
@@ -57,7 +58,15 @@ const APPROVAL_COLUMNS: &str =
     "approval_id, book, kind, requested_by, proposal, status, created_at, position, decided_by, comment";
 const SETTLEMENT_COLUMNS: &str =
     "settlement_id, book, counterparty_id, from_date, to_date, statement_hash, receivable, payable,
-         through_position, lines, status, position";
+         through_position, line_count, status, position";
+/// A page of one statement's lines: the lines numbered after the cursor's.
+const SETTLEMENT_LINES: &str = "SELECT line_no, position, entry_date, account, debit, credit FROM rm_settlement_lines
+     WHERE settlement_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3";
+/// The first lines of every statement of a book (line numbers start at 1).
+const BOOK_SETTLEMENT_FIRST_LINES: &str =
+    "SELECT l.settlement_id, l.line_no, l.position, l.entry_date, l.account, l.debit, l.credit
+     FROM rm_settlement_lines l JOIN rm_settlements s ON s.settlement_id = l.settlement_id
+     WHERE s.book = $1 AND l.line_no <= $2 ORDER BY l.settlement_id, l.line_no";
 const INVOICEABLE: &str = "SELECT amount FROM rm_invoiceable WHERE customer_id = $1";
 const ACCOUNT_BALANCES: &str = "SELECT account, party, debit, credit FROM rm_balances WHERE book = $1";
 const PRODUCTS: &str =
@@ -66,6 +75,7 @@ const PRODUCTS: &str =
 
 const LEDGER_CURSOR_PREFIX: &str = "l1.";
 const ORDER_CURSOR_PREFIX: &str = "o1.";
+const STATEMENT_LINES_CURSOR_PREFIX: &str = "sl1.";
 
 /// A value stored as its serde name (`"customer"`, `"contra_revenue"`).
 fn enum_from_text<T: DeserializeOwned>(text: &str) -> Result<T, ReadError> {
@@ -332,17 +342,57 @@ impl ReadModels {
         rows.first().map(approval_view).transpose()
     }
 
-    pub async fn settlement(&self, id: SettlementId) -> Result<Option<SettlementView>, ReadError> {
+    /// A statement, with its first `lines_limit` lines.
+    pub async fn settlement(&self, id: SettlementId, lines_limit: usize) -> Result<Option<SettlementView>, ReadError> {
         let sql = format!("SELECT {SETTLEMENT_COLUMNS} FROM rm_settlements WHERE settlement_id = $1");
         let rows = self.rows_dynamic(sql, vec![SqlValue::text(id)]).await?;
-        rows.first().map(settlement_view).transpose()
+        let Some(row) = rows.first() else { return Ok(None) };
+        let lines = self.settlement_lines(id, None, lines_limit).await?;
+        settlement_view(row, lines).map(Some)
     }
 
-    /// A book's statements, newest first.
-    pub async fn settlements(&self, book: OrgId) -> Result<Vec<SettlementView>, ReadError> {
+    /// A book's statements, newest first, each with its first `lines_limit` lines.
+    pub async fn settlements(&self, book: OrgId, lines_limit: usize) -> Result<Vec<SettlementView>, ReadError> {
+        let limit = lines_limit.clamp(1, STATEMENT_LINES_PAGE_MAX);
         let sql = format!("SELECT {SETTLEMENT_COLUMNS} FROM rm_settlements WHERE book = $1 ORDER BY position DESC");
         let rows = self.rows_dynamic(sql, vec![SqlValue::text(book)]).await?;
-        rows.iter().map(settlement_view).collect()
+        let line_rows =
+            self.rows(BOOK_SETTLEMENT_FIRST_LINES, vec![SqlValue::text(book), SqlValue::Integer(limit as i64)]).await?;
+        let mut first_lines: HashMap<String, Vec<StatementLine>> = HashMap::new();
+        for row in &line_rows {
+            first_lines.entry(row.text(0)?.to_owned()).or_default().push(statement_line(row, 2)?);
+        }
+        rows.iter()
+            .map(|row| {
+                let items = first_lines.remove(row.text(0)?).unwrap_or_default();
+                let page = first_page(items, row.position(9)?);
+                settlement_view(row, page)
+            })
+            .collect()
+    }
+
+    /// A page of a statement's lines in the statement's order, after `cursor` (from the first
+    /// line without one). An unknown statement has no lines.
+    pub async fn settlement_lines(
+        &self,
+        id: SettlementId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<StatementLinePage, ReadError> {
+        let limit = limit.clamp(1, STATEMENT_LINES_PAGE_MAX);
+        let after = match cursor {
+            Some(cursor) => decode_cursor::<1>(cursor, STATEMENT_LINES_CURSOR_PREFIX)?[0],
+            None => 0,
+        };
+        let params = vec![SqlValue::text(id), SqlValue::Integer(after), SqlValue::Integer(limit as i64 + 1)];
+        let rows = self.rows(SETTLEMENT_LINES, params).await?;
+        let mut items = rows.iter().map(|row| statement_line(row, 1)).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            let last = rows[limit - 1].integer(0).unwrap_or_default();
+            format!("{STATEMENT_LINES_CURSOR_PREFIX}{last}")
+        });
+        Ok(StatementLinePage { items, next_cursor })
     }
 
     /// Paid, not refunded and not yet invoiced (zero for a customer with no sales).
@@ -542,7 +592,7 @@ fn approval_view(row: &Row) -> Result<ApprovalView, ReadError> {
     })
 }
 
-fn settlement_view(row: &Row) -> Result<SettlementView, ReadError> {
+fn settlement_view(row: &Row, lines: StatementLinePage) -> Result<SettlementView, ReadError> {
     let (receivable, payable) = (row.signed_amount(6)?, row.signed_amount(7)?);
     Ok(SettlementView {
         id: row.parse(0)?,
@@ -555,8 +605,28 @@ fn settlement_view(row: &Row) -> Result<SettlementView, ReadError> {
         payable,
         total: payable.plus(receivable.negated()),
         through_position: row.position(8)?,
-        lines: row.json(9)?,
+        line_count: row.position(9)?,
         status: row.text(10)?.to_owned(),
         position: row.position(11)?,
+        lines,
+    })
+}
+
+/// The first lines of a statement of `line_count` lines, as a page (line numbers start at 1).
+fn first_page(items: Vec<StatementLine>, line_count: u64) -> StatementLinePage {
+    let shown = items.len() as u64;
+    let next_cursor = (shown < line_count).then(|| format!("{STATEMENT_LINES_CURSOR_PREFIX}{shown}"));
+    StatementLinePage { items, next_cursor }
+}
+
+/// A statement line from the columns position, entry date, account, debit, credit of `row`,
+/// from the column `first` on.
+fn statement_line(row: &Row, first: usize) -> Result<StatementLine, ReadError> {
+    Ok(StatementLine {
+        position: row.position(first)?,
+        date: row.date(first + 1)?,
+        account: parsed(row.text(first + 2)?, AccountCode::parse)?,
+        debit: row.amount(first + 3)?,
+        credit: row.amount(first + 4)?,
     })
 }

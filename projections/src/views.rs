@@ -16,6 +16,8 @@ use serde::Serialize;
 pub const LEDGER_PAGE_MAX: usize = 1_000;
 /// The most orders one page holds.
 pub const ORDER_PAGE_MAX: usize = 500;
+/// The most lines of a statement one page holds.
+pub const STATEMENT_LINES_PAGE_MAX: usize = 1_000;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct OrgView {
@@ -240,9 +242,20 @@ pub struct SettlementView {
     /// What the book pays the counterparty: payable − receivable (negative: it is paid).
     pub total: SignedAmount,
     pub through_position: u64,
-    pub lines: Vec<StatementLine>,
+    /// How many lines the statement has.
+    pub line_count: u64,
     pub status: String,
     pub position: u64,
+    /// The first page of its lines (as many as the query asked for).
+    pub lines: StatementLinePage,
+}
+
+/// A page of a statement's lines, in the statement's order (the order its hash covers them in).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatementLinePage {
+    pub items: Vec<StatementLine>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

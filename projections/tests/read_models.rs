@@ -28,6 +28,7 @@ use ledger_core::chart::{codes, AccountCode};
 use ledger_core::ids::OrgId;
 use ledger_core::money::{Amount, SignedAmount, Total};
 use ledger_core::org::Role;
+use ledger_core::statement::{Figures, Selection};
 use ledger_core::OrderCommand;
 use ledger_core::{CommandBody, State};
 use projections::{
@@ -207,17 +208,28 @@ async fn month_end_is_projected(live: &ReadModels, world: &World, state: &State,
         (activated as u64, Amount::from_minor(unit_price.to_minor() * activated as i64).unwrap())
     );
     for (id, status) in [(month_end.paid, "paid"), (month_end.unpaid, "issued")] {
-        let view = live.settlement(id).await.unwrap().expect("the statement");
+        let view = live.settlement(id, 2).await.unwrap().expect("the statement");
         let statement = &state.settlements[&id].statement;
         assert_eq!(view.status, status);
         assert_eq!(
-            (view.receivable, view.payable, &view.lines),
-            (statement.receivable, statement.payable, &statement.lines)
+            (view.receivable, view.payable, view.line_count),
+            (statement.receivable, statement.payable, statement.line_count)
         );
         assert_eq!(view.total, statement.payable.plus(statement.receivable.negated()));
         assert_eq!(view.statement_hash, statement.statement_hash);
-        assert!(!view.lines.is_empty(), "January had items to settle");
-        assert_eq!(live.settlements(view.book).await.unwrap(), vec![view]);
+        assert!(view.line_count > 2, "January had more items to settle than a page of 2");
+        // Paged two at a time, the lines are the statement's: their figures are the event's.
+        let mut lines = view.lines.items.clone();
+        let mut cursor = view.lines.next_cursor.clone();
+        while let Some(after) = cursor {
+            let page = live.settlement_lines(id, Some(&after), 2).await.unwrap();
+            assert!(page.items.len() <= 2);
+            lines.extend(page.items);
+            cursor = page.next_cursor;
+        }
+        assert_eq!(live.settlement_lines(id, None, 1_000).await.unwrap().items, lines);
+        assert_eq!(Figures::of(&Selection::of(statement), &lines), Figures::stated(statement));
+        assert_eq!(live.settlements(view.book, 2).await.unwrap(), vec![view]);
     }
     for book in books(state) {
         let inbox = live.approvals(book, None).await.unwrap();

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use ledger_core::event::{PeriodClosed, SettlementStatementIssued};
+use ledger_core::event::{PeriodClosed, SettlementStatementIssued, StatementLine};
 use ledger_core::ids::{ApprovalId, InvoiceId, SettlementId};
 use ledger_core::CommandBody;
 use projections::SettlementView;
@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::money::{pending, Pending};
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read, READ_WAIT_MAX};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read, READ_WAIT_MAX};
 use crate::auth::Caller;
+use crate::config::PAGE_SIZE_DEFAULT;
 use crate::error::{ApiError, Problem};
 use crate::state::{CommittedEvents, SharedState};
 use ledger_core::SettlementCommand;
@@ -22,6 +23,7 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/v1/settlements", post(issue_statement))
         .route("/v1/settlements/{id}", get(get_settlement))
+        .route("/v1/settlements/{id}/lines", get(settlement_lines))
         .route("/v1/settlements/{id}/pay", post(pay_settlement))
         .route("/v1/books/{org_id}/settlements", get(list_settlements))
         .route("/v1/books/{org_id}/close", post(close_period))
@@ -39,6 +41,7 @@ pub struct StatementRequest {
     pub to: String,
 }
 
+/// One line of a statement: an open item it settles (a line on the counterparty's 1122 or 2202).
 #[derive(Serialize, ToSchema)]
 pub struct StatementLineBody {
     pub position: u64,
@@ -48,6 +51,18 @@ pub struct StatementLineBody {
     pub credit: String,
 }
 
+impl From<StatementLine> for StatementLineBody {
+    fn from(line: StatementLine) -> Self {
+        StatementLineBody {
+            position: line.position,
+            date: line.date.to_string(),
+            account: line.account.to_string(),
+            debit: line.debit.to_string(),
+            credit: line.credit.to_string(),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct SettlementBody {
     pub id: String,
@@ -55,13 +70,21 @@ pub struct SettlementBody {
     pub counterparty_id: String,
     pub from: String,
     pub to: String,
+    /// SHA-256 of the statement, its lines included, as `ledger_core::statement` defines it:
+    /// recomputable from the lines served here and by `/v1/settlements/{id}/lines`.
     pub statement_hash: String,
     /// What the book pays the counterparty, net (negative: the counterparty pays the book).
     pub total: String,
     pub receivable: String,
     pub payable: String,
     pub through_position: u64,
+    /// The first page of the statement's lines (100, or the configured page limit if lower), in
+    /// the statement's order: the order its hash covers them in.
     pub lines: Vec<StatementLineBody>,
+    /// Present when the statement has more lines than `lines` holds: the `cursor` of
+    /// `GET /v1/settlements/{id}/lines` that continues after them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
     /// `issued`, `payment_pending` or `paid`.
     pub status: String,
     pub position: u64,
@@ -80,17 +103,8 @@ impl From<SettlementView> for SettlementBody {
             receivable: view.receivable.to_string(),
             payable: view.payable.to_string(),
             through_position: view.through_position,
-            lines: view
-                .lines
-                .into_iter()
-                .map(|line| StatementLineBody {
-                    position: line.position,
-                    date: line.date.to_string(),
-                    account: line.account.to_string(),
-                    debit: line.debit.to_string(),
-                    credit: line.credit.to_string(),
-                })
-                .collect(),
+            lines: view.lines.items.into_iter().map(StatementLineBody::from).collect(),
+            next_cursor: view.lines.next_cursor,
             status: view.status,
             position: view.position,
         }
@@ -126,16 +140,22 @@ pub async fn issue_statement(
     // shape whether the statement is new or was issued before.
     state.read.wait_for(committed.position, READ_WAIT_MAX).await?;
     let statement = match issued {
-        Some(id) => state.read.settlement(id).await?,
+        Some(id) => state.read.settlement(id, first_page(&state)).await?,
         None => state
             .read
-            .settlements(book)
+            .settlements(book, first_page(&state))
             .await?
             .into_iter()
             .find(|view| view.counterparty_id == counterparty_id && view.from == from && view.to == to),
     };
     let statement = statement.ok_or_else(|| ApiError::Internal("issued statement not in the read model".to_owned()))?;
     Ok(Answer(StatusCode::CREATED, statement.into()))
+}
+
+/// How many lines a statement's answer shows: a page of the default size (100, or the
+/// configured page limit if that is lower); `GET /v1/settlements/{id}/lines` pages on.
+fn first_page(state: &SharedState) -> usize {
+    PAGE_SIZE_DEFAULT.min(state.settings.limits.page_size_max)
 }
 
 fn sees_settlement(caller: &Caller, view: &SettlementView) -> bool {
@@ -151,9 +171,42 @@ pub async fn get_settlement(
     Fresh(position): Fresh,
     Path(id): Path<String>,
 ) -> Result<Read<SettlementBody>, ApiError> {
-    let view = state.read.settlement(parse::path_id("settlement", &id)?).await?;
+    let view = state.read.settlement(parse::path_id("settlement", &id)?, first_page(&state)).await?;
     let view = view.filter(|view| sees_settlement(&caller, view)).ok_or(ApiError::NotFound { what: "settlement" })?;
     Ok(Read(position, view.into()))
+}
+
+#[derive(Deserialize)]
+pub struct LinesParams {
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatementLinesBody {
+    pub items: Vec<StatementLineBody>,
+    pub next_cursor: Option<String>,
+}
+
+/// A statement's lines, a page at a time, in the statement's order: the lines its hash covers.
+#[utoipa::path(get, path = "/v1/settlements/{id}/lines", tag = "settlements", security(("bearer" = [])),
+    params(("id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = StatementLinesBody), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn settlement_lines(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+    Params(params): Params<LinesParams>,
+) -> Result<Read<StatementLinesBody>, ApiError> {
+    let id: SettlementId = parse::path_id("settlement", &id)?;
+    let limit = super::finance::page_limit(&state, params.limit)?;
+    // Only the statement's header: whose it is. Its lines are the page asked for.
+    let view = state.read.settlement(id, 1).await?;
+    view.filter(|view| sees_settlement(&caller, view)).ok_or(ApiError::NotFound { what: "settlement" })?;
+    let page = state.read.settlement_lines(id, params.cursor.as_deref(), limit).await?;
+    let items = page.items.into_iter().map(StatementLineBody::from).collect();
+    Ok(Read(position, StatementLinesBody { items, next_cursor: page.next_cursor }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -170,7 +223,7 @@ pub async fn list_settlements(
     Path(org_id): Path<String>,
 ) -> Result<Read<SettlementList>, ApiError> {
     let book = super::finance::readable_book(&caller, &org_id)?;
-    let items = state.read.settlements(book).await?.into_iter().map(SettlementBody::from).collect();
+    let items = state.read.settlements(book, first_page(&state)).await?.into_iter().map(SettlementBody::from).collect();
     Ok(Read(position, SettlementList { items }))
 }
 

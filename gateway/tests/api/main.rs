@@ -16,4 +16,5 @@ mod openapi;
 mod outage;
 mod payments;
 mod postgres;
+mod settlements;
 mod tenancy;

@@ -46,6 +46,7 @@ async fn the_served_document_is_the_committed_one_and_covers_the_api() {
         "/v1/books/{org_id}/export",
         "/v1/settlements",
         "/v1/settlements/{id}/pay",
+        "/v1/settlements/{id}/lines",
         "/v1/books/{org_id}/close",
         "/v1/payments/notify/{channel}",
         "/healthz",

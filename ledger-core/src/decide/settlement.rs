@@ -1,19 +1,17 @@
 //! Settlement statements and payments, invoices, and period close with its certificate.
 
 use chrono::NaiveDate;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::chart::codes;
 use crate::command::SettlementCommand;
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{ApprovalId, InvoiceId, OrgId, SettlementId};
 use crate::journal::Posting;
-use crate::money::{Amount, SignedAmount, Total};
+use crate::money::{Amount, Total};
 use crate::org::{OrgKind, Role};
 use crate::rules::PartyRef;
 use crate::state::{trial_balance_hash, Book};
+use crate::statement::{Figures, Selection};
 
 use crate::state::{Settlement, State};
 
@@ -21,19 +19,6 @@ use super::Decider;
 
 fn conflict(code: &'static str, reason: impl Into<String>) -> DomainError {
     DomainError::SettlementConflict { code, reason: reason.into() }
-}
-
-/// The statement fields the hash covers, in a fixed order.
-#[derive(Serialize)]
-struct StatementDigest<'a> {
-    book: OrgId,
-    counterparty_id: OrgId,
-    from: NaiveDate,
-    to: NaiveDate,
-    through_position: u64,
-    receivable: SignedAmount,
-    payable: SignedAmount,
-    lines: &'a [StatementLine],
 }
 
 impl Decider<'_> {
@@ -102,7 +87,9 @@ impl Decider<'_> {
     }
 
     /// A replay of the period: the open items with the counterparty dated within it, as of the
-    /// last position. Deterministic, so the same inputs always give the same hash.
+    /// last position, counted, netted and hashed (`crate::statement`). Deterministic, so the
+    /// same inputs always give the same hash. The lines stay out of the event: replay finds them
+    /// again in the state at this position.
     fn statement(
         &self,
         settlement_id: SettlementId,
@@ -111,45 +98,23 @@ impl Decider<'_> {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<SettlementStatementIssued, DomainError> {
-        let mut lines: Vec<StatementLine> = book
-            .open_items
-            .get(&counterparty_id)
-            .map(|items| items.iter().filter(|item| from <= item.date && item.date <= to).cloned().collect())
-            .unwrap_or_default();
+        let selection =
+            Selection { book: book.org_id, counterparty_id, from, to, through_position: self.state.last_position };
+        let lines = selection.lines(book);
         if lines.is_empty() {
             return Err(conflict("nothing_to_settle", "no open items with the counterparty in the period"));
         }
-        lines.sort_by_key(|line| (line.position, line.account.clone()));
-        let (mut receivable, mut payable) = (SignedAmount::ZERO, SignedAmount::ZERO);
-        for line in &lines {
-            if line.account.as_str() == codes::RECEIVABLES {
-                receivable = receivable.add(line.debit).sub(line.credit);
-            } else {
-                payable = payable.add(line.credit).sub(line.debit);
-            }
-        }
-        let through_position = self.state.last_position;
-        let digest = StatementDigest {
-            book: book.org_id,
-            counterparty_id,
-            from,
-            to,
-            through_position,
-            receivable,
-            payable,
-            lines: &lines,
-        };
-        let statement_hash = hex::encode(Sha256::digest(serde_json::to_vec(&digest).expect("statement serialises")));
+        let Figures { line_count, receivable, payable, statement_hash } = Figures::of(&selection, &lines);
         Ok(SettlementStatementIssued {
             settlement_id,
             book: book.org_id,
             counterparty_id,
             from,
             to,
-            through_position,
+            through_position: selection.through_position,
             receivable,
             payable,
-            lines,
+            line_count,
             statement_hash,
         })
     }
@@ -292,12 +257,13 @@ impl Decider<'_> {
 
 // The folds of this family's events into the state (see `State::evolve`).
 
+/// The statement's lines are no longer open: the same selection the decider made (replay has
+/// checked the event's figures against it, `log::verify_next`).
 pub(super) fn settlement_statement_issued(state: &mut State, event: &SettlementStatementIssued) {
     let book = state.books.get_mut(&event.book).expect("settling an open book");
+    let selection = Selection::of(event);
     if let Some(items) = book.open_items.get_mut(&event.counterparty_id) {
-        items.retain(|item| {
-            !(item.position <= event.through_position && event.from <= item.date && item.date <= event.to)
-        });
+        items.retain(|item| !selection.covers(item));
     }
     state
         .settlements

@@ -22,7 +22,7 @@
 //! |      1 |    8 | `position`                 | `u64`                                             |
 //! |      9 |   16 | `event_id`                 | UUID, 16 bytes in RFC 4122 order                  |
 //! |     25 |    2 | event type                 | `u16` tag from [`EVENT_TAGS`] (never 0)           |
-//! |     27 |    2 | `schema_version`           | `u16`; must be the event type's current version   |
+//! |     27 |    2 | `schema_version`           | `u16`: the event type's current version, or an older one still read ([`OLDER_LAYOUTS`]) |
 //! |     29 |    8 | `recorded_at`, seconds     | `i64` since 1970-01-01T00:00:00Z                  |
 //! |     37 |    4 | `recorded_at`, nanoseconds | `u32` (≥ 10^9 only inside a leap second)          |
 //! |     41 |    4 | `effective_date`           | `i32` days since 1970-01-01                       |
@@ -66,6 +66,16 @@
 //!
 //! A change of layout is a new `RECORD_FORMAT` (all records) or a new schema version (one event
 //! type); a new event type or enum variant takes a new tag. The tags are in `payloads.rs`.
+//!
+//! # Older schema versions
+//!
+//! A committed record is never rewritten, so the layout of an older schema version stays
+//! readable for as long as logs may hold it ([`OLDER_LAYOUTS`]: `SettlementStatementIssued` v1,
+//! which carried its lines). Such a record decodes to today's payload (upcast) and keeps its
+//! `schema_version`; its hash is the hash of the bytes read, like every record's. It is read,
+//! never written: [`encode`] lays out current versions only, so an upcast event does not
+//! re-encode to its record (nothing re-encodes a stored record: stores, the relay and the
+//! JetStream consumer hash the bytes they hold).
 
 mod payloads;
 mod wire;
@@ -77,8 +87,8 @@ use uuid::Uuid;
 use crate::event::{EncodedEvent, EnvelopeMeta, Event, RecordedEvent, EVENT_BYTES_MAX, EVENT_TYPES};
 use crate::journal::Entry;
 use crate::org::Actor;
-pub use payloads::{event_tag, EVENT_TAGS};
-use wire::{Reader, Wire, Writer};
+pub use payloads::{event_tag, EVENT_TAGS, OLDER_LAYOUTS};
+use wire::{ByteCount, Reader, Sink, Wire, Writer};
 
 /// The first byte of every record: the version of this format.
 pub const RECORD_FORMAT: u8 = 2;
@@ -126,11 +136,25 @@ pub fn encode_into(event: &RecordedEvent, out: &mut Vec<u8>) {
     writer.u32_le(event.recorded_at.timestamp_subsec_nanos());
     writer.i32_le(wire::days_since_epoch(event.effective_date));
     writer.bytes(&prev_hash);
-    event.actor.put(&mut writer);
-    event.idempotency_key.put(&mut writer);
-    event.correlation_id.put(&mut writer);
-    payloads::put_payload(payload, &mut writer);
-    event.event.entries.put(&mut writer);
+    put_body(event, &mut writer);
+}
+
+/// Everything after the header.
+fn put_body<S: Sink>(event: &RecordedEvent, writer: &mut Writer<'_, S>) {
+    event.actor.put(writer);
+    event.idempotency_key.put(writer);
+    event.correlation_id.put(writer);
+    payloads::put_payload(&event.event.payload, writer);
+    event.event.entries.put(writer);
+}
+
+/// The length of the record an event is (or, staged, will be once sealed: `prev_hash` takes 32
+/// bytes either way), counted without encoding it: what the writer checks against
+/// [`EVENT_BYTES_MAX`] before it folds a command's events in.
+pub fn encoded_len(event: &RecordedEvent) -> usize {
+    let mut count = ByteCount::default();
+    put_body(event, &mut Writer::new(&mut count));
+    HEADER_BYTES + count.0
 }
 
 fn prev_hash_bytes(prev_hash: &str) -> [u8; 32] {
@@ -176,7 +200,7 @@ pub fn decode(bytes: &[u8]) -> Result<RecordedEvent, RecordError> {
     let actor = Actor::take(&mut reader)?;
     let idempotency_key = <Option<String> as Wire>::take(&mut reader)?;
     let correlation_id = <Option<Uuid> as Wire>::take(&mut reader)?;
-    let payload = payloads::take_payload(tag, &mut reader)?;
+    let payload = payloads::take_payload(tag, schema_version, &mut reader)?;
     let entries = Vec::<Entry>::take(&mut reader)?;
     reader.finish()?;
     Ok(RecordedEvent {
@@ -195,8 +219,8 @@ pub fn decode(bytes: &[u8]) -> Result<RecordedEvent, RecordError> {
 }
 
 /// The event type tag and schema version, checked against this build's table: an unknown tag,
-/// or a version with no layout here (a newer one, or an older one with no decoder kept), is an
-/// error where the field is.
+/// or a version with no layout here (a newer one, or an older one not in [`OLDER_LAYOUTS`]), is
+/// an error where the field is.
 fn take_event_type(reader: &mut Reader<'_>) -> Result<(u16, u16), RecordError> {
     let tag_offset = reader.offset();
     let tag = reader.u16_le()?;
@@ -205,7 +229,7 @@ fn take_event_type(reader: &mut Reader<'_>) -> Result<(u16, u16), RecordError> {
     let version_offset = reader.offset();
     let schema_version = reader.u16_le()?;
     let current = EVENT_TYPES.iter().find(|(name, _)| *name == event_type).map(|(_, version)| *version);
-    if current != Some(schema_version) {
+    if current != Some(schema_version) && !OLDER_LAYOUTS.contains(&(event_type, schema_version)) {
         let reason =
             format!("{event_type} v{schema_version} has no record layout in this build (current: {current:?})");
         return Err(reader.invalid_at(version_offset, reason));

@@ -6,7 +6,7 @@
 
 use rust_decimal::Decimal;
 
-use super::wire::{wire_enum, wire_struct, Reader, Wire, Writer};
+use super::wire::{wire_enum, wire_struct, Reader, Sink, Wire, Writer};
 use super::RecordError;
 use crate::chart::{Account, AccountCode, AccountType, Side};
 use crate::event::*;
@@ -41,13 +41,22 @@ macro_rules! event_tags {
             }
         }
 
-        pub(crate) fn put_payload(payload: &EventPayload, writer: &mut Writer<'_>) {
+        pub(crate) fn put_payload<S: Sink>(payload: &EventPayload, writer: &mut Writer<'_, S>) {
             match payload {
                 $(EventPayload::$variant(inner) => inner.put(writer),)*
             }
         }
 
-        pub(crate) fn take_payload(tag: u16, reader: &mut Reader<'_>) -> Result<EventPayload, RecordError> {
+        /// The payload of an event type (`tag`) in the layout of `schema_version`, which
+        /// `take_event_type` checked is current or one of [`OLDER_LAYOUTS`].
+        pub(crate) fn take_payload(
+            tag: u16,
+            schema_version: u16,
+            reader: &mut Reader<'_>,
+        ) -> Result<EventPayload, RecordError> {
+            if let Some(older) = take_older_payload(tag, schema_version, reader) {
+                return older;
+            }
             match tag {
                 $($tag => Ok(EventPayload::$variant(Wire::take(reader)?)),)*
                 _ => Err(reader.invalid_at(reader.offset(), format!("unknown event type tag {tag}"))),
@@ -97,6 +106,28 @@ event_tags! {
     TokenIssued = 38,
 }
 
+/// The layouts of older schema versions this build still reads (and never writes), by event
+/// type: records of them stay in the logs that hold them, and decode to today's payload.
+pub const OLDER_LAYOUTS: &[(&str, u16)] = &[
+    // v1 carried every line of the statement; v2 carries their count (`SettlementStatementIssuedV1::upcast`).
+    ("SettlementStatementIssued", 1),
+];
+
+/// An older layout's payload, upcast; `None` when `schema_version` is the current one.
+fn take_older_payload(
+    tag: u16,
+    schema_version: u16,
+    reader: &mut Reader<'_>,
+) -> Option<Result<EventPayload, RecordError>> {
+    match (event_type_of_tag(tag)?, schema_version) {
+        ("SettlementStatementIssued", 1) => Some(
+            SettlementStatementIssuedV1::take(reader)
+                .map(|statement| EventPayload::SettlementStatementIssued(statement.upcast())),
+        ),
+        _ => None,
+    }
+}
+
 wire_enum!(RechargeMethod { Online = 0, Offline = 1, Transfer = 2 });
 wire_enum!(WithdrawalRoute { Original = 0, Offline = 1 });
 wire_enum!(ApprovalKind {
@@ -120,7 +151,7 @@ wire_enum!(Currency { CNY = 0, USD = 1, HKD = 2, EUR = 3, SGD = 4 });
 macro_rules! wire_uuid_ids {
     ($($name:ident),* $(,)?) => {
         $(impl Wire for $name {
-            fn put(&self, writer: &mut Writer<'_>) {
+            fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
                 self.0.put(writer);
             }
 
@@ -151,7 +182,7 @@ wire_uuid_ids!(
 macro_rules! wire_codes {
     ($($name:ident),* $(,)?) => {
         $(impl Wire for $name {
-            fn put(&self, writer: &mut Writer<'_>) {
+            fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
                 writer.str(self.as_str());
             }
 
@@ -165,7 +196,7 @@ macro_rules! wire_codes {
 wire_codes!(InviteCode, SerialCode, TradeNumber);
 
 impl Wire for AccountCode {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.str(self.as_str());
     }
 
@@ -178,7 +209,7 @@ impl Wire for AccountCode {
 /// `parse` accepts spellings that print the same (`list-price`); only the printed one decodes,
 /// so the sum has one encoding.
 impl Wire for LinearSum {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.str(&self.to_string());
     }
 
@@ -195,7 +226,7 @@ impl Wire for LinearSum {
 
 /// Amounts and totals: integer minor units, checked against the type's range by its constructor.
 impl Wire for Amount {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.zigzag(i128::from(self.to_minor()));
     }
 
@@ -205,7 +236,7 @@ impl Wire for Amount {
 }
 
 impl Wire for Total {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.zigzag(i128::from(self.to_minor()));
     }
 
@@ -217,7 +248,7 @@ impl Wire for Total {
 /// A signed amount is unbounded (any `Decimal` at two decimals), so its minor units are a full
 /// `Decimal` mantissa (96 bits), not an `i64`.
 impl Wire for SignedAmount {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         let value = self.as_decimal();
         // `SignedAmount::from_decimal` rescales every value to two decimals; only a magnitude
         // near `Decimal::MAX`, which no sum of bounded totals reaches, could keep fewer.
@@ -235,7 +266,7 @@ impl Wire for SignedAmount {
 }
 
 /// Writes a decimal as it is held: its scale, then its signed mantissa.
-fn put_decimal(writer: &mut Writer<'_>, value: Decimal) {
+fn put_decimal<S: Sink>(writer: &mut Writer<'_, S>, value: Decimal) {
     // A `Decimal`'s scale is at most 28.
     writer.u8(value.scale() as u8);
     writer.zigzag(value.mantissa());
@@ -267,7 +298,7 @@ fn take_decimal<T>(
 macro_rules! wire_decimals {
     ($($name:ident),* $(,)?) => {
         $(impl Wire for $name {
-            fn put(&self, writer: &mut Writer<'_>) {
+            fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
                 put_decimal(writer, self.as_decimal());
             }
 
@@ -281,7 +312,7 @@ macro_rules! wire_decimals {
 wire_decimals!(Rate, UnitPrice, Quantity);
 
 impl Wire for SaleMode {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         match self {
             SaleMode::Discount => writer.u8(0),
             SaleMode::Rebate { commission_rate } => {
@@ -302,7 +333,7 @@ impl Wire for SaleMode {
 }
 
 impl Wire for RateScope {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         match self {
             RateScope::Public => writer.u8(0),
             RateScope::Reseller(org_id) => {
@@ -328,7 +359,7 @@ impl Wire for RateScope {
 }
 
 impl Wire for Proposal {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         match self {
             Proposal::ConfirmRecharge { recharge_id } => {
                 writer.u8(0);
@@ -454,6 +485,19 @@ wire_struct!(SerialCodeActivated { code, batch_id, issuer_id, customer_id, days,
 wire_struct!(CommissionAccrued { source_id, payer_id, reseller_id, base, rate, amount });
 wire_struct!(CommissionReversed { source_id, payer_id, reseller_id, amount });
 wire_struct!(SettlementStatementIssued {
+    settlement_id,
+    book,
+    counterparty_id,
+    from,
+    to,
+    through_position,
+    receivable,
+    payable,
+    line_count,
+    statement_hash,
+});
+// Schema v1's layout, read only (`OLDER_LAYOUTS`).
+wire_struct!(SettlementStatementIssuedV1 {
     settlement_id,
     book,
     counterparty_id,

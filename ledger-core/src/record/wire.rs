@@ -22,13 +22,44 @@ const PREALLOCATED_ITEMS_MAX: usize = 256;
 /// Days from 0001-01-01 (day 1 of the common era in chrono's count) to 1970-01-01.
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
-/// Appends encoded values to a buffer.
-pub(crate) struct Writer<'a> {
-    out: &'a mut Vec<u8>,
+/// Where a [`Writer`] puts what it encodes: a buffer, or only the count of the bytes
+/// ([`ByteCount`]), which is how long a record would be without encoding it.
+pub(crate) trait Sink {
+    fn push(&mut self, byte: u8);
+    fn extend(&mut self, bytes: &[u8]);
 }
 
-impl<'a> Writer<'a> {
-    pub(crate) fn new(out: &'a mut Vec<u8>) -> Writer<'a> {
+impl Sink for Vec<u8> {
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// A sink that keeps only the number of bytes written.
+#[derive(Default)]
+pub(crate) struct ByteCount(pub(crate) usize);
+
+impl Sink for ByteCount {
+    fn push(&mut self, _: u8) {
+        self.0 += 1;
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
+/// Appends encoded values to a sink (a buffer, unless it only counts).
+pub(crate) struct Writer<'a, S: Sink = Vec<u8>> {
+    out: &'a mut S,
+}
+
+impl<'a, S: Sink> Writer<'a, S> {
+    pub(crate) fn new(out: &'a mut S) -> Writer<'a, S> {
         Writer { out }
     }
 
@@ -37,7 +68,7 @@ impl<'a> Writer<'a> {
     }
 
     pub(crate) fn bytes(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
+        self.out.extend(bytes);
     }
 
     pub(crate) fn u16_le(&mut self, value: u16) {
@@ -231,7 +262,7 @@ impl<'a> Reader<'a> {
 
 /// A value with one encoding in the record format.
 pub(crate) trait Wire: Sized {
-    fn put(&self, writer: &mut Writer<'_>);
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>);
     fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError>;
 }
 
@@ -241,7 +272,7 @@ pub(crate) trait Wire: Sized {
 macro_rules! wire_struct {
     ($name:ident { $($field:ident),* $(,)? }) => {
         impl $crate::record::wire::Wire for $name {
-            fn put(&self, writer: &mut $crate::record::wire::Writer<'_>) {
+            fn put<S: $crate::record::wire::Sink>(&self, writer: &mut $crate::record::wire::Writer<'_, S>) {
                 let $name { $($field),* } = self;
                 $($crate::record::wire::Wire::put($field, writer);)*
             }
@@ -261,7 +292,7 @@ pub(crate) use wire_struct;
 macro_rules! wire_enum {
     ($name:ident { $($variant:ident = $tag:literal),* $(,)? }) => {
         impl $crate::record::wire::Wire for $name {
-            fn put(&self, writer: &mut $crate::record::wire::Writer<'_>) {
+            fn put<S: $crate::record::wire::Sink>(&self, writer: &mut $crate::record::wire::Writer<'_, S>) {
                 writer.u8(match self {
                     $($name::$variant => $tag,)*
                 });
@@ -283,7 +314,7 @@ macro_rules! wire_enum {
 pub(crate) use wire_enum;
 
 impl Wire for bool {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.u8(u8::from(*self));
     }
 
@@ -298,7 +329,7 @@ impl Wire for bool {
 }
 
 impl Wire for u32 {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.varint(u128::from(*self));
     }
 
@@ -309,7 +340,7 @@ impl Wire for u32 {
 }
 
 impl Wire for u64 {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.varint(u128::from(*self));
     }
 
@@ -319,7 +350,7 @@ impl Wire for u64 {
 }
 
 impl Wire for String {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.str(self);
     }
 
@@ -329,7 +360,7 @@ impl Wire for String {
 }
 
 impl Wire for Uuid {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.bytes(self.as_bytes());
     }
 
@@ -349,7 +380,7 @@ pub(crate) fn date_from_days(days: i64) -> Option<NaiveDate> {
 }
 
 impl Wire for NaiveDate {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.zigzag(i128::from(days_since_epoch(*self)));
     }
 
@@ -359,7 +390,7 @@ impl Wire for NaiveDate {
 }
 
 impl<T: Wire> Wire for Option<T> {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         match self {
             None => writer.u8(0),
             Some(value) => {
@@ -380,7 +411,7 @@ impl<T: Wire> Wire for Option<T> {
 }
 
 impl<T: Wire> Wire for Vec<T> {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.count(self.len());
         for item in self {
             item.put(writer);
@@ -410,7 +441,7 @@ fn take_next_key<K: Wire + Ord>(reader: &mut Reader<'_>, last: Option<&K>) -> Re
 }
 
 impl<T: Wire + Ord> Wire for BTreeSet<T> {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.count(self.len());
         for item in self {
             item.put(writer);
@@ -429,7 +460,7 @@ impl<T: Wire + Ord> Wire for BTreeSet<T> {
 }
 
 impl<K: Wire + Ord, V: Wire> Wire for BTreeMap<K, V> {
-    fn put(&self, writer: &mut Writer<'_>) {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
         writer.count(self.len());
         for (key, value) in self {
             key.put(writer);
