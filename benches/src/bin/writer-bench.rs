@@ -3,6 +3,7 @@
 //! `concurrency` submitters, and the latency of each command.
 //!
 //! cargo run --release -p benches --bin writer-bench -- [purchases] [concurrency]
+//! (with `KBOSS_BENCH_DATA_DIR=<dir>` the log is kept in `<dir>`)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,8 +22,12 @@ fn main() {
 }
 
 async fn run(purchases: u64, concurrency: u64) {
-    let directory = tempfile::tempdir().unwrap();
-    let writer = Writer::start(SqliteStore::open_writer(directory.path()).unwrap(), WriterConfig::default()).unwrap();
+    // KBOSS_BENCH_DATA_DIR keeps the log there (to time `kboss rebuild` of it); a temporary
+    // directory otherwise.
+    let temporary = tempfile::tempdir().unwrap();
+    let kept = std::env::var_os("KBOSS_BENCH_DATA_DIR").map(std::path::PathBuf::from);
+    let directory = kept.as_deref().unwrap_or(temporary.path());
+    let writer = Writer::start(SqliteStore::open_writer(directory).unwrap(), WriterConfig::default()).unwrap();
     let handle = writer.handle();
     let world = Arc::new(setup_world(&handle).await.unwrap());
     fund_customer(&handle, &world).await;
@@ -30,8 +35,7 @@ async fn run(purchases: u64, concurrency: u64) {
     let latencies_us = place_and_pay(&handle, &world, purchases, concurrency).await;
     let elapsed = started.elapsed();
     let commands = latencies_us.len() as f64;
-    let log_bytes =
-        std::fs::metadata(event_log::sqlite::database_path(directory.path())).map(|meta| meta.len()).unwrap_or(0);
+    let log_bytes = std::fs::metadata(event_log::sqlite::database_path(directory)).map(|meta| meta.len()).unwrap_or(0);
     writer.shutdown();
     println!(
         "writer-bench sqlite durable: {} commands ({} purchases) with {} submitters in {:.2} s = {:.0} commands/s; \
