@@ -152,6 +152,9 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Migrate(#[from] event_log::migrate::MigrateError),
+    /// A settlement run that settled nothing or had a statement refused (what it did is printed).
+    #[error("settle: {0}")]
+    Settle(String),
 }
 
 type CliResult = Result<(), CliError>;
@@ -385,18 +388,35 @@ pub async fn open_read_models(settings: &Settings) -> Result<ReadModels, CliErro
 async fn settle(settings: &Settings, book: &str, from: NaiveDate, to: NaiveDate) -> CliResult {
     let book: OrgId = book.parse().map_err(|_| CliError::Usage("--book must be an org id"))?;
     let writer = start_writer(settings).await?;
+    let outcome = settle_with(&writer, book, from, to).await;
+    tokio::task::spawn_blocking(move || writer.shutdown()).await?;
+    outcome
+}
+
+/// The statements of one run, one counterparty at a time in the order of their names (then ids,
+/// so every run prints the same order), and a totals line. Fails when the book keeps no book here,
+/// when any statement is refused, or when there was nothing to settle with anyone.
+async fn settle_with(writer: &Writer, book: OrgId, from: NaiveDate, to: NaiveDate) -> CliResult {
     let handle = writer.handle();
     let state = handle.state().await.ok_or(CommandError::Stopped)?;
-    let counterparties: Vec<OrgId> = state
+    if !state.books.contains_key(&book) {
+        return Err(CliError::Settle(format!("{book} keeps no book in this log (`kboss books` lists them)")));
+    }
+    let mut counterparties: Vec<(String, OrgId)> = state
         .orgs
         .values()
         .filter(|org| org.parent_id == Some(book) && matches!(org.kind, OrgKind::Supplier | OrgKind::Reseller))
-        .map(|org| org.id)
+        .map(|org| (org.name.clone(), org.id))
         .collect();
+    counterparties.sort();
     // The run acts as the book's finance; its principal is stable so the log shows every run alike.
     let actor = Actor::new(book, PrincipalId(uuid::Uuid::from_u128(0x6b62_6f73_7365_7474_6c65)), [Role::Finance]);
     let today = chrono::Utc::now().date_naive();
-    for counterparty_id in counterparties {
+    let (mut statements, mut lines, mut refused) = (0_u64, 0_u64, Vec::new());
+    let (mut receivable, mut payable) =
+        (ledger_core::money::SignedAmount::ZERO, ledger_core::money::SignedAmount::ZERO);
+    for (name, counterparty_id) in counterparties {
+        let who = format!("{name} ({counterparty_id})");
         let key = format!("settle:{counterparty_id}:{from}:{to}");
         let settlement_id = SettlementId(uuid::Uuid::now_v7());
         let body = CommandBody::Settlement(SettlementCommand::IssueSettlementStatement {
@@ -407,27 +427,52 @@ async fn settle(settings: &Settings, book: &str, from: NaiveDate, to: NaiveDate)
             to,
         });
         let command = Command { actor: actor.clone(), effective_date: today, at: chrono::Utc::now(), body };
-        match handle.submit(Request::with_key(command, &key)).await {
-            Ok(committed) => match committed.events.iter().find_map(|event| match &event.event.payload {
-                EventPayload::SettlementStatementIssued(statement) => Some(statement),
+        let statement = |committed: &commands::Committed| {
+            committed.events.iter().find_map(|event| match &event.event.payload {
+                EventPayload::SettlementStatementIssued(statement) => Some(statement.clone()),
                 _ => None,
-            }) {
-                Some(statement) => println!(
-                    "{counterparty_id}: statement {} at position {}: {} lines, receivable {}, payable {}",
-                    statement.settlement_id,
-                    committed.position,
-                    statement.line_count,
-                    statement.receivable,
-                    statement.payable
-                ),
-                None => println!("{counterparty_id}: already issued (position {})", committed.position),
+            })
+        };
+        match handle.submit(Request::with_key(command, &key)).await {
+            Ok(committed) => match statement(&committed) {
+                Some(statement) => {
+                    println!(
+                        "{who}: statement {} at position {}: {} lines, receivable {}, payable {}",
+                        statement.settlement_id,
+                        committed.position,
+                        statement.line_count,
+                        statement.receivable,
+                        statement.payable
+                    );
+                    statements += 1;
+                    lines += statement.line_count;
+                    receivable = receivable.plus(statement.receivable);
+                    payable = payable.plus(statement.payable);
+                }
+                None => println!("{who}: already issued for this period (position {})", committed.position),
             },
-            Err(CommandError::Rejected(error)) => println!("{counterparty_id}: {} ({error})", error.code()),
-            Err(CommandError::IdempotencyConflict) => println!("{counterparty_id}: already settled"),
+            Err(CommandError::Rejected(error)) if error.code() == "nothing_to_settle" => {
+                println!("{who}: nothing to settle")
+            }
+            Err(CommandError::Rejected(error)) => {
+                println!("{who}: refused, {} ({error})", error.code());
+                refused.push(who);
+            }
+            Err(CommandError::IdempotencyConflict) => println!("{who}: already settled by an earlier run"),
             Err(error) => return Err(error.into()),
         }
     }
-    tokio::task::spawn_blocking(move || writer.shutdown()).await?;
+    println!("total: {statements} statements, {lines} lines, receivable {receivable}, payable {payable}");
+    if !refused.is_empty() {
+        return Err(CliError::Settle(format!("refused for {}", refused.join(", "))));
+    }
+    if statements == 0
+        && !state.settlements.values().any(|settlement| {
+            settlement.statement.book == book && settlement.statement.from == from && settlement.statement.to == to
+        })
+    {
+        return Err(CliError::Settle(format!("nothing to settle in {book}'s book from {from} to {to}")));
+    }
     Ok(())
 }
 

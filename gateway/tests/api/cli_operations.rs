@@ -155,3 +155,46 @@ async fn metrics_show_the_size_of_each_store_file_and_its_wal() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn settle_names_its_counterparties_totals_its_run_and_fails_when_there_is_nothing_to_settle() {
+    let app = spawn_app(Options::default()).await;
+    let world = build_world(&app).await;
+    recharge(&app, &world, "950.00").await;
+    buy(&app, &world).await;
+    let data_dir = app.stop().await;
+    let settle = |book: &str, from: &str, to: &str| {
+        kboss(data_dir.path(), &["settle", "--book", book, "--from", from, "--to", to])
+    };
+
+    let run = settle(&world.r1, "2026-01-01", "2026-01-31");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let printed = text(&run.stdout);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    assert!(lines[0].starts_with(&format!("R2 ({}): statement ", world.r2)), "{printed}");
+    assert!(lines[0].ends_with(": 1 lines, receivable 880.00, payable 0.00"), "{printed}");
+    assert_eq!(lines[1], "total: 1 statements, 1 lines, receivable 880.00, payable 0.00");
+
+    let again = settle(&world.r1, "2026-01-01", "2026-01-31");
+    assert!(again.status.success(), "a rerun succeeds: {}", text(&again.stderr));
+    assert_eq!(
+        text(&again.stdout),
+        format!(
+            "R2 ({}): already settled by an earlier run\ntotal: 0 statements, 0 lines, receivable 0.00, payable 0.00\n",
+            world.r2
+        )
+    );
+
+    let nothing = settle(&world.r1, "2025-01-01", "2025-01-31");
+    assert_eq!(nothing.status.code(), Some(1));
+    assert_eq!(
+        text(&nothing.stdout),
+        format!("R2 ({}): nothing to settle\ntotal: 0 statements, 0 lines, receivable 0.00, payable 0.00\n", world.r2)
+    );
+    assert!(text(&nothing.stderr).contains("nothing to settle in"), "{}", text(&nothing.stderr));
+
+    let unknown = settle(&uuid::Uuid::nil().to_string(), "2026-01-01", "2026-01-31");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("keeps no book in this log"), "{}", text(&unknown.stderr));
+}
