@@ -191,6 +191,8 @@ type Opened = (Option<Writer>, WriteSide, ReadModels, AsyncLog<AnyReader>, Vec<t
 
 async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
     std::fs::create_dir_all(&settings.data_dir)?;
+    // Before any file is made in it: the directory is the owner's alone.
+    private_files(&settings.data_dir, &[])?;
     let data_dir = settings.data_dir.clone();
     let config = settings.writer_config();
     let writer = tokio::task::spawn_blocking(move || -> Result<Writer, StartError> {
@@ -198,12 +200,35 @@ async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
     })
     .await??;
     let read = ReadModels::open_sqlite(&settings.data_dir)?;
+    let log_file = event_log::sqlite::DATABASE_FILE;
+    let read_file = projections::backend::sqlite::DATABASE_FILE;
+    let files = [log_file, read_file].map(|name| [name.to_owned(), format!("{name}-wal"), format!("{name}-shm")]);
+    private_files(&settings.data_dir, files.as_flattened())?;
     let data_dir = settings.data_dir.clone();
     let open: ReaderOpener = Arc::new(move || SqliteReader::open(&data_dir).map(AnyReader::from));
     let log = open_reader(&open).await?;
     let write_side = WriteSide::Leader(writer.handle());
     let runner = start_distribution(settings, &write_side, &read, open).await?;
     Ok((Some(writer), write_side, read, log, runner))
+}
+
+/// The data directory 0700 and its stores' files 0600 (those that exist; SQLite gives a WAL and
+/// its index the mode of their database): a ledger is nobody else's to read on a shared host.
+fn private_files(data_dir: &std::path::Path, files: &[String]) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+        for file in files {
+            let path = data_dir.join(file);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (data_dir, files);
+    Ok(())
 }
 
 async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, StartError> {

@@ -99,11 +99,16 @@ pub async fn export_book(
     })
 }
 
+/// A text field of the CSV export (RFC 4180): quoted when it holds a comma, a quote, CR or LF.
+/// A field a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, tab or CR:
+/// names are tenants' input) gets a leading `'`, which spreadsheets show as text (OWASP's
+/// advice against CSV injection).
 fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
+    if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_owned()
+        text
     }
 }
 
@@ -211,4 +216,22 @@ pub fn beancount(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_read_as_formulas() {
+        assert_eq!(csv_field("Bank"), "Bank");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("line\r\nbreak"), "\"line\r\nbreak\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tcmd"), "'\tcmd");
+    }
 }

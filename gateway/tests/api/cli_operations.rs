@@ -198,3 +198,20 @@ async fn settle_names_its_counterparties_totals_its_run_and_fails_when_there_is_
     assert_eq!(unknown.status.code(), Some(1));
     assert!(text(&unknown.stderr).contains("keeps no book in this log"), "{}", text(&unknown.stderr));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_is_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app(Options::default()).await;
+    let world = build_world(&app).await;
+    recharge(&app, &world, "950.00").await;
+    let mode = |name: &str| {
+        std::fs::metadata(app.data_dir.path().join(name)).map(|metadata| metadata.permissions().mode() & 0o777)
+    };
+    assert_eq!(std::fs::metadata(app.data_dir.path()).unwrap().permissions().mode() & 0o777, 0o700);
+    for file in ["kboss.sqlite", "kboss.sqlite-wal", "read.sqlite", "read.sqlite-wal"] {
+        assert_eq!(mode(file).unwrap_or_else(|error| panic!("{file}: {error}")), 0o600, "{file}");
+    }
+    app.stop().await;
+}
