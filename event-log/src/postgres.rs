@@ -40,6 +40,23 @@ fn connect(config: &Config) -> Result<Client, StoreError> {
 /// "cannot connect to PostgreSQL at 127.0.0.1:5433 (database test, user postgres): Connection
 /// refused (os error 111)".
 pub fn connect_failure(config: &Config, error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        cause = format!("{cause}: {inner}");
+        source = inner.source();
+    }
+    format!(
+        "cannot connect to PostgreSQL at {} (database {}, user {}): {cause}",
+        server_address(config),
+        config.get_dbname().unwrap_or("(default)"),
+        config.get_user().unwrap_or("(default)"),
+    )
+}
+
+/// The servers a configuration names, `host:port` each (a socket's path for a Unix socket), for
+/// messages and logs; never the password.
+pub fn server_address(config: &Config) -> String {
     use postgres::config::Host;
     let ports = config.get_ports();
     let hosts: Vec<String> = config
@@ -54,18 +71,11 @@ pub fn connect_failure(config: &Config, error: &(dyn std::error::Error + 'static
             }
         })
         .collect();
-    let mut cause = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        cause = format!("{cause}: {inner}");
-        source = inner.source();
+    if hosts.is_empty() {
+        "the default socket".to_owned()
+    } else {
+        hosts.join(", ")
     }
-    format!(
-        "cannot connect to PostgreSQL at {} (database {}, user {}): {cause}",
-        if hosts.is_empty() { "the default socket".to_owned() } else { hosts.join(", ") },
-        config.get_dbname().unwrap_or("(default)"),
-        config.get_user().unwrap_or("(default)"),
-    )
 }
 
 /// One session with the server, re-established when lost. A writer's session (`holder` set)

@@ -271,21 +271,14 @@ impl Settings {
     }
 }
 
-/// The database a URL names, for logs: host, port and database, never the password.
+/// The database a URL names, for logs: servers, ports and database, never the password.
 pub fn database_description(url: &str) -> String {
     match url.parse::<postgres::Config>() {
-        Ok(config) => {
-            let hosts: Vec<String> = config
-                .get_hosts()
-                .iter()
-                .map(|host| match host {
-                    postgres::config::Host::Tcp(name) => name.clone(),
-                    postgres::config::Host::Unix(path) => path.display().to_string(),
-                })
-                .collect();
-            let port = config.get_ports().first().copied().unwrap_or(5432);
-            format!("postgresql {}:{port}/{}", hosts.join(","), config.get_dbname().unwrap_or("(default)"))
-        }
+        Ok(config) => format!(
+            "postgresql {}/{}",
+            event_log::postgres::server_address(&config),
+            config.get_dbname().unwrap_or("(default)")
+        ),
         Err(_) => "postgresql (an unreadable URL)".to_owned(),
     }
 }

@@ -524,14 +524,10 @@ fn ledger_line(row: &Row, normal_side: Side) -> Result<LedgerLine, ReadError> {
         event_type: row.text(8)?.to_owned(),
         rule_id: row.text(9)?.to_owned(),
         rule_version: small(10)?,
-        pair_id: match row.0.get(11) {
-            Some(SqlValue::Integer(pair)) => Some(format!("{position}.{pair}")),
-            _ => None,
-        },
-        running_balance: match row.0.get(12) {
-            Some(SqlValue::Integer(running)) => Some(signed_by_side(signed_from_minor(*running), normal_side)),
-            _ => None,
-        },
+        pair_id: row.optional_integer(11)?.map(|pair| format!("{position}.{pair}")),
+        running_balance: row
+            .optional_integer(12)?
+            .map(|running| signed_by_side(signed_from_minor(running), normal_side)),
     })
 }
 

@@ -205,8 +205,13 @@ impl Row {
     }
 
     pub fn integer(&self, index: usize) -> Result<i64, ReadError> {
+        self.optional_integer(index)?.ok_or_else(|| corrupt("an integer", index, &SqlValue::Null))
+    }
+
+    pub fn optional_integer(&self, index: usize) -> Result<Option<i64>, ReadError> {
         match self.value(index)? {
-            SqlValue::Integer(value) => Ok(*value),
+            SqlValue::Integer(value) => Ok(Some(*value)),
+            SqlValue::Null => Ok(None),
             other => Err(corrupt("an integer", index, other)),
         }
     }
