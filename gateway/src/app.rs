@@ -21,6 +21,7 @@ use ledger_core::org::{Actor, Role};
 use ledger_core::{CommandBody, SetupCommand};
 use projections::ReadModels;
 use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -167,6 +168,7 @@ impl Application {
 
 pub fn router(state: SharedState) -> Router {
     let body_limit = state.settings.limits.body_bytes_max;
+    let cors = cors_layer(&state.settings.cors_origins);
     crate::routes::ops::routes()
         .merge(crate::routes::orgs::routes())
         .merge(crate::routes::catalog::routes())
@@ -178,13 +180,51 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::routes::payments::routes())
         .merge(crate::openapi::routes())
         .fallback(|| async { crate::error::ApiError::NotFound { what: "route" } })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            crate::error::ApiError::MethodNotAllowed { method: method.to_string() }
+        })
         .layer(DefaultBodyLimit::max(body_limit))
         // Every request gets an `x-request-id` (kept when the client sent one), traced and echoed.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(tower::limit::ConcurrencyLimitLayer::new(crate::config::CONCURRENT_REQUESTS_MAX))
+        .layer(tower::util::option_layer(cors))
         .with_state(state)
+}
+
+/// CORS for the configured origins (none: no CORS headers, same-origin only). Preflights are
+/// answered here, before authentication; the headers a client reads (`Kboss-Position`,
+/// `X-Request-Id`, `Retry-After`, `Content-Disposition`) are exposed.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    if origins.is_empty() {
+        return None;
+    }
+    let allow_origin = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        // Checked at start (`Settings::check`): every origin is a valid header value.
+        AllowOrigin::list(origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()))
+    };
+    let layer = CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static(crate::routes::IDEMPOTENCY_HEADER),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            HeaderName::from_static(crate::routes::POSITION_HEADER),
+            HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::CONTENT_DISPOSITION,
+            header::WWW_AUTHENTICATE,
+        ])
+        .max_age(std::time::Duration::from_secs(3_600));
+    Some(layer)
 }
 
 type Opened = (Option<Writer>, WriteSide, ReadModels, AsyncLog<AnyReader>, Vec<tokio::task::JoinHandle<()>>);

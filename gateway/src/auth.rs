@@ -13,7 +13,7 @@ use projections::ReadModels;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Unauthenticated};
 
 /// Random bytes in a token.
 pub const TOKEN_BYTES: usize = 32;
@@ -92,24 +92,34 @@ impl Caller {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+/// The bearer token of a request: a 401 saying whether the header is missing or malformed.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value =
+        headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized(Unauthenticated::Missing))?;
+    let malformed = || ApiError::Unauthorized(Unauthenticated::Malformed);
+    let value = value.to_str().map_err(|_| malformed())?;
     if value.len() > TOKEN_LENGTH_MAX {
-        return None;
+        return Err(malformed());
     }
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
+    let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() {
+        Ok(token)
+    } else {
+        Err(malformed())
+    }
 }
 
 /// The caller a request's bearer token names: from the cache, else from the tokens read model
-/// (then cached). No token, or a token nobody issued, is a 401.
+/// (then cached). No token, a malformed header or a token nobody issued is a 401 saying which.
 pub async fn authenticate(headers: &HeaderMap, tokens: &TokenCache, read: &ReadModels) -> Result<Caller, ApiError> {
-    let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
+    let token = bearer(headers)?;
     let hash = token_hash(token);
     if let Some(actor) = tokens.get(&hash) {
         return Ok(Caller { actor });
     }
-    let principal = read.principal_by_token_hash(&hash).await?.ok_or(ApiError::Unauthorized)?;
+    let principal =
+        read.principal_by_token_hash(&hash).await?.ok_or(ApiError::Unauthorized(Unauthenticated::Unknown))?;
     let actor = Actor::new(principal.org_id, principal.principal_id, principal.roles.iter().copied());
     tokens.insert(hash, actor.clone());
     Ok(Caller { actor })

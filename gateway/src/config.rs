@@ -116,6 +116,9 @@ pub struct Settings {
     pub writer_channel_capacity: usize,
     /// The platform's name on a fresh store.
     pub platform_name: String,
+    /// Browser origins allowed to call the API (`https://admin.example.com`), or `*` for any;
+    /// none (the default): no CORS headers, so browsers allow same-origin calls only.
+    pub cors_origins: Vec<String>,
     #[serde(skip)]
     pub clock: Clock,
 }
@@ -137,6 +140,7 @@ impl Default for Settings {
             writer_batch_commands_max: writer.batch_commands_max,
             writer_channel_capacity: writer.channel_capacity,
             platform_name: "KBOSS".to_owned(),
+            cors_origins: Vec::new(),
             clock: Clock::System,
         }
     }
@@ -208,6 +212,10 @@ impl Settings {
             "KBOSS_APPROVAL_WEBHOOK_URL" => self.approval_webhook_url = Some(value),
             "KBOSS_BODY_BYTES_MAX" => self.limits.body_bytes_max = number(&value)?,
             "KBOSS_PAGE_SIZE_MAX" => self.limits.page_size_max = number(&value)?,
+            "KBOSS_CORS_ORIGINS" => {
+                self.cors_origins =
+                    value.split(',').map(str::trim).filter(|origin| !origin.is_empty()).map(str::to_owned).collect();
+            }
             _ => {
                 // KBOSS_PAYMENT_KEY_<CHANNEL>: the channel's public key, PEM text or a path to it.
                 if let Some(channel) = variable.strip_prefix("KBOSS_PAYMENT_KEY_") {
@@ -243,6 +251,9 @@ impl Settings {
     }
 
     pub fn check(&self) -> Result<(), ConfigError> {
+        for origin in &self.cors_origins {
+            check_origin(origin, self.cors_origins.len())?;
+        }
         let limits = &self.limits;
         if limits.body_bytes_max == 0 || limits.body_bytes_max > 16 * BODY_BYTES_MAX {
             return Err(ConfigError::Invalid(format!("limits.body_bytes_max must be 1..={}", 16 * BODY_BYTES_MAX)));
@@ -333,4 +344,20 @@ mod tests {
         let environment = vec![("KBOSS_PAGE_SIZE_MAX".to_owned(), "100000".to_owned())];
         assert!(matches!(Settings::load(None, environment, Overrides::default()), Err(ConfigError::Invalid(_))));
     }
+}
+
+/// A CORS origin as browsers send it: `scheme://host[:port]`, no path, or `*` alone.
+fn check_origin(origin: &str, count: usize) -> Result<(), ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid(format!("cors_origins: {origin:?} {reason}"));
+    if origin == "*" {
+        return if count == 1 { Ok(()) } else { Err(invalid("must be the only origin when given")) };
+    }
+    let (scheme, rest) = origin.split_once("://").ok_or_else(|| invalid("must be scheme://host[:port]"))?;
+    if !matches!(scheme, "http" | "https") {
+        return Err(invalid("must start with http:// or https://"));
+    }
+    if rest.is_empty() || rest.contains('/') || !origin.is_ascii() || origin.chars().any(|c| c.is_ascii_whitespace()) {
+        return Err(invalid("must be scheme://host[:port] without a path (e.g. https://admin.example.com)"));
+    }
+    Ok(())
 }

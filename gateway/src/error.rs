@@ -20,12 +20,15 @@ pub enum ApiError {
     /// 400: the body is not JSON, has an unknown field, a wrong type, or a query/path is malformed.
     #[error("{detail}")]
     BadRequest { detail: String, field: Option<String> },
-    /// 401: no token, or a token nobody issued.
-    #[error("missing or unknown bearer token")]
-    Unauthorized,
+    /// 401: no token, a malformed `Authorization` header, or a token nobody issued.
+    #[error("{0}")]
+    Unauthorized(Unauthenticated),
     /// 403: the token's roles do not allow this.
     #[error("{0}")]
     Forbidden(String),
+    /// 405: the path exists, the method does not.
+    #[error("{method} is not allowed here")]
+    MethodNotAllowed { method: String },
     /// 404: no such thing, or it belongs to another tenant (tenants never learn of each other).
     #[error("{what} not found")]
     NotFound { what: &'static str },
@@ -53,6 +56,39 @@ pub enum ApiError {
     /// 500: a bug or corrupt data; logged, never detailed to the client.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a request is not authenticated. The `code` is `unauthorized` for each; the detail and
+/// the `WWW-Authenticate` challenge (RFC 6750) say which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// No `Authorization` header.
+    Missing,
+    /// An `Authorization` header that is not `Bearer <token>`, or too long to be a token.
+    Malformed,
+    /// A well-formed bearer token nobody issued.
+    Unknown,
+}
+
+impl Unauthenticated {
+    /// The `WWW-Authenticate` value: no error code when no credentials were sent (RFC 6750 §3.1).
+    pub fn challenge(self) -> &'static str {
+        match self {
+            Unauthenticated::Missing => r#"Bearer realm="kboss""#,
+            Unauthenticated::Malformed => r#"Bearer realm="kboss", error="invalid_request""#,
+            Unauthenticated::Unknown => r#"Bearer realm="kboss", error="invalid_token""#,
+        }
+    }
+}
+
+impl std::fmt::Display for Unauthenticated {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            Unauthenticated::Missing => "no Authorization header: send `Authorization: Bearer <token>`",
+            Unauthenticated::Malformed => "the Authorization header is not `Bearer <token>`",
+            Unauthenticated::Unknown => "the bearer token is not one this ledger issued",
+        })
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -94,7 +130,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::IdempotencyConflict => StatusCode::CONFLICT,
@@ -116,7 +153,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { .. } => "bad_request",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound { .. } => "not_found",
             ApiError::IdempotencyConflict => "idempotency_conflict",
@@ -168,6 +206,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if let ApiError::Unauthorized(reason) = &self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(reason.challenge()));
         }
         response
     }

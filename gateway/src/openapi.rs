@@ -5,6 +5,7 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
+use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -15,9 +16,10 @@ pub fn routes() -> Router<SharedState> {
     Router::new().route("/openapi.json", get(openapi))
 }
 
+/// This document (OpenAPI 3.1).
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "this document (OpenAPI 3.1)")))]
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+pub async fn openapi() -> Json<Value> {
     Json(document())
 }
 
@@ -26,11 +28,12 @@ pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     info(title = "KBOSS Ledger", version = "1", description = "The HTTP API of KBOSS Ledger (shared/API.md)."),
     paths(
         ops::healthz, ops::readyz, ops::metrics, openapi,
-        orgs::me, orgs::create_org, orgs::get_org, orgs::issue_token,
-        catalog::create_product, catalog::list_products, catalog::set_supplier_rate, catalog::set_rate,
+        orgs::me, orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::issue_token,
+        catalog::create_product, catalog::list_products, catalog::get_product, catalog::set_supplier_rate, catalog::set_rate,
         catalog::create_promotion, catalog::create_invite_code, catalog::open_account,
-        money::request_recharge, money::request_reversal, money::list_approvals, money::get_approval,
-        money::approve, money::reject, money::grant_coupon, money::withdraw,
+        money::request_recharge, money::get_recharge, money::request_reversal, money::list_approvals, money::get_approval,
+        money::approve, money::reject, money::grant_coupon, money::get_coupon, money::withdraw,
+        money::get_withdrawal,
         orders::place_order, orders::list_orders, orders::get_order, orders::pay_order, orders::fulfil_order,
         orders::cancel_order, orders::refund_order, orders::renew_order, orders::charge_usage,
         finance::balance, finance::invoiceable, finance::trial_balance, finance::ledger, finance::account_balances,
@@ -59,13 +62,227 @@ impl Modify for BearerSecurity {
     }
 }
 
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The document: what the handlers' annotations say, completed by [`complete`] with what holds
+/// for every operation alike.
+pub fn document() -> Value {
+    complete(serde_json::to_value(ApiDoc::openapi()).expect("the document serialises"))
+}
+
+/// What every operation shares, written once here rather than on ~60 handlers: problem+json for
+/// every error, with the statuses any operation of its kind can answer (401 and 403 where a token
+/// is needed, 400/409/413/422 for a body, 400/422 for a query, 404 for a path id, 500 and 503
+/// with `Retry-After` everywhere); `min_position` and `Kboss-Position` on reads,
+/// `Idempotency-Key` on commands; the words of every closed set (`enum`) and the formats of ids,
+/// dates, amounts and rates; and the servers.
+fn complete(mut document: Value) -> Value {
+    document["servers"] = json!([
+        { "url": "/", "description": "the server that serves this document" },
+        { "url": "http://localhost:8080", "description": "`kboss serve` on its default address" },
+    ]);
+    let components = &mut document["components"];
+    components["headers"] = json!({
+        "Retry-After": { "description": "Seconds to wait before retrying.", "schema": { "type": "integer" } },
+        "Kboss-Position": {
+            "description": "The log position this read reflects: every event at or before it has been applied.",
+            "schema": { "type": "integer", "format": "int64", "minimum": 0 }
+        },
+    });
+    if let Some(schemas) = components["schemas"].as_object_mut() {
+        for (name, schema) in schemas.iter_mut() {
+            describe_properties(name, schema);
+        }
+    }
+    let Some(paths) = document["paths"].as_object_mut() else { return document };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, operation) in item.iter_mut() {
+            complete_operation(path, method, operation);
+        }
+    }
+    document
+}
+
+fn complete_operation(path: &str, method: &str, operation: &mut Value) {
+    let secured = operation.get("security").is_some();
+    let has_body = operation.get("requestBody").is_some() || matches!(method, "post" | "put" | "patch");
+    let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+    let has_query = parameters.iter().any(|parameter| parameter["in"] == "query");
+    let has_path = parameters.iter().any(|parameter| parameter["in"] == "path");
+    let api = path.starts_with("/v1/");
+    let mut statuses: Vec<(&str, &str)> = vec![
+        ("500", "An internal error (logged with the request id)."),
+        ("503", "Busy, or a store is unavailable: retry after `Retry-After`."),
+    ];
+    if secured {
+        statuses.push((
+            "401",
+            "No `Authorization` header, a malformed one, or a token nobody issued (the detail says which).",
+        ));
+        statuses.push(("403", "The token's roles do not allow this."));
+    }
+    if has_body {
+        statuses.push(("400", "The body is not JSON, has an unknown field or a wrong type."));
+        statuses.push(("409", "The same `Idempotency-Key` with another request, or a state conflict."));
+        statuses.push(("413", "The body is larger than the configured limit."));
+        statuses.push(("422", "A field is invalid, or the ledger refused the command (the `code` says why)."));
+    }
+    if has_query || (api && method == "get") {
+        statuses.push(("400", "A query parameter is malformed or unknown."));
+        statuses.push(("422", "A query parameter's value is outside its set or range."));
+    }
+    if has_path || secured {
+        statuses.push(("404", "No such thing, or it belongs to another tenant."));
+    }
+    let responses = operation["responses"].as_object_mut().expect("every operation has responses");
+    for (status, description) in statuses {
+        responses.entry(status.to_owned()).or_insert_with(|| json!({ "description": description }));
+    }
+    for (status, response) in responses.iter_mut() {
+        if status.starts_with('4') || status.starts_with('5') {
+            if response["description"].as_str().is_none_or(str::is_empty) {
+                response["description"] = json!("A problem (RFC 9457).");
+            }
+            response["content"] =
+                json!({ "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } });
+            if status == "503" {
+                response["headers"] = json!({ "Retry-After": { "$ref": "#/components/headers/Retry-After" } });
+            }
+        } else if response["description"].as_str().is_none_or(str::is_empty) {
+            response["description"] = json!("OK.");
+        }
+        if method == "get" && api && status.starts_with('2') {
+            response["headers"] = json!({ "Kboss-Position": { "$ref": "#/components/headers/Kboss-Position" } });
+        }
+    }
+    let parameters = operation["parameters"].as_array_mut();
+    let mut parameters = parameters.map(std::mem::take).unwrap_or_default();
+    for parameter in &mut parameters {
+        if let Some(name) = parameter["name"].as_str() {
+            let (name, location) = (name.to_owned(), parameter["in"].as_str().unwrap_or("").to_owned());
+            if let Some(described) = describe(&name, &location, path) {
+                merge(&mut parameter["schema"], &described);
+            }
+        }
+    }
+    if method == "get" && api {
+        parameters.push(json!({
+            "name": "min_position", "in": "query", "required": false,
+            "description": "Wait (at most 5 s) until the read model has applied this log position, else 503 `read_model_behind`.",
+            "schema": { "type": "integer", "format": "int64", "minimum": 0 }
+        }));
+    }
+    if matches!(method, "post" | "put" | "patch") && api {
+        parameters.push(json!({
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "The same key and body answer the first answer again (same status and body); the same key \
+                with another body is 409 `idempotency_conflict`. Visible ASCII, at most 255 characters.",
+            "schema": { "type": "string", "maxLength": 255 }
+        }));
+    }
+    if !parameters.is_empty() {
+        operation["parameters"] = Value::Array(parameters);
+    }
+}
+
+/// The formats and closed sets of the properties of one component schema.
+fn describe_properties(schema_name: &str, schema: &mut Value) {
+    let Some(properties) = schema["properties"].as_object_mut() else { return };
+    for (name, property) in properties.iter_mut() {
+        let Some(described) = describe(name, schema_name, "") else { continue };
+        if property["type"] == "array"
+            || property["type"].as_array().is_some_and(|types| types.contains(&json!("array")))
+        {
+            merge(&mut property["items"], &described);
+        } else {
+            merge(property, &described);
+        }
+    }
+}
+
+/// Adds `extra`'s keys to `schema` (a `$ref` is left alone: the referenced schema describes itself).
+fn merge(schema: &mut Value, extra: &Value) {
+    if schema.get("$ref").is_some() {
+        return;
+    }
+    if let (Some(schema), Some(extra)) = (schema.as_object_mut(), extra.as_object()) {
+        for (key, value) in extra {
+            schema.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+/// A decimal string of exact money: an optional sign, digits, an optional fraction.
+const DECIMAL: &str = "^-?[0-9]+(\\.[0-9]+)?$";
+/// A rate of list, 0 < r <= 1, at most 4 decimals.
+const RATE: &str = "^(0(\\.[0-9]{1,4})?|1(\\.0{1,4})?)$";
+
+/// What a property or parameter named `name` (of the schema or location `owner`, on `path`)
+/// holds, when it is one of the API's common kinds of value.
+fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
+    let choices = |words: Vec<String>| json!({ "type": "string", "enum": words });
+    let described = match (owner, name) {
+        ("RechargeBody", "method") => choices(words::<ledger_core::event::RechargeMethod>()),
+        ("WithdrawalBody", "route") => choices(words::<ledger_core::event::WithdrawalRoute>()),
+        ("CreateOrg", "kind") => choices(words::<orgs::NewOrgKind>()),
+        ("IssueTokenBody", "roles") => choices(words::<ledger_core::org::Role>()),
+        ("OpenAccountBody", "account_type") => choices(words::<ledger_core::chart::AccountType>()),
+        ("TierBody", "tier") => choices(words::<ledger_core::org::DistributorTier>()),
+        ("query", "status") if path == "/v1/approvals" => choices(words::<money::ApprovalStatus>()),
+        ("query", "status") if path == "/v1/orders" => choices(words::<orders::OrderStatusFilter>()),
+        ("query", "kind") if path == "/v1/orgs" => choices(words::<orgs::OrgKindFilter>()),
+        ("query", "granularity") => choices(words::<finance::KpiGranularity>()),
+        ("query", "by") => choices(words::<finance::KpiBy>()),
+        ("query", "format") => choices(words::<crate::export::ExportFormat>()),
+        ("query", "limit") => {
+            json!({ "type": "integer", "minimum": 1, "maximum": crate::config::PAGE_SIZE_MAX, "default": crate::config::PAGE_SIZE_DEFAULT })
+        }
+        ("query", "cursor") => json!({ "type": "string", "description": "The `next_cursor` of the previous page." }),
+        (
+            _,
+            "from" | "to" | "as_of" | "date" | "valid_from" | "valid_to" | "effective_from" | "placed_on" | "through",
+        ) => {
+            json!({ "type": "string", "format": "date" })
+        }
+        (_, "created_at" | "requested_at" | "at" | "recorded_at" | "expires_at") => {
+            json!({ "type": "string", "format": "date-time" })
+        }
+        (_, "rate" | "commission_rate" | "supplier_rate") => json!({ "type": "string", "pattern": RATE }),
+        (
+            _,
+            "amount" | "total" | "paid" | "refunded" | "balance" | "available" | "pending" | "debit" | "credit"
+            | "revenue" | "discounts" | "cost" | "gross_profit" | "recharges" | "refunds" | "receivable" | "payable"
+            | "invoiceable" | "list_price" | "unit_price" | "price" | "margin" | "running_balance" | "total_debit"
+            | "total_credit" | "penalty" | "refund",
+        ) => json!({ "type": "string", "pattern": DECIMAL }),
+        (
+            _,
+            "id" | "org_id" | "customer_id" | "seller_id" | "supplier_id" | "product_id" | "parent_id" | "owner_id"
+            | "approval_id" | "principal_id" | "counterparty_id" | "book" | "party" | "promotion_id" | "settlement_id"
+            | "order_id" | "requested_by" | "decided_by",
+        ) if !matches!(owner, "MovementBody" | "CouponGrantedBody") => {
+            json!({ "type": "string", "format": "uuid" })
+        }
+        _ => return None,
+    };
+    Some(described)
+}
+
+/// The words of a closed set, as serde spells them: read from serde's own refusal of a word
+/// outside the set ("unknown variant `…`, expected one of `a`, `b`"), so the document lists
+/// exactly what the API accepts.
+pub fn words<E: serde::de::DeserializeOwned>() -> Vec<String> {
+    use serde::de::value::{Error, StrDeserializer};
+    let refusal = match E::deserialize(StrDeserializer::<Error>::new("\u{0}")) {
+        Ok(_) => return Vec::new(),
+        Err(error) => error.to_string(),
+    };
+    let expected = refusal.split_once("expected ").map_or("", |(_, expected)| expected);
+    expected.split('`').skip(1).step_by(2).map(str::to_owned).collect()
 }
 
 /// The committed text: pretty JSON with a trailing newline.
 pub fn document_text() -> String {
-    let mut text = document().to_pretty_json().expect("the document serialises");
+    let mut text = serde_json::to_string_pretty(&document()).expect("the document serialises");
     text.push('\n');
     text
 }

@@ -174,6 +174,7 @@ macro_rules! payloads {
 
 payloads!(
     ApprovalRequested,
+    CouponGranted,
     OrderPlaced,
     OrderRefunded,
     OrgOpened,

@@ -248,6 +248,25 @@ fn open_org_under_another_tenants_book_is_not_found() {
     assert_eq!(error, DomainError::NotFound { what: "book", id: world.r2.to_string() });
 }
 
+/// A customer keeps no book and opens nothing: a 403, whether it names its own org as the parent
+/// (the gateway's default) or its seller's, never a "book not found" that reads like a bug.
+#[test]
+fn open_org_by_a_customer_is_forbidden_whatever_the_parent() {
+    let world = WorkedExample::new();
+    let customer = world.customer_actor.clone();
+    for parent_id in [world.customer, world.r2] {
+        let body = CommandBody::Setup(SetupCommand::OpenOrg {
+            org_id: id(45),
+            kind: OrgKind::Customer,
+            name: "D".into(),
+            parent_id,
+            sale_mode: None,
+        });
+        let error = refused(world.ledger.decide(&customer, body));
+        assert_eq!(error, DomainError::forbidden("a customer opens no organisations; the platform and resellers do"));
+    }
+}
+
 // ---------------------------------------------------------------- accounts
 
 #[test]

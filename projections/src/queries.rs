@@ -1,12 +1,12 @@
 //! The queries of the read models. Each builds one or two portable statements and decodes the
 //! rows into views; amounts come back exact from minor units.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use ledger_core::chart::{AccountCode, AccountType, Side};
 use ledger_core::event::StatementLine;
-use ledger_core::ids::{ApprovalId, OrderId, OrgId, SettlementId};
+use ledger_core::ids::{ApprovalId, OrderId, OrgId, PrincipalId, SettlementId};
 use ledger_core::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use ledger_core::org::OrgKind;
 use serde::de::DeserializeOwned;
@@ -22,6 +22,8 @@ const ORG: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs W
 const BOOKS: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs
      WHERE org_id IN (SELECT DISTINCT book FROM rm_accounts) ORDER BY position, org_id";
 const PRINCIPAL: &str = "SELECT principal_id, org_id, roles, label FROM rm_tokens WHERE token_hash = $1";
+const PRINCIPAL_BY_ID: &str =
+    "SELECT principal_id, org_id, roles, label FROM rm_tokens WHERE principal_id = $1 ORDER BY position LIMIT 1";
 const WALLET_BALANCE: &str =
     "SELECT CAST(COALESCE(SUM(credit - debit), 0) AS BIGINT) FROM rm_balances WHERE account = $1 AND party = $2";
 const WALLET_REQUESTS: &str = "SELECT kind, CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM rm_wallet_requests
@@ -62,18 +64,20 @@ const SETTLEMENT_COLUMNS: &str =
 /// A page of one statement's lines: the lines numbered after the cursor's.
 const SETTLEMENT_LINES: &str = "SELECT line_no, position, entry_date, account, debit, credit FROM rm_settlement_lines
      WHERE settlement_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3";
-/// The first lines of every statement of a book (line numbers start at 1).
-const BOOK_SETTLEMENT_FIRST_LINES: &str =
-    "SELECT l.settlement_id, l.line_no, l.position, l.entry_date, l.account, l.debit, l.credit
-     FROM rm_settlement_lines l JOIN rm_settlements s ON s.settlement_id = l.settlement_id
-     WHERE s.book = $1 AND l.line_no <= $2 ORDER BY l.settlement_id, l.line_no";
 const INVOICEABLE: &str = "SELECT amount FROM rm_invoiceable WHERE customer_id = $1";
 const ACCOUNT_BALANCES: &str = "SELECT account, party, debit, credit FROM rm_balances WHERE book = $1";
 const PRODUCTS: &str =
     "SELECT product_id, name, supplier_id, owner_id, list_price, unit, supplier_rate FROM rm_products
      WHERE CAST($1 AS TEXT) IS NULL OR owner_id = $1 ORDER BY position";
 
+const MOVEMENT_COLUMNS: &str = "kind, movement_id, customer_id, book, amount, channel, reference, status, approval_id,
+         trade_number, requested_at, requested_position, booked_position, reversed_position, reversal_reason";
+const ORG_COLUMNS: &str = "org_id, kind, name, parent_id, currency, position";
+
 const LEDGER_CURSOR_PREFIX: &str = "l1.";
+const ORG_CURSOR_PREFIX: &str = "g1.";
+const APPROVAL_CURSOR_PREFIX: &str = "a1.";
+const SETTLEMENT_CURSOR_PREFIX: &str = "s1.";
 const ORDER_CURSOR_PREFIX: &str = "o1.";
 const STATEMENT_LINES_CURSOR_PREFIX: &str = "sl1.";
 
@@ -140,15 +144,14 @@ impl ReadModels {
         self.rows(BOOKS, Vec::new()).await?.iter().map(org_view).collect()
     }
 
+    pub async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalView>, ReadError> {
+        let rows = self.rows(PRINCIPAL_BY_ID, vec![SqlValue::text(id)]).await?;
+        rows.first().map(principal_view).transpose()
+    }
+
     pub async fn principal_by_token_hash(&self, token_hash: &str) -> Result<Option<PrincipalView>, ReadError> {
         let rows = self.rows(PRINCIPAL, vec![SqlValue::text(token_hash)]).await?;
-        let Some(row) = rows.first() else { return Ok(None) };
-        Ok(Some(PrincipalView {
-            principal_id: row.parse(0)?,
-            org_id: row.parse(1)?,
-            roles: row.json(2)?,
-            label: row.optional_text(3)?.map(str::to_owned),
-        }))
+        rows.first().map(principal_view).transpose()
     }
 
     /// The customer's wallet in its seller's book; `None` for an id that is not a customer.
@@ -326,14 +329,29 @@ impl ReadModels {
             .collect()
     }
 
-    /// A book's approvals, newest first, optionally of one status.
-    pub async fn approvals(&self, book: OrgId, status: Option<&str>) -> Result<Vec<ApprovalView>, ReadError> {
+    /// A page of a book's approvals, newest first, optionally of one status.
+    pub async fn approvals(
+        &self,
+        book: OrgId,
+        status: Option<&str>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ApprovalView>, ReadError> {
+        let limit = limit.clamp(1, PAGE_MAX);
+        let before = newest_first_cursor(cursor, APPROVAL_CURSOR_PREFIX)?;
         let sql = format!(
             "SELECT {APPROVAL_COLUMNS} FROM rm_approvals WHERE book = $1 AND (CAST($2 AS TEXT) IS NULL OR status = $2)
-             ORDER BY position DESC"
+             AND position < $3 ORDER BY position DESC LIMIT $4"
         );
-        let rows = self.rows_dynamic(sql, vec![SqlValue::text(book), optional_text(status)]).await?;
-        rows.iter().map(approval_view).collect()
+        let params = vec![
+            SqlValue::text(book),
+            optional_text(status),
+            SqlValue::Integer(before),
+            SqlValue::Integer(limit as i64 + 1),
+        ];
+        let rows = self.rows_dynamic(sql, params).await?;
+        let items = rows.iter().map(approval_view).collect::<Result<Vec<_>, _>>()?;
+        Ok(newest_first_page(items, limit, APPROVAL_CURSOR_PREFIX, |approval| approval.position))
     }
 
     pub async fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalView>, ReadError> {
@@ -351,24 +369,53 @@ impl ReadModels {
         settlement_view(row, lines).map(Some)
     }
 
-    /// A book's statements, newest first, each with its first `lines_limit` lines.
-    pub async fn settlements(&self, book: OrgId, lines_limit: usize) -> Result<Vec<SettlementView>, ReadError> {
-        let limit = lines_limit.clamp(1, STATEMENT_LINES_PAGE_MAX);
-        let sql = format!("SELECT {SETTLEMENT_COLUMNS} FROM rm_settlements WHERE book = $1 ORDER BY position DESC");
-        let rows = self.rows_dynamic(sql, vec![SqlValue::text(book)]).await?;
-        let line_rows =
-            self.rows(BOOK_SETTLEMENT_FIRST_LINES, vec![SqlValue::text(book), SqlValue::Integer(limit as i64)]).await?;
-        let mut first_lines: HashMap<String, Vec<StatementLine>> = HashMap::new();
-        for row in &line_rows {
-            first_lines.entry(row.text(0)?.to_owned()).or_default().push(statement_line(row, 2)?);
+    /// The statement a book issued to a counterparty for a period, with its first `lines_limit`
+    /// lines (a statement is issued once per period: the same request again finds it).
+    pub async fn settlement_of_period(
+        &self,
+        book: OrgId,
+        counterparty_id: OrgId,
+        (from, to): (NaiveDate, NaiveDate),
+        lines_limit: usize,
+    ) -> Result<Option<SettlementView>, ReadError> {
+        let sql = format!(
+            "SELECT {SETTLEMENT_COLUMNS} FROM rm_settlements
+             WHERE book = $1 AND counterparty_id = $2 AND from_date = $3 AND to_date = $4 ORDER BY position LIMIT 1"
+        );
+        let params =
+            vec![SqlValue::text(book), SqlValue::text(counterparty_id), SqlValue::date(from), SqlValue::date(to)];
+        let rows = self.rows_dynamic(sql, params).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let lines = self.settlement_lines(row.parse(0)?, None, lines_limit).await?;
+        settlement_view(row, lines).map(Some)
+    }
+
+    /// A page of a book's statements, newest first, each with its first `lines_limit` lines.
+    pub async fn settlements(
+        &self,
+        book: OrgId,
+        lines_limit: usize,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<SettlementView>, ReadError> {
+        let lines_limit = lines_limit.clamp(1, STATEMENT_LINES_PAGE_MAX);
+        let limit = limit.clamp(1, PAGE_MAX);
+        let before = newest_first_cursor(cursor, SETTLEMENT_CURSOR_PREFIX)?;
+        let sql = format!(
+            "SELECT {SETTLEMENT_COLUMNS} FROM rm_settlements WHERE book = $1 AND position < $2
+             ORDER BY position DESC LIMIT $3"
+        );
+        let params = vec![SqlValue::text(book), SqlValue::Integer(before), SqlValue::Integer(limit as i64 + 1)];
+        let rows = self.rows_dynamic(sql, params).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows.iter().take(limit) {
+            let id: SettlementId = row.parse(0)?;
+            let lines = self.settlement_lines(id, None, lines_limit).await?;
+            items.push(settlement_view(row, lines)?);
         }
-        rows.iter()
-            .map(|row| {
-                let items = first_lines.remove(row.text(0)?).unwrap_or_default();
-                let page = first_page(items, row.position(9)?);
-                settlement_view(row, page)
-            })
-            .collect()
+        let more = rows.len() > limit;
+        let next_cursor = more.then(|| items.last().map(|last| format!("{SETTLEMENT_CURSOR_PREFIX}{}", last.position)));
+        Ok(Page { items, next_cursor: next_cursor.flatten() })
     }
 
     /// A page of a statement's lines in the statement's order, after `cursor` (from the first
@@ -418,6 +465,57 @@ impl ReadModels {
             .collect::<Result<Vec<_>, ReadError>>()?;
         balances.sort_by(|a, b| (&a.account, a.party).cmp(&(&b.account, b.party)));
         Ok(balances)
+    }
+
+    /// A page of organisations in the order they were opened.
+    pub async fn orgs(&self, query: &OrgQuery) -> Result<Page<OrgView>, ReadError> {
+        let limit = query.limit.clamp(1, PAGE_MAX);
+        let mut parameters = Parameters::default();
+        let mut filter = Vec::new();
+        if let Some(kind) = query.kind {
+            filter.push(format!("kind = {}", parameters.bind(SqlValue::text(kind.as_str()))));
+        }
+        if let Some(parent) = query.parent_id {
+            filter.push(format!("parent_id = {}", parameters.bind(SqlValue::text(parent))));
+        }
+        if let Some(name) = &query.name {
+            let pattern = format!("%{}%", like_escaped(&name.to_ascii_lowercase()));
+            filter.push(format!("LOWER(name) LIKE {} ESCAPE '\\'", parameters.bind(SqlValue::Text(pattern))));
+        }
+        // One event opens one org, so positions are unique: the page's last is the cursor.
+        let after = match &query.cursor {
+            Some(cursor) => decode_cursor::<1>(cursor, ORG_CURSOR_PREFIX)?[0],
+            None => 0,
+        };
+        filter.push(format!("position > {}", parameters.bind(SqlValue::Integer(after))));
+        let limit_parameter = parameters.bind(SqlValue::Integer(limit as i64 + 1));
+        let sql = format!(
+            "SELECT {ORG_COLUMNS} FROM rm_orgs WHERE {} ORDER BY position LIMIT {limit_parameter}",
+            filter.join(" AND ")
+        );
+        let rows = self.rows_dynamic(sql, parameters.0).await?;
+        let more = rows.len() > limit;
+        let mut items = Vec::with_capacity(limit);
+        let mut last = 0;
+        for row in rows.iter().take(limit) {
+            items.push(org_view(row)?);
+            last = row.position(5)?;
+        }
+        Ok(Page { items, next_cursor: more.then(|| format!("{ORG_CURSOR_PREFIX}{last}")) })
+    }
+
+    /// A recharge, withdrawal or coupon (`kind`) by its id.
+    pub async fn movement(&self, kind: &str, id: &str) -> Result<Option<MovementView>, ReadError> {
+        let sql = format!("SELECT {MOVEMENT_COLUMNS} FROM rm_money_movements WHERE kind = $1 AND movement_id = $2");
+        let rows = self.rows_dynamic(sql, vec![SqlValue::text(kind), SqlValue::text(id)]).await?;
+        rows.first().map(movement_view).transpose()
+    }
+
+    /// The movement an approval would book (a recharge or a withdrawal awaiting it).
+    pub async fn movement_by_approval(&self, approval_id: ApprovalId) -> Result<Option<MovementView>, ReadError> {
+        let sql = format!("SELECT {MOVEMENT_COLUMNS} FROM rm_money_movements WHERE approval_id = $1");
+        let rows = self.rows_dynamic(sql, vec![SqlValue::text(approval_id)]).await?;
+        rows.first().map(movement_view).transpose()
     }
 
     /// Products in the order they were created, optionally of one owner.
@@ -482,6 +580,15 @@ fn ledger_page_sql(query: &LedgerQuery, after: [i64; 3], limit: usize) -> (Strin
         filter.join(" AND ")
     );
     (sql, parameters.0)
+}
+
+fn principal_view(row: &Row) -> Result<PrincipalView, ReadError> {
+    Ok(PrincipalView {
+        principal_id: row.parse(0)?,
+        org_id: row.parse(1)?,
+        roles: row.json(2)?,
+        label: row.optional_text(3)?.map(str::to_owned),
+    })
 }
 
 fn org_view(row: &Row) -> Result<OrgView, ReadError> {
@@ -608,13 +715,6 @@ fn settlement_view(row: &Row, lines: StatementLinePage) -> Result<SettlementView
     })
 }
 
-/// The first lines of a statement of `line_count` lines, as a page (line numbers start at 1).
-fn first_page(items: Vec<StatementLine>, line_count: u64) -> StatementLinePage {
-    let shown = items.len() as u64;
-    let next_cursor = (shown < line_count).then(|| format!("{STATEMENT_LINES_CURSOR_PREFIX}{shown}"));
-    StatementLinePage { items, next_cursor }
-}
-
 /// A statement line from the columns position, entry date, account, debit, credit of `row`,
 /// from the column `first` on.
 fn statement_line(row: &Row, first: usize) -> Result<StatementLine, ReadError> {
@@ -625,4 +725,58 @@ fn statement_line(row: &Row, first: usize) -> Result<StatementLine, ReadError> {
         debit: row.amount(first + 3)?,
         credit: row.amount(first + 4)?,
     })
+}
+
+fn movement_view(row: &Row) -> Result<MovementView, ReadError> {
+    Ok(MovementView {
+        kind: row.text(0)?.to_owned(),
+        id: row.text(1)?.to_owned(),
+        customer_id: row.parse(2)?,
+        book: row.parse(3)?,
+        amount: row.amount(4)?,
+        channel: row.optional_text(5)?.map(str::to_owned),
+        reference: row.optional_text(6)?.map(str::to_owned),
+        status: row.text(7)?.to_owned(),
+        approval_id: row.parse_optional(8)?,
+        trade_number: row.optional_text(9)?.map(str::to_owned),
+        requested_at: row.timestamp(10)?,
+        requested_position: row.position(11)?,
+        booked_position: optional_position(row, 12)?,
+        reversed_position: optional_position(row, 13)?,
+        reversal_reason: row.optional_text(14)?.map(str::to_owned),
+    })
+}
+
+fn optional_position(row: &Row, index: usize) -> Result<Option<u64>, ReadError> {
+    row.optional_integer(index)?
+        .map(|value| u64::try_from(value).map_err(|error| ReadError::Corrupt(format!("column {index}: {error}"))))
+        .transpose()
+}
+
+/// `text` for a `LIKE` pattern with `\` as its escape: `%`, `_` and `\` match themselves.
+fn like_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
+}
+
+/// The position a newest-first page starts below: the cursor's, or past every position.
+fn newest_first_cursor(cursor: Option<&str>, prefix: &str) -> Result<i64, ReadError> {
+    match cursor {
+        Some(cursor) => Ok(decode_cursor::<1>(cursor, prefix)?[0]),
+        None => Ok(i64::MAX),
+    }
+}
+
+/// A newest-first page from `limit + 1` rows read: the extra row only says there is more.
+fn newest_first_page<T>(mut items: Vec<T>, limit: usize, prefix: &str, position: impl Fn(&T) -> u64) -> Page<T> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_cursor = if more { items.last().map(|last| format!("{prefix}{}", position(last))) } else { None };
+    Page { items, next_cursor }
 }

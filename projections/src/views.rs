@@ -105,11 +105,7 @@ pub struct LedgerLine {
     pub pair_id: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LedgerPage {
-    pub items: Vec<LedgerLine>,
-    pub next_cursor: Option<String>,
-}
+pub type LedgerPage = Page<LedgerLine>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OrderQuery {
@@ -146,11 +142,7 @@ pub struct OrderView {
     pub salesperson: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct OrderPage {
-    pub items: Vec<OrderView>,
-    pub next_cursor: Option<String>,
-}
+pub type OrderPage = Page<OrderView>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Granularity {
@@ -251,12 +243,7 @@ pub struct SettlementView {
 }
 
 /// A page of a statement's lines, in the statement's order (the order its hash covers them in).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StatementLinePage {
-    pub items: Vec<StatementLine>,
-    /// Where the next page starts; `None` on the last page.
-    pub next_cursor: Option<String>,
-}
+pub type StatementLinePage = Page<StatementLine>;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AccountBalanceView {
@@ -275,4 +262,50 @@ pub struct ProductView {
     pub list_price: UnitPrice,
     pub unit: String,
     pub supplier_rate: Option<Rate>,
+}
+
+/// The most items one page of the lists below holds (orgs, approvals, statements, movements).
+pub const PAGE_MAX: usize = 1_000;
+
+/// One page of a list, and the cursor of the next (`None` on the last page).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Which orgs a list shows, in the order they were opened.
+#[derive(Clone, Debug, Default)]
+pub struct OrgQuery {
+    pub kind: Option<OrgKind>,
+    pub parent_id: Option<OrgId>,
+    /// A part of the name, matched without regard to ASCII case.
+    pub name: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+/// A wallet movement that is not an order: a recharge, a withdrawal or a coupon.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MovementView {
+    /// `recharge`, `withdrawal` or `coupon`.
+    pub kind: String,
+    /// The recharge's or withdrawal's id; a coupon's is the position of its grant.
+    pub id: String,
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub amount: Amount,
+    /// A recharge's method, a withdrawal's route.
+    pub channel: Option<String>,
+    /// A recharge's reference, a coupon's reason.
+    pub reference: Option<String>,
+    /// `requested`, `rejected`, `confirmed`, `reversed`, `paid` or `granted`.
+    pub status: String,
+    pub approval_id: Option<ApprovalId>,
+    pub trade_number: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub requested_position: u64,
+    pub booked_position: Option<u64>,
+    pub reversed_position: Option<u64>,
+    pub reversal_reason: Option<String>,
 }

@@ -229,10 +229,10 @@ async fn month_end_is_projected(live: &ReadModels, world: &World, state: &State,
         }
         assert_eq!(live.settlement_lines(id, None, 1_000).await.unwrap().items, lines);
         assert_eq!(Figures::of(&Selection::of(statement), &lines), Figures::stated(statement));
-        assert_eq!(live.settlements(view.book, 2).await.unwrap(), vec![view]);
+        assert_eq!(live.settlements(view.book, 2, None, 1_000).await.unwrap().items, vec![view]);
     }
     for book in books(state) {
-        let inbox = live.approvals(book, None).await.unwrap();
+        let inbox = live.approvals(book, None, None, 1_000).await.unwrap().items;
         let expected = state.approvals.values().filter(|approval| approval.request.book == book).count();
         assert_eq!(inbox.len(), expected, "the inbox of {book}");
         for view in inbox {
@@ -241,7 +241,7 @@ async fn month_end_is_projected(live: &ReadModels, world: &World, state: &State,
             assert_eq!(view.proposal, serde_json::to_value(&approval.request.proposal).unwrap());
             assert_eq!(live.approval(view.id).await.unwrap().as_ref(), Some(&view));
         }
-        let pending = live.approvals(book, Some("pending")).await.unwrap();
+        let pending = live.approvals(book, Some("pending"), None, 1_000).await.unwrap().items;
         assert!(pending.iter().all(|view| view.status == "pending"));
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 use ledger_core::chart::AccountType;
 use ledger_core::event::ApprovalRequested;
@@ -14,7 +14,7 @@ use ledger_core::CommandBody;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read, RequestStatus};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Page, Paging, Params, Read, RequestStatus};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::state::{CommittedEvents, SharedState};
@@ -23,6 +23,7 @@ use ledger_core::SetupCommand;
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/v1/products", post(create_product).get(list_products))
+        .route("/v1/products/{id}", get(get_product))
         .route("/v1/products/{id}/supplier-rate", put(set_supplier_rate))
         .route("/v1/books/{org_id}/rates", put(set_rate))
         .route("/v1/books/{org_id}/promotions", post(create_promotion))
@@ -54,6 +55,7 @@ pub struct Created {
     pub position: u64,
 }
 
+/// Create a product with its supplier, list price and unit (platform).
 #[utoipa::path(post, path = "/v1/products", tag = "catalog", request_body = CreateProduct, security(("bearer" = [])),
     responses((status = 201, body = Created), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 422, body = Problem)))]
@@ -88,20 +90,42 @@ pub struct ProductBody {
     pub supplier_rate: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ProductList {
-    pub items: Vec<ProductBody>,
-}
-
 /// The products the caller can sell: those of its own suppliers and of every org above it.
 #[utoipa::path(get, path = "/v1/products", tag = "catalog", security(("bearer" = [])),
-    responses((status = 200, body = ProductList)))]
+    params(("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = Page<ProductBody>)))]
 pub async fn list_products(
     State(state): State<SharedState>,
     caller: Caller,
     Fresh(position): Fresh,
-) -> Result<Read<ProductList>, ApiError> {
-    let owners = if caller.is_super_admin() { None } else { Some(ancestors(&state, caller.org_id()).await?) };
+    Params(params): Params<super::finance::PageParams>,
+) -> Result<Read<Page<ProductBody>>, ApiError> {
+    let paging = Paging::new(&state, params.limit, params.cursor)?;
+    let items = visible_products(&state, &caller).await?;
+    // Products are listed in the order they were created, and never removed: the index orders.
+    Ok(Read(position, Page::in_memory(items, paging, |index, _| format!("{index:010}"))?))
+}
+
+/// A product the caller can sell, as the list shows it.
+#[utoipa::path(get, path = "/v1/products/{id}", tag = "catalog", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = ProductBody), (status = 404, body = Problem)))]
+pub async fn get_product(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<ProductBody>, ApiError> {
+    let id: ProductId = parse::path_id("product", &id)?;
+    let id = id.to_string();
+    let product = visible_products(&state, &caller).await?.into_iter().find(|product| product.id == id);
+    Ok(Read(position, product.ok_or(ApiError::NotFound { what: "product" })?))
+}
+
+/// The products the caller can sell, in the order they were created: those of its own suppliers
+/// and of every org above it (every product for the `super_admin`). A product's supplier rate is
+/// shown to its owner only.
+async fn visible_products(state: &SharedState, caller: &Caller) -> Result<Vec<ProductBody>, ApiError> {
+    let owners = if caller.is_super_admin() { None } else { Some(ancestors(state, caller.org_id()).await?) };
     let mut items = Vec::new();
     for product in state.read.products(None).await? {
         if owners.as_ref().is_some_and(|owners| !owners.contains(&product.owner_id)) {
@@ -118,7 +142,7 @@ pub async fn list_products(
             supplier_rate: product.supplier_rate.filter(|_| own).map(|rate| rate.to_string()),
         });
     }
-    Ok(Read(position, ProductList { items }))
+    Ok(items)
 }
 
 /// The deepest org tree the gateway walks (reseller levels are few; this bounds a corrupt loop).
@@ -147,6 +171,7 @@ pub struct RateBody {
     pub rate: String,
 }
 
+/// Set what the supplier charges for a product, as a rate of list.
 #[utoipa::path(put, path = "/v1/products/{id}/supplier-rate", tag = "catalog", request_body = RateBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Position), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -184,6 +209,7 @@ pub struct RateAnswer {
     pub position: u64,
 }
 
+/// Set the rate at which a book sells a product to a scope (special rates wait for approval).
 #[utoipa::path(put, path = "/v1/books/{org_id}/rates", tag = "catalog", request_body = SetRateBody,
     security(("bearer" = [])), params(("org_id" = String, Path)),
     responses((status = 200, body = RateAnswer), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -221,6 +247,7 @@ pub struct CreatePromotion {
     pub valid_to: String,
 }
 
+/// Create a promotion: rates per product over a date range.
 #[utoipa::path(post, path = "/v1/books/{org_id}/promotions", tag = "catalog", request_body = CreatePromotion,
     security(("bearer" = [])), params(("org_id" = String, Path)),
     responses((status = 201, body = Created), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -265,6 +292,7 @@ pub struct InviteCodeCreated {
     pub position: u64,
 }
 
+/// Create an invite code for a book (optionally with a promotion and a salesperson).
 #[utoipa::path(post, path = "/v1/books/{org_id}/invite-codes", tag = "catalog", request_body = CreateInviteCode,
     security(("bearer" = [])), params(("org_id" = String, Path)),
     responses((status = 201, body = InviteCodeCreated), (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -299,6 +327,7 @@ pub struct OpenAccountBody {
     pub account_type: AccountType,
 }
 
+/// Open an account in a book's chart.
 #[utoipa::path(post, path = "/v1/books/{org_id}/accounts", tag = "catalog", request_body = OpenAccountBody,
     security(("bearer" = [])), params(("org_id" = String, Path)),
     responses((status = 201, body = Position), (status = 404, body = Problem), (status = 409, body = Problem)))]

@@ -16,9 +16,8 @@ use projections::{Granularity, KpiDimension, KpiQuery, LedgerQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse, Fresh, Params, Read, POSITION_HEADER};
+use super::{parse, Fresh, Page, Paging, Params, Read, POSITION_HEADER};
 use crate::auth::Caller;
-use crate::config::PAGE_SIZE_DEFAULT;
 use crate::error::{ApiError, Problem};
 use crate::export::{ExportFormat, EXPORT_LINES_MAX};
 use crate::state::SharedState;
@@ -34,18 +33,6 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/books/{org_id}/kpi/serial-codes", get(serial_kpi))
         .route("/v1/books/{org_id}/export", get(export))
         .route("/v1/events/{position}", get(event))
-}
-
-/// A page size from the query: the default when absent, refused beyond the configured limit.
-pub fn page_limit(state: &SharedState, limit: Option<usize>) -> Result<usize, ApiError> {
-    let max = state.settings.limits.page_size_max;
-    match limit {
-        None => Ok(PAGE_SIZE_DEFAULT.min(max)),
-        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
-        Some(_) => {
-            Err(ApiError::BadRequest { detail: format!("limit must be 1..={max}"), field: Some("limit".into()) })
-        }
-    }
 }
 
 /// The book `id`, if the caller may read it: its own org's staff, or the `super_admin`.
@@ -83,6 +70,7 @@ pub struct BalanceBody {
     pub currency: String,
 }
 
+/// A customer's wallet: balance, available and pending.
 #[utoipa::path(get, path = "/v1/customers/{id}/balance", tag = "finance", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = BalanceBody), (status = 404, body = Problem)))]
 pub async fn balance(
@@ -118,6 +106,7 @@ pub struct InvoiceableBody {
     pub invoiceable: String,
 }
 
+/// What a customer has paid and not yet invoiced.
 #[utoipa::path(get, path = "/v1/customers/{id}/invoiceable", tag = "finance", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = InvoiceableBody), (status = 404, body = Problem)))]
 pub async fn invoiceable(
@@ -132,6 +121,7 @@ pub async fn invoiceable(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AsOfQuery {
     pub as_of: Option<String>,
 }
@@ -157,6 +147,7 @@ pub struct TrialBalanceBody {
     pub total_credit: String,
 }
 
+/// A book's trial balance as of a date.
 #[utoipa::path(get, path = "/v1/books/{org_id}/trial-balance", tag = "finance", security(("bearer" = [])),
     params(("org_id" = String, Path), ("as_of" = Option<String>, Query)),
     responses((status = 200, body = TrialBalanceBody), (status = 404, body = Problem)))]
@@ -195,6 +186,7 @@ pub async fn trial_balance(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LedgerParams {
     pub account: Option<String>,
     pub party: Option<String>,
@@ -222,25 +214,21 @@ pub struct LedgerLineBody {
     pub pair_id: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct LedgerBody {
-    pub items: Vec<LedgerLineBody>,
-    pub next_cursor: Option<String>,
-}
-
+/// A book's journal lines, in log order, optionally of one account and party.
 #[utoipa::path(get, path = "/v1/books/{org_id}/ledger", tag = "finance", security(("bearer" = [])),
     params(("org_id" = String, Path), ("account" = Option<String>, Query), ("party" = Option<String>, Query),
         ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("cursor" = Option<String>, Query),
         ("limit" = Option<usize>, Query)),
-    responses((status = 200, body = LedgerBody), (status = 404, body = Problem)))]
+    responses((status = 200, body = Page<LedgerLineBody>), (status = 404, body = Problem)))]
 pub async fn ledger(
     State(state): State<SharedState>,
     caller: Caller,
     Fresh(position): Fresh,
     Path(org_id): Path<String>,
     Params(params): Params<LedgerParams>,
-) -> Result<Read<LedgerBody>, ApiError> {
+) -> Result<Read<Page<LedgerLineBody>>, ApiError> {
     let book = readable_book(&caller, &org_id)?;
+    let paging = Paging::new(&state, params.limit, params.cursor)?;
     let query = LedgerQuery {
         book,
         account: params
@@ -253,29 +241,25 @@ pub async fn ledger(
         party: params.party.as_deref().map(|id| parse::id("party", id)).transpose()?,
         from: parse::optional_date("from", &params.from)?,
         to: parse::optional_date("to", &params.to)?,
-        cursor: params.cursor,
-        limit: page_limit(&state, params.limit)?,
+        cursor: paging.cursor.clone(),
+        limit: paging.limit,
     };
     let page = state.read.ledger(&query).await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|line| LedgerLineBody {
-            position: line.position,
-            entry_id: line.entry_id,
-            date: line.date.to_string(),
-            account: line.account.to_string(),
-            party: line.party.map(|party| party.to_string()),
-            debit: line.debit.to_string(),
-            credit: line.credit.to_string(),
-            running_balance: line.running_balance.map(|balance| balance.to_string()),
-            event_type: line.event_type,
-            rule_id: line.rule_id,
-            rule_version: line.rule_version,
-            pair_id: line.pair_id,
-        })
-        .collect();
-    Ok(Read(position, LedgerBody { items, next_cursor: page.next_cursor }))
+    let page = Page::of(page, paging, |line| LedgerLineBody {
+        position: line.position,
+        entry_id: line.entry_id,
+        date: line.date.to_string(),
+        account: line.account.to_string(),
+        party: line.party.map(|party| party.to_string()),
+        debit: line.debit.to_string(),
+        credit: line.credit.to_string(),
+        running_balance: line.running_balance.map(|balance| balance.to_string()),
+        event_type: line.event_type,
+        rule_id: line.rule_id,
+        rule_version: line.rule_version,
+        pair_id: line.pair_id,
+    });
+    Ok(Read(position, page))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -286,20 +270,26 @@ pub struct AccountBalanceBody {
     pub credit: String,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AccountBalances {
-    pub items: Vec<AccountBalanceBody>,
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
 }
 
+/// Debit and credit per account and party, by account then party.
 #[utoipa::path(get, path = "/v1/books/{org_id}/balances", tag = "finance", security(("bearer" = [])),
-    params(("org_id" = String, Path)), responses((status = 200, body = AccountBalances), (status = 404, body = Problem)))]
+    params(("org_id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = Page<AccountBalanceBody>), (status = 404, body = Problem)))]
 pub async fn account_balances(
     State(state): State<SharedState>,
     caller: Caller,
     Fresh(position): Fresh,
     Path(org_id): Path<String>,
-) -> Result<Read<AccountBalances>, ApiError> {
+    Params(params): Params<PageParams>,
+) -> Result<Read<Page<AccountBalanceBody>>, ApiError> {
     let book = readable_book(&caller, &org_id)?;
+    let paging = Paging::new(&state, params.limit, params.cursor)?;
     let items = state
         .read
         .account_balances(book)
@@ -312,13 +302,18 @@ pub async fn account_balances(
             credit: row.credit.to_string(),
         })
         .collect();
-    Ok(Read(position, AccountBalances { items }))
+    let key =
+        |_: usize, row: &AccountBalanceBody| format!("{}\u{1f}{}", row.account, row.party.as_deref().unwrap_or(""));
+    Ok(Read(position, Page::in_memory(items, paging, key)?))
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KpiParams {
     pub from: Option<String>,
     pub to: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
     pub granularity: Option<KpiGranularity>,
     pub by: Option<KpiBy>,
 }
@@ -363,7 +358,7 @@ impl From<KpiBy> for KpiDimension {
     }
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct KpiRowBody {
     pub period: String,
     pub key: Option<String>,
@@ -375,9 +370,21 @@ pub struct KpiRowBody {
     pub refunds: String,
 }
 
+/// A page of KPI rows, by period then key.
 #[derive(Serialize, ToSchema)]
 pub struct KpiBody {
+    #[serde(flatten)]
+    pub page: Page<KpiRowBody>,
+    /// The page's rows again, as API.md's first contract names them; read `items`.
+    #[deprecated]
     pub rows: Vec<KpiRowBody>,
+}
+
+impl KpiBody {
+    #[allow(deprecated)] // `rows` is written here, once
+    fn of(page: Page<KpiRowBody>) -> KpiBody {
+        KpiBody { rows: page.items.clone(), page }
+    }
 }
 
 /// A date range from the query; `from` defaults to the first of this month, `to` to today.
@@ -393,6 +400,7 @@ fn period(state: &SharedState, from: &Option<String>, to: &Option<String>) -> Re
 
 use chrono::Datelike;
 
+/// Revenue, discounts, cost, gross profit, recharges and refunds by period (and by a dimension).
 #[utoipa::path(get, path = "/v1/books/{org_id}/kpi", tag = "finance", security(("bearer" = [])),
     params(("org_id" = String, Path), ("from" = Option<String>, Query), ("to" = Option<String>, Query),
         ("granularity" = Option<String>, Query, description = "day or month"),
@@ -406,6 +414,7 @@ pub async fn kpi(
     Params(params): Params<KpiParams>,
 ) -> Result<Read<KpiBody>, ApiError> {
     let book = readable_book(&caller, &org_id)?;
+    let paging = Paging::new(&state, params.limit, params.cursor)?;
     let (from, to) = period(&state, &params.from, &params.to)?;
     let granularity = params.granularity.unwrap_or(KpiGranularity::Day).into();
     let by = params.by.map(KpiDimension::from);
@@ -423,16 +432,20 @@ pub async fn kpi(
             refunds: row.refunds.to_string(),
         })
         .collect();
-    Ok(Read(position, KpiBody { rows }))
+    let key = |_: usize, row: &KpiRowBody| format!("{}\u{1f}{}", row.period, row.key.as_deref().unwrap_or(""));
+    Ok(Read(position, KpiBody::of(Page::in_memory(rows, paging, key)?)))
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PeriodParams {
     pub from: Option<String>,
     pub to: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Serialize, ToSchema)]
 pub struct SerialKpiRowBody {
     pub period: String,
     pub days: u32,
@@ -441,11 +454,17 @@ pub struct SerialKpiRowBody {
     pub revenue: String,
 }
 
+/// A page of serial-code KPI rows, by period then package length.
 #[derive(Serialize, ToSchema)]
 pub struct SerialKpiBody {
+    #[serde(flatten)]
+    pub page: Page<SerialKpiRowBody>,
+    /// The page's rows again, as the first version answered them; read `items`.
+    #[deprecated]
     pub rows: Vec<SerialKpiRowBody>,
 }
 
+/// Serial codes issued and activated, and their revenue, by month and package.
 #[utoipa::path(get, path = "/v1/books/{org_id}/kpi/serial-codes", tag = "finance", security(("bearer" = [])),
     params(("org_id" = String, Path), ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
     responses((status = 200, body = SerialKpiBody), (status = 404, body = Problem)))]
@@ -457,6 +476,7 @@ pub async fn serial_kpi(
     Params(params): Params<PeriodParams>,
 ) -> Result<Read<SerialKpiBody>, ApiError> {
     let book = readable_book(&caller, &org_id)?;
+    let paging = Paging::new(&state, params.limit, params.cursor)?;
     let (from, to) = period(&state, &params.from, &params.to)?;
     let rows = state
         .read
@@ -471,10 +491,15 @@ pub async fn serial_kpi(
             revenue: row.revenue.to_string(),
         })
         .collect();
-    Ok(Read(position, SerialKpiBody { rows }))
+    let key = |_: usize, row: &SerialKpiRowBody| format!("{}\u{1f}{:010}", row.period, row.days);
+    let page = Page::in_memory(rows, paging, key)?;
+    #[allow(deprecated)] // `rows` is written here, once
+    let body = SerialKpiBody { rows: page.items.clone(), page };
+    Ok(Read(position, body))
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExportParams {
     /// Default `csv`.
     pub format: Option<ExportFormat>,
@@ -482,6 +507,7 @@ pub struct ExportParams {
     pub to: Option<String>,
 }
 
+/// A book's journal as a CSV or Beancount file.
 #[utoipa::path(get, path = "/v1/books/{org_id}/export", tag = "finance", security(("bearer" = [])),
     params(("org_id" = String, Path), ("format" = Option<String>, Query, description = "csv or beancount"),
         ("from" = Option<String>, Query), ("to" = Option<String>, Query)),

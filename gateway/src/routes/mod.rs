@@ -30,6 +30,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_path_to_error::{Path as FieldPath, Segment};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -140,14 +141,24 @@ impl FromRequestParts<SharedState> for IdempotencyHeader {
 }
 
 /// Query parameters: a malformed one (`limit=abc`) is a 400 problem naming the parameter, a word
-/// outside an enum parameter's set (`format=pdf`) a 422 naming it.
+/// outside an enum parameter's set (`format=pdf`) a 422 naming it. The structs deny unknown
+/// fields, so a misspelt filter (`stauts=`) is a 400 rather than a silently unfiltered list;
+/// `min_position`, which every read takes ([`Fresh`]), is not theirs to read.
 pub struct Params<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri).map(|query| Params(query.0)).map_err(|rejection| {
+        let query = parts.uri.query().unwrap_or("");
+        let own: Vec<&str> = query
+            .split('&')
+            .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("min_position"))
+            .collect();
+        let uri: axum::http::Uri = format!("/?{}", own.join("&"))
+            .parse()
+            .map_err(|_| ApiError::bad_request("the query string is not a valid URI query"))?;
+        axum::extract::Query::<T>::try_from_uri(&uri).map(|query| Params(query.0)).map_err(|rejection| {
             if let Some(refused) = unknown_query_choice(&rejection) {
                 return refused;
             }
@@ -201,6 +212,93 @@ impl<T: Serialize> IntoResponse for Read<T> {
         let mut response = Json(self.1).into_response();
         response.headers_mut().insert(HeaderName::from_static(POSITION_HEADER), HeaderValue::from(self.0));
         response
+    }
+}
+
+/// One page of a list: every list of the API answers this shape, in a stable order, and takes
+/// `limit` and `cursor` (API.md, added 2026-11-30).
+#[derive(Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The page size used: `limit=`, else 100; at most `KBOSS_PAGE_SIZE_MAX`.
+    pub limit: usize,
+    /// The `cursor=` this page was read from; null for the first page.
+    pub cursor: Option<String>,
+    /// Pass as `cursor=` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A read model's page, its items converted to answers.
+    pub fn of<V>(page: projections::Page<V>, paging: Paging, item: impl FnMut(V) -> T) -> Page<T> {
+        Page {
+            items: page.items.into_iter().map(item).collect(),
+            limit: paging.limit,
+            cursor: paging.cursor,
+            next_cursor: page.next_cursor,
+        }
+    }
+
+    /// A page of a list the read model answers whole (a catalogue, a book's balances, KPI
+    /// rows), in the order of `key` (given each item's index in `all`), unique per item: the
+    /// items after the cursor's key. The cursor is the last key shown, hex-encoded.
+    pub fn in_memory(all: Vec<T>, paging: Paging, key: impl Fn(usize, &T) -> String) -> Result<Page<T>, ApiError> {
+        let after = match &paging.cursor {
+            Some(cursor) => Some(
+                cursor
+                    .strip_prefix(MEMORY_CURSOR_PREFIX)
+                    .and_then(|hex_text| hex::decode(hex_text).ok())
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .ok_or_else(|| ApiError::BadRequest {
+                        detail: "the cursor was not issued by this list".to_owned(),
+                        field: Some("cursor".to_owned()),
+                    })?,
+            ),
+            None => None,
+        };
+        let mut keyed: Vec<(String, T)> = all
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| (key(index, &item), item))
+            .filter(|(key, _)| after.as_ref().is_none_or(|after| key > after))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        let more = keyed.len() > paging.limit;
+        keyed.truncate(paging.limit);
+        let next_cursor = if more {
+            keyed.last().map(|(key, _)| format!("{MEMORY_CURSOR_PREFIX}{}", hex::encode(key)))
+        } else {
+            None
+        };
+        let items = keyed.into_iter().map(|(_, item)| item).collect();
+        Ok(Page { items, limit: paging.limit, cursor: paging.cursor, next_cursor })
+    }
+}
+
+const MEMORY_CURSOR_PREFIX: &str = "m1.";
+
+/// The page a list request asks for: `limit` (default 100, at most the configured
+/// `KBOSS_PAGE_SIZE_MAX`) and `cursor`.
+#[derive(Clone, Debug)]
+pub struct Paging {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+impl Paging {
+    pub fn new(state: &SharedState, limit: Option<usize>, cursor: Option<String>) -> Result<Paging, ApiError> {
+        let max = state.settings.limits.page_size_max;
+        let limit = match limit {
+            None => crate::config::PAGE_SIZE_DEFAULT.min(max),
+            Some(limit) if (1..=max).contains(&limit) => limit,
+            Some(_) => {
+                return Err(ApiError::BadRequest {
+                    detail: format!("limit must be 1..={max}"),
+                    field: Some("limit".into()),
+                })
+            }
+        };
+        Ok(Paging { limit, cursor })
     }
 }
 

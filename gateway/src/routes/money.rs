@@ -4,19 +4,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use ledger_core::event::{RechargeMethod, WithdrawalPaid, WithdrawalRoute};
+use ledger_core::event::{CouponGranted, RechargeMethod, WithdrawalPaid, WithdrawalRoute};
 use ledger_core::ids::{ApprovalId, RechargeId, WithdrawalId};
 use ledger_core::state::Decision as ApprovalDecision;
 use ledger_core::CommandBody;
-use projections::ApprovalView;
+use projections::{ApprovalView, MovementView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::catalog::Position;
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read, RequestStatus};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Page, Paging, Params, Read, RequestStatus};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
-use crate::state::{CommittedEvents, SharedState};
+use crate::state::{CommittedEvents, Payload, SharedState};
 use ledger_core::{ApprovalCommand, MoneyCommand};
 
 pub fn routes() -> Router<SharedState> {
@@ -27,8 +26,11 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/approvals/{id}", get(get_approval))
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/reject", post(reject))
+        .route("/v1/recharges/{id}", get(get_recharge))
         .route("/v1/coupons", post(grant_coupon))
+        .route("/v1/coupons/{id}", get(get_coupon))
         .route("/v1/withdrawals", post(withdraw))
+        .route("/v1/withdrawals/{id}", get(get_withdrawal))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -62,6 +64,7 @@ pub fn pending(id: impl ToString, approval_id: ApprovalId, position: u64) -> Pen
     }
 }
 
+/// Request an offline or transfer recharge (waits for approval).
 #[utoipa::path(post, path = "/v1/recharges", tag = "money", request_body = RechargeBody, security(("bearer" = [])),
     responses((status = 202, body = Pending), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn request_recharge(
@@ -90,6 +93,7 @@ pub struct ReversalBody {
     pub reason: String,
 }
 
+/// Request the reversal of a confirmed recharge (waits for approval).
 #[utoipa::path(post, path = "/v1/recharges/{id}/reversal", tag = "money", request_body = ReversalBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 202, body = Pending), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -121,6 +125,7 @@ pub struct Decision {
     pub position: u64,
 }
 
+/// Grant an approval (finance or admin of its book; never the requester).
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", request_body = DecisionBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Decision), (status = 404, body = Problem), (status = 409, body = Problem),
@@ -135,6 +140,7 @@ pub async fn approve(
     decide(state, caller, key, id, body, true).await
 }
 
+/// Reject an approval, with an optional comment.
 #[utoipa::path(post, path = "/v1/approvals/{id}/reject", tag = "approvals", request_body = DecisionBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Decision), (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -164,8 +170,30 @@ async fn decide(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApprovalQuery {
-    pub status: Option<String>,
+    pub status: Option<ApprovalStatus>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// `status=`: an approval's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Granted,
+    Rejected,
+}
+
+impl ApprovalStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Granted => ApprovalDecision::Granted.as_str(),
+            ApprovalStatus::Rejected => ApprovalDecision::Rejected.as_str(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -183,11 +211,15 @@ pub struct ApprovalBody {
     pub position: u64,
     pub decided_by: Option<String>,
     pub comment: Option<String>,
+    /// What the approval would book, when it books a wallet movement: the recharge or the
+    /// withdrawal it waits for, with its amount, customer and reference.
+    pub subject: Option<MovementBody>,
 }
 
 impl From<ApprovalView> for ApprovalBody {
     fn from(view: ApprovalView) -> Self {
         ApprovalBody {
+            subject: None,
             id: view.id.to_string(),
             book: view.book.to_string(),
             kind: view.kind,
@@ -202,28 +234,31 @@ impl From<ApprovalView> for ApprovalBody {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ApprovalList {
-    pub items: Vec<ApprovalBody>,
-}
-
-/// The approval inbox of the caller's org.
+/// The approval inbox of the caller's org, newest first.
 #[utoipa::path(get, path = "/v1/approvals", tag = "approvals", security(("bearer" = [])),
-    params(("status" = Option<String>, Query, description = "pending, granted or rejected")),
-    responses((status = 200, body = ApprovalList), (status = 403, body = Problem)))]
+    params(("status" = Option<String>, Query, description = "pending, granted or rejected"),
+        ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = Page<ApprovalBody>), (status = 403, body = Problem)))]
 pub async fn list_approvals(
     State(state): State<SharedState>,
     caller: Caller,
     Fresh(position): Fresh,
     Params(query): Params<ApprovalQuery>,
-) -> Result<Read<ApprovalList>, ApiError> {
+) -> Result<Read<Page<ApprovalBody>>, ApiError> {
     if !caller.is_staff() {
         return Err(ApiError::Forbidden("approvals are for the org's staff".to_owned()));
     }
-    let items = state.read.approvals(caller.org_id(), query.status.as_deref()).await?;
-    Ok(Read(position, ApprovalList { items: items.into_iter().map(ApprovalBody::from).collect() }))
+    let paging = Paging::new(&state, query.limit, query.cursor)?;
+    let status = query.status.map(ApprovalStatus::as_str);
+    let page = state.read.approvals(caller.org_id(), status, paging.cursor.as_deref(), paging.limit).await?;
+    let mut page = Page::of(page, paging, ApprovalBody::from);
+    for approval in &mut page.items {
+        approval.subject = subject(&state, &approval.id).await?;
+    }
+    Ok(Read(position, page))
 }
 
+/// An approval with what it would book.
 #[utoipa::path(get, path = "/v1/approvals/{id}", tag = "approvals", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = ApprovalBody), (status = 404, body = Problem)))]
 pub async fn get_approval(
@@ -236,7 +271,129 @@ pub async fn get_approval(
     let approval = approval
         .filter(|approval| caller.is_super_admin() || (approval.book == caller.org_id() && caller.is_staff()))
         .ok_or(ApiError::NotFound { what: "approval" })?;
-    Ok(Read(position, approval.into()))
+    let mut body = ApprovalBody::from(approval);
+    body.subject = subject(&state, &body.id).await?;
+    Ok(Read(position, body))
+}
+
+/// The wallet movement an approval waits for, if it waits for one.
+async fn subject(state: &SharedState, approval_id: &str) -> Result<Option<MovementBody>, ApiError> {
+    let Ok(approval_id) = approval_id.parse() else { return Ok(None) };
+    match state.read.movement_by_approval(approval_id).await? {
+        Some(movement) => Ok(Some(movement_body(state, movement).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A recharge, a withdrawal or a coupon: what it moved, for whom, why, and the positions of the
+/// events that requested, booked and reversed it (`GET /v1/events/{position}` shows their entries).
+#[derive(Serialize, ToSchema)]
+pub struct MovementBody {
+    /// `recharge`, `withdrawal` or `coupon`.
+    pub kind: String,
+    /// The recharge's or withdrawal's id; a coupon's is the position of its grant.
+    pub id: String,
+    pub customer_id: String,
+    pub customer_name: Option<String>,
+    /// The book the movement is booked in (the customer's seller).
+    pub book: String,
+    pub amount: String,
+    pub currency: String,
+    /// A recharge's method (`online`, `offline`, `transfer`), a withdrawal's route (`original`, `offline`).
+    pub channel: Option<String>,
+    /// A recharge's reference, a coupon's reason.
+    pub reference: Option<String>,
+    /// `requested`, `rejected`, `confirmed`, `reversed`, `paid` or `granted`.
+    pub status: String,
+    pub approval_id: Option<String>,
+    /// An online recharge's trade number at its payment channel.
+    pub trade_number: Option<String>,
+    pub requested_at: String,
+    pub requested_position: u64,
+    pub booked_position: Option<u64>,
+    pub reversed_position: Option<u64>,
+    pub reversal_reason: Option<String>,
+}
+
+async fn movement_body(state: &SharedState, view: MovementView) -> Result<MovementBody, ApiError> {
+    let customer = state.read.org(view.customer_id).await?;
+    Ok(MovementBody {
+        kind: view.kind,
+        id: view.id,
+        customer_id: view.customer_id.to_string(),
+        customer_name: customer.as_ref().map(|customer| customer.name.clone()),
+        book: view.book.to_string(),
+        amount: view.amount.to_string(),
+        currency: customer.map_or_else(|| "CNY".to_owned(), |customer| customer.currency.to_string()),
+        channel: view.channel,
+        reference: view.reference,
+        status: view.status,
+        approval_id: view.approval_id.map(|id| id.to_string()),
+        trade_number: view.trade_number,
+        requested_at: view.requested_at.to_rfc3339(),
+        requested_position: view.requested_position,
+        booked_position: view.booked_position,
+        reversed_position: view.reversed_position,
+        reversal_reason: view.reversal_reason,
+    })
+}
+
+/// A movement the caller may read: its customer's, the staff of the book it is booked in, or
+/// the `super_admin`. Anything else is not found.
+async fn readable_movement(
+    state: &SharedState,
+    caller: &Caller,
+    kind: &'static str,
+    id: &str,
+) -> Result<MovementBody, ApiError> {
+    let view = state.read.movement(kind, id).await?;
+    let view = view
+        .filter(|view| {
+            caller.is_super_admin()
+                || view.customer_id == caller.org_id()
+                || (view.book == caller.org_id() && caller.is_staff())
+        })
+        .ok_or(ApiError::NotFound { what: kind })?;
+    movement_body(state, view).await
+}
+
+/// A recharge: requested (awaiting approval), rejected, confirmed or reversed.
+#[utoipa::path(get, path = "/v1/recharges/{id}", tag = "money", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = MovementBody), (status = 404, body = Problem)))]
+pub async fn get_recharge(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<MovementBody>, ApiError> {
+    let id: RechargeId = parse::path_id("recharge", &id)?;
+    Ok(Read(position, readable_movement(&state, &caller, "recharge", &id.to_string()).await?))
+}
+
+/// A withdrawal: requested (awaiting approval), rejected or paid.
+#[utoipa::path(get, path = "/v1/withdrawals/{id}", tag = "money", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = MovementBody), (status = 404, body = Problem)))]
+pub async fn get_withdrawal(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<MovementBody>, ApiError> {
+    let id: WithdrawalId = parse::path_id("withdrawal", &id)?;
+    Ok(Read(position, readable_movement(&state, &caller, "withdrawal", &id.to_string()).await?))
+}
+
+/// A coupon, by the id its grant answered (the position of the grant).
+#[utoipa::path(get, path = "/v1/coupons/{id}", tag = "money", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = MovementBody), (status = 404, body = Problem)))]
+pub async fn get_coupon(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<MovementBody>, ApiError> {
+    let id: u64 = parse::path_id("coupon", &id)?;
+    Ok(Read(position, readable_movement(&state, &caller, "coupon", &id.to_string()).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -247,21 +404,35 @@ pub struct CouponBody {
     pub reason: String,
 }
 
+/// Grant a customer a coupon (voucher balance).
 #[utoipa::path(post, path = "/v1/coupons", tag = "money", request_body = CouponBody, security(("bearer" = [])),
-    responses((status = 201, body = Position), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = CouponGrantedBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn grant_coupon(
     State(state): State<SharedState>,
     caller: Caller,
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CouponBody>,
-) -> Result<Answer<Position>, ApiError> {
+) -> Result<Answer<CouponGrantedBody>, ApiError> {
     let command = CommandBody::Money(MoneyCommand::GrantCoupon {
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
         reason: body.reason,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    Ok(Answer(StatusCode::CREATED, Position { position: committed.position }))
+    // A coupon is known by the position of its grant, the command's one event.
+    let grant = committed
+        .events
+        .iter()
+        .find(|event| CouponGranted::of(&event.event.payload).is_some())
+        .map_or(committed.position, |event| event.position);
+    Ok(Answer(StatusCode::CREATED, CouponGrantedBody { id: grant.to_string(), position: committed.position }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CouponGrantedBody {
+    /// The coupon's id (`GET /v1/coupons/{id}`): the position of its grant.
+    pub id: String,
+    pub position: u64,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -284,6 +455,7 @@ pub struct WithdrawalAnswer {
     pub position: u64,
 }
 
+/// Withdraw from a customer's wallet: at once along the original channel, or offline after approval.
 #[utoipa::path(post, path = "/v1/withdrawals", tag = "money", request_body = WithdrawalBody, security(("bearer" = [])),
     responses((status = 201, body = WithdrawalAnswer), (status = 202, body = WithdrawalAnswer),
         (status = 404, body = Problem), (status = 422, body = Problem)))]

@@ -63,6 +63,7 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
     }
 }
 
+/// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<SharedState>) -> Response {

@@ -14,7 +14,7 @@ use projections::{OrderQuery, OrderView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Page, Paging, Params, Read};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::state::{CommittedEvents, SharedState};
@@ -95,6 +95,7 @@ fn quantity(field: &str, value: &serde_json::Value) -> Result<ledger_core::money
     }
 }
 
+/// Place an order at the customer's prices; answers its items and waterfall.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = PlaceOrderBody, security(("bearer" = [])),
     responses((status = 201, body = OrderPlacedBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn place_order(
@@ -141,6 +142,7 @@ pub struct OrderStatusAnswer {
     pub position: u64,
 }
 
+/// Pay an order from the customer's wallet.
 #[utoipa::path(post, path = "/v1/orders/{id}/pay", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = OrderStatusAnswer), (status = 404, body = Problem), (status = 409, body = Problem),
@@ -174,6 +176,7 @@ pub struct FulfilBody {
     pub subscription_end: Option<String>,
 }
 
+/// Mark a paid order fulfilled.
 #[utoipa::path(post, path = "/v1/orders/{id}/fulfil", tag = "orders", request_body = FulfilBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = OrderStatusAnswer), (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -191,6 +194,7 @@ pub async fn fulfil_order(
     Ok(status_answer(order_id, OrderStatus::Fulfilled, committed.position))
 }
 
+/// Cancel an unpaid order.
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = OrderStatusAnswer), (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -226,6 +230,7 @@ pub struct RefundAnswer {
     pub position: u64,
 }
 
+/// Refund a paid order (in part or whole), with an optional penalty.
 #[utoipa::path(post, path = "/v1/orders/{id}/refund", tag = "orders", request_body = RefundBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = RefundAnswer), (status = 404, body = Problem), (status = 409, body = Problem),
@@ -272,6 +277,7 @@ pub struct Charged {
     pub position: u64,
 }
 
+/// Renew a subscription order for more periods.
 #[utoipa::path(post, path = "/v1/orders/{id}/renew", tag = "orders", request_body = RenewBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 201, body = Charged), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -303,6 +309,7 @@ pub struct UsageBody {
     pub period_to: String,
 }
 
+/// Charge a customer for metered usage.
 #[utoipa::path(post, path = "/v1/usage", tag = "orders", request_body = UsageBody, security(("bearer" = [])),
     responses((status = 201, body = Charged), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn charge_usage(
@@ -423,6 +430,7 @@ fn sees_order(caller: &Caller, order: &OrderView) -> bool {
         || (order.seller_id == caller.org_id() && caller.is_staff())
 }
 
+/// An order with its items, status history and price waterfall.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = OrderBody), (status = 404, body = Problem)))]
 pub async fn get_order(
@@ -437,33 +445,53 @@ pub async fn get_order(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OrderListQuery {
     pub customer_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<OrderStatusFilter>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<usize>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct OrderList {
-    pub items: Vec<OrderBody>,
-    pub next_cursor: Option<String>,
+/// `status=`: an order's status, as answers spell it (`ledger_core::state::OrderStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatusFilter {
+    PendingPayment,
+    Paid,
+    Fulfilled,
+    Cancelled,
+    PartiallyRefunded,
+    Refunded,
+}
+
+impl From<OrderStatusFilter> for OrderStatus {
+    fn from(status: OrderStatusFilter) -> OrderStatus {
+        match status {
+            OrderStatusFilter::PendingPayment => OrderStatus::PendingPayment,
+            OrderStatusFilter::Paid => OrderStatus::Paid,
+            OrderStatusFilter::Fulfilled => OrderStatus::Fulfilled,
+            OrderStatusFilter::Cancelled => OrderStatus::Cancelled,
+            OrderStatusFilter::PartiallyRefunded => OrderStatus::PartiallyRefunded,
+            OrderStatusFilter::Refunded => OrderStatus::Refunded,
+        }
+    }
 }
 
 /// A customer lists its own orders; staff list their org's sales (optionally one customer's).
 #[utoipa::path(get, path = "/v1/orders", tag = "orders", security(("bearer" = [])),
     params(("customer_id" = Option<String>, Query), ("status" = Option<String>, Query), ("from" = Option<String>, Query),
         ("to" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
-    responses((status = 200, body = OrderList), (status = 400, body = Problem)))]
+    responses((status = 200, body = Page<OrderBody>), (status = 400, body = Problem)))]
 pub async fn list_orders(
     State(state): State<SharedState>,
     caller: Caller,
     Fresh(position): Fresh,
     Params(query): Params<OrderListQuery>,
-) -> Result<Read<OrderList>, ApiError> {
-    let limit = super::finance::page_limit(&state, query.limit)?;
+) -> Result<Read<Page<OrderBody>>, ApiError> {
+    let paging = Paging::new(&state, query.limit, query.cursor)?;
     let customer_id = query.customer_id.as_deref().map(|id| parse::id("customer_id", id)).transpose()?;
     let (seller, customer_id) = if caller.is_staff() {
         (Some(caller.org_id()), customer_id)
@@ -476,18 +504,12 @@ pub async fn list_orders(
     let order_query = OrderQuery {
         seller,
         customer_id,
-        status: query.status,
+        status: query.status.map(|status| OrderStatus::from(status).as_str().to_owned()),
         from: parse::optional_date("from", &query.from)?,
         to: parse::optional_date("to", &query.to)?,
-        cursor: query.cursor,
-        limit,
+        cursor: paging.cursor.clone(),
+        limit: paging.limit,
     };
     let page = state.read.orders(&order_query).await?;
-    Ok(Read(
-        position,
-        OrderList {
-            items: page.items.into_iter().map(|order| order_body(order, &caller)).collect(),
-            next_cursor: page.next_cursor,
-        },
-    ))
+    Ok(Read(position, Page::of(page, paging, |order| order_body(order, &caller))))
 }

@@ -10,11 +10,11 @@ use ledger_core::event::OrgOpened;
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::org::{OrgKind, Role, SaleMode};
 use ledger_core::CommandBody;
-use projections::OrgView;
+use projections::{OrgQuery, OrgView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Page, Paging, Params, Read};
 use crate::auth::{generate_token, token_hash, Caller};
 use crate::error::{ApiError, Problem};
 use crate::state::{CommittedEvents, SharedState};
@@ -23,7 +23,7 @@ use ledger_core::SetupCommand;
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/v1/me", get(me))
-        .route("/v1/orgs", post(create_org))
+        .route("/v1/orgs", post(create_org).get(list_orgs))
         .route("/v1/orgs/{id}", get(get_org))
         .route("/v1/orgs/{id}/tokens", post(issue_token))
 }
@@ -32,10 +32,15 @@ pub fn routes() -> Router<SharedState> {
 pub struct Me {
     pub org_id: String,
     pub org_kind: String,
+    pub org_name: String,
+    /// The principal the token stands for.
     pub principal_id: String,
+    /// The token's label, as its issuer named it (a person, a script).
+    pub label: Option<String>,
     pub roles: Vec<String>,
 }
 
+/// Who the token is: its org, principal and roles.
 #[utoipa::path(get, path = "/v1/me", tag = "orgs", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = Problem)))]
 pub async fn me(
@@ -44,12 +49,17 @@ pub async fn me(
     Fresh(position): Fresh,
 ) -> Result<Read<Me>, ApiError> {
     let org = state.read.org(caller.org_id()).await?;
+    let org = org
+        .ok_or_else(|| ApiError::Internal(format!("the caller's org {} is not in the read model", caller.org_id())))?;
+    let label = state.read.principal(caller.actor.principal_id).await?.and_then(|principal| principal.label);
     Ok(Read(
         position,
         Me {
             org_id: caller.org_id().to_string(),
-            org_kind: org.map_or("unknown", |org| org.kind.as_str()).to_owned(),
+            org_kind: org.kind.as_str().to_owned(),
+            org_name: org.name,
             principal_id: caller.actor.principal_id.to_string(),
+            label,
             roles: caller.actor.roles.iter().map(|role| role.as_str().to_owned()).collect(),
         },
     ))
@@ -96,6 +106,7 @@ pub struct OrgCreated {
     pub position: u64,
 }
 
+/// Open an organisation: a reseller, a customer or a supplier.
 #[utoipa::path(post, path = "/v1/orgs", tag = "orgs", request_body = CreateOrg, security(("bearer" = [])),
     responses((status = 201, body = OrgCreated), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -156,6 +167,7 @@ impl From<OrgView> for OrgBody {
     }
 }
 
+/// An organisation the caller may see.
 #[utoipa::path(get, path = "/v1/orgs/{id}", tag = "orgs", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = OrgBody), (status = 404, body = Problem)))]
 pub async fn get_org(
@@ -166,6 +178,75 @@ pub async fn get_org(
 ) -> Result<Read<OrgBody>, ApiError> {
     let org = visible_org(&state, &caller, parse::path_id("org", &id)?).await?;
     Ok(Read(position, org.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgListQuery {
+    pub kind: Option<OrgKindFilter>,
+    pub parent_id: Option<String>,
+    /// A part of the name (ASCII letters match either case).
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// `kind=`: any kind of org.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgKindFilter {
+    Platform,
+    Reseller,
+    Customer,
+    Supplier,
+}
+
+impl From<OrgKindFilter> for OrgKind {
+    fn from(kind: OrgKindFilter) -> OrgKind {
+        match kind {
+            OrgKindFilter::Platform => OrgKind::Platform,
+            OrgKindFilter::Reseller => OrgKind::Reseller,
+            OrgKindFilter::Customer => OrgKind::Customer,
+            OrgKindFilter::Supplier => OrgKind::Supplier,
+        }
+    }
+}
+
+/// Organisations in the order they were opened. The platform's `super_admin` lists every org
+/// (optionally the children of `parent_id`); other staff list their own org's parties (its
+/// customers, child resellers and suppliers): a `parent_id` other than their org names nothing
+/// they may see.
+#[utoipa::path(get, path = "/v1/orgs", tag = "orgs", security(("bearer" = [])),
+    params(("kind" = Option<String>, Query, description = "platform, reseller, customer or supplier"),
+        ("parent_id" = Option<String>, Query), ("q" = Option<String>, Query, description = "a part of the name"),
+        ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = Page<OrgBody>), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_orgs(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Params(query): Params<OrgListQuery>,
+) -> Result<Read<Page<OrgBody>>, ApiError> {
+    if !caller.is_staff() {
+        return Err(ApiError::Forbidden("organisations are listed for the org's staff".to_owned()));
+    }
+    let paging = Paging::new(&state, query.limit, query.cursor)?;
+    let parent_id = query.parent_id.as_deref().map(|id| parse::id("parent_id", id)).transpose()?;
+    let parent_id = match parent_id {
+        _ if caller.is_super_admin() => parent_id,
+        None => Some(caller.org_id()),
+        Some(parent) if parent == caller.org_id() => Some(parent),
+        Some(_) => return Err(ApiError::NotFound { what: "org" }),
+    };
+    let org_query = OrgQuery {
+        kind: query.kind.map(OrgKind::from),
+        parent_id,
+        name: query.q.filter(|text| !text.is_empty()),
+        cursor: paging.cursor.clone(),
+        limit: paging.limit,
+    };
+    let page = state.read.orgs(&org_query).await?;
+    Ok(Read(position, Page::of(page, paging, OrgBody::from)))
 }
 
 /// An org the caller may see: its own, one of its parties (orgs whose parent it is), or any

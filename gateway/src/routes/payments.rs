@@ -70,6 +70,7 @@ async fn fields(request: Request, state: &SharedState) -> Result<BTreeMap<String
     }
 }
 
+/// A payment channel's signed notification of an online recharge.
 #[utoipa::path(post, path = "/v1/payments/notify/{channel}", tag = "money",
     params(("channel" = String, Path, description = "a configured payment channel, e.g. alipay")),
     request_body(content = BTreeMap<String, String>, content_type = "application/x-www-form-urlencoded",

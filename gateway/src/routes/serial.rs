@@ -38,6 +38,7 @@ pub struct PackagePriceBody {
     pub list_price: String,
 }
 
+/// Set the price of a serial-code package of some days.
 #[utoipa::path(put, path = "/v1/serial-codes/packages/{days}", tag = "serial codes", request_body = PackagePriceBody,
     security(("bearer" = [])), params(("days" = u32, Path, description = "3, 5, 30, 180 or 360")),
     responses((status = 200, body = Position), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -56,6 +57,7 @@ pub async fn set_package_price(
     Ok(Answer(StatusCode::OK, Position { position: committed.position }))
 }
 
+/// Set the rate of a distributor tier.
 #[utoipa::path(put, path = "/v1/serial-codes/tiers/{tier}", tag = "serial codes", request_body = RateBody,
     security(("bearer" = [])), params(("tier" = String, Path, description = "gold, platinum or diamond")),
     responses((status = 200, body = Position), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -83,6 +85,7 @@ pub struct TierBody {
     pub tier: DistributorTier,
 }
 
+/// Set a distributor's serial-code tier.
 #[utoipa::path(put, path = "/v1/orgs/{id}/tier", tag = "serial codes", request_body = TierBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Position), (status = 404, body = Problem)))]
@@ -120,6 +123,7 @@ pub struct BatchIssued {
     pub position: u64,
 }
 
+/// Issue a batch of serial codes to a distributor.
 #[utoipa::path(post, path = "/v1/serial-codes/batches", tag = "serial codes", request_body = BatchBody,
     security(("bearer" = [])),
     responses((status = 201, body = BatchIssued), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -164,6 +168,7 @@ pub struct ActivateBody {
     pub customer_id: String,
 }
 
+/// Activate a serial code for a customer.
 #[utoipa::path(post, path = "/v1/serial-codes/{code}/activate", tag = "serial codes", request_body = ActivateBody,
     security(("bearer" = [])), params(("code" = String, Path)),
     responses((status = 200, body = Position), (status = 404, body = Problem), (status = 409, body = Problem)))]

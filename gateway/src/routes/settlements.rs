@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::money::{pending, Pending};
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Params, Read, READ_WAIT_MAX};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Page, Paging, Params, Read, READ_WAIT_MAX};
 use crate::auth::Caller;
 use crate::config::PAGE_SIZE_DEFAULT;
 use crate::error::{ApiError, Problem};
@@ -141,12 +141,7 @@ pub async fn issue_statement(
     state.read.wait_for(committed.position, READ_WAIT_MAX).await?;
     let statement = match issued {
         Some(id) => state.read.settlement(id, first_page(&state)).await?,
-        None => state
-            .read
-            .settlements(book, first_page(&state))
-            .await?
-            .into_iter()
-            .find(|view| view.counterparty_id == counterparty_id && view.from == from && view.to == to),
+        None => state.read.settlement_of_period(book, counterparty_id, (from, to), first_page(&state)).await?,
     };
     let statement = statement.ok_or_else(|| ApiError::Internal("issued statement not in the read model".to_owned()))?;
     Ok(Answer(StatusCode::CREATED, statement.into()))
@@ -163,6 +158,7 @@ fn sees_settlement(caller: &Caller, view: &SettlementView) -> bool {
         || (caller.is_staff() && (view.book == caller.org_id() || view.counterparty_id == caller.org_id()))
 }
 
+/// A settlement statement with its first page of lines.
 #[utoipa::path(get, path = "/v1/settlements/{id}", tag = "settlements", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = SettlementBody), (status = 404, body = Problem)))]
 pub async fn get_settlement(
@@ -177,56 +173,50 @@ pub async fn get_settlement(
 }
 
 #[derive(Deserialize)]
-pub struct LinesParams {
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
     pub cursor: Option<String>,
     pub limit: Option<usize>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct StatementLinesBody {
-    pub items: Vec<StatementLineBody>,
-    pub next_cursor: Option<String>,
 }
 
 /// A statement's lines, a page at a time, in the statement's order: the lines its hash covers.
 #[utoipa::path(get, path = "/v1/settlements/{id}/lines", tag = "settlements", security(("bearer" = [])),
     params(("id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
-    responses((status = 200, body = StatementLinesBody), (status = 400, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Page<StatementLineBody>), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn settlement_lines(
     State(state): State<SharedState>,
     caller: Caller,
     Fresh(position): Fresh,
     Path(id): Path<String>,
-    Params(params): Params<LinesParams>,
-) -> Result<Read<StatementLinesBody>, ApiError> {
+    Params(params): Params<PageParams>,
+) -> Result<Read<Page<StatementLineBody>>, ApiError> {
     let id: SettlementId = parse::path_id("settlement", &id)?;
-    let limit = super::finance::page_limit(&state, params.limit)?;
+    let paging = Paging::new(&state, params.limit, params.cursor)?;
     // Only the statement's header: whose it is. Its lines are the page asked for.
     let view = state.read.settlement(id, 1).await?;
     view.filter(|view| sees_settlement(&caller, view)).ok_or(ApiError::NotFound { what: "settlement" })?;
-    let page = state.read.settlement_lines(id, params.cursor.as_deref(), limit).await?;
-    let items = page.items.into_iter().map(StatementLineBody::from).collect();
-    Ok(Read(position, StatementLinesBody { items, next_cursor: page.next_cursor }))
+    let page = state.read.settlement_lines(id, paging.cursor.as_deref(), paging.limit).await?;
+    Ok(Read(position, Page::of(page, paging, StatementLineBody::from)))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct SettlementList {
-    pub items: Vec<SettlementBody>,
-}
-
+/// A book's statements, newest first, each with its first page of lines.
 #[utoipa::path(get, path = "/v1/books/{org_id}/settlements", tag = "settlements", security(("bearer" = [])),
-    params(("org_id" = String, Path)), responses((status = 200, body = SettlementList), (status = 404, body = Problem)))]
+    params(("org_id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = Page<SettlementBody>), (status = 404, body = Problem)))]
 pub async fn list_settlements(
     State(state): State<SharedState>,
     caller: Caller,
     Fresh(position): Fresh,
     Path(org_id): Path<String>,
-) -> Result<Read<SettlementList>, ApiError> {
+    Params(params): Params<PageParams>,
+) -> Result<Read<Page<SettlementBody>>, ApiError> {
     let book = super::finance::readable_book(&caller, &org_id)?;
-    let items = state.read.settlements(book, first_page(&state)).await?.into_iter().map(SettlementBody::from).collect();
-    Ok(Read(position, SettlementList { items }))
+    let paging = Paging::new(&state, params.limit, params.cursor)?;
+    let page = state.read.settlements(book, first_page(&state), paging.cursor.as_deref(), paging.limit).await?;
+    Ok(Read(position, Page::of(page, paging, SettlementBody::from)))
 }
 
+/// Pay a settlement statement (waits for approval).
 #[utoipa::path(post, path = "/v1/settlements/{id}/pay", tag = "settlements", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 202, body = Pending), (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -264,6 +254,7 @@ pub struct Closed {
     pub position: u64,
 }
 
+/// Close a book's period through a date; answers its certificate.
 #[utoipa::path(post, path = "/v1/books/{org_id}/close", tag = "settlements", request_body = CloseBody,
     security(("bearer" = [])), params(("org_id" = String, Path)),
     responses((status = 200, body = Closed), (status = 404, body = Problem), (status = 409, body = Problem),
@@ -293,6 +284,7 @@ pub struct InvoiceBody {
     pub amount: String,
 }
 
+/// Request an invoice for a customer (waits for approval).
 #[utoipa::path(post, path = "/v1/invoices", tag = "settlements", request_body = InvoiceBody, security(("bearer" = [])),
     responses((status = 202, body = Pending), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn request_invoice(

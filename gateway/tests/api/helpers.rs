@@ -25,6 +25,8 @@ pub struct Options {
     /// Reuse a data directory (a restart) instead of a fresh one.
     pub data_dir: Option<tempfile::TempDir>,
     pub payment_keys: BTreeMap<String, String>,
+    /// `KBOSS_CORS_ORIGINS`.
+    pub cors_origins: Vec<String>,
     /// NATS JetStream (server mode): the URL and the stream this app publishes to.
     pub nats: Option<(String, String)>,
 }
@@ -79,6 +81,7 @@ pub async fn spawn_app(options: Options) -> TestApp {
             .map(|(name, pem)| (name, PaymentChannel { public_key_pem: pem }))
             .collect(),
         clock: clock.clone(),
+        cors_origins: options.cors_origins,
         ..Settings::default()
     };
     let settings = match options.nats {
@@ -138,6 +141,7 @@ impl TestApp {
         key: Option<&str>,
         body: Option<&Value>,
     ) -> Answer {
+        let method_name = method.as_str().to_ascii_lowercase();
         let mut request = self.client.request(method, format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -153,6 +157,7 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.text().await.expect("a body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        assert_documented(&method_name, path, status.as_u16());
         Answer { status, body, text, headers }
     }
 
@@ -289,4 +294,59 @@ pub fn account(trial_balance: &Value, code: &str) -> (String, String) {
         .find(|row| row["code"] == code)
         .unwrap_or_else(|| panic!("account {code} in {trial_balance}"));
     (row["debit"].as_str().unwrap().to_owned(), row["credit"].as_str().unwrap().to_owned())
+}
+
+/// The committed OpenAPI document (`schemas/openapi.json`), read once.
+fn document() -> &'static Value {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/openapi.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schemas/openapi.json"))
+            .expect("the document is JSON")
+    })
+}
+
+/// The OpenAPI coverage check (issue 15 item 3): every answer a black-box test sees is
+/// documented for its operation, status included. An answer for a path no operation has may
+/// only be 404 (an unknown route) or 405 (a known path, another method); CORS preflights are
+/// not operations.
+#[track_caller]
+pub fn assert_documented(method: &str, path: &str, status: u16) {
+    if method == "options" {
+        return;
+    }
+    let path = path.split('?').next().unwrap_or(path);
+    let paths = document()["paths"].as_object().expect("paths");
+    // The most specific template: `/v1/serial-codes/batches` before `/v1/serial-codes/{code}`.
+    let template = paths
+        .keys()
+        .filter(|template| matches_template(template, path))
+        .min_by_key(|template| template.matches('{').count());
+    let Some(template) = template else {
+        assert_eq!(status, 404, "{} {path} answered {status} but no operation has this path", method.to_uppercase());
+        return;
+    };
+    let Some(operation) = paths[template].get(method) else {
+        assert_eq!(
+            status,
+            405,
+            "{} {path} answered {status} but {template} has no such operation",
+            method.to_uppercase()
+        );
+        return;
+    };
+    assert!(
+        operation["responses"].get(status.to_string()).is_some(),
+        "{} {template} answered {status}, which schemas/openapi.json does not document for it",
+        method.to_uppercase()
+    );
+}
+
+/// `/v1/orders/{id}` matches `/v1/orders/123`: segment by segment, a `{…}` any one segment.
+fn matches_template(template: &str, path: &str) -> bool {
+    let (template, path): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    template.len() == path.len()
+        && template.iter().zip(&path).all(|(expected, actual)| {
+            (expected.starts_with('{') && expected.ends_with('}') && !actual.is_empty()) || expected == actual
+        })
 }

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod cli_operations;
+mod contract;
 mod export;
 mod flow;
 mod helpers;

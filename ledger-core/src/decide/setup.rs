@@ -272,6 +272,14 @@ impl Decider<'_> {
         if kind == OrgKind::Platform {
             return Err(DomainError::invalid_field("kind", "must be reseller, customer or supplier"));
         }
+        // Customers and suppliers keep no book: they open nothing, whatever parent they name.
+        let actor_org = self.state.orgs.get(&self.command.actor.org_id);
+        if let Some(actor_org) = actor_org.filter(|org| !org.kind.keeps_book()) {
+            return Err(DomainError::forbidden(format!(
+                "a {} opens no organisations; the platform and resellers do",
+                actor_org.kind.as_str()
+            )));
+        }
         let roles: &[Role] = if kind == OrgKind::Customer { &[Role::Sales] } else { &[] };
         let parent = self.book_for(parent_id, roles)?;
         if self.state.orgs.contains_key(&org_id) {

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (102, include_str!("../../../schemas/sql/read_models/0102_kpi_orders.sql")),
     (103, include_str!("../../../schemas/sql/read_models/0103_narrower_rows.sql")),
     (104, include_str!("../../../schemas/sql/read_models/0104_settlement_lines.sql")),
+    (105, include_str!("../../../schemas/sql/read_models/0105_money_movements.sql")),
 ];
 
 /// The first key of the advisory lock serialising read-model migrations (the log's store uses

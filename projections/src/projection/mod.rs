@@ -13,6 +13,7 @@ pub mod balances;
 pub mod invoices;
 pub mod journal;
 pub mod kpis;
+pub mod movements;
 pub mod orders;
 pub mod orgs;
 pub mod products;
@@ -61,6 +62,7 @@ pub const ALL: &[Projection] = &[
     approvals::PROJECTION,
     settlements::PROJECTION,
     invoices::PROJECTION,
+    movements::PROJECTION,
 ];
 
 pub fn find(name: &str) -> Option<&'static Projection> {
