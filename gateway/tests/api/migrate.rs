@@ -73,7 +73,9 @@ async fn a_migrated_v1_log_serves_exactly_what_v1_served() {
         let separator = if path.contains('?') { '&' } else { '?' };
         let token = tokens["tokens"][read["token"].as_str().unwrap()].as_str().unwrap();
         let answer = app.get(&format!("{path}{separator}min_position={last}"), token).await;
-        assert_eq!(answer.expect(200), served_now(path, &read["body"]), "{name}: {path}");
+        let now = answer.expect(200);
+        let then = served_now(path, &read["body"]);
+        assert!(contains(&now, &then), "{name}: {path} no longer serves what v1 served\nnow:  {now}\nthen: {then}");
     }
 }
 
@@ -88,6 +90,21 @@ fn served_now(path: &str, body: &Value) -> Value {
         }
     }
     body
+}
+
+/// `now` serves everything `then` did: every field with the same value, every list with the
+/// same items in the same order. Fields added since (a page's `limit` and `cursor`, an
+/// approval's `subject`, the org's name in `/v1/me`) break no client of v1.
+fn contains(now: &Value, then: &Value) -> bool {
+    match (now, then) {
+        (Value::Object(now), Value::Object(then)) => {
+            then.iter().all(|(key, value)| now.get(key).is_some_and(|served| contains(served, value)))
+        }
+        (Value::Array(now), Value::Array(then)) => {
+            now.len() == then.len() && now.iter().zip(then).all(|(served, value)| contains(served, value))
+        }
+        _ => now == then,
+    }
 }
 
 #[tokio::test]
