@@ -311,6 +311,22 @@ pub fn socket_address(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
+/// A CORS origin as browsers send it: `scheme://host[:port]`, no path, or `*` alone.
+fn check_origin(origin: &str, count: usize) -> Result<(), ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid(format!("cors_origins: {origin:?} {reason}"));
+    if origin == "*" {
+        return if count == 1 { Ok(()) } else { Err(invalid("must be the only origin when given")) };
+    }
+    let (scheme, rest) = origin.split_once("://").ok_or_else(|| invalid("must be scheme://host[:port]"))?;
+    if !matches!(scheme, "http" | "https") {
+        return Err(invalid("must start with http:// or https://"));
+    }
+    if rest.is_empty() || rest.contains('/') || !origin.is_ascii() || origin.chars().any(|c| c.is_ascii_whitespace()) {
+        return Err(invalid("must be scheme://host[:port] without a path (e.g. https://admin.example.com)"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,20 +360,21 @@ mod tests {
         let environment = vec![("KBOSS_PAGE_SIZE_MAX".to_owned(), "100000".to_owned())];
         assert!(matches!(Settings::load(None, environment, Overrides::default()), Err(ConfigError::Invalid(_))));
     }
-}
 
-/// A CORS origin as browsers send it: `scheme://host[:port]`, no path, or `*` alone.
-fn check_origin(origin: &str, count: usize) -> Result<(), ConfigError> {
-    let invalid = |reason: &str| ConfigError::Invalid(format!("cors_origins: {origin:?} {reason}"));
-    if origin == "*" {
-        return if count == 1 { Ok(()) } else { Err(invalid("must be the only origin when given")) };
+    #[test]
+    fn cors_origins_are_read_from_a_list_and_checked() {
+        let load = |value: &str| {
+            let environment = vec![("KBOSS_CORS_ORIGINS".to_owned(), value.to_owned())];
+            Settings::load(None, environment, Overrides::default()).map(|settings| settings.cors_origins)
+        };
+        assert_eq!(
+            load("https://admin.example.com, http://localhost:5173").unwrap(),
+            ["https://admin.example.com", "http://localhost:5173"]
+        );
+        assert_eq!(load("*").unwrap(), ["*"]);
+        for refused in ["admin.example.com", "https://admin.example.com/console", "ftp://x", "*, https://a.example"] {
+            let error = load(refused).expect_err(refused).to_string();
+            assert!(error.contains("cors_origins"), "{refused}: {error}");
+        }
     }
-    let (scheme, rest) = origin.split_once("://").ok_or_else(|| invalid("must be scheme://host[:port]"))?;
-    if !matches!(scheme, "http" | "https") {
-        return Err(invalid("must start with http:// or https://"));
-    }
-    if rest.is_empty() || rest.contains('/') || !origin.is_ascii() || origin.chars().any(|c| c.is_ascii_whitespace()) {
-        return Err(invalid("must be scheme://host[:port] without a path (e.g. https://admin.example.com)"));
-    }
-    Ok(())
 }

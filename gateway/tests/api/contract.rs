@@ -253,7 +253,11 @@ async fn every_error_is_a_problem_saying_what_went_wrong() {
     let opened = app.post("/v1/orgs", &world.customer_token, json!({ "kind": "customer", "name": "D" })).await;
     assert_eq!(
         problem(&opened),
-        (403, "forbidden".to_owned(), "not allowed: a customer opens no organisations; the platform and resellers do".to_owned())
+        (
+            403,
+            "forbidden".to_owned(),
+            "not allowed: a customer opens no organisations; the platform and resellers do".to_owned()
+        )
     );
     app.stop().await;
 }
