@@ -267,6 +267,32 @@ fn open_org_by_a_customer_is_forbidden_whatever_the_parent() {
     }
 }
 
+/// A name is one line of visible text: control characters and the bidirectional overrides that
+/// make one name read as another are refused, naming the field and the character.
+#[test]
+fn names_refuse_control_and_bidirectional_override_characters() {
+    let world = WorkedExample::new();
+    let open = |name: &str| {
+        let body = CommandBody::Setup(SetupCommand::OpenOrg {
+            org_id: id(46),
+            kind: OrgKind::Customer,
+            name: name.into(),
+            parent_id: world.r2,
+            sale_mode: None,
+        });
+        world.ledger.decide(&world.r2_admin, body)
+    };
+    for (name, detail) in [
+        ("Acme\u{202E}moc.live", "must not contain a bidirectional control character (U+202E)"),
+        ("Acme\u{2067}x", "must not contain a bidirectional control character (U+2067)"),
+        ("Acme\nCorp", "must not contain a control character (U+000A)"),
+        ("Acme\u{7}", "must not contain a control character (U+0007)"),
+    ] {
+        assert_eq!(refused(open(name)), DomainError::invalid_field("name", detail), "{name:?}");
+    }
+    assert!(open("  客户 Acme-Corp (北京)  ").is_ok(), "letters of any script, spaces trimmed");
+}
+
 // ---------------------------------------------------------------- accounts
 
 #[test]

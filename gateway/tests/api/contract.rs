@@ -249,6 +249,17 @@ async fn every_error_is_a_problem_saying_what_went_wrong() {
         (401, "unauthorized".to_owned(), "the bearer token is not one this ledger issued".to_owned())
     );
     assert_eq!(unknown.headers["www-authenticate"], r#"Bearer realm="kboss", error="invalid_token""#);
+    // A name that would read as another is refused, naming the field and the character.
+    let spoofed = app.post("/v1/orgs", &world.r2_admin, json!({ "kind": "customer", "name": "Acme\u{202E}moc" })).await;
+    assert_eq!(
+        problem(&spoofed),
+        (
+            422,
+            "invalid_field".to_owned(),
+            "name: must not contain a bidirectional control character (U+202E)".to_owned()
+        )
+    );
+    assert_eq!(spoofed.body["field"], "name");
     // A customer opening an org is forbidden, not told that a book is missing.
     let opened = app.post("/v1/orgs", &world.customer_token, json!({ "kind": "customer", "name": "D" })).await;
     assert_eq!(

@@ -8,7 +8,7 @@ use crate::ids::ApprovalId;
 use crate::org::Role;
 use crate::state::{Approval, Decision, InvoiceRequest, RechargeStatus, State, WithdrawalStatus};
 
-use super::{optional_text, Decider};
+use super::{optional_prose, Decider};
 
 impl Decider<'_> {
     pub(super) fn decide_approval(
@@ -29,7 +29,7 @@ impl Decider<'_> {
         let decided = ApprovalDecided {
             approval_id,
             decided_by: self.command.actor.principal_id,
-            comment: optional_text("comment", comment)?,
+            comment: optional_prose("comment", comment)?,
         };
         if !grant {
             return Ok(vec![Event::new(EventPayload::ApprovalRejected(decided))]);

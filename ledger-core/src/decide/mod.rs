@@ -212,14 +212,41 @@ impl State {
     }
 }
 
-/// Free text: required, trimmed, bounded.
+/// A one-line text (a name, a label, a reference): required, trimmed, bounded, and without
+/// control characters or the bidirectional overrides that make a name read as another
+/// (`"Acme\u{202E}moc.evil"`).
 pub(crate) fn text_field(field: &str, value: &str) -> Result<String, DomainError> {
+    checked_text(field, value, false)
+}
+
+/// Prose (a reason, a comment, a memo, a note): as [`text_field`], but line breaks and tabs are
+/// kept.
+pub(crate) fn prose_field(field: &str, value: &str) -> Result<String, DomainError> {
+    checked_text(field, value, true)
+}
+
+pub(crate) fn optional_prose(field: &str, value: &Option<String>) -> Result<Option<String>, DomainError> {
+    value.as_deref().map(|text| prose_field(field, text)).transpose()
+}
+
+/// Characters that reorder or hide the text around them: the bidirectional embeddings,
+/// overrides and isolates (U+202A..U+202E, U+2066..U+2069).
+fn is_bidi_control(character: char) -> bool {
+    matches!(character, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn checked_text(field: &str, value: &str, prose: bool) -> Result<String, DomainError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(DomainError::invalid_field(field, "must not be empty"));
     }
     if trimmed.chars().count() > TEXT_LENGTH_MAX {
         return Err(DomainError::invalid_field(field, format!("must be at most {TEXT_LENGTH_MAX} characters")));
+    }
+    let kept = |character: char| prose && matches!(character, '\n' | '\r' | '\t');
+    if let Some(refused) = trimmed.chars().find(|c| (c.is_control() && !kept(*c)) || is_bidi_control(*c)) {
+        let what = if is_bidi_control(refused) { "a bidirectional control character" } else { "a control character" };
+        return Err(DomainError::invalid_field(field, format!("must not contain {what} (U+{:04X})", refused as u32)));
     }
     Ok(trimmed.to_owned())
 }

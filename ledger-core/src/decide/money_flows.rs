@@ -10,7 +10,7 @@ use crate::org::Role;
 use crate::rules::PartyRef;
 use crate::state::{Recharge, RechargeStatus, State, Withdrawal, WithdrawalStatus};
 
-use super::{text_field, Decider};
+use super::{prose_field, text_field, Decider};
 
 fn recharge_kind(method: RechargeMethod) -> &'static str {
     match method {
@@ -148,7 +148,7 @@ impl Decider<'_> {
             return Err(DomainError::ApprovalPending);
         }
         self.new_approval_id(*approval_id)?;
-        let reason = text_field("reason", reason)?;
+        let reason = prose_field("reason", reason)?;
         // Checked now so a hopeless request never reaches finance; checked again on grant.
         self.within_limits(&[self.reverse_recharge(*recharge_id, &reason)?])?;
         let proposal = Proposal::ReverseRecharge { recharge_id: *recharge_id, reason };
@@ -164,7 +164,7 @@ impl Decider<'_> {
             customer_id: *customer_id,
             book,
             amount: positive("amount", *amount)?,
-            reason: text_field("reason", reason)?,
+            reason: prose_field("reason", reason)?,
         });
         let posting = self.wallet_posting("coupon", book, *customer_id, *amount);
         Ok(vec![self.booked(payload, &[posting])?])

@@ -19,7 +19,7 @@ use crate::state::{Order, OrderStatus, ShareAmounts};
 use crate::ids::OrderId;
 use crate::state::{OrderCommission, State};
 
-use super::{optional_text, text_field, Decider};
+use super::{optional_prose, prose_field, Decider};
 
 /// One book's part of a sale: what it books in one role, with one party.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,7 +144,7 @@ impl Decider<'_> {
                 }
                 let event = OrderFulfilled {
                     order_id: *order_id,
-                    note: optional_text("note", note)?,
+                    note: optional_prose("note", note)?,
                     subscription_end: *subscription_end,
                 };
                 Ok(vec![Event::new(EventPayload::OrderFulfilled(event))])
@@ -372,7 +372,7 @@ impl Decider<'_> {
             seller_id: order.seller_id,
             amount,
             penalty,
-            reason: text_field("reason", reason)?,
+            reason: prose_field("reason", reason)?,
             refunded_total,
             fully_refunded,
         });

@@ -17,7 +17,7 @@ use crate::rules::{builtin_kind_amounts, default_rules, PartyRef, PostingRule, R
 
 use crate::state::{Book, Product, State};
 
-use super::{text_field, Decider};
+use super::{prose_field, text_field, Decider};
 
 impl Decider<'_> {
     pub(super) fn decide_setup(&self, command: &SetupCommand) -> Result<Vec<Event>, DomainError> {
@@ -195,7 +195,7 @@ impl Decider<'_> {
             book: *book,
             amounts: amounts.clone(),
             parties: parties.clone(),
-            memo: text_field("memo", memo)?,
+            memo: prose_field("memo", memo)?,
         });
         let mut posting = Posting::new(kind, role, *book);
         for (name, amount) in amounts {
