@@ -17,8 +17,8 @@ use commands::{CommandError, Request as WriterRequest, Writer};
 use event_log::{AnyReader, AsyncLog, PostgresReader, PostgresStore, SqliteReader, SqliteStore, StoreError};
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::money::Currency;
-use ledger_core::org::{Actor, Role};
-use ledger_core::{CommandBody, SetupCommand};
+use ledger_core::org::{Actor, OrgKind, Role};
+use ledger_core::{CommandBody, EventPayload, SetupCommand};
 use projections::ReadModels;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -350,22 +350,46 @@ async fn open_reader(open: &ReaderOpener) -> Result<AsyncLog<AnyReader>, StartEr
     Ok(tokio::task::spawn_blocking(move || open().map(AsyncLog::new)).await??)
 }
 
+/// The events a complete bootstrap begins the log with: the platform and its posting rules (the
+/// `Bootstrap` command), then the `super_admin`'s token.
+const BOOTSTRAP_EVENTS: usize = 3;
+
 /// On a fresh store: the platform org, and its `super_admin` token (`admin_token` from the
-/// settings, else a generated one, printed once and written to `<data_dir>/admin.token`).
+/// settings, else a generated one, printed once and written to `<data_dir>/admin.token`). The two
+/// are two commands: a start interrupted between them left a platform nobody can act for, and
+/// this start issues the token (nothing else can have been booked without one).
 async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
     let WriteSide::Leader(writer) = &state.writer else { return Ok(()) };
-    if *writer.committed().borrow() > 0 {
-        return Ok(());
-    }
-    let platform_id = OrgId(uuid::Uuid::now_v7());
+    let platform = if *writer.committed().borrow() == 0 {
+        None
+    } else {
+        let first = state.log.read_after(0, BOOTSTRAP_EVENTS).await?;
+        if first.iter().any(|event| matches!(event.event.payload, EventPayload::TokenIssued(_))) {
+            return Ok(());
+        }
+        let platform = first.iter().find_map(|event| match &event.event.payload {
+            EventPayload::OrgOpened(opened) if opened.org.kind == OrgKind::Platform => Some(opened.org.id),
+            _ => None,
+        });
+        match platform {
+            Some(platform) => {
+                tracing::warn!(%platform, "the last start stopped before the super_admin token was issued; issuing it now");
+                Some(platform)
+            }
+            None => return Ok(()),
+        }
+    };
+    let platform_id = platform.unwrap_or_else(|| OrgId(uuid::Uuid::now_v7()));
     let principal_id = PrincipalId(uuid::Uuid::now_v7());
     let actor = Actor::new(platform_id, principal_id, [Role::SuperAdmin, Role::Admin]);
     let submit =
         |body: CommandBody, key: &str| writer.submit(WriterRequest::with_key(state.command(&actor, body), key));
-    let name = state.settings.platform_name.clone();
-    submit(CommandBody::Setup(SetupCommand::Bootstrap { platform_id, name, currency: Currency::CNY }), "bootstrap")
-        .await
-        .map_err(StartError::Bootstrap)?;
+    if platform.is_none() {
+        let name = state.settings.platform_name.clone();
+        submit(CommandBody::Setup(SetupCommand::Bootstrap { platform_id, name, currency: Currency::CNY }), "bootstrap")
+            .await
+            .map_err(StartError::Bootstrap)?;
+    }
     let (token, generated) = match &state.settings.admin_token {
         Some(token) => (token.expose().to_owned(), false),
         None => (generate_token(), true),
