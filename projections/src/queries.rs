@@ -407,15 +407,47 @@ impl ReadModels {
         );
         let params = vec![SqlValue::text(book), SqlValue::Integer(before), SqlValue::Integer(limit as i64 + 1)];
         let rows = self.rows_dynamic(sql, params).await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows.iter().take(limit) {
-            let id: SettlementId = row.parse(0)?;
-            let lines = self.settlement_lines(id, None, lines_limit).await?;
-            items.push(settlement_view(row, lines)?);
+        let page = &rows[..rows.len().min(limit)];
+        let mut first_lines = self.first_lines(page, lines_limit).await?;
+        let mut items = Vec::with_capacity(page.len());
+        for row in page {
+            let lines = first_lines.remove(row.text(0)?).unwrap_or_default();
+            let line_count = row.position(9)?;
+            let shown = lines.len() as u64;
+            let next_cursor = (shown < line_count).then(|| format!("{STATEMENT_LINES_CURSOR_PREFIX}{shown}"));
+            items.push(settlement_view(row, Page { items: lines, next_cursor })?);
         }
         let more = rows.len() > limit;
         let next_cursor = more.then(|| items.last().map(|last| format!("{SETTLEMENT_CURSOR_PREFIX}{}", last.position)));
         Ok(Page { items, next_cursor: next_cursor.flatten() })
+    }
+
+    /// The first `lines_limit` lines of each statement of `page` (rows of `SETTLEMENT_COLUMNS`),
+    /// in one query, by statement id.
+    async fn first_lines(
+        &self,
+        page: &[Row],
+        lines_limit: usize,
+    ) -> Result<BTreeMap<String, Vec<StatementLine>>, ReadError> {
+        let mut lines: BTreeMap<String, Vec<StatementLine>> = BTreeMap::new();
+        if page.is_empty() {
+            return Ok(lines);
+        }
+        let mut parameters = Parameters::default();
+        let ids = page
+            .iter()
+            .map(|row| Ok(parameters.bind(SqlValue::text(row.text(0)?))))
+            .collect::<Result<Vec<_>, ReadError>>()?;
+        let limit = parameters.bind(SqlValue::Integer(lines_limit as i64));
+        let sql = format!(
+            "SELECT settlement_id, line_no, position, entry_date, account, debit, credit FROM rm_settlement_lines
+             WHERE settlement_id IN ({}) AND line_no <= {limit} ORDER BY settlement_id, line_no",
+            ids.join(", ")
+        );
+        for row in self.rows_dynamic(sql, parameters.0).await? {
+            lines.entry(row.text(0)?.to_owned()).or_default().push(statement_line(&row, 2)?);
+        }
+        Ok(lines)
     }
 
     /// A page of a statement's lines in the statement's order, after `cursor` (from the first
