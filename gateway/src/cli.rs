@@ -230,7 +230,7 @@ pub async fn run(cli: Cli) -> CliResult {
                     .map_err(|_| CliError::Usage("--format must be csv or beancount"))?;
                 let book: OrgId = book.parse().map_err(|_| CliError::Usage("--book must be an org id"))?;
                 let to = to.unwrap_or_else(|| chrono::Utc::now().date_naive());
-                let text = export_book(&read, book, format, from, to, EXPORT_LINES_MAX).await?;
+                let text = export_book(&read, book, format, from, to, EXPORT_LINES_MAX).await?.text;
                 match output {
                     Some(path) => std::fs::write(&path, text).map_err(|error| {
                         std::io::Error::new(error.kind(), format!("writing {}: {error}", path.display()))

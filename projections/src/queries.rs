@@ -42,16 +42,6 @@ const ORDER_FILTER: &str =
        AND (CAST($5 AS TEXT) IS NULL OR placed_on <= $5) AND placed_position < $6";
 const ORDER_HISTORY: &str =
     "SELECT order_id, status, at, position FROM rm_order_history WHERE order_id = $1 ORDER BY position";
-const KPI_BY_DAY: &str =
-    "SELECT day, dim_key, CAST(SUM(revenue) AS BIGINT), CAST(SUM(discounts) AS BIGINT), CAST(SUM(cost) AS BIGINT),
-         CAST(SUM(recharges) AS BIGINT), CAST(SUM(refunds) AS BIGINT)
-     FROM rm_kpi_daily WHERE book = $1 AND dimension = $2 AND day >= $3 AND day <= $4
-     GROUP BY day, dim_key ORDER BY day, dim_key";
-const KPI_BY_MONTH: &str =
-    "SELECT SUBSTR(day, 1, 7), dim_key, CAST(SUM(revenue) AS BIGINT), CAST(SUM(discounts) AS BIGINT),
-         CAST(SUM(cost) AS BIGINT), CAST(SUM(recharges) AS BIGINT), CAST(SUM(refunds) AS BIGINT)
-     FROM rm_kpi_daily WHERE book = $1 AND dimension = $2 AND day >= $3 AND day <= $4
-     GROUP BY SUBSTR(day, 1, 7), dim_key ORDER BY SUBSTR(day, 1, 7), dim_key";
 const SERIAL_KPI: &str = "SELECT SUBSTR(day, 1, 7), package_days, CAST(SUM(codes_issued) AS BIGINT),
          CAST(SUM(codes_activated) AS BIGINT), CAST(SUM(revenue) AS BIGINT)
      FROM rm_serial_daily WHERE book = $1 AND day >= $2 AND day <= $3
@@ -66,6 +56,11 @@ const SETTLEMENT_LINES: &str = "SELECT line_no, position, entry_date, account, d
      WHERE settlement_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3";
 const INVOICEABLE: &str = "SELECT amount FROM rm_invoiceable WHERE customer_id = $1";
 const ACCOUNT_BALANCES: &str = "SELECT account, party, debit, credit FROM rm_balances WHERE book = $1";
+/// Every org a line of the book names as its party, in the order the orgs were opened.
+const BOOK_PARTIES: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs
+     WHERE org_id IN (SELECT DISTINCT party FROM rm_balances WHERE book = $1) ORDER BY position, org_id";
+const JOURNAL_EVENTS: &str = "SELECT position, event_hash, order_id, reference FROM rm_journal_events
+     WHERE book = $1 AND position >= $2 AND position <= $3 ORDER BY position";
 const PRODUCTS: &str =
     "SELECT product_id, name, supplier_id, owner_id, list_price, unit, supplier_rate FROM rm_products
      WHERE CAST($1 AS TEXT) IS NULL OR owner_id = $1 ORDER BY position";
@@ -292,12 +287,9 @@ impl ReadModels {
         Ok(history)
     }
 
+    /// A book's KPIs by period, split by a dimension if asked, each key with its name.
     pub async fn kpi(&self, query: &KpiQuery) -> Result<Vec<KpiRow>, ReadError> {
         check_dates(Some(query.from), Some(query.to))?;
-        let sql = match query.granularity {
-            Granularity::Day => KPI_BY_DAY,
-            Granularity::Month => KPI_BY_MONTH,
-        };
         let dimension = query.by.map_or(TOTAL, KpiDimension::as_str);
         let params = vec![
             SqlValue::text(query.book),
@@ -305,7 +297,8 @@ impl ReadModels {
             SqlValue::date(query.from),
             SqlValue::date(query.to),
         ];
-        self.rows(sql, params).await?.iter().map(kpi_row).collect()
+        let rows = self.rows_dynamic(kpi_sql(query.granularity, query.by), params).await?;
+        rows.iter().map(|row| kpi_row(row, query.by)).collect()
     }
 
     pub async fn serial_kpi(
@@ -550,6 +543,29 @@ impl ReadModels {
         rows.first().map(movement_view).transpose()
     }
 
+    /// Every org that a line of the book names as its party (customers, suppliers, the parent,
+    /// child resellers), in the order the orgs were opened.
+    pub async fn book_parties(&self, book: OrgId) -> Result<Vec<OrgView>, ReadError> {
+        self.rows(BOOK_PARTIES, vec![SqlValue::text(book)]).await?.iter().map(org_view).collect()
+    }
+
+    /// What the journal keeps of the book's events at positions `first..=last`, in position
+    /// order: their hashes, orders and references.
+    pub async fn journal_events(&self, book: OrgId, first: u64, last: u64) -> Result<Vec<JournalEventView>, ReadError> {
+        let params = vec![SqlValue::text(book), SqlValue::position(first), SqlValue::position(last)];
+        let rows = self.rows(JOURNAL_EVENTS, params).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JournalEventView {
+                    position: row.position(0)?,
+                    event_hash: row.text(1)?.to_owned(),
+                    order_id: row.parse_optional(2)?,
+                    reference: row.optional_text(3)?.map(str::to_owned),
+                })
+            })
+            .collect()
+    }
+
     /// Products in the order they were created, optionally of one owner.
     pub async fn products(&self, owner: Option<OrgId>) -> Result<Vec<ProductView>, ReadError> {
         let rows = self.rows(PRODUCTS, vec![optional_text(owner)]).await?;
@@ -697,12 +713,45 @@ fn order_view(row: &Row, history: &[Row]) -> Result<OrderView, ReadError> {
     })
 }
 
-fn kpi_row(row: &Row) -> Result<KpiRow, ReadError> {
+/// The KPI rows of a book (`$1`) and dimension (`$2`) from day `$3` to `$4`, summed by period
+/// (the day, or its month) and key; a key of products, customers, suppliers or resellers with
+/// its name from `rm_products` or `rm_orgs`, as the last column.
+fn kpi_sql(granularity: Granularity, by: Option<KpiDimension>) -> String {
+    let period = match granularity {
+        Granularity::Day => "day",
+        Granularity::Month => "SUBSTR(day, 1, 7)",
+    };
+    let (name, join) = match by {
+        Some(KpiDimension::Product) => (", n.name", "LEFT JOIN rm_products n ON n.product_id = k.dim_key"),
+        Some(KpiDimension::Customer | KpiDimension::Supplier | KpiDimension::Reseller) => {
+            (", n.name", "LEFT JOIN rm_orgs n ON n.org_id = k.dim_key")
+        }
+        Some(KpiDimension::Salesperson) | None => ("", ""),
+    };
+    format!(
+        "SELECT k.period, k.dim_key, k.revenue, k.discounts, k.cost, k.recharges, k.refunds{name}
+         FROM (SELECT {period} AS period, dim_key, CAST(SUM(revenue) AS BIGINT) AS revenue,
+                   CAST(SUM(discounts) AS BIGINT) AS discounts, CAST(SUM(cost) AS BIGINT) AS cost,
+                   CAST(SUM(recharges) AS BIGINT) AS recharges, CAST(SUM(refunds) AS BIGINT) AS refunds
+               FROM rm_kpi_daily WHERE book = $1 AND dimension = $2 AND day >= $3 AND day <= $4
+               GROUP BY {period}, dim_key) k {join}
+         ORDER BY k.period, k.dim_key"
+    )
+}
+
+fn kpi_row(row: &Row, by: Option<KpiDimension>) -> Result<KpiRow, ReadError> {
     let key = row.text(1)?;
+    let key = (key != NO_KEY).then(|| key.to_owned());
+    let name = match by {
+        None => None,
+        Some(KpiDimension::Salesperson) => key.clone(),
+        Some(_) => row.optional_text(7)?.map(str::to_owned),
+    };
     let (revenue, discounts, cost) = (row.integer(2)?, row.integer(3)?, row.integer(4)?);
     Ok(KpiRow {
         period: row.text(0)?.to_owned(),
-        key: (key != NO_KEY).then(|| key.to_owned()),
+        key,
+        name,
         revenue: signed_from_minor(revenue),
         discounts: signed_from_minor(discounts),
         cost: signed_from_minor(cost),

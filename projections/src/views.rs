@@ -105,6 +105,20 @@ pub struct LedgerLine {
     pub pair_id: Option<String>,
 }
 
+/// What the journal keeps of an event beside its lines in one book (`rm_journal_events`): the
+/// link to the log and what a person looks for.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JournalEventView {
+    pub position: u64,
+    /// The hash the log's chain holds for the event.
+    pub event_hash: String,
+    /// The order the event concerns (a payment, a refund, a renewal).
+    pub order_id: Option<OrderId>,
+    /// Its business reference as the book sees it: an id (a statement, a withdrawal, a batch),
+    /// or text the book's own staff wrote (a recharge's slip, a refund's reason, a memo).
+    pub reference: Option<String>,
+}
+
 pub type LedgerPage = Page<LedgerLine>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -188,6 +202,9 @@ pub struct KpiRow {
     /// The dimension's key (an id, or the salesperson); `None` for the totals, and for figures
     /// the dimension does not apply to (a direct sale has no child reseller).
     pub key: Option<String>,
+    /// What the key names: the product's or the org's name; a salesperson is known by name
+    /// alone, so it is the key.
+    pub name: Option<String>,
     pub revenue: SignedAmount,
     pub discounts: SignedAmount,
     pub cost: SignedAmount,

@@ -13,6 +13,9 @@
 //!   out-of-order and concurrent chunks;
 //! - ledger pages return every line exactly once, with running balances equal to the sums of the
 //!   lines up to each (by book, account, party, date window);
+//! - every event that booked lines in a book is linked there to the log by its hash, with its
+//!   order and its reference (an approved recharge's is its request's slip; a refund's reason
+//!   only in the seller's book);
 //! - the worked example of DESIGN §2.5 shows the design's trial balances, waterfall and KPIs;
 //! - `wait_for` returns once a position is applied and answers `Behind` when it is not.
 
@@ -30,10 +33,10 @@ use ledger_core::money::{Amount, SignedAmount, Total};
 use ledger_core::org::Role;
 use ledger_core::statement::{Figures, Selection};
 use ledger_core::OrderCommand;
-use ledger_core::{CommandBody, State};
+use ledger_core::{CommandBody, EventPayload, RecordedEvent, State};
 use projections::{
-    spawn_embedded, Granularity, KpiDimension, KpiQuery, KpiRow, LedgerLine, LedgerQuery, OrderQuery, ReadError,
-    ReadModels, LEDGER_PAGE_MAX,
+    spawn_embedded, Granularity, JournalEventView, KpiDimension, KpiQuery, KpiRow, LedgerLine, LedgerQuery, OrderQuery,
+    ReadError, ReadModels, LEDGER_PAGE_MAX,
 };
 
 /// Long enough never to be reached by a healthy run; the tests assert outcomes, not durations.
@@ -86,8 +89,10 @@ async fn a_random_workload_projects_consistently<B: Backend>(backend: B) {
     kpis_equal_the_books(&live, &state).await;
     ledger_pages_cover_every_line_once(&live, &state, &world).await;
     orders_page_through_every_order_once(&live, &state).await;
+    let log = read_log(&backend);
+    journal_events_link_lines_to_the_log(&live, &log, &state).await;
 
-    workload_covers_every_flow(&read_log(&backend));
+    workload_covers_every_flow(&log);
 
     let live_tables = live.dump().await.expect("a dump");
     assert!(live_tables["rm_journal"].len() > 100, "the workload booked lines");
@@ -139,6 +144,48 @@ fn workload_covers_every_flow(events: &[ledger_core::RecordedEvent]) {
         .filter(|event| matches!(&event.event.payload, ledger_core::EventPayload::OrderRefunded(refund) if !refund.fully_refunded))
         .count();
     assert!(partial_refunds > 0, "partial refunds: {counts:?}");
+}
+
+/// Every event that booked lines in a book has one row there, with the log's hash; a payment and
+/// a refund name their order, an approved recharge its request's reference, a refund its reason
+/// in the seller's book only.
+async fn journal_events_link_lines_to_the_log(live: &ReadModels, log: &[RecordedEvent], state: &State) {
+    let requested: BTreeMap<_, _> = log
+        .iter()
+        .filter_map(|event| match &event.event.payload {
+            EventPayload::RechargeRequested(request) => Some((request.recharge_id, request.reference.clone())),
+            _ => None,
+        })
+        .collect();
+    let last = log.last().map_or(0, |event| event.position);
+    let mut recharges_seen = 0;
+    for book in books(state) {
+        let rows: BTreeMap<u64, JournalEventView> =
+            live.journal_events(book, 1, last).await.unwrap().into_iter().map(|row| (row.position, row)).collect();
+        let booked: Vec<&RecordedEvent> =
+            log.iter().filter(|event| event.event.entries.iter().any(|entry| entry.book == book)).collect();
+        let positions: Vec<u64> = booked.iter().map(|event| event.position).collect();
+        assert_eq!(rows.keys().copied().collect::<Vec<_>>(), positions, "one row per event booked in {book}");
+        for event in booked {
+            let row = &rows[&event.position];
+            assert_eq!(row.event_hash, event.hash, "the hash of {}", event.position);
+            match &event.event.payload {
+                EventPayload::RechargeConfirmed(confirmed) if confirmed.trade_number.is_none() => {
+                    let reference = requested.get(&confirmed.recharge_id).filter(|reference| !reference.is_empty());
+                    assert_eq!(row.reference.as_ref(), reference, "the slip of {}", event.position);
+                    recharges_seen += 1;
+                }
+                EventPayload::OrderPaid(paid) => assert_eq!(row.order_id, Some(paid.order_id)),
+                EventPayload::OrderRefunded(refund) => {
+                    assert_eq!(row.order_id, Some(refund.order_id));
+                    let reason = (book == refund.seller_id).then_some(refund.reason.as_str());
+                    assert_eq!(row.reference.as_deref(), reason.filter(|reason| !reason.is_empty()));
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(recharges_seen > 0, "the workload confirms recharges after an approval");
 }
 
 /// Wallets, invoiceable amounts, orders and trial balances as the writer's state has them.
@@ -317,6 +364,7 @@ fn sum_rows(rows: &[KpiRow]) -> KpiRow {
     let zero = KpiRow {
         period: String::new(),
         key: None,
+        name: None,
         revenue: SignedAmount::ZERO,
         discounts: SignedAmount::ZERO,
         cost: SignedAmount::ZERO,

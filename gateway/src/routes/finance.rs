@@ -362,6 +362,9 @@ impl From<KpiBy> for KpiDimension {
 pub struct KpiRowBody {
     pub period: String,
     pub key: Option<String>,
+    /// What the key names: the product's or the org's name, a salesperson's (the key itself);
+    /// null without a key (the totals, or figures the dimension does not apply to).
+    pub name: Option<String>,
     pub revenue: String,
     pub discounts: String,
     pub cost: String,
@@ -424,6 +427,7 @@ pub async fn kpi(
         .map(|row| KpiRowBody {
             period: row.period,
             key: row.key,
+            name: row.name,
             revenue: row.revenue.to_string(),
             discounts: row.discounts.to_string(),
             cost: row.cost.to_string(),
@@ -511,7 +515,9 @@ pub struct ExportParams {
 #[utoipa::path(get, path = "/v1/books/{org_id}/export", tag = "finance", security(("bearer" = [])),
     params(("org_id" = String, Path), ("format" = Option<String>, Query, description = "csv or beancount"),
         ("from" = Option<String>, Query), ("to" = Option<String>, Query)),
-    responses((status = 200, description = "the journal as a file", content_type = "text/plain"),
+    responses((status = 200, description = "the journal as a file", content_type = "text/plain",
+            headers(("Content-Disposition" = String,
+                description = "attachment; filename=\"<book>-<from or start>-<to>.<csv|beancount>\", and filename* (RFC 5987) for a name that is not ASCII"))),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn export(
     State(state): State<SharedState>,
@@ -524,10 +530,13 @@ pub async fn export(
     let format = params.format.unwrap_or(ExportFormat::Csv);
     let from = parse::optional_date("from", &params.from)?;
     let to = parse::optional_date("to", &params.to)?.unwrap_or_else(|| state.clock.today());
-    let text = crate::export::export_book(&state.read, book, format, from, to, EXPORT_LINES_MAX).await?;
-    let mut response = text.into_response();
+    let file = crate::export::export_book(&state.read, book, format, from, to, EXPORT_LINES_MAX).await?;
+    let disposition =
+        HeaderValue::try_from(file.content_disposition).map_err(|error| ApiError::Internal(error.to_string()))?;
+    let mut response = file.text.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    headers.insert(header::CONTENT_DISPOSITION, disposition);
     headers.insert(POSITION_HEADER, HeaderValue::from(position));
     Ok(response)
 }

@@ -25,6 +25,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use commands::IdempotencyKey;
+use ledger_core::money::AMOUNT_DECIMALS_MAX;
+use rust_decimal::Decimal;
 use serde::de::value::StrDeserializer;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
@@ -343,6 +345,16 @@ pub fn json_text<T: Serialize>(value: &T) -> String {
     }
 }
 
+/// A price as the API writes money: at least two decimals (`"950.00"`), more only where the
+/// value has them (`"950.1234"`, a unit price below the cent), no trailing zeros past them.
+pub fn price_text(value: Decimal) -> String {
+    let mut value = value.normalize();
+    if value.scale() < AMOUNT_DECIMALS_MAX {
+        value.rescale(AMOUNT_DECIMALS_MAX);
+    }
+    value.to_string()
+}
+
 /// Mints the ids a command creates. Without an idempotency key they are UUID v7 (time-ordered);
 /// with one they derive from (org, key, route, purpose), so a retry builds the very same command
 /// body and the writer recognises it as the same request rather than a conflicting one.
@@ -464,5 +476,21 @@ pub mod parse {
     /// A path id: a malformed one names nothing that exists, so it is a 404 like any unknown id.
     pub fn path_id<T: std::str::FromStr>(what: &'static str, text: &str) -> Result<T, ApiError> {
         text.parse().map_err(|_| ApiError::NotFound { what })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::price_text;
+
+    #[test]
+    fn prices_show_two_decimals_at_least_and_keep_what_is_below_the_cent() {
+        assert_eq!(price_text(Decimal::new(9_500_000, 4)), "950.00");
+        assert_eq!(price_text(Decimal::new(950, 0)), "950.00");
+        assert_eq!(price_text(Decimal::new(5, 1)), "0.50");
+        assert_eq!(price_text(Decimal::new(9_501_234, 4)), "950.1234");
+        assert_eq!(price_text(Decimal::new(68_000, 5)), "0.68");
     }
 }

@@ -80,7 +80,7 @@ fn priced_line(item: &PricedItem) -> PricedLine {
         product_id: item.product_id.to_string(),
         quantity: item.quantity.to_string(),
         periods: item.periods,
-        unit_price: item.unit_price().normalize().to_string(),
+        unit_price: super::price_text(item.unit_price()),
         amount: item.customer_price().to_string(),
         rate_source,
         rate,

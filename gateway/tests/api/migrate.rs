@@ -79,14 +79,34 @@ async fn a_migrated_v1_log_serves_exactly_what_v1_served() {
     }
 }
 
-/// What this version serves for a read v1 served as `body`: the same, except that a ledger page
-/// without `account=` no longer carries a running balance (a sum of unlike accounts; dropped
-/// with the narrower journal rows, log v2 issue part 3).
+/// What this version serves for a read v1 served as `body`: the same, except that
+/// - a ledger page without `account=` no longer carries a running balance (a sum of unlike
+///   accounts; dropped with the narrower journal rows, log v2 issue part 3);
+/// - a unit price shows two decimals at least (`"170.00"`, not `"170"`; issue 15 item 4).
 fn served_now(path: &str, body: &Value) -> Value {
     let mut body = body.clone();
     if path.contains("/ledger") && !path.contains("account=") {
         for line in body["items"].as_array_mut().expect("a ledger page has items") {
             line["running_balance"] = Value::Null;
+        }
+    }
+    if path.starts_with("/v1/orders") {
+        // A page of orders (`{items, next_cursor}`) or one order (whose `items` are its lines).
+        let orders: Vec<&mut Value> = if body.get("next_cursor").is_some() {
+            body["items"].as_array_mut().expect("a page has items").iter_mut().collect()
+        } else {
+            vec![&mut body]
+        };
+        for order in orders {
+            for item in order["items"].as_array_mut().expect("an order has items") {
+                let price = item["unit_price"].as_str().unwrap();
+                let price = match price.split_once('.').map_or(0, |(_, decimals)| decimals.len()) {
+                    0 => format!("{price}.00"),
+                    1 => format!("{price}0"),
+                    _ => price.to_owned(),
+                };
+                item["unit_price"] = Value::String(price);
+            }
         }
     }
     body

@@ -32,6 +32,21 @@ async fn every_other_flow_works_over_http() {
     );
     let order_id = order["id"].as_str().unwrap().to_owned();
     app.post(&format!("/v1/orders/{order_id}/pay"), &world.customer_token, json!({})).await.expect(200);
+    // The KPIs know the salesperson by name; the recharge went through nobody.
+    let kpi = format!("/v1/books/{r2}/kpi?from=2026-01-15&to=2026-01-15&by=salesperson");
+    let rows: Vec<(Value, Value, Value, Value)> = app.get(&kpi, &world.r2_finance).await.expect(200)["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| (row["key"].clone(), row["name"].clone(), row["revenue"].clone(), row["recharges"].clone()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (json!(null), json!(null), json!("0.00"), json!("5000.00")),
+            (json!("alice"), json!("alice"), json!("1000.00"), json!("0.00"))
+        ]
+    );
     let fulfil = json!({ "note": "ticket 7 done", "subscription_end": "2026-02-15" });
     let fulfilled = app.post(&format!("/v1/orders/{order_id}/fulfil"), &world.r2_admin, fulfil).await.expect(200);
     assert_eq!(fulfilled["status"], "fulfilled");
