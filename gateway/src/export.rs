@@ -79,34 +79,43 @@ struct Book {
 }
 
 impl Book {
-    fn account(&self, line: &LedgerLine) -> Option<&AccountInfo> {
-        self.accounts.get(line.account.as_str())
+    /// Every line's account is in the book's chart and its party among the book's parties: the
+    /// read models keep them with the lines, so a miss is corruption (a logged 500), never a
+    /// line shown without its name. The lookups below rely on it.
+    fn check(&self, lines: &[LedgerLine]) -> Result<(), ApiError> {
+        for line in lines {
+            if !self.accounts.contains_key(line.account.as_str()) {
+                return Err(ApiError::Internal(format!(
+                    "line {} is on account {}, not in the chart",
+                    line.entry_id, line.account
+                )));
+            }
+            if let Some(party) = line.party.filter(|party| !self.parties.contains_key(party)) {
+                return Err(ApiError::Internal(format!(
+                    "line {} names party {party}, not a party of the book",
+                    line.entry_id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn account(&self, code: &str) -> &AccountInfo {
+        &self.accounts[code]
     }
 
     fn party_name(&self, line: &LedgerLine) -> &str {
-        line.party.and_then(|party| self.parties.get(&party)).map_or("", |party| party.name.as_str())
+        line.party.map_or("", |party| self.parties[&party].name.as_str())
     }
 
-    /// The Beancount account of the line's account (`Liabilities:CustomerPrepayments`), without
-    /// its party.
-    fn beancount_root(&self, code: &str) -> String {
-        match self.accounts.get(code) {
-            Some(account) => account.beancount.clone(),
-            None => format!("Assets:{}", code_component(code)),
-        }
-    }
-
-    /// The Beancount account of a line: its account's, with the party's component below it.
+    /// The Beancount account of a line: its account's (`Liabilities:CustomerPrepayments`), with
+    /// the party's component below it (`…:Customer-C`).
     fn beancount_account(&self, line: &LedgerLine) -> String {
-        let mut name = self.beancount_root(line.account.as_str());
-        if let Some(party) = line.party {
-            name.push(':');
-            match self.parties.get(&party) {
-                Some(party) => name.push_str(&party.beancount),
-                None => name.push_str(&format!("P{}", party.0.simple()).to_ascii_uppercase()),
-            }
+        let account = &self.account(line.account.as_str()).beancount;
+        match line.party {
+            Some(party) => format!("{account}:{}", self.parties[&party].beancount),
+            None => account.clone(),
         }
-        name
     }
 
     /// `RechargeConfirmed: slip 42`, `OrderRefunded: partial, order <id>`, `OrderPaid: order <id>`.
@@ -175,6 +184,7 @@ pub async fn export_book(
         parties: beancount_parties(&parties),
         events,
     };
+    names.check(&lines)?;
     let text = match format {
         ExportFormat::Csv => csv(&lines, &names),
         ExportFormat::Beancount => beancount(&lines, &names, from, to),
@@ -210,7 +220,7 @@ fn csv(lines: &[LedgerLine], book: &Book) -> String {
             line.entry_id,
             line.date,
             line.account,
-            csv_field(book.account(line).map_or("", |account| account.name.as_str())),
+            csv_field(&book.account(line.account.as_str()).name),
             line.party.map(|party| party.to_string()).unwrap_or_default(),
             line.debit,
             line.credit,
@@ -378,11 +388,8 @@ fn beancount(lines: &[LedgerLine], book: &Book, from: Option<NaiveDate>, to: Nai
     let codes: BTreeSet<&str> = lines.iter().map(|line| line.account.as_str()).collect();
     let mut opened: BTreeMap<String, Vec<(&str, String)>> = BTreeMap::new();
     for code in &codes {
-        let mut metadata = vec![("code", quoted(code))];
-        if let Some(account) = book.accounts.get(*code) {
-            metadata.push(("name", quoted(&account.name)));
-        }
-        opened.insert(book.beancount_root(code), metadata);
+        let account = book.account(code);
+        opened.insert(account.beancount.clone(), vec![("code", quoted(code)), ("name", quoted(&account.name))]);
     }
     for line in lines.iter().filter(|line| line.party.is_some()) {
         opened.entry(book.beancount_account(line)).or_insert_with(|| {
@@ -421,8 +428,9 @@ fn beancount(lines: &[LedgerLine], book: &Book, from: Option<NaiveDate>, to: Nai
     if from.is_none() {
         if let Some(day_after) = to.succ_opt() {
             for code in codes {
-                let balance = book.accounts.get(code).map_or(Decimal::ZERO, |account| account.debit - account.credit);
-                let _ = writeln!(out, "{day_after} balance {} {balance:.2} {currency}", book.beancount_root(code));
+                let account = book.account(code);
+                let balance = account.debit - account.credit;
+                let _ = writeln!(out, "{day_after} balance {} {balance:.2} {currency}", account.beancount);
             }
         }
     }
