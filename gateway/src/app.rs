@@ -200,7 +200,9 @@ pub fn router(state: SharedState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(crate::config::CONCURRENT_REQUESTS_MAX))
+        // `Router::layer` wraps each route (and each method of it) in its own copy of a layer:
+        // one limit for the whole server needs one semaphore that every copy shares.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::config::CONCURRENT_REQUESTS_MAX))
         .layer(tower::util::option_layer(cors))
         // Outermost, so the time counted is the whole answer's (a CORS preflight's too). Per
         // route (hence the matched path); the fallback's requests are counted as `unmatched`.
