@@ -8,6 +8,6 @@ pub mod testing;
 pub mod writer;
 
 pub use writer::{
-    CommandError, Committed, CommittedBatch, DecideFn, IdempotencyKey, Request, Writer, WriterConfig, WriterHandle,
-    WriterHealth,
+    AppendedBatch, BatchObserver, CommandError, Committed, CommittedBatch, DecideFn, IdempotencyKey, Request, Writer,
+    WriterConfig, WriterHandle, WriterHealth,
 };

@@ -11,7 +11,9 @@
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ledger_core::event::{EncodedEvent, EnvelopeMeta};
@@ -31,7 +33,7 @@ pub const CHANNEL_CAPACITY_MAX: usize = 1 << 20;
 /// The longest idempotency key accepted.
 pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 255;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WriterConfig {
     /// Commands per batch (one store transaction), 1..=BATCH_COMMANDS_MAX.
     pub batch_commands_max: usize,
@@ -39,12 +41,53 @@ pub struct WriterConfig {
     pub channel_capacity: usize,
     /// A snapshot is written once this many events have been appended since the last one.
     pub snapshot_every_events: u64,
+    /// Told of every batch the appender makes durable (the gateway's `/metrics`); none by default.
+    pub batch_observer: Option<Arc<dyn BatchObserver>>,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        WriterConfig { batch_commands_max: 1_024, channel_capacity: 16_384, snapshot_every_events: 100_000 }
+        WriterConfig {
+            batch_commands_max: 1_024,
+            channel_capacity: 16_384,
+            snapshot_every_events: 100_000,
+            batch_observer: None,
+        }
     }
+}
+
+impl std::fmt::Debug for WriterConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WriterConfig")
+            .field("batch_commands_max", &self.batch_commands_max)
+            .field("channel_capacity", &self.channel_capacity)
+            .field("snapshot_every_events", &self.snapshot_every_events)
+            .field("batch_observer", &self.batch_observer.is_some())
+            .finish()
+    }
+}
+
+/// What the appender reports of each batch it makes durable: the seam `/metrics` hangs its
+/// histograms on, so this crate knows of no metrics library. Called on the appender thread once
+/// per batch, before the batch's callers are answered (a caller that has its answer finds its
+/// batch counted); it must be cheap (a few atomic adds) and must not block, or it delays the
+/// answers and the next batch's commit.
+pub trait BatchObserver: Send + Sync {
+    fn batch_appended(&self, batch: &AppendedBatch);
+}
+
+/// One durable batch, as a [`BatchObserver`] is told of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendedBatch {
+    /// The commands the batch answered: appended, refused, replayed alike.
+    pub commands: usize,
+    /// The events it appended.
+    pub events: usize,
+    /// How long the store took to append the batch's events and idempotency keys and commit
+    /// them: the durable part (SQLite's fsync, PostgreSQL's commit). `None` when the batch
+    /// wrote nothing (every command refused or replayed).
+    pub append: Option<Duration>,
 }
 
 /// A client's idempotency key: 1 to 255 visible ASCII characters.
@@ -288,6 +331,7 @@ impl Writer {
                     committed: committed_sender,
                     reports,
                     refused_through_epoch: None,
+                    observer: config.batch_observer.clone(),
                 };
                 let appender_thread = std::thread::Builder::new()
                     .name("kboss-appender".to_owned())
@@ -713,6 +757,7 @@ struct Appender<S> {
     /// Batches of this epoch or older are refused unwritten: they were decided on a state that
     /// includes a batch that failed.
     refused_through_epoch: Option<u64>,
+    observer: Option<Arc<dyn BatchObserver>>,
 }
 
 impl<S: LogAppend> Appender<S> {
@@ -740,6 +785,7 @@ impl<S: LogAppend> Appender<S> {
             }
             return;
         }
+        let mut append_time = None;
         if !events.is_empty() || !keys.is_empty() {
             let appended = self.store.hold_lock().and_then(|held| {
                 if held != lock_generation {
@@ -747,7 +793,10 @@ impl<S: LogAppend> Appender<S> {
                         "the writer won its lock back; its state is reloaded from the log first".to_owned(),
                     ));
                 }
-                self.store.append(&events, &keys)
+                let started = Instant::now();
+                let appended = self.store.append(&events, &keys);
+                append_time = Some(started.elapsed());
+                appended
             });
             if let Err(error) = appended {
                 tracing::error!(%error, commands = batch.len(), "append failed; the writer rebuilds its state from the log");
@@ -767,6 +816,10 @@ impl<S: LogAppend> Appender<S> {
             self.committed.send_replace(last.event.position);
         }
         let _ = self.reports.send(AppendReport::Committed { sequence });
+        if let Some(observer) = &self.observer {
+            let appended = AppendedBatch { commands: batch.len(), events: events.len(), append: append_time };
+            observer.batch_appended(&appended);
+        }
         self.answer(batch, events, outcomes);
         if let Some((position, bytes)) = snapshot {
             if let Err(error) = self.store.save_snapshot(position, &bytes) {

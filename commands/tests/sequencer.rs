@@ -6,7 +6,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
 use commands::testing::{purchase, run_purchase, setup_world};
-use commands::{CommandError, Request, Writer, WriterConfig};
+use commands::{AppendedBatch, BatchObserver, CommandError, Request, Writer, WriterConfig};
 use event_log::SqliteStore;
 use event_log::{IdempotencyRecord, LogAppend, LogRead, SqliteReader, StoreError};
 use ledger_core::event::EncodedEvent;
@@ -66,6 +66,48 @@ async fn thousands_of_concurrent_commands_are_each_in_the_log_once_without_gaps(
     assert_eq!(report.events, log.len() as u64);
     assert!(ledger_core::invariants::violations(&report.state, &log).is_empty());
     assert_eq!(report.state.wallet(world.customer).balance.to_string(), "0.00", "950 in, 950 spent, a thousand times");
+}
+
+/// Remembers every batch the appender reports.
+#[derive(Default)]
+struct Batches(Mutex<Vec<AppendedBatch>>);
+
+impl BatchObserver for Batches {
+    fn batch_appended(&self, batch: &AppendedBatch) {
+        self.0.lock().unwrap().push(*batch);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batch_observer_is_told_of_every_batch_with_its_commands_events_and_append_time() {
+    let directory = tempfile::tempdir().unwrap();
+    let batches = Arc::new(Batches::default());
+    let config = WriterConfig { batch_observer: Some(batches.clone()), ..WriterConfig::default() };
+    let writer = Writer::start(SqliteStore::open_writer(directory.path()).unwrap(), config).unwrap();
+    let handle = writer.handle();
+    let world = Arc::new(setup_world(&handle).await.unwrap());
+    const PURCHASES: u64 = 50;
+    let tasks: Vec<_> = (0..PURCHASES)
+        .map(|n| {
+            let (handle, world) = (handle.clone(), world.clone());
+            tokio::spawn(async move { run_purchase(&handle, &world, n).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // Alone in its batch: a replay writes nothing, so the store is not asked to append.
+    let [recharge, _, _] = purchase(&world, 0);
+    assert!(handle.submit(recharge).await.unwrap().replayed);
+    writer.shutdown();
+
+    let batches = batches.0.lock().unwrap().clone();
+    let log = all_events(&mut SqliteReader::open(directory.path()).unwrap());
+    let submitted = world.setup_commands().len() + PURCHASES as usize * 3 + 1;
+    assert_eq!(batches.iter().map(|batch| batch.commands).sum::<usize>(), submitted, "every command, once");
+    assert_eq!(batches.iter().map(|batch| batch.events).sum::<usize>(), log.len(), "every event, once");
+    assert!(batches.iter().all(|batch| batch.commands > 0 && (batch.events == 0 || batch.append.is_some())));
+    assert_eq!(batches.last(), Some(&AppendedBatch { commands: 1, events: 0, append: None }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,4 +23,4 @@ pub use relay::{spawn_relay, RelayConfig, RelayError, RelayHandle};
 pub use replay::{load_state, verify_store, LoadError, VerifyReport};
 pub use sqlite::{SqliteReader, SqliteStore};
 pub use store::{IdempotencyRecord, LogAppend, LogRead, StoreError, REPLAY_CHUNK_EVENTS};
-pub use task::StoppableTask;
+pub use task::{StoppableTask, TaskReports};

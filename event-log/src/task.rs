@@ -15,6 +15,32 @@ pub struct StoppableTask<P> {
     task: JoinHandle<()>,
 }
 
+/// A read-only view of what a [`StoppableTask`] reports: its latest progress, once it has
+/// reported any, and whether it is working. Cheap to clone; it does not keep the task running.
+#[derive(Clone)]
+pub struct TaskReports<P> {
+    /// Never marked seen: it was cloned from the handle's receiver, which holds the version of
+    /// the initial value, so `has_changed` says whether the task has reported since it started.
+    progress: watch::Receiver<P>,
+    last_error: watch::Receiver<Option<String>>,
+}
+
+impl<P: Clone> TaskReports<P> {
+    /// The task's latest progress; `None` until it first reports (the initial value is a
+    /// placeholder, not something the task found) and once it has ended.
+    pub fn progress(&self) -> Option<P> {
+        match self.progress.has_changed() {
+            Ok(true) => Some(self.progress.borrow().clone()),
+            Ok(false) | Err(_) => None,
+        }
+    }
+
+    /// True while the task runs, has reported progress, and its last step succeeded.
+    pub fn working(&self) -> bool {
+        self.progress().is_some() && self.last_error.borrow().is_none()
+    }
+}
+
 /// What a task is given to report through: its progress and its last error (cleared by the
 /// task itself once it recovers).
 pub struct Reporters<P> {
@@ -46,6 +72,11 @@ impl<P: Send + Sync + 'static> StoppableTask<P> {
         self.last_error.clone()
     }
 
+    /// What the task reports, for an observer that reads it now and then (`/metrics`).
+    pub fn reports(&self) -> TaskReports<P> {
+        TaskReports { progress: self.progress.clone(), last_error: self.last_error.clone() }
+    }
+
     /// Stops the task between two steps and waits for it; a panic inside it is resumed here.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -54,5 +85,38 @@ impl<P: Send + Sync + 'static> StoppableTask<P> {
                 std::panic::resume_unwind(error.into_panic());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reports_say_nothing_until_the_task_reports_then_its_progress_and_whether_it_works() {
+        let (go, mut gone) = watch::channel(0_u8);
+        let task = StoppableTask::spawn(0_u64, |reporters, _stop| async move {
+            // Each step waits for the test's signal.
+            let _ = gone.wait_for(|step| *step >= 1).await;
+            reporters.progress.send_replace(0);
+            let _ = gone.wait_for(|step| *step >= 2).await;
+            reporters.last_error.send_replace(Some("NATS is down".to_owned()));
+            let _ = gone.wait_for(|step| *step >= 3).await;
+        });
+        let reports = task.reports();
+        assert_eq!(reports.progress(), None, "0 is the placeholder the task started with, not a report");
+        assert!(!reports.working());
+        let mut progress = task.progress();
+        go.send_replace(1);
+        progress.changed().await.unwrap();
+        assert_eq!(reports.progress(), Some(0), "a report of 0 is a report");
+        assert!(reports.working());
+        let mut last_error = task.last_error();
+        go.send_replace(2);
+        last_error.changed().await.unwrap();
+        assert_eq!((reports.progress(), reports.working()), (Some(0), false));
+        go.send_replace(3);
+        task.shutdown().await;
+        assert_eq!((reports.progress(), reports.working()), (None, false), "an ended task reports nothing");
     }
 }

@@ -13,13 +13,15 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use commands::{CommandError, Request as WriterRequest, Writer};
-use event_log::{AnyReader, AsyncLog, PostgresReader, PostgresStore, SqliteReader, SqliteStore, StoreError};
+use commands::{CommandError, Request as WriterRequest, Writer, WriterConfig};
+use event_log::{
+    AnyReader, AsyncLog, PostgresReader, PostgresStore, SqliteReader, SqliteStore, StoreError, TaskReports,
+};
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::money::Currency;
 use ledger_core::org::{Actor, OrgKind, Role};
 use ledger_core::{CommandBody, EventPayload, SetupCommand};
-use projections::ReadModels;
+use projections::{ConsumerProgress, ReadModels};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -92,10 +94,13 @@ impl Application {
             .await
             .map_err(|source| StartError::Bind { address: settings.listen, source })?;
         let metrics = Arc::new(Metrics::new());
-        let (writer, write_side, read, log, runner) = match &settings.database_url {
-            None => open_embedded(&settings).await?,
-            Some(url) => open_postgres(&settings, url).await?,
+        // The writer tells the metrics of every durable batch (size, append time).
+        let writer_config = WriterConfig { batch_observer: Some(metrics.clone()), ..settings.writer_config() };
+        let Opened { writer, write_side, read, log, tasks } = match &settings.database_url {
+            None => open_embedded(&settings, writer_config).await?,
+            Some(url) => open_postgres(&settings, url, writer_config).await?,
         };
+        metrics.set_build_info(mode(&settings, writer.is_some()));
         let notifier =
             Notifier::start(settings.approval_webhook_url.clone(), settings.limits.notifier_queue_max, metrics.clone());
         let state = Arc::new(AppState {
@@ -108,12 +113,14 @@ impl Application {
             notifier,
             clock: settings.clock.clone(),
             payment_keys,
-            background: runner.iter().map(tokio::task::JoinHandle::abort_handle).collect(),
+            background: tasks.handles.iter().map(tokio::task::JoinHandle::abort_handle).collect(),
+            relay: tasks.relay,
+            consumer: tasks.consumer,
         });
         bootstrap(&state).await?;
         let port = listener.local_addr()?.port();
         let router = router(state.clone());
-        Ok(Application { listener, port, router, writer, state, background: runner })
+        Ok(Application { listener, port, router, writer, state, background: tasks.handles })
     }
 
     pub fn port(&self) -> u16 {
@@ -128,11 +135,7 @@ impl Application {
     /// `embedded` (SQLite), `server` (PostgreSQL, holding the writer's lock) or `follower`
     /// (PostgreSQL, another instance writes).
     pub fn mode(&self) -> &'static str {
-        match (&self.state.settings.database_url, &self.writer) {
-            (None, _) => "embedded",
-            (Some(_), Some(_)) => "server",
-            (Some(_), None) => "follower",
-        }
+        mode(&self.state.settings, self.writer.is_some())
     }
 
     pub fn state(&self) -> SharedState {
@@ -166,6 +169,15 @@ impl Application {
     }
 }
 
+/// `embedded`, `server` or `follower`: [`Application::mode`].
+fn mode(settings: &Settings, holds_the_writer: bool) -> &'static str {
+    match (&settings.database_url, holds_the_writer) {
+        (None, _) => "embedded",
+        (Some(_), true) => "server",
+        (Some(_), false) => "follower",
+    }
+}
+
 pub fn router(state: SharedState) -> Router {
     let body_limit = state.settings.limits.body_bytes_max;
     let cors = cors_layer(&state.settings.cors_origins);
@@ -188,8 +200,13 @@ pub fn router(state: SharedState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(crate::config::CONCURRENT_REQUESTS_MAX))
+        // `Router::layer` wraps each route (and each method of it) in its own copy of a layer:
+        // one limit for the whole server needs one semaphore that every copy shares.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::config::CONCURRENT_REQUESTS_MAX))
         .layer(tower::util::option_layer(cors))
+        // Outermost, so the time counted is the whole answer's (a CORS preflight's too). Per
+        // route (hence the matched path); the fallback's requests are counted as `unmatched`.
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record_http))
         .with_state(state)
 }
 
@@ -227,14 +244,28 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     Some(layer)
 }
 
-type Opened = (Option<Writer>, WriteSide, ReadModels, AsyncLog<AnyReader>, Vec<tokio::task::JoinHandle<()>>);
+/// What opening the stores started: the writer (`None` on a follower), the write side the
+/// handlers use, the read models, the gateway's own log connection, and the read side's tasks.
+struct Opened {
+    writer: Option<Writer>,
+    write_side: WriteSide,
+    read: ReadModels,
+    log: AsyncLog<AnyReader>,
+    tasks: ReadSideTasks,
+}
 
-async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
+/// The tasks that keep the read models current, and what server mode's report (`/metrics`).
+struct ReadSideTasks {
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    relay: Option<TaskReports<u64>>,
+    consumer: Option<TaskReports<ConsumerProgress>>,
+}
+
+async fn open_embedded(settings: &Settings, config: WriterConfig) -> Result<Opened, StartError> {
     std::fs::create_dir_all(&settings.data_dir)?;
     // Before any file is made in it: the directory is the owner's alone.
     private_files(&settings.data_dir, &[])?;
     let data_dir = settings.data_dir.clone();
-    let config = settings.writer_config();
     let writer = tokio::task::spawn_blocking(move || -> Result<Writer, StartError> {
         Ok(Writer::start(SqliteStore::open_writer(&data_dir)?, config)?)
     })
@@ -248,8 +279,8 @@ async fn open_embedded(settings: &Settings) -> Result<Opened, StartError> {
     let open: ReaderOpener = Arc::new(move || SqliteReader::open(&data_dir).map(AnyReader::from));
     let log = open_reader(&open).await?;
     let write_side = WriteSide::Leader(writer.handle());
-    let runner = start_distribution(settings, &write_side, &read, open).await?;
-    Ok((Some(writer), write_side, read, log, runner))
+    let tasks = start_distribution(settings, &write_side, &read, open).await?;
+    Ok(Opened { writer: Some(writer), write_side, read, log, tasks })
 }
 
 /// The data directory 0700 and its stores' files 0600 (those that exist; SQLite gives a WAL and
@@ -271,10 +302,9 @@ fn private_files(data_dir: &std::path::Path, files: &[String]) -> std::io::Resul
     Ok(())
 }
 
-async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, StartError> {
+async fn open_postgres(settings: &Settings, url: &Secret, writer_config: WriterConfig) -> Result<Opened, StartError> {
     let config: postgres::Config = url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
     let holder = format!("kboss-gateway {} pid {}", settings.listen, std::process::id());
-    let writer_config = settings.writer_config();
     let store_config = config.clone();
     // Another instance holding the writer's lock makes this one a follower, not a failure.
     let writer = tokio::task::spawn_blocking(move || -> Result<WriterLock, StartError> {
@@ -292,19 +322,20 @@ async fn open_postgres(settings: &Settings, url: &Secret) -> Result<Opened, Star
     let read = ReadModels::open_postgres(pool).await?;
     let open: ReaderOpener = Arc::new(move || PostgresReader::open(&config).map(AnyReader::from));
     let log = open_reader(&open).await?;
-    let (writer, write_side, mut tasks) = match writer {
+    let (writer, write_side, poller) = match writer {
         WriterLock::Taken(writer) => {
             let write_side = WriteSide::Leader(writer.handle());
-            (Some(writer), write_side, Vec::new())
+            (Some(writer), write_side, None)
         }
         WriterLock::HeldBy(leader) => {
             tracing::warn!(%leader, "another instance holds the writer's lock: serving reads only");
             let (committed, poller) = open_reader(&open).await?.follow(FOLLOWER_POLL_INTERVAL);
-            (None, WriteSide::Follower { leader, committed }, vec![poller])
+            (None, WriteSide::Follower { leader, committed }, Some(poller))
         }
     };
-    tasks.extend(start_distribution(settings, &write_side, &read, open).await?);
-    Ok((writer, write_side, read, log, tasks))
+    let mut tasks = start_distribution(settings, &write_side, &read, open).await?;
+    tasks.handles.extend(poller);
+    Ok(Opened { writer, write_side, read, log, tasks })
 }
 
 /// Keeps the read models up to date. Embedded: the in-process runner catches up from the log,
@@ -315,7 +346,7 @@ async fn start_distribution(
     write_side: &WriteSide,
     read: &ReadModels,
     open: ReaderOpener,
-) -> Result<Vec<tokio::task::JoinHandle<()>>, StartError> {
+) -> Result<ReadSideTasks, StartError> {
     match &settings.nats_url {
         None => {
             let log = open_reader(&open).await?;
@@ -325,7 +356,8 @@ async fn start_distribution(
                 WriteSide::Leader(writer) => Some(writer.feed()),
                 WriteSide::Follower { .. } => None,
             };
-            Ok(vec![projections::spawn_embedded(read.clone(), log, write_side.committed(), feed)])
+            let runner = projections::spawn_embedded(read.clone(), log, write_side.committed(), feed);
+            Ok(ReadSideTasks { handles: vec![runner], relay: None, consumer: None })
         }
         Some(url) => {
             let consumer_reader = open_reader(&open).await?;
@@ -334,7 +366,9 @@ async fn start_distribution(
                 WriteSide::Follower { .. } => None,
             };
             let read = read.clone();
-            Ok(crate::distribution::start(url, settings, write_side, read, consumer_reader, relay_reader).await?)
+            let started =
+                crate::distribution::start(url, settings, write_side, read, consumer_reader, relay_reader).await?;
+            Ok(ReadSideTasks { handles: vec![started.holder], relay: started.relay, consumer: Some(started.consumer) })
         }
     }
 }

@@ -9,8 +9,8 @@
 //! durable consumer per read store, and a message another instance took shows up here as a gap
 //! that is filled from the log.
 
-use event_log::{spawn_relay, AnyReader, AsyncLog, RelayConfig};
-use projections::{spawn_jetstream_with, JetStreamConfig, ReadModels};
+use event_log::{spawn_relay, AnyReader, AsyncLog, RelayConfig, TaskReports};
+use projections::{spawn_jetstream_with, ConsumerProgress, JetStreamConfig, ReadModels};
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
@@ -27,6 +27,14 @@ pub enum DistributionError {
     Connect { url: String, source: async_nats::ConnectError },
 }
 
+/// The running relay and consumer: the task that holds them, and what they report (`/metrics`).
+pub struct Distribution {
+    pub holder: JoinHandle<()>,
+    /// `None` on a follower.
+    pub relay: Option<TaskReports<u64>>,
+    pub consumer: TaskReports<ConsumerProgress>,
+}
+
 /// Connects to NATS and starts the relay (leader only) and the consumer. The returned task holds
 /// both; aborting it on shutdown drops their handles, which stops them between two steps (the
 /// relay resumes from the stream's last sequence, unacked messages are redelivered: nothing is
@@ -41,7 +49,7 @@ pub async fn start(
     read: ReadModels,
     consumer_reader: AsyncLog<AnyReader>,
     relay_reader: Option<AsyncLog<AnyReader>>,
-) -> Result<Vec<JoinHandle<()>>, DistributionError> {
+) -> Result<Distribution, DistributionError> {
     let nats = async_nats::connect(nats_url)
         .await
         .map_err(|source| DistributionError::Connect { url: nats_url.to_owned(), source })?;
@@ -62,9 +70,10 @@ pub async fn start(
         _ => None,
     };
     tracing::info!(nats_url, relay = relay.is_some(), "distribution over NATS JetStream started");
+    let reports = (relay.as_ref().map(|relay| relay.reports()), consumer.reports());
     let holder = tokio::spawn(async move {
         let _handles = (consumer, relay);
         std::future::pending::<()>().await;
     });
-    Ok(vec![holder])
+    Ok(Distribution { holder, relay: reports.0, consumer: reports.1 })
 }

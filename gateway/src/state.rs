@@ -13,10 +13,10 @@ use std::time::Instant;
 use chrono::Utc;
 use commands::{Committed, IdempotencyKey, Request as WriterRequest};
 use commands::{WriterHandle, WriterHealth};
-use event_log::{AnyReader, AsyncLog, StoreError};
+use event_log::{AnyReader, AsyncLog, StoreError, TaskReports};
 use ledger_core::org::Actor;
 use ledger_core::{Command, CommandBody, EventPayload};
-use projections::ReadModels;
+use projections::{ConsumerProgress, ReadModels};
 use rsa::RsaPublicKey;
 use tokio::sync::watch;
 
@@ -97,6 +97,10 @@ pub struct AppState {
     /// The background tasks that keep the read models (and a follower's view of the log)
     /// current: one that has ended makes the instance not ready.
     pub background: Vec<tokio::task::AbortHandle>,
+    /// What server mode's tasks report, for `/metrics`: the relay (on the leader only) and
+    /// the JetStream consumer; `None` where they do not run.
+    pub relay: Option<TaskReports<u64>>,
+    pub consumer: Option<TaskReports<ConsumerProgress>>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -168,6 +168,11 @@ impl<S: LogRead> Consumer<S> {
     async fn session(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), ConsumerError> {
         self.applied = self.read_models.position().await?;
         self.last_hash = self.hash_at(self.applied).await?;
+        // Reported at once: a consumer with nothing new to apply still says where it is.
+        self.progress.send_modify(|progress| {
+            progress.applied = self.applied;
+            progress.seen = progress.seen.max(self.applied);
+        });
         let stream = self.jetstream.get_stream(&self.config.stream).await.map_err(nats)?;
         let log_last = self.reader.last_position().await?;
         self.fill_from_log(log_last).await?;
@@ -198,6 +203,8 @@ impl<S: LogRead> Consumer<S> {
             .messages()
             .await
             .map_err(nats)?;
+        // Caught up and consuming again: whatever ended the last session is over.
+        self.last_error.send_if_modified(|last| last.take().is_some());
         loop {
             let first = tokio::select! {
                 biased;

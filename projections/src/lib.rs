@@ -132,6 +132,17 @@ impl ReadModels {
         rows.first().ok_or_else(|| ReadError::Corrupt("no checkpoint row".into()))?.position(0)
     }
 
+    /// Each projection's checkpoint, in [`projection::ALL`]'s order (`/metrics`). A row of a
+    /// projection this build does not have is left out.
+    pub async fn checkpoints(&self) -> Result<Vec<(&'static str, u64)>, ReadError> {
+        let statement = sql::Statement::new(backend::SELECT_CHECKPOINTS, vec![]);
+        let checkpoints = backend::read_checkpoints(&self.inner.backend.query(statement).await?)?;
+        Ok(projection::ALL
+            .iter()
+            .filter_map(|projection| Some((projection.name, *checkpoints.get(projection.name)?)))
+            .collect())
+    }
+
     /// Waits (at most `timeout`) until `position()` ≥ `wanted`; answers the position reached.
     /// Woken by this process's applies; re-reads every [`WAIT_RECHECK_INTERVAL`] for others'.
     pub async fn wait_for(&self, wanted: u64, timeout: Duration) -> Result<u64, ReadError> {

@@ -67,8 +67,19 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<SharedState>) -> Response {
+    // Every metric (`crate::metrics` lists them); positions, lags and file sizes are read now.
+    let metrics = &state.metrics;
+    // The checkpoints before the committed position: a lag is never under-reported.
+    let checkpoints = state.read.checkpoints().await.ok();
     let committed = *state.writer.committed().borrow();
-    let read = state.read.position().await.unwrap_or(0);
+    metrics.observe_writer(state.writer.queued(), committed);
+    metrics.observe_read_models(checkpoints.as_deref(), committed);
+    if let Some(relay) = &state.relay {
+        metrics.observe_relay(relay, committed);
+    }
+    if let Some(consumer) = &state.consumer {
+        metrics.observe_consumer(consumer);
+    }
     if state.settings.database_url.is_none() {
         let data_dir = &state.settings.data_dir;
         let log = event_log::sqlite::DATABASE_FILE;
@@ -81,9 +92,9 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
         ] {
             // A WAL that does not exist (checkpointed and truncated, or not opened yet) is 0 bytes.
             let bytes = std::fs::metadata(data_dir.join(name)).map_or(0, |metadata| metadata.len());
-            state.metrics.store_bytes.get_or_create(&crate::metrics::FileLabels { file }).set(bytes as i64);
+            metrics.store_bytes.get_or_create(&crate::metrics::FileLabels { file }).set(bytes as i64);
         }
     }
-    let text = state.metrics.render(state.writer.queued(), committed, read);
+    let text = metrics.render();
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }

@@ -10,6 +10,7 @@ mod export;
 mod flow;
 mod helpers;
 mod idempotency;
+mod metrics;
 mod migrate;
 mod more_flows;
 mod nats;

@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::helpers::*;
+use crate::metrics::{scrape, value};
 use crate::postgres::admin_connection;
 
 const NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -49,8 +50,40 @@ async fn the_worked_example_reads_through_jetstream_and_the_stream_is_the_log() 
     }
     assert_eq!(last_sequence, position, "every committed event is in the stream, at its position");
 
+    // The leader's relay and both consumers, as `/metrics` shows them once they have caught up.
+    let at = position.to_string();
+    let caught_up = [("kboss_relay_published_position", at.as_str()), ("kboss_consumer_position", at.as_str())];
+    let leader = metrics_showing(&app, &caught_up).await;
+    for (series, expected) in [("kboss_relay_up", "1"), ("kboss_relay_lag_events", "0"), ("kboss_consumer_up", "1")] {
+        assert_eq!(value(&leader, series), Some(expected), "{series}: {leader}");
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(value(&leader, &format!("kboss_build_info{{version=\"{version}\",mode=\"server\"}}")), Some("1"));
+    assert!(value(&leader, "kboss_store_bytes{file=\"log\"}").is_none(), "no SQLite files in server mode");
+    let follower_text = metrics_showing(&follower, &[("kboss_consumer_position", &at)]).await;
+    assert_eq!(value(&follower_text, "kboss_consumer_up"), Some("1"), "{follower_text}");
+    assert_eq!(value(&follower_text, "kboss_relay_up"), None, "a follower runs no relay: {follower_text}");
+    assert_eq!(
+        value(&follower_text, &format!("kboss_build_info{{version=\"{version}\",mode=\"follower\"}}")),
+        Some("1")
+    );
+
     follower.stop().await;
     app.stop().await;
     jetstream.delete_stream(&stream).await.expect("the test's stream is deleted");
     admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
+
+/// Scrapes `app`'s `/metrics` until every series shows its value (the relay and the consumer
+/// report as they go); fails after a generous wait.
+async fn metrics_showing(app: &TestApp, wanted: &[(&str, &str)]) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = scrape(app).await;
+        if wanted.iter().all(|(series, expected)| value(&text, series) == Some(*expected)) {
+            return text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{wanted:?} never shown: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
