@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ledger_core::event::{EncodedEvent, EnvelopeMeta};
 use ledger_core::log::ChainHead;
-use ledger_core::{Command, DomainError, RecordedEvent, State};
+use ledger_core::{Command, DomainError, ErrorClass, RecordedEvent, State};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -137,11 +137,13 @@ impl Request {
         self.idempotency_key.as_ref().map(|key| format!("{}/{}", self.command.actor.org_id, key.as_str()))
     }
 
-    /// What makes "the same request": the body and the acting org, not the time it was sent.
+    /// What makes "the same request": the body and the acting org, not the time it was sent,
+    /// nor what the gateway drew at random for it (`CommandBody::idempotency_view`: a serial
+    /// batch's codes), which the retry answers from the stored event.
     fn fingerprint(&self) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.command.actor.org_id.0.as_bytes());
-        hasher.update(serde_json::to_vec(&self.command.body).expect("commands serialise"));
+        hasher.update(serde_json::to_vec(&self.command.body.idempotency_view()).expect("commands serialise"));
         hex::encode(hasher.finalize())
     }
 }
@@ -893,6 +895,21 @@ fn panicked(stage: &str, request: &Request, panic: Box<dyn std::any::Any + Send>
     format!("{stage} panicked: {reason}")
 }
 
+/// The refusal a request with a known idempotency key gets instead of the stored answer: the
+/// command decided against the current state, refused for the actor's rights (403, or 404 for
+/// what it may not see). Deciders judge rights before anything the command itself changed
+/// (`ledger_core::decide`), so the request that stored the answer, or a colleague with its
+/// rights, is never refused here; any other refusal (the order is already paid, the id exists)
+/// is the stored answer's business, not this caller's.
+fn refused_for_rights(decide: DecideFn, state: &State, request: &Request) -> Option<CommandError> {
+    match catch_unwind(AssertUnwindSafe(|| decide(state, &request.command))) {
+        Ok(Ok(_)) => None,
+        Ok(Err(error)) => matches!(error.class(), ErrorClass::Forbidden | ErrorClass::NotFound)
+            .then_some(CommandError::Rejected(error)),
+        Err(panic) => Some(CommandError::Internal(panicked("decide", request, panic))),
+    }
+}
+
 /// Decides one command of a batch against the state as the batch has changed it so far.
 fn decide_one(
     decide: DecideFn,
@@ -906,6 +923,11 @@ fn decide_one(
     let fingerprint = scoped_key.as_ref().map(|_| request.fingerprint());
     if let (Some(scoped_key), Some(fingerprint)) = (&scoped_key, &fingerprint) {
         if let Some(earlier) = keys.earlier(scoped_key) {
+            // A known key answers the stored result only to a caller who may issue the command
+            // now: anyone else gets the refusal a fresh request would get.
+            if let Some(refusal) = refused_for_rights(decide, state, request) {
+                return Outcome::Failed(refusal);
+            }
             if earlier.request_hash != *fingerprint {
                 return Outcome::Failed(CommandError::IdempotencyConflict);
             }

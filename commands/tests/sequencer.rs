@@ -121,6 +121,14 @@ async fn the_same_key_returns_the_stored_answer_and_another_body_conflicts() {
     let again = handle.submit(recharge.clone()).await.unwrap();
     assert!(again.replayed);
     assert_eq!(again.events, first.events, "the stored answer, event for event");
+    // A replay answers only a caller who may issue the command now: a colleague of the org
+    // without the role gets the refusal a fresh request gets; one with it, the stored answer.
+    let mut colleague = recharge.clone();
+    colleague.command.actor = world.r2_sales.clone();
+    let refused = handle.submit(colleague.clone()).await.unwrap_err();
+    assert!(matches!(&refused, CommandError::Rejected(error) if error.code() == "forbidden"), "{refused:?}");
+    colleague.command.actor = ledger_core::testing::actor(world.r2, 0xF1, &[ledger_core::org::Role::Finance]);
+    assert_eq!(handle.submit(colleague).await.unwrap().events, first.events);
     let [other_recharge, _, _] = purchase(&world, 8);
     let mut other_body = other_recharge;
     other_body.idempotency_key = recharge.idempotency_key.clone();

@@ -180,6 +180,7 @@ fn mode(settings: &Settings, holds_the_writer: bool) -> &'static str {
 
 pub fn router(state: SharedState) -> Router {
     let body_limit = state.settings.limits.body_bytes_max;
+    let slots = Arc::new(tokio::sync::Semaphore::new(state.settings.concurrent_requests_max));
     let cors = cors_layer(&state.settings.cors_origins);
     crate::routes::ops::routes()
         .merge(crate::routes::orgs::routes())
@@ -202,12 +203,32 @@ pub fn router(state: SharedState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         // `Router::layer` wraps each route (and each method of it) in its own copy of a layer:
         // one limit for the whole server needs one semaphore that every copy shares.
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(crate::config::CONCURRENT_REQUESTS_MAX))
+        .layer(axum::middleware::from_fn_with_state(slots, shed_load))
         .layer(tower::util::option_layer(cors))
         // Outermost, so the time counted is the whole answer's (a CORS preflight's too). Per
         // route (hence the matched path); the fallback's requests are counted as `unmatched`.
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record_http))
         .with_state(state)
+}
+
+/// Load shedding: at most `concurrent_requests_max` requests are served at once, and one beyond
+/// them is answered at once, 503 `overloaded` with `Retry-After`, as the writer answers a command
+/// its full queue cannot take: waiting in a queue would only make every answer late (and a
+/// client's timeout a retry on top). `/healthz` and `/metrics` are not counted: an instance
+/// under load is alive, and its load is what `/metrics` shows.
+async fn shed_load(
+    axum::extract::State(slots): axum::extract::State<Arc<tokio::sync::Semaphore>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if matches!(request.uri().path(), "/healthz" | "/metrics") {
+        return next.run(request).await;
+    }
+    match slots.try_acquire_owned() {
+        Ok(_slot) => next.run(request).await,
+        Err(_) => crate::error::ApiError::Overloaded.into_response(),
+    }
 }
 
 /// CORS for the configured origins (none: no CORS headers, same-origin only). Preflights are

@@ -16,8 +16,11 @@ pub const PAGE_SIZE_DEFAULT: usize = 100;
 pub const PAGE_SIZE_MAX: usize = 500;
 /// Approval notifications waiting for the webhook; beyond it new ones are dropped and counted.
 pub const NOTIFIER_QUEUE_MAX: usize = 1_024;
-/// Requests the server handles at once; beyond it they wait for a slot (tower's concurrency limit).
+/// Requests the server handles at once, by default; one beyond them is answered 503 `overloaded`
+/// with `Retry-After` at once (`app::shed_load`).
 pub const CONCURRENT_REQUESTS_MAX: usize = 4_096;
+/// The largest `concurrent_requests_max` accepted.
+pub const CONCURRENT_REQUESTS_LIMIT: usize = 1 << 20;
 
 /// A value that must not reach a log: `Debug` and `Display` print a placeholder.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -70,12 +73,21 @@ impl Clock {
     }
 }
 
-/// A payment channel (Alipay-style): its RSA public key, which signs every notification.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+/// A payment channel (Alipay-style) of one book: its RSA public key, which signs every
+/// notification, the merchant account its notifications must name (`app_id`, `seller_id`), and
+/// the book that owns it, where its notifications book and nowhere else. Every field is required
+/// (`Settings::check`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
 pub struct PaymentChannel {
     /// PEM, PKCS#8 `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`.
     pub public_key_pem: String,
+    /// The org (platform or reseller) whose book the channel's payments arrive in.
+    pub book: Option<ledger_core::ids::OrgId>,
+    /// The channel's application id (`app_id` of every notification).
+    pub app_id: String,
+    /// The merchant's account at the channel (`seller_id` of every notification).
+    pub seller_id: String,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -111,9 +123,15 @@ pub struct Settings {
     pub approval_webhook_url: Option<String>,
     pub payment_channels: BTreeMap<String, PaymentChannel>,
     pub limits: Limits,
-    /// Commands per writer batch and the writer's queue (see `commands::WriterConfig`).
+    /// Commands per writer batch and the writer's queue (see `commands::WriterConfig`): a
+    /// command the full queue cannot take is answered 503 `overloaded` at once.
     pub writer_batch_commands_max: usize,
     pub writer_channel_capacity: usize,
+    /// Requests served at once; the one beyond is answered 503 `overloaded` at once. Kept at or
+    /// below `writer_channel_capacity`, the queue never fills from HTTP (each queued command is
+    /// a request in flight) and a burst is shed here; above it, writes past the queue are shed
+    /// by the writer, the same way, while reads go on.
+    pub concurrent_requests_max: usize,
     /// The platform's name on a fresh store.
     pub platform_name: String,
     /// Browser origins allowed to call the API (`https://admin.example.com`), or `*` for any;
@@ -139,6 +157,7 @@ impl Default for Settings {
             limits: Limits::default(),
             writer_batch_commands_max: writer.batch_commands_max,
             writer_channel_capacity: writer.channel_capacity,
+            concurrent_requests_max: CONCURRENT_REQUESTS_MAX,
             platform_name: "KBOSS".to_owned(),
             cors_origins: Vec::new(),
             clock: Clock::System,
@@ -212,23 +231,41 @@ impl Settings {
             "KBOSS_APPROVAL_WEBHOOK_URL" => self.approval_webhook_url = Some(value),
             "KBOSS_BODY_BYTES_MAX" => self.limits.body_bytes_max = number(&value)?,
             "KBOSS_PAGE_SIZE_MAX" => self.limits.page_size_max = number(&value)?,
+            "KBOSS_CONCURRENT_REQUESTS_MAX" => self.concurrent_requests_max = number(&value)?,
+            "KBOSS_WRITER_CHANNEL_CAPACITY" => self.writer_channel_capacity = number(&value)?,
+            "KBOSS_WRITER_BATCH_COMMANDS_MAX" => self.writer_batch_commands_max = number(&value)?,
             "KBOSS_CORS_ORIGINS" => {
                 self.cors_origins =
                     value.split(',').map(str::trim).filter(|origin| !origin.is_empty()).map(str::to_owned).collect();
             }
             _ => {
-                // KBOSS_PAYMENT_KEY_<CHANNEL>: the channel's public key, PEM text or a path to it.
-                if let Some(channel) = variable.strip_prefix("KBOSS_PAYMENT_KEY_") {
-                    let pem = if value.contains("-----BEGIN") {
-                        value
-                    } else {
-                        std::fs::read_to_string(&value).map_err(|source| ConfigError::EnvFile {
-                            variable: variable.to_owned(),
-                            path: PathBuf::from(&value),
-                            source,
-                        })?
-                    };
-                    self.payment_channels.insert(channel.to_ascii_lowercase(), PaymentChannel { public_key_pem: pem });
+                // KBOSS_PAYMENT_{KEY,BOOK,APP_ID,SELLER_ID}_<CHANNEL>: one channel's settings.
+                const PREFIXES: [&str; 4] =
+                    ["KBOSS_PAYMENT_KEY_", "KBOSS_PAYMENT_BOOK_", "KBOSS_PAYMENT_APP_ID_", "KBOSS_PAYMENT_SELLER_ID_"];
+                let Some((prefix, name)) =
+                    PREFIXES.iter().find_map(|prefix| variable.strip_prefix(prefix).map(|name| (*prefix, name)))
+                else {
+                    return Ok(());
+                };
+                let channel = self.payment_channels.entry(name.to_ascii_lowercase()).or_default();
+                match prefix {
+                    // The channel's public key: PEM text or a path to it.
+                    "KBOSS_PAYMENT_KEY_" => {
+                        channel.public_key_pem = if value.contains("-----BEGIN") {
+                            value
+                        } else {
+                            std::fs::read_to_string(&value).map_err(|source| ConfigError::EnvFile {
+                                variable: variable.to_owned(),
+                                path: PathBuf::from(&value),
+                                source,
+                            })?
+                        };
+                    }
+                    "KBOSS_PAYMENT_BOOK_" => {
+                        channel.book = Some(value.trim().parse().map_err(|_| bad("not an org id (a UUID)"))?);
+                    }
+                    "KBOSS_PAYMENT_APP_ID_" => channel.app_id = value,
+                    _ => channel.seller_id = value,
                 }
             }
         }
@@ -264,11 +301,31 @@ impl Settings {
         if limits.notifier_queue_max == 0 || limits.notifier_queue_max > 16 * NOTIFIER_QUEUE_MAX {
             return Err(ConfigError::Invalid("limits.notifier_queue_max out of range".to_owned()));
         }
+        for (name, channel) in &self.payment_channels {
+            let upper = name.to_ascii_uppercase();
+            let missing = [
+                (channel.public_key_pem.trim().is_empty(), "public_key_pem", "KEY"),
+                (channel.book.is_none(), "book", "BOOK"),
+                (channel.app_id.trim().is_empty(), "app_id", "APP_ID"),
+                (channel.seller_id.trim().is_empty(), "seller_id", "SELLER_ID"),
+            ];
+            if let Some((_, field, variable)) = missing.iter().find(|(missing, _, _)| *missing) {
+                return Err(ConfigError::Invalid(format!(
+                    "payment channel {name}: no {field} (KBOSS_PAYMENT_{variable}_{upper}); a channel needs its key, \
+                     its book, its app_id and its seller_id"
+                )));
+            }
+        }
         if !(1..=commands::writer::BATCH_COMMANDS_MAX).contains(&self.writer_batch_commands_max) {
             return Err(ConfigError::Invalid("writer_batch_commands_max out of range".to_owned()));
         }
         if !(1..=commands::writer::CHANNEL_CAPACITY_MAX).contains(&self.writer_channel_capacity) {
             return Err(ConfigError::Invalid("writer_channel_capacity out of range".to_owned()));
+        }
+        if !(1..=CONCURRENT_REQUESTS_LIMIT).contains(&self.concurrent_requests_max) {
+            return Err(ConfigError::Invalid(format!(
+                "concurrent_requests_max must be 1..={CONCURRENT_REQUESTS_LIMIT}"
+            )));
         }
         Ok(())
     }
@@ -359,6 +416,45 @@ mod tests {
         assert!(matches!(Settings::load(Some(&file), vec![], Overrides::default()), Err(ConfigError::Toml { .. })));
         let environment = vec![("KBOSS_PAGE_SIZE_MAX".to_owned(), "100000".to_owned())];
         assert!(matches!(Settings::load(None, environment, Overrides::default()), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_payment_channel_needs_its_key_book_app_id_and_seller_id() {
+        let book = "0190d3a4-7b2c-7def-8123-456789abcdef";
+        let full = vec![
+            ("KBOSS_PAYMENT_KEY_ALIPAY".to_owned(), "-----BEGIN PUBLIC KEY-----\n...".to_owned()),
+            ("KBOSS_PAYMENT_BOOK_ALIPAY".to_owned(), book.to_owned()),
+            ("KBOSS_PAYMENT_APP_ID_ALIPAY".to_owned(), "2021000000000001".to_owned()),
+            ("KBOSS_PAYMENT_SELLER_ID_ALIPAY".to_owned(), "2088000000000001".to_owned()),
+        ];
+        let settings = Settings::load(None, full.clone(), Overrides::default()).unwrap();
+        let channel = &settings.payment_channels["alipay"];
+        assert_eq!(channel.book.map(|book| book.to_string()).as_deref(), Some(book));
+        assert_eq!((channel.app_id.as_str(), channel.seller_id.as_str()), ("2021000000000001", "2088000000000001"));
+        for (missing, variable) in [(1, "KBOSS_PAYMENT_BOOK_ALIPAY"), (2, "KBOSS_PAYMENT_APP_ID_ALIPAY")] {
+            let mut environment = full.clone();
+            environment.remove(missing);
+            let error = Settings::load(None, environment, Overrides::default()).unwrap_err().to_string();
+            assert!(error.starts_with("payment channel alipay: no ") && error.contains(variable), "{error}");
+        }
+        let mut environment = full;
+        environment[1].1 = "R2".to_owned();
+        let error = Settings::load(None, environment, Overrides::default()).unwrap_err().to_string();
+        assert_eq!(error, "KBOSS_PAYMENT_BOOK_ALIPAY: not an org id (a UUID)");
+    }
+
+    #[test]
+    fn load_shedding_and_the_writers_queue_are_set_from_the_environment() {
+        let environment = vec![
+            ("KBOSS_CONCURRENT_REQUESTS_MAX".to_owned(), "8".to_owned()),
+            ("KBOSS_WRITER_CHANNEL_CAPACITY".to_owned(), "16".to_owned()),
+            ("KBOSS_WRITER_BATCH_COMMANDS_MAX".to_owned(), "4".to_owned()),
+        ];
+        let settings = Settings::load(None, environment, Overrides::default()).unwrap();
+        let writer = settings.writer_config();
+        assert_eq!((settings.concurrent_requests_max, writer.channel_capacity, writer.batch_commands_max), (8, 16, 4));
+        let zero = vec![("KBOSS_CONCURRENT_REQUESTS_MAX".to_owned(), "0".to_owned())];
+        assert!(matches!(Settings::load(None, zero, Overrides::default()), Err(ConfigError::Invalid(_))));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Signed payment notifications in the style of Alipay's asynchronous notify: the channel posts
 //! the trade's fields (form or JSON) with `sign_type=RSA2` and `sign`, the base64 RSA PKCS#1
 //! v1.5 SHA-256 signature over the other non-empty fields sorted by name and joined as
-//! `k=v&k=v`. Only a verified notification reaches the ledger.
+//! `k=v&k=v`. Only a verified notification of the channel's own merchant account (`app_id`,
+//! `seller_id`) reaches the ledger, and there it must pay what its book expects
+//! (`MoneyCommand::ConfirmOnlinePayment`).
 
 use std::collections::BTreeMap;
 
@@ -31,6 +33,9 @@ pub enum NotificationError {
     BadSignature,
     #[error("too many fields")]
     TooManyFields,
+    /// `app_id` or `seller_id` is not the configured channel's: another merchant's payment.
+    #[error("{0} is not this channel's")]
+    NotThisChannel(&'static str),
 }
 
 /// Parses every configured channel's PEM key (PKCS#8 `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`).
@@ -78,25 +83,33 @@ pub fn verify(key: &RsaPublicKey, fields: &BTreeMap<String, String>) -> Result<(
 #[derive(Debug, PartialEq, Eq)]
 pub struct Notification {
     pub trade_number: String,
-    pub out_trade_number: Option<String>,
+    /// What the payment is for: the id of the online recharge or order it pays.
+    pub out_trade_number: String,
     pub total_amount: String,
-    /// The customer whose wallet is credited: `passback_params` as `<uuid>` or `customer_id=<uuid>`.
-    pub customer_id: String,
+    /// `trade_status` says the money arrived ([`PAID_STATUSES`]).
     pub paid: bool,
 }
 
-pub fn read_notification(fields: &BTreeMap<String, String>) -> Result<Notification, NotificationError> {
+/// The fields of a verified notification of `channel`: `trade_no`, `out_trade_no`,
+/// `total_amount` and `trade_status` are required, and `app_id` and `seller_id` must be the
+/// channel's.
+pub fn read_notification(
+    channel: &PaymentChannel,
+    fields: &BTreeMap<String, String>,
+) -> Result<Notification, NotificationError> {
     let field =
         |name: &'static str| fields.get(name).filter(|value| !value.is_empty()).ok_or(NotificationError::Missing(name));
-    let passback = field("passback_params")?;
-    let customer_id = passback.strip_prefix("customer_id=").unwrap_or(passback).to_owned();
-    let paid = fields.get("trade_status").map_or(true, |status| PAID_STATUSES.contains(&status.as_str()));
+    if *field("app_id")? != channel.app_id {
+        return Err(NotificationError::NotThisChannel("app_id"));
+    }
+    if *field("seller_id")? != channel.seller_id {
+        return Err(NotificationError::NotThisChannel("seller_id"));
+    }
     Ok(Notification {
         trade_number: field("trade_no")?.clone(),
-        out_trade_number: fields.get("out_trade_no").cloned(),
+        out_trade_number: field("out_trade_no")?.clone(),
         total_amount: field("total_amount")?.clone(),
-        customer_id,
-        paid,
+        paid: PAID_STATUSES.contains(&field("trade_status")?.as_str()),
     })
 }
 
@@ -132,8 +145,57 @@ mod tests {
     }
 
     #[test]
+    fn a_notification_names_its_trade_its_payment_its_status_and_this_channels_merchant() {
+        let channel = PaymentChannel {
+            public_key_pem: String::new(),
+            book: None,
+            app_id: "2021000000000001".into(),
+            seller_id: "2088000000000001".into(),
+        };
+        let fields = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect()
+        };
+        let full = [
+            ("app_id", "2021000000000001"),
+            ("seller_id", "2088000000000001"),
+            ("trade_no", "T1"),
+            ("out_trade_no", "P1"),
+            ("total_amount", "950.00"),
+            ("trade_status", "TRADE_SUCCESS"),
+        ];
+        let notification = read_notification(&channel, &fields(&full)).expect("a full notification");
+        assert_eq!(
+            notification,
+            Notification {
+                trade_number: "T1".into(),
+                out_trade_number: "P1".into(),
+                total_amount: "950.00".into(),
+                paid: true
+            }
+        );
+        let waiting =
+            read_notification(&channel, &fields(&[&full[..5], &[("trade_status", "WAIT_BUYER_PAY")]].concat()));
+        assert!(!waiting.expect("a waiting trade").paid);
+        for (index, (name, _)) in full.iter().enumerate() {
+            let without: Vec<(&str, &str)> =
+                full.iter().enumerate().filter(|(other, _)| *other != index).map(|(_, pair)| *pair).collect();
+            assert_eq!(read_notification(&channel, &fields(&without)), Err(NotificationError::Missing(*name)));
+        }
+        let mut other_app = full;
+        other_app[0].1 = "2021000000000002";
+        assert_eq!(read_notification(&channel, &fields(&other_app)), Err(NotificationError::NotThisChannel("app_id")));
+        let mut other_seller = full;
+        other_seller[1].1 = "2088000000000002";
+        assert_eq!(
+            read_notification(&channel, &fields(&other_seller)),
+            Err(NotificationError::NotThisChannel("seller_id"))
+        );
+    }
+
+    #[test]
     fn a_channel_key_that_is_not_rsa_is_a_configuration_error_naming_the_channel() {
-        let channels = BTreeMap::from([("alipay".to_owned(), PaymentChannel { public_key_pem: "not a key".into() })]);
+        let channel = PaymentChannel { public_key_pem: "not a key".into(), ..PaymentChannel::default() };
+        let channels = BTreeMap::from([("alipay".to_owned(), channel)]);
         let error = load_keys(&channels).expect_err("not a PEM key");
         assert!(matches!(&error, ConfigError::PaymentKey { channel, .. } if channel == "alipay"), "{error:?}");
         assert!(error.to_string().starts_with("payment channel alipay: not an RSA public key: "), "{error}");

@@ -161,7 +161,9 @@ impl From<SetupCommand> for CommandBody {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
 pub enum MoneyCommand {
-    /// From a verified payment notification; idempotent on (channel, trade number).
+    /// The seller's finance confirms an online payment it has seen on the channel, for any
+    /// customer of its book; idempotent on (channel, trade number). A notification of the
+    /// channel itself is `ConfirmOnlinePayment`, which must match what the book expects.
     ConfirmOnlineRecharge {
         recharge_id: RechargeId,
         customer_id: OrgId,
@@ -170,7 +172,22 @@ pub enum MoneyCommand {
         trade_number: TradeNumber,
     },
 
-    /// Offline or corporate-transfer recharge: pending until finance approves.
+    /// A verified notification of a channel the actor's book owns: it pays what the book
+    /// expects under `payment_id` (the channel's `out_trade_no`), an online recharge requested
+    /// first or an order placed first, for exactly its amount; anything else is refused
+    /// `unexpected_payment` and books nothing. Idempotent on (channel, trade number). An order is
+    /// paid through the customer's wallet: the recharge `recharge_id` credits it and the order's
+    /// payment spends it, in one command.
+    ConfirmOnlinePayment {
+        payment_id: uuid::Uuid,
+        recharge_id: RechargeId,
+        amount: Amount,
+        channel: String,
+        trade_number: TradeNumber,
+    },
+
+    /// Offline or corporate-transfer recharge: pending until finance approves. An online one
+    /// awaits the channel's notification instead (`ConfirmOnlinePayment`, `approval_id` unused).
     RequestRecharge {
         recharge_id: RechargeId,
         approval_id: ApprovalId,
@@ -335,6 +352,27 @@ impl From<ApprovalCommand> for CommandBody {
 }
 
 impl CommandBody {
+    /// The body as idempotency compares requests: without what the gateway draws at random for
+    /// each request (a serial batch's codes, from the OS's random source, so nobody computes them
+    /// offline), which a retry with the same key draws anew and is answered from the stored
+    /// event. The codes are replaced by placeholders, so their number still counts.
+    pub fn idempotency_view(&self) -> std::borrow::Cow<'_, CommandBody> {
+        match self {
+            CommandBody::Serial(SerialCommand::IssueSerialCodes { batch_id, distributor_id, days, codes }) => {
+                let placeholders = (0..codes.len())
+                    .map(|index| SerialCode::try_from(format!("drawn-{index}")).expect("a placeholder code"))
+                    .collect();
+                std::borrow::Cow::Owned(CommandBody::Serial(SerialCommand::IssueSerialCodes {
+                    batch_id: *batch_id,
+                    distributor_id: *distributor_id,
+                    days: *days,
+                    codes: placeholders,
+                }))
+            }
+            other => std::borrow::Cow::Borrowed(other),
+        }
+    }
+
     /// The command's stable name (`place_order`), as metrics and the operation log show it.
     pub fn name(&self) -> &'static str {
         match self {
@@ -371,6 +409,7 @@ impl MoneyCommand {
     pub fn name(&self) -> &'static str {
         match self {
             MoneyCommand::ConfirmOnlineRecharge { .. } => "confirm_online_recharge",
+            MoneyCommand::ConfirmOnlinePayment { .. } => "confirm_online_payment",
             MoneyCommand::RequestRecharge { .. } => "request_recharge",
             MoneyCommand::RequestRechargeReversal { .. } => "request_recharge_reversal",
             MoneyCommand::GrantCoupon { .. } => "grant_coupon",

@@ -59,6 +59,10 @@ pub enum DomainError {
     PromotionNotValid { code: String, valid_from: NaiveDate, valid_to: NaiveDate, date: NaiveDate },
     #[error("order is already paid")]
     OrderAlreadyPaid,
+    /// A payment notification that pays nothing the book expects: no online recharge or order
+    /// awaits payment under its id, or not of its amount. Nothing is booked.
+    #[error("unexpected payment: {reason}")]
+    UnexpectedPayment { reason: String },
     #[error("order is {status}; cannot {action}")]
     OrderState { status: &'static str, action: &'static str },
     #[error("refund {requested} is more than the {refundable} still refundable")]
@@ -130,6 +134,7 @@ impl DomainError {
             InvalidInviteCode { .. } => "invalid_invite_code",
             PromotionNotValid { .. } => "promotion_not_valid",
             OrderAlreadyPaid => "order_already_paid",
+            UnexpectedPayment { .. } => "unexpected_payment",
             OrderState { .. } => "order_state",
             RefundExceedsPaid { .. } => "refund_exceeds_paid",
             SerialCodeUsed { .. } => "serial_code_used",

@@ -219,6 +219,18 @@ pub struct RechargeRequested {
     pub reference: String,
 }
 
+/// An online recharge a customer is about to pay through a payment channel: nothing is booked
+/// until the channel's notification pays it, for exactly `amount` (`RechargeConfirmed`, with
+/// its channel and trade number). The channel's `out_trade_no` is `recharge_id`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OnlineRechargeRequested {
+    pub recharge_id: RechargeId,
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub amount: Amount,
+    pub reference: String,
+}
+
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RechargeConfirmed {
     pub recharge_id: RechargeId,
@@ -624,6 +636,7 @@ event_payloads! {
     PeriodClosed(PeriodClosed) = 1,
     BusinessBooked(BusinessBooked) = 1,
     TokenIssued(TokenIssued) = 1,
+    OnlineRechargeRequested(OnlineRechargeRequested) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.

@@ -188,6 +188,9 @@ pub struct Approval {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RechargeStatus {
     Requested,
+    /// An online recharge waiting for its payment notification (not a pending recharge: nothing
+    /// is held or shown pending until the money arrives).
+    AwaitingPayment,
     Confirmed,
     Rejected,
     Reversed,
@@ -252,7 +255,9 @@ pub struct State {
     pub products: HashMap<ProductId, Product>,
     pub rates: HashMap<(OrgId, ProductId, RateScope), RateWindow>,
     pub promotions: HashMap<PromotionId, PromotionCreated>,
-    pub invite_codes: HashMap<InviteCode, InviteCodeCreated>,
+    /// Invite codes by (book, code): unique within a book only, so a book learns nothing of
+    /// another's codes, and a code is resolved within the seller's book.
+    pub invite_codes: HashMap<(OrgId, InviteCode), InviteCodeCreated>,
     pub wallets: HashMap<OrgId, Wallet>,
     pub recharges: HashMap<RechargeId, Recharge>,
     pub trade_numbers: HashSet<(String, TradeNumber)>,

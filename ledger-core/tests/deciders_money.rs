@@ -252,11 +252,100 @@ fn rejecting_an_offline_recharge_books_nothing_and_releases_the_pending_amount()
     assert_sound(&world.ledger);
 }
 
+fn pay_online(payment: uuid::Uuid, recharge: u128, value: &str, trade_number: &str) -> CommandBody {
+    CommandBody::Money(MoneyCommand::ConfirmOnlinePayment {
+        payment_id: payment,
+        recharge_id: id(recharge),
+        amount: amount(value),
+        channel: "alipay".into(),
+        trade_number: trade(trade_number),
+    })
+}
+
 #[test]
-fn an_online_recharge_cannot_be_requested_for_approval() {
-    let world = WorkedExample::new();
-    let error = refused(world.ledger.decide(&world.r2_sales, request_recharge(&world, "5.00", RechargeMethod::Online)));
-    assert_eq!((error.code(), error.field()), ("invalid_field", Some("method")));
+fn an_online_recharge_is_expected_first_and_booked_by_its_payment_for_its_amount() {
+    let mut world = WorkedExample::new();
+    let customer = world.customer_actor.clone();
+    let requested = world.ledger.given(&customer, request_recharge(&world, "100.00", RechargeMethod::Online));
+    assert_eq!(
+        events_of(&requested).iter().map(|event| event.payload.clone()).collect::<Vec<_>>(),
+        [EventPayload::OnlineRechargeRequested(OnlineRechargeRequested {
+            recharge_id: id(200),
+            customer_id: world.customer,
+            book: world.r2,
+            amount: amount("100.00"),
+            reference: "bank slip 7".into(),
+        })]
+    );
+    assert!(requested[0].event.entries.is_empty(), "nothing is booked before the money arrives");
+    assert_eq!(world.ledger.state.recharges[&id(200)].status, RechargeStatus::AwaitingPayment);
+    assert_eq!(world.ledger.state.wallet(world.customer).pending_recharges, amount("0.00"), "not a pending recharge");
+
+    let finance = world.r2_finance.clone();
+    let events = world.ledger.decide(&finance, pay_online(id::<uuid::Uuid>(200), 900, "100.00", "T-1")).unwrap();
+    assert_eq!(types(&events), ["RechargeConfirmed"]);
+    let EventPayload::RechargeConfirmed(confirmed) = &events[0].payload else { panic!("{events:?}") };
+    assert_eq!((confirmed.recharge_id, confirmed.trade_number.clone()), (id(200), Some(trade("T-1"))));
+    assert_eq!(book_lines(&events, world.r2, &names(&world)), vec![vec!["Dr 1012 100.00", "Cr 2203[C] 100.00"]]);
+    world.ledger.given(&finance, pay_online(id::<uuid::Uuid>(200), 900, "100.00", "T-1"));
+    assert_eq!(world.ledger.state.recharges[&id(200)].status, RechargeStatus::Confirmed);
+    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("100.00"));
+    // The channel resends its notification: booked once.
+    assert_eq!(world.ledger.decide(&finance, pay_online(id::<uuid::Uuid>(200), 900, "100.00", "T-1")), Ok(vec![]));
+    assert_sound(&world.ledger);
+}
+
+#[test]
+fn a_payment_nothing_of_the_book_awaits_for_that_amount_is_refused() {
+    let mut world = WorkedExample::new();
+    let customer = world.customer_actor.clone();
+    world.ledger.given(&customer, request_recharge(&world, "100.00", RechargeMethod::Online));
+    let (r2_finance, r1_finance) = (world.r2_finance.clone(), actor(world.r1, 4091, &[Role::Finance]));
+    let unexpected = |result| match refused(result) {
+        DomainError::UnexpectedPayment { reason } => reason,
+        other => panic!("not an unexpected payment: {other:?}"),
+    };
+    let recharge = id::<uuid::Uuid>(200);
+    // Nothing awaits under another id; this one awaits 100.00, not 99.99 or 100.01.
+    let reason = unexpected(world.ledger.decide(&r2_finance, pay_online(id(999), 900, "100.00", "T-1")));
+    assert!(reason.starts_with("no online recharge or order of this book awaits payment"), "{reason}");
+    for other in ["99.99", "100.01"] {
+        let reason = unexpected(world.ledger.decide(&r2_finance, pay_online(recharge, 900, other, "T-1")));
+        assert_eq!(reason, format!("the online recharge {recharge} awaits 100.00, not {other}"));
+    }
+    // A channel of another book (R1's) pays nothing of R2's.
+    unexpected(world.ledger.decide(&r1_finance, pay_online(recharge, 900, "100.00", "T-1")));
+    // Paid once, a second trade for it is refused (the channel's duplicate payment is a refund).
+    world.ledger.given(&r2_finance, pay_online(recharge, 900, "100.00", "T-1"));
+    let reason = unexpected(world.ledger.decide(&r2_finance, pay_online(recharge, 901, "100.00", "T-2")));
+    assert_eq!(reason, format!("the online recharge {recharge} is already paid"));
+    // Only the book's finance (the channel's notification) confirms; not its sales, nor a customer.
+    assert_eq!(
+        refused(world.ledger.decide(&world.r2_sales, pay_online(recharge, 902, "1.00", "T-3"))).code(),
+        "forbidden"
+    );
+    assert_eq!(refused(world.ledger.decide(&customer, pay_online(recharge, 902, "1.00", "T-3"))).code(), "not_found");
+    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("100.00"));
+    assert_sound(&world.ledger);
+}
+
+#[test]
+fn an_order_placed_first_is_paid_online_through_the_wallet_for_its_total() {
+    let mut world = WorkedExample::new();
+    let order_id = world.place_order();
+    let finance = world.r2_finance.clone();
+    let refusal = refused(world.ledger.decide(&finance, pay_online(order_id.0, 900, "949.99", "T-1")));
+    assert_eq!(refusal.to_string(), format!("unexpected payment: the order {order_id} costs 950.00, not 949.99"));
+
+    let events = world.ledger.decide(&finance, pay_online(order_id.0, 900, "950.00", "T-1")).unwrap();
+    assert_eq!(types(&events), ["RechargeConfirmed", "OrderPaid"]);
+    assert_eq!(book_lines(&events[..1], world.r2, &names(&world)), vec![vec!["Dr 1012 950.00", "Cr 2203[C] 950.00"]]);
+    world.ledger.given(&finance, pay_online(order_id.0, 900, "950.00", "T-1"));
+    assert_eq!(world.ledger.state.orders[&order_id].status, ledger_core::state::OrderStatus::Paid);
+    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("0.00"), "in and out of the wallet");
+    let again = refused(world.ledger.decide(&finance, pay_online(order_id.0, 901, "950.00", "T-2")));
+    assert_eq!(again.to_string(), format!("unexpected payment: the order {order_id} is paid, not awaiting payment"));
+    assert_sound(&world.ledger);
 }
 
 #[test]

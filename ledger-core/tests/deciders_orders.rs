@@ -287,6 +287,33 @@ fn an_invite_code_of_another_seller_is_refused() {
     assert_sound(&world.ledger);
 }
 
+/// Invite codes are unique within a book only: another book's code of the same text neither
+/// stops a book from creating it nor is resolved for its customers.
+#[test]
+fn one_code_in_two_books_is_each_books_own_and_resolved_in_the_sellers_book() {
+    let mut world = WorkedExample::new();
+    let code = |book, salesperson: &str| {
+        CommandBody::Setup(SetupCommand::CreateInviteCode {
+            code: InviteCode::try_from("SPRING".to_owned()).unwrap(),
+            book,
+            promotion_id: None,
+            salesperson: Some(salesperson.to_owned()),
+        })
+    };
+    let (r1_admin, r2_sales) = (world.r1_admin.clone(), world.r2_sales.clone());
+    world.ledger.given(&r1_admin, code(world.r1, "R1's Wang"));
+    world.ledger.given(&r2_sales, code(world.r2, "R2's Li"));
+    assert_eq!(refused(world.ledger.decide(&r2_sales, code(world.r2, "again"))).code(), "already_exists");
+
+    let events = world
+        .ledger
+        .decide(&world.customer_actor, place(&world, 400, one_item(world.product, "1", 1), Some("SPRING")))
+        .unwrap();
+    let EventPayload::OrderPlaced(placed) = &events[0].payload else { panic!("{events:?}") };
+    assert_eq!(placed.salesperson.as_deref(), Some("R2's Li"), "the code of the customer's seller");
+    assert_sound(&world.ledger);
+}
+
 #[test]
 fn no_price_without_a_public_rate_of_the_seller() {
     let mut world = WorkedExample::new();

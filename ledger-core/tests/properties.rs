@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use ledger_core::chart::{codes, AccountCode, AccountType, Side};
 use ledger_core::command::{OrderItemRequest, SERIAL_PACKAGE_DAYS};
-use ledger_core::error::DomainError;
+use ledger_core::error::{DomainError, ErrorClass};
 use ledger_core::event::{RechargeMethod, WithdrawalRoute};
 use ledger_core::ids::*;
 use ledger_core::invariants::violations;
@@ -639,7 +639,10 @@ impl World {
         let closed: HashMap<OrgId, Option<NaiveDate>> =
             self.ledger.state.books.iter().map(|(id, book)| (*id, book.closed_through)).collect();
         self.stats.commands += 1;
-        let result = self.ledger.execute(by, body);
+        let result = self.ledger.execute(by, body.clone());
+        if result.is_ok() {
+            self.check_rights_first(by, body);
+        }
         match &result {
             Err(error) => {
                 *self.stats.rejections.entry(error.code()).or_default() += 1;
@@ -664,6 +667,24 @@ impl World {
             self.check_replay();
         }
         result
+    }
+
+    /// Deciders judge rights before what a command changed (`decide/mod.rs`): decided again
+    /// after it was accepted, by its own org without a role, every command is refused for rights
+    /// (403, or 404 for what the actor may not see), never for what it just did (already exists,
+    /// already paid). The writer relies on it to refuse a replayed idempotency key to a caller
+    /// without the rights. The bootstrap is the one command without rights to check.
+    fn check_rights_first(&self, by: &Actor, body: CommandBody) {
+        if matches!(body, CommandBody::Setup(SetupCommand::Bootstrap { .. })) {
+            return;
+        }
+        let roleless = Actor { roles: BTreeSet::new(), ..by.clone() };
+        let again = self.ledger.decide(&roleless, body.clone());
+        let class = again.as_ref().err().map(DomainError::class);
+        assert!(
+            matches!(class, Some(ErrorClass::Forbidden | ErrorClass::NotFound)),
+            "{body:?}, decided again without roles, was not refused for rights: {again:?}"
+        );
     }
 
     /// The cheap checks of one new event: well-formed balanced entries in open periods, pairs
@@ -888,6 +909,9 @@ impl World {
             return;
         }
         let by = if dice.chance(50) { staff.finance } else { staff.finance2 };
+        if dice.chance(30) {
+            return self.expected_online_recharge(&customer, &by, dice);
+        }
         if !self.trades.is_empty() && dice.chance(15) {
             // The channel notifies again: the same trade number books nothing, whatever else it says.
             let (channel, trade_number) = dice.pick(&self.trades);
@@ -914,6 +938,40 @@ impl World {
         });
         if self.exec(&by, body).is_ok() {
             self.trades.push((channel, trade_number));
+        }
+    }
+
+    /// An online recharge requested first (by the customer or its seller's staff), then paid by
+    /// the channel's notification in the seller's book: for exactly its amount, or refused.
+    fn expected_online_recharge(&mut self, customer: &Customer, finance: &Actor, dice: &mut Dice) {
+        let recharge_id: RechargeId = self.fresh();
+        let requester = self.for_customer(customer, dice, |staff| &staff.sales);
+        let amount = dice.cents(1_000, 300_000);
+        let request = CommandBody::Money(MoneyCommand::RequestRecharge {
+            recharge_id,
+            approval_id: self.fresh(),
+            customer_id: customer.id,
+            amount,
+            method: RechargeMethod::Online,
+            reference: format!("checkout {}", self.next),
+        });
+        self.exec(&requester, request).expect("an online recharge request");
+        let wrong = dice.chance(10);
+        let trade_number = self.new_trade_number();
+        let body = CommandBody::Money(MoneyCommand::ConfirmOnlinePayment {
+            payment_id: recharge_id.0,
+            recharge_id: self.fresh(),
+            amount: if wrong { amount.plus(cent()) } else { amount },
+            channel: "alipay".into(),
+            trade_number: trade_number.clone(),
+        });
+        let result = self.exec(finance, body);
+        if wrong {
+            assert!(matches!(result, Err(DomainError::UnexpectedPayment { .. })), "a wrong amount booked: {result:?}");
+        } else {
+            let booked = result.expect("the expected payment books");
+            assert_eq!(booked.len(), 1, "the recharge alone");
+            self.trades.push(("alipay".into(), trade_number));
         }
     }
 
@@ -1001,7 +1059,10 @@ impl World {
                 &requester,
                 CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None }),
             );
-            if requester.org_id == request.book {
+            if requester.org_id == request.book && !requester.has_any(&[Role::Finance]) {
+                // Rights first: one who may approve nothing is told so.
+                assert!(matches!(result, Err(DomainError::Forbidden { .. })), "approved without the role: {result:?}");
+            } else if requester.org_id == request.book {
                 assert!(matches!(result, Err(DomainError::SelfApproval)), "self-approval: {result:?}");
                 self.stats.self_approvals_refused += 1;
             } else {
@@ -1110,6 +1171,24 @@ impl World {
         let order_id =
             if !affordable.is_empty() && dice.chance(50) { dice.pick(&affordable) } else { dice.pick(&pending) };
         let order = self.ledger.state.orders[&order_id].clone();
+        if dice.chance(20) {
+            // Paid online: the channel's notification names the order and its total.
+            let by = self.staff_of(order.seller_id).finance.clone();
+            let trade_number = self.new_trade_number();
+            let body = CommandBody::Money(MoneyCommand::ConfirmOnlinePayment {
+                payment_id: order_id.0,
+                recharge_id: self.fresh(),
+                amount: order.total,
+                channel: "wechat".into(),
+                trade_number: trade_number.clone(),
+            });
+            let (before, result) = (self.available(order.customer_id), self.exec(&by, body));
+            result.expect("an order paid online");
+            assert_eq!(self.available(order.customer_id), before, "through the wallet, and out again");
+            assert_eq!(self.ledger.state.orders[&order_id].status, OrderStatus::Paid);
+            self.trades.push(("wechat".into(), trade_number));
+            return;
+        }
         self.top_up(order.customer_id, order.total, dice);
         let customer = self.customer(order.customer_id).clone();
         let by = self.for_customer(&customer, dice, |staff| &staff.finance);

@@ -56,6 +56,24 @@ fn world_log() -> Vec<RecordedEvent> {
         trade_number: TradeNumber::try_from("2026011522001".to_owned()).unwrap(),
     };
     ledger(&mut world, &r2_finance, online.into());
+    // An online recharge the customer requests, then the channel's notification pays.
+    let expected = MoneyCommand::RequestRecharge {
+        recharge_id: id(202),
+        approval_id: id(203),
+        customer_id: world.customer,
+        amount: amount("95.00"),
+        method: RechargeMethod::Online,
+        reference: "checkout 7".into(),
+    };
+    ledger(&mut world, &customer, expected.into());
+    let paid = MoneyCommand::ConfirmOnlinePayment {
+        payment_id: uid(202),
+        recharge_id: id(204),
+        amount: amount("95.00"),
+        channel: "alipay".into(),
+        trade_number: TradeNumber::try_from("2026011522002".to_owned()).unwrap(),
+    };
+    ledger(&mut world, &r2_finance, paid.into());
     let coupon =
         MoneyCommand::GrantCoupon { customer_id: world.customer, amount: amount("20.00"), reason: "welcome".into() };
     ledger(&mut world, &r2_sales, coupon.into());
@@ -627,6 +645,14 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
             payloads.push(EventPayload::OrderCancelled(OrderCancelled { order_id: id(801), reason }));
         }
     }
+    // Event types added later go last: the hand-built records before them keep their positions.
+    payloads.push(EventPayload::OnlineRechargeRequested(OnlineRechargeRequested {
+        recharge_id: id(202),
+        customer_id: id(5),
+        book: id(4),
+        amount: amount("950.00"),
+        reference: text("checkout 7"),
+    }));
     payloads
 }
 

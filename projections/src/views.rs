@@ -316,7 +316,7 @@ pub struct MovementView {
     pub channel: Option<String>,
     /// A recharge's reference, a coupon's reason.
     pub reference: Option<String>,
-    /// `requested`, `rejected`, `confirmed`, `reversed`, `paid` or `granted`.
+    /// `requested`, `awaiting_payment` (an online recharge), `rejected`, `confirmed`, `reversed`, `paid` or `granted`.
     pub status: String,
     pub approval_id: Option<ApprovalId>,
     pub trade_number: Option<String>,

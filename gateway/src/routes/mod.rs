@@ -375,6 +375,14 @@ impl Minter {
         Minter { seed }
     }
 
+    /// A minter whatever the key: UUID v7 ids, and codes from the OS's random source. For what
+    /// must not be computable from the key (serial codes are bearer value): a retry answers
+    /// the ones the stored event holds (`CommandBody::idempotency_view` leaves them out of the
+    /// request's fingerprint).
+    pub fn random() -> Minter {
+        Minter { seed: None }
+    }
+
     pub fn uuid(&self, purpose: &str) -> Uuid {
         match &self.seed {
             None => Uuid::now_v7(),

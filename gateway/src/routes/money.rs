@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use ledger_core::event::{CouponGranted, RechargeMethod, WithdrawalPaid, WithdrawalRoute};
@@ -38,7 +39,8 @@ pub fn routes() -> Router<SharedState> {
 pub struct RechargeBody {
     pub customer_id: String,
     pub amount: String,
-    /// `online`, `offline` or `transfer`; online recharges are booked by the payment notification.
+    /// `online`, `offline` or `transfer`; an online recharge is booked when the payment
+    /// channel's notification pays it.
     #[serde(deserialize_with = "super::word")]
     #[schema(value_type = String)]
     pub method: RechargeMethod,
@@ -64,27 +66,52 @@ pub fn pending(id: impl ToString, approval_id: ApprovalId, position: u64) -> Pen
     }
 }
 
-/// Request an offline or transfer recharge (waits for approval).
+/// An online recharge, expected: the customer pays it through a payment channel of the book
+/// with `out_trade_no` = `id` and `total_amount` = `amount`, and the channel's notification books
+/// it (`POST /v1/payments/notify/{channel}`).
+#[derive(Serialize, ToSchema)]
+pub struct AwaitingPayment {
+    pub id: String,
+    /// `awaiting_payment`.
+    pub status: String,
+    pub amount: String,
+    pub position: u64,
+}
+
+/// Request a recharge: offline or transfer waits for approval (202); online waits for the
+/// payment channel's notification of exactly its amount (201).
 #[utoipa::path(post, path = "/v1/recharges", tag = "money", request_body = RechargeBody, security(("bearer" = [])),
-    responses((status = 202, body = Pending), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = AwaitingPayment, description = "an online recharge, awaiting its payment"),
+        (status = 202, body = Pending), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn request_recharge(
     State(state): State<SharedState>,
     caller: Caller,
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<RechargeBody>,
-) -> Result<Answer<Pending>, ApiError> {
+) -> Result<Response, ApiError> {
     let minter = Minter::new(&caller, &key, "recharges");
     let (recharge_id, approval_id): (RechargeId, ApprovalId) = (minter.id("recharge"), minter.id("approval"));
+    let method = body.method;
+    let amount = parse::amount("amount", &body.amount)?;
     let command = CommandBody::Money(MoneyCommand::RequestRecharge {
         recharge_id,
         approval_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
-        amount: parse::amount("amount", &body.amount)?,
-        method: body.method,
+        amount,
+        method,
         reference: body.reference,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    Ok(Answer(StatusCode::ACCEPTED, pending(recharge_id, approval_id, committed.position)))
+    if method == RechargeMethod::Online {
+        let awaiting = AwaitingPayment {
+            id: recharge_id.to_string(),
+            status: projections::projection::movements::AWAITING_PAYMENT.to_owned(),
+            amount: amount.to_string(),
+            position: committed.position,
+        };
+        return Ok(Answer(StatusCode::CREATED, awaiting).into_response());
+    }
+    Ok(Answer(StatusCode::ACCEPTED, pending(recharge_id, approval_id, committed.position)).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -303,7 +330,7 @@ pub struct MovementBody {
     pub channel: Option<String>,
     /// A recharge's reference, a coupon's reason.
     pub reference: Option<String>,
-    /// `requested`, `rejected`, `confirmed`, `reversed`, `paid` or `granted`.
+    /// `requested`, `awaiting_payment` (an online recharge), `rejected`, `confirmed`, `reversed`, `paid` or `granted`.
     pub status: String,
     pub approval_id: Option<String>,
     /// An online recharge's trade number at its payment channel.
@@ -357,7 +384,7 @@ async fn readable_movement(
     movement_body(state, view).await
 }
 
-/// A recharge: requested (awaiting approval), rejected, confirmed or reversed.
+/// A recharge: requested (awaiting approval), awaiting payment (online), rejected, confirmed or reversed.
 #[utoipa::path(get, path = "/v1/recharges/{id}", tag = "money", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = MovementBody), (status = 404, body = Problem)))]
 pub async fn get_recharge(

@@ -1,7 +1,11 @@
-//! `POST /v1/payments/notify/{channel}`: the channel's signed notification of an online
-//! recharge. Unauthenticated (the signature is the authentication). A bad signature is a 400
-//! and books nothing; a good one books once, however often the channel resends it (the trade
-//! number is the idempotency key), and is answered `success`, as the channel expects.
+//! `POST /v1/payments/notify/{channel}`: the channel's signed notification of a payment.
+//! Unauthenticated (the signature is the authentication). A bad signature, a missing field or
+//! another merchant's `app_id` or `seller_id` is a 400 and books nothing. A good one is booked in
+//! the book that owns the channel, only if it pays what that book expects under its
+//! `out_trade_no` (an online recharge requested first, or an order placed first) for exactly its
+//! amount: anything else is a 422 `unexpected_payment` and books nothing. It books once, however
+//! often the channel resends it (the trade number is the idempotency key), and is answered
+//! `success`, as the channel expects.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +17,7 @@ use axum::{Form, Router};
 use commands::IdempotencyKey;
 use ledger_core::ids::{PrincipalId, RechargeId, TradeNumber};
 use ledger_core::org::{Actor, Role};
-use ledger_core::CommandBody;
+use ledger_core::{CommandBody, DomainError};
 use sha2::{Digest, Sha256};
 
 use super::{parse, JsonBody};
@@ -74,10 +78,11 @@ async fn fields(request: Request, state: &SharedState) -> Result<BTreeMap<String
 #[utoipa::path(post, path = "/v1/payments/notify/{channel}", tag = "money",
     params(("channel" = String, Path, description = "a configured payment channel, e.g. alipay")),
     request_body(content = BTreeMap<String, String>, content_type = "application/x-www-form-urlencoded",
-        description = "trade_no, out_trade_no, total_amount, trade_status, passback_params (customer id), sign_type=RSA2, sign"),
+        description = "app_id, seller_id (the channel's), trade_no, out_trade_no (the id of the online recharge or order it pays), total_amount (its amount), trade_status, sign_type=RSA2, sign"),
     responses((status = 200, description = "`success`", content_type = "text/plain"),
-        (status = 400, body = Problem, description = "bad signature or fields; nothing booked"),
-        (status = 404, body = Problem), (status = 422, body = Problem)))]
+        (status = 400, body = Problem, description = "bad signature, a missing field, another merchant's app_id or seller_id; nothing booked"),
+        (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "unexpected_payment: nothing of the channel's book awaits this payment of this amount; nothing booked")))]
 pub async fn notify(
     State(state): State<SharedState>,
     Path(channel): Path<String>,
@@ -86,7 +91,7 @@ pub async fn notify(
     let result = take(&state, &channel, request).await;
     state.metrics.count_payment(match &result {
         Ok(()) => "booked",
-        Err(ApiError::BadRequest { .. }) => "refused",
+        Err(ApiError::BadRequest { .. } | ApiError::Domain(_) | ApiError::Invalid { .. }) => "refused",
         Err(_) => "failed",
     });
     result?;
@@ -94,26 +99,32 @@ pub async fn notify(
 }
 
 async fn take(state: &SharedState, channel: &str, request: Request) -> Result<(), ApiError> {
-    let key = state.payment_keys.get(channel).ok_or(ApiError::NotFound { what: "payment channel" })?;
+    let not_found = || ApiError::NotFound { what: "payment channel" };
+    let key = state.payment_keys.get(channel).ok_or_else(not_found)?;
+    let settings = state.settings.payment_channels.get(channel).ok_or_else(not_found)?;
+    let book = settings.book.ok_or_else(not_found)?;
     let fields = fields(request, state).await?;
     verify(key, &fields).map_err(rejected)?;
-    let notification = read_notification(&fields).map_err(rejected)?;
+    let notification = read_notification(settings, &fields).map_err(rejected)?;
     if !notification.paid {
         return Ok(());
     }
-    let customer_id = parse::id("passback_params", &notification.customer_id)?;
     let amount = parse::positive_amount("total_amount", &notification.total_amount)?;
     let trade_number = TradeNumber::try_from(notification.trade_number.clone())
         .map_err(|reason| ApiError::invalid("invalid_field", "trade_no", reason))?;
-    // The seller of the customer confirms, as its finance would: the decider books the
-    // recharge in the seller's book and refuses a customer confirming its own payment.
-    let customer = state.read.org(customer_id).await?.ok_or(ApiError::NotFound { what: "customer" })?;
-    let seller = customer.parent_id.ok_or(ApiError::NotFound { what: "customer" })?;
+    // What the payment is for is the ledger's to find; an id that is no UUID names nothing.
+    let payment_id = notification.out_trade_number.parse::<uuid::Uuid>().map_err(|_| {
+        ApiError::Domain(DomainError::UnexpectedPayment {
+            reason: format!("out_trade_no {:?} names no online recharge or order", notification.out_trade_number),
+        })
+    })?;
+    // The book that owns the channel confirms, as its finance would: the decider matches the
+    // payment against what that book expects, and books it there.
     let principal = PrincipalId(derived_uuid(&["payment-channel", channel]));
-    let caller = Caller { actor: Actor::new(seller, principal, [Role::Finance]) };
-    let command = CommandBody::Money(MoneyCommand::ConfirmOnlineRecharge {
+    let caller = Caller { actor: Actor::new(book, principal, [Role::Finance]) };
+    let command = CommandBody::Money(MoneyCommand::ConfirmOnlinePayment {
+        payment_id,
         recharge_id: RechargeId(derived_uuid(&["recharge", channel, trade_number.as_str()])),
-        customer_id,
         amount,
         channel: channel.to_owned(),
         trade_number,

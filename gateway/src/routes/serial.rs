@@ -136,10 +136,11 @@ pub async fn issue_batch(
     if !(1..=SERIAL_BATCH_MAX).contains(&body.count) {
         return Err(ApiError::invalid("invalid_field", "count", format!("must be 1..={SERIAL_BATCH_MAX}")));
     }
-    let minter = Minter::new(&caller, &key, "serial-batches");
-    let batch_id: SerialBatchId = minter.id("batch");
+    let batch_id: SerialBatchId = Minter::new(&caller, &key, "serial-batches").id("batch");
+    // Drawn anew for every request, even a retry: what it is answered is the stored event's.
+    let drawn = Minter::random();
     let codes = (0..body.count)
-        .map(|index| SerialCode::try_from(minter.code(&format!("code-{index}"), SERIAL_CODE_LENGTH)))
+        .map(|index| SerialCode::try_from(drawn.code(&format!("code-{index}"), SERIAL_CODE_LENGTH)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(ApiError::Internal)?;
     let command = CommandBody::Serial(SerialCommand::IssueSerialCodes {

@@ -24,11 +24,17 @@ pub struct Options {
     pub generate_admin_token: bool,
     /// Reuse a data directory (a restart) instead of a fresh one.
     pub data_dir: Option<tempfile::TempDir>,
-    pub payment_keys: BTreeMap<String, String>,
+    /// Payment channels by name (`KBOSS_PAYMENT_*_<CHANNEL>`).
+    pub payment_channels: BTreeMap<String, PaymentChannel>,
     /// `KBOSS_CORS_ORIGINS`.
     pub cors_origins: Vec<String>,
     /// NATS JetStream (server mode): the URL and the stream this app publishes to.
     pub nats: Option<(String, String)>,
+    /// `KBOSS_CONCURRENT_REQUESTS_MAX`, `KBOSS_WRITER_CHANNEL_CAPACITY`,
+    /// `KBOSS_WRITER_BATCH_COMMANDS_MAX`; the defaults when absent.
+    pub concurrent_requests_max: Option<usize>,
+    pub writer_channel_capacity: Option<usize>,
+    pub writer_batch_commands_max: Option<usize>,
 }
 
 pub struct TestApp {
@@ -75,14 +81,16 @@ pub async fn spawn_app(options: Options) -> TestApp {
         admin_token: (!options.generate_admin_token).then(|| Secret::new(ADMIN_TOKEN)),
         database_url: options.database_url.map(Secret::new),
         approval_webhook_url: options.webhook_url,
-        payment_channels: options
-            .payment_keys
-            .into_iter()
-            .map(|(name, pem)| (name, PaymentChannel { public_key_pem: pem }))
-            .collect(),
+        payment_channels: options.payment_channels,
         clock: clock.clone(),
         cors_origins: options.cors_origins,
         ..Settings::default()
+    };
+    let settings = Settings {
+        concurrent_requests_max: options.concurrent_requests_max.unwrap_or(settings.concurrent_requests_max),
+        writer_channel_capacity: options.writer_channel_capacity.unwrap_or(settings.writer_channel_capacity),
+        writer_batch_commands_max: options.writer_batch_commands_max.unwrap_or(settings.writer_batch_commands_max),
+        ..settings
     };
     let settings = match options.nats {
         Some((url, stream)) => Settings {

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod cli_operations;
 mod contract;
+mod controls;
 mod edges;
 mod export;
 mod flow;

@@ -19,13 +19,13 @@ impl Decider<'_> {
     ) -> Result<Vec<Event>, DomainError> {
         let approval = self.state.approvals.get(&approval_id).filter(|approval| self.reaches(approval.request.book));
         let approval = approval.ok_or_else(|| DomainError::not_found("approval", approval_id))?;
+        self.require_roles(&[Role::Finance])?;
         if approval.decision != Decision::Pending {
             return Err(DomainError::ApprovalDecided { status: approval.decision.as_str() });
         }
         if approval.request.requested_by == self.command.actor.principal_id {
             return Err(DomainError::SelfApproval);
         }
-        self.require_roles(&[Role::Finance])?;
         let decided = ApprovalDecided {
             approval_id,
             decided_by: self.command.actor.principal_id,

@@ -2,7 +2,11 @@
 //!
 //! Every decider follows the same shape: find what the command is about (404 when it is absent
 //! or belongs to another tenant), check the actor's roles (403), check the business rules (409 or
-//! 422), then return the events with the entries they book. Booking goes through
+//! 422), then return the events with the entries they book. The order matters: nothing about the
+//! state but what the actor may see and do is judged before the roles, so a refusal for rights
+//! (403, 404) does not depend on what the command did before. The writer relies on it: a retry
+//! with a known idempotency key is decided again, and refused so, before the stored answer is
+//! given (a colleague's answer is not a role's to read). Booking goes through
 //! [`Decider::booked`], which evaluates the posting rules, pairs inter-company lines and refuses
 //! closed periods and overdrawn wallets for every flow alike.
 
@@ -183,6 +187,7 @@ impl State {
             E::ApprovalGranted(event) => approvals::approval_decided(self, event, Decision::Granted),
             E::ApprovalRejected(event) => approvals::approval_decided(self, event, Decision::Rejected),
             E::RechargeRequested(event) => money_flows::recharge_requested(self, event),
+            E::OnlineRechargeRequested(event) => money_flows::online_recharge_requested(self, event),
             E::RechargeConfirmed(event) => money_flows::recharge_confirmed(self, event),
             E::RechargeReversed(event) => money_flows::recharge_reversed(self, event),
             E::CouponGranted(_) => {}

@@ -3,12 +3,12 @@
 use crate::command::MoneyCommand;
 use crate::error::DomainError;
 use crate::event::*;
-use crate::ids::{ApprovalId, OrgId, RechargeId, TradeNumber, WithdrawalId};
+use crate::ids::{ApprovalId, OrderId, OrgId, RechargeId, TradeNumber, WithdrawalId};
 use crate::journal::Posting;
 use crate::money::Amount;
 use crate::org::Role;
 use crate::rules::PartyRef;
-use crate::state::{Recharge, RechargeStatus, State, Withdrawal, WithdrawalStatus};
+use crate::state::{OrderStatus, Recharge, RechargeStatus, State, Withdrawal, WithdrawalStatus};
 
 use super::{prose_field, text_field, Decider};
 
@@ -48,6 +48,9 @@ impl Decider<'_> {
         match command {
             C::ConfirmOnlineRecharge { recharge_id, customer_id, amount, channel, trade_number } => {
                 self.confirm_online_recharge(recharge_id, customer_id, amount, channel, trade_number)
+            }
+            C::ConfirmOnlinePayment { payment_id, recharge_id, amount, channel, trade_number } => {
+                self.confirm_online_payment(*payment_id, *recharge_id, *amount, channel, trade_number)
             }
             C::RequestRecharge { recharge_id, approval_id, customer_id, amount, method, reference } => {
                 self.request_recharge(recharge_id, approval_id, customer_id, amount, method, reference)
@@ -96,6 +99,73 @@ impl Decider<'_> {
         Ok(vec![self.booked(payload, &[posting])?])
     }
 
+    /// A channel's notification, in the book that owns the channel (the actor's): it pays an
+    /// online recharge or an order that awaits payment under `payment_id`, for its amount.
+    fn confirm_online_payment(
+        &self,
+        payment_id: uuid::Uuid,
+        recharge_id: RechargeId,
+        amount: Amount,
+        channel: &str,
+        trade_number: &TradeNumber,
+    ) -> Result<Vec<Event>, DomainError> {
+        let book = self.command.actor.org_id;
+        self.book_for(book, &[Role::Finance])?;
+        let channel = text_field("channel", channel)?;
+        // A channel notifies again until it is answered: the same trade number books once.
+        if self.state.trade_numbers.contains(&(channel.clone(), trade_number.clone())) {
+            return Ok(Vec::new());
+        }
+        let amount = positive("amount", amount)?;
+        let unexpected = |reason: String| Err(DomainError::UnexpectedPayment { reason });
+        let confirmed = |recharge_id: RechargeId, customer_id: OrgId| {
+            EventPayload::RechargeConfirmed(RechargeConfirmed {
+                recharge_id,
+                customer_id,
+                book,
+                amount,
+                method: RechargeMethod::Online,
+                reference: trade_number.to_string(),
+                channel: Some(channel.clone()),
+                trade_number: Some(trade_number.clone()),
+            })
+        };
+        let expected_recharge = self
+            .state
+            .recharges
+            .get(&RechargeId(payment_id))
+            .filter(|recharge| recharge.book == book && recharge.method == RechargeMethod::Online);
+        if let Some(recharge) = expected_recharge {
+            if recharge.status != RechargeStatus::AwaitingPayment {
+                return unexpected(format!("the online recharge {payment_id} is already paid"));
+            }
+            if recharge.amount != amount {
+                return unexpected(format!(
+                    "the online recharge {payment_id} awaits {}, not {amount}",
+                    recharge.amount
+                ));
+            }
+            let posting = self.wallet_posting("recharge.online", book, recharge.customer_id, amount);
+            return Ok(vec![self.booked(confirmed(recharge.recharge_id, recharge.customer_id), &[posting])?]);
+        }
+        let expected_order = self.state.orders.get(&OrderId(payment_id)).filter(|order| order.seller_id == book);
+        let Some(order) = expected_order else {
+            return unexpected(format!("no online recharge or order of this book awaits payment as {payment_id}"));
+        };
+        if order.status != OrderStatus::PendingPayment {
+            return unexpected(format!("the order {payment_id} is {}, not awaiting payment", order.status.as_str()));
+        }
+        if order.total != amount {
+            return unexpected(format!("the order {payment_id} costs {}, not {amount}", order.total));
+        }
+        // Through the wallet: the money arrives as a recharge and pays the order at once.
+        self.new_recharge_id(recharge_id)?;
+        let posting = self.wallet_posting("recharge.online", book, order.customer_id, amount);
+        let mut events = vec![self.booked(confirmed(recharge_id, order.customer_id), &[posting])?];
+        events.extend(self.order_payment(order)?);
+        Ok(events)
+    }
+
     fn request_recharge(
         &self,
         recharge_id: &RechargeId,
@@ -105,14 +175,19 @@ impl Decider<'_> {
         method: &RechargeMethod,
         reference: &String,
     ) -> Result<Vec<Event>, DomainError> {
-        if *method == RechargeMethod::Online {
-            return Err(DomainError::invalid_field(
-                "method",
-                "online recharges are booked by the payment notification",
-            ));
-        }
         let (_, book) = self.customer_for(*customer_id, &[Role::Sales, Role::Finance])?;
         self.new_recharge_id(*recharge_id)?;
+        if *method == RechargeMethod::Online {
+            // Expected, not booked: the channel's notification pays it (`confirm_online_payment`).
+            let request = OnlineRechargeRequested {
+                recharge_id: *recharge_id,
+                customer_id: *customer_id,
+                book,
+                amount: positive("amount", *amount)?,
+                reference: text_field("reference", reference)?,
+            };
+            return Ok(vec![Event::new(EventPayload::OnlineRechargeRequested(request))]);
+        }
         self.new_approval_id(*approval_id)?;
         let request = RechargeRequested {
             recharge_id: *recharge_id,
@@ -325,6 +400,11 @@ pub(super) fn recharge_requested(state: &mut State, event: &RechargeRequested) {
     record_recharge(state, recharge, RechargeStatus::Requested);
     let wallet = state.wallets.entry(event.customer_id).or_default();
     wallet.pending_recharges = wallet.pending_recharges.plus(event.amount);
+}
+
+pub(super) fn online_recharge_requested(state: &mut State, event: &OnlineRechargeRequested) {
+    let recharge = (event.recharge_id, event.customer_id, event.book, event.amount, RechargeMethod::Online);
+    record_recharge(state, recharge, RechargeStatus::AwaitingPayment);
 }
 
 pub(super) fn recharge_confirmed(state: &mut State, event: &RechargeConfirmed) {

@@ -227,7 +227,7 @@ impl Decider<'_> {
         let invite = match invite_code {
             None => None,
             Some(code) => {
-                let invite = self.state.invite_codes.get(code).filter(|invite| invite.book == seller);
+                let invite = self.state.invite_codes.get(&(seller, code.clone()));
                 Some(invite.ok_or_else(|| DomainError::InvalidInviteCode { code: code.to_string() })?)
             }
         };
@@ -258,6 +258,14 @@ impl Decider<'_> {
             OrderStatus::Cancelled => return Err(order_state_error(order, "pay")),
             _ => return Err(DomainError::OrderAlreadyPaid),
         }
+        self.order_payment(order)
+    }
+
+    /// The payment of an order awaiting it, from the customer's wallet: the sale in every book
+    /// of the chain and its commissions (from balance, or from an online payment that has just
+    /// credited the wallet).
+    pub(super) fn order_payment(&self, order: &Order) -> Result<Vec<Event>, DomainError> {
+        let order_id = order.order_id;
         let payload = EventPayload::OrderPaid(OrderPaid {
             order_id,
             customer_id: order.customer_id,

@@ -92,15 +92,15 @@ impl Decider<'_> {
         list_price: &UnitPrice,
         unit: &String,
     ) -> Result<Vec<Event>, DomainError> {
-        if self.state.products.contains_key(product_id) {
-            return Err(DomainError::AlreadyExists { what: "product", id: product_id.to_string() });
-        }
         let supplier = self.visible_org(*supplier_id, "supplier")?;
         if supplier.kind != OrgKind::Supplier {
             return Err(DomainError::not_found("supplier", supplier_id));
         }
         let owner_id = supplier.parent_id.expect("suppliers belong to an org");
         self.book_for(owner_id, &[Role::Operations])?;
+        if self.state.products.contains_key(product_id) {
+            return Err(DomainError::AlreadyExists { what: "product", id: product_id.to_string() });
+        }
         let event = ProductCreated {
             product_id: *product_id,
             name: text_field("name", name)?,
@@ -154,7 +154,7 @@ impl Decider<'_> {
         salesperson: &Option<String>,
     ) -> Result<Vec<Event>, DomainError> {
         self.book_for(*book, &[Role::Sales])?;
-        if self.state.invite_codes.contains_key(code) {
+        if self.state.invite_codes.contains_key(&(*book, code.clone())) {
             return Err(DomainError::AlreadyExists { what: "invite code", id: code.to_string() });
         }
         if let Some(promotion_id) = promotion_id {
@@ -520,5 +520,5 @@ pub(super) fn promotion_created(state: &mut State, event: &PromotionCreated) {
 }
 
 pub(super) fn invite_code_created(state: &mut State, event: &InviteCodeCreated) {
-    state.invite_codes.insert(event.code.clone(), event.clone());
+    state.invite_codes.insert((event.book, event.code.clone()), event.clone());
 }

@@ -104,6 +104,8 @@ event_tags! {
     PeriodClosed = 36,
     BusinessBooked = 37,
     TokenIssued = 38,
+    // 39..=59 are left to the event types of the parallel branches of issue 9.
+    OnlineRechargeRequested = 60,
 }
 
 /// The layouts of older schema versions this build still reads (and never writes), by event
@@ -456,6 +458,7 @@ wire_struct!(InviteCodeCreated { code, book, promotion_id, salesperson });
 wire_struct!(ApprovalRequested { approval_id, book, kind, requested_by, proposal });
 wire_struct!(ApprovalDecided { approval_id, decided_by, comment });
 wire_struct!(RechargeRequested { recharge_id, approval_id, customer_id, book, amount, method, reference });
+wire_struct!(OnlineRechargeRequested { recharge_id, customer_id, book, amount, reference });
 wire_struct!(RechargeConfirmed { recharge_id, customer_id, book, amount, method, reference, channel, trade_number });
 wire_struct!(RechargeReversed { recharge_id, customer_id, book, amount, reason });
 wire_struct!(CouponGranted { customer_id, book, amount, reason });

@@ -254,6 +254,7 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
     use EventPayload as E;
     let (order_id, reference) = match payload {
         E::RechargeRequested(event) => (None, text(&event.reference, event.book)),
+        E::OnlineRechargeRequested(event) => (None, text(&event.reference, event.book)),
         E::RechargeConfirmed(event) => {
             let requested = references.get(&event.recharge_id.to_string()).filter(|_| event.trade_number.is_none());
             (None, text(requested.unwrap_or(&event.reference), event.book))

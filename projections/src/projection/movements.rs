@@ -20,6 +20,8 @@ pub const COUPON: &str = "coupon";
 
 /// A request awaiting its approval.
 pub const REQUESTED: &str = "requested";
+/// An online recharge awaiting its payment notification.
+pub const AWAITING_PAYMENT: &str = "awaiting_payment";
 
 const INSERT: &str = "INSERT INTO rm_money_movements (kind, movement_id, customer_id, book, amount, channel, reference,
          status, approval_id, trade_number, requested_at, requested_position, booked_position)
@@ -58,6 +60,18 @@ fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
             reference: Some(&requested.reference),
             status: REQUESTED,
             approval_id: Some(requested.approval_id.to_string()),
+            trade_number: None,
+        },
+        EventPayload::OnlineRechargeRequested(requested) => Movement {
+            kind: RECHARGE,
+            id: requested.recharge_id.to_string(),
+            customer_id: requested.customer_id.to_string(),
+            book: requested.book.to_string(),
+            amount: requested.amount,
+            channel: Some(enum_text(&ledger_core::event::RechargeMethod::Online)),
+            reference: Some(&requested.reference),
+            status: AWAITING_PAYMENT,
+            approval_id: None,
             trade_number: None,
         },
         EventPayload::RechargeConfirmed(confirmed) => Movement {
@@ -123,7 +137,7 @@ fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
         }
         _ => return,
     };
-    let booked = movement.status != REQUESTED;
+    let booked = movement.status != REQUESTED && movement.status != AWAITING_PAYMENT;
     let params = vec![
         SqlValue::text(movement.kind),
         SqlValue::Text(movement.id),
