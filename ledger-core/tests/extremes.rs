@@ -68,30 +68,79 @@ fn edge_date() -> impl Strategy<Value = NaiveDate> {
 #[derive(Clone, Debug)]
 enum Step {
     OnlineRecharge(Amount),
+    /// An online recharge requested (the customer's), to be paid by `OnlinePayment`.
+    ExpectedRecharge(Amount),
+    /// A channel's notification for a recharge or an order (`pick`): of `amount`, or (`None`)
+    /// of exactly what it awaits.
+    OnlinePayment {
+        pick: usize,
+        order: bool,
+        amount: Option<Amount>,
+    },
     OfflineRecharge(Amount),
     Coupon(Amount),
-    Order { expensive: bool, quantity: Quantity, periods: u32, items: usize },
-    Pay { pick: usize },
-    Fulfil { pick: usize },
-    Refund { pick: usize, amount: Amount, penalty: Amount },
-    Withdraw { amount: Amount, original: bool },
-    Usage { expensive: bool, quantity: Quantity },
-    Renew { pick: usize, periods: u32 },
-    Cancel { pick: usize },
+    Order {
+        expensive: bool,
+        quantity: Quantity,
+        periods: u32,
+        items: usize,
+    },
+    Pay {
+        pick: usize,
+    },
+    Fulfil {
+        pick: usize,
+    },
+    Refund {
+        pick: usize,
+        amount: Amount,
+        penalty: Amount,
+    },
+    Withdraw {
+        amount: Amount,
+        original: bool,
+    },
+    Usage {
+        expensive: bool,
+        quantity: Quantity,
+    },
+    Renew {
+        pick: usize,
+        periods: u32,
+    },
+    Cancel {
+        pick: usize,
+    },
     Rate(Rate),
-    Decide { pick: usize, grant: bool },
+    Decide {
+        pick: usize,
+        grant: bool,
+    },
     Invoice(Amount),
-    Statement { from: NaiveDate, to: NaiveDate },
+    Statement {
+        from: NaiveDate,
+        to: NaiveDate,
+    },
     Close(NaiveDate),
     SerialPrice(Amount),
-    SerialBatch { codes: usize },
-    ReverseRecharge { pick: usize },
+    SerialBatch {
+        codes: usize,
+    },
+    ReverseRecharge {
+        pick: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     let pick = any::<usize>();
     prop_oneof![
         edge_amount().prop_map(Step::OnlineRecharge),
+        edge_amount().prop_map(Step::ExpectedRecharge),
+        (pick, any::<bool>(), prop::option::of(edge_amount())).prop_map(|(pick, order, amount)| Step::OnlinePayment {
+            pick,
+            order,
+            amount
+        }),
         edge_amount().prop_map(Step::OfflineRecharge),
         edge_amount().prop_map(Step::Coupon),
         (
@@ -238,6 +287,35 @@ impl World {
                     channel: "alipay".into(),
                     trade_number: TradeNumber::try_from(format!("T{trade}")).unwrap(),
                 })
+            }
+            Step::ExpectedRecharge(amount) => {
+                let body = CommandBody::Money(MoneyCommand::RequestRecharge {
+                    recharge_id: self.fresh(),
+                    approval_id: self.fresh(),
+                    customer_id: customer,
+                    amount,
+                    method: RechargeMethod::Online,
+                    reference: "checkout".into(),
+                });
+                return Some((self.world.customer_actor.clone(), body));
+            }
+            Step::OnlinePayment { pick, order, amount } => {
+                let (payment_id, awaited) = if order {
+                    let order_id = Self::pick(&orders, pick)?;
+                    (order_id.0, state.orders[&order_id].total)
+                } else {
+                    let recharge_id = Self::pick(&recharges, pick)?;
+                    (recharge_id.0, state.recharges[&recharge_id].amount)
+                };
+                let trade = self.next.to_string();
+                let body = CommandBody::Money(MoneyCommand::ConfirmOnlinePayment {
+                    payment_id,
+                    recharge_id: self.fresh(),
+                    amount: amount.unwrap_or(awaited),
+                    channel: "alipay".into(),
+                    trade_number: TradeNumber::try_from(format!("P{trade}")).unwrap(),
+                });
+                return Some((r2_finance, body));
             }
             Step::OfflineRecharge(amount) => {
                 let body = CommandBody::Money(MoneyCommand::RequestRecharge {
