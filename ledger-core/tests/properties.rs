@@ -39,7 +39,9 @@ use ledger_core::pricing::RateScope;
 use ledger_core::rules::{builtin_kind_amounts, default_rules, LinearSum, PartyRef, PostingRule, RuleLine, RuleSet};
 use ledger_core::state::{Decision, Order, OrderStatus, RechargeStatus, WithdrawalStatus};
 use ledger_core::testing::{actor, amount, date, id, MemoryLedger};
-use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand};
+use ledger_core::{
+    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
+};
 use ledger_core::{CommandBody, RecordedEvent};
 
 /// The full invariant check (`invariants::violations`) runs every this many commands; the cheap
@@ -1727,16 +1729,29 @@ impl World {
             .expect("a parent sets its child's mode");
     }
 
-    /// A token for a staff member of a random book: books nothing, changes no balance.
+    /// A token for a staff member of a random book, sometimes revoked at once: books nothing,
+    /// changes no balance.
     fn issue_token(&mut self, dice: &mut Dice) {
         let book = dice.pick(&self.book_order);
         let by = self.staff_of(book).admin.clone();
         let principal_id: PrincipalId = self.fresh();
         let token_hash = format!("{:064x}", principal_id.0.as_u128());
         let roles = BTreeSet::from([dice.pick(&[Role::Finance, Role::Sales, Role::Operations])]);
-        let body =
-            CommandBody::Setup(SetupCommand::IssueToken { principal_id, org_id: book, roles, label: None, token_hash });
+        let body = CommandBody::Access(AccessCommand::IssueToken {
+            principal_id,
+            org_id: book,
+            user_id: ledger_core::ids::UserId(principal_id.0),
+            new_user: Some("staff".into()),
+            roles: Some(roles),
+            label: None,
+            expires_at: None,
+            token_hash,
+        });
         self.exec(&by, body).expect("an admin issues a token in its own book");
+        if dice.chance(50) {
+            let revoke = AccessCommand::RevokeToken { principal_id, reason: Some("left".into()) };
+            self.exec(&by, CommandBody::Access(revoke)).expect("an admin revokes a token of its own book");
+        }
     }
 
     /// A new version of one default rule: what is booked from now on says so; replay does not care.

@@ -110,7 +110,7 @@ async fn take(state: &SharedState, channel: &str, request: Request) -> Result<()
     let customer = state.read.org(customer_id).await?.ok_or(ApiError::NotFound { what: "customer" })?;
     let seller = customer.parent_id.ok_or(ApiError::NotFound { what: "customer" })?;
     let principal = PrincipalId(derived_uuid(&["payment-channel", channel]));
-    let caller = Caller { actor: Actor::new(seller, principal, [Role::Finance]) };
+    let caller = Caller::internal(Actor::new(seller, principal, [Role::Finance]));
     let command = CommandBody::Money(MoneyCommand::ConfirmOnlineRecharge {
         recharge_id: RechargeId(derived_uuid(&["recharge", channel, trade_number.as_str()])),
         customer_id,

@@ -18,6 +18,7 @@ mod notifier;
 mod openapi;
 mod outage;
 mod payments;
+mod people;
 mod postgres;
 mod settlements;
 mod tenancy;
