@@ -184,8 +184,8 @@ struct Pending {
 
 enum Message {
     Command(Pending),
-    /// Answers with a copy of the decision state (tests, `kboss verify`).
-    Inspect(oneshot::Sender<Option<State>>),
+    /// Looks at the decision state between batches (tests, `kboss verify`, start-up checks).
+    Inspect(Box<dyn FnOnce(Option<&State>) + Send>),
     Shutdown,
 }
 
@@ -260,8 +260,17 @@ impl WriterHandle {
 
     /// A copy of the writer's decision state, taken between batches.
     pub async fn state(&self) -> Option<State> {
+        self.inspect(State::clone).await
+    }
+
+    /// What `look` reads of the writer's decision state, taken between batches, without copying
+    /// the state. `None` when the writer has stopped or holds no state.
+    pub async fn inspect<R: Send + 'static>(&self, look: impl FnOnce(&State) -> R + Send + 'static) -> Option<R> {
         let (reply, answer) = oneshot::channel();
-        self.sender.send(Message::Inspect(reply)).await.ok()?;
+        let look = Box::new(move |state: Option<&State>| {
+            let _ = reply.send(state.map(look));
+        });
+        self.sender.send(Message::Inspect(look)).await.ok()?;
         answer.await.ok().flatten()
     }
 }
@@ -529,12 +538,12 @@ impl<R: LogRead> WriterLoop<R> {
     fn take(&mut self, message: Message, batch: &mut Vec<Pending>) -> bool {
         match message {
             Message::Command(pending) => batch.push(pending),
-            Message::Inspect(reply) => {
+            Message::Inspect(look) => {
                 if !batch.is_empty() {
                     self.process(std::mem::take(batch));
                 }
                 self.drain_appender();
-                let _ = reply.send(self.state.clone());
+                look(self.state.as_ref());
             }
             Message::Shutdown => return true,
         }

@@ -13,21 +13,21 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use commands::{CommandError, Request as WriterRequest, Writer, WriterConfig};
+use commands::{CommandError, Request as WriterRequest, Writer, WriterConfig, WriterHandle};
 use event_log::{
     AnyReader, AsyncLog, PostgresReader, PostgresStore, SqliteReader, SqliteStore, StoreError, TaskReports,
 };
-use ledger_core::ids::{OrgId, PrincipalId};
+use ledger_core::ids::{OrgId, PrincipalId, UserId};
 use ledger_core::money::Currency;
 use ledger_core::org::{Actor, OrgKind, Role};
-use ledger_core::{CommandBody, EventPayload, SetupCommand};
+use ledger_core::{AccessCommand, CommandBody, EventPayload, SetupCommand};
 use projections::{ConsumerProgress, ReadModels};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{generate_token, token_hash, TokenCache};
+use crate::auth::{generate_token, token_hash, Caller, TokenCache};
 use crate::config::{ConfigError, Secret, Settings};
 use crate::distribution::DistributionError;
 use crate::metrics::Metrics;
@@ -184,6 +184,7 @@ pub fn router(state: SharedState) -> Router {
     let cors = cors_layer(&state.settings.cors_origins);
     crate::routes::ops::routes()
         .merge(crate::routes::orgs::routes())
+        .merge(crate::routes::users::routes())
         .merge(crate::routes::catalog::routes())
         .merge(crate::routes::money::routes())
         .merge(crate::routes::orders::routes())
@@ -406,21 +407,30 @@ async fn open_reader(open: &ReaderOpener) -> Result<AsyncLog<AnyReader>, StartEr
 }
 
 /// The events a complete bootstrap begins the log with: the platform and its posting rules (the
-/// `Bootstrap` command), then the `super_admin`'s token.
-const BOOTSTRAP_EVENTS: usize = 3;
+/// `Bootstrap` command), then the deployment's admin user and token (`SetAdminToken`). A log
+/// bootstrapped before users has three: its token had no user.
+const BOOTSTRAP_EVENTS: usize = 4;
 
-/// On a fresh store: the platform org, and its `super_admin` token (`admin_token` from the
+/// The least a configured `KBOSS_ADMIN_TOKEN` must carry: as many random bytes as a generated one.
+pub const ADMIN_TOKEN_BYTES_MIN: usize = crate::auth::TOKEN_BYTES;
+
+/// On a fresh store: the platform org, and its deployment admin token (`admin_token` from the
 /// settings, else a generated one, printed once and written to `<data_dir>/admin.token`). The two
 /// are two commands: a start interrupted between them left a platform nobody can act for, and
-/// this start issues the token (nothing else can have been booked without one).
+/// this start issues the token (nothing else can have been booked without one). On a store that
+/// has one, a configured `admin_token` must be the one in force: a changed value is an error
+/// (`kboss admin rotate-token` replaces it), never silently ignored.
 async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
+    if let Some(token) = &state.settings.admin_token {
+        check_admin_token(token.expose())?;
+    }
     let WriteSide::Leader(writer) = &state.writer else { return Ok(()) };
     let platform = if *writer.committed().borrow() == 0 {
         None
     } else {
         let first = state.log.read_after(0, BOOTSTRAP_EVENTS).await?;
         if first.iter().any(|event| matches!(event.event.payload, EventPayload::TokenIssued(_))) {
-            return Ok(());
+            return check_configured_admin_token(state, writer).await;
         }
         let platform = first.iter().find_map(|event| match &event.event.payload {
             EventPayload::OrgOpened(opened) if opened.org.kind == OrgKind::Platform => Some(opened.org.id),
@@ -428,7 +438,7 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         });
         match platform {
             Some(platform) => {
-                tracing::warn!(%platform, "the last start stopped before the super_admin token was issued; issuing it now");
+                tracing::warn!(%platform, "the last start stopped before the admin token was issued; issuing it now");
                 Some(platform)
             }
             None => return Ok(()),
@@ -450,24 +460,50 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         None => (generate_token(), true),
     };
     let hash = token_hash(&token);
-    let body = CommandBody::Setup(SetupCommand::IssueToken {
-        principal_id,
-        org_id: platform_id,
-        roles: [Role::SuperAdmin, Role::Admin].into_iter().collect(),
-        label: Some("bootstrap super_admin".to_owned()),
-        token_hash: hash.clone(),
-    });
+    let user_id = UserId(uuid::Uuid::now_v7());
+    let body = CommandBody::Access(AccessCommand::SetAdminToken { principal_id, user_id, token_hash: hash.clone() });
     submit(body, "bootstrap-admin-token").await.map_err(StartError::Bootstrap)?;
-    state.tokens.insert(hash, actor);
+    state.tokens.insert(hash, Caller { actor, user_id: Some(user_id), expires_at: None });
     if generated {
         write_admin_token(&state.settings.data_dir, &token)?;
         // Printed once, on purpose: the operator has no other way to learn it (besides the file).
-        println!("kboss: generated the super_admin token {token} (also in {ADMIN_TOKEN_FILE})");
+        println!("kboss: generated the admin token {token} (also in {ADMIN_TOKEN_FILE})");
     }
     Ok(())
 }
 
-fn write_admin_token(data_dir: &Path, token: &str) -> Result<(), std::io::Error> {
+/// A configured admin token must be as hard to guess as a generated one: at least
+/// [`ADMIN_TOKEN_BYTES_MIN`] bytes written in hex or base64 (optionally after `kb_`), and not
+/// a repetition of a few characters.
+pub fn check_admin_token(token: &str) -> Result<(), ConfigError> {
+    let body = token.strip_prefix(crate::auth::TOKEN_PREFIX).unwrap_or(token);
+    let hex = body.len() >= 2 * ADMIN_TOKEN_BYTES_MIN && body.bytes().all(|byte| byte.is_ascii_hexdigit());
+    let base64 = body.trim_end_matches('=').len() * 6 / 8 >= ADMIN_TOKEN_BYTES_MIN
+        && body.trim_end_matches('=').bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_+/".contains(&byte));
+    let distinct = body.bytes().collect::<std::collections::BTreeSet<u8>>().len();
+    if (hex || base64) && distinct >= 12 {
+        Ok(())
+    } else {
+        Err(ConfigError::WeakAdminToken { bytes_min: ADMIN_TOKEN_BYTES_MIN })
+    }
+}
+
+/// The configured admin token against the one in force in the log (the writer's state knows).
+async fn check_configured_admin_token(state: &SharedState, writer: &WriterHandle) -> Result<(), StartError> {
+    let Some(configured) = &state.settings.admin_token else { return Ok(()) };
+    let stored = writer
+        .inspect(|state| state.deployment_admin.and_then(|id| state.principals.get(&id)).map(|p| p.token_hash.clone()))
+        .await
+        .flatten();
+    match stored {
+        Some(stored) if stored == token_hash(configured.expose()) => Ok(()),
+        Some(_) => Err(ConfigError::AdminTokenChanged.into()),
+        // A log whose admin token was issued before the deployment kept one: nothing to compare.
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn write_admin_token(data_dir: &Path, token: &str) -> Result<(), std::io::Error> {
     use std::io::Write;
     std::fs::create_dir_all(data_dir)?;
     let mut options = std::fs::OpenOptions::new();

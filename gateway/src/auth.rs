@@ -1,13 +1,16 @@
 //! Bearer tokens: `kb_` + 32 random bytes (URL-safe base64), shown once, stored as the lowercase
 //! hex SHA-256 of the token text only. Each request's token is hashed and resolved to a principal
-//! (an org, a principal id, roles) through the read model, with an in-memory cache in front.
+//! (an org, the token's id, roles, the user it belongs to) through the read model, with an
+//! in-memory cache in front.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use base64::Engine;
-use ledger_core::ids::OrgId;
+use chrono::{DateTime, Utc};
+use ledger_core::ids::{OrgId, PrincipalId, UserId};
 use ledger_core::org::{Actor, Role};
 use projections::ReadModels;
 use rand::RngCore;
@@ -35,36 +38,64 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Token hash → actor. Tokens are never revoked in this version, so entries never go stale; a
-/// token issued through this gateway is cached at once, before its projection catches up.
+/// How long a token's answer is kept in memory: a revocation reaches every instance (a follower
+/// included) within this plus its read models' lag.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Token hash → caller, each kept [`TOKEN_CACHE_TTL`]. A token issued through this gateway is
+/// cached at once, before its projection catches up; a revocation through it clears the cache
+/// once its read models hold the revocation.
 #[derive(Clone, Default)]
 pub struct TokenCache {
-    principals: Arc<RwLock<HashMap<String, Actor>>>,
+    callers: Arc<RwLock<HashMap<String, (Instant, Caller)>>>,
 }
 
 impl TokenCache {
-    pub fn get(&self, hash: &str) -> Option<Actor> {
-        self.principals.read().expect("token cache lock").get(hash).cloned()
+    pub fn get(&self, hash: &str) -> Option<Caller> {
+        let callers = self.callers.read().expect("token cache lock");
+        callers.get(hash).filter(|(at, _)| at.elapsed() < TOKEN_CACHE_TTL).map(|(_, caller)| caller.clone())
     }
 
-    pub fn insert(&self, hash: String, actor: Actor) {
-        let mut principals = self.principals.write().expect("token cache lock");
-        if principals.len() >= TOKEN_CACHE_MAX {
-            principals.clear();
+    pub fn insert(&self, hash: String, caller: Caller) {
+        let mut callers = self.callers.write().expect("token cache lock");
+        if callers.len() >= TOKEN_CACHE_MAX {
+            callers.retain(|_, (at, _)| at.elapsed() < TOKEN_CACHE_TTL);
+            if callers.len() >= TOKEN_CACHE_MAX {
+                callers.clear();
+            }
         }
-        principals.insert(hash, actor);
+        callers.insert(hash, (Instant::now(), caller));
+    }
+
+    /// Forgets every token: after a revocation, the next request of each is read again.
+    pub fn clear(&self) {
+        self.callers.write().expect("token cache lock").clear();
     }
 }
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request: the token's actor (its org, its id as the principal,
+/// its roles), the person it acts for, and until when.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub actor: Actor,
+    /// None only for tokens issued before users (each its own person).
+    pub user_id: Option<UserId>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Caller {
+    /// A caller the gateway acts as itself (a payment channel's notification), not a token.
+    pub fn internal(actor: Actor) -> Caller {
+        Caller { actor, user_id: None, expires_at: None }
+    }
+
     pub fn org_id(&self) -> OrgId {
         self.actor.org_id
+    }
+
+    /// The token's id (its principal).
+    pub fn token_id(&self) -> PrincipalId {
+        self.actor.principal_id
     }
 
     /// The platform's reader of every book.
@@ -111,18 +142,29 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 /// The caller a request's bearer token names: from the cache, else from the tokens read model
-/// (then cached). No token, a malformed header or a token nobody issued is a 401 saying which.
+/// (then cached). No token, a malformed header, a token nobody issued, a revoked or an expired
+/// one is a 401 saying which.
 pub async fn authenticate(headers: &HeaderMap, tokens: &TokenCache, read: &ReadModels) -> Result<Caller, ApiError> {
     let token = bearer(headers)?;
     let hash = token_hash(token);
-    if let Some(actor) = tokens.get(&hash) {
-        return Ok(Caller { actor });
+    let caller = match tokens.get(&hash) {
+        Some(caller) => caller,
+        None => {
+            let principal =
+                read.principal_by_token_hash(&hash).await?.ok_or(ApiError::Unauthorized(Unauthenticated::Unknown))?;
+            if principal.revoked_at.is_some() {
+                return Err(ApiError::Unauthorized(Unauthenticated::Revoked));
+            }
+            let actor = Actor::new(principal.org_id, principal.principal_id, principal.roles.iter().copied());
+            let caller = Caller { actor, user_id: principal.user_id, expires_at: principal.expires_at };
+            tokens.insert(hash, caller.clone());
+            caller
+        }
+    };
+    if caller.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(ApiError::Unauthorized(Unauthenticated::Expired));
     }
-    let principal =
-        read.principal_by_token_hash(&hash).await?.ok_or(ApiError::Unauthorized(Unauthenticated::Unknown))?;
-    let actor = Actor::new(principal.org_id, principal.principal_id, principal.roles.iter().copied());
-    tokens.insert(hash, actor.clone());
-    Ok(Caller { actor })
+    Ok(caller)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The `kboss` command line: `serve`, `replay`, `verify`, `rebuild`, `settle`, `migrate`,
-//! `events dump`, `export`, `books`. Which of them need the server stopped: those that write the
-//! log or drop read models it serves (`settle`, `migrate`, `rebuild`) on an embedded data
-//! directory; the others only read and run beside it.
+//! `events dump`, `export`, `books`, `admin rotate-token`. Which of them need the server stopped:
+//! those that write the log or drop read models it serves (`settle`, `migrate`, `rebuild`,
+//! `admin rotate-token`) on an embedded data directory; the others only read and run beside it.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -108,6 +108,19 @@ pub enum Action {
     },
     /// List the books (every organisation that keeps one): id, kind, name, parent.
     Books,
+    /// The deployment's administration.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminAction {
+    /// Replace the deployment's admin token with a new one (printed once, and written to
+    /// `<data-dir>/admin.token`); the old one is revoked in the same event. Takes the writer's
+    /// lock: stop `kboss serve` first, then start it with the new `KBOSS_ADMIN_TOKEN` (or none).
+    RotateToken,
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,6 +168,8 @@ pub enum CliError {
     /// A settlement run that settled nothing or had a statement refused (what it did is printed).
     #[error("settle: {0}")]
     Settle(String),
+    #[error("admin: {0}")]
+    Admin(&'static str),
 }
 
 type CliResult = Result<(), CliError>;
@@ -203,6 +218,7 @@ pub async fn run(cli: Cli) -> CliResult {
             .await
         }
         Action::Settle { book, from, to } => settle(&settings, &book, from, to).await,
+        Action::Admin { action: AdminAction::RotateToken } => rotate_admin_token(&settings).await,
         Action::Migrate => migrate(&settings).await,
         Action::Events { action: EventsAction::Dump { from, to } } => {
             with_reader(&settings, |log| async move { dump_events(&log, from, to).await }).await
@@ -473,6 +489,42 @@ async fn settle_with(writer: &Writer, book: OrgId, from: NaiveDate, to: NaiveDat
     {
         return Err(CliError::Settle(format!("nothing to settle in {book}'s book from {from} to {to}")));
     }
+    Ok(())
+}
+
+/// `kboss admin rotate-token`: a new admin token for the deployment's admin user, which revokes
+/// the one it replaces (one `SetAdminToken` command, issued by the deployment itself).
+async fn rotate_admin_token(settings: &Settings) -> CliResult {
+    let writer = start_writer(settings).await?;
+    let outcome = rotate_with(settings, &writer).await;
+    tokio::task::spawn_blocking(move || writer.shutdown()).await?;
+    outcome
+}
+
+async fn rotate_with(settings: &Settings, writer: &Writer) -> CliResult {
+    let handle = writer.handle();
+    let platform = handle.inspect(|state| state.platform_id).await.ok_or(CommandError::Stopped)?;
+    let platform = platform.ok_or(CliError::Admin("the log is empty: `kboss serve` bootstraps it first"))?;
+    let token = crate::auth::generate_token();
+    let principal_id = PrincipalId(uuid::Uuid::now_v7());
+    let actor = Actor::new(platform, principal_id, [Role::SuperAdmin, Role::Admin]);
+    let body = CommandBody::Access(ledger_core::AccessCommand::SetAdminToken {
+        principal_id,
+        user_id: ledger_core::ids::UserId(uuid::Uuid::now_v7()),
+        token_hash: crate::auth::token_hash(&token),
+    });
+    let command = Command { actor, effective_date: chrono::Utc::now().date_naive(), at: chrono::Utc::now(), body };
+    let committed = handle.submit(Request::new(command)).await?;
+    crate::app::write_admin_token(&settings.data_dir, &token)?;
+    // Printed once, on purpose: the operator has no other way to learn it (besides the file).
+    println!(
+        "kboss: the new admin token is {token} (also in {})",
+        settings.data_dir.join(crate::app::ADMIN_TOKEN_FILE).display()
+    );
+    println!(
+        "kboss: the old one is revoked (position {}); start kboss with KBOSS_ADMIN_TOKEN set to the new one, or unset",
+        committed.position
+    );
     Ok(())
 }
 

@@ -183,6 +183,18 @@ pub enum ConfigError {
     DatabaseUrl,
     #[error("payment channel {channel}: not an RSA public key: {source}")]
     PaymentKey { channel: String, source: rsa::pkcs1::Error },
+    /// `KBOSS_ADMIN_TOKEN` is easier to guess than a generated token.
+    #[error(
+        "KBOSS_ADMIN_TOKEN is too weak: it must carry at least {bytes_min} random bytes, written in hex or base64 \
+         (e.g. `openssl rand -hex 32`), or be left unset so that one is generated"
+    )]
+    WeakAdminToken { bytes_min: usize },
+    /// `KBOSS_ADMIN_TOKEN` is not the admin token the log holds.
+    #[error(
+        "KBOSS_ADMIN_TOKEN is not the deployment's admin token in the log; to replace that token, stop the server \
+         and run `kboss admin rotate-token`, then start with the token it prints"
+    )]
+    AdminTokenChanged,
 }
 
 /// What the command line may override (every field optional: absent means "keep the layer below").

@@ -68,6 +68,10 @@ pub enum Unauthenticated {
     Malformed,
     /// A well-formed bearer token nobody issued.
     Unknown,
+    /// A token that was revoked.
+    Revoked,
+    /// A token past its expiry.
+    Expired,
 }
 
 impl Unauthenticated {
@@ -77,6 +81,12 @@ impl Unauthenticated {
             Unauthenticated::Missing => r#"Bearer realm="kboss""#,
             Unauthenticated::Malformed => r#"Bearer realm="kboss", error="invalid_request""#,
             Unauthenticated::Unknown => r#"Bearer realm="kboss", error="invalid_token""#,
+            Unauthenticated::Revoked => {
+                r#"Bearer realm="kboss", error="invalid_token", error_description="the token was revoked""#
+            }
+            Unauthenticated::Expired => {
+                r#"Bearer realm="kboss", error="invalid_token", error_description="the token expired""#
+            }
         }
     }
 }
@@ -87,6 +97,8 @@ impl std::fmt::Display for Unauthenticated {
             Unauthenticated::Missing => "no Authorization header: send `Authorization: Bearer <token>`",
             Unauthenticated::Malformed => "the Authorization header is not `Bearer <token>`",
             Unauthenticated::Unknown => "the bearer token is not one this ledger issued",
+            Unauthenticated::Revoked => "the bearer token was revoked",
+            Unauthenticated::Expired => "the bearer token expired",
         })
     }
 }
@@ -153,6 +165,8 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Unauthorized(Unauthenticated::Revoked) => "token_revoked",
+            ApiError::Unauthorized(Unauthenticated::Expired) => "token_expired",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Forbidden(_) => "forbidden",

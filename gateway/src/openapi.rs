@@ -29,6 +29,8 @@ pub async fn openapi() -> Json<Value> {
     paths(
         ops::healthz, ops::readyz, ops::metrics, openapi,
         orgs::me, orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::issue_token,
+        users::create_user, users::list_users, users::get_user, users::issue_user_token, users::list_tokens,
+        users::get_token, users::revoke_token,
         catalog::create_product, catalog::list_products, catalog::get_product, catalog::set_supplier_rate, catalog::set_rate,
         catalog::create_promotion, catalog::create_invite_code, catalog::open_account,
         money::request_recharge, money::get_recharge, money::request_reversal, money::list_approvals, money::get_approval,
@@ -224,7 +226,9 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
         ("RechargeBody", "method") => choices(words::<ledger_core::event::RechargeMethod>()),
         ("WithdrawalBody", "route") => choices(words::<ledger_core::event::WithdrawalRoute>()),
         ("CreateOrg", "kind") => choices(words::<orgs::NewOrgKind>()),
-        ("IssueTokenBody", "roles") => choices(words::<ledger_core::org::Role>()),
+        ("IssueTokenBody" | "CreateUserBody" | "IssueUserTokenBody", "roles") => {
+            choices(words::<ledger_core::org::Role>())
+        }
         ("OpenAccountBody", "account_type") => choices(words::<ledger_core::chart::AccountType>()),
         ("TierBody", "tier") => choices(words::<ledger_core::org::DistributorTier>()),
         ("query", "status") if path == "/v1/approvals" => choices(words::<money::ApprovalStatus>()),
@@ -243,7 +247,7 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
         ) => {
             json!({ "type": "string", "format": "date" })
         }
-        (_, "created_at" | "requested_at" | "at" | "recorded_at" | "expires_at") => {
+        (_, "created_at" | "requested_at" | "at" | "recorded_at" | "expires_at" | "issued_at" | "revoked_at") => {
             json!({ "type": "string", "format": "date-time" })
         }
         (_, "rate" | "commission_rate" | "supplier_rate") => json!({ "type": "string", "pattern": RATE }),
@@ -258,7 +262,8 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             _,
             "id" | "org_id" | "customer_id" | "seller_id" | "supplier_id" | "product_id" | "parent_id" | "owner_id"
             | "approval_id" | "principal_id" | "counterparty_id" | "book" | "party" | "promotion_id" | "settlement_id"
-            | "order_id" | "requested_by" | "decided_by",
+            | "order_id" | "requested_by" | "decided_by" | "user_id" | "token_id" | "requested_by_token"
+            | "decided_by_token" | "issued_by" | "revoked_by",
         ) if !matches!(owner, "MovementBody" | "CouponGrantedBody") => {
             json!({ "type": "string", "format": "uuid" })
         }

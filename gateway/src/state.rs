@@ -186,7 +186,10 @@ payloads!(
     SerialCodesIssued,
     SettlementStatementIssued,
     SubscriptionRenewed,
+    TokenIssued,
+    TokenRevoked,
     UsageCharged,
+    UserCreated,
     WithdrawalPaid,
 );
 

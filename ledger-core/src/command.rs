@@ -53,9 +53,10 @@ pub enum CommandBody {
     Serial(SerialCommand),
     Settlement(SettlementCommand),
     Approval(ApprovalCommand),
+    Access(AccessCommand),
 }
 
-/// Organisations, tokens, charts, posting rules, products, rates, promotions, invite codes and custom business kinds (`decide::setup`).
+/// Organisations, charts, posting rules, products, rates, promotions, invite codes and custom business kinds (`decide::setup`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
 pub enum SetupCommand {
@@ -72,16 +73,6 @@ pub enum SetupCommand {
         name: String,
         parent_id: OrgId,
         sale_mode: Option<SaleMode>,
-    },
-
-    /// Gives a principal (a bearer token, kept only as its SHA-256) roles in one org. The token
-    /// itself never enters the log: the gateway mints it, shows it once and sends its hash.
-    IssueToken {
-        principal_id: PrincipalId,
-        org_id: OrgId,
-        roles: BTreeSet<Role>,
-        label: Option<String>,
-        token_hash: String,
     },
 
     OpenAccount {
@@ -351,6 +342,68 @@ impl From<ApprovalCommand> for CommandBody {
     }
 }
 
+/// People and their tokens (`decide::access`). A token never enters the log: the gateway mints
+/// it, shows it once and sends its SHA-256.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum AccessCommand {
+    /// A person of an org (staff of a book, or a customer's member) with the roles their tokens
+    /// may carry.
+    CreateUser {
+        user_id: UserId,
+        org_id: OrgId,
+        name: String,
+        email: Option<String>,
+        phone: Option<String>,
+        roles: BTreeSet<Role>,
+    },
+
+    /// A token for a user: the user's roles, or fewer (`roles`), until `expires_at` if given.
+    /// With `new_user` (a name), the user is created by the same command with the token's roles:
+    /// an org's first admin, whom a parent bootstraps.
+    IssueToken {
+        principal_id: PrincipalId,
+        org_id: OrgId,
+        user_id: UserId,
+        new_user: Option<String>,
+        roles: Option<BTreeSet<Role>>,
+        label: Option<String>,
+        expires_at: Option<DateTime<Utc>>,
+        token_hash: String,
+    },
+
+    RevokeToken {
+        principal_id: PrincipalId,
+        reason: Option<String>,
+    },
+
+    /// The deployment's admin token, issued by the deployment itself (the actor is the new
+    /// token's own principal): the first, at bootstrap, for a new user `Administrator`; later its
+    /// replacement (`kboss admin rotate-token`), for the same user, revoking the one it replaces.
+    SetAdminToken {
+        principal_id: PrincipalId,
+        user_id: UserId,
+        token_hash: String,
+    },
+}
+
+impl AccessCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AccessCommand::CreateUser { .. } => "create_user",
+            AccessCommand::IssueToken { .. } => "issue_token",
+            AccessCommand::RevokeToken { .. } => "revoke_token",
+            AccessCommand::SetAdminToken { .. } => "set_admin_token",
+        }
+    }
+}
+
+impl From<AccessCommand> for CommandBody {
+    fn from(command: AccessCommand) -> Self {
+        CommandBody::Access(command)
+    }
+}
+
 impl CommandBody {
     /// The body as idempotency compares requests: without what the gateway draws at random for
     /// each request (a serial batch's codes, from the OS's random source, so nobody computes them
@@ -382,6 +435,7 @@ impl CommandBody {
             CommandBody::Serial(command) => command.name(),
             CommandBody::Settlement(command) => command.name(),
             CommandBody::Approval(command) => command.name(),
+            CommandBody::Access(command) => command.name(),
         }
     }
 }
@@ -391,7 +445,6 @@ impl SetupCommand {
         match self {
             SetupCommand::Bootstrap { .. } => "bootstrap",
             SetupCommand::OpenOrg { .. } => "open_org",
-            SetupCommand::IssueToken { .. } => "issue_token",
             SetupCommand::OpenAccount { .. } => "open_account",
             SetupCommand::SetPostingRules { .. } => "set_posting_rules",
             SetupCommand::SetSaleMode { .. } => "set_sale_mode",

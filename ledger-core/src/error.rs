@@ -45,8 +45,13 @@ pub enum DomainError {
     PeriodAlreadyClosed { book: OrgId, closed_through: NaiveDate },
     #[error("a period can only be closed once it has ended ({through} is not before {today})")]
     PeriodNotEnded { through: NaiveDate, today: NaiveDate },
-    #[error("nobody approves their own request")]
+    #[error("nobody approves their own request, whichever token they use")]
     SelfApproval,
+    /// The token the command acts with is no longer valid (`revoked`, `expired`).
+    #[error("the token is {state}")]
+    TokenNotValid { state: &'static str },
+    #[error("{reason}")]
+    TokenConflict { code: &'static str, reason: &'static str },
     #[error("approval is already {status}")]
     ApprovalDecided { status: &'static str },
     #[error("an approval for this is already pending")]
@@ -128,6 +133,9 @@ impl DomainError {
             PeriodAlreadyClosed { .. } => "period_already_closed",
             PeriodNotEnded { .. } => "period_not_ended",
             SelfApproval => "self_approval",
+            TokenNotValid { state: "expired" } => "token_expired",
+            TokenNotValid { .. } => "token_revoked",
+            TokenConflict { code, .. } => code,
             ApprovalDecided { .. } => "approval_decided",
             ApprovalPending => "approval_pending",
             NoPrice { .. } => "no_price",
@@ -156,7 +164,7 @@ impl DomainError {
         use DomainError::*;
         match self {
             NotFound { .. } => ErrorClass::NotFound,
-            Forbidden { .. } => ErrorClass::Forbidden,
+            Forbidden { .. } | TokenNotValid { .. } => ErrorClass::Forbidden,
             AlreadyExists { .. }
             | AlreadyBootstrapped
             | NotBootstrapped
@@ -166,6 +174,7 @@ impl DomainError {
             | OrderState { .. }
             | SerialCodeUsed { .. }
             | SettlementConflict { .. }
+            | TokenConflict { .. }
             | PeriodAlreadyClosed { .. }
             | AccountRetype { .. } => ErrorClass::Conflict,
             _ => ErrorClass::Unprocessable,

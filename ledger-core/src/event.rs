@@ -111,17 +111,97 @@ pub struct OrgOpened {
     pub org: Org,
 }
 
-/// A principal that may act for `org_id` with `roles`, known by the SHA-256 of its bearer token.
+/// A person of an org, with the roles the tokens they hold may carry (schema v1).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct UserCreated {
+    pub user_id: UserId,
+    pub org_id: OrgId,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    pub roles: BTreeSet<Role>,
+    pub created_by: PrincipalId,
+}
+
+/// A bearer token (a principal) that acts for `org_id` with `roles`, known by the SHA-256 of its
+/// text (schema v2: the user who holds it, its expiry, whether it is the deployment's admin
+/// token; v1 tokens, issued before users, are each their own person: [`TokenIssuedV1`]).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenIssued {
+    pub principal_id: PrincipalId,
+    pub org_id: OrgId,
+    /// The person the token acts for (none only for v1 tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    /// The user's roles, or fewer.
+    pub roles: BTreeSet<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// From this instant the token is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The deployment's admin token (`KBOSS_ADMIN_TOKEN`, or the one generated at the first
+    /// start): the one `kboss admin rotate-token` replaces. One at a time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deployment_admin: bool,
+    /// Lowercase hex SHA-256 of the token; the token itself is never stored.
+    pub token_hash: String,
+    pub issued_by: PrincipalId,
+}
+
+/// `TokenIssued` as schema v1 wrote it (no user, no expiry). Read, never written.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct TokenIssuedV1 {
     pub principal_id: PrincipalId,
     pub org_id: OrgId,
     pub roles: BTreeSet<Role>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    /// Lowercase hex SHA-256 of the token; the token itself is never stored.
     pub token_hash: String,
     pub issued_by: PrincipalId,
+}
+
+impl TokenIssuedV1 {
+    /// Today's event. A v1 token has no user (it is its own person) and no expiry; the one token
+    /// the deployment issued itself at bootstrap (issued by its own principal: no token existed
+    /// to issue it) is the deployment's admin token.
+    pub fn upcast(self) -> TokenIssued {
+        TokenIssued {
+            deployment_admin: self.issued_by == self.principal_id,
+            principal_id: self.principal_id,
+            org_id: self.org_id,
+            user_id: None,
+            roles: self.roles,
+            label: self.label,
+            expires_at: None,
+            token_hash: self.token_hash,
+            issued_by: self.issued_by,
+        }
+    }
+
+    /// The v1 event an upcast one came from.
+    pub fn of(token: &TokenIssued) -> TokenIssuedV1 {
+        TokenIssuedV1 {
+            principal_id: token.principal_id,
+            org_id: token.org_id,
+            roles: token.roles.clone(),
+            label: token.label.clone(),
+            token_hash: token.token_hash.clone(),
+            issued_by: token.issued_by,
+        }
+    }
+}
+
+/// A token is refused from now on, by every instance (schema v1).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TokenRevoked {
+    pub principal_id: PrincipalId,
+    pub org_id: OrgId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub revoked_by: PrincipalId,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -635,7 +715,9 @@ event_payloads! {
     InvoiceIssued(InvoiceIssued) = 1,
     PeriodClosed(PeriodClosed) = 1,
     BusinessBooked(BusinessBooked) = 1,
-    TokenIssued(TokenIssued) = 1,
+    TokenIssued(TokenIssued) = 2,
+    UserCreated(UserCreated) = 1,
+    TokenRevoked(TokenRevoked) = 1,
     OnlineRechargeRequested(OnlineRechargeRequested) = 1,
 }
 
@@ -754,6 +836,15 @@ struct StatementV1<'a> {
     entries: &'a [Entry],
 }
 
+/// `TokenIssued` as v1 wrote it: no user, no expiry.
+#[derive(Serialize)]
+struct TokenV1<'a> {
+    event_type: &'static str,
+    payload: TokenIssuedV1,
+    #[serde(skip_serializing_if = "<[Entry]>::is_empty")]
+    entries: &'a [Entry],
+}
+
 /// A v1 log's statement record, in v1's shape (lines, no count).
 #[derive(Deserialize)]
 struct StatementRecordV1 {
@@ -842,6 +933,11 @@ impl RecordedEvent {
                 Err(_) => return Err(error),
             },
         };
+        // A v1 token decodes into today's shape with its new fields empty; the upcast decides
+        // which one was the deployment's admin token.
+        if let EventPayload::TokenIssued(token) = &mut event.event.payload {
+            *token = TokenIssuedV1::of(token).upcast();
+        }
         event.hash = hash.to_owned();
         Ok(event)
     }
@@ -870,6 +966,11 @@ impl RecordedEvent {
                     entries: &self.event.entries,
                 })
             }
+            (EventPayload::TokenIssued(token), _) => self.canonical_v1(TokenV1 {
+                event_type: "TokenIssued",
+                payload: TokenIssuedV1::of(token),
+                entries: &self.event.entries,
+            }),
             _ => self.canonical_v1(&self.event),
         };
         bytes.expect("events serialise")
@@ -916,7 +1017,8 @@ pub enum ChainError {
 
 /// Brings a payload's JSON of an older schema version up to the current one, and refuses
 /// versions from the future. The steps so far: `OrderPaid` v1 → v2 drops the items it repeated
-/// from its order; `SettlementStatementIssued` v1 → v2 replaces its lines by their count.
+/// from its order; `SettlementStatementIssued` v1 → v2 replaces its lines by their count;
+/// `TokenIssued` v1 → v2 names no user and marks the bootstrap token ([`TokenIssuedV1::upcast`]).
 pub fn upcast(event_type: &str, schema_version: u16, payload: serde_json::Value) -> Result<serde_json::Value, String> {
     let current = EVENT_TYPES
         .iter()
@@ -937,6 +1039,11 @@ pub fn upcast(event_type: &str, schema_version: u16, payload: serde_json::Value)
                 let lines = object.remove("lines").ok_or("a v1 statement has its lines")?;
                 let count = lines.as_array().ok_or("a v1 statement's lines are a list")?.len();
                 object.insert("line_count".to_owned(), count.into());
+            }
+            ("TokenIssued", 1) => {
+                let v1: TokenIssuedV1 = serde_json::from_value(serde_json::Value::Object(std::mem::take(object)))
+                    .map_err(|error| format!("a v1 token: {error}"))?;
+                return serde_json::to_value(v1.upcast()).map_err(|error| error.to_string());
             }
             _ => return Err(format!("{event_type} v{schema_version} has no upcast to v{current}")),
         }

@@ -62,8 +62,13 @@ uuid_id!(SerialBatchId);
 uuid_id!(SettlementId);
 uuid_id!(InvoiceId);
 uuid_id!(
-    /// Who acted: a token (or the user behind it). Approvals compare these to refuse self-approval.
+    /// Who acted: a bearer token (its id). The person behind it is its user ([`UserId`]).
     PrincipalId
+);
+uuid_id!(
+    /// A person of an org (staff, or a customer's member): the holder of tokens. Maker-checker
+    /// compares these, so nobody approves their own request whichever token they use.
+    UserId
 );
 
 /// The business key of a short code a person types: invite codes, serial codes.

@@ -28,7 +28,8 @@ pub mod statement;
 pub mod testing;
 
 pub use command::{
-    ApprovalCommand, Command, CommandBody, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
+    AccessCommand, ApprovalCommand, Command, CommandBody, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand,
+    SetupCommand,
 };
 pub use decide::decide;
 pub use error::{DomainError, ErrorClass};

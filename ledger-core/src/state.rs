@@ -1,9 +1,9 @@
 //! The decision state: everything a decider needs to judge a command, folded from the events by
 //! [`State::evolve`], which cannot fail. The single writer owns one of these.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -12,7 +12,7 @@ use crate::event::*;
 use crate::ids::*;
 use crate::journal::{DebitCredit, Entry};
 use crate::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
-use crate::org::{DistributorTier, Org, OrgKind};
+use crate::org::{DistributorTier, Org, OrgKind, Role};
 use crate::pricing::{PricedItem, RateScope, RateWindow};
 use crate::rules::RuleSet;
 
@@ -246,6 +246,32 @@ pub struct InvoiceRequest {
     pub amount: Amount,
 }
 
+/// A person of an org: the roles their tokens may carry.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct User {
+    pub org_id: OrgId,
+    pub roles: BTreeSet<Role>,
+}
+
+/// A token: whom it acts for and until when.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Principal {
+    pub org_id: OrgId,
+    pub user_id: Option<UserId>,
+    pub roles: BTreeSet<Role>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+    /// Lowercase hex SHA-256 of the token.
+    pub token_hash: String,
+}
+
+/// Who is behind a principal: its user, or, for a token issued before users, the token itself.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Person {
+    User(UserId),
+    Token(PrincipalId),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub platform_id: Option<OrgId>,
@@ -276,11 +302,17 @@ pub struct State {
     pub issued_invoices: HashSet<InvoiceId>,
     pub usages: HashSet<UsageId>,
     pub renewals: HashSet<RenewalId>,
-    /// Principals and token hashes issued: each is unique (a token names one principal).
+    /// Tokens issued, by principal, and their hashes: each is unique (a token names one
+    /// principal).
     #[serde(default)]
-    pub principals: HashSet<PrincipalId>,
+    pub principals: HashMap<PrincipalId, Principal>,
     #[serde(default)]
     pub token_hashes: HashSet<String>,
+    #[serde(default)]
+    pub users: HashMap<UserId, User>,
+    /// The deployment's admin token (`KBOSS_ADMIN_TOKEN`), the one `SetAdminToken` replaces.
+    #[serde(default)]
+    pub deployment_admin: Option<PrincipalId>,
     pub last_position: u64,
 }
 
@@ -312,14 +344,24 @@ impl Default for State {
             issued_invoices: HashSet::new(),
             usages: HashSet::new(),
             renewals: HashSet::new(),
-            principals: HashSet::new(),
+            principals: HashMap::new(),
             token_hashes: HashSet::new(),
+            users: HashMap::new(),
+            deployment_admin: None,
             last_position: 0,
         }
     }
 }
 
 impl State {
+    /// The person behind a principal (maker-checker compares persons, not tokens).
+    pub fn person_of(&self, principal_id: PrincipalId) -> Person {
+        match self.principals.get(&principal_id).and_then(|principal| principal.user_id) {
+            Some(user_id) => Person::User(user_id),
+            None => Person::Token(principal_id),
+        }
+    }
+
     pub fn org(&self, id: OrgId) -> Option<&Org> {
         self.orgs.get(&id)
     }

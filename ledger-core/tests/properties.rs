@@ -39,7 +39,9 @@ use ledger_core::pricing::RateScope;
 use ledger_core::rules::{builtin_kind_amounts, default_rules, LinearSum, PartyRef, PostingRule, RuleLine, RuleSet};
 use ledger_core::state::{Decision, Order, OrderStatus, RechargeStatus, WithdrawalStatus};
 use ledger_core::testing::{actor, amount, date, id, MemoryLedger};
-use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand};
+use ledger_core::{
+    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
+};
 use ledger_core::{CommandBody, RecordedEvent};
 
 /// The full invariant check (`invariants::violations`) runs every this many commands; the cheap
@@ -670,15 +672,16 @@ impl World {
     }
 
     /// Deciders judge rights before what a command changed (`decide/mod.rs`): decided again
-    /// after it was accepted, by its own org without a role, every command is refused for rights
-    /// (403, or 404 for what the actor may not see), never for what it just did (already exists,
-    /// already paid). The writer relies on it to refuse a replayed idempotency key to a caller
-    /// without the rights. The bootstrap is the one command without rights to check.
+    /// after it was accepted, by a colleague of its org without a role (another person), every
+    /// command is refused for rights (403, or 404 for what the actor may not see), never for
+    /// what it just did (already exists, already paid). The writer relies on it to refuse a
+    /// replayed idempotency key to a caller without the rights. The bootstrap is the one command
+    /// without rights to check.
     fn check_rights_first(&self, by: &Actor, body: CommandBody) {
         if matches!(body, CommandBody::Setup(SetupCommand::Bootstrap { .. })) {
             return;
         }
-        let roleless = Actor { roles: BTreeSet::new(), ..by.clone() };
+        let roleless = Actor { principal_id: id(u128::MAX), roles: BTreeSet::new(), ..by.clone() };
         let again = self.ledger.decide(&roleless, body.clone());
         let class = again.as_ref().err().map(DomainError::class);
         assert!(
@@ -1806,16 +1809,29 @@ impl World {
             .expect("a parent sets its child's mode");
     }
 
-    /// A token for a staff member of a random book: books nothing, changes no balance.
+    /// A token for a staff member of a random book, sometimes revoked at once: books nothing,
+    /// changes no balance.
     fn issue_token(&mut self, dice: &mut Dice) {
         let book = dice.pick(&self.book_order);
         let by = self.staff_of(book).admin.clone();
         let principal_id: PrincipalId = self.fresh();
         let token_hash = format!("{:064x}", principal_id.0.as_u128());
         let roles = BTreeSet::from([dice.pick(&[Role::Finance, Role::Sales, Role::Operations])]);
-        let body =
-            CommandBody::Setup(SetupCommand::IssueToken { principal_id, org_id: book, roles, label: None, token_hash });
+        let body = CommandBody::Access(AccessCommand::IssueToken {
+            principal_id,
+            org_id: book,
+            user_id: ledger_core::ids::UserId(principal_id.0),
+            new_user: Some("staff".into()),
+            roles: Some(roles),
+            label: None,
+            expires_at: None,
+            token_hash,
+        });
         self.exec(&by, body).expect("an admin issues a token in its own book");
+        if dice.chance(50) {
+            let revoke = AccessCommand::RevokeToken { principal_id, reason: Some("left".into()) };
+            self.exec(&by, CommandBody::Access(revoke)).expect("an admin revokes a token of its own book");
+        }
     }
 
     /// A new version of one default rule: what is booked from now on says so; replay does not care.

@@ -19,7 +19,9 @@ use ledger_core::pricing::{PricedItem, RateScope, RateSource, WaterfallLevel};
 use ledger_core::record::{self, decode, encode, RecordError, EVENT_TAGS, HEADER_BYTES, RECORD_FORMAT};
 use ledger_core::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
 use ledger_core::testing::{actor, amount, date, id, rate, worked_example_purchase, WorkedExample};
-use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand};
+use ledger_core::{
+    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
+};
 use ledger_core::{CommandBody, EventPayload, RecordedEvent};
 
 // ---------------------------------------------------------------- the corpus
@@ -166,14 +168,18 @@ fn world_log() -> Vec<RecordedEvent> {
         invite_code: Some(InviteCode::try_from("SPRING-26".to_owned()).unwrap()),
     };
     ledger(&mut world, &customer, place_with_code.into());
-    let token = SetupCommand::IssueToken {
+    let token = AccessCommand::IssueToken {
         principal_id: id(4090),
         org_id: world.r2,
-        roles: [Role::Finance, Role::Sales].into(),
+        user_id: id(4095),
+        new_user: Some("王芳".into()),
+        roles: Some([Role::Finance, Role::Sales].into()),
         label: Some("finance desk".into()),
+        expires_at: None,
         token_hash: hex::encode(Sha256::digest(b"a token")),
     };
     ledger(&mut world, &r2_admin, token.into());
+    ledger(&mut world, &r2_admin, AccessCommand::RevokeToken { principal_id: id(4090), reason: None }.into());
     let account = SetupCommand::OpenAccount {
         book: world.r2,
         code: "6052".into(),
@@ -624,8 +630,11 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         EventPayload::TokenIssued(TokenIssued {
             principal_id: id(4090),
             org_id: id(4),
+            user_id: maybe(full, id(4095)),
             roles: roles(full),
             label: maybe(full, text("finance desk")),
+            expires_at: maybe(full, "2026-12-31T23:59:59.5Z".parse().unwrap()),
+            deployment_admin: full,
             token_hash: hex::encode(Sha256::digest(b"a token")),
             issued_by: id(4001),
         }),
@@ -645,7 +654,23 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
             payloads.push(EventPayload::OrderCancelled(OrderCancelled { order_id: id(801), reason }));
         }
     }
-    // Event types added later go last: the hand-built records before them keep their positions.
+    // Event types added after the first golden records: last, so the envelopes of the others
+    // (numbered in this order) keep their golden bytes.
+    payloads.push(EventPayload::UserCreated(UserCreated {
+        user_id: id(4095),
+        org_id: id(4),
+        name: text("王芳"),
+        email: maybe(full, text("wang.fang@example.com")),
+        phone: maybe(full, text("+86 138-0000-0000")),
+        roles: roles(full),
+        created_by: id(4001),
+    }));
+    payloads.push(EventPayload::TokenRevoked(TokenRevoked {
+        principal_id: id(4090),
+        org_id: id(4),
+        reason: maybe(full, text("left the company")),
+        revoked_by: id(4001),
+    }));
     payloads.push(EventPayload::OnlineRechargeRequested(OnlineRechargeRequested {
         recharge_id: id(202),
         customer_id: id(5),
@@ -985,7 +1010,7 @@ fn the_header_refuses_other_formats_unknown_types_and_versions_without_a_layout(
     };
     assert_eq!(patched(0, &[1]), RecordError { offset: 0, reason: "record format 1, expected 2".into() });
     assert_eq!(patched(25, &0u16.to_le_bytes()).offset, 25);
-    assert_eq!(patched(25, &39u16.to_le_bytes()).reason, "unknown event type tag 39");
+    assert_eq!(patched(25, &41u16.to_le_bytes()).reason, "unknown event type tag 41");
     assert_eq!(
         patched(27, &1u16.to_le_bytes()).offset,
         27,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use ledger_core::chart::{AccountCode, AccountType, Side};
 use ledger_core::event::StatementLine;
-use ledger_core::ids::{ApprovalId, OrderId, OrgId, PrincipalId, SettlementId};
+use ledger_core::ids::{ApprovalId, OrderId, OrgId, PrincipalId, SettlementId, UserId};
 use ledger_core::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use ledger_core::org::OrgKind;
 use serde::de::DeserializeOwned;
@@ -21,9 +21,11 @@ const ORG: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs W
 /// Every organisation that keeps a book (its chart was opened), in the order they were created.
 const BOOKS: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs
      WHERE org_id IN (SELECT DISTINCT book FROM rm_accounts) ORDER BY position, org_id";
-const PRINCIPAL: &str = "SELECT principal_id, org_id, roles, label FROM rm_tokens WHERE token_hash = $1";
-const PRINCIPAL_BY_ID: &str =
-    "SELECT principal_id, org_id, roles, label FROM rm_tokens WHERE principal_id = $1 ORDER BY position LIMIT 1";
+const TOKEN_COLUMNS: &str = "t.principal_id, t.org_id, t.roles, t.label, t.user_id, u.name, t.expires_at,
+     t.issued_at, t.issued_by, t.revoked_at, t.revoked_by, t.revoke_reason, t.deployment_admin, t.position";
+const USER_COLUMNS: &str = "user_id, org_id, name, email, phone, roles, created_by, created_at, position";
+const DEPLOYMENT_ADMIN_HASH: &str = "SELECT token_hash FROM rm_tokens WHERE deployment_admin = 1 AND revoked_at IS NULL
+     ORDER BY position DESC LIMIT 1";
 const WALLET_BALANCE: &str =
     "SELECT CAST(COALESCE(SUM(credit - debit), 0) AS BIGINT) FROM rm_balances WHERE account = $1 AND party = $2";
 const WALLET_REQUESTS: &str = "SELECT kind, CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM rm_wallet_requests
@@ -46,8 +48,11 @@ const SERIAL_KPI: &str = "SELECT SUBSTR(day, 1, 7), package_days, CAST(SUM(codes
          CAST(SUM(codes_activated) AS BIGINT), CAST(SUM(revenue) AS BIGINT)
      FROM rm_serial_daily WHERE book = $1 AND day >= $2 AND day <= $3
      GROUP BY SUBSTR(day, 1, 7), package_days ORDER BY SUBSTR(day, 1, 7), package_days";
+/// An approval with the users (persons) behind the tokens that requested and decided it.
 const APPROVAL_COLUMNS: &str =
-    "approval_id, book, kind, requested_by, proposal, status, created_at, position, decided_by, comment";
+    "approval_id, book, kind, requested_by, proposal, status, created_at, position, decided_by, comment,
+     (SELECT t.user_id FROM rm_tokens t WHERE t.principal_id = rm_approvals.requested_by),
+     (SELECT t.user_id FROM rm_tokens t WHERE t.principal_id = rm_approvals.decided_by)";
 const SETTLEMENT_COLUMNS: &str =
     "settlement_id, book, counterparty_id, from_date, to_date, statement_hash, receivable, payable,
          through_position, line_count, status, position";
@@ -75,6 +80,8 @@ const APPROVAL_CURSOR_PREFIX: &str = "a1.";
 const SETTLEMENT_CURSOR_PREFIX: &str = "s1.";
 const ORDER_CURSOR_PREFIX: &str = "o1.";
 const STATEMENT_LINES_CURSOR_PREFIX: &str = "sl1.";
+const USER_CURSOR_PREFIX: &str = "u1.";
+const TOKEN_CURSOR_PREFIX: &str = "t1.";
 
 /// A value stored as its serde name (`"customer"`, `"contra_revenue"`).
 fn enum_from_text<T: DeserializeOwned>(text: &str) -> Result<T, ReadError> {
@@ -139,14 +146,80 @@ impl ReadModels {
         self.rows(BOOKS, Vec::new()).await?.iter().map(org_view).collect()
     }
 
+    /// A token by its id (its principal).
     pub async fn principal(&self, id: PrincipalId) -> Result<Option<PrincipalView>, ReadError> {
-        let rows = self.rows(PRINCIPAL_BY_ID, vec![SqlValue::text(id)]).await?;
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM rm_tokens t LEFT JOIN rm_users u ON u.user_id = t.user_id
+             WHERE t.principal_id = $1 ORDER BY t.position LIMIT 1"
+        );
+        let rows = self.rows_dynamic(sql, vec![SqlValue::text(id)]).await?;
         rows.first().map(principal_view).transpose()
     }
 
+    /// The token whose text hashes to `token_hash`: what authentication reads.
     pub async fn principal_by_token_hash(&self, token_hash: &str) -> Result<Option<PrincipalView>, ReadError> {
-        let rows = self.rows(PRINCIPAL, vec![SqlValue::text(token_hash)]).await?;
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM rm_tokens t LEFT JOIN rm_users u ON u.user_id = t.user_id
+             WHERE t.token_hash = $1"
+        );
+        let rows = self.rows_dynamic(sql, vec![SqlValue::text(token_hash)]).await?;
         rows.first().map(principal_view).transpose()
+    }
+
+    /// The hash of the deployment's admin token in force, if the log has one.
+    pub async fn deployment_admin_token_hash(&self) -> Result<Option<String>, ReadError> {
+        let rows = self.rows(DEPLOYMENT_ADMIN_HASH, Vec::new()).await?;
+        rows.first().map(|row| row.text(0).map(str::to_owned)).transpose()
+    }
+
+    /// A page of an org's users, in the order they were created.
+    pub async fn users(&self, org_id: OrgId, cursor: Option<&str>, limit: usize) -> Result<Page<UserView>, ReadError> {
+        let limit = limit.clamp(1, PAGE_MAX);
+        let after = match cursor {
+            Some(cursor) => decode_cursor::<1>(cursor, USER_CURSOR_PREFIX)?[0],
+            None => 0,
+        };
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM rm_users WHERE org_id = $1 AND position > $2 ORDER BY position LIMIT $3"
+        );
+        let params = vec![SqlValue::text(org_id), SqlValue::Integer(after), SqlValue::Integer(limit as i64 + 1)];
+        let rows = self.rows_dynamic(sql, params).await?;
+        let more = rows.len() > limit;
+        let items = rows.iter().take(limit).map(user_view).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor =
+            more.then(|| items.last().map(|user| format!("{USER_CURSOR_PREFIX}{}", user.position))).flatten();
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<Option<UserView>, ReadError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM rm_users WHERE user_id = $1");
+        let rows = self.rows_dynamic(sql, vec![SqlValue::text(id)]).await?;
+        rows.first().map(user_view).transpose()
+    }
+
+    /// A page of a user's tokens, in the order they were issued (revoked ones included).
+    pub async fn tokens_of_user(
+        &self,
+        user_id: UserId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<PrincipalView>, ReadError> {
+        let limit = limit.clamp(1, PAGE_MAX);
+        let after = match cursor {
+            Some(cursor) => decode_cursor::<1>(cursor, TOKEN_CURSOR_PREFIX)?[0],
+            None => 0,
+        };
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM rm_tokens t LEFT JOIN rm_users u ON u.user_id = t.user_id
+             WHERE t.user_id = $1 AND t.position > $2 ORDER BY t.position LIMIT $3"
+        );
+        let params = vec![SqlValue::text(user_id), SqlValue::Integer(after), SqlValue::Integer(limit as i64 + 1)];
+        let rows = self.rows_dynamic(sql, params).await?;
+        let more = rows.len() > limit;
+        let items = rows.iter().take(limit).map(principal_view).collect::<Result<Vec<_>, _>>()?;
+        let next_cursor =
+            more.then(|| items.last().map(|token| format!("{TOKEN_CURSOR_PREFIX}{}", token.position))).flatten();
+        Ok(Page { items, next_cursor })
     }
 
     /// The customer's wallet in its seller's book; `None` for an id that is not a customer.
@@ -636,6 +709,30 @@ fn principal_view(row: &Row) -> Result<PrincipalView, ReadError> {
         org_id: row.parse(1)?,
         roles: row.json(2)?,
         label: row.optional_text(3)?.map(str::to_owned),
+        user_id: row.parse_optional(4)?,
+        user_name: row.optional_text(5)?.map(str::to_owned),
+        expires_at: row.optional_text(6)?.map(|_| row.timestamp(6)).transpose()?,
+        issued_at: row.optional_text(7)?.map(|_| row.timestamp(7)).transpose()?,
+        issued_by: row.parse(8)?,
+        revoked_at: row.optional_text(9)?.map(|_| row.timestamp(9)).transpose()?,
+        revoked_by: row.parse_optional(10)?,
+        revoke_reason: row.optional_text(11)?.map(str::to_owned),
+        deployment_admin: row.integer(12)? != 0,
+        position: row.position(13)?,
+    })
+}
+
+fn user_view(row: &Row) -> Result<UserView, ReadError> {
+    Ok(UserView {
+        id: row.parse(0)?,
+        org_id: row.parse(1)?,
+        name: row.text(2)?.to_owned(),
+        email: row.optional_text(3)?.map(str::to_owned),
+        phone: row.optional_text(4)?.map(str::to_owned),
+        roles: row.json(5)?,
+        created_by: row.parse(6)?,
+        created_at: row.timestamp(7)?,
+        position: row.position(8)?,
     })
 }
 
@@ -773,6 +870,8 @@ fn approval_view(row: &Row) -> Result<ApprovalView, ReadError> {
         position: row.position(7)?,
         decided_by: row.parse_optional(8)?,
         comment: row.optional_text(9)?.map(str::to_owned),
+        requested_by_user: row.parse_optional(10)?,
+        decided_by_user: row.parse_optional(11)?,
     })
 }
 

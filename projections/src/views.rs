@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use ledger_core::chart::{AccountCode, AccountType};
 use ledger_core::event::StatementLine;
-use ledger_core::ids::{ApprovalId, OrderId, OrgId, PrincipalId, ProductId, SettlementId};
+use ledger_core::ids::{ApprovalId, OrderId, OrgId, PrincipalId, ProductId, SettlementId, UserId};
 use ledger_core::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use ledger_core::org::{OrgKind, Role};
 use ledger_core::pricing::PricedItem;
@@ -34,6 +34,33 @@ pub struct PrincipalView {
     pub org_id: OrgId,
     pub roles: BTreeSet<Role>,
     pub label: Option<String>,
+    /// The person the token acts for; none for tokens issued before users.
+    pub user_id: Option<UserId>,
+    pub user_name: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// None only for tokens projected before the time was kept.
+    pub issued_at: Option<DateTime<Utc>>,
+    pub issued_by: PrincipalId,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<PrincipalId>,
+    pub revoke_reason: Option<String>,
+    /// The deployment's admin token (`KBOSS_ADMIN_TOKEN`).
+    pub deployment_admin: bool,
+    pub position: u64,
+}
+
+/// A person of an org.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UserView {
+    pub id: UserId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub roles: BTreeSet<Role>,
+    pub created_by: PrincipalId,
+    pub created_at: DateTime<Utc>,
+    pub position: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -236,6 +263,9 @@ pub struct ApprovalView {
     pub position: u64,
     pub decided_by: Option<PrincipalId>,
     pub comment: Option<String>,
+    /// The persons behind `requested_by` and `decided_by` (none for tokens issued before users).
+    pub requested_by_user: Option<UserId>,
+    pub decided_by_user: Option<UserId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

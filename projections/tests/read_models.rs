@@ -114,6 +114,8 @@ fn workload_covers_every_flow(events: &[ledger_core::RecordedEvent]) {
     }
     let every_flow = [
         "TokenIssued",
+        "UserCreated",
+        "TokenRevoked",
         "ProductCreated",
         "SupplierRateSet",
         "RechargeRequested",

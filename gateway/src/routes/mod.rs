@@ -16,6 +16,7 @@ pub mod orgs;
 pub mod payments;
 pub mod serial;
 pub mod settlements;
+pub mod users;
 
 use std::time::Duration;
 

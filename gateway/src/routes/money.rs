@@ -228,7 +228,10 @@ pub struct ApprovalBody {
     pub id: String,
     pub book: String,
     pub kind: String,
+    /// The person (user id) who asked; for a token issued before users, the token's id.
     pub requested_by: String,
+    /// The token they asked with.
+    pub requested_by_token: String,
     /// The command the approval carries out once granted.
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
@@ -236,7 +239,10 @@ pub struct ApprovalBody {
     pub status: String,
     pub created_at: String,
     pub position: u64,
+    /// The person (user id) who decided; for a token issued before users, the token's id.
     pub decided_by: Option<String>,
+    /// The token they decided with.
+    pub decided_by_token: Option<String>,
     pub comment: Option<String>,
     /// What the approval would book, when it books a wallet movement: the recharge or the
     /// withdrawal it waits for, with its amount, customer and reference.
@@ -250,12 +256,16 @@ impl From<ApprovalView> for ApprovalBody {
             id: view.id.to_string(),
             book: view.book.to_string(),
             kind: view.kind,
-            requested_by: view.requested_by.to_string(),
+            requested_by: view.requested_by_user.map_or_else(|| view.requested_by.to_string(), |user| user.to_string()),
+            requested_by_token: view.requested_by.to_string(),
             payload: view.proposal,
             status: view.status,
             created_at: view.created_at.to_rfc3339(),
             position: view.position,
-            decided_by: view.decided_by.map(|id| id.to_string()),
+            decided_by: view
+                .decided_by
+                .map(|token| view.decided_by_user.map_or_else(|| token.to_string(), |user| user.to_string())),
+            decided_by_token: view.decided_by.map(|token| token.to_string()),
             comment: view.comment,
         }
     }

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use ledger_core::event::OrgOpened;
-use ledger_core::ids::{OrgId, PrincipalId};
+use ledger_core::ids::{OrgId, PrincipalId, UserId};
 use ledger_core::org::{OrgKind, Role, SaleMode};
 use ledger_core::CommandBody;
 use projections::{OrgQuery, OrgView};
@@ -18,7 +18,7 @@ use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Page, Pag
 use crate::auth::{generate_token, token_hash, Caller};
 use crate::error::{ApiError, Problem};
 use crate::state::{CommittedEvents, SharedState};
-use ledger_core::SetupCommand;
+use ledger_core::{AccessCommand, SetupCommand};
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -33,14 +33,22 @@ pub struct Me {
     pub org_id: String,
     pub org_kind: String,
     pub org_name: String,
-    /// The principal the token stands for.
+    /// The person the token belongs to (absent for a token issued before users).
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    /// The token's id (the principal it stands for).
+    pub token_id: String,
+    /// The same as `token_id` (the first contract's name).
+    #[schema(deprecated)]
     pub principal_id: String,
-    /// The token's label, as its issuer named it (a person, a script).
+    /// The token's label, as its issuer named it (a device, a script).
     pub label: Option<String>,
+    pub expires_at: Option<String>,
+    /// The token's roles: its user's, or fewer.
     pub roles: Vec<String>,
 }
 
-/// Who the token is: its org, principal and roles.
+/// Who the token is: its org, person, roles and expiry.
 #[utoipa::path(get, path = "/v1/me", tag = "orgs", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = Problem)))]
 pub async fn me(
@@ -51,15 +59,20 @@ pub async fn me(
     let org = state.read.org(caller.org_id()).await?;
     let org = org
         .ok_or_else(|| ApiError::Internal(format!("the caller's org {} is not in the read model", caller.org_id())))?;
-    let label = state.read.principal(caller.actor.principal_id).await?.and_then(|principal| principal.label);
+    let token = state.read.principal(caller.token_id()).await?;
+    let (label, user_name) = token.map(|token| (token.label, token.user_name)).unwrap_or_default();
     Ok(Read(
         position,
         Me {
             org_id: caller.org_id().to_string(),
             org_kind: org.kind.as_str().to_owned(),
             org_name: org.name,
-            principal_id: caller.actor.principal_id.to_string(),
+            user_id: caller.user_id.map(|user| user.to_string()),
+            user_name,
+            token_id: caller.token_id().to_string(),
+            principal_id: caller.token_id().to_string(),
             label,
+            expires_at: caller.expires_at.map(|at| at.to_rfc3339()),
             roles: caller.actor.roles.iter().map(|role| role.as_str().to_owned()).collect(),
         },
     ))
@@ -268,6 +281,7 @@ pub struct IssueTokenBody {
     #[serde(deserialize_with = "super::words")]
     #[schema(value_type = Vec<String>)]
     pub roles: Vec<Role>,
+    /// The token's label; also the name of the user it creates (default: the roles).
     pub label: Option<String>,
 }
 
@@ -275,14 +289,23 @@ pub struct IssueTokenBody {
 pub struct TokenIssued {
     /// Shown once: only its SHA-256 is stored.
     pub token: String,
+    /// The token's id (`POST /v1/tokens/{id}/revoke`).
+    pub id: String,
+    /// The same as `id` (the first contract's name).
+    #[schema(deprecated)]
     pub principal_id: String,
+    /// The user the token belongs to.
+    pub user_id: String,
     pub org_id: String,
     pub roles: Vec<String>,
+    pub expires_at: Option<String>,
     pub position: u64,
 }
 
-/// Issues a token. A token is shown once and never stored, so it cannot be answered again: a
-/// retry with the same `Idempotency-Key` draws a new token, hence another request, and is a 409.
+/// Issues the first token of a new user of an org (its first admin, a customer's app): the user
+/// is named by the label, or by the roles, and holds these roles. A token is shown once and never
+/// stored, so it cannot be answered again: a retry with the same `Idempotency-Key` draws a new
+/// token, hence another request, and is a 409.
 #[utoipa::path(post, path = "/v1/orgs/{id}/tokens", tag = "orgs", request_body = IssueTokenBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 201, body = TokenIssued), (status = 403, body = Problem), (status = 404, body = Problem)))]
@@ -298,26 +321,58 @@ pub async fn issue_token(
     if roles.is_empty() {
         return Err(ApiError::invalid("invalid_field", "roles", "at least one role"));
     }
+    let name =
+        body.label.clone().unwrap_or_else(|| roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(", "));
+    let user_id = UserId(uuid::Uuid::now_v7());
+    let grant =
+        TokenGrant { org_id, user_id, new_user: Some(name), roles: Some(roles), label: body.label, expires_at: None };
+    let issued = issue(&state, &caller, &key, grant).await?;
+    Ok(Answer(StatusCode::CREATED, issued))
+}
+
+/// What a token is issued for: a user (new, or existing) of an org, with some of their roles.
+pub struct TokenGrant {
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub new_user: Option<String>,
+    pub roles: Option<BTreeSet<Role>>,
+    pub label: Option<String>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Mints a token, has the log record its hash, and caches it at once (before its projection
+/// catches up): the one way tokens are issued over HTTP.
+pub async fn issue(
+    state: &SharedState,
+    caller: &Caller,
+    key: &Option<commands::IdempotencyKey>,
+    grant: TokenGrant,
+) -> Result<TokenIssued, ApiError> {
     let token = generate_token();
     let hash = token_hash(&token);
     let principal_id = PrincipalId(uuid::Uuid::now_v7());
-    let command = CommandBody::Setup(SetupCommand::IssueToken {
+    let command = CommandBody::Access(AccessCommand::IssueToken {
         principal_id,
-        org_id,
-        roles: roles.clone(),
-        label: body.label,
+        org_id: grant.org_id,
+        user_id: grant.user_id,
+        new_user: grant.new_user,
+        roles: grant.roles,
+        label: grant.label,
+        expires_at: grant.expires_at,
         token_hash: hash.clone(),
     });
-    let committed = state.execute(&caller, &key, command).await?;
-    state.tokens.insert(hash, ledger_core::org::Actor::new(org_id, principal_id, roles.iter().copied()));
-    Ok(Answer(
-        StatusCode::CREATED,
-        TokenIssued {
-            token,
-            principal_id: principal_id.to_string(),
-            org_id: org_id.to_string(),
-            roles: roles.iter().map(|role| role.as_str().to_owned()).collect(),
-            position: committed.position,
-        },
-    ))
+    let committed = state.execute(caller, key, command).await?;
+    let issued = committed.event::<ledger_core::event::TokenIssued>()?;
+    let actor = ledger_core::org::Actor::new(issued.org_id, principal_id, issued.roles.iter().copied());
+    state.tokens.insert(hash, Caller { actor, user_id: issued.user_id, expires_at: issued.expires_at });
+    Ok(TokenIssued {
+        token,
+        id: principal_id.to_string(),
+        principal_id: principal_id.to_string(),
+        user_id: grant.user_id.to_string(),
+        org_id: issued.org_id.to_string(),
+        roles: issued.roles.iter().map(|role| role.as_str().to_owned()).collect(),
+        expires_at: issued.expires_at.map(|at| at.to_rfc3339()),
+        position: committed.position,
+    })
 }

@@ -121,7 +121,7 @@ async fn take(state: &SharedState, channel: &str, request: Request) -> Result<()
     // The book that owns the channel confirms, as its finance would: the decider matches the
     // payment against what that book expects, and books it there.
     let principal = PrincipalId(derived_uuid(&["payment-channel", channel]));
-    let caller = Caller { actor: Actor::new(book, principal, [Role::Finance]) };
+    let caller = Caller::internal(Actor::new(book, principal, [Role::Finance]));
     let command = CommandBody::Money(MoneyCommand::ConfirmOnlinePayment {
         payment_id,
         recharge_id: RechargeId(derived_uuid(&["recharge", channel, trade_number.as_str()])),

@@ -32,15 +32,15 @@ async fn a_bootstrap_interrupted_before_the_admin_token_completes_at_the_next_st
     let me = app.get("/v1/me", ADMIN_TOKEN).await.expect(200);
     assert_eq!((me["org_id"].as_str(), me["org_name"].as_str()), (Some(platform.to_string().as_str()), Some("KBOSS")));
     assert_eq!(me["roles"], serde_json::json!(["super_admin", "admin"]));
-    assert_eq!(app.log_position(), 3, "one token issued, no second platform");
+    assert_eq!(app.log_position(), 4, "the admin user and its token, no second platform");
     let data_dir = app.stop().await;
 
     // Complete now: a restart books nothing more.
     let app = spawn_app(Options { data_dir: Some(data_dir), ..Options::default() }).await;
-    assert_eq!(app.log_position(), 3);
+    assert_eq!(app.log_position(), 4);
     app.get("/v1/me", ADMIN_TOKEN).await.expect(200);
     let data_dir = app.stop().await;
     let mut reader = SqliteReader::open(data_dir.path()).unwrap();
     let types: Vec<&str> = reader.read_after(0, 10).unwrap().iter().map(|event| event.event_type()).collect::<Vec<_>>();
-    assert_eq!(types, ["OrgOpened", "PostingRulesSet", "TokenIssued"]);
+    assert_eq!(types, ["OrgOpened", "PostingRulesSet", "UserCreated", "TokenIssued"]);
 }

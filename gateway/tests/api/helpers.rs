@@ -30,6 +30,8 @@ pub struct Options {
     pub cors_origins: Vec<String>,
     /// NATS JetStream (server mode): the URL and the stream this app publishes to.
     pub nats: Option<(String, String)>,
+    /// `KBOSS_ADMIN_TOKEN`, when not [`ADMIN_TOKEN`].
+    pub admin_token: Option<String>,
     /// `KBOSS_CONCURRENT_REQUESTS_MAX`, `KBOSS_WRITER_CHANNEL_CAPACITY`,
     /// `KBOSS_WRITER_BATCH_COMMANDS_MAX`; the defaults when absent.
     pub concurrent_requests_max: Option<usize>,
@@ -69,6 +71,11 @@ impl Answer {
 }
 
 pub async fn spawn_app(options: Options) -> TestApp {
+    try_spawn_app(options).await.unwrap_or_else(|(error, _)| panic!("the application builds: {error}"))
+}
+
+/// [`spawn_app`], answering why the application did not start (with its data directory).
+pub async fn try_spawn_app(options: Options) -> Result<TestApp, (gateway::app::StartError, tempfile::TempDir)> {
     gateway::telemetry::init();
     let data_dir = match options.data_dir {
         Some(data_dir) => data_dir,
@@ -78,7 +85,10 @@ pub async fn spawn_app(options: Options) -> TestApp {
     let settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.path().to_owned(),
-        admin_token: (!options.generate_admin_token).then(|| Secret::new(ADMIN_TOKEN)),
+        admin_token: match options.admin_token {
+            Some(token) => Some(Secret::new(token)),
+            None => (!options.generate_admin_token).then(|| Secret::new(ADMIN_TOKEN)),
+        },
         database_url: options.database_url.map(Secret::new),
         approval_webhook_url: options.webhook_url,
         payment_channels: options.payment_channels,
@@ -101,7 +111,10 @@ pub async fn spawn_app(options: Options) -> TestApp {
         },
         None => settings,
     };
-    let application = Application::build(settings).await.expect("the application builds");
+    let application = match Application::build(settings).await {
+        Ok(application) => application,
+        Err(error) => return Err((error, data_dir)),
+    };
     let address = format!("http://127.0.0.1:{}", application.port());
     let state = application.state();
     let (shutdown, stopped) = tokio::sync::oneshot::channel();
@@ -113,7 +126,7 @@ pub async fn spawn_app(options: Options) -> TestApp {
             .await
             .expect("the server runs");
     });
-    TestApp {
+    Ok(TestApp {
         address,
         client: reqwest::Client::new(),
         clock,
@@ -121,7 +134,7 @@ pub async fn spawn_app(options: Options) -> TestApp {
         data_dir,
         shutdown: Some(shutdown),
         server: Some(server),
-    }
+    })
 }
 
 impl TestApp {

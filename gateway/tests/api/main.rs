@@ -19,6 +19,7 @@ mod notifier;
 mod openapi;
 mod outage;
 mod payments;
+mod people;
 mod postgres;
 mod settlements;
 mod tenancy;

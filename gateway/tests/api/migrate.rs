@@ -58,7 +58,9 @@ async fn a_migrated_v1_log_serves_exactly_what_v1_served() {
     assert_eq!(paid.map(|event| event.schema_version), Some(2), "OrderPaid refers to its order now");
     drop(reader);
 
-    let app = spawn_app(Options { data_dir: Some(data_dir), ..Options::default() }).await;
+    // The v1 log's admin token, as configured then (a v1 bootstrap token is the deployment's).
+    let admin_token = tokens["tokens"]["admin"].as_str().map(str::to_owned);
+    let app = spawn_app(Options { data_dir: Some(data_dir), admin_token, ..Options::default() }).await;
     // The migration dropped the read models: the server rebuilds them from position 0 (tokens
     // included, so the reads below wait until it has).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -47,6 +47,23 @@ async fn the_worked_example_runs_on_postgresql() {
     assert!(write.body["detail"].as_str().unwrap().contains("leader"), "{}", write.text);
     assert!(write.headers.contains_key("retry-after"));
     assert_eq!(follower.call(reqwest::Method::GET, "/readyz", None, None, None).await.status.as_u16(), 200);
+
+    // A token revoked on the leader is refused by the follower too, once its cache entry
+    // (`TOKEN_CACHE_TTL`, a second) is older than the revocation its read models caught up with.
+    let sales = follower.get("/v1/me", &world.r2_sales).await.expect(200);
+    let revoke = format!("/v1/tokens/{}/revoke", sales["token_id"].as_str().unwrap());
+    app.post(&revoke, &world.r2_admin, json!({ "reason": "left" })).await.expect(200);
+    assert_eq!(app.get("/v1/me", &world.r2_sales).await.code(), "token_revoked", "the leader at once");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let answer = follower.get("/v1/me", &world.r2_sales).await;
+        if answer.status.as_u16() == 401 {
+            assert_eq!(answer.code(), "token_revoked");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the follower still accepts a revoked token: {}", answer.text);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     follower.stop().await;
     app.stop().await;
     admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();

@@ -1,5 +1,5 @@
 //! Approvals (审批): a finance or admin token of the same org grants or rejects; nobody approves
-//! their own request. A grant carries the proposal out in the same command, so the grant and its
+//! their own request (the person is compared: a user's every token is the same person). A grant carries the proposal out in the same command, so the grant and its
 //! effect are appended together or not at all.
 
 use crate::error::DomainError;
@@ -23,7 +23,8 @@ impl Decider<'_> {
         if approval.decision != Decision::Pending {
             return Err(DomainError::ApprovalDecided { status: approval.decision.as_str() });
         }
-        if approval.request.requested_by == self.command.actor.principal_id {
+        if self.state.person_of(approval.request.requested_by) == self.state.person_of(self.command.actor.principal_id)
+        {
             return Err(DomainError::SelfApproval);
         }
         let decided = ApprovalDecided {

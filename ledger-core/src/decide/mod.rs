@@ -10,6 +10,7 @@
 //! [`Decider::booked`], which evaluates the posting rules, pairs inter-company lines and refuses
 //! closed periods and overdrawn wallets for every flow alike.
 
+mod access;
 mod approvals;
 mod money_flows;
 mod orders;
@@ -27,6 +28,7 @@ use crate::money::{Amount, SignedAmount};
 use crate::org::{Org, OrgKind, Role};
 use crate::state::{Book, Decision, State};
 
+pub use access::DEPLOYMENT_ADMIN_NAME;
 pub use orders::{order_shares, Share};
 
 /// Decides a command against the state. Pure: the same state and command give the same answer.
@@ -34,6 +36,14 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
     let decider = Decider { state, command };
     if state.platform_id.is_none() && !matches!(command.body, CommandBody::Setup(SetupCommand::Bootstrap { .. })) {
         return Err(DomainError::NotBootstrapped);
+    }
+    if let Some(principal) = state.principals.get(&command.actor.principal_id) {
+        if principal.revoked {
+            return Err(DomainError::TokenNotValid { state: "revoked" });
+        }
+        if principal.expires_at.is_some_and(|at| command.at >= at) {
+            return Err(DomainError::TokenNotValid { state: "expired" });
+        }
     }
     let events = decider.dispatch(&command.body)?;
     decider.within_limits(&events)?;
@@ -56,6 +66,7 @@ impl<'a> Decider<'a> {
             CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment }) => {
                 self.decide_approval(*approval_id, *grant, comment)
             }
+            CommandBody::Access(command) => self.decide_access(command),
         }
     }
 
@@ -174,7 +185,9 @@ impl State {
         use EventPayload as E;
         match &recorded.event.payload {
             E::OrgOpened(event) => setup::org_opened(self, event),
-            E::TokenIssued(event) => setup::token_issued(self, event),
+            E::UserCreated(event) => access::user_created(self, event),
+            E::TokenIssued(event) => access::token_issued(self, event),
+            E::TokenRevoked(event) => access::token_revoked(self, event),
             E::AccountOpened(event) => setup::account_opened(self, event),
             E::PostingRulesSet(event) => setup::posting_rules_set(self, event),
             E::SaleModeSet(event) => setup::sale_mode_set(self, event),

@@ -27,9 +27,6 @@ impl Decider<'_> {
             C::OpenOrg { org_id, kind, name, parent_id, sale_mode } => {
                 self.open_org(*org_id, *kind, name, *parent_id, *sale_mode)
             }
-            C::IssueToken { principal_id, org_id, roles, label, token_hash } => {
-                self.issue_token(*principal_id, *org_id, roles, label, token_hash)
-            }
             C::OpenAccount { book, code, name, account_type } => self.open_account(*book, code, name, *account_type),
             C::SetPostingRules { rules } => self.set_posting_rules(rules),
             C::SetSaleMode { reseller_id, sale_mode } => self.set_sale_mode(reseller_id, sale_mode),
@@ -299,66 +296,6 @@ impl Decider<'_> {
         Ok(vec![Event::new(EventPayload::OrgOpened(OrgOpened { org }))])
     }
 
-    /// API.md: tokens are issued by an `admin` of the org or of its parent (a parent bootstraps
-    /// its child's first admin), or by the platform's `super_admin`. Roles follow the org's kind:
-    /// a customer's tokens act as that customer; staff roles belong to books; `super_admin` only
-    /// to the platform, and only from a `super_admin`. Suppliers act through their buyer's staff.
-    fn issue_token(
-        &self,
-        principal_id: crate::ids::PrincipalId,
-        org_id: OrgId,
-        roles: &std::collections::BTreeSet<Role>,
-        label: &Option<String>,
-        token_hash: &str,
-    ) -> Result<Vec<Event>, DomainError> {
-        let actor = &self.command.actor;
-        let org = self.state.orgs.get(&org_id).ok_or_else(|| DomainError::not_found("org", org_id))?;
-        let is_super_admin = actor.has(Role::SuperAdmin) && Some(actor.org_id) == self.state.platform_id;
-        let reaches = is_super_admin || actor.org_id == org_id || org.parent_id == Some(actor.org_id);
-        if !reaches {
-            return Err(DomainError::not_found("org", org_id));
-        }
-        if !is_super_admin && !actor.has(Role::Admin) {
-            return Err(DomainError::forbidden("needs the admin role"));
-        }
-        if roles.is_empty() {
-            return Err(DomainError::invalid_field("roles", "must name at least one role"));
-        }
-        let allowed: &[Role] = match org.kind {
-            OrgKind::Platform => &[Role::SuperAdmin, Role::Admin, Role::Finance, Role::Sales, Role::Operations],
-            OrgKind::Reseller => &[Role::Admin, Role::Finance, Role::Sales, Role::Operations],
-            OrgKind::Customer => &[Role::Customer],
-            OrgKind::Supplier => &[],
-        };
-        if let Some(role) = roles.iter().find(|role| !allowed.contains(role)) {
-            let reason = format!("{} is not a role of a {} org", role.as_str(), org.kind.as_str());
-            return Err(DomainError::invalid_field("roles", reason));
-        }
-        if roles.contains(&Role::SuperAdmin) && !is_super_admin {
-            return Err(DomainError::forbidden("only a super_admin grants super_admin"));
-        }
-        let hash_ok =
-            token_hash.len() == 64 && token_hash.bytes().all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
-        if !hash_ok {
-            return Err(DomainError::invalid_field("token_hash", "must be 64 lowercase hex digits"));
-        }
-        if self.state.principals.contains(&principal_id) {
-            return Err(DomainError::AlreadyExists { what: "principal", id: principal_id.to_string() });
-        }
-        if self.state.token_hashes.contains(token_hash) {
-            return Err(DomainError::AlreadyExists { what: "token", id: "(hash withheld)".to_owned() });
-        }
-        let event = TokenIssued {
-            principal_id,
-            org_id,
-            roles: roles.clone(),
-            label: super::optional_text("label", label)?,
-            token_hash: token_hash.to_owned(),
-            issued_by: actor.principal_id,
-        };
-        Ok(vec![Event::new(EventPayload::TokenIssued(event))])
-    }
-
     fn open_account(
         &self,
         book_id: OrgId,
@@ -471,11 +408,6 @@ pub(super) fn org_opened(state: &mut State, OrgOpened { org }: &OrgOpened) {
         state.books.insert(org.id, Book::new(org.id, org.currency));
     }
     state.orgs.insert(org.id, org.clone());
-}
-
-pub(super) fn token_issued(state: &mut State, event: &TokenIssued) {
-    state.principals.insert(event.principal_id);
-    state.token_hashes.insert(event.token_hash.clone());
 }
 
 pub(super) fn account_opened(state: &mut State, event: &AccountOpened) {

@@ -56,6 +56,7 @@
 //! | `BTreeSet<T>`, `BTreeMap<K, V>`        | varint count, items (key, value) in strictly increasing key order (the type's `Ord`) |
 //! | `Uuid` and every `…Id`                 | 16 bytes                                                 |
 //! | `NaiveDate` (in the body)              | zigzag of days since 1970-01-01                          |
+//! | `DateTime<Utc>` (in the body)          | zigzag of seconds since 1970-01-01T00:00:00Z, varint nanoseconds |
 //! | `Amount`, `Total`                      | zigzag of integer minor units (range-checked on decode)  |
 //! | `SignedAmount`                         | zigzag of integer minor units (up to 96 bits)            |
 //! | `Rate`, `UnitPrice`, `Quantity`        | `u8` scale, zigzag of the `i128` mantissa (exact scale)  |
@@ -71,7 +72,7 @@
 //!
 //! A committed record is never rewritten, so the layout of an older schema version stays
 //! readable for as long as logs may hold it ([`OLDER_LAYOUTS`]: `SettlementStatementIssued` v1,
-//! which carried its lines). Such a record decodes to today's payload (upcast) and keeps its
+//! which carried its lines; `TokenIssued` v1, from before users). Such a record decodes to today's payload (upcast) and keeps its
 //! `schema_version`; its hash is the hash of the bytes read, like every record's. It is read,
 //! never written: [`encode`] lays out current versions only, so an upcast event does not
 //! re-encode to its record (nothing re-encodes a stored record: stores, the relay and the

@@ -104,7 +104,9 @@ event_tags! {
     PeriodClosed = 36,
     BusinessBooked = 37,
     TokenIssued = 38,
-    // 39..=59 are left to the event types of the parallel branches of issue 9.
+    UserCreated = 39,
+    TokenRevoked = 40,
+    // 41..=59 are left to the event types of the parallel branches of issue 9.
     OnlineRechargeRequested = 60,
 }
 
@@ -113,6 +115,8 @@ event_tags! {
 pub const OLDER_LAYOUTS: &[(&str, u16)] = &[
     // v1 carried every line of the statement; v2 carries their count (`SettlementStatementIssuedV1::upcast`).
     ("SettlementStatementIssued", 1),
+    // v1 had no user, expiry or admin mark (`TokenIssuedV1::upcast`).
+    ("TokenIssued", 1),
 ];
 
 /// An older layout's payload, upcast; `None` when `schema_version` is the current one.
@@ -126,6 +130,7 @@ fn take_older_payload(
             SettlementStatementIssuedV1::take(reader)
                 .map(|statement| EventPayload::SettlementStatementIssued(statement.upcast())),
         ),
+        ("TokenIssued", 1) => Some(TokenIssuedV1::take(reader).map(|token| EventPayload::TokenIssued(token.upcast()))),
         _ => None,
     }
 }
@@ -178,6 +183,7 @@ wire_uuid_ids!(
     SettlementId,
     InvoiceId,
     PrincipalId,
+    UserId,
 );
 
 /// The short codes a person types, as strings checked by their own constructors.
@@ -516,4 +522,18 @@ wire_struct!(SettlementPaid { settlement_id, book, counterparty_id, receivable, 
 wire_struct!(InvoiceIssued { invoice_id, customer_id, book, amount });
 wire_struct!(PeriodClosed { book, through, certificate });
 wire_struct!(BusinessBooked { kind, role, book, amounts, parties, memo });
-wire_struct!(TokenIssued { principal_id, org_id, roles, label, token_hash, issued_by });
+wire_struct!(TokenIssued {
+    principal_id,
+    org_id,
+    user_id,
+    roles,
+    label,
+    expires_at,
+    deployment_admin,
+    token_hash,
+    issued_by,
+});
+// Schema v1's layout, read only (`OLDER_LAYOUTS`).
+wire_struct!(TokenIssuedV1 { principal_id, org_id, roles, label, token_hash, issued_by });
+wire_struct!(UserCreated { user_id, org_id, name, email, phone, roles, created_by });
+wire_struct!(TokenRevoked { principal_id, org_id, reason, revoked_by });

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::RecordError;
@@ -386,6 +386,22 @@ impl Wire for NaiveDate {
 
     fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
         reader.parsed("date", Reader::zigzag_i64, |days| date_from_days(days).ok_or("out of range"))
+    }
+}
+
+/// An instant: seconds since 1970-01-01T00:00:00Z (zigzag), then nanoseconds (varint, below
+/// 2 × 10^9: a leap second's are ≥ 10^9).
+impl Wire for DateTime<Utc> {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
+        writer.zigzag(i128::from(self.timestamp()));
+        writer.varint(u128::from(self.timestamp_subsec_nanos()));
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        let start = reader.offset();
+        let seconds = reader.zigzag_i64()?;
+        let nanos = u32::take(reader)?;
+        DateTime::from_timestamp(seconds, nanos).ok_or_else(|| reader.invalid_at(start, "instant out of range"))
     }
 }
 

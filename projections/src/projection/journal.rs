@@ -294,7 +294,9 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         | E::DistributorTierSet(_)
         | E::SerialTierRateSet(_)
         | E::PeriodClosed(_)
-        | E::TokenIssued(_) => (None, None),
+        | E::TokenIssued(_)
+        | E::UserCreated(_)
+        | E::TokenRevoked(_) => (None, None),
     };
     Narration { order_id, reference }
 }

@@ -21,7 +21,9 @@ use ledger_core::org::{Actor, OrgKind, Role};
 use ledger_core::pricing::RateScope;
 use ledger_core::state::OrderStatus;
 use ledger_core::testing::WorkedExample;
-use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand};
+use ledger_core::{
+    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
+};
 use ledger_core::{Command, CommandBody, RecordedEvent, State};
 use projections::ReadModels;
 use uuid::Uuid;
@@ -388,13 +390,32 @@ pub async fn grow_world(handle: &WriterHandle) -> World {
     )
     .await;
     let customer = world.customers[0].clone();
-    let body = CommandBody::Setup(SetupCommand::IssueToken {
+    let user_id = UserId(customer.actor.principal_id.0);
+    let body = CommandBody::Access(AccessCommand::IssueToken {
         principal_id: customer.actor.principal_id,
         org_id: customer.id,
-        roles: BTreeSet::from([Role::Customer]),
+        user_id,
+        new_user: Some("C's buyer".into()),
+        roles: Some(BTreeSet::from([Role::Customer])),
         label: Some("C's app".into()),
+        expires_at: None,
         token_hash: world.token_hash.clone(),
     });
+    must(handle, &world.example.r2_admin.clone(), body).await;
+    // A second token of the same user, revoked: the tokens read model keeps both.
+    let second = PrincipalId(uuid::Uuid::from_u128(customer.actor.principal_id.0.as_u128() ^ 1));
+    let body = CommandBody::Access(AccessCommand::IssueToken {
+        principal_id: second,
+        org_id: customer.id,
+        user_id,
+        new_user: None,
+        roles: None,
+        label: Some("old phone".into()),
+        expires_at: None,
+        token_hash: format!("{:064x}", second.0.as_u128()),
+    });
+    must(handle, &world.example.r2_admin.clone(), body).await;
+    let body = CommandBody::Access(AccessCommand::RevokeToken { principal_id: second, reason: Some("lost".into()) });
     must(handle, &world.example.r2_admin.clone(), body).await;
     world
 }
