@@ -64,71 +64,33 @@ fn edge_date() -> impl Strategy<Value = NaiveDate> {
     ]
 }
 
-/// One step: a command kind with its edge values; `pick` chooses among what exists.
+/// One step: a command kind with its edge values; `pick` chooses among what exists. An
+/// `ExpectedRecharge` is an online recharge the customer requests; an `OnlinePayment` the
+/// channel's notification for a recharge or an order, of `amount` or (`None`) of exactly what it
+/// awaits.
 #[derive(Clone, Debug)]
 enum Step {
     OnlineRecharge(Amount),
-    /// An online recharge requested (the customer's), to be paid by `OnlinePayment`.
     ExpectedRecharge(Amount),
-    /// A channel's notification for a recharge or an order (`pick`): of `amount`, or (`None`)
-    /// of exactly what it awaits.
-    OnlinePayment {
-        pick: usize,
-        order: bool,
-        amount: Option<Amount>,
-    },
+    OnlinePayment { pick: usize, order: bool, amount: Option<Amount> },
     OfflineRecharge(Amount),
     Coupon(Amount),
-    Order {
-        expensive: bool,
-        quantity: Quantity,
-        periods: u32,
-        items: usize,
-    },
-    Pay {
-        pick: usize,
-    },
-    Fulfil {
-        pick: usize,
-    },
-    Refund {
-        pick: usize,
-        amount: Amount,
-        penalty: Amount,
-    },
-    Withdraw {
-        amount: Amount,
-        original: bool,
-    },
-    Usage {
-        expensive: bool,
-        quantity: Quantity,
-    },
-    Renew {
-        pick: usize,
-        periods: u32,
-    },
-    Cancel {
-        pick: usize,
-    },
+    Order { expensive: bool, quantity: Quantity, periods: u32, items: usize },
+    Pay { pick: usize },
+    Fulfil { pick: usize },
+    Refund { pick: usize, amount: Amount, penalty: Amount },
+    Withdraw { amount: Amount, original: bool },
+    Usage { expensive: bool, quantity: Quantity },
+    Renew { pick: usize, periods: u32 },
+    Cancel { pick: usize },
     Rate(Rate),
-    Decide {
-        pick: usize,
-        grant: bool,
-    },
+    Decide { pick: usize, grant: bool },
     Invoice(Amount),
-    Statement {
-        from: NaiveDate,
-        to: NaiveDate,
-    },
+    Statement { from: NaiveDate, to: NaiveDate },
     Close(NaiveDate),
     SerialPrice(Amount),
-    SerialBatch {
-        codes: usize,
-    },
-    ReverseRecharge {
-        pick: usize,
-    },
+    SerialBatch { codes: usize },
+    ReverseRecharge { pick: usize },
 }
 
 fn step() -> impl Strategy<Value = Step> {
