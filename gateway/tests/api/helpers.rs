@@ -29,6 +29,8 @@ pub struct Options {
     pub cors_origins: Vec<String>,
     /// NATS JetStream (server mode): the URL and the stream this app publishes to.
     pub nats: Option<(String, String)>,
+    /// `KBOSS_TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<String>,
 }
 
 pub struct TestApp {
@@ -82,6 +84,7 @@ pub async fn spawn_app(options: Options) -> TestApp {
             .collect(),
         clock: clock.clone(),
         cors_origins: options.cors_origins,
+        trusted_proxies: options.trusted_proxies,
         ..Settings::default()
     };
     let settings = match options.nats {
