@@ -64,6 +64,9 @@ pub const REQUEST_ID_LENGTH_MAX: usize = 128;
 /// How long the recorder waits for the read models to know a customer whose operation it places
 /// in the seller's book (the customer was opened just before; normally milliseconds).
 pub const SELLER_LOOKUP_WAIT_MAX: Duration = Duration::from_secs(2);
+/// After a wait for the read models timed out, how long the recorder does not wait again (a
+/// lagging read side must not slow the recorder down to one customer every two seconds).
+pub const SELLER_LOOKUP_PAUSE: Duration = Duration::from_secs(30);
 /// Sellers remembered; the memory is cleared when it would grow past this.
 pub const SELLER_CACHE_MAX: usize = 100_000;
 /// How long a statement waits for SQLite's lock before the store is reported unavailable.
@@ -532,10 +535,18 @@ const INSERT_POSTGRES: &str = "INSERT INTO operation_log (at_micros, book_id, or
 const PRUNE: &str = "DELETE FROM operation_log WHERE outcome <> 'accepted' AND at_micros < ";
 
 impl OperationStore {
-    /// Opens (creating and migrating) `<data_dir>/operations.sqlite`.
+    /// Opens (creating and migrating) `<data_dir>/operations.sqlite`, the owner's alone (0600:
+    /// SQLite gives its WAL the same mode), whoever opens it first (`kboss serve` or `settle`).
     pub fn open_sqlite(data_dir: &Path) -> Result<OperationStore, OperationLogError> {
         std::fs::create_dir_all(data_dir).map_err(unavailable)?;
         let path = data_dir.join(DATABASE_FILE);
+        // Made 0600 before SQLite opens it (an empty file is a new database to SQLite), so its
+        // WAL, made with the database's mode, is never readable by others either.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&path).map_err(unavailable)?;
         let mut writer = open_connection(&path)?;
         let transaction = writer.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
         transaction
@@ -733,6 +744,8 @@ pub struct Recorder {
     metrics: Arc<Metrics>,
     retention: chrono::Duration,
     sellers: HashMap<OrgId, OrgId>,
+    /// Until when the recorder does not wait for the read models (after a wait timed out).
+    not_waiting_until: Option<tokio::time::Instant>,
 }
 
 impl OperationLog {
@@ -770,6 +783,7 @@ impl OperationLog {
             metrics: metrics.clone(),
             retention,
             sellers: HashMap::new(),
+            not_waiting_until: None,
         };
         let inner = Inner {
             store,
@@ -913,8 +927,12 @@ impl Recorder {
         }
         let read = self.read.as_ref()?;
         let mut org = read.org(customer).await;
-        if matches!(org, Ok(None)) && read.wait_for(committed, SELLER_LOOKUP_WAIT_MAX).await.is_ok() {
-            org = read.org(customer).await;
+        let may_wait = self.not_waiting_until.is_none_or(|until| tokio::time::Instant::now() >= until);
+        if matches!(org, Ok(None)) && may_wait {
+            match read.wait_for(committed, SELLER_LOOKUP_WAIT_MAX).await {
+                Ok(_) => org = read.org(customer).await,
+                Err(_) => self.not_waiting_until = Some(tokio::time::Instant::now() + SELLER_LOOKUP_PAUSE),
+            }
         }
         match org.map(|org| org.and_then(|org| org.parent_id)) {
             Ok(Some(seller)) => {
@@ -1010,6 +1028,12 @@ mod tests {
     async fn a_full_queue_drops_and_counts_and_the_recorder_writes_the_rest_in_order() {
         let directory = tempfile::tempdir().unwrap();
         let store = OperationStore::open_sqlite(directory.path()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(directory.path().join(DATABASE_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the operation log is the owner's alone");
+        }
         let metrics = Arc::new(Metrics::new());
         let (log, recorder) = OperationLog::new(store, None, 2, 180, metrics.clone());
         let book = OrgId::from_u128(1);
@@ -1034,7 +1058,8 @@ mod tests {
         let (log, recorder) = OperationLog::new(store, None, 100, 30, metrics.clone());
         tokio::spawn(recorder.run());
         let book = OrgId::from_u128(1);
-        let start: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        // Now: the recorder prunes by the real clock too (at start), which must leave these.
+        let start = Utc::now();
         let day = chrono::Duration::days(1);
         log.record(operation(start, book, "place_order", Outcome::Accepted), 0);
         log.record(operation(start, book, "pay_order", Outcome::Refused), 0);
@@ -1060,7 +1085,7 @@ mod tests {
         let (log, recorder) = OperationLog::new(store, None, 100, 180, Arc::new(Metrics::new()));
         tokio::spawn(recorder.run());
         let (book, other) = (OrgId::from_u128(1), OrgId::from_u128(2));
-        let start: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let start = Utc::now();
         for minute in 0..5 {
             let at = start + chrono::Duration::minutes(minute);
             log.record(operation(at, book, &format!("k{minute}"), Outcome::Accepted), 0);
