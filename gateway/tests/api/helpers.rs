@@ -31,6 +31,8 @@ pub struct Options {
     pub nats: Option<(String, String)>,
     /// `KBOSS_ADMIN_TOKEN`, when not [`ADMIN_TOKEN`].
     pub admin_token: Option<String>,
+    /// `KBOSS_TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<String>,
 }
 
 pub struct TestApp {
@@ -92,6 +94,7 @@ pub async fn try_spawn_app(options: Options) -> Result<TestApp, (gateway::app::S
             .collect(),
         clock: clock.clone(),
         cors_origins: options.cors_origins,
+        trusted_proxies: options.trusted_proxies,
         ..Settings::default()
     };
     let settings = match options.nats {
