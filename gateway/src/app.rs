@@ -1,8 +1,9 @@
 //! `Application::build(settings)`: opens the log (SQLite in the data directory, or PostgreSQL),
 //! starts the writer (or follows the instance that holds it), opens the read models and their
-//! runner, assembles the [`AppState`] the handlers share, bootstraps a fresh store, binds the
-//! listener (port 0 in tests) and serves [`router`] until a shutdown signal; graceful shutdown
-//! stops taking requests, then drains the sequencer.
+//! runner and the operation log, assembles the [`AppState`] the handlers share, bootstraps a
+//! fresh store, binds the listener (port 0 in tests) and serves [`router`] until a shutdown
+//! signal; graceful shutdown stops taking requests, then drains the sequencer and the operation
+//! log's queue.
 //!
 //! The top of the module graph: `app` → `routes` (and `openapi`) → `state` → the leaves. No
 //! module imports `app` but `cli`, which runs it.
@@ -32,6 +33,7 @@ use crate::config::{ConfigError, Secret, Settings};
 use crate::distribution::DistributionError;
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
+use crate::operation_log::{Operation, OperationLog, OperationLogError, OperationStore};
 use crate::state::{AppState, SharedState, WriteSide};
 
 /// The file a generated admin token is written to, in the data directory (mode 0600).
@@ -59,6 +61,8 @@ pub enum StartError {
     ReadPool(#[from] deadpool_postgres::BuildError),
     #[error("distribution: {0}")]
     Distribution(#[from] DistributionError),
+    #[error("{0}")]
+    OperationLog(#[from] OperationLogError),
     /// A blocking start-up step (opening a store) panicked or was cancelled.
     #[error("a start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -96,13 +100,20 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         // The writer tells the metrics of every durable batch (size, append time).
         let writer_config = WriterConfig { batch_observer: Some(metrics.clone()), ..settings.writer_config() };
-        let Opened { writer, write_side, read, log, tasks } = match &settings.database_url {
+        let Opened { writer, write_side, read, log, tasks, operations } = match &settings.database_url {
             None => open_embedded(&settings, writer_config).await?,
             Some(url) => open_postgres(&settings, url, writer_config).await?,
         };
         metrics.set_build_info(mode(&settings, writer.is_some()));
         let notifier =
             Notifier::start(settings.approval_webhook_url.clone(), settings.limits.notifier_queue_max, metrics.clone());
+        let operations = OperationLog::start(
+            operations,
+            Some(read.clone()),
+            settings.limits.operation_log_queue_max,
+            settings.operation_log_retention_days,
+            metrics.clone(),
+        );
         let state = Arc::new(AppState {
             writer: write_side,
             read,
@@ -111,6 +122,7 @@ impl Application {
             tokens: TokenCache::default(),
             metrics,
             notifier,
+            operations,
             clock: settings.clock.clone(),
             payment_keys,
             background: tasks.handles.iter().map(tokio::task::JoinHandle::abort_handle).collect(),
@@ -150,10 +162,15 @@ impl Application {
     /// Serves until `shutdown` completes, then drains: in-flight requests finish, the writer
     /// answers what it has queued and stops, background tasks are stopped.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), std::io::Error> {
-        let Application { listener, router, writer, background, .. } = self;
-        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        let Application { listener, router, writer, background, state, .. } = self;
+        // The peer's address reaches the handlers (`ConnectInfo`): the operation log's client.
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
         if let Some(writer) = writer {
             let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
+        }
+        if !state.operations.flush(BACKGROUND_DRAIN_MAX).await {
+            tracing::warn!("stopped before the operation log wrote every operation");
         }
         // The read-model runner ends by itself once the writer is gone (after a last catch-up);
         // letting it finish keeps its blocking reads from being cut off by the runtime's exit.
@@ -182,6 +199,8 @@ pub fn router(state: SharedState) -> Router {
     let body_limit = state.settings.limits.body_bytes_max;
     let slots = Arc::new(tokio::sync::Semaphore::new(state.settings.concurrent_requests_max));
     let cors = cors_layer(&state.settings.cors_origins);
+    // Checked at start (`Settings::check`).
+    let proxies = Arc::new(crate::config::TrustedProxies::parse(&state.settings.trusted_proxies).unwrap_or_default());
     crate::routes::ops::routes()
         .merge(crate::routes::orgs::routes())
         .merge(crate::routes::users::routes())
@@ -192,12 +211,15 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::routes::settlements::routes())
         .merge(crate::routes::serial::routes())
         .merge(crate::routes::payments::routes())
+        .merge(crate::routes::operations::routes())
         .merge(crate::openapi::routes())
         .fallback(|| async { crate::error::ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             crate::error::ApiError::MethodNotAllowed { method: method.to_string() }
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        // Inside the request id's layer: each request's id and client, for the operation log.
+        .layer(axum::middleware::from_fn_with_state(proxies, crate::operation_log::with_origin))
         // Every request gets an `x-request-id` (kept when the client sent one), traced and echoed.
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
@@ -267,13 +289,15 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 }
 
 /// What opening the stores started: the writer (`None` on a follower), the write side the
-/// handlers use, the read models, the gateway's own log connection, and the read side's tasks.
+/// handlers use, the read models, the gateway's own log connection, the read side's tasks, and
+/// the operation log's store.
 struct Opened {
     writer: Option<Writer>,
     write_side: WriteSide,
     read: ReadModels,
     log: AsyncLog<AnyReader>,
     tasks: ReadSideTasks,
+    operations: OperationStore,
 }
 
 /// The tasks that keep the read models current, and what server mode's report (`/metrics`).
@@ -293,16 +317,19 @@ async fn open_embedded(settings: &Settings, config: WriterConfig) -> Result<Open
     })
     .await??;
     let read = ReadModels::open_sqlite(&settings.data_dir)?;
+    let operations = OperationStore::open_sqlite(&settings.data_dir)?;
     let log_file = event_log::sqlite::DATABASE_FILE;
     let read_file = projections::backend::sqlite::DATABASE_FILE;
-    let files = [log_file, read_file].map(|name| [name.to_owned(), format!("{name}-wal"), format!("{name}-shm")]);
+    let operations_file = crate::operation_log::DATABASE_FILE;
+    let files = [log_file, read_file, operations_file]
+        .map(|name| [name.to_owned(), format!("{name}-wal"), format!("{name}-shm")]);
     private_files(&settings.data_dir, files.as_flattened())?;
     let data_dir = settings.data_dir.clone();
     let open: ReaderOpener = Arc::new(move || SqliteReader::open(&data_dir).map(AnyReader::from));
     let log = open_reader(&open).await?;
     let write_side = WriteSide::Leader(writer.handle());
     let tasks = start_distribution(settings, &write_side, &read, open).await?;
-    Ok(Opened { writer: Some(writer), write_side, read, log, tasks })
+    Ok(Opened { writer: Some(writer), write_side, read, log, tasks, operations })
 }
 
 /// The data directory 0700 and its stores' files 0600 (those that exist; SQLite gives a WAL and
@@ -341,6 +368,7 @@ async fn open_postgres(settings: &Settings, url: &Secret, writer_config: WriterC
         url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
     let manager = deadpool_postgres::Manager::new(pool_config, deadpool_postgres::tokio_postgres::NoTls);
     let pool = deadpool_postgres::Pool::builder(manager).max_size(READ_POOL_CONNECTIONS_MAX).build()?;
+    let operations = OperationStore::open_postgres(pool.clone()).await?;
     let read = ReadModels::open_postgres(pool).await?;
     let open: ReaderOpener = Arc::new(move || PostgresReader::open(&config).map(AnyReader::from));
     let log = open_reader(&open).await?;
@@ -357,7 +385,7 @@ async fn open_postgres(settings: &Settings, url: &Secret, writer_config: WriterC
     };
     let mut tasks = start_distribution(settings, &write_side, &read, open).await?;
     tasks.handles.extend(poller);
-    Ok(Opened { writer, write_side, read, log, tasks })
+    Ok(Opened { writer, write_side, read, log, tasks, operations })
 }
 
 /// Keeps the read models up to date. Embedded: the in-process runner catches up from the log,
@@ -447,8 +475,19 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
     let platform_id = platform.unwrap_or_else(|| OrgId(uuid::Uuid::now_v7()));
     let principal_id = PrincipalId(uuid::Uuid::now_v7());
     let actor = Actor::new(platform_id, principal_id, [Role::SuperAdmin, Role::Admin]);
-    let submit =
-        |body: CommandBody, key: &str| writer.submit(WriterRequest::with_key(state.command(&actor, body), key));
+    // Each is an operation of the platform's book, as any command is (no request, no client).
+    let submit = |body: CommandBody, key: &'static str| {
+        let actor = &actor;
+        async move {
+            let kind = body.name();
+            let command = state.command(actor, body);
+            let at = command.at;
+            let result = writer.submit(WriterRequest::with_key(command, key)).await;
+            let answer = result.clone().map_err(crate::error::ApiError::from);
+            state.operations.record(Operation::answered(at, actor, kind, &answer), *writer.committed().borrow());
+            result
+        }
+    };
     if platform.is_none() {
         let name = state.settings.platform_name.clone();
         submit(CommandBody::Setup(SetupCommand::Bootstrap { platform_id, name, currency: Currency::CNY }), "bootstrap")

@@ -22,6 +22,7 @@ use crate::app::{Application, StartError, READ_POOL_CONNECTIONS_MAX};
 use crate::config::{ConfigError, Overrides, Settings};
 use crate::error::ApiError;
 use crate::export::{export_book, ExportFormat, EXPORT_LINES_MAX};
+use crate::operation_log::{Operation, OperationLog, OperationLogError, OperationStore};
 use ledger_core::SettlementCommand;
 
 #[derive(Parser, Debug)]
@@ -165,6 +166,8 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Migrate(#[from] event_log::migrate::MigrateError),
+    #[error(transparent)]
+    OperationLog(#[from] OperationLogError),
     /// A settlement run that settled nothing or had a statement refused (what it did is printed).
     #[error("settle: {0}")]
     Settle(String),
@@ -400,19 +403,46 @@ pub async fn open_read_models(settings: &Settings) -> Result<ReadModels, CliErro
 
 /// A batch settlement run: one statement per supplier and child reseller of the book, through
 /// the writer, each under key `settle:<counterparty>:<from>:<to>` so a rerun issues nothing twice.
-/// It takes the writer's lock, so it runs while the server is stopped (or against its log).
+/// It takes the writer's lock, so it runs while the server is stopped (or against its log). Each
+/// statement is an operation of the book, as through the API; the run's id is their request id.
 async fn settle(settings: &Settings, book: &str, from: NaiveDate, to: NaiveDate) -> CliResult {
     let book: OrgId = book.parse().map_err(|_| CliError::Usage("--book must be an org id"))?;
     let writer = start_writer(settings).await?;
-    let outcome = settle_with(&writer, book, from, to).await;
+    let operations = open_operation_log(settings).await?;
+    let outcome = settle_with(&writer, &operations, book, from, to).await;
     tokio::task::spawn_blocking(move || writer.shutdown()).await?;
+    if !operations.flush(crate::app::BACKGROUND_DRAIN_MAX).await {
+        eprintln!("kboss settle: the operation log did not record every statement of this run");
+    }
     outcome
+}
+
+/// The operation log of the settings' store, for a command that submits commands.
+async fn open_operation_log(settings: &Settings) -> Result<OperationLog, CliError> {
+    let store = match &settings.database_url {
+        None => OperationStore::open_sqlite(&settings.data_dir)?,
+        Some(url) => {
+            let config: deadpool_postgres::tokio_postgres::Config =
+                url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
+            let manager = deadpool_postgres::Manager::new(config, deadpool_postgres::tokio_postgres::NoTls);
+            OperationStore::open_postgres(deadpool_postgres::Pool::builder(manager).max_size(1).build()?).await?
+        }
+    };
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+    let limits = &settings.limits;
+    Ok(OperationLog::start(store, None, limits.operation_log_queue_max, settings.operation_log_retention_days, metrics))
 }
 
 /// The statements of one run, one counterparty at a time in the order of their names (then ids,
 /// so every run prints the same order), and a totals line. Fails when the book keeps no book here,
 /// when any statement is refused, or when there was nothing to settle with anyone.
-async fn settle_with(writer: &Writer, book: OrgId, from: NaiveDate, to: NaiveDate) -> CliResult {
+async fn settle_with(
+    writer: &Writer,
+    operations: &OperationLog,
+    book: OrgId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> CliResult {
     let handle = writer.handle();
     let state = handle.state().await.ok_or(CommandError::Stopped)?;
     if !state.books.contains_key(&book) {
@@ -428,6 +458,7 @@ async fn settle_with(writer: &Writer, book: OrgId, from: NaiveDate, to: NaiveDat
     // The run acts as the book's finance; its principal is stable so the log shows every run alike.
     let actor = Actor::new(book, PrincipalId(uuid::Uuid::from_u128(0x6b62_6f73_7365_7474_6c65)), [Role::Finance]);
     let today = chrono::Utc::now().date_naive();
+    let run = uuid::Uuid::now_v7().to_string();
     let (mut statements, mut lines, mut refused) = (0_u64, 0_u64, Vec::new());
     let (mut receivable, mut payable) =
         (ledger_core::money::SignedAmount::ZERO, ledger_core::money::SignedAmount::ZERO);
@@ -442,14 +473,20 @@ async fn settle_with(writer: &Writer, book: OrgId, from: NaiveDate, to: NaiveDat
             from,
             to,
         });
+        let kind = body.name();
         let command = Command { actor: actor.clone(), effective_date: today, at: chrono::Utc::now(), body };
+        let at = command.at;
         let statement = |committed: &commands::Committed| {
             committed.events.iter().find_map(|event| match &event.event.payload {
                 EventPayload::SettlementStatementIssued(statement) => Some(statement.clone()),
                 _ => None,
             })
         };
-        match handle.submit(Request::with_key(command, &key)).await {
+        let result = handle.submit(Request::with_key(command, &key)).await;
+        let mut operation = Operation::answered(at, &actor, kind, &result.clone().map_err(ApiError::from));
+        operation.request_id = Some(run.clone());
+        operations.record(operation, 0);
+        match result {
             Ok(committed) => match statement(&committed) {
                 Some(statement) => {
                     println!(

@@ -21,6 +21,12 @@ pub const NOTIFIER_QUEUE_MAX: usize = 1_024;
 pub const CONCURRENT_REQUESTS_MAX: usize = 4_096;
 /// The largest `concurrent_requests_max` accepted.
 pub const CONCURRENT_REQUESTS_LIMIT: usize = 1 << 20;
+/// Operations waiting to be written to the operation log; beyond it new ones are dropped and
+/// counted (`kboss_operation_log_total{outcome="dropped"}`): the write path never waits for it.
+pub const OPERATION_LOG_QUEUE_MAX: usize = 65_536;
+/// How long refused and failed operations are kept in the operation log, by default, and at most.
+pub const OPERATION_LOG_RETENTION_DAYS_DEFAULT: u32 = 180;
+pub const OPERATION_LOG_RETENTION_DAYS_MAX: u32 = 36_500;
 
 /// A value that must not reach a log: `Debug` and `Display` print a placeholder.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -96,11 +102,17 @@ pub struct Limits {
     pub body_bytes_max: usize,
     pub page_size_max: usize,
     pub notifier_queue_max: usize,
+    pub operation_log_queue_max: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { body_bytes_max: BODY_BYTES_MAX, page_size_max: PAGE_SIZE_MAX, notifier_queue_max: NOTIFIER_QUEUE_MAX }
+        Limits {
+            body_bytes_max: BODY_BYTES_MAX,
+            page_size_max: PAGE_SIZE_MAX,
+            notifier_queue_max: NOTIFIER_QUEUE_MAX,
+            operation_log_queue_max: OPERATION_LOG_QUEUE_MAX,
+        }
     }
 }
 
@@ -137,6 +149,12 @@ pub struct Settings {
     /// Browser origins allowed to call the API (`https://admin.example.com`), or `*` for any;
     /// none (the default): no CORS headers, so browsers allow same-origin calls only.
     pub cors_origins: Vec<String>,
+    /// Days refused and failed operations stay in the operation log (accepted ones stay: they
+    /// are facts of the log).
+    pub operation_log_retention_days: u32,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client; from
+    /// any other peer the header is ignored and the peer is the client.
+    pub trusted_proxies: Vec<String>,
     #[serde(skip)]
     pub clock: Clock,
 }
@@ -160,6 +178,8 @@ impl Default for Settings {
             concurrent_requests_max: CONCURRENT_REQUESTS_MAX,
             platform_name: "KBOSS".to_owned(),
             cors_origins: Vec::new(),
+            operation_log_retention_days: OPERATION_LOG_RETENTION_DAYS_DEFAULT,
+            trusted_proxies: Vec::new(),
             clock: Clock::System,
         }
     }
@@ -246,10 +266,11 @@ impl Settings {
             "KBOSS_CONCURRENT_REQUESTS_MAX" => self.concurrent_requests_max = number(&value)?,
             "KBOSS_WRITER_CHANNEL_CAPACITY" => self.writer_channel_capacity = number(&value)?,
             "KBOSS_WRITER_BATCH_COMMANDS_MAX" => self.writer_batch_commands_max = number(&value)?,
-            "KBOSS_CORS_ORIGINS" => {
-                self.cors_origins =
-                    value.split(',').map(str::trim).filter(|origin| !origin.is_empty()).map(str::to_owned).collect();
+            "KBOSS_CORS_ORIGINS" => self.cors_origins = list(&value),
+            "KBOSS_OPERATION_LOG_RETENTION_DAYS" => {
+                self.operation_log_retention_days = value.parse().map_err(|_| bad("not a positive integer"))?;
             }
+            "KBOSS_TRUSTED_PROXIES" => self.trusted_proxies = list(&value),
             _ => {
                 // KBOSS_PAYMENT_{KEY,BOOK,APP_ID,SELLER_ID}_<CHANNEL>: one channel's settings.
                 const PREFIXES: [&str; 4] =
@@ -328,6 +349,15 @@ impl Settings {
                 )));
             }
         }
+        if limits.operation_log_queue_max == 0 || limits.operation_log_queue_max > 16 * OPERATION_LOG_QUEUE_MAX {
+            return Err(ConfigError::Invalid("limits.operation_log_queue_max out of range".to_owned()));
+        }
+        if !(1..=OPERATION_LOG_RETENTION_DAYS_MAX).contains(&self.operation_log_retention_days) {
+            return Err(ConfigError::Invalid(format!(
+                "operation_log_retention_days must be 1..={OPERATION_LOG_RETENTION_DAYS_MAX}"
+            )));
+        }
+        TrustedProxies::parse(&self.trusted_proxies)?;
         if !(1..=commands::writer::BATCH_COMMANDS_MAX).contains(&self.writer_batch_commands_max) {
             return Err(ConfigError::Invalid("writer_batch_commands_max out of range".to_owned()));
         }
@@ -348,6 +378,70 @@ impl Settings {
             channel_capacity: self.writer_channel_capacity,
             ..commands::WriterConfig::default()
         }
+    }
+}
+
+/// A comma-separated list, its items trimmed, empty ones left out.
+fn list(value: &str) -> Vec<String> {
+    value.split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_owned).collect()
+}
+
+/// The reverse proxies whose `X-Forwarded-For` is believed: addresses (`10.0.0.7`, `::1`) and
+/// CIDR ranges (`10.0.0.0/8`, `fd00::/8`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies {
+    /// Each range as its first address and prefix length, in IPv6 form (IPv4 mapped).
+    ranges: Vec<(u128, u32)>,
+}
+
+impl TrustedProxies {
+    pub fn parse(items: &[String]) -> Result<TrustedProxies, ConfigError> {
+        let mut ranges = Vec::with_capacity(items.len());
+        for item in items {
+            let invalid =
+                || ConfigError::Invalid(format!("trusted_proxies: {item:?} is not an IP address or a CIDR range"));
+            let (address, prefix) = match item.split_once('/') {
+                Some((address, prefix)) => (address, Some(prefix)),
+                None => (item.as_str(), None),
+            };
+            let address: std::net::IpAddr = address.trim().parse().map_err(|_| invalid())?;
+            let (bits, width) = ip_bits(address);
+            let prefix = match prefix {
+                Some(prefix) => {
+                    prefix.trim().parse::<u32>().ok().filter(|prefix| *prefix <= width).ok_or_else(invalid)?
+                }
+                None => width,
+            };
+            // IPv4 is mapped into IPv6 (::ffff:a.b.c.d), so its prefix counts from bit 96.
+            let prefix = prefix + (128 - width);
+            ranges.push((bits & mask(prefix), prefix));
+        }
+        Ok(TrustedProxies { ranges })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        let (bits, _) = ip_bits(address);
+        self.ranges.iter().any(|(first, prefix)| bits & mask(*prefix) == *first)
+    }
+}
+
+/// An address as 128 bits (IPv4 mapped into IPv6) and its own width in bits.
+fn ip_bits(address: std::net::IpAddr) -> (u128, u32) {
+    match address.to_canonical() {
+        std::net::IpAddr::V4(v4) => (u128::from(v4.to_ipv6_mapped()), 32),
+        std::net::IpAddr::V6(v6) => (u128::from(v6), 128),
+    }
+}
+
+fn mask(prefix: u32) -> u128 {
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix)
     }
 }
 
@@ -467,6 +561,31 @@ mod tests {
         assert_eq!((settings.concurrent_requests_max, writer.channel_capacity, writer.batch_commands_max), (8, 16, 4));
         let zero = vec![("KBOSS_CONCURRENT_REQUESTS_MAX".to_owned(), "0".to_owned())];
         assert!(matches!(Settings::load(None, zero, Overrides::default()), Err(ConfigError::Invalid(_))));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_and_the_retention_is_checked() {
+        let load = |variable: &str, value: &str| {
+            Settings::load(None, vec![(variable.to_owned(), value.to_owned())], Overrides::default())
+        };
+        let settings = load("KBOSS_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7, fd00::/8").unwrap();
+        let proxies = TrustedProxies::parse(&settings.trusted_proxies).unwrap();
+        for trusted in ["10.1.2.3", "192.168.1.7", "::ffff:10.9.9.9", "fd12::1"] {
+            assert!(proxies.contains(trusted.parse().unwrap()), "{trusted}");
+        }
+        for other in ["11.0.0.1", "192.168.1.8", "fe80::1", "127.0.0.1"] {
+            assert!(!proxies.contains(other.parse().unwrap()), "{other}");
+        }
+        assert!(TrustedProxies::parse(&["0.0.0.0/0".to_owned()]).unwrap().contains("8.8.8.8".parse().unwrap()));
+        for refused in ["10.0.0.0/33", "proxy.example.com", "10.0.0.1/", "::1/129"] {
+            let error = load("KBOSS_TRUSTED_PROXIES", refused).expect_err(refused).to_string();
+            assert!(error.contains("trusted_proxies"), "{refused}: {error}");
+        }
+        assert_eq!(Settings::default().operation_log_retention_days, 180);
+        assert_eq!(load("KBOSS_OPERATION_LOG_RETENTION_DAYS", "30").unwrap().operation_log_retention_days, 30);
+        for refused in ["0", "-1", "36501", "a week"] {
+            assert!(load("KBOSS_OPERATION_LOG_RETENTION_DAYS", refused).is_err(), "{refused}");
+        }
     }
 
     #[test]

@@ -195,8 +195,8 @@ pub async fn export_book(
 /// A text field of the CSV export (RFC 4180): quoted when it holds a comma, a quote, CR or LF.
 /// A field a spreadsheet would read as a formula (starting with `=`, `+`, `-`, `@`, tab or CR:
 /// names are tenants' input) gets a leading `'`, which spreadsheets show as text (OWASP's
-/// advice against CSV injection).
-fn csv_field(text: &str) -> String {
+/// advice against CSV injection). The operation log's CSV writes its fields with it too.
+pub fn csv_field(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.to_owned() };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
@@ -448,7 +448,12 @@ fn is_attr_char(byte: u8) -> bool {
 /// RFC 5987's `filename*=UTF-8''…` (RFC 6266), which browsers prefer.
 pub fn content_disposition(book: &OrgView, format: ExportFormat, from: Option<NaiveDate>, to: NaiveDate) -> String {
     let from = from.map_or_else(|| "start".to_owned(), |from| from.to_string());
-    let tail = format!("-{from}-{to}.{}", format.extension());
+    attachment(book, &format!("-{from}-{to}.{}", format.extension()))
+}
+
+/// `attachment; filename="<book><tail>"`, the book's name as [`content_disposition`] writes it
+/// (`tail` is ASCII: `-operations-2026-01-01-2026-01-31.csv`).
+pub fn attachment(book: &OrgView, tail: &str) -> String {
     let mut ascii = String::new();
     for character in book.name.chars() {
         let kept = character.is_ascii_alphanumeric() || matches!(character, '-' | '_' | '.');

@@ -10,7 +10,7 @@
 //! RFC 9457 problems ([`error`]).
 //!
 //! Modules depend one way: [`app`] → [`routes`] → [`state`] → the leaves ([`auth`], [`config`],
-//! [`error`], [`metrics`], [`notifier`], ...), which import neither `app` nor `routes`;
+//! [`error`], [`metrics`], [`notifier`], [`operation_log`], ...), which import neither `app` nor `routes`;
 //! `ops/check-imports` fails on any cycle.
 //!
 //! Architecture invariant: the gateway decides nothing about the business. Tenancy and roles on
@@ -27,6 +27,7 @@ pub mod export;
 pub mod metrics;
 pub mod notifier;
 pub mod openapi;
+pub mod operation_log;
 pub mod payments;
 pub mod routes;
 pub mod state;

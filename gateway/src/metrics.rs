@@ -12,6 +12,8 @@
 //!   lag; in server mode the relay's published position and lag, and the JetStream consumer's.
 //! - The process: `kboss_build_info{version, mode}` and the start time; embedded, the bytes of
 //!   each store file and its write-ahead log; the approval webhook and payment notifications.
+//! - The operation log: operations recorded, dropped (its queue was full), failed (its store
+//!   refused the write) and pruned (past their retention).
 //!
 //! Every label takes its values from a bounded set: command names, `DomainError` codes,
 //! projection names, route templates, status codes, standard methods (`_OTHER` for the rest).
@@ -182,6 +184,7 @@ pub struct Metrics {
     build_info: Family<BuildLabels, Gauge>,
     webhook: Family<OutcomeLabels, Counter>,
     payment_notifications: Family<OutcomeLabels, Counter<u64, AtomicU64>>,
+    operation_log: Family<OutcomeLabels, Counter>,
     /// Embedded mode: the size of each store file and its write-ahead log.
     pub store_bytes: Family<FileLabels, Gauge>,
 }
@@ -307,6 +310,13 @@ impl Metrics {
         registry.register("approval_webhook", "Approval notifications, by outcome", webhook.clone());
         let payment_notifications = Family::default();
         registry.register("payment_notifications", "Payment notifications, by outcome", payment_notifications.clone());
+        let operation_log = Family::default();
+        registry.register(
+            "operation_log",
+            "Operations (commands answered) by what became of them in the operation log: recorded, dropped (queue \
+             full), failed (the store refused the write), pruned (refused or failed, past their retention)",
+            operation_log.clone(),
+        );
         let store_bytes = Family::default();
         registry.register(
             "store_bytes",
@@ -340,6 +350,7 @@ impl Metrics {
             build_info,
             webhook,
             payment_notifications,
+            operation_log,
             store_bytes,
         }
     }
@@ -398,6 +409,11 @@ impl Metrics {
 
     pub fn count_payment(&self, outcome: &'static str) {
         self.payment_notifications.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// `count` operations `recorded`, `dropped`, `failed` or `pruned` in the operation log.
+    pub fn count_operations(&self, outcome: &'static str, count: u64) {
+        self.operation_log.get_or_create(&OutcomeLabels { outcome }).inc_by(count);
     }
 
     /// The write side at scrape time.

@@ -40,6 +40,7 @@ pub async fn openapi() -> Json<Value> {
         orders::cancel_order, orders::refund_order, orders::renew_order, orders::charge_usage,
         finance::balance, finance::invoiceable, finance::trial_balance, finance::ledger, finance::account_balances,
         finance::kpi, finance::serial_kpi, finance::export, finance::event,
+        operations::operations,
         settlements::issue_statement, settlements::get_settlement, settlements::settlement_lines,
         settlements::list_settlements, settlements::pay_settlement, settlements::close_period,
         settlements::request_invoice,
@@ -213,6 +214,9 @@ fn merge(schema: &mut Value, extra: &Value) {
     }
 }
 
+/// The operation log's path: its `kind`, `outcome`, `format`, `from` and `to` are its own.
+const OPERATIONS_PATH: &str = "/v1/books/{org_id}/operations";
+
 /// A decimal string of exact money: an optional sign, digits, an optional fraction.
 const DECIMAL: &str = "^-?[0-9]+(\\.[0-9]+)?$";
 /// A rate of list, 0 < r <= 1, at most 4 decimals.
@@ -234,6 +238,15 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
         ("query", "status") if path == "/v1/approvals" => choices(words::<money::ApprovalStatus>()),
         ("query", "status") if path == "/v1/orders" => choices(words::<orders::OrderStatusFilter>()),
         ("query", "kind") if path == "/v1/orgs" => choices(words::<orgs::OrgKindFilter>()),
+        ("query", "kind") if path == OPERATIONS_PATH => choices(crate::operation_log::command_names().to_vec()),
+        ("query", "outcome") if path == OPERATIONS_PATH => choices(words::<crate::operation_log::Outcome>()),
+        ("query", "format") if path == OPERATIONS_PATH => choices(words::<operations::OperationsFormat>()),
+        ("query", "from" | "to") if path == OPERATIONS_PATH => {
+            json!({ "type": "string", "anyOf": [{ "format": "date" }, { "format": "date-time" }] })
+        }
+        ("query", "user_id" | "token_id") | ("OperationBody", "user_id" | "token_id") => json!({ "format": "uuid" }),
+        ("OperationBody", "kind") => json!({ "enum": crate::operation_log::command_names() }),
+        ("OperationBody", "outcome") => choices(words::<crate::operation_log::Outcome>()),
         ("query", "granularity") => choices(words::<finance::KpiGranularity>()),
         ("query", "by") => choices(words::<finance::KpiBy>()),
         ("query", "format") => choices(words::<crate::export::ExportFormat>()),

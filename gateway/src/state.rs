@@ -1,10 +1,11 @@
 //! What every handler shares, [`AppState`], and the one path of a command through the gateway:
 //! [`AppState::execute`] builds the `Command`, submits it through the writer, records the outcome
-//! in the metrics and the approval notifier, and answers the writer's [`Committed`]; a handler
-//! then takes the event its answer is made of with [`CommittedEvents::event`].
+//! in the metrics, the operation log and the approval notifier, and answers the writer's
+//! [`Committed`]; a handler then takes the event its answer is made of with
+//! [`CommittedEvents::event`].
 //!
 //! Module graph: `app` → `routes` → `state` → the leaves (`auth`, `config`, `error`, `metrics`,
-//! `notifier`). Nothing here knows of `app` or `routes`.
+//! `notifier`, `operation_log`). Nothing here knows of `app` or `routes`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::config::{Clock, Settings};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
+use crate::operation_log::{Operation, OperationLog, Origin};
 
 /// Who appends to the log: this instance (it holds the writer's lock), or another instance it
 /// names (DESIGN §4: one writer per deployment; a second instance serves reads and answers
@@ -92,6 +94,8 @@ pub struct AppState {
     pub tokens: TokenCache,
     pub metrics: Arc<Metrics>,
     pub notifier: Notifier,
+    /// Every command answered, accepted or refused (`crate::operation_log`).
+    pub operations: OperationLog,
     pub clock: Clock,
     pub payment_keys: BTreeMap<String, RsaPublicKey>,
     /// The background tasks that keep the read models (and a follower's view of the log)
@@ -123,7 +127,8 @@ impl AppState {
     }
 
     /// The command pipeline: builds the caller's command, submits it through the writer and
-    /// records the outcome in the metrics and the approval notifier.
+    /// records the outcome in the metrics, the operation log (with the request's id and client,
+    /// [`Origin::current`]) and the approval notifier.
     #[tracing::instrument(skip(self, caller, key, body), fields(command))]
     pub async fn execute(
         &self,
@@ -133,22 +138,38 @@ impl AppState {
     ) -> Result<Committed, ApiError> {
         let command_name = body.name();
         tracing::Span::current().record("command", command_name);
-        let request = WriterRequest {
-            command: self.command(&caller.actor, body),
-            idempotency_key: key.clone(),
-            correlation_id: None,
-        };
-        let writer = self.writer.handle()?;
-        let started = Instant::now();
-        let result = writer.submit(request).await;
-        self.metrics.record_command(command_name, &result, started.elapsed());
+        let command = self.command(&caller.actor, body);
+        let at = command.at;
+        let result = self.submit(command_name, command, key).await;
+        // The person behind the token (none only for a token issued before users).
+        let mut operation =
+            Operation::answered(at, &caller.actor, command_name, &result).from_origin(Origin::current());
+        operation.user_id = caller.user_id.map(|user| user.0);
+        self.operations.record(operation, *self.writer.committed().borrow());
         let committed = result?;
         if !committed.replayed {
             self.notifier.notify_all(&committed.events);
         }
         Ok(committed)
     }
+
+    /// Submits a command through this instance's writer (a follower's answer is a 503 naming
+    /// the leader) and counts its outcome and latency.
+    async fn submit(
+        &self,
+        command_name: &'static str,
+        command: Command,
+        key: &Option<IdempotencyKey>,
+    ) -> Result<Committed, ApiError> {
+        let writer = self.writer.handle()?;
+        let request = WriterRequest { command, idempotency_key: key.clone(), correlation_id: None };
+        let started = Instant::now();
+        let result = writer.submit(request).await;
+        self.metrics.record_command(command_name, &result, started.elapsed());
+        Ok(result?)
+    }
 }
+
 /// The payload type of one event type: how to find it among a command's events.
 pub trait Payload: Sized {
     /// The event type (`EventPayload`'s variant) that carries this payload.

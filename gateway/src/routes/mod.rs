@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod finance;
 pub mod money;
+pub mod operations;
 pub mod ops;
 pub mod orders;
 pub mod orgs;

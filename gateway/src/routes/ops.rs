@@ -84,11 +84,14 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
         let data_dir = &state.settings.data_dir;
         let log = event_log::sqlite::DATABASE_FILE;
         let read_models = projections::backend::sqlite::DATABASE_FILE;
+        let operations = crate::operation_log::DATABASE_FILE;
         for (file, name) in [
             ("log", log.to_owned()),
             ("log_wal", format!("{log}-wal")),
             ("read_models", read_models.to_owned()),
             ("read_models_wal", format!("{read_models}-wal")),
+            ("operation_log", operations.to_owned()),
+            ("operation_log_wal", format!("{operations}-wal")),
         ] {
             // A WAL that does not exist (checkpointed and truncated, or not opened yet) is 0 bytes.
             let bytes = std::fs::metadata(data_dir.join(name)).map_or(0, |metadata| metadata.len());

@@ -37,6 +37,8 @@ pub struct Options {
     pub concurrent_requests_max: Option<usize>,
     pub writer_channel_capacity: Option<usize>,
     pub writer_batch_commands_max: Option<usize>,
+    /// `KBOSS_TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<String>,
 }
 
 pub struct TestApp {
@@ -94,6 +96,7 @@ pub async fn try_spawn_app(options: Options) -> Result<TestApp, (gateway::app::S
         payment_channels: options.payment_channels,
         clock: clock.clone(),
         cors_origins: options.cors_origins,
+        trusted_proxies: options.trusted_proxies,
         ..Settings::default()
     };
     let settings = Settings {

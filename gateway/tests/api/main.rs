@@ -17,6 +17,7 @@ mod more_flows;
 mod nats;
 mod notifier;
 mod openapi;
+mod operations;
 mod outage;
 mod payments;
 mod people;
