@@ -20,5 +20,6 @@ mod outage;
 mod payments;
 mod people;
 mod postgres;
+mod registry;
 mod settlements;
 mod tenancy;
