@@ -21,5 +21,6 @@ mod outage;
 mod payments;
 mod people;
 mod postgres;
+mod registry;
 mod settlements;
 mod tenancy;
