@@ -210,6 +210,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::routes::finance::routes())
         .merge(crate::routes::settlements::routes())
         .merge(crate::routes::serial::routes())
+        .merge(crate::routes::registry::routes())
         .merge(crate::routes::payments::routes())
         .merge(crate::routes::operations::routes())
         .merge(crate::openapi::routes())

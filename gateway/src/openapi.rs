@@ -46,6 +46,9 @@ pub async fn openapi() -> Json<Value> {
         settlements::request_invoice,
         serial::set_package_price, serial::set_tier_rate, serial::set_distributor_tier, serial::issue_batch,
         serial::activate,
+        registry::list_promotions, registry::get_promotion, registry::list_invite_codes, registry::get_invite_code,
+        registry::list_serial_codes, registry::get_serial_batch, registry::get_serial_code, registry::list_invoices,
+        registry::get_invoice,
         payments::notify,
     ),
     components(schemas(crate::error::Problem)),
@@ -203,13 +206,19 @@ fn describe_properties(schema_name: &str, schema: &mut Value) {
 }
 
 /// Adds `extra`'s keys to `schema` (a `$ref` is left alone: the referenced schema describes itself).
+/// A value that may be null (an `Option`, `"type": ["string", "null"]`) stays nullable.
 fn merge(schema: &mut Value, extra: &Value) {
     if schema.get("$ref").is_some() {
         return;
     }
+    let nullable = schema["type"].as_array().is_some_and(|types| types.contains(&json!("null")));
     if let (Some(schema), Some(extra)) = (schema.as_object_mut(), extra.as_object()) {
         for (key, value) in extra {
-            schema.insert(key.clone(), value.clone());
+            let value = match (key.as_str(), value) {
+                ("type", Value::String(_)) if nullable => json!([value, "null"]),
+                _ => value.clone(),
+            };
+            schema.insert(key.clone(), value);
         }
     }
 }
@@ -247,6 +256,11 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
         ("query", "user_id" | "token_id") | ("OperationBody", "user_id" | "token_id") => json!({ "format": "uuid" }),
         ("OperationBody", "kind") => json!({ "enum": crate::operation_log::command_names() }),
         ("OperationBody", "outcome") => choices(words::<crate::operation_log::Outcome>()),
+        ("query", "status") if path == "/v1/serial-codes" => choices(words::<registry::SerialStatusFilter>()),
+        ("query", "status") if path == "/v1/invoices" => choices(words::<registry::InvoiceStatusFilter>()),
+        ("SerialCodeBody", "status") => choices(words::<registry::SerialStatusFilter>()),
+        ("InvoiceRecordBody", "status") => choices(words::<registry::InvoiceStatusFilter>()),
+        ("SerialBatchBody", "tier") => choices(words::<ledger_core::org::DistributorTier>()),
         ("query", "granularity") => choices(words::<finance::KpiGranularity>()),
         ("query", "by") => choices(words::<finance::KpiBy>()),
         ("query", "format") => choices(words::<crate::export::ExportFormat>()),
@@ -260,7 +274,11 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
         ) => {
             json!({ "type": "string", "format": "date" })
         }
-        (_, "created_at" | "requested_at" | "at" | "recorded_at" | "expires_at" | "issued_at" | "revoked_at") => {
+        (
+            _,
+            "created_at" | "requested_at" | "at" | "recorded_at" | "expires_at" | "issued_at" | "revoked_at"
+            | "last_used_at" | "activated_at",
+        ) => {
             json!({ "type": "string", "format": "date-time" })
         }
         (_, "rate" | "commission_rate" | "supplier_rate") => json!({ "type": "string", "pattern": RATE }),
@@ -276,7 +294,8 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             "id" | "org_id" | "customer_id" | "seller_id" | "supplier_id" | "product_id" | "parent_id" | "owner_id"
             | "approval_id" | "principal_id" | "counterparty_id" | "book" | "party" | "promotion_id" | "settlement_id"
             | "order_id" | "requested_by" | "decided_by" | "user_id" | "token_id" | "requested_by_token"
-            | "decided_by_token" | "issued_by" | "revoked_by",
+            | "decided_by_token" | "issued_by" | "revoked_by" | "batch_id" | "issuer_id" | "distributor_id"
+            | "invoice_id" | "last_order_id",
         ) if !matches!(owner, "MovementBody" | "CouponGrantedBody") => {
             json!({ "type": "string", "format": "uuid" })
         }

@@ -1,5 +1,8 @@
 //! The queries of the read models. Each builds one or two portable statements and decodes the
-//! rows into views; amounts come back exact from minor units.
+//! rows into views; amounts come back exact from minor units. The registries' (promotions,
+//! invite codes, serial codes, invoices) are in `queries/registry.rs`.
+
+mod registry;
 
 use std::collections::BTreeMap;
 

@@ -1,14 +1,16 @@
 //! What queries answer: plain structs of exact amounts, which the gateway converts to its own
 //! HTTP types. Field meanings are those of the read-side contract (`/work/spec/readside.md`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ledger_core::chart::{AccountCode, AccountType};
 use ledger_core::event::StatementLine;
-use ledger_core::ids::{ApprovalId, OrderId, OrgId, PrincipalId, ProductId, SettlementId, UserId};
+use ledger_core::ids::{
+    ApprovalId, InvoiceId, OrderId, OrgId, PrincipalId, ProductId, PromotionId, SerialBatchId, SettlementId, UserId,
+};
 use ledger_core::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
-use ledger_core::org::{OrgKind, Role};
+use ledger_core::org::{DistributorTier, OrgKind, Role};
 use ledger_core::pricing::PricedItem;
 use serde::Serialize;
 
@@ -355,4 +357,123 @@ pub struct MovementView {
     pub booked_position: Option<u64>,
     pub reversed_position: Option<u64>,
     pub reversal_reason: Option<String>,
+}
+
+/// A promotion of a book: rates per product over its dates.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PromotionView {
+    pub id: PromotionId,
+    pub book: OrgId,
+    pub name: String,
+    pub rates: BTreeMap<ProductId, Rate>,
+    pub valid_from: NaiveDate,
+    pub valid_to: NaiveDate,
+    pub created_at: DateTime<Utc>,
+    pub position: u64,
+}
+
+/// An invite code of a book, with its uses: the orders placed with it (whatever became of them).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InviteCodeView {
+    pub code: String,
+    pub book: OrgId,
+    pub promotion_id: Option<PromotionId>,
+    pub promotion_name: Option<String>,
+    pub salesperson: Option<String>,
+    pub uses: u64,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub last_used_position: Option<u64>,
+    pub last_order_id: Option<OrderId>,
+    pub created_at: DateTime<Utc>,
+    pub position: u64,
+}
+
+/// A batch of serial codes issued to a distributor.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SerialBatchView {
+    pub id: SerialBatchId,
+    pub issuer_id: OrgId,
+    pub distributor_id: OrgId,
+    pub distributor_name: Option<String>,
+    pub tier: DistributorTier,
+    pub days: u32,
+    pub count: u64,
+    /// How many of its codes are activated.
+    pub activated: u64,
+    /// What the distributor pays per code.
+    pub unit_price: Amount,
+    pub total: Amount,
+    pub issued_at: DateTime<Utc>,
+    pub position: u64,
+}
+
+/// A serial code: `issued`, or `activated` by a customer at a position.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SerialCodeView {
+    pub code: String,
+    pub batch_id: SerialBatchId,
+    pub issuer_id: OrgId,
+    pub distributor_id: OrgId,
+    pub distributor_name: Option<String>,
+    pub days: u32,
+    /// The code's share of its batch (the unit price), recognised as revenue at activation.
+    pub amount: Amount,
+    pub status: String,
+    pub issued_position: u64,
+    /// The code's index in its batch.
+    pub index: u64,
+    pub customer_id: Option<OrgId>,
+    pub customer_name: Option<String>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub activated_position: Option<u64>,
+}
+
+/// Whose serial codes a list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SerialScope {
+    /// Every code (the platform's `super_admin`).
+    All,
+    /// The codes an org issued or was issued as a distributor.
+    Org(OrgId),
+    /// The codes a customer activated.
+    Customer(OrgId),
+}
+
+/// Which serial codes a list shows, in the order they were issued.
+#[derive(Clone, Debug)]
+pub struct SerialCodeQuery {
+    pub scope: SerialScope,
+    pub distributor_id: Option<OrgId>,
+    pub batch_id: Option<SerialBatchId>,
+    /// `issued` or `activated`.
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+/// An invoice: `requested` (awaiting its approval), `issued` or `rejected`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InvoiceView {
+    pub id: InvoiceId,
+    pub customer_id: OrgId,
+    pub customer_name: Option<String>,
+    /// The seller, in whose book the invoice is issued.
+    pub book: OrgId,
+    pub amount: Amount,
+    pub status: String,
+    pub approval_id: Option<ApprovalId>,
+    pub requested_at: DateTime<Utc>,
+    pub requested_position: u64,
+    pub issued_position: Option<u64>,
+}
+
+/// Which invoices a list shows, in the order they were requested.
+#[derive(Clone, Debug, Default)]
+pub struct InvoiceQuery {
+    pub book: Option<OrgId>,
+    pub customer_id: Option<OrgId>,
+    /// `requested`, `issued` or `rejected`.
+    pub status: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: usize,
 }

@@ -16,6 +16,10 @@
 //! - every event that booked lines in a book is linked there to the log by its hash, with its
 //!   order and its reference (an approved recharge's is its request's slip; a refund's reason
 //!   only in the seller's book);
+//! - the registries agree with the log: each invite code counts the orders placed with it and
+//!   names the last; each serial code is issued or activated by the customer that activated it,
+//!   its batch counting its activations; each invoice is requested, issued or rejected as its
+//!   approval was decided; pages of one item list every one once, in the order of the log;
 //! - the worked example of DESIGN §2.5 shows the design's trial balances, waterfall and KPIs;
 //! - `wait_for` returns once a position is applied and answers `Behind` when it is not.
 
@@ -91,6 +95,7 @@ async fn a_random_workload_projects_consistently<B: Backend>(backend: B) {
     orders_page_through_every_order_once(&live, &state).await;
     let log = read_log(&backend);
     journal_events_link_lines_to_the_log(&live, &log, &state).await;
+    registries_agree_with_the_log(&live, &log).await;
 
     workload_covers_every_flow(&log);
 
@@ -146,6 +151,118 @@ fn workload_covers_every_flow(events: &[ledger_core::RecordedEvent]) {
         .filter(|event| matches!(&event.event.payload, ledger_core::EventPayload::OrderRefunded(refund) if !refund.fully_refunded))
         .count();
     assert!(partial_refunds > 0, "partial refunds: {counts:?}");
+}
+
+/// Invite codes, serial batches and codes, and invoices, each as the log's events say, read one
+/// by one and a page of one item at a time.
+async fn registries_agree_with_the_log(live: &ReadModels, log: &[RecordedEvent]) {
+    use ledger_core::event::Proposal;
+    use projections::{InvoiceQuery, SerialCodeQuery, SerialScope};
+
+    let mut invite_codes = Vec::new();
+    let mut uses: BTreeMap<(OrgId, String), (u64, Option<ledger_core::ids::OrderId>)> = BTreeMap::new();
+    let mut codes = Vec::new();
+    let mut activations = BTreeMap::new();
+    let mut invoices: Vec<ledger_core::ids::InvoiceId> = Vec::new();
+    let mut invoice_status = BTreeMap::new();
+    let mut invoice_approvals = BTreeMap::new();
+    for event in log {
+        match &event.event.payload {
+            EventPayload::InviteCodeCreated(created) => invite_codes.push((created.book, created.code.to_string())),
+            EventPayload::OrderPlaced(placed) => {
+                if let Some(code) = &placed.invite_code {
+                    let entry = uses.entry((placed.seller_id, code.to_string())).or_default();
+                    *entry = (entry.0 + 1, Some(placed.order_id));
+                }
+            }
+            EventPayload::SerialCodesIssued(issued) => {
+                codes.extend(issued.codes.iter().map(|code| (code.to_string(), issued.batch_id, issued.unit_price)))
+            }
+            EventPayload::SerialCodeActivated(activated) => {
+                activations.insert(activated.code.to_string(), (activated.customer_id, event.position));
+            }
+            EventPayload::ApprovalRequested(requested) => {
+                if let Proposal::IssueInvoice { invoice_id, .. } = &requested.proposal {
+                    invoices.push(*invoice_id);
+                    invoice_status.insert(*invoice_id, "requested");
+                    invoice_approvals.insert(requested.approval_id, *invoice_id);
+                }
+            }
+            EventPayload::InvoiceIssued(issued) => {
+                invoice_status.insert(issued.invoice_id, "issued");
+            }
+            EventPayload::ApprovalRejected(decided) => {
+                if let Some(invoice_id) = invoice_approvals.get(&decided.approval_id) {
+                    invoice_status.insert(*invoice_id, "rejected");
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(!invite_codes.is_empty() && !codes.is_empty() && !invoices.is_empty(), "the workload has them all");
+    assert!(uses.values().any(|(count, _)| *count > 1), "an invite code used more than once");
+    for (book, code) in &invite_codes {
+        let view = live.invite_code(*book, code).await.unwrap().expect("an invite code");
+        let (count, last) = uses.get(&(*book, code.clone())).copied().unwrap_or_default();
+        assert_eq!((view.uses, view.last_order_id), (count, last), "invite code {code}");
+        let page = live.invite_codes(*book, None, 1_000).await.unwrap();
+        assert!(page.items.contains(&view));
+    }
+
+    let mut paged = Vec::new();
+    let mut query = SerialCodeQuery {
+        scope: SerialScope::All,
+        distributor_id: None,
+        batch_id: None,
+        status: None,
+        cursor: None,
+        limit: 1,
+    };
+    loop {
+        let page = live.serial_codes(&query).await.unwrap();
+        assert!(page.items.len() <= 1);
+        paged.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(
+        paged.iter().map(|view| view.code.clone()).collect::<Vec<_>>(),
+        codes.iter().map(|code| code.0.clone()).collect::<Vec<_>>()
+    );
+    for (view, (code, batch_id, unit_price)) in paged.iter().zip(&codes) {
+        let activation = activations.get(code);
+        let status = if activation.is_some() { "activated" } else { "issued" };
+        assert_eq!((&view.batch_id, view.amount, view.status.as_str()), (batch_id, *unit_price, status), "{code}");
+        assert_eq!(
+            (view.customer_id, view.activated_position),
+            (activation.map(|(customer, _)| *customer), activation.map(|(_, position)| *position))
+        );
+        assert_eq!(live.serial_code(code).await.unwrap().as_ref(), Some(view));
+        let batch = live.serial_batch(*batch_id).await.unwrap().expect("its batch");
+        let activated = codes.iter().filter(|other| other.1 == *batch_id && activations.contains_key(&other.0)).count();
+        assert_eq!((batch.unit_price, batch.activated), (*unit_price, activated as u64));
+    }
+    let activated = SerialCodeQuery { status: Some("activated".into()), limit: 1_000, cursor: None, ..query };
+    assert_eq!(live.serial_codes(&activated).await.unwrap().items.len(), activations.len());
+
+    let mut paged = Vec::new();
+    let mut query = InvoiceQuery { limit: 1, ..InvoiceQuery::default() };
+    loop {
+        let page = live.invoices(&query).await.unwrap();
+        paged.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    assert_eq!(paged.iter().map(|view| view.id).collect::<Vec<_>>(), invoices);
+    for view in &paged {
+        assert_eq!(view.status, invoice_status[&view.id], "invoice {}", view.id);
+        assert_eq!(live.invoice(view.id).await.unwrap().as_ref(), Some(view));
+    }
+    assert!(paged.iter().any(|view| view.status == "rejected") && paged.iter().any(|view| view.status == "issued"));
 }
 
 /// Every event that booked lines in a book has one row there, with the log's hash; a payment and

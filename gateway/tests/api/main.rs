@@ -22,5 +22,6 @@ mod outage;
 mod payments;
 mod people;
 mod postgres;
+mod registry;
 mod settlements;
 mod tenancy;

@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (105, include_str!("../../../schemas/sql/read_models/0105_money_movements.sql")),
     (106, include_str!("../../../schemas/sql/read_models/0106_journal_events.sql")),
     (107, include_str!("../../../schemas/sql/read_models/0107_users.sql")),
+    (108, include_str!("../../../schemas/sql/read_models/0108_registry.sql")),
 ];
 
 impl rusqlite::ToSql for SqlValue {

@@ -17,6 +17,7 @@ pub mod movements;
 pub mod orders;
 pub mod orgs;
 pub mod products;
+pub mod registry;
 pub mod settlements;
 pub mod tokens;
 
@@ -63,6 +64,7 @@ pub const ALL: &[Projection] = &[
     settlements::PROJECTION,
     invoices::PROJECTION,
     movements::PROJECTION,
+    registry::PROJECTION,
 ];
 
 pub fn find(name: &str) -> Option<&'static Projection> {

@@ -1,0 +1,194 @@
+//! What a book has configured and issued, each readable by its id and in lists: promotions
+//! (`rm_promotions`), invite codes with their uses (`rm_invite_codes`: every order placed with a
+//! code counts, whatever became of the order, and the last one is kept), serial-code batches and
+//! their codes (`rm_serial_batches`, `rm_serial_codes`: issued or activated, by which customer and
+//! when), and invoices (`rm_invoices`: requested through an approval, then issued or rejected).
+
+use ledger_core::event::Proposal;
+use ledger_core::{EventPayload, RecordedEvent};
+
+use super::{enum_text, json_text, no_context, Fold, Projection};
+use crate::sql::{Row, SqlValue, Statement};
+
+pub const PROJECTION: Projection = Projection {
+    name: "registry",
+    tables: &["rm_promotions", "rm_invite_codes", "rm_serial_batches", "rm_serial_codes", "rm_invoices"],
+    fold: Fold::Events { context: no_context, statements },
+};
+
+/// A serial code's statuses.
+pub const ISSUED: &str = "issued";
+pub const ACTIVATED: &str = "activated";
+/// An invoice's statuses.
+pub const INVOICE_REQUESTED: &str = "requested";
+pub const INVOICE_ISSUED: &str = "issued";
+pub const INVOICE_REJECTED: &str = "rejected";
+
+const INSERT_PROMOTION: &str =
+    "INSERT INTO rm_promotions (promotion_id, book, name, rates, valid_from, valid_to, created_at, position)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (promotion_id) DO NOTHING";
+const INSERT_INVITE_CODE: &str =
+    "INSERT INTO rm_invite_codes (book, code, promotion_id, salesperson, uses, created_at, position)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (book, code) DO NOTHING";
+const USE_INVITE_CODE: &str = "UPDATE rm_invite_codes SET uses = uses + 1, last_used_at = $3, last_used_position = $4,
+         last_order_id = $5
+     WHERE book = $1 AND code = $2";
+const INSERT_BATCH: &str = "INSERT INTO rm_serial_batches (batch_id, issuer_id, distributor_id, tier, days, code_count,
+         activated, unit_price, total, issued_at, position)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (batch_id) DO NOTHING";
+const INSERT_CODE: &str = "INSERT INTO rm_serial_codes (code, batch_id, idx, issuer_id, distributor_id, days, amount,
+         status, issued_position)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (code) DO NOTHING";
+const ACTIVATE_CODE: &str =
+    "UPDATE rm_serial_codes SET status = $2, customer_id = $3, activated_at = $4, activated_position = $5
+     WHERE code = $1";
+const COUNT_ACTIVATION: &str = "UPDATE rm_serial_batches SET activated = activated + 1 WHERE batch_id = $1";
+const REQUEST_INVOICE: &str = "INSERT INTO rm_invoices (invoice_id, customer_id, book, amount, status, approval_id,
+         requested_at, requested_position)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (invoice_id) DO NOTHING";
+/// An issued invoice: its request's row, or a row of its own for one issued without a request.
+const ISSUE_INVOICE: &str = "INSERT INTO rm_invoices (invoice_id, customer_id, book, amount, status, requested_at,
+         requested_position, issued_position)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+     ON CONFLICT (invoice_id) DO UPDATE SET status = excluded.status, issued_position = excluded.issued_position";
+const REJECT_INVOICE: &str = "UPDATE rm_invoices SET status = $2 WHERE approval_id = $1 AND status = $3";
+
+fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
+    use EventPayload as E;
+    let position = SqlValue::position(event.position);
+    let at = SqlValue::timestamp(event.recorded_at);
+    match &event.event.payload {
+        E::PromotionCreated(created) => {
+            let params = vec![
+                SqlValue::text(created.promotion_id),
+                SqlValue::text(created.book),
+                SqlValue::text(&created.name),
+                json_text(&created.rates),
+                SqlValue::date(created.valid_from),
+                SqlValue::date(created.valid_to),
+                at,
+                position,
+            ];
+            out.push(Statement::new(INSERT_PROMOTION, params));
+        }
+        E::InviteCodeCreated(created) => {
+            let params = vec![
+                SqlValue::text(created.book),
+                SqlValue::text(&created.code),
+                SqlValue::optional_text(created.promotion_id),
+                SqlValue::optional_text(created.salesperson.as_ref()),
+                SqlValue::Integer(0),
+                at,
+                position,
+            ];
+            out.push(Statement::new(INSERT_INVITE_CODE, params));
+        }
+        E::OrderPlaced(placed) => {
+            // An invite code leads to its own book's prices: the order's seller is its book.
+            let Some(code) = &placed.invite_code else { return };
+            let params = vec![
+                SqlValue::text(placed.seller_id),
+                SqlValue::text(code),
+                at,
+                position,
+                SqlValue::text(placed.order_id),
+            ];
+            out.push(Statement::new(USE_INVITE_CODE, params));
+        }
+        E::SerialCodesIssued(issued) => {
+            let params = vec![
+                SqlValue::text(issued.batch_id),
+                SqlValue::text(issued.issuer_id),
+                SqlValue::text(issued.distributor_id),
+                SqlValue::text(enum_text(&issued.tier)),
+                SqlValue::Integer(i64::from(issued.days)),
+                SqlValue::Integer(issued.codes.len() as i64),
+                SqlValue::Integer(0),
+                SqlValue::amount(issued.unit_price),
+                SqlValue::amount(issued.total),
+                at,
+                position.clone(),
+            ];
+            out.push(Statement::new(INSERT_BATCH, params));
+            for (index, code) in issued.codes.iter().enumerate() {
+                let params = vec![
+                    SqlValue::text(code),
+                    SqlValue::text(issued.batch_id),
+                    SqlValue::Integer(index as i64),
+                    SqlValue::text(issued.issuer_id),
+                    SqlValue::text(issued.distributor_id),
+                    SqlValue::Integer(i64::from(issued.days)),
+                    SqlValue::amount(issued.unit_price),
+                    SqlValue::text(ISSUED),
+                    position.clone(),
+                ];
+                out.push(Statement::new(INSERT_CODE, params));
+            }
+        }
+        E::SerialCodeActivated(activated) => {
+            let params = vec![
+                SqlValue::text(&activated.code),
+                SqlValue::text(ACTIVATED),
+                SqlValue::text(activated.customer_id),
+                at,
+                position,
+            ];
+            out.push(Statement::new(ACTIVATE_CODE, params));
+            out.push(Statement::new(COUNT_ACTIVATION, vec![SqlValue::text(activated.batch_id)]));
+        }
+        E::ApprovalRequested(requested) => {
+            let Proposal::IssueInvoice { invoice_id, customer_id, amount } = &requested.proposal else { return };
+            let params = vec![
+                SqlValue::text(invoice_id),
+                SqlValue::text(customer_id),
+                SqlValue::text(requested.book),
+                SqlValue::amount(*amount),
+                SqlValue::text(INVOICE_REQUESTED),
+                SqlValue::text(requested.approval_id),
+                at,
+                position,
+            ];
+            out.push(Statement::new(REQUEST_INVOICE, params));
+        }
+        E::InvoiceIssued(issued) => {
+            let params = vec![
+                SqlValue::text(issued.invoice_id),
+                SqlValue::text(issued.customer_id),
+                SqlValue::text(issued.book),
+                SqlValue::amount(issued.amount),
+                SqlValue::text(INVOICE_ISSUED),
+                at,
+                position,
+            ];
+            out.push(Statement::new(ISSUE_INVOICE, params));
+        }
+        E::ApprovalRejected(decided) => {
+            let params = vec![
+                SqlValue::text(decided.approval_id),
+                SqlValue::text(INVOICE_REJECTED),
+                SqlValue::text(INVOICE_REQUESTED),
+            ];
+            out.push(Statement::new(REJECT_INVOICE, params));
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::multi_row;
+
+    /// A batch's codes are inserts that ignore conflicts, so a chunk writes them in few statements
+    /// (runs of a power of two rows in one).
+    #[test]
+    fn a_batch_of_codes_folds_into_one_statement() {
+        let statements: Vec<Statement> = (0..4)
+            .map(|index| {
+                let params = (0..9).map(|column| SqlValue::Integer(index * 10 + column)).collect();
+                Statement::new(INSERT_CODE, params)
+            })
+            .collect();
+        assert_eq!(multi_row(statements).len(), 1);
+    }
+}
