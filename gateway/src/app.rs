@@ -28,7 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{generate_token, token_hash, Caller, TokenCache};
+use crate::auth::{generate_token, token_hash, Caller, TokenCache, WrittenPositions};
 use crate::config::{ConfigError, Secret, Settings};
 use crate::distribution::DistributionError;
 use crate::metrics::Metrics;
@@ -120,6 +120,7 @@ impl Application {
             log,
             settings: settings.clone(),
             tokens: TokenCache::default(),
+            written: WrittenPositions::default(),
             metrics,
             notifier,
             operations,

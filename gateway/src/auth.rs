@@ -73,6 +73,36 @@ impl TokenCache {
     }
 }
 
+/// Read-your-writes per token: the position of the last command each token had committed
+/// through this instance. A request of that token waits (at most `READ_WAIT_MAX`) until the read
+/// models hold it, so whatever it reads next (a GET, or the read a command's handler makes before
+/// it submits) reflects its own writes without asking for `min_position`.
+#[derive(Clone, Default)]
+pub struct WrittenPositions {
+    positions: Arc<RwLock<HashMap<PrincipalId, u64>>>,
+}
+
+impl WrittenPositions {
+    /// The last position `token` wrote, if this instance committed one for it.
+    pub fn of(&self, token: PrincipalId) -> Option<u64> {
+        self.positions.read().expect("written positions lock").get(&token).copied()
+    }
+
+    /// Records that `token` wrote at `position`; `applied` (what the read models are known to
+    /// hold) lets a full map drop the entries that need no wait any more.
+    pub fn wrote(&self, token: PrincipalId, position: u64, applied: u64) {
+        let mut positions = self.positions.write().expect("written positions lock");
+        if positions.len() >= TOKEN_CACHE_MAX {
+            positions.retain(|_, written| *written > applied);
+            if positions.len() >= TOKEN_CACHE_MAX {
+                positions.clear();
+            }
+        }
+        let written = positions.entry(token).or_default();
+        *written = position.max(*written);
+    }
+}
+
 /// The authenticated caller of a request: the token's actor (its org, its id as the principal,
 /// its roles), the person it acts for, and until when.
 #[derive(Clone, Debug)]

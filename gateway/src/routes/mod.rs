@@ -126,7 +126,12 @@ impl FromRequestParts<SharedState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
-        crate::auth::authenticate(&parts.headers, &state.tokens, &state.read).await
+        let caller = crate::auth::authenticate(&parts.headers, &state.tokens, &state.read).await?;
+        // Read-your-writes: the read models first catch up with this token's own last command.
+        if let Some(position) = state.written.of(caller.token_id()) {
+            state.read.wait_for(position, READ_WAIT_MAX).await?;
+        }
+        Ok(caller)
     }
 }
 
