@@ -205,6 +205,7 @@ pub fn router(state: SharedState) -> Router {
     crate::routes::ops::routes()
         .merge(crate::routes::orgs::routes())
         .merge(crate::routes::users::routes())
+        .merge(crate::routes::roles::routes())
         .merge(crate::routes::catalog::routes())
         .merge(crate::routes::money::routes())
         .merge(crate::routes::orders::routes())
@@ -504,7 +505,8 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
     let user_id = UserId(uuid::Uuid::now_v7());
     let body = CommandBody::Access(AccessCommand::SetAdminToken { principal_id, user_id, token_hash: hash.clone() });
     submit(body, "bootstrap-admin-token").await.map_err(StartError::Bootstrap)?;
-    state.tokens.insert(hash, Caller { actor, user_id: Some(user_id), expires_at: None });
+    let permissions = ledger_core::permissions::resolve(&actor.roles, |_| None);
+    state.tokens.insert(hash, Caller { actor, permissions, user_id: Some(user_id), expires_at: None });
     if generated {
         write_admin_token(&state.settings.data_dir, &token)?;
         // Printed once, on purpose: the operator has no other way to learn it (besides the file).

@@ -12,6 +12,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use ledger_core::ids::{OrgId, PrincipalId, UserId};
 use ledger_core::org::{Actor, Role};
+use ledger_core::permissions::{self, Permission, PermissionSet};
 use projections::ReadModels;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -104,19 +105,23 @@ impl WrittenPositions {
 }
 
 /// The authenticated caller of a request: the token's actor (its org, its id as the principal,
-/// its roles), the person it acts for, and until when.
+/// its roles), what those roles allow in its org, the person it acts for, and until when.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub actor: Actor,
-    /// None only for tokens issued before users (each its own person).
+    /// The roles' permissions, the org's own definitions of them included.
+    pub permissions: PermissionSet,
+    /// None only for tokens issued before users.
     pub user_id: Option<UserId>,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Caller {
-    /// A caller the gateway acts as itself (a payment channel's notification), not a token.
+    /// A caller the gateway acts as itself (a payment channel's notification), not a token:
+    /// its roles' default permissions.
     pub fn internal(actor: Actor) -> Caller {
-        Caller { actor, user_id: None, expires_at: None }
+        let permissions = permissions::resolve(&actor.roles, |_| None);
+        Caller { actor, permissions, user_id: None, expires_at: None }
     }
 
     pub fn org_id(&self) -> OrgId {
@@ -133,23 +138,33 @@ impl Caller {
         self.actor.has(Role::SuperAdmin)
     }
 
-    /// Holds one of `roles`, or `admin` / `super_admin`.
-    pub fn has_any(&self, roles: &[Role]) -> bool {
-        self.actor.has_any(roles)
-    }
-
     /// Staff of its org: any role but `customer` alone.
     pub fn is_staff(&self) -> bool {
         self.actor.roles.iter().any(|role| *role != Role::Customer)
     }
 
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if self.has_any(roles) {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.permissions.contains(permission)
+    }
+
+    /// A 403 naming the permission the caller lacks.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.can(permission) {
             Ok(())
         } else {
-            let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
-            Err(ApiError::Forbidden(format!("needs one of the roles admin, {}", names.join(", "))))
+            Err(ApiError::Forbidden(format!("needs the permission {permission}")))
         }
+    }
+
+    /// Data scope: staff without `customers.all` see only the customers their person owns.
+    pub fn sees_every_customer(&self) -> bool {
+        self.can(Permission::CustomersAll)
+    }
+
+    /// Whether the caller, as staff of the customer's seller, may see a customer owned by
+    /// `owner` (the customer itself and the `super_admin` are the callers' concern).
+    pub fn in_scope(&self, owner: Option<UserId>) -> bool {
+        self.sees_every_customer() || (self.user_id.is_some() && owner == self.user_id)
     }
 }
 
@@ -186,7 +201,8 @@ pub async fn authenticate(headers: &HeaderMap, tokens: &TokenCache, read: &ReadM
                 return Err(ApiError::Unauthorized(Unauthenticated::Revoked));
             }
             let actor = Actor::new(principal.org_id, principal.principal_id, principal.roles.iter().copied());
-            let caller = Caller { actor, user_id: principal.user_id, expires_at: principal.expires_at };
+            let permissions = permissions_of(read, &actor).await?;
+            let caller = Caller { actor, permissions, user_id: principal.user_id, expires_at: principal.expires_at };
             tokens.insert(hash, caller.clone());
             caller
         }
@@ -195,6 +211,17 @@ pub async fn authenticate(headers: &HeaderMap, tokens: &TokenCache, read: &ReadM
         return Err(ApiError::Unauthorized(Unauthenticated::Expired));
     }
     Ok(caller)
+}
+
+/// What `actor`'s roles allow: the org's definitions are read only when a role is definable.
+pub async fn permissions_of(read: &ReadModels, actor: &Actor) -> Result<PermissionSet, ApiError> {
+    if !actor.roles.iter().any(|role| role.definable()) {
+        return Ok(permissions::resolve(&actor.roles, |_| None));
+    }
+    let defined = read.roles(actor.org_id).await?;
+    Ok(permissions::resolve(&actor.roles, |role| {
+        defined.iter().find(|definition| definition.role == role).map(|definition| definition.permissions)
+    }))
 }
 
 #[cfg(test)]

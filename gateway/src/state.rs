@@ -212,6 +212,8 @@ payloads!(
     SubscriptionRenewed,
     TokenIssued,
     TokenRevoked,
+    RoleDefined,
+    CustomerOwnerSet,
     UsageCharged,
     UserCreated,
     WithdrawalPaid,
