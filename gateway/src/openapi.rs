@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::access::Access;
 use crate::routes::*;
 use crate::state::SharedState;
 
@@ -125,7 +126,10 @@ fn complete_operation(path: &str, method: &str, operation: &mut Value) {
             "401",
             "No `Authorization` header, a malformed one, or a token nobody issued (the detail says which).",
         ));
-        statuses.push(("403", "The token's roles do not allow this."));
+        statuses.push((
+            "403",
+            "The token's roles lack the permission (`x-permissions`), or the ledger refused it to them.",
+        ));
     }
     if has_body {
         statuses.push(("400", "The body is not JSON, has an unknown field or a wrong type."));
@@ -139,6 +143,25 @@ fn complete_operation(path: &str, method: &str, operation: &mut Value) {
     }
     if has_path || secured {
         statuses.push(("404", "No such thing, or it belongs to another tenant."));
+    }
+    // Who may call it: the access table's permission (any one of them), and whether the token's
+    // own person may call it without (their user, their tokens).
+    let access = axum::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .ok()
+        .and_then(|method| crate::access::access_of(&method, path));
+    let (permissions, own): (Vec<&str>, bool) = match access {
+        Some(Access::Needs(permission)) => (vec![permission.as_str()], false),
+        Some(Access::NeedsOrSelf(permission)) => (vec![permission.as_str()], true),
+        Some(Access::NeedsOneOf(permissions)) => {
+            (permissions.iter().map(|permission| permission.as_str()).collect(), false)
+        }
+        Some(Access::Public | Access::Authenticated) | None => (Vec::new(), false),
+    };
+    if secured {
+        operation["x-permissions"] = json!(permissions);
+        if own {
+            operation["x-own-person-allowed"] = json!(true);
+        }
     }
     let responses = operation["responses"].as_object_mut().expect("every operation has responses");
     for (status, description) in statuses {

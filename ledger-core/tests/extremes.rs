@@ -20,11 +20,14 @@ use ledger_core::ids::*;
 use ledger_core::invariants::violations;
 use ledger_core::log::replay;
 use ledger_core::money::{Amount, Quantity, Rate, UnitPrice, AMOUNT_MAX, UNIT_VALUE_MAX};
-use ledger_core::org::{Actor, DistributorTier};
+use ledger_core::org::{Actor, DistributorTier, Role, RoleName};
+use ledger_core::permissions::Permission;
 use ledger_core::pricing::RateScope;
 use ledger_core::testing::{id, WorkedExample};
 use ledger_core::CommandBody;
-use ledger_core::{ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand};
+use ledger_core::{
+    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
+};
 
 /// An amount at an edge: 0, 0.01, just under the limit, the limit, or anything in between.
 fn edge_amount() -> impl Strategy<Value = Amount> {
@@ -72,25 +75,70 @@ fn edge_date() -> impl Strategy<Value = NaiveDate> {
 enum Step {
     OnlineRecharge(Amount),
     ExpectedRecharge(Amount),
-    OnlinePayment { pick: usize, order: bool, amount: Option<Amount> },
+    OnlinePayment {
+        pick: usize,
+        order: bool,
+        amount: Option<Amount>,
+    },
     OfflineRecharge(Amount),
     Coupon(Amount),
-    Order { expensive: bool, quantity: Quantity, periods: u32, items: usize },
-    Pay { pick: usize },
-    Fulfil { pick: usize },
-    Refund { pick: usize, amount: Amount, penalty: Amount },
-    Withdraw { amount: Amount, original: bool },
-    Usage { expensive: bool, quantity: Quantity },
-    Renew { pick: usize, periods: u32 },
-    Cancel { pick: usize },
+    Order {
+        expensive: bool,
+        quantity: Quantity,
+        periods: u32,
+        items: usize,
+    },
+    Pay {
+        pick: usize,
+    },
+    Fulfil {
+        pick: usize,
+    },
+    Refund {
+        pick: usize,
+        amount: Amount,
+        penalty: Amount,
+    },
+    Withdraw {
+        amount: Amount,
+        original: bool,
+    },
+    Usage {
+        expensive: bool,
+        quantity: Quantity,
+    },
+    Renew {
+        pick: usize,
+        periods: u32,
+    },
+    Cancel {
+        pick: usize,
+    },
     Rate(Rate),
-    Decide { pick: usize, grant: bool },
+    Decide {
+        pick: usize,
+        grant: bool,
+    },
     Invoice(Amount),
-    Statement { from: NaiveDate, to: NaiveDate },
+    Statement {
+        from: NaiveDate,
+        to: NaiveDate,
+    },
     Close(NaiveDate),
     SerialPrice(Amount),
-    SerialBatch { codes: usize },
-    ReverseRecharge { pick: usize },
+    SerialBatch {
+        codes: usize,
+    },
+    ReverseRecharge {
+        pick: usize,
+    },
+    /// A role of R2 with no permission or every one (the widest set there is).
+    DefineRole {
+        every: bool,
+    },
+    /// Customer C given to an id no person of R2 has (this world's staff are tokens without
+    /// users): refused, never a panic.
+    Owner,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -133,6 +181,8 @@ fn step() -> impl Strategy<Value = Step> {
         prop_oneof![Just(1usize), Just(SERIAL_BATCH_MAX), Just(SERIAL_BATCH_MAX + 1)]
             .prop_map(|codes| Step::SerialBatch { codes }),
         pick.prop_map(|pick| Step::ReverseRecharge { pick }),
+        any::<bool>().prop_map(|every| Step::DefineRole { every }),
+        Just(Step::Owner),
     ]
 }
 
@@ -438,6 +488,16 @@ impl World {
                     reason: "bounced".into(),
                 });
                 return Some((r2_finance, body));
+            }
+            Step::DefineRole { every } => {
+                let permissions =
+                    if every { Permission::ALL.iter().copied().collect() } else { std::collections::BTreeSet::new() };
+                let role = Role::Custom(RoleName::new("everything").expect("a valid name"));
+                CommandBody::Access(AccessCommand::DefineRole { org_id: self.world.r2, role, permissions })
+            }
+            Step::Owner => {
+                let owner_id = UserId(uuid::Uuid::max());
+                CommandBody::Access(AccessCommand::SetCustomerOwner { customer_id: self.world.customer, owner_id })
             }
         };
         Some((r2_admin, body))

@@ -21,6 +21,7 @@ mod operations;
 mod outage;
 mod payments;
 mod people;
+mod permissions;
 mod postgres;
 mod registry;
 mod settlements;
