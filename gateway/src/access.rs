@@ -95,6 +95,8 @@ pub const OPERATIONS: &[(&str, &str, Access)] = &[
     ("POST", "/v1/orders/{id}/refund", Needs(P::OrdersRefund)),
     ("POST", "/v1/orders/{id}/renew", Needs(P::OrdersRenew)),
     ("POST", "/v1/usage", Needs(P::UsageCharge)),
+    ("GET", "/v1/usage/{id}", Needs(P::OrdersRead)),
+    ("GET", "/v1/renewals/{id}", Needs(P::OrdersRead)),
     // Serial codes.
     ("PUT", "/v1/serial-codes/packages/{days}", Needs(P::SerialPackagesWrite)),
     ("PUT", "/v1/serial-codes/tiers/{tier}", Needs(P::SerialTierRatesWrite)),

@@ -89,7 +89,7 @@ permissions! {
     CatalogRead = 2, "catalog.read", &[F, S, O, C], "Read products, promotions and invite codes.";
     WalletsRead = 3, "wallets.read", &[F, S, O, C], "Read customers' wallet balances and what they may invoice.";
     MoneyRead = 4, "money.read", &[F, S, O, C], "Read recharges, withdrawals and coupons.";
-    OrdersRead = 5, "orders.read", &[F, S, O, C], "Read orders.";
+    OrdersRead = 5, "orders.read", &[F, S, O, C], "Read orders, usage charges and renewals.";
     ApprovalsRead = 6, "approvals.read", &[F, S, O], "Read approval requests and their decisions.";
     SerialCodesRead = 7, "serial_codes.read", &[F, S, O, C], "Read serial-code batches and codes.";
     InvoicesRead = 8, "invoices.read", &[F, S, O, C], "Read invoices.";

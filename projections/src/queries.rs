@@ -29,6 +29,8 @@ macro_rules! org_owner {
 const ORG_OWNER: &str = org_owner!();
 const ORG: &str =
     concat!("SELECT org_id, kind, name, parent_id, currency, ", org_owner!(), " FROM rm_orgs WHERE org_id = $1");
+const CHARGE: &str = "SELECT charge_id, kind, order_id, customer_id, seller_id, items, total, period_from, period_to,
+         new_end, charged_by, charged_at, position FROM rm_charges WHERE kind = $1 AND charge_id = $2";
 const ROLES: &str = "SELECT role, permissions, defined_by, defined_at, position FROM rm_roles WHERE org_id = $1
      ORDER BY role";
 /// Every organisation that keeps a book (its chart was opened), in the order they were created.
@@ -157,6 +159,27 @@ impl ReadModels {
     pub async fn org(&self, id: OrgId) -> Result<Option<OrgView>, ReadError> {
         let rows = self.rows(ORG, vec![SqlValue::text(id)]).await?;
         rows.first().map(org_view).transpose()
+    }
+
+    /// A usage charge (`kind` `usage`) or a renewal (`renewal`) by its id.
+    pub async fn charge(&self, kind: &str, id: &str) -> Result<Option<ChargeView>, ReadError> {
+        let rows = self.rows(CHARGE, vec![SqlValue::text(kind), SqlValue::text(id)]).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        Ok(Some(ChargeView {
+            id: row.text(0)?.to_owned(),
+            kind: row.text(1)?.to_owned(),
+            order_id: row.parse_optional(2)?,
+            customer_id: row.parse(3)?,
+            seller_id: row.parse(4)?,
+            items: row.json(5)?,
+            total: row.amount(6)?,
+            period_from: row.parse_optional(7)?,
+            period_to: row.parse_optional(8)?,
+            new_end: row.parse_optional(9)?,
+            charged_by: row.parse(10)?,
+            charged_at: row.timestamp(11)?,
+            position: row.position(12)?,
+        }))
     }
 
     /// The roles `org` defined, by name.

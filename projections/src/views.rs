@@ -496,3 +496,25 @@ pub struct InvoiceQuery {
     pub cursor: Option<String>,
     pub limit: usize,
 }
+
+/// A usage charge or a subscription renewal.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChargeView {
+    pub id: String,
+    /// `usage` or `renewal`.
+    pub kind: String,
+    /// The order a renewal renewed.
+    pub order_id: Option<OrderId>,
+    pub customer_id: OrgId,
+    pub seller_id: OrgId,
+    pub items: Vec<PricedItem>,
+    pub total: Amount,
+    /// A usage charge's metered period.
+    pub period_from: Option<NaiveDate>,
+    pub period_to: Option<NaiveDate>,
+    /// A renewal's new end of the subscription.
+    pub new_end: Option<NaiveDate>,
+    pub charged_by: PrincipalId,
+    pub charged_at: DateTime<Utc>,
+    pub position: u64,
+}

@@ -10,7 +10,7 @@ use ledger_core::ids::{InviteCode, OrderId, RenewalId, UsageId};
 use ledger_core::pricing::PricedItem;
 use ledger_core::state::OrderStatus;
 use ledger_core::CommandBody;
-use projections::{OrderQuery, OrderView};
+use projections::{ChargeView, OrderQuery, OrderView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -30,6 +30,8 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/orders/{id}/refund", post(refund_order))
         .route("/v1/orders/{id}/renew", post(renew_order))
         .route("/v1/usage", post(charge_usage))
+        .route("/v1/usage/{id}", get(get_usage))
+        .route("/v1/renewals/{id}", get(get_renewal))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -521,4 +523,97 @@ pub async fn list_orders(
     };
     let page = state.read.orders(&order_query).await?;
     Ok(Read(position, Page::of(page, paging, |order| order_body(order, &caller))))
+}
+
+/// A usage charge or a renewal: what it charged (each item at the seller's price), to whom, for
+/// which period or until when.
+#[derive(Serialize, ToSchema)]
+pub struct ChargeBody {
+    pub id: String,
+    /// `usage` or `renewal`.
+    pub kind: String,
+    /// The order a renewal renewed.
+    pub order_id: Option<String>,
+    pub customer_id: String,
+    pub seller_id: String,
+    pub items: Vec<PricedLine>,
+    pub total: String,
+    /// A usage charge's metered period.
+    pub period_from: Option<String>,
+    pub period_to: Option<String>,
+    /// A renewal's new end of the subscription.
+    pub new_end: Option<String>,
+    /// The token that charged it.
+    pub charged_by: String,
+    pub charged_at: String,
+    pub position: u64,
+}
+
+impl From<ChargeView> for ChargeBody {
+    fn from(charge: ChargeView) -> Self {
+        ChargeBody {
+            id: charge.id,
+            kind: charge.kind,
+            order_id: charge.order_id.map(|id| id.to_string()),
+            customer_id: charge.customer_id.to_string(),
+            seller_id: charge.seller_id.to_string(),
+            items: charge.items.iter().map(priced_line).collect(),
+            total: charge.total.to_string(),
+            period_from: charge.period_from.map(|date| date.to_string()),
+            period_to: charge.period_to.map(|date| date.to_string()),
+            new_end: charge.new_end.map(|date| date.to_string()),
+            charged_by: charge.charged_by.to_string(),
+            charged_at: charge.charged_at.to_rfc3339(),
+            position: charge.position,
+        }
+    }
+}
+
+/// A charge the caller may read: its customer's, its seller's staff (within their data scope),
+/// or the `super_admin`'s. Anything else is not found.
+async fn readable_charge(
+    state: &SharedState,
+    caller: &Caller,
+    kind: &str,
+    id: &str,
+    what: &'static str,
+) -> Result<ChargeBody, ApiError> {
+    let charge = state.read.charge(kind, id).await?.filter(|charge| {
+        caller.is_super_admin()
+            || charge.customer_id == caller.org_id()
+            || (charge.seller_id == caller.org_id() && caller.is_staff())
+    });
+    let charge = charge.ok_or(ApiError::NotFound { what })?;
+    if !super::orgs::customer_in_scope(state, caller, charge.customer_id).await? {
+        return Err(ApiError::NotFound { what });
+    }
+    Ok(ChargeBody::from(charge))
+}
+
+/// A usage charge (`POST /v1/usage` answers its id).
+#[utoipa::path(get, path = "/v1/usage/{id}", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = ChargeBody), (status = 404, body = Problem)))]
+pub async fn get_usage(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<ChargeBody>, ApiError> {
+    let id: UsageId = parse::path_id("usage charge", &id)?;
+    let charge = readable_charge(&state, &caller, projections::CHARGE_USAGE, &id.to_string(), "usage charge").await?;
+    Ok(Read(position, charge))
+}
+
+/// A renewal (`POST /v1/orders/{id}/renew` answers its id).
+#[utoipa::path(get, path = "/v1/renewals/{id}", tag = "orders", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = ChargeBody), (status = 404, body = Problem)))]
+pub async fn get_renewal(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(id): Path<String>,
+) -> Result<Read<ChargeBody>, ApiError> {
+    let id: RenewalId = parse::path_id("renewal", &id)?;
+    let charge = readable_charge(&state, &caller, projections::CHARGE_RENEWAL, &id.to_string(), "renewal").await?;
+    Ok(Read(position, charge))
 }

@@ -52,10 +52,46 @@ async fn every_other_flow_works_over_http() {
     assert_eq!(fulfilled["status"], "fulfilled");
     let renew = json!({ "periods": 1, "new_end": "2026-03-15" });
     let renewed = app.post(&format!("/v1/orders/{order_id}/renew"), &world.customer_token, renew).await.expect(201);
-    assert!(!renewed["total"].as_str().unwrap().is_empty());
     let usage = json!({ "customer_id": c, "product_id": product, "quantity": "0.5", "period_from": "2026-01-01", "period_to": "2026-01-14" });
     let charged = app.post("/v1/usage", &world.r2_admin, usage).await.expect(201);
     assert_eq!(charged["total"], "475.00");
+    // Each id answered has a GET: the renewal (at the customer's 0.95, the promotion applied to
+    // the order only), and the usage charge, for its customer and its seller's staff.
+    let renewal = app.get(&format!("/v1/renewals/{}", renewed["id"].as_str().unwrap()), &world.customer_token).await;
+    let renewal = renewal.expect(200);
+    assert_eq!(
+        (
+            renewal["kind"].as_str(),
+            renewal["order_id"].as_str(),
+            renewal["total"].as_str(),
+            renewal["new_end"].as_str(),
+            renewal["items"][0]["quantity"].as_str(),
+            renewal["position"].as_u64(),
+        ),
+        (
+            Some("renewal"),
+            Some(order_id.as_str()),
+            renewed["total"].as_str(),
+            Some("2026-03-15"),
+            Some("1"),
+            renewed["position"].as_u64()
+        )
+    );
+    let usage = app.get(&format!("/v1/usage/{}", charged["id"].as_str().unwrap()), &world.r2_finance).await.expect(200);
+    assert_eq!(
+        (
+            usage["kind"].as_str(),
+            usage["customer_id"].as_str(),
+            usage["total"].as_str(),
+            usage["period_from"].as_str(),
+            usage["period_to"].as_str(),
+            usage["items"][0]["quantity"].as_str(),
+            usage["order_id"].as_str(),
+        ),
+        (Some("usage"), Some(c.as_str()), Some("475.00"), Some("2026-01-01"), Some("2026-01-14"), Some("0.5"), None)
+    );
+    let other = app.get(&format!("/v1/renewals/{}", charged["id"].as_str().unwrap()), &world.r2_finance).await;
+    assert_eq!(other.status.as_u16(), 404, "a usage charge is no renewal");
 
     // An unpaid order is cancelled by its customer.
     let body = json!({ "customer_id": c, "items": [{ "product_id": product, "quantity": 1, "periods": 1 }] });

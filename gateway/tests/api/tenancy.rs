@@ -33,6 +33,8 @@ struct Victim {
     batch: String,
     serial_code: String,
     settlement: String,
+    usage: String,
+    renewal: String,
 }
 
 async fn victim(app: &TestApp, world: &World) -> Victim {
@@ -60,6 +62,12 @@ async fn victim(app: &TestApp, world: &World) -> Victim {
     app.put("/v1/serial-codes/tiers/gold", admin, json!({ "rate": "0.80" })).await.expect(200);
     let batch = json!({ "distributor_id": r1, "days": 30, "count": 1 });
     let batch = app.post("/v1/serial-codes/batches", admin, batch).await.expect(201);
+    let fulfil = json!({ "note": "done", "subscription_end": "2026-02-15" });
+    app.post(&format!("/v1/orders/{order}/fulfil"), &world.r2_admin, fulfil).await.expect(200);
+    let renewal = json!({ "periods": 1, "new_end": "2026-03-15" });
+    let renewal = app.post(&format!("/v1/orders/{order}/renew"), &world.r2_admin, renewal).await.expect(201);
+    let usage = json!({ "customer_id": c, "product_id": world.product, "quantity": "0.05", "period_from": "2026-01-01", "period_to": "2026-01-14" });
+    let usage = app.post("/v1/usage", &world.r2_admin, usage).await.expect(201);
     let supplier = open_org(app, &world.r2_admin, "supplier", "R2's supplier").await;
     let product = json!({ "name": "R2 private", "supplier_id": supplier, "list_price": "10.00", "unit": "month" });
     let product = app.post("/v1/products", &world.r2_admin, product).await.expect(201);
@@ -82,6 +90,8 @@ async fn victim(app: &TestApp, world: &World) -> Victim {
         batch: text(&batch, "batch_id"),
         serial_code: batch["codes"][0].as_str().unwrap().to_owned(),
         settlement: text(&settlement, "id"),
+        usage: text(&usage, "id"),
+        renewal: text(&renewal, "id"),
     }
 }
 
@@ -212,6 +222,8 @@ fn samples(world: &World, v: &Victim) -> Samples {
             "/v1/usage".into(),
             json!({ "customer_id": c, "product_id": p, "quantity": "1", "period_from": "2026-01-01", "period_to": "2026-01-02" }),
         ),
+        ("GET", "/v1/usage/{id}", format!("/v1/usage/{}", v.usage), none.clone()),
+        ("GET", "/v1/renewals/{id}", format!("/v1/renewals/{}", v.renewal), none.clone()),
         (
             "PUT",
             "/v1/serial-codes/packages/{days}",
@@ -330,6 +342,8 @@ async fn other_tenants_and_roles_without_the_permission_get_403_or_404_on_every_
         victim.promotion.as_str(),
         victim.serial_code.as_str(),
         victim.settlement.as_str(),
+        victim.usage.as_str(),
+        victim.renewal.as_str(),
         "王芳",
         "R2 private",
         "950.00",

@@ -10,6 +10,7 @@ use crate::ReadError;
 
 pub mod approvals;
 pub mod balances;
+pub mod charges;
 pub mod invoices;
 pub mod journal;
 pub mod kpis;
@@ -65,6 +66,7 @@ pub const ALL: &[Projection] = &[
     invoices::PROJECTION,
     movements::PROJECTION,
     registry::PROJECTION,
+    charges::PROJECTION,
 ];
 
 pub fn find(name: &str) -> Option<&'static Projection> {
