@@ -297,6 +297,7 @@ impl World {
                         customer_id: customer,
                         amount,
                         reason: "edge".into(),
+                        approval_id: self.fresh(),
                     }),
                 ))
             }
@@ -328,6 +329,7 @@ impl World {
                     amount,
                     penalty,
                     reason: "edge".into(),
+                    approval_id: self.fresh(),
                 });
                 return Some((r2_finance, body));
             }
@@ -504,8 +506,12 @@ fn the_reported_outages_are_refusals() {
     assert!(refused.to_string().contains("pending recharges"), "{refused}");
 
     // A large coupon, twice: the wallet would pass AMOUNT_MAX.
-    let coupon =
-        CommandBody::Money(MoneyCommand::GrantCoupon { customer_id: customer, amount: near, reason: "edge".into() });
+    let coupon = CommandBody::Money(MoneyCommand::GrantCoupon {
+        customer_id: customer,
+        amount: near,
+        reason: "edge".into(),
+        approval_id: id(7_300),
+    });
     w.ledger.given(&r2_sales, coupon.clone());
     let refused = w.ledger.execute(&r2_sales, coupon).unwrap_err();
     assert_eq!((refused.code(), refused.field()), ("limit_exceeded", Some("amount")));
@@ -534,6 +540,7 @@ fn a_books_posted_total_stops_at_its_limit() {
             customer_id: customer,
             amount: Amount::MAX,
             reason: "fill".into(),
+            approval_id: id(8_100_000 + rounds),
         });
         if let Err(error) = w.ledger.execute(&r2_sales, coupon) {
             break error;

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use ledger_core::event::{CouponGranted, RechargeMethod, WithdrawalPaid, WithdrawalRoute};
+use ledger_core::event::{ApprovalRequested, CouponGranted, RechargeMethod, WithdrawalPaid, WithdrawalRoute};
 use ledger_core::ids::{ApprovalId, RechargeId, WithdrawalId};
 use ledger_core::state::Decision as ApprovalDecision;
 use ledger_core::CommandBody;
@@ -66,22 +66,26 @@ pub fn pending(id: impl ToString, approval_id: ApprovalId, position: u64) -> Pen
     }
 }
 
-/// An online recharge, expected: the customer pays it through a payment channel of the book
-/// with `out_trade_no` = `id` and `total_amount` = `amount`, and the channel's notification books
-/// it (`POST /v1/payments/notify/{channel}`).
+/// A recharge that waits for no approval. An online one is expected (`awaiting_payment`): the
+/// customer pays it through a payment channel of the book with `out_trade_no` = `id` and
+/// `total_amount` = `amount`, and the channel's notification books it (`POST
+/// /v1/payments/notify/{channel}`). An offline or transfer one at or below the book's threshold
+/// (its approval policy) is booked at once (`confirmed`).
 #[derive(Serialize, ToSchema)]
-pub struct AwaitingPayment {
+pub struct RechargeAnswer {
     pub id: String,
-    /// `awaiting_payment`.
+    /// `awaiting_payment` or `confirmed`.
     pub status: String,
     pub amount: String,
     pub position: u64,
 }
 
-/// Request a recharge: offline or transfer waits for approval (202); online waits for the
-/// payment channel's notification of exactly its amount (201).
+/// Request a recharge: offline or transfer waits for approval (202), unless the book's approval
+/// policy lets its amount through (201, confirmed); online waits for the payment channel's
+/// notification of exactly its amount (201).
 #[utoipa::path(post, path = "/v1/recharges", tag = "money", request_body = RechargeBody, security(("bearer" = [])),
-    responses((status = 201, body = AwaitingPayment, description = "an online recharge, awaiting its payment"),
+    responses((status = 201, body = RechargeAnswer,
+            description = "an online recharge awaiting its payment, or one the policy lets through, confirmed"),
         (status = 202, body = Pending), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn request_recharge(
     State(state): State<SharedState>,
@@ -102,16 +106,21 @@ pub async fn request_recharge(
         reference: body.reference,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    if method == RechargeMethod::Online {
-        let awaiting = AwaitingPayment {
-            id: recharge_id.to_string(),
-            status: projections::projection::movements::AWAITING_PAYMENT.to_owned(),
-            amount: amount.to_string(),
-            position: committed.position,
-        };
-        return Ok(Answer(StatusCode::CREATED, awaiting).into_response());
+    if committed.find::<ApprovalRequested>().is_some() {
+        return Ok(Answer(StatusCode::ACCEPTED, pending(recharge_id, approval_id, committed.position)).into_response());
     }
-    Ok(Answer(StatusCode::ACCEPTED, pending(recharge_id, approval_id, committed.position)).into_response())
+    let status = if method == RechargeMethod::Online {
+        projections::projection::movements::AWAITING_PAYMENT
+    } else {
+        RequestStatus::Confirmed.as_str()
+    };
+    let answer = RechargeAnswer {
+        id: recharge_id.to_string(),
+        status: status.to_owned(),
+        amount: amount.to_string(),
+        position: committed.position,
+    };
+    Ok(Answer(StatusCode::CREATED, answer).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -441,34 +450,56 @@ pub struct CouponBody {
     pub reason: String,
 }
 
-/// Grant a customer a coupon (voucher balance).
+/// Grant a customer a coupon (voucher balance); above the book's threshold for coupons (its
+/// approval policy) it waits for approval (202), and once granted its id is its grant's position.
 #[utoipa::path(post, path = "/v1/coupons", tag = "money", request_body = CouponBody, security(("bearer" = [])),
-    responses((status = 201, body = CouponGrantedBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = CouponGrantedBody), (status = 202, body = CouponPending),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn grant_coupon(
     State(state): State<SharedState>,
     caller: Caller,
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CouponBody>,
-) -> Result<Answer<CouponGrantedBody>, ApiError> {
+) -> Result<Response, ApiError> {
+    let approval_id: ApprovalId = Minter::new(&caller, &key, "coupons").id("approval");
     let command = CommandBody::Money(MoneyCommand::GrantCoupon {
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
         reason: body.reason,
+        approval_id,
     });
     let committed = state.execute(&caller, &key, command).await?;
+    if committed.find::<ApprovalRequested>().is_some() {
+        let answer = CouponPending {
+            approval_id: approval_id.to_string(),
+            status: RequestStatus::PendingApproval.as_str().to_owned(),
+            position: committed.position,
+        };
+        return Ok(Answer(StatusCode::ACCEPTED, answer).into_response());
+    }
     // A coupon is known by the position of its grant, the command's one event.
     let grant = committed
         .events
         .iter()
         .find(|event| CouponGranted::of(&event.event.payload).is_some())
         .map_or(committed.position, |event| event.position);
-    Ok(Answer(StatusCode::CREATED, CouponGrantedBody { id: grant.to_string(), position: committed.position }))
+    let answer = CouponGrantedBody { id: grant.to_string(), position: committed.position };
+    Ok(Answer(StatusCode::CREATED, answer).into_response())
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct CouponGrantedBody {
     /// The coupon's id (`GET /v1/coupons/{id}`): the position of its grant.
     pub id: String,
+    pub position: u64,
+}
+
+/// A coupon waiting for its approval: granted, it is known by its grant's position.
+#[derive(Serialize, ToSchema)]
+pub struct CouponPending {
+    pub approval_id: String,
+    /// `pending_approval`.
+    pub status: String,
     pub position: u64,
 }
 

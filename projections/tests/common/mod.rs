@@ -531,6 +531,7 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
                 amount,
                 penalty,
                 reason: "unsubscribe".into(),
+                approval_id: world.id(),
             });
             vec![(customer.seller_admin.clone(), body)]
         }
@@ -586,6 +587,7 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
                     customer_id: customer.id,
                     amount: random.cents(100, 2_000),
                     reason: "promo".into(),
+                    approval_id: world.id(),
                 });
                 return vec![(customer.seller_sales.clone(), body)];
             }
