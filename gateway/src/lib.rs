@@ -18,6 +18,7 @@
 //! the read models serve every tenant.
 
 pub mod app;
+pub mod approval_webhooks;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -3,24 +3,27 @@
 //! Random sequences of every money-moving command, with values taken from the edges: zero, one
 //! minor unit, the limits and just under them, huge quantities and periods (past their limits
 //! too), orders of up to `ORDER_ITEMS_MAX + 1` items of a product priced at `UNIT_VALUE_MAX`,
-//! batches of `SERIAL_BATCH_MAX` serial codes, dates at the calendar's ends. Each command is
-//! decided and, when accepted, folded in by `evolve`, both under `catch_unwind`: a panic anywhere
-//! fails the test. After the sequence, the ledger's invariants hold and a replay of the log
+//! batches of `SERIAL_BATCH_MAX` serial codes, dates at the calendar's ends, approval policies of
+//! 0 to `LEVELS_MAX + 1` levels with thresholds at the edges (their approvals decided by whoever
+//! of the staff, level after level). Each command is decided and, when accepted, folded in by
+//! `evolve`, both under `catch_unwind`: a panic anywhere fails the test. After the sequence, the ledger's invariants hold and a replay of the log
 //! equals the live state, so whatever was refused left nothing behind.
 
+use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
+use ledger_core::approval_policy::{ApprovalAction, ApprovalRule, LEVELS_MAX};
 use ledger_core::command::{OrderItemRequest, ORDER_ITEMS_MAX, PERIODS_MAX, SERIAL_BATCH_MAX};
 use ledger_core::event::{RechargeMethod, WithdrawalRoute};
 use ledger_core::ids::*;
 use ledger_core::invariants::violations;
 use ledger_core::log::replay;
 use ledger_core::money::{Amount, Quantity, Rate, UnitPrice, AMOUNT_MAX, UNIT_VALUE_MAX};
-use ledger_core::org::{Actor, DistributorTier};
+use ledger_core::org::{Actor, DistributorTier, Role};
 use ledger_core::pricing::RateScope;
 use ledger_core::testing::{id, WorkedExample};
 use ledger_core::CommandBody;
@@ -72,25 +75,72 @@ fn edge_date() -> impl Strategy<Value = NaiveDate> {
 enum Step {
     OnlineRecharge(Amount),
     ExpectedRecharge(Amount),
-    OnlinePayment { pick: usize, order: bool, amount: Option<Amount> },
+    OnlinePayment {
+        pick: usize,
+        order: bool,
+        amount: Option<Amount>,
+    },
     OfflineRecharge(Amount),
     Coupon(Amount),
-    Order { expensive: bool, quantity: Quantity, periods: u32, items: usize },
-    Pay { pick: usize },
-    Fulfil { pick: usize },
-    Refund { pick: usize, amount: Amount, penalty: Amount },
-    Withdraw { amount: Amount, original: bool },
-    Usage { expensive: bool, quantity: Quantity },
-    Renew { pick: usize, periods: u32 },
-    Cancel { pick: usize },
+    Order {
+        expensive: bool,
+        quantity: Quantity,
+        periods: u32,
+        items: usize,
+    },
+    Pay {
+        pick: usize,
+    },
+    Fulfil {
+        pick: usize,
+    },
+    Refund {
+        pick: usize,
+        amount: Amount,
+        penalty: Amount,
+    },
+    Withdraw {
+        amount: Amount,
+        original: bool,
+    },
+    Usage {
+        expensive: bool,
+        quantity: Quantity,
+    },
+    Renew {
+        pick: usize,
+        periods: u32,
+    },
+    Cancel {
+        pick: usize,
+    },
     Rate(Rate),
-    Decide { pick: usize, grant: bool },
+    Decide {
+        pick: usize,
+        grant: bool,
+    },
     Invoice(Amount),
-    Statement { from: NaiveDate, to: NaiveDate },
+    Statement {
+        from: NaiveDate,
+        to: NaiveDate,
+    },
     Close(NaiveDate),
     SerialPrice(Amount),
-    SerialBatch { codes: usize },
-    ReverseRecharge { pick: usize },
+    SerialBatch {
+        codes: usize,
+    },
+    ReverseRecharge {
+        pick: usize,
+    },
+    /// A policy for R2: `action` (an index into every action) with 0 to 4 levels (0 and 4 are
+    /// refused), a threshold at an edge, and one more rule naming `also` (perhaps the same
+    /// action again: refused).
+    Policy {
+        action: usize,
+        levels: usize,
+        above: Option<Amount>,
+        also: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -133,6 +183,8 @@ fn step() -> impl Strategy<Value = Step> {
         prop_oneof![Just(1usize), Just(SERIAL_BATCH_MAX), Just(SERIAL_BATCH_MAX + 1)]
             .prop_map(|codes| Step::SerialBatch { codes }),
         pick.prop_map(|pick| Step::ReverseRecharge { pick }),
+        (any::<usize>(), 0..=LEVELS_MAX + 1, prop::option::of(edge_amount()), any::<usize>())
+            .prop_map(|(action, levels, above, also)| Step::Policy { action, levels, above, also }),
     ]
 }
 
@@ -380,12 +432,15 @@ impl World {
                 let approval_id = Self::pick(&approvals, pick)?;
                 let book = self.world.ledger.state.approvals[&approval_id].request.book;
                 let w = &self.world;
+                // In R2, whoever of its staff the pick falls on: the level's role or not, an
+                // earlier approver or not.
+                let r2_staff = [r2_admin, r2_finance, w.r2_sales.clone(), Actor::new(w.r2, id(4_099), [Role::Finance])];
                 let decider = if book == w.r1 {
                     w.r1_admin.clone()
                 } else if book == w.platform {
                     w.platform_admin.clone()
                 } else {
-                    r2_admin
+                    r2_staff[pick / 7 % r2_staff.len()].clone()
                 };
                 return Some((
                     decider,
@@ -431,6 +486,20 @@ impl World {
                     codes,
                 });
                 return Some((self.world.platform_admin.clone(), body));
+            }
+            Step::Policy { action, levels, above, also } => {
+                let roles = [Role::Finance, Role::Admin, Role::Sales];
+                let rule = |action: usize, levels: usize| {
+                    let action = ApprovalAction::ALL[action % ApprovalAction::ALL.len()];
+                    ApprovalRule {
+                        action,
+                        above: above.filter(|_| !action.is_mandatory()),
+                        levels: (0..levels).map(|level| BTreeSet::from([roles[level % roles.len()]])).collect(),
+                    }
+                };
+                let rules = vec![rule(action, levels), rule(also, 1)];
+                let body = CommandBody::Approval(ApprovalCommand::SetApprovalPolicy { book: self.world.r2, rules });
+                return Some((r2_admin, body));
             }
             Step::ReverseRecharge { pick } => {
                 let recharge_id = Self::pick(&recharges, pick)?;

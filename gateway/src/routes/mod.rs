@@ -15,6 +15,7 @@ pub mod ops;
 pub mod orders;
 pub mod orgs;
 pub mod payments;
+pub mod policies;
 pub mod registry;
 pub mod serial;
 pub mod settlements;

@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use ledger_core::event::{ApprovalRequested, CouponGranted, RechargeMethod, WithdrawalPaid, WithdrawalRoute};
+use ledger_core::event::{
+    ApprovalLevelGranted, ApprovalRequested, CouponGranted, RechargeMethod, WithdrawalPaid, WithdrawalRoute,
+};
 use ledger_core::ids::{ApprovalId, RechargeId, WithdrawalId};
 use ledger_core::state::Decision as ApprovalDecision;
 use ledger_core::CommandBody;
@@ -156,16 +158,20 @@ pub struct DecisionBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct Decision {
-    /// `granted` or `rejected`.
+    /// `granted` (the last level: carried out), `pending` (a level granted, the next one waits)
+    /// or `rejected`.
     pub status: String,
     pub position: u64,
 }
 
-/// Grant an approval (finance or admin of its book; never the requester).
+/// Grant the level an approval waits at: by a person of its book holding one of that level's
+/// roles (admin or finance by default), never the requester nor an earlier level's approver. The
+/// last level's grant carries the approval out.
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", request_body = DecisionBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Decision), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem, description = "self_approval, insufficient_balance, ...")))]
+        (status = 403, body = Problem, description = "approval_level_role: a role of another level"),
+        (status = 422, body = Problem, description = "self_approval, repeat_approver, insufficient_balance, ...")))]
 pub async fn approve(
     state: State<SharedState>,
     caller: Caller,
@@ -176,7 +182,8 @@ pub async fn approve(
     decide(state, caller, key, id, body, true).await
 }
 
-/// Reject an approval, with an optional comment.
+/// Reject an approval at the level it waits at (by whoever may grant that level), with an
+/// optional comment: it ends the approval.
 #[utoipa::path(post, path = "/v1/approvals/{id}/reject", tag = "approvals", request_body = DecisionBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Decision), (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -199,9 +206,28 @@ async fn decide(
     grant: bool,
 ) -> Result<Answer<Decision>, ApiError> {
     let approval_id = parse::path_id("approval", &id)?;
-    let command = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment: body.comment });
-    let committed = state.execute(&caller, &key, command).await?;
-    let status = if grant { ApprovalDecision::Granted } else { ApprovalDecision::Rejected };
+    decide_as(&state, &caller, &key, approval_id, grant, body.comment).await
+}
+
+/// Decides the level an approval waits at as `caller` (a token's, or the approval callback's
+/// user): granted, still pending (a level granted, the next waits), or rejected.
+pub async fn decide_as(
+    state: &SharedState,
+    caller: &Caller,
+    key: &Option<commands::IdempotencyKey>,
+    approval_id: ApprovalId,
+    grant: bool,
+    comment: Option<String>,
+) -> Result<Answer<Decision>, ApiError> {
+    let command = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment });
+    let committed = state.execute(caller, key, command).await?;
+    let status = if committed.find::<ApprovalLevelGranted>().is_some() {
+        ApprovalDecision::Pending
+    } else if grant {
+        ApprovalDecision::Granted
+    } else {
+        ApprovalDecision::Rejected
+    };
     Ok(Answer(StatusCode::OK, Decision { status: status.as_str().to_owned(), position: committed.position }))
 }
 
@@ -256,6 +282,30 @@ pub struct ApprovalBody {
     /// What the approval would book, when it books a wallet movement: the recharge or the
     /// withdrawal it waits for, with its amount, customer and reference.
     pub subject: Option<MovementBody>,
+    /// The levels it passes, in order, each the roles any of which its approver holds (its
+    /// book's approval policy when it was requested; one level, admin or finance, by default).
+    pub levels: Vec<Vec<String>>,
+    /// The level it waits at (from 1); once decided, the level it was decided at.
+    pub current_level: u64,
+    /// The approval policy's action it falls under, when its book's policy routed it.
+    pub action: Option<String>,
+    /// Its decisions, level by level: each granted level, then the last grant or the rejection.
+    pub decisions: Vec<ApprovalDecisionBody>,
+}
+
+/// One decision of an approval.
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalDecisionBody {
+    pub level: u64,
+    /// `granted` or `rejected`.
+    pub decision: String,
+    /// The person (user id) who decided; for a token issued before users, the token's id.
+    pub decided_by: String,
+    /// The token they decided with.
+    pub decided_by_token: String,
+    pub comment: Option<String>,
+    pub decided_at: String,
+    pub position: u64,
 }
 
 impl From<ApprovalView> for ApprovalBody {
@@ -276,6 +326,24 @@ impl From<ApprovalView> for ApprovalBody {
                 .map(|token| view.decided_by_user.map_or_else(|| token.to_string(), |user| user.to_string())),
             decided_by_token: view.decided_by.map(|token| token.to_string()),
             comment: view.comment,
+            levels: view.levels.iter().map(|level| level.iter().map(|role| super::json_text(role)).collect()).collect(),
+            current_level: view.current_level,
+            action: view.action,
+            decisions: view
+                .decisions
+                .into_iter()
+                .map(|decision| ApprovalDecisionBody {
+                    level: decision.level,
+                    decision: decision.decision,
+                    decided_by: decision
+                        .decided_by_user
+                        .map_or_else(|| decision.decided_by.to_string(), |user| user.to_string()),
+                    decided_by_token: decision.decided_by.to_string(),
+                    comment: decision.comment,
+                    decided_at: decision.decided_at.to_rfc3339(),
+                    position: decision.position,
+                })
+                .collect(),
         }
     }
 }

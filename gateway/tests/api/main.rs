@@ -21,6 +21,7 @@ mod operations;
 mod outage;
 mod payments;
 mod people;
+mod policies;
 mod postgres;
 mod registry;
 mod settlements;
