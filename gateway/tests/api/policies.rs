@@ -464,3 +464,49 @@ async fn other_tenants_neither_read_nor_set_a_books_policy_or_webhook() {
     assert_eq!((&unset["url"], &unset["secret_set"]), (&Value::Null, &json!(false)));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn in_server_mode_the_policy_and_the_webhook_live_in_postgresql_and_a_signed_callback_decides() {
+    let schema = format!("kboss_policies_{}", uuid::Uuid::now_v7().simple());
+    let admin = crate::postgres::admin_connection().await;
+    admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let url = format!("postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}");
+    let (robot_url, mut received) = robot().await;
+    let options =
+        Options { database_url: Some(url), approval_webhook_hosts: vec!["127.0.0.1".into()], ..Options::default() };
+    let app = spawn_app(options).await;
+    let world = build_world(&app).await;
+    let (r2, c) = (&world.r2, &world.customer);
+    let hook = format!("/v1/books/{r2}/approval-webhook");
+    let set = app.put(&hook, &world.r2_admin, json!({ "url": robot_url, "secret": SECRET })).await.expect(200);
+    assert_eq!(app.get(&hook, &world.r2_admin).await.expect(200), set);
+    let rules = json!({ "rules": [{ "action": "transfer_recharge", "levels": [["finance"], ["admin"]] }] });
+    let policy = app.put(&format!("/v1/books/{r2}/approval-policy"), &world.r2_admin, rules).await.expect(200);
+    assert_eq!(app.get(&format!("/v1/books/{r2}/approval-policy"), &world.r2_sales).await.expect(200), policy);
+
+    let body = json!({ "customer_id": c, "amount": "80.00", "method": "transfer", "reference": "wire 3" });
+    let approval =
+        app.post("/v1/recharges", &world.r2_sales, body).await.expect(202)["approval_id"].as_str().unwrap().to_owned();
+    let (query, message) =
+        tokio::time::timeout(SINK_WAIT_MAX, received.recv()).await.expect("the robot was called").unwrap();
+    let timestamp: i64 = query_value(&query, "timestamp").parse().unwrap();
+    assert_eq!(query_value(&query, "sign"), dingtalk_sign(SECRET, timestamp));
+    let content = message["text"]["content"].as_str().unwrap();
+    assert!(content.contains("level 1 of 2 waits for finance"), "{content}");
+
+    // Level 1 through the IM client as R2's finance user, then its admin with a token.
+    let finance_user = user_of(&app, &world.r2_finance).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let path = format!("/v1/approvals/callback?timestamp={now}&sign={}", percent(&dingtalk_sign(SECRET, now)));
+    let decision = json!({ "approval_id": approval, "decision": "approve", "user_id": finance_user });
+    let first = app.call(Method::POST, &path, None, None, Some(&decision)).await.expect(200);
+    assert_eq!(first["status"], "pending");
+    let (next, _) = tokio::time::timeout(SINK_WAIT_MAX, received.recv()).await.expect("the next level").unwrap();
+    assert!(next.contains("timestamp="), "the next level is announced, signed: {next}");
+    approve(&app, &world.r2_admin, &approval).await.expect(200);
+    let shown = app.get(&format!("/v1/approvals/{approval}"), &world.r2_admin).await.expect(200);
+    let deciders: Vec<&Value> = shown["decisions"].as_array().unwrap().iter().map(|d| &d["decided_by"]).collect();
+    assert_eq!(deciders, [&json!(finance_user), &json!(user_of(&app, &world.r2_admin).await)]);
+    assert_eq!(balance(&app, &world, c).await["balance"], "80.00");
+    app.stop().await;
+}

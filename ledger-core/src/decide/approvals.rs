@@ -98,7 +98,11 @@ impl Decider<'_> {
         if let Some(index) = approval.granted_by.iter().position(|earlier| self.state.person_of(*earlier) == person) {
             return Err(DomainError::RepeatApprover { level: index + 1 });
         }
-        let (level, roles) = approval.current_level().expect("a pending approval waits at a level");
+        // A pending approval waits at a level; one whose log says otherwise (no level left) is
+        // refused as decided rather than trusted.
+        let Some((level, roles)) = approval.current_level() else {
+            return Err(DomainError::ApprovalDecided { status: approval.decision.as_str() });
+        };
         if !roles.iter().any(|role| actor.has(*role)) {
             return Err(DomainError::ApprovalLevelRole {
                 level,
