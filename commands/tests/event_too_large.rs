@@ -32,6 +32,7 @@ fn oversizing_decide(state: &State, command: &Command) -> Result<Vec<Event>, Dom
 
 fn coupon(world: &ledger_core::testing::WorkedExample, reason: &str) -> Request {
     let body = CommandBody::Money(MoneyCommand::GrantCoupon {
+        approval_id: ledger_core::testing::id(9_900_018),
         customer_id: world.customer,
         amount: Amount::parse("5.00").unwrap(),
         reason: reason.to_owned(),

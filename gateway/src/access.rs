@@ -81,8 +81,15 @@ pub const OPERATIONS: &[(&str, &str, Access)] = &[
     ("GET", "/v1/withdrawals/{id}", Needs(P::MoneyRead)),
     ("GET", "/v1/approvals", Needs(P::ApprovalsRead)),
     ("GET", "/v1/approvals/{id}", Needs(P::ApprovalsRead)),
-    ("POST", "/v1/approvals/{id}/approve", Needs(P::ApprovalsDecide)),
-    ("POST", "/v1/approvals/{id}/reject", Needs(P::ApprovalsDecide)),
+    // Who decides an approval is its book's policy (the roles of each level): the ledger judges.
+    ("POST", "/v1/approvals/{id}/approve", Authenticated),
+    ("POST", "/v1/approvals/{id}/reject", Authenticated),
+    // Signed with the book's webhook secret, no token: it acts as the named user.
+    ("POST", "/v1/approvals/callback", Public),
+    ("PUT", "/v1/books/{org_id}/approval-policy", Needs(P::ApprovalPolicyWrite)),
+    ("GET", "/v1/books/{org_id}/approval-policy", Needs(P::ApprovalsRead)),
+    ("PUT", "/v1/books/{org_id}/approval-webhook", Needs(P::ApprovalPolicyWrite)),
+    ("GET", "/v1/books/{org_id}/approval-webhook", Needs(P::ApprovalPolicyWrite)),
     ("GET", "/v1/customers/{id}/balance", Needs(P::WalletsRead)),
     ("GET", "/v1/customers/{id}/invoiceable", Needs(P::WalletsRead)),
     // Orders.

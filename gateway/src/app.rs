@@ -28,6 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::approval_webhooks::ApprovalWebhooks;
 use crate::auth::{generate_token, token_hash, Caller, TokenCache, WrittenPositions};
 use crate::config::{ConfigError, Secret, Settings};
 use crate::distribution::DistributionError;
@@ -105,8 +106,14 @@ impl Application {
             Some(url) => open_postgres(&settings, url, writer_config).await?,
         };
         metrics.set_build_info(mode(&settings, writer.is_some()));
-        let notifier =
-            Notifier::start(settings.approval_webhook_url.clone(), settings.limits.notifier_queue_max, metrics.clone());
+        // Each book's approval webhook lives in the gateway's own store, beside the operation log.
+        let webhooks = ApprovalWebhooks::new(operations.clone());
+        let notifier = Notifier::start(
+            settings.approval_webhook_url.clone(),
+            settings.limits.notifier_queue_max,
+            metrics.clone(),
+            webhooks.clone(),
+        );
         let operations = OperationLog::start(
             operations,
             Some(read.clone()),
@@ -123,6 +130,7 @@ impl Application {
             written: WrittenPositions::default(),
             metrics,
             notifier,
+            webhooks,
             operations,
             clock: settings.clock.clone(),
             payment_keys,
@@ -208,6 +216,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::routes::roles::routes())
         .merge(crate::routes::catalog::routes())
         .merge(crate::routes::money::routes())
+        .merge(crate::routes::policies::routes())
         .merge(crate::routes::orders::routes())
         .merge(crate::routes::finance::routes())
         .merge(crate::routes::settlements::routes())

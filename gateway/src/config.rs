@@ -116,6 +116,9 @@ impl Default for Limits {
     }
 }
 
+/// The host a book's approval webhook may post to by default: DingTalk's robots.
+pub const APPROVAL_WEBHOOK_HOST_DEFAULT: &str = "oapi.dingtalk.com";
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -131,8 +134,12 @@ pub struct Settings {
     pub nats_subject_prefix: String,
     /// The platform's `super_admin` token; generated on a fresh store when absent.
     pub admin_token: Option<Secret>,
-    /// Where each new approval request is posted (DingTalk-style JSON).
+    /// Where each new approval request is posted (DingTalk-style JSON), for every book that has
+    /// no webhook of its own.
     pub approval_webhook_url: Option<String>,
+    /// The hosts a book's own approval webhook may post to (a tenant's admin sets its URL, so the
+    /// server posts only where the operator allows: DingTalk's robots by default).
+    pub approval_webhook_hosts: Vec<String>,
     pub payment_channels: BTreeMap<String, PaymentChannel>,
     pub limits: Limits,
     /// Commands per writer batch and the writer's queue (see `commands::WriterConfig`): a
@@ -171,6 +178,7 @@ impl Default for Settings {
             nats_subject_prefix: event_log::relay::SUBJECT_PREFIX.to_owned(),
             admin_token: None,
             approval_webhook_url: None,
+            approval_webhook_hosts: vec![APPROVAL_WEBHOOK_HOST_DEFAULT.to_owned()],
             payment_channels: BTreeMap::new(),
             limits: Limits::default(),
             writer_batch_commands_max: writer.batch_commands_max,
@@ -261,6 +269,7 @@ impl Settings {
             "KBOSS_NATS_SUBJECT_PREFIX" => self.nats_subject_prefix = value,
             "KBOSS_ADMIN_TOKEN" => self.admin_token = Some(Secret(value)),
             "KBOSS_APPROVAL_WEBHOOK_URL" => self.approval_webhook_url = Some(value),
+            "KBOSS_APPROVAL_WEBHOOK_HOSTS" => self.approval_webhook_hosts = list(&value),
             "KBOSS_BODY_BYTES_MAX" => self.limits.body_bytes_max = number(&value)?,
             "KBOSS_PAGE_SIZE_MAX" => self.limits.page_size_max = number(&value)?,
             "KBOSS_CONCURRENT_REQUESTS_MAX" => self.concurrent_requests_max = number(&value)?,

@@ -23,6 +23,10 @@ pub enum ApiError {
     /// 401: no token, a malformed `Authorization` header, or a token nobody issued.
     #[error("{0}")]
     Unauthorized(Unauthenticated),
+    /// 401: a signed request (the approval callback) whose signature is bad (`bad_signature`),
+    /// stale (`stale_signature`) or used before (`replayed_signature`).
+    #[error("{detail}")]
+    BadSignature { code: &'static str, detail: &'static str },
     /// 403: the token's roles do not allow this.
     #[error("{0}")]
     Forbidden(String),
@@ -142,7 +146,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::BadSignature { .. } => StatusCode::UNAUTHORIZED,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -168,6 +172,7 @@ impl ApiError {
             ApiError::Unauthorized(Unauthenticated::Revoked) => "token_revoked",
             ApiError::Unauthorized(Unauthenticated::Expired) => "token_expired",
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::BadSignature { code, .. } => code,
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound { .. } => "not_found",

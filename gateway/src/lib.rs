@@ -19,6 +19,7 @@
 
 pub mod access;
 pub mod app;
+pub mod approval_webhooks;
 pub mod auth;
 pub mod cli;
 pub mod config;

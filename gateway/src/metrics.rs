@@ -5,7 +5,8 @@
 //!   raw path, so ids never become labels; `unmatched` for a request no route took) and status,
 //!   and their latency by method and route ([`record_http`], a layer on every route).
 //! - Commands: answers by command and outcome, latency by command, domain refusals by command
-//!   and stable error code, approval decisions (granted, rejected) counted apart from refusals.
+//!   and stable error code, approval decisions (granted, a level granted below the last,
+//!   rejected) counted apart from refusals.
 //! - The writer: queue depth, committed position, and per durable batch its commands, events
 //!   and append time (the store's append and commit), through [`commands::BatchObserver`].
 //! - The read side: each projection's position and lag, the lowest (`read_position`) and its
@@ -81,7 +82,7 @@ pub struct RefusalLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
-    /// `granted` or `rejected`.
+    /// `granted` (the last level: carried out), `level_granted` (a level below it) or `rejected`.
     pub decision: &'static str,
 }
 
@@ -393,6 +394,7 @@ impl Metrics {
                 for event in &committed.events {
                     let decision = match event.event.payload {
                         EventPayload::ApprovalGranted(_) => "granted",
+                        EventPayload::ApprovalLevelGranted(_) => "level_granted",
                         EventPayload::ApprovalRejected(_) => "rejected",
                         _ => continue,
                     };

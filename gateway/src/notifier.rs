@@ -1,16 +1,25 @@
-//! The approval notifier (DESIGN §2.7): each new `ApprovalRequested` is posted to a webhook as
-//! DingTalk-style JSON `{msgtype: "text", text: {content}}`. A bounded queue sits between the
-//! request handlers and one delivery task: enqueueing never waits (a full queue drops the
-//! notification and counts it), delivery retries with exponential backoff, and a dead webhook
-//! only logs and counts. The ledger never waits on it.
+//! The approval notifier (DESIGN §2.7): each new `ApprovalRequested`, and each level granted
+//! below the last (the next level waits), is posted as DingTalk-style JSON `{msgtype: "text",
+//! text: {content}}` to its book's own webhook, signed DingTalk style (`timestamp` and `sign`
+//! added to the URL: `crate::approval_webhooks`), or, for a book without one, to the
+//! deployment's `KBOSS_APPROVAL_WEBHOOK_URL`, unsigned. A bounded queue sits between the request
+//! handlers and the delivery task: enqueueing never waits (a full queue drops the notification
+//! and counts it); deliveries run [`WEBHOOK_DELIVERIES_MAX`] at a time (one book's dead webhook
+//! does not hold up another's), each retried with exponential backoff, and a dead webhook only
+//! logs and counts. The ledger never waits on it. Redirects are not followed: a book's webhook
+//! posts to the host its admin set, among those the deployment allows, and nowhere else.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ledger_core::event::ApprovalRequested;
+use chrono::Utc;
+use ledger_core::approval_policy::ApprovalLevel;
+use ledger_core::ids::{ApprovalId, OrgId};
 use ledger_core::{EventPayload, RecordedEvent};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
+use crate::approval_webhooks::{signed_url, ApprovalWebhooks};
 use crate::metrics::Metrics;
 
 /// Attempts per notification before it is given up (and counted as failed).
@@ -18,79 +27,177 @@ pub const WEBHOOK_ATTEMPTS_MAX: u32 = 5;
 pub const WEBHOOK_BACKOFF_FIRST: Duration = Duration::from_millis(200);
 pub const WEBHOOK_BACKOFF_MAX: Duration = Duration::from_secs(10);
 pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Notifications delivered at once.
+pub const WEBHOOK_DELIVERIES_MAX: usize = 16;
+
+/// One message for one book's approvers.
+#[derive(Debug)]
+struct Notice {
+    book: OrgId,
+    body: String,
+}
 
 #[derive(Clone)]
 pub struct Notifier {
-    queue: Option<mpsc::Sender<String>>,
+    queue: mpsc::Sender<Notice>,
     metrics: Arc<Metrics>,
 }
 
 impl Notifier {
-    /// A notifier posting to `url`, with its delivery task; without a URL it drops everything.
-    pub fn start(url: Option<String>, capacity: usize, metrics: Arc<Metrics>) -> Notifier {
-        let Some(url) = url else { return Notifier { queue: None, metrics } };
+    /// A notifier with its delivery task: each book's webhook from `webhooks`, else `url`.
+    pub fn start(url: Option<String>, capacity: usize, metrics: Arc<Metrics>, webhooks: ApprovalWebhooks) -> Notifier {
         let (sender, receiver) = mpsc::channel(capacity);
-        tokio::spawn(deliver(url, receiver, metrics.clone()));
-        Notifier { queue: Some(sender), metrics }
+        tokio::spawn(deliver_all(url, receiver, metrics.clone(), webhooks));
+        Notifier { queue: sender, metrics }
     }
 
-    /// Enqueues a message for every approval request among the events.
+    /// Enqueues a message for every approval request among the events, and for every level
+    /// granted below the last.
     pub fn notify_all(&self, events: &[RecordedEvent]) {
-        let Some(queue) = &self.queue else { return };
+        let routed: HashMap<ApprovalId, &[ApprovalLevel]> = events
+            .iter()
+            .filter_map(|event| match &event.event.payload {
+                EventPayload::ApprovalRouted(routed) => Some((routed.approval_id, routed.levels.as_slice())),
+                _ => None,
+            })
+            .collect();
         for event in events {
-            if let EventPayload::ApprovalRequested(request) = &event.event.payload {
-                if queue.try_send(message(request, event.position)).is_err() {
-                    tracing::warn!(approval = %request.approval_id, "approval notifier queue full; dropped");
-                    self.metrics.count_webhook("dropped");
+            let (approval_id, notice) = match &event.event.payload {
+                EventPayload::ApprovalRequested(request) => {
+                    let levels = routed.get(&request.approval_id).map_or(1, |levels| levels.len());
+                    let first = routed.get(&request.approval_id).and_then(|levels| levels.first());
+                    let waits = first.map_or("admin, finance".to_owned(), |roles| role_names(roles));
+                    let content = format!(
+                        "KBOSS approval requested: {} {} in book {} by {} (position {}); level 1 of {levels} \
+                         waits for {waits}",
+                        request.kind.as_str(),
+                        request.approval_id,
+                        request.book,
+                        request.requested_by,
+                        event.position,
+                    );
+                    (request.approval_id, Notice { book: request.book, body: message(&content) })
                 }
+                EventPayload::ApprovalLevelGranted(granted) => {
+                    // A decision is taken by the book's staff: the actor's org is the book.
+                    let content = format!(
+                        "KBOSS approval {}: level {} granted by {} (position {}); level {} waits",
+                        granted.approval_id,
+                        granted.level,
+                        granted.decided_by,
+                        event.position,
+                        granted.level + 1,
+                    );
+                    (granted.approval_id, Notice { book: event.actor.org_id, body: message(&content) })
+                }
+                _ => continue,
+            };
+            if self.queue.try_send(notice).is_err() {
+                tracing::warn!(approval = %approval_id, "approval notifier queue full; dropped");
+                self.metrics.count_webhook("dropped");
             }
         }
     }
 }
 
-fn message(request: &ApprovalRequested, position: u64) -> String {
-    let content = format!(
-        "KBOSS approval requested: {} {} in book {} by {} (position {position})",
-        request.kind.as_str(),
-        request.approval_id,
-        request.book,
-        request.requested_by,
-    );
+fn role_names(roles: &ApprovalLevel) -> String {
+    roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn message(content: &str) -> String {
     serde_json::json!({ "msgtype": "text", "text": { "content": content } }).to_string()
 }
 
-async fn deliver(url: String, mut receiver: mpsc::Receiver<String>, metrics: Arc<Metrics>) {
-    let client = match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build() {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(%error, "approval notifier cannot start its HTTP client");
-            return;
-        }
-    };
-    while let Some(body) = receiver.recv().await {
-        let mut backoff = WEBHOOK_BACKOFF_FIRST;
-        let mut delivered = false;
-        for attempt in 1..=WEBHOOK_ATTEMPTS_MAX {
-            let sent = client
-                .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            match sent {
-                Ok(response) if response.status().is_success() => {
-                    delivered = true;
-                    break;
-                }
-                Ok(response) => tracing::warn!(status = %response.status(), attempt, "approval webhook refused"),
-                Err(error) => tracing::warn!(%error, attempt, "approval webhook unreachable"),
+/// Where one notice goes: its book's webhook, signed, or the deployment's URL.
+enum Target {
+    Book { url: String, secret: crate::config::Secret },
+    Deployment(String),
+}
+
+async fn deliver_all(
+    url: Option<String>,
+    mut receiver: mpsc::Receiver<Notice>,
+    metrics: Arc<Metrics>,
+    webhooks: ApprovalWebhooks,
+) {
+    let client =
+        match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).redirect(reqwest::redirect::Policy::none()).build() {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::error!(%error, "approval notifier cannot start its HTTP client");
+                return;
             }
-            if attempt < WEBHOOK_ATTEMPTS_MAX {
-                metrics.count_webhook("retried");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(WEBHOOK_BACKOFF_MAX);
+        };
+    let deliveries = Arc::new(Semaphore::new(WEBHOOK_DELIVERIES_MAX));
+    while let Some(notice) = receiver.recv().await {
+        let target = match webhooks.get(notice.book).await {
+            Ok(Some(webhook)) => Target::Book { url: webhook.url, secret: webhook.secret },
+            Ok(None) => match &url {
+                Some(url) => Target::Deployment(url.clone()),
+                None => continue,
+            },
+            Err(error) => {
+                tracing::warn!(%error, book = %notice.book, "the book's approval webhook cannot be read; not notified");
+                metrics.count_webhook("failed");
+                continue;
             }
-        }
-        metrics.count_webhook(if delivered { "delivered" } else { "failed" });
+        };
+        let Ok(permit) = deliveries.clone().acquire_owned().await else { return };
+        let (client, metrics, webhooks) = (client.clone(), metrics.clone(), webhooks.clone());
+        tokio::spawn(async move {
+            deliver(&client, &metrics, &webhooks, notice, target).await;
+            drop(permit);
+        });
     }
+}
+
+async fn deliver(
+    client: &reqwest::Client,
+    metrics: &Metrics,
+    webhooks: &ApprovalWebhooks,
+    notice: Notice,
+    target: Target,
+) {
+    let mut backoff = WEBHOOK_BACKOFF_FIRST;
+    let mut delivered = false;
+    for attempt in 1..=WEBHOOK_ATTEMPTS_MAX {
+        let url = match &target {
+            Target::Deployment(url) => Ok(url.clone()),
+            Target::Book { url, secret } => {
+                // Signed afresh each attempt; each timestamp signed is then spent, so the URL
+                // cannot be replayed as a callback.
+                let now = Utc::now().timestamp_millis();
+                webhooks.first_use(notice.book, now, now);
+                signed_url(url, secret.expose(), now)
+            }
+        };
+        let sent = match url {
+            Ok(url) => {
+                client
+                    .post(url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(notice.body.clone())
+                    .send()
+                    .await
+            }
+            Err(error) => {
+                tracing::warn!(%error, book = %notice.book, "the book's approval webhook URL does not parse");
+                break;
+            }
+        };
+        match sent {
+            Ok(response) if response.status().is_success() => {
+                delivered = true;
+                break;
+            }
+            Ok(response) => tracing::warn!(status = %response.status(), attempt, "approval webhook refused"),
+            Err(error) => tracing::warn!(%error, attempt, "approval webhook unreachable"),
+        }
+        if attempt < WEBHOOK_ATTEMPTS_MAX {
+            metrics.count_webhook("retried");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(WEBHOOK_BACKOFF_MAX);
+        }
+    }
+    metrics.count_webhook(if delivered { "delivered" } else { "failed" });
 }

@@ -38,6 +38,7 @@ pub async fn openapi() -> Json<Value> {
         money::request_recharge, money::get_recharge, money::request_reversal, money::list_approvals, money::get_approval,
         money::approve, money::reject, money::grant_coupon, money::get_coupon, money::withdraw,
         money::get_withdrawal,
+        policies::set_policy, policies::get_policy, policies::set_webhook, policies::get_webhook, policies::callback,
         orders::place_order, orders::list_orders, orders::get_order, orders::pay_order, orders::fulfil_order,
         orders::cancel_order, orders::refund_order, orders::renew_order, orders::charge_usage, orders::get_usage,
         orders::get_renewal,
@@ -268,6 +269,18 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             choices(words::<ledger_core::org::Role>())
         }
         ("OpenAccountBody", "account_type") => choices(words::<ledger_core::chart::AccountType>()),
+        ("RuleBody" | "RuleAnswer" | "ApprovalBody", "action") => {
+            choices(words::<ledger_core::approval_policy::ApprovalAction>())
+        }
+        // A list of levels, each a list of roles: what is merged into the outer list's items.
+        ("RuleBody" | "RuleAnswer" | "ApprovalBody", "levels") => {
+            json!({ "type": "array", "items": choices(words::<ledger_core::org::Role>()) })
+        }
+        ("CallbackBody", "decision") => choices(words::<policies::CallbackDecision>()),
+        ("ApprovalDecisionBody", "decision") => choices(vec!["granted".to_owned(), "rejected".to_owned()]),
+        ("query", "timestamp") if path == "/v1/approvals/callback" => {
+            json!({ "type": "string", "pattern": "^[0-9]{1,19}$" })
+        }
         ("TierBody", "tier") => choices(words::<ledger_core::org::DistributorTier>()),
         ("query", "status") if path == "/v1/approvals" => choices(words::<money::ApprovalStatus>()),
         ("query", "status") if path == "/v1/orders" => choices(words::<orders::OrderStatusFilter>()),
@@ -302,7 +315,7 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
         (
             _,
             "created_at" | "requested_at" | "at" | "recorded_at" | "expires_at" | "issued_at" | "revoked_at"
-            | "last_used_at" | "activated_at",
+            | "last_used_at" | "activated_at" | "decided_at" | "updated_at",
         ) => {
             json!({ "type": "string", "format": "date-time" })
         }
@@ -312,7 +325,7 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             "amount" | "total" | "paid" | "refunded" | "balance" | "available" | "pending" | "debit" | "credit"
             | "revenue" | "discounts" | "cost" | "gross_profit" | "recharges" | "refunds" | "receivable" | "payable"
             | "invoiceable" | "list_price" | "unit_price" | "price" | "margin" | "running_balance" | "total_debit"
-            | "total_credit" | "penalty" | "refund",
+            | "total_credit" | "penalty" | "refund" | "above",
         ) => json!({ "type": "string", "pattern": DECIMAL }),
         (
             _,
@@ -320,7 +333,7 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             | "approval_id" | "principal_id" | "counterparty_id" | "book" | "party" | "promotion_id" | "settlement_id"
             | "order_id" | "requested_by" | "decided_by" | "user_id" | "token_id" | "requested_by_token"
             | "decided_by_token" | "issued_by" | "revoked_by" | "batch_id" | "issuer_id" | "distributor_id"
-            | "invoice_id" | "last_order_id",
+            | "invoice_id" | "last_order_id" | "updated_by",
         ) if !matches!(owner, "MovementBody" | "CouponGrantedBody") => {
             json!({ "type": "string", "format": "uuid" })
         }

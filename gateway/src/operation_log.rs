@@ -74,10 +74,16 @@ pub const SELLER_CACHE_MAX: usize = 100_000;
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 const CURSOR_PREFIX: &str = "op1.";
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../schemas/sql/operation_log/sqlite/0001_operation_log.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../schemas/sql/operation_log/postgres/0001_operation_log.sql"))];
+/// The gateway's own store's migrations: the operation log, then each book's approval webhook
+/// (`crate::approval_webhooks`, which keeps its rows in this store).
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../schemas/sql/operation_log/sqlite/0001_operation_log.sql")),
+    (2, include_str!("../../schemas/sql/operation_log/sqlite/0002_approval_webhooks.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../schemas/sql/operation_log/postgres/0001_operation_log.sql")),
+    (2, include_str!("../../schemas/sql/operation_log/postgres/0002_approval_webhooks.sql")),
+];
 /// The first key of the advisory lock serialising the operation log's migrations in PostgreSQL
 /// (the log's store uses "KBOS" and "KBOS" + 1, the read models "KBOS" + 2); the second key is
 /// the schema's hash.
@@ -298,7 +304,7 @@ pub enum OperationLogError {
     Corrupt(String),
 }
 
-fn unavailable(error: impl std::fmt::Display) -> OperationLogError {
+pub(crate) fn unavailable(error: impl std::fmt::Display) -> OperationLogError {
     OperationLogError::Unavailable(error.to_string())
 }
 
@@ -483,13 +489,13 @@ fn open_connection(path: &Path) -> Result<Connection, OperationLogError> {
     Ok(connection)
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, OperationLogError> + Send + 'static,
 ) -> Result<T, OperationLogError> {
     tokio::task::spawn_blocking(work).await.map_err(|error| unavailable(format!("blocking task failed: {error}")))?
 }
 
-fn lock(connection: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+pub(crate) fn lock(connection: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
     // A panic while holding it leaves nothing half-done that SQLite did not roll back.
     connection.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

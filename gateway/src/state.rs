@@ -4,8 +4,8 @@
 //! [`Committed`]; a handler then takes the event its answer is made of with
 //! [`CommittedEvents::event`].
 //!
-//! Module graph: `app` → `routes` → `state` → the leaves (`auth`, `config`, `error`, `metrics`,
-//! `notifier`, `operation_log`). Nothing here knows of `app` or `routes`.
+//! Module graph: `app` → `routes` → `state` → the leaves (`approval_webhooks`, `auth`, `config`,
+//! `error`, `metrics`, `notifier`, `operation_log`). Nothing here knows of `app` or `routes`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use projections::{ConsumerProgress, ReadModels};
 use rsa::RsaPublicKey;
 use tokio::sync::watch;
 
+use crate::approval_webhooks::ApprovalWebhooks;
 use crate::auth::{Caller, TokenCache, WrittenPositions};
 use crate::config::{Clock, Settings};
 use crate::error::ApiError;
@@ -96,6 +97,8 @@ pub struct AppState {
     pub written: WrittenPositions,
     pub metrics: Arc<Metrics>,
     pub notifier: Notifier,
+    /// Each book's approval webhook (URL and secret), in the gateway's own store.
+    pub webhooks: ApprovalWebhooks,
     /// Every command answered, accepted or refused (`crate::operation_log`).
     pub operations: OperationLog,
     pub clock: Clock,
@@ -201,6 +204,8 @@ macro_rules! payloads {
 }
 
 payloads!(
+    ApprovalLevelGranted,
+    ApprovalPolicySet,
     ApprovalRequested,
     CouponGranted,
     OrderPlaced,

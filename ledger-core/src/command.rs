@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::approval_policy::ApprovalRule;
 use crate::chart::AccountType;
 use crate::event::{RechargeMethod, WithdrawalRoute};
 use crate::ids::*;
@@ -116,6 +117,7 @@ pub enum SetupCommand {
         approval_id: ApprovalId,
     },
 
+    /// A promotion with a rate below the book's own cost waits for approval: `approval_id` names it.
     CreatePromotion {
         promotion_id: PromotionId,
         book: OrgId,
@@ -123,6 +125,7 @@ pub enum SetupCommand {
         rates: BTreeMap<ProductId, Rate>,
         valid_from: NaiveDate,
         valid_to: NaiveDate,
+        approval_id: ApprovalId,
     },
 
     CreateInviteCode {
@@ -195,10 +198,12 @@ pub enum MoneyCommand {
         reason: String,
     },
 
+    /// A coupon the book's approval policy holds back waits for approval: `approval_id` names it.
     GrantCoupon {
         customer_id: OrgId,
         amount: Amount,
         reason: String,
+        approval_id: ApprovalId,
     },
 
     Withdraw {
@@ -243,11 +248,13 @@ pub enum OrderCommand {
         order_id: OrderId,
     },
 
+    /// A refund the book's approval policy holds back waits for approval: `approval_id` names it.
     RefundOrder {
         order_id: OrderId,
         amount: Amount,
         penalty: Amount,
         reason: String,
+        approval_id: ApprovalId,
     },
 
     ChargeUsage {
@@ -330,11 +337,16 @@ impl From<SettlementCommand> for CommandBody {
     }
 }
 
-/// Maker-checker decisions (`decide::approvals`).
+/// Maker-checker decisions and the policies that route them (`decide::approvals`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
 pub enum ApprovalCommand {
+    /// Grants (or rejects) the level the approval waits at; the last level's grant carries the
+    /// proposal out.
     DecideApproval { approval_id: ApprovalId, grant: bool, comment: Option<String> },
+
+    /// A book's whole approval policy, by its admin: each rule replaces its action's default.
+    SetApprovalPolicy { book: OrgId, rules: Vec<ApprovalRule> },
 }
 
 impl From<ApprovalCommand> for CommandBody {
@@ -528,6 +540,7 @@ impl ApprovalCommand {
     pub fn name(&self) -> &'static str {
         match self {
             ApprovalCommand::DecideApproval { .. } => "decide_approval",
+            ApprovalCommand::SetApprovalPolicy { .. } => "set_approval_policy",
         }
     }
 }

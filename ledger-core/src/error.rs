@@ -47,6 +47,12 @@ pub enum DomainError {
     PeriodNotEnded { through: NaiveDate, today: NaiveDate },
     #[error("nobody approves their own request, whichever token they use")]
     SelfApproval,
+    /// A person who granted an earlier level of the approval decides a later one.
+    #[error("level {level} of this approval was granted by the same person: each level needs another person")]
+    RepeatApprover { level: usize },
+    /// The actor holds a role of another level of the approval, not of the one it waits at.
+    #[error("the approval waits at level {level} of {levels}, approved by one of the roles {roles}")]
+    ApprovalLevelRole { level: usize, levels: usize, roles: String },
     /// The token the command acts with is no longer valid (`revoked`, `expired`).
     #[error("the token is {state}")]
     TokenNotValid { state: &'static str },
@@ -133,6 +139,8 @@ impl DomainError {
             PeriodAlreadyClosed { .. } => "period_already_closed",
             PeriodNotEnded { .. } => "period_not_ended",
             SelfApproval => "self_approval",
+            RepeatApprover { .. } => "repeat_approver",
+            ApprovalLevelRole { .. } => "approval_level_role",
             TokenNotValid { state: "expired" } => "token_expired",
             TokenNotValid { .. } => "token_revoked",
             TokenConflict { code, .. } => code,
@@ -164,7 +172,7 @@ impl DomainError {
         use DomainError::*;
         match self {
             NotFound { .. } => ErrorClass::NotFound,
-            Forbidden { .. } | TokenNotValid { .. } => ErrorClass::Forbidden,
+            Forbidden { .. } | TokenNotValid { .. } | ApprovalLevelRole { .. } => ErrorClass::Forbidden,
             AlreadyExists { .. }
             | AlreadyBootstrapped
             | NotBootstrapped

@@ -12,6 +12,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::approval_policy::{ApprovalAction, ApprovalLevel, ApprovalRule};
 use crate::chart::Account;
 use crate::ids::*;
 use crate::journal::Entry;
@@ -71,6 +72,9 @@ pub enum ApprovalKind {
     SpecialRate,
     SettlementPayment,
     Invoice,
+    Coupon,
+    Refund,
+    Promotion,
 }
 
 impl ApprovalKind {
@@ -82,6 +86,9 @@ impl ApprovalKind {
             ApprovalKind::SpecialRate => "special_rate",
             ApprovalKind::SettlementPayment => "settlement_payment",
             ApprovalKind::Invoice => "invoice",
+            ApprovalKind::Coupon => "coupon",
+            ApprovalKind::Refund => "refund",
+            ApprovalKind::Promotion => "promotion",
         }
     }
 }
@@ -90,12 +97,40 @@ impl ApprovalKind {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "action")]
 pub enum Proposal {
-    ConfirmRecharge { recharge_id: RechargeId },
-    ReverseRecharge { recharge_id: RechargeId, reason: String },
-    PayWithdrawal { withdrawal_id: WithdrawalId },
+    ConfirmRecharge {
+        recharge_id: RechargeId,
+    },
+    ReverseRecharge {
+        recharge_id: RechargeId,
+        reason: String,
+    },
+    PayWithdrawal {
+        withdrawal_id: WithdrawalId,
+    },
     SetRate(RateSet),
-    PaySettlement { settlement_id: SettlementId },
-    IssueInvoice { invoice_id: InvoiceId, customer_id: OrgId, amount: Amount },
+    PaySettlement {
+        settlement_id: SettlementId,
+    },
+    IssueInvoice {
+        invoice_id: InvoiceId,
+        customer_id: OrgId,
+        amount: Amount,
+    },
+    /// A coupon above the book's threshold for coupons.
+    GrantCoupon {
+        customer_id: OrgId,
+        amount: Amount,
+        reason: String,
+    },
+    /// A refund above the book's threshold for refunds.
+    RefundOrder {
+        order_id: OrderId,
+        amount: Amount,
+        penalty: Amount,
+        reason: String,
+    },
+    /// A promotion with a rate below the book's own cost.
+    CreatePromotion(PromotionCreated),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -298,6 +333,38 @@ pub struct ApprovalRequested {
     pub kind: ApprovalKind,
     pub requested_by: PrincipalId,
     pub proposal: Proposal,
+}
+
+/// A book's approval policy (schema v1): its rules, each replacing its action's default; the
+/// actions it names no rule for follow their defaults (`crate::approval_policy`). Set by the
+/// book's admin; the whole policy each time.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ApprovalPolicySet {
+    pub book: OrgId,
+    pub rules: Vec<ApprovalRule>,
+}
+
+/// The levels an approval waits for, under its book's policy when it was requested (schema v1):
+/// follows its `ApprovalRequested` in the same command. A request without one (every request
+/// before policies, and any whose rule is the default) has one level, admin or finance.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ApprovalRouted {
+    pub approval_id: ApprovalId,
+    /// The policy's action the request falls under.
+    pub action: ApprovalAction,
+    pub levels: Vec<ApprovalLevel>,
+}
+
+/// One level of a multi-level approval granted, not the last (schema v1): the approval moves
+/// on to the next level. The last level's grant is `ApprovalGranted`, with the effect.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ApprovalLevelGranted {
+    pub approval_id: ApprovalId,
+    /// The level granted, from 1.
+    pub level: u32,
+    pub decided_by: PrincipalId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -741,6 +808,9 @@ event_payloads! {
     OnlineRechargeRequested(OnlineRechargeRequested) = 1,
     RoleDefined(RoleDefined) = 1,
     CustomerOwnerSet(CustomerOwnerSet) = 1,
+    ApprovalPolicySet(ApprovalPolicySet) = 1,
+    ApprovalRouted(ApprovalRouted) = 1,
+    ApprovalLevelGranted(ApprovalLevelGranted) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.

@@ -7,6 +7,7 @@
 //! Time, ids and the accounting date come in with each [`command::Command`]; nothing here reads
 //! a clock or draws a random number, so `decide` and `evolve` are reproducible anywhere.
 
+pub mod approval_policy;
 pub mod chart;
 pub mod command;
 pub mod decide;

@@ -124,11 +124,13 @@ permissions! {
     OrdersRefund = 42, "orders.refund", &[F, O], "Refund orders.";
     OrdersRenew = 43, "orders.renew", &[S, O, C], "Renew subscriptions.";
     UsageCharge = 44, "usage.charge", &[O], "Charge metered usage.";
-    ApprovalsDecide = 45, "approvals.decide", &[F], "Approve or reject requests made by someone else.";
+    // 45 was `approvals.decide`: who decides an approval is its book's policy (the roles each
+    // level names), not a permission. Tags are never reused.
     SettlementsWrite = 46, "settlements.write", &[F], "Issue settlement statements and pay them.";
     InvoicesWrite = 47, "invoices.write", &[F, S, C], "Request invoices.";
     PeriodsClose = 48, "periods.close", &[F], "Close accounting periods.";
     AccountsWrite = 49, "accounts.write", &[F], "Open accounts, set posting rules, book business of a custom kind.";
+    ApprovalPolicyWrite = 51, "approval_policy.write", &[], "Set the book's approval policy and its approval webhook.";
 }
 
 /// A word that names no permission.

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::approval_policy::{ApprovalLevel, ApprovalRule};
 use crate::chart::{codes, AccountCode, Chart, Side};
 use crate::event::*;
 use crate::ids::*;
@@ -184,6 +185,29 @@ impl Decision {
 pub struct Approval {
     pub request: ApprovalRequested,
     pub decision: Decision,
+    /// The levels it waits for, in order (`ApprovalRouted`; one level, admin or finance, for a
+    /// request that names none).
+    #[serde(default = "crate::approval_policy::default_levels")]
+    pub levels: Vec<ApprovalLevel>,
+    /// Who granted each level so far: the approval waits at level `granted_by.len() + 1`.
+    #[serde(default)]
+    pub granted_by: Vec<PrincipalId>,
+}
+
+impl Approval {
+    /// The level it waits at (from 1), and that level's roles; `None` once every level granted.
+    pub fn current_level(&self) -> Option<(usize, &ApprovalLevel)> {
+        let index = self.granted_by.len();
+        self.levels.get(index).map(|roles| (index + 1, roles))
+    }
+}
+
+/// A book's approval policy as it set it (`ApprovalPolicySet`): its rules, and the position it
+/// was set at. A book that never set one follows the defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookPolicy {
+    pub rules: Vec<ApprovalRule>,
+    pub position: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,6 +343,9 @@ pub struct State {
     pub role_definitions: HashMap<(OrgId, Role), PermissionSet>,
     /// Each customer's owner: a user of its seller (data scope without `customers.all`).
     pub customer_owners: HashMap<OrgId, UserId>,
+    /// Each book's approval policy, once it sets one.
+    #[serde(default)]
+    pub approval_policies: HashMap<OrgId, BookPolicy>,
     pub last_position: u64,
 }
 
@@ -356,6 +383,7 @@ impl Default for State {
             deployment_admin: None,
             role_definitions: HashMap::new(),
             customer_owners: HashMap::new(),
+            approval_policies: HashMap::new(),
             last_position: 0,
         }
     }
@@ -373,6 +401,11 @@ impl State {
             Some(user_id) => Person::User(user_id),
             None => Person::Token(principal_id),
         }
+    }
+
+    /// The rules a book's approval policy set (none: the defaults for every action).
+    pub fn approval_rules(&self, book: OrgId) -> &[ApprovalRule] {
+        self.approval_policies.get(&book).map_or(&[], |policy| policy.rules.as_slice())
     }
 
     pub fn org(&self, id: OrgId) -> Option<&Org> {

@@ -274,6 +274,7 @@ fn the_platforms_super_admin_reads_every_book_but_decides_only_in_its_own() {
     let grant = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None });
     assert_eq!(refused(world.ledger.decide(&super_admin, grant.clone())).code(), "not_found");
     let coupon = CommandBody::Money(MoneyCommand::GrantCoupon {
+        approval_id: id(9900008),
         customer_id: world.customer,
         amount: amount("5.00"),
         reason: "x".into(),

@@ -517,6 +517,7 @@ fn coupon_books_a_selling_expense_into_the_wallet() {
     let mut world = WorkedExample::new();
     let sales = world.r2_sales.clone();
     let body = CommandBody::Money(MoneyCommand::GrantCoupon {
+        approval_id: id(9900003),
         customer_id: world.customer,
         amount: amount("20.00"),
         reason: "welcome".into(),
@@ -546,6 +547,7 @@ fn coupon_refusals() {
     let world = WorkedExample::new();
     let coupon = |value: &str| {
         CommandBody::Money(MoneyCommand::GrantCoupon {
+            approval_id: id(9900002),
             customer_id: world.customer,
             amount: amount(value),
             reason: "welcome".into(),
@@ -556,6 +558,7 @@ fn coupon_refusals() {
     assert_eq!(refused(world.ledger.decide(&operations, coupon("20.00"))).code(), "forbidden");
     assert_eq!(refused(world.ledger.decide(&world.r2_sales, coupon("0.00"))).code(), "invalid_amount");
     let empty_reason = CommandBody::Money(MoneyCommand::GrantCoupon {
+        approval_id: id(9900001),
         customer_id: world.customer,
         amount: amount("1.00"),
         reason: "  ".into(),

@@ -57,6 +57,7 @@ fn place(world: &WorkedExample, order: u128, items: Vec<OrderItemRequest>, invit
 
 fn refund(order_id: OrderId, value: &str, penalty: &str) -> CommandBody {
     CommandBody::Orders(OrderCommand::RefundOrder {
+        approval_id: id(9900013),
         order_id,
         amount: amount(value),
         penalty: amount(penalty),
@@ -69,6 +70,7 @@ fn promotion_with_code(world: &mut WorkedExample, value: &str, from: &str, to: &
     world.ledger.given(
         &sales,
         CommandBody::Setup(SetupCommand::CreatePromotion {
+            approval_id: id(9900012),
             promotion_id: id(700),
             book: world.r2,
             name: "Promotion".into(),
@@ -1146,6 +1148,7 @@ fn another_reseller_gets_not_found_for_the_customer_order_and_book_of_a_reseller
     );
     assert_eq!(
         not_found(CommandBody::Money(MoneyCommand::GrantCoupon {
+            approval_id: id(9900011),
             customer_id: world.customer,
             amount: amount("1.00"),
             reason: "x".into()
@@ -1251,6 +1254,7 @@ fn a_refund_takes_back_its_share_of_the_rebate_commission() {
     let finance = world.r2_finance.clone();
     let refund = |value: &str| {
         CommandBody::Orders(OrderCommand::RefundOrder {
+            approval_id: id(9900010),
             order_id,
             amount: amount(value),
             penalty: ledger_core::money::Amount::ZERO,
@@ -1284,6 +1288,7 @@ fn a_partly_refunded_order_can_still_be_fulfilled_and_renewed() {
     let order_id = paid_order(&mut world, "3000.00");
     let finance = world.r2_finance.clone();
     let refund = CommandBody::Orders(OrderCommand::RefundOrder {
+        approval_id: id(9900009),
         order_id,
         amount: amount("100.00"),
         penalty: ledger_core::money::Amount::ZERO,

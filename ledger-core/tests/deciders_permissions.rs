@@ -26,6 +26,7 @@ fn coupon(customer_id: OrgId) -> CommandBody {
         customer_id,
         amount: Amount::parse("10.00").unwrap(),
         reason: "welcome".into(),
+        approval_id: id(79_999),
     })
 }
 

@@ -898,6 +898,7 @@ fn nothing_is_booked_on_or_before_a_closed_through_date() {
         CommandBody::Settlement(SettlementCommand::ClosePeriod { book: world.r2, through: date("2026-01-31") }),
     );
     let coupon = CommandBody::Money(MoneyCommand::GrantCoupon {
+        approval_id: id(9900014),
         customer_id: world.customer,
         amount: amount("5.00"),
         reason: "sorry".into(),

@@ -711,6 +711,7 @@ fn set_rate_needs_sales_in_the_book() {
 fn create_promotion_records_its_rates_and_window() {
     let world = WorkedExample::new();
     let body = CommandBody::Setup(SetupCommand::CreatePromotion {
+        approval_id: id(9900007),
         promotion_id: id(700),
         book: world.r2,
         name: "Spring sale".into(),
@@ -736,6 +737,7 @@ fn create_promotion_refusals() {
     let world = WorkedExample::new();
     let promotion = |rates: BTreeMap<ProductId, _>, valid_to: &str| {
         CommandBody::Setup(SetupCommand::CreatePromotion {
+            approval_id: id(9900006),
             promotion_id: id(701),
             book: world.r2,
             name: "Sale".into(),
@@ -763,6 +765,7 @@ fn create_invite_code_links_a_promotion_and_a_salesperson() {
     world.ledger.given(
         &sales,
         CommandBody::Setup(SetupCommand::CreatePromotion {
+            approval_id: id(9900005),
             promotion_id: id(700),
             book: world.r2,
             name: "Spring sale".into(),
@@ -799,6 +802,7 @@ fn create_invite_code_refuses_a_promotion_of_another_book() {
     world.ledger.given(
         &r1_admin,
         CommandBody::Setup(SetupCommand::CreatePromotion {
+            approval_id: id(9900004),
             promotion_id: id(702),
             book: world.r1,
             name: "R1 sale".into(),

@@ -3,17 +3,20 @@
 //! Random sequences of every money-moving command, with values taken from the edges: zero, one
 //! minor unit, the limits and just under them, huge quantities and periods (past their limits
 //! too), orders of up to `ORDER_ITEMS_MAX + 1` items of a product priced at `UNIT_VALUE_MAX`,
-//! batches of `SERIAL_BATCH_MAX` serial codes, dates at the calendar's ends. Each command is
-//! decided and, when accepted, folded in by `evolve`, both under `catch_unwind`: a panic anywhere
-//! fails the test. After the sequence, the ledger's invariants hold and a replay of the log
+//! batches of `SERIAL_BATCH_MAX` serial codes, dates at the calendar's ends, approval policies of
+//! 0 to `LEVELS_MAX + 1` levels with thresholds at the edges (their approvals decided by whoever
+//! of the staff, level after level). Each command is decided and, when accepted, folded in by
+//! `evolve`, both under `catch_unwind`: a panic anywhere fails the test. After the sequence, the ledger's invariants hold and a replay of the log
 //! equals the live state, so whatever was refused left nothing behind.
 
+use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
+use ledger_core::approval_policy::{ApprovalAction, ApprovalRule, LEVELS_MAX};
 use ledger_core::command::{OrderItemRequest, ORDER_ITEMS_MAX, PERIODS_MAX, SERIAL_BATCH_MAX};
 use ledger_core::event::{RechargeMethod, WithdrawalRoute};
 use ledger_core::ids::*;
@@ -139,6 +142,15 @@ enum Step {
     /// Customer C given to an id no person of R2 has (this world's staff are tokens without
     /// users): refused, never a panic.
     Owner,
+    /// A policy for R2: `action` (an index into every action) with 0 to 4 levels (0 and 4 are
+    /// refused), a threshold at an edge, and one more rule naming `also` (perhaps the same
+    /// action again: refused).
+    Policy {
+        action: usize,
+        levels: usize,
+        above: Option<Amount>,
+        also: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -183,6 +195,8 @@ fn step() -> impl Strategy<Value = Step> {
         pick.prop_map(|pick| Step::ReverseRecharge { pick }),
         any::<bool>().prop_map(|every| Step::DefineRole { every }),
         Just(Step::Owner),
+        (any::<usize>(), 0..=LEVELS_MAX + 1, prop::option::of(edge_amount()), any::<usize>())
+            .prop_map(|(action, levels, above, also)| Step::Policy { action, levels, above, also }),
     ]
 }
 
@@ -347,6 +361,7 @@ impl World {
                         customer_id: customer,
                         amount,
                         reason: "edge".into(),
+                        approval_id: self.fresh(),
                     }),
                 ))
             }
@@ -378,6 +393,7 @@ impl World {
                     amount,
                     penalty,
                     reason: "edge".into(),
+                    approval_id: self.fresh(),
                 });
                 return Some((r2_finance, body));
             }
@@ -428,12 +444,15 @@ impl World {
                 let approval_id = Self::pick(&approvals, pick)?;
                 let book = self.world.ledger.state.approvals[&approval_id].request.book;
                 let w = &self.world;
+                // In R2, whoever of its staff the pick falls on: the level's role or not, an
+                // earlier approver or not.
+                let r2_staff = [r2_admin, r2_finance, w.r2_sales.clone(), Actor::new(w.r2, id(4_099), [Role::Finance])];
                 let decider = if book == w.r1 {
                     w.r1_admin.clone()
                 } else if book == w.platform {
                     w.platform_admin.clone()
                 } else {
-                    r2_admin
+                    r2_staff[pick / 7 % r2_staff.len()].clone()
                 };
                 return Some((
                     decider,
@@ -479,6 +498,20 @@ impl World {
                     codes,
                 });
                 return Some((self.world.platform_admin.clone(), body));
+            }
+            Step::Policy { action, levels, above, also } => {
+                let roles = [Role::Finance, Role::Admin, Role::Sales];
+                let rule = |action: usize, levels: usize| {
+                    let action = ApprovalAction::ALL[action % ApprovalAction::ALL.len()];
+                    ApprovalRule {
+                        action,
+                        above: above.filter(|_| !action.is_mandatory()),
+                        levels: (0..levels).map(|level| BTreeSet::from([roles[level % roles.len()]])).collect(),
+                    }
+                };
+                let rules = vec![rule(action, levels), rule(also, 1)];
+                let body = CommandBody::Approval(ApprovalCommand::SetApprovalPolicy { book: self.world.r2, rules });
+                return Some((r2_admin, body));
             }
             Step::ReverseRecharge { pick } => {
                 let recharge_id = Self::pick(&recharges, pick)?;
@@ -564,8 +597,12 @@ fn the_reported_outages_are_refusals() {
     assert!(refused.to_string().contains("pending recharges"), "{refused}");
 
     // A large coupon, twice: the wallet would pass AMOUNT_MAX.
-    let coupon =
-        CommandBody::Money(MoneyCommand::GrantCoupon { customer_id: customer, amount: near, reason: "edge".into() });
+    let coupon = CommandBody::Money(MoneyCommand::GrantCoupon {
+        customer_id: customer,
+        amount: near,
+        reason: "edge".into(),
+        approval_id: id(7_300),
+    });
     w.ledger.given(&r2_sales, coupon.clone());
     let refused = w.ledger.execute(&r2_sales, coupon).unwrap_err();
     assert_eq!((refused.code(), refused.field()), ("limit_exceeded", Some("amount")));
@@ -594,6 +631,7 @@ fn a_books_posted_total_stops_at_its_limit() {
             customer_id: customer,
             amount: Amount::MAX,
             reason: "fill".into(),
+            approval_id: id(8_100_000 + rounds),
         });
         if let Err(error) = w.ledger.execute(&r2_sales, coupon) {
             break error;

@@ -25,6 +25,7 @@ use proptest::test_runner::TestRunner;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use ledger_core::approval_policy::{ApprovalAction, ApprovalRule};
 use ledger_core::chart::{codes, AccountCode, AccountType, Side};
 use ledger_core::command::{OrderItemRequest, SERIAL_PACKAGE_DAYS};
 use ledger_core::error::{DomainError, ErrorClass};
@@ -43,7 +44,7 @@ use ledger_core::testing::{actor, amount, date, id, MemoryLedger};
 use ledger_core::{
     AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
 };
-use ledger_core::{CommandBody, RecordedEvent};
+use ledger_core::{CommandBody, EventPayload, RecordedEvent};
 
 /// The full invariant check (`invariants::violations`) runs every this many commands; the cheap
 /// per-event checks run after every command.
@@ -381,9 +382,11 @@ impl World {
                 for child in &book_org.children {
                     let child_bp = (cost_bp + dice.range(-300, 1_000)).clamp(100, 10_000);
                     let scope = RateScope::Reseller(*child);
-                    world
+                    let set = world
                         .set_rate(&book_org.staff.sales, book, product_id, scope, child_bp, None)
-                        .expect("a reseller rate");
+                        .expect("a reseller rate, or its approval request");
+                    // Below the book's cost it waits for approval: the book's admin grants it.
+                    world.approve_requests(&book_org.staff.admin, &set);
                     frontier.push((*child, child_bp));
                 }
                 for customer in &book_org.customers {
@@ -406,8 +409,9 @@ impl World {
             }
             let sales = world.books[&book].staff.sales.clone();
             let promotion_id: PromotionId = world.fresh();
+            let approval_id: ApprovalId = world.fresh();
             let rates = world.products.iter().map(|product| (*product, rate_bp(dice.range(5_000, 9_500)))).collect();
-            world.must(
+            let created = world.must(
                 &sales,
                 CommandBody::Setup(SetupCommand::CreatePromotion {
                     promotion_id,
@@ -416,8 +420,12 @@ impl World {
                     rates,
                     valid_from: plus_days(today, -5),
                     valid_to: plus_days(today, dice.range(5, 40)),
+                    approval_id,
                 }),
             );
+            // With a rate below the book's cost it waits for approval: the book's admin grants it.
+            let admin = world.books[&book].staff.admin.clone();
+            world.approve_requests(&admin, &created);
             world.next += 1;
             let code = InviteCode::try_from(format!("INV{}", world.next)).expect("a code");
             let salesperson = dice.chance(50).then(|| format!("sales-{}", world.next));
@@ -629,6 +637,17 @@ impl World {
     // -----------------------------------------------------------------------------------------
 
     #[track_caller]
+    /// Grants, as `by`, every approval the events requested.
+    fn approve_requests(&mut self, by: &Actor, events: &[RecordedEvent]) {
+        for event in events {
+            if let EventPayload::ApprovalRequested(request) = &event.event.payload {
+                let approval_id = request.approval_id;
+                let grant = ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None };
+                self.must(by, CommandBody::Approval(grant));
+            }
+        }
+    }
+
     fn must(&mut self, by: &Actor, body: CommandBody) -> Vec<RecordedEvent> {
         match self.exec(by, body.clone()) {
             Ok(recorded) => recorded,
@@ -870,6 +889,7 @@ impl World {
             OpKind::SetSaleMode => self.set_sale_mode(&mut dice),
             OpKind::RulesAgain => self.rules_again(&mut dice),
             OpKind::IssueToken => self.issue_token(&mut dice),
+            OpKind::SetPolicy => self.set_policy(&mut dice),
         }
     }
 
@@ -1031,8 +1051,15 @@ impl World {
             if !decided.is_empty() {
                 decided.sort();
                 let approval_id = dice.pick(&decided);
-                let book = self.ledger.state.approvals[&approval_id].request.book;
-                let by = self.staff_of(book).admin.clone();
+                let approval = self.ledger.state.approvals[&approval_id].clone();
+                let staff = self.staff_of(approval.request.book).clone();
+                // One who may decide it (holds a role of one of its levels), were it pending.
+                let Some(by) = [staff.admin, staff.finance, staff.finance2, staff.sales, staff.ops]
+                    .into_iter()
+                    .find(|staff| approval.levels.iter().flatten().any(|role| staff.has(*role)))
+                else {
+                    return;
+                };
                 let result = self.exec(
                     &by,
                     CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None }),
@@ -1054,16 +1081,18 @@ impl World {
         }
         pending.sort();
         let approval_id = dice.pick(&pending);
-        let request = self.ledger.state.approvals[&approval_id].request.clone();
+        let approval = self.ledger.state.approvals[&approval_id].clone();
+        let request = approval.request.clone();
         let staff = self.staff_of(request.book).clone();
         let requester = self.principals.get(&request.requested_by).cloned().expect("a known requester");
+        let approves_some_level = |actor: &Actor| approval.levels.iter().flatten().any(|role| actor.has(*role));
         if dice.chance(12) {
             // Nobody approves their own request.
             let result = self.exec(
                 &requester,
                 CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None }),
             );
-            if requester.org_id == request.book && !requester.has_any(&[Role::Finance]) {
+            if requester.org_id == request.book && !approves_some_level(&requester) {
                 // Rights first: one who may approve nothing is told so.
                 assert!(matches!(result, Err(DomainError::Forbidden { .. })), "approved without the role: {result:?}");
             } else if requester.org_id == request.book {
@@ -1074,15 +1103,81 @@ impl World {
             }
             return;
         }
-        let deciders: Vec<Actor> = [staff.finance, staff.finance2, staff.admin]
-            .into_iter()
+        // Mostly one who may decide the level it waits at (its role, not the requester, not an
+        // earlier approver); sometimes anyone, who may be refused.
+        let everyone = [staff.finance, staff.finance2, staff.admin, staff.sales, staff.ops];
+        let (level, roles) = approval.current_level().expect("a pending approval waits at a level");
+        let fit: Vec<Actor> = everyone
+            .iter()
             .filter(|decider| decider.principal_id != request.requested_by)
+            .filter(|decider| !approval.granted_by.contains(&decider.principal_id))
+            .filter(|decider| roles.iter().any(|role| decider.has(*role)))
+            .cloned()
             .collect();
-        let decider = dice.pick(&deciders);
+        let decider = if fit.is_empty() || dice.chance(10) { dice.pick(&everyone) } else { dice.pick(&fit) };
         let grant = dice.chance(75);
         let comment = dice.chance(30).then(|| "checked".to_owned());
-        let _ =
+        let result =
             self.exec(&decider, CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment }));
+        if let Ok(recorded) = &result {
+            // A grant below the last level moves the approval on; the last one carries it out.
+            let decided = self.ledger.state.approvals[&approval_id].clone();
+            match (grant, level < approval.levels.len()) {
+                (true, true) => {
+                    assert_eq!(recorded[0].event_type(), "ApprovalLevelGranted");
+                    assert_eq!((decided.decision, decided.granted_by.len()), (Decision::Pending, level));
+                }
+                (true, false) => assert_eq!(decided.decision, Decision::Granted),
+                (false, _) => assert_eq!(decided.decision, Decision::Rejected),
+            }
+        } else if !fit.iter().any(|actor| actor.principal_id == decider.principal_id) {
+            let refused = result.expect_err("checked");
+            let expected = ["forbidden", "self_approval", "repeat_approver", "approval_level_role"];
+            assert!(expected.contains(&refused.code()), "a decider outside the level: {refused}");
+        }
+    }
+
+    /// A book's admin sets a random policy: some actions with one to three levels of roles its
+    /// staff hold, thresholds on those that take one; now and then a bad rule, or by finance.
+    fn set_policy(&mut self, dice: &mut Dice) {
+        // Mostly a seller's book, where recharges and withdrawals wait.
+        let book = if dice.chance(80) { self.random_customer(dice).seller } else { dice.pick(&self.book_order) };
+        let staff = self.staff_of(book).clone();
+        let roles = [Role::Admin, Role::Finance, Role::Sales, Role::Operations];
+        let mut rules = Vec::new();
+        for action in ApprovalAction::ALL {
+            if !dice.chance(50) {
+                continue;
+            }
+            let levels = (0..dice.pick(&[1, 2, 2, 3]))
+                .map(|_| {
+                    let mut level = BTreeSet::from([dice.pick(&[Role::Admin, Role::Finance])]);
+                    if dice.chance(30) {
+                        level.insert(dice.pick(&roles));
+                    }
+                    level
+                })
+                .collect();
+            let above = (!action.is_mandatory() && dice.chance(60)).then(|| dice.cents(0, 200_000));
+            rules.push(ApprovalRule { action, above, levels });
+        }
+        let bad = dice.chance(10);
+        if bad {
+            rules.push(ApprovalRule { action: ApprovalAction::Refund, above: None, levels: vec![BTreeSet::new()] });
+            let turn = dice.below(rules.len());
+            rules.rotate_right(turn);
+        }
+        let by = if dice.chance(10) { staff.finance } else { staff.admin };
+        let by_admin = by.has(Role::Admin);
+        let result = self.exec(&by, CommandBody::Approval(ApprovalCommand::SetApprovalPolicy { book, rules }));
+        match result {
+            Ok(_) => assert!(by_admin && !bad, "a policy set by finance, or with a bad rule"),
+            Err(DomainError::Forbidden { .. }) => assert!(!by_admin),
+            Err(DomainError::InvalidField { field, .. }) => {
+                assert!(bad && by_admin && field.starts_with("rules["), "{field}");
+            }
+            Err(other) => panic!("a policy refused: {other}"),
+        }
     }
 
     fn coupon(&mut self, dice: &mut Dice) {
@@ -1092,6 +1187,7 @@ impl World {
             customer_id: customer.id,
             amount: dice.cents(100, 20_000),
             reason: "welcome".into(),
+            approval_id: self.fresh(),
         });
         let result = self.exec(&by, body);
         if by.org_id == customer.id {
@@ -1254,6 +1350,7 @@ impl World {
                 amount: remaining.plus(cent()),
                 penalty: Amount::ZERO,
                 reason: "too much".into(),
+                approval_id: self.fresh(),
             });
             let result = self.exec(&by, body);
             assert!(matches!(result, Err(DomainError::RefundExceedsPaid { .. })), "refunded beyond paid: {result:?}");
@@ -1267,9 +1364,23 @@ impl World {
             amount: refund,
             penalty,
             reason: "unsubscribed".into(),
+            approval_id: self.fresh(),
         });
         // The wallet gets back what it paid less the penalty, so a refund never overdraws it.
-        self.exec(&by, body).expect("a refund within what was paid");
+        let recorded = self.exec(&by, body).expect("a refund within what was paid");
+        if let Some(approval_id) = recorded.iter().find_map(|event| match &event.event.payload {
+            ledger_core::event::EventPayload::ApprovalRequested(requested) => Some(requested.approval_id),
+            _ => None,
+        }) {
+            // Above the book's threshold for refunds: it waits for its approval. Half the time
+            // its deciders grant it level by level at once (so refunds are booked whatever the
+            // policy), else it waits for the decide step.
+            if dice.chance(50) && self.grant_every_level(approval_id) {
+                self.stats.partial_refunds += usize::from(!full);
+                self.stats.full_refunds += usize::from(full);
+            }
+            return;
+        }
         if full {
             self.stats.full_refunds += 1;
             assert_eq!(self.ledger.state.orders[&order_id].status, OrderStatus::Refunded);
@@ -1279,6 +1390,31 @@ impl World {
         }
         if !penalty.is_zero() {
             self.stats.refunds_with_penalty += 1;
+        }
+    }
+
+    /// Grants a pending approval level by level, each by a staff member of its book holding a
+    /// role of that level who has not decided it yet (nor asked for it); true when it was
+    /// carried out, false when a level has nobody who may grant it.
+    fn grant_every_level(&mut self, approval_id: ApprovalId) -> bool {
+        loop {
+            let approval = self.ledger.state.approvals[&approval_id].clone();
+            if approval.decision != Decision::Pending {
+                return approval.decision == Decision::Granted;
+            }
+            let staff = self.staff_of(approval.request.book).clone();
+            let Some((_, roles)) = approval.current_level() else { return false };
+            let decider =
+                [staff.finance, staff.finance2, staff.admin, staff.sales, staff.ops].into_iter().find(|decider| {
+                    decider.principal_id != approval.request.requested_by
+                        && !approval.granted_by.contains(&decider.principal_id)
+                        && roles.iter().any(|role| decider.has(*role))
+                });
+            let Some(decider) = decider else { return false };
+            let grant = ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None };
+            if self.exec(&decider, CommandBody::Approval(grant)).is_err() {
+                return false;
+            }
         }
     }
 
@@ -1719,12 +1855,14 @@ impl World {
         self.ledger.today = day;
         let result = if dice.chance(50) {
             let sales = self.staff_of(customer.seller).sales.clone();
+            let approval_id: ApprovalId = self.fresh();
             self.exec(
                 &sales,
                 CommandBody::Money(MoneyCommand::GrantCoupon {
                     customer_id: customer.id,
                     amount: dice.cents(100, 5_000),
                     reason: "late".into(),
+                    approval_id,
                 }),
             )
         } else {
@@ -1895,6 +2033,7 @@ enum OpKind {
     SetSaleMode,
     RulesAgain,
     IssueToken,
+    SetPolicy,
 }
 
 /// Relative weights: the flows that move money most often come up most often.
@@ -1925,6 +2064,7 @@ const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::SetSaleMode, 5),
     (OpKind::RulesAgain, 5),
     (OpKind::IssueToken, 5),
+    (OpKind::SetPolicy, 12),
 ];
 
 #[derive(Clone, Copy, Debug)]

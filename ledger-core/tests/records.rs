@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use ledger_core::approval_policy::{ApprovalAction, ApprovalRule};
 use ledger_core::chart::{Account, AccountCode, AccountType, Side};
 use ledger_core::event::*;
 use ledger_core::ids::*;
@@ -77,8 +78,12 @@ fn world_log() -> Vec<RecordedEvent> {
         trade_number: TradeNumber::try_from("2026011522002".to_owned()).unwrap(),
     };
     ledger(&mut world, &r2_finance, paid.into());
-    let coupon =
-        MoneyCommand::GrantCoupon { customer_id: world.customer, amount: amount("20.00"), reason: "welcome".into() };
+    let coupon = MoneyCommand::GrantCoupon {
+        customer_id: world.customer,
+        amount: amount("20.00"),
+        reason: "welcome".into(),
+        approval_id: id(212),
+    };
     ledger(&mut world, &r2_sales, coupon.into());
     let rejected = MoneyCommand::RequestRecharge {
         recharge_id: id(210),
@@ -111,6 +116,7 @@ fn world_log() -> Vec<RecordedEvent> {
         OrderCommand::RenewSubscription { renewal_id: id(510), order_id, periods: 1, new_end: date("2026-03-15") };
     ledger(&mut world, &customer, renew.into());
     let refund = OrderCommand::RefundOrder {
+        approval_id: id(9900017),
         order_id,
         amount: amount("100.00"),
         penalty: amount("10.00"),
@@ -143,6 +149,7 @@ fn world_log() -> Vec<RecordedEvent> {
     // Setup: a promotion with an invite code, an order placed with it, a token, an account, a
     // custom kind booked, a rebate reseller and its commission.
     let promotion = SetupCommand::CreatePromotion {
+        approval_id: id(9900016),
         promotion_id: id(700),
         book: world.r2,
         name: "Spring".into(),
@@ -233,6 +240,7 @@ fn world_log() -> Vec<RecordedEvent> {
     let rebated = world.place_order();
     world.pay_order(rebated);
     let refund = OrderCommand::RefundOrder {
+        approval_id: id(9900015),
         order_id: rebated,
         amount: amount("880.00"),
         penalty: amount("0.00"),
@@ -281,6 +289,23 @@ fn world_log() -> Vec<RecordedEvent> {
     ledger(&mut world, &platform_admin, decide_approval(910, true, None));
     let close = SettlementCommand::ClosePeriod { book: world.r2, through: date("2026-01-31") };
     ledger(&mut world, &r2_finance, close.into());
+
+    // An approval policy: a coupon above 100.00 waits for finance, then admin.
+    let two_levels = vec![BTreeSet::from([Role::Finance]), BTreeSet::from([Role::Admin])];
+    let policy = ApprovalCommand::SetApprovalPolicy {
+        book: world.r2,
+        rules: vec![ApprovalRule { action: ApprovalAction::Coupon, above: Some(amount("100.00")), levels: two_levels }],
+    };
+    ledger(&mut world, &r2_admin, policy.into());
+    let large_coupon = MoneyCommand::GrantCoupon {
+        customer_id: world.customer,
+        amount: amount("150.00"),
+        reason: "loyalty".into(),
+        approval_id: id(213),
+    };
+    ledger(&mut world, &r2_sales, large_coupon.into());
+    ledger(&mut world, &r2_finance, decide_approval(213, true, Some("first level")));
+    ledger(&mut world, &r2_admin, decide_approval(213, true, None));
     world.ledger.log
 }
 
@@ -696,6 +721,73 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         book: id(4),
         owner_id: id(41),
     }));
+    let levels = if full {
+        vec![
+            BTreeSet::from([Role::Admin]),
+            BTreeSet::from([Role::Finance, Role::Sales]),
+            BTreeSet::from([Role::SuperAdmin, Role::Operations]),
+        ]
+    } else {
+        Vec::new()
+    };
+    let rules = if full {
+        ApprovalAction::ALL
+            .into_iter()
+            .enumerate()
+            .map(|(index, action)| ApprovalRule {
+                action,
+                above: (index % 2 == 0).then(|| if index == 0 { Amount::MAX } else { amount("0.01") }),
+                levels: levels[..1 + index % 3].to_vec(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    payloads.push(EventPayload::ApprovalPolicySet(ApprovalPolicySet { book: id(4), rules }));
+    payloads.push(EventPayload::ApprovalRouted(ApprovalRouted {
+        approval_id: id(10),
+        action: if full { ApprovalAction::SettlementPayment } else { ApprovalAction::OfflineRecharge },
+        levels,
+    }));
+    payloads.push(EventPayload::ApprovalLevelGranted(ApprovalLevelGranted {
+        approval_id: id(10),
+        level: if full { u32::MAX } else { 1 },
+        decided_by: id(4003),
+        comment: maybe(full, text("first level")),
+    }));
+    // The proposals added with approval policies, after the earlier ones.
+    let proposals = [
+        (ApprovalKind::Coupon, Proposal::GrantCoupon { customer_id: id(5), amount: Amount::MAX, reason: text("vip") }),
+        (
+            ApprovalKind::Refund,
+            Proposal::RefundOrder {
+                order_id: id(800),
+                amount: amount("100.00"),
+                penalty: amount("0.01"),
+                reason: text("unsubscribe"),
+            },
+        ),
+        (
+            ApprovalKind::Promotion,
+            Proposal::CreatePromotion(PromotionCreated {
+                promotion_id: id(701),
+                book: id(4),
+                name: text("Clearance"),
+                rates: if full { BTreeMap::from([(id(100), rate("0.0001"))]) } else { BTreeMap::new() },
+                valid_from: date("2026-01-01"),
+                valid_to: date("2026-01-31"),
+            }),
+        ),
+    ];
+    for (kind, proposal) in proposals {
+        payloads.push(EventPayload::ApprovalRequested(ApprovalRequested {
+            approval_id: id(11),
+            book: id(4),
+            kind,
+            requested_by: id(4002),
+            proposal,
+        }));
+    }
     payloads
 }
 

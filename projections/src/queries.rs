@@ -72,7 +72,17 @@ const SERIAL_KPI: &str = "SELECT SUBSTR(day, 1, 7), package_days, CAST(SUM(codes
 const APPROVAL_COLUMNS: &str =
     "approval_id, book, kind, requested_by, proposal, status, created_at, position, decided_by, comment,
      (SELECT t.user_id FROM rm_tokens t WHERE t.principal_id = rm_approvals.requested_by),
-     (SELECT t.user_id FROM rm_tokens t WHERE t.principal_id = rm_approvals.decided_by)";
+     (SELECT t.user_id FROM rm_tokens t WHERE t.principal_id = rm_approvals.decided_by),
+     levels, current_level, action";
+/// An approval's decisions, level by level, with the person behind each decider's token.
+const APPROVAL_DECISIONS: &str = "SELECT level, decision, decided_by,
+         (SELECT t.user_id FROM rm_tokens t WHERE t.principal_id = rm_approval_decisions.decided_by),
+         comment, decided_at, position
+     FROM rm_approval_decisions WHERE approval_id = $1 ORDER BY level";
+/// A book's approval policy as it set it, with the person who set it.
+const APPROVAL_POLICY: &str = "SELECT rules, set_by,
+         (SELECT t.user_id FROM rm_tokens t WHERE t.principal_id = rm_approval_policies.set_by), set_at, position
+     FROM rm_approval_policies WHERE book = $1";
 const SETTLEMENT_COLUMNS: &str =
     "settlement_id, book, counterparty_id, from_date, to_date, statement_hash, receivable, payable,
          through_position, line_count, status, position";
@@ -475,14 +485,53 @@ impl ReadModels {
             SqlValue::Integer(limit as i64 + 1),
         ];
         let rows = self.rows_dynamic(sql, params).await?;
-        let items = rows.iter().map(approval_view).collect::<Result<Vec<_>, _>>()?;
+        let mut items = rows.iter().map(approval_view).collect::<Result<Vec<_>, _>>()?;
+        for item in &mut items {
+            item.decisions = self.approval_decisions(item.id).await?;
+        }
         Ok(newest_first_page(items, limit, APPROVAL_CURSOR_PREFIX, |approval| approval.position))
     }
 
     pub async fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalView>, ReadError> {
         let sql = format!("SELECT {APPROVAL_COLUMNS} FROM rm_approvals WHERE approval_id = $1");
         let rows = self.rows_dynamic(sql, vec![SqlValue::text(id)]).await?;
-        rows.first().map(approval_view).transpose()
+        let Some(mut approval) = rows.first().map(approval_view).transpose()? else { return Ok(None) };
+        approval.decisions = self.approval_decisions(id).await?;
+        Ok(Some(approval))
+    }
+
+    /// An approval's decisions, level by level.
+    async fn approval_decisions(&self, id: ApprovalId) -> Result<Vec<ApprovalDecisionView>, ReadError> {
+        let rows = self.rows(APPROVAL_DECISIONS, vec![SqlValue::text(id)]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ApprovalDecisionView {
+                    level: row.position(0)?,
+                    decision: row.text(1)?.to_owned(),
+                    decided_by: row.parse(2)?,
+                    decided_by_user: row.parse_optional(3)?,
+                    comment: row.optional_text(4)?.map(str::to_owned),
+                    decided_at: row.timestamp(5)?,
+                    position: row.position(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The approval policy a book set, if it set one (without one it follows the defaults).
+    pub async fn approval_policy(&self, book: OrgId) -> Result<Option<ApprovalPolicyView>, ReadError> {
+        let rows = self.rows(APPROVAL_POLICY, vec![SqlValue::text(book)]).await?;
+        rows.first()
+            .map(|row| {
+                Ok(ApprovalPolicyView {
+                    rules: row.json(0)?,
+                    set_by: row.parse(1)?,
+                    set_by_user: row.parse_optional(2)?,
+                    set_at: row.timestamp(3)?,
+                    position: row.position(4)?,
+                })
+            })
+            .transpose()
     }
 
     /// A statement, with its first `lines_limit` lines.
@@ -936,6 +985,13 @@ fn approval_view(row: &Row) -> Result<ApprovalView, ReadError> {
         comment: row.optional_text(9)?.map(str::to_owned),
         requested_by_user: row.parse_optional(10)?,
         decided_by_user: row.parse_optional(11)?,
+        levels: match row.optional_text(12)? {
+            Some(_) => row.json(12)?,
+            None => ledger_core::approval_policy::default_levels(),
+        },
+        current_level: row.position(13)?,
+        action: row.optional_text(14)?.map(str::to_owned),
+        decisions: Vec::new(),
     })
 }
 

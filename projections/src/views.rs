@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use ledger_core::approval_policy::{ApprovalLevel, ApprovalRule};
 use ledger_core::chart::{AccountCode, AccountType};
 use ledger_core::event::StatementLine;
 use ledger_core::ids::{
@@ -274,6 +275,38 @@ pub struct ApprovalView {
     /// The persons behind `requested_by` and `decided_by` (none for tokens issued before users).
     pub requested_by_user: Option<UserId>,
     pub decided_by_user: Option<UserId>,
+    /// The levels it waits for, each the roles that may approve it.
+    pub levels: Vec<ApprovalLevel>,
+    /// The level it waits at (from 1); for a decided approval, the level it was decided at.
+    pub current_level: u64,
+    /// The policy's action it falls under, when its book's policy routed it.
+    pub action: Option<String>,
+    /// Its decisions, level by level.
+    pub decisions: Vec<ApprovalDecisionView>,
+}
+
+/// One decision of an approval: a level granted, or the rejection that ended it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApprovalDecisionView {
+    pub level: u64,
+    /// `granted` or `rejected`.
+    pub decision: String,
+    pub decided_by: PrincipalId,
+    /// The person behind `decided_by` (none for a token issued before users).
+    pub decided_by_user: Option<UserId>,
+    pub comment: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    pub position: u64,
+}
+
+/// A book's approval policy as it set it: its rules, who set it, when, at which position.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApprovalPolicyView {
+    pub rules: Vec<ApprovalRule>,
+    pub set_by: PrincipalId,
+    pub set_by_user: Option<UserId>,
+    pub set_at: DateTime<Utc>,
+    pub position: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

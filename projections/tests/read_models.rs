@@ -816,6 +816,7 @@ async fn the_worked_example_shows_the_design_figures<B: Backend>(backend: B) {
         amount: amount("950.00"),
         penalty: Amount::ZERO,
         reason: "unsubscribe".into(),
+        approval_id: ledger_core::testing::id(9_800_001),
     });
     submit(&handle, &world.r2_admin, today, refund).await.expect("the refund");
     catch_up_all(&backend, &live).await;

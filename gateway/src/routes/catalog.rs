@@ -4,16 +4,18 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use ledger_core::chart::AccountType;
 use ledger_core::event::ApprovalRequested;
-use ledger_core::ids::{InviteCode, OrgId, ProductId, PromotionId};
+use ledger_core::ids::{ApprovalId, InviteCode, OrgId, ProductId, PromotionId};
 use ledger_core::pricing::RateScope;
 use ledger_core::CommandBody;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::money::Pending;
 use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Page, Paging, Params, Read, RequestStatus};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
@@ -203,13 +205,14 @@ pub struct SetRateBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct RateAnswer {
-    /// `set`, or `pending_approval` for a customer rate below the seller's cost.
+    /// `set`, or `pending_approval` for a rate below the book's own cost (any scope).
     pub status: String,
     pub approval_id: Option<String>,
     pub position: u64,
 }
 
-/// Set the rate at which a book sells a product to a scope (special rates wait for approval).
+/// Set the rate at which a book sells a product to a scope (a rate below the book's own cost,
+/// in any scope, waits for approval).
 #[utoipa::path(put, path = "/v1/books/{org_id}/rates", tag = "catalog", request_body = SetRateBody,
     security(("bearer" = [])), params(("org_id" = String, Path)),
     responses((status = 200, body = RateAnswer), (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -247,24 +250,26 @@ pub struct CreatePromotion {
     pub valid_to: String,
 }
 
-/// Create a promotion: rates per product over a date range.
+/// Create a promotion: rates per product over a date range. One with a rate below the book's
+/// own cost waits for approval (202), whatever the policy says.
 #[utoipa::path(post, path = "/v1/books/{org_id}/promotions", tag = "catalog", request_body = CreatePromotion,
     security(("bearer" = [])), params(("org_id" = String, Path)),
-    responses((status = 201, body = Created), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Created), (status = 202, body = Pending, description = "below cost: waits for approval"),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_promotion(
     State(state): State<SharedState>,
     caller: Caller,
     IdempotencyHeader(key): IdempotencyHeader,
     Path(org_id): Path<String>,
     JsonBody(body): JsonBody<CreatePromotion>,
-) -> Result<Answer<Created>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut rates = BTreeMap::new();
     for (product, rate) in &body.rates {
         let field = format!("rates.{product}");
         rates.insert(parse::id::<ProductId>(&field, product)?, parse::rate(&field, rate)?);
     }
     let minter = Minter::new(&caller, &key, "promotions");
-    let promotion_id: PromotionId = minter.id("promotion");
+    let (promotion_id, approval_id): (PromotionId, ApprovalId) = (minter.id("promotion"), minter.id("approval"));
     let command = CommandBody::Setup(SetupCommand::CreatePromotion {
         promotion_id,
         book: parse::path_id("book", &org_id)?,
@@ -272,9 +277,15 @@ pub async fn create_promotion(
         rates,
         valid_from: parse::date("valid_from", &body.valid_from)?,
         valid_to: parse::date("valid_to", &body.valid_to)?,
+        approval_id,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    Ok(Answer(StatusCode::CREATED, Created { id: promotion_id.to_string(), position: committed.position }))
+    if committed.find::<ApprovalRequested>().is_some() {
+        let answer = super::money::pending(promotion_id, approval_id, committed.position);
+        return Ok(Answer(StatusCode::ACCEPTED, answer).into_response());
+    }
+    Ok(Answer(StatusCode::CREATED, Created { id: promotion_id.to_string(), position: committed.position })
+        .into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

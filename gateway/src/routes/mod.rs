@@ -15,6 +15,7 @@ pub mod ops;
 pub mod orders;
 pub mod orgs;
 pub mod payments;
+pub mod policies;
 pub mod registry;
 pub mod roles;
 pub mod serial;
@@ -329,13 +330,16 @@ impl<T: Serialize> IntoResponse for Answer<T> {
 /// `ledger_core::state::OrderStatus`, approval decisions `ledger_core::state::Decision`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestStatus {
-    /// The request waits for an approval (recharges, reversals, offline withdrawals, special
-    /// rates, settlement payments, invoices).
+    /// The request waits for an approval (recharges, reversals, offline withdrawals, rates and
+    /// promotions below cost, coupons and refunds above the policy's threshold, settlement
+    /// payments, invoices).
     PendingApproval,
     /// A withdrawal paid back along its channel at once.
     Paid,
     /// A rate that took effect at once.
     Set,
+    /// An offline or transfer recharge its book's policy let through at once.
+    Confirmed,
 }
 
 impl RequestStatus {
@@ -344,6 +348,7 @@ impl RequestStatus {
             RequestStatus::PendingApproval => "pending_approval",
             RequestStatus::Paid => "paid",
             RequestStatus::Set => "set",
+            RequestStatus::Confirmed => "confirmed",
         }
     }
 }

@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use ledger_core::event::{CouponGranted, RechargeMethod, WithdrawalPaid, WithdrawalRoute};
+use ledger_core::event::{
+    ApprovalLevelGranted, ApprovalRequested, CouponGranted, RechargeMethod, WithdrawalPaid, WithdrawalRoute,
+};
 use ledger_core::ids::{ApprovalId, RechargeId, WithdrawalId};
 use ledger_core::state::Decision as ApprovalDecision;
 use ledger_core::CommandBody;
@@ -66,22 +68,26 @@ pub fn pending(id: impl ToString, approval_id: ApprovalId, position: u64) -> Pen
     }
 }
 
-/// An online recharge, expected: the customer pays it through a payment channel of the book
-/// with `out_trade_no` = `id` and `total_amount` = `amount`, and the channel's notification books
-/// it (`POST /v1/payments/notify/{channel}`).
+/// A recharge that waits for no approval. An online one is expected (`awaiting_payment`): the
+/// customer pays it through a payment channel of the book with `out_trade_no` = `id` and
+/// `total_amount` = `amount`, and the channel's notification books it (`POST
+/// /v1/payments/notify/{channel}`). An offline or transfer one at or below the book's threshold
+/// (its approval policy) is booked at once (`confirmed`).
 #[derive(Serialize, ToSchema)]
-pub struct AwaitingPayment {
+pub struct RechargeAnswer {
     pub id: String,
-    /// `awaiting_payment`.
+    /// `awaiting_payment` or `confirmed`.
     pub status: String,
     pub amount: String,
     pub position: u64,
 }
 
-/// Request a recharge: offline or transfer waits for approval (202); online waits for the
-/// payment channel's notification of exactly its amount (201).
+/// Request a recharge: offline or transfer waits for approval (202), unless the book's approval
+/// policy lets its amount through (201, confirmed); online waits for the payment channel's
+/// notification of exactly its amount (201).
 #[utoipa::path(post, path = "/v1/recharges", tag = "money", request_body = RechargeBody, security(("bearer" = [])),
-    responses((status = 201, body = AwaitingPayment, description = "an online recharge, awaiting its payment"),
+    responses((status = 201, body = RechargeAnswer,
+            description = "an online recharge awaiting its payment, or one the policy lets through, confirmed"),
         (status = 202, body = Pending), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn request_recharge(
     State(state): State<SharedState>,
@@ -102,16 +108,21 @@ pub async fn request_recharge(
         reference: body.reference,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    if method == RechargeMethod::Online {
-        let awaiting = AwaitingPayment {
-            id: recharge_id.to_string(),
-            status: projections::projection::movements::AWAITING_PAYMENT.to_owned(),
-            amount: amount.to_string(),
-            position: committed.position,
-        };
-        return Ok(Answer(StatusCode::CREATED, awaiting).into_response());
+    if committed.find::<ApprovalRequested>().is_some() {
+        return Ok(Answer(StatusCode::ACCEPTED, pending(recharge_id, approval_id, committed.position)).into_response());
     }
-    Ok(Answer(StatusCode::ACCEPTED, pending(recharge_id, approval_id, committed.position)).into_response())
+    let status = if method == RechargeMethod::Online {
+        projections::projection::movements::AWAITING_PAYMENT
+    } else {
+        RequestStatus::Confirmed.as_str()
+    };
+    let answer = RechargeAnswer {
+        id: recharge_id.to_string(),
+        status: status.to_owned(),
+        amount: amount.to_string(),
+        position: committed.position,
+    };
+    Ok(Answer(StatusCode::CREATED, answer).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -147,16 +158,20 @@ pub struct DecisionBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct Decision {
-    /// `granted` or `rejected`.
+    /// `granted` (the last level: carried out), `pending` (a level granted, the next one waits)
+    /// or `rejected`.
     pub status: String,
     pub position: u64,
 }
 
-/// Grant an approval (finance or admin of its book; never the requester).
+/// Grant the level an approval waits at: by a person of its book holding one of that level's
+/// roles (admin or finance by default), never the requester nor an earlier level's approver. The
+/// last level's grant carries the approval out.
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", request_body = DecisionBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Decision), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem, description = "self_approval, insufficient_balance, ...")))]
+        (status = 403, body = Problem, description = "approval_level_role: a role of another level"),
+        (status = 422, body = Problem, description = "self_approval, repeat_approver, insufficient_balance, ...")))]
 pub async fn approve(
     state: State<SharedState>,
     caller: Caller,
@@ -167,7 +182,8 @@ pub async fn approve(
     decide(state, caller, key, id, body, true).await
 }
 
-/// Reject an approval, with an optional comment.
+/// Reject an approval at the level it waits at (by whoever may grant that level), with an
+/// optional comment: it ends the approval.
 #[utoipa::path(post, path = "/v1/approvals/{id}/reject", tag = "approvals", request_body = DecisionBody,
     security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Decision), (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -190,9 +206,28 @@ async fn decide(
     grant: bool,
 ) -> Result<Answer<Decision>, ApiError> {
     let approval_id = parse::path_id("approval", &id)?;
-    let command = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment: body.comment });
-    let committed = state.execute(&caller, &key, command).await?;
-    let status = if grant { ApprovalDecision::Granted } else { ApprovalDecision::Rejected };
+    decide_as(&state, &caller, &key, approval_id, grant, body.comment).await
+}
+
+/// Decides the level an approval waits at as `caller` (a token's, or the approval callback's
+/// user): granted, still pending (a level granted, the next waits), or rejected.
+pub async fn decide_as(
+    state: &SharedState,
+    caller: &Caller,
+    key: &Option<commands::IdempotencyKey>,
+    approval_id: ApprovalId,
+    grant: bool,
+    comment: Option<String>,
+) -> Result<Answer<Decision>, ApiError> {
+    let command = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment });
+    let committed = state.execute(caller, key, command).await?;
+    let status = if committed.find::<ApprovalLevelGranted>().is_some() {
+        ApprovalDecision::Pending
+    } else if grant {
+        ApprovalDecision::Granted
+    } else {
+        ApprovalDecision::Rejected
+    };
     Ok(Answer(StatusCode::OK, Decision { status: status.as_str().to_owned(), position: committed.position }))
 }
 
@@ -247,6 +282,30 @@ pub struct ApprovalBody {
     /// What the approval would book, when it books a wallet movement: the recharge or the
     /// withdrawal it waits for, with its amount, customer and reference.
     pub subject: Option<MovementBody>,
+    /// The levels it passes, in order, each the roles any of which its approver holds (its
+    /// book's approval policy when it was requested; one level, admin or finance, by default).
+    pub levels: Vec<Vec<String>>,
+    /// The level it waits at (from 1); once decided, the level it was decided at.
+    pub current_level: u64,
+    /// The approval policy's action it falls under, when its book's policy routed it.
+    pub action: Option<String>,
+    /// Its decisions, level by level: each granted level, then the last grant or the rejection.
+    pub decisions: Vec<ApprovalDecisionBody>,
+}
+
+/// One decision of an approval.
+#[derive(Serialize, ToSchema)]
+pub struct ApprovalDecisionBody {
+    pub level: u64,
+    /// `granted` or `rejected`.
+    pub decision: String,
+    /// The person (user id) who decided; for a token issued before users, the token's id.
+    pub decided_by: String,
+    /// The token they decided with.
+    pub decided_by_token: String,
+    pub comment: Option<String>,
+    pub decided_at: String,
+    pub position: u64,
 }
 
 impl From<ApprovalView> for ApprovalBody {
@@ -267,6 +326,24 @@ impl From<ApprovalView> for ApprovalBody {
                 .map(|token| view.decided_by_user.map_or_else(|| token.to_string(), |user| user.to_string())),
             decided_by_token: view.decided_by.map(|token| token.to_string()),
             comment: view.comment,
+            levels: view.levels.iter().map(|level| level.iter().map(|role| super::json_text(role)).collect()).collect(),
+            current_level: view.current_level,
+            action: view.action,
+            decisions: view
+                .decisions
+                .into_iter()
+                .map(|decision| ApprovalDecisionBody {
+                    level: decision.level,
+                    decision: decision.decision,
+                    decided_by: decision
+                        .decided_by_user
+                        .map_or_else(|| decision.decided_by.to_string(), |user| user.to_string()),
+                    decided_by_token: decision.decided_by.to_string(),
+                    comment: decision.comment,
+                    decided_at: decision.decided_at.to_rfc3339(),
+                    position: decision.position,
+                })
+                .collect(),
         }
     }
 }
@@ -444,34 +521,56 @@ pub struct CouponBody {
     pub reason: String,
 }
 
-/// Grant a customer a coupon (voucher balance).
+/// Grant a customer a coupon (voucher balance); above the book's threshold for coupons (its
+/// approval policy) it waits for approval (202), and once granted its id is its grant's position.
 #[utoipa::path(post, path = "/v1/coupons", tag = "money", request_body = CouponBody, security(("bearer" = [])),
-    responses((status = 201, body = CouponGrantedBody), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = CouponGrantedBody), (status = 202, body = CouponPending),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn grant_coupon(
     State(state): State<SharedState>,
     caller: Caller,
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<CouponBody>,
-) -> Result<Answer<CouponGrantedBody>, ApiError> {
+) -> Result<Response, ApiError> {
+    let approval_id: ApprovalId = Minter::new(&caller, &key, "coupons").id("approval");
     let command = CommandBody::Money(MoneyCommand::GrantCoupon {
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
         reason: body.reason,
+        approval_id,
     });
     let committed = state.execute(&caller, &key, command).await?;
+    if committed.find::<ApprovalRequested>().is_some() {
+        let answer = CouponPending {
+            approval_id: approval_id.to_string(),
+            status: RequestStatus::PendingApproval.as_str().to_owned(),
+            position: committed.position,
+        };
+        return Ok(Answer(StatusCode::ACCEPTED, answer).into_response());
+    }
     // A coupon is known by the position of its grant, the command's one event.
     let grant = committed
         .events
         .iter()
         .find(|event| CouponGranted::of(&event.event.payload).is_some())
         .map_or(committed.position, |event| event.position);
-    Ok(Answer(StatusCode::CREATED, CouponGrantedBody { id: grant.to_string(), position: committed.position }))
+    let answer = CouponGrantedBody { id: grant.to_string(), position: committed.position };
+    Ok(Answer(StatusCode::CREATED, answer).into_response())
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct CouponGrantedBody {
     /// The coupon's id (`GET /v1/coupons/{id}`): the position of its grant.
     pub id: String,
+    pub position: u64,
+}
+
+/// A coupon waiting for its approval: granted, it is known by its grant's position.
+#[derive(Serialize, ToSchema)]
+pub struct CouponPending {
+    pub approval_id: String,
+    /// `pending_approval`.
+    pub status: String,
     pub position: u64,
 }
 

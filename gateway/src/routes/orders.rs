@@ -2,11 +2,12 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use ledger_core::command::OrderItemRequest;
-use ledger_core::event::{OrderPlaced, OrderRefunded, SubscriptionRenewed, UsageCharged};
-use ledger_core::ids::{InviteCode, OrderId, RenewalId, UsageId};
+use ledger_core::event::{ApprovalRequested, OrderPlaced, OrderRefunded, SubscriptionRenewed, UsageCharged};
+use ledger_core::ids::{ApprovalId, InviteCode, OrderId, RenewalId, UsageId};
 use ledger_core::pricing::PricedItem;
 use ledger_core::state::OrderStatus;
 use ledger_core::CommandBody;
@@ -14,6 +15,7 @@ use projections::{ChargeView, OrderQuery, OrderView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::money::Pending;
 use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Page, Paging, Params, Read};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
@@ -232,37 +234,43 @@ pub struct RefundAnswer {
     pub position: u64,
 }
 
-/// Refund a paid order (in part or whole), with an optional penalty.
+/// Refund a paid order (in part or whole), with an optional penalty; above the book's threshold
+/// for refunds (its approval policy) it waits for approval.
 #[utoipa::path(post, path = "/v1/orders/{id}/refund", tag = "orders", request_body = RefundBody,
     security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = RefundAnswer), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem)))]
+    responses((status = 200, body = RefundAnswer),
+        (status = 202, body = Pending, description = "above the book's threshold for refunds: waits for approval"),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn refund_order(
     State(state): State<SharedState>,
     caller: Caller,
     IdempotencyHeader(key): IdempotencyHeader,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RefundBody>,
-) -> Result<Answer<RefundAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let order_id: OrderId = parse::path_id("order", &id)?;
     let amount = parse::amount("amount", &body.amount)?;
     let penalty = match &body.penalty {
         Some(text) => parse::amount("penalty", text)?,
         None => ledger_core::money::Amount::ZERO,
     };
-    let command = CommandBody::Orders(OrderCommand::RefundOrder { order_id, amount, penalty, reason: body.reason });
+    let approval_id: ApprovalId = Minter::new(&caller, &key, "refunds").id("approval");
+    let command =
+        CommandBody::Orders(OrderCommand::RefundOrder { order_id, amount, penalty, reason: body.reason, approval_id });
     let committed = state.execute(&caller, &key, command).await?;
+    if committed.find::<ApprovalRequested>().is_some() {
+        let answer = super::money::pending(order_id, approval_id, committed.position);
+        return Ok(Answer(StatusCode::ACCEPTED, answer).into_response());
+    }
     let refunded: &OrderRefunded = committed.event()?;
     let status = if refunded.fully_refunded { OrderStatus::Refunded } else { OrderStatus::PartiallyRefunded };
-    Ok(Answer(
-        StatusCode::OK,
-        RefundAnswer {
-            id: order_id.to_string(),
-            status: status.as_str().to_owned(),
-            refunded: refunded.refunded_total.to_string(),
-            position: committed.position,
-        },
-    ))
+    let answer = RefundAnswer {
+        id: order_id.to_string(),
+        status: status.as_str().to_owned(),
+        refunded: refunded.refunded_total.to_string(),
+        position: committed.position,
+    };
+    Ok(Answer(StatusCode::OK, answer).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -39,6 +39,8 @@ pub struct Options {
     pub writer_batch_commands_max: Option<usize>,
     /// `KBOSS_TRUSTED_PROXIES`.
     pub trusted_proxies: Vec<String>,
+    /// `KBOSS_APPROVAL_WEBHOOK_HOSTS`; the default (DingTalk's) when empty.
+    pub approval_webhook_hosts: Vec<String>,
 }
 
 pub struct TestApp {
@@ -98,6 +100,10 @@ pub async fn try_spawn_app(options: Options) -> Result<TestApp, (gateway::app::S
         cors_origins: options.cors_origins,
         trusted_proxies: options.trusted_proxies,
         ..Settings::default()
+    };
+    let settings = match options.approval_webhook_hosts {
+        hosts if hosts.is_empty() => settings,
+        approval_webhook_hosts => Settings { approval_webhook_hosts, ..settings },
     };
     let settings = Settings {
         concurrent_requests_max: options.concurrent_requests_max.unwrap_or(settings.concurrent_requests_max),

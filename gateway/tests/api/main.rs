@@ -22,6 +22,7 @@ mod outage;
 mod payments;
 mod people;
 mod permissions;
+mod policies;
 mod postgres;
 mod registry;
 mod settlements;

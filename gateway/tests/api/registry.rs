@@ -21,16 +21,17 @@ struct Registry {
     approval_issued: String,
 }
 
-/// Two promotions and two invite codes of R2; three orders, two of them through the code of the
-/// first promotion (one paid); a batch of three 30-day codes issued to R1 (gold, 0.80 of 300.00),
-/// the second activated by customer C; two invoices for C, one issued and one rejected.
+/// Two promotions of R2 (at or above its cost, 0.88: neither waits for approval) and two invite
+/// codes; three orders, two of them through the code of the first promotion (one paid); a batch
+/// of three 30-day codes issued to R1 (gold, 0.80 of 300.00), the second activated by customer
+/// C; two invoices for C, one issued and one rejected.
 async fn configure(app: &TestApp, world: &World) -> Registry {
     recharge(app, world, "5000.00").await;
     let (r2, c, product) = (&world.r2, &world.customer, &world.product);
     let promotion = |name: &str, rate: &str, from: &str, to: &str| json!({ "name": name, "rates": { product.as_str(): rate }, "valid_from": from, "valid_to": to });
     let spring = promotion("Spring", "0.90", "2026-01-01", "2026-03-31");
     let spring = app.post(&format!("/v1/books/{r2}/promotions"), &world.r2_sales, spring).await.expect(201);
-    let summer = promotion("Summer", "0.85", "2026-06-01", "2026-08-31");
+    let summer = promotion("Summer", "0.89", "2026-06-01", "2026-08-31");
     let summer = app.post(&format!("/v1/books/{r2}/promotions"), &world.r2_sales, summer).await.expect(201);
     let spring = spring["id"].as_str().unwrap().to_owned();
     let invite = json!({ "promotion_id": spring, "salesperson": "alice", "code": "SPRING-ALICE" });
@@ -137,7 +138,7 @@ async fn every_registry_answers_its_ids_and_pages_with_exact_figures() {
         vec![
             json!({ "id": registry.spring, "book": r2, "name": "Spring", "rates": { product.as_str(): "0.90" },
                 "valid_from": "2026-01-01", "valid_to": "2026-03-31" }),
-            json!({ "id": registry.summer, "book": r2, "name": "Summer", "rates": { product.as_str(): "0.85" },
+            json!({ "id": registry.summer, "book": r2, "name": "Summer", "rates": { product.as_str(): "0.89" },
                 "valid_from": "2026-06-01", "valid_to": "2026-08-31" }),
         ]
     );

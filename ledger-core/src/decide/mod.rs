@@ -18,7 +18,7 @@ mod serial;
 mod settlement;
 mod setup;
 
-use crate::command::{ApprovalCommand, Command, CommandBody, SetupCommand, TEXT_LENGTH_MAX};
+use crate::command::{Command, CommandBody, SetupCommand, TEXT_LENGTH_MAX};
 use crate::error::DomainError;
 use crate::event::{Event, EventPayload, RecordedEvent};
 use crate::ids::OrgId;
@@ -64,9 +64,7 @@ impl<'a> Decider<'a> {
             CommandBody::Orders(command) => self.decide_orders(command),
             CommandBody::Serial(command) => self.decide_serial(command),
             CommandBody::Settlement(command) => self.decide_settlement(command),
-            CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id, grant, comment }) => {
-                self.decide_approval(*approval_id, *grant, comment)
-            }
+            CommandBody::Approval(command) => self.decide_approvals(command),
             CommandBody::Access(command) => self.decide_access(command),
         }
     }
@@ -215,6 +213,9 @@ impl State {
             E::ApprovalRequested(event) => approvals::approval_requested(self, event),
             E::ApprovalGranted(event) => approvals::approval_decided(self, event, Decision::Granted),
             E::ApprovalRejected(event) => approvals::approval_decided(self, event, Decision::Rejected),
+            E::ApprovalPolicySet(event) => approvals::approval_policy_set(self, event, recorded.position),
+            E::ApprovalRouted(event) => approvals::approval_routed(self, event),
+            E::ApprovalLevelGranted(event) => approvals::approval_level_granted(self, event),
             E::RechargeRequested(event) => money_flows::recharge_requested(self, event),
             E::OnlineRechargeRequested(event) => money_flows::online_recharge_requested(self, event),
             E::RechargeConfirmed(event) => money_flows::recharge_confirmed(self, event),

@@ -1,5 +1,6 @@
 //! Money in and out of customer wallets: recharges, reversals, coupons, withdrawals.
 
+use crate::approval_policy::{default_levels, ApprovalAction};
 use crate::command::MoneyCommand;
 use crate::error::DomainError;
 use crate::event::*;
@@ -58,7 +59,9 @@ impl Decider<'_> {
             C::RequestRechargeReversal { approval_id, recharge_id, reason } => {
                 self.request_recharge_reversal(approval_id, recharge_id, reason)
             }
-            C::GrantCoupon { customer_id, amount, reason } => self.grant_coupon(customer_id, amount, reason),
+            C::GrantCoupon { customer_id, amount, reason, approval_id } => {
+                self.grant_coupon(customer_id, amount, reason, approval_id)
+            }
             C::Withdraw { withdrawal_id, approval_id, customer_id, amount, route } => {
                 self.withdraw(withdrawal_id, approval_id, customer_id, amount, route)
             }
@@ -188,23 +191,48 @@ impl Decider<'_> {
             };
             return Ok(vec![Event::new(EventPayload::OnlineRechargeRequested(request))]);
         }
+        let amount = positive("amount", *amount)?;
+        let reference = text_field("reference", reference)?;
+        // The approval decision point: at or below the book's threshold, booked at once.
+        let action = match method {
+            RechargeMethod::Transfer => ApprovalAction::TransferRecharge,
+            _ => ApprovalAction::OfflineRecharge,
+        };
+        let Some(levels) = self.approval_levels(book, action, Some(amount)) else {
+            let payload = EventPayload::RechargeConfirmed(RechargeConfirmed {
+                recharge_id: *recharge_id,
+                customer_id: *customer_id,
+                book,
+                amount,
+                method: *method,
+                reference,
+                channel: None,
+                trade_number: None,
+            });
+            let posting = self.wallet_posting(recharge_kind(*method), book, *customer_id, amount);
+            return Ok(vec![self.booked(payload, &[posting])?]);
+        };
         self.new_approval_id(*approval_id)?;
         let request = RechargeRequested {
             recharge_id: *recharge_id,
             approval_id: *approval_id,
             customer_id: *customer_id,
             book,
-            amount: positive("amount", *amount)?,
+            amount,
             method: *method,
-            reference: text_field("reference", reference)?,
+            reference,
         };
-        let approval = self.approval_request(
+        let proposal = Proposal::ConfirmRecharge { recharge_id: *recharge_id };
+        let mut events = vec![Event::new(EventPayload::RechargeRequested(request))];
+        events.extend(self.routed_approval_request(
             *approval_id,
             book,
             ApprovalKind::Recharge,
-            Proposal::ConfirmRecharge { recharge_id: *recharge_id },
-        );
-        Ok(vec![Event::new(EventPayload::RechargeRequested(request)), approval])
+            proposal,
+            action,
+            levels,
+        ));
+        Ok(events)
     }
 
     fn request_recharge_reversal(
@@ -230,19 +258,51 @@ impl Decider<'_> {
         Ok(vec![self.approval_request(*approval_id, recharge.book, ApprovalKind::RechargeReversal, proposal)])
     }
 
-    fn grant_coupon(&self, customer_id: &OrgId, amount: &Amount, reason: &String) -> Result<Vec<Event>, DomainError> {
+    fn grant_coupon(
+        &self,
+        customer_id: &OrgId,
+        amount: &Amount,
+        reason: &String,
+        approval_id: &ApprovalId,
+    ) -> Result<Vec<Event>, DomainError> {
         let (_, book) = self.customer_for(*customer_id, Permission::CouponsWrite)?;
         if self.command.actor.org_id == *customer_id {
             return Err(DomainError::forbidden("customers do not grant themselves coupons"));
         }
+        let coupon = self.coupon_granted(*customer_id, book, *amount, reason)?;
+        // The approval decision point: above the book's threshold, the coupon waits.
+        if let Some(levels) = self.approval_levels(book, ApprovalAction::Coupon, Some(*amount)) {
+            self.new_approval_id(*approval_id)?;
+            let reason = prose_field("reason", reason)?;
+            let proposal = Proposal::GrantCoupon { customer_id: *customer_id, amount: *amount, reason };
+            return Ok(self.routed_approval_request(
+                *approval_id,
+                book,
+                ApprovalKind::Coupon,
+                proposal,
+                ApprovalAction::Coupon,
+                levels,
+            ));
+        }
+        Ok(vec![coupon])
+    }
+
+    /// A coupon booked: granted at once, or once approved.
+    pub(super) fn coupon_granted(
+        &self,
+        customer_id: OrgId,
+        book: OrgId,
+        amount: Amount,
+        reason: &str,
+    ) -> Result<Event, DomainError> {
         let payload = EventPayload::CouponGranted(CouponGranted {
-            customer_id: *customer_id,
+            customer_id,
             book,
-            amount: positive("amount", *amount)?,
+            amount: positive("amount", amount)?,
             reason: prose_field("reason", reason)?,
         });
-        let posting = self.wallet_posting("coupon", book, *customer_id, *amount);
-        Ok(vec![self.booked(payload, &[posting])?])
+        let posting = self.wallet_posting("coupon", book, customer_id, amount);
+        self.booked(payload, &[posting])
     }
 
     fn withdraw(
@@ -273,10 +333,19 @@ impl Decider<'_> {
                     route: *route,
                 };
                 let proposal = Proposal::PayWithdrawal { withdrawal_id: *withdrawal_id };
-                Ok(vec![
-                    Event::new(EventPayload::WithdrawalRequested(request)),
-                    self.approval_request(*approval_id, book, ApprovalKind::Withdrawal, proposal),
-                ])
+                // Money leaving: always approved (the policy decides by whom).
+                let action = ApprovalAction::Withdrawal;
+                let levels = self.approval_levels(book, action, Some(amount)).unwrap_or_else(default_levels);
+                let mut events = vec![Event::new(EventPayload::WithdrawalRequested(request))];
+                events.extend(self.routed_approval_request(
+                    *approval_id,
+                    book,
+                    ApprovalKind::Withdrawal,
+                    proposal,
+                    action,
+                    levels,
+                ));
+                Ok(events)
             }
         }
     }

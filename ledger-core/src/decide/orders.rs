@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
+use crate::approval_policy::ApprovalAction;
 use crate::command::{OrderCommand, OrderItemRequest, ORDER_ITEMS_MAX, PERIODS_MAX};
 use crate::error::DomainError;
 use crate::event::*;
-use crate::ids::{InviteCode, OrgId, ProductId};
+use crate::ids::{ApprovalId, InviteCode, OrgId, ProductId};
 use crate::journal::Posting;
 use crate::money::{checked_mul, round_half_up, Amount, MoneyError, Rate};
 use crate::org::{OrgKind, SaleMode};
@@ -159,7 +160,9 @@ impl Decider<'_> {
                 let reason = if by_customer { CancelReason::ByCustomer } else { CancelReason::ByAdmin };
                 Ok(vec![Event::new(EventPayload::OrderCancelled(OrderCancelled { order_id: *order_id, reason }))])
             }
-            C::RefundOrder { order_id, amount, penalty, reason } => self.refund(*order_id, *amount, *penalty, reason),
+            C::RefundOrder { order_id, amount, penalty, reason, approval_id } => {
+                self.refund(*order_id, *amount, *penalty, reason, *approval_id)
+            }
             C::ChargeUsage { usage_id, customer_id, product_id, quantity, period_from, period_to } => {
                 let (_, seller) = self.customer_for(*customer_id, Permission::UsageCharge)?;
                 if self.command.actor.org_id == *customer_id {
@@ -345,8 +348,37 @@ impl Decider<'_> {
         amount: Amount,
         penalty: Amount,
         reason: &str,
+        approval_id: ApprovalId,
     ) -> Result<Vec<Event>, DomainError> {
         let order = self.seller_order(order_id, Permission::OrdersRefund)?;
+        let events = self.refund_events(order_id, amount, penalty, reason)?;
+        // The approval decision point: above the book's threshold, the refund waits.
+        let action = ApprovalAction::Refund;
+        if let Some(levels) = self.approval_levels(order.seller_id, action, Some(amount)) {
+            self.new_approval_id(approval_id)?;
+            let proposal = Proposal::RefundOrder { order_id, amount, penalty, reason: prose_field("reason", reason)? };
+            return Ok(self.routed_approval_request(
+                approval_id,
+                order.seller_id,
+                ApprovalKind::Refund,
+                proposal,
+                action,
+                levels,
+            ));
+        }
+        Ok(events)
+    }
+
+    /// A refund booked, at once or once approved: the order must still be refundable by
+    /// `amount`.
+    pub(super) fn refund_events(
+        &self,
+        order_id: crate::ids::OrderId,
+        amount: Amount,
+        penalty: Amount,
+        reason: &str,
+    ) -> Result<Vec<Event>, DomainError> {
+        let order = self.state.orders.get(&order_id).ok_or_else(|| DomainError::not_found("order", order_id))?;
         if !matches!(order.status, OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::PartiallyRefunded) {
             return Err(order_state_error(order, "refund"));
         }

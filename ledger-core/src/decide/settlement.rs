@@ -2,6 +2,7 @@
 
 use chrono::NaiveDate;
 
+use crate::approval_policy::{default_levels, ApprovalAction};
 use crate::command::SettlementCommand;
 use crate::error::DomainError;
 use crate::event::*;
@@ -137,12 +138,10 @@ impl Decider<'_> {
         }
         self.new_approval_id(approval_id)?;
         let proposal = Proposal::PaySettlement { settlement_id };
-        Ok(vec![self.approval_request(
-            approval_id,
-            settlement.statement.book,
-            ApprovalKind::SettlementPayment,
-            proposal,
-        )])
+        // Money leaving: always approved (the policy decides by whom).
+        let (book, action) = (settlement.statement.book, ApprovalAction::SettlementPayment);
+        let levels = self.approval_levels(book, action, None).unwrap_or_else(default_levels);
+        Ok(self.routed_approval_request(approval_id, book, ApprovalKind::SettlementPayment, proposal, action, levels))
     }
 
     /// The effect of an approved settlement payment: the issuing book clears the counterparty's

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
+use crate::approval_policy::{default_levels, ApprovalAction};
 use crate::chart::{codes, Account, AccountCode, AccountType};
 use crate::command::SetupCommand;
 use crate::error::DomainError;
@@ -51,8 +52,8 @@ impl Decider<'_> {
                 };
                 self.set_rate(event, *approval_id)
             }
-            C::CreatePromotion { promotion_id, book, name, rates, valid_from, valid_to } => {
-                self.create_promotion(promotion_id, book, name, rates, valid_from, valid_to)
+            C::CreatePromotion { promotion_id, book, name, rates, valid_from, valid_to, approval_id } => {
+                self.create_promotion(promotion_id, book, name, rates, valid_from, valid_to, *approval_id)
             }
             C::CreateInviteCode { code, book, promotion_id, salesperson } => {
                 self.create_invite_code(code, book, promotion_id, salesperson)
@@ -118,6 +119,7 @@ impl Decider<'_> {
         rates: &BTreeMap<ProductId, Rate>,
         valid_from: &NaiveDate,
         valid_to: &NaiveDate,
+        approval_id: ApprovalId,
     ) -> Result<Vec<Event>, DomainError> {
         self.book_for(*book, Permission::PricesWrite)?;
         if self.state.promotions.contains_key(promotion_id) {
@@ -141,7 +143,32 @@ impl Decider<'_> {
             valid_from: *valid_from,
             valid_to: *valid_to,
         };
-        Ok(vec![Event::new(EventPayload::PromotionCreated(event))])
+        // The approval decision point: a promotion with any rate below cost always waits.
+        let below_cost =
+            rates.iter().any(|(product, rate)| self.cost_rate(*book, *product).is_some_and(|cost| *rate < cost));
+        if below_cost {
+            self.new_approval_id(approval_id)?;
+            let action = ApprovalAction::PromotionBelowCost;
+            let levels = self.approval_levels(*book, action, None).unwrap_or_else(default_levels);
+            let proposal = Proposal::CreatePromotion(event);
+            return Ok(self.routed_approval_request(
+                approval_id,
+                *book,
+                ApprovalKind::Promotion,
+                proposal,
+                action,
+                levels,
+            ));
+        }
+        Ok(vec![self.promotion_created(event)?])
+    }
+
+    /// A promotion created: at once, or once approved (its id still free).
+    pub(super) fn promotion_created(&self, event: PromotionCreated) -> Result<Event, DomainError> {
+        if self.state.promotions.contains_key(&event.promotion_id) {
+            return Err(DomainError::AlreadyExists { what: "promotion", id: event.promotion_id.to_string() });
+        }
+        Ok(Event::new(EventPayload::PromotionCreated(event)))
     }
 
     fn create_invite_code(
@@ -322,18 +349,20 @@ impl Decider<'_> {
     fn set_rate(&self, event: RateSet, approval_id: ApprovalId) -> Result<Vec<Event>, DomainError> {
         self.book_for(event.book, Permission::PricesWrite)?;
         self.check_rate(&event)?;
-        if self.needs_special_rate_approval(&event) {
-            if self.state.approvals.contains_key(&approval_id) {
-                return Err(DomainError::AlreadyExists { what: "approval", id: approval_id.to_string() });
-            }
-            let request = ApprovalRequested {
+        // The approval decision point: a price below cost, in any scope, always waits.
+        if let Some(action) = self.below_cost(&event) {
+            self.new_approval_id(approval_id)?;
+            let levels = self.approval_levels(event.book, action, None).unwrap_or_else(default_levels);
+            let book = event.book;
+            let proposal = Proposal::SetRate(event);
+            return Ok(self.routed_approval_request(
                 approval_id,
-                book: event.book,
-                kind: ApprovalKind::SpecialRate,
-                requested_by: self.command.actor.principal_id,
-                proposal: Proposal::SetRate(event),
-            };
-            return Ok(vec![Event::new(EventPayload::ApprovalRequested(request))]);
+                book,
+                ApprovalKind::SpecialRate,
+                proposal,
+                action,
+                levels,
+            ));
         }
         Ok(vec![Event::new(EventPayload::RateSet(event))])
     }
@@ -367,12 +396,20 @@ impl Decider<'_> {
             .ok_or_else(|| DomainError::invalid_field("scope", "no such child reseller or customer of this book"))
     }
 
-    /// 特殊折扣: a customer rate below what the seller itself pays needs finance's approval.
-    fn needs_special_rate_approval(&self, event: &RateSet) -> bool {
-        if !matches!(event.scope, RateScope::Customer(_)) {
-            return false;
+    /// 特殊折扣: a rate below what the book itself pays for the product today, to the public, a
+    /// customer or a child reseller, is a sale below cost: the policy's action for its scope.
+    /// (A cost not known yet, a product without its supplier rate or a reseller without its
+    /// parent's rate, cannot be sold below: nothing is sold without it.)
+    fn below_cost(&self, event: &RateSet) -> Option<ApprovalAction> {
+        let cost = self.cost_rate(event.book, event.product_id)?;
+        if event.rate >= cost {
+            return None;
         }
-        self.cost_rate(event.book, event.product_id).is_some_and(|cost| event.rate < cost)
+        Some(match event.scope {
+            RateScope::Public => ApprovalAction::PublicRateBelowCost,
+            RateScope::Customer(_) => ApprovalAction::CustomerRateBelowCost,
+            RateScope::Reseller(_) => ApprovalAction::ResellerRateBelowCost,
+        })
     }
 
     /// The rate of list at which `book` buys `product` today, if it is known.

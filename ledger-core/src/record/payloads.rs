@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use super::wire::{wire_enum, wire_struct, Reader, Sink, Wire, Writer};
 use super::RecordError;
+use crate::approval_policy::{ApprovalAction, ApprovalRule};
 use crate::chart::{Account, AccountCode, AccountType, Side};
 use crate::event::*;
 use crate::ids::*;
@@ -108,6 +109,9 @@ event_tags! {
     UserCreated = 39,
     TokenRevoked = 40,
     // 41..=59 are left to the event types of the parallel branches of issue 9.
+    ApprovalPolicySet = 50,
+    ApprovalRouted = 51,
+    ApprovalLevelGranted = 52,
     OnlineRechargeRequested = 60,
     RoleDefined = 41,
     CustomerOwnerSet = 42,
@@ -147,6 +151,23 @@ wire_enum!(ApprovalKind {
     SpecialRate = 3,
     SettlementPayment = 4,
     Invoice = 5,
+    Coupon = 6,
+    Refund = 7,
+    Promotion = 8,
+});
+wire_enum!(ApprovalAction {
+    OfflineRecharge = 0,
+    TransferRecharge = 1,
+    Coupon = 2,
+    Withdrawal = 3,
+    Refund = 4,
+    PublicRateBelowCost = 5,
+    CustomerRateBelowCost = 6,
+    ResellerRateBelowCost = 7,
+    PromotionBelowCost = 8,
+    CreditLimitRaise = 9,
+    ManualJournalEntry = 10,
+    SettlementPayment = 11,
 });
 wire_enum!(CancelReason { ByCustomer = 0, ByAdmin = 1, TimedOut = 2 });
 wire_enum!(OrgKind { Platform = 0, Reseller = 1, Customer = 2, Supplier = 3 });
@@ -441,6 +462,23 @@ impl Wire for Proposal {
                 customer_id.put(writer);
                 amount.put(writer);
             }
+            Proposal::GrantCoupon { customer_id, amount, reason } => {
+                writer.u8(6);
+                customer_id.put(writer);
+                amount.put(writer);
+                reason.put(writer);
+            }
+            Proposal::RefundOrder { order_id, amount, penalty, reason } => {
+                writer.u8(7);
+                order_id.put(writer);
+                amount.put(writer);
+                penalty.put(writer);
+                reason.put(writer);
+            }
+            Proposal::CreatePromotion(promotion) => {
+                writer.u8(8);
+                promotion.put(writer);
+            }
         }
     }
 
@@ -457,6 +495,18 @@ impl Wire for Proposal {
                 customer_id: Wire::take(reader)?,
                 amount: Wire::take(reader)?,
             },
+            6 => Proposal::GrantCoupon {
+                customer_id: Wire::take(reader)?,
+                amount: Wire::take(reader)?,
+                reason: Wire::take(reader)?,
+            },
+            7 => Proposal::RefundOrder {
+                order_id: Wire::take(reader)?,
+                amount: Wire::take(reader)?,
+                penalty: Wire::take(reader)?,
+                reason: Wire::take(reader)?,
+            },
+            8 => Proposal::CreatePromotion(Wire::take(reader)?),
             other => return Err(reader.invalid_at(start, format!("unknown Proposal tag {other}"))),
         })
     }
@@ -485,6 +535,7 @@ wire_struct!(PricedItem {
     supplier_rate,
     levels,
 });
+wire_struct!(ApprovalRule { action, above, levels });
 wire_struct!(StatementLine { position, date, account, debit, credit });
 wire_struct!(CloseCertificate {
     book,
@@ -584,3 +635,6 @@ wire_struct!(UserCreated { user_id, org_id, name, email, phone, roles, created_b
 wire_struct!(TokenRevoked { principal_id, org_id, reason, revoked_by });
 wire_struct!(RoleDefined { org_id, role, permissions });
 wire_struct!(CustomerOwnerSet { customer_id, book, owner_id });
+wire_struct!(ApprovalPolicySet { book, rules });
+wire_struct!(ApprovalRouted { approval_id, action, levels });
+wire_struct!(ApprovalLevelGranted { approval_id, level, decided_by, comment });

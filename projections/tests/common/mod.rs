@@ -13,6 +13,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use commands::testing::setup_world;
 use commands::{Request, Writer, WriterConfig, WriterHandle};
 use event_log::{AsyncLog, LogAppend, LogRead, PostgresReader, PostgresStore, SqliteReader, SqliteStore};
+use ledger_core::approval_policy::{ApprovalAction, ApprovalRule};
 use ledger_core::command::OrderItemRequest;
 use ledger_core::event::{RechargeMethod, WithdrawalRoute};
 use ledger_core::ids::*;
@@ -389,6 +390,11 @@ pub async fn grow_world(handle: &WriterHandle) -> World {
         }),
     )
     .await;
+    // R2's approval policy: a transfer recharge waits for finance, then admin.
+    let levels = vec![BTreeSet::from([Role::Finance]), BTreeSet::from([Role::Admin])];
+    let rule = ApprovalRule { action: ApprovalAction::TransferRecharge, above: None, levels };
+    let policy = CommandBody::Approval(ApprovalCommand::SetApprovalPolicy { book: r2, rules: vec![rule] });
+    must(handle, &world.example.r2_admin.clone(), policy).await;
     let customer = world.customers[0].clone();
     let user_id = UserId(customer.actor.principal_id.0);
     let body = CommandBody::Access(AccessCommand::IssueToken {
@@ -467,22 +473,32 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
         }
         2 => {
             let approval_id = world.id();
+            // R2's policy: a transfer waits for finance, then admin (two levels).
+            let two_levels = customer.seller == world.example.r2 && random.chance(50);
             let request = CommandBody::Money(MoneyCommand::RequestRecharge {
                 recharge_id: world.id(),
                 approval_id,
                 customer_id: customer.id,
                 amount: random.cents(5_000, 200_000),
-                method: RechargeMethod::Offline,
+                method: if two_levels { RechargeMethod::Transfer } else { RechargeMethod::Offline },
                 reference: "bank slip".into(),
             });
             let mut steps = vec![(customer.seller_sales.clone(), request)];
-            if random.chance(80) {
+            let deciders = if two_levels {
+                vec![customer.seller_finance.clone(), customer.seller_admin.clone()]
+            } else {
+                vec![customer.seller_finance.clone()]
+            };
+            for decider in deciders {
+                if !random.chance(80) {
+                    break;
+                }
                 let decide = CommandBody::Approval(ApprovalCommand::DecideApproval {
                     approval_id,
                     grant: random.chance(70),
                     comment: None,
                 });
-                steps.push((customer.seller_finance.clone(), decide));
+                steps.push((decider, decide));
             }
             steps
         }
@@ -531,6 +547,7 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
                 amount,
                 penalty,
                 reason: "unsubscribe".into(),
+                approval_id: world.id(),
             });
             vec![(customer.seller_admin.clone(), body)]
         }
@@ -586,6 +603,7 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
                     customer_id: customer.id,
                     amount: random.cents(100, 2_000),
                     reason: "promo".into(),
+                    approval_id: world.id(),
                 });
                 return vec![(customer.seller_sales.clone(), body)];
             }
