@@ -35,6 +35,7 @@ fn coupon(world: &ledger_core::testing::WorkedExample, reason: &str) -> Request 
         customer_id: world.customer,
         amount: Amount::parse("5.00").unwrap(),
         reason: reason.to_owned(),
+        expires_on: None,
     });
     Request::with_key(command(&world.r2_sales, body), &format!("coupon-{reason}"))
 }

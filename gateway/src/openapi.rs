@@ -287,7 +287,7 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             "amount" | "total" | "paid" | "refunded" | "balance" | "available" | "pending" | "debit" | "credit"
             | "revenue" | "discounts" | "cost" | "gross_profit" | "recharges" | "refunds" | "receivable" | "payable"
             | "invoiceable" | "list_price" | "unit_price" | "price" | "margin" | "running_balance" | "total_debit"
-            | "total_credit" | "penalty" | "refund",
+            | "total_credit" | "penalty" | "refund" | "cash" | "voucher" | "expired",
         ) => json!({ "type": "string", "pattern": DECIMAL }),
         (
             _,
@@ -296,7 +296,7 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             | "order_id" | "requested_by" | "decided_by" | "user_id" | "token_id" | "requested_by_token"
             | "decided_by_token" | "issued_by" | "revoked_by" | "batch_id" | "issuer_id" | "distributor_id"
             | "invoice_id" | "last_order_id",
-        ) if !matches!(owner, "MovementBody" | "CouponGrantedBody") => {
+        ) if !matches!(owner, "MovementBody" | "CouponGrantedBody" | "ExpiredCoupon") => {
             json!({ "type": "string", "format": "uuid" })
         }
         _ => return None,

@@ -211,7 +211,10 @@ payloads!(
     TokenRevoked,
     UsageCharged,
     UserCreated,
+    VoucherExpired,
+    VoucherGranted,
     WithdrawalPaid,
+    WithdrawalRequested,
 );
 
 /// The events a committed command appended, by payload type.

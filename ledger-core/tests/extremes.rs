@@ -297,6 +297,7 @@ impl World {
                         customer_id: customer,
                         amount,
                         reason: "edge".into(),
+                        expires_on: None,
                     }),
                 ))
             }
@@ -339,6 +340,8 @@ impl World {
                     customer_id: customer,
                     amount,
                     route,
+                    channel: None,
+                    offline_withdrawal_id: self.fresh(),
                 });
                 return Some((r2_finance, body));
             }
@@ -504,13 +507,17 @@ fn the_reported_outages_are_refusals() {
     assert!(refused.to_string().contains("pending recharges"), "{refused}");
 
     // A large coupon, twice: the wallet would pass AMOUNT_MAX.
-    let coupon =
-        CommandBody::Money(MoneyCommand::GrantCoupon { customer_id: customer, amount: near, reason: "edge".into() });
+    let coupon = CommandBody::Money(MoneyCommand::GrantCoupon {
+        customer_id: customer,
+        amount: near,
+        reason: "edge".into(),
+        expires_on: None,
+    });
     w.ledger.given(&r2_sales, coupon.clone());
     let refused = w.ledger.execute(&r2_sales, coupon).unwrap_err();
     assert_eq!((refused.code(), refused.field()), ("limit_exceeded", Some("amount")));
     assert!(refused.to_string().contains("wallet balance"), "{refused}");
-    assert_eq!(w.ledger.state.wallet(customer).balance, near);
+    assert_eq!(w.ledger.state.wallet(customer).voucher, near, "a coupon is voucher credit");
 
     // The ledger goes on: a one-month order is placed and paid.
     let order_id = w.place_order();
@@ -534,6 +541,7 @@ fn a_books_posted_total_stops_at_its_limit() {
             customer_id: customer,
             amount: Amount::MAX,
             reason: "fill".into(),
+            expires_on: None,
         });
         if let Err(error) = w.ledger.execute(&r2_sales, coupon) {
             break error;

@@ -76,8 +76,12 @@ fn world_log() -> Vec<RecordedEvent> {
         trade_number: TradeNumber::try_from("2026011522002".to_owned()).unwrap(),
     };
     ledger(&mut world, &r2_finance, paid.into());
-    let coupon =
-        MoneyCommand::GrantCoupon { customer_id: world.customer, amount: amount("20.00"), reason: "welcome".into() };
+    let coupon = MoneyCommand::GrantCoupon {
+        customer_id: world.customer,
+        amount: amount("20.00"),
+        reason: "welcome".into(),
+        expires_on: None,
+    };
     ledger(&mut world, &r2_sales, coupon.into());
     let rejected = MoneyCommand::RequestRecharge {
         recharge_id: id(210),
@@ -135,6 +139,8 @@ fn world_log() -> Vec<RecordedEvent> {
         customer_id: world.customer,
         amount: amount("30.00"),
         route: WithdrawalRoute::Offline,
+        channel: None,
+        offline_withdrawal_id: id(302),
     };
     ledger(&mut world, &customer, withdraw.into());
     ledger(&mut world, &r2_finance, decide_approval(301, true, Some("paid by bank")));
@@ -258,7 +264,16 @@ fn world_log() -> Vec<RecordedEvent> {
     };
     ledger(&mut world, &customer, invoice.into());
     ledger(&mut world, &r2_finance, decide_approval(951, true, None));
+    let expiring = MoneyCommand::GrantCoupon {
+        customer_id: world.customer,
+        amount: amount("5.00"),
+        reason: "this month".into(),
+        expires_on: Some(date("2026-02-01")),
+    };
+    ledger(&mut world, &r2_sales, expiring.into());
     world.ledger.today = date("2026-03-01");
+    let expire = MoneyCommand::ExpireVouchers { customer_id: world.customer };
+    ledger(&mut world, &r2_finance, expire.into());
     let statement = SettlementCommand::IssueSettlementStatement {
         settlement_id: id(900),
         book: world.platform,
@@ -509,7 +524,8 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
             customer_id: id(5),
             book: id(4),
             amount: amount("30.00"),
-            route: WithdrawalRoute::Offline,
+            route: if full { WithdrawalRoute::Original } else { WithdrawalRoute::Offline },
+            channel: maybe(full, text("alipay")),
         }),
         EventPayload::UsageCharged(UsageCharged {
             usage_id: id(500),
@@ -678,6 +694,41 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         amount: amount("950.00"),
         reference: text("checkout 7"),
     }));
+    let slices = |full: bool| {
+        let mut slices =
+            vec![VoucherSlice { coupon: 70, expires_on: maybe(full, date("2027-01-01")), amount: amount("20.00") }];
+        if full {
+            slices.push(VoucherSlice { coupon: u64::MAX, expires_on: None, amount: amount("5.00") });
+        }
+        slices
+    };
+    payloads.push(EventPayload::VoucherGranted(VoucherGranted {
+        customer_id: id(5),
+        book: id(4),
+        amount: amount("500.00"),
+        reason: text("welcome 代金券"),
+        expires_on: maybe(full, date("2027-01-01")),
+    }));
+    payloads.push(EventPayload::VoucherRedeemed(VoucherRedeemed {
+        customer_id: id(5),
+        book: id(4),
+        source_id: id::<OrderId>(800).0,
+        slices: slices(full),
+        amount: amount(if full { "25.00" } else { "20.00" }),
+    }));
+    payloads.push(EventPayload::VoucherReturned(VoucherReturned {
+        customer_id: id(5),
+        book: id(4),
+        order_id: id(800),
+        slices: slices(full),
+        amount: amount(if full { "25.00" } else { "20.00" }),
+    }));
+    payloads.push(EventPayload::VoucherExpired(VoucherExpired {
+        customer_id: id(5),
+        book: id(4),
+        slices: slices(full),
+        amount: amount(if full { "25.00" } else { "20.00" }),
+    }));
     payloads
 }
 
@@ -799,7 +850,8 @@ fn assert_round_trip(event: &RecordedEvent) {
 fn the_corpus_covers_every_event_type_from_the_world_and_by_hand() {
     // The world's flows alone produce every event type; the hand-built records do too, each
     // with its optional fields present and absent.
-    assert_eq!(missing_types(&world_log()), Vec::<&str>::new());
+    // Coupons of older logs only (read, never written: a coupon is a `VoucherGranted` now).
+    assert_eq!(missing_types(&world_log()), vec!["CouponGranted"]);
     assert_eq!(missing_types(&built_by_hand(true)), Vec::<&str>::new());
     assert_eq!(missing_types(&built_by_hand(false)), Vec::<&str>::new());
     assert_eq!(missing_types(&corpus()), Vec::<&str>::new());

@@ -107,6 +107,10 @@ event_tags! {
     UserCreated = 39,
     TokenRevoked = 40,
     // 41..=59 are left to the event types of the parallel branches of issue 9.
+    VoucherGranted = 45,
+    VoucherRedeemed = 46,
+    VoucherReturned = 47,
+    VoucherExpired = 48,
     OnlineRechargeRequested = 60,
 }
 
@@ -117,6 +121,8 @@ pub const OLDER_LAYOUTS: &[(&str, u16)] = &[
     ("SettlementStatementIssued", 1),
     // v1 had no user, expiry or admin mark (`TokenIssuedV1::upcast`).
     ("TokenIssued", 1),
+    // v1 named no channel (`WithdrawalPaidV1::upcast`).
+    ("WithdrawalPaid", 1),
 ];
 
 /// An older layout's payload, upcast; `None` when `schema_version` is the current one.
@@ -131,6 +137,9 @@ fn take_older_payload(
                 .map(|statement| EventPayload::SettlementStatementIssued(statement.upcast())),
         ),
         ("TokenIssued", 1) => Some(TokenIssuedV1::take(reader).map(|token| EventPayload::TokenIssued(token.upcast()))),
+        ("WithdrawalPaid", 1) => {
+            Some(WithdrawalPaidV1::take(reader).map(|paid| EventPayload::WithdrawalPaid(paid.upcast())))
+        }
         _ => None,
     }
 }
@@ -483,7 +492,9 @@ wire_struct!(OrderRefunded {
     fully_refunded,
 });
 wire_struct!(WithdrawalRequested { withdrawal_id, approval_id, customer_id, book, amount, route });
-wire_struct!(WithdrawalPaid { withdrawal_id, customer_id, book, amount, route });
+wire_struct!(WithdrawalPaid { withdrawal_id, customer_id, book, amount, route, channel });
+// Schema v1's layout, read only (`OLDER_LAYOUTS`).
+wire_struct!(WithdrawalPaidV1 { withdrawal_id, customer_id, book, amount, route });
 wire_struct!(UsageCharged { usage_id, customer_id, seller_id, item, total, period_from, period_to });
 wire_struct!(SubscriptionRenewed { renewal_id, order_id, customer_id, seller_id, items, total, new_end, renewed_by });
 wire_struct!(SerialPackagePriced { days, list_price });
@@ -537,3 +548,8 @@ wire_struct!(TokenIssued {
 wire_struct!(TokenIssuedV1 { principal_id, org_id, roles, label, token_hash, issued_by });
 wire_struct!(UserCreated { user_id, org_id, name, email, phone, roles, created_by });
 wire_struct!(TokenRevoked { principal_id, org_id, reason, revoked_by });
+wire_struct!(VoucherSlice { coupon, expires_on, amount });
+wire_struct!(VoucherGranted { customer_id, book, amount, reason, expires_on });
+wire_struct!(VoucherRedeemed { customer_id, book, source_id, slices, amount });
+wire_struct!(VoucherReturned { customer_id, book, order_id, slices, amount });
+wire_struct!(VoucherExpired { customer_id, book, slices, amount });

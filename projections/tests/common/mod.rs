@@ -568,6 +568,8 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
                 customer_id: customer.id,
                 amount,
                 route,
+                channel: None,
+                offline_withdrawal_id: world.id(),
             });
             let mut steps = vec![(customer.actor.clone(), body)];
             if route == WithdrawalRoute::Offline && random.chance(70) {
@@ -586,6 +588,7 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
                     customer_id: customer.id,
                     amount: random.cents(100, 2_000),
                     reason: "promo".into(),
+                    expires_on: None,
                 });
                 return vec![(customer.seller_sales.clone(), body)];
             }
