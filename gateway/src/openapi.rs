@@ -35,7 +35,7 @@ pub async fn openapi() -> Json<Value> {
         catalog::create_promotion, catalog::create_invite_code, catalog::open_account,
         money::request_recharge, money::get_recharge, money::request_reversal, money::list_approvals, money::get_approval,
         money::approve, money::reject, money::grant_coupon, money::get_coupon, money::withdraw,
-        money::get_withdrawal,
+        money::get_withdrawal, money::expire_vouchers,
         orders::place_order, orders::list_orders, orders::get_order, orders::pay_order, orders::fulfil_order,
         orders::cancel_order, orders::refund_order, orders::renew_order, orders::charge_usage,
         finance::balance, finance::invoiceable, finance::trial_balance, finance::ledger, finance::account_balances,

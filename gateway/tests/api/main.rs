@@ -25,3 +25,4 @@ mod postgres;
 mod registry;
 mod settlements;
 mod tenancy;
+mod vouchers;
