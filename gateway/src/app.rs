@@ -28,7 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{generate_token, token_hash, Caller, TokenCache};
+use crate::auth::{generate_token, token_hash, Caller, TokenCache, WrittenPositions};
 use crate::config::{ConfigError, Secret, Settings};
 use crate::distribution::DistributionError;
 use crate::metrics::Metrics;
@@ -120,6 +120,7 @@ impl Application {
             log,
             settings: settings.clone(),
             tokens: TokenCache::default(),
+            written: WrittenPositions::default(),
             metrics,
             notifier,
             operations,
@@ -204,6 +205,7 @@ pub fn router(state: SharedState) -> Router {
     crate::routes::ops::routes()
         .merge(crate::routes::orgs::routes())
         .merge(crate::routes::users::routes())
+        .merge(crate::routes::roles::routes())
         .merge(crate::routes::catalog::routes())
         .merge(crate::routes::money::routes())
         .merge(crate::routes::orders::routes())
@@ -503,7 +505,8 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
     let user_id = UserId(uuid::Uuid::now_v7());
     let body = CommandBody::Access(AccessCommand::SetAdminToken { principal_id, user_id, token_hash: hash.clone() });
     submit(body, "bootstrap-admin-token").await.map_err(StartError::Bootstrap)?;
-    state.tokens.insert(hash, Caller { actor, user_id: Some(user_id), expires_at: None });
+    let permissions = ledger_core::permissions::resolve(&actor.roles, |_| None);
+    state.tokens.insert(hash, Caller { actor, permissions, user_id: Some(user_id), expires_at: None });
     if generated {
         write_admin_token(&state.settings.data_dir, &token)?;
         // Printed once, on purpose: the operator has no other way to learn it (besides the file).

@@ -12,6 +12,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use ledger_core::ids::{OrgId, PrincipalId, UserId};
 use ledger_core::org::{Actor, Role};
+use ledger_core::permissions::{self, Permission, PermissionSet};
 use projections::ReadModels;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -73,20 +74,54 @@ impl TokenCache {
     }
 }
 
+/// Read-your-writes per token: the position of the last command each token had committed
+/// through this instance. A request of that token waits (at most `READ_WAIT_MAX`) until the read
+/// models hold it, so whatever it reads next (a GET, or the read a command's handler makes before
+/// it submits) reflects its own writes without asking for `min_position`.
+#[derive(Clone, Default)]
+pub struct WrittenPositions {
+    positions: Arc<RwLock<HashMap<PrincipalId, u64>>>,
+}
+
+impl WrittenPositions {
+    /// The last position `token` wrote, if this instance committed one for it.
+    pub fn of(&self, token: PrincipalId) -> Option<u64> {
+        self.positions.read().expect("written positions lock").get(&token).copied()
+    }
+
+    /// Records that `token` wrote at `position`; `applied` (what the read models are known to
+    /// hold) lets a full map drop the entries that need no wait any more.
+    pub fn wrote(&self, token: PrincipalId, position: u64, applied: u64) {
+        let mut positions = self.positions.write().expect("written positions lock");
+        if positions.len() >= TOKEN_CACHE_MAX {
+            positions.retain(|_, written| *written > applied);
+            if positions.len() >= TOKEN_CACHE_MAX {
+                positions.clear();
+            }
+        }
+        let written = positions.entry(token).or_default();
+        *written = position.max(*written);
+    }
+}
+
 /// The authenticated caller of a request: the token's actor (its org, its id as the principal,
-/// its roles), the person it acts for, and until when.
+/// its roles), what those roles allow in its org, the person it acts for, and until when.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub actor: Actor,
-    /// None only for tokens issued before users (each its own person).
+    /// The roles' permissions, the org's own definitions of them included.
+    pub permissions: PermissionSet,
+    /// None only for tokens issued before users.
     pub user_id: Option<UserId>,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Caller {
-    /// A caller the gateway acts as itself (a payment channel's notification), not a token.
+    /// A caller the gateway acts as itself (a payment channel's notification), not a token:
+    /// its roles' default permissions.
     pub fn internal(actor: Actor) -> Caller {
-        Caller { actor, user_id: None, expires_at: None }
+        let permissions = permissions::resolve(&actor.roles, |_| None);
+        Caller { actor, permissions, user_id: None, expires_at: None }
     }
 
     pub fn org_id(&self) -> OrgId {
@@ -103,23 +138,33 @@ impl Caller {
         self.actor.has(Role::SuperAdmin)
     }
 
-    /// Holds one of `roles`, or `admin` / `super_admin`.
-    pub fn has_any(&self, roles: &[Role]) -> bool {
-        self.actor.has_any(roles)
-    }
-
     /// Staff of its org: any role but `customer` alone.
     pub fn is_staff(&self) -> bool {
         self.actor.roles.iter().any(|role| *role != Role::Customer)
     }
 
-    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if self.has_any(roles) {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.permissions.contains(permission)
+    }
+
+    /// A 403 naming the permission the caller lacks.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.can(permission) {
             Ok(())
         } else {
-            let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
-            Err(ApiError::Forbidden(format!("needs one of the roles admin, {}", names.join(", "))))
+            Err(ApiError::Forbidden(format!("needs the permission {permission}")))
         }
+    }
+
+    /// Data scope: staff without `customers.all` see only the customers their person owns.
+    pub fn sees_every_customer(&self) -> bool {
+        self.can(Permission::CustomersAll)
+    }
+
+    /// Whether the caller, as staff of the customer's seller, may see a customer owned by
+    /// `owner` (the customer itself and the `super_admin` are the callers' concern).
+    pub fn in_scope(&self, owner: Option<UserId>) -> bool {
+        self.sees_every_customer() || (self.user_id.is_some() && owner == self.user_id)
     }
 }
 
@@ -156,7 +201,8 @@ pub async fn authenticate(headers: &HeaderMap, tokens: &TokenCache, read: &ReadM
                 return Err(ApiError::Unauthorized(Unauthenticated::Revoked));
             }
             let actor = Actor::new(principal.org_id, principal.principal_id, principal.roles.iter().copied());
-            let caller = Caller { actor, user_id: principal.user_id, expires_at: principal.expires_at };
+            let permissions = permissions_of(read, &actor).await?;
+            let caller = Caller { actor, permissions, user_id: principal.user_id, expires_at: principal.expires_at };
             tokens.insert(hash, caller.clone());
             caller
         }
@@ -165,6 +211,17 @@ pub async fn authenticate(headers: &HeaderMap, tokens: &TokenCache, read: &ReadM
         return Err(ApiError::Unauthorized(Unauthenticated::Expired));
     }
     Ok(caller)
+}
+
+/// What `actor`'s roles allow: the org's definitions are read only when a role is definable.
+pub async fn permissions_of(read: &ReadModels, actor: &Actor) -> Result<PermissionSet, ApiError> {
+    if !actor.roles.iter().any(|role| role.definable()) {
+        return Ok(permissions::resolve(&actor.roles, |_| None));
+    }
+    let defined = read.roles(actor.org_id).await?;
+    Ok(permissions::resolve(&actor.roles, |role| {
+        defined.iter().find(|definition| definition.role == role).map(|definition| definition.permissions)
+    }))
 }
 
 #[cfg(test)]

@@ -507,6 +507,7 @@ mod tests {
             name: name.to_owned(),
             parent_id: None,
             currency: ledger_core::money::Currency::CNY,
+            owner_id: None,
         }
     }
 

@@ -17,6 +17,7 @@
 //! writes are the deciders' (`ledger-core`); the gateway checks tenancy on reads only, because
 //! the read models serve every tenant.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -31,6 +31,7 @@ pub async fn openapi() -> Json<Value> {
         orgs::me, orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::issue_token,
         users::create_user, users::list_users, users::get_user, users::issue_user_token, users::list_tokens,
         users::get_token, users::revoke_token,
+        roles::list_permissions, roles::list_roles, roles::define_role, roles::set_owner,
         catalog::create_product, catalog::list_products, catalog::get_product, catalog::set_supplier_rate, catalog::set_rate,
         catalog::create_promotion, catalog::create_invite_code, catalog::open_account,
         money::request_recharge, money::get_recharge, money::request_reversal, money::list_approvals, money::get_approval,

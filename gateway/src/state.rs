@@ -21,7 +21,7 @@ use projections::{ConsumerProgress, ReadModels};
 use rsa::RsaPublicKey;
 use tokio::sync::watch;
 
-use crate::auth::{Caller, TokenCache};
+use crate::auth::{Caller, TokenCache, WrittenPositions};
 use crate::config::{Clock, Settings};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -92,6 +92,8 @@ pub struct AppState {
     pub log: AsyncLog<AnyReader>,
     pub settings: Arc<Settings>,
     pub tokens: TokenCache,
+    /// Each token's last committed position here: its next request waits for it.
+    pub written: WrittenPositions,
     pub metrics: Arc<Metrics>,
     pub notifier: Notifier,
     /// Every command answered, accepted or refused (`crate::operation_log`).
@@ -147,6 +149,7 @@ impl AppState {
         operation.user_id = caller.user_id.map(|user| user.0);
         self.operations.record(operation, *self.writer.committed().borrow());
         let committed = result?;
+        self.written.wrote(caller.token_id(), committed.position, self.read.applied());
         if !committed.replayed {
             self.notifier.notify_all(&committed.events);
         }
@@ -209,6 +212,8 @@ payloads!(
     SubscriptionRenewed,
     TokenIssued,
     TokenRevoked,
+    RoleDefined,
+    CustomerOwnerSet,
     UsageCharged,
     UserCreated,
     VoucherExpired,

@@ -11,6 +11,7 @@ use crate::event::{RechargeMethod, WithdrawalRoute};
 use crate::ids::*;
 use crate::money::{Amount, Currency, Quantity, Rate, UnitPrice};
 use crate::org::{Actor, DistributorTier, OrgKind, Role, SaleMode};
+use crate::permissions::Permission;
 use crate::pricing::RateScope;
 use crate::rules::{PartyRef, PostingRule};
 
@@ -396,6 +397,19 @@ pub enum AccessCommand {
         reason: Option<String>,
     },
 
+    /// Defines (or redefines) one of an org's roles as a set of permissions.
+    DefineRole {
+        org_id: OrgId,
+        role: Role,
+        permissions: BTreeSet<Permission>,
+    },
+
+    /// Names the person (a user of the customer's seller) who owns a customer.
+    SetCustomerOwner {
+        customer_id: OrgId,
+        owner_id: UserId,
+    },
+
     /// The deployment's admin token, issued by the deployment itself (the actor is the new
     /// token's own principal): the first, at bootstrap, for a new user `Administrator`; later its
     /// replacement (`kboss admin rotate-token`), for the same user, revoking the one it replaces.
@@ -412,6 +426,8 @@ impl AccessCommand {
             AccessCommand::CreateUser { .. } => "create_user",
             AccessCommand::IssueToken { .. } => "issue_token",
             AccessCommand::RevokeToken { .. } => "revoke_token",
+            AccessCommand::DefineRole { .. } => "define_role",
+            AccessCommand::SetCustomerOwner { .. } => "set_customer_owner",
             AccessCommand::SetAdminToken { .. } => "set_admin_token",
         }
     }

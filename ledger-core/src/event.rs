@@ -17,6 +17,7 @@ use crate::ids::*;
 use crate::journal::Entry;
 use crate::money::{Amount, Rate, SignedAmount, Total, UnitPrice};
 use crate::org::{Actor, DistributorTier, Org, Role, SaleMode};
+use crate::permissions::Permission;
 use crate::pricing::{PricedItem, RateScope};
 use crate::rules::{PartyRef, PostingRule};
 
@@ -202,6 +203,25 @@ pub struct TokenRevoked {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub revoked_by: PrincipalId,
+}
+
+/// An org's definition of a role: a custom one, or its version of `finance`, `sales` or
+/// `operations` (schema v1). It replaces the previous definition whole.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RoleDefined {
+    pub org_id: OrgId,
+    pub role: Role,
+    pub permissions: BTreeSet<Permission>,
+}
+
+/// The person (a user of the seller) who owns a customer: staff whose roles lack
+/// `customers.all` act for and read only the customers they own (schema v1). A customer opened
+/// by a person is theirs until this says otherwise.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CustomerOwnerSet {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub owner_id: UserId,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -806,6 +826,8 @@ event_payloads! {
     UserCreated(UserCreated) = 1,
     TokenRevoked(TokenRevoked) = 1,
     OnlineRechargeRequested(OnlineRechargeRequested) = 1,
+    RoleDefined(RoleDefined) = 1,
+    CustomerOwnerSet(CustomerOwnerSet) = 1,
     VoucherGranted(VoucherGranted) = 1,
     VoucherRedeemed(VoucherRedeemed) = 1,
     VoucherReturned(VoucherReturned) = 1,

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod log;
 pub mod money;
 pub mod org;
+pub mod permissions;
 pub mod pricing;
 pub mod record;
 pub mod rules;

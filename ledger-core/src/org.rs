@@ -62,8 +62,9 @@ pub struct Org {
     pub sale_mode: SaleMode,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
+/// A role a user holds and a token carries: a built-in one, or one its org defined
+/// (`crate::permissions`). Written as its name: `finance`, `auditor`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub enum Role {
     /// The platform's reader of every book.
     SuperAdmin,
@@ -72,10 +73,16 @@ pub enum Role {
     Sales,
     Operations,
     Customer,
+    /// A role an org defined (`PUT /v1/orgs/{id}/roles/{name}`).
+    Custom(RoleName),
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
+    /// The built-in roles, in their order.
+    pub const BUILT_IN: [Role; 6] =
+        [Role::SuperAdmin, Role::Admin, Role::Finance, Role::Sales, Role::Operations, Role::Customer];
+
+    pub fn as_str(&self) -> &str {
         match self {
             Role::SuperAdmin => "super_admin",
             Role::Admin => "admin",
@@ -83,7 +90,129 @@ impl Role {
             Role::Sales => "sales",
             Role::Operations => "operations",
             Role::Customer => "customer",
+            Role::Custom(name) => name.as_str(),
         }
+    }
+
+    pub fn is_built_in(self) -> bool {
+        !matches!(self, Role::Custom(_))
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    /// A built-in role's name, or a custom role's (see [`RoleName`]).
+    fn from_str(text: &str) -> Result<Role, String> {
+        Ok(match text {
+            "super_admin" => Role::SuperAdmin,
+            "admin" => Role::Admin,
+            "finance" => Role::Finance,
+            "sales" => Role::Sales,
+            "operations" => Role::Operations,
+            "customer" => Role::Customer,
+            _ => Role::Custom(RoleName::new(text)?),
+        })
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Role, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        // Refused as serde refuses an unknown word of a closed set, so that a caller is told the
+        // choices (the gateway answers it as a 422 naming the field).
+        const CHOICES: &[&str] = &[
+            "super_admin",
+            "admin",
+            "finance",
+            "sales",
+            "operations",
+            "customer",
+            "a role the org defined (a lowercase letter, then up to 31 lowercase letters, digits or _)",
+        ];
+        text.parse().map_err(|_| serde::de::Error::unknown_variant(&text, CHOICES))
+    }
+}
+
+impl schemars::JsonSchema for Role {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Role".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A built-in role (super_admin, admin, finance, sales, operations, customer) or a role its org defined.",
+            "type": "string",
+            "pattern": ROLE_NAME_PATTERN,
+        })
+    }
+}
+
+/// The longest name of a custom role.
+pub const ROLE_NAME_MAX: usize = 32;
+/// What a role's name looks like: a lowercase letter, then lowercase letters, digits or `_`.
+pub const ROLE_NAME_PATTERN: &str = "^[a-z][a-z0-9_]{0,31}$";
+
+/// A custom role's name: 1 to [`ROLE_NAME_MAX`] characters matching [`ROLE_NAME_PATTERN`], and
+/// not a built-in role's. Kept inline so that a `Role` stays `Copy`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RoleName {
+    len: u8,
+    bytes: [u8; ROLE_NAME_MAX],
+}
+
+impl RoleName {
+    pub fn new(text: &str) -> Result<RoleName, String> {
+        let valid = !text.is_empty()
+            && text.len() <= ROLE_NAME_MAX
+            && text.as_bytes()[0].is_ascii_lowercase()
+            && text.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_');
+        if !valid {
+            return Err(format!(
+                "a role is a lowercase letter then up to {} lowercase letters, digits or '_', not {text:?}",
+                ROLE_NAME_MAX - 1
+            ));
+        }
+        if Role::BUILT_IN.iter().any(|role| role.as_str() == text) {
+            return Err(format!("{text:?} is a built-in role"));
+        }
+        let mut bytes = [0; ROLE_NAME_MAX];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        Ok(RoleName { len: text.len() as u8, bytes })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).expect("checked ASCII")
+    }
+}
+
+impl PartialOrd for RoleName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RoleName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::fmt::Debug for RoleName {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{:?}", self.as_str())
     }
 }
 

@@ -12,7 +12,8 @@ use crate::event::*;
 use crate::ids::*;
 use crate::journal::{DebitCredit, Entry};
 use crate::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
-use crate::org::{DistributorTier, Org, OrgKind, Role};
+use crate::org::{Actor, DistributorTier, Org, OrgKind, Role};
+use crate::permissions::{self, PermissionSet};
 use crate::pricing::{PricedItem, RateScope, RateWindow};
 use crate::rules::RuleSet;
 
@@ -341,6 +342,11 @@ pub struct State {
     /// The deployment's admin token (`KBOSS_ADMIN_TOKEN`), the one `SetAdminToken` replaces.
     #[serde(default)]
     pub deployment_admin: Option<PrincipalId>,
+    /// The roles orgs defined (custom ones, and their versions of finance, sales, operations).
+    /// No `serde(default)`: a snapshot from before roles and owners is not read, the log is.
+    pub role_definitions: HashMap<(OrgId, Role), PermissionSet>,
+    /// Each customer's owner: a user of its seller (data scope without `customers.all`).
+    pub customer_owners: HashMap<OrgId, UserId>,
     pub last_position: u64,
 }
 
@@ -378,12 +384,19 @@ impl Default for State {
             token_hashes: HashSet::new(),
             users: HashMap::new(),
             deployment_admin: None,
+            role_definitions: HashMap::new(),
+            customer_owners: HashMap::new(),
             last_position: 0,
         }
     }
 }
 
 impl State {
+    /// What an actor's roles allow in its org, the org's own definitions of them included.
+    pub fn permissions_of(&self, actor: &Actor) -> PermissionSet {
+        permissions::resolve(&actor.roles, |role| self.role_definitions.get(&(actor.org_id, role)).copied())
+    }
+
     /// The person behind a principal (maker-checker compares persons, not tokens).
     pub fn person_of(&self, principal_id: PrincipalId) -> Person {
         match self.principals.get(&principal_id).and_then(|principal| principal.user_id) {

@@ -143,6 +143,9 @@ fn an_expired_voucher_cannot_be_spent_and_is_booked_out() {
     let finance = world.r2_finance.clone();
     let expire = CommandBody::Money(MoneyCommand::ExpireVouchers { customer_id: world.customer });
     assert_eq!(refused(world.ledger.decide(&customer, expire.clone())).code(), "forbidden");
+    // Booking vouchers out is the permission `vouchers.expire`, finance's by default, not sales'.
+    let by_sales = refused(world.ledger.decide(&world.r2_sales, expire.clone()));
+    assert_eq!(by_sales, DomainError::forbidden("needs the permission vouchers.expire"));
     let events = world.ledger.decide(&finance, expire.clone()).unwrap();
     assert_eq!(types(&events), ["VoucherExpired"]);
     world.ledger.given(&finance, expire.clone());

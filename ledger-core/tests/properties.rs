@@ -34,7 +34,8 @@ use ledger_core::invariants::violations;
 use ledger_core::journal::{book_posting, Posting};
 use ledger_core::log::replay;
 use ledger_core::money::{Amount, Currency, Quantity, Rate, SignedAmount, UnitPrice};
-use ledger_core::org::{Actor, DistributorTier, OrgKind, Role, SaleMode};
+use ledger_core::org::{Actor, DistributorTier, OrgKind, Role, RoleName, SaleMode};
+use ledger_core::permissions::Permission;
 use ledger_core::pricing::RateScope;
 use ledger_core::rules::{builtin_kind_amounts, default_rules, LinearSum, PartyRef, PostingRule, RuleLine, RuleSet};
 use ledger_core::state::{Decision, Order, OrderStatus, RechargeStatus, WithdrawalStatus};
@@ -1851,6 +1852,18 @@ impl World {
             token_hash,
         });
         self.exec(&by, body).expect("an admin issues a token in its own book");
+        // A custom role (read-only auditors), and a customer of the book given to the new person:
+        // no balance moves, and the staff the other steps act as keep every customer in scope.
+        if dice.chance(30) {
+            let role = Role::Custom(RoleName::new("auditor").expect("a valid role name"));
+            let permissions = BTreeSet::from([Permission::LedgerRead, Permission::ExportsRead]);
+            let define = AccessCommand::DefineRole { org_id: book, role, permissions };
+            self.exec(&by, CommandBody::Access(define)).expect("an admin defines a role of its own book");
+        }
+        if let Some(customer) = self.books[&book].customers.first().copied().filter(|_| dice.chance(30)) {
+            let owner = AccessCommand::SetCustomerOwner { customer_id: customer, owner_id: UserId(principal_id.0) };
+            self.exec(&by, CommandBody::Access(owner)).expect("an admin gives a customer to a person of its book");
+        }
         if dice.chance(50) {
             let revoke = AccessCommand::RevokeToken { principal_id, reason: Some("left".into()) };
             self.exec(&by, CommandBody::Access(revoke)).expect("an admin revokes a token of its own book");

@@ -14,7 +14,8 @@ use ledger_core::event::*;
 use ledger_core::ids::*;
 use ledger_core::journal::{Entry, Line};
 use ledger_core::money::{Amount, Currency, Quantity, Rate, SignedAmount, Total, UnitPrice};
-use ledger_core::org::{Actor, DistributorTier, Org, OrgKind, Role, SaleMode};
+use ledger_core::org::{Actor, DistributorTier, Org, OrgKind, Role, RoleName, SaleMode};
+use ledger_core::permissions::Permission;
 use ledger_core::pricing::{PricedItem, RateScope, RateSource, WaterfallLevel};
 use ledger_core::record::{self, decode, encode, RecordError, EVENT_TAGS, HEADER_BYTES, RECORD_FORMAT};
 use ledger_core::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
@@ -186,6 +187,14 @@ fn world_log() -> Vec<RecordedEvent> {
     };
     ledger(&mut world, &r2_admin, token.into());
     ledger(&mut world, &r2_admin, AccessCommand::RevokeToken { principal_id: id(4090), reason: None }.into());
+    let auditor = AccessCommand::DefineRole {
+        org_id: world.r2,
+        role: Role::Custom(RoleName::new("auditor").unwrap()),
+        permissions: [Permission::LedgerRead, Permission::ExportsRead].into(),
+    };
+    ledger(&mut world, &r2_admin, auditor.into());
+    let owner = AccessCommand::SetCustomerOwner { customer_id: world.customer, owner_id: id(4095) };
+    ledger(&mut world, &r2_admin, owner.into());
     let account = SetupCommand::OpenAccount {
         book: world.r2,
         code: "6052".into(),
@@ -694,6 +703,15 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         amount: amount("950.00"),
         reference: text("checkout 7"),
     }));
+    let role = if full { Role::Custom(RoleName::new("auditor_2").unwrap()) } else { Role::Sales };
+    let permissions: BTreeSet<Permission> =
+        if full { [Permission::LedgerRead, Permission::ExportsRead].into() } else { BTreeSet::new() };
+    payloads.push(EventPayload::RoleDefined(RoleDefined { org_id: id(4), role, permissions }));
+    payloads.push(EventPayload::CustomerOwnerSet(CustomerOwnerSet {
+        customer_id: id(5),
+        book: id(4),
+        owner_id: id(41),
+    }));
     let slices = |full: bool| {
         let mut slices =
             vec![VoucherSlice { coupon: 70, expires_on: maybe(full, date("2027-01-01")), amount: amount("20.00") }];
@@ -1062,7 +1080,7 @@ fn the_header_refuses_other_formats_unknown_types_and_versions_without_a_layout(
     };
     assert_eq!(patched(0, &[1]), RecordError { offset: 0, reason: "record format 1, expected 2".into() });
     assert_eq!(patched(25, &0u16.to_le_bytes()).offset, 25);
-    assert_eq!(patched(25, &41u16.to_le_bytes()).reason, "unknown event type tag 41");
+    assert_eq!(patched(25, &200u16.to_le_bytes()).reason, "unknown event type tag 200");
     assert_eq!(
         patched(27, &1u16.to_le_bytes()).offset,
         27,

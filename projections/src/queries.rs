@@ -11,7 +11,7 @@ use ledger_core::chart::{AccountCode, AccountType, Side};
 use ledger_core::event::StatementLine;
 use ledger_core::ids::{ApprovalId, OrderId, OrgId, PrincipalId, SettlementId, UserId};
 use ledger_core::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
-use ledger_core::org::OrgKind;
+use ledger_core::org::{OrgKind, Role};
 use serde::de::DeserializeOwned;
 
 use crate::projection::balances::{NO_PARTY, RECHARGE, REQUESTED, WITHDRAWAL};
@@ -20,9 +20,19 @@ use crate::sql::{signed_from_minor, Row, SqlValue, Statement};
 use crate::views::*;
 use crate::{ReadError, ReadModels};
 
-const ORG: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs WHERE org_id = $1";
+/// A customer's owner: the one `CustomerOwnerSet` named, else the person who opened it.
+macro_rules! org_owner {
+    () => {
+        "COALESCE(rm_orgs.owner_id, (SELECT t.user_id FROM rm_tokens t WHERE t.principal_id = rm_orgs.opened_by))"
+    };
+}
+const ORG_OWNER: &str = org_owner!();
+const ORG: &str =
+    concat!("SELECT org_id, kind, name, parent_id, currency, ", org_owner!(), " FROM rm_orgs WHERE org_id = $1");
+const ROLES: &str = "SELECT role, permissions, defined_by, defined_at, position FROM rm_roles WHERE org_id = $1
+     ORDER BY role";
 /// Every organisation that keeps a book (its chart was opened), in the order they were created.
-const BOOKS: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs
+const BOOKS: &str = "SELECT org_id, kind, name, parent_id, currency, NULL FROM rm_orgs
      WHERE org_id IN (SELECT DISTINCT book FROM rm_accounts) ORDER BY position, org_id";
 const TOKEN_COLUMNS: &str = "t.principal_id, t.org_id, t.roles, t.label, t.user_id, u.name, t.expires_at,
      t.issued_at, t.issued_by, t.revoked_at, t.revoked_by, t.revoke_reason, t.deployment_admin, t.position";
@@ -41,10 +51,15 @@ const ACCOUNT_TYPE: &str = "SELECT account_type FROM rm_accounts WHERE book = $1
 const LEDGER_COLUMNS: &str =
     "position, entry_idx, line_idx, entry_date, account, party, debit, credit, event_type, rule_id, rule_version, pair";
 const ORDER_COLUMNS: &str = "order_id, customer_id, seller_id, status, total, paid, refunded, items, placed_on, placed_position, invite_code, salesperson";
-const ORDER_FILTER: &str =
+/// `$8`: the customers one user owns only (data scope), when not null.
+const ORDER_FILTER: &str = concat!(
     "(CAST($1 AS TEXT) IS NULL OR seller_id = $1) AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2)
        AND (CAST($3 AS TEXT) IS NULL OR status = $3) AND (CAST($4 AS TEXT) IS NULL OR placed_on >= $4)
-       AND (CAST($5 AS TEXT) IS NULL OR placed_on <= $5) AND placed_position < $6";
+       AND (CAST($5 AS TEXT) IS NULL OR placed_on <= $5) AND placed_position < $6
+       AND (CAST($8 AS TEXT) IS NULL OR customer_id IN (SELECT org_id FROM rm_orgs WHERE ",
+    org_owner!(),
+    " = $8))"
+);
 const ORDER_HISTORY: &str =
     "SELECT order_id, status, at, position FROM rm_order_history WHERE order_id = $1 ORDER BY position";
 const SERIAL_KPI: &str = "SELECT SUBSTR(day, 1, 7), package_days, CAST(SUM(codes_issued) AS BIGINT),
@@ -65,7 +80,7 @@ const SETTLEMENT_LINES: &str = "SELECT line_no, position, entry_date, account, d
 const INVOICEABLE: &str = "SELECT amount FROM rm_invoiceable WHERE customer_id = $1";
 const ACCOUNT_BALANCES: &str = "SELECT account, party, debit, credit FROM rm_balances WHERE book = $1";
 /// Every org a line of the book names as its party, in the order the orgs were opened.
-const BOOK_PARTIES: &str = "SELECT org_id, kind, name, parent_id, currency FROM rm_orgs
+const BOOK_PARTIES: &str = "SELECT org_id, kind, name, parent_id, currency, NULL FROM rm_orgs
      WHERE org_id IN (SELECT DISTINCT party FROM rm_balances WHERE book = $1) ORDER BY position, org_id";
 const JOURNAL_EVENTS: &str = "SELECT position, event_hash, order_id, reference FROM rm_journal_events
      WHERE book = $1 AND position >= $2 AND position <= $3 ORDER BY position";
@@ -75,7 +90,7 @@ const PRODUCTS: &str =
 
 const MOVEMENT_COLUMNS: &str = "kind, movement_id, customer_id, book, amount, channel, reference, status, approval_id,
          trade_number, requested_at, requested_position, booked_position, reversed_position, reversal_reason";
-const ORG_COLUMNS: &str = "org_id, kind, name, parent_id, currency, position";
+const ORG_COLUMNS: &str = "org_id, kind, name, parent_id, currency, owner, position";
 
 const LEDGER_CURSOR_PREFIX: &str = "l1.";
 const ORG_CURSOR_PREFIX: &str = "g1.";
@@ -142,6 +157,23 @@ impl ReadModels {
     pub async fn org(&self, id: OrgId) -> Result<Option<OrgView>, ReadError> {
         let rows = self.rows(ORG, vec![SqlValue::text(id)]).await?;
         rows.first().map(org_view).transpose()
+    }
+
+    /// The roles `org` defined, by name.
+    pub async fn roles(&self, org: OrgId) -> Result<Vec<RoleView>, ReadError> {
+        let rows = self.rows(ROLES, vec![SqlValue::text(org)]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RoleView {
+                    role: parsed(row.text(0)?, |text| text.parse::<Role>())?,
+                    permissions: serde_json::from_str(row.text(1)?)
+                        .map_err(|error| ReadError::Corrupt(format!("role permissions: {error}")))?,
+                    defined_by: row.parse(2)?,
+                    defined_at: row.timestamp(3)?,
+                    position: row.position(4)?,
+                })
+            })
+            .collect()
     }
 
     /// Every organisation that keeps a book, in the order they were created.
@@ -332,6 +364,7 @@ impl ReadModels {
             query.to.map_or(SqlValue::Null, SqlValue::date),
             SqlValue::Integer(before),
             SqlValue::Integer(limit as i64 + 1),
+            optional_text(query.customer_owner),
         ];
         let page = format!(
             "SELECT {ORDER_COLUMNS} FROM rm_orders WHERE {ORDER_FILTER} ORDER BY placed_position DESC LIMIT $7"
@@ -585,6 +618,9 @@ impl ReadModels {
         if let Some(parent) = query.parent_id {
             filter.push(format!("parent_id = {}", parameters.bind(SqlValue::text(parent))));
         }
+        if let Some(owner) = query.owner_id {
+            filter.push(format!("(kind <> 'customer' OR owner = {})", parameters.bind(SqlValue::text(owner))));
+        }
         if let Some(name) = &query.name {
             let pattern = format!("%{}%", like_escaped(&name.to_ascii_lowercase()));
             filter.push(format!("LOWER(name) LIKE {} ESCAPE '\\'", parameters.bind(SqlValue::Text(pattern))));
@@ -597,7 +633,8 @@ impl ReadModels {
         filter.push(format!("position > {}", parameters.bind(SqlValue::Integer(after))));
         let limit_parameter = parameters.bind(SqlValue::Integer(limit as i64 + 1));
         let sql = format!(
-            "SELECT {ORG_COLUMNS} FROM rm_orgs WHERE {} ORDER BY position LIMIT {limit_parameter}",
+            "SELECT {ORG_COLUMNS} FROM (SELECT rm_orgs.*, {ORG_OWNER} AS owner FROM rm_orgs) o
+             WHERE {} ORDER BY position LIMIT {limit_parameter}",
             filter.join(" AND ")
         );
         let rows = self.rows_dynamic(sql, parameters.0).await?;
@@ -606,7 +643,7 @@ impl ReadModels {
         let mut last = 0;
         for row in rows.iter().take(limit) {
             items.push(org_view(row)?);
-            last = row.position(5)?;
+            last = row.position(6)?;
         }
         Ok(Page { items, next_cursor: more.then(|| format!("{ORG_CURSOR_PREFIX}{last}")) })
     }
@@ -752,6 +789,7 @@ fn org_view(row: &Row) -> Result<OrgView, ReadError> {
         name: row.text(2)?.to_owned(),
         parent_id: row.parse_optional(3)?,
         currency: parsed(row.text(4)?, Currency::parse)?,
+        owner_id: row.parse_optional(5)?,
     })
 }
 

@@ -11,6 +11,7 @@ use ledger_core::ids::{
 };
 use ledger_core::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use ledger_core::org::{DistributorTier, OrgKind, Role};
+use ledger_core::permissions::PermissionSet;
 use ledger_core::pricing::PricedItem;
 use serde::Serialize;
 
@@ -28,6 +29,9 @@ pub struct OrgView {
     pub name: String,
     pub parent_id: Option<OrgId>,
     pub currency: Currency,
+    /// A customer's owner (a user of its seller): named by `CustomerOwnerSet`, else the person
+    /// who opened it; none for other orgs and for customers opened by a token before users.
+    pub owner_id: Option<UserId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -163,6 +167,8 @@ pub struct OrderQuery {
     pub status: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
+    /// The orders of the customers this user owns only (data scope without `customers.all`).
+    pub customer_owner: Option<UserId>,
     pub cursor: Option<String>,
     /// At most [`ORDER_PAGE_MAX`].
     pub limit: usize,
@@ -336,8 +342,21 @@ pub struct OrgQuery {
     pub parent_id: Option<OrgId>,
     /// A part of the name, matched without regard to ASCII case.
     pub name: Option<String>,
+    /// Of the customers, those this user owns only (data scope without `customers.all`);
+    /// other kinds of org are not filtered by it.
+    pub owner_id: Option<UserId>,
     pub cursor: Option<String>,
     pub limit: usize,
+}
+
+/// A role an org defined.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoleView {
+    pub role: Role,
+    pub permissions: PermissionSet,
+    pub defined_by: PrincipalId,
+    pub defined_at: DateTime<Utc>,
+    pub position: u64,
 }
 
 /// A wallet movement that is not an order: a recharge, a withdrawal or a coupon.

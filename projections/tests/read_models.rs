@@ -599,8 +599,16 @@ async fn ledger_pages_cover_every_line_once(live: &ReadModels, state: &State, wo
 }
 
 async fn orders_page_through_every_order_once(live: &ReadModels, state: &State) {
-    let mut query =
-        OrderQuery { seller: None, customer_id: None, status: None, from: None, to: None, cursor: None, limit: 4 };
+    let mut query = OrderQuery {
+        seller: None,
+        customer_id: None,
+        status: None,
+        from: None,
+        to: None,
+        customer_owner: None,
+        cursor: None,
+        limit: 4,
+    };
     let mut seen = Vec::new();
     loop {
         let page = live.orders(&query).await.unwrap();
@@ -620,6 +628,7 @@ async fn orders_page_through_every_order_once(live: &ReadModels, state: &State) 
             status: Some(status.into()),
             from: None,
             to: None,
+            customer_owner: None,
             cursor: None,
             limit: 500,
         };

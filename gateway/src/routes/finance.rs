@@ -53,7 +53,7 @@ async fn readable_customer(state: &SharedState, caller: &Caller, text: &str) -> 
     let org = org.ok_or(ApiError::NotFound { what: "customer" })?;
     let reaches = caller.is_super_admin()
         || org.id == caller.org_id()
-        || (org.parent_id == Some(caller.org_id()) && caller.is_staff());
+        || (org.parent_id == Some(caller.org_id()) && caller.is_staff() && caller.in_scope(org.owner_id));
     if reaches {
         Ok(id)
     } else {

@@ -16,6 +16,7 @@ pub mod orders;
 pub mod orgs;
 pub mod payments;
 pub mod registry;
+pub mod roles;
 pub mod serial;
 pub mod settlements;
 pub mod users;
@@ -121,12 +122,20 @@ pub fn words<'de, D: Deserializer<'de>, E: DeserializeOwned>(deserializer: D) ->
         .map_err(serde::de::Error::custom)
 }
 
-/// The authenticated caller ([`crate::auth::authenticate`]).
+/// The authenticated caller ([`crate::auth::authenticate`]), allowed the route by
+/// [`crate::access`]'s table.
 impl FromRequestParts<SharedState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
-        crate::auth::authenticate(&parts.headers, &state.tokens, &state.read).await
+        let caller = crate::auth::authenticate(&parts.headers, &state.tokens, &state.read).await?;
+        let route = parts.extensions.get::<axum::extract::MatchedPath>().map(|path| path.as_str());
+        crate::access::check(&caller, &parts.method, route)?;
+        // Read-your-writes: the read models first catch up with this token's own last command.
+        if let Some(position) = state.written.of(caller.token_id()) {
+            state.read.wait_for(position, READ_WAIT_MAX).await?;
+        }
+        Ok(caller)
     }
 }
 

@@ -394,6 +394,9 @@ async fn readable_movement(
                 || (view.book == caller.org_id() && caller.is_staff())
         })
         .ok_or(ApiError::NotFound { what: kind })?;
+    if !super::orgs::customer_in_scope(state, caller, view.customer_id).await? {
+        return Err(ApiError::NotFound { what: kind });
+    }
     movement_body(state, view).await
 }
 

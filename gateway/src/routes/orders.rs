@@ -441,6 +441,9 @@ pub async fn get_order(
 ) -> Result<Read<OrderBody>, ApiError> {
     let order = state.read.order(parse::path_id("order", &id)?).await?;
     let order = order.filter(|order| sees_order(&caller, order)).ok_or(ApiError::NotFound { what: "order" })?;
+    if !super::orgs::customer_in_scope(&state, &caller, order.customer_id).await? {
+        return Err(ApiError::NotFound { what: "order" });
+    }
     Ok(Read(position, order_body(order, &caller)))
 }
 
@@ -494,6 +497,11 @@ pub async fn list_orders(
     let paging = Paging::new(&state, query.limit, query.cursor)?;
     let customer_id = query.customer_id.as_deref().map(|id| parse::id("customer_id", id)).transpose()?;
     let (seller, customer_id) = if caller.is_staff() {
+        if let Some(customer) = customer_id {
+            if !super::orgs::customer_in_scope(&state, &caller, customer).await? {
+                return Err(ApiError::NotFound { what: "customer" });
+            }
+        }
         (Some(caller.org_id()), customer_id)
     } else {
         if customer_id.is_some_and(|id| id != caller.org_id()) {
@@ -507,6 +515,7 @@ pub async fn list_orders(
         status: query.status.map(|status| OrderStatus::from(status).as_str().to_owned()),
         from: parse::optional_date("from", &query.from)?,
         to: parse::optional_date("to", &query.to)?,
+        customer_owner: if caller.is_staff() { super::orgs::scoped_owner(&caller) } else { None },
         cursor: paging.cursor.clone(),
         limit: paging.limit,
     };

@@ -46,6 +46,8 @@ pub struct Me {
     pub expires_at: Option<String>,
     /// The token's roles: its user's, or fewer.
     pub roles: Vec<String>,
+    /// What those roles allow in the org (`GET /v1/permissions`).
+    pub permissions: Vec<String>,
 }
 
 /// Who the token is: its org, person, roles and expiry.
@@ -74,6 +76,7 @@ pub async fn me(
             label,
             expires_at: caller.expires_at.map(|at| at.to_rfc3339()),
             roles: caller.actor.roles.iter().map(|role| role.as_str().to_owned()).collect(),
+            permissions: caller.permissions.names().into_iter().map(str::to_owned).collect(),
         },
     ))
 }
@@ -166,6 +169,8 @@ pub struct OrgBody {
     pub name: String,
     pub parent_id: Option<String>,
     pub currency: String,
+    /// A customer's owner (a user of its seller), if it has one.
+    pub owner_id: Option<String>,
 }
 
 impl From<OrgView> for OrgBody {
@@ -176,6 +181,7 @@ impl From<OrgView> for OrgBody {
             name: org.name,
             parent_id: org.parent_id.map(|id| id.to_string()),
             currency: org.currency.to_string(),
+            owner_id: org.owner_id.map(|id| id.to_string()),
         }
     }
 }
@@ -255,6 +261,7 @@ pub async fn list_orgs(
         kind: query.kind.map(OrgKind::from),
         parent_id,
         name: query.q.filter(|text| !text.is_empty()),
+        owner_id: scoped_owner(&caller),
         cursor: paging.cursor.clone(),
         limit: paging.limit,
     };
@@ -262,11 +269,35 @@ pub async fn list_orgs(
     Ok(Read(position, Page::of(page, paging, OrgBody::from)))
 }
 
+/// The owner a scoped caller's customer lists are filtered by: none for staff with
+/// `customers.all` (and the `super_admin`); for others their person (nobody, for a token from
+/// before users: it owns no customer).
+pub fn scoped_owner(caller: &Caller) -> Option<UserId> {
+    if caller.sees_every_customer() || caller.is_super_admin() {
+        None
+    } else {
+        Some(caller.user_id.unwrap_or(UserId(uuid::Uuid::nil())))
+    }
+}
+
+/// Data scope: whether the caller may see the customer `customer_id` as far as ownership goes
+/// (true for the customer itself, the `super_admin` and staff with `customers.all`; others must
+/// own it). Whose book it is, the caller checks apart.
+pub async fn customer_in_scope(state: &SharedState, caller: &Caller, customer_id: OrgId) -> Result<bool, ApiError> {
+    if caller.sees_every_customer() || caller.is_super_admin() || caller.org_id() == customer_id {
+        return Ok(true);
+    }
+    let owner = state.read.org(customer_id).await?.and_then(|org| org.owner_id);
+    Ok(caller.in_scope(owner))
+}
+
 /// An org the caller may see: its own, one of its parties (orgs whose parent it is), or any
 /// for the platform's `super_admin`. Anything else is not found.
 pub async fn visible_org(state: &SharedState, caller: &Caller, id: OrgId) -> Result<OrgView, ApiError> {
     let org = state.read.org(id).await?.ok_or(ApiError::NotFound { what: "org" })?;
-    let reaches = caller.is_super_admin() || org.id == caller.org_id() || org.parent_id == Some(caller.org_id());
+    let reaches = caller.is_super_admin()
+        || org.id == caller.org_id()
+        || (org.parent_id == Some(caller.org_id()) && (org.kind != OrgKind::Customer || caller.in_scope(org.owner_id)));
     if reaches {
         Ok(org)
     } else {
@@ -364,7 +395,8 @@ pub async fn issue(
     let committed = state.execute(caller, key, command).await?;
     let issued = committed.event::<ledger_core::event::TokenIssued>()?;
     let actor = ledger_core::org::Actor::new(issued.org_id, principal_id, issued.roles.iter().copied());
-    state.tokens.insert(hash, Caller { actor, user_id: issued.user_id, expires_at: issued.expires_at });
+    let permissions = crate::auth::permissions_of(&state.read, &actor).await?;
+    state.tokens.insert(hash, Caller { actor, permissions, user_id: issued.user_id, expires_at: issued.expires_at });
     Ok(TokenIssued {
         token,
         id: principal_id.to_string(),

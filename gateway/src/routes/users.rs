@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use ledger_core::event::{TokenRevoked, UserCreated};
 use ledger_core::ids::{OrgId, PrincipalId, UserId};
 use ledger_core::org::Role;
+use ledger_core::permissions::Permission;
 use ledger_core::{AccessCommand, CommandBody};
 use projections::{PrincipalView, UserView};
 use serde::{Deserialize, Serialize};
@@ -310,14 +311,15 @@ pub async fn revoke_token(
     ))
 }
 
-/// The caller manages `org_id`'s people: an `admin` of it or of its parent, or the platform's
-/// `super_admin`. A foreign org is not found; a visible one without the role is 403.
+/// The caller manages `org_id`'s people: with `users.read` in it or in its parent, or the
+/// platform's `super_admin`. A foreign org is not found; a visible one without the permission is
+/// 403.
 async fn manages(state: &SharedState, caller: &Caller, org_id: OrgId) -> Result<(), ApiError> {
     visible_org(state, caller, org_id).await?;
-    if caller.is_super_admin() || caller.actor.has(Role::Admin) {
+    if caller.is_super_admin() {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("the users of an org are managed by its admins".to_owned()))
+        caller.require(Permission::UsersRead)
     }
 }
 

@@ -260,15 +260,12 @@ async fn every_error_is_a_problem_saying_what_went_wrong() {
         )
     );
     assert_eq!(spoofed.body["field"], "name");
-    // A customer opening an org is forbidden, not told that a book is missing.
+    // A customer opening an org is forbidden (its role lacks the permission), not told that a
+    // book is missing.
     let opened = app.post("/v1/orgs", &world.customer_token, json!({ "kind": "customer", "name": "D" })).await;
     assert_eq!(
         problem(&opened),
-        (
-            403,
-            "forbidden".to_owned(),
-            "not allowed: a customer opens no organisations; the platform and resellers do".to_owned()
-        )
+        (403, "forbidden".to_owned(), "needs one of the permissions customers.write, orgs.write".to_owned())
     );
     app.stop().await;
 }

@@ -41,7 +41,7 @@ async fn a_replayed_key_answers_the_stored_result_only_to_a_caller_who_may_issue
     // another body too (rights first, then the key's conflict).
     let fresh = app.post_keyed("/v1/serial-codes/batches", &sales, "batch-2", batch.clone()).await;
     assert_eq!((fresh.status.as_u16(), fresh.code()), (403, "forbidden"));
-    assert_eq!(fresh.body["detail"], "not allowed: needs one of the roles admin, operations");
+    assert_eq!(fresh.body["detail"], "needs the permission serial_codes.issue");
     for body in [batch.clone(), json!({ "distributor_id": world.r1, "days": 30, "count": 4 })] {
         let replayed = app.post_keyed("/v1/serial-codes/batches", &sales, "batch-1", body).await;
         assert_eq!((replayed.status.as_u16(), &replayed.body), (403, &fresh.body), "{}", replayed.text);

@@ -16,7 +16,8 @@ use crate::command::AccessCommand;
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{OrgId, PrincipalId, UserId};
-use crate::org::{Org, OrgKind, Role};
+use crate::org::{Actor, Org, OrgKind, Role};
+use crate::permissions::Permission;
 use crate::state::{Person, Principal, State, User};
 
 use super::{optional_prose, optional_text, text_field, Decider};
@@ -72,7 +73,46 @@ impl Decider<'_> {
             C::SetAdminToken { principal_id, user_id, token_hash } => {
                 self.set_admin_token(*principal_id, *user_id, token_hash)
             }
+            C::DefineRole { org_id, role, permissions } => self.define_role(*org_id, *role, permissions),
+            C::SetCustomerOwner { customer_id, owner_id } => {
+                let (_, book) = self.customer_for(*customer_id, Permission::CustomersWrite)?;
+                if self.command.actor.org_id == *customer_id {
+                    return Err(DomainError::forbidden("a customer does not choose its owner"));
+                }
+                let owner = self.state.users.get(owner_id).filter(|user| user.org_id == book);
+                if owner.is_none() {
+                    return Err(DomainError::invalid_field("user_id", "must be a user of the customer's seller"));
+                }
+                let event = CustomerOwnerSet { customer_id: *customer_id, book, owner_id: *owner_id };
+                Ok(vec![Event::new(EventPayload::CustomerOwnerSet(event))])
+            }
         }
+    }
+
+    /// An org's role as a set of permissions: by whoever manages the org's users with
+    /// `roles.write`; never wider than what the actor holds itself (no one grants what they lack).
+    fn define_role(
+        &self,
+        org_id: OrgId,
+        role: Role,
+        permissions: &BTreeSet<Permission>,
+    ) -> Result<Vec<Event>, DomainError> {
+        let org = self.managed_org(org_id)?;
+        self.require(Permission::RolesWrite)?;
+        if !org.kind.keeps_book() {
+            return Err(DomainError::invalid_field("name", "only the platform and resellers define roles"));
+        }
+        if !role.definable() {
+            let reason = format!("{role} is a built-in role whose permissions are fixed");
+            return Err(DomainError::invalid_field("name", reason));
+        }
+        let held = self.permissions();
+        if let Some(permission) = permissions.iter().find(|permission| !held.contains(**permission)) {
+            let reason = format!("grants {permission}, which the caller does not hold");
+            return Err(DomainError::invalid_field("permissions", reason));
+        }
+        let event = RoleDefined { org_id, role, permissions: permissions.clone() };
+        Ok(vec![Event::new(EventPayload::RoleDefined(event))])
     }
 
     /// The org whose users and tokens the actor manages: its own, a child, or any for the
@@ -84,8 +124,8 @@ impl Decider<'_> {
         if !(super_admin || actor.org_id == org_id || org.parent_id == Some(actor.org_id)) {
             return Err(DomainError::not_found("org", org_id));
         }
-        if !super_admin && !actor.has(Role::Admin) {
-            return Err(DomainError::forbidden("needs the admin role"));
+        if !super_admin && !self.permissions().contains(Permission::UsersWrite) {
+            return Err(DomainError::forbidden("needs the permission users.write"));
         }
         Ok(org)
     }
@@ -134,7 +174,12 @@ impl Decider<'_> {
             OrgKind::Customer => &[Role::Customer],
             OrgKind::Supplier => &[],
         };
-        if let Some(role) = roles.iter().find(|role| !allowed.contains(role)) {
+        // A custom role is the org's own, once defined.
+        let holds = |role: &Role| match role {
+            Role::Custom(_) => self.state.role_definitions.contains_key(&(org.id, *role)),
+            role => allowed.contains(role),
+        };
+        if let Some(role) = roles.iter().find(|role| !holds(role)) {
             let reason = format!("{} is not a role of a {} org", role.as_str(), org.kind.as_str());
             return Err(DomainError::invalid_field("roles", reason));
         }
@@ -177,7 +222,7 @@ impl Decider<'_> {
             return Err(DomainError::invalid_field("roles", format!("the user does not hold {}", role.as_str())));
         }
         let actor = &self.command.actor;
-        let managing = self.is_platform_super_admin() || actor.has(Role::Admin);
+        let managing = self.is_platform_super_admin() || self.permissions().contains(Permission::UsersWrite);
         if !managing {
             if let Some(role) = roles.iter().find(|role| !actor.roles.contains(role)) {
                 let reason =
@@ -352,6 +397,23 @@ pub(super) fn token_issued(state: &mut State, event: &TokenIssued) {
     state.token_hashes.insert(event.token_hash.clone());
     if event.deployment_admin {
         state.deployment_admin = Some(event.principal_id);
+    }
+}
+
+pub(super) fn role_defined(state: &mut State, event: &RoleDefined) {
+    state.role_definitions.insert((event.org_id, event.role), event.permissions.iter().copied().collect());
+}
+
+pub(super) fn customer_owner_set(state: &mut State, event: &CustomerOwnerSet) {
+    state.customer_owners.insert(event.customer_id, event.owner_id);
+}
+
+/// A customer opened by a person (a user of its seller) is theirs.
+pub(super) fn customer_opened(state: &mut State, event: &OrgOpened, actor: &Actor) {
+    if event.org.kind == OrgKind::Customer {
+        if let Person::User(user_id) = state.person_of(actor.principal_id) {
+            state.customer_owners.insert(event.org.id, user_id);
+        }
     }
 }
 

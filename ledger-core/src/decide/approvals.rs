@@ -5,7 +5,7 @@
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::ApprovalId;
-use crate::org::Role;
+use crate::permissions::Permission;
 use crate::state::{Approval, Decision, InvoiceRequest, RechargeStatus, State, WithdrawalStatus};
 
 use super::{optional_prose, Decider};
@@ -19,7 +19,7 @@ impl Decider<'_> {
     ) -> Result<Vec<Event>, DomainError> {
         let approval = self.state.approvals.get(&approval_id).filter(|approval| self.reaches(approval.request.book));
         let approval = approval.ok_or_else(|| DomainError::not_found("approval", approval_id))?;
-        self.require_roles(&[Role::Finance])?;
+        self.require(Permission::ApprovalsDecide)?;
         if approval.decision != Decision::Pending {
             return Err(DomainError::ApprovalDecided { status: approval.decision.as_str() });
         }

@@ -25,8 +25,9 @@ use crate::ids::OrgId;
 use crate::journal::{book_posting, pair_intercompany_lines, Posting};
 use crate::limits::{self, Breach};
 use crate::money::{Amount, SignedAmount};
-use crate::org::{Org, OrgKind, Role};
-use crate::state::{Book, Decision, State};
+use crate::org::{Org, OrgKind};
+use crate::permissions::{Permission, PermissionSet};
+use crate::state::{Book, Decision, Person, State};
 
 pub use access::DEPLOYMENT_ADMIN_NAME;
 pub use orders::{order_shares, Share};
@@ -103,26 +104,31 @@ impl<'a> Decider<'a> {
         }
     }
 
-    /// The book `id`, which the actor must reach, with one of `roles` (admin always may).
-    pub fn book_for(&self, id: OrgId, roles: &[Role]) -> Result<&'a Book, DomainError> {
+    /// The book `id`, which the actor must reach, with `permission`.
+    pub fn book_for(&self, id: OrgId, permission: Permission) -> Result<&'a Book, DomainError> {
         let book =
             self.state.books.get(&id).filter(|_| self.reaches(id)).ok_or_else(|| DomainError::not_found("book", id))?;
-        self.require_roles(roles)?;
+        self.require(permission)?;
         Ok(book)
     }
 
-    pub fn require_roles(&self, roles: &[Role]) -> Result<(), DomainError> {
-        if self.command.actor.has_any(roles) {
+    /// What the actor's roles allow in its org (its org's definitions of them included).
+    pub fn permissions(&self) -> PermissionSet {
+        self.state.permissions_of(&self.command.actor)
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<(), DomainError> {
+        if self.permissions().contains(permission) {
             Ok(())
         } else {
-            let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
-            Err(DomainError::forbidden(format!("needs one of the roles admin, {}", names.join(", "))))
+            Err(DomainError::forbidden(format!("needs the permission {permission}")))
         }
     }
 
-    /// A customer the actor may act for: the customer itself (role `customer`), or staff of its
-    /// seller with one of `staff_roles`. Returns the customer and its seller's book id.
-    pub fn customer_for(&self, customer_id: OrgId, staff_roles: &[Role]) -> Result<(&'a Org, OrgId), DomainError> {
+    /// A customer the actor may act for with `permission`: the customer itself, or staff of its
+    /// seller, who without `customers.all` reach only the customers they own (another is not
+    /// found). Returns the customer and its seller's book id.
+    pub fn customer_for(&self, customer_id: OrgId, permission: Permission) -> Result<(&'a Org, OrgId), DomainError> {
         let customer = self
             .state
             .orgs
@@ -131,17 +137,22 @@ impl<'a> Decider<'a> {
             .ok_or_else(|| DomainError::not_found("customer", customer_id))?;
         let seller = customer.parent_id.expect("customers have a seller");
         let actor = &self.command.actor;
-        if actor.org_id == customer_id {
-            if actor.has(Role::Customer) || actor.has(Role::Admin) {
-                return Ok((customer, seller));
+        if actor.org_id != customer_id {
+            if !self.reaches(seller) {
+                return Err(DomainError::not_found("customer", customer_id));
             }
-            return Err(DomainError::forbidden("needs the customer role"));
+            if !self.permissions().contains(Permission::CustomersAll) && !self.owns(customer_id) {
+                return Err(DomainError::not_found("customer", customer_id));
+            }
         }
-        if !self.reaches(seller) {
-            return Err(DomainError::not_found("customer", customer_id));
-        }
-        self.require_roles(staff_roles)?;
+        self.require(permission)?;
         Ok((customer, seller))
+    }
+
+    /// Whether the actor's person owns the customer (data scope without `customers.all`).
+    pub fn owns(&self, customer_id: OrgId) -> bool {
+        self.state.customer_owners.get(&customer_id).map(|owner| Person::User(*owner))
+            == Some(self.state.person_of(self.command.actor.principal_id))
     }
 
     /// Books postings into one event: rules evaluated, inter-company lines paired, closed
@@ -195,10 +206,15 @@ impl State {
         }
         use EventPayload as E;
         match &recorded.event.payload {
-            E::OrgOpened(event) => setup::org_opened(self, event),
+            E::OrgOpened(event) => {
+                setup::org_opened(self, event);
+                access::customer_opened(self, event, &recorded.actor);
+            }
             E::UserCreated(event) => access::user_created(self, event),
             E::TokenIssued(event) => access::token_issued(self, event),
             E::TokenRevoked(event) => access::token_revoked(self, event),
+            E::RoleDefined(event) => access::role_defined(self, event),
+            E::CustomerOwnerSet(event) => access::customer_owner_set(self, event),
             E::AccountOpened(event) => setup::account_opened(self, event),
             E::PostingRulesSet(event) => setup::posting_rules_set(self, event),
             E::SaleModeSet(event) => setup::sale_mode_set(self, event),

@@ -16,7 +16,7 @@ use crate::event::*;
 use crate::ids::{ApprovalId, OrderId, OrgId, RechargeId, TradeNumber, WithdrawalId};
 use crate::journal::Posting;
 use crate::money::{Amount, Total};
-use crate::org::Role;
+use crate::permissions::Permission;
 use crate::rules::PartyRef;
 use crate::state::{OrderStatus, Recharge, RechargeStatus, State, Withdrawal, WithdrawalStatus};
 
@@ -80,7 +80,7 @@ impl Decider<'_> {
                 self.withdraw(ids, *customer_id, *amount, *route, channel.as_deref())
             }
             C::ExpireVouchers { customer_id } => {
-                let (_, book) = self.customer_for(*customer_id, &[Role::Finance])?;
+                let (_, book) = self.customer_for(*customer_id, Permission::VouchersExpire)?;
                 if self.command.actor.org_id == *customer_id {
                     return Err(DomainError::forbidden("vouchers are booked out by the seller's finance"));
                 }
@@ -97,7 +97,7 @@ impl Decider<'_> {
         channel: &String,
         trade_number: &TradeNumber,
     ) -> Result<Vec<Event>, DomainError> {
-        let (_, book) = self.customer_for(*customer_id, &[Role::Finance])?;
+        let (_, book) = self.customer_for(*customer_id, Permission::PaymentsConfirm)?;
         // The seller confirms what the channel's signed notification says; a customer
         // confirming its own payment would credit its wallet with money nobody received.
         if self.command.actor.org_id == *customer_id {
@@ -134,7 +134,7 @@ impl Decider<'_> {
         trade_number: &TradeNumber,
     ) -> Result<Vec<Event>, DomainError> {
         let book = self.command.actor.org_id;
-        self.book_for(book, &[Role::Finance])?;
+        self.book_for(book, Permission::PaymentsConfirm)?;
         let channel = text_field("channel", channel)?;
         // A channel notifies again until it is answered: the same trade number books once.
         if self.state.trade_numbers.contains(&(channel.clone(), trade_number.clone())) {
@@ -199,7 +199,7 @@ impl Decider<'_> {
         method: &RechargeMethod,
         reference: &String,
     ) -> Result<Vec<Event>, DomainError> {
-        let (_, book) = self.customer_for(*customer_id, &[Role::Sales, Role::Finance])?;
+        let (_, book) = self.customer_for(*customer_id, Permission::RechargesWrite)?;
         self.new_recharge_id(*recharge_id)?;
         if *method == RechargeMethod::Online {
             // Expected, not booked: the channel's notification pays it (`confirm_online_payment`).
@@ -239,7 +239,7 @@ impl Decider<'_> {
     ) -> Result<Vec<Event>, DomainError> {
         let recharge = self.state.recharges.get(recharge_id).filter(|recharge| self.reaches(recharge.book));
         let recharge = recharge.ok_or_else(|| DomainError::not_found("recharge", recharge_id))?;
-        self.require_roles(&[Role::Finance])?;
+        self.require(Permission::RechargesReverse)?;
         if recharge.status != RechargeStatus::Confirmed {
             return Err(DomainError::invalid_field("recharge_id", "only a confirmed recharge can be reversed"));
         }
@@ -263,7 +263,7 @@ impl Decider<'_> {
         reason: &str,
         expires_on: Option<chrono::NaiveDate>,
     ) -> Result<Vec<Event>, DomainError> {
-        let (_, book) = self.customer_for(customer_id, &[Role::Sales])?;
+        let (_, book) = self.customer_for(customer_id, Permission::CouponsWrite)?;
         if self.command.actor.org_id == customer_id {
             return Err(DomainError::forbidden("customers do not grant themselves coupons"));
         }
@@ -362,7 +362,7 @@ impl Decider<'_> {
         route: WithdrawalRoute,
         channel: Option<&str>,
     ) -> Result<Vec<Event>, DomainError> {
-        let (_, book) = self.customer_for(customer_id, &[Role::Finance])?;
+        let (_, book) = self.customer_for(customer_id, Permission::WithdrawalsWrite)?;
         if self.state.withdrawals.contains_key(&withdrawal_id) {
             return Err(DomainError::AlreadyExists { what: "withdrawal", id: withdrawal_id.to_string() });
         }

@@ -11,7 +11,8 @@ use crate::event::*;
 use crate::ids::{InviteCode, OrgId, ProductId};
 use crate::journal::Posting;
 use crate::money::{checked_mul, round_half_up, Amount, MoneyError, Rate};
-use crate::org::{OrgKind, Role, SaleMode};
+use crate::org::{OrgKind, SaleMode};
+use crate::permissions::Permission;
 use crate::pricing::{build_item, PricedItem, RateScope, RateSource};
 use crate::rules::PartyRef;
 use crate::state::{Order, OrderStatus, ShareAmounts};
@@ -137,7 +138,7 @@ impl Decider<'_> {
             }
             C::PayOrder { order_id } => self.pay_order(*order_id),
             C::FulfilOrder { order_id, note, subscription_end } => {
-                let order = self.seller_order(*order_id, &[Role::Operations])?;
+                let order = self.seller_order(*order_id, Permission::OrdersFulfil)?;
                 let paid = matches!(order.status, OrderStatus::Paid | OrderStatus::PartiallyRefunded);
                 if !paid || order.fulfilled {
                     return Err(order_state_error(order, "fulfil"));
@@ -150,7 +151,7 @@ impl Decider<'_> {
                 Ok(vec![Event::new(EventPayload::OrderFulfilled(event))])
             }
             C::CancelOrder { order_id } => {
-                let order = self.customer_order(*order_id, &[Role::Sales, Role::Operations])?;
+                let order = self.customer_order(*order_id, Permission::OrdersCancel)?;
                 if order.status != OrderStatus::PendingPayment {
                     return Err(order_state_error(order, "cancel"));
                 }
@@ -160,7 +161,7 @@ impl Decider<'_> {
             }
             C::RefundOrder { order_id, amount, penalty, reason } => self.refund(*order_id, *amount, *penalty, reason),
             C::ChargeUsage { usage_id, customer_id, product_id, quantity, period_from, period_to } => {
-                let (_, seller) = self.customer_for(*customer_id, &[Role::Operations])?;
+                let (_, seller) = self.customer_for(*customer_id, Permission::UsageCharge)?;
                 if self.command.actor.org_id == *customer_id {
                     return Err(DomainError::forbidden(
                         "usage is metered by the seller's operations, not the customer",
@@ -201,9 +202,9 @@ impl Decider<'_> {
     }
 
     /// An order the actor may act on as its customer or as the seller's staff.
-    fn customer_order(&self, order_id: crate::ids::OrderId, staff_roles: &[Role]) -> Result<&Order, DomainError> {
+    fn customer_order(&self, order_id: crate::ids::OrderId, permission: Permission) -> Result<&Order, DomainError> {
         let order = self.state.orders.get(&order_id).ok_or_else(|| DomainError::not_found("order", order_id))?;
-        self.customer_for(order.customer_id, staff_roles).map_err(|error| match error {
+        self.customer_for(order.customer_id, permission).map_err(|error| match error {
             DomainError::NotFound { .. } => DomainError::not_found("order", order_id),
             other => other,
         })?;
@@ -211,10 +212,10 @@ impl Decider<'_> {
     }
 
     /// An order the actor may act on as the seller's staff only.
-    fn seller_order(&self, order_id: crate::ids::OrderId, roles: &[Role]) -> Result<&Order, DomainError> {
+    fn seller_order(&self, order_id: crate::ids::OrderId, permission: Permission) -> Result<&Order, DomainError> {
         let order = self.state.orders.get(&order_id).filter(|order| self.reaches(order.seller_id));
         let order = order.ok_or_else(|| DomainError::not_found("order", order_id))?;
-        self.require_roles(roles)?;
+        self.require(permission)?;
         Ok(order)
     }
 
@@ -225,7 +226,7 @@ impl Decider<'_> {
         requests: &[OrderItemRequest],
         invite_code: Option<&InviteCode>,
     ) -> Result<Vec<Event>, DomainError> {
-        let (_, seller) = self.customer_for(customer_id, &[Role::Sales])?;
+        let (_, seller) = self.customer_for(customer_id, Permission::OrdersPlace)?;
         if self.state.orders.contains_key(&order_id) {
             return Err(DomainError::AlreadyExists { what: "order", id: order_id.to_string() });
         }
@@ -260,7 +261,7 @@ impl Decider<'_> {
     }
 
     fn pay_order(&self, order_id: crate::ids::OrderId) -> Result<Vec<Event>, DomainError> {
-        let order = self.customer_order(order_id, &[Role::Sales, Role::Finance])?;
+        let order = self.customer_order(order_id, Permission::OrdersPay)?;
         match order.status {
             OrderStatus::PendingPayment => {}
             OrderStatus::Cancelled => return Err(order_state_error(order, "pay")),
@@ -357,7 +358,7 @@ impl Decider<'_> {
         penalty: Amount,
         reason: &str,
     ) -> Result<Vec<Event>, DomainError> {
-        let order = self.seller_order(order_id, &[Role::Finance, Role::Operations])?;
+        let order = self.seller_order(order_id, Permission::OrdersRefund)?;
         if !matches!(order.status, OrderStatus::Paid | OrderStatus::Fulfilled | OrderStatus::PartiallyRefunded) {
             return Err(order_state_error(order, "refund"));
         }
@@ -499,7 +500,7 @@ impl Decider<'_> {
         periods: u32,
         new_end: NaiveDate,
     ) -> Result<Vec<Event>, DomainError> {
-        let order = self.customer_order(order_id, &[Role::Sales, Role::Operations])?;
+        let order = self.customer_order(order_id, Permission::OrdersRenew)?;
         if self.state.renewals.contains(&renewal_id) {
             return Err(DomainError::AlreadyExists { what: "renewal", id: renewal_id.to_string() });
         }

@@ -9,7 +9,8 @@ use crate::event::*;
 use crate::ids::{OrgId, SerialBatchId, SerialCode};
 use crate::journal::Posting;
 use crate::money::{checked_mul, round_half_up, Amount};
-use crate::org::{OrgKind, Role};
+use crate::org::OrgKind;
+use crate::permissions::Permission;
 use crate::rules::PartyRef;
 
 use crate::state::{SerialCodeState, State};
@@ -30,7 +31,7 @@ impl Decider<'_> {
         let platform = self.platform_id();
         match command {
             C::SetSerialPackagePrice { days, list_price } => {
-                self.book_for(platform, &[Role::Operations])?;
+                self.book_for(platform, Permission::SerialPackagesWrite)?;
                 check_package(*days)?;
                 if list_price.is_zero() {
                     return Err(DomainError::invalid_amount("list_price", crate::money::MoneyError::Zero));
@@ -39,20 +40,20 @@ impl Decider<'_> {
                 Ok(vec![Event::new(EventPayload::SerialPackagePriced(event))])
             }
             C::SetDistributorTier { distributor_id, tier } => {
-                self.book_for(platform, &[Role::Sales])?;
+                self.book_for(platform, Permission::DistributorsWrite)?;
                 self.distributor(*distributor_id)?;
                 let event = DistributorTierSet { distributor_id: *distributor_id, tier: *tier };
                 Ok(vec![Event::new(EventPayload::DistributorTierSet(event))])
             }
             C::SetSerialTierRate { tier, rate } => {
-                self.book_for(platform, &[Role::Finance])?;
+                self.book_for(platform, Permission::SerialTierRatesWrite)?;
                 Ok(vec![Event::new(EventPayload::SerialTierRateSet(SerialTierRateSet { tier: *tier, rate: *rate }))])
             }
             C::IssueSerialCodes { batch_id, distributor_id, days, codes } => {
                 self.issue_codes(*batch_id, *distributor_id, *days, codes)
             }
             C::ActivateSerialCode { code, customer_id } => {
-                self.customer_for(*customer_id, &[Role::Operations])?;
+                self.customer_for(*customer_id, Permission::SerialCodesActivate)?;
                 let state =
                     self.state.serial_codes.get(code).ok_or_else(|| DomainError::not_found("serial code", code))?;
                 if state.activated_by.is_some() {
@@ -95,9 +96,9 @@ impl Decider<'_> {
         let platform = self.platform_id();
         // The platform's staff issue codes to a distributor, or the distributor's admin buys them.
         if self.command.actor.org_id == distributor_id {
-            self.require_roles(&[])?;
+            self.require(Permission::SerialCodesIssue)?;
         } else {
-            self.book_for(platform, &[Role::Operations])?;
+            self.book_for(platform, Permission::SerialCodesIssue)?;
         }
         self.distributor(distributor_id)?;
         check_package(days)?;

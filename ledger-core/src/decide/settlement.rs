@@ -8,7 +8,8 @@ use crate::event::*;
 use crate::ids::{ApprovalId, InvoiceId, OrgId, SettlementId};
 use crate::journal::Posting;
 use crate::money::{Amount, Total};
-use crate::org::{OrgKind, Role};
+use crate::org::OrgKind;
+use crate::permissions::Permission;
 use crate::rules::PartyRef;
 use crate::state::{trial_balance_hash, Book};
 use crate::statement::{Figures, Selection};
@@ -46,7 +47,7 @@ impl Decider<'_> {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<Event>, DomainError> {
-        let book = self.book_for(book_id, &[Role::Finance])?;
+        let book = self.book_for(book_id, Permission::SettlementsWrite)?;
         let counterparty = self.state.orgs.get(&counterparty_id);
         let settles_with = counterparty.is_some_and(|org| {
             org.parent_id == Some(book_id) && matches!(org.kind, OrgKind::Supplier | OrgKind::Reseller)
@@ -127,7 +128,7 @@ impl Decider<'_> {
         let settlement =
             self.state.settlements.get(&settlement_id).filter(|settlement| self.reaches(settlement.statement.book));
         let settlement = settlement.ok_or_else(|| DomainError::not_found("settlement", settlement_id))?;
-        self.require_roles(&[Role::Finance])?;
+        self.require(Permission::SettlementsWrite)?;
         if settlement.paid {
             return Err(conflict("settlement_already_paid", "the statement is already paid"));
         }
@@ -185,7 +186,7 @@ impl Decider<'_> {
         customer_id: OrgId,
         amount: Amount,
     ) -> Result<Vec<Event>, DomainError> {
-        let (_, book) = self.customer_for(customer_id, &[Role::Finance, Role::Sales])?;
+        let (_, book) = self.customer_for(customer_id, Permission::InvoicesWrite)?;
         if self.state.invoice_requests.contains_key(&invoice_id) || self.state.issued_invoices.contains(&invoice_id) {
             return Err(DomainError::AlreadyExists { what: "invoice", id: invoice_id.to_string() });
         }
@@ -228,7 +229,7 @@ impl Decider<'_> {
     }
 
     fn close_period(&self, book_id: OrgId, through: NaiveDate) -> Result<Vec<Event>, DomainError> {
-        let book = self.book_for(book_id, &[Role::Finance])?;
+        let book = self.book_for(book_id, Permission::PeriodsClose)?;
         let today = self.command.effective_date;
         if through >= today {
             return Err(DomainError::PeriodNotEnded { through, today });

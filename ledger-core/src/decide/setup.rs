@@ -11,7 +11,8 @@ use crate::event::*;
 use crate::ids::{ApprovalId, InviteCode, OrgId, ProductId, PromotionId};
 use crate::journal::Posting;
 use crate::money::{Amount, Currency, Rate, UnitPrice};
-use crate::org::{Org, OrgKind, Role, SaleMode};
+use crate::org::{Org, OrgKind, SaleMode};
+use crate::permissions::Permission;
 use crate::pricing::{RateScope, RateWindow};
 use crate::rules::{builtin_kind_amounts, default_rules, PartyRef, PostingRule, RuleSet};
 
@@ -35,7 +36,7 @@ impl Decider<'_> {
             }
             C::SetSupplierRate { product_id, rate } => {
                 let product = self.product(*product_id)?;
-                self.book_for(product.owner_id, &[Role::Operations, Role::Finance])?;
+                self.book_for(product.owner_id, Permission::SupplierRatesWrite)?;
                 let event = SupplierRateSet { product_id: *product_id, rate: *rate };
                 Ok(vec![Event::new(EventPayload::SupplierRateSet(event))])
             }
@@ -63,7 +64,7 @@ impl Decider<'_> {
     }
 
     fn set_posting_rules(&self, rules: &[PostingRule]) -> Result<Vec<Event>, DomainError> {
-        self.book_for(self.platform_id(), &[Role::Finance])?;
+        self.book_for(self.platform_id(), Permission::AccountsWrite)?;
         let rules = self
             .state
             .rules
@@ -76,7 +77,7 @@ impl Decider<'_> {
         let reseller = self.visible_org(*reseller_id, "reseller")?;
         let parent = reseller.parent_id.filter(|_| reseller.kind == OrgKind::Reseller);
         let parent = parent.ok_or_else(|| DomainError::not_found("reseller", reseller_id))?;
-        self.book_for(parent, &[])?;
+        self.book_for(parent, Permission::OrgsWrite)?;
         let event = SaleModeSet { reseller_id: *reseller_id, sale_mode: *sale_mode };
         Ok(vec![Event::new(EventPayload::SaleModeSet(event))])
     }
@@ -94,7 +95,7 @@ impl Decider<'_> {
             return Err(DomainError::not_found("supplier", supplier_id));
         }
         let owner_id = supplier.parent_id.expect("suppliers belong to an org");
-        self.book_for(owner_id, &[Role::Operations])?;
+        self.book_for(owner_id, Permission::ProductsWrite)?;
         if self.state.products.contains_key(product_id) {
             return Err(DomainError::AlreadyExists { what: "product", id: product_id.to_string() });
         }
@@ -118,7 +119,7 @@ impl Decider<'_> {
         valid_from: &NaiveDate,
         valid_to: &NaiveDate,
     ) -> Result<Vec<Event>, DomainError> {
-        self.book_for(*book, &[Role::Sales])?;
+        self.book_for(*book, Permission::PricesWrite)?;
         if self.state.promotions.contains_key(promotion_id) {
             return Err(DomainError::AlreadyExists { what: "promotion", id: promotion_id.to_string() });
         }
@@ -150,7 +151,7 @@ impl Decider<'_> {
         promotion_id: &Option<PromotionId>,
         salesperson: &Option<String>,
     ) -> Result<Vec<Event>, DomainError> {
-        self.book_for(*book, &[Role::Sales])?;
+        self.book_for(*book, Permission::PricesWrite)?;
         if self.state.invite_codes.contains_key(&(*book, code.clone())) {
             return Err(DomainError::AlreadyExists { what: "invite code", id: code.to_string() });
         }
@@ -176,7 +177,7 @@ impl Decider<'_> {
         parties: &BTreeMap<PartyRef, OrgId>,
         memo: &String,
     ) -> Result<Vec<Event>, DomainError> {
-        self.book_for(*book, &[Role::Finance])?;
+        self.book_for(*book, Permission::AccountsWrite)?;
         // A built-in kind has its own command, with its checks and approvals: booking it
         // here would, say, credit a wallet with an offline recharge nobody approved.
         if builtin_kind_amounts(kind).is_some() {
@@ -277,8 +278,8 @@ impl Decider<'_> {
                 actor_org.kind.as_str()
             )));
         }
-        let roles: &[Role] = if kind == OrgKind::Customer { &[Role::Sales] } else { &[] };
-        let parent = self.book_for(parent_id, roles)?;
+        let permission = if kind == OrgKind::Customer { Permission::CustomersWrite } else { Permission::OrgsWrite };
+        let parent = self.book_for(parent_id, permission)?;
         if self.state.orgs.contains_key(&org_id) {
             return Err(DomainError::AlreadyExists { what: "org", id: org_id.to_string() });
         }
@@ -303,7 +304,7 @@ impl Decider<'_> {
         name: &str,
         account_type: AccountType,
     ) -> Result<Vec<Event>, DomainError> {
-        let book = self.book_for(book_id, &[Role::Finance])?;
+        let book = self.book_for(book_id, Permission::AccountsWrite)?;
         let code = AccountCode::parse(code).map_err(|reason| DomainError::invalid_field("code", reason))?;
         if let Some(existing) = book.chart.get(&code) {
             if existing.account_type != account_type && book.accounts_with_lines.contains(&code) {
@@ -319,7 +320,7 @@ impl Decider<'_> {
     }
 
     fn set_rate(&self, event: RateSet, approval_id: ApprovalId) -> Result<Vec<Event>, DomainError> {
-        self.book_for(event.book, &[Role::Sales])?;
+        self.book_for(event.book, Permission::PricesWrite)?;
         self.check_rate(&event)?;
         if self.needs_special_rate_approval(&event) {
             if self.state.approvals.contains_key(&approval_id) {

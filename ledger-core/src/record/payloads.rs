@@ -13,7 +13,8 @@ use crate::event::*;
 use crate::ids::*;
 use crate::journal::{Entry, Line};
 use crate::money::{Amount, Currency, MoneyError, Quantity, Rate, SignedAmount, Total, UnitPrice, AMOUNT_DECIMALS_MAX};
-use crate::org::{Actor, DistributorTier, Org, OrgKind, Role, SaleMode};
+use crate::org::{Actor, DistributorTier, Org, OrgKind, Role, RoleName, SaleMode};
+use crate::permissions::Permission;
 use crate::pricing::{PricedItem, RateScope, RateSource, WaterfallLevel};
 use crate::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
 
@@ -107,11 +108,13 @@ event_tags! {
     UserCreated = 39,
     TokenRevoked = 40,
     // 41..=59 are left to the event types of the parallel branches of issue 9.
+    OnlineRechargeRequested = 60,
+    RoleDefined = 41,
+    CustomerOwnerSet = 42,
     VoucherGranted = 45,
     VoucherRedeemed = 46,
     VoucherReturned = 47,
     VoucherExpired = 48,
-    OnlineRechargeRequested = 60,
 }
 
 /// The layouts of older schema versions this build still reads (and never writes), by event
@@ -157,7 +160,49 @@ wire_enum!(ApprovalKind {
 wire_enum!(CancelReason { ByCustomer = 0, ByAdmin = 1, TimedOut = 2 });
 wire_enum!(OrgKind { Platform = 0, Reseller = 1, Customer = 2, Supplier = 3 });
 wire_enum!(DistributorTier { Gold = 0, Platinum = 1, Diamond = 2 });
-wire_enum!(Role { SuperAdmin = 0, Admin = 1, Finance = 2, Sales = 3, Operations = 4, Customer = 5 });
+/// A built-in role is its tag; a custom role is tag 6 followed by its name.
+impl Wire for Role {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
+        match self {
+            Role::SuperAdmin => writer.u8(0),
+            Role::Admin => writer.u8(1),
+            Role::Finance => writer.u8(2),
+            Role::Sales => writer.u8(3),
+            Role::Operations => writer.u8(4),
+            Role::Customer => writer.u8(5),
+            Role::Custom(name) => {
+                writer.u8(6);
+                writer.str(name.as_str());
+            }
+        }
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        let start = reader.offset();
+        match reader.u8()? {
+            0 => Ok(Role::SuperAdmin),
+            1 => Ok(Role::Admin),
+            2 => Ok(Role::Finance),
+            3 => Ok(Role::Sales),
+            4 => Ok(Role::Operations),
+            5 => Ok(Role::Customer),
+            6 => reader.parsed("Role", Reader::string, |text: String| RoleName::new(&text).map(Role::Custom)),
+            other => Err(reader.invalid_at(start, format!("unknown Role tag {other}"))),
+        }
+    }
+}
+
+impl Wire for Permission {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
+        writer.u8(self.tag());
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        let start = reader.offset();
+        let tag = reader.u8()?;
+        Permission::from_tag(tag).ok_or_else(|| reader.invalid_at(start, format!("unknown Permission tag {tag}")))
+    }
+}
 wire_enum!(Side { Debit = 0, Credit = 1 });
 wire_enum!(AccountType { Asset = 0, Liability = 1, Equity = 2, Revenue = 3, ContraRevenue = 4, Expense = 5 });
 wire_enum!(PartyRef { Customer = 0, Child = 1, Parent = 2, Supplier = 3, Distributor = 4, Counterparty = 5 });
@@ -548,6 +593,8 @@ wire_struct!(TokenIssued {
 wire_struct!(TokenIssuedV1 { principal_id, org_id, roles, label, token_hash, issued_by });
 wire_struct!(UserCreated { user_id, org_id, name, email, phone, roles, created_by });
 wire_struct!(TokenRevoked { principal_id, org_id, reason, revoked_by });
+wire_struct!(RoleDefined { org_id, role, permissions });
+wire_struct!(CustomerOwnerSet { customer_id, book, owner_id });
 wire_struct!(VoucherSlice { coupon, expires_on, amount });
 wire_struct!(VoucherGranted { customer_id, book, amount, reason, expires_on });
 wire_struct!(VoucherRedeemed { customer_id, book, source_id, slices, amount });

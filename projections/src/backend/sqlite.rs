@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (106, include_str!("../../../schemas/sql/read_models/0106_journal_events.sql")),
     (107, include_str!("../../../schemas/sql/read_models/0107_users.sql")),
     (108, include_str!("../../../schemas/sql/read_models/0108_registry.sql")),
+    (109, include_str!("../../../schemas/sql/read_models/0109_roles.sql")),
 ];
 
 impl rusqlite::ToSql for SqlValue {

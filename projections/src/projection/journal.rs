@@ -300,7 +300,9 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         | E::PeriodClosed(_)
         | E::TokenIssued(_)
         | E::UserCreated(_)
-        | E::TokenRevoked(_) => (None, None),
+        | E::TokenRevoked(_)
+        | E::RoleDefined(_)
+        | E::CustomerOwnerSet(_) => (None, None),
     };
     Narration { order_id, reference }
 }

@@ -1,6 +1,6 @@
 //! People and their bearer tokens (`rm_users`, `rm_tokens`): tokens known by the SHA-256 of
 //! their text (what authentication reads), with the user each belongs to, its expiry and its
-//! revocation.
+//! revocation; the roles orgs defined (`rm_roles`).
 
 use ledger_core::{EventPayload, RecordedEvent};
 
@@ -9,7 +9,7 @@ use crate::sql::{Row, SqlValue, Statement};
 
 pub const PROJECTION: Projection = Projection {
     name: "tokens",
-    tables: &["rm_tokens", "rm_users"],
+    tables: &["rm_tokens", "rm_users", "rm_roles"],
     fold: Fold::Events { context: no_context, statements },
 };
 
@@ -24,6 +24,11 @@ const UPSERT_TOKEN: &str = "INSERT INTO rm_tokens (token_hash, principal_id, org
          roles = excluded.roles, label = excluded.label, issued_by = excluded.issued_by, position = excluded.position,
          user_id = excluded.user_id, expires_at = excluded.expires_at,
          deployment_admin = excluded.deployment_admin, issued_at = excluded.issued_at";
+
+const UPSERT_ROLE: &str = "INSERT INTO rm_roles (org_id, role, permissions, defined_by, defined_at, position)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (org_id, role) DO UPDATE SET permissions = excluded.permissions, defined_by = excluded.defined_by,
+         defined_at = excluded.defined_at, position = excluded.position";
 
 const REVOKE_TOKEN: &str =
     "UPDATE rm_tokens SET revoked_at = $2, revoked_by = $3, revoke_reason = $4, revoked_position = $5
@@ -70,6 +75,17 @@ fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
                 SqlValue::position(event.position),
             ];
             out.push(Statement::new(REVOKE_TOKEN, params));
+        }
+        EventPayload::RoleDefined(defined) => {
+            let params = vec![
+                SqlValue::text(defined.org_id),
+                SqlValue::text(defined.role.as_str()),
+                json_text(&defined.permissions),
+                SqlValue::text(event.actor.principal_id),
+                SqlValue::timestamp(event.recorded_at),
+                SqlValue::position(event.position),
+            ];
+            out.push(Statement::new(UPSERT_ROLE, params));
         }
         _ => {}
     }
