@@ -30,6 +30,7 @@ use crate::permissions::{Permission, PermissionSet};
 use crate::state::{Book, Decision, Person, State};
 
 pub use access::DEPLOYMENT_ADMIN_NAME;
+pub use money_flows::VOUCHER_GRANTS_MAX;
 pub use orders::{order_shares, Share};
 
 /// Decides a command against the state. Pure: the same state and command give the same answer.
