@@ -128,7 +128,12 @@ fn workload_covers_every_flow(events: &[ledger_core::RecordedEvent]) {
         "RechargeReversed",
         "ApprovalGranted",
         "ApprovalRejected",
-        "CouponGranted",
+        // Coupons are vouchers: granted, spent, given back by refunds, booked out once expired
+        // (a `CouponGranted` is only read from older logs).
+        "VoucherGranted",
+        "VoucherRedeemed",
+        "VoucherReturned",
+        "VoucherExpired",
         "OrderPlaced",
         "OrderPaid",
         "OrderFulfilled",
