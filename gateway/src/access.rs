@@ -92,6 +92,7 @@ pub const OPERATIONS: &[(&str, &str, Access)] = &[
     ("GET", "/v1/books/{org_id}/approval-webhook", Needs(P::ApprovalPolicyWrite)),
     ("GET", "/v1/customers/{id}/balance", Needs(P::WalletsRead)),
     ("GET", "/v1/customers/{id}/invoiceable", Needs(P::WalletsRead)),
+    ("POST", "/v1/customers/{id}/vouchers/expire", Needs(P::VouchersExpire)),
     // Orders.
     ("POST", "/v1/orders", Needs(P::OrdersPlace)),
     ("GET", "/v1/orders", Needs(P::OrdersRead)),

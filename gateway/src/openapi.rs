@@ -37,7 +37,7 @@ pub async fn openapi() -> Json<Value> {
         catalog::create_promotion, catalog::create_invite_code, catalog::open_account,
         money::request_recharge, money::get_recharge, money::request_reversal, money::list_approvals, money::get_approval,
         money::approve, money::reject, money::grant_coupon, money::get_coupon, money::withdraw,
-        money::get_withdrawal,
+        money::get_withdrawal, money::expire_vouchers,
         policies::set_policy, policies::get_policy, policies::set_webhook, policies::get_webhook, policies::callback,
         orders::place_order, orders::list_orders, orders::get_order, orders::pay_order, orders::fulfil_order,
         orders::cancel_order, orders::refund_order, orders::renew_order, orders::charge_usage, orders::get_usage,
@@ -325,7 +325,7 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             "amount" | "total" | "paid" | "refunded" | "balance" | "available" | "pending" | "debit" | "credit"
             | "revenue" | "discounts" | "cost" | "gross_profit" | "recharges" | "refunds" | "receivable" | "payable"
             | "invoiceable" | "list_price" | "unit_price" | "price" | "margin" | "running_balance" | "total_debit"
-            | "total_credit" | "penalty" | "refund" | "above",
+            | "total_credit" | "penalty" | "refund" | "above" | "cash" | "voucher" | "expired",
         ) => json!({ "type": "string", "pattern": DECIMAL }),
         (
             _,
@@ -334,7 +334,7 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             | "order_id" | "requested_by" | "decided_by" | "user_id" | "token_id" | "requested_by_token"
             | "decided_by_token" | "issued_by" | "revoked_by" | "batch_id" | "issuer_id" | "distributor_id"
             | "invoice_id" | "last_order_id" | "updated_by",
-        ) if !matches!(owner, "MovementBody" | "CouponGrantedBody") => {
+        ) if !matches!(owner, "MovementBody" | "CouponGrantedBody" | "ExpiredCoupon") => {
             json!({ "type": "string", "format": "uuid" })
         }
         _ => return None,

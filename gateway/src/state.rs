@@ -221,7 +221,10 @@ payloads!(
     CustomerOwnerSet,
     UsageCharged,
     UserCreated,
+    VoucherExpired,
+    VoucherGranted,
     WithdrawalPaid,
+    WithdrawalRequested,
 );
 
 /// The events a committed command appended, by payload type.

@@ -112,6 +112,9 @@ pub mod codes {
     pub const RECEIVABLES: &str = "1122";
     pub const PAYABLES: &str = "2202";
     pub const CUSTOMER_PREPAYMENTS: &str = "2203";
+    /// Voucher credit (代金券) owed to customers, apart from their cash in 2203: opened in a
+    /// book by its first voucher grant (`voucher_account`), not part of the default chart.
+    pub const CUSTOMER_VOUCHERS: &str = "2203.01";
     pub const CONTRACT_LIABILITIES: &str = "2205";
     pub const REVENUE: &str = "6001";
     pub const SALES_DISCOUNTS: &str = "6001.99";
@@ -143,6 +146,18 @@ pub fn default_chart() -> Vec<Account> {
             account_type,
         })
         .collect()
+}
+
+/// The voucher liability (2203.01, party: customer): what a book owes its customers in vouchers,
+/// which can be spent on its sales and never withdrawn. A book opens it with its first voucher
+/// grant (an `AccountOpened` in the same command), so books without vouchers, and every trial
+/// balance written before vouchers, keep the chart they had.
+pub fn voucher_account() -> Account {
+    Account {
+        code: AccountCode::known(codes::CUSTOMER_VOUCHERS),
+        name: "Customer vouchers 预收账款-代金券".to_owned(),
+        account_type: AccountType::Liability,
+    }
 }
 
 /// The accounts of one book, by code.

@@ -199,19 +199,38 @@ pub enum MoneyCommand {
     },
 
     /// A coupon the book's approval policy holds back waits for approval: `approval_id` names it.
+    /// A coupon: voucher credit (代金券), not cash; from `expires_on` on, what is left of it
+    /// cannot be spent.
     GrantCoupon {
         customer_id: OrgId,
         amount: Amount,
         reason: String,
         approval_id: ApprovalId,
+        #[serde(default)]
+        expires_on: Option<NaiveDate>,
     },
 
+    /// Cash only, never vouchers. `original`: back through an online channel, at most what
+    /// came in through it (`channel`, or the one with the most to give back); what is beyond
+    /// goes offline as `offline_withdrawal_id`, waiting for approval. `offline`: all of it waits
+    /// for approval.
     Withdraw {
         withdrawal_id: WithdrawalId,
         approval_id: ApprovalId,
         customer_id: OrgId,
         amount: Amount,
         route: WithdrawalRoute,
+        #[serde(default)]
+        channel: Option<String>,
+        /// The id of the offline part of an `original` withdrawal beyond what the channel may
+        /// take back.
+        offline_withdrawal_id: WithdrawalId,
+    },
+
+    /// Books out a customer's vouchers past their expiry (the next purchase, usage charge,
+    /// renewal or refund of the customer does it too).
+    ExpireVouchers {
+        customer_id: OrgId,
     },
 }
 
@@ -495,6 +514,7 @@ impl MoneyCommand {
             MoneyCommand::RequestRechargeReversal { .. } => "request_recharge_reversal",
             MoneyCommand::GrantCoupon { .. } => "grant_coupon",
             MoneyCommand::Withdraw { .. } => "withdraw",
+            MoneyCommand::ExpireVouchers { .. } => "expire_vouchers",
         }
     }
 }

@@ -121,6 +121,8 @@ pub enum Proposal {
         customer_id: OrgId,
         amount: Amount,
         reason: String,
+        /// The voucher's expiry, if it has one.
+        expires_on: Option<NaiveDate>,
     },
     /// A refund above the book's threshold for refunds.
     RefundOrder {
@@ -422,12 +424,69 @@ pub struct RechargeReversed {
     pub reason: String,
 }
 
+/// A coupon as logs before vouchers booked it: credited to the customer's prepayments (2203),
+/// so it is cash in every log that holds one (read, never written: a grant is a
+/// [`VoucherGranted`] now).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CouponGranted {
     pub customer_id: OrgId,
     pub book: OrgId,
     pub amount: Amount,
     pub reason: String,
+}
+
+/// Voucher credit (代金券) granted to a customer: booked in 2203.01, apart from cash; spent on
+/// purchases, never withdrawn. Known as the coupon whose id is this event's position.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VoucherGranted {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub amount: Amount,
+    pub reason: String,
+    /// From this accounting date on, what is left of it cannot be spent and is booked out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_on: Option<NaiveDate>,
+}
+
+/// Part of one voucher grant: the coupon (the position of its `VoucherGranted`), its expiry
+/// and an amount of it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VoucherSlice {
+    pub coupon: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_on: Option<NaiveDate>,
+    pub amount: Amount,
+}
+
+/// Vouchers spent on a purchase (`source_id`: the order, usage charge or renewal), in the
+/// documented order (earliest expiry first, then the oldest grant); the sale's event follows
+/// in the same command and debits the rest from cash.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VoucherRedeemed {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub source_id: Uuid,
+    pub slices: Vec<VoucherSlice>,
+    pub amount: Amount,
+}
+
+/// The voucher part of a refund, given back to the grants it was spent from.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VoucherReturned {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub order_id: OrderId,
+    pub slices: Vec<VoucherSlice>,
+    pub amount: Amount,
+}
+
+/// Vouchers past their expiry, booked out of the customer's voucher credit.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct VoucherExpired {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub slices: Vec<VoucherSlice>,
+    pub amount: Amount,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -496,6 +555,8 @@ pub struct WithdrawalRequested {
     pub route: WithdrawalRoute,
 }
 
+/// A withdrawal paid out (schema v2: the channel an `original` one went back through; v1,
+/// [`WithdrawalPaidV1`], named none).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WithdrawalPaid {
     pub withdrawal_id: WithdrawalId,
@@ -503,6 +564,34 @@ pub struct WithdrawalPaid {
     pub book: OrgId,
     pub amount: Amount,
     pub route: WithdrawalRoute,
+    /// The online channel an `original` withdrawal was paid back through; none for `offline`,
+    /// and for v1 events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+/// `WithdrawalPaid` as schema v1 wrote it (no channel). Read, never written.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct WithdrawalPaidV1 {
+    pub withdrawal_id: WithdrawalId,
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub amount: Amount,
+    pub route: WithdrawalRoute,
+}
+
+impl WithdrawalPaidV1 {
+    /// Today's event: a v1 withdrawal names no channel.
+    pub fn upcast(self) -> WithdrawalPaid {
+        WithdrawalPaid {
+            withdrawal_id: self.withdrawal_id,
+            customer_id: self.customer_id,
+            book: self.book,
+            amount: self.amount,
+            route: self.route,
+            channel: None,
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -787,7 +876,7 @@ event_payloads! {
     OrderCancelled(OrderCancelled) = 1,
     OrderRefunded(OrderRefunded) = 1,
     WithdrawalRequested(WithdrawalRequested) = 1,
-    WithdrawalPaid(WithdrawalPaid) = 1,
+    WithdrawalPaid(WithdrawalPaid) = 2,
     UsageCharged(UsageCharged) = 1,
     SubscriptionRenewed(SubscriptionRenewed) = 1,
     SerialPackagePriced(SerialPackagePriced) = 1,
@@ -811,6 +900,10 @@ event_payloads! {
     ApprovalPolicySet(ApprovalPolicySet) = 1,
     ApprovalRouted(ApprovalRouted) = 1,
     ApprovalLevelGranted(ApprovalLevelGranted) = 1,
+    VoucherGranted(VoucherGranted) = 1,
+    VoucherRedeemed(VoucherRedeemed) = 1,
+    VoucherReturned(VoucherReturned) = 1,
+    VoucherExpired(VoucherExpired) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.
@@ -1110,7 +1203,8 @@ pub enum ChainError {
 /// Brings a payload's JSON of an older schema version up to the current one, and refuses
 /// versions from the future. The steps so far: `OrderPaid` v1 → v2 drops the items it repeated
 /// from its order; `SettlementStatementIssued` v1 → v2 replaces its lines by their count;
-/// `TokenIssued` v1 → v2 names no user and marks the bootstrap token ([`TokenIssuedV1::upcast`]).
+/// `TokenIssued` v1 → v2 names no user and marks the bootstrap token ([`TokenIssuedV1::upcast`]);
+/// `WithdrawalPaid` v1 → v2 names no channel ([`WithdrawalPaidV1::upcast`]).
 pub fn upcast(event_type: &str, schema_version: u16, payload: serde_json::Value) -> Result<serde_json::Value, String> {
     let current = EVENT_TYPES
         .iter()
@@ -1137,6 +1231,8 @@ pub fn upcast(event_type: &str, schema_version: u16, payload: serde_json::Value)
                     .map_err(|error| format!("a v1 token: {error}"))?;
                 return serde_json::to_value(v1.upcast()).map_err(|error| error.to_string());
             }
+            // v2 added an optional channel, absent in v1's JSON: the same JSON reads as v2.
+            ("WithdrawalPaid", 1) => {}
             _ => return Err(format!("{event_type} v{schema_version} has no upcast to v{current}")),
         }
     }

@@ -6,7 +6,7 @@
 //!
 //! | sum | range | refused as |
 //! |---|---|---|
-//! | a customer's wallet (2203 balance) | 0 ..= `AMOUNT_MAX`, never below its holds | `insufficient_balance`, `limit_exceeded` |
+//! | a customer's wallet (cash, its 2203 balance, + vouchers, its 2203.01) | cash 0 ..= `AMOUNT_MAX`, never below its holds; cash + vouchers ..= `AMOUNT_MAX` | `insufficient_balance`, `limit_exceeded` |
 //! | a customer's pending recharges, held withdrawals | 0 ..= `AMOUNT_MAX` | `limit_exceeded` |
 //! | a book's all-time posted total (Σ debits = Σ credits) | 0 ..= `TOTAL_MAX` | `limit_exceeded` |
 //! | a customer's invoiceable amount | 0 ..= `TOTAL_MAX` | `limit_exceeded` |
@@ -76,12 +76,34 @@ pub(crate) fn wallet_deltas(state: &State, entries: &[Entry]) -> Vec<(OrgId, Sig
     deltas
 }
 
-/// After each event, no wallet is below zero or below what it holds for pending withdrawals
-/// (only the payment of a held withdrawal may spend what it holds), nor past `AMOUNT_MAX`.
+/// What an event does to a customer's vouchers (the deciders spend at most what a grant has
+/// left, so only the sum with cash needs a check here).
+fn voucher_delta(payload: &EventPayload) -> Option<(OrgId, SignedAmount)> {
+    match payload {
+        EventPayload::VoucherGranted(granted) => Some((granted.customer_id, granted.amount.into())),
+        EventPayload::VoucherReturned(returned) => Some((returned.customer_id, returned.amount.into())),
+        EventPayload::VoucherRedeemed(redeemed) => {
+            Some((redeemed.customer_id, SignedAmount::ZERO.sub(redeemed.amount)))
+        }
+        EventPayload::VoucherExpired(expired) => Some((expired.customer_id, SignedAmount::ZERO.sub(expired.amount))),
+        _ => None,
+    }
+}
+
+/// After each event, no wallet's cash is below zero or below what it holds for pending
+/// withdrawals (only the payment of a held withdrawal may spend what it holds), and no wallet,
+/// cash and vouchers together, is past `AMOUNT_MAX`.
 fn check_wallets<'a>(state: &State, events: impl IntoIterator<Item = &'a Event>) -> Result<(), Breach> {
-    // Balance and holds of each wallet the events touched so far, as they change event by event.
-    let mut wallets: Vec<(OrgId, SignedAmount, Amount)> = Vec::new();
+    // Cash, holds and vouchers of each wallet the events touched so far, event by event.
+    let mut wallets: Vec<(OrgId, SignedAmount, Amount, SignedAmount)> = Vec::new();
     for event in events {
+        if let Some((customer, delta)) = voucher_delta(&event.payload) {
+            let (_, cash, _, vouchers) = wallet_slot(state, &mut wallets, customer);
+            *vouchers = vouchers.plus(delta);
+            if delta.as_decimal() > rust_decimal::Decimal::ZERO && cash.plus(*vouchers).as_decimal() > AMOUNT_MAX {
+                return Err(limit(format!("customer {customer}"), "wallet balance", AMOUNT_MAX));
+            }
+        }
         if let EventPayload::WithdrawalPaid(paid) = &event.payload {
             let held = state.withdrawals.get(&paid.withdrawal_id);
             if held.is_some_and(|withdrawal| withdrawal.status == WithdrawalStatus::Requested) {
@@ -90,7 +112,7 @@ fn check_wallets<'a>(state: &State, events: impl IntoIterator<Item = &'a Event>)
             }
         }
         for (customer, delta) in wallet_deltas(state, &event.entries) {
-            let (_, balance, held) = wallet_slot(state, &mut wallets, customer);
+            let (_, balance, held, vouchers) = wallet_slot(state, &mut wallets, customer);
             let after = balance.plus(delta);
             if delta.is_negative() && after.as_decimal() < held.as_decimal() {
                 let available = Amount::from_decimal(balance.as_decimal() - held.as_decimal()).unwrap_or(Amount::ZERO);
@@ -98,7 +120,7 @@ fn check_wallets<'a>(state: &State, events: impl IntoIterator<Item = &'a Event>)
                 let needed = delta.abs().and_then(Total::to_amount).unwrap_or(Amount::MAX);
                 return Err(Breach::Overdrawn { customer, available, needed });
             }
-            if after.as_decimal() > AMOUNT_MAX {
+            if !delta.is_negative() && after.plus(*vouchers).as_decimal() > AMOUNT_MAX {
                 return Err(limit(format!("customer {customer}"), "wallet balance", AMOUNT_MAX));
             }
             *balance = after;
@@ -109,14 +131,14 @@ fn check_wallets<'a>(state: &State, events: impl IntoIterator<Item = &'a Event>)
 
 fn wallet_slot<'w>(
     state: &State,
-    wallets: &'w mut Vec<(OrgId, SignedAmount, Amount)>,
+    wallets: &'w mut Vec<(OrgId, SignedAmount, Amount, SignedAmount)>,
     customer: OrgId,
-) -> &'w mut (OrgId, SignedAmount, Amount) {
-    let index = match wallets.iter().position(|(id, _, _)| *id == customer) {
+) -> &'w mut (OrgId, SignedAmount, Amount, SignedAmount) {
+    let index = match wallets.iter().position(|(id, _, _, _)| *id == customer) {
         Some(index) => index,
         None => {
             let wallet = state.wallet(customer);
-            wallets.push((customer, wallet.balance.into(), wallet.reserved));
+            wallets.push((customer, wallet.balance.into(), wallet.reserved, wallet.voucher.into()));
             wallets.len() - 1
         }
     };

@@ -131,6 +131,7 @@ permissions! {
     PeriodsClose = 48, "periods.close", &[F], "Close accounting periods.";
     AccountsWrite = 49, "accounts.write", &[F], "Open accounts, set posting rules, book business of a custom kind.";
     ApprovalPolicyWrite = 51, "approval_policy.write", &[], "Set the book's approval policy and its approval webhook.";
+    VouchersExpire = 50, "vouchers.expire", &[F], "Book out a customer's vouchers past their expiry (Dr 2203.01, Cr 6601).";
 }
 
 /// A word that names no permission.

@@ -235,6 +235,10 @@ pub fn builtin_kind_amounts(kind: &str) -> Option<&'static [&'static str]> {
         | "recharge_reversal.offline"
         | "recharge_reversal.transfer"
         | "coupon"
+        | "voucher.grant"
+        | "voucher.redeem"
+        | "voucher.return"
+        | "voucher.expire"
         | "withdrawal.original"
         | "withdrawal.offline"
         | "serial.issue"
@@ -252,6 +256,10 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// The rule in force for `kind` in `role`: the one adopted, else, for a kind added to the
+    /// ledger after a deployment's rules were installed (the voucher kinds), its built-in rule
+    /// at version 0 ([`late_default`]: never adopted), so an existing deployment books vouchers
+    /// as a new one does until it sets a rule of its own (which becomes version 1).
     pub fn get(&self, kind: &str, role: &str) -> Option<&PostingRule> {
         // BTreeMap<(String, String)> cannot be probed with (&str, &str) without allocating; the
         // rule set is small, so a scan of one kind's roles is cheaper than two allocations.
@@ -259,6 +267,7 @@ impl RuleSet {
             .range((kind.to_owned(), String::new())..)
             .take_while(|((k, _), _)| k == kind)
             .find_map(|((_, r), rule)| (r == role).then_some(rule))
+            .or_else(|| late_default(kind, role))
     }
 
     pub fn version_of(&self, kind: &str, role: &str) -> u32 {
@@ -307,7 +316,38 @@ fn rule(kind: &str, role: &str, lines: Vec<RuleLine>) -> PostingRule {
 
 /// The default rules of DESIGN §2.6, installed when the platform is opened.
 pub fn default_rules() -> Vec<PostingRule> {
-    [sale_rules(), refund_rules(), wallet_rules(), serial_and_commission_rules(), settlement_rules()].concat()
+    [sale_rules(), refund_rules(), wallet_rules(), voucher_rules(), serial_and_commission_rules(), settlement_rules()]
+        .concat()
+}
+
+/// The built-in rule of a kind that deployments opened before it existed do not have (the
+/// voucher kinds), at version 0: what [`RuleSet::get`] falls back to.
+fn late_default(kind: &str, role: &str) -> Option<&'static PostingRule> {
+    static LATE: std::sync::OnceLock<Vec<PostingRule>> = std::sync::OnceLock::new();
+    if !kind.starts_with("voucher.") {
+        return None;
+    }
+    let rules = LATE.get_or_init(voucher_rules);
+    rules.iter().find(|rule| rule.kind == kind && rule.role == role)
+}
+
+/// Vouchers (代金券): credit kept apart from cash, in 2203.01. A grant is a selling expense; a
+/// purchase moves what it spends of them into the customer's prepayments (2203), which the sale
+/// then debits as it debits cash; a refund moves the voucher part back; an expiry books what is
+/// left out against the expense it came from.
+fn voucher_rules() -> Vec<PostingRule> {
+    use codes::*;
+    use PartyRef::*;
+    use Side::{Credit as Cr, Debit as Dr};
+    let pair = |kind: &str, debit: (&'static str, Option<PartyRef>), credit: (&'static str, Option<PartyRef>)| {
+        rule(kind, "seller", vec![line(debit.0, debit.1, Dr, "amount"), line(credit.0, credit.1, Cr, "amount")])
+    };
+    vec![
+        pair("voucher.grant", (SELLING_EXPENSES, None), (CUSTOMER_VOUCHERS, Some(Customer))),
+        pair("voucher.redeem", (CUSTOMER_VOUCHERS, Some(Customer)), (CUSTOMER_PREPAYMENTS, Some(Customer))),
+        pair("voucher.return", (CUSTOMER_PREPAYMENTS, Some(Customer)), (CUSTOMER_VOUCHERS, Some(Customer))),
+        pair("voucher.expire", (CUSTOMER_VOUCHERS, Some(Customer)), (SELLING_EXPENSES, None)),
+    ]
 }
 
 /// Sales, usage charges and renewals: revenue by what each book sold, cost by whom it bought from.
@@ -403,7 +443,8 @@ fn wallet_rules() -> Vec<PostingRule> {
     rules.push(wallet_in("recharge.online", CHANNEL_CLEARING, CUSTOMER_PREPAYMENTS));
     rules.push(wallet_in("recharge.offline", BANK, CUSTOMER_PREPAYMENTS));
     rules.push(wallet_in("recharge.transfer", BANK, CUSTOMER_PREPAYMENTS));
-    rules.push(wallet_in("coupon", SELLING_EXPENSES, CUSTOMER_PREPAYMENTS));
+    // `coupon` (Dr 6601, Cr 2203: a coupon as cash) is no longer booked: coupons are vouchers
+    // (`voucher_rules`). Deployments opened before keep the rule, which nothing uses.
     let wallet_out = |kind: &str, cash: &'static str| {
         rule(
             kind,

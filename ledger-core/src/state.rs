@@ -80,8 +80,14 @@ pub fn trial_balance_hash(rows: &[TrialBalanceRow]) -> String {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Wallet {
-    /// The customer's 2203 balance in its seller's book.
+    /// The customer's cash: its 2203 balance in its seller's book (coupons granted before
+    /// vouchers included: they were booked there).
     pub balance: Amount,
+    /// Voucher credit (2203.01): the sum of the customer's open voucher grants
+    /// (`State::vouchers`), expired ones included until they are booked out. Spent on
+    /// purchases before cash, never withdrawn.
+    #[serde(default)]
+    pub voucher: Amount,
     /// Offline recharges awaiting approval (not yet money).
     pub pending_recharges: Amount,
     /// Withdrawals awaiting approval: held back from spending.
@@ -144,6 +150,15 @@ pub struct Order {
     pub salesperson: Option<String>,
     /// Whether it has been fulfilled (a partial refund changes the status, not this).
     pub fulfilled: bool,
+    /// The vouchers its payment spent, less what refunds gave back, per grant.
+    #[serde(default)]
+    pub vouchers: Vec<VoucherSlice>,
+    /// What its payment took from vouchers (what refunds gave back not deducted).
+    #[serde(default)]
+    pub voucher_paid: Amount,
+    /// What refunds gave back as vouchers (expired ones included, booked out at once).
+    #[serde(default)]
+    pub voucher_returned: Amount,
     /// Rebate commissions its payment accrued, and what refunds have reversed of them.
     #[serde(default)]
     pub commissions: Vec<OrderCommission>,
@@ -230,6 +245,9 @@ pub struct Recharge {
     pub method: RechargeMethod,
     pub status: RechargeStatus,
     pub reversal_pending: bool,
+    /// The online channel that paid it.
+    #[serde(default)]
+    pub channel: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,6 +328,16 @@ pub struct State {
     /// another's codes, and a code is resolved within the seller's book.
     pub invite_codes: HashMap<(OrgId, InviteCode), InviteCodeCreated>,
     pub wallets: HashMap<OrgId, Wallet>,
+    /// Each customer's open voucher grants (what is left of each), in the order they are spent:
+    /// earliest expiry first, those without one last, then the oldest grant. At most
+    /// `VOUCHER_GRANTS_MAX` per customer.
+    #[serde(default)]
+    pub vouchers: HashMap<OrgId, Vec<VoucherSlice>>,
+    /// Per customer and online channel: what came in through the channel (online recharges and
+    /// online order payments) less what went back through it (reversals, `original`
+    /// withdrawals): the most an `original` withdrawal may pay back to it.
+    #[serde(default)]
+    pub returnable_online: HashMap<(OrgId, String), Total>,
     pub recharges: HashMap<RechargeId, Recharge>,
     pub trade_numbers: HashSet<(String, TradeNumber)>,
     pub withdrawals: HashMap<WithdrawalId, Withdrawal>,
@@ -361,6 +389,8 @@ impl Default for State {
             promotions: HashMap::new(),
             invite_codes: HashMap::new(),
             wallets: HashMap::new(),
+            vouchers: HashMap::new(),
+            returnable_online: HashMap::new(),
             recharges: HashMap::new(),
             trade_numbers: HashSet::new(),
             withdrawals: HashMap::new(),
@@ -414,6 +444,21 @@ impl State {
 
     pub fn wallet(&self, customer: OrgId) -> Wallet {
         self.wallets.get(&customer).copied().unwrap_or_default()
+    }
+
+    /// A customer's open voucher grants, in the order they are spent.
+    pub fn vouchers_of(&self, customer: OrgId) -> &[VoucherSlice] {
+        self.vouchers.get(&customer).map_or(&[], Vec::as_slice)
+    }
+
+    /// What an `original` withdrawal may pay back to each of a customer's online channels,
+    /// by channel name.
+    pub fn returnable_of(&self, customer: OrgId) -> BTreeMap<&str, Total> {
+        self.returnable_online
+            .iter()
+            .filter(|((id, _), total)| *id == customer && !total.is_zero())
+            .map(|((_, channel), total)| (channel.as_str(), *total))
+            .collect()
     }
 
     pub fn book(&self, id: OrgId) -> Option<&Book> {

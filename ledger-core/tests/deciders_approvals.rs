@@ -278,6 +278,7 @@ fn the_platforms_super_admin_reads_every_book_but_decides_only_in_its_own() {
         customer_id: world.customer,
         amount: amount("5.00"),
         reason: "x".into(),
+        expires_on: None,
     });
     assert_eq!(refused(world.ledger.decide(&super_admin, coupon)).code(), "not_found");
     assert_eq!(

@@ -59,6 +59,8 @@ fn withdraw(world: &WorkedExample, value: &str, route: WithdrawalRoute) -> Comma
         customer_id: world.customer,
         amount: amount(value),
         route,
+        channel: None,
+        offline_withdrawal_id: id(302),
     })
 }
 
@@ -513,7 +515,7 @@ fn recharge_reversal_of_money_already_spent_is_refused_when_requested_and_when_g
 // ---------------------------------------------------------------- coupons
 
 #[test]
-fn coupon_books_a_selling_expense_into_the_wallet() {
+fn coupon_books_a_selling_expense_into_the_voucher_account_opened_by_the_first_grant() {
     let mut world = WorkedExample::new();
     let sales = world.r2_sales.clone();
     let body = CommandBody::Money(MoneyCommand::GrantCoupon {
@@ -521,24 +523,29 @@ fn coupon_books_a_selling_expense_into_the_wallet() {
         customer_id: world.customer,
         amount: amount("20.00"),
         reason: "welcome".into(),
+        expires_on: None,
     });
 
     let events = world.ledger.decide(&sales, body.clone()).unwrap();
 
-    assert_eq!(types(&events), ["CouponGranted"]);
+    assert_eq!(types(&events), ["AccountOpened", "VoucherGranted"]);
     assert_eq!(
-        events[0].payload,
-        EventPayload::CouponGranted(CouponGranted {
+        events[1].payload,
+        EventPayload::VoucherGranted(VoucherGranted {
             customer_id: world.customer,
             book: world.r2,
             amount: amount("20.00"),
             reason: "welcome".into(),
+            expires_on: None,
         })
     );
-    assert_eq!(book_lines(&events, world.r2, &names(&world)), vec![vec!["Dr 6601 20.00", "Cr 2203[C] 20.00"]]);
-    assert_eq!(book_rules(&events, world.r2), ["coupon/seller"]);
-    world.ledger.given(&sales, body);
-    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("20.00"));
+    assert_eq!(book_lines(&events, world.r2, &names(&world)), vec![vec!["Dr 6601 20.00", "Cr 2203.01[C] 20.00"]]);
+    assert_eq!(book_rules(&events, world.r2), ["voucher.grant/seller"]);
+    world.ledger.given(&sales, body.clone());
+    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("0.00"), "no cash");
+    assert_eq!(world.ledger.state.wallet(world.customer).voucher, amount("20.00"));
+    // The second grant finds the account open.
+    assert_eq!(types(&world.ledger.decide(&sales, body).unwrap()), ["VoucherGranted"]);
     assert_sound(&world.ledger);
 }
 
@@ -551,6 +558,7 @@ fn coupon_refusals() {
             customer_id: world.customer,
             amount: amount(value),
             reason: "welcome".into(),
+            expires_on: None,
         })
     };
     assert_eq!(refused(world.ledger.decide(&world.customer_actor, coupon("20.00"))).code(), "forbidden");
@@ -562,6 +570,7 @@ fn coupon_refusals() {
         customer_id: world.customer,
         amount: amount("1.00"),
         reason: "  ".into(),
+        expires_on: None,
     });
     assert_eq!(refused(world.ledger.decide(&world.r2_sales, empty_reason)).field(), Some("reason"));
 }
@@ -586,6 +595,7 @@ fn withdrawal_by_the_original_route_is_paid_at_once_through_channel_clearing() {
             book: world.r2,
             amount: amount("300.00"),
             route: WithdrawalRoute::Original,
+            channel: Some("alipay".into()),
         })
     );
     assert_eq!(book_lines(&events, world.r2, &names(&world)), vec![vec!["Dr 2203[C] 300.00", "Cr 1012 300.00"]]);

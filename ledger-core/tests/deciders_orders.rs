@@ -1151,7 +1151,8 @@ fn another_reseller_gets_not_found_for_the_customer_order_and_book_of_a_reseller
             approval_id: id(9900011),
             customer_id: world.customer,
             amount: amount("1.00"),
-            reason: "x".into()
+            reason: "x".into(),
+            expires_on: None,
         })),
         DomainError::NotFound { what: "customer", id: world.customer.to_string() }
     );

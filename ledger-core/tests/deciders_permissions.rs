@@ -27,6 +27,7 @@ fn coupon(customer_id: OrgId) -> CommandBody {
         amount: Amount::parse("10.00").unwrap(),
         reason: "welcome".into(),
         approval_id: id(79_999),
+        expires_on: None,
     })
 }
 
@@ -73,6 +74,8 @@ fn a_custom_role_allows_what_it_names_and_nothing_else() {
         customer_id: world.customer,
         amount: Amount::parse("1.00").unwrap(),
         route: ledger_core::event::WithdrawalRoute::Offline,
+        channel: None,
+        offline_withdrawal_id: id(80_102),
     });
     let refused = world.ledger.decide(&promoter, withdraw).unwrap_err();
     assert_eq!(refused, DomainError::forbidden("needs the permission withdrawals.write"));

@@ -41,6 +41,7 @@ fn coupon(world: &WorkedExample, value: &str, approval: u128) -> CommandBody {
         amount: amount(value),
         reason: "loyalty".into(),
         approval_id: id(approval),
+        expires_on: None,
     })
 }
 
@@ -62,6 +63,8 @@ fn withdraw(world: &WorkedExample, value: &str, withdrawal: u128) -> CommandBody
         customer_id: world.customer,
         amount: amount(value),
         route: WithdrawalRoute::Offline,
+        channel: None,
+        offline_withdrawal_id: id(withdrawal + 2),
     })
 }
 
@@ -262,8 +265,9 @@ fn a_threshold_lets_a_small_coupon_or_recharge_through_and_holds_a_large_one() {
     let sales = world.r2_sales.clone();
 
     let small = world.ledger.decide(&sales, coupon(&world, "100.00", 720)).unwrap();
-    assert_eq!(types(&small), ["CouponGranted"]);
-    assert_eq!(book_lines(&small, world.r2, &names(&world)), vec![vec!["Dr 6601 100.00", "Cr 2203[C] 100.00"]]);
+    // A coupon is voucher credit (the book's first opens its voucher account).
+    assert_eq!(types(&small), ["AccountOpened", "VoucherGranted"]);
+    assert_eq!(book_lines(&small, world.r2, &names(&world)), vec![vec!["Dr 6601 100.00", "Cr 2203.01[C] 100.00"]]);
     let large = world.ledger.decide(&sales, coupon(&world, "100.01", 720)).unwrap();
     assert_eq!(types(&large), ["ApprovalRequested", "ApprovalRouted"]);
     assert!(large.iter().all(|event| event.entries.is_empty()), "nothing booked while it waits");
@@ -297,8 +301,10 @@ fn a_threshold_lets_a_small_coupon_or_recharge_through_and_holds_a_large_one() {
     assert_eq!(types(&events_of(&world.ledger.given(&finance, decide(720, true)))), ["ApprovalLevelGranted"]);
     assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("0.00"));
     let granted = world.ledger.given(&admin, decide(720, true));
-    assert_eq!(types(&events_of(&granted)), ["ApprovalGranted", "CouponGranted"]);
-    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("100.01"));
+    assert_eq!(types(&events_of(&granted)), ["ApprovalGranted", "AccountOpened", "VoucherGranted"]);
+    // Voucher credit, not cash: the cash in the books is unchanged.
+    assert_eq!(wallet_in_books(&world.ledger, world.customer), amount("0.00"));
+    assert_eq!(world.ledger.state.wallet(world.customer).voucher, amount("100.01"));
     assert_sound(&world.ledger);
 }
 

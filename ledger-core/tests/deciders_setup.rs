@@ -386,7 +386,7 @@ fn open_account_refuses_a_malformed_code_and_a_sales_actor() {
 fn set_posting_rules_adopts_a_new_kind_at_version_1_and_a_changed_rule_at_the_next_version() {
     let mut world = WorkedExample::new();
     let finance = world.platform_finance.clone();
-    let mut coupon = default_rules().into_iter().find(|rule| rule.kind == "coupon").unwrap();
+    let mut coupon = default_rules().into_iter().find(|rule| rule.kind == "voucher.grant").unwrap();
     coupon.lines[0].account = AccountCode::parse("6602").unwrap();
     let body = CommandBody::Setup(SetupCommand::SetPostingRules { rules: vec![service_fee_rule(), coupon.clone()] });
 
@@ -402,7 +402,7 @@ fn set_posting_rules_adopts_a_new_kind_at_version_1_and_a_changed_rule_at_the_ne
     );
     world.ledger.given(&finance, body);
     assert_eq!(world.ledger.state.rules.version_of("service_fee", "seller"), 1);
-    assert_eq!(world.ledger.state.rules.version_of("coupon", "seller"), 2);
+    assert_eq!(world.ledger.state.rules.version_of("voucher.grant", "seller"), 2);
     assert_eq!(world.ledger.state.rules.version_of("sale", "seller"), 1, "other rules keep their version");
     assert_sound(&world.ledger);
 }
@@ -425,7 +425,7 @@ fn set_posting_rules_refuses_an_unbalanced_rule_naming_its_index() {
 #[test]
 fn set_posting_rules_refuses_an_amount_a_builtin_kind_does_not_have() {
     let world = WorkedExample::new();
-    let mut coupon = default_rules().into_iter().find(|rule| rule.kind == "coupon").unwrap();
+    let mut coupon = default_rules().into_iter().find(|rule| rule.kind == "voucher.grant").unwrap();
     for line in &mut coupon.lines {
         line.amount = LinearSum::parse("price").unwrap();
     }
@@ -928,6 +928,8 @@ fn book_business_cannot_spend_money_held_for_a_pending_withdrawal() {
             customer_id: world.customer,
             amount: amount("80.00"),
             route: WithdrawalRoute::Offline,
+            channel: None,
+            offline_withdrawal_id: id(802),
         }),
     );
     // 100.00 in the wallet, 80.00 of it held for the withdrawal: a fee of 30.00 would leave the

@@ -5,8 +5,9 @@
 //! too), orders of up to `ORDER_ITEMS_MAX + 1` items of a product priced at `UNIT_VALUE_MAX`,
 //! batches of `SERIAL_BATCH_MAX` serial codes, dates at the calendar's ends, approval policies of
 //! 0 to `LEVELS_MAX + 1` levels with thresholds at the edges (their approvals decided by whoever
-//! of the staff, level after level). Each command is decided and, when accepted, folded in by
-//! `evolve`, both under `catch_unwind`: a panic anywhere fails the test. After the sequence, the ledger's invariants hold and a replay of the log
+//! of the staff, level after level), vouchers granted with any expiry and booked out or spent on
+//! any day, withdrawals naming any channel. Each command is decided and, when accepted, folded in
+//! by `evolve`, both under `catch_unwind`: a panic anywhere fails the test. After the sequence, the ledger's invariants hold and a replay of the log
 //! equals the live state, so whatever was refused left nothing behind.
 
 use std::collections::BTreeSet;
@@ -70,6 +71,29 @@ fn edge_date() -> impl Strategy<Value = NaiveDate> {
     ]
 }
 
+/// A voucher's expiry or the day a voucher command runs on: the calendar's ends, the ledger's
+/// day (2026-01-15) and the days around it, or a month later.
+fn voucher_date() -> impl Strategy<Value = NaiveDate> {
+    prop_oneof![
+        edge_date(),
+        Just(NaiveDate::from_ymd_opt(2026, 1, 16).unwrap()),
+        Just(NaiveDate::from_ymd_opt(2026, 2, 15).unwrap()),
+    ]
+}
+
+/// The channel an `original` withdrawal names: none, the one money came in through, one nothing
+/// came in through, and names a text field refuses (empty, control characters, far too long).
+fn edge_channel() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some("alipay".to_owned())),
+        Just(Some("wechat".to_owned())),
+        Just(Some(String::new())),
+        Just(Some("ali\u{0}pay\n".to_owned())),
+        Just(Some("渠".repeat(100_000))),
+    ]
+}
+
 /// One step: a command kind with its edge values; `pick` chooses among what exists. An
 /// `ExpectedRecharge` is an online recharge the customer requests; an `OnlinePayment` the
 /// channel's notification for a recharge or an order, of `amount` or (`None`) of exactly what it
@@ -84,27 +108,41 @@ enum Step {
         amount: Option<Amount>,
     },
     OfflineRecharge(Amount),
-    Coupon(Amount),
+    Coupon {
+        amount: Amount,
+        expires_on: Option<NaiveDate>,
+    },
+    /// Finance books out the customer's expired vouchers on the day `on`.
+    ExpireVouchers {
+        on: NaiveDate,
+    },
     Order {
         expensive: bool,
         quantity: Quantity,
         periods: u32,
         items: usize,
     },
+    /// On `on` (or the ledger's day): vouchers expired by then are booked out, the others spent.
     Pay {
         pick: usize,
+        on: Option<NaiveDate>,
     },
     Fulfil {
         pick: usize,
     },
+    /// On `on` (or the ledger's day): the voucher part goes back, booked out if expired by then.
     Refund {
         pick: usize,
         amount: Amount,
         penalty: Amount,
+        on: Option<NaiveDate>,
     },
+    /// `same_ids`: the offline rest of an `original` withdrawal gets the withdrawal's own id.
     Withdraw {
         amount: Amount,
         original: bool,
+        channel: Option<String>,
+        same_ids: bool,
     },
     Usage {
         expensive: bool,
@@ -164,7 +202,9 @@ fn step() -> impl Strategy<Value = Step> {
             amount
         }),
         edge_amount().prop_map(Step::OfflineRecharge),
-        edge_amount().prop_map(Step::Coupon),
+        (edge_amount(), prop::option::of(voucher_date()))
+            .prop_map(|(amount, expires_on)| Step::Coupon { amount, expires_on }),
+        voucher_date().prop_map(|on| Step::ExpireVouchers { on }),
         (
             any::<bool>(),
             edge_quantity(),
@@ -177,10 +217,12 @@ fn step() -> impl Strategy<Value = Step> {
                 periods,
                 items
             }),
-        pick.prop_map(|pick| Step::Pay { pick }),
+        (pick, prop::option::of(voucher_date())).prop_map(|(pick, on)| Step::Pay { pick, on }),
         pick.prop_map(|pick| Step::Fulfil { pick }),
-        (pick, edge_amount(), edge_amount()).prop_map(|(pick, amount, penalty)| Step::Refund { pick, amount, penalty }),
-        (edge_amount(), any::<bool>()).prop_map(|(amount, original)| Step::Withdraw { amount, original }),
+        (pick, edge_amount(), edge_amount(), prop::option::of(voucher_date()))
+            .prop_map(|(pick, amount, penalty, on)| Step::Refund { pick, amount, penalty, on }),
+        (edge_amount(), any::<bool>(), edge_channel(), any::<bool>())
+            .prop_map(|(amount, original, channel, same_ids)| Step::Withdraw { amount, original, channel, same_ids }),
         (any::<bool>(), edge_quantity()).prop_map(|(expensive, quantity)| Step::Usage { expensive, quantity }),
         (pick, edge_periods()).prop_map(|(pick, periods)| Step::Renew { pick, periods }),
         pick.prop_map(|pick| Step::Cancel { pick }),
@@ -354,7 +396,7 @@ impl World {
                 });
                 return Some((r2_sales, body));
             }
-            Step::Coupon(amount) => {
+            Step::Coupon { amount, expires_on } => {
                 return Some((
                     r2_sales,
                     CommandBody::Money(MoneyCommand::GrantCoupon {
@@ -362,8 +404,12 @@ impl World {
                         amount,
                         reason: "edge".into(),
                         approval_id: self.fresh(),
+                        expires_on,
                     }),
                 ))
+            }
+            Step::ExpireVouchers { .. } => {
+                return Some((r2_finance, CommandBody::Money(MoneyCommand::ExpireVouchers { customer_id: customer })))
             }
             Step::Order { expensive, quantity, periods, items } => {
                 let item = OrderItemRequest { product_id: self.product(expensive), quantity, periods };
@@ -375,7 +421,7 @@ impl World {
                 });
                 return Some((self.world.customer_actor.clone(), body));
             }
-            Step::Pay { pick } => {
+            Step::Pay { pick, .. } => {
                 let order_id = Self::pick(&orders, pick)?;
                 return Some((
                     self.world.customer_actor.clone(),
@@ -387,7 +433,7 @@ impl World {
                 note: None,
                 subscription_end: Some(NaiveDate::from_ymd_opt(2026, 2, 15).unwrap()),
             }),
-            Step::Refund { pick, amount, penalty } => {
+            Step::Refund { pick, amount, penalty, .. } => {
                 let body = CommandBody::Orders(OrderCommand::RefundOrder {
                     order_id: Self::pick(&orders, pick)?,
                     amount,
@@ -397,14 +443,17 @@ impl World {
                 });
                 return Some((r2_finance, body));
             }
-            Step::Withdraw { amount, original } => {
+            Step::Withdraw { amount, original, channel, same_ids } => {
                 let route = if original { WithdrawalRoute::Original } else { WithdrawalRoute::Offline };
+                let withdrawal_id = self.fresh();
                 let body = CommandBody::Money(MoneyCommand::Withdraw {
-                    withdrawal_id: self.fresh(),
+                    withdrawal_id,
                     approval_id: self.fresh(),
                     customer_id: customer,
                     amount,
                     route,
+                    channel,
+                    offline_withdrawal_id: if same_ids { withdrawal_id } else { self.fresh() },
                 });
                 return Some((r2_finance, body));
             }
@@ -537,6 +586,15 @@ impl World {
     }
 }
 
+/// The day a step runs on, when not the ledger's own.
+fn day_of(step: &Step) -> Option<NaiveDate> {
+    match step {
+        Step::ExpireVouchers { on } => Some(*on),
+        Step::Pay { on, .. } | Step::Refund { on, .. } => *on,
+        _ => None,
+    }
+}
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(48)
 }
@@ -550,8 +608,11 @@ proptest! {
         for step in &steps {
             let Some((actor, body)) = world.command(step) else { continue };
             let ledger = &mut world.world.ledger;
+            let today = ledger.today;
+            ledger.today = day_of(step).unwrap_or(today);
             let outcome = catch_unwind(AssertUnwindSafe(|| ledger.execute(&actor, body.clone())));
-            prop_assert!(outcome.is_ok(), "decide or evolve panicked on {:?}", body);
+            ledger.today = today;
+            prop_assert!(outcome.is_ok(), "decide or evolve panicked on {:?} on {}", body, day_of(step).unwrap_or(today));
         }
         let ledger = &world.world.ledger;
         let broken = violations(&ledger.state, &ledger.log);
@@ -602,12 +663,13 @@ fn the_reported_outages_are_refusals() {
         amount: near,
         reason: "edge".into(),
         approval_id: id(7_300),
+        expires_on: None,
     });
     w.ledger.given(&r2_sales, coupon.clone());
     let refused = w.ledger.execute(&r2_sales, coupon).unwrap_err();
     assert_eq!((refused.code(), refused.field()), ("limit_exceeded", Some("amount")));
     assert!(refused.to_string().contains("wallet balance"), "{refused}");
-    assert_eq!(w.ledger.state.wallet(customer).balance, near);
+    assert_eq!(w.ledger.state.wallet(customer).voucher, near, "a coupon is voucher credit");
 
     // The ledger goes on: a one-month order is placed and paid.
     let order_id = w.place_order();
@@ -632,6 +694,7 @@ fn a_books_posted_total_stops_at_its_limit() {
             amount: Amount::MAX,
             reason: "fill".into(),
             approval_id: id(8_100_000 + rounds),
+            expires_on: None,
         });
         if let Err(error) = w.ledger.execute(&r2_sales, coupon) {
             break error;
@@ -653,4 +716,77 @@ fn a_books_posted_total_stops_at_its_limit() {
     assert!(posted.as_decimal() <= ledger_core::money::TOTAL_MAX);
     assert!(posted.as_decimal() > ledger_core::money::TOTAL_MAX - Decimal::from(3_000_000_000_000u64), "{posted}");
     assert!(violations(&w.ledger.state, &w.ledger.log).is_empty());
+}
+
+/// A customer holds at most `VOUCHER_GRANTS_MAX` open voucher grants: the next one is refused,
+/// and every event that lists grants (spent, given back, booked out) holds all of them at once.
+#[test]
+fn open_voucher_grants_stop_at_their_limit_and_move_all_at_once() {
+    use ledger_core::decide::VOUCHER_GRANTS_MAX;
+    use ledger_core::event::EventPayload;
+
+    let mut world = World::new();
+    let w = &mut world.world;
+    let (customer, r2_sales, r2_finance, customer_actor) =
+        (w.customer, w.r2_sales.clone(), w.r2_finance.clone(), w.customer_actor.clone());
+    let day = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+    let grant = |amount: &str, expires_on: &str| {
+        CommandBody::Money(MoneyCommand::GrantCoupon {
+            customer_id: customer,
+            amount: Amount::parse(amount).unwrap(),
+            reason: "many".into(),
+            // Coupons need no approval by default: the id is never used.
+            approval_id: id(9_000_001),
+            expires_on: Some(day(expires_on)),
+        })
+    };
+    // The slices of the one event of `event_type` among `recorded`, and its amount.
+    let listed = |recorded: &[ledger_core::event::RecordedEvent], event_type: &str| {
+        let mut found = recorded.iter().filter(|event| event.event.payload.event_type() == event_type);
+        let payload = &found.next().unwrap_or_else(|| panic!("a {event_type}")).event.payload;
+        assert!(found.next().is_none(), "one {event_type}");
+        match payload {
+            EventPayload::VoucherRedeemed(event) => (event.slices.len(), event.amount.to_string()),
+            EventPayload::VoucherReturned(event) => (event.slices.len(), event.amount.to_string()),
+            EventPayload::VoucherExpired(event) => (event.slices.len(), event.amount.to_string()),
+            other => panic!("{other:?}"),
+        }
+    };
+
+    for _ in 0..VOUCHER_GRANTS_MAX {
+        w.ledger.given(&r2_sales, grant("9.50", "2026-02-01"));
+    }
+    let refused = w.ledger.execute(&r2_sales, grant("9.50", "2026-02-01")).unwrap_err();
+    assert_eq!((refused.code(), refused.field()), ("limit_exceeded", Some("customer_id")), "{refused}");
+    assert_eq!(w.ledger.state.vouchers_of(customer).len(), VOUCHER_GRANTS_MAX);
+
+    // A 950.00 order spends every grant; refunded once they have expired, all come back and go out.
+    let order_id = w.place_order();
+    let paid = w.ledger.given(&customer_actor, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
+    assert_eq!(listed(&paid, "VoucherRedeemed"), (VOUCHER_GRANTS_MAX, "950.00".to_owned()));
+    w.ledger.today = day("2026-02-01");
+    let refund = CommandBody::Orders(OrderCommand::RefundOrder {
+        order_id,
+        amount: Amount::parse("950.00").unwrap(),
+        penalty: Amount::ZERO,
+        reason: "all of it".into(),
+        approval_id: id(9_000_002),
+    });
+    let refunded = w.ledger.given(&r2_finance, refund);
+    assert_eq!(listed(&refunded, "VoucherReturned"), (VOUCHER_GRANTS_MAX, "950.00".to_owned()));
+    assert_eq!(listed(&refunded, "VoucherExpired"), (VOUCHER_GRANTS_MAX, "950.00".to_owned()));
+    let wallet = w.ledger.state.wallet(customer);
+    assert_eq!((wallet.balance, wallet.voucher), (Amount::ZERO, Amount::ZERO));
+
+    // As many again, booked out by finance on the day they expire.
+    for _ in 0..VOUCHER_GRANTS_MAX {
+        w.ledger.given(&r2_sales, grant("0.01", "2026-03-01"));
+    }
+    w.ledger.today = day("2026-03-01");
+    let expire = CommandBody::Money(MoneyCommand::ExpireVouchers { customer_id: customer });
+    let expired = w.ledger.given(&r2_finance, expire);
+    assert_eq!(listed(&expired, "VoucherExpired"), (VOUCHER_GRANTS_MAX, "1.00".to_owned()));
+    assert!(w.ledger.state.vouchers_of(customer).is_empty());
+    assert!(violations(&w.ledger.state, &w.ledger.log).is_empty());
+    assert_eq!(replay(&w.ledger.log).unwrap(), w.ledger.state, "a replay equals the live state");
 }

@@ -632,6 +632,18 @@ impl World {
         self.ledger.state.wallet(customer).available()
     }
 
+    /// What a purchase may spend: the cash free of holds and the vouchers not yet expired.
+    fn spendable(&self, customer: OrgId) -> Amount {
+        let today = self.today();
+        let vouchers = self
+            .ledger
+            .state
+            .vouchers_of(customer)
+            .iter()
+            .filter(|grant| grant.expires_on.is_none_or(|date| date > today));
+        vouchers.fold(self.available(customer), |sum, grant| sum.plus(grant.amount))
+    }
+
     // -----------------------------------------------------------------------------------------
     // Executing commands, with the checks after every one
     // -----------------------------------------------------------------------------------------
@@ -1183,11 +1195,19 @@ impl World {
     fn coupon(&mut self, dice: &mut Dice) {
         let customer = self.random_customer(dice);
         let by = if dice.chance(80) { self.staff_of(customer.seller).sales.clone() } else { customer.actor.clone() };
+        if dice.chance(20) {
+            // Finance books out what has expired (days pass between operations).
+            let finance = self.staff_of(customer.seller).finance.clone();
+            let _ = self.exec(&finance, CommandBody::Money(MoneyCommand::ExpireVouchers { customer_id: customer.id }));
+            return;
+        }
+        let expires_on = dice.chance(50).then(|| plus_days(self.today(), dice.range(1, 6)));
         let body = CommandBody::Money(MoneyCommand::GrantCoupon {
             customer_id: customer.id,
             amount: dice.cents(100, 20_000),
             reason: "welcome".into(),
             approval_id: self.fresh(),
+            expires_on,
         });
         let result = self.exec(&by, body);
         if by.org_id == customer.id {
@@ -1292,7 +1312,7 @@ impl World {
         self.top_up(order.customer_id, order.total, dice);
         let customer = self.customer(order.customer_id).clone();
         let by = self.for_customer(&customer, dice, |staff| &staff.finance);
-        let short = order.total > self.available(order.customer_id);
+        let short = order.total > self.spendable(order.customer_id);
         let result = self.exec(&by, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
         if short {
             assert!(
@@ -1484,6 +1504,8 @@ impl World {
             customer_id: customer.id,
             amount: value,
             route,
+            channel: None,
+            offline_withdrawal_id: ledger_core::ids::WithdrawalId(uuid::Uuid::from_u128(!withdrawal_id.0.as_u128())),
         });
         let result = self.exec(&by, body);
         if too_much {
@@ -1807,7 +1829,6 @@ impl World {
             // A sale books in every book of its chain: one closed book refuses the whole event.
             let order = self.ledger.state.orders[&dice.pick(&pending)].clone();
             self.top_up(order.customer_id, order.total, dice);
-            let short = order.total > self.available(order.customer_id);
             let chain: BTreeSet<OrgId> =
                 order.items.iter().flat_map(|item| item.levels.iter().map(|level| level.org_id)).collect();
             let latest_close = chain.iter().filter_map(|book| self.ledger.state.books[book].closed_through).max();
@@ -1817,6 +1838,7 @@ impl World {
             });
             let by = self.staff_of(order.seller_id).finance.clone();
             self.ledger.today = day;
+            let short = order.total > self.spendable(order.customer_id);
             let result = self.exec(&by, CommandBody::Orders(OrderCommand::PayOrder { order_id: order.order_id }));
             self.ledger.today = today;
             if short && closed {
@@ -1863,6 +1885,7 @@ impl World {
                     amount: dice.cents(100, 5_000),
                     reason: "late".into(),
                     approval_id,
+                    expires_on: None,
                 }),
             )
         } else {
@@ -2160,6 +2183,8 @@ fn the_generated_sequences_cover_every_flow() {
         .iter()
         .map(|(event_type, _)| *event_type)
         .filter(|event_type| !events.contains_key(event_type))
+        // Read from older logs, never written: a coupon is a `VoucherGranted` now.
+        .filter(|event_type| *event_type != "CouponGranted")
         .collect();
     assert!(missing.is_empty(), "event types never recorded: {missing:?} (recorded: {events:?})");
     assert!(totals.duplicate_trades > 0, "no repeated trade number");

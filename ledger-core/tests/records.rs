@@ -83,6 +83,7 @@ fn world_log() -> Vec<RecordedEvent> {
         amount: amount("20.00"),
         reason: "welcome".into(),
         approval_id: id(212),
+        expires_on: None,
     };
     ledger(&mut world, &r2_sales, coupon.into());
     let rejected = MoneyCommand::RequestRecharge {
@@ -142,6 +143,8 @@ fn world_log() -> Vec<RecordedEvent> {
         customer_id: world.customer,
         amount: amount("30.00"),
         route: WithdrawalRoute::Offline,
+        channel: None,
+        offline_withdrawal_id: id(302),
     };
     ledger(&mut world, &customer, withdraw.into());
     ledger(&mut world, &r2_finance, decide_approval(301, true, Some("paid by bank")));
@@ -275,7 +278,17 @@ fn world_log() -> Vec<RecordedEvent> {
     };
     ledger(&mut world, &customer, invoice.into());
     ledger(&mut world, &r2_finance, decide_approval(951, true, None));
+    let expiring = MoneyCommand::GrantCoupon {
+        customer_id: world.customer,
+        amount: amount("5.00"),
+        reason: "this month".into(),
+        approval_id: id(214),
+        expires_on: Some(date("2026-02-01")),
+    };
+    ledger(&mut world, &r2_sales, expiring.into());
     world.ledger.today = date("2026-03-01");
+    let expire = MoneyCommand::ExpireVouchers { customer_id: world.customer };
+    ledger(&mut world, &r2_finance, expire.into());
     let statement = SettlementCommand::IssueSettlementStatement {
         settlement_id: id(900),
         book: world.platform,
@@ -302,6 +315,7 @@ fn world_log() -> Vec<RecordedEvent> {
         amount: amount("150.00"),
         reason: "loyalty".into(),
         approval_id: id(213),
+        expires_on: None,
     };
     ledger(&mut world, &r2_sales, large_coupon.into());
     ledger(&mut world, &r2_finance, decide_approval(213, true, Some("first level")));
@@ -543,7 +557,8 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
             customer_id: id(5),
             book: id(4),
             amount: amount("30.00"),
-            route: WithdrawalRoute::Offline,
+            route: if full { WithdrawalRoute::Original } else { WithdrawalRoute::Offline },
+            channel: maybe(full, text("alipay")),
         }),
         EventPayload::UsageCharged(UsageCharged {
             usage_id: id(500),
@@ -757,7 +772,15 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
     }));
     // The proposals added with approval policies, after the earlier ones.
     let proposals = [
-        (ApprovalKind::Coupon, Proposal::GrantCoupon { customer_id: id(5), amount: Amount::MAX, reason: text("vip") }),
+        (
+            ApprovalKind::Coupon,
+            Proposal::GrantCoupon {
+                customer_id: id(5),
+                amount: Amount::MAX,
+                reason: text("vip"),
+                expires_on: maybe(full, date("2027-01-01")),
+            },
+        ),
         (
             ApprovalKind::Refund,
             Proposal::RefundOrder {
@@ -788,6 +811,41 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
             proposal,
         }));
     }
+    let slices = |full: bool| {
+        let mut slices =
+            vec![VoucherSlice { coupon: 70, expires_on: maybe(full, date("2027-01-01")), amount: amount("20.00") }];
+        if full {
+            slices.push(VoucherSlice { coupon: u64::MAX, expires_on: None, amount: amount("5.00") });
+        }
+        slices
+    };
+    payloads.push(EventPayload::VoucherGranted(VoucherGranted {
+        customer_id: id(5),
+        book: id(4),
+        amount: amount("500.00"),
+        reason: text("welcome 代金券"),
+        expires_on: maybe(full, date("2027-01-01")),
+    }));
+    payloads.push(EventPayload::VoucherRedeemed(VoucherRedeemed {
+        customer_id: id(5),
+        book: id(4),
+        source_id: id::<OrderId>(800).0,
+        slices: slices(full),
+        amount: amount(if full { "25.00" } else { "20.00" }),
+    }));
+    payloads.push(EventPayload::VoucherReturned(VoucherReturned {
+        customer_id: id(5),
+        book: id(4),
+        order_id: id(800),
+        slices: slices(full),
+        amount: amount(if full { "25.00" } else { "20.00" }),
+    }));
+    payloads.push(EventPayload::VoucherExpired(VoucherExpired {
+        customer_id: id(5),
+        book: id(4),
+        slices: slices(full),
+        amount: amount(if full { "25.00" } else { "20.00" }),
+    }));
     payloads
 }
 
@@ -909,7 +967,8 @@ fn assert_round_trip(event: &RecordedEvent) {
 fn the_corpus_covers_every_event_type_from_the_world_and_by_hand() {
     // The world's flows alone produce every event type; the hand-built records do too, each
     // with its optional fields present and absent.
-    assert_eq!(missing_types(&world_log()), Vec::<&str>::new());
+    // Coupons of older logs only (read, never written: a coupon is a `VoucherGranted` now).
+    assert_eq!(missing_types(&world_log()), vec!["CouponGranted"]);
     assert_eq!(missing_types(&built_by_hand(true)), Vec::<&str>::new());
     assert_eq!(missing_types(&built_by_hand(false)), Vec::<&str>::new());
     assert_eq!(missing_types(&corpus()), Vec::<&str>::new());

@@ -295,10 +295,14 @@ impl ReadModels {
         let Some(customer) = self.org(customer_id).await? else { return Ok(None) };
         let (OrgKind::Customer, Some(book)) = (customer.kind, customer.parent_id) else { return Ok(None) };
         let customer_text = SqlValue::text(customer_id);
-        let balance_params =
-            vec![SqlValue::text(ledger_core::chart::codes::CUSTOMER_PREPAYMENTS), customer_text.clone()];
-        let balance_rows = self.rows(WALLET_BALANCE, balance_params).await?;
-        let balance = balance_rows.first().ok_or_else(|| ReadError::Corrupt("no wallet sum".into()))?.amount(0)?;
+        let mut parts = Vec::with_capacity(2);
+        for code in [ledger_core::chart::codes::CUSTOMER_PREPAYMENTS, ledger_core::chart::codes::CUSTOMER_VOUCHERS] {
+            let rows = self.rows(WALLET_BALANCE, vec![SqlValue::text(code), customer_text.clone()]).await?;
+            parts.push(rows.first().ok_or_else(|| ReadError::Corrupt("no wallet sum".into()))?.amount(0)?);
+        }
+        let (cash, voucher) = (parts[0], parts[1]);
+        // Both parts are within `AMOUNT_MAX`, so their sum is within what an amount holds.
+        let balance = cash.try_add(voucher).map_err(|error| ReadError::Corrupt(format!("a wallet: {error}")))?;
         let mut requested = BTreeMap::new();
         for row in self.rows(WALLET_REQUESTS, vec![customer_text, SqlValue::text(REQUESTED)]).await? {
             requested.insert(row.text(0)?.to_owned(), row.amount(1)?);
@@ -308,6 +312,8 @@ impl ReadModels {
             customer_id,
             book,
             balance,
+            cash,
+            voucher,
             available: balance.checked_sub(held).unwrap_or(Amount::ZERO),
             pending: requested.get(RECHARGE).copied().unwrap_or(Amount::ZERO),
             currency: customer.currency,

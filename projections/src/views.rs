@@ -75,9 +75,15 @@ pub struct WalletView {
     pub customer_id: OrgId,
     /// The seller, in whose book the wallet is the customer's 2203.
     pub book: OrgId,
-    /// 2203[customer]: credits − debits.
+    /// `cash` + `voucher`: the whole wallet.
     pub balance: Amount,
-    /// `balance` less what withdrawals awaiting approval hold.
+    /// 2203[customer]: credits − debits (recharges, refunds, and coupons granted before
+    /// vouchers, which were booked there).
+    pub cash: Amount,
+    /// 2203.01[customer]: voucher credit, spent before cash, never withdrawn (expired vouchers
+    /// count until they are booked out).
+    pub voucher: Amount,
+    /// `balance` less what withdrawals awaiting approval hold: what purchases may spend.
     pub available: Amount,
     /// Recharges requested, neither approved nor rejected yet.
     pub pending: Amount,

@@ -64,13 +64,20 @@ async fn readable_customer(state: &SharedState, caller: &Caller, text: &str) -> 
 #[derive(Serialize, ToSchema)]
 pub struct BalanceBody {
     pub customer_id: String,
+    /// The whole wallet: `cash` + `voucher`.
     pub balance: String,
+    /// Cash (2203): what recharges brought in; the only part a withdrawal takes.
+    pub cash: String,
+    /// Voucher credit (代金券, 2203.01): spent on purchases before cash (earliest expiry first),
+    /// never withdrawn; an expired voucher counts until it is booked out.
+    pub voucher: String,
+    /// `balance` less what withdrawals awaiting approval hold: what purchases may spend.
     pub available: String,
     pub pending: String,
     pub currency: String,
 }
 
-/// A customer's wallet: balance, available and pending.
+/// A customer's wallet: balance, its cash and voucher parts, available and pending.
 #[utoipa::path(get, path = "/v1/customers/{id}/balance", tag = "finance", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = BalanceBody), (status = 404, body = Problem)))]
 pub async fn balance(
@@ -84,6 +91,8 @@ pub async fn balance(
         Some(wallet) => BalanceBody {
             customer_id: id,
             balance: wallet.balance.to_string(),
+            cash: wallet.cash.to_string(),
+            voucher: wallet.voucher.to_string(),
             available: wallet.available.to_string(),
             pending: wallet.pending.to_string(),
             currency: wallet.currency.to_string(),
@@ -91,6 +100,8 @@ pub async fn balance(
         None => BalanceBody {
             customer_id: id,
             balance: "0.00".into(),
+            cash: "0.00".into(),
+            voucher: "0.00".into(),
             available: "0.00".into(),
             pending: "0.00".into(),
             currency: "CNY".into(),

@@ -6,7 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use ledger_core::event::{
-    ApprovalLevelGranted, ApprovalRequested, CouponGranted, RechargeMethod, WithdrawalPaid, WithdrawalRoute,
+    ApprovalLevelGranted, ApprovalRequested, RechargeMethod, VoucherExpired, VoucherGranted, WithdrawalPaid,
+    WithdrawalRequested, WithdrawalRoute,
 };
 use ledger_core::ids::{ApprovalId, RechargeId, WithdrawalId};
 use ledger_core::state::Decision as ApprovalDecision;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/coupons/{id}", get(get_coupon))
         .route("/v1/withdrawals", post(withdraw))
         .route("/v1/withdrawals/{id}", get(get_withdrawal))
+        .route("/v1/customers/{id}/vouchers/expire", post(expire_vouchers))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -519,10 +521,16 @@ pub struct CouponBody {
     pub customer_id: String,
     pub amount: String,
     pub reason: String,
+    /// A date (`YYYY-MM-DD`) after the accounting date: from that day on, what is left of the
+    /// coupon cannot be spent and is booked out. None: it does not expire.
+    pub expires_on: Option<String>,
 }
 
-/// Grant a customer a coupon (voucher balance); above the book's threshold for coupons (its
-/// approval policy) it waits for approval (202), and once granted its id is its grant's position.
+/// Grant a customer a coupon: voucher credit (代金券, 2203.01), apart from cash. Vouchers are
+/// spent on purchases (orders paid from balance, usage charges, renewals) before cash, earliest
+/// expiry first (those without one last), then the oldest grant; they are never withdrawn. Above
+/// the book's threshold for coupons (its approval policy) it waits for approval (202); once
+/// granted its id is its grant's position.
 #[utoipa::path(post, path = "/v1/coupons", tag = "money", request_body = CouponBody, security(("bearer" = [])),
     responses((status = 201, body = CouponGrantedBody), (status = 202, body = CouponPending),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
@@ -538,6 +546,7 @@ pub async fn grant_coupon(
         amount: parse::amount("amount", &body.amount)?,
         reason: body.reason,
         approval_id,
+        expires_on: body.expires_on.as_deref().map(|date| parse::date("expires_on", date)).transpose()?,
     });
     let committed = state.execute(&caller, &key, command).await?;
     if committed.find::<ApprovalRequested>().is_some() {
@@ -548,11 +557,12 @@ pub async fn grant_coupon(
         };
         return Ok(Answer(StatusCode::ACCEPTED, answer).into_response());
     }
-    // A coupon is known by the position of its grant, the command's one event.
+    // A coupon is known by the position of its grant (after the voucher account's opening,
+    // when it is the book's first).
     let grant = committed
         .events
         .iter()
-        .find(|event| CouponGranted::of(&event.event.payload).is_some())
+        .find(|event| VoucherGranted::of(&event.event.payload).is_some())
         .map_or(committed.position, |event| event.position);
     let answer = CouponGrantedBody { id: grant.to_string(), position: committed.position };
     Ok(Answer(StatusCode::CREATED, answer).into_response())
@@ -579,10 +589,14 @@ pub struct CouponPending {
 pub struct WithdrawalBody {
     pub customer_id: String,
     pub amount: String,
-    /// `original` (back along the channel, at once) or `offline` (bank transfer, after approval).
+    /// `original` (back through an online channel, at once, at most what came in through it;
+    /// the rest offline, after approval) or `offline` (bank transfer, after approval).
     #[serde(deserialize_with = "super::word")]
     #[schema(value_type = String)]
     pub route: WithdrawalRoute,
+    /// `original` only: the online channel to pay back through; by default the customer's
+    /// channel with the most to give back.
+    pub channel: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -590,13 +604,33 @@ pub struct WithdrawalAnswer {
     pub id: String,
     /// `paid` or `pending_approval`.
     pub status: String,
+    /// What `id` pays back (`paid`) or waits to pay (`pending_approval`).
+    pub amount: String,
+    /// The online channel a paid `original` withdrawal went back through.
+    pub channel: Option<String>,
     pub approval_id: Option<String>,
+    /// An `original` withdrawal beyond what the channel may take back: the offline withdrawal of
+    /// the rest, waiting for `approval_id`.
+    pub offline: Option<OfflineRest>,
     pub position: u64,
 }
 
-/// Withdraw from a customer's wallet: at once along the original channel, or offline after approval.
+#[derive(Serialize, ToSchema)]
+pub struct OfflineRest {
+    pub id: String,
+    pub amount: String,
+    /// `pending_approval`.
+    pub status: String,
+}
+
+/// Withdraw cash (never vouchers) from a customer's wallet: `original` pays back at once
+/// through an online channel at most what came in through it (online recharges and online
+/// order payments, less reversals and earlier `original` withdrawals), the rest goes offline
+/// and waits for approval; `offline` waits for approval. More than the available cash is 422
+/// `insufficient_balance` naming `amount`.
 #[utoipa::path(post, path = "/v1/withdrawals", tag = "money", request_body = WithdrawalBody, security(("bearer" = [])),
-    responses((status = 201, body = WithdrawalAnswer), (status = 202, body = WithdrawalAnswer),
+    responses((status = 201, body = WithdrawalAnswer, description = "paid back through the channel, all of it or part (`offline`: the rest)"),
+        (status = 202, body = WithdrawalAnswer, description = "all of it waits for approval"),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn withdraw(
     State(state): State<SharedState>,
@@ -606,35 +640,101 @@ pub async fn withdraw(
 ) -> Result<Answer<WithdrawalAnswer>, ApiError> {
     let minter = Minter::new(&caller, &key, "withdrawals");
     let (withdrawal_id, approval_id): (WithdrawalId, ApprovalId) = (minter.id("withdrawal"), minter.id("approval"));
+    let offline_withdrawal_id: WithdrawalId = minter.id("offline_withdrawal");
     let command = CommandBody::Money(MoneyCommand::Withdraw {
         withdrawal_id,
         approval_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
         route: body.route,
+        channel: body.channel,
+        offline_withdrawal_id,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let paid = committed.find::<WithdrawalPaid>().is_some();
-    let (status, answer) = if paid {
-        (
-            StatusCode::CREATED,
-            WithdrawalAnswer {
+    let requested = committed.find::<WithdrawalRequested>();
+    let pending = RequestStatus::PendingApproval.as_str();
+    let answer = match committed.find::<WithdrawalPaid>() {
+        Some(paid) => WithdrawalAnswer {
+            id: withdrawal_id.to_string(),
+            status: RequestStatus::Paid.as_str().to_owned(),
+            amount: paid.amount.to_string(),
+            channel: paid.channel.clone(),
+            approval_id: requested.map(|rest| rest.approval_id.to_string()),
+            offline: requested.map(|rest| OfflineRest {
+                id: rest.withdrawal_id.to_string(),
+                amount: rest.amount.to_string(),
+                status: pending.to_owned(),
+            }),
+            position: committed.position,
+        },
+        None => {
+            let rest = committed.event::<WithdrawalRequested>()?;
+            let answer = WithdrawalAnswer {
                 id: withdrawal_id.to_string(),
-                status: RequestStatus::Paid.as_str().to_owned(),
-                approval_id: None,
-                position: committed.position,
-            },
-        )
-    } else {
-        (
-            StatusCode::ACCEPTED,
-            WithdrawalAnswer {
-                id: withdrawal_id.to_string(),
-                status: RequestStatus::PendingApproval.as_str().to_owned(),
+                status: pending.to_owned(),
+                amount: rest.amount.to_string(),
+                channel: None,
                 approval_id: Some(approval_id.to_string()),
+                offline: None,
                 position: committed.position,
-            },
-        )
+            };
+            return Ok(Answer(StatusCode::ACCEPTED, answer));
+        }
     };
-    Ok(Answer(status, answer))
+    Ok(Answer(StatusCode::CREATED, answer))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VouchersExpired {
+    pub customer_id: String,
+    /// What was booked out (0.00 when nothing was due).
+    pub expired: String,
+    /// The coupons (ids: the positions of their grants) booked out, with what was left of each.
+    pub coupons: Vec<ExpiredCoupon>,
+    pub position: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExpiredCoupon {
+    pub id: String,
+    pub expires_on: Option<String>,
+    pub amount: String,
+}
+
+/// Book out a customer's vouchers past their expiry (the seller's finance; a settlement run
+/// may call it for every customer). Each expired voucher is also booked out by the customer's
+/// next purchase, usage charge, renewal or refund; until then it cannot be spent either.
+#[utoipa::path(post, path = "/v1/customers/{id}/vouchers/expire", tag = "money", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = VouchersExpired), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn expire_vouchers(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+) -> Result<Answer<VouchersExpired>, ApiError> {
+    let customer_id = parse::path_id("customer", &id)?;
+    let command = CommandBody::Money(MoneyCommand::ExpireVouchers { customer_id });
+    let committed = state.execute(&caller, &key, command).await?;
+    let expired = committed.find::<VoucherExpired>();
+    let coupons = expired
+        .map(|expired| {
+            expired
+                .slices
+                .iter()
+                .map(|slice| ExpiredCoupon {
+                    id: slice.coupon.to_string(),
+                    expires_on: slice.expires_on.map(|date| date.to_string()),
+                    amount: slice.amount.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = VouchersExpired {
+        customer_id: customer_id.to_string(),
+        expired: expired.map_or_else(|| "0.00".to_owned(), |expired| expired.amount.to_string()),
+        coupons,
+        position: committed.position,
+    };
+    Ok(Answer(StatusCode::OK, body))
 }

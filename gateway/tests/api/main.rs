@@ -27,3 +27,4 @@ mod postgres;
 mod registry;
 mod settlements;
 mod tenancy;
+mod vouchers;

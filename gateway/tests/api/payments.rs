@@ -30,7 +30,7 @@ fn sign(private: &RsaPrivateKey, fields: &mut BTreeMap<String, String>) {
 /// The notification of a successful trade `trade_no` paying `total_amount` for `out_trade_no`,
 /// from the channel's merchant account, with `changes` applied (an empty value removes the
 /// field), then signed.
-fn notification(
+pub(crate) fn notification(
     private: &RsaPrivateKey,
     trade_no: &str,
     out_trade_no: &str,
@@ -61,7 +61,7 @@ fn notification(
 }
 
 /// Status, body, and the problem's code when it is one.
-async fn notify(app: &TestApp, fields: &BTreeMap<String, String>) -> (u16, String, String) {
+pub(crate) async fn notify(app: &TestApp, fields: &BTreeMap<String, String>) -> (u16, String, String) {
     let response = app
         .client
         .post(format!("{}/v1/payments/notify/alipay", app.address))
@@ -81,7 +81,7 @@ async fn notify(app: &TestApp, fields: &BTreeMap<String, String>) -> (u16, Strin
 
 /// The §2.5 world, then the server restarted with R2's channel `alipay`: a channel names the
 /// book that owns it, which exists only once the world is built.
-async fn world_with_r2s_channel() -> (TestApp, World, RsaPrivateKey) {
+pub(crate) async fn world_with_r2s_channel() -> (TestApp, World, RsaPrivateKey) {
     let app = spawn_app(Options::default()).await;
     let world = build_world(&app).await;
     let data_dir = app.stop().await;
@@ -102,7 +102,7 @@ async fn world_with_r2s_channel() -> (TestApp, World, RsaPrivateKey) {
 }
 
 /// An online recharge requested by `token` for `customer`: its id.
-async fn online_recharge(app: &TestApp, token: &str, customer: &str, amount: &str) -> String {
+pub(crate) async fn online_recharge(app: &TestApp, token: &str, customer: &str, amount: &str) -> String {
     let body = json!({ "customer_id": customer, "amount": amount, "method": "online", "reference": "checkout 1" });
     let awaiting = app.post("/v1/recharges", token, body).await.expect(201);
     assert_eq!((awaiting["status"].as_str(), awaiting["amount"].as_str()), (Some("awaiting_payment"), Some(amount)));

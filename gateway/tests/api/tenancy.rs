@@ -180,6 +180,7 @@ fn samples(world: &World, v: &Victim) -> Samples {
         ),
         ("POST", "/v1/coupons", "/v1/coupons".into(), json!({ "customer_id": c, "amount": "1.00", "reason": "r" })),
         ("GET", "/v1/coupons/{id}", format!("/v1/coupons/{}", v.coupon), none.clone()),
+        ("POST", "/v1/customers/{id}/vouchers/expire", format!("/v1/customers/{c}/vouchers/expire"), json!({})),
         (
             "POST",
             "/v1/withdrawals",

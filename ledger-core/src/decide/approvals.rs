@@ -155,8 +155,8 @@ impl Decider<'_> {
             Proposal::IssueInvoice { invoice_id, customer_id, amount } => {
                 self.issue_invoice(*invoice_id, *customer_id, *amount)?
             }
-            Proposal::GrantCoupon { customer_id, amount, reason } => {
-                self.coupon_granted(*customer_id, request.book, *amount, reason)?
+            Proposal::GrantCoupon { customer_id, amount, reason, expires_on } => {
+                return self.coupon_granted(*customer_id, request.book, *amount, reason, *expires_on);
             }
             Proposal::RefundOrder { order_id, amount, penalty, reason } => {
                 return self.refund_events(*order_id, *amount, *penalty, reason);

@@ -30,6 +30,7 @@ use crate::permissions::{Permission, PermissionSet};
 use crate::state::{Book, Decision, Person, State};
 
 pub use access::DEPLOYMENT_ADMIN_NAME;
+pub use money_flows::VOUCHER_GRANTS_MAX;
 pub use orders::{order_shares, Share};
 
 /// Decides a command against the state. Pure: the same state and command give the same answer.
@@ -156,6 +157,17 @@ impl<'a> Decider<'a> {
     /// Books postings into one event: rules evaluated, inter-company lines paired, closed
     /// periods and overdrawn wallets refused.
     pub fn booked(&self, payload: EventPayload, postings: &[Posting<'_>]) -> Result<Event, DomainError> {
+        self.booked_with(payload, postings, &[])
+    }
+
+    /// [`Decider::booked`], where `opening` are accounts an earlier event of the same command
+    /// opens (`AccountOpened`), so they count as open.
+    pub fn booked_with(
+        &self,
+        payload: EventPayload,
+        postings: &[Posting<'_>],
+        opening: &[crate::chart::AccountCode],
+    ) -> Result<Event, DomainError> {
         let date = self.command.effective_date;
         let mut entries = Vec::with_capacity(postings.len());
         for posting in postings {
@@ -164,9 +176,9 @@ impl<'a> Decider<'a> {
             if let Some(closed_through) = book.closed_through.filter(|closed| date <= *closed) {
                 return Err(DomainError::PeriodClosed { book: posting.book, closed_through, date });
             }
-            if let Some(entry) =
-                book_posting(&self.state.rules, posting, date, book.currency, |code| book.chart.contains(code))?
-            {
+            if let Some(entry) = book_posting(&self.state.rules, posting, date, book.currency, |code| {
+                book.chart.contains(code) || opening.contains(code)
+            })? {
                 entries.push(entry);
             }
         }
@@ -221,6 +233,10 @@ impl State {
             E::RechargeConfirmed(event) => money_flows::recharge_confirmed(self, event),
             E::RechargeReversed(event) => money_flows::recharge_reversed(self, event),
             E::CouponGranted(_) => {}
+            E::VoucherGranted(event) => money_flows::voucher_granted(self, recorded.position, event),
+            E::VoucherRedeemed(event) => money_flows::voucher_redeemed(self, event),
+            E::VoucherReturned(event) => money_flows::voucher_returned(self, event),
+            E::VoucherExpired(event) => money_flows::voucher_expired(self, event),
             E::OrderPlaced(event) => orders::order_placed(self, event),
             E::OrderPaid(event) => orders::order_paid(self, event),
             E::OrderFulfilled(event) => orders::order_fulfilled(self, event),

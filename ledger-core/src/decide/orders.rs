@@ -188,7 +188,15 @@ impl Decider<'_> {
                     period_from: *period_from,
                     period_to: *period_to,
                 });
-                self.sale_events("usage", payload, std::slice::from_ref(&item), *customer_id, usage_id.0)
+                let mut events = self.spend_vouchers(*customer_id, seller, total, usage_id.0)?;
+                events.extend(self.sale_events(
+                    "usage",
+                    payload,
+                    std::slice::from_ref(&item),
+                    *customer_id,
+                    usage_id.0,
+                )?);
+                Ok(events)
             }
             C::RenewSubscription { renewal_id, order_id, periods, new_end } => {
                 self.renew(*renewal_id, *order_id, *periods, *new_end)
@@ -262,12 +270,16 @@ impl Decider<'_> {
             OrderStatus::Cancelled => return Err(order_state_error(order, "pay")),
             _ => return Err(DomainError::OrderAlreadyPaid),
         }
-        self.order_payment(order)
+        // Vouchers first, then cash (`money_flows`).
+        let mut events = self.spend_vouchers(order.customer_id, order.seller_id, order.total, order_id.0)?;
+        events.extend(self.order_payment(order)?);
+        Ok(events)
     }
 
     /// The payment of an order awaiting it, from the customer's wallet: the sale in every book
     /// of the chain and its commissions (from balance, or from an online payment that has just
-    /// credited the wallet).
+    /// credited the wallet: that one spends no vouchers, the customer paid the order through the
+    /// channel).
     pub(super) fn order_payment(&self, order: &Order) -> Result<Vec<Event>, DomainError> {
         let order_id = order.order_id;
         let payload = EventPayload::OrderPaid(OrderPaid {
@@ -418,7 +430,59 @@ impl Decider<'_> {
             fully_refunded,
         });
         let mut events = vec![self.booked(payload, &postings)?];
+        events.extend(self.vouchers_refunded(order, amount, penalty)?);
         events.extend(self.commission_reversals(order, amount)?);
+        Ok(events)
+    }
+
+    /// What a refund gives back as vouchers: of what the customer gets back (`amount -
+    /// penalty`), the share the order paid with vouchers, cumulatively like the sale's shares
+    /// (the completing refund takes what is left); the rest is cash. It goes back to the grants
+    /// it was spent from, the latest to expire first; a grant past its expiry is booked out at
+    /// once, never turned into cash.
+    fn vouchers_refunded(&self, order: &Order, amount: Amount, penalty: Amount) -> Result<Vec<Event>, DomainError> {
+        if order.voucher_paid.is_zero() {
+            return Ok(Vec::new());
+        }
+        let invalid = |error| DomainError::invalid_amount("amount", error);
+        let refunded_after = order.refunded.checked_add(amount).ok_or(MoneyError::TooLarge).map_err(invalid)?;
+        let through = if refunded_after == order.paid {
+            order.voucher_paid
+        } else {
+            proportion(order.voucher_paid, refunded_after, order.paid).map_err(invalid)?
+        };
+        let back = amount.checked_sub(penalty).unwrap_or(Amount::ZERO);
+        let mut left = through.checked_sub(order.voucher_returned).unwrap_or(Amount::ZERO).min(back);
+        let total = left;
+        let mut slices = Vec::new();
+        for spent in order.vouchers.iter().rev() {
+            if left.is_zero() {
+                break;
+            }
+            let take = spent.amount.min(left);
+            left = left.minus(take);
+            slices.push(VoucherSlice { amount: take, ..spent.clone() });
+        }
+        if slices.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (customer_id, book) = (order.customer_id, order.seller_id);
+        let amount = total.minus(left);
+        let today = self.command.effective_date;
+        let expired: Vec<VoucherSlice> =
+            slices.iter().filter(|slice| slice.expires_on.is_some_and(|date| date <= today)).cloned().collect();
+        let payload = EventPayload::VoucherReturned(VoucherReturned {
+            customer_id,
+            book,
+            order_id: order.order_id,
+            slices,
+            amount,
+        });
+        let posting = Posting::new("voucher.return", "seller", book)
+            .amount("amount", amount)
+            .party(PartyRef::Customer, customer_id);
+        let mut events = vec![self.booked(payload, &[posting])?];
+        events.extend(self.vouchers_expired(customer_id, book, expired)?);
         Ok(events)
     }
 
@@ -501,7 +565,9 @@ impl Decider<'_> {
             new_end,
             renewed_by: self.command.actor.principal_id,
         });
-        self.sale_events("renewal", payload, &items, order.customer_id, renewal_id.0)
+        let mut events = self.spend_vouchers(order.customer_id, order.seller_id, total, renewal_id.0)?;
+        events.extend(self.sale_events("renewal", payload, &items, order.customer_id, renewal_id.0)?);
+        Ok(events)
     }
 
     /// Prices one item along the chain from the product's owner down to `seller`.
@@ -629,6 +695,9 @@ pub(super) fn order_placed(state: &mut State, event: &OrderPlaced) {
             salesperson: event.salesperson.clone(),
             fulfilled: false,
             commissions: Vec::new(),
+            vouchers: Vec::new(),
+            voucher_paid: Amount::ZERO,
+            voucher_returned: Amount::ZERO,
         },
     );
 }

@@ -115,6 +115,10 @@ event_tags! {
     OnlineRechargeRequested = 60,
     RoleDefined = 41,
     CustomerOwnerSet = 42,
+    VoucherGranted = 45,
+    VoucherRedeemed = 46,
+    VoucherReturned = 47,
+    VoucherExpired = 48,
 }
 
 /// The layouts of older schema versions this build still reads (and never writes), by event
@@ -124,6 +128,8 @@ pub const OLDER_LAYOUTS: &[(&str, u16)] = &[
     ("SettlementStatementIssued", 1),
     // v1 had no user, expiry or admin mark (`TokenIssuedV1::upcast`).
     ("TokenIssued", 1),
+    // v1 named no channel (`WithdrawalPaidV1::upcast`).
+    ("WithdrawalPaid", 1),
 ];
 
 /// An older layout's payload, upcast; `None` when `schema_version` is the current one.
@@ -138,6 +144,9 @@ fn take_older_payload(
                 .map(|statement| EventPayload::SettlementStatementIssued(statement.upcast())),
         ),
         ("TokenIssued", 1) => Some(TokenIssuedV1::take(reader).map(|token| EventPayload::TokenIssued(token.upcast()))),
+        ("WithdrawalPaid", 1) => {
+            Some(WithdrawalPaidV1::take(reader).map(|paid| EventPayload::WithdrawalPaid(paid.upcast())))
+        }
         _ => None,
     }
 }
@@ -462,11 +471,12 @@ impl Wire for Proposal {
                 customer_id.put(writer);
                 amount.put(writer);
             }
-            Proposal::GrantCoupon { customer_id, amount, reason } => {
+            Proposal::GrantCoupon { customer_id, amount, reason, expires_on } => {
                 writer.u8(6);
                 customer_id.put(writer);
                 amount.put(writer);
                 reason.put(writer);
+                expires_on.put(writer);
             }
             Proposal::RefundOrder { order_id, amount, penalty, reason } => {
                 writer.u8(7);
@@ -499,6 +509,7 @@ impl Wire for Proposal {
                 customer_id: Wire::take(reader)?,
                 amount: Wire::take(reader)?,
                 reason: Wire::take(reader)?,
+                expires_on: Wire::take(reader)?,
             },
             7 => Proposal::RefundOrder {
                 order_id: Wire::take(reader)?,
@@ -579,7 +590,9 @@ wire_struct!(OrderRefunded {
     fully_refunded,
 });
 wire_struct!(WithdrawalRequested { withdrawal_id, approval_id, customer_id, book, amount, route });
-wire_struct!(WithdrawalPaid { withdrawal_id, customer_id, book, amount, route });
+wire_struct!(WithdrawalPaid { withdrawal_id, customer_id, book, amount, route, channel });
+// Schema v1's layout, read only (`OLDER_LAYOUTS`).
+wire_struct!(WithdrawalPaidV1 { withdrawal_id, customer_id, book, amount, route });
 wire_struct!(UsageCharged { usage_id, customer_id, seller_id, item, total, period_from, period_to });
 wire_struct!(SubscriptionRenewed { renewal_id, order_id, customer_id, seller_id, items, total, new_end, renewed_by });
 wire_struct!(SerialPackagePriced { days, list_price });
@@ -638,3 +651,8 @@ wire_struct!(CustomerOwnerSet { customer_id, book, owner_id });
 wire_struct!(ApprovalPolicySet { book, rules });
 wire_struct!(ApprovalRouted { approval_id, action, levels });
 wire_struct!(ApprovalLevelGranted { approval_id, level, decided_by, comment });
+wire_struct!(VoucherSlice { coupon, expires_on, amount });
+wire_struct!(VoucherGranted { customer_id, book, amount, reason, expires_on });
+wire_struct!(VoucherRedeemed { customer_id, book, source_id, slices, amount });
+wire_struct!(VoucherReturned { customer_id, book, order_id, slices, amount });
+wire_struct!(VoucherExpired { customer_id, book, slices, amount });

@@ -261,6 +261,10 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         }
         E::RechargeReversed(event) => (None, text(&event.reason, event.book)),
         E::CouponGranted(event) => (None, text(&event.reason, event.book)),
+        E::VoucherGranted(event) => (None, text(&event.reason, event.book)),
+        E::VoucherRedeemed(event) => (None, id(&event.source_id)),
+        E::VoucherReturned(event) => (Some(event.order_id), None),
+        E::VoucherExpired(_) => (None, None),
         E::WithdrawalRequested(event) => (None, id(&event.withdrawal_id)),
         E::WithdrawalPaid(event) => (None, id(&event.withdrawal_id)),
         E::OrderPlaced(event) => (Some(event.order_id), None),

@@ -122,6 +122,18 @@ fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
             approval_id: None,
             trade_number: None,
         },
+        EventPayload::VoucherGranted(granted) => Movement {
+            kind: COUPON,
+            id: event.position.to_string(),
+            customer_id: granted.customer_id.to_string(),
+            book: granted.book.to_string(),
+            amount: granted.amount,
+            channel: None,
+            reference: Some(&granted.reason),
+            status: "granted",
+            approval_id: None,
+            trade_number: None,
+        },
         EventPayload::RechargeReversed(reversed) => {
             let params = vec![
                 SqlValue::text(reversed.recharge_id),

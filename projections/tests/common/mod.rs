@@ -585,6 +585,8 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
                 customer_id: customer.id,
                 amount,
                 route,
+                channel: None,
+                offline_withdrawal_id: world.id(),
             });
             let mut steps = vec![(customer.actor.clone(), body)];
             if route == WithdrawalRoute::Offline && random.chance(70) {
@@ -604,6 +606,7 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
                     amount: random.cents(100, 2_000),
                     reason: "promo".into(),
                     approval_id: world.id(),
+                    expires_on: None,
                 });
                 return vec![(customer.seller_sales.clone(), body)];
             }
@@ -641,8 +644,9 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
 }
 
 /// The flows a random pick rarely completes, run once after the workload so every read model is
-/// exercised: serial codes issued and activated, a recharge reversed, and two settlement
-/// statements of January, one paid and one whose payment was rejected. Each step must commit.
+/// exercised: serial codes issued and activated, a recharge reversed, two settlement
+/// statements of January, one paid and one whose payment was rejected, and a coupon that expires
+/// the next day, when finance books it out. Each step must commit.
 pub async fn month_end(handle: &WriterHandle, world: &mut World, state: &State) -> MonthEnd {
     let day = NaiveDate::from_ymd_opt(2026, 2, 20).expect("a date");
     let e = &world.example;
@@ -748,6 +752,20 @@ pub async fn month_end(handle: &WriterHandle, world: &mut World, state: &State) 
         }),
     )
     .await;
+    // The random workload's coupons never expire (an expiry drawn there would book out the
+    // vouchers its refunds are meant to give back, and `workload_covers_every_flow` wants
+    // both): this one does, and finance books it out the day it expires.
+    let next_day = day + Days::new(1);
+    let coupon = CommandBody::Money(MoneyCommand::GrantCoupon {
+        customer_id: customer.id,
+        amount: Amount::parse("12.34").unwrap(),
+        reason: "february".into(),
+        approval_id: world.id(),
+        expires_on: Some(next_day),
+    });
+    must_on(handle, &customer.seller_sales, day, coupon).await;
+    let expire = CommandBody::Money(MoneyCommand::ExpireVouchers { customer_id: customer.id });
+    must_on(handle, &customer.seller_finance, next_day, expire).await;
     MonthEnd { paid, unpaid, codes }
 }
 
