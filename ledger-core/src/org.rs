@@ -94,6 +94,17 @@ impl Role {
         }
     }
 
+    /// The built-in roles a user of an org of this kind may hold (`super_admin` only on the
+    /// platform; a customer's users act as it; suppliers act through their buyer's staff).
+    pub fn built_in_for(kind: OrgKind) -> &'static [Role] {
+        match kind {
+            OrgKind::Platform => &[Role::SuperAdmin, Role::Admin, Role::Finance, Role::Sales, Role::Operations],
+            OrgKind::Reseller => &[Role::Admin, Role::Finance, Role::Sales, Role::Operations],
+            OrgKind::Customer => &[Role::Customer],
+            OrgKind::Supplier => &[],
+        }
+    }
+
     pub fn is_built_in(self) -> bool {
         !matches!(self, Role::Custom(_))
     }

@@ -8,7 +8,7 @@ use axum::routing::{get, put};
 use axum::Router;
 use ledger_core::event::{CustomerOwnerSet, RoleDefined};
 use ledger_core::ids::{OrgId, UserId};
-use ledger_core::org::{OrgKind, Role};
+use ledger_core::org::Role;
 use ledger_core::permissions::{Permission, PermissionSet};
 use ledger_core::{AccessCommand, CommandBody};
 use serde::{Deserialize, Serialize};
@@ -97,12 +97,7 @@ pub async fn list_roles(
 ) -> Result<Read<RoleList>, ApiError> {
     let org = visible_org(&state, &caller, parse::path_id("org", &id)?).await?;
     let defined = state.read.roles(org.id).await?;
-    let built_in: &[Role] = match org.kind {
-        OrgKind::Platform => &[Role::SuperAdmin, Role::Admin, Role::Finance, Role::Sales, Role::Operations],
-        OrgKind::Reseller => &[Role::Admin, Role::Finance, Role::Sales, Role::Operations],
-        OrgKind::Customer => &[Role::Customer],
-        OrgKind::Supplier => &[],
-    };
+    let built_in = Role::built_in_for(org.kind);
     let body = |role: Role, definition: Option<(PermissionSet, u64)>| RoleBody {
         name: role.as_str().to_owned(),
         built_in: role.is_built_in(),

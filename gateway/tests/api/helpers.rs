@@ -380,3 +380,16 @@ fn matches_template(template: &str, path: &str) -> bool {
             (expected.starts_with('{') && expected.ends_with('}') && !actual.is_empty()) || expected == actual
         })
 }
+
+/// The platform's serial-code business: a 30-day package at 100.00, R1 a gold distributor at
+/// 0.80. Answers two operations tokens and a sales token of the platform.
+pub async fn serial_business(app: &TestApp, world: &World) -> (String, String, String) {
+    let admin = &world.admin;
+    app.put("/v1/serial-codes/packages/30", admin, json!({ "list_price": "100.00" })).await.expect(200);
+    app.put(&format!("/v1/orgs/{}/tier", world.r1), admin, json!({ "tier": "gold" })).await.expect(200);
+    app.put("/v1/serial-codes/tiers/gold", admin, json!({ "rate": "0.80" })).await.expect(200);
+    let operations = token(app, admin, &world.platform, &["operations"]).await;
+    let operations_too = token(app, admin, &world.platform, &["operations"]).await;
+    let sales = token(app, admin, &world.platform, &["sales"]).await;
+    (operations, operations_too, sales)
+}

@@ -56,12 +56,9 @@ async fn victim(app: &TestApp, world: &World) -> Victim {
     let invite = json!({ "promotion_id": promotion["id"], "salesperson": "alice" });
     let invite = app.post(&format!("/v1/books/{r2}/invite-codes"), &world.r2_sales, invite).await.expect(201);
     // Serial codes the platform issues to R1 as a distributor.
-    let admin = &world.admin;
-    app.put("/v1/serial-codes/packages/30", admin, json!({ "list_price": "100.00" })).await.expect(200);
-    app.put(&format!("/v1/orgs/{r1}/tier"), admin, json!({ "tier": "gold" })).await.expect(200);
-    app.put("/v1/serial-codes/tiers/gold", admin, json!({ "rate": "0.80" })).await.expect(200);
+    let (operations, _, _) = serial_business(app, world).await;
     let batch = json!({ "distributor_id": r1, "days": 30, "count": 1 });
-    let batch = app.post("/v1/serial-codes/batches", admin, batch).await.expect(201);
+    let batch = app.post("/v1/serial-codes/batches", &operations, batch).await.expect(201);
     let fulfil = json!({ "note": "done", "subscription_end": "2026-02-15" });
     app.post(&format!("/v1/orders/{order}/fulfil"), &world.r2_admin, fulfil).await.expect(200);
     let renewal = json!({ "periods": 1, "new_end": "2026-03-15" });

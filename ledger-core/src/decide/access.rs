@@ -168,12 +168,7 @@ impl Decider<'_> {
         if roles.is_empty() {
             return Err(DomainError::invalid_field("roles", "must name at least one role"));
         }
-        let allowed: &[Role] = match org.kind {
-            OrgKind::Platform => &[Role::SuperAdmin, Role::Admin, Role::Finance, Role::Sales, Role::Operations],
-            OrgKind::Reseller => &[Role::Admin, Role::Finance, Role::Sales, Role::Operations],
-            OrgKind::Customer => &[Role::Customer],
-            OrgKind::Supplier => &[],
-        };
+        let allowed = Role::built_in_for(org.kind);
         // A custom role is the org's own, once defined.
         let holds = |role: &Role| match role {
             Role::Custom(_) => self.state.role_definitions.contains_key(&(org.id, *role)),
