@@ -199,10 +199,27 @@ pub enum WriterHealth {
     Recovering,
     /// The writer thread has ended: nothing will be written until a restart.
     Stopped,
+    /// Another writer took the lease over: this one appends nothing more, ever (commands are
+    /// answered 503); whoever runs it stops it and follows the new leader.
+    Fenced,
 }
 
 const HEALTH_READY: u8 = 0;
 const HEALTH_RECOVERING: u8 = 1;
+const HEALTH_FENCED: u8 = 2;
+
+/// Sets the writer's health, unless it is fenced: that is for good.
+fn set_health(health: &std::sync::atomic::AtomicU8, value: u8) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let _ = health.fetch_update(Relaxed, Relaxed, |current| (current != HEALTH_FENCED).then_some(value));
+}
+
+/// Marks the writer fenced when `error` says its lease was taken over.
+fn note_fencing(health: &std::sync::atomic::AtomicU8, error: &StoreError) {
+    if matches!(error, StoreError::Fenced { .. }) {
+        health.store(HEALTH_FENCED, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// The caller's side: cheap to clone, one per request handler.
 #[derive(Clone)]
@@ -254,6 +271,7 @@ impl WriterHandle {
         }
         match self.health.load(std::sync::atomic::Ordering::Relaxed) {
             HEALTH_READY => WriterHealth::Ready,
+            HEALTH_FENCED => WriterHealth::Fenced,
             _ => WriterHealth::Recovering,
         }
     }
@@ -311,6 +329,7 @@ impl Writer {
         let (loaded, load_result) = std::sync::mpsc::sync_channel(1);
         let health = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(HEALTH_READY));
         let loop_health = health.clone();
+        let health_of_appender = health.clone();
         let thread = std::thread::Builder::new()
             .name("kboss-writer".to_owned())
             .spawn(move || {
@@ -343,6 +362,7 @@ impl Writer {
                     reports,
                     refused_through_epoch: None,
                     observer: config.batch_observer.clone(),
+                    health: health_of_appender,
                 };
                 let appender_thread = std::thread::Builder::new()
                     .name("kboss-appender".to_owned())
@@ -362,6 +382,7 @@ impl Writer {
                     in_flight_by_batch: HashMap::new(),
                     epoch: 0,
                     loaded_under: 1,
+                    loaded_with_reconnections: 0,
                     next_batch: 0,
                     health: loop_health,
                     decide,
@@ -459,6 +480,8 @@ struct WriterLoop<R> {
     /// batch decided on a state loaded before the store lost and won back its lock is refused
     /// unwritten, and the state reloaded.
     loaded_under: u64,
+    /// The reader's reconnections when the state was last loaded (see `LogRead::reconnections`).
+    loaded_with_reconnections: u64,
     next_batch: u64,
     last_snapshot: u64,
     /// Shared with the handles: set to recovering while `state` is `None`.
@@ -484,9 +507,9 @@ struct AppendBatch {
 
 enum ToAppender {
     Batch(AppendBatch),
-    /// Makes sure the store holds the writer's lock (winning it back if its session was lost)
-    /// and answers its lock generation: a reload waits for it, so the state is read only while
-    /// no other writer can append.
+    /// Makes sure the store holds the writer's lock (winning it back if its session was lost,
+    /// confirming and renewing its lease) and answers its lock generation: a reload waits for it,
+    /// so the state is read only while no other writer can append.
     HoldLock(std::sync::mpsc::SyncSender<Result<u64, StoreError>>),
     /// Answered once every batch sent before it is committed or refused.
     Barrier(std::sync::mpsc::SyncSender<()>),
@@ -591,12 +614,14 @@ impl<R: LogRead> WriterLoop<R> {
             Err(error) => {
                 tracing::warn!(%error, "the writer does not hold its lock; will retry before the next batch");
                 self.state = None;
-                self.health.store(HEALTH_RECOVERING, std::sync::atomic::Ordering::Relaxed);
+                set_health(&self.health, HEALTH_RECOVERING);
+                note_fencing(&self.health, &error);
                 return;
             }
         }
         self.state = match load_state_and_chain(&mut self.reader) {
             Ok((state, chain)) => {
+                self.loaded_with_reconnections = self.reader.reconnections();
                 *self.chain.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = chain;
                 Some(state)
             }
@@ -605,8 +630,7 @@ impl<R: LogRead> WriterLoop<R> {
                 None
             }
         };
-        let health = if self.state.is_some() { HEALTH_READY } else { HEALTH_RECOVERING };
-        self.health.store(health, std::sync::atomic::Ordering::Relaxed);
+        set_health(&self.health, if self.state.is_some() { HEALTH_READY } else { HEALTH_RECOVERING });
     }
 
     /// Asks the appender (after every batch sent before) to make sure the store holds the
@@ -623,6 +647,17 @@ impl<R: LogRead> WriterLoop<R> {
         let scoped_keys: Vec<Option<String>> = batch.iter().map(|pending| pending.request.scoped_key()).collect();
         let lookup: Vec<&str> = scoped_keys.iter().flatten().map(String::as_str).collect();
         let mut committed = self.reader.find_keys(&lookup)?;
+        if self.reader.reconnections() != self.loaded_with_reconnections {
+            // The reader's session was lost and made again: the log may have moved on (another
+            // writer elected meanwhile). Nothing is decided, not even a refusal, until the state
+            // is reloaded under the lease; a new epoch restarts the sealer from the reloaded head.
+            self.epoch += 1;
+            self.state = None;
+            set_health(&self.health, HEALTH_RECOVERING);
+            return Err(StoreError::Unavailable(
+                "the writer lost its connection; it reloads its state first".to_owned(),
+            ));
+        }
         for key in &lookup {
             if let Some(record) = self.in_flight.get(*key) {
                 committed.insert((*key).to_owned(), record.clone());
@@ -649,7 +684,7 @@ impl<R: LogRead> WriterLoop<R> {
             // `evolve` panicked half-way through: the state is no longer the log's. The commands
             // decided before are sound and go to the appender; the rest wait for a reload.
             self.state = None;
-            self.health.store(HEALTH_RECOVERING, std::sync::atomic::Ordering::Relaxed);
+            set_health(&self.health, HEALTH_RECOVERING);
         }
         Ok((events, records, outcomes))
     }
@@ -769,19 +804,53 @@ struct Appender<S> {
     /// includes a batch that failed.
     refused_through_epoch: Option<u64>,
     observer: Option<Arc<dyn BatchObserver>>,
+    /// Shared with the handles: set to fenced when the store says the lease was taken over.
+    health: std::sync::Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl<S: LogAppend> Appender<S> {
     fn run(mut self, batches: std::sync::mpsc::Receiver<ToAppender>) {
-        for message in batches {
+        use std::sync::mpsc::RecvTimeoutError;
+        // A store with a lease is renewed while idle (every append renews it too).
+        let renew_every = self.store.lease_renewal_interval();
+        loop {
+            let message = match renew_every {
+                Some(interval) => match batches.recv_timeout(interval) {
+                    Ok(message) => message,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.renew_lease();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                },
+                None => match batches.recv() {
+                    Ok(message) => message,
+                    Err(_) => return,
+                },
+            };
             match message {
                 ToAppender::Batch(batch) => self.append(batch),
                 ToAppender::Barrier(done) => {
                     let _ = done.send(());
                 }
                 ToAppender::HoldLock(reply) => {
-                    let _ = reply.send(self.store.hold_lock());
+                    // Asked before a reload: the lease is confirmed with the store (and renewed),
+                    // not only the connection looked at.
+                    let held = self.store.renew_lease().and_then(|()| self.store.hold_lock());
+                    if let Err(error) = &held {
+                        note_fencing(&self.health, error);
+                    }
+                    let _ = reply.send(held);
                 }
+            }
+        }
+    }
+
+    fn renew_lease(&mut self) {
+        if let Err(error) = self.store.renew_lease() {
+            note_fencing(&self.health, &error);
+            if !matches!(error, StoreError::Fenced { .. }) {
+                tracing::warn!(%error, "the writer's lease was not renewed; it is tried again");
             }
         }
     }
@@ -810,6 +879,7 @@ impl<S: LogAppend> Appender<S> {
                 appended
             });
             if let Err(error) = appended {
+                note_fencing(&self.health, &error);
                 tracing::error!(%error, commands = batch.len(), "append failed; the writer rebuilds its state from the log");
                 self.refused_through_epoch = Some(epoch);
                 let _ = self.reports.send(AppendReport::Failed { epoch });

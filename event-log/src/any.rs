@@ -27,6 +27,13 @@ impl From<PostgresReader> for AnyReader {
 }
 
 impl LogRead for AnyReader {
+    fn reconnections(&self) -> u64 {
+        match self {
+            AnyReader::Sqlite(reader) => reader.reconnections(),
+            AnyReader::Postgres(reader) => reader.reconnections(),
+        }
+    }
+
     fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         match self {
             AnyReader::Sqlite(reader) => reader.read_after(after, limit),

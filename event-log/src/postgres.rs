@@ -1,11 +1,23 @@
-//! The production event store: PostgreSQL, records as `bytea` (record format v2), the writer's own connection, and an
-//! advisory lock that elects the single writer (a second instance is refused and told who
-//! leads). Durable as the server is configured (`synchronous_commit = on` by default).
+//! The production event store: PostgreSQL, records as `bytea` (record format v2), the writer's
+//! own connection, and the writer's lease: an advisory lock elects the single writer (a second
+//! instance is refused and told who leads), and the `writer_lease` row fences it. Durable as the
+//! server is configured (`synchronous_commit = on` by default).
+//!
+//! **Leadership and fencing.** A writer takes the advisory lock, then bumps the lease's `epoch`
+//! and records itself (holder, URL, backend pid, `expires_at` = now + TTL). Every append checks,
+//! in its own transaction, that the lease still carries its epoch, and renews it; an idle writer
+//! renews it every TTL/4 ([`LogAppend::renew_lease`]). A writer whose epoch is gone is *fenced*:
+//! it never appends again, even after the lock is free (a new writer, with the state loaded from
+//! the log, must win the lease). A candidate that finds the lock taken and the lease expired (a
+//! paused or hung holder: its session still holds the lock) ends the holder's session, so the
+//! lock is released and its next attempt wins. A writer that lost its session and reconnects
+//! wins the lease back only if nobody took it meanwhile (its epoch is still the lease's).
 //!
 //! The connection is the blocking `postgres` client (the synchronous face of tokio-postgres):
 //! the writer is a plain thread, so no runtime is needed in its path.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use ledger_core::event::{EncodedEvent, EVENT_BYTES_MAX, GENESIS_HASH};
 use ledger_core::RecordedEvent;
@@ -17,6 +29,7 @@ use crate::store::{key_digest, stored_record, IdempotencyRecord, InjectedFailure
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../schemas/sql/postgres/0001_log.sql")),
     (RECORDS_MIGRATION, include_str!("../../schemas/sql/postgres/0002_records.sql")),
+    (3, include_str!("../../schemas/sql/postgres/0003_lease.sql")),
 ];
 /// The migration that replaces the v1 tables (jsonb bodies) with records: applied only to a
 /// log without v1 events.
@@ -26,6 +39,45 @@ const RECORDS_MIGRATION: i32 = 2;
 /// deployments in different schemas of one database each elect their own writer.
 const ADVISORY_LOCK_CLASS: i32 = 0x4b_42_4f_53; // "KBOS"
 const MIGRATION_LOCK_CLASS: i32 = ADVISORY_LOCK_CLASS + 1;
+
+/// How long a writer's lease lasts unrenewed, unless configured (`KBOSS_LEASE_TTL_MS`).
+pub const LEASE_TTL: Duration = Duration::from_secs(5);
+/// The shortest lease accepted: renewals every TTL/4 must fit between a busy writer's batches.
+pub const LEASE_TTL_MIN: Duration = Duration::from_millis(400);
+
+/// What a writer records of itself in the lease, and how long the lease lasts unrenewed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseTerms {
+    /// Who holds the lease, for people and messages ("kboss-gateway 10.0.0.7:8080 pid 41").
+    pub holder: String,
+    /// Where the holder takes forwarded writes (`KBOSS_ADVERTISE_URL`), if anywhere.
+    pub url: Option<String>,
+    pub ttl: Duration,
+}
+
+impl LeaseTerms {
+    pub fn new(holder: &str) -> LeaseTerms {
+        LeaseTerms { holder: holder.to_owned(), url: None, ttl: LEASE_TTL }
+    }
+
+    fn ttl_ms(&self) -> i64 {
+        self.ttl.max(LEASE_TTL_MIN).as_millis().min(i64::MAX as u128) as i64
+    }
+}
+
+/// The lease as anyone reads it: who leads, where, in which epoch, and whether the lease is live
+/// (renewed within its TTL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseView {
+    pub holder: String,
+    pub url: Option<String>,
+    pub epoch: i64,
+    pub live: bool,
+}
+
+/// Renews the lease of epoch $1 for $2 milliseconds; touches no row once another epoch holds it.
+const RENEW_LEASE: &str =
+    "UPDATE writer_lease SET expires_at = now() + $2::bigint * interval '1 millisecond' WHERE id = 1 AND epoch = $1";
 
 fn unavailable(error: postgres::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
@@ -78,31 +130,41 @@ pub fn server_address(config: &Config) -> String {
     }
 }
 
-/// One session with the server, re-established when lost. A writer's session (`holder` set)
-/// must win the advisory lock again before it touches the log: the lock went with the old
-/// session, and another writer may have appended meanwhile.
+/// One session with the server, re-established when lost. A writer's session (`lease` set)
+/// must win the lease again before it touches the log: the lock went with the old session, and
+/// another writer may have appended meanwhile (then this one is fenced).
 struct Session {
     /// `None` once the connection is known to be lost: the next call reconnects.
     client: Option<Client>,
     config: Config,
-    /// The name a writer records in the lease; `None` for a reader.
-    holder: Option<String>,
+    /// What a writer records in the lease; `None` for a reader.
+    lease: Option<LeaseTerms>,
+    /// The lease epoch this writer holds (0 for a reader).
+    epoch: i64,
+    /// Set once the lease was taken over: the holder that took it. Sticky.
+    fenced: Option<String>,
     /// How many times this session has taken the writer's lock (0 for a reader).
     lock_generation: u64,
+    /// How many times the connection was re-established.
+    reconnections: u64,
 }
 
 impl Session {
-    fn open(config: &Config, holder: Option<&str>) -> Result<Session, StoreError> {
+    fn open(config: &Config, lease: Option<&LeaseTerms>) -> Result<Session, StoreError> {
         let mut client = connect(config)?;
         migrate(&mut client)?;
-        if let Some(holder) = holder {
-            lock_as_writer(&mut client, holder)?;
-        }
+        let epoch = match lease {
+            Some(lease) => acquire(&mut client, lease, None)?,
+            None => 0,
+        };
         Ok(Session {
             client: Some(client),
             config: config.clone(),
-            holder: holder.map(str::to_owned),
-            lock_generation: u64::from(holder.is_some()),
+            lease: lease.cloned(),
+            epoch,
+            fenced: None,
+            lock_generation: u64::from(lease.is_some()),
+            reconnections: 0,
         })
     }
 
@@ -111,18 +173,35 @@ impl Session {
     /// reconnects by itself. The call that met the lost connection has already failed (its
     /// transaction, if any, rolled back with the session); only later calls reconnect.
     fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if let Some(holder) = &self.fenced {
+            return Err(StoreError::Fenced { holder: holder.clone() });
+        }
         if self.client.as_ref().is_some_and(Client::is_closed) {
             self.client = None;
         }
         if self.client.is_none() {
             let mut client = connect(&self.config)?;
-            if let Some(holder) = &self.holder {
-                lock_as_writer(&mut client, holder)?;
+            if let Some(lease) = &self.lease {
+                match acquire(&mut client, lease, Some(self.epoch)) {
+                    Ok(epoch) => self.epoch = epoch,
+                    Err(error) => return Err(self.fence_on(error)),
+                }
                 self.lock_generation += 1;
             }
+            self.reconnections += 1;
             self.client = Some(client);
         }
         Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// Remembers a fencing for good; answers the error either way.
+    fn fence_on(&mut self, error: StoreError) -> StoreError {
+        if let StoreError::Fenced { holder } = &error {
+            tracing::error!(%holder, "this writer's lease was taken over: it appends nothing more");
+            self.fenced = Some(holder.clone());
+            self.client = None;
+        }
+        error
     }
 }
 
@@ -139,9 +218,21 @@ pub struct PostgresReader {
 
 impl PostgresStore {
     /// Connects as the writer: migrates, then takes the advisory lock (refused, naming the
-    /// holder, when another writer has it) and records itself in the lease.
+    /// holder, when another writer has it) and records itself in the lease, with the default TTL.
     pub fn open_writer(config: &Config, holder: &str) -> Result<PostgresStore, StoreError> {
-        Ok(PostgresStore { session: Session::open(config, Some(holder))?, injected: InjectedFailure::default() })
+        PostgresStore::open_writer_with(config, &LeaseTerms::new(holder))
+    }
+
+    /// [`PostgresStore::open_writer`] with the lease's terms. Refused with `Locked` while another
+    /// writer holds a live lease; when its lease has expired, this attempt also ends its session,
+    /// so that a later attempt wins.
+    pub fn open_writer_with(config: &Config, lease: &LeaseTerms) -> Result<PostgresStore, StoreError> {
+        Ok(PostgresStore { session: Session::open(config, Some(lease))?, injected: InjectedFailure::default() })
+    }
+
+    /// The lease epoch this writer holds.
+    pub fn epoch(&self) -> i64 {
+        self.session.epoch
     }
 
     fn client(&mut self) -> Result<&mut Client, StoreError> {
@@ -184,36 +275,89 @@ impl PostgresReader {
 
     /// Who holds the writer's lease, as it recorded itself.
     pub fn leader(&mut self) -> Result<Option<String>, StoreError> {
-        let row = self.client()?.query_opt("SELECT holder FROM writer_lease WHERE id = 1", &[]).map_err(unavailable)?;
-        Ok(row.map(|row| row.get(0)))
+        Ok(self.lease()?.map(|lease| lease.holder))
+    }
+
+    /// The writer's lease as it stands (`None` before any writer took it).
+    pub fn lease(&mut self) -> Result<Option<LeaseView>, StoreError> {
+        let row = read_lease(self.client()?)?;
+        Ok(row.map(|row| row.view))
     }
 }
 
-/// Takes the writer's advisory lock on this session and records the holder in the lease; refused,
-/// naming the holder, when another session has the lock.
-fn lock_as_writer(client: &mut Client, holder: &str) -> Result<(), StoreError> {
+/// The lease row, with what a candidate needs to end an expired holder's session.
+struct LeaseRow {
+    view: LeaseView,
+    backend_pid: Option<i32>,
+}
+
+fn read_lease(client: &mut impl postgres::GenericClient) -> Result<Option<LeaseRow>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT holder, url, epoch, COALESCE(expires_at > now(), TRUE), backend_pid FROM writer_lease WHERE id = 1",
+            &[],
+        )
+        .map_err(unavailable)?;
+    Ok(row.map(|row| LeaseRow {
+        view: LeaseView { holder: row.get(0), url: row.get(1), epoch: row.get(2), live: row.get(3) },
+        backend_pid: row.get(4),
+    }))
+}
+
+/// Takes the writer's advisory lock on this session and the lease with a new epoch, answered.
+/// Refused with `Locked`, naming the holder, when another session has the lock (and, when the
+/// holder's lease has expired, that session is ended so that the next attempt wins). With
+/// `held`, a writer winning its lease back after a lost session: `Fenced` when the lease's
+/// epoch has moved on (another writer took it meanwhile), whoever holds the lock now.
+fn acquire(client: &mut Client, lease: &LeaseTerms, held: Option<i64>) -> Result<i64, StoreError> {
     let locked: bool = client
         .query_one("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", &[&ADVISORY_LOCK_CLASS])
         .map_err(unavailable)?
         .get(0);
-    if !locked {
-        let holder: Option<String> = client
-            .query_opt("SELECT holder FROM writer_lease WHERE id = 1", &[])
-            .map_err(unavailable)?
-            .map(|row| row.get(0));
-        return Err(StoreError::Locked { holder: holder.unwrap_or_else(|| "another writer".to_owned()) });
+    let current = read_lease(client)?;
+    let holder = || current.as_ref().map_or_else(|| "another writer".to_owned(), |row| row.view.holder.clone());
+    if let (Some(held), Some(row)) = (held, &current) {
+        if row.view.epoch != held {
+            if locked {
+                client
+                    .execute("SELECT pg_advisory_unlock($1, hashtext(current_schema()))", &[&ADVISORY_LOCK_CLASS])
+                    .map_err(unavailable)?;
+            }
+            return Err(StoreError::Fenced { holder: holder() });
+        }
     }
-    client
-        .execute(
-            "INSERT INTO writer_lease (id, holder, since) VALUES (1, $1, now())
-             ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, since = EXCLUDED.since",
-            &[&holder],
+    if !locked {
+        if let Some(LeaseRow { view: LeaseView { live: false, holder, epoch, .. }, backend_pid: Some(pid) }) = &current
+        {
+            // The holder has not renewed within its TTL (paused, hung, cut off) yet its session
+            // holds the lock: ending the session releases the lock; its epoch is fenced by ours.
+            tracing::warn!(%holder, epoch, pid, "the writer's lease has expired: ending its holder's session");
+            client.execute("SELECT pg_terminate_backend($1)", &[pid]).map_err(unavailable)?;
+        }
+        return Err(StoreError::Locked { holder: holder() });
+    }
+    let epoch: i64 = client
+        .query_one(
+            "INSERT INTO writer_lease (id, holder, since, epoch, expires_at, backend_pid, url)
+             VALUES (1, $1, now(), 1, now() + $2::bigint * interval '1 millisecond', pg_backend_pid(), $3)
+             ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, since = EXCLUDED.since,
+                 epoch = writer_lease.epoch + 1, expires_at = EXCLUDED.expires_at,
+                 backend_pid = EXCLUDED.backend_pid, url = EXCLUDED.url
+             RETURNING epoch",
+            &[&lease.holder, &lease.ttl_ms(), &lease.url],
         )
-        .map_err(unavailable)?;
-    Ok(())
+        .map_err(unavailable)?
+        .get(0);
+    Ok(epoch)
 }
 
 fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    // A hot standby (a streaming replica) is read-only: a reader there (`kboss verify` on the
+    // replica) reads the schema its primary migrated.
+    let standby: bool = client.query_one("SELECT pg_is_in_recovery()", &[]).map_err(unavailable)?.get(0);
+    if standby {
+        return Ok(());
+    }
     let mut transaction = client.transaction().map_err(unavailable)?;
     // Instances starting together migrate one at a time.
     transaction
@@ -284,15 +428,53 @@ impl LogAppend for PostgresStore {
         Ok(self.session.lock_generation)
     }
 
+    fn lease_renewal_interval(&self) -> Option<Duration> {
+        self.session.lease.as_ref().map(|lease| lease.ttl.max(LEASE_TTL_MIN) / 4)
+    }
+
+    fn renew_lease(&mut self) -> Result<(), StoreError> {
+        let session = &mut self.session;
+        session.client()?;
+        let client = session.client.as_mut().expect("connected above");
+        let renewed = {
+            let (epoch, ttl) = (session.epoch, session.lease.as_ref().map_or(0, LeaseTerms::ttl_ms));
+            client.execute(RENEW_LEASE, &[&epoch, &ttl]).map_err(unavailable)?
+        };
+        if renewed == 1 {
+            return Ok(());
+        }
+        let holder = read_lease(client)?.map_or_else(|| "another writer".to_owned(), |row| row.view.holder);
+        Err(session.fence_on(StoreError::Fenced { holder }))
+    }
+
     fn append(&mut self, events: &[EncodedEvent], keys: &[IdempotencyRecord]) -> Result<(), StoreError> {
         let fail_after = self.injected.take();
         let mut columns = EventColumns::default();
         for encoded in events.iter().take(fail_after.unwrap_or(usize::MAX)) {
             columns.push(encoded)?;
         }
-        let mut transaction = self.client()?.transaction().map_err(unavailable)?;
-        let last: i64 =
-            transaction.query_one("SELECT COALESCE(MAX(position), 0) FROM events", &[]).map_err(unavailable)?.get(0);
+        self.session.client()?;
+        let (epoch, ttl) = (self.session.epoch, self.session.lease.as_ref().map_or(0, LeaseTerms::ttl_ms));
+        let client = self.session.client.as_mut().expect("connected above");
+        let mut transaction = client.transaction().map_err(unavailable)?;
+        // The fence: this transaction commits only while the lease carries this writer's epoch
+        // (the row stays locked until it ends, so a takeover waits for it, then wins), and renews it.
+        let row = transaction
+            .query_one(
+                &format!(
+                    "WITH lease AS ({RENEW_LEASE} RETURNING epoch)
+                     SELECT (SELECT COALESCE(MAX(position), 0) FROM events), EXISTS (SELECT 1 FROM lease)"
+                ),
+                &[&epoch, &ttl],
+            )
+            .map_err(unavailable)?;
+        let (last, held): (i64, bool) = (row.get(0), row.get(1));
+        if !held {
+            let holder =
+                read_lease(&mut transaction)?.map_or_else(|| "another writer".to_owned(), |row| row.view.holder);
+            drop(transaction);
+            return Err(self.session.fence_on(StoreError::Fenced { holder }));
+        }
         if let Some(first) = events.first() {
             if first.event.position != last as u64 + 1 {
                 return Err(StoreError::NotContiguous { first: first.event.position, last: last as u64 });
@@ -344,6 +526,10 @@ impl LogAppend for PostgresStore {
 macro_rules! log_read {
     ($store:ty) => {
         impl LogRead for $store {
+            fn reconnections(&self) -> u64 {
+                self.session.reconnections
+            }
+
             fn read_after(&mut self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
                 Ok(self.read_records(after, limit)?.into_iter().map(|encoded| encoded.event).collect())
             }

@@ -21,6 +21,10 @@ pub enum StoreError {
     /// Another writer holds the data directory (or the database's writer lock).
     #[error("the log is in use: {holder}")]
     Locked { holder: String },
+    /// This writer's lease was taken over (its epoch is no longer the lease's): it appends
+    /// nothing more, ever; a new writer must be opened (and win the lease) to write again.
+    #[error("this writer was fenced: {holder} took the writer's lease over")]
+    Fenced { holder: String },
     /// The batch does not continue the log: someone else appended, or the writer is confused.
     #[error("append at position {first} does not follow the last position {last}")]
     NotContiguous { first: u64, last: u64 },
@@ -132,6 +136,13 @@ pub trait LogRead: Send + 'static {
     /// The hash position 1 links to: all zeros for a log begun in format v2, the v1 head hash
     /// for a log `kboss migrate` converted (so the new chain continues the old one).
     fn genesis(&mut self) -> Result<String, StoreError>;
+
+    /// How many times this reader's session was re-established after it was lost (0 for a
+    /// store whose connection cannot be lost). A writer that sees it change reloads its state,
+    /// holding its lease, before it decides anything: the log may have moved meanwhile.
+    fn reconnections(&self) -> u64 {
+        0
+    }
 }
 
 /// Appending to the log: only the one writer has a store that can (it holds the data
@@ -156,6 +167,17 @@ pub trait LogAppend: LogRead {
     /// appended. A file lock is never lost: the default answers 1.
     fn hold_lock(&mut self) -> Result<u64, StoreError> {
         Ok(1)
+    }
+
+    /// How often an idle writer must call [`LogAppend::renew_lease`] to keep its lease (every
+    /// append renews it too); `None` for a store without a lease (a file lock is never lost).
+    fn lease_renewal_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Renews the writer's lease; `Fenced` once another writer has taken it over.
+    fn renew_lease(&mut self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

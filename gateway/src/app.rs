@@ -15,6 +15,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use commands::{CommandError, Request as WriterRequest, Writer, WriterConfig, WriterHandle};
+use event_log::postgres::LeaseTerms;
 use event_log::{
     AnyReader, AsyncLog, PostgresReader, PostgresStore, SqliteReader, SqliteStore, StoreError, TaskReports,
 };
@@ -32,6 +33,7 @@ use crate::approval_webhooks::ApprovalWebhooks;
 use crate::auth::{generate_token, token_hash, Caller, TokenCache, WrittenPositions};
 use crate::config::{ConfigError, Secret, Settings};
 use crate::distribution::DistributionError;
+use crate::leadership::{open_reader, Candidate, Leadership, ReaderOpener, RelaySlot};
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
 use crate::operation_log::{Operation, OperationLog, OperationLogError, OperationStore};
@@ -41,6 +43,8 @@ use crate::state::{AppState, SharedState, WriteSide};
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 /// How long shutdown waits for background tasks (read-model runner, relay) to finish.
 pub const BACKGROUND_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a start waits for the read models to hold the log's last position before serving.
+pub const STARTUP_READ_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Connections in the read pool (PostgreSQL mode).
 pub const READ_POOL_CONNECTIONS_MAX: usize = 16;
 
@@ -71,21 +75,23 @@ pub enum StartError {
     Io(#[from] std::io::Error),
 }
 
-/// What opening the PostgreSQL writer found: the writer's lock, or the instance that holds it.
-enum WriterLock {
-    Taken(Writer),
-    HeldBy(String),
-}
-
-/// How often a follower looks at the log's last position (it has no writer to wake it).
+/// How often every server-mode instance looks at the log's last position (a follower has no
+/// writer to wake it; a leader's own commits wake it at once).
 pub const FOLLOWER_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Who writes, in this process: the embedded writer, or server mode's leadership (the campaign
+/// for the lease and the writer it wins), or nothing (a projector, an API instance).
+enum Writing {
+    Embedded(Writer),
+    Leadership(Leadership),
+    None,
+}
 
 pub struct Application {
     listener: TcpListener,
     port: u16,
     router: Router,
-    /// `None` on a follower.
-    writer: Option<Writer>,
+    writing: Writing,
     state: SharedState,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -101,11 +107,11 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         // The writer tells the metrics of every durable batch (size, append time).
         let writer_config = WriterConfig { batch_observer: Some(metrics.clone()), ..settings.writer_config() };
-        let Opened { writer, write_side, read, log, tasks, operations } = match &settings.database_url {
+        let Opened { writing, write_side, read, log, tasks, operations } = match &settings.database_url {
             None => open_embedded(&settings, writer_config).await?,
-            Some(url) => open_postgres(&settings, url, writer_config).await?,
+            Some(url) => open_postgres(&settings, url, writer_config, listener.local_addr()?).await?,
         };
-        metrics.set_build_info(mode(&settings, writer.is_some()));
+        metrics.set_build_info(mode(&settings, write_side.is_leader()));
         // Each book's approval webhook lives in the gateway's own store, beside the operation log.
         let webhooks = ApprovalWebhooks::new(operations.clone());
         let notifier = Notifier::start(
@@ -139,9 +145,21 @@ impl Application {
             consumer: tasks.consumer,
         });
         bootstrap(&state).await?;
+        // Served from the first request on with what the log held at start (a bootstrap's
+        // token included): the read models are given a moment to hold it.
+        let committed = state.writer.position();
+        if state.settings.role.projects() && state.read.wait_for(committed, STARTUP_READ_WAIT).await.is_err() {
+            tracing::warn!(committed, "serving before the read models hold the log's last position");
+        }
+        // Leadership is supervised once the log is bootstrapped (by this instance, if it leads).
+        let writing = match writing {
+            Opening::Embedded(writer) => Writing::Embedded(writer),
+            Opening::Candidate(candidate, writer) => Writing::Leadership(Leadership::start(candidate, writer)),
+            Opening::None => Writing::None,
+        };
         let port = listener.local_addr()?.port();
         let router = router(state.clone());
-        Ok(Application { listener, port, router, writer, state, background: tasks.handles })
+        Ok(Application { listener, port, router, writing, state, background: tasks.handles })
     }
 
     pub fn port(&self) -> u16 {
@@ -153,10 +171,10 @@ impl Application {
         self.listener.local_addr().unwrap_or(self.state.settings.listen)
     }
 
-    /// `embedded` (SQLite), `server` (PostgreSQL, holding the writer's lock) or `follower`
-    /// (PostgreSQL, another instance writes).
+    /// `embedded` (SQLite), `server` (PostgreSQL, holding the writer's lease now) or `follower`
+    /// (PostgreSQL, another instance writes now).
     pub fn mode(&self) -> &'static str {
-        mode(&self.state.settings, self.writer.is_some())
+        mode(&self.state.settings, self.state.writer.is_leader())
     }
 
     pub fn state(&self) -> SharedState {
@@ -171,20 +189,26 @@ impl Application {
     /// Serves until `shutdown` completes, then drains: in-flight requests finish, the writer
     /// answers what it has queued and stops, background tasks are stopped.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), std::io::Error> {
-        let Application { listener, router, writer, background, state, .. } = self;
+        let Application { listener, router, writing, background, state, .. } = self;
         // The peer's address reaches the handlers (`ConnectInfo`): the operation log's client.
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
-        if let Some(writer) = writer {
-            let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
+        let embedded = matches!(writing, Writing::Embedded(_));
+        match writing {
+            Writing::Embedded(writer) => {
+                let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
+            }
+            Writing::Leadership(leadership) => leadership.stop().await,
+            Writing::None => {}
         }
         if !state.operations.flush(BACKGROUND_DRAIN_MAX).await {
             tracing::warn!("stopped before the operation log wrote every operation");
         }
-        // The read-model runner ends by itself once the writer is gone (after a last catch-up);
-        // letting it finish keeps its blocking reads from being cut off by the runtime's exit.
-        // Tasks that only end when told (a follower's poller) are stopped after the bound.
-        let deadline = tokio::time::Instant::now() + BACKGROUND_DRAIN_MAX;
+        // The embedded read-model runner ends by itself once the writer is gone (after a last
+        // catch-up); letting it finish keeps its blocking reads from being cut off by the
+        // runtime's exit. Server mode's tasks only end when told, and what they did not finish
+        // the next start resumes (checkpoints, the stream's sequence): they are stopped now.
+        let deadline = tokio::time::Instant::now() + if embedded { BACKGROUND_DRAIN_MAX } else { Default::default() };
         for mut task in background {
             if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 task.abort();
@@ -210,26 +234,17 @@ pub fn router(state: SharedState) -> Router {
     let cors = cors_layer(&state.settings.cors_origins);
     // Checked at start (`Settings::check`).
     let proxies = Arc::new(crate::config::TrustedProxies::parse(&state.settings.trusted_proxies).unwrap_or_default());
+    // A projector serves its operations' routes only: the API is other instances' work.
+    let api = if state.settings.role.serves_api() { api_routes() } else { Router::new() };
     crate::routes::ops::routes()
-        .merge(crate::routes::orgs::routes())
-        .merge(crate::routes::users::routes())
-        .merge(crate::routes::roles::routes())
-        .merge(crate::routes::catalog::routes())
-        .merge(crate::routes::money::routes())
-        .merge(crate::routes::policies::routes())
-        .merge(crate::routes::orders::routes())
-        .merge(crate::routes::finance::routes())
-        .merge(crate::routes::settlements::routes())
-        .merge(crate::routes::serial::routes())
-        .merge(crate::routes::registry::routes())
-        .merge(crate::routes::payments::routes())
-        .merge(crate::routes::operations::routes())
-        .merge(crate::openapi::routes())
+        .merge(api)
         .fallback(|| async { crate::error::ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
             crate::error::ApiError::MethodNotAllowed { method: method.to_string() }
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        // A write reaching an instance that does not lead goes to the leader (server mode).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::forward::forward_writes))
         // Inside the request id's layer: each request's id and client, for the operation log.
         .layer(axum::middleware::from_fn_with_state(proxies, crate::operation_log::with_origin))
         // Every request gets an `x-request-id` (kept when the client sent one), traced and echoed.
@@ -244,6 +259,24 @@ pub fn router(state: SharedState) -> Router {
         // route (hence the matched path); the fallback's requests are counted as `unmatched`.
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record_http))
         .with_state(state)
+}
+
+/// Every route of the API but the operations' (`/healthz`, `/readyz`, `/metrics`).
+fn api_routes() -> Router<SharedState> {
+    crate::routes::orgs::routes()
+        .merge(crate::routes::users::routes())
+        .merge(crate::routes::roles::routes())
+        .merge(crate::routes::catalog::routes())
+        .merge(crate::routes::money::routes())
+        .merge(crate::routes::policies::routes())
+        .merge(crate::routes::orders::routes())
+        .merge(crate::routes::finance::routes())
+        .merge(crate::routes::settlements::routes())
+        .merge(crate::routes::serial::routes())
+        .merge(crate::routes::registry::routes())
+        .merge(crate::routes::payments::routes())
+        .merge(crate::routes::operations::routes())
+        .merge(crate::openapi::routes())
 }
 
 /// Load shedding: at most `concurrent_requests_max` requests are served at once, and one beyond
@@ -300,22 +333,31 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     Some(layer)
 }
 
-/// What opening the stores started: the writer (`None` on a follower), the write side the
-/// handlers use, the read models, the gateway's own log connection, the read side's tasks, and
-/// the operation log's store.
+/// What opening the stores started: who writes (see [`Opening`]), the write side the handlers
+/// use, the read models, the gateway's own log connection, the background tasks, and the
+/// operation log's store.
 struct Opened {
-    writer: Option<Writer>,
-    write_side: WriteSide,
+    writing: Opening,
+    write_side: Arc<WriteSide>,
     read: ReadModels,
     log: AsyncLog<AnyReader>,
     tasks: ReadSideTasks,
     operations: OperationStore,
 }
 
-/// The tasks that keep the read models current, and what server mode's report (`/metrics`).
+/// Who will write: the embedded writer; a candidate for the lease (with the writer it already
+/// won at start, if it did); or nobody here.
+enum Opening {
+    Embedded(Writer),
+    Candidate(Candidate, Option<Writer>),
+    None,
+}
+
+/// The tasks that keep the read models (and the view of the log and the lease) current, and
+/// what server mode's report (`/metrics`).
 struct ReadSideTasks {
     handles: Vec<tokio::task::JoinHandle<()>>,
-    relay: Option<TaskReports<u64>>,
+    relay: Arc<std::sync::Mutex<Option<TaskReports<u64>>>>,
     consumer: Option<TaskReports<ConsumerProgress>>,
 }
 
@@ -339,9 +381,17 @@ async fn open_embedded(settings: &Settings, config: WriterConfig) -> Result<Open
     let data_dir = settings.data_dir.clone();
     let open: ReaderOpener = Arc::new(move || SqliteReader::open(&data_dir).map(AnyReader::from));
     let log = open_reader(&open).await?;
-    let write_side = WriteSide::Leader(writer.handle());
-    let tasks = start_distribution(settings, &write_side, &read, open).await?;
-    Ok(Opened { writer: Some(writer), write_side, read, log, tasks, operations })
+    let write_side = Arc::new(WriteSide::following());
+    write_side.lead(writer.handle());
+    // The writer of this process feeds its batches from memory; the runner ends with it.
+    let runner = projections::spawn_embedded(
+        read.clone(),
+        open_reader(&open).await?,
+        write_side.committed(),
+        Some(writer.handle().feed()),
+    );
+    let tasks = ReadSideTasks { handles: vec![runner], relay: Default::default(), consumer: None };
+    Ok(Opened { writing: Opening::Embedded(writer), write_side, read, log, tasks, operations })
 }
 
 /// The data directory 0700 and its stores' files 0600 (those that exist; SQLite gives a WAL and
@@ -363,87 +413,131 @@ fn private_files(data_dir: &std::path::Path, files: &[String]) -> std::io::Resul
     Ok(())
 }
 
-async fn open_postgres(settings: &Settings, url: &Secret, writer_config: WriterConfig) -> Result<Opened, StartError> {
+async fn open_postgres(
+    settings: &Settings,
+    url: &Secret,
+    writer_config: WriterConfig,
+    bound: std::net::SocketAddr,
+) -> Result<Opened, StartError> {
     let config: postgres::Config = url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
-    let holder = format!("kboss-gateway {} pid {}", settings.listen, std::process::id());
-    let store_config = config.clone();
-    // Another instance holding the writer's lock makes this one a follower, not a failure.
-    let writer = tokio::task::spawn_blocking(move || -> Result<WriterLock, StartError> {
-        match PostgresStore::open_writer(&store_config, &holder) {
-            Ok(store) => Ok(WriterLock::Taken(Writer::start(store, writer_config)?)),
-            Err(StoreError::Locked { holder }) => Ok(WriterLock::HeldBy(holder)),
-            Err(error) => Err(error.into()),
-        }
-    })
-    .await??;
+    let role = settings.role;
+    let terms = LeaseTerms {
+        holder: format!("kboss {} {bound} pid {}", role.name(), std::process::id()),
+        url: advertised_url(settings, bound),
+        ttl: std::time::Duration::from_millis(settings.lease_ttl_ms),
+    };
+    let write_side = Arc::new(WriteSide::following());
+    // A writer role tries for the lease at once: the instance that wins it bootstraps a fresh
+    // log before serving. Losing is no failure: the campaign goes on while serving.
+    let won = if role.writes() {
+        let (store_config, terms) = (config.clone(), terms.clone());
+        let config = writer_config.clone();
+        tokio::task::spawn_blocking(move || -> Result<Option<Writer>, StartError> {
+            match PostgresStore::open_writer_with(&store_config, &terms) {
+                Ok(store) => Ok(Some(Writer::start(store, config)?)),
+                Err(StoreError::Locked { holder }) => {
+                    tracing::warn!(%holder, "another instance holds the writer's lease: following it");
+                    Ok(None)
+                }
+                Err(error) => Err(error.into()),
+            }
+        })
+        .await??
+    } else {
+        None
+    };
+    if let Some(writer) = &won {
+        write_side.lead(writer.handle());
+    }
     let pool_config: deadpool_postgres::tokio_postgres::Config =
         url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
     let manager = deadpool_postgres::Manager::new(pool_config, deadpool_postgres::tokio_postgres::NoTls);
     let pool = deadpool_postgres::Pool::builder(manager).max_size(READ_POOL_CONNECTIONS_MAX).build()?;
     let operations = OperationStore::open_postgres(pool.clone()).await?;
-    let read = ReadModels::open_postgres(pool).await?;
+    let read = ReadModels::open_postgres_owning(pool, settings.owned_projections()?).await?;
     let open: ReaderOpener = Arc::new(move || PostgresReader::open(&config).map(AnyReader::from));
     let log = open_reader(&open).await?;
-    let (writer, write_side, poller) = match writer {
-        WriterLock::Taken(writer) => {
-            let write_side = WriteSide::Leader(writer.handle());
-            (Some(writer), write_side, None)
-        }
-        WriterLock::HeldBy(leader) => {
-            tracing::warn!(%leader, "another instance holds the writer's lock: serving reads only");
-            let (committed, poller) = open_reader(&open).await?.follow(FOLLOWER_POLL_INTERVAL);
-            (None, WriteSide::Follower { leader, committed }, Some(poller))
-        }
+    // Every instance reads the lease and polls the log's last position.
+    let lease_reader = open_reader(&open).await?;
+    write_side.set_lease(lease_reader.call(crate::leadership::read_lease).await?);
+    let lease_watcher = crate::leadership::watch_lease(lease_reader, &write_side);
+    let (mut polled, poller) = open_reader(&open).await?.follow(FOLLOWER_POLL_INTERVAL);
+    let follower = {
+        let write_side = write_side.clone();
+        tokio::spawn(async move {
+            while polled.changed().await.is_ok() {
+                write_side.observe_committed(*polled.borrow_and_update());
+            }
+        })
     };
     let mut tasks = start_distribution(settings, &write_side, &read, open).await?;
-    tasks.handles.extend(poller);
-    Ok(Opened { writer, write_side, read, log, tasks, operations })
+    tasks.handles.extend([lease_watcher, poller, follower]);
+    let writing = if role.writes() {
+        let candidate = Candidate { database: config_of(url)?, terms, writer_config, write_side: write_side.clone() };
+        Opening::Candidate(candidate, won)
+    } else {
+        Opening::None
+    };
+    Ok(Opened { writing, write_side, read, log, tasks, operations })
 }
 
-/// Keeps the read models up to date. Embedded: the in-process runner catches up from the log,
-/// woken by the writer's committed position. With `nats_url`: [`crate::distribution::start`],
-/// the hook where the NATS relay and the JetStream consumers start.
-async fn start_distribution(
-    settings: &Settings,
-    write_side: &WriteSide,
-    read: &ReadModels,
-    open: ReaderOpener,
-) -> Result<ReadSideTasks, StartError> {
-    match &settings.nats_url {
-        None => {
-            let log = open_reader(&open).await?;
-            // The writer of this process feeds its batches from memory; a follower's runner reads
-            // the log whenever the leader's position moves.
-            let feed = match write_side {
-                WriteSide::Leader(writer) => Some(writer.feed()),
-                WriteSide::Follower { .. } => None,
-            };
-            let runner = projections::spawn_embedded(read.clone(), log, write_side.committed(), feed);
-            Ok(ReadSideTasks { handles: vec![runner], relay: None, consumer: None })
-        }
-        Some(url) => {
-            let consumer_reader = open_reader(&open).await?;
-            let relay_reader = match write_side {
-                WriteSide::Leader(_) => Some(open_reader(&open).await?),
-                WriteSide::Follower { .. } => None,
-            };
-            let read = read.clone();
-            let started =
-                crate::distribution::start(url, settings, write_side, read, consumer_reader, relay_reader).await?;
-            Ok(ReadSideTasks { handles: vec![started.holder], relay: started.relay, consumer: Some(started.consumer) })
-        }
+/// Where other instances reach this one: `advertise_url`, else the bound address when it names
+/// one host (not 0.0.0.0 or ::, which say nothing of how to reach it).
+fn advertised_url(settings: &Settings, bound: std::net::SocketAddr) -> Option<String> {
+    match &settings.advertise_url {
+        Some(url) => Some(url.clone()),
+        None if bound.ip().is_unspecified() => None,
+        None => Some(format!("http://{bound}")),
     }
 }
 
-/// Opens another reader of this instance's log (a connection each: the runner, the relay, the
-/// consumer, a follower's poll and the gateway's own reads each have one).
-type ReaderOpener = Arc<dyn Fn() -> Result<AnyReader, StoreError> + Send + Sync>;
+fn config_of(url: &Secret) -> Result<postgres::Config, ConfigError> {
+    url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)
+}
 
-/// Opens a reader on the blocking pool (PostgreSQL's blocking client must not be created on the
-/// runtime's threads), wrapped at once in the adapter that also drops it off them.
-async fn open_reader(open: &ReaderOpener) -> Result<AsyncLog<AnyReader>, StartError> {
-    let open = open.clone();
-    Ok(tokio::task::spawn_blocking(move || open().map(AsyncLog::new)).await??)
+/// Keeps the read models up to date in server mode, where this role builds them: without NATS
+/// the in-process runner catches up from the log whenever the log's position moves; with
+/// `nats_url`, this instance's JetStream consumer ([`crate::distribution`]). With NATS, the
+/// relay runs where it must ([`RelaySlot`]: on the leader, anywhere while nobody leads) on
+/// every instance but an API instance.
+async fn start_distribution(
+    settings: &Settings,
+    write_side: &Arc<WriteSide>,
+    read: &ReadModels,
+    open: ReaderOpener,
+) -> Result<ReadSideTasks, StartError> {
+    let role = settings.role;
+    let relay = Arc::new(std::sync::Mutex::new(None));
+    match &settings.nats_url {
+        None => {
+            let mut handles = Vec::new();
+            if role.projects() {
+                let log = open_reader(&open).await?;
+                handles.push(projections::spawn_embedded(read.clone(), log, write_side.committed(), None));
+            }
+            Ok(ReadSideTasks { handles, relay, consumer: None })
+        }
+        Some(url) => {
+            let instance = uuid::Uuid::now_v7().simple().to_string();
+            let consume = match role.projects() {
+                true => Some((read.clone(), open_reader(&open).await?)),
+                false => None,
+            };
+            let started = crate::distribution::start(url, settings, &instance, consume, write_side.committed()).await?;
+            let mut handles: Vec<_> = started.holder.into_iter().collect();
+            if role != crate::config::ServeRole::Api {
+                let slot = RelaySlot {
+                    nats: started.nats,
+                    config: crate::distribution::relay_config(settings),
+                    open_reader: open,
+                    write_side: write_side.clone(),
+                    reports: relay.clone(),
+                };
+                handles.push(slot.spawn());
+            }
+            Ok(ReadSideTasks { handles, relay, consumer: started.consumer })
+        }
+    }
 }
 
 /// The events a complete bootstrap begins the log with: the platform and its posting rules (the
@@ -464,7 +558,8 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
     if let Some(token) = &state.settings.admin_token {
         check_admin_token(token.expose())?;
     }
-    let WriteSide::Leader(writer) = &state.writer else { return Ok(()) };
+    let Some(writer) = state.writer.writer() else { return Ok(()) };
+    let writer = &writer;
     let platform = if *writer.committed().borrow() == 0 {
         None
     } else {

@@ -60,6 +60,11 @@ pub enum Action {
         /// [env: KBOSS_LISTEN; default: 127.0.0.1:8080].
         #[arg(long, value_name = "HOST:PORT", value_parser = crate::config::socket_address)]
         listen: Option<std::net::SocketAddr>,
+        /// What this process does in server mode: all (the default), writer (the lease, the
+        /// relay, the API), projector (read models only), api (reads; writes forwarded to the
+        /// leader) [env: KBOSS_ROLE].
+        #[arg(long, value_enum)]
+        role: Option<crate::config::ServeRole>,
     },
     /// Load the decision state from the log and report the replay speed.
     Replay,
@@ -177,22 +182,27 @@ pub enum CliError {
 
 type CliResult = Result<(), CliError>;
 
-pub fn settings(common: &Common, listen: Option<std::net::SocketAddr>) -> Result<Settings, crate::config::ConfigError> {
+pub fn settings(
+    common: &Common,
+    listen: Option<std::net::SocketAddr>,
+    role: Option<crate::config::ServeRole>,
+) -> Result<Settings, crate::config::ConfigError> {
     let overrides = Overrides {
         listen,
         data_dir: common.data_dir.clone(),
         database_url: common.database_url.clone(),
         nats_url: common.nats_url.clone(),
+        role,
     };
     Settings::load(common.config.as_deref(), std::env::vars(), overrides)
 }
 
 pub async fn run(cli: Cli) -> CliResult {
-    let listen = match &cli.command {
-        Action::Serve { listen } => *listen,
-        _ => None,
+    let (listen, role) = match &cli.command {
+        Action::Serve { listen, role } => (*listen, *role),
+        _ => (None, None),
     };
-    let settings = settings(&cli.common, listen)?;
+    let settings = settings(&cli.common, listen, role)?;
     match cli.command {
         Action::Serve { .. } => {
             let store = match &settings.database_url {
@@ -203,6 +213,7 @@ pub async fn run(cli: Cli) -> CliResult {
             tracing::info!(
                 version = env!("CARGO_PKG_VERSION"),
                 mode = application.mode(),
+                role = application.state().settings.role.name(),
                 store,
                 listen = %application.local_address(),
                 "kboss serving"

@@ -28,6 +28,61 @@ pub const OPERATION_LOG_QUEUE_MAX: usize = 65_536;
 pub const OPERATION_LOG_RETENTION_DAYS_DEFAULT: u32 = 180;
 pub const OPERATION_LOG_RETENTION_DAYS_MAX: u32 = 36_500;
 
+/// What one `kboss serve` process does in server mode (issue 16: the parts scale apart).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ServeRole {
+    /// Everything: competes for the writer's lease, builds the read models, serves the API.
+    #[default]
+    All,
+    /// Competes for the writer's lease (the leader writes, a second instance is its standby),
+    /// runs the relay, serves the API (reads from the read models the projectors build).
+    Writer,
+    /// Builds the read models it owns (`projections`) from JetStream (or the log); serves only
+    /// `/healthz`, `/readyz` and `/metrics`.
+    Projector,
+    /// Serves reads and forwards writes to the leader.
+    Api,
+}
+
+impl ServeRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServeRole::All => "all",
+            ServeRole::Writer => "writer",
+            ServeRole::Projector => "projector",
+            ServeRole::Api => "api",
+        }
+    }
+
+    /// Competes for the writer's lease.
+    pub fn writes(self) -> bool {
+        matches!(self, ServeRole::All | ServeRole::Writer)
+    }
+
+    /// Applies events to the read models.
+    pub fn projects(self) -> bool {
+        matches!(self, ServeRole::All | ServeRole::Projector)
+    }
+
+    /// Serves the API (every route, not only the operations').
+    pub fn serves_api(self) -> bool {
+        !matches!(self, ServeRole::Projector)
+    }
+}
+
+impl std::str::FromStr for ServeRole {
+    type Err = String;
+    fn from_str(text: &str) -> Result<ServeRole, String> {
+        <ServeRole as clap::ValueEnum>::from_str(text, true)
+    }
+}
+
+/// How long a writer's lease lasts unrenewed, by default (`event_log::postgres::LEASE_TTL`).
+pub const LEASE_TTL_MS_DEFAULT: u64 = 5_000;
+/// How far (in events) the read models may trail the log before `/readyz` says not ready.
+pub const READY_LAG_MAX_DEFAULT: u64 = 10_000;
+
 /// A value that must not reach a log: `Debug` and `Display` print a placeholder.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -162,6 +217,20 @@ pub struct Settings {
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client; from
     /// any other peer the header is ignored and the peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// What this process does in server mode (`--role`): `all` by default.
+    pub role: ServeRole,
+    /// The projections a projector (or `all`) builds; every one when empty. A set must hold
+    /// what its projections read (`journal` reads `movements`', `settlements` `journal`'s).
+    pub projections: Vec<String>,
+    /// The URL other instances reach this one at (`http://10.0.0.7:8080`): recorded in the
+    /// writer's lease while this instance leads, so that followers forward writes to it.
+    pub advertise_url: Option<String>,
+    /// How long the writer's lease lasts unrenewed (ms): a leader silent for longer is taken over.
+    pub lease_ttl_ms: u64,
+    /// `/readyz` is 503 while the read models trail the log by more events than this.
+    pub ready_lag_max: u64,
+    /// The JetStream stream's replicas (1 on one server, 3 on a cluster), when the relay creates it.
+    pub nats_replicas: usize,
     #[serde(skip)]
     pub clock: Clock,
 }
@@ -188,6 +257,12 @@ impl Default for Settings {
             cors_origins: Vec::new(),
             operation_log_retention_days: OPERATION_LOG_RETENTION_DAYS_DEFAULT,
             trusted_proxies: Vec::new(),
+            role: ServeRole::All,
+            projections: Vec::new(),
+            advertise_url: None,
+            lease_ttl_ms: LEASE_TTL_MS_DEFAULT,
+            ready_lag_max: READY_LAG_MAX_DEFAULT,
+            nats_replicas: 1,
             clock: Clock::System,
         }
     }
@@ -232,6 +307,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub nats_url: Option<String>,
+    pub role: Option<ServeRole>,
 }
 
 impl Settings {
@@ -280,6 +356,12 @@ impl Settings {
                 self.operation_log_retention_days = value.parse().map_err(|_| bad("not a positive integer"))?;
             }
             "KBOSS_TRUSTED_PROXIES" => self.trusted_proxies = list(&value),
+            "KBOSS_ROLE" => self.role = value.parse().map_err(|_| bad("not one of all, writer, projector, api"))?,
+            "KBOSS_PROJECTIONS" => self.projections = list(&value),
+            "KBOSS_ADVERTISE_URL" => self.advertise_url = Some(value),
+            "KBOSS_LEASE_TTL_MS" => self.lease_ttl_ms = number(&value)? as u64,
+            "KBOSS_READY_LAG_MAX" => self.ready_lag_max = number(&value)? as u64,
+            "KBOSS_NATS_REPLICAS" => self.nats_replicas = number(&value)?,
             _ => {
                 // KBOSS_PAYMENT_{KEY,BOOK,APP_ID,SELLER_ID}_<CHANNEL>: one channel's settings.
                 const PREFIXES: [&str; 4] =
@@ -326,6 +408,9 @@ impl Settings {
         }
         if let Some(url) = overrides.nats_url {
             self.nats_url = Some(url);
+        }
+        if let Some(role) = overrides.role {
+            self.role = role;
         }
     }
 
@@ -378,7 +463,61 @@ impl Settings {
                 "concurrent_requests_max must be 1..={CONCURRENT_REQUESTS_LIMIT}"
             )));
         }
+        self.check_server_mode()
+    }
+
+    fn check_server_mode(&self) -> Result<(), ConfigError> {
+        if self.role != ServeRole::All && self.database_url.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "role {}: split roles share a PostgreSQL log and read models (KBOSS_DATABASE_URL)",
+                self.role.name()
+            )));
+        }
+        self.owned_projections()?;
+        let ttl_min = event_log::postgres::LEASE_TTL_MIN.as_millis() as u64;
+        if !(ttl_min..=600_000).contains(&self.lease_ttl_ms) {
+            return Err(ConfigError::Invalid(format!("lease_ttl_ms must be {ttl_min}..=600000")));
+        }
+        if !(1..=5).contains(&self.nats_replicas) {
+            return Err(ConfigError::Invalid("nats_replicas must be 1..=5".to_owned()));
+        }
+        if let Some(url) = &self.advertise_url {
+            let valid = reqwest::Url::parse(url).is_ok_and(|url| matches!(url.scheme(), "http" | "https"));
+            if !valid {
+                return Err(ConfigError::Invalid(format!("advertise_url {url:?} is not an http(s) URL")));
+            }
+        }
         Ok(())
+    }
+
+    /// The projections this process builds: `projections` (checked: known names, closed under
+    /// what each reads), or every one.
+    pub fn owned_projections(&self) -> Result<Vec<&'static projections::projection::Projection>, ConfigError> {
+        use projections::projection;
+        if self.projections.is_empty() {
+            return Ok(projection::ALL.iter().collect());
+        }
+        let mut owned = Vec::new();
+        for name in &self.projections {
+            let found = projection::find(name).ok_or_else(|| {
+                let known: Vec<&str> = projection::ALL.iter().map(|projection| projection.name).collect();
+                ConfigError::Invalid(format!("projections: unknown projection {name:?} (known: {})", known.join(", ")))
+            })?;
+            owned.push(found);
+        }
+        for projection in &owned {
+            for needed in projection.reads {
+                if !self.projections.iter().any(|name| name == needed) {
+                    return Err(ConfigError::Invalid(format!(
+                        "projections: {} reads {needed}'s table, so {needed} must be built by the same process",
+                        projection.name
+                    )));
+                }
+            }
+        }
+        // In `projection::ALL`'s order: the order they are applied in.
+        owned.sort_by_key(|projection| projection::ALL.iter().position(|p| p.name == projection.name));
+        Ok(owned)
     }
 
     pub fn writer_config(&self) -> commands::WriterConfig {

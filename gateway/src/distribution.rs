@@ -1,79 +1,98 @@
-//! Server-mode distribution (DESIGN §6): the NATS JetStream relay (the log as the outbox,
-//! published in position order, stream sequence = log position) and the durable pull consumer
-//! that keeps this process's read models up to date. The gateway calls [`start`] when
-//! `nats_url` is set; without it the in-process runner catches up from the log instead.
+//! Server-mode distribution (DESIGN §6): the NATS JetStream consumer that keeps this process's
+//! read models up to date, and the connection the relay (`crate::leadership::RelaySlot`: the
+//! log as the outbox, published in position order, stream sequence = log position) publishes on.
+//! The gateway calls [`start`] when `nats_url` is set; without it the in-process runner catches
+//! up from the log instead.
 //!
-//! The relay runs on the leader only: it reads what the leader's writer committed, and two
-//! relays would race for the stream's expected sequence (harmless, since the stream refuses the
-//! loser, but wasteful). Every instance, leader or follower, runs a consumer: they share one
-//! durable consumer per read store, and a message another instance took shows up here as a gap
-//! that is filled from the log.
+//! Each instance has **its own consumer** (`<stream>-read-models-<instance>`, removed by the
+//! server once unused for [`CONSUMER_INACTIVE_THRESHOLD`]): one instance's death never holds
+//! messages another needs (a shared durable consumer kept a dead instance's unacked messages
+//! for its ack wait, 30 s). Applies stay idempotent by checkpoint, so instances that share a read
+//! store may apply the same events; a gap, or a log that stays ahead of the messages, is read
+//! from the log.
 
-use event_log::{spawn_relay, AnyReader, AsyncLog, RelayConfig, TaskReports};
+use std::time::Duration;
+
+use event_log::{AnyReader, AsyncLog, RelayConfig, TaskReports};
 use projections::{spawn_jetstream_with, ConsumerProgress, JetStreamConfig, ReadModels};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
-use crate::state::WriteSide;
 
-/// The durable consumer's name is `<stream>-read-models`: one per deployment's read store
-/// (every gateway instance on the same database shares it).
-pub const CONSUMER_DURABLE_SUFFIX: &str = "read-models";
+/// Each instance's consumer is named `<stream>-read-models-<instance>`.
+pub const CONSUMER_NAME_INFIX: &str = "read-models";
+/// An instance's consumer that has not pulled for this long is removed by the server.
+pub const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(600);
 
 /// Why distribution did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DistributionError {
     #[error("NATS at {url}: {source}")]
     Connect { url: String, source: async_nats::ConnectError },
+    #[error("KBOSS_NATS_URL {url:?}: {reason}")]
+    Url { url: String, reason: String },
 }
 
-/// The running relay and consumer: the task that holds them, and what they report (`/metrics`).
+/// The running consumer (when this instance builds read models): the task that holds it, and
+/// what it reports (`/metrics`); and the NATS connection, for the relay.
 pub struct Distribution {
-    pub holder: JoinHandle<()>,
-    /// `None` on a follower.
-    pub relay: Option<TaskReports<u64>>,
-    pub consumer: TaskReports<ConsumerProgress>,
+    pub nats: async_nats::Client,
+    pub holder: Option<JoinHandle<()>>,
+    pub consumer: Option<TaskReports<ConsumerProgress>>,
 }
 
-/// Connects to NATS and starts the relay (leader only) and the consumer. The returned task holds
-/// both; aborting it on shutdown drops their handles, which stops them between two steps (the
-/// relay resumes from the stream's last sequence, unacked messages are redelivered: nothing is
-/// lost either way). An `Err` stops the start-up: a server told to use NATS does not quietly run
-/// without it.
-/// The consumer reads the log through `consumer_reader`; the relay, on the leader only,
-/// through `relay_reader`.
+/// Connects to the NATS servers `nats_url` lists (one URL, or a comma-separated list of a
+/// cluster's nodes: the client fails over between them).
+pub async fn connect(nats_url: &str) -> Result<async_nats::Client, DistributionError> {
+    let servers = nats_url
+        .split(',')
+        .map(str::trim)
+        .filter(|server| !server.is_empty())
+        .map(|server| server.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| DistributionError::Url { url: nats_url.to_owned(), reason: error.to_string() })?;
+    async_nats::connect(servers).await.map_err(|source| DistributionError::Connect { url: nats_url.to_owned(), source })
+}
+
+/// The relay's settings: the deployment's stream and subjects, its replicas.
+pub fn relay_config(settings: &Settings) -> RelayConfig {
+    RelayConfig {
+        stream: settings.nats_stream.clone(),
+        subject_prefix: settings.nats_subject_prefix.clone(),
+        replicas: settings.nats_replicas,
+        ..RelayConfig::default()
+    }
+}
+
+/// Connects to NATS and, with `read`, starts this instance's consumer, which reads gaps (and a
+/// log that stays ahead of the messages, seen through `log_position`) through `reader`. The
+/// returned task holds it; aborting the task on shutdown stops it between two steps (unacked
+/// messages are redelivered: nothing is lost). An `Err` stops the start-up: a server told to
+/// use NATS does not quietly run without it.
 pub async fn start(
     nats_url: &str,
     settings: &Settings,
-    write_side: &WriteSide,
-    read: ReadModels,
-    consumer_reader: AsyncLog<AnyReader>,
-    relay_reader: Option<AsyncLog<AnyReader>>,
+    instance: &str,
+    consume: Option<(ReadModels, AsyncLog<AnyReader>)>,
+    log_position: watch::Receiver<u64>,
 ) -> Result<Distribution, DistributionError> {
-    let nats = async_nats::connect(nats_url)
-        .await
-        .map_err(|source| DistributionError::Connect { url: nats_url.to_owned(), source })?;
-    let relay_config = RelayConfig {
-        stream: settings.nats_stream.clone(),
-        subject_prefix: settings.nats_subject_prefix.clone(),
-        ..RelayConfig::default()
+    let nats = connect(nats_url).await?;
+    let Some((read, reader)) = consume else {
+        return Ok(Distribution { nats, holder: None, consumer: None });
     };
     let consumer_config = JetStreamConfig {
         stream: settings.nats_stream.clone(),
-        ..JetStreamConfig::new(&format!("{}-{CONSUMER_DURABLE_SUFFIX}", settings.nats_stream))
+        inactive_threshold: Some(CONSUMER_INACTIVE_THRESHOLD),
+        log_position: Some(log_position),
+        ..JetStreamConfig::new(&format!("{}-{CONSUMER_NAME_INFIX}-{instance}", settings.nats_stream))
     };
-    let consumer = spawn_jetstream_with(read, nats.clone(), consumer_reader, consumer_config);
-    let relay = match (write_side, relay_reader) {
-        (WriteSide::Leader(writer), Some(reader)) => {
-            Some(spawn_relay(reader, nats, Some(writer.committed()), relay_config))
-        }
-        _ => None,
-    };
-    tracing::info!(nats_url, relay = relay.is_some(), "distribution over NATS JetStream started");
-    let reports = (relay.as_ref().map(|relay| relay.reports()), consumer.reports());
+    let consumer = spawn_jetstream_with(read, nats.clone(), reader, consumer_config);
+    tracing::info!(nats_url, "the JetStream consumer of this instance's read models started");
+    let reports = consumer.reports();
     let holder = tokio::spawn(async move {
-        let _handles = (consumer, relay);
+        let _handle = consumer;
         std::future::pending::<()>().await;
     });
-    Ok(Distribution { holder, relay: reports.0, consumer: reports.1 })
+    Ok(Distribution { nats, holder: Some(holder), consumer: Some(reports) })
 }

@@ -26,6 +26,8 @@ pub mod config;
 pub mod distribution;
 pub mod error;
 pub mod export;
+pub mod forward;
+pub mod leadership;
 pub mod metrics;
 pub mod notifier;
 pub mod openapi;

@@ -14,6 +14,7 @@ use std::time::Instant;
 use chrono::Utc;
 use commands::{Committed, IdempotencyKey, Request as WriterRequest};
 use commands::{WriterHandle, WriterHealth};
+use event_log::postgres::LeaseView;
 use event_log::{AnyReader, AsyncLog, StoreError, TaskReports};
 use ledger_core::org::Actor;
 use ledger_core::{Command, CommandBody, EventPayload};
@@ -29,65 +30,140 @@ use crate::metrics::Metrics;
 use crate::notifier::Notifier;
 use crate::operation_log::{Operation, OperationLog, Origin};
 
-/// Who appends to the log: this instance (it holds the writer's lock), or another instance it
-/// names (DESIGN §4: one writer per deployment; a second instance serves reads and answers
-/// writes with 503 naming the leader).
-#[derive(Clone)]
-pub enum WriteSide {
-    Leader(WriterHandle),
-    Follower { leader: String, committed: watch::Receiver<u64> },
+/// Who appends to the log, as this instance knows it now: its own writer (it holds the
+/// writer's lease), or the leader the lease names (DESIGN §4: one writer per deployment). In
+/// server mode it changes while serving (`crate::leadership`): a follower that wins the lease
+/// leads; a leader that is fenced follows. Shared by the handlers and the tasks that change it.
+pub struct WriteSide {
+    current: std::sync::RwLock<Option<WriterHandle>>,
+    /// The log's last committed position as this instance knows it: its writer's, or what its
+    /// poller read. Never goes back (one sender, fed by whichever source is ahead).
+    committed: Arc<watch::Sender<u64>>,
+    /// The writer's lease as last read (server mode; `None` embedded or before the first read).
+    lease: std::sync::RwLock<Option<LeaseView>>,
 }
 
 impl WriteSide {
-    /// The last position committed to the log, and a way to wait for the next.
-    pub fn committed(&self) -> watch::Receiver<u64> {
-        match self {
-            WriteSide::Leader(handle) => handle.committed(),
-            WriteSide::Follower { committed, .. } => committed.clone(),
+    /// No writer yet: a follower (server mode) until [`WriteSide::lead`].
+    pub fn following() -> WriteSide {
+        WriteSide {
+            current: std::sync::RwLock::new(None),
+            committed: Arc::new(watch::channel(0).0),
+            lease: std::sync::RwLock::new(None),
         }
+    }
+
+    /// This instance's writer decides from now on; its committed positions feed
+    /// [`WriteSide::committed`] (a task follows them until the writer stops).
+    pub fn lead(&self, writer: WriterHandle) {
+        let mut positions = writer.committed();
+        let committed = self.committed.clone();
+        committed.send_if_modified(|seen| advance(seen, *positions.borrow_and_update()));
+        tokio::spawn(async move {
+            while positions.changed().await.is_ok() {
+                let position = *positions.borrow_and_update();
+                committed.send_if_modified(|seen| advance(seen, position));
+            }
+        });
+        *self.current.write().expect("write side lock") = Some(writer);
+    }
+
+    /// This instance's writer no longer decides (fenced, or stopping): writes go to the leader.
+    pub fn follow(&self) {
+        *self.current.write().expect("write side lock") = None;
+    }
+
+    /// This instance's writer, when it leads.
+    pub fn writer(&self) -> Option<WriterHandle> {
+        self.current.read().expect("write side lock").clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.current.read().expect("write side lock").is_some()
+    }
+
+    /// The log's last committed position, and a way to wait for the next.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.subscribe()
+    }
+
+    /// The log's last committed position as this instance knows it now: its own writer's
+    /// (read at once, not through the task that feeds [`WriteSide::committed`]) or the polled one.
+    pub fn position(&self) -> u64 {
+        let known = *self.committed.borrow();
+        self.writer().map_or(known, |writer| known.max(*writer.committed().borrow()))
+    }
+
+    /// A position the log is known to hold (a follower's poller reads them).
+    pub fn observe_committed(&self, position: u64) {
+        self.committed.send_if_modified(|seen| advance(seen, position));
+    }
+
+    /// The writer's lease as last read.
+    pub fn lease(&self) -> Option<LeaseView> {
+        self.lease.read().expect("lease lock").clone()
+    }
+
+    pub fn set_lease(&self, lease: Option<LeaseView>) {
+        *self.lease.write().expect("lease lock") = lease;
+    }
+
+    /// Where the leader takes forwarded writes: the lease's URL, while the lease is live and
+    /// another instance holds it.
+    pub fn leader_url(&self) -> Option<String> {
+        if self.is_leader() {
+            return None;
+        }
+        self.lease().filter(|lease| lease.live).and_then(|lease| lease.url)
     }
 
     /// Commands waiting for this instance's writer.
     pub fn queued(&self) -> usize {
-        match self {
-            WriteSide::Leader(handle) => handle.queued(),
-            WriteSide::Follower { .. } => 0,
-        }
+        self.writer().map_or(0, |writer| writer.queued())
     }
 
-    /// What `/readyz` says of the write side: a leader's writer health; a follower is healthy
-    /// while it still follows the log (its poller runs).
+    /// What `/readyz` says of the write side: a leader's writer health (`ready`, `recovering`,
+    /// `stopped`, `fenced`); a follower `following` while a live lease names a leader
+    /// somewhere, `no_leader` while none does.
     pub fn health(&self) -> &'static str {
-        match self {
-            WriteSide::Leader(handle) => match handle.health() {
+        match self.writer() {
+            Some(writer) => match writer.health() {
                 WriterHealth::Ready => "ready",
                 WriterHealth::Recovering => "recovering",
                 WriterHealth::Stopped => "stopped",
+                WriterHealth::Fenced => "fenced",
             },
-            WriteSide::Follower { committed, .. } => {
-                if committed.has_changed().is_ok() {
-                    "following"
-                } else {
-                    "stopped"
-                }
-            }
+            None if self.lease().is_some_and(|lease| lease.live) => "following",
+            None => "no_leader",
         }
     }
 
-    /// The writer, or a 503 naming the instance that holds it.
-    pub fn handle(&self) -> Result<&WriterHandle, ApiError> {
-        match self {
-            WriteSide::Leader(handle) => Ok(handle),
-            WriteSide::Follower { leader, .. } => Err(ApiError::Unavailable(format!(
-                "this instance serves reads only; writes go to the leader: {leader}"
-            ))),
+    /// The writer, or a 503 naming the current leader (read from the lease, not the one at
+    /// start), or saying that no instance leads now.
+    pub fn handle(&self) -> Result<WriterHandle, ApiError> {
+        if let Some(writer) = self.writer() {
+            return Ok(writer);
         }
+        Err(ApiError::Unavailable(match self.lease() {
+            Some(lease) if lease.live => {
+                let at = lease.url.map(|url| format!(" at {url}")).unwrap_or_default();
+                format!("this instance does not write; the leader is {}{at}", lease.holder)
+            }
+            _ => "no instance holds the writer's lease right now; retry shortly".to_owned(),
+        }))
     }
+}
+
+/// Moves `seen` up to `position`; true when it moved.
+fn advance(seen: &mut u64, position: u64) -> bool {
+    let moved = position > *seen;
+    *seen = position.max(*seen);
+    moved
 }
 
 /// What every handler shares.
 pub struct AppState {
-    pub writer: WriteSide,
+    pub writer: Arc<WriteSide>,
     pub read: ReadModels,
     /// The gateway's own connection to the log (`/v1/events/{position}`, `/readyz`).
     pub log: AsyncLog<AnyReader>,
@@ -108,7 +184,7 @@ pub struct AppState {
     pub background: Vec<tokio::task::AbortHandle>,
     /// What server mode's tasks report, for `/metrics`: the relay (on the leader only) and
     /// the JetStream consumer; `None` where they do not run.
-    pub relay: Option<TaskReports<u64>>,
+    pub relay: Arc<std::sync::Mutex<Option<TaskReports<u64>>>>,
     pub consumer: Option<TaskReports<ConsumerProgress>>,
 }
 
@@ -150,7 +226,7 @@ impl AppState {
         let mut operation =
             Operation::answered(at, &caller.actor, command_name, &result).from_origin(Origin::current());
         operation.user_id = caller.user_id.map(|user| user.0);
-        self.operations.record(operation, *self.writer.committed().borrow());
+        self.operations.record(operation, self.writer.position());
         let committed = result?;
         self.written.wrote(caller.token_id(), committed.position, self.read.applied());
         if !committed.replayed {

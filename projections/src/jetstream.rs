@@ -42,15 +42,26 @@ pub const CONSUMER_HEARTBEAT: Duration = Duration::from_secs(5);
 pub const CONSUMER_BACKOFF_MIN: Duration = Duration::from_millis(50);
 pub const CONSUMER_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
+/// How long the log may stay ahead of the read models, with no message bringing the gap, before
+/// the consumer reads the gap from the log (a dead leader's committed events that no relay has
+/// published yet, say).
+pub const LOG_AHEAD_GRACE: Duration = Duration::from_millis(200);
+
 #[derive(Clone, Debug)]
 pub struct JetStreamConfig {
     /// The relay's stream (`event_log::relay::STREAM_NAME`; tests use their own).
     pub stream: String,
-    /// The durable consumer's name: one per deployment read store.
+    /// The durable consumer's name (the gateway gives each instance its own).
     pub durable_name: String,
     /// 1..=CONSUMER_BATCH_MAX.
     pub batch_max: usize,
     pub ack_wait: Duration,
+    /// The server removes the consumer once it has not pulled for this long (an instance that
+    /// is gone); `None`: kept until deleted.
+    pub inactive_threshold: Option<Duration>,
+    /// The log's last position as this process knows it: when it stays ahead of the read
+    /// models for [`LOG_AHEAD_GRACE`] without messages for the gap, the gap is read from the log.
+    pub log_position: Option<watch::Receiver<u64>>,
 }
 
 impl JetStreamConfig {
@@ -60,6 +71,8 @@ impl JetStreamConfig {
             durable_name: durable_name.to_owned(),
             batch_max: CONSUMER_BATCH_MAX,
             ack_wait: CONSUMER_ACK_WAIT,
+            inactive_threshold: None,
+            log_position: None,
         }
     }
 }
@@ -186,6 +199,7 @@ impl<S: LogRead> Consumer<S> {
             // (a gap behind it is filled from the log above).
             deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: self.applied + 1 },
             max_ack_pending: (4 * self.config.batch_max) as i64,
+            inactive_threshold: self.config.inactive_threshold.unwrap_or_default(),
             ..Default::default()
         };
         let mut consumer: jetstream::consumer::PullConsumer =
@@ -205,11 +219,26 @@ impl<S: LogRead> Consumer<S> {
             .map_err(nats)?;
         // Caught up and consuming again: whatever ended the last session is over.
         self.last_error.send_if_modified(|last| last.take().is_some());
+        let mut log_position = self.config.log_position.clone();
+        let mut ahead_since: Option<tokio::time::Instant> = None;
+        let mut check = tokio::time::interval(LOG_AHEAD_GRACE / 2);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let first = tokio::select! {
                 biased;
                 _ = stop.changed() => return Ok(()),
                 next = messages.next() => next,
+                _ = check.tick(), if log_position.is_some() => {
+                    let log_last = log_position.as_mut().map_or(0, |position| *position.borrow_and_update());
+                    if log_last <= self.applied {
+                        ahead_since = None;
+                    } else if ahead_since.get_or_insert_with(tokio::time::Instant::now).elapsed() >= LOG_AHEAD_GRACE {
+                        // Messages do not bring what the log holds: read it from the log.
+                        self.fill_from_log(log_last).await?;
+                        ahead_since = None;
+                    }
+                    continue;
+                }
             };
             let mut batch = vec![first.ok_or(ConsumerError::Ended)?.map_err(nats)?];
             // Whatever else has already arrived joins the batch; nothing waits for more.

@@ -101,7 +101,17 @@ impl ReadModels {
 
     /// Uses the pool's database and schema (its `search_path`); migrates if needed.
     pub async fn open_postgres(pool: deadpool_postgres::Pool) -> Result<ReadModels, ReadError> {
-        let backend = backend::postgres::PostgresBackend::open(pool).await?;
+        ReadModels::open_postgres_owning(pool, projection::ALL.iter().collect()).await
+    }
+
+    /// [`ReadModels::open_postgres`] for a process that applies only `owned` (a projector of
+    /// split roles; other processes apply the rest): its applies, its `position` and the lowest
+    /// checkpoint an apply answers cover those. Queries read every table all the same.
+    pub async fn open_postgres_owning(
+        pool: deadpool_postgres::Pool,
+        owned: Vec<&'static projection::Projection>,
+    ) -> Result<ReadModels, ReadError> {
+        let backend = backend::postgres::PostgresBackend::open(pool, owned).await?;
         Ok(ReadModels::over(backend::Backend::Postgres(backend)))
     }
 
@@ -127,8 +137,12 @@ impl ReadModels {
         Ok(lowest)
     }
 
-    /// The lowest checkpoint over all projections: every read model reflects at least this.
+    /// The lowest checkpoint over the projections this process applies (all of them but on a
+    /// projector): every such read model reflects at least this.
     pub async fn position(&self) -> Result<u64, ReadError> {
+        if let backend::Backend::Postgres(backend) = &self.inner.backend {
+            return backend.position().await;
+        }
         let statement = sql::Statement::new(backend::LOWEST_CHECKPOINT, vec![]);
         let rows = self.inner.backend.query(statement).await?;
         rows.first().ok_or_else(|| ReadError::Corrupt("no checkpoint row".into()))?.position(0)

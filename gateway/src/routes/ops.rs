@@ -25,9 +25,15 @@ pub async fn healthz() -> &'static str {
 pub struct Readiness {
     /// `ready` or `not_ready`.
     pub status: &'static str,
-    /// A leader's writer: `ready`, `recovering` (reloading its state after a failed append) or
-    /// `stopped`; a follower: `following` or `stopped`.
+    /// A leader's writer: `ready`, `recovering` (reloading its state after a failed append),
+    /// `stopped` or `fenced` (another instance took the lease); a follower: `following` (a live
+    /// lease names a leader) or `no_leader` (no instance writes now).
     pub writer: &'static str,
+    /// The instance that holds the writer's lease (server mode), as it named itself.
+    pub leader: Option<String>,
+    /// What this process does: `embedded`, or the server-mode role (`all`, `writer`,
+    /// `projector`, `api`).
+    pub role: &'static str,
     /// `running` while every background task runs (the read models' runner or NATS consumer, and
     /// a follower's log poller), else `stopped`.
     pub read_models: &'static str,
@@ -35,12 +41,16 @@ pub struct Readiness {
     pub log_position: Option<u64>,
     /// The read models' position, when the read store answered.
     pub read_position: Option<u64>,
+    /// How far the read models may trail the log before this instance is not ready.
+    pub read_lag_max: u64,
 }
 
 /// 200 when the write side works (a leader's writer is `ready`: not `recovering` after a failed
-/// append, not `stopped`; a follower still polls the log), every background task runs (the read
-/// models' runner or NATS consumer, a follower's poller) and the log and the read store answer
-/// their positions; otherwise 503 with `Retry-After` and the same body, which says what failed.
+/// append, not `stopped` or `fenced`; a follower sees a live lease: some instance writes), every
+/// background task runs (the read models' runner or NATS consumer, the log's poller, the lease
+/// watcher), the log and the read store answer their positions, and the read models trail the
+/// log by at most `ready_lag_max` events; otherwise 503 with `Retry-After` and the same body,
+/// which says what failed.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready", body = Readiness),
         (status = 503, description = "the write side, a background task, the log or the read store is not working", body = Readiness)))]
@@ -50,12 +60,16 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
     let writer = state.writer.health();
     let read_models =
         if state.background.iter().any(tokio::task::AbortHandle::is_finished) { "stopped" } else { "running" };
-    let ready = matches!(writer, "ready" | "following")
-        && read_models == "running"
-        && log_position.is_some()
-        && read_position.is_some();
+    let read_lag_max = state.settings.ready_lag_max;
+    let caught_up = match (log_position, read_position) {
+        (Some(log), Some(read)) => log.saturating_sub(read) <= read_lag_max,
+        _ => false,
+    };
+    let ready = matches!(writer, "ready" | "following") && read_models == "running" && caught_up;
     let status = if ready { "ready" } else { "not_ready" };
-    let body = Json(Readiness { status, writer, read_models, log_position, read_position });
+    let leader = state.writer.lease().map(|lease| lease.holder);
+    let role = if state.settings.database_url.is_some() { state.settings.role.name() } else { "embedded" };
+    let body = Json(Readiness { status, writer, leader, role, read_models, log_position, read_position, read_lag_max });
     if ready {
         (StatusCode::OK, body).into_response()
     } else {
@@ -71,10 +85,11 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
     let metrics = &state.metrics;
     // The checkpoints before the committed position: a lag is never under-reported.
     let checkpoints = state.read.checkpoints().await.ok();
-    let committed = *state.writer.committed().borrow();
+    let committed = state.writer.position();
     metrics.observe_writer(state.writer.queued(), committed);
     metrics.observe_read_models(checkpoints.as_deref(), committed);
-    if let Some(relay) = &state.relay {
+    let relay = state.relay.lock().expect("relay reports lock").clone();
+    if let Some(relay) = &relay {
         metrics.observe_relay(relay, committed);
     }
     if let Some(consumer) = &state.consumer {

@@ -93,7 +93,7 @@ async fn a_database_that_cannot_be_reached_is_named_with_its_host_port_and_cause
 #[test]
 fn listen_takes_a_host_name_and_a_port() {
     let listen = |address: &str| match Cli::try_parse_from(["kboss", "serve", "--listen", address]) {
-        Ok(Cli { command: Action::Serve { listen }, .. }) => Ok(listen.expect("given")),
+        Ok(Cli { command: Action::Serve { listen, .. }, .. }) => Ok(listen.expect("given")),
         Ok(other) => panic!("{other:?}"),
         Err(error) => Err(error.to_string()),
     };

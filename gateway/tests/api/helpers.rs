@@ -41,6 +41,12 @@ pub struct Options {
     pub trusted_proxies: Vec<String>,
     /// `KBOSS_APPROVAL_WEBHOOK_HOSTS`; the default (DingTalk's) when empty.
     pub approval_webhook_hosts: Vec<String>,
+    /// `--role` (server mode); `all` when absent.
+    pub role: Option<gateway::config::ServeRole>,
+    /// `KBOSS_PROJECTIONS`: what a projector builds; every projection when empty.
+    pub projections: Vec<String>,
+    /// `KBOSS_LEASE_TTL_MS`; the default when absent.
+    pub lease_ttl_ms: Option<u64>,
 }
 
 pub struct TestApp {
@@ -109,6 +115,9 @@ pub async fn try_spawn_app(options: Options) -> Result<TestApp, (gateway::app::S
         concurrent_requests_max: options.concurrent_requests_max.unwrap_or(settings.concurrent_requests_max),
         writer_channel_capacity: options.writer_channel_capacity.unwrap_or(settings.writer_channel_capacity),
         writer_batch_commands_max: options.writer_batch_commands_max.unwrap_or(settings.writer_batch_commands_max),
+        role: options.role.unwrap_or_default(),
+        projections: options.projections,
+        lease_ttl_ms: options.lease_ttl_ms.unwrap_or(settings.lease_ttl_ms),
         ..settings
     };
     let settings = match options.nats {
@@ -149,7 +158,7 @@ pub async fn try_spawn_app(options: Options) -> Result<TestApp, (gateway::app::S
 impl TestApp {
     /// The log's last committed position.
     pub fn log_position(&self) -> u64 {
-        *self.state.writer.committed().borrow()
+        self.state.writer.position()
     }
 
     /// Stops the server (draining the writer); answers the data directory, still on disk.

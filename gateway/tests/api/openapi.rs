@@ -67,7 +67,7 @@ async fn reads_wait_for_min_position_and_limits_are_problems() {
     let app = spawn_app(Options::default()).await;
     let me = app.get("/v1/me", ADMIN_TOKEN).await;
     let position: u64 = me.headers["kboss-position"].to_str().unwrap().parse().unwrap();
-    assert!(position >= app.log_position(), "a read with min_position reflects it");
+    assert!(position >= app.log_position(), "a read with min_position reflects it: {position} {}", app.log_position());
     // A position the log will never reach within the wait: 503 read_model_behind, retry later.
     let path = format!("/v1/me?min_position={}", app.log_position() + 1_000);
     let behind = app.call(reqwest::Method::GET, &path, Some(ADMIN_TOKEN), None, None).await;

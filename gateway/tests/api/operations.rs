@@ -566,14 +566,21 @@ async fn the_operation_log_lives_in_postgresql_in_server_mode() {
         fields(with_request_id(&page, "pg-withdraw")[0]),
         operation(&world.r2, &finance_id, "withdraw", "refused", json!(refused.code()), json!(null), "pg-withdraw")
     );
-    // A second instance (a follower) records its refusals in the same table.
+    // A second instance (a follower) forwards a write to the leader, which records it once, in
+    // the same table, under the request's own id; the follower reads it there.
     let follower = spawn_app(Options { database_url: Some(url.clone()), ..Options::default() }).await;
     let body = json!({ "kind": "supplier", "name": "S2" });
     let write = post_as(&follower, "/v1/orgs", &world.admin, "pg-follower", body).await;
-    assert_eq!((write.status.as_u16(), write.code()), (503, "unavailable"));
-    let failed = follower.get(&format!("/v1/books/{}/operations?outcome=failed", world.platform), &world.admin).await;
-    let failed = failed.expect(200);
-    assert_eq!(with_request_id(&failed, "pg-follower")[0]["code"], "unavailable");
+    assert_eq!(write.status.as_u16(), 201, "{}", write.text);
+    let accepted =
+        follower.get(&format!("/v1/books/{}/operations?outcome=accepted", world.platform), &world.admin).await;
+    let accepted = accepted.expect(200);
+    let recorded = with_request_id(&accepted, "pg-follower");
+    assert_eq!(recorded.len(), 1, "recorded once, by the leader: {accepted}");
+    assert_eq!(
+        (recorded[0]["kind"].as_str(), recorded[0]["position"].as_u64()),
+        (Some("open_org"), Some(app.log_position()))
+    );
     follower.stop().await;
     // Paging, and retention, on PostgreSQL.
     let two = app.get(&format!("{book}?limit=2"), &world.r2_finance).await.expect(200);
@@ -581,8 +588,8 @@ async fn the_operation_log_lives_in_postgresql_in_server_mode() {
     let rest = app.get(&format!("{book}?limit=500&cursor={next}"), &world.r2_finance).await.expect(200);
     let walked: Vec<Value> = items(&two).iter().chain(items(&rest)).cloned().collect();
     assert_eq!(&walked, items(&page));
-    // The refused withdrawal and the follower's failed write.
-    assert_eq!(app.state.operations.prune(Utc::now() + chrono::Duration::days(181)).await.unwrap(), 2);
+    // The refused withdrawal (the follower's forwarded write was accepted: kept).
+    assert_eq!(app.state.operations.prune(Utc::now() + chrono::Duration::days(181)).await.unwrap(), 1);
     let refused = app.get(&format!("{book}?outcome=refused"), &world.r2_finance).await.expect(200);
     assert!(items(&refused).is_empty(), "{refused}");
     app.stop().await;

@@ -42,11 +42,33 @@ async fn the_worked_example_runs_on_postgresql() {
     let leader = app.get(&format!("/v1/books/{}/trial-balance", world.platform), &world.admin).await.expect(200);
     assert_eq!(read["accounts"], leader["accounts"]);
     assert_eq!(account(&read, "2202"), ("700.00".into(), "700.00".into()), "the full refund reversed the payable");
+    // A write reaching the follower is forwarded to the leader the lease names, and answered
+    // once the read models hold it: the caller reads its write on the follower at once.
+    let before = app.log_position();
     let write = follower.post("/v1/orgs", &world.admin, json!({ "kind": "supplier", "name": "S2" })).await;
-    assert_eq!(write.status.as_u16(), 503, "{}", write.text);
-    assert!(write.body["detail"].as_str().unwrap().contains("leader"), "{}", write.text);
-    assert!(write.headers.contains_key("retry-after"));
-    assert_eq!(follower.call(reqwest::Method::GET, "/readyz", None, None, None).await.status.as_u16(), 200);
+    let opened = write.expect(201);
+    assert_eq!(app.log_position(), before + 1, "booked by the leader");
+    let org = follower.get(&format!("/v1/orgs/{}", opened["id"].as_str().unwrap()), &world.admin).await.expect(200);
+    assert_eq!(org["name"], "S2");
+    // A request forwarded once is never forwarded again: an instance that does not lead names
+    // the current leader, from the lease.
+    let again = follower
+        .client
+        .post(format!("{}/v1/orgs", follower.address))
+        .bearer_auth(&world.admin)
+        .header("kboss-forwarded-by", "127.0.0.1:1")
+        .json(&json!({ "kind": "supplier", "name": "S3" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 503);
+    assert!(again.headers().contains_key("retry-after"));
+    let again: serde_json::Value = again.json().await.unwrap();
+    let detail = again["detail"].as_str().unwrap();
+    assert!(detail.contains("the leader is kboss all") && detail.contains(&app.address), "{again}");
+    let ready = follower.call(reqwest::Method::GET, "/readyz", None, None, None).await.expect(200);
+    assert_eq!((ready["writer"].as_str(), ready["role"].as_str()), (Some("following"), Some("all")));
+    assert!(ready["leader"].as_str().unwrap().starts_with("kboss all"), "{ready}");
 
     // A token revoked on the leader is refused by the follower too, once its cache entry
     // (`TOKEN_CACHE_TTL`, a second) is older than the revocation its read models caught up with.

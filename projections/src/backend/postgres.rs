@@ -56,6 +56,35 @@ impl ToSql for SqlValue {
 
 pub struct PostgresBackend {
     pool: Pool,
+    owned: Owned,
+}
+
+/// The projections this process applies (a projector may own a few; others apply the rest
+/// concurrently, each locking only its own checkpoint rows), with the two statements over them.
+struct Owned {
+    projections: Vec<&'static Projection>,
+    lock: String,
+    lowest: String,
+}
+
+impl Owned {
+    fn of(projections: Vec<&'static Projection>) -> Owned {
+        if projections.len() == projection::ALL.len() {
+            return Owned { projections, lock: LOCK_CHECKPOINTS.to_owned(), lowest: LOWEST_CHECKPOINT.to_owned() };
+        }
+        // The names are the projections' own (`&'static str` of this build), never input.
+        let names: Vec<String> = projections.iter().map(|projection| format!("'{}'", projection.name)).collect();
+        let names = names.join(", ");
+        Owned {
+            projections,
+            lock: format!(
+                "SELECT projection, position FROM rm_checkpoints WHERE projection IN ({names}) ORDER BY projection FOR UPDATE"
+            ),
+            lowest: format!(
+                "SELECT CAST(COALESCE(MIN(position), 0) AS BIGINT) FROM rm_checkpoints WHERE projection IN ({names})"
+            ),
+        }
+    }
 }
 
 fn convert_row(row: &tokio_postgres::Row) -> Result<Row, ReadError> {
@@ -105,8 +134,8 @@ async fn execute_all(transaction: &Transaction<'_>, statements: &[Statement]) ->
     Ok(())
 }
 
-async fn lowest_checkpoint(transaction: &Transaction<'_>) -> Result<u64, ReadError> {
-    let rows = query_in(transaction, &Statement::new(LOWEST_CHECKPOINT, vec![])).await?;
+async fn lowest_checkpoint(transaction: &Transaction<'_>, sql: &str) -> Result<u64, ReadError> {
+    let rows = query_in(transaction, &Statement::dynamic(sql.to_owned(), vec![])).await?;
     rows.first().ok_or_else(|| ReadError::Corrupt("no checkpoint row".into()))?.position(0)
 }
 
@@ -153,7 +182,8 @@ async fn fold_events(
 const ASYNCHRONOUS_COMMIT: &str = "SET LOCAL synchronous_commit = off";
 
 impl PostgresBackend {
-    pub async fn open(pool: Pool) -> Result<PostgresBackend, ReadError> {
+    /// Opens the read models, applying `owned` (every projection, but for a projector).
+    pub async fn open(pool: Pool, owned: Vec<&'static Projection>) -> Result<PostgresBackend, ReadError> {
         let mut client = pool.get().await.map_err(unavailable)?;
         let transaction = client.transaction().await.map_err(unavailable)?;
         transaction
@@ -186,7 +216,7 @@ impl PostgresBackend {
         execute_all(&transaction, &ensure).await?;
         transaction.commit().await.map_err(unavailable)?;
         drop(client);
-        Ok(PostgresBackend { pool })
+        Ok(PostgresBackend { pool, owned: Owned::of(owned) })
     }
 
     pub async fn apply(&self, events: &[RecordedEvent]) -> Result<u64, ReadError> {
@@ -196,13 +226,13 @@ impl PostgresBackend {
         // checkpoint with it (same transaction), and the chunk is applied again from the log. So
         // this transaction does not wait for its WAL flush.
         transaction.batch_execute(ASYNCHRONOUS_COMMIT).await.map_err(unavailable)?;
-        let checkpoints: HashMap<String, u64> =
-            read_checkpoints(&query_in(&transaction, &Statement::new(LOCK_CHECKPOINTS, vec![])).await?)?;
-        for projection in projection::ALL {
+        let lock = Statement::dynamic(self.owned.lock.clone(), vec![]);
+        let checkpoints: HashMap<String, u64> = read_checkpoints(&query_in(&transaction, &lock).await?)?;
+        for projection in &self.owned.projections {
             let checkpoint = checkpoints.get(projection.name).copied().unwrap_or(0);
             apply_projection(&transaction, projection, checkpoint, events).await?;
         }
-        let lowest = lowest_checkpoint(&transaction).await?;
+        let lowest = lowest_checkpoint(&transaction, &self.owned.lowest).await?;
         transaction.commit().await.map_err(unavailable)?;
         Ok(lowest)
     }
@@ -219,9 +249,15 @@ impl PostgresBackend {
             .map(|projection| Statement::new(RESET_CHECKPOINT, vec![SqlValue::text(projection.name)]))
             .collect();
         execute_all(&transaction, &resets).await?;
-        let lowest = lowest_checkpoint(&transaction).await?;
+        let lowest = lowest_checkpoint(&transaction, &self.owned.lowest).await?;
         transaction.commit().await.map_err(unavailable)?;
         Ok(lowest)
+    }
+
+    /// The lowest checkpoint of the projections this process applies.
+    pub async fn position(&self) -> Result<u64, ReadError> {
+        let rows = self.query(Statement::dynamic(self.owned.lowest.clone(), vec![])).await?;
+        rows.first().ok_or_else(|| ReadError::Corrupt("no checkpoint row".into()))?.position(0)
     }
 
     pub async fn query(&self, statement: Statement) -> Result<Vec<Row>, ReadError> {

@@ -12,6 +12,7 @@ use crate::sql::{Row, SqlValue, Statement};
 pub const PROJECTION: Projection = Projection {
     name: "approvals",
     tables: &["rm_approvals", "rm_approval_decisions", "rm_approval_policies"],
+    reads: &[],
     fold: Fold::Events { context, statements },
 };
 

@@ -18,6 +18,7 @@ use crate::sql::{Row, SqlValue, Statement};
 pub const PROJECTION: Projection = Projection {
     name: "balances",
     tables: &["rm_accounts", "rm_balances", "rm_daily_balances", "rm_wallet_requests"],
+    reads: &[],
     fold: Fold::Events { context: no_context, statements },
 };
 

@@ -6,8 +6,12 @@ use ledger_core::{EventPayload, RecordedEvent};
 use super::{json_text, no_context, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
-pub const PROJECTION: Projection =
-    Projection { name: "charges", tables: &["rm_charges"], fold: Fold::Events { context: no_context, statements } };
+pub const PROJECTION: Projection = Projection {
+    name: "charges",
+    tables: &["rm_charges"],
+    reads: &[],
+    fold: Fold::Events { context: no_context, statements },
+};
 
 pub const USAGE: &str = "usage";
 pub const RENEWAL: &str = "renewal";

@@ -13,6 +13,7 @@ use crate::sql::{Row, SqlValue, Statement};
 pub const PROJECTION: Projection = Projection {
     name: "invoices",
     tables: &["rm_invoiceable"],
+    reads: &[],
     fold: Fold::Events { context: no_context, statements },
 };
 

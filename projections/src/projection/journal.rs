@@ -27,6 +27,7 @@ use crate::ReadError;
 pub const PROJECTION: Projection = Projection {
     name: "journal",
     tables: &["rm_journal", "rm_journal_events"],
+    reads: &["movements"],
     fold: Fold::Run { context, statements },
 };
 

@@ -31,6 +31,7 @@ use crate::ReadError;
 pub const PROJECTION: Projection = Projection {
     name: "kpis",
     tables: &["rm_kpi_daily", "rm_kpi_payments", "rm_serial_daily", "rm_kpi_orders"],
+    reads: &[],
     fold: Fold::Run { context, statements },
 };
 

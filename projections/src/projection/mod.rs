@@ -27,6 +27,9 @@ pub mod tokens;
 pub struct Projection {
     pub name: &'static str,
     pub tables: &'static [&'static str],
+    /// The projections whose tables this one's context queries read: a process that builds
+    /// this one must build those too (before it, in [`ALL`]'s order, or in an earlier chunk).
+    pub reads: &'static [&'static str],
     pub fold: Fold,
 }
 

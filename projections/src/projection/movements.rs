@@ -11,6 +11,7 @@ use crate::sql::{Row, SqlValue, Statement};
 pub const PROJECTION: Projection = Projection {
     name: "movements",
     tables: &["rm_money_movements"],
+    reads: &[],
     fold: Fold::Events { context: no_context, statements },
 };
 

@@ -10,6 +10,7 @@ use crate::sql::{Row, SqlValue, Statement};
 pub const PROJECTION: Projection = Projection {
     name: "orders",
     tables: &["rm_orders", "rm_order_history"],
+    reads: &[],
     fold: Fold::Events { context: no_context, statements },
 };
 

@@ -6,8 +6,12 @@ use ledger_core::{EventPayload, RecordedEvent};
 use super::{no_context, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
-pub const PROJECTION: Projection =
-    Projection { name: "orgs", tables: &["rm_orgs"], fold: Fold::Events { context: no_context, statements } };
+pub const PROJECTION: Projection = Projection {
+    name: "orgs",
+    tables: &["rm_orgs"],
+    reads: &[],
+    fold: Fold::Events { context: no_context, statements },
+};
 
 const UPSERT_ORG: &str = "INSERT INTO rm_orgs (org_id, kind, name, parent_id, currency, sale_mode, position, opened_by)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

@@ -5,8 +5,12 @@ use ledger_core::{EventPayload, RecordedEvent};
 use super::{no_context, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
-pub const PROJECTION: Projection =
-    Projection { name: "products", tables: &["rm_products"], fold: Fold::Events { context: no_context, statements } };
+pub const PROJECTION: Projection = Projection {
+    name: "products",
+    tables: &["rm_products"],
+    reads: &[],
+    fold: Fold::Events { context: no_context, statements },
+};
 
 const UPSERT_PRODUCT: &str = "INSERT INTO rm_products (product_id, name, supplier_id, owner_id, list_price, unit, supplier_rate, position)
      VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)

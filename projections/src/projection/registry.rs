@@ -13,6 +13,7 @@ use crate::sql::{Row, SqlValue, Statement};
 pub const PROJECTION: Projection = Projection {
     name: "registry",
     tables: &["rm_promotions", "rm_invite_codes", "rm_serial_batches", "rm_serial_codes", "rm_invoices"],
+    reads: &[],
     fold: Fold::Events { context: no_context, statements },
 };
 

@@ -23,6 +23,7 @@ use crate::sql::{signed_to_minor, Row, SqlValue, Statement};
 pub const PROJECTION: Projection = Projection {
     name: "settlements",
     tables: &["rm_settlements", "rm_settlement_lines"],
+    reads: &["journal"],
     fold: Fold::Events { context: no_context, statements },
 };
 

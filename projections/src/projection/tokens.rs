@@ -10,6 +10,7 @@ use crate::sql::{Row, SqlValue, Statement};
 pub const PROJECTION: Projection = Projection {
     name: "tokens",
     tables: &["rm_tokens", "rm_users", "rm_roles"],
+    reads: &[],
     fold: Fold::Events { context: no_context, statements },
 };
 
