@@ -97,7 +97,8 @@ fn sample_values(example: &EnvExample) -> BTreeMap<String, String> {
         .set
         .iter()
         .map(|(name, value)| {
-            let value = if value.is_empty() { hex::encode(sha2::Sha256::digest(name.as_bytes())) } else { value.clone() };
+            let value =
+                if value.is_empty() { hex::encode(sha2::Sha256::digest(name.as_bytes())) } else { value.clone() };
             (name.clone(), value)
         })
         .collect()
@@ -132,8 +133,7 @@ fn interpolate(
             }
             (&rest[..end], &rest[end..])
         };
-        let name_end =
-            expression.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expression.len());
+        let name_end = expression.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expression.len());
         let (name, modifier) = expression.split_at(name_end);
         referenced.insert(name.to_owned());
         let value = values.get(name).filter(|value| !value.is_empty());
@@ -230,7 +230,10 @@ impl Compose {
     }
 
     fn top_level(&self, key: &str) -> BTreeSet<String> {
-        self.root[key].as_mapping().map(|mapping| mapping.keys().map(|key| text(key).to_owned()).collect()).unwrap_or_default()
+        self.root[key]
+            .as_mapping()
+            .map(|mapping| mapping.keys().map(|key| text(key).to_owned()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -290,7 +293,9 @@ fn mounts(service: &Value) -> Vec<(String, String)> {
 fn depends_on(service: &Value) -> Vec<(String, String)> {
     match &service["depends_on"] {
         Value::Null => Vec::new(),
-        Value::Sequence(names) => names.iter().map(|name| (text(name).to_owned(), "service_started".to_owned())).collect(),
+        Value::Sequence(names) => {
+            names.iter().map(|name| (text(name).to_owned(), "service_started".to_owned())).collect()
+        }
         Value::Mapping(mapping) => mapping
             .iter()
             .map(|(name, condition)| (text(name).to_owned(), text(&condition["condition"]).to_owned()))
@@ -486,7 +491,8 @@ fn the_cluster_compose_file_runs_every_role_against_the_right_services() {
         let servers: BTreeSet<(String, u16)> = nats
             .split(',')
             .map(|url| {
-                let server: async_nats::ServerAddr = url.trim().parse().unwrap_or_else(|error| panic!("{name}: {url}: {error}"));
+                let server: async_nats::ServerAddr =
+                    url.trim().parse().unwrap_or_else(|error| panic!("{name}: {url}: {error}"));
                 (server.host().to_owned(), server.port())
             })
             .collect();
@@ -535,7 +541,8 @@ fn the_cluster_compose_file_runs_every_role_against_the_right_services() {
     // The projectors split the projections: each owned once, all of them owned.
     let mut sorted = projections_owned.clone();
     sorted.sort();
-    let mut all: Vec<String> = projections::projection::ALL.iter().map(|projection| projection.name.to_owned()).collect();
+    let mut all: Vec<String> =
+        projections::projection::ALL.iter().map(|projection| projection.name.to_owned()).collect();
     all.sort();
     assert_eq!(sorted, all, "the projectors' KBOSS_PROJECTIONS, together, against projections::projection::ALL");
 
@@ -554,8 +561,11 @@ fn the_balancer_and_prometheus_reach_the_right_instances() {
     let compose = Compose::load(CLUSTER);
     let kboss = compose.kboss_services();
     let port_of = |name: &str| listen_port(&environment(kboss[name]));
-    let api: BTreeSet<String> =
-        KBOSS_ROLES.iter().filter(|(_, role)| *role == "api").map(|(name, _)| format!("{name}:{}", port_of(name))).collect();
+    let api: BTreeSet<String> = KBOSS_ROLES
+        .iter()
+        .filter(|(_, role)| *role == "api")
+        .map(|(name, _)| format!("{name}:{}", port_of(name)))
+        .collect();
 
     // haproxy: the api instances, checked on /readyz, on the port the service publishes.
     let lb = compose.service("lb");
@@ -579,13 +589,25 @@ fn the_balancer_and_prometheus_reach_the_right_instances() {
     let bind: Vec<&str> = lines.iter().filter(|words| words[0] == "bind").map(|words| words[1]).collect();
     assert_eq!(bind, [":8080"]);
     assert_eq!(lb["ports"], serde_yaml::from_str::<Value>(r#"["8080:8080"]"#).unwrap());
-    let waits: BTreeSet<String> = depends_on(lb).into_iter().map(|(name, _)| format!("{name}:{}", port_of(&name))).collect();
+    let waits: BTreeSet<String> =
+        depends_on(lb).into_iter().map(|(name, _)| format!("{name}:{}", port_of(&name))).collect();
     assert_eq!(waits, api);
     // The read-only switch: .env's KBOSS_READ_ONLY reaches haproxy, which refuses all but reads.
     assert_eq!(environment(lb).get("KBOSS_READ_ONLY").map(String::as_str), Some("0"), "lb: read-write by default");
-    let read_only = lines.iter().find(|words| words[..2] == ["http-request", "return"]).expect("the read-only rule");
-    assert!(read_only.ends_with(&["if", "{", "env(KBOSS_READ_ONLY)", "-m", "str", "1", "}", "!METH_GET", "!METH_HEAD"]));
-    assert!(read_only[..5] == ["http-request", "return", "status", "503", "content-type"], "{read_only:?}");
+    let read_only =
+        lines.iter().find(|words| words.starts_with(&["http-request", "return"])).expect("the read-only rule");
+    assert!(read_only.ends_with(&[
+        "if",
+        "{",
+        "env(KBOSS_READ_ONLY)",
+        "-m",
+        "str",
+        "1",
+        "}",
+        "!METH_GET",
+        "!METH_HEAD"
+    ]));
+    assert!(read_only.starts_with(&["http-request", "return", "status", "503", "content-type"]), "{read_only:?}");
     // haproxy itself, where it is installed (the image runs 2.8; Debian 12's is 2.6).
     let haproxy = Command::new("haproxy").arg("-c").arg("-f").arg(deploy_dir().join("haproxy/haproxy.cfg")).output();
     match haproxy {
@@ -804,8 +826,11 @@ fn the_nats_nodes_form_one_cluster_with_a_file_store_synced_on_every_write() {
                 other => panic!("{file}: route {other:?}"),
             })
             .collect();
-        let others: BTreeSet<String> =
-            NATS_NODES.iter().filter(|other| **other != node).map(|other| format!("nats://{other}:{route_port}")).collect();
+        let others: BTreeSet<String> = NATS_NODES
+            .iter()
+            .filter(|other| **other != node)
+            .map(|other| format!("nats://{other}:{route_port}"))
+            .collect();
         assert_eq!(routes, others, "{file}: routes to the two other nodes");
 
         // The service runs this file, keeps the store in its own volume, checks the monitoring port.
@@ -829,7 +854,10 @@ fn the_nats_nodes_form_one_cluster_with_a_file_store_synced_on_every_write() {
     // nats-server validates each file as it is. A server older than sync_interval (Debian 12's
     // 2.9) must refuse exactly that key and nothing else; the deployment's image knows it.
     let Some((binary, installed)) = nats_server() else {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "nats-server is not installed (CI=true): cannot validate");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "nats-server is not installed (CI=true): cannot validate"
+        );
         eprintln!("nats-server is not installed: the NATS files were checked by parsing only");
         return;
     };
@@ -847,7 +875,9 @@ fn the_nats_nodes_form_one_cluster_with_a_file_store_synced_on_every_write() {
             .lines()
             .enumerate()
             .find_map(|(index, line)| {
-                line.trim_start().starts_with("sync_interval").then(|| (index + 1, line.len() - line.trim_start().len() + 1))
+                line.trim_start()
+                    .starts_with("sync_interval")
+                    .then(|| (index + 1, line.len() - line.trim_start().len() + 1))
             })
             .expect("a sync_interval line");
         assert!(!valid, "nats-server {installed:?} accepted {}", file.display());
@@ -856,7 +886,11 @@ fn the_nats_nodes_form_one_cluster_with_a_file_store_synced_on_every_write() {
             format!("nats-server: {}:{line}:{column}: unknown field \"sync_interval\"", file.display()),
             "nats-server {installed:?} must refuse sync_interval and nothing else"
         );
-        let without: String = text.lines().filter(|line| !line.trim_start().starts_with("sync_interval")).map(|line| format!("{line}\n")).collect();
+        let without: String = text
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("sync_interval"))
+            .map(|line| format!("{line}\n"))
+            .collect();
         let copy = scratch.path().join(format!("{node}.conf"));
         std::fs::write(&copy, without).unwrap();
         let (valid, output) = nats_test(&binary, &copy);
@@ -920,7 +954,13 @@ async fn the_postgresql_primary_streams_to_a_hot_standby_that_it_waits_for() {
     }
     expect(&replica, "replica.conf", "hot_standby", "on");
     // A hot standby does not start with any of these below its primary's.
-    for name in ["max_connections", "max_worker_processes", "max_wal_senders", "max_prepared_transactions", "max_locks_per_transaction"] {
+    for name in [
+        "max_connections",
+        "max_worker_processes",
+        "max_wal_senders",
+        "max_prepared_transactions",
+        "max_locks_per_transaction",
+    ] {
         let of = |settings: &BTreeMap<String, String>| -> u64 {
             settings.get(name).unwrap_or_else(|| panic!("{name} is not set")).parse().unwrap()
         };
@@ -946,12 +986,28 @@ async fn the_postgresql_primary_streams_to_a_hot_standby_that_it_waits_for() {
         (&init, "init-primary.sh", "CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD :'password';".to_owned()),
         (&init, "init-primary.sh", format!("SELECT pg_create_physical_replication_slot('{slot}');")),
         (&init, "init-primary.sh", format!("ALTER SYSTEM SET synchronous_standby_names = '{standby}';")),
-        (&init, "init-primary.sh", "echo 'host replication replicator all scram-sha-256' >> \"$PGDATA/pg_hba.conf\"".to_owned()),
+        (
+            &init,
+            "init-primary.sh",
+            "echo 'host replication replicator all scram-sha-256' >> \"$PGDATA/pg_hba.conf\"".to_owned(),
+        ),
         (&entrypoint, "replica-entrypoint.sh", format!("passfile={}", connection["passfile"])),
-        (&entrypoint, "replica-entrypoint.sh", format!("--pgdata=\"$scratch\" --wal-method=stream --slot={slot} --checkpoint=fast")),
+        (
+            &entrypoint,
+            "replica-entrypoint.sh",
+            format!("--pgdata=\"$scratch\" --wal-method=stream --slot={slot} --checkpoint=fast"),
+        ),
         (&entrypoint, "replica-entrypoint.sh", "gosu postgres touch \"$scratch/standby.signal\"".to_owned()),
-        (&entrypoint, "replica-entrypoint.sh", "echo \"synchronous_standby_names = ''\" >> \"$scratch/postgresql.auto.conf\"".to_owned()),
-        (&entrypoint, "replica-entrypoint.sh", "exec gosu postgres postgres -D \"$PGDATA\" -c config_file=/etc/postgresql/postgresql.conf".to_owned()),
+        (
+            &entrypoint,
+            "replica-entrypoint.sh",
+            "echo \"synchronous_standby_names = ''\" >> \"$scratch/postgresql.auto.conf\"".to_owned(),
+        ),
+        (
+            &entrypoint,
+            "replica-entrypoint.sh",
+            "exec gosu postgres postgres -D \"$PGDATA\" -c config_file=/etc/postgresql/postgresql.conf".to_owned(),
+        ),
     ] {
         assert!(
             script.lines().any(|line| line.trim().starts_with(&expected)),
@@ -978,11 +1034,16 @@ async fn the_postgresql_primary_streams_to_a_hot_standby_that_it_waits_for() {
         .find(|(source, _)| source == "./postgres/replica-entrypoint.sh")
         .map(|(_, target)| target.clone())
         .expect("the replica's entrypoint is mounted");
-    assert_eq!(replica_service["entrypoint"], serde_yaml::from_str::<Value>(&format!("[bash, {entrypoint_path}]")).unwrap());
+    assert_eq!(
+        replica_service["entrypoint"],
+        serde_yaml::from_str::<Value>(&format!("[bash, {entrypoint_path}]")).unwrap()
+    );
     let replica_environment = environment(replica_service);
     let data = replica_environment.get("PGDATA").expect("the replica's PGDATA");
     assert!(
-        mounted.iter().any(|(source, target)| source == "postgres-replica-data" && data.starts_with(&format!("{target}/"))),
+        mounted
+            .iter()
+            .any(|(source, target)| source == "postgres-replica-data" && data.starts_with(&format!("{target}/"))),
         "PGDATA {data} is a directory inside the replica's volume (the copy is moved into place)"
     );
     assert_eq!(
@@ -1013,7 +1074,10 @@ async fn the_postgresql_primary_streams_to_a_hot_standby_that_it_waits_for() {
                 "integer" | "real" => {
                     let unit = value.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
                     assert!(value.len() > unit.len(), "{file}: {name} = {value}");
-                    assert!(["", "kB", "MB", "GB", "TB", "ms", "s", "min", "h", "d"].contains(&unit), "{file}: {name} = {value}");
+                    assert!(
+                        ["", "kB", "MB", "GB", "TB", "ms", "s", "min", "h", "d"].contains(&unit),
+                        "{file}: {name} = {value}"
+                    );
                 }
                 "string" => {}
                 other => panic!("{file}: {name}: type {other}"),
@@ -1070,7 +1134,7 @@ fn the_directory_names_each_platform_once_in_one_deployment() {
             platform.id,
             platform.deployment
         );
-        served.entry(&platform.deployment).or_default().push(&platform.name);
+        served.entry(platform.deployment.as_str()).or_default().push(&platform.name);
     }
     // One log, one writer per platform: a deployment serves one platform (or none, while one
     // moves in).
@@ -1084,14 +1148,18 @@ fn the_directory_names_each_platform_once_in_one_deployment() {
             deployment.database_url.parse().unwrap_or_else(|error| panic!("{name}: database_url: {error}"));
         assert!(database.get_password().is_none(), "{name}: no password in the directory");
         assert!(database.get_dbname().is_some(), "{name}: database_url names no database");
-        let log = (format!("{:?}{:?}{:?}", database.get_hosts(), database.get_ports(), database.get_dbname()), database.get_options().map(str::to_owned));
+        let log = (
+            format!("{:?}{:?}{:?}", database.get_hosts(), database.get_ports(), database.get_dbname()),
+            database.get_options().map(str::to_owned),
+        );
         assert!(databases.insert(log), "{name}: another deployment has the same log (database and schema)");
         assert!(!deployment.nats_urls.is_empty(), "{name}: no NATS");
         for url in &deployment.nats_urls {
             let _: async_nats::ServerAddr = url.parse().unwrap_or_else(|error| panic!("{name}: {url}: {error}"));
         }
         assert!(
-            !deployment.stream.is_empty() && deployment.stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+            !deployment.stream.is_empty()
+                && deployment.stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
             "{name}: stream {}",
             deployment.stream
         );
@@ -1101,7 +1169,10 @@ fn the_directory_names_each_platform_once_in_one_deployment() {
     for (index, (name, deployment)) in deployments.iter().enumerate() {
         for (other_name, other) in &deployments[index + 1..] {
             if deployment.nats_urls.iter().any(|url| other.nats_urls.contains(url)) {
-                assert_ne!(deployment.stream, other.stream, "{name} and {other_name} share a NATS cluster and a stream");
+                assert_ne!(
+                    deployment.stream, other.stream,
+                    "{name} and {other_name} share a NATS cluster and a stream"
+                );
                 let (a, b) = (format!("{}.", deployment.subject_prefix), format!("{}.", other.subject_prefix));
                 assert!(!a.starts_with(&b) && !b.starts_with(&a), "{name} and {other_name}: overlapping subjects");
             }
