@@ -671,8 +671,8 @@ fn parse_nats(text: &str) -> Result<NatsValue, String> {
         text: &'a str,
         at: usize,
     }
-    impl Parser<'_> {
-        fn rest(&self) -> &str {
+    impl<'a> Parser<'a> {
+        fn rest(&self) -> &'a str {
             &self.text[self.at..]
         }
         fn where_(&self) -> String {
