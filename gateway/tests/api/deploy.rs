@@ -778,6 +778,10 @@ fn the_nats_parser_reads_the_subset_and_refuses_the_rest() {
     assert!(parse_nats(": 1").is_err());
 }
 
+fn dotted((major, minor, patch): (u32, u32, u32)) -> String {
+    format!("{major}.{minor}.{patch}")
+}
+
 fn version(text: &str) -> Option<(u32, u32, u32)> {
     let mut numbers = text.trim().trim_start_matches('v').split(['.', '-']).map(str::parse::<u32>);
     Some((numbers.next()?.ok()?, numbers.next()?.ok()?, numbers.next().and_then(Result::ok).unwrap_or(0)))
@@ -870,8 +874,8 @@ fn the_nats_nodes_form_one_cluster_with_a_file_store_synced_on_every_write() {
             assert!(output.ends_with("is valid"), "{output}");
             continue;
         }
-        let text = std::fs::read_to_string(&file).unwrap();
-        let (line, column) = text
+        let contents = std::fs::read_to_string(&file).unwrap();
+        let (line, column) = contents
             .lines()
             .enumerate()
             .find_map(|(index, line)| {
@@ -880,13 +884,14 @@ fn the_nats_nodes_form_one_cluster_with_a_file_store_synced_on_every_write() {
                     .then(|| (index + 1, line.len() - line.trim_start().len() + 1))
             })
             .expect("a sync_interval line");
-        assert!(!valid, "nats-server {installed:?} accepted {}", file.display());
+        assert!(!valid, "nats-server {} accepted {}", dotted(installed), file.display());
         assert_eq!(
             output,
             format!("nats-server: {}:{line}:{column}: unknown field \"sync_interval\"", file.display()),
-            "nats-server {installed:?} must refuse sync_interval and nothing else"
+            "nats-server {} must refuse sync_interval and nothing else",
+            dotted(installed)
         );
-        let without: String = text
+        let without: String = contents
             .lines()
             .filter(|line| !line.trim_start().starts_with("sync_interval"))
             .map(|line| format!("{line}\n"))
@@ -896,9 +901,11 @@ fn the_nats_nodes_form_one_cluster_with_a_file_store_synced_on_every_write() {
         let (valid, output) = nats_test(&binary, &copy);
         assert!(valid, "{} without sync_interval: {output}", file.display());
         eprintln!(
-            "nats-server {installed:?} predates sync_interval: {node}.conf was validated without that line, which \
-             it refuses as an unknown field; the image ({:?}+) knows it",
-            SYNC_INTERVAL_SINCE
+            "nats-server {} predates sync_interval: {node}.conf was validated without that line, which it refuses \
+             as an unknown field; the image's nats-server ({}, at least {}) knows it",
+            dotted(installed),
+            text(&compose.service(node)["image"]),
+            dotted(SYNC_INTERVAL_SINCE)
         );
     }
 }
