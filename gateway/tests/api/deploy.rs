@@ -393,13 +393,14 @@ fn check_structure(compose: &Compose) {
                 assert_eq!(variable, "RUST_LOG", "{file}: {name}: {variable} is neither KBOSS_* nor RUST_LOG");
                 continue;
             }
-            let without = Settings::load(None, pairs(Some(variable)), Overrides::default())
-                .unwrap_or_else(|error| panic!("{file}: {name}: without {variable}: {error}"));
-            assert_ne!(
-                format!("{without:?}"),
-                loaded,
-                "{file}: {name}: {variable} changes nothing in the settings (an unknown name, or the default value)"
-            );
+            // Without it the settings differ, or do not load at all (another setting needs it).
+            if let Ok(without) = Settings::load(None, pairs(Some(variable)), Overrides::default()) {
+                assert_ne!(
+                    format!("{without:?}"),
+                    loaded,
+                    "{file}: {name}: {variable} changes nothing in the settings (an unknown name, or the default value)"
+                );
+            }
         }
         assert!(settings.database_url.is_some(), "{file}: {name} runs without PostgreSQL");
         assert!(settings.nats_url.is_some(), "{file}: {name} runs without NATS");
