@@ -6,6 +6,7 @@ mod cli;
 mod cli_operations;
 mod contract;
 mod controls;
+mod deploy;
 mod edges;
 mod export;
 mod flow;
