@@ -99,7 +99,10 @@ async fn supervise(candidate: Candidate, mut writer: Option<Writer>, mut stop: w
                 None => return,
             },
         };
-        candidate.write_side.lead(leading.handle());
+        if !candidate.write_side.is_leader() {
+            // (A writer won at start already leads: the bootstrap needed it.)
+            candidate.write_side.lead(leading.handle());
+        }
         tracing::info!(holder = %candidate.terms.holder, "this instance leads: it holds the writer's lease");
         let handle = leading.handle();
         let fenced = loop {
@@ -187,6 +190,7 @@ pub struct RelaySlot {
 }
 
 impl RelaySlot {
+    /// Runs until aborted (at shutdown, with the other background tasks).
     pub fn spawn(self) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut running: Option<event_log::RelayHandle> = None;
@@ -213,9 +217,6 @@ impl RelaySlot {
                         tracing::info!("another instance leads: the relay stops here");
                     }
                     _ => {}
-                }
-                if Arc::strong_count(&self.write_side) == 1 {
-                    return; // the application is gone
                 }
                 tokio::time::sleep(LEASE_POLL).await;
             }
