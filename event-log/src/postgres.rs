@@ -66,7 +66,8 @@ impl LeaseTerms {
 }
 
 /// The lease as anyone reads it: who leads, where, in which epoch, and whether the lease is live
-/// (renewed within its TTL).
+/// (renewed within its TTL, and its holder's session still there: a killed holder's lease is
+/// over as soon as the server has ended its session).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaseView {
     pub holder: String,
@@ -294,7 +295,11 @@ struct LeaseRow {
 fn read_lease(client: &mut impl postgres::GenericClient) -> Result<Option<LeaseRow>, StoreError> {
     let row = client
         .query_opt(
-            "SELECT holder, url, epoch, COALESCE(expires_at > now(), TRUE), backend_pid FROM writer_lease WHERE id = 1",
+            "SELECT holder, url, epoch,
+                    COALESCE(expires_at > now(), TRUE)
+                        AND (backend_pid IS NULL OR EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = backend_pid)),
+                    backend_pid
+             FROM writer_lease WHERE id = 1",
             &[],
         )
         .map_err(unavailable)?;

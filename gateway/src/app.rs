@@ -45,6 +45,9 @@ pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 pub const BACKGROUND_DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long a start waits for the read models to hold the log's last position before serving.
 pub const STARTUP_READ_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a read-pool session may sit idle inside a transaction before PostgreSQL ends it
+/// (and its locks with it): what a paused instance's half-done apply holds is freed this soon.
+pub const IDLE_IN_TRANSACTION_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 /// Connections in the read pool (PostgreSQL mode).
 pub const READ_POOL_CONNECTIONS_MAX: usize = 16;
 
@@ -449,8 +452,17 @@ async fn open_postgres(
     if let Some(writer) = &won {
         write_side.lead(writer.handle());
     }
-    let pool_config: deadpool_postgres::tokio_postgres::Config =
+    let mut pool_config: deadpool_postgres::tokio_postgres::Config =
         url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
+    // A paused or hung instance must not hold the read models' locks (a checkpoint row locked
+    // by an apply it never finishes stops every other instance's applies): the server ends a
+    // session left idle inside a transaction.
+    let options = format!(
+        "{} -c idle_in_transaction_session_timeout={}",
+        pool_config.get_options().unwrap_or_default(),
+        IDLE_IN_TRANSACTION_MAX.as_millis()
+    );
+    pool_config.options(options.trim_start());
     let manager = deadpool_postgres::Manager::new(pool_config, deadpool_postgres::tokio_postgres::NoTls);
     let pool = deadpool_postgres::Pool::builder(manager).max_size(READ_POOL_CONNECTIONS_MAX).build()?;
     let operations = OperationStore::open_postgres(pool.clone()).await?;
