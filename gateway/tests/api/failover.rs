@@ -9,7 +9,8 @@
 //!    paused one, resumed (`SIGCONT`), appends nothing and follows.
 //!
 //! At the end: the log holds exactly the acknowledged writes, each once; the stream equals the
-//! log, message for event; `kboss verify` passes.
+//! log, message for event; `kboss verify` passes. With the database stopped, the instances'
+//! metrics keep the positions they last knew (never 0) and `/readyz` is 503.
 
 #[path = "../../../event-log/tests/relay_support/mod.rs"]
 mod relay_support;
@@ -218,7 +219,7 @@ async fn read_models_hold(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced_within_seconds_and_a_paused_one_appends_nothing() {
-    let postgres = PrivatePostgres::start();
+    let mut postgres = PrivatePostgres::start();
     let nats = PrivateNats::start();
     let database_url = postgres.url();
     let nats_url = format!("nats://{}", nats.url());
@@ -323,6 +324,30 @@ async fn a_killed_leader_is_replaced_within_seconds_and_a_paused_one_appends_not
     let verified =
         Command::new(env!("CARGO_BIN_EXE_kboss")).args(["verify", "--database-url", &database_url]).output().unwrap();
     assert!(verified.status.success(), "kboss verify: {}", String::from_utf8_lossy(&verified.stderr));
+
+    // The database gone: each instance keeps the positions it last knew (never 0) and says it
+    // is not ready.
+    let scrape = |instance: &Instance| {
+        let request = client.get(format!("{}/metrics", instance.address));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let last_text = last.to_string();
+    let positions = [("kboss_writer_committed_position", last_text.as_str()), ("kboss_read_position", &last_text)];
+    for instance in [leader, follower] {
+        let metrics = scrape(instance).await;
+        for (series, expected) in positions.iter().chain(&[("kboss_read_models_up", "1")]) {
+            assert_eq!(crate::metrics::value(&metrics, series), Some(*expected), "{series} on {}", instance.name);
+        }
+    }
+    postgres.stop(true);
+    for instance in [leader, follower] {
+        let metrics = scrape(instance).await;
+        for (series, expected) in positions.iter().chain(&[("kboss_read_models_up", "0")]) {
+            assert_eq!(crate::metrics::value(&metrics, series), Some(*expected), "{series} on {}", instance.name);
+        }
+        let ready = client.get(format!("{}/readyz", instance.address)).send().await.unwrap();
+        assert_eq!(ready.status().as_u16(), 503, "{} is ready without its database", instance.name);
+    }
     drop((a, b, c));
     drop((postgres, nats));
 }
