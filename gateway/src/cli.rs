@@ -422,7 +422,8 @@ fn replay(store: &mut AnyReader) -> CliResult {
 async fn verify(settings: &Settings, log: AsyncLog<AnyReader>) -> CliResult {
     let bar = progress_bar(log.last_position().await?);
     let shown = bar.clone();
-    let findings = log.call(move |reader| crate::verify::audit_log(reader, None, |position| shown.set_position(position))).await;
+    let findings =
+        log.call(move |reader| crate::verify::audit_log(reader, None, |position| shown.set_position(position))).await;
     bar.finish_and_clear();
     let mut problems: Vec<crate::verify::Problem> = findings.problems.into_iter().map(|(problem, _)| problem).collect();
     match &findings.head {
@@ -466,8 +467,8 @@ fn audit_check(certificate: &std::path::Path, export: &std::path::Path, public_k
         std::fs::read_to_string(path)
             .map_err(|error| std::io::Error::new(error.kind(), format!("reading {}: {error}", path.display())))
     };
-    let report = crate::audit::check(&read(certificate)?, &read(export)?, &read(public_key)?)
-        .map_err(CliError::AuditCheck)?;
+    let report =
+        crate::audit::check(&read(certificate)?, &read(export)?, &read(public_key)?).map_err(CliError::AuditCheck)?;
     for failure in &report.failures {
         println!("FAILED: {failure}");
     }

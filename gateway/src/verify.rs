@@ -39,6 +39,7 @@ pub const END_OF_TIME: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt
 /// One discrepancy: where (the position that caused it, when one did), what kind, and a
 /// sentence saying it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = VerifyProblem)]
 pub struct Problem {
     /// The log position that caused it; null when no single event did (a sum the whole log
     /// leaves off, a read model's row).

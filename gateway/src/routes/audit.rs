@@ -2,7 +2,6 @@
 //! deployment's public key, which checks close certificates (`GET /v1/audit/public-key`).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use event_log::AsyncLog;
@@ -10,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::finance::readable_book;
-use super::Answer;
+use super::{Fresh, Read};
 use crate::audit::{PublicKeyBody, ALGORITHM};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem as ApiProblem};
@@ -21,9 +20,7 @@ use crate::verify::{audit_log, compare_book, open_reader, read_book, Problem};
 static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 pub fn routes() -> Router<SharedState> {
-    Router::new()
-        .route("/v1/books/{org_id}/verify", get(verify_book))
-        .route("/v1/audit/public-key", get(public_key))
+    Router::new().route("/v1/books/{org_id}/verify", get(verify_book)).route("/v1/audit/public-key", get(public_key))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -49,8 +46,9 @@ pub struct VerifyBody {
 pub async fn verify_book(
     State(state): State<SharedState>,
     caller: Caller,
+    Fresh(position): Fresh,
     Path(org_id): Path<String>,
-) -> Result<Answer<VerifyBody>, ApiError> {
+) -> Result<Read<VerifyBody>, ApiError> {
     let book = readable_book(&caller, &org_id)?;
     let org = state.read.org(book).await?.filter(|org| org.kind.keeps_book());
     org.ok_or(ApiError::NotFound { what: "book" })?;
@@ -78,15 +76,20 @@ pub async fn verify_book(
         problems.extend(compare_book(read, figures));
         read_models_checked_at = Some(read.position);
     }
-    Ok(Answer(
-        StatusCode::OK,
-        VerifyBody { ok: problems.is_empty(), checked_through: findings.checked_through, read_models_checked_at, problems },
+    Ok(Read(
+        position,
+        VerifyBody {
+            ok: problems.is_empty(),
+            checked_through: findings.checked_through,
+            read_models_checked_at,
+            problems,
+        },
     ))
 }
 
 /// The deployment's Ed25519 public key, which checks every close certificate's signature.
 #[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
     responses((status = 200, body = PublicKeyBody)))]
-pub async fn public_key(State(state): State<SharedState>) -> Answer<PublicKeyBody> {
-    Answer(StatusCode::OK, PublicKeyBody { algorithm: ALGORITHM.to_owned(), public_key: state.audit_key.public_key() })
+pub async fn public_key(State(state): State<SharedState>, Fresh(position): Fresh) -> Read<PublicKeyBody> {
+    Read(position, PublicKeyBody { algorithm: ALGORITHM.to_owned(), public_key: state.audit_key.public_key() })
 }
