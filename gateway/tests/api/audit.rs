@@ -225,3 +225,32 @@ async fn a_book_verifies_and_a_read_model_that_differs_from_the_log_is_named() {
     kboss(&["--data-dir", directory, "rebuild"]).await.unwrap();
     kboss(&["--data-dir", directory, "verify"]).await.expect("verified after a rebuild");
 }
+
+/// Server mode: the key is made once in the gateway's own store (table `audit_key`) and every
+/// instance signs with it; a book verifies against the PostgreSQL log and read models, and
+/// `kboss verify` compares the PostgreSQL read models with a recomputation table by table.
+#[tokio::test]
+async fn server_mode_keeps_one_key_in_its_store_and_verifies_against_postgresql() {
+    let schema = format!("kboss_audit_{}", uuid::Uuid::now_v7().simple());
+    let admin = crate::postgres::admin_connection().await;
+    admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let url = format!("postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}");
+    let app = spawn_app(Options { database_url: Some(url.clone()), ..Options::default() }).await;
+    let world = build_world(&app).await;
+    recharge(&app, &world, "2000.00").await;
+    buy(&app, &world).await;
+    let key = app.call(reqwest::Method::GET, "/v1/audit/public-key", None, None, None).await.expect(200);
+    let follower = spawn_app(Options { database_url: Some(url.clone()), ..Options::default() }).await;
+    let same = follower.call(reqwest::Method::GET, "/v1/audit/public-key", None, None, None).await.expect(200);
+    assert_eq!(same, key, "one key per deployment");
+    let verified = app.get(&format!("/v1/books/{}/verify", world.r2), &world.r2_finance).await.expect(200);
+    let logged = app.log_position();
+    assert_eq!(
+        verified,
+        json!({ "ok": true, "checked_through": logged, "read_models_checked_at": logged, "problems": [] })
+    );
+    follower.stop().await;
+    app.stop().await;
+    kboss(&["--database-url", &url, "verify"]).await.expect("the PostgreSQL deployment verifies");
+    admin.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
