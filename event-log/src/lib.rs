@@ -20,7 +20,7 @@ pub use adapter::AsyncLog;
 pub use any::AnyReader;
 pub use postgres::{PostgresReader, PostgresStore};
 pub use relay::{spawn_relay, RelayConfig, RelayError, RelayHandle};
-pub use replay::{load_state, verify_store, LoadError, VerifyReport};
+pub use replay::{load_state, verify_store, verify_store_observing, LoadError, VerifyReport};
 pub use sqlite::{SqliteReader, SqliteStore};
 pub use store::{IdempotencyRecord, LogAppend, LogRead, StoreError, REPLAY_CHUNK_EVENTS};
 pub use task::{StoppableTask, TaskReports};

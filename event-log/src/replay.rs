@@ -17,6 +17,34 @@ pub enum LoadError {
     Unbalanced { book: String, debit: String, credit: String },
 }
 
+impl LoadError {
+    /// The position at fault, where one is (a record that changed, a broken link, an event that
+    /// breaks the ledger's rules); none for a store that cannot be read or a book off at the end.
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            LoadError::Store(StoreError::Corrupt { position, .. }) => Some(*position),
+            LoadError::Replay(error) => Some(error.position()),
+            _ => None,
+        }
+    }
+
+    /// A stable word for the kind of fault: `corrupt_record`, `chain`, `unbalanced_entry`,
+    /// `unknown_book`, `wallet_below_zero`, `inconsistent`, `trial_balance`, `store`.
+    pub fn kind(&self) -> &'static str {
+        use ledger_core::log::ReplayError as R;
+        match self {
+            LoadError::Store(StoreError::Corrupt { .. }) => "corrupt_record",
+            LoadError::Store(_) => "store",
+            LoadError::Replay(R::Chain(_)) => "chain",
+            LoadError::Replay(R::Unbalanced { .. }) => "unbalanced_entry",
+            LoadError::Replay(R::UnknownBook { .. }) => "unknown_book",
+            LoadError::Replay(R::WalletBelowZero { .. }) => "wallet_below_zero",
+            LoadError::Replay(R::Inconsistent { .. }) => "inconsistent",
+            LoadError::Unbalanced { .. } => "trial_balance",
+        }
+    }
+}
+
 /// The state as CBOR: a self-describing format (the state has enums tagged by field, which
 /// non-self-describing formats cannot read back) whose maps take any key type.
 pub fn encode_snapshot(state: &State) -> Vec<u8> {
@@ -86,9 +114,8 @@ pub struct VerifyReport {
 /// Replays the whole store from position 0 (ignoring snapshots), verifying every event and, at
 /// the end, that every book's trial balance sums to zero.
 pub fn verify_store(store: &mut impl LogRead, progress: impl FnMut(u64)) -> Result<VerifyReport, LoadError> {
-    let genesis = genesis(store)?;
-    let (state, chain) = replay_tail(store, State::default(), genesis, progress)?;
-    for (book_id, book) in &state.books {
+    let report = verify_store_observing(store, None, progress, |_, _| {})?;
+    for (book_id, book) in &report.state.books {
         let rows = book.trial_balance(chrono::NaiveDate::MAX);
         // Signed (unbounded) sums: a forged log's columns are not trusted to be in range.
         let zero = ledger_core::money::SignedAmount::ZERO;
@@ -101,6 +128,36 @@ pub fn verify_store(store: &mut impl LogRead, progress: impl FnMut(u64)) -> Resu
                 credit: credit.to_string(),
             });
         }
+    }
+    Ok(report)
+}
+
+/// Replays the store from its genesis through `until` (or its end), checking every event as
+/// [`verify_store`] does, and shows `observe` each event with the state it left (the audit of
+/// `kboss verify`: inter-company pairs, wallets, each with its position). Stops at the first
+/// event that does not verify.
+pub fn verify_store_observing(
+    store: &mut impl LogRead,
+    until: Option<u64>,
+    mut progress: impl FnMut(u64),
+    mut observe: impl FnMut(&State, &ledger_core::event::RecordedEvent),
+) -> Result<VerifyReport, LoadError> {
+    let mut chain = genesis(store)?;
+    let mut state = State::default();
+    let until = until.unwrap_or(u64::MAX);
+    while state.last_position < until {
+        let wanted = (until - state.last_position).min(REPLAY_CHUNK_EVENTS as u64) as usize;
+        let chunk = store.read_after(state.last_position, wanted)?;
+        if chunk.is_empty() {
+            break;
+        }
+        for event in &chunk {
+            verify_next(&state, &chain, event)?;
+            evolve_untrusted(&mut state, event)?;
+            chain = ChainHead::after(event);
+            observe(&state, event);
+        }
+        progress(state.last_position);
     }
     Ok(VerifyReport { events: state.last_position, last_hash: chain.hash, state })
 }

@@ -128,6 +128,10 @@ pub const OPERATIONS: &[(&str, &str, Access)] = &[
     ("GET", "/v1/books/{org_id}/ledger", Needs(P::LedgerRead)),
     ("GET", "/v1/books/{org_id}/balances", Needs(P::LedgerRead)),
     ("GET", "/v1/events/{position}", Needs(P::LedgerRead)),
+    // Audit: a book verified against the log (whoever reads the book); the key certificates
+    // are checked with, for anyone.
+    ("GET", "/v1/books/{org_id}/verify", Needs(P::LedgerRead)),
+    ("GET", "/v1/audit/public-key", Public),
     ("GET", "/v1/books/{org_id}/export", Needs(P::ExportsRead)),
     ("GET", "/v1/books/{org_id}/kpi", Needs(P::KpisRead)),
     ("GET", "/v1/books/{org_id}/kpi/serial-codes", Needs(P::KpisRead)),

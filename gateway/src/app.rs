@@ -71,6 +71,8 @@ pub enum StartError {
     Distribution(#[from] DistributionError),
     #[error("{0}")]
     OperationLog(#[from] OperationLogError),
+    #[error("{0}")]
+    AuditKey(#[from] crate::audit::AuditKeyError),
     /// A blocking start-up step (opening a store) panicked or was cancelled.
     #[error("a start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -115,6 +117,8 @@ impl Application {
             Some(url) => open_postgres(&settings, url, writer_config, listener.local_addr()?).await?,
         };
         metrics.set_build_info(mode(&settings, write_side.is_leader()));
+        // The key that signs close certificates: made at the first start, then kept.
+        let audit_key = Arc::new(crate::audit::AuditKey::open_or_create(&settings.data_dir, &operations).await?);
         // Each book's approval webhook lives in the gateway's own store, beside the operation log.
         let webhooks = ApprovalWebhooks::new(operations.clone());
         let notifier = Notifier::start(
@@ -146,6 +150,7 @@ impl Application {
             background: tasks.handles.iter().map(tokio::task::JoinHandle::abort_handle).collect(),
             relay: tasks.relay,
             consumer: tasks.consumer,
+            audit_key,
         });
         bootstrap(&state).await?;
         // Served from the first request on with what the log held at start (a bootstrap's
@@ -279,6 +284,7 @@ fn api_routes() -> Router<SharedState> {
         .merge(crate::routes::registry::routes())
         .merge(crate::routes::payments::routes())
         .merge(crate::routes::operations::routes())
+        .merge(crate::routes::audit::routes())
         .merge(crate::openapi::routes())
 }
 

@@ -68,7 +68,10 @@ pub enum Action {
     },
     /// Load the decision state from the log and report the replay speed.
     Replay,
-    /// Verify the whole log: positions, hash chain, balanced entries, wallets, trial balances.
+    /// Verify everything: the log from position 0 (positions, hash chain, balanced entries,
+    /// wallets, trial balances, every inter-company pair and every pair of books netting to
+    /// zero), then every read model against a recomputation from the log. Prints each problem
+    /// with the position that caused it; exits non-zero on any.
     Verify,
     /// Drop the read models and rebuild them from position 0 (stop `kboss serve` on an embedded
     /// data directory first).
@@ -114,6 +117,11 @@ pub enum Action {
     },
     /// List the books (every organisation that keeps one): id, kind, name, parent.
     Books,
+    /// Audit tools that need no server.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// The deployment's administration.
     Admin {
         #[command(subcommand)]
@@ -127,6 +135,26 @@ pub enum AdminAction {
     /// `<data-dir>/admin.token`); the old one is revoked in the same event. Takes the writer's
     /// lock: stop `kboss serve` first, then start it with the new `KBOSS_ADMIN_TOKEN` (or none).
     RotateToken,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Check a close certificate against the book's CSV export offline (no server, no database,
+    /// no network): its Ed25519 signature with the public key given, and the trial balance
+    /// recomputed from the export's lines through the period's last day against the
+    /// certificate's hash and totals. Exits non-zero, naming what failed, unless all hold.
+    Check {
+        /// The certificate: the answer of `POST /v1/books/{org}/close`, or its `certificate`.
+        #[arg(long, value_name = "FILE")]
+        certificate: PathBuf,
+        /// The book's CSV export from its first day through the period's last
+        /// (`kboss export --book <id> --to <through>`).
+        #[arg(long, value_name = "FILE")]
+        export: PathBuf,
+        /// The deployment's public key: the answer of `GET /v1/audit/public-key`, or its hex.
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,6 +206,14 @@ pub enum CliError {
     Settle(String),
     #[error("admin: {0}")]
     Admin(&'static str),
+    /// `kboss verify` found problems (each is printed).
+    #[error("verify: {0}")]
+    Verify(String),
+    #[error(transparent)]
+    Verifying(#[from] crate::verify::VerifyError),
+    /// `kboss audit check` refused the pair (each failed check is printed).
+    #[error("audit check: {0}")]
+    AuditCheck(String),
 }
 
 type CliResult = Result<(), CliError>;
@@ -198,6 +234,10 @@ pub fn settings(
 }
 
 pub async fn run(cli: Cli) -> CliResult {
+    // Offline: no settings, no store, no network.
+    if let Action::Audit { action: AuditAction::Check { certificate, export, public_key } } = &cli.command {
+        return audit_check(certificate, export, public_key);
+    }
     let (listen, role) = match &cli.command {
         Action::Serve { listen, role } => (*listen, *role),
         _ => (None, None),
@@ -222,7 +262,11 @@ pub async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Action::Replay => with_reader(&settings, |log| async move { log.call(replay).await }).await,
-        Action::Verify => with_reader(&settings, |log| async move { log.call(verify).await }).await,
+        Action::Verify => {
+            let settings = &settings;
+            with_reader(settings, |log| async move { verify(settings, log).await }).await
+        }
+        Action::Audit { .. } => Err(CliError::Usage("kboss audit: a subcommand is needed")),
         // The log is opened first: where there is none, nothing is created (read models included).
         Action::Rebuild => {
             with_reader(&settings, |store| async {
@@ -373,12 +417,72 @@ fn replay(store: &mut AnyReader) -> CliResult {
     Ok(())
 }
 
-fn verify(store: &mut AnyReader) -> CliResult {
-    let bar = progress_bar(store.last_position()?);
-    let report = event_log::verify_store(store, |position| bar.set_position(position))?;
+/// `kboss verify`: the log replayed from position 0 with every invariant, then every read model
+/// against its recomputation; each problem printed with its position, an error when any.
+async fn verify(settings: &Settings, log: AsyncLog<AnyReader>) -> CliResult {
+    let bar = progress_bar(log.last_position().await?);
+    let shown = bar.clone();
+    let findings =
+        log.call(move |reader| crate::verify::audit_log(reader, None, |position| shown.set_position(position))).await;
     bar.finish_and_clear();
-    println!("verified {} events; every book balances; chain head {}", report.events, report.last_hash);
-    Ok(())
+    let mut problems: Vec<crate::verify::Problem> = findings.problems.into_iter().map(|(problem, _)| problem).collect();
+    match &findings.head {
+        Some(head) if problems.is_empty() => println!(
+            "verified {} events; every book balances; every inter-company pair nets to zero; chain head {head}",
+            findings.checked_through
+        ),
+        Some(head) => println!("verified the chain of {} events; chain head {head}", findings.checked_through),
+        None => println!("verified through position {}", findings.checked_through),
+    }
+    if findings.head.is_some() {
+        let read = open_read_models(settings).await?;
+        let bar = progress_bar(0);
+        let shown = bar.clone();
+        let compared = crate::verify::compare_read_models(&read, &log, move |applied, last| {
+            shown.set_length(last);
+            shown.set_position(applied);
+        })
+        .await?;
+        bar.finish_and_clear();
+        if compared.is_empty() {
+            println!("every read model equals its recomputation from the log");
+        }
+        problems.extend(compared);
+    } else {
+        println!("the read models were not compared: the log did not verify to its end");
+    }
+    for problem in &problems {
+        let position = problem.position.map_or_else(|| "-".to_owned(), |position| position.to_string());
+        println!("problem\t{position}\t{}\t{}", problem.kind, problem.detail);
+    }
+    match problems.first() {
+        None => Ok(()),
+        Some(first) => Err(CliError::Verify(format!("{} problems; the first: {}", problems.len(), first.detail))),
+    }
+}
+
+/// `kboss audit check`: reads the three files and checks them (`crate::audit::check`).
+fn audit_check(certificate: &std::path::Path, export: &std::path::Path, public_key: &std::path::Path) -> CliResult {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map_err(|error| std::io::Error::new(error.kind(), format!("reading {}: {error}", path.display())))
+    };
+    let report =
+        crate::audit::check(&read(certificate)?, &read(export)?, &read(public_key)?).map_err(CliError::AuditCheck)?;
+    for failure in &report.failures {
+        println!("FAILED: {failure}");
+    }
+    if report.failures.is_empty() {
+        println!(
+            "certificate OK: signature verified; the export's {} lines of {} events through the period recompute the \
+             certified trial balance (debit {}, credit {}, hash {})",
+            report.lines, report.events, report.total_debit, report.total_credit, report.trial_balance_hash
+        );
+        Ok(())
+    } else {
+        let first = report.failures.first().cloned().unwrap_or_default();
+        Err(CliError::AuditCheck(format!("{} checks failed; the first: {first}", report.failures.len())))
+    }
 }
 
 async fn rebuild(read: ReadModels, store: AsyncLog<AnyReader>) -> CliResult {

@@ -20,6 +20,7 @@
 pub mod access;
 pub mod app;
 pub mod approval_webhooks;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -36,6 +37,7 @@ pub mod payments;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod verify;
 
 pub use app::Application;
 pub use config::Settings;

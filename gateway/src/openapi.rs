@@ -45,6 +45,7 @@ pub async fn openapi() -> Json<Value> {
         finance::balance, finance::invoiceable, finance::trial_balance, finance::ledger, finance::account_balances,
         finance::kpi, finance::serial_kpi, finance::export, finance::event,
         operations::operations,
+        audit::verify_book, audit::public_key,
         settlements::issue_statement, settlements::get_settlement, settlements::settlement_lines,
         settlements::list_settlements, settlements::pay_settlement, settlements::close_period,
         settlements::request_invoice,

@@ -75,7 +75,8 @@ const BUSY_TIMEOUT_MS: u64 = 5_000;
 const CURSOR_PREFIX: &str = "op1.";
 
 /// The gateway's own store's migrations: the operation log, then each book's approval webhook
-/// (`crate::approval_webhooks`, which keeps its rows in this store).
+/// (`crate::approval_webhooks`, which keeps its rows in this store), then (PostgreSQL only) the
+/// deployment's audit key (`crate::audit`).
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../schemas/sql/operation_log/sqlite/0001_operation_log.sql")),
     (2, include_str!("../../schemas/sql/operation_log/sqlite/0002_approval_webhooks.sql")),
@@ -83,6 +84,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
 const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../schemas/sql/operation_log/postgres/0001_operation_log.sql")),
     (2, include_str!("../../schemas/sql/operation_log/postgres/0002_approval_webhooks.sql")),
+    // The deployment's audit key (`crate::audit`); embedded, it is a file of the data directory.
+    (3, include_str!("../../schemas/sql/operation_log/postgres/0003_audit_key.sql")),
 ];
 /// The first key of the advisory lock serialising the operation log's migrations in PostgreSQL
 /// (the log's store uses "KBOS" and "KBOS" + 1, the read models "KBOS" + 2); the second key is

@@ -186,6 +186,8 @@ pub struct AppState {
     /// the JetStream consumer; `None` where they do not run.
     pub relay: Arc<std::sync::Mutex<Option<TaskReports<u64>>>>,
     pub consumer: Option<TaskReports<ConsumerProgress>>,
+    /// The deployment's key, which signs close certificates (`crate::audit`).
+    pub audit_key: Arc<crate::audit::AuditKey>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -134,3 +134,46 @@ fn the_order_shows_its_waterfall_and_gross_profits() {
     assert_eq!(margins, item.customer_price().as_decimal() - item.supplier_price.as_decimal());
     assert_eq!(order.total.to_string(), "950.00");
 }
+
+/// `kboss verify`'s inter-company check: a log forged so that R1's receivable from R2 says
+/// 900.00 (its revenue discount 100.00, the entry still balanced) while R2 owes 880.00 is found
+/// at the position that booked it, naming both books, the pair and the 20.00 they are off by.
+#[test]
+fn a_forged_inter_company_line_is_found_at_its_position() {
+    use ledger_core::invariants::Audit;
+    use ledger_core::money::Amount;
+    let mut world = WorkedExample::new();
+    world.recharge("1000.00");
+    let order_id = world.place_order();
+    let customer = world.customer_actor.clone();
+    let recorded = world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
+    let position = recorded[0].position;
+    let mut log = world.ledger.log.clone();
+    let paid = log.iter_mut().find(|event| event.position == position).expect("the payment");
+    let entry = paid
+        .event
+        .entries
+        .iter_mut()
+        .find(|entry| entry.book == world.r1 && entry.lines.iter().any(|line| line.account.as_str() == "1122"))
+        .expect("R1's sale");
+    for line in &mut entry.lines {
+        match line.account.as_str() {
+            "1122" => line.amount = Amount::parse("900.00").expect("an amount"),
+            "6001.99" => line.amount = Amount::parse("100.00").expect("an amount"),
+            _ => {}
+        }
+    }
+    let mut audit = Audit::default();
+    for event in &log {
+        audit.observe(&world.ledger.state, event);
+    }
+    let found = audit.finish(&world.ledger.state);
+    let kinds: Vec<(&str, Option<u64>)> = found.iter().map(|violation| (violation.kind, violation.position)).collect();
+    assert_eq!(kinds, vec![("pair", Some(position)), ("intercompany", Some(position))], "{found:#?}");
+    let intercompany = &found[1];
+    let mut books = vec![world.r1, world.r2];
+    books.sort();
+    assert_eq!(intercompany.books, books);
+    assert!(intercompany.detail.contains("net to 20.00"), "{}", intercompany.detail);
+    assert!(found[0].detail.contains("2 lines netting 20.00"), "{}", found[0].detail);
+}

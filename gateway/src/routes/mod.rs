@@ -7,6 +7,7 @@
 //! the body or the query, and the refusal is the 422 `invalid_field` naming the field
 //! ([`ApiError::unknown_choice`]); other bad bodies are 400s.
 
+pub mod audit;
 pub mod catalog;
 pub mod finance;
 pub mod money;

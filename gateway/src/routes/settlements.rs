@@ -248,13 +248,15 @@ pub struct CloseBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct Closed {
-    /// Trial-balance hash, last position, rule versions: checkable offline against an export.
-    #[schema(value_type = Object)]
-    pub certificate: serde_json::Value,
+    /// The book, the period, the last position and the chain hash there, the trial balance's
+    /// hash and totals, the rule versions in force, signed with the deployment's Ed25519 key
+    /// (`GET /v1/audit/public-key`): `kboss audit check` checks it offline against the book's
+    /// CSV export through `through`.
+    pub certificate: crate::audit::SignedCertificate,
     pub position: u64,
 }
 
-/// Close a book's period through a date; answers its certificate.
+/// Close a book's period through a date; answers its signed certificate.
 #[utoipa::path(post, path = "/v1/books/{org_id}/close", tag = "settlements", request_body = CloseBody,
     security(("bearer" = [])), params(("org_id" = String, Path)),
     responses((status = 200, body = Closed), (status = 404, body = Problem), (status = 409, body = Problem),
@@ -271,9 +273,13 @@ pub async fn close_period(
         through: parse::date("through", &body.through)?,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let closed: &PeriodClosed = committed.event()?;
-    let certificate = serde_json::to_value(&closed.certificate)
-        .map_err(|error| ApiError::Internal(format!("a close certificate does not serialise: {error}")))?;
+    let _: &PeriodClosed = committed.event()?;
+    let event = committed
+        .events
+        .iter()
+        .find(|event| matches!(event.event.payload, ledger_core::EventPayload::PeriodClosed(_)))
+        .ok_or_else(|| ApiError::Internal("the close committed no PeriodClosed".into()))?;
+    let certificate = state.audit_key.certify(event).map_err(ApiError::Internal)?;
     Ok(Answer(StatusCode::OK, Closed { certificate, position: committed.position }))
 }
 

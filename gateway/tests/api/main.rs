@@ -1,6 +1,7 @@
 //! Black-box tests of the gateway: the real server on port 0 over a fresh data directory.
 //! One test binary (rather than one per file) keeps linking, the slow part, to once.
 
+mod audit;
 mod bad_input;
 mod cli;
 mod cli_operations;

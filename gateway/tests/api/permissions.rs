@@ -28,7 +28,8 @@ async fn the_catalogue_names_each_permission_s_operations_and_the_book_itself_ne
             "GET /v1/books/{org_id}/trial-balance",
             "GET /v1/books/{org_id}/ledger",
             "GET /v1/books/{org_id}/balances",
-            "GET /v1/events/{position}"
+            "GET /v1/events/{position}",
+            "GET /v1/books/{org_id}/verify"
         ]
     );
     assert_eq!(names(ledger, "default_roles"), ["finance"]);
@@ -51,7 +52,7 @@ async fn the_catalogue_names_each_permission_s_operations_and_the_book_itself_ne
     let operations = token(&app, &world.r2_admin, r2, &["operations"]).await;
     for staff in [&world.r2_sales, &operations] {
         app.get(&format!("/v1/books/{r2}/kpi"), staff).await.expect(200);
-        for path in ["trial-balance", "ledger", "balances", "export?format=csv", "operations"] {
+        for path in ["trial-balance", "ledger", "balances", "export?format=csv", "operations", "verify"] {
             let refused = app.get(&format!("/v1/books/{r2}/{path}"), staff).await;
             assert_eq!((refused.status.as_u16(), refused.code()), (403, "forbidden"), "{path}");
         }

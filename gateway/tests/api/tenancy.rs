@@ -263,6 +263,7 @@ fn samples(world: &World, v: &Victim) -> Samples {
         ("GET", "/v1/books/{org_id}/balances", format!("/v1/books/{r2}/balances"), none.clone()),
         ("GET", "/v1/events/{position}", "/v1/events/30".into(), none.clone()),
         ("GET", "/v1/books/{org_id}/export", format!("/v1/books/{r2}/export?format=csv"), none.clone()),
+        ("GET", "/v1/books/{org_id}/verify", format!("/v1/books/{r2}/verify"), none.clone()),
         ("GET", "/v1/books/{org_id}/kpi", format!("/v1/books/{r2}/kpi"), none.clone()),
         ("GET", "/v1/books/{org_id}/kpi/serial-codes", format!("/v1/books/{platform}/kpi/serial-codes"), none.clone()),
         ("GET", "/v1/books/{org_id}/operations", format!("/v1/books/{r2}/operations"), none.clone()),

@@ -1,0 +1,95 @@
+//! Audit: one book verified against the log (`GET /v1/books/{org_id}/verify`) and the
+//! deployment's public key, which checks close certificates (`GET /v1/audit/public-key`).
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::Router;
+use event_log::AsyncLog;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::finance::readable_book;
+use super::{Fresh, Read};
+use crate::audit::{PublicKeyBody, ALGORITHM};
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem as ApiProblem};
+use crate::state::SharedState;
+use crate::verify::{audit_log, compare_book, open_reader, read_book, Problem};
+
+/// One verification at a time per instance: each replays the whole log.
+static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+pub fn routes() -> Router<SharedState> {
+    Router::new().route("/v1/books/{org_id}/verify", get(verify_book)).route("/v1/audit/public-key", get(public_key))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VerifyBody {
+    /// True when nothing is wrong: no problem below.
+    pub ok: bool,
+    /// The last log position verified (the hash chain from position 1 through it).
+    pub checked_through: u64,
+    /// The position the book's read models were compared at with the log's figures (trial
+    /// balance, customers' wallets); null when they kept moving while read.
+    pub read_models_checked_at: Option<u64>,
+    /// Every discrepancy that concerns the book (or the whole log), with the position that
+    /// caused it where one did.
+    pub problems: Vec<Problem>,
+}
+
+/// Verify one book: the hash chain from position 1, its entries balanced and its trial balance
+/// zero, its inter-company pairs and its receivables and payables with every other book netting
+/// to zero, its customers' wallets, and its read models (trial balance, wallets) against the log.
+#[utoipa::path(get, path = "/v1/books/{org_id}/verify", tag = "audit", security(("bearer" = [])),
+    params(("org_id" = String, Path)),
+    responses((status = 200, body = VerifyBody), (status = 404, body = ApiProblem)))]
+pub async fn verify_book(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(org_id): Path<String>,
+) -> Result<Read<VerifyBody>, ApiError> {
+    let book = readable_book(&caller, &org_id)?;
+    let org = state.read.org(book).await?.filter(|org| org.kind.keeps_book());
+    org.ok_or(ApiError::NotFound { what: "book" })?;
+    let _turn = VERIFYING.acquire().await.map_err(|_| ApiError::Unavailable("verification is stopping".into()))?;
+    let read_models = read_book(&state.read, book).await?;
+    let settings = state.settings.clone();
+    let reader = tokio::task::spawn_blocking(move || open_reader(&settings))
+        .await
+        .map_err(|error| ApiError::Internal(format!("opening a reader: {error}")))?
+        .map_err(|error| {
+            tracing::warn!(%error, "verify: the log cannot be opened");
+            ApiError::Unavailable("the log is unavailable; retry shortly".into())
+        })?;
+    let log = AsyncLog::new(reader);
+    let figures_at = read_models.as_ref().map(|read| (book, read.position));
+    let findings = log.call(move |reader| audit_log(reader, figures_at, |_| {})).await;
+    let mut problems: Vec<Problem> = findings
+        .problems
+        .into_iter()
+        .filter(|(_, books)| books.is_empty() || books.contains(&book))
+        .map(|(problem, _)| problem)
+        .collect();
+    let mut read_models_checked_at = None;
+    if let (Some(read), Some(figures)) = (&read_models, &findings.figures) {
+        problems.extend(compare_book(read, figures));
+        read_models_checked_at = Some(read.position);
+    }
+    Ok(Read(
+        position,
+        VerifyBody {
+            ok: problems.is_empty(),
+            checked_through: findings.checked_through,
+            read_models_checked_at,
+            problems,
+        },
+    ))
+}
+
+/// The deployment's Ed25519 public key, which checks every close certificate's signature.
+#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
+    responses((status = 200, body = PublicKeyBody)))]
+pub async fn public_key(State(state): State<SharedState>, Fresh(position): Fresh) -> Read<PublicKeyBody> {
+    Read(position, PublicKeyBody { algorithm: ALGORITHM.to_owned(), public_key: state.audit_key.public_key() })
+}
