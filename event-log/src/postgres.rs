@@ -313,7 +313,8 @@ fn read_lease(client: &mut impl postgres::GenericClient) -> Result<Option<LeaseR
 /// Refused with `Locked`, naming the holder, when another session has the lock (and, when the
 /// holder's lease has expired, that session is ended so that the next attempt wins). With
 /// `held`, a writer winning its lease back after a lost session: `Fenced` when the lease's
-/// epoch has moved on (another writer took it meanwhile), whoever holds the lock now.
+/// epoch has moved on under another holder (another writer took it meanwhile), whoever holds
+/// the lock now. Holder names are unique per process (address and pid in the gateway's).
 fn acquire(client: &mut Client, lease: &LeaseTerms, held: Option<i64>) -> Result<i64, StoreError> {
     let locked: bool = client
         .query_one("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", &[&ADVISORY_LOCK_CLASS])
@@ -322,7 +323,9 @@ fn acquire(client: &mut Client, lease: &LeaseTerms, held: Option<i64>) -> Result
     let current = read_lease(client)?;
     let holder = || current.as_ref().map_or_else(|| "another writer".to_owned(), |row| row.view.holder.clone());
     if let (Some(held), Some(row)) = (held, &current) {
-        if row.view.epoch != held {
+        // The epoch moved on under another holder's name: taken over. Under this writer's own
+        // name it is this writer's last bump, whose answer the lost session never brought back.
+        if row.view.epoch != held && row.view.holder != lease.holder {
             if locked {
                 client
                     .execute("SELECT pg_advisory_unlock($1, hashtext(current_schema()))", &[&ADVISORY_LOCK_CLASS])
