@@ -467,10 +467,11 @@ impl Settings {
     }
 
     fn check_server_mode(&self) -> Result<(), ConfigError> {
-        if self.role != ServeRole::All && self.database_url.is_none() {
+        if (self.role != ServeRole::All || !self.projections.is_empty()) && self.database_url.is_none() {
             return Err(ConfigError::Invalid(format!(
-                "role {}: split roles share a PostgreSQL log and read models (KBOSS_DATABASE_URL)",
-                self.role.name()
+                "role {} with projections {:?}: split roles share a PostgreSQL log and read models (KBOSS_DATABASE_URL)",
+                self.role.name(),
+                self.projections
             )));
         }
         self.owned_projections()?;
@@ -751,5 +752,34 @@ mod tests {
             let error = load(refused).expect_err(refused).to_string();
             assert!(error.contains("cors_origins"), "{refused}: {error}");
         }
+    }
+
+    #[test]
+    fn server_roles_and_projection_sets_are_checked() {
+        let load = |pairs: &[(&str, &str)]| {
+            let environment = pairs.iter().map(|(variable, value)| ((*variable).to_owned(), (*value).to_owned()));
+            Settings::load(None, environment.collect::<Vec<_>>(), Overrides::default())
+        };
+        let database = ("KBOSS_DATABASE_URL", "host=127.0.0.1 user=postgres dbname=test");
+        let projector = load(&[database, ("KBOSS_ROLE", "projector"), ("KBOSS_PROJECTIONS", "movements, journal")]);
+        let projector = projector.unwrap();
+        assert_eq!(projector.role, ServeRole::Projector);
+        let owned: Vec<&str> =
+            projector.owned_projections().unwrap().iter().map(|projection| projection.name).collect();
+        assert_eq!(owned, ["journal", "movements"], "in the order they are applied");
+        let error = load(&[database, ("KBOSS_PROJECTIONS", "settlements")]).unwrap_err().to_string();
+        assert!(error.contains("settlements reads journal's table"), "{error}");
+        let error = load(&[database, ("KBOSS_PROJECTIONS", "ledger")]).unwrap_err().to_string();
+        assert!(error.contains("unknown projection \"ledger\""), "{error}");
+        let error = load(&[("KBOSS_ROLE", "api")]).unwrap_err().to_string();
+        assert!(error.contains("KBOSS_DATABASE_URL"), "split roles need PostgreSQL: {error}");
+        let error = load(&[("KBOSS_PROJECTIONS", "orgs")]).unwrap_err().to_string();
+        assert!(error.contains("KBOSS_DATABASE_URL"), "a projection set needs PostgreSQL: {error}");
+        let error = load(&[database, ("KBOSS_ROLE", "reader")]).unwrap_err().to_string();
+        assert!(error.contains("KBOSS_ROLE") && error.contains("all, writer, projector, api"), "{error}");
+        let error = load(&[database, ("KBOSS_LEASE_TTL_MS", "100")]).unwrap_err().to_string();
+        assert!(error.contains("lease_ttl_ms"), "{error}");
+        let error = load(&[database, ("KBOSS_ADVERTISE_URL", "10.0.0.7:8080")]).unwrap_err().to_string();
+        assert!(error.contains("advertise_url"), "{error}");
     }
 }
