@@ -62,7 +62,13 @@ pub async fn forward_writes(State(state): State<SharedState>, request: Request, 
         return next.run(request).await;
     }
     let Some(leader) = state.writer.leader_url() else { return next.run(request).await };
-    match forward(&state, &leader, request).await {
+    let limit = state.settings.limits.body_bytes_max;
+    let (parts, body) = request.into_parts();
+    // The same limit the leader applies, answered the same way (413), before anything is sent.
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        return ApiError::PayloadTooLarge { limit }.into_response();
+    };
+    match forward(&state, &leader, parts, body).await {
         Ok(response) => response,
         Err(error) => {
             tracing::warn!(%leader, %error, "a write forwarded to the leader got no answer");
@@ -71,11 +77,12 @@ pub async fn forward_writes(State(state): State<SharedState>, request: Request, 
     }
 }
 
-async fn forward(state: &SharedState, leader: &str, request: Request) -> Result<Response, String> {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, state.settings.limits.body_bytes_max)
-        .await
-        .map_err(|error| format!("reading the request: {error}"))?;
+async fn forward(
+    state: &SharedState,
+    leader: &str,
+    parts: axum::http::request::Parts,
+    body: axum::body::Bytes,
+) -> Result<Response, String> {
     let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
     let mut forwarded = client().request(parts.method, format!("{}{path}", leader.trim_end_matches('/'))).body(body);
     for (name, value) in &parts.headers {

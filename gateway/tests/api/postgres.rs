@@ -50,6 +50,10 @@ async fn the_worked_example_runs_on_postgresql() {
     assert_eq!(app.log_position(), before + 1, "booked by the leader");
     let org = follower.get(&format!("/v1/orgs/{}", opened["id"].as_str().unwrap()), &world.admin).await.expect(200);
     assert_eq!(org["name"], "S2");
+    // A body over the limit is refused by the follower as the leader would refuse it.
+    let name = "x".repeat(gateway::config::BODY_BYTES_MAX + 1);
+    let large = follower.post("/v1/orgs", &world.admin, json!({ "kind": "supplier", "name": name })).await;
+    assert_eq!((large.status.as_u16(), large.code()), (413, "payload_too_large"), "{}", large.text);
     // A request forwarded once is never forwarded again: an instance that does not lead names
     // the current leader, from the lease.
     let again = follower
