@@ -41,8 +41,8 @@ use deadpool_postgres::Pool;
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::org::{Actor, Role};
 use ledger_core::{
-    AccessCommand, ApprovalCommand, CommandBody, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand,
-    SetupCommand,
+    AccessCommand, ApprovalCommand, CommandBody, MoneyCommand, OrderCommand, RegistryCommand, SerialCommand,
+    SettlementCommand, SetupCommand,
 };
 use projections::ReadModels;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -209,7 +209,8 @@ pub fn command_names() -> &'static [String] {
             | CommandBody::Serial(_)
             | CommandBody::Settlement(_)
             | CommandBody::Approval(_)
-            | CommandBody::Access(_) => (),
+            | CommandBody::Access(_)
+            | CommandBody::Registry(_) => (),
         };
         let mut names = [
             family::<SetupCommand>(),
@@ -219,6 +220,7 @@ pub fn command_names() -> &'static [String] {
             family::<SettlementCommand>(),
             family::<ApprovalCommand>(),
             family::<AccessCommand>(),
+            family::<RegistryCommand>(),
         ]
         .concat();
         names.sort();

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::approval_policy::ApprovalRule;
 use crate::chart::AccountType;
-use crate::event::{RechargeMethod, WithdrawalRoute};
+use crate::event::{OrgProfile, RechargeMethod, SupplierTerms, WithdrawalRoute};
 use crate::ids::*;
+use crate::journal::Line;
 use crate::money::{Amount, Currency, Quantity, Rate, UnitPrice};
 use crate::org::{Actor, DistributorTier, OrgKind, Role, SaleMode};
 use crate::permissions::Permission;
@@ -56,6 +57,7 @@ pub enum CommandBody {
     Settlement(SettlementCommand),
     Approval(ApprovalCommand),
     Access(AccessCommand),
+    Registry(RegistryCommand),
 }
 
 /// Organisations, charts, posting rules, products, rates, promotions, invite codes and custom business kinds (`decide::setup`).
@@ -88,9 +90,13 @@ pub enum SetupCommand {
         rules: Vec<PostingRule>,
     },
 
+    /// A reseller's sale mode, from today or from a later date (`effective_from`): orders
+    /// placed before it keep the mode they were priced in.
     SetSaleMode {
         reseller_id: OrgId,
         sale_mode: SaleMode,
+        #[serde(default)]
+        effective_from: Option<NaiveDate>,
     },
 
     CreateProduct {
@@ -348,6 +354,16 @@ pub enum SettlementCommand {
         book: OrgId,
         through: NaiveDate,
     },
+
+    /// 手工凭证: a journal entry a person writes in their book, dated `date`; it waits for
+    /// approval unless the book's policy lets its total through.
+    RequestManualEntry {
+        approval_id: ApprovalId,
+        book: OrgId,
+        date: NaiveDate,
+        lines: Vec<Line>,
+        memo: String,
+    },
 }
 
 impl From<SettlementCommand> for CommandBody {
@@ -451,6 +467,68 @@ impl From<AccessCommand> for CommandBody {
     }
 }
 
+/// The back office's registries: org profiles, closing and reopening orgs, supplier terms,
+/// products' shelf, visibility and list prices (`decide::registry`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum RegistryCommand {
+    /// Changes an org's name and profile: what is `None` stays as it is; a profile given
+    /// replaces the one it had.
+    UpdateOrg {
+        org_id: OrgId,
+        name: Option<String>,
+        profile: Option<OrgProfile>,
+    },
+
+    /// 注销: only with nothing left open.
+    CloseOrg {
+        org_id: OrgId,
+        reason: Option<String>,
+    },
+
+    ReopenOrg {
+        org_id: OrgId,
+    },
+
+    SetSupplierTerms {
+        supplier_id: OrgId,
+        terms: SupplierTerms,
+    },
+
+    /// Changes a product: what is `None` stays as it is.
+    UpdateProduct {
+        product_id: ProductId,
+        name: Option<String>,
+        on_shelf: Option<bool>,
+        hidden_from: Option<BTreeSet<OrgId>>,
+    },
+
+    ScheduleListPrice {
+        product_id: ProductId,
+        list_price: UnitPrice,
+        effective_from: NaiveDate,
+    },
+}
+
+impl RegistryCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RegistryCommand::UpdateOrg { .. } => "update_org",
+            RegistryCommand::CloseOrg { .. } => "close_org",
+            RegistryCommand::ReopenOrg { .. } => "reopen_org",
+            RegistryCommand::SetSupplierTerms { .. } => "set_supplier_terms",
+            RegistryCommand::UpdateProduct { .. } => "update_product",
+            RegistryCommand::ScheduleListPrice { .. } => "schedule_list_price",
+        }
+    }
+}
+
+impl From<RegistryCommand> for CommandBody {
+    fn from(command: RegistryCommand) -> Self {
+        CommandBody::Registry(command)
+    }
+}
+
 impl CommandBody {
     /// The body as idempotency compares requests: without what the gateway draws at random for
     /// each request (a serial batch's codes, from the OS's random source, so nobody computes them
@@ -483,6 +561,7 @@ impl CommandBody {
             CommandBody::Settlement(command) => command.name(),
             CommandBody::Approval(command) => command.name(),
             CommandBody::Access(command) => command.name(),
+            CommandBody::Registry(command) => command.name(),
         }
     }
 }
@@ -552,6 +631,7 @@ impl SettlementCommand {
             SettlementCommand::PaySettlement { .. } => "pay_settlement",
             SettlementCommand::RequestInvoice { .. } => "request_invoice",
             SettlementCommand::ClosePeriod { .. } => "close_period",
+            SettlementCommand::RequestManualEntry { .. } => "request_manual_entry",
         }
     }
 }

@@ -82,6 +82,10 @@ pub enum DomainError {
     SerialCodeUsed { code: String, state: &'static str },
     #[error("{reason}")]
     SettlementConflict { code: &'static str, reason: String },
+    /// The thing is in a state that refuses the request: a closed org acted for, an org closed
+    /// with something still open, a product off the shelf.
+    #[error("{reason}")]
+    StateConflict { code: &'static str, reason: String },
     #[error("invoice {requested} is more than the {invoiceable} not yet invoiced")]
     InvoiceExceedsInvoiceable { requested: Amount, invoiceable: Amount },
     #[error("posting rule {index}: {reason}")]
@@ -117,6 +121,10 @@ impl DomainError {
 
     pub fn not_found(what: &'static str, id: impl ToString) -> DomainError {
         DomainError::NotFound { what, id: id.to_string() }
+    }
+
+    pub fn conflict(code: &'static str, reason: impl Into<String>) -> DomainError {
+        DomainError::StateConflict { code, reason: reason.into() }
     }
 
     pub fn forbidden(reason: impl Into<String>) -> DomainError {
@@ -155,6 +163,7 @@ impl DomainError {
             RefundExceedsPaid { .. } => "refund_exceeds_paid",
             SerialCodeUsed { .. } => "serial_code_used",
             SettlementConflict { code, .. } => code,
+            StateConflict { code, .. } => code,
             InvoiceExceedsInvoiceable { .. } => "invoice_exceeds_invoiceable",
             RuleUnbalanced { .. } => "rule_unbalanced",
             NoPostingRule { .. } => "no_posting_rule",
@@ -182,6 +191,7 @@ impl DomainError {
             | OrderState { .. }
             | SerialCodeUsed { .. }
             | SettlementConflict { .. }
+            | StateConflict { .. }
             | TokenConflict { .. }
             | PeriodAlreadyClosed { .. }
             | AccountRetype { .. } => ErrorClass::Conflict,

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use crate::approval_policy::{ApprovalAction, ApprovalLevel, ApprovalRule};
 use crate::chart::Account;
 use crate::ids::*;
-use crate::journal::Entry;
-use crate::money::{Amount, Rate, SignedAmount, Total, UnitPrice};
+use crate::journal::{Entry, Line};
+use crate::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use crate::org::{Actor, DistributorTier, Org, Role, SaleMode};
 use crate::permissions::Permission;
 use crate::pricing::{PricedItem, RateScope};
@@ -75,6 +75,8 @@ pub enum ApprovalKind {
     Coupon,
     Refund,
     Promotion,
+    /// 手工凭证.
+    ManualEntry,
 }
 
 impl ApprovalKind {
@@ -89,6 +91,7 @@ impl ApprovalKind {
             ApprovalKind::Coupon => "coupon",
             ApprovalKind::Refund => "refund",
             ApprovalKind::Promotion => "promotion",
+            ApprovalKind::ManualEntry => "manual_entry",
         }
     }
 }
@@ -133,6 +136,12 @@ pub enum Proposal {
     },
     /// A promotion with a rate below the book's own cost.
     CreatePromotion(PromotionCreated),
+    /// 手工凭证: a journal entry a person wrote, booked on `date` in the approval's book.
+    BookManualEntry {
+        date: NaiveDate,
+        lines: Vec<Line>,
+        memo: String,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -820,6 +829,157 @@ pub struct BusinessBooked {
     pub memo: String,
 }
 
+/// A manual journal entry (手工凭证), booked once approved: its one entry is the lines as the
+/// person wrote them (rule `manual/entry`, version 0), in the book of the approval.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ManualEntryBooked {
+    /// The approval it was requested with (also the entry's id).
+    pub approval_id: ApprovalId,
+    pub book: OrgId,
+    pub memo: String,
+}
+
+/// A reseller's sale mode from a later date on (`SaleModeSet` is today's): orders placed from
+/// `effective_from` are priced, and their payments accrue commissions, in this mode.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SaleModeScheduled {
+    pub reseller_id: OrgId,
+    pub sale_mode: SaleMode,
+    pub effective_from: NaiveDate,
+}
+
+/// 实名/企业认证: how far an org's identity has been verified.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    #[default]
+    Unverified,
+    /// A person's real name (实名认证).
+    Personal,
+    /// A company's registration (企业认证).
+    Company,
+}
+
+impl Verification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verification::Unverified => "unverified",
+            Verification::Personal => "personal",
+            Verification::Company => "company",
+        }
+    }
+}
+
+/// What a back office keeps about an org beside its place in the tree: whom to call, what its
+/// invoices say (company, tax id, address and bank), how far its identity is verified, its tags
+/// and notes. Every field is optional but the verification.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OrgProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_person: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The company name its invoices carry (发票抬头).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    /// 纳税人识别号.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    /// Registered address and telephone, as a special VAT invoice prints them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Bank and account number, as a special VAT invoice prints them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_account: Option<String>,
+    #[serde(default)]
+    pub verification: Verification,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub tags: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+/// An org's name and profile as they are after an update (the whole of both, so a reader needs
+/// no earlier event to know them).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OrgProfileUpdated {
+    pub org_id: OrgId,
+    pub name: String,
+    pub profile: OrgProfile,
+}
+
+/// 注销: an org closed by its parent's staff, with nothing left open (zero balances, no open
+/// order, invoice request or statement). A closed org is a party nobody acts for any more.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OrgClosed {
+    pub org_id: OrgId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OrgReopened {
+    pub org_id: OrgId,
+}
+
+/// How a supplier is settled with.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SettlementMethod {
+    /// Paid before it delivers (预付).
+    Prepaid,
+    /// Paid after each settlement statement (后付, 账期).
+    Postpaid,
+}
+
+/// How often a counterparty is settled.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CycleEvery {
+    Month,
+    Week,
+}
+
+/// A supplier agreement's terms (供应商协议).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SupplierTerms {
+    pub method: SettlementMethod,
+    pub cycle: CycleEvery,
+    /// The agreement's currency.
+    pub currency: Currency,
+    /// Days after a statement within which it is paid.
+    pub payment_days: u32,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SupplierTermsSet {
+    pub supplier_id: OrgId,
+    pub book: OrgId,
+    pub terms: SupplierTerms,
+}
+
+/// A product as it is after an update: its name, whether it is on the shelf (an order for a
+/// product off the shelf is refused) and the resellers it is hidden from (their customers cannot
+/// order it, and they do not list it).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProductUpdated {
+    pub product_id: ProductId,
+    pub name: String,
+    pub on_shelf: bool,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub hidden_from: BTreeSet<OrgId>,
+}
+
+/// A product's list price from a date on: orders dated before it keep the price they had.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ListPriceScheduled {
+    pub product_id: ProductId,
+    pub list_price: UnitPrice,
+    pub effective_from: NaiveDate,
+}
+
 macro_rules! event_payloads {
     ($($variant:ident($payload:ty) = $version:literal),* $(,)?) => {
         /// Every fact the log holds. The variant name is the stable `event_type`.
@@ -904,6 +1064,14 @@ event_payloads! {
     VoucherRedeemed(VoucherRedeemed) = 1,
     VoucherReturned(VoucherReturned) = 1,
     VoucherExpired(VoucherExpired) = 1,
+    OrgProfileUpdated(OrgProfileUpdated) = 1,
+    OrgClosed(OrgClosed) = 1,
+    OrgReopened(OrgReopened) = 1,
+    SupplierTermsSet(SupplierTermsSet) = 1,
+    ProductUpdated(ProductUpdated) = 1,
+    ListPriceScheduled(ListPriceScheduled) = 1,
+    ManualEntryBooked(ManualEntryBooked) = 1,
+    SaleModeScheduled(SaleModeScheduled) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.

@@ -13,7 +13,7 @@ use crate::event::*;
 use crate::ids::*;
 use crate::journal::{DebitCredit, Entry};
 use crate::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
-use crate::org::{Actor, DistributorTier, Org, OrgKind, Role};
+use crate::org::{Actor, DistributorTier, Org, OrgKind, Role, SaleMode};
 use crate::permissions::{self, PermissionSet};
 use crate::pricing::{PricedItem, RateScope, RateWindow};
 use crate::rules::RuleSet;
@@ -109,6 +109,22 @@ pub struct Product {
     pub list_price: UnitPrice,
     pub unit: String,
     pub supplier_rate: Option<Rate>,
+    /// Off the shelf: orders for it are refused.
+    #[serde(default)]
+    pub off_shelf: bool,
+    /// Child resellers of its owner it is hidden from (with everyone below them).
+    #[serde(default)]
+    pub hidden_from: BTreeSet<OrgId>,
+    /// List prices from a date on (`ListPriceScheduled`); before the first, `list_price`.
+    #[serde(default)]
+    pub scheduled_prices: BTreeMap<NaiveDate, UnitPrice>,
+}
+
+impl Product {
+    /// The list price in force on `date`.
+    pub fn list_price_on(&self, date: NaiveDate) -> UnitPrice {
+        self.scheduled_prices.range(..=date).next_back().map_or(self.list_price, |(_, price)| *price)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -374,6 +390,15 @@ pub struct State {
     /// Each book's approval policy, once it sets one.
     #[serde(default)]
     pub approval_policies: HashMap<OrgId, BookPolicy>,
+    /// Orgs' profiles, once updated (`OrgProfileUpdated`).
+    #[serde(default)]
+    pub profiles: HashMap<OrgId, OrgProfile>,
+    /// Orgs closed (注销) and not reopened.
+    #[serde(default)]
+    pub closed_orgs: HashSet<OrgId>,
+    /// Resellers' sale modes from later dates on (`SaleModeScheduled`).
+    #[serde(default)]
+    pub scheduled_sale_modes: HashMap<OrgId, BTreeMap<NaiveDate, SaleMode>>,
     pub last_position: u64,
 }
 
@@ -414,6 +439,9 @@ impl Default for State {
             role_definitions: HashMap::new(),
             customer_owners: HashMap::new(),
             approval_policies: HashMap::new(),
+            profiles: HashMap::new(),
+            closed_orgs: HashSet::new(),
+            scheduled_sale_modes: HashMap::new(),
             last_position: 0,
         }
     }
@@ -436,6 +464,12 @@ impl State {
     /// The rules a book's approval policy set (none: the defaults for every action).
     pub fn approval_rules(&self, book: OrgId) -> &[ApprovalRule] {
         self.approval_policies.get(&book).map_or(&[], |policy| policy.rules.as_slice())
+    }
+
+    /// A reseller's sale mode on `date`: the latest scheduled on or before it, else the one set.
+    pub fn sale_mode_on(&self, org_id: OrgId, date: NaiveDate) -> Option<SaleMode> {
+        let scheduled = self.scheduled_sale_modes.get(&org_id).and_then(|modes| modes.range(..=date).next_back());
+        scheduled.map(|(_, mode)| *mode).or_else(|| self.orgs.get(&org_id).map(|org| org.sale_mode))
     }
 
     pub fn org(&self, id: OrgId) -> Option<&Org> {

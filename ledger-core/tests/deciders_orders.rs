@@ -1006,6 +1006,7 @@ fn a_rebate_mode_reseller_sells_at_its_parents_price_and_earns_a_commission() {
         CommandBody::Setup(SetupCommand::SetSaleMode {
             reseller_id: world.r2,
             sale_mode: SaleMode::Rebate { commission_rate: rate("0.05") },
+            effective_from: None,
         }),
     );
     world.recharge("1000.00");
@@ -1238,9 +1239,14 @@ fn a_wrong_role_is_forbidden() {
 fn rebate_sale(world: &mut WorkedExample) -> ledger_core::ids::OrderId {
     let r1_admin = world.r1_admin.clone();
     let rebate = SaleMode::Rebate { commission_rate: rate("0.05") };
-    world
-        .ledger
-        .given(&r1_admin, CommandBody::Setup(SetupCommand::SetSaleMode { reseller_id: world.r2, sale_mode: rebate }));
+    world.ledger.given(
+        &r1_admin,
+        CommandBody::Setup(SetupCommand::SetSaleMode {
+            reseller_id: world.r2,
+            sale_mode: rebate,
+            effective_from: None,
+        }),
+    );
     world.recharge("1000.00");
     let order_id = world.place_order();
     let customer = world.customer_actor.clone();

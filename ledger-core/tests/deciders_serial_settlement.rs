@@ -439,6 +439,7 @@ fn a_statements_figures_are_recomputed_from_its_lines() {
         CommandBody::Setup(SetupCommand::SetSaleMode {
             reseller_id: world.r2,
             sale_mode: SaleMode::Rebate { commission_rate: rate("0.05") },
+            effective_from: None,
         }),
     );
     paid_order(&mut world, "3000.00");
@@ -644,6 +645,7 @@ fn a_settlement_nets_receivables_and_payables_with_a_rebate_reseller() {
         CommandBody::Setup(SetupCommand::SetSaleMode {
             reseller_id: world.r2,
             sale_mode: SaleMode::Rebate { commission_rate: rate("0.05") },
+            effective_from: None,
         }),
     );
     paid_order(&mut world, "1000.00");

@@ -455,7 +455,11 @@ fn set_posting_rules_is_for_the_platforms_finance_only() {
 fn set_sale_mode_is_decided_by_the_parent_admin() {
     let world = WorkedExample::new();
     let rebate = SaleMode::Rebate { commission_rate: rate("0.05") };
-    let body = CommandBody::Setup(SetupCommand::SetSaleMode { reseller_id: world.r2, sale_mode: rebate });
+    let body = CommandBody::Setup(SetupCommand::SetSaleMode {
+        reseller_id: world.r2,
+        sale_mode: rebate,
+        effective_from: None,
+    });
     assert_eq!(
         world.ledger.decide(&world.r1_admin, body.clone()).unwrap(),
         vec![Event::new(EventPayload::SaleModeSet(SaleModeSet { reseller_id: world.r2, sale_mode: rebate }))]
@@ -468,8 +472,11 @@ fn set_sale_mode_is_decided_by_the_parent_admin() {
 #[test]
 fn set_sale_mode_refuses_an_org_that_is_not_a_reseller() {
     let world = WorkedExample::new();
-    let body =
-        CommandBody::Setup(SetupCommand::SetSaleMode { reseller_id: world.supplier, sale_mode: SaleMode::Discount });
+    let body = CommandBody::Setup(SetupCommand::SetSaleMode {
+        reseller_id: world.supplier,
+        sale_mode: SaleMode::Discount,
+        effective_from: None,
+    });
     assert_eq!(refused(world.ledger.decide(&world.platform_admin, body)).code(), "not_found");
 }
 

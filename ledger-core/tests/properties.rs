@@ -42,7 +42,8 @@ use ledger_core::rules::{builtin_kind_amounts, default_rules, LinearSum, PartyRe
 use ledger_core::state::{Decision, Order, OrderStatus, RechargeStatus, WithdrawalStatus};
 use ledger_core::testing::{actor, amount, date, id, MemoryLedger};
 use ledger_core::{
-    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
+    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, RegistryCommand, SerialCommand, SettlementCommand,
+    SetupCommand,
 };
 use ledger_core::{CommandBody, EventPayload, RecordedEvent};
 
@@ -739,7 +740,16 @@ impl World {
             assert!(entry.imbalance().is_zero(), "event {}: unbalanced entry {entry:?}", event.position);
             let book = state.books.get(&entry.book).expect("entries are booked in open books");
             assert_eq!(entry.currency, book.currency, "event {}: an entry in another currency", event.position);
-            assert_eq!(entry.date, event.effective_date, "event {}: an entry dated off the command", event.position);
+            if event.event_type() == "ManualEntryBooked" {
+                // A manual entry is dated as its maker wrote it, approved on that day or later.
+                assert!(entry.date <= event.effective_date, "event {}: a manual entry dated later", event.position);
+            } else {
+                assert_eq!(
+                    entry.date, event.effective_date,
+                    "event {}: an entry dated off the command",
+                    event.position
+                );
+            }
             if let Some(Some(closed_through)) = closed.get(&entry.book) {
                 assert!(
                     entry.date > *closed_through,
@@ -902,6 +912,7 @@ impl World {
             OpKind::RulesAgain => self.rules_again(&mut dice),
             OpKind::IssueToken => self.issue_token(&mut dice),
             OpKind::SetPolicy => self.set_policy(&mut dice),
+            OpKind::Registry => self.registry(&mut dice),
         }
     }
 
@@ -1967,8 +1978,116 @@ impl World {
             SaleMode::Discount => SaleMode::Rebate { commission_rate: rate_bp(dice.range(100, 1_500)) },
             SaleMode::Rebate { .. } => SaleMode::Discount,
         };
-        self.exec(&by, CommandBody::Setup(SetupCommand::SetSaleMode { reseller_id, sale_mode }))
+        // Sometimes from a later date: orders until then keep today's mode.
+        let effective_from = dice.chance(50).then(|| plus_days(self.today(), dice.range(1, 10)));
+        self.exec(&by, CommandBody::Setup(SetupCommand::SetSaleMode { reseller_id, sale_mode, effective_from }))
             .expect("a parent sets its child's mode");
+    }
+
+    /// The back office's registries: a customer's profile, a customer closed and reopened (when
+    /// nothing is left open), supplier terms, a product renamed, a list price from a later date,
+    /// a manual entry (waiting for approval, or booked at once under a policy). Books nothing
+    /// on a wallet or between books.
+    fn registry(&mut self, dice: &mut Dice) {
+        let customer = self.random_customer(dice);
+        let seller_admin = self.staff_of(customer.seller).admin.clone();
+        match dice.below(6) {
+            0 => {
+                let profile = ledger_core::event::OrgProfile {
+                    contact_person: Some(format!("contact {}", self.next)),
+                    tags: BTreeSet::from([dice.pick(&["vip", "gpu", "edu"]).to_owned()]),
+                    verification: ledger_core::event::Verification::Personal,
+                    ..Default::default()
+                };
+                let body = RegistryCommand::UpdateOrg { org_id: customer.id, name: None, profile: Some(profile) };
+                self.exec(&seller_admin, body.into()).expect("a seller's admin updates its customer");
+            }
+            1 => {
+                // A customer with money or open orders stays open; a new one closes at once.
+                let target = if dice.chance(50) {
+                    customer.id
+                } else {
+                    let org_id: OrgId = self.fresh();
+                    let open = SetupCommand::OpenOrg {
+                        org_id,
+                        kind: OrgKind::Customer,
+                        name: format!("walk-in {}", self.next),
+                        parent_id: customer.seller,
+                        sale_mode: None,
+                    };
+                    self.exec(&seller_admin, open.into()).expect("a seller opens a customer");
+                    org_id
+                };
+                let close = RegistryCommand::CloseOrg { org_id: target, reason: Some("moved".into()) };
+                match self.exec(&seller_admin, close.into()) {
+                    Ok(_) => {
+                        let reopen = RegistryCommand::ReopenOrg { org_id: target };
+                        self.exec(&seller_admin, reopen.into()).expect("a closed customer is reopened");
+                    }
+                    Err(error) => assert_eq!(error.code(), "org_not_settled", "closing {target}: {error}"),
+                }
+            }
+            2 => {
+                let Some((book, supplier)) =
+                    self.books.iter().find_map(|(id, book)| book.suppliers.first().map(|supplier| (*id, *supplier)))
+                else {
+                    return self.fallback(dice);
+                };
+                let terms = ledger_core::event::SupplierTerms {
+                    method: ledger_core::event::SettlementMethod::Postpaid,
+                    cycle: ledger_core::event::CycleEvery::Month,
+                    currency: Currency::CNY,
+                    payment_days: dice.range(0, 90) as u32,
+                };
+                let by = self.staff_of(book).admin.clone();
+                self.exec(&by, RegistryCommand::SetSupplierTerms { supplier_id: supplier, terms }.into())
+                    .expect("a buyer sets its supplier's terms");
+            }
+            3 | 4 => {
+                let product_id = dice.pick(&self.products);
+                let owner = self.ledger.state.products[&product_id].owner_id;
+                let by = self.staff_of(owner).admin.clone();
+                let body = if dice.chance(50) {
+                    RegistryCommand::UpdateProduct {
+                        product_id,
+                        name: Some(format!("product {}", self.next)),
+                        on_shelf: Some(true),
+                        hidden_from: None,
+                    }
+                } else {
+                    let list_cents = dice.range(500, 50_000);
+                    RegistryCommand::ScheduleListPrice {
+                        product_id,
+                        list_price: UnitPrice::from_decimal(Decimal::new(list_cents as i64, 2)).expect("a price"),
+                        effective_from: plus_days(self.today(), dice.range(0, 20)),
+                    }
+                };
+                self.exec(&by, body.into()).expect("an owner updates its product");
+            }
+            _ => {
+                let book = dice.pick(&self.book_order);
+                let by = self.staff_of(book).finance.clone();
+                let value = dice.cents(1, 50_000);
+                let line = |code: &str, side| ledger_core::journal::Line {
+                    account: AccountCode::parse(code).expect("a code"),
+                    party: None,
+                    side,
+                    amount: value,
+                    pair: None,
+                };
+                let body = SettlementCommand::RequestManualEntry {
+                    approval_id: self.fresh(),
+                    book,
+                    date: self.today(),
+                    lines: vec![line("6601", Side::Debit), line("1002", Side::Credit)],
+                    memo: format!("adjustment {}", self.next),
+                };
+                let result = self.exec(&by, body.into());
+                if let Err(error) = result {
+                    assert_eq!(error.code(), "period_closed", "a manual entry refused: {error}");
+                }
+            }
+        }
     }
 
     /// A token for a staff member of a random book, sometimes revoked at once: books nothing,
@@ -2057,6 +2176,7 @@ enum OpKind {
     RulesAgain,
     IssueToken,
     SetPolicy,
+    Registry,
 }
 
 /// Relative weights: the flows that move money most often come up most often.
@@ -2084,10 +2204,11 @@ const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::NextDay, 60),
     (OpKind::Backdated, 25),
     (OpKind::BookBusiness, 20),
-    (OpKind::SetSaleMode, 5),
+    (OpKind::SetSaleMode, 8),
     (OpKind::RulesAgain, 5),
     (OpKind::IssueToken, 5),
     (OpKind::SetPolicy, 12),
+    (OpKind::Registry, 20),
 ];
 
 #[derive(Clone, Copy, Debug)]

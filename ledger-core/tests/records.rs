@@ -22,7 +22,8 @@ use ledger_core::record::{self, decode, encode, RecordError, EVENT_TAGS, HEADER_
 use ledger_core::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
 use ledger_core::testing::{actor, amount, date, id, rate, worked_example_purchase, WorkedExample};
 use ledger_core::{
-    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
+    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, RegistryCommand, SerialCommand, SettlementCommand,
+    SetupCommand,
 };
 use ledger_core::{CommandBody, EventPayload, RecordedEvent};
 
@@ -238,6 +239,7 @@ fn world_log() -> Vec<RecordedEvent> {
     let rebate = SetupCommand::SetSaleMode {
         reseller_id: world.r2,
         sale_mode: SaleMode::Rebate { commission_rate: rate("0.05") },
+        effective_from: None,
     };
     ledger(&mut world, &r1_admin, rebate.into());
     let rebated = world.place_order();
@@ -320,6 +322,74 @@ fn world_log() -> Vec<RecordedEvent> {
     ledger(&mut world, &r2_sales, large_coupon.into());
     ledger(&mut world, &r2_finance, decide_approval(213, true, Some("first level")));
     ledger(&mut world, &r2_admin, decide_approval(213, true, None));
+
+    // The back office's registries.
+    let profile = OrgProfile { company: Some("Customer C Ltd".into()), ..OrgProfile::default() };
+    let update = RegistryCommand::UpdateOrg { org_id: world.customer, name: None, profile: Some(profile) };
+    ledger(&mut world, &r2_sales, update.into());
+    let walk_in = id(6);
+    let open = SetupCommand::OpenOrg {
+        org_id: walk_in,
+        kind: OrgKind::Customer,
+        name: "Walk-in".into(),
+        parent_id: world.r2,
+        sale_mode: None,
+    };
+    ledger(&mut world, &r2_sales, open.into());
+    ledger(&mut world, &r2_sales, RegistryCommand::CloseOrg { org_id: walk_in, reason: None }.into());
+    ledger(&mut world, &r2_sales, RegistryCommand::ReopenOrg { org_id: walk_in }.into());
+    let terms = SupplierTerms {
+        method: SettlementMethod::Postpaid,
+        cycle: CycleEvery::Month,
+        currency: Currency::CNY,
+        payment_days: 30,
+    };
+    let supplier_terms = RegistryCommand::SetSupplierTerms { supplier_id: world.supplier, terms };
+    ledger(&mut world, &platform_admin, supplier_terms.into());
+    let (platform_admin, product) = (platform_admin.clone(), world.product);
+    let shelf = RegistryCommand::UpdateProduct {
+        product_id: product,
+        name: Some("GPU server (A100)".into()),
+        on_shelf: None,
+        hidden_from: None,
+    };
+    ledger(&mut world, &platform_admin, shelf.into());
+    let price = RegistryCommand::ScheduleListPrice {
+        product_id: product,
+        list_price: UnitPrice::parse("1100.00").unwrap(),
+        effective_from: date("2026-03-01"),
+    };
+    ledger(&mut world, &platform_admin, price.into());
+    let manual = SettlementCommand::RequestManualEntry {
+        approval_id: id(214),
+        book: world.r2,
+        date: world.ledger.today,
+        lines: vec![
+            Line {
+                account: AccountCode::parse("6601").unwrap(),
+                party: None,
+                side: Side::Debit,
+                amount: amount("12.00"),
+                pair: None,
+            },
+            Line {
+                account: AccountCode::parse("1002").unwrap(),
+                party: None,
+                side: Side::Credit,
+                amount: amount("12.00"),
+                pair: None,
+            },
+        ],
+        memo: "bank charges".into(),
+    };
+    ledger(&mut world, &r2_finance, manual.into());
+    ledger(&mut world, &r2_admin, decide_approval(214, true, None));
+    let later = SetupCommand::SetSaleMode {
+        reseller_id: world.r2,
+        sale_mode: SaleMode::Discount,
+        effective_from: Some(date("2027-01-01")),
+    };
+    ledger(&mut world, &r1_admin, later.into());
     world.ledger.log
 }
 
@@ -845,6 +915,68 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         book: id(4),
         slices: slices(full),
         amount: amount(if full { "25.00" } else { "20.00" }),
+    }));
+    // The back office's registries (issue 12), after the earlier ones.
+    let profile = if full {
+        OrgProfile {
+            contact_person: Some(text("张三")),
+            phone: Some(text("+86 138 0000 0000")),
+            email: Some(text("finance@example.com")),
+            company: Some(text("杭州某某科技有限公司")),
+            tax_id: Some(text("91330100MA2XXXXXX")),
+            address: Some(text("杭州市西湖区 0571-0000000")),
+            bank_account: Some(text("招商银行 6214 0000")),
+            verification: Verification::Company,
+            tags: BTreeSet::from([text("vip"), text("gpu")]),
+            notes: Some(text("line one\nline two")),
+        }
+    } else {
+        OrgProfile::default()
+    };
+    payloads.push(EventPayload::OrgProfileUpdated(OrgProfileUpdated { org_id: id(5), name: text("Acme"), profile }));
+    payloads.push(EventPayload::OrgClosed(OrgClosed { org_id: id(5), reason: maybe(full, text("moved away")) }));
+    payloads.push(EventPayload::OrgReopened(OrgReopened { org_id: id(5) }));
+    payloads.push(EventPayload::SupplierTermsSet(SupplierTermsSet {
+        supplier_id: id(2),
+        book: id(1),
+        terms: SupplierTerms {
+            method: if full { SettlementMethod::Postpaid } else { SettlementMethod::Prepaid },
+            cycle: if full { CycleEvery::Week } else { CycleEvery::Month },
+            currency: if full { Currency::USD } else { Currency::CNY },
+            payment_days: if full { u32::MAX } else { 0 },
+        },
+    }));
+    payloads.push(EventPayload::ProductUpdated(ProductUpdated {
+        product_id: id(100),
+        name: text("GPU server"),
+        on_shelf: full,
+        hidden_from: if full { BTreeSet::from([id(4), id(6)]) } else { BTreeSet::new() },
+    }));
+    payloads.push(EventPayload::ListPriceScheduled(ListPriceScheduled {
+        product_id: id(100),
+        list_price: UnitPrice::parse(if full { "0.000001" } else { "1200" }).unwrap(),
+        effective_from: date("2026-12-01"),
+    }));
+    payloads.push(EventPayload::ApprovalRequested(ApprovalRequested {
+        approval_id: id(12),
+        book: id(4),
+        kind: ApprovalKind::ManualEntry,
+        requested_by: id(4002),
+        proposal: Proposal::BookManualEntry {
+            date: date("2026-01-31"),
+            lines: if full { entries(true).remove(0).lines } else { Vec::new() },
+            memo: text("accrual"),
+        },
+    }));
+    payloads.push(EventPayload::ManualEntryBooked(ManualEntryBooked {
+        approval_id: id(12),
+        book: id(4),
+        memo: text("accrual"),
+    }));
+    payloads.push(EventPayload::SaleModeScheduled(SaleModeScheduled {
+        reseller_id: id(4),
+        sale_mode: if full { SaleMode::Rebate { commission_rate: rate("0.05") } } else { SaleMode::Discount },
+        effective_from: date("2027-01-01"),
     }));
     payloads
 }

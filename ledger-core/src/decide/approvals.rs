@@ -162,6 +162,9 @@ impl Decider<'_> {
                 return self.refund_events(*order_id, *amount, *penalty, reason);
             }
             Proposal::CreatePromotion(promotion) => self.promotion_created(promotion.clone())?,
+            Proposal::BookManualEntry { date, lines, memo } => {
+                self.book_manual_entry(request.approval_id, request.book, *date, lines, memo)?
+            }
         };
         Ok(vec![effect])
     }
@@ -185,7 +188,8 @@ pub(super) fn approval_requested(state: &mut State, event: &ApprovalRequested) {
         | Proposal::SetRate(_)
         | Proposal::GrantCoupon { .. }
         | Proposal::RefundOrder { .. }
-        | Proposal::CreatePromotion(_) => {}
+        | Proposal::CreatePromotion(_)
+        | Proposal::BookManualEntry { .. } => {}
     }
     let approval = Approval {
         request: event.clone(),
@@ -243,6 +247,7 @@ pub(super) fn approval_decided(state: &mut State, event: &ApprovalDecided, decis
         Proposal::SetRate(_)
         | Proposal::GrantCoupon { .. }
         | Proposal::RefundOrder { .. }
-        | Proposal::CreatePromotion(_) => {}
+        | Proposal::CreatePromotion(_)
+        | Proposal::BookManualEntry { .. } => {}
     }
 }

@@ -14,6 +14,7 @@ mod access;
 mod approvals;
 mod money_flows;
 mod orders;
+mod registry;
 mod serial;
 mod settlement;
 mod setup;
@@ -67,6 +68,7 @@ impl<'a> Decider<'a> {
             CommandBody::Settlement(command) => self.decide_settlement(command),
             CommandBody::Approval(command) => self.decide_approvals(command),
             CommandBody::Access(command) => self.decide_access(command),
+            CommandBody::Registry(command) => self.decide_registry(command),
         }
     }
 
@@ -128,6 +130,17 @@ impl<'a> Decider<'a> {
     /// seller, who without `customers.all` reach only the customers they own (another is not
     /// found). Returns the customer and its seller's book id.
     pub fn customer_for(&self, customer_id: OrgId, permission: Permission) -> Result<(&'a Org, OrgId), DomainError> {
+        let found = self.customer_in_scope(customer_id, permission)?;
+        self.not_closed(customer_id)?;
+        Ok(found)
+    }
+
+    /// [`Decider::customer_for`], closed or not: for closing and reopening it, and its profile.
+    pub fn customer_in_scope(
+        &self,
+        customer_id: OrgId,
+        permission: Permission,
+    ) -> Result<(&'a Org, OrgId), DomainError> {
         let customer = self
             .state
             .orgs
@@ -258,6 +271,14 @@ impl State {
             E::InvoiceIssued(event) => settlement::invoice_issued(self, event),
             E::PeriodClosed(event) => settlement::period_closed(self, event),
             E::BusinessBooked(_) => {}
+            E::OrgProfileUpdated(event) => registry::org_profile_updated(self, event),
+            E::OrgClosed(event) => registry::org_closed(self, event),
+            E::OrgReopened(event) => registry::org_reopened(self, event),
+            E::SupplierTermsSet(_) => {}
+            E::ProductUpdated(event) => registry::product_updated(self, event),
+            E::ListPriceScheduled(event) => registry::list_price_scheduled(self, event),
+            E::ManualEntryBooked(_) => {}
+            E::SaleModeScheduled(event) => setup::sale_mode_scheduled(self, event),
         }
         self.last_position = recorded.position;
     }

@@ -317,7 +317,8 @@ impl Decider<'_> {
                 if reseller.rate_source != RateSource::Rebate {
                     continue;
                 }
-                let SaleMode::Rebate { commission_rate } = self.state.orgs[&reseller.org_id].sale_mode else {
+                let mode = self.state.sale_mode_on(reseller.org_id, self.command.effective_date);
+                let Some(SaleMode::Rebate { commission_rate }) = mode else {
                     continue;
                 };
                 let base = bases.entry((payer.org_id, reseller.org_id)).or_insert((Amount::ZERO, commission_rate));
@@ -588,9 +589,19 @@ impl Decider<'_> {
             product.ok_or_else(|| DomainError::invalid_field(format!("{field}.product_id"), "unknown product"))?;
         let supplier_rate =
             product.supplier_rate.ok_or_else(|| no_price("the product has no supplier rate".to_owned()))?;
+        if product.off_shelf {
+            let reason = format!("product {} is off the shelf", request.product_id);
+            return Err(DomainError::conflict("product_off_shelf", reason));
+        }
         let chain = self
             .chain_from(product.owner_id, seller)
             .ok_or_else(|| no_price("the seller cannot buy this product".to_owned()))?;
+        if chain.iter().any(|org| product.hidden_from.contains(org)) {
+            return Err(no_price("the product is not offered to this seller".to_owned()));
+        }
+        for org in &chain {
+            self.not_closed(*org)?;
+        }
         let seller_currency = self.state.books[&seller].currency;
         let owner_currency = self.state.books[&product.owner_id].currency;
         if seller_currency != owner_currency {
@@ -604,7 +615,8 @@ impl Decider<'_> {
         let mut cost_rate = supplier_rate;
         for (index, org_id) in chain.iter().enumerate() {
             let org = &self.state.orgs[org_id];
-            let rebate = index > 0 && matches!(org.sale_mode, SaleMode::Rebate { .. }) && org.kind == OrgKind::Reseller;
+            let mode = self.state.sale_mode_on(*org_id, date).unwrap_or(org.sale_mode);
+            let rebate = index > 0 && matches!(mode, SaleMode::Rebate { .. }) && org.kind == OrgKind::Reseller;
             let (rate, source) = if rebate {
                 (cost_rate, RateSource::Rebate)
             } else if index + 1 < chain.len() {
@@ -624,7 +636,7 @@ impl Decider<'_> {
         build_item(
             request.product_id,
             product.supplier_id,
-            product.list_price,
+            product.list_price_on(date),
             request.quantity,
             request.periods,
             supplier_rate,

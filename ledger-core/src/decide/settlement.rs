@@ -3,21 +3,28 @@
 use chrono::NaiveDate;
 
 use crate::approval_policy::{default_levels, ApprovalAction};
+use crate::chart::Side;
 use crate::command::SettlementCommand;
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{ApprovalId, InvoiceId, OrgId, SettlementId};
-use crate::journal::Posting;
+use crate::journal::{Entry, Line, Posting};
 use crate::money::{Amount, Total};
 use crate::org::OrgKind;
 use crate::permissions::Permission;
 use crate::rules::PartyRef;
+use crate::rules::RuleRef;
 use crate::state::{trial_balance_hash, Book};
 use crate::statement::{Figures, Selection};
 
 use crate::state::{Settlement, State};
 
-use super::Decider;
+use super::{prose_field, Decider};
+
+/// Lines one manual entry may have.
+pub const MANUAL_LINES_MAX: usize = 100;
+/// The rule a manual entry's lines name: a person's, not a posting rule's.
+pub const MANUAL_RULE_ID: &str = "manual/entry";
 
 fn conflict(code: &'static str, reason: impl Into<String>) -> DomainError {
     DomainError::SettlementConflict { code, reason: reason.into() }
@@ -37,7 +44,115 @@ impl Decider<'_> {
                 self.request_invoice(*invoice_id, *approval_id, *customer_id, *amount)
             }
             C::ClosePeriod { book, through } => self.close_period(*book, *through),
+            C::RequestManualEntry { approval_id, book, date, lines, memo } => {
+                self.request_manual_entry(*approval_id, *book, *date, lines, memo)
+            }
         }
+    }
+
+    fn request_manual_entry(
+        &self,
+        approval_id: ApprovalId,
+        book_id: OrgId,
+        date: NaiveDate,
+        lines: &[Line],
+        memo: &str,
+    ) -> Result<Vec<Event>, DomainError> {
+        self.book_for(book_id, Permission::AccountsWrite)?;
+        self.new_approval_id(approval_id)?;
+        let memo = prose_field("memo", memo)?;
+        let entry = self.manual_entry(book_id, date, lines)?;
+        let total = entry
+            .lines
+            .iter()
+            .filter(|line| line.side == Side::Debit)
+            .fold(Total::ZERO, |sum, line| sum.plus(line.amount));
+        let total = total.to_amount().map_err(|error| DomainError::invalid_amount("lines", error))?;
+        match self.approval_levels(book_id, ApprovalAction::ManualJournalEntry, Some(total)) {
+            None => Ok(vec![Event::with_entries(
+                EventPayload::ManualEntryBooked(ManualEntryBooked { approval_id, book: book_id, memo }),
+                vec![entry],
+            )]),
+            Some(levels) => {
+                let proposal = Proposal::BookManualEntry { date, lines: entry.lines, memo };
+                let action = ApprovalAction::ManualJournalEntry;
+                Ok(self.routed_approval_request(
+                    approval_id,
+                    book_id,
+                    ApprovalKind::ManualEntry,
+                    proposal,
+                    action,
+                    levels,
+                ))
+            }
+        }
+    }
+
+    /// A manual entry as a person wrote it, checked: 2 to `MANUAL_LINES_MAX` lines of positive
+    /// amounts on accounts open in the book, parties of the book (or its parent), debits equal
+    /// to credits, dated in an open period.
+    pub(super) fn manual_entry(&self, book_id: OrgId, date: NaiveDate, lines: &[Line]) -> Result<Entry, DomainError> {
+        let book = self.state.books.get(&book_id).ok_or_else(|| DomainError::not_found("book", book_id))?;
+        if let Some(closed_through) = book.closed_through.filter(|closed| date <= *closed) {
+            return Err(DomainError::PeriodClosed { book: book_id, closed_through, date });
+        }
+        if lines.len() < 2 || lines.len() > MANUAL_LINES_MAX {
+            return Err(DomainError::invalid_field("lines", format!("an entry has 2 to {MANUAL_LINES_MAX} lines")));
+        }
+        let (mut debit, mut credit) = (Total::ZERO, Total::ZERO);
+        let mut checked = Vec::with_capacity(lines.len());
+        for (index, line) in lines.iter().enumerate() {
+            if line.amount.is_zero() {
+                return Err(DomainError::invalid_amount(
+                    format!("lines[{index}].amount"),
+                    crate::money::MoneyError::Zero,
+                ));
+            }
+            if !book.chart.contains(&line.account) {
+                return Err(DomainError::AccountNotOpen { book: book_id, account: line.account.clone() });
+            }
+            if let Some(party) = line.party {
+                let org = self.state.orgs.get(&party);
+                let of_book = org.is_some_and(|org| {
+                    org.parent_id == Some(book_id)
+                        || Some(org.id) == self.state.orgs.get(&book_id).and_then(|own| own.parent_id)
+                });
+                if !of_book {
+                    return Err(DomainError::invalid_field(format!("lines[{index}].party"), "not a party of the book"));
+                }
+            }
+            match line.side {
+                Side::Debit => debit = debit.plus(line.amount),
+                Side::Credit => credit = credit.plus(line.amount),
+            }
+            checked.push(Line {
+                account: line.account.clone(),
+                party: line.party,
+                side: line.side,
+                amount: line.amount,
+                pair: None,
+            });
+        }
+        if debit != credit {
+            return Err(DomainError::invalid_field("lines", format!("debits {debit} and credits {credit} differ")));
+        }
+        let rule = RuleRef { id: MANUAL_RULE_ID.to_owned(), version: 0 };
+        Ok(Entry { book: book_id, date, currency: book.currency, rule, lines: checked })
+    }
+
+    /// The effect of an approved manual entry, checked again against today's state.
+    pub(super) fn book_manual_entry(
+        &self,
+        approval_id: ApprovalId,
+        book_id: OrgId,
+        date: NaiveDate,
+        lines: &[Line],
+        memo: &str,
+    ) -> Result<Event, DomainError> {
+        let entry = self.manual_entry(book_id, date, lines)?;
+        let payload =
+            EventPayload::ManualEntryBooked(ManualEntryBooked { approval_id, book: book_id, memo: memo.to_owned() });
+        Ok(Event::with_entries(payload, vec![entry]))
     }
 
     fn issue_statement(

@@ -31,7 +31,9 @@ impl Decider<'_> {
             }
             C::OpenAccount { book, code, name, account_type } => self.open_account(*book, code, name, *account_type),
             C::SetPostingRules { rules } => self.set_posting_rules(rules),
-            C::SetSaleMode { reseller_id, sale_mode } => self.set_sale_mode(reseller_id, sale_mode),
+            C::SetSaleMode { reseller_id, sale_mode, effective_from } => {
+                self.set_sale_mode(reseller_id, sale_mode, *effective_from)
+            }
             C::CreateProduct { product_id, name, supplier_id, list_price, unit } => {
                 self.create_product(product_id, name, supplier_id, list_price, unit)
             }
@@ -74,13 +76,31 @@ impl Decider<'_> {
         Ok(vec![Event::new(EventPayload::PostingRulesSet(PostingRulesSet { rules }))])
     }
 
-    fn set_sale_mode(&self, reseller_id: &OrgId, sale_mode: &SaleMode) -> Result<Vec<Event>, DomainError> {
+    fn set_sale_mode(
+        &self,
+        reseller_id: &OrgId,
+        sale_mode: &SaleMode,
+        effective_from: Option<NaiveDate>,
+    ) -> Result<Vec<Event>, DomainError> {
         let reseller = self.visible_org(*reseller_id, "reseller")?;
         let parent = reseller.parent_id.filter(|_| reseller.kind == OrgKind::Reseller);
         let parent = parent.ok_or_else(|| DomainError::not_found("reseller", reseller_id))?;
         self.book_for(parent, Permission::OrgsWrite)?;
-        let event = SaleModeSet { reseller_id: *reseller_id, sale_mode: *sale_mode };
-        Ok(vec![Event::new(EventPayload::SaleModeSet(event))])
+        let today = self.command.effective_date;
+        match effective_from {
+            Some(date) if date < today => Err(DomainError::invalid_field(
+                "effective_from",
+                format!("must not be before today ({today}): orders already placed keep their mode"),
+            )),
+            Some(effective_from) if effective_from > today => {
+                let event = SaleModeScheduled { reseller_id: *reseller_id, sale_mode: *sale_mode, effective_from };
+                Ok(vec![Event::new(EventPayload::SaleModeScheduled(event))])
+            }
+            _ => {
+                let event = SaleModeSet { reseller_id: *reseller_id, sale_mode: *sale_mode };
+                Ok(vec![Event::new(EventPayload::SaleModeSet(event))])
+            }
+        }
     }
 
     fn create_product(
@@ -307,6 +327,7 @@ impl Decider<'_> {
         }
         let permission = if kind == OrgKind::Customer { Permission::CustomersWrite } else { Permission::OrgsWrite };
         let parent = self.book_for(parent_id, permission)?;
+        self.not_closed(parent_id)?;
         if self.state.orgs.contains_key(&org_id) {
             return Err(DomainError::AlreadyExists { what: "org", id: org_id.to_string() });
         }
@@ -457,8 +478,15 @@ pub(super) fn posting_rules_set(state: &mut State, event: &PostingRulesSet) {
     state.rules.adopt(&event.rules);
 }
 
+/// Today's mode; what was scheduled before today is in force already and is dropped, what is
+/// scheduled after it stays.
 pub(super) fn sale_mode_set(state: &mut State, event: &SaleModeSet) {
     state.orgs.get_mut(&event.reseller_id).expect("known reseller").sale_mode = event.sale_mode;
+    state.scheduled_sale_modes.remove(&event.reseller_id);
+}
+
+pub(super) fn sale_mode_scheduled(state: &mut State, event: &SaleModeScheduled) {
+    state.scheduled_sale_modes.entry(event.reseller_id).or_default().insert(event.effective_from, event.sale_mode);
 }
 
 pub(super) fn product_created(state: &mut State, event: &ProductCreated) {
@@ -472,6 +500,9 @@ pub(super) fn product_created(state: &mut State, event: &ProductCreated) {
             list_price: event.list_price,
             unit: event.unit.clone(),
             supplier_rate: None,
+            off_shelf: false,
+            hidden_from: Default::default(),
+            scheduled_prices: Default::default(),
         },
     );
 }

@@ -119,6 +119,14 @@ event_tags! {
     VoucherRedeemed = 46,
     VoucherReturned = 47,
     VoucherExpired = 48,
+    OrgProfileUpdated = 53,
+    OrgClosed = 54,
+    OrgReopened = 55,
+    SupplierTermsSet = 56,
+    ProductUpdated = 57,
+    ListPriceScheduled = 58,
+    ManualEntryBooked = 59,
+    SaleModeScheduled = 61,
 }
 
 /// The layouts of older schema versions this build still reads (and never writes), by event
@@ -163,6 +171,7 @@ wire_enum!(ApprovalKind {
     Coupon = 6,
     Refund = 7,
     Promotion = 8,
+    ManualEntry = 9,
 });
 wire_enum!(ApprovalAction {
     OfflineRecharge = 0,
@@ -181,6 +190,9 @@ wire_enum!(ApprovalAction {
 wire_enum!(CancelReason { ByCustomer = 0, ByAdmin = 1, TimedOut = 2 });
 wire_enum!(OrgKind { Platform = 0, Reseller = 1, Customer = 2, Supplier = 3 });
 wire_enum!(DistributorTier { Gold = 0, Platinum = 1, Diamond = 2 });
+wire_enum!(Verification { Unverified = 0, Personal = 1, Company = 2 });
+wire_enum!(SettlementMethod { Prepaid = 0, Postpaid = 1 });
+wire_enum!(CycleEvery { Month = 0, Week = 1 });
 /// A built-in role is its tag; a custom role is tag 6 followed by its name.
 impl Wire for Role {
     fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
@@ -489,6 +501,12 @@ impl Wire for Proposal {
                 writer.u8(8);
                 promotion.put(writer);
             }
+            Proposal::BookManualEntry { date, lines, memo } => {
+                writer.u8(9);
+                date.put(writer);
+                lines.put(writer);
+                memo.put(writer);
+            }
         }
     }
 
@@ -518,6 +536,11 @@ impl Wire for Proposal {
                 reason: Wire::take(reader)?,
             },
             8 => Proposal::CreatePromotion(Wire::take(reader)?),
+            9 => Proposal::BookManualEntry {
+                date: Wire::take(reader)?,
+                lines: Wire::take(reader)?,
+                memo: Wire::take(reader)?,
+            },
             other => return Err(reader.invalid_at(start, format!("unknown Proposal tag {other}"))),
         })
     }
@@ -548,6 +571,19 @@ wire_struct!(PricedItem {
 });
 wire_struct!(ApprovalRule { action, above, levels });
 wire_struct!(StatementLine { position, date, account, debit, credit });
+wire_struct!(OrgProfile {
+    contact_person,
+    phone,
+    email,
+    company,
+    tax_id,
+    address,
+    bank_account,
+    verification,
+    tags,
+    notes,
+});
+wire_struct!(SupplierTerms { method, cycle, currency, payment_days });
 wire_struct!(CloseCertificate {
     book,
     through,
@@ -656,3 +692,11 @@ wire_struct!(VoucherGranted { customer_id, book, amount, reason, expires_on });
 wire_struct!(VoucherRedeemed { customer_id, book, source_id, slices, amount });
 wire_struct!(VoucherReturned { customer_id, book, order_id, slices, amount });
 wire_struct!(VoucherExpired { customer_id, book, slices, amount });
+wire_struct!(OrgProfileUpdated { org_id, name, profile });
+wire_struct!(OrgClosed { org_id, reason });
+wire_struct!(OrgReopened { org_id });
+wire_struct!(SupplierTermsSet { supplier_id, book, terms });
+wire_struct!(ProductUpdated { product_id, name, on_shelf, hidden_from });
+wire_struct!(ListPriceScheduled { product_id, list_price, effective_from });
+wire_struct!(ManualEntryBooked { approval_id, book, memo });
+wire_struct!(SaleModeScheduled { reseller_id, sale_mode, effective_from });

@@ -283,6 +283,7 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         E::SettlementPaid(event) => (None, id(&event.settlement_id)),
         E::InvoiceIssued(event) => (None, id(&event.invoice_id)),
         E::BusinessBooked(event) => (None, text(&event.memo, event.book)),
+        E::ManualEntryBooked(event) => (None, text(&event.memo, event.book)),
         E::OrgOpened(_)
         | E::AccountOpened(_)
         | E::PostingRulesSet(_)
@@ -306,7 +307,14 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         | E::UserCreated(_)
         | E::TokenRevoked(_)
         | E::RoleDefined(_)
-        | E::CustomerOwnerSet(_) => (None, None),
+        | E::CustomerOwnerSet(_)
+        | E::OrgProfileUpdated(_)
+        | E::OrgClosed(_)
+        | E::OrgReopened(_)
+        | E::SupplierTermsSet(_)
+        | E::ProductUpdated(_)
+        | E::ListPriceScheduled(_)
+        | E::SaleModeScheduled(_) => (None, None),
     };
     Narration { order_id, reference }
 }
