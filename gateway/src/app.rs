@@ -285,6 +285,7 @@ fn api_routes() -> Router<SharedState> {
         .merge(crate::routes::payments::routes())
         .merge(crate::routes::operations::routes())
         .merge(crate::routes::audit::routes())
+        .merge(crate::routes::back_office::routes())
         .merge(crate::openapi::routes())
 }
 

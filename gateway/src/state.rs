@@ -303,6 +303,16 @@ payloads!(
     VoucherGranted,
     WithdrawalPaid,
     WithdrawalRequested,
+    OrgProfileUpdated,
+    OrgClosed,
+    OrgReopened,
+    SupplierTermsSet,
+    ProductUpdated,
+    ListPriceScheduled,
+    ManualEntryBooked,
+    SaleModeSet,
+    SaleModeScheduled,
+    PostingRulesSet,
 );
 
 /// The events a committed command appended, by payload type.

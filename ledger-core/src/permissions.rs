@@ -98,6 +98,7 @@ permissions! {
     LedgerRead = 11, "ledger.read", &[F], "Read the book itself: trial balance, ledger, account balances, events.";
     ExportsRead = 12, "exports.read", &[F], "Export the book (CSV, Beancount, JSON).";
     OperationsRead = 13, "operations.read", &[F], "Read the operation log (操作日志) and export it.";
+    PricesRead = 52, "prices.read", &[F, S, O], "Read the book's rate table (every scope's rates and their validity).";
     // Writes.
     OrgsWrite = 20, "orgs.write", &[], "Open resellers and suppliers; set a reseller's sale mode.";
     CustomersWrite = 21, "customers.write", &[S], "Open customers and assign their owner.";

@@ -2,7 +2,13 @@
 //! rows into views; amounts come back exact from minor units. The registries' (promotions,
 //! invite codes, serial codes, invoices) are in `queries/registry.rs`.
 
+mod back_office;
 mod registry;
+
+pub use back_office::{
+    CustomerStatementView, OrgRecordView, OrgStatus, PostingRuleView, RateView, RegistryQuery, StatementItemView,
+    STATEMENT_ITEMS_MAX,
+};
 
 use std::collections::BTreeMap;
 

@@ -8,6 +8,7 @@
 //! ([`ApiError::unknown_choice`]); other bad bodies are 400s.
 
 pub mod audit;
+pub mod back_office;
 pub mod catalog;
 pub mod finance;
 pub mod money;

@@ -24,7 +24,6 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/v1/me", get(me))
         .route("/v1/orgs", post(create_org).get(list_orgs))
-        .route("/v1/orgs/{id}", get(get_org))
         .route("/v1/orgs/{id}/tokens", post(issue_token))
 }
 
@@ -184,19 +183,6 @@ impl From<OrgView> for OrgBody {
             owner_id: org.owner_id.map(|id| id.to_string()),
         }
     }
-}
-
-/// An organisation the caller may see.
-#[utoipa::path(get, path = "/v1/orgs/{id}", tag = "orgs", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = OrgBody), (status = 404, body = Problem)))]
-pub async fn get_org(
-    State(state): State<SharedState>,
-    caller: Caller,
-    Fresh(position): Fresh,
-    Path(id): Path<String>,
-) -> Result<Read<OrgBody>, ApiError> {
-    let org = visible_org(&state, &caller, parse::path_id("org", &id)?).await?;
-    Ok(Read(position, org.into()))
 }
 
 #[derive(Deserialize)]

@@ -208,6 +208,10 @@ impl TestApp {
         self.call(Method::POST, path, Some(token), Some(key), Some(&body)).await
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, Some(token), None, Some(&body)).await
+    }
+
     pub async fn put(&self, path: &str, token: &str, body: Value) -> Answer {
         self.call(Method::PUT, path, Some(token), None, Some(&body)).await
     }

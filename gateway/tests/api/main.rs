@@ -2,6 +2,7 @@
 //! One test binary (rather than one per file) keeps linking, the slow part, to once.
 
 mod audit;
+mod back_office;
 mod bad_input;
 mod cli;
 mod cli_operations;

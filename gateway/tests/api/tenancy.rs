@@ -103,6 +103,25 @@ fn samples(world: &World, v: &Victim) -> Samples {
         ("GET", "/v1/orgs", format!("/v1/orgs?parent_id={r2}"), none.clone()),
         ("POST", "/v1/orgs", "/v1/orgs".into(), json!({ "kind": "customer", "name": "X", "parent_id": r2 })),
         ("GET", "/v1/orgs/{id}", format!("/v1/orgs/{c}"), none.clone()),
+        ("PATCH", "/v1/orgs/{id}", format!("/v1/orgs/{c}"), json!({ "name": "Renamed" })),
+        ("POST", "/v1/orgs/{id}/close", format!("/v1/orgs/{c}/close"), json!({})),
+        ("POST", "/v1/orgs/{id}/reopen", format!("/v1/orgs/{c}/reopen"), json!({})),
+        ("PUT", "/v1/orgs/{id}/sale-mode", format!("/v1/orgs/{r2}/sale-mode"), json!({ "mode": "discount" })),
+        ("GET", "/v1/customers", format!("/v1/customers?reseller_id={r2}"), none.clone()),
+        ("GET", "/v1/resellers", format!("/v1/resellers?parent_id={r1}"), none.clone()),
+        ("GET", "/v1/suppliers", format!("/v1/suppliers?parent_id={r2}"), none.clone()),
+        (
+            "PUT",
+            "/v1/suppliers/{id}/terms",
+            format!("/v1/suppliers/{}/terms", world.supplier),
+            json!({ "method": "postpaid", "cycle": "month", "currency": "CNY", "payment_days": 30 }),
+        ),
+        (
+            "GET",
+            "/v1/customers/{id}/statement",
+            format!("/v1/customers/{c}/statement?from=2026-01-01&to=2026-01-31"),
+            none.clone(),
+        ),
         ("PUT", "/v1/orgs/{id}/tier", format!("/v1/orgs/{r1}/tier"), json!({ "tier": "platinum" })),
         ("POST", "/v1/orgs/{id}/tokens", format!("/v1/orgs/{r2}/tokens"), json!({ "roles": ["admin"] })),
         ("POST", "/v1/orgs/{id}/users", format!("/v1/orgs/{r2}/users"), json!({ "name": "X", "roles": ["admin"] })),
@@ -128,6 +147,32 @@ fn samples(world: &World, v: &Victim) -> Samples {
         ),
         ("GET", "/v1/products", "/v1/products".into(), none.clone()),
         ("GET", "/v1/products/{id}", format!("/v1/products/{p}"), none.clone()),
+        ("PATCH", "/v1/products/{id}", format!("/v1/products/{p}"), json!({ "on_shelf": false })),
+        (
+            "POST",
+            "/v1/products/{id}/list-prices",
+            format!("/v1/products/{p}/list-prices"),
+            json!({ "list_price": "12.00", "effective_from": "2026-03-01" }),
+        ),
+        ("GET", "/v1/books/{org_id}/rates", format!("/v1/books/{r2}/rates"), none.clone()),
+        ("GET", "/v1/books/{org_id}/posting-rules", format!("/v1/books/{r2}/posting-rules"), none.clone()),
+        (
+            "PUT",
+            "/v1/posting-rules/{kind}",
+            "/v1/posting-rules/bank_fee".into(),
+            json!({ "role": "seller", "lines": [
+                { "account": "6601", "side": "debit", "amount": "fee" },
+                { "account": "1002", "side": "credit", "amount": "fee" }
+            ] }),
+        ),
+        (
+            "POST",
+            "/v1/books/{org_id}/entries",
+            format!("/v1/books/{r2}/entries"),
+            json!({ "date": "2026-02-02", "memo": "fees", "lines": [
+                { "account": "6601", "debit": "1.00" }, { "account": "1002", "credit": "1.00" }
+            ] }),
+        ),
         (
             "PUT",
             "/v1/products/{id}/supplier-rate",

@@ -10,6 +10,7 @@ use crate::ReadError;
 
 pub mod approvals;
 pub mod balances;
+pub mod catalog;
 pub mod charges;
 pub mod invoices;
 pub mod journal;
@@ -70,6 +71,7 @@ pub const ALL: &[Projection] = &[
     movements::PROJECTION,
     registry::PROJECTION,
     charges::PROJECTION,
+    catalog::PROJECTION,
 ];
 
 pub fn find(name: &str) -> Option<&'static Projection> {

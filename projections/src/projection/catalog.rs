@@ -1,0 +1,68 @@
+//! What books configured, readable as configured: each book's rate table (`rm_rates`: the rate
+//! of each product and scope, public, a child reseller's or a customer's, with its validity) and
+//! every version of every posting rule (`rm_posting_rules`).
+
+use ledger_core::pricing::RateScope;
+use ledger_core::{EventPayload, RecordedEvent};
+
+use super::{json_text, no_context, Fold, Projection};
+use crate::sql::{Row, SqlValue, Statement};
+
+pub const PROJECTION: Projection = Projection {
+    name: "catalog",
+    tables: &["rm_rates", "rm_posting_rules"],
+    reads: &[],
+    fold: Fold::Events { context: no_context, statements },
+};
+
+const UPSERT_RATE: &str =
+    "INSERT INTO rm_rates (book, product_id, scope, scope_org, rate, valid_from, valid_to, set_at, position)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (book, product_id, scope, scope_org) DO UPDATE SET rate = excluded.rate,
+         valid_from = excluded.valid_from, valid_to = excluded.valid_to, set_at = excluded.set_at,
+         position = excluded.position";
+const INSERT_RULE: &str = "INSERT INTO rm_posting_rules (kind, role, version, lines, adopted_at, position)
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, role, version) DO NOTHING";
+
+/// A scope as its kind and org (`public` has none: the empty text).
+pub fn scope_parts(scope: RateScope) -> (&'static str, String) {
+    match scope {
+        RateScope::Public => ("public", String::new()),
+        RateScope::Reseller(org) => ("reseller", org.to_string()),
+        RateScope::Customer(org) => ("customer", org.to_string()),
+    }
+}
+
+fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
+    match &event.event.payload {
+        EventPayload::RateSet(set) => {
+            let (scope, scope_org) = scope_parts(set.scope);
+            let params = vec![
+                SqlValue::text(set.book),
+                SqlValue::text(set.product_id),
+                SqlValue::text(scope),
+                SqlValue::Text(scope_org),
+                SqlValue::text(set.rate),
+                set.valid_from.map_or(SqlValue::Null, SqlValue::date),
+                set.valid_to.map_or(SqlValue::Null, SqlValue::date),
+                SqlValue::timestamp(event.recorded_at),
+                SqlValue::position(event.position),
+            ];
+            out.push(Statement::new(UPSERT_RATE, params));
+        }
+        EventPayload::PostingRulesSet(set) => {
+            for rule in &set.rules {
+                let params = vec![
+                    SqlValue::text(&rule.kind),
+                    SqlValue::text(&rule.role),
+                    SqlValue::Integer(i64::from(rule.version)),
+                    json_text(&rule.lines),
+                    SqlValue::timestamp(event.recorded_at),
+                    SqlValue::position(event.position),
+                ];
+                out.push(Statement::new(INSERT_RULE, params));
+            }
+        }
+        _ => {}
+    }
+}
