@@ -11,9 +11,37 @@ fn ids(page: &Value) -> Vec<String> {
     page["items"].as_array().expect("items").iter().map(|item| item["id"].as_str().unwrap().to_owned()).collect()
 }
 
+/// Options for a run on PostgreSQL: the log and the read models in a fresh schema.
+async fn on_postgres() -> Options {
+    let schema = format!("kboss_back_office_{}", uuid::Uuid::now_v7().simple());
+    let admin = crate::postgres::admin_connection().await;
+    admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    let url = format!("postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}");
+    Options { database_url: Some(url), ..Options::default() }
+}
+
 #[tokio::test]
 async fn the_customer_registry_filters_and_masks_and_a_statement_shows_every_movement() {
-    let app = spawn_app(Options::default()).await;
+    registry_and_statement(Options::default()).await;
+}
+
+#[tokio::test]
+async fn the_registry_and_statements_read_the_same_on_postgresql() {
+    registry_and_statement(on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn products_rates_rules_entries_terms_and_sale_modes_are_read_and_changed_over_http() {
+    catalogue_and_rules(Options::default()).await;
+}
+
+#[tokio::test]
+async fn products_rates_rules_entries_terms_and_sale_modes_read_the_same_on_postgresql() {
+    catalogue_and_rules(on_postgres().await).await;
+}
+
+async fn registry_and_statement(options: Options) {
+    let app = spawn_app(options).await;
     let world = build_world(&app).await;
     recharge(&app, &world, "1000.00").await;
     let order = buy(&app, &world).await;
@@ -142,9 +170,8 @@ async fn the_customer_registry_filters_and_masks_and_a_statement_shows_every_mov
     app.post("/v1/recharges", &world.r2_finance, recharge).await.expect(202);
 }
 
-#[tokio::test]
-async fn products_rates_rules_entries_terms_and_sale_modes_are_read_and_changed_over_http() {
-    let app = spawn_app(Options::default()).await;
+async fn catalogue_and_rules(options: Options) {
+    let app = spawn_app(options).await;
     let world = build_world(&app).await;
     recharge(&app, &world, "5000.00").await;
     let (p, admin) = (&world.product, &world.admin);

@@ -25,6 +25,7 @@ async fn the_catalogue_names_each_permission_s_operations_and_the_book_itself_ne
     assert_eq!(
         names(ledger, "operations"),
         [
+            "GET /v1/books/{org_id}/posting-rules",
             "GET /v1/books/{org_id}/trial-balance",
             "GET /v1/books/{org_id}/ledger",
             "GET /v1/books/{org_id}/balances",

@@ -25,10 +25,10 @@ const RATE_CURSOR_PREFIX: &str = "rt1.";
 /// The columns of an org's record (`o` has the owner resolved), then its wallet's two parts.
 const RECORD_COLUMNS: &str = "o.org_id, o.kind, o.name, o.parent_id, o.currency, o.owner, o.position, o.status,
      o.profile, o.opened_at, o.closed_at, o.supplier_terms, o.sale_mode, o.scheduled_sale_modes,
-     (SELECT COALESCE(SUM(b.credit - b.debit), 0) FROM rm_balances b
-        WHERE b.book = o.parent_id AND b.account = $1 AND b.party = o.org_id),
-     (SELECT COALESCE(SUM(b.credit - b.debit), 0) FROM rm_balances b
-        WHERE b.book = o.parent_id AND b.account = $2 AND b.party = o.org_id)";
+     CAST((SELECT COALESCE(SUM(b.credit - b.debit), 0) FROM rm_balances b
+        WHERE b.book = o.parent_id AND b.account = $1 AND b.party = o.org_id) AS BIGINT),
+     CAST((SELECT COALESCE(SUM(b.credit - b.debit), 0) FROM rm_balances b
+        WHERE b.book = o.parent_id AND b.account = $2 AND b.party = o.org_id) AS BIGINT)";
 
 /// An org's status in the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -309,7 +309,7 @@ impl ReadModels {
         params.extend(accounts());
         let opening = self
             .rows(
-                "SELECT account, COALESCE(SUM(credit - debit), 0) FROM rm_journal
+                "SELECT account, CAST(COALESCE(SUM(credit - debit), 0) AS BIGINT) FROM rm_journal
                  WHERE book = $1 AND party = $2 AND entry_date < $3 AND account IN ($4, $5) GROUP BY account",
                 params,
             )
