@@ -51,6 +51,8 @@ pub async fn openapi() -> Json<Value> {
         back_office::set_supplier_terms, back_office::patch_product, back_office::schedule_list_price,
         back_office::list_rates, back_office::list_posting_rules, back_office::set_posting_rule,
         back_office::request_manual_entry, back_office::customer_statement,
+        settlements::issue_invoice, settlements::deliver_invoice, settlements::void_invoice,
+        settlements::red_letter_invoice,
         settlements::issue_statement, settlements::get_settlement, settlements::settlement_lines,
         settlements::list_settlements, settlements::pay_settlement, settlements::close_period,
         settlements::request_invoice,

@@ -313,6 +313,8 @@ payloads!(
     SaleModeSet,
     SaleModeScheduled,
     PostingRulesSet,
+    InvoiceRequested,
+    InvoiceRedLettered,
 );
 
 /// The events a committed command appended, by payload type.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::approval_policy::ApprovalRule;
 use crate::chart::AccountType;
-use crate::event::{OrgProfile, RechargeMethod, SupplierTerms, WithdrawalRoute};
+use crate::event::{InvoiceType, OrgProfile, RechargeMethod, SupplierTerms, WithdrawalRoute};
 use crate::ids::*;
 use crate::journal::Line;
 use crate::money::{Amount, Currency, Quantity, Rate, UnitPrice};
@@ -343,11 +343,36 @@ pub enum SettlementCommand {
         approval_id: ApprovalId,
     },
 
+    /// Without `details`, the first contract's request: it waits for approval, whose grant
+    /// issues it. With them, an ordinary invoice waits for finance to issue it, a special one
+    /// for approval.
     RequestInvoice {
         invoice_id: InvoiceId,
         approval_id: ApprovalId,
         customer_id: OrgId,
         amount: Amount,
+        #[serde(default)]
+        details: Option<InvoiceDetails>,
+    },
+
+    IssueInvoice {
+        invoice_id: InvoiceId,
+    },
+
+    DeliverInvoice {
+        invoice_id: InvoiceId,
+    },
+
+    VoidInvoice {
+        invoice_id: InvoiceId,
+        reason: String,
+    },
+
+    RedLetterInvoice {
+        invoice_id: InvoiceId,
+        red_invoice_id: InvoiceId,
+        amount: Amount,
+        reason: String,
     },
 
     ClosePeriod {
@@ -466,6 +491,22 @@ impl From<AccessCommand> for CommandBody {
         CommandBody::Access(command)
     }
 }
+
+/// What an invoice prints beyond its customer and amount (`RequestInvoice`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct InvoiceDetails {
+    pub invoice_type: InvoiceType,
+    pub title: String,
+    pub tax_id: Option<String>,
+    pub address: Option<String>,
+    pub bank_account: Option<String>,
+    pub order_ids: Vec<OrderId>,
+    /// Default [`DEFAULT_TAX_RATE`].
+    pub tax_rate: Option<Rate>,
+}
+
+/// The VAT rate of the cloud services sold (现代服务业, 6%).
+pub const DEFAULT_TAX_RATE: &str = "0.06";
 
 /// The back office's registries: org profiles, closing and reopening orgs, supplier terms,
 /// products' shelf, visibility and list prices (`decide::registry`).
@@ -630,6 +671,10 @@ impl SettlementCommand {
             SettlementCommand::IssueSettlementStatement { .. } => "issue_settlement_statement",
             SettlementCommand::PaySettlement { .. } => "pay_settlement",
             SettlementCommand::RequestInvoice { .. } => "request_invoice",
+            SettlementCommand::IssueInvoice { .. } => "issue_invoice",
+            SettlementCommand::DeliverInvoice { .. } => "deliver_invoice",
+            SettlementCommand::VoidInvoice { .. } => "void_invoice",
+            SettlementCommand::RedLetterInvoice { .. } => "red_letter_invoice",
             SettlementCommand::ClosePeriod { .. } => "close_period",
             SettlementCommand::RequestManualEntry { .. } => "request_manual_entry",
         }

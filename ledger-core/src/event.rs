@@ -848,6 +848,79 @@ pub struct SaleModeScheduled {
     pub effective_from: NaiveDate,
 }
 
+/// 发票种类: an ordinary VAT invoice, or a special one (增值税专用发票: the buyer deducts its
+/// input tax with it, so it carries the buyer's tax id, address and bank, and needs approval).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceType {
+    Ordinary,
+    Special,
+}
+
+impl InvoiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceType::Ordinary => "ordinary",
+            InvoiceType::Special => "special",
+        }
+    }
+}
+
+/// An invoice requested with what it prints: its type, title (抬头), the buyer's tax id (and,
+/// on a special one, address and bank), the orders it covers, the amount with tax (价税合计), the
+/// tax rate and the tax in it (`amount × rate / (1 + rate)`, rounded half up). An ordinary one
+/// waits for the seller's finance to issue it; a special one for its approval, whose grant
+/// issues it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct InvoiceRequested {
+    pub invoice_id: InvoiceId,
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub invoice_type: InvoiceType,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_account: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_ids: Vec<OrderId>,
+    pub amount: Amount,
+    pub tax_rate: Rate,
+    pub tax_amount: Amount,
+}
+
+/// An issued invoice handed to its customer.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct InvoiceDelivered {
+    pub invoice_id: InvoiceId,
+}
+
+/// 作废: a request withdrawn, or an issued invoice not yet delivered cancelled; `amount` is what
+/// becomes invoiceable again (zero for a request).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct InvoiceVoided {
+    pub invoice_id: InvoiceId,
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub amount: Amount,
+    pub reason: String,
+}
+
+/// 红冲: a red-letter invoice (`red_invoice_id`) reversing `amount` of an issued one (after a
+/// refund, typically), with the tax in it at the invoice's rate.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct InvoiceRedLettered {
+    pub invoice_id: InvoiceId,
+    pub red_invoice_id: InvoiceId,
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub amount: Amount,
+    pub tax_amount: Amount,
+    pub reason: String,
+}
+
 /// 实名/企业认证: how far an org's identity has been verified.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -1072,6 +1145,10 @@ event_payloads! {
     ListPriceScheduled(ListPriceScheduled) = 1,
     ManualEntryBooked(ManualEntryBooked) = 1,
     SaleModeScheduled(SaleModeScheduled) = 1,
+    InvoiceRequested(InvoiceRequested) = 1,
+    InvoiceDelivered(InvoiceDelivered) = 1,
+    InvoiceVoided(InvoiceVoided) = 1,
+    InvoiceRedLettered(InvoiceRedLettered) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.

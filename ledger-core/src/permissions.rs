@@ -129,6 +129,7 @@ permissions! {
     // level names), not a permission. Tags are never reused.
     SettlementsWrite = 46, "settlements.write", &[F], "Issue settlement statements and pay them.";
     InvoicesWrite = 47, "invoices.write", &[F, S, C], "Request invoices.";
+    InvoicesIssue = 53, "invoices.issue", &[F], "Issue, deliver, void and red-letter the book's invoices.";
     PeriodsClose = 48, "periods.close", &[F], "Close accounting periods.";
     AccountsWrite = 49, "accounts.write", &[F], "Open accounts, set posting rules, book business of a custom kind.";
     ApprovalPolicyWrite = 51, "approval_policy.write", &[], "Set the book's approval policy and its approval webhook.";

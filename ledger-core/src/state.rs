@@ -299,6 +299,40 @@ pub struct Settlement {
     pub payment_pending: bool,
 }
 
+/// Where an invoice is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InvoiceStatus {
+    Requested,
+    Issued,
+    Delivered,
+    Voided,
+    Rejected,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Requested => "requested",
+            InvoiceStatus::Issued => "issued",
+            InvoiceStatus::Delivered => "delivered",
+            InvoiceStatus::Voided => "void",
+            InvoiceStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// An invoice: its amount, type and rate, where it is, and what red-letter invoices reversed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub amount: Amount,
+    pub invoice_type: InvoiceType,
+    pub tax_rate: Rate,
+    pub status: InvoiceStatus,
+    pub red_lettered: Amount,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceRequest {
     pub customer_id: OrgId,
@@ -399,6 +433,13 @@ pub struct State {
     /// Resellers' sale modes from later dates on (`SaleModeScheduled`).
     #[serde(default)]
     pub scheduled_sale_modes: HashMap<OrgId, BTreeMap<NaiveDate, SaleMode>>,
+    /// Every invoice by id (those issued before invoices had details too, as ordinary ones).
+    #[serde(default)]
+    pub invoices: HashMap<InvoiceId, Invoice>,
+    /// Per customer: what was invoiced beyond what it paid once refunds gave money back; a
+    /// red-letter or voided invoice makes up for it before anything becomes invoiceable again.
+    #[serde(default)]
+    pub over_invoiced: HashMap<OrgId, Total>,
     pub last_position: u64,
 }
 
@@ -442,6 +483,8 @@ impl Default for State {
             profiles: HashMap::new(),
             closed_orgs: HashSet::new(),
             scheduled_sale_modes: HashMap::new(),
+            invoices: HashMap::new(),
+            over_invoiced: HashMap::new(),
             last_position: 0,
         }
     }
@@ -545,6 +588,30 @@ impl State {
                     credit,
                 });
             }
+        }
+    }
+
+    /// What invoices no longer cover (a red-letter invoice, a void): it makes up for what was
+    /// invoiced beyond the refunds first, then becomes invoiceable again.
+    pub(crate) fn uninvoice(&mut self, customer: OrgId, amount: Amount) {
+        let over = self.over_invoiced.entry(customer).or_default();
+        // Below `amount`, what was over-invoiced is an amount.
+        let offset = if Total::from(amount) <= *over { amount } else { over.to_amount().expect("below an amount") };
+        *over = over.saturating_sub(offset);
+        self.add_invoiceable(customer, amount.minus(offset));
+    }
+
+    /// What a refund gives back: no longer invoiceable, or, beyond what was, invoiced too much.
+    pub(crate) fn refund_invoiceable(&mut self, customer: OrgId, amount: Amount) {
+        let invoiceable = self.invoiceable.entry(customer).or_default();
+        if Total::from(amount) <= *invoiceable {
+            *invoiceable = invoiceable.saturating_sub(amount);
+        } else {
+            // Below `amount`, what was invoiceable is an amount.
+            let beyond = amount.minus(invoiceable.to_amount().expect("below an amount"));
+            *invoiceable = Total::ZERO;
+            let over = self.over_invoiced.entry(customer).or_default();
+            *over = over.plus(beyond);
         }
     }
 

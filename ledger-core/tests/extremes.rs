@@ -513,7 +513,7 @@ impl World {
                     invoice_id: self.fresh(),
                     approval_id: self.fresh(),
                     customer_id: customer,
-                    amount,
+                    amount, details: None
                 });
                 return Some((r2_finance, body));
             }

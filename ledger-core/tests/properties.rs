@@ -29,7 +29,7 @@ use ledger_core::approval_policy::{ApprovalAction, ApprovalRule};
 use ledger_core::chart::{codes, AccountCode, AccountType, Side};
 use ledger_core::command::{OrderItemRequest, SERIAL_PACKAGE_DAYS};
 use ledger_core::error::{DomainError, ErrorClass};
-use ledger_core::event::{RechargeMethod, WithdrawalRoute};
+use ledger_core::event::{InvoiceType, RechargeMethod, WithdrawalRoute};
 use ledger_core::ids::*;
 use ledger_core::invariants::violations;
 use ledger_core::journal::{book_posting, Posting};
@@ -39,7 +39,7 @@ use ledger_core::org::{Actor, DistributorTier, OrgKind, Role, RoleName, SaleMode
 use ledger_core::permissions::Permission;
 use ledger_core::pricing::RateScope;
 use ledger_core::rules::{builtin_kind_amounts, default_rules, LinearSum, PartyRef, PostingRule, RuleLine, RuleSet};
-use ledger_core::state::{Decision, Order, OrderStatus, RechargeStatus, WithdrawalStatus};
+use ledger_core::state::{Decision, InvoiceStatus, Order, OrderStatus, RechargeStatus, WithdrawalStatus};
 use ledger_core::testing::{actor, amount, date, id, MemoryLedger};
 use ledger_core::{
     AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, RegistryCommand, SerialCommand, SettlementCommand,
@@ -913,6 +913,7 @@ impl World {
             OpKind::IssueToken => self.issue_token(&mut dice),
             OpKind::SetPolicy => self.set_policy(&mut dice),
             OpKind::Registry => self.registry(&mut dice),
+            OpKind::HandleInvoice => self.handle_invoice(&mut dice),
         }
     }
 
@@ -1753,14 +1754,56 @@ impl World {
         let staff = self.staff_of(customer.seller).clone();
         let by = if dice.chance(50) { staff.sales } else { staff.finance };
         let (invoice_id, approval_id) = (self.fresh(), self.fresh());
+        // Half with details (ordinary ones then handled by finance, special ones approved), half
+        // as the first contract asked.
+        let details = dice.chance(50).then(|| ledger_core::command::InvoiceDetails {
+            invoice_type: if dice.chance(30) { InvoiceType::Special } else { InvoiceType::Ordinary },
+            title: format!("title {}", self.next),
+            tax_id: Some("91330100MA2XXXXXX".into()),
+            address: Some("Hangzhou".into()),
+            bank_account: Some("CMB 6214".into()),
+            order_ids: Vec::new(),
+            tax_rate: None,
+        });
         let body = CommandBody::Settlement(SettlementCommand::RequestInvoice {
             invoice_id,
             approval_id,
             customer_id: customer.id,
             amount: value,
+            details,
         });
         let result = self.exec(&by, body);
         assert_eq!(result.is_ok(), !too_much, "an invoice request (too much: {too_much}): {result:?}");
+    }
+
+    /// Finance handles an invoice of its book: issues an ordinary request, delivers, voids or
+    /// red-letters an issued one.
+    fn handle_invoice(&mut self, dice: &mut Dice) {
+        let mut invoices: Vec<(InvoiceId, ledger_core::state::Invoice)> =
+            self.ledger.state.invoices.iter().map(|(id, invoice)| (*id, invoice.clone())).collect();
+        invoices.sort_by_key(|(id, _)| *id);
+        if invoices.is_empty() {
+            return self.fallback(dice);
+        }
+        let (invoice_id, invoice) = dice.pick(&invoices);
+        let by = self.staff_of(invoice.book).finance.clone();
+        let special = invoice.invoice_type == InvoiceType::Special;
+        let left = invoice.amount.minus(invoice.red_lettered);
+        let (command, expect_ok) = match invoice.status {
+            InvoiceStatus::Requested if dice.chance(70) => (SettlementCommand::IssueInvoice { invoice_id }, !special),
+            InvoiceStatus::Requested | InvoiceStatus::Issued if dice.chance(30) => {
+                (SettlementCommand::VoidInvoice { invoice_id, reason: "wrong title".into() }, !special || invoice.status == InvoiceStatus::Issued)
+            }
+            InvoiceStatus::Issued if dice.chance(50) => (SettlementCommand::DeliverInvoice { invoice_id }, true),
+            InvoiceStatus::Issued | InvoiceStatus::Delivered if !left.is_zero() => {
+                let amount = dice.cents(1, left.to_minor());
+                let red_invoice_id = self.fresh();
+                (SettlementCommand::RedLetterInvoice { invoice_id, red_invoice_id, amount, reason: "refund".into() }, true)
+            }
+            _ => (SettlementCommand::DeliverInvoice { invoice_id }, invoice.status == InvoiceStatus::Issued),
+        };
+        let result = self.exec(&by, CommandBody::Settlement(command.clone()));
+        assert_eq!(result.is_ok(), expect_ok, "{command:?} on a {:?} invoice: {result:?}", invoice.status);
     }
 
     fn close_period(&mut self, dice: &mut Dice) {
@@ -2177,6 +2220,7 @@ enum OpKind {
     IssueToken,
     SetPolicy,
     Registry,
+    HandleInvoice,
 }
 
 /// Relative weights: the flows that move money most often come up most often.
@@ -2209,6 +2253,7 @@ const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::IssueToken, 5),
     (OpKind::SetPolicy, 12),
     (OpKind::Registry, 20),
+    (OpKind::HandleInvoice, 30),
 ];
 
 #[derive(Clone, Copy, Debug)]

@@ -276,7 +276,7 @@ fn world_log() -> Vec<RecordedEvent> {
         invoice_id: id(950),
         approval_id: id(951),
         customer_id: world.customer,
-        amount: amount("500.00"),
+        amount: amount("500.00"), details: None
     };
     ledger(&mut world, &customer, invoice.into());
     ledger(&mut world, &r2_finance, decide_approval(951, true, None));
@@ -390,6 +390,38 @@ fn world_log() -> Vec<RecordedEvent> {
         effective_from: Some(date("2027-01-01")),
     };
     ledger(&mut world, &r1_admin, later.into());
+
+    // Invoices with their details: requested, issued, delivered, red-lettered; another voided.
+    let details = ledger_core::command::InvoiceDetails {
+        invoice_type: InvoiceType::Ordinary,
+        title: "Customer C Ltd".into(),
+        tax_id: Some("91330100MA2XXXXXX".into()),
+        address: None,
+        bank_account: None,
+        order_ids: Vec::new(),
+        tax_rate: None,
+    };
+    for (number, value) in [(960, "106.00"), (961, "10.60")] {
+        let request = SettlementCommand::RequestInvoice {
+            invoice_id: id(number),
+            approval_id: id(number + 100),
+            customer_id: world.customer,
+            amount: amount(value),
+            details: Some(details.clone()),
+        };
+        ledger(&mut world, &r2_sales, request.into());
+    }
+    ledger(&mut world, &r2_finance, SettlementCommand::IssueInvoice { invoice_id: id(960) }.into());
+    ledger(&mut world, &r2_finance, SettlementCommand::DeliverInvoice { invoice_id: id(960) }.into());
+    let red = SettlementCommand::RedLetterInvoice {
+        invoice_id: id(960),
+        red_invoice_id: id(962),
+        amount: amount("53.00"),
+        reason: "partial refund".into(),
+    };
+    ledger(&mut world, &r2_finance, red.into());
+    let void = SettlementCommand::VoidInvoice { invoice_id: id(961), reason: "wrong title".into() };
+    ledger(&mut world, &r2_finance, void.into());
     world.ledger.log
 }
 
@@ -977,6 +1009,37 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         reseller_id: id(4),
         sale_mode: if full { SaleMode::Rebate { commission_rate: rate("0.05") } } else { SaleMode::Discount },
         effective_from: date("2027-01-01"),
+    }));
+    payloads.push(EventPayload::InvoiceRequested(InvoiceRequested {
+        invoice_id: id(951),
+        customer_id: id(5),
+        book: id(4),
+        invoice_type: if full { InvoiceType::Special } else { InvoiceType::Ordinary },
+        title: text("Customer C Ltd"),
+        tax_id: maybe(full, text("91330100MA2XXXXXX")),
+        address: maybe(full, text("Hangzhou 0571")),
+        bank_account: maybe(full, text("CMB 6214")),
+        order_ids: if full { vec![id(800), id(801)] } else { Vec::new() },
+        amount: amount("106.00"),
+        tax_rate: rate(if full { "0.13" } else { "0.06" }),
+        tax_amount: amount("6.00"),
+    }));
+    payloads.push(EventPayload::InvoiceDelivered(InvoiceDelivered { invoice_id: id(951) }));
+    payloads.push(EventPayload::InvoiceVoided(InvoiceVoided {
+        invoice_id: id(951),
+        customer_id: id(5),
+        book: id(4),
+        amount: amount(if full { "106.00" } else { "0.00" }),
+        reason: text("wrong title"),
+    }));
+    payloads.push(EventPayload::InvoiceRedLettered(InvoiceRedLettered {
+        invoice_id: id(951),
+        red_invoice_id: id(952),
+        customer_id: id(5),
+        book: id(4),
+        amount: amount("53.00"),
+        tax_amount: amount("3.00"),
+        reason: text("refund"),
     }));
     payloads
 }

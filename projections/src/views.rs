@@ -523,6 +523,16 @@ pub struct InvoiceView {
     pub requested_at: DateTime<Utc>,
     pub requested_position: u64,
     pub issued_position: Option<u64>,
+    /// `ordinary` or `special`; none for an invoice of the first contract.
+    pub invoice_type: Option<String>,
+    pub details: Option<crate::projection::registry::InvoiceDetailsRow>,
+    pub tax_rate: Option<String>,
+    pub tax_amount: Option<Amount>,
+    pub red_lettered: Amount,
+    pub red_letters: Vec<crate::projection::registry::RedLetter>,
+    pub delivered_position: Option<u64>,
+    pub voided_position: Option<u64>,
+    pub void_reason: Option<String>,
 }
 
 /// Which invoices a list shows, in the order they were requested.

@@ -417,13 +417,38 @@ pub struct InvoiceRecordBody {
     /// The book it is issued in (the customer's seller).
     pub book: String,
     pub amount: String,
-    /// `requested`, `issued` or `rejected`.
+    /// `requested`, `issued`, `delivered`, `void` or `rejected`.
     pub status: String,
     /// The approval it waits for or waited for.
     pub approval_id: Option<String>,
     pub requested_at: String,
     pub requested_position: u64,
     pub issued_position: Option<u64>,
+    /// `ordinary` or `special`; null for a request of the first contract.
+    #[serde(rename = "type")]
+    pub invoice_type: Option<String>,
+    pub title: Option<String>,
+    pub tax_id: Option<String>,
+    pub address: Option<String>,
+    pub bank_account: Option<String>,
+    pub order_ids: Vec<String>,
+    pub tax_rate: Option<String>,
+    pub tax_amount: Option<String>,
+    /// What red-letter invoices reversed of it, and each of them.
+    pub red_lettered: String,
+    pub red_letters: Vec<RedLetterBody>,
+    pub delivered_position: Option<u64>,
+    pub voided_position: Option<u64>,
+    pub void_reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RedLetterBody {
+    pub id: String,
+    pub amount: String,
+    pub tax_amount: String,
+    pub reason: String,
+    pub position: u64,
 }
 
 impl From<InvoiceView> for InvoiceRecordBody {
@@ -439,6 +464,29 @@ impl From<InvoiceView> for InvoiceRecordBody {
             requested_at: view.requested_at.to_rfc3339(),
             requested_position: view.requested_position,
             issued_position: view.issued_position,
+            invoice_type: view.invoice_type,
+            title: view.details.as_ref().map(|details| details.title.clone()),
+            tax_id: view.details.as_ref().and_then(|details| details.tax_id.clone()),
+            address: view.details.as_ref().and_then(|details| details.address.clone()),
+            bank_account: view.details.as_ref().and_then(|details| details.bank_account.clone()),
+            order_ids: view.details.map(|details| details.order_ids).unwrap_or_default(),
+            tax_rate: view.tax_rate,
+            tax_amount: view.tax_amount.map(|amount| amount.to_string()),
+            red_lettered: view.red_lettered.to_string(),
+            red_letters: view
+                .red_letters
+                .into_iter()
+                .map(|letter| RedLetterBody {
+                    id: letter.id,
+                    amount: letter.amount,
+                    tax_amount: letter.tax_amount,
+                    reason: letter.reason,
+                    position: letter.position,
+                })
+                .collect(),
+            delivered_position: view.delivered_position,
+            voided_position: view.voided_position,
+            void_reason: view.void_reason,
         }
     }
 }
@@ -475,15 +523,21 @@ pub struct InvoiceListQuery {
 pub enum InvoiceStatusFilter {
     Requested,
     Issued,
+    Delivered,
+    Void,
     Rejected,
 }
 
 impl InvoiceStatusFilter {
     fn as_str(self) -> &'static str {
-        use projections::projection::registry::{INVOICE_ISSUED, INVOICE_REJECTED, INVOICE_REQUESTED};
+        use projections::projection::registry::{
+            INVOICE_DELIVERED, INVOICE_ISSUED, INVOICE_REJECTED, INVOICE_REQUESTED, INVOICE_VOID,
+        };
         match self {
             InvoiceStatusFilter::Requested => INVOICE_REQUESTED,
             InvoiceStatusFilter::Issued => INVOICE_ISSUED,
+            InvoiceStatusFilter::Delivered => INVOICE_DELIVERED,
+            InvoiceStatusFilter::Void => INVOICE_VOID,
             InvoiceStatusFilter::Rejected => INVOICE_REJECTED,
         }
     }

@@ -2,10 +2,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use ledger_core::event::{PeriodClosed, SettlementStatementIssued, StatementLine};
-use ledger_core::ids::{ApprovalId, InvoiceId, SettlementId};
+use ledger_core::command::InvoiceDetails;
+use ledger_core::event::{
+    ApprovalRequested, InvoiceRedLettered, InvoiceRequested, InvoiceType, PeriodClosed, SettlementStatementIssued,
+    StatementLine,
+};
+use ledger_core::ids::{ApprovalId, InvoiceId, OrderId, SettlementId};
 use ledger_core::CommandBody;
 use projections::SettlementView;
 use serde::{Deserialize, Serialize};
@@ -28,6 +33,10 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/books/{org_id}/settlements", get(list_settlements))
         .route("/v1/books/{org_id}/close", post(close_period))
         .route("/v1/invoices", post(request_invoice))
+        .route("/v1/invoices/{id}/issue", post(issue_invoice))
+        .route("/v1/invoices/{id}/deliver", post(deliver_invoice))
+        .route("/v1/invoices/{id}/void", post(void_invoice))
+        .route("/v1/invoices/{id}/red-letter", post(red_letter_invoice))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -287,26 +296,231 @@ pub async fn close_period(
 #[serde(deny_unknown_fields)]
 pub struct InvoiceBody {
     pub customer_id: String,
+    /// 价税合计: the amount with tax.
     pub amount: String,
+    /// `ordinary` or `special` (增值税专用发票: needs `tax_id`, `address`, `bank_account` and an
+    /// approval). Without it, the first contract's request: 202, waiting for approval.
+    #[serde(rename = "type")]
+    pub invoice_type: Option<String>,
+    /// 发票抬头 (required with `type`).
+    pub title: Option<String>,
+    pub tax_id: Option<String>,
+    pub address: Option<String>,
+    pub bank_account: Option<String>,
+    /// The orders it covers: the amount is at most what they paid, less refunds.
+    #[serde(default)]
+    pub order_ids: Vec<String>,
+    /// Default `0.06`.
+    pub tax_rate: Option<String>,
 }
 
-/// Request an invoice for a customer (waits for approval).
+#[derive(Serialize, ToSchema)]
+pub struct InvoiceRequestedBody {
+    pub id: String,
+    /// `requested`: an ordinary one waits for finance to issue it, a special one for its approval.
+    pub status: String,
+    /// The special invoice's approval.
+    pub approval_id: Option<String>,
+    pub tax_rate: String,
+    pub tax_amount: String,
+    pub position: u64,
+}
+
+/// Request an invoice for a customer: with `type`, 201 with its tax; without, the first
+/// contract's request waiting for approval (202).
 #[utoipa::path(post, path = "/v1/invoices", tag = "settlements", request_body = InvoiceBody, security(("bearer" = [])),
-    responses((status = 202, body = Pending), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = InvoiceRequestedBody), (status = 202, body = Pending), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
 pub async fn request_invoice(
     State(state): State<SharedState>,
     caller: Caller,
     IdempotencyHeader(key): IdempotencyHeader,
     JsonBody(body): JsonBody<InvoiceBody>,
-) -> Result<Answer<Pending>, ApiError> {
+) -> Result<Response, ApiError> {
     let minter = Minter::new(&caller, &key, "invoices");
     let (invoice_id, approval_id): (InvoiceId, ApprovalId) = (minter.id("invoice"), minter.id("approval"));
+    let details = match &body.invoice_type {
+        None => {
+            for (field, given) in [("title", body.title.is_some()), ("tax_id", body.tax_id.is_some()), ("order_ids", !body.order_ids.is_empty())] {
+                if given {
+                    return Err(ApiError::invalid("invalid_field", field, "goes with type"));
+                }
+            }
+            None
+        }
+        Some(invoice_type) => Some(InvoiceDetails {
+            invoice_type: parse::choice::<InvoiceType>("type", invoice_type)?,
+            title: body.title.clone().ok_or_else(|| ApiError::invalid("invalid_field", "title", "an invoice needs its title"))?,
+            tax_id: body.tax_id.clone(),
+            address: body.address.clone(),
+            bank_account: body.bank_account.clone(),
+            order_ids: body
+                .order_ids
+                .iter()
+                .enumerate()
+                .map(|(index, id)| parse::id::<OrderId>(&format!("order_ids[{index}]"), id))
+                .collect::<Result<_, _>>()?,
+            tax_rate: body.tax_rate.as_deref().map(|rate| parse::rate("tax_rate", rate)).transpose()?,
+        }),
+    };
+    let detailed = details.is_some();
     let command = CommandBody::Settlement(SettlementCommand::RequestInvoice {
         invoice_id,
         approval_id,
         customer_id: parse::id("customer_id", &body.customer_id)?,
         amount: parse::amount("amount", &body.amount)?,
+        details,
     });
     let committed = state.execute(&caller, &key, command).await?;
-    Ok(Answer(StatusCode::ACCEPTED, pending(invoice_id, approval_id, committed.position)))
+    if !detailed {
+        return Ok(Answer(StatusCode::ACCEPTED, pending(invoice_id, approval_id, committed.position)).into_response());
+    }
+    let requested = committed.event::<InvoiceRequested>()?;
+    let approval = committed.find::<ApprovalRequested>().map(|request| request.approval_id.to_string());
+    let answer = InvoiceRequestedBody {
+        id: invoice_id.to_string(),
+        status: "requested".to_owned(),
+        approval_id: approval,
+        tax_rate: requested.tax_rate.to_string(),
+        tax_amount: requested.tax_amount.to_string(),
+        position: committed.position,
+    };
+    Ok(Answer(StatusCode::CREATED, answer).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InvoiceChanged {
+    pub id: String,
+    /// `issued`, `delivered` or `void`.
+    pub status: String,
+    pub position: u64,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VoidBody {
+    pub reason: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedLetterBody {
+    pub amount: String,
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RedLettered {
+    /// The invoice reversed.
+    pub id: String,
+    /// The red-letter invoice's id.
+    pub red_invoice_id: String,
+    pub amount: String,
+    pub tax_amount: String,
+    pub position: u64,
+}
+
+async fn change_invoice(
+    state: &SharedState,
+    caller: &Caller,
+    key: &Option<commands::IdempotencyKey>,
+    command: SettlementCommand,
+    status: &str,
+) -> Result<Read<InvoiceChanged>, ApiError> {
+    let invoice_id = match &command {
+        SettlementCommand::IssueInvoice { invoice_id }
+        | SettlementCommand::DeliverInvoice { invoice_id }
+        | SettlementCommand::VoidInvoice { invoice_id, .. } => *invoice_id,
+        _ => return Err(ApiError::Internal("not an invoice's change".into())),
+    };
+    let committed = state.execute(caller, key, CommandBody::Settlement(command)).await?;
+    Ok(Read(
+        committed.position,
+        InvoiceChanged { id: invoice_id.to_string(), status: status.to_owned(), position: committed.position },
+    ))
+}
+
+/// Issues an ordinary invoice (the book's finance, `invoices.issue`); a special one is issued by
+/// its approval (409 `invoice_needs_approval`).
+#[utoipa::path(post, path = "/v1/invoices/{id}/issue", tag = "settlements", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceChanged), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn issue_invoice(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+) -> Result<Read<InvoiceChanged>, ApiError> {
+    let invoice_id = parse::path_id("invoice", &id)?;
+    change_invoice(&state, &caller, &key, SettlementCommand::IssueInvoice { invoice_id }, "issued").await
+}
+
+/// Marks an issued invoice delivered to its customer.
+#[utoipa::path(post, path = "/v1/invoices/{id}/deliver", tag = "settlements", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceChanged), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+pub async fn deliver_invoice(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+) -> Result<Read<InvoiceChanged>, ApiError> {
+    let invoice_id = parse::path_id("invoice", &id)?;
+    change_invoice(&state, &caller, &key, SettlementCommand::DeliverInvoice { invoice_id }, "delivered").await
+}
+
+/// 作废: withdraws a request, or voids an issued invoice not yet delivered (what it covered is
+/// invoiceable again); a delivered one is reversed by a red-letter invoice instead.
+#[utoipa::path(post, path = "/v1/invoices/{id}/void", tag = "settlements", request_body = VoidBody,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceChanged), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn void_invoice(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<VoidBody>,
+) -> Result<Read<InvoiceChanged>, ApiError> {
+    let invoice_id = parse::path_id("invoice", &id)?;
+    let command = SettlementCommand::VoidInvoice { invoice_id, reason: body.reason };
+    change_invoice(&state, &caller, &key, command, "void").await
+}
+
+/// 红冲: a red-letter invoice reversing part or all of an issued one (after a refund): it makes
+/// up first for what refunds left invoiced beyond what was paid, then the rest is invoiceable
+/// again.
+#[utoipa::path(post, path = "/v1/invoices/{id}/red-letter", tag = "settlements", request_body = RedLetterBody,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 201, body = RedLettered), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn red_letter_invoice(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<RedLetterBody>,
+) -> Result<Answer<RedLettered>, ApiError> {
+    let invoice_id = parse::path_id("invoice", &id)?;
+    let red_invoice_id: InvoiceId = Minter::new(&caller, &key, "red-letters").id("invoice");
+    let command = CommandBody::Settlement(SettlementCommand::RedLetterInvoice {
+        invoice_id,
+        red_invoice_id,
+        amount: parse::positive_amount("amount", &body.amount)?,
+        reason: body.reason,
+    });
+    let committed = state.execute(&caller, &key, command).await?;
+    let red = committed.event::<InvoiceRedLettered>()?;
+    Ok(Answer(
+        StatusCode::CREATED,
+        RedLettered {
+            id: invoice_id.to_string(),
+            red_invoice_id: red_invoice_id.to_string(),
+            amount: red.amount.to_string(),
+            tax_amount: red.tax_amount.to_string(),
+            position: committed.position,
+        },
+    ))
 }

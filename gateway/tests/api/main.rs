@@ -15,6 +15,7 @@ mod failover;
 mod flow;
 mod helpers;
 mod idempotency;
+mod invoices;
 mod metrics;
 mod migrate;
 mod more_flows;

@@ -292,6 +292,15 @@ fn samples(world: &World, v: &Victim) -> Samples {
         ("POST", "/v1/invoices", "/v1/invoices".into(), json!({ "customer_id": c, "amount": "1.00" })),
         ("GET", "/v1/invoices", format!("/v1/invoices?customer_id={c}"), none.clone()),
         ("GET", "/v1/invoices/{id}", format!("/v1/invoices/{approval}"), none.clone()),
+        ("POST", "/v1/invoices/{id}/issue", format!("/v1/invoices/{approval}/issue"), json!({})),
+        ("POST", "/v1/invoices/{id}/deliver", format!("/v1/invoices/{approval}/deliver"), json!({})),
+        ("POST", "/v1/invoices/{id}/void", format!("/v1/invoices/{approval}/void"), json!({ "reason": "x" })),
+        (
+            "POST",
+            "/v1/invoices/{id}/red-letter",
+            format!("/v1/invoices/{approval}/red-letter"),
+            json!({ "amount": "1.00", "reason": "x" }),
+        ),
         (
             "POST",
             "/v1/settlements",

@@ -13,7 +13,7 @@ use crate::ids::{ApprovalId, OrgId};
 use crate::money::Amount;
 use crate::org::Role;
 use crate::permissions::Permission;
-use crate::state::{Approval, BookPolicy, Decision, InvoiceRequest, RechargeStatus, State, WithdrawalStatus};
+use crate::state::{Approval, BookPolicy, Decision, InvoiceRequest, InvoiceStatus, RechargeStatus, State, WithdrawalStatus};
 
 use super::{optional_prose, Decider};
 
@@ -243,6 +243,9 @@ pub(super) fn approval_decided(state: &mut State, event: &ApprovalDecided, decis
         }
         Proposal::IssueInvoice { invoice_id, .. } => {
             state.invoice_requests.remove(&invoice_id);
+            if let Some(invoice) = state.invoices.get_mut(&invoice_id) {
+                invoice.status = InvoiceStatus::Rejected;
+            }
         }
         Proposal::SetRate(_)
         | Proposal::GrantCoupon { .. }

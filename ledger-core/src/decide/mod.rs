@@ -279,6 +279,10 @@ impl State {
             E::ListPriceScheduled(event) => registry::list_price_scheduled(self, event),
             E::ManualEntryBooked(_) => {}
             E::SaleModeScheduled(event) => setup::sale_mode_scheduled(self, event),
+            E::InvoiceRequested(event) => settlement::invoice_requested(self, event),
+            E::InvoiceDelivered(event) => settlement::invoice_delivered(self, event),
+            E::InvoiceVoided(event) => settlement::invoice_voided(self, event),
+            E::InvoiceRedLettered(event) => settlement::invoice_red_lettered(self, event),
         }
         self.last_position = recorded.position;
     }

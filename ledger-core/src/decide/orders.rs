@@ -745,9 +745,9 @@ pub(super) fn order_refunded(state: &mut State, event: &OrderRefunded) {
     order.refunded = event.refunded_total;
     order.status = if event.fully_refunded { OrderStatus::Refunded } else { OrderStatus::PartiallyRefunded };
     let customer = order.customer_id;
-    let invoiceable = state.invoiceable.entry(customer).or_default();
-    // What was invoiced stays invoiced (a red-letter invoice is a finance matter).
-    *invoiceable = invoiceable.saturating_sub(event.amount.minus(event.penalty));
+    // What was invoiced stays invoiced: beyond what is invoiceable, the refund is over-invoiced
+    // until a red-letter invoice makes up for it.
+    state.refund_invoiceable(customer, event.amount.minus(event.penalty));
 }
 
 pub(super) fn usage_charged(state: &mut State, event: &UsageCharged) {

@@ -4,12 +4,12 @@ use chrono::NaiveDate;
 
 use crate::approval_policy::{default_levels, ApprovalAction};
 use crate::chart::Side;
-use crate::command::SettlementCommand;
+use crate::command::{InvoiceDetails, SettlementCommand, DEFAULT_TAX_RATE};
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{ApprovalId, InvoiceId, OrgId, SettlementId};
 use crate::journal::{Entry, Line, Posting};
-use crate::money::{Amount, Total};
+use crate::money::{checked_mul, round_half_up, Amount, Total};
 use crate::org::OrgKind;
 use crate::permissions::Permission;
 use crate::rules::PartyRef;
@@ -17,9 +17,12 @@ use crate::rules::RuleRef;
 use crate::state::{trial_balance_hash, Book};
 use crate::statement::{Figures, Selection};
 
-use crate::state::{Settlement, State};
+use crate::state::{Invoice, InvoiceRequest, InvoiceStatus, Settlement, State};
 
-use super::{prose_field, Decider};
+use super::{prose_field, text_field, Decider};
+
+/// Orders one invoice may name.
+pub const INVOICE_ORDERS_MAX: usize = 100;
 
 /// Lines one manual entry may have.
 pub const MANUAL_LINES_MAX: usize = 100;
@@ -40,8 +43,76 @@ impl Decider<'_> {
             C::PaySettlement { settlement_id, approval_id } => {
                 self.request_settlement_payment(*settlement_id, *approval_id)
             }
-            C::RequestInvoice { invoice_id, approval_id, customer_id, amount } => {
+            C::RequestInvoice { invoice_id, approval_id, customer_id, amount, details: None } => {
                 self.request_invoice(*invoice_id, *approval_id, *customer_id, *amount)
+            }
+            C::RequestInvoice { invoice_id, approval_id, customer_id, amount, details: Some(details) } => {
+                self.request_detailed_invoice(*invoice_id, *approval_id, *customer_id, *amount, details)
+            }
+            C::IssueInvoice { invoice_id } => {
+                let invoice = self.invoice_to_handle(*invoice_id)?;
+                if invoice.status != InvoiceStatus::Requested {
+                    return Err(invoice_state(*invoice_id, invoice.status, "issued"));
+                }
+                if invoice.invoice_type == InvoiceType::Special {
+                    let reason = format!("invoice {invoice_id} is special: its approval issues it");
+                    return Err(DomainError::conflict("invoice_needs_approval", reason));
+                }
+                Ok(vec![self.issue_invoice(*invoice_id, invoice.customer_id, invoice.amount)?])
+            }
+            C::DeliverInvoice { invoice_id } => {
+                let invoice = self.invoice_to_handle(*invoice_id)?;
+                if invoice.status != InvoiceStatus::Issued {
+                    return Err(invoice_state(*invoice_id, invoice.status, "delivered"));
+                }
+                Ok(vec![Event::new(EventPayload::InvoiceDelivered(InvoiceDelivered { invoice_id: *invoice_id }))])
+            }
+            C::VoidInvoice { invoice_id, reason } => {
+                let invoice = self.invoice_to_handle(*invoice_id)?;
+                let special_waiting =
+                    invoice.status == InvoiceStatus::Requested && invoice.invoice_type == InvoiceType::Special;
+                let amount = match invoice.status {
+                    InvoiceStatus::Requested if !special_waiting => Amount::ZERO,
+                    InvoiceStatus::Issued => invoice.amount.minus(invoice.red_lettered),
+                    status => return Err(invoice_state(*invoice_id, status, "voided")),
+                };
+                let event = InvoiceVoided {
+                    invoice_id: *invoice_id,
+                    customer_id: invoice.customer_id,
+                    book: invoice.book,
+                    amount,
+                    reason: prose_field("reason", reason)?,
+                };
+                Ok(vec![Event::new(EventPayload::InvoiceVoided(event))])
+            }
+            C::RedLetterInvoice { invoice_id, red_invoice_id, amount, reason } => {
+                let invoice = self.invoice_to_handle(*invoice_id)?;
+                if !matches!(invoice.status, InvoiceStatus::Issued | InvoiceStatus::Delivered) {
+                    return Err(invoice_state(*invoice_id, invoice.status, "red-lettered"));
+                }
+                if self.state.invoices.contains_key(red_invoice_id) {
+                    return Err(DomainError::AlreadyExists { what: "invoice", id: red_invoice_id.to_string() });
+                }
+                let left = invoice.amount.minus(invoice.red_lettered);
+                if amount.is_zero() {
+                    return Err(DomainError::invalid_amount("amount", crate::money::MoneyError::Zero));
+                }
+                if *amount > left {
+                    return Err(DomainError::invalid_field(
+                        "amount",
+                        format!("at most {left}: what the invoice still covers"),
+                    ));
+                }
+                let event = InvoiceRedLettered {
+                    invoice_id: *invoice_id,
+                    red_invoice_id: *red_invoice_id,
+                    customer_id: invoice.customer_id,
+                    book: invoice.book,
+                    amount: *amount,
+                    tax_amount: tax_in(*amount, invoice.tax_rate)?,
+                    reason: prose_field("reason", reason)?,
+                };
+                Ok(vec![Event::new(EventPayload::InvoiceRedLettered(event))])
             }
             C::ClosePeriod { book, through } => self.close_period(*book, *through),
             C::RequestManualEntry { approval_id, book, date, lines, memo } => {
@@ -313,6 +384,84 @@ impl Decider<'_> {
         Ok(vec![self.approval_request(approval_id, book, ApprovalKind::Invoice, proposal)])
     }
 
+    fn request_detailed_invoice(
+        &self,
+        invoice_id: InvoiceId,
+        approval_id: ApprovalId,
+        customer_id: OrgId,
+        amount: Amount,
+        details: &InvoiceDetails,
+    ) -> Result<Vec<Event>, DomainError> {
+        let (_, book) = self.customer_for(customer_id, Permission::InvoicesWrite)?;
+        if self.state.invoices.contains_key(&invoice_id) || self.state.invoice_requests.contains_key(&invoice_id) {
+            return Err(DomainError::AlreadyExists { what: "invoice", id: invoice_id.to_string() });
+        }
+        if amount.is_zero() {
+            return Err(DomainError::invalid_amount("amount", crate::money::MoneyError::Zero));
+        }
+        let special = details.invoice_type == InvoiceType::Special;
+        let required = |field: &str, value: &Option<String>| match value {
+            Some(text) => text_field(field, text).map(Some),
+            None if special => Err(DomainError::invalid_field(field, "a special invoice carries it")),
+            None => Ok(None),
+        };
+        let (tax_id, address, bank_account) = (
+            required("tax_id", &details.tax_id)?,
+            required("address", &details.address)?,
+            required("bank_account", &details.bank_account)?,
+        );
+        if details.order_ids.len() > INVOICE_ORDERS_MAX {
+            return Err(DomainError::invalid_field("order_ids", format!("at most {INVOICE_ORDERS_MAX} orders")));
+        }
+        let mut covered = Amount::ZERO;
+        for (index, order_id) in details.order_ids.iter().enumerate() {
+            let order = self.state.orders.get(order_id).filter(|order| order.customer_id == customer_id);
+            let order = order.ok_or_else(|| DomainError::invalid_field(format!("order_ids[{index}]"), "not an order of the customer"))?;
+            let paid = order.paid.checked_sub(order.refunded).unwrap_or(Amount::ZERO);
+            if paid.is_zero() {
+                return Err(DomainError::invalid_field(format!("order_ids[{index}]"), "the order has nothing paid"));
+            }
+            covered = covered.try_add(paid).map_err(|error| DomainError::invalid_amount("order_ids", error))?;
+        }
+        if !details.order_ids.is_empty() && amount > covered {
+            return Err(DomainError::invalid_field("amount", format!("more than the {covered} its orders paid")));
+        }
+        self.check_invoiceable(customer_id, amount, true)?;
+        let tax_rate = match details.tax_rate {
+            Some(rate) => rate,
+            None => crate::money::Rate::parse(DEFAULT_TAX_RATE).expect("the default rate is a rate"),
+        };
+        let event = InvoiceRequested {
+            invoice_id,
+            customer_id,
+            book,
+            invoice_type: details.invoice_type,
+            title: text_field("title", &details.title)?,
+            tax_id,
+            address,
+            bank_account,
+            order_ids: details.order_ids.clone(),
+            amount,
+            tax_rate,
+            tax_amount: tax_in(amount, tax_rate)?,
+        };
+        let mut events = vec![Event::new(EventPayload::InvoiceRequested(event))];
+        if special {
+            self.new_approval_id(approval_id)?;
+            let proposal = Proposal::IssueInvoice { invoice_id, customer_id, amount };
+            events.push(self.approval_request(approval_id, book, ApprovalKind::Invoice, proposal));
+        }
+        Ok(events)
+    }
+
+    /// An invoice of the actor's book, which its finance handles (`invoices.issue`).
+    fn invoice_to_handle(&self, invoice_id: InvoiceId) -> Result<&Invoice, DomainError> {
+        let invoice = self.state.invoices.get(&invoice_id).filter(|invoice| self.reaches(invoice.book));
+        let invoice = invoice.ok_or_else(|| DomainError::not_found("invoice", invoice_id))?;
+        self.book_for(invoice.book, Permission::InvoicesIssue)?;
+        Ok(invoice)
+    }
+
     /// Paid, not yet invoiced, less what pending requests already ask for (when `new`).
     fn check_invoiceable(&self, customer_id: OrgId, amount: Amount, new: bool) -> Result<(), DomainError> {
         let invoiceable = self.state.invoiceable.get(&customer_id).copied().unwrap_or_default();
@@ -396,6 +545,61 @@ pub(super) fn invoice_issued(state: &mut State, event: &InvoiceIssued) {
     state.issued_invoices.insert(event.invoice_id);
     let invoiceable = state.invoiceable.entry(event.customer_id).or_default();
     *invoiceable = invoiceable.checked_sub(event.amount).expect("an invoice the decider checked");
+    // One requested with its details is known already; one of the first contract is ordinary.
+    let invoice = state.invoices.entry(event.invoice_id).or_insert_with(|| Invoice {
+        customer_id: event.customer_id,
+        book: event.book,
+        amount: event.amount,
+        invoice_type: InvoiceType::Ordinary,
+        tax_rate: crate::money::Rate::parse(DEFAULT_TAX_RATE).expect("the default rate is a rate"),
+        status: InvoiceStatus::Issued,
+        red_lettered: Amount::ZERO,
+    });
+    invoice.status = InvoiceStatus::Issued;
+}
+
+pub(super) fn invoice_requested(state: &mut State, event: &InvoiceRequested) {
+    let request = InvoiceRequest { customer_id: event.customer_id, amount: event.amount };
+    state.invoice_requests.insert(event.invoice_id, request);
+    let invoice = Invoice {
+        customer_id: event.customer_id,
+        book: event.book,
+        amount: event.amount,
+        invoice_type: event.invoice_type,
+        tax_rate: event.tax_rate,
+        status: InvoiceStatus::Requested,
+        red_lettered: Amount::ZERO,
+    };
+    state.invoices.insert(event.invoice_id, invoice);
+}
+
+pub(super) fn invoice_delivered(state: &mut State, event: &InvoiceDelivered) {
+    state.invoices.get_mut(&event.invoice_id).expect("a known invoice").status = InvoiceStatus::Delivered;
+}
+
+pub(super) fn invoice_voided(state: &mut State, event: &InvoiceVoided) {
+    state.invoice_requests.remove(&event.invoice_id);
+    state.invoices.get_mut(&event.invoice_id).expect("a known invoice").status = InvoiceStatus::Voided;
+    state.uninvoice(event.customer_id, event.amount);
+}
+
+pub(super) fn invoice_red_lettered(state: &mut State, event: &InvoiceRedLettered) {
+    let invoice = state.invoices.get_mut(&event.invoice_id).expect("a known invoice");
+    invoice.red_lettered = invoice.red_lettered.plus(event.amount);
+    state.uninvoice(event.customer_id, event.amount);
+}
+
+/// The tax in an amount with tax at `rate` (`amount × rate / (1 + rate)`), rounded half up.
+pub fn tax_in(amount: Amount, rate: crate::money::Rate) -> Result<Amount, DomainError> {
+    let rate = rate.as_decimal();
+    let tax = checked_mul(amount.as_decimal(), rate)
+        .map(|product| product / (rust_decimal::Decimal::ONE + rate))
+        .and_then(round_half_up);
+    tax.map_err(|error| DomainError::invalid_amount("amount", error))
+}
+
+fn invoice_state(invoice_id: InvoiceId, status: InvoiceStatus, action: &str) -> DomainError {
+    DomainError::conflict("invoice_state", format!("invoice {invoice_id} is {}: it cannot be {action}", status.as_str()))
 }
 
 pub(super) fn period_closed(state: &mut State, event: &PeriodClosed) {

@@ -127,6 +127,10 @@ event_tags! {
     ListPriceScheduled = 58,
     ManualEntryBooked = 59,
     SaleModeScheduled = 61,
+    InvoiceRequested = 62,
+    InvoiceDelivered = 63,
+    InvoiceVoided = 64,
+    InvoiceRedLettered = 65,
 }
 
 /// The layouts of older schema versions this build still reads (and never writes), by event
@@ -193,6 +197,7 @@ wire_enum!(DistributorTier { Gold = 0, Platinum = 1, Diamond = 2 });
 wire_enum!(Verification { Unverified = 0, Personal = 1, Company = 2 });
 wire_enum!(SettlementMethod { Prepaid = 0, Postpaid = 1 });
 wire_enum!(CycleEvery { Month = 0, Week = 1 });
+wire_enum!(InvoiceType { Ordinary = 0, Special = 1 });
 /// A built-in role is its tag; a custom role is tag 6 followed by its name.
 impl Wire for Role {
     fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
@@ -700,3 +705,20 @@ wire_struct!(ProductUpdated { product_id, name, on_shelf, hidden_from });
 wire_struct!(ListPriceScheduled { product_id, list_price, effective_from });
 wire_struct!(ManualEntryBooked { approval_id, book, memo });
 wire_struct!(SaleModeScheduled { reseller_id, sale_mode, effective_from });
+wire_struct!(InvoiceRequested {
+    invoice_id,
+    customer_id,
+    book,
+    invoice_type,
+    title,
+    tax_id,
+    address,
+    bank_account,
+    order_ids,
+    amount,
+    tax_rate,
+    tax_amount,
+});
+wire_struct!(InvoiceDelivered { invoice_id });
+wire_struct!(InvoiceVoided { invoice_id, customer_id, book, amount, reason });
+wire_struct!(InvoiceRedLettered { invoice_id, red_invoice_id, customer_id, book, amount, tax_amount, reason });

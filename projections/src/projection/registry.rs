@@ -7,14 +7,14 @@
 use ledger_core::event::Proposal;
 use ledger_core::{EventPayload, RecordedEvent};
 
-use super::{enum_text, json_text, no_context, Fold, Projection};
+use super::{enum_text, json_text, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
 pub const PROJECTION: Projection = Projection {
     name: "registry",
     tables: &["rm_promotions", "rm_invite_codes", "rm_serial_batches", "rm_serial_codes", "rm_invoices"],
     reads: &[],
-    fold: Fold::Events { context: no_context, statements },
+    fold: Fold::Events { context, statements },
 };
 
 /// A serial code's statuses.
@@ -24,6 +24,8 @@ pub const ACTIVATED: &str = "activated";
 pub const INVOICE_REQUESTED: &str = "requested";
 pub const INVOICE_ISSUED: &str = "issued";
 pub const INVOICE_REJECTED: &str = "rejected";
+pub const INVOICE_DELIVERED: &str = "delivered";
+pub const INVOICE_VOID: &str = "void";
 
 const INSERT_PROMOTION: &str =
     "INSERT INTO rm_promotions (promotion_id, book, name, rates, valid_from, valid_to, created_at, position)
@@ -46,7 +48,17 @@ const ACTIVATE_CODE: &str =
 const COUNT_ACTIVATION: &str = "UPDATE rm_serial_batches SET activated = activated + 1 WHERE batch_id = $1";
 const REQUEST_INVOICE: &str = "INSERT INTO rm_invoices (invoice_id, customer_id, book, amount, status, approval_id,
          requested_at, requested_position)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (invoice_id) DO NOTHING";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (invoice_id) DO UPDATE SET approval_id = excluded.approval_id";
+/// A request with its details (a special one's approval, in the same command, names it after).
+const REQUEST_DETAILED_INVOICE: &str = "INSERT INTO rm_invoices (invoice_id, customer_id, book, amount, status,
+         requested_at, requested_position, invoice_type, details, tax_rate, tax_amount)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (invoice_id) DO NOTHING";
+const DELIVER_INVOICE: &str = "UPDATE rm_invoices SET status = $2, delivered_position = $3 WHERE invoice_id = $1";
+const VOID_INVOICE: &str =
+    "UPDATE rm_invoices SET status = $2, voided_position = $3, void_reason = $4 WHERE invoice_id = $1";
+const RED_LETTERS: &str = "SELECT red_letters FROM rm_invoices WHERE invoice_id = $1";
+const RED_LETTER_INVOICE: &str =
+    "UPDATE rm_invoices SET red_lettered = red_lettered + $2, red_letters = $3 WHERE invoice_id = $1";
 /// An issued invoice: its request's row, or a row of its own for one issued without a request.
 const ISSUE_INVOICE: &str = "INSERT INTO rm_invoices (invoice_id, customer_id, book, amount, status, requested_at,
          requested_position, issued_position)
@@ -54,7 +66,34 @@ const ISSUE_INVOICE: &str = "INSERT INTO rm_invoices (invoice_id, customer_id, b
      ON CONFLICT (invoice_id) DO UPDATE SET status = excluded.status, issued_position = excluded.issued_position";
 const REJECT_INVOICE: &str = "UPDATE rm_invoices SET status = $2 WHERE approval_id = $1 AND status = $3";
 
-fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
+fn context(event: &RecordedEvent) -> Option<Statement> {
+    match &event.event.payload {
+        EventPayload::InvoiceRedLettered(red) => Some(Statement::new(RED_LETTERS, vec![SqlValue::text(red.invoice_id)])),
+        _ => None,
+    }
+}
+
+/// One red-letter invoice as the invoice's row lists it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RedLetter {
+    pub id: String,
+    pub amount: String,
+    pub tax_amount: String,
+    pub reason: String,
+    pub position: u64,
+}
+
+/// What a detailed request prints, beyond the columns it has.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InvoiceDetailsRow {
+    pub title: String,
+    pub tax_id: Option<String>,
+    pub address: Option<String>,
+    pub bank_account: Option<String>,
+    pub order_ids: Vec<String>,
+}
+
+fn statements(event: &RecordedEvent, rows: &[Row], out: &mut Vec<Statement>) {
     use EventPayload as E;
     let position = SqlValue::position(event.position);
     let at = SqlValue::timestamp(event.recorded_at);
@@ -162,6 +201,55 @@ fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
                 position,
             ];
             out.push(Statement::new(ISSUE_INVOICE, params));
+        }
+        E::InvoiceRequested(requested) => {
+            let details = InvoiceDetailsRow {
+                title: requested.title.clone(),
+                tax_id: requested.tax_id.clone(),
+                address: requested.address.clone(),
+                bank_account: requested.bank_account.clone(),
+                order_ids: requested.order_ids.iter().map(|id| id.to_string()).collect(),
+            };
+            let params = vec![
+                SqlValue::text(requested.invoice_id),
+                SqlValue::text(requested.customer_id),
+                SqlValue::text(requested.book),
+                SqlValue::amount(requested.amount),
+                SqlValue::text(INVOICE_REQUESTED),
+                at,
+                position,
+                SqlValue::text(requested.invoice_type.as_str()),
+                json_text(&details),
+                SqlValue::text(requested.tax_rate),
+                SqlValue::amount(requested.tax_amount),
+            ];
+            out.push(Statement::new(REQUEST_DETAILED_INVOICE, params));
+        }
+        E::InvoiceDelivered(delivered) => {
+            let params = vec![SqlValue::text(delivered.invoice_id), SqlValue::text(INVOICE_DELIVERED), position];
+            out.push(Statement::new(DELIVER_INVOICE, params));
+        }
+        E::InvoiceVoided(voided) => {
+            let params = vec![
+                SqlValue::text(voided.invoice_id),
+                SqlValue::text(INVOICE_VOID),
+                position,
+                SqlValue::text(&voided.reason),
+            ];
+            out.push(Statement::new(VOID_INVOICE, params));
+        }
+        E::InvoiceRedLettered(red) => {
+            let known = rows.first().and_then(|row| row.optional_text(0).ok().flatten());
+            let mut letters: Vec<RedLetter> = known.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+            letters.push(RedLetter {
+                id: red.red_invoice_id.to_string(),
+                amount: red.amount.to_string(),
+                tax_amount: red.tax_amount.to_string(),
+                reason: red.reason.clone(),
+                position: event.position,
+            });
+            let params = vec![SqlValue::text(red.invoice_id), SqlValue::amount(red.amount), json_text(&letters)];
+            out.push(Statement::new(RED_LETTER_INVOICE, params));
         }
         E::ApprovalRejected(decided) => {
             let params = vec![

@@ -21,7 +21,8 @@ const CODE_COLUMNS: &str = "c.code, c.batch_id, c.issuer_id, c.distributor_id, d
      FROM rm_serial_codes c LEFT JOIN rm_orgs d ON d.org_id = c.distributor_id
      LEFT JOIN rm_orgs k ON k.org_id = c.customer_id";
 const INVOICE_COLUMNS: &str = "v.invoice_id, v.customer_id, o.name, v.book, v.amount, v.status, v.approval_id,
-     v.requested_at, v.requested_position, v.issued_position
+     v.requested_at, v.requested_position, v.issued_position, v.invoice_type, v.details, v.tax_rate, v.tax_amount,
+     v.red_lettered, v.red_letters, v.delivered_position, v.voided_position, v.void_reason
      FROM rm_invoices v LEFT JOIN rm_orgs o ON o.org_id = v.customer_id";
 
 const PROMOTION_CURSOR_PREFIX: &str = "pr1.";
@@ -273,5 +274,15 @@ fn invoice_view(row: &Row) -> Result<InvoiceView, ReadError> {
         requested_at: row.timestamp(7)?,
         requested_position: row.position(8)?,
         issued_position: optional_position(row, 9)?,
+        invoice_type: row.optional_text(10)?.map(str::to_owned),
+        details: row.optional_text(11)?.map(|text| serde_json::from_str(text)).transpose()
+            .map_err(|error| ReadError::Corrupt(format!("invoice details: {error}")))?,
+        tax_rate: row.optional_text(12)?.map(str::to_owned),
+        tax_amount: row.optional_integer(13)?.map(|_| row.amount(13)).transpose()?,
+        red_lettered: row.amount(14)?,
+        red_letters: row.json(15)?,
+        delivered_position: optional_position(row, 16)?,
+        voided_position: optional_position(row, 17)?,
+        void_reason: row.optional_text(18)?.map(str::to_owned),
     })
 }
