@@ -46,7 +46,8 @@ fn an_ordinary_invoice_is_requested_with_its_tax_then_issued_delivered_and_red_l
     let order = world.place_order();
     world.pay_order(order);
     let customer = world.customer_actor.clone();
-    let events = world.ledger.given(&customer, request(&world, 700, "950.00", details(InvoiceType::Ordinary, vec![order])));
+    let events =
+        world.ledger.given(&customer, request(&world, 700, "950.00", details(InvoiceType::Ordinary, vec![order])));
     assert_eq!(
         events[0].event.payload,
         EventPayload::InvoiceRequested(InvoiceRequested {
@@ -138,7 +139,8 @@ fn a_special_invoice_carries_the_buyers_details_and_is_issued_by_its_approval() 
     let finance = world.r2_finance.clone();
     let issue: CommandBody = SettlementCommand::IssueInvoice { invoice_id: id(730) }.into();
     assert_eq!(refused(world.ledger.decide(&finance, issue)).code(), "invoice_needs_approval");
-    let approve = CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(731), grant: true, comment: None });
+    let approve =
+        CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(731), grant: true, comment: None });
     let events = world.ledger.given(&finance, approve);
     assert_eq!(types(&events_of(&events)), vec!["ApprovalGranted", "InvoiceIssued"]);
     let invoice_id: InvoiceId = id(730);
@@ -153,14 +155,19 @@ fn a_request_names_orders_of_its_customer_and_is_voided_before_it_is_issued() {
     let order = world.place_order();
     world.pay_order(order);
     let customer = world.customer_actor.clone();
-    let error = refused(world.ledger.decide(&customer, request(&world, 740, "950.01", details(InvoiceType::Ordinary, vec![order]))));
+    let error = refused(
+        world.ledger.decide(&customer, request(&world, 740, "950.01", details(InvoiceType::Ordinary, vec![order]))),
+    );
     assert_eq!((error.code(), error.field()), ("invalid_field", Some("amount")));
     let stranger: OrderId = id(999);
-    let error = refused(world.ledger.decide(&customer, request(&world, 740, "1.00", details(InvoiceType::Ordinary, vec![stranger]))));
+    let error = refused(
+        world.ledger.decide(&customer, request(&world, 740, "1.00", details(InvoiceType::Ordinary, vec![stranger]))),
+    );
     assert_eq!(error.field(), Some("order_ids[0]"));
     world.ledger.given(&customer, request(&world, 740, "500.00", details(InvoiceType::Ordinary, vec![order])));
     // The request holds 500.00 of the 950.00: a second of 450.01 is too much.
-    let error = refused(world.ledger.decide(&customer, request(&world, 742, "450.01", details(InvoiceType::Ordinary, vec![]))));
+    let error =
+        refused(world.ledger.decide(&customer, request(&world, 742, "450.01", details(InvoiceType::Ordinary, vec![]))));
     assert_eq!(error.code(), "invoice_exceeds_invoiceable");
     let void: CommandBody = SettlementCommand::VoidInvoice { invoice_id: id(740), reason: "wrong title".into() }.into();
     let events = world.ledger.given(&world.r2_finance.clone(), void);

@@ -759,7 +759,8 @@ fn invoice(world: &WorkedExample, invoice: u128, approval: u128, value: &str) ->
         invoice_id: id(invoice),
         approval_id: id(approval),
         customer_id: world.customer,
-        amount: amount(value), details: None
+        amount: amount(value),
+        details: None,
     })
 }
 

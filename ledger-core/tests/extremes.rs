@@ -513,7 +513,8 @@ impl World {
                     invoice_id: self.fresh(),
                     approval_id: self.fresh(),
                     customer_id: customer,
-                    amount, details: None
+                    amount,
+                    details: None,
                 });
                 return Some((r2_finance, body));
             }

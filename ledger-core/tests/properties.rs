@@ -1790,15 +1790,24 @@ impl World {
         let special = invoice.invoice_type == InvoiceType::Special;
         let left = invoice.amount.minus(invoice.red_lettered);
         let (command, expect_ok) = match invoice.status {
-            InvoiceStatus::Requested if dice.chance(70) => (SettlementCommand::IssueInvoice { invoice_id }, !special),
-            InvoiceStatus::Requested | InvoiceStatus::Issued if dice.chance(30) => {
-                (SettlementCommand::VoidInvoice { invoice_id, reason: "wrong title".into() }, !special || invoice.status == InvoiceStatus::Issued)
+            InvoiceStatus::Requested if dice.chance(70) => {
+                // A refund since the request may have left less to invoice than it asks for.
+                let invoiceable = self.ledger.state.invoiceable.get(&invoice.customer_id).copied().unwrap_or_default();
+                let covered = ledger_core::money::Total::from(invoice.amount) <= invoiceable;
+                (SettlementCommand::IssueInvoice { invoice_id }, !special && covered)
             }
+            InvoiceStatus::Requested | InvoiceStatus::Issued if dice.chance(30) => (
+                SettlementCommand::VoidInvoice { invoice_id, reason: "wrong title".into() },
+                !special || invoice.status == InvoiceStatus::Issued,
+            ),
             InvoiceStatus::Issued if dice.chance(50) => (SettlementCommand::DeliverInvoice { invoice_id }, true),
             InvoiceStatus::Issued | InvoiceStatus::Delivered if !left.is_zero() => {
                 let amount = dice.cents(1, left.to_minor());
                 let red_invoice_id = self.fresh();
-                (SettlementCommand::RedLetterInvoice { invoice_id, red_invoice_id, amount, reason: "refund".into() }, true)
+                (
+                    SettlementCommand::RedLetterInvoice { invoice_id, red_invoice_id, amount, reason: "refund".into() },
+                    true,
+                )
             }
             _ => (SettlementCommand::DeliverInvoice { invoice_id }, invoice.status == InvoiceStatus::Issued),
         };
@@ -2250,7 +2259,7 @@ const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::BookBusiness, 20),
     (OpKind::SetSaleMode, 8),
     (OpKind::RulesAgain, 5),
-    (OpKind::IssueToken, 5),
+    (OpKind::IssueToken, 10),
     (OpKind::SetPolicy, 12),
     (OpKind::Registry, 20),
     (OpKind::HandleInvoice, 30),

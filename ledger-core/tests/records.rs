@@ -276,7 +276,8 @@ fn world_log() -> Vec<RecordedEvent> {
         invoice_id: id(950),
         approval_id: id(951),
         customer_id: world.customer,
-        amount: amount("500.00"), details: None
+        amount: amount("500.00"),
+        details: None,
     };
     ledger(&mut world, &customer, invoice.into());
     ledger(&mut world, &r2_finance, decide_approval(951, true, None));

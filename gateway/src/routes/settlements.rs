@@ -341,7 +341,11 @@ pub async fn request_invoice(
     let (invoice_id, approval_id): (InvoiceId, ApprovalId) = (minter.id("invoice"), minter.id("approval"));
     let details = match &body.invoice_type {
         None => {
-            for (field, given) in [("title", body.title.is_some()), ("tax_id", body.tax_id.is_some()), ("order_ids", !body.order_ids.is_empty())] {
+            for (field, given) in [
+                ("title", body.title.is_some()),
+                ("tax_id", body.tax_id.is_some()),
+                ("order_ids", !body.order_ids.is_empty()),
+            ] {
                 if given {
                     return Err(ApiError::invalid("invalid_field", field, "goes with type"));
                 }
@@ -350,7 +354,10 @@ pub async fn request_invoice(
         }
         Some(invoice_type) => Some(InvoiceDetails {
             invoice_type: parse::choice::<InvoiceType>("type", invoice_type)?,
-            title: body.title.clone().ok_or_else(|| ApiError::invalid("invalid_field", "title", "an invoice needs its title"))?,
+            title: body
+                .title
+                .clone()
+                .ok_or_else(|| ApiError::invalid("invalid_field", "title", "an invoice needs its title"))?,
             tax_id: body.tax_id.clone(),
             address: body.address.clone(),
             bank_account: body.bank_account.clone(),

@@ -12,7 +12,7 @@ fn ids(page: &Value) -> Vec<String> {
 }
 
 /// Options for a run on PostgreSQL: the log and the read models in a fresh schema.
-async fn on_postgres() -> Options {
+pub async fn on_postgres() -> Options {
     let schema = format!("kboss_back_office_{}", uuid::Uuid::now_v7().simple());
     let admin = crate::postgres::admin_connection().await;
     admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();

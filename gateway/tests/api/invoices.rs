@@ -8,7 +8,16 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn an_invoice_goes_from_request_to_red_letter_and_the_invoiceable_amount_stays_exact() {
-    let app = spawn_app(Options::default()).await;
+    request_to_red_letter(Options::default()).await;
+}
+
+#[tokio::test]
+async fn invoices_and_the_invoiceable_amount_read_the_same_on_postgresql() {
+    request_to_red_letter(crate::back_office::on_postgres().await).await;
+}
+
+async fn request_to_red_letter(options: Options) {
+    let app = spawn_app(options).await;
     let world = build_world(&app).await;
     recharge(&app, &world, "1000.00").await;
     let order = buy(&app, &world).await;
@@ -21,7 +30,8 @@ async fn an_invoice_goes_from_request_to_red_letter_and_the_invoiceable_amount_s
     assert_eq!((requested["tax_rate"].as_str(), requested["tax_amount"].as_str()), (Some("0.06"), Some("53.77")));
     assert!(requested["approval_id"].is_null());
     let id = requested["id"].as_str().unwrap().to_owned();
-    let listed = app.get(&format!("/v1/invoices?customer_id={c}&status=requested"), &world.r2_finance).await.expect(200);
+    let listed =
+        app.get(&format!("/v1/invoices?customer_id={c}&status=requested"), &world.r2_finance).await.expect(200);
     assert_eq!(listed["items"][0]["id"].as_str(), Some(id.as_str()));
     assert_eq!(listed["items"][0]["title"], "Customer C Ltd");
     assert_eq!(listed["items"][0]["order_ids"], json!([order]));
@@ -49,7 +59,9 @@ async fn an_invoice_goes_from_request_to_red_letter_and_the_invoiceable_amount_s
     let invoice = app.get(&format!("/v1/invoices/{id}"), &world.customer_token).await.expect(200);
     assert_eq!((invoice["status"].as_str(), invoice["red_lettered"].as_str()), (Some("delivered"), Some("300.00")));
     assert_eq!(invoice["red_letters"][0]["id"], red["red_invoice_id"]);
-    let too_much = app.post(&format!("/v1/invoices/{id}/red-letter"), &world.r2_finance, json!({ "amount": "650.01", "reason": "x" })).await;
+    let too_much = app
+        .post(&format!("/v1/invoices/{id}/red-letter"), &world.r2_finance, json!({ "amount": "650.01", "reason": "x" }))
+        .await;
     assert_eq!((too_much.status.as_u16(), too_much.body["field"].as_str()), (422, Some("amount")));
 }
 
@@ -60,7 +72,8 @@ async fn a_special_invoice_needs_the_buyers_details_and_its_approval_issues_it()
     recharge(&app, &world, "1000.00").await;
     buy(&app, &world).await;
     let c = &world.customer;
-    let missing = json!({ "customer_id": c, "type": "special", "title": "Customer C Ltd", "tax_id": "9133", "amount": "106.00" });
+    let missing =
+        json!({ "customer_id": c, "type": "special", "title": "Customer C Ltd", "tax_id": "9133", "amount": "106.00" });
     let refused = app.post("/v1/invoices", &world.r2_sales, missing).await;
     assert_eq!((refused.status.as_u16(), refused.body["field"].as_str()), (422, Some("address")));
     let request = json!({ "customer_id": c, "type": "special", "title": "Customer C Ltd", "tax_id": "9133",
@@ -77,7 +90,9 @@ async fn a_special_invoice_needs_the_buyers_details_and_its_approval_issues_it()
     let invoiceable = app.get(&format!("/v1/customers/{c}/invoiceable"), &world.r2_finance).await.expect(200);
     assert_eq!(invoiceable["invoiceable"], "837.00");
     // Voided before delivery, what it covered is invoiceable again.
-    app.post(&format!("/v1/invoices/{id}/void"), &world.r2_finance, json!({ "reason": "wrong bank" })).await.expect(200);
+    app.post(&format!("/v1/invoices/{id}/void"), &world.r2_finance, json!({ "reason": "wrong bank" }))
+        .await
+        .expect(200);
     let invoiceable = app.get(&format!("/v1/customers/{c}/invoiceable"), &world.r2_finance).await.expect(200);
     assert_eq!(invoiceable["invoiceable"], "950.00");
     let void = app.get(&format!("/v1/invoices?customer_id={c}&status=void"), &world.r2_finance).await.expect(200);

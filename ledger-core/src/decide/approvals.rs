@@ -13,7 +13,9 @@ use crate::ids::{ApprovalId, OrgId};
 use crate::money::Amount;
 use crate::org::Role;
 use crate::permissions::Permission;
-use crate::state::{Approval, BookPolicy, Decision, InvoiceRequest, InvoiceStatus, RechargeStatus, State, WithdrawalStatus};
+use crate::state::{
+    Approval, BookPolicy, Decision, InvoiceRequest, InvoiceStatus, RechargeStatus, State, WithdrawalStatus,
+};
 
 use super::{optional_prose, Decider};
 

@@ -416,7 +416,9 @@ impl Decider<'_> {
         let mut covered = Amount::ZERO;
         for (index, order_id) in details.order_ids.iter().enumerate() {
             let order = self.state.orders.get(order_id).filter(|order| order.customer_id == customer_id);
-            let order = order.ok_or_else(|| DomainError::invalid_field(format!("order_ids[{index}]"), "not an order of the customer"))?;
+            let order = order.ok_or_else(|| {
+                DomainError::invalid_field(format!("order_ids[{index}]"), "not an order of the customer")
+            })?;
             let paid = order.paid.checked_sub(order.refunded).unwrap_or(Amount::ZERO);
             if paid.is_zero() {
                 return Err(DomainError::invalid_field(format!("order_ids[{index}]"), "the order has nothing paid"));
@@ -599,7 +601,10 @@ pub fn tax_in(amount: Amount, rate: crate::money::Rate) -> Result<Amount, Domain
 }
 
 fn invoice_state(invoice_id: InvoiceId, status: InvoiceStatus, action: &str) -> DomainError {
-    DomainError::conflict("invoice_state", format!("invoice {invoice_id} is {}: it cannot be {action}", status.as_str()))
+    DomainError::conflict(
+        "invoice_state",
+        format!("invoice {invoice_id} is {}: it cannot be {action}", status.as_str()),
+    )
 }
 
 pub(super) fn period_closed(state: &mut State, event: &PeriodClosed) {

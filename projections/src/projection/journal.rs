@@ -282,6 +282,10 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         E::SettlementStatementIssued(event) => (None, id(&event.settlement_id)),
         E::SettlementPaid(event) => (None, id(&event.settlement_id)),
         E::InvoiceIssued(event) => (None, id(&event.invoice_id)),
+        E::InvoiceRequested(event) => (None, id(&event.invoice_id)),
+        E::InvoiceDelivered(event) => (None, id(&event.invoice_id)),
+        E::InvoiceVoided(event) => (None, id(&event.invoice_id)),
+        E::InvoiceRedLettered(event) => (None, id(&event.red_invoice_id)),
         E::BusinessBooked(event) => (None, text(&event.memo, event.book)),
         E::ManualEntryBooked(event) => (None, text(&event.memo, event.book)),
         E::OrgOpened(_)

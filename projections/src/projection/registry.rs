@@ -68,7 +68,9 @@ const REJECT_INVOICE: &str = "UPDATE rm_invoices SET status = $2 WHERE approval_
 
 fn context(event: &RecordedEvent) -> Option<Statement> {
     match &event.event.payload {
-        EventPayload::InvoiceRedLettered(red) => Some(Statement::new(RED_LETTERS, vec![SqlValue::text(red.invoice_id)])),
+        EventPayload::InvoiceRedLettered(red) => {
+            Some(Statement::new(RED_LETTERS, vec![SqlValue::text(red.invoice_id)]))
+        }
         _ => None,
     }
 }
@@ -240,7 +242,8 @@ fn statements(event: &RecordedEvent, rows: &[Row], out: &mut Vec<Statement>) {
         }
         E::InvoiceRedLettered(red) => {
             let known = rows.first().and_then(|row| row.optional_text(0).ok().flatten());
-            let mut letters: Vec<RedLetter> = known.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+            let mut letters: Vec<RedLetter> =
+                known.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
             letters.push(RedLetter {
                 id: red.red_invoice_id.to_string(),
                 amount: red.amount.to_string(),

@@ -275,7 +275,10 @@ fn invoice_view(row: &Row) -> Result<InvoiceView, ReadError> {
         requested_position: row.position(8)?,
         issued_position: optional_position(row, 9)?,
         invoice_type: row.optional_text(10)?.map(str::to_owned),
-        details: row.optional_text(11)?.map(|text| serde_json::from_str(text)).transpose()
+        details: row
+            .optional_text(11)?
+            .map(|text| serde_json::from_str(text))
+            .transpose()
             .map_err(|error| ReadError::Corrupt(format!("invoice details: {error}")))?,
         tax_rate: row.optional_text(12)?.map(str::to_owned),
         tax_amount: row.optional_integer(13)?.map(|_| row.amount(13)).transpose()?,

@@ -632,6 +632,7 @@ fn operation(random: &mut Random, world: &mut World, state: &State, customer: &C
                 approval_id,
                 customer_id: customer.id,
                 amount,
+                details: None,
             });
             let decide = CommandBody::Approval(ApprovalCommand::DecideApproval {
                 approval_id,
