@@ -153,7 +153,11 @@ async fn redeliveries_and_duplicates_change_nothing<B: Backend>(backend: B) {
     // Done when the server has nothing pending or unacked for the consumer.
     let mut drained = false;
     for _ in 0..(CONVERGE_MAX.as_millis() / 50) {
-        let info = stream.consumer_info(&names.consumer.durable_name).await.unwrap();
+        // The consumer is created by the task just spawned: until it is, the server knows none.
+        let Ok(info) = stream.consumer_info(&names.consumer.durable_name).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
         if info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence >= last {
             drained = true;
             break;
