@@ -232,6 +232,13 @@ pub enum MoneyCommand {
     ExpireVouchers {
         customer_id: OrgId,
     },
+
+    /// A customer's low-balance threshold: a notice each time its wallet (cash and vouchers)
+    /// falls below it; `None` clears it.
+    SetLowBalanceThreshold {
+        customer_id: OrgId,
+        threshold: Option<Amount>,
+    },
 }
 
 impl From<MoneyCommand> for CommandBody {
@@ -347,6 +354,31 @@ pub enum SettlementCommand {
     ClosePeriod {
         book: OrgId,
         through: NaiveDate,
+    },
+
+    /// Reopening the book's last closed period (the one that ends on `through`), for a written
+    /// reason: always waits for approval; once granted the book is closed through the close
+    /// before it again.
+    RequestPeriodReopen {
+        approval_id: ApprovalId,
+        book: OrgId,
+        through: NaiveDate,
+        reason: String,
+    },
+
+    /// A reconciliation of a statement against the book's 1002 or 1012 lines (the gateway read
+    /// them at or before `through_position`): the ledger matches them (`crate::reconcile`) and
+    /// records what it found.
+    RecordReconciliation {
+        reconciliation_id: ReconciliationId,
+        book: OrgId,
+        account: crate::chart::AccountCode,
+        format: crate::reconcile::StatementFormat,
+        statement_sha256: String,
+        tolerance: crate::reconcile::Tolerance,
+        through_position: u64,
+        statement: Vec<crate::reconcile::StatementRow>,
+        ledger: Vec<crate::reconcile::LedgerItem>,
     },
 }
 
@@ -515,6 +547,7 @@ impl MoneyCommand {
             MoneyCommand::GrantCoupon { .. } => "grant_coupon",
             MoneyCommand::Withdraw { .. } => "withdraw",
             MoneyCommand::ExpireVouchers { .. } => "expire_vouchers",
+            MoneyCommand::SetLowBalanceThreshold { .. } => "set_low_balance_threshold",
         }
     }
 }
@@ -552,6 +585,8 @@ impl SettlementCommand {
             SettlementCommand::PaySettlement { .. } => "pay_settlement",
             SettlementCommand::RequestInvoice { .. } => "request_invoice",
             SettlementCommand::ClosePeriod { .. } => "close_period",
+            SettlementCommand::RequestPeriodReopen { .. } => "request_period_reopen",
+            SettlementCommand::RecordReconciliation { .. } => "record_reconciliation",
         }
     }
 }

@@ -162,6 +162,9 @@ impl Decider<'_> {
                 return self.refund_events(*order_id, *amount, *penalty, reason);
             }
             Proposal::CreatePromotion(promotion) => self.promotion_created(promotion.clone())?,
+            Proposal::ReopenPeriod { book, through, reason } => {
+                self.period_reopened(request, *book, *through, reason)?
+            }
         };
         Ok(vec![effect])
     }
@@ -185,7 +188,8 @@ pub(super) fn approval_requested(state: &mut State, event: &ApprovalRequested) {
         | Proposal::SetRate(_)
         | Proposal::GrantCoupon { .. }
         | Proposal::RefundOrder { .. }
-        | Proposal::CreatePromotion(_) => {}
+        | Proposal::CreatePromotion(_)
+        | Proposal::ReopenPeriod { .. } => {}
     }
     let approval = Approval {
         request: event.clone(),
@@ -243,6 +247,7 @@ pub(super) fn approval_decided(state: &mut State, event: &ApprovalDecided, decis
         Proposal::SetRate(_)
         | Proposal::GrantCoupon { .. }
         | Proposal::RefundOrder { .. }
-        | Proposal::CreatePromotion(_) => {}
+        | Proposal::CreatePromotion(_)
+        | Proposal::ReopenPeriod { .. } => {}
     }
 }
