@@ -283,6 +283,8 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         E::SettlementPaid(event) => (None, id(&event.settlement_id)),
         E::InvoiceIssued(event) => (None, id(&event.invoice_id)),
         E::BusinessBooked(event) => (None, text(&event.memo, event.book)),
+        E::ReconciliationRecorded(event) => (None, id(&event.reconciliation_id)),
+        E::PeriodReopened(event) => (None, text(&event.reason, event.book)),
         E::OrgOpened(_)
         | E::AccountOpened(_)
         | E::PostingRulesSet(_)
@@ -306,7 +308,8 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         | E::UserCreated(_)
         | E::TokenRevoked(_)
         | E::RoleDefined(_)
-        | E::CustomerOwnerSet(_) => (None, None),
+        | E::CustomerOwnerSet(_)
+        | E::LowBalanceThresholdSet(_) => (None, None),
     };
     Narration { order_id, reference }
 }

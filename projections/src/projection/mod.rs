@@ -9,6 +9,7 @@ use crate::sql::{Row, SqlValue, Statement};
 use crate::ReadError;
 
 pub mod approvals;
+pub mod audit;
 pub mod balances;
 pub mod charges;
 pub mod invoices;
@@ -70,6 +71,7 @@ pub const ALL: &[Projection] = &[
     movements::PROJECTION,
     registry::PROJECTION,
     charges::PROJECTION,
+    audit::PROJECTION,
 ];
 
 pub fn find(name: &str) -> Option<&'static Projection> {
