@@ -127,6 +127,12 @@ async fn run(app: SharedState, log: AsyncLog<AnyReader>) {
         let events = match stepped {
             Ok(step) => {
                 report(&app, step.findings, start, &mut pending);
+                // What the position says was checked has been alerted (enqueued) first.
+                if app.writer.is_leader() {
+                    while let Some(content) = pending.pop_front() {
+                        app.notifier.alert(&content);
+                    }
+                }
                 app.metrics.set_open_breaches(&step.open);
                 app.metrics.set_monitor_position(step.position);
                 step.events
@@ -139,11 +145,6 @@ async fn run(app: SharedState, log: AsyncLog<AnyReader>) {
         if let (Some(position), false) = (stopped, told_stopped) {
             tracing::error!(position, "invariant monitors stopped: the event at this position does not verify");
             told_stopped = true;
-        }
-        if app.writer.is_leader() {
-            while let Some(content) = pending.pop_front() {
-                app.notifier.alert(&content);
-            }
         }
         if events == REPLAY_CHUNK_EVENTS {
             continue;
