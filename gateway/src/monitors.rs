@@ -25,7 +25,7 @@
 //! log lines on each), and only the leader sends alerts and notices: a breach found while
 //! following is sent once this instance leads, if it is still open.
 //!
-//! A leaf: imports `config`, `metrics`, `notifier` and `state`.
+//! Imports `state` (the metrics and the notifier through it); only `app` imports it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
