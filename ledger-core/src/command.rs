@@ -487,7 +487,8 @@ impl CommandBody {
     /// The body as idempotency compares requests: without what the gateway draws at random for
     /// each request (a serial batch's codes, from the OS's random source, so nobody computes them
     /// offline), which a retry with the same key draws anew and is answered from the stored
-    /// event. The codes are replaced by placeholders, so their number still counts.
+    /// event. The codes are replaced by placeholders, so their number still counts. Likewise
+    /// without what a reconciliation read of the book (its lines and their position).
     pub fn idempotency_view(&self) -> std::borrow::Cow<'_, CommandBody> {
         match self {
             CommandBody::Serial(SerialCommand::IssueSerialCodes { batch_id, distributor_id, days, codes }) => {
@@ -501,6 +502,29 @@ impl CommandBody {
                     codes: placeholders,
                 }))
             }
+            // What the gateway read of the book (its lines, the position it read them at) moves
+            // on between a request and its retry: a retry of the same statement is the same
+            // request, answered with the reconciliation recorded the first time.
+            CommandBody::Settlement(SettlementCommand::RecordReconciliation {
+                reconciliation_id,
+                book,
+                account,
+                format,
+                statement_sha256,
+                tolerance,
+                statement,
+                ..
+            }) => std::borrow::Cow::Owned(CommandBody::Settlement(SettlementCommand::RecordReconciliation {
+                reconciliation_id: *reconciliation_id,
+                book: *book,
+                account: account.clone(),
+                format: *format,
+                statement_sha256: statement_sha256.clone(),
+                tolerance: *tolerance,
+                through_position: 0,
+                statement: statement.clone(),
+                ledger: Vec::new(),
+            })),
             other => std::borrow::Cow::Borrowed(other),
         }
     }

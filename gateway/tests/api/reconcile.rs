@@ -146,6 +146,13 @@ async fn a_bank_csv_a_camt053_and_an_alipay_bill_reconcile_with_exact_figures() 
     assert_eq!(read, answer);
     let event = app.get(&format!("/v1/events/{position}"), &world.r2_finance).await.expect(200);
     assert_eq!((&event["event_type"], &event["entries"]), (&json!("ReconciliationRecorded"), &json!([])));
+    // A retry with its key, after the book moved on, answers the reconciliation recorded.
+    let mut keyed = csv.clone();
+    keyed["dry_run"] = json!(false);
+    let once = app.post_keyed(&path, &world.r2_finance, "reconcile-jan", keyed.clone()).await.expect(201);
+    recharge_by(&app, &world, "1.00", "offline", "slip 45").await;
+    let again = app.post_keyed(&path, &world.r2_finance, "reconcile-jan", keyed).await.expect(201);
+    assert_eq!(again, once);
     // Another book's staff do not see it; sales may not reconcile.
     assert_eq!(app.get(&format!("/v1/reconciliations/{id}"), &world.r1_finance).await.status.as_u16(), 404);
     assert_eq!(app.post(&path, &world.r2_sales, csv.clone()).await.status.as_u16(), 403);
