@@ -110,6 +110,7 @@ pub const OPERATIONS: &[(&str, &str, Access)] = &[
     ("GET", "/v1/customers/{id}/invoiceable", Needs(P::WalletsRead)),
     ("GET", "/v1/customers/{id}/statement", Needs(P::WalletsRead)),
     ("POST", "/v1/customers/{id}/vouchers/expire", Needs(P::VouchersExpire)),
+    ("PUT", "/v1/customers/{id}/low-balance-threshold", Needs(P::LowBalanceWrite)),
     // Orders.
     ("POST", "/v1/orders", Needs(P::OrdersPlace)),
     ("GET", "/v1/orders", Needs(P::OrdersRead)),
@@ -144,6 +145,7 @@ pub const OPERATIONS: &[(&str, &str, Access)] = &[
     ("POST", "/v1/settlements/{id}/pay", Needs(P::SettlementsWrite)),
     ("GET", "/v1/books/{org_id}/settlements", Needs(P::SettlementsRead)),
     ("POST", "/v1/books/{org_id}/close", Needs(P::PeriodsClose)),
+    ("POST", "/v1/books/{org_id}/reopen", Needs(P::PeriodsReopen)),
     // The book itself.
     ("GET", "/v1/books/{org_id}/trial-balance", Needs(P::LedgerRead)),
     ("GET", "/v1/books/{org_id}/ledger", Needs(P::LedgerRead)),
@@ -153,6 +155,10 @@ pub const OPERATIONS: &[(&str, &str, Access)] = &[
     // are checked with, for anyone.
     ("GET", "/v1/books/{org_id}/verify", Needs(P::LedgerRead)),
     ("GET", "/v1/audit/public-key", Public),
+    ("GET", "/v1/books/{org_id}/certificates", Needs(P::LedgerRead)),
+    // Reconciliation: a dry run matches and stores nothing; both need the write permission.
+    ("POST", "/v1/books/{org_id}/reconciliations", Needs(P::ReconciliationsWrite)),
+    ("GET", "/v1/reconciliations/{id}", Needs(P::ReconciliationsRead)),
     ("GET", "/v1/books/{org_id}/export", Needs(P::ExportsRead)),
     ("GET", "/v1/books/{org_id}/kpi", Needs(P::KpisRead)),
     ("GET", "/v1/books/{org_id}/kpi/serial-codes", Needs(P::KpisRead)),

@@ -99,6 +99,9 @@ pub struct Application {
     writing: Writing,
     state: SharedState,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The live invariant monitors (`crate::monitors`), on an instance that competes for the
+    /// writer's lease; aborted at shutdown (they write nothing).
+    monitors: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -123,6 +126,7 @@ impl Application {
         let webhooks = ApprovalWebhooks::new(operations.clone());
         let notifier = Notifier::start(
             settings.approval_webhook_url.clone(),
+            settings.alert_webhook_url.clone(),
             settings.limits.notifier_queue_max,
             metrics.clone(),
             webhooks.clone(),
@@ -165,9 +169,21 @@ impl Application {
             Opening::Candidate(candidate, writer) => Writing::Leadership(Leadership::start(candidate, writer)),
             Opening::None => Writing::None,
         };
+        let monitors = if state.settings.monitors && state.settings.role.writes() {
+            let settings = state.settings.clone();
+            let reader = tokio::task::spawn_blocking(move || crate::verify::open_reader(&settings)).await?;
+            let reader = reader.map_err(|error| match error {
+                crate::verify::VerifyError::Store(error) => StartError::Store(error),
+                crate::verify::VerifyError::Config(error) => StartError::Config(error),
+                other => StartError::Io(std::io::Error::other(other.to_string())),
+            })?;
+            Some(crate::monitors::spawn(state.clone(), AsyncLog::new(reader)))
+        } else {
+            None
+        };
         let port = listener.local_addr()?.port();
         let router = router(state.clone());
-        Ok(Application { listener, port, router, writing, state, background: tasks.handles })
+        Ok(Application { listener, port, router, writing, state, background: tasks.handles, monitors })
     }
 
     pub fn port(&self) -> u16 {
@@ -197,10 +213,13 @@ impl Application {
     /// Serves until `shutdown` completes, then drains: in-flight requests finish, the writer
     /// answers what it has queued and stops, background tasks are stopped.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), std::io::Error> {
-        let Application { listener, router, writing, background, state, .. } = self;
+        let Application { listener, router, writing, background, state, monitors, .. } = self;
         // The peer's address reaches the handlers (`ConnectInfo`): the operation log's client.
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+        if let Some(monitors) = monitors {
+            monitors.abort();
+        }
         let embedded = matches!(writing, Writing::Embedded(_));
         match writing {
             Writing::Embedded(writer) => {
@@ -286,6 +305,7 @@ fn api_routes() -> Router<SharedState> {
         .merge(crate::routes::operations::routes())
         .merge(crate::routes::audit::routes())
         .merge(crate::routes::back_office::routes())
+        .merge(crate::routes::reconciliations::routes())
         .merge(crate::openapi::routes())
 }
 

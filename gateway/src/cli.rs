@@ -1,6 +1,7 @@
-//! The `kboss` command line: `serve`, `replay`, `verify`, `rebuild`, `settle`, `migrate`,
-//! `events dump`, `export`, `books`, `admin rotate-token`. Which of them need the server stopped:
-//! those that write the log or drop read models it serves (`settle`, `migrate`, `rebuild`,
+//! The `kboss` command line: `serve`, `replay` (and `replay --rules`), `verify`, `rebuild`,
+//! `settle`, `reconcile`, `migrate`, `events dump`, `export`, `books`, `audit check`,
+//! `admin rotate-token`. Which of them need the server stopped: those that write the log or drop
+//! read models it serves (`settle`, `reconcile --record`, `migrate`, `rebuild`,
 //! `admin rotate-token`) on an embedded data directory; the others only read and run beside it.
 
 use std::path::PathBuf;
@@ -66,8 +67,24 @@ pub enum Action {
         #[arg(long, value_enum)]
         role: Option<crate::config::ServeRole>,
     },
-    /// Load the decision state from the log and report the replay speed.
-    Replay,
+    /// Load the decision state from the log and report the replay speed; with --rules, book a
+    /// period of one book again under a proposed rule set, write nothing, and print the
+    /// differences per account with the events that cause them.
+    Replay {
+        /// The proposed rules: JSON, what SetPostingRules takes (an array of rules
+        /// {kind, role, lines}, or {"rules": [...]}, or one rule).
+        #[arg(long, value_name = "FILE", requires_all = ["book", "from", "to"])]
+        rules: Option<PathBuf>,
+        /// The book's org id (`kboss books` lists them).
+        #[arg(long, value_name = "ORG_ID", requires = "rules")]
+        book: Option<String>,
+        /// The first day of the period (entries dated from it).
+        #[arg(long, value_name = "YYYY-MM-DD", requires = "rules")]
+        from: Option<NaiveDate>,
+        /// The last day of the period.
+        #[arg(long, value_name = "YYYY-MM-DD", requires = "rules")]
+        to: Option<NaiveDate>,
+    },
     /// Verify everything: the log from position 0 (positions, hash chain, balanced entries,
     /// wallets, trial balances, every inter-company pair and every pair of books netting to
     /// zero), then every read model against a recomputation from the log. Prints each problem
@@ -88,6 +105,37 @@ pub enum Action {
         /// The last day of the period (ended: before today).
         #[arg(long, value_name = "YYYY-MM-DD")]
         to: NaiveDate,
+    },
+    /// Reconcile a bank statement or a channel's bill against a book's 1002 or 1012: a dry run
+    /// by default (prints the matches, what is unmatched on each side and the suggestions);
+    /// --record records it (takes the writer's lock: stop `kboss serve` on an embedded data
+    /// directory first).
+    Reconcile {
+        /// The book's org id.
+        #[arg(long, value_name = "ORG_ID")]
+        book: String,
+        /// The account reconciled.
+        #[arg(long, value_parser = ["1002", "1012"])]
+        account: String,
+        /// The statement's format.
+        #[arg(long, value_parser = ["csv", "camt053", "alipay"])]
+        format: String,
+        /// The statement file (UTF-8).
+        #[arg(long, value_name = "FILE")]
+        statement: PathBuf,
+        /// A csv statement's column mapping, JSON ({"date": "Date", "amount": "Amount"} or with
+        /// money_in and money_out, reference, date_format), or a file holding it.
+        #[arg(long, value_name = "JSON|FILE")]
+        mapping: Option<String>,
+        /// How far a match's amounts may differ.
+        #[arg(long, default_value = "0.00", value_name = "AMOUNT")]
+        tolerance_amount: String,
+        /// How many days a match's dates may differ.
+        #[arg(long, default_value_t = 0, value_name = "DAYS")]
+        tolerance_days: u32,
+        /// Record the reconciliation (an event), not just a dry run.
+        #[arg(long)]
+        record: bool,
     },
     /// Convert a log written in record format v1 to v2, in place (the v1 log is kept beside it,
     /// the new chain continues the old one, the read models are rebuilt at the next start).
@@ -214,6 +262,11 @@ pub enum CliError {
     /// `kboss audit check` refused the pair (each failed check is printed).
     #[error("audit check: {0}")]
     AuditCheck(String),
+    #[error("replay: {0}")]
+    RuleReplay(#[from] crate::replay::ReplayError),
+    /// `kboss reconcile`: a statement that cannot be read, or a reconciliation refused.
+    #[error("reconcile: {0}")]
+    Reconcile(String),
 }
 
 type CliResult = Result<(), CliError>;
@@ -261,7 +314,44 @@ pub async fn run(cli: Cli) -> CliResult {
             application.run_until_stopped().await?;
             Ok(())
         }
-        Action::Replay => with_reader(&settings, |log| async move { log.call(replay).await }).await,
+        Action::Replay { rules: None, .. } => with_reader(&settings, |log| async move { log.call(replay).await }).await,
+        Action::Replay { rules: Some(rules), book, from, to } => {
+            let text = std::fs::read_to_string(&rules)
+                .map_err(|error| std::io::Error::new(error.kind(), format!("reading {}: {error}", rules.display())))?;
+            let rules = crate::replay::read_rules(&text)?;
+            let book: OrgId =
+                book.unwrap_or_default().parse().map_err(|_| CliError::Usage("--book must be an org id"))?;
+            let period =
+                (from.ok_or(CliError::Usage("--from is needed"))?, to.ok_or(CliError::Usage("--to is needed"))?);
+            with_reader(&settings, |log| async move {
+                let total = log.last_position().await?;
+                let bar = progress_bar(total);
+                let shown = bar.clone();
+                let report = log
+                    .call(move |reader| {
+                        crate::replay::replay_rules(reader, rules, book, period, |position| {
+                            shown.set_position(position)
+                        })
+                    })
+                    .await;
+                bar.finish_and_clear();
+                print!("{}", crate::replay::render(&report?));
+                Ok(())
+            })
+            .await
+        }
+        Action::Reconcile { book, account, format, statement, mapping, tolerance_amount, tolerance_days, record } => {
+            let request = ReconcileArguments {
+                book,
+                account,
+                format,
+                statement,
+                mapping,
+                tolerance: (tolerance_amount, tolerance_days),
+                record,
+            };
+            reconcile(&settings, request).await
+        }
         Action::Verify => {
             let settings = &settings;
             with_reader(settings, |log| async move { verify(settings, log).await }).await
@@ -336,6 +426,130 @@ where
         }
     };
     work(reader).await
+}
+
+/// What `kboss reconcile` was asked.
+struct ReconcileArguments {
+    book: String,
+    account: String,
+    format: String,
+    statement: PathBuf,
+    mapping: Option<String>,
+    tolerance: (String, u32),
+    record: bool,
+}
+
+/// `kboss reconcile`: the statement read and matched against the book's lines in the read
+/// models (caught up with the log first); printed, and with `--record` recorded through the
+/// writer (as the book's finance, like a settlement run; an operation of the book).
+async fn reconcile(settings: &Settings, arguments: ReconcileArguments) -> CliResult {
+    use ledger_core::reconcile::{self, StatementFormat, Tolerance};
+    let failed = |detail: String| CliError::Reconcile(detail);
+    let book: OrgId = arguments.book.parse().map_err(|_| CliError::Usage("--book must be an org id"))?;
+    let format: StatementFormat = crate::routes::parse::choice("format", &arguments.format)
+        .map_err(|_| CliError::Usage("--format must be csv, camt053 or alipay"))?;
+    let account = ledger_core::chart::AccountCode::parse(&arguments.account).map_err(failed)?;
+    let amount = ledger_core::money::Amount::parse(&arguments.tolerance.0)
+        .map_err(|error| failed(format!("--tolerance-amount: {error}")))?;
+    let tolerance = Tolerance { amount, days: arguments.tolerance.1 };
+    let text = std::fs::read_to_string(&arguments.statement).map_err(|error| {
+        std::io::Error::new(error.kind(), format!("reading {}: {error}", arguments.statement.display()))
+    })?;
+    let mapping = match &arguments.mapping {
+        None => None,
+        Some(given) => {
+            let json =
+                if given.trim_start().starts_with('{') { given.clone() } else { std::fs::read_to_string(given)? };
+            let mapping: crate::reconcile::ColumnMapping =
+                serde_json::from_str(&json).map_err(|error| failed(format!("--mapping: {error}")))?;
+            Some(mapping)
+        }
+    };
+    let (read, through) = with_read_models(settings).await?;
+    let org = read.org(book).await?.filter(|org| org.kind.keeps_book());
+    let org = org.ok_or_else(|| failed(format!("{book} keeps no book in this log (`kboss books` lists them)")))?;
+    let rows = crate::reconcile::parse_statement(format, &text, mapping.as_ref(), org.currency)
+        .map_err(|detail| failed(format!("the statement: {detail}")))?;
+    let window =
+        crate::reconcile::window(&rows, tolerance.days).ok_or_else(|| failed("the statement has no rows".into()))?;
+    let ledger = crate::reconcile::ledger_items(&read, book, &account, window, through).await?.map_err(failed)?;
+    reconcile::check_inputs(&rows, &ledger, tolerance).map_err(|error| failed(error.to_string()))?;
+    let sha256 = crate::reconcile::statement_hash(&text);
+    if !arguments.record {
+        let groups = reconcile::reconcile(&rows, &ledger, tolerance);
+        let heading = crate::reconcile::Heading {
+            id: None,
+            book,
+            account: &account,
+            format,
+            statement_sha256: &sha256,
+            tolerance,
+            through_position: through,
+            position: None,
+        };
+        print!("{}", crate::reconcile::render_text(&crate::reconcile::answer(heading, &rows, &ledger, &groups)));
+        return Ok(());
+    }
+    let writer = start_writer(settings).await?;
+    let operations = open_operation_log(settings).await?;
+    let body = CommandBody::Settlement(SettlementCommand::RecordReconciliation {
+        reconciliation_id: ledger_core::ids::ReconciliationId(uuid::Uuid::now_v7()),
+        book,
+        account: account.clone(),
+        format,
+        statement_sha256: sha256,
+        tolerance,
+        through_position: through,
+        statement: rows,
+        ledger,
+    });
+    let actor = Actor::new(book, PrincipalId(uuid::Uuid::from_u128(0x6b62_6f73_7365_7474_6c65)), [Role::Finance]);
+    let command =
+        Command { actor: actor.clone(), effective_date: chrono::Utc::now().date_naive(), at: chrono::Utc::now(), body };
+    let (kind, at) = (command.body.name(), command.at);
+    let result = writer.handle().submit(Request::new(command)).await;
+    operations.record(Operation::answered(at, &actor, kind, &result.clone().map_err(ApiError::from)), 0);
+    tokio::task::spawn_blocking(move || writer.shutdown()).await?;
+    if !operations.flush(crate::app::BACKGROUND_DRAIN_MAX).await {
+        eprintln!("kboss reconcile: the operation log did not record the reconciliation");
+    }
+    let committed = result?;
+    let recorded = committed.events.iter().find_map(|event| match &event.event.payload {
+        EventPayload::ReconciliationRecorded(recorded) => Some(recorded.clone()),
+        _ => None,
+    });
+    let recorded = recorded.ok_or_else(|| failed("the writer recorded no reconciliation".into()))?;
+    let heading = crate::reconcile::Heading {
+        id: Some(recorded.reconciliation_id.to_string()),
+        book,
+        account: &recorded.account,
+        format,
+        statement_sha256: &recorded.statement_sha256,
+        tolerance,
+        through_position: recorded.through_position,
+        position: Some(committed.position),
+    };
+    let body = crate::reconcile::answer(heading, &recorded.statement, &recorded.ledger, &recorded.groups);
+    print!("{}", crate::reconcile::render_text(&body));
+    Ok(())
+}
+
+/// The read models, caught up with the log, and the position they hold.
+async fn with_read_models(settings: &Settings) -> Result<(ReadModels, u64), CliError> {
+    let reader = match &settings.database_url {
+        None => AsyncLog::new(AnyReader::from(SqliteReader::open(&settings.data_dir)?)),
+        Some(url) => {
+            let config: postgres::Config = url.expose().parse().map_err(|_| ConfigError::DatabaseUrl)?;
+            tokio::task::spawn_blocking(move || {
+                PostgresReader::open(&config).map(|reader| AsyncLog::new(reader.into()))
+            })
+            .await??
+        }
+    };
+    let read = open_read_models(settings).await?;
+    projections::catch_up(&read, &reader, None, |_, _| {}).await?;
+    let position = read.position().await?;
+    Ok((read, position))
 }
 
 /// `kboss migrate`: the log from format v1 to v2, then the read models dropped (the next start
@@ -478,6 +692,13 @@ fn audit_check(certificate: &std::path::Path, export: &std::path::Path, public_k
              certified trial balance (debit {}, credit {}, hash {})",
             report.lines, report.events, report.total_debit, report.total_credit, report.trial_balance_hash
         );
+        if report.lines_after_certificate > 0 {
+            println!(
+                "{} lines of the period were booked after the certificate's last position (the period was reopened \
+                 since): not part of what it certified",
+                report.lines_after_certificate
+            );
+        }
         Ok(())
     } else {
         let first = report.failures.first().cloned().unwrap_or_default();

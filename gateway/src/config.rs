@@ -192,6 +192,13 @@ pub struct Settings {
     /// Where each new approval request is posted (DingTalk-style JSON), for every book that has
     /// no webhook of its own.
     pub approval_webhook_url: Option<String>,
+    /// Where the live invariant monitors post a breach (DingTalk-style JSON, unsigned); the
+    /// approval webhook URL when absent.
+    pub alert_webhook_url: Option<String>,
+    /// Whether the live invariant monitors run (on instances that compete for the writer's
+    /// lease: embedded, `all` and `writer`). They keep a decision state of their own, folded
+    /// from position 0 at start.
+    pub monitors: bool,
     /// The hosts a book's own approval webhook may post to (a tenant's admin sets its URL, so the
     /// server posts only where the operator allows: DingTalk's robots by default).
     pub approval_webhook_hosts: Vec<String>,
@@ -247,6 +254,8 @@ impl Default for Settings {
             nats_subject_prefix: event_log::relay::SUBJECT_PREFIX.to_owned(),
             admin_token: None,
             approval_webhook_url: None,
+            alert_webhook_url: None,
+            monitors: true,
             approval_webhook_hosts: vec![APPROVAL_WEBHOOK_HOST_DEFAULT.to_owned()],
             payment_channels: BTreeMap::new(),
             limits: Limits::default(),
@@ -346,6 +355,14 @@ impl Settings {
             "KBOSS_ADMIN_TOKEN" => self.admin_token = Some(Secret(value)),
             "KBOSS_APPROVAL_WEBHOOK_URL" => self.approval_webhook_url = Some(value),
             "KBOSS_APPROVAL_WEBHOOK_HOSTS" => self.approval_webhook_hosts = list(&value),
+            "KBOSS_ALERT_WEBHOOK_URL" => self.alert_webhook_url = Some(value),
+            "KBOSS_MONITORS" => {
+                self.monitors = match value.as_str() {
+                    "on" | "true" | "1" => true,
+                    "off" | "false" | "0" => false,
+                    _ => return Err(bad("not on or off")),
+                };
+            }
             "KBOSS_BODY_BYTES_MAX" => self.limits.body_bytes_max = number(&value)?,
             "KBOSS_PAGE_SIZE_MAX" => self.limits.page_size_max = number(&value)?,
             "KBOSS_CONCURRENT_REQUESTS_MAX" => self.concurrent_requests_max = number(&value)?,

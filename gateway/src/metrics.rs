@@ -15,6 +15,8 @@
 //!   each store file and its write-ahead log; the approval webhook and payment notifications.
 //! - The operation log: operations recorded, dropped (its queue was full), failed (its store
 //!   refused the write) and pruned (past their retention).
+//! - The live invariant monitors (`crate::monitors`): breaches found by invariant, those open
+//!   now, the position checked through, low-balance notices.
 //!
 //! Every label takes its values from a bounded set: command names, `DomainError` codes,
 //! projection names, route templates, status codes, standard methods (`_OTHER` for the rest).
@@ -104,6 +106,12 @@ pub struct FileLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InvariantLabels {
+    /// `ledger_core::invariants::Watched::INVARIANTS`.
+    pub invariant: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
@@ -186,6 +194,10 @@ pub struct Metrics {
     webhook: Family<OutcomeLabels, Counter>,
     payment_notifications: Family<OutcomeLabels, Counter<u64, AtomicU64>>,
     operation_log: Family<OutcomeLabels, Counter>,
+    invariant_breaches: Family<InvariantLabels, Counter>,
+    invariant_breaches_open: Family<InvariantLabels, Gauge>,
+    monitor_position: KnownGauge,
+    low_balance_notices: Counter,
     /// Embedded mode: the size of each store file and its write-ahead log.
     pub store_bytes: Family<FileLabels, Gauge>,
 }
@@ -318,6 +330,30 @@ impl Metrics {
              full), failed (the store refused the write), pruned (refused or failed, past their retention)",
             operation_log.clone(),
         );
+        let invariant_breaches = Family::default();
+        registry.register(
+            "invariant_breaches",
+            "Invariant breaches the live monitors found (each once, when it broke), by invariant",
+            invariant_breaches.clone(),
+        );
+        let invariant_breaches_open = Family::default();
+        registry.register(
+            "invariant_breaches_open",
+            "Invariant breaches the live monitors see now (not healed since), by invariant",
+            invariant_breaches_open.clone(),
+        );
+        let monitor_position = KnownGauge::default();
+        registry.register(
+            "monitor_position",
+            "The last log position the live invariant monitors checked",
+            monitor_position.clone(),
+        );
+        let low_balance_notices = Counter::default();
+        registry.register(
+            "low_balance_notices",
+            "Low-balance notices sent: customers' wallets falling below their thresholds",
+            low_balance_notices.clone(),
+        );
         let store_bytes = Family::default();
         registry.register(
             "store_bytes",
@@ -352,8 +388,33 @@ impl Metrics {
             webhook,
             payment_notifications,
             operation_log,
+            invariant_breaches,
+            invariant_breaches_open,
+            monitor_position,
+            low_balance_notices,
             store_bytes,
         }
+    }
+
+    /// A breach the monitors found (`invariant` is one of `Watched::INVARIANTS`).
+    pub fn count_breach(&self, invariant: &'static str) {
+        self.invariant_breaches.get_or_create(&InvariantLabels { invariant }).inc();
+    }
+
+    /// The breaches open now, by invariant: every invariant, 0 where none is broken.
+    pub fn set_open_breaches(&self, open: &std::collections::BTreeMap<&'static str, i64>) {
+        for invariant in ledger_core::invariants::Watched::INVARIANTS {
+            let count = open.get(invariant).copied().unwrap_or(0);
+            self.invariant_breaches_open.get_or_create(&InvariantLabels { invariant }).set(count);
+        }
+    }
+
+    pub fn set_monitor_position(&self, position: u64) {
+        self.monitor_position.set(i64::try_from(position).unwrap_or(i64::MAX));
+    }
+
+    pub fn count_low_balance_notice(&self) {
+        self.low_balance_notices.inc();
     }
 
     /// `kboss_build_info{version, mode} 1`, once the mode is known (after the store is opened).

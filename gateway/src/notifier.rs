@@ -1,8 +1,11 @@
-//! The approval notifier (DESIGN §2.7): each new `ApprovalRequested`, and each level granted
-//! below the last (the next level waits), is posted as DingTalk-style JSON `{msgtype: "text",
-//! text: {content}}` to its book's own webhook, signed DingTalk style (`timestamp` and `sign`
-//! added to the URL: `crate::approval_webhooks`), or, for a book without one, to the
-//! deployment's `KBOSS_APPROVAL_WEBHOOK_URL`, unsigned. A bounded queue sits between the request
+//! The notifier (DESIGN §2.7): each new `ApprovalRequested`, and each level granted below the
+//! last (the next level waits), and each customer's wallet falling below its low-balance
+//! threshold (`crate::monitors`), is posted as DingTalk-style JSON `{msgtype: "text", text:
+//! {content}}` to its book's own webhook, signed DingTalk style (`timestamp` and `sign` added to
+//! the URL: `crate::approval_webhooks`), or, for a book without one, to the deployment's
+//! `KBOSS_APPROVAL_WEBHOOK_URL`, unsigned. An invariant breach the live monitors find is the
+//! deployment's business, not a book's: it goes to `KBOSS_ALERT_WEBHOOK_URL` (the approval
+//! webhook URL when that is unset), unsigned. A bounded queue sits between the request
 //! handlers and the delivery task: enqueueing never waits (a full queue drops the notification
 //! and counts it); deliveries run [`WEBHOOK_DELIVERIES_MAX`] at a time (one book's dead webhook
 //! does not hold up another's), each retried with exponential backoff, and a dead webhook only
@@ -30,10 +33,19 @@ pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Notifications delivered at once.
 pub const WEBHOOK_DELIVERIES_MAX: usize = 16;
 
-/// One message for one book's approvers.
+/// Who a message is for.
+#[derive(Debug, Clone, Copy)]
+enum Recipient {
+    /// A book's staff: its webhook, else the deployment's approval URL.
+    Book(OrgId),
+    /// The deployment's operators: the alert URL, else the approval URL.
+    Operators,
+}
+
+/// One message.
 #[derive(Debug)]
 struct Notice {
-    book: OrgId,
+    recipient: Recipient,
     body: String,
 }
 
@@ -44,11 +56,36 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// A notifier with its delivery task: each book's webhook from `webhooks`, else `url`.
-    pub fn start(url: Option<String>, capacity: usize, metrics: Arc<Metrics>, webhooks: ApprovalWebhooks) -> Notifier {
+    /// A notifier with its delivery task: each book's webhook from `webhooks`, else `url`; the
+    /// operators' alerts to `alert_url`, else `url`.
+    pub fn start(
+        url: Option<String>,
+        alert_url: Option<String>,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+        webhooks: ApprovalWebhooks,
+    ) -> Notifier {
         let (sender, receiver) = mpsc::channel(capacity);
-        tokio::spawn(deliver_all(url, receiver, metrics.clone(), webhooks));
+        let urls = Urls { alert: alert_url.or_else(|| url.clone()), books: url };
+        tokio::spawn(deliver_all(urls, receiver, metrics.clone(), webhooks));
         Notifier { queue: sender, metrics }
+    }
+
+    fn enqueue(&self, notice: Notice, what: &str) {
+        if self.queue.try_send(notice).is_err() {
+            tracing::warn!(what, "notifier queue full; dropped");
+            self.metrics.count_webhook("dropped");
+        }
+    }
+
+    /// A customer's wallet fell below its low-balance threshold: to its seller's book.
+    pub fn low_balance(&self, book: OrgId, content: &str) {
+        self.enqueue(Notice { recipient: Recipient::Book(book), body: message(content) }, "low-balance notice");
+    }
+
+    /// An invariant breach: to the deployment's operators.
+    pub fn alert(&self, content: &str) {
+        self.enqueue(Notice { recipient: Recipient::Operators, body: message(content) }, "invariant alert");
     }
 
     /// Enqueues a message for every approval request among the events, and for every level
@@ -76,7 +113,7 @@ impl Notifier {
                         request.requested_by,
                         event.position,
                     );
-                    (request.approval_id, Notice { book: request.book, body: message(&content) })
+                    (request.approval_id, Notice { recipient: Recipient::Book(request.book), body: message(&content) })
                 }
                 EventPayload::ApprovalLevelGranted(granted) => {
                     // A decision is taken by the book's staff: the actor's org is the book.
@@ -88,12 +125,13 @@ impl Notifier {
                         event.position,
                         granted.level + 1,
                     );
-                    (granted.approval_id, Notice { book: event.actor.org_id, body: message(&content) })
+                    let recipient = Recipient::Book(event.actor.org_id);
+                    (granted.approval_id, Notice { recipient, body: message(&content) })
                 }
                 _ => continue,
             };
             if self.queue.try_send(notice).is_err() {
-                tracing::warn!(approval = %approval_id, "approval notifier queue full; dropped");
+                tracing::warn!(approval = %approval_id, "notifier queue full; dropped");
                 self.metrics.count_webhook("dropped");
             }
         }
@@ -110,12 +148,18 @@ fn message(content: &str) -> String {
 
 /// Where one notice goes: its book's webhook, signed, or the deployment's URL.
 enum Target {
-    Book { url: String, secret: crate::config::Secret },
+    Book { book: OrgId, url: String, secret: crate::config::Secret },
     Deployment(String),
 }
 
+/// The deployment's URLs: for books without a webhook of their own, and for the operators.
+struct Urls {
+    books: Option<String>,
+    alert: Option<String>,
+}
+
 async fn deliver_all(
-    url: Option<String>,
+    urls: Urls,
     mut receiver: mpsc::Receiver<Notice>,
     metrics: Arc<Metrics>,
     webhooks: ApprovalWebhooks,
@@ -130,14 +174,30 @@ async fn deliver_all(
         };
     let deliveries = Arc::new(Semaphore::new(WEBHOOK_DELIVERIES_MAX));
     while let Some(notice) = receiver.recv().await {
-        let target = match webhooks.get(notice.book).await {
-            Ok(Some(webhook)) => Target::Book { url: webhook.url, secret: webhook.secret },
-            Ok(None) => match &url {
+        let book = match notice.recipient {
+            Recipient::Book(book) => book,
+            Recipient::Operators => match &urls.alert {
+                Some(url) => {
+                    let Ok(permit) = deliveries.clone().acquire_owned().await else { return };
+                    let (client, metrics, webhooks) = (client.clone(), metrics.clone(), webhooks.clone());
+                    let target = Target::Deployment(url.clone());
+                    tokio::spawn(async move {
+                        deliver(&client, &metrics, &webhooks, notice, target).await;
+                        drop(permit);
+                    });
+                    continue;
+                }
+                None => continue,
+            },
+        };
+        let target = match webhooks.get(book).await {
+            Ok(Some(webhook)) => Target::Book { book, url: webhook.url, secret: webhook.secret },
+            Ok(None) => match &urls.books {
                 Some(url) => Target::Deployment(url.clone()),
                 None => continue,
             },
             Err(error) => {
-                tracing::warn!(%error, book = %notice.book, "the book's approval webhook cannot be read; not notified");
+                tracing::warn!(%error, %book, "the book's approval webhook cannot be read; not notified");
                 metrics.count_webhook("failed");
                 continue;
             }
@@ -163,11 +223,11 @@ async fn deliver(
     for attempt in 1..=WEBHOOK_ATTEMPTS_MAX {
         let url = match &target {
             Target::Deployment(url) => Ok(url.clone()),
-            Target::Book { url, secret } => {
+            Target::Book { book, url, secret } => {
                 // Signed afresh each attempt; each timestamp signed is then spent, so the URL
                 // cannot be replayed as a callback.
                 let now = Utc::now().timestamp_millis();
-                webhooks.first_use(notice.book, now, now);
+                webhooks.first_use(*book, now, now);
                 signed_url(url, secret.expose(), now)
             }
         };
@@ -181,7 +241,7 @@ async fn deliver(
                     .await
             }
             Err(error) => {
-                tracing::warn!(%error, book = %notice.book, "the book's approval webhook URL does not parse");
+                tracing::warn!(%error, recipient = ?notice.recipient, "the webhook URL does not parse");
                 break;
             }
         };

@@ -282,6 +282,8 @@ macro_rules! payloads {
 }
 
 payloads!(
+    LowBalanceThresholdSet,
+    ReconciliationRecorded,
     ApprovalLevelGranted,
     ApprovalPolicySet,
     ApprovalRequested,

@@ -55,11 +55,13 @@ pub enum ApprovalAction {
     ManualJournalEntry,
     /// 结算付款: paying a settlement statement.
     SettlementPayment,
+    /// 反结账: reopening a closed period (with a written reason).
+    PeriodReopen,
 }
 
 impl ApprovalAction {
     /// Every action, in the order a policy is answered.
-    pub const ALL: [ApprovalAction; 12] = [
+    pub const ALL: [ApprovalAction; 13] = [
         ApprovalAction::OfflineRecharge,
         ApprovalAction::TransferRecharge,
         ApprovalAction::Coupon,
@@ -72,6 +74,7 @@ impl ApprovalAction {
         ApprovalAction::CreditLimitRaise,
         ApprovalAction::ManualJournalEntry,
         ApprovalAction::SettlementPayment,
+        ApprovalAction::PeriodReopen,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,16 +91,19 @@ impl ApprovalAction {
             ApprovalAction::CreditLimitRaise => "credit_limit_raise",
             ApprovalAction::ManualJournalEntry => "manual_journal_entry",
             ApprovalAction::SettlementPayment => "settlement_payment",
+            ApprovalAction::PeriodReopen => "period_reopen",
         }
     }
 
-    /// Money leaving and prices below cost: always approved by at least one level, whatever the
-    /// amount. A policy may add levels or change their roles; it cannot remove the approval.
+    /// Money leaving, prices below cost and a closed period reopened: always approved by at
+    /// least one level, whatever the amount. A policy may add levels or change their roles; it
+    /// cannot remove the approval.
     pub fn is_mandatory(self) -> bool {
         matches!(
             self,
             ApprovalAction::Withdrawal
                 | ApprovalAction::SettlementPayment
+                | ApprovalAction::PeriodReopen
                 | ApprovalAction::PublicRateBelowCost
                 | ApprovalAction::CustomerRateBelowCost
                 | ApprovalAction::ResellerRateBelowCost

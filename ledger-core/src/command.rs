@@ -238,6 +238,13 @@ pub enum MoneyCommand {
     ExpireVouchers {
         customer_id: OrgId,
     },
+
+    /// A customer's low-balance threshold: a notice each time its wallet (cash and vouchers)
+    /// falls below it; `None` clears it.
+    SetLowBalanceThreshold {
+        customer_id: OrgId,
+        threshold: Option<Amount>,
+    },
 }
 
 impl From<MoneyCommand> for CommandBody {
@@ -388,6 +395,31 @@ pub enum SettlementCommand {
         date: NaiveDate,
         lines: Vec<Line>,
         memo: String,
+    },
+
+    /// Reopening the book's last closed period (the one that ends on `through`), for a written
+    /// reason: always waits for approval; once granted the book is closed through the close
+    /// before it again.
+    RequestPeriodReopen {
+        approval_id: ApprovalId,
+        book: OrgId,
+        through: NaiveDate,
+        reason: String,
+    },
+
+    /// A reconciliation of a statement against the book's 1002 or 1012 lines (the gateway read
+    /// them at or before `through_position`): the ledger matches them (`crate::reconcile`) and
+    /// records what it found.
+    RecordReconciliation {
+        reconciliation_id: ReconciliationId,
+        book: OrgId,
+        account: crate::chart::AccountCode,
+        format: crate::reconcile::StatementFormat,
+        statement_sha256: String,
+        tolerance: crate::reconcile::Tolerance,
+        through_position: u64,
+        statement: Vec<crate::reconcile::StatementRow>,
+        ledger: Vec<crate::reconcile::LedgerItem>,
     },
 }
 
@@ -574,7 +606,8 @@ impl CommandBody {
     /// The body as idempotency compares requests: without what the gateway draws at random for
     /// each request (a serial batch's codes, from the OS's random source, so nobody computes them
     /// offline), which a retry with the same key draws anew and is answered from the stored
-    /// event. The codes are replaced by placeholders, so their number still counts.
+    /// event. The codes are replaced by placeholders, so their number still counts. Likewise
+    /// without what a reconciliation read of the book (its lines and their position).
     pub fn idempotency_view(&self) -> std::borrow::Cow<'_, CommandBody> {
         match self {
             CommandBody::Serial(SerialCommand::IssueSerialCodes { batch_id, distributor_id, days, codes }) => {
@@ -588,6 +621,29 @@ impl CommandBody {
                     codes: placeholders,
                 }))
             }
+            // What the gateway read of the book (its lines, the position it read them at) moves
+            // on between a request and its retry: a retry of the same statement is the same
+            // request, answered with the reconciliation recorded the first time.
+            CommandBody::Settlement(SettlementCommand::RecordReconciliation {
+                reconciliation_id,
+                book,
+                account,
+                format,
+                statement_sha256,
+                tolerance,
+                statement,
+                ..
+            }) => std::borrow::Cow::Owned(CommandBody::Settlement(SettlementCommand::RecordReconciliation {
+                reconciliation_id: *reconciliation_id,
+                book: *book,
+                account: account.clone(),
+                format: *format,
+                statement_sha256: statement_sha256.clone(),
+                tolerance: *tolerance,
+                through_position: 0,
+                statement: statement.clone(),
+                ledger: Vec::new(),
+            })),
             other => std::borrow::Cow::Borrowed(other),
         }
     }
@@ -635,6 +691,7 @@ impl MoneyCommand {
             MoneyCommand::GrantCoupon { .. } => "grant_coupon",
             MoneyCommand::Withdraw { .. } => "withdraw",
             MoneyCommand::ExpireVouchers { .. } => "expire_vouchers",
+            MoneyCommand::SetLowBalanceThreshold { .. } => "set_low_balance_threshold",
         }
     }
 }
@@ -677,6 +734,8 @@ impl SettlementCommand {
             SettlementCommand::RedLetterInvoice { .. } => "red_letter_invoice",
             SettlementCommand::ClosePeriod { .. } => "close_period",
             SettlementCommand::RequestManualEntry { .. } => "request_manual_entry",
+            SettlementCommand::RequestPeriodReopen { .. } => "request_period_reopen",
+            SettlementCommand::RecordReconciliation { .. } => "record_reconciliation",
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use crate::org::{Actor, DistributorTier, Org, Role, SaleMode};
 use crate::permissions::Permission;
 use crate::pricing::{PricedItem, RateScope};
+use crate::reconcile::{LedgerItem, MatchGroup, StatementFormat, StatementRow, Tolerance};
 use crate::rules::{PartyRef, PostingRule};
 
 /// The largest record the log accepts for one event. A command whose event would be larger is
@@ -77,6 +78,8 @@ pub enum ApprovalKind {
     Promotion,
     /// 手工凭证.
     ManualEntry,
+    /// Reopening a closed period (its written reason in the proposal).
+    PeriodReopen,
 }
 
 impl ApprovalKind {
@@ -92,6 +95,7 @@ impl ApprovalKind {
             ApprovalKind::Refund => "refund",
             ApprovalKind::Promotion => "promotion",
             ApprovalKind::ManualEntry => "manual_entry",
+            ApprovalKind::PeriodReopen => "period_reopen",
         }
     }
 }
@@ -141,6 +145,12 @@ pub enum Proposal {
         date: NaiveDate,
         lines: Vec<Line>,
         memo: String,
+    },
+    /// Reopening the book's last closed period, which ends on `through`, for the reason given.
+    ReopenPeriod {
+        book: OrgId,
+        through: NaiveDate,
+        reason: String,
     },
 }
 
@@ -818,6 +828,64 @@ pub struct PeriodClosed {
     pub certificate: CloseCertificate,
 }
 
+/// A closed period opened again (schema v1): the carrying out of an approved
+/// `RequestPeriodReopen`, with its written reason. The book is closed through `closed_through`
+/// again (the close before the one undone, if any), so entries dated after it are taken; a new
+/// close gets its own certificate. What the reopened period's trial balance was at the reopen
+/// is kept with it: the gateway signs it as the reopen's certificate, which `kboss audit check`
+/// checks like a close's.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PeriodReopened {
+    pub book: OrgId,
+    /// The last day of the period reopened (the close undone was through it).
+    pub through: NaiveDate,
+    /// What the book stays closed through: the close before the one undone, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_through: Option<NaiveDate>,
+    /// The position of the `PeriodClosed` undone.
+    pub close_position: u64,
+    pub reason: String,
+    pub approval_id: ApprovalId,
+    pub requested_by: PrincipalId,
+    /// The reopened period's trial balance when it was reopened: every line dated on or before
+    /// `through`, at or before `last_position` (hashed as a close's).
+    pub trial_balance_hash: String,
+    pub total_debit: Total,
+    pub total_credit: Total,
+    /// The log's last position before the command that reopened it.
+    pub last_position: u64,
+}
+
+/// A customer's low-balance threshold (schema v1): a notice goes out each time its wallet (cash
+/// and vouchers) falls below it. `None` clears it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LowBalanceThresholdSet {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<Amount>,
+}
+
+/// A reconciliation of a bank statement or a channel's bill against a book's 1002 or 1012
+/// (schema v1), as the ledger decided it (`crate::reconcile`): the statement's rows, the book's
+/// lines it considered (at or before `through_position`), and the groups matched and
+/// suggested. Bounded: at most `RECONCILIATION_ROWS_MAX` rows and lines. Books nothing:
+/// differences are settled by approved manual journal entries.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReconciliationRecorded {
+    pub reconciliation_id: ReconciliationId,
+    pub book: OrgId,
+    pub account: crate::chart::AccountCode,
+    pub format: StatementFormat,
+    /// SHA-256 (hex) of the statement file as it was sent.
+    pub statement_sha256: String,
+    pub tolerance: Tolerance,
+    pub through_position: u64,
+    pub statement: Vec<StatementRow>,
+    pub ledger: Vec<LedgerItem>,
+    pub groups: Vec<MatchGroup>,
+}
+
 /// A business event of a kind that exists only as accounts and rules (no code of its own).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BusinessBooked {
@@ -1149,6 +1217,9 @@ event_payloads! {
     InvoiceDelivered(InvoiceDelivered) = 1,
     InvoiceVoided(InvoiceVoided) = 1,
     InvoiceRedLettered(InvoiceRedLettered) = 1,
+    LowBalanceThresholdSet(LowBalanceThresholdSet) = 1,
+    PeriodReopened(PeriodReopened) = 1,
+    ReconciliationRecorded(ReconciliationRecorded) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.

@@ -62,6 +62,10 @@ uuid_id!(SerialBatchId);
 uuid_id!(SettlementId);
 uuid_id!(InvoiceId);
 uuid_id!(
+    /// A recorded reconciliation of a statement against a book's 1002 or 1012.
+    ReconciliationId
+);
+uuid_id!(
     /// Who acted: a bearer token (its id). The person behind it is its user ([`UserId`]).
     PrincipalId
 );

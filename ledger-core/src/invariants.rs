@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::chart::codes;
-use crate::event::RecordedEvent;
+use crate::event::{EventPayload, RecordedEvent};
 use crate::ids::OrgId;
-use crate::money::SignedAmount;
+use crate::money::{Amount, SignedAmount};
 use crate::org::OrgKind;
 use crate::state::State;
 
@@ -246,5 +246,358 @@ impl Audit {
     /// The last position observed.
     pub fn last_position(&self) -> u64 {
         self.last_position
+    }
+}
+
+/// What the live monitors watch while the ledger serves (DESIGN §13), each a pair of figures
+/// that must agree after every event.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Watched {
+    /// A book's 2203 (with `vouchers`, its 2203.01) against the sum of its customers' wallets'
+    /// cash (vouchers) as the state keeps them.
+    Wallets { book: OrgId, vouchers: bool },
+    /// What a book owes a supplier on 2202 against what its statements with the supplier leave
+    /// unpaid plus what is on no statement yet.
+    SupplierPayables { book: OrgId, supplier: OrgId },
+    /// One book's 1122 with another (a child reseller in its parent's book, a distributor in
+    /// the issuer's, a parent in a rebate reseller's) against the other's 2202 with it.
+    Intercompany { receivable_book: OrgId, payable_book: OrgId },
+    /// A book's trial balance: debits equal credits.
+    TrialBalance { book: OrgId },
+    /// A violation of one event ([`Audit`]'s kinds, or `log`: an event that does not verify),
+    /// the `index`-th found at its position.
+    Event { position: u64, kind: &'static str, index: usize },
+}
+
+impl Watched {
+    /// The invariant's stable name (a metric label: a bounded set).
+    pub fn invariant(&self) -> &'static str {
+        match self {
+            Watched::Wallets { .. } => "wallets",
+            Watched::SupplierPayables { .. } => "supplier_payables",
+            Watched::Intercompany { .. } => "intercompany",
+            Watched::TrialBalance { .. } => "trial_balance",
+            Watched::Event { kind, .. } => kind,
+        }
+    }
+
+    /// Every name [`Watched::invariant`] answers.
+    pub const INVARIANTS: [&'static str; 9] = [
+        "wallets",
+        "supplier_payables",
+        "intercompany",
+        "trial_balance",
+        "unbalanced_entry",
+        "pair",
+        "customer_outside_seller_book",
+        "wallet_below_zero",
+        "log",
+    ];
+}
+
+/// An invariant found broken: where it broke (the event after which the figures disagree),
+/// the books it concerns and a sentence saying it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Breach {
+    pub watched: Watched,
+    pub position: u64,
+    pub books: Vec<OrgId>,
+    pub detail: String,
+}
+
+/// What one event changed in what the monitors watch.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Finding {
+    /// Broken by this event (it held before it): reported once, until it holds again.
+    Breached(Breach),
+    /// Holds again after this event.
+    Healed { watched: Watched, position: u64 },
+    /// A customer's wallet (cash and vouchers) fell below its threshold with this event (or a
+    /// threshold was set above it): once per crossing.
+    LowBalance { customer: OrgId, book: OrgId, balance: Amount, threshold: Amount, position: u64 },
+}
+
+/// The live invariant monitors: [`Audit`]'s running sums (trial balances, each event's own
+/// violations) and the sums of the figures the ledger keeps twice (a book's prepayments and its
+/// customers' wallets, a supplier's payables and the statements, two books' receivable and
+/// payable with each other), each kept up to date event by event and compared for what the
+/// event touched, so a check costs what the event touched, not what the ledger holds. Feed it
+/// every event in position order with the state after it ([`Monitor::observe`]).
+#[derive(Default)]
+pub struct Monitor {
+    audit: Audit,
+    /// Violations of `audit.found` already reported.
+    reported: usize,
+    /// 1122 (`true`) and 2202 lines of a book with a party that is a book or a supplier, debit
+    /// positive.
+    counterparties: HashMap<(OrgId, bool, OrgId), SignedAmount>,
+    /// A book's 2203 (`false`) and 2203.01 lines, credit positive.
+    prepayments: HashMap<(OrgId, bool), SignedAmount>,
+    /// The state's wallets, cash (`false`) and vouchers, summed by seller.
+    wallets: HashMap<(OrgId, bool), SignedAmount>,
+    /// Each customer's wallet as last summed: cash, vouchers.
+    wallets_seen: HashMap<OrgId, (Amount, Amount)>,
+    /// What a book owes a supplier on no statement yet: 2202 lines not booked by a settlement,
+    /// less the payable of the statements issued (credit positive).
+    supplier_open: HashMap<(OrgId, OrgId), SignedAmount>,
+    /// The payable of a book's statements with a supplier, less what was paid of them.
+    supplier_unpaid: HashMap<(OrgId, OrgId), SignedAmount>,
+    /// What is broken now, since which position.
+    open: BTreeMap<Watched, u64>,
+    /// Customers whose wallet is below their threshold.
+    below: std::collections::HashSet<OrgId>,
+}
+
+/// What one event touched: the figures to compare after it.
+#[derive(Default)]
+struct Touched {
+    books: std::collections::BTreeSet<OrgId>,
+    prepayments: std::collections::BTreeSet<(OrgId, bool)>,
+    customers: std::collections::BTreeSet<OrgId>,
+    suppliers: std::collections::BTreeSet<(OrgId, OrgId)>,
+    pairs: std::collections::BTreeSet<(OrgId, OrgId)>,
+}
+
+fn credit_positive(line: &crate::journal::Line) -> SignedAmount {
+    line.signed().negated()
+}
+
+impl Monitor {
+    /// The invariants broken now, with the position since which.
+    pub fn open(&self) -> impl Iterator<Item = (&Watched, &u64)> {
+        self.open.iter()
+    }
+
+    /// Folds one event in (`state` is the state after it) and answers what it broke, healed
+    /// and what low balances it crossed.
+    pub fn observe(&mut self, state: &State, event: &RecordedEvent) -> Vec<Finding> {
+        let position = event.position;
+        self.audit.observe(state, event);
+        let mut touched = Touched::default();
+        self.fold_lines(state, event, &mut touched);
+        self.fold_payload(state, event, &mut touched);
+        self.fold_wallets(state, &mut touched);
+        let mut findings = self.new_violations(position);
+        self.check(position, &touched, &mut findings);
+        self.low_balances(state, position, &touched, &mut findings);
+        findings
+    }
+
+    /// An event that does not verify (`log::verify_next` refused it): what it breaks, seen
+    /// from the state before it, and a `log` breach saying why. Nothing after it can be folded.
+    pub fn refused(&mut self, state_before: &State, event: &RecordedEvent, reason: &str) -> Vec<Finding> {
+        let position = event.position;
+        self.audit.observe(state_before, event);
+        let mut findings = self.new_violations(position);
+        let books: std::collections::BTreeSet<OrgId> = event.event.entries.iter().map(|entry| entry.book).collect();
+        for book in books {
+            self.judge(Watched::TrialBalance { book }, position, self.trial_balance_off(book), &mut findings);
+        }
+        let watched = Watched::Event { position, kind: "log", index: 0 };
+        self.open.insert(watched, position);
+        findings.push(Finding::Breached(Breach {
+            watched,
+            position,
+            books: Vec::new(),
+            detail: format!("event {position} does not verify ({reason}): the monitors stop here"),
+        }));
+        findings
+    }
+
+    fn fold_lines(&mut self, state: &State, event: &RecordedEvent, touched: &mut Touched) {
+        for entry in &event.event.entries {
+            touched.books.insert(entry.book);
+            let settles = entry.rule.id.starts_with("settlement/");
+            for line in &entry.lines {
+                let code = line.account.as_str();
+                if code == codes::CUSTOMER_PREPAYMENTS || code == codes::CUSTOMER_VOUCHERS {
+                    let key = (entry.book, code == codes::CUSTOMER_VOUCHERS);
+                    let sum = self.prepayments.entry(key).or_default();
+                    *sum = sum.plus(credit_positive(line));
+                    touched.prepayments.insert(key);
+                }
+                let Some(party) = line.party else { continue };
+                if state.org(party).is_some_and(|org| org.kind == OrgKind::Customer) {
+                    touched.customers.insert(party);
+                }
+                let receivable = code == codes::RECEIVABLES;
+                if !receivable && code != codes::PAYABLES {
+                    continue;
+                }
+                let supplier = state.org(party).is_some_and(|org| org.kind == OrgKind::Supplier);
+                if !supplier && !state.books.contains_key(&party) {
+                    continue;
+                }
+                let sum = self.counterparties.entry((entry.book, receivable, party)).or_default();
+                *sum = sum.plus(line.signed());
+                if supplier && !receivable {
+                    touched.suppliers.insert((entry.book, party));
+                    if !settles {
+                        let open = self.supplier_open.entry((entry.book, party)).or_default();
+                        *open = open.plus(credit_positive(line));
+                    }
+                } else if !supplier {
+                    touched.pairs.insert(if receivable { (entry.book, party) } else { (party, entry.book) });
+                }
+            }
+        }
+    }
+
+    fn fold_payload(&mut self, state: &State, event: &RecordedEvent, touched: &mut Touched) {
+        let is_supplier = |id: OrgId| state.org(id).is_some_and(|org| org.kind == OrgKind::Supplier);
+        match &event.event.payload {
+            EventPayload::SettlementStatementIssued(statement) if is_supplier(statement.counterparty_id) => {
+                let key = (statement.book, statement.counterparty_id);
+                let open = self.supplier_open.entry(key).or_default();
+                *open = open.plus(statement.payable.negated());
+                let unpaid = self.supplier_unpaid.entry(key).or_default();
+                *unpaid = unpaid.plus(statement.payable);
+                touched.suppliers.insert(key);
+            }
+            EventPayload::SettlementPaid(paid) if is_supplier(paid.counterparty_id) => {
+                let key = (paid.book, paid.counterparty_id);
+                let unpaid = self.supplier_unpaid.entry(key).or_default();
+                *unpaid = unpaid.plus(paid.payable.negated());
+                touched.suppliers.insert(key);
+            }
+            EventPayload::LowBalanceThresholdSet(set) => {
+                touched.customers.insert(set.customer_id);
+            }
+            payload => {
+                if let Some((customer, _)) = crate::limits::voucher_delta(payload) {
+                    touched.customers.insert(customer);
+                }
+            }
+        }
+    }
+
+    /// The touched customers' wallets, as the state keeps them, into their seller's sums.
+    fn fold_wallets(&mut self, state: &State, touched: &mut Touched) {
+        for customer in &touched.customers {
+            let Some(seller) = state.org(*customer).and_then(|org| org.parent_id) else { continue };
+            let wallet = state.wallet(*customer);
+            let seen = self.wallets_seen.insert(*customer, (wallet.balance, wallet.voucher)).unwrap_or_default();
+            for (vouchers, now, before) in [(false, wallet.balance, seen.0), (true, wallet.voucher, seen.1)] {
+                let sum = self.wallets.entry((seller, vouchers)).or_default();
+                *sum = sum.add(now).sub(before);
+                touched.prepayments.insert((seller, vouchers));
+            }
+        }
+    }
+
+    fn new_violations(&mut self, position: u64) -> Vec<Finding> {
+        let fresh = &self.audit.found[self.reported..];
+        let findings: Vec<Finding> = fresh
+            .iter()
+            .enumerate()
+            .map(|(index, violation)| {
+                Finding::Breached(Breach {
+                    watched: Watched::Event { position, kind: violation.kind, index },
+                    position,
+                    books: violation.books.clone(),
+                    detail: violation.detail.clone(),
+                })
+            })
+            .collect();
+        self.reported = self.audit.found.len();
+        for finding in &findings {
+            if let Finding::Breached(breach) = finding {
+                self.open.insert(breach.watched, position);
+            }
+        }
+        findings
+    }
+
+    fn trial_balance_off(&self, book: OrgId) -> Option<(Vec<OrgId>, String)> {
+        let net = self.audit.book_net.get(&book).map(|running| running.net).unwrap_or_default();
+        (!net.is_zero()).then(|| (vec![book], format!("book {book}: trial balance is off by {net}")))
+    }
+
+    /// Compares what the event touched; a comparison that newly fails is a breach, one that
+    /// holds again is healed.
+    fn check(&mut self, position: u64, touched: &Touched, findings: &mut Vec<Finding>) {
+        for &book in &touched.books {
+            self.judge(Watched::TrialBalance { book }, position, self.trial_balance_off(book), findings);
+        }
+        for &(book, vouchers) in &touched.prepayments {
+            let ledger = self.prepayments.get(&(book, vouchers)).copied().unwrap_or_default();
+            let wallets = self.wallets.get(&(book, vouchers)).copied().unwrap_or_default();
+            let (account, what) = if vouchers { ("2203.01", "vouchers") } else { ("2203", "cash") };
+            let off = (ledger != wallets).then(|| {
+                (
+                    vec![book],
+                    format!("book {book}: {account} is {ledger} but its customers' wallets hold {wallets} of {what}"),
+                )
+            });
+            self.judge(Watched::Wallets { book, vouchers }, position, off, findings);
+        }
+        for &(book, supplier) in &touched.suppliers {
+            let owed = self.counterparties.get(&(book, false, supplier)).copied().unwrap_or_default().negated();
+            let open = self.supplier_open.get(&(book, supplier)).copied().unwrap_or_default();
+            let unpaid = self.supplier_unpaid.get(&(book, supplier)).copied().unwrap_or_default();
+            let off = (owed != open.plus(unpaid)).then(|| {
+                (
+                    vec![book],
+                    format!(
+                        "book {book} owes supplier {supplier} {owed} on 2202, but its unpaid statements come to \
+                         {unpaid} and the items on no statement to {open}"
+                    ),
+                )
+            });
+            self.judge(Watched::SupplierPayables { book, supplier }, position, off, findings);
+        }
+        for &(receivable_book, payable_book) in &touched.pairs {
+            let receivable =
+                self.counterparties.get(&(receivable_book, true, payable_book)).copied().unwrap_or_default();
+            let payable =
+                self.counterparties.get(&(payable_book, false, receivable_book)).copied().unwrap_or_default().negated();
+            let off = (receivable != payable).then(|| {
+                (
+                    vec![receivable_book, payable_book],
+                    format!(
+                        "book {receivable_book}'s 1122 with {payable_book} is {receivable}, but {payable_book}'s 2202 \
+                         with {receivable_book} is {payable}"
+                    ),
+                )
+            });
+            self.judge(Watched::Intercompany { receivable_book, payable_book }, position, off, findings);
+        }
+    }
+
+    fn judge(
+        &mut self,
+        watched: Watched,
+        position: u64,
+        off: Option<(Vec<OrgId>, String)>,
+        findings: &mut Vec<Finding>,
+    ) {
+        match (off, self.open.contains_key(&watched)) {
+            (Some((books, detail)), false) => {
+                self.open.insert(watched, position);
+                findings.push(Finding::Breached(Breach { watched, position, books, detail }));
+            }
+            (None, true) => {
+                self.open.remove(&watched);
+                findings.push(Finding::Healed { watched, position });
+            }
+            _ => {}
+        }
+    }
+
+    fn low_balances(&mut self, state: &State, position: u64, touched: &Touched, findings: &mut Vec<Finding>) {
+        for &customer in &touched.customers {
+            let Some(threshold) = state.low_balance_thresholds.get(&customer).copied() else {
+                self.below.remove(&customer);
+                continue;
+            };
+            let wallet = state.wallet(customer);
+            let balance = wallet.balance.checked_add(wallet.voucher).unwrap_or(Amount::MAX);
+            if balance >= threshold {
+                self.below.remove(&customer);
+            } else if self.below.insert(customer) {
+                let book = state.org(customer).and_then(|org| org.parent_id).unwrap_or(customer);
+                findings.push(Finding::LowBalance { customer, book, balance, threshold, position });
+            }
+        }
     }
 }

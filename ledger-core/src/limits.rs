@@ -78,7 +78,7 @@ pub(crate) fn wallet_deltas(state: &State, entries: &[Entry]) -> Vec<(OrgId, Sig
 
 /// What an event does to a customer's vouchers (the deciders spend at most what a grant has
 /// left, so only the sum with cash needs a check here).
-fn voucher_delta(payload: &EventPayload) -> Option<(OrgId, SignedAmount)> {
+pub(crate) fn voucher_delta(payload: &EventPayload) -> Option<(OrgId, SignedAmount)> {
     match payload {
         EventPayload::VoucherGranted(granted) => Some((granted.customer_id, granted.amount.into())),
         EventPayload::VoucherReturned(returned) => Some((returned.customer_id, returned.amount.into())),

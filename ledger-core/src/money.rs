@@ -322,8 +322,15 @@ impl fmt::Debug for Total {
 }
 
 /// A signed sum of amounts: a balance, a net, a difference. Never stored on a line.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct SignedAmount(Decimal);
+
+/// `0.00`, not a scale-less `0`: a sum that nothing was added to shows as money.
+impl Default for SignedAmount {
+    fn default() -> Self {
+        SignedAmount::ZERO
+    }
+}
 
 impl SignedAmount {
     pub const ZERO: SignedAmount = SignedAmount(Decimal::from_parts(0, 0, 0, false, 2));

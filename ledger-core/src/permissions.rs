@@ -134,6 +134,11 @@ permissions! {
     AccountsWrite = 49, "accounts.write", &[F], "Open accounts, set posting rules, book business of a custom kind.";
     ApprovalPolicyWrite = 51, "approval_policy.write", &[], "Set the book's approval policy and its approval webhook.";
     VouchersExpire = 50, "vouchers.expire", &[F], "Book out a customer's vouchers past their expiry (Dr 2203.01, Cr 6601).";
+    // 65..=69 are issue 14's (audit tools).
+    LowBalanceWrite = 65, "low_balance.write", &[F, S, C], "Set a customer's low-balance threshold (a notice each time its wallet falls below it).";
+    PeriodsReopen = 66, "periods.reopen", &[F], "Request a closed period's reopening, with a written reason (it waits for approval).";
+    ReconciliationsWrite = 67, "reconciliations.write", &[F], "Reconcile a bank statement or a channel's bill against the book's 1002 or 1012 (dry runs and recorded ones).";
+    ReconciliationsRead = 68, "reconciliations.read", &[F], "Read recorded reconciliations.";
 }
 
 /// A word that names no permission.

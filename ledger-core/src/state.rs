@@ -24,6 +24,10 @@ pub struct Book {
     pub currency: Currency,
     pub chart: Chart,
     pub closed_through: Option<NaiveDate>,
+    /// The closes in force, oldest first: each period's last day and the position of its
+    /// `PeriodClosed` (`closed_through` is the last one's day). A reopen undoes the last.
+    /// No `serde(default)`: a snapshot from before reopens is not read, the log is.
+    pub closes: Vec<(NaiveDate, u64)>,
     /// Accounts that have lines: they can never be retyped.
     pub accounts_with_lines: HashSet<AccountCode>,
     /// Debit and credit totals by account and day: trial balances as of any date.
@@ -50,6 +54,7 @@ impl Book {
             currency,
             chart: Chart::with_default_accounts(),
             closed_through: None,
+            closes: Vec::new(),
             accounts_with_lines: HashSet::new(),
             daily: BTreeMap::new(),
             posted: Total::ZERO,
@@ -440,6 +445,12 @@ pub struct State {
     /// red-letter or voided invoice makes up for it before anything becomes invoiceable again.
     #[serde(default)]
     pub over_invoiced: HashMap<OrgId, Total>,
+    /// Customers' low-balance thresholds (the invariant monitors send a notice per crossing).
+    #[serde(default)]
+    pub low_balance_thresholds: HashMap<OrgId, Amount>,
+    /// Reconciliations recorded (their ids are never reused).
+    #[serde(default)]
+    pub reconciliations: HashSet<ReconciliationId>,
     pub last_position: u64,
 }
 
@@ -485,6 +496,8 @@ impl Default for State {
             scheduled_sale_modes: HashMap::new(),
             invoices: HashMap::new(),
             over_invoiced: HashMap::new(),
+            low_balance_thresholds: HashMap::new(),
+            reconciliations: HashSet::new(),
             last_position: 0,
         }
     }

@@ -31,13 +31,14 @@ use ledger_core::command::{OrderItemRequest, SERIAL_PACKAGE_DAYS};
 use ledger_core::error::{DomainError, ErrorClass};
 use ledger_core::event::{InvoiceType, RechargeMethod, WithdrawalRoute};
 use ledger_core::ids::*;
-use ledger_core::invariants::violations;
+use ledger_core::invariants::{violations, Finding, Monitor};
 use ledger_core::journal::{book_posting, Posting};
 use ledger_core::log::replay;
 use ledger_core::money::{Amount, Currency, Quantity, Rate, SignedAmount, UnitPrice};
 use ledger_core::org::{Actor, DistributorTier, OrgKind, Role, RoleName, SaleMode};
 use ledger_core::permissions::Permission;
 use ledger_core::pricing::RateScope;
+use ledger_core::reconcile::{LedgerItem, StatementFormat, StatementRow, Tolerance};
 use ledger_core::rules::{builtin_kind_amounts, default_rules, LinearSum, PartyRef, PostingRule, RuleLine, RuleSet};
 use ledger_core::state::{Decision, InvoiceStatus, Order, OrderStatus, RechargeStatus, WithdrawalStatus};
 use ledger_core::testing::{actor, amount, date, id, MemoryLedger};
@@ -873,6 +874,18 @@ impl World {
         }
         assert_eq!(previous, self.ledger.chain.hash);
         self.check_replay();
+        // The live monitors find nothing in a log the deciders wrote.
+        let mut state = ledger_core::State::default();
+        let mut monitor = Monitor::default();
+        for event in &self.ledger.log {
+            state.evolve(event);
+            let breaches: Vec<_> = monitor
+                .observe(&state, event)
+                .into_iter()
+                .filter(|finding| matches!(finding, Finding::Breached(_)))
+                .collect();
+            assert_eq!(breaches, Vec::new(), "the monitors found a breach at {}", event.position);
+        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -914,6 +927,9 @@ impl World {
             OpKind::SetPolicy => self.set_policy(&mut dice),
             OpKind::Registry => self.registry(&mut dice),
             OpKind::HandleInvoice => self.handle_invoice(&mut dice),
+            OpKind::ReopenPeriod => self.reopen_period(&mut dice),
+            OpKind::Reconcile => self.reconcile(&mut dice),
+            OpKind::LowBalanceThreshold => self.low_balance_threshold(&mut dice),
         }
     }
 
@@ -1829,6 +1845,95 @@ impl World {
         );
     }
 
+    /// Finance asks to reopen a book's last closed period (now and then another date): it waits
+    /// for approval, and only the last close may be reopened, one request at a time.
+    fn reopen_period(&mut self, dice: &mut Dice) {
+        let book = dice.pick(&self.book_order);
+        let last = self.ledger.state.books[&book].closes.last().map(|(through, _)| *through);
+        let through = match last {
+            Some(last) if dice.chance(85) => last,
+            _ => plus_days(self.today(), -dice.range(1, 40)),
+        };
+        let pending = self.ledger.state.approvals.values().any(|approval| {
+            approval.decision == Decision::Pending
+                && matches!(approval.request.proposal, ledger_core::event::Proposal::ReopenPeriod { book: asked, .. } if asked == book)
+        });
+        let by = self.staff_of(book).finance.clone();
+        let approval_id = self.fresh();
+        let reason = "a correction".to_owned();
+        let body =
+            CommandBody::Settlement(SettlementCommand::RequestPeriodReopen { approval_id, book, through, reason });
+        let result = self.exec(&by, body);
+        let expect_ok = last == Some(through) && !pending;
+        assert_eq!(result.is_ok(), expect_ok, "reopening {book} through {through} (last close {last:?}): {result:?}");
+        if result.is_ok() && dice.chance(80) {
+            self.decide_at_once(book, approval_id);
+        }
+    }
+
+    /// The book's admin decides an approval at once (granting it); the book's policy may name
+    /// other roles, so a refusal is an answer too.
+    fn decide_at_once(&mut self, book: OrgId, approval_id: ApprovalId) {
+        let admin = self.staff_of(book).admin.clone();
+        let decide = ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None };
+        let _ = self.exec(&admin, CommandBody::Approval(decide));
+    }
+
+    /// Finance records a reconciliation of a few statement rows against a few lines.
+    fn reconcile(&mut self, dice: &mut Dice) {
+        let book = dice.pick(&self.book_order);
+        let signed = |dice: &mut Dice| {
+            let value = dice.cents(1, 50_000);
+            if dice.chance(20) {
+                SignedAmount::ZERO.sub(value)
+            } else {
+                SignedAmount::from(value)
+            }
+        };
+        let today = self.today();
+        let statement: Vec<StatementRow> = (1..=dice.range(1, 4) as u32)
+            .map(|row| StatementRow {
+                row,
+                date: plus_days(today, -dice.range(0, 5)),
+                amount: signed(dice),
+                reference: format!("r{row}"),
+            })
+            .collect();
+        let ledger: Vec<LedgerItem> = (0..dice.range(0, 4) as u32)
+            .map(|line| LedgerItem {
+                position: 1,
+                entry: 0,
+                line,
+                date: plus_days(today, -dice.range(0, 5)),
+                amount: signed(dice),
+            })
+            .collect();
+        let body = CommandBody::Settlement(SettlementCommand::RecordReconciliation {
+            reconciliation_id: self.fresh(),
+            book,
+            account: AccountCode::parse(if dice.chance(50) { codes::BANK } else { codes::CHANNEL_CLEARING }).unwrap(),
+            format: StatementFormat::Csv,
+            statement_sha256: "0".repeat(64),
+            tolerance: Tolerance { amount: dice.cents(0, 100), days: dice.range(0, 3) as u32 },
+            through_position: self.ledger.state.last_position,
+            statement,
+            ledger,
+        });
+        let by = self.staff_of(book).finance.clone();
+        let recorded = self.exec(&by, body).expect("a reconciliation is recorded");
+        assert!(recorded[0].event.entries.is_empty(), "a reconciliation books nothing");
+    }
+
+    /// A customer's low-balance threshold, by the customer or its seller's sales; now and then
+    /// cleared.
+    fn low_balance_threshold(&mut self, dice: &mut Dice) {
+        let customer = self.random_customer(dice);
+        let by = if dice.chance(50) { customer.actor.clone() } else { self.staff_of(customer.seller).sales.clone() };
+        let threshold = dice.chance(80).then(|| dice.cents(0, 100_000));
+        let body = CommandBody::Money(MoneyCommand::SetLowBalanceThreshold { customer_id: customer.id, threshold });
+        self.exec(&by, body).expect("a threshold is set");
+    }
+
     fn reverse_recharge(&mut self, dice: &mut Dice) {
         let state = &self.ledger.state;
         let mut confirmed: Vec<(RechargeId, bool)> = state
@@ -2127,16 +2232,23 @@ impl World {
                     amount: value,
                     pair: None,
                 };
+                let approval_id: ApprovalId = self.fresh();
                 let body = SettlementCommand::RequestManualEntry {
-                    approval_id: self.fresh(),
+                    approval_id,
                     book,
                     date: self.today(),
                     lines: vec![line("6601", Side::Debit), line("1002", Side::Credit)],
                     memo: format!("adjustment {}", self.next),
                 };
                 let result = self.exec(&by, body.into());
-                if let Err(error) = result {
-                    assert_eq!(error.code(), "period_closed", "a manual entry refused: {error}");
+                match result {
+                    Err(error) => assert_eq!(error.code(), "period_closed", "a manual entry refused: {error}"),
+                    Ok(recorded) if recorded.iter().any(|event| event.event_type() == "ApprovalRequested") => {
+                        if dice.chance(60) {
+                            self.decide_at_once(book, approval_id);
+                        }
+                    }
+                    Ok(_) => {}
                 }
             }
         }
@@ -2230,6 +2342,9 @@ enum OpKind {
     SetPolicy,
     Registry,
     HandleInvoice,
+    ReopenPeriod,
+    Reconcile,
+    LowBalanceThreshold,
 }
 
 /// Relative weights: the flows that move money most often come up most often.
@@ -2263,6 +2378,9 @@ const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::SetPolicy, 12),
     (OpKind::Registry, 20),
     (OpKind::HandleInvoice, 30),
+    (OpKind::ReopenPeriod, 20),
+    (OpKind::Reconcile, 5),
+    (OpKind::LowBalanceThreshold, 5),
 ];
 
 #[derive(Clone, Copy, Debug)]

@@ -18,6 +18,7 @@ use ledger_core::money::{Amount, Currency, Quantity, Rate, SignedAmount, Total, 
 use ledger_core::org::{Actor, DistributorTier, Org, OrgKind, Role, RoleName, SaleMode};
 use ledger_core::permissions::Permission;
 use ledger_core::pricing::{PricedItem, RateScope, RateSource, WaterfallLevel};
+use ledger_core::reconcile::{LedgerItem, MatchGroup, MatchKind, StatementFormat, StatementRow, Tolerance};
 use ledger_core::record::{self, decode, encode, RecordError, EVENT_TAGS, HEADER_BYTES, RECORD_FORMAT};
 use ledger_core::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
 use ledger_core::testing::{actor, amount, date, id, rate, worked_example_purchase, WorkedExample};
@@ -423,6 +424,42 @@ fn world_log() -> Vec<RecordedEvent> {
     ledger(&mut world, &r2_finance, red.into());
     let void = SettlementCommand::VoidInvoice { invoice_id: id(961), reason: "wrong title".into() };
     ledger(&mut world, &r2_finance, void.into());
+    // Issue 14: a low-balance threshold, January reopened with its reason, a reconciliation.
+    let threshold =
+        MoneyCommand::SetLowBalanceThreshold { customer_id: world.customer, threshold: Some(amount("100.00")) };
+    ledger(&mut world, &customer, threshold.into());
+    let reopen = SettlementCommand::RequestPeriodReopen {
+        approval_id: id(920),
+        book: world.r2,
+        through: date("2026-01-31"),
+        reason: "a bank fee was missed".into(),
+    };
+    ledger(&mut world, &r2_finance, reopen.into());
+    ledger(&mut world, &r2_admin, decide_approval(920, true, None));
+    let signed = |value: &str| SignedAmount::from_decimal(value.parse().unwrap());
+    let reconciliation = SettlementCommand::RecordReconciliation {
+        reconciliation_id: id(930),
+        book: world.r2,
+        account: AccountCode::parse("1002").unwrap(),
+        format: StatementFormat::Csv,
+        statement_sha256: "ef".repeat(32),
+        tolerance: Tolerance { amount: amount("0.00"), days: 2 },
+        through_position: world.ledger.state.last_position,
+        statement: vec![StatementRow {
+            row: 1,
+            date: date("2026-01-15"),
+            amount: signed("5000.00"),
+            reference: "slip 42".into(),
+        }],
+        ledger: vec![LedgerItem {
+            position: 3,
+            entry: 0,
+            line: 0,
+            date: date("2026-01-15"),
+            amount: signed("5000.00"),
+        }],
+    };
+    ledger(&mut world, &r2_finance, reconciliation.into());
     world.ledger.log
 }
 
@@ -848,9 +885,11 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
     } else {
         Vec::new()
     };
+    // The actions of the golden record; those added after it are in the events after it.
     let rules = if full {
         ApprovalAction::ALL
             .into_iter()
+            .take(12)
             .enumerate()
             .map(|(index, action)| ApprovalRule {
                 action,
@@ -1041,6 +1080,106 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         amount: amount("53.00"),
         tax_amount: amount("3.00"),
         reason: text("refund"),
+    }));
+    // Issue 14's audit tools: a reopen's proposal and action, then the three event types.
+    payloads.push(EventPayload::ApprovalRouted(ApprovalRouted {
+        approval_id: id(12),
+        action: ApprovalAction::PeriodReopen,
+        levels: vec![[Role::Admin].into_iter().collect()],
+    }));
+    payloads.push(EventPayload::ApprovalRequested(ApprovalRequested {
+        approval_id: id(12),
+        book: id(4),
+        kind: ApprovalKind::PeriodReopen,
+        requested_by: id(4003),
+        proposal: Proposal::ReopenPeriod { book: id(4), through: date("2026-01-31"), reason: text("a missed fee") },
+    }));
+    payloads.push(EventPayload::LowBalanceThresholdSet(LowBalanceThresholdSet {
+        customer_id: id(5),
+        book: id(4),
+        threshold: maybe(full, Amount::MAX),
+    }));
+    payloads.push(EventPayload::PeriodReopened(PeriodReopened {
+        book: id(4),
+        through: date("2026-01-31"),
+        closed_through: maybe(full, date("2025-12-31")),
+        close_position: if full { u64::MAX } else { 1 },
+        reason: text("a missed fee"),
+        approval_id: id(12),
+        requested_by: id(4003),
+        trial_balance_hash: "ab".repeat(32),
+        total_debit: Total::MAX,
+        total_credit: Total::MAX,
+        last_position: if full { u64::MAX } else { 0 },
+    }));
+    let reconciled = |value: &str| SignedAmount::from_decimal(value.parse().unwrap());
+    payloads.push(EventPayload::ReconciliationRecorded(ReconciliationRecorded {
+        reconciliation_id: id(13),
+        book: id(4),
+        account: AccountCode::parse(if full { "1012" } else { "1002" }).unwrap(),
+        format: if full { StatementFormat::Alipay } else { StatementFormat::Camt053 },
+        statement_sha256: "cd".repeat(32),
+        tolerance: Tolerance { amount: if full { Amount::MAX } else { Amount::ZERO }, days: if full { 31 } else { 0 } },
+        through_position: if full { u64::MAX } else { 0 },
+        statement: if full {
+            vec![
+                StatementRow {
+                    row: u32::MAX,
+                    date: date("2026-01-15"),
+                    amount: reconciled("-0.01"),
+                    reference: text("支付宝 fee"),
+                },
+                StatementRow {
+                    row: 1,
+                    date: date("2026-01-16"),
+                    amount: reconciled("2000.00"),
+                    reference: String::new(),
+                },
+            ]
+        } else {
+            Vec::new()
+        },
+        ledger: if full {
+            vec![LedgerItem {
+                position: u64::MAX,
+                entry: u32::MAX,
+                line: 1,
+                date: date("2026-01-15"),
+                amount: reconciled("2000.00"),
+            }]
+        } else {
+            Vec::new()
+        },
+        groups: if full {
+            vec![
+                MatchGroup {
+                    kind: MatchKind::OneToOne,
+                    ledger: vec![0],
+                    statement: vec![1],
+                    difference: reconciled("0.00"),
+                },
+                MatchGroup {
+                    kind: MatchKind::Suggested,
+                    ledger: vec![],
+                    statement: vec![0, u32::MAX],
+                    difference: reconciled("-0.01"),
+                },
+                MatchGroup {
+                    kind: MatchKind::ManyToOne,
+                    ledger: vec![0, 1],
+                    statement: vec![0],
+                    difference: reconciled("1.00"),
+                },
+                MatchGroup {
+                    kind: MatchKind::OneToMany,
+                    ledger: vec![0],
+                    statement: vec![0, 1],
+                    difference: reconciled("-1.00"),
+                },
+            ]
+        } else {
+            Vec::new()
+        },
     }));
     payloads
 }

@@ -2,6 +2,7 @@
 //! rows into views; amounts come back exact from minor units. The registries' (promotions,
 //! invite codes, serial codes, invoices) are in `queries/registry.rs`.
 
+mod audit;
 mod back_office;
 mod registry;
 

@@ -567,3 +567,22 @@ pub struct ChargeView {
     pub charged_at: DateTime<Utc>,
     pub position: u64,
 }
+
+/// A close or a reopen of a book's period (`rm_period_events`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PeriodEventView {
+    pub book: OrgId,
+    pub position: u64,
+    /// `close` or `reopen`.
+    pub kind: String,
+    pub through: NaiveDate,
+}
+
+/// Where a recorded reconciliation is (`rm_reconciliations`); the rest is in its event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReconciliationView {
+    pub id: ledger_core::ids::ReconciliationId,
+    pub book: OrgId,
+    pub account: AccountCode,
+    pub position: u64,
+}

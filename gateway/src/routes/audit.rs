@@ -1,26 +1,96 @@
-//! Audit: one book verified against the log (`GET /v1/books/{org_id}/verify`) and the
-//! deployment's public key, which checks close certificates (`GET /v1/audit/public-key`).
+//! Audit: one book verified against the log (`GET /v1/books/{org_id}/verify`), the deployment's
+//! public key, which checks close certificates (`GET /v1/audit/public-key`), and a book's
+//! certificates, each close's and each reopen's, signed again from its event when read
+//! (`GET /v1/books/{org_id}/certificates`; Ed25519 is deterministic: the same bytes each time).
 
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Router;
-use event_log::AsyncLog;
+use event_log::{AsyncLog, LogRead};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::finance::readable_book;
-use super::{Fresh, Read};
-use crate::audit::{PublicKeyBody, ALGORITHM};
+use super::{Fresh, Page, Paging, Params, Read};
+use crate::audit::{PublicKeyBody, SignedCertificate, ALGORITHM};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem as ApiProblem};
 use crate::state::SharedState;
 use crate::verify::{audit_log, compare_book, open_reader, read_book, Problem};
+use ledger_core::EventPayload;
+use serde::Deserialize;
 
 /// One verification at a time per instance: each replays the whole log.
 static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 pub fn routes() -> Router<SharedState> {
-    Router::new().route("/v1/books/{org_id}/verify", get(verify_book)).route("/v1/audit/public-key", get(public_key))
+    Router::new()
+        .route("/v1/books/{org_id}/verify", get(verify_book))
+        .route("/v1/books/{org_id}/certificates", get(certificates))
+        .route("/v1/audit/public-key", get(public_key))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CertificateItem {
+    /// `close` or `reopen`.
+    pub kind: String,
+    /// The position of its `PeriodClosed` or `PeriodReopened`.
+    pub position: u64,
+    /// The last day of the period closed or reopened.
+    pub through: String,
+    /// Signed with the deployment's key: `kboss audit check` checks it offline against the
+    /// book's CSV export.
+    pub certificate: SignedCertificate,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateParams {
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// A book's certificates, oldest first: each close's, and each reopen's (a reopened period's
+/// old certificate stays listed, and checkable).
+#[utoipa::path(get, path = "/v1/books/{org_id}/certificates", tag = "audit", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = Page<CertificateItem>), (status = 400, body = ApiProblem),
+        (status = 404, body = ApiProblem)))]
+pub async fn certificates(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(org_id): Path<String>,
+    Params(params): Params<CertificateParams>,
+) -> Result<Read<Page<CertificateItem>>, ApiError> {
+    let book = readable_book(&caller, &org_id)?;
+    let paging = Paging::new(&state, params.limit, params.cursor)?;
+    let page = state.read.period_events(book, paging.cursor.as_deref(), paging.limit).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for view in &page.items {
+        let at = view.position;
+        let event = state
+            .with_log(move |log| log.read_one(at))
+            .await?
+            .ok_or_else(|| ApiError::Internal(format!("no event at position {}", view.position)))?;
+        let certificate = match &event.event.payload {
+            EventPayload::PeriodReopened(reopened) => {
+                let last = reopened.last_position;
+                let before = state.with_log(move |log| log.read_one(last)).await?;
+                let chain_hash = before.map_or_else(|| ledger_core::event::GENESIS_HASH.to_owned(), |event| event.hash);
+                state.audit_key.certify_reopen(&event, chain_hash)
+            }
+            _ => state.audit_key.certify(&event),
+        };
+        items.push(CertificateItem {
+            kind: view.kind.clone(),
+            position: view.position,
+            through: view.through.to_string(),
+            certificate: certificate.map_err(ApiError::Internal)?,
+        });
+    }
+    let next = projections::Page { items, next_cursor: page.next_cursor };
+    Ok(Read(position, Page::of(next, paging, |item| item)))
 }
 
 #[derive(Serialize, ToSchema)]

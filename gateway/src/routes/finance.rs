@@ -75,6 +75,9 @@ pub struct BalanceBody {
     pub available: String,
     pub pending: String,
     pub currency: String,
+    /// The customer's low-balance threshold (`PUT /v1/customers/{id}/low-balance-threshold`),
+    /// null when it has none.
+    pub low_balance_threshold: Option<String>,
 }
 
 /// A customer's wallet: balance, its cash and voucher parts, available and pending.
@@ -87,6 +90,7 @@ pub async fn balance(
     Path(id): Path<String>,
 ) -> Result<Read<BalanceBody>, ApiError> {
     let customer_id = readable_customer(&state, &caller, &id).await?;
+    let low_balance_threshold = state.read.low_balance_threshold(customer_id).await?.map(|amount| amount.to_string());
     let body = match state.read.wallet(customer_id).await? {
         Some(wallet) => BalanceBody {
             customer_id: id,
@@ -96,6 +100,7 @@ pub async fn balance(
             available: wallet.available.to_string(),
             pending: wallet.pending.to_string(),
             currency: wallet.currency.to_string(),
+            low_balance_threshold,
         },
         None => BalanceBody {
             customer_id: id,
@@ -105,6 +110,7 @@ pub async fn balance(
             available: "0.00".into(),
             pending: "0.00".into(),
             currency: "CNY".into(),
+            low_balance_threshold,
         },
     };
     Ok(Read(position, body))

@@ -18,6 +18,7 @@ pub mod orders;
 pub mod orgs;
 pub mod payments;
 pub mod policies;
+pub mod reconciliations;
 pub mod registry;
 pub mod roles;
 pub mod serial;

@@ -36,6 +36,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/withdrawals", post(withdraw))
         .route("/v1/withdrawals/{id}", get(get_withdrawal))
         .route("/v1/customers/{id}/vouchers/expire", post(expire_vouchers))
+        .route("/v1/customers/{id}/low-balance-threshold", axum::routing::put(set_low_balance_threshold))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -737,4 +738,46 @@ pub async fn expire_vouchers(
         position: committed.position,
     };
     Ok(Answer(StatusCode::OK, body))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LowBalanceThresholdBody {
+    /// A notice goes to the customer's seller (its book's webhook) each time the wallet (cash and
+    /// vouchers) falls below it, once per crossing; null clears it.
+    pub threshold: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LowBalanceThresholdSetBody {
+    pub customer_id: String,
+    /// Null: cleared.
+    pub threshold: Option<String>,
+    pub position: u64,
+}
+
+/// Set (or clear, with null) a customer's low-balance threshold: the customer itself, or its
+/// seller's staff (`low_balance.write`). An event: the live monitors notify each crossing.
+#[utoipa::path(put, path = "/v1/customers/{id}/low-balance-threshold", tag = "money",
+    request_body = LowBalanceThresholdBody, security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = LowBalanceThresholdSetBody), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_low_balance_threshold(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<LowBalanceThresholdBody>,
+) -> Result<Answer<LowBalanceThresholdSetBody>, ApiError> {
+    let customer_id = parse::path_id("customer", &id)?;
+    let threshold = body.threshold.as_deref().map(|text| parse::amount("threshold", text)).transpose()?;
+    let command = CommandBody::Money(MoneyCommand::SetLowBalanceThreshold { customer_id, threshold });
+    let committed = state.execute(&caller, &key, command).await?;
+    let set: &ledger_core::event::LowBalanceThresholdSet = committed.event()?;
+    let answer = LowBalanceThresholdSetBody {
+        customer_id: set.customer_id.to_string(),
+        threshold: set.threshold.map(|threshold| threshold.to_string()),
+        position: committed.position,
+    };
+    Ok(Answer(StatusCode::OK, answer))
 }

@@ -32,6 +32,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/settlements/{id}/pay", post(pay_settlement))
         .route("/v1/books/{org_id}/settlements", get(list_settlements))
         .route("/v1/books/{org_id}/close", post(close_period))
+        .route("/v1/books/{org_id}/reopen", post(reopen_period))
         .route("/v1/invoices", post(request_invoice))
         .route("/v1/invoices/{id}/issue", post(issue_invoice))
         .route("/v1/invoices/{id}/deliver", post(deliver_invoice))
@@ -290,6 +291,58 @@ pub async fn close_period(
         .ok_or_else(|| ApiError::Internal("the close committed no PeriodClosed".into()))?;
     let certificate = state.audit_key.certify(event).map_err(ApiError::Internal)?;
     Ok(Answer(StatusCode::OK, Closed { certificate, position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReopenBody {
+    /// The last day of the period to reopen: the book's last close, `YYYY-MM-DD`.
+    pub through: String,
+    /// Why: kept with the reopen in the log and hashed into its certificate.
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReopenRequested {
+    /// The approval the reopen waits for (`GET /v1/approvals/{id}`); once granted, the reopen's
+    /// signed certificate is listed by `GET /v1/books/{org_id}/certificates`.
+    pub approval_id: String,
+    /// `pending_approval`.
+    pub status: String,
+    pub position: u64,
+}
+
+/// Ask to reopen the book's last closed period, with a written reason: it waits for approval
+/// (always: `period_reopen` in the book's approval policy says by whom); once granted the book
+/// is closed through the close before it, entries dated in the period are taken again, and a
+/// new close gets its own certificate. Corrections go in as approved manual journal entries.
+#[utoipa::path(post, path = "/v1/books/{org_id}/reopen", tag = "settlements", request_body = ReopenBody,
+    security(("bearer" = [])), params(("org_id" = String, Path)),
+    responses((status = 202, body = ReopenRequested), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "period_not_closed, approval_pending"),
+        (status = 422, body = Problem)))]
+pub async fn reopen_period(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<ReopenBody>,
+) -> Result<Answer<ReopenRequested>, ApiError> {
+    let approval_id: ApprovalId = Minter::new(&caller, &key, "reopen").id("approval");
+    let command = CommandBody::Settlement(SettlementCommand::RequestPeriodReopen {
+        approval_id,
+        book: parse::path_id("book", &org_id)?,
+        through: parse::date("through", &body.through)?,
+        reason: body.reason,
+    });
+    let committed = state.execute(&caller, &key, command).await?;
+    let requested: &ledger_core::event::ApprovalRequested = committed.event()?;
+    let answer = ReopenRequested {
+        approval_id: requested.approval_id.to_string(),
+        status: "pending_approval".to_owned(),
+        position: committed.position,
+    };
+    Ok(Answer(StatusCode::ACCEPTED, answer))
 }
 
 #[derive(Deserialize, ToSchema)]

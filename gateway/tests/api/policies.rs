@@ -280,6 +280,7 @@ async fn the_policy_round_trips_and_a_bad_rule_is_a_422_naming_its_field() {
             { "action": "credit_limit_raise", "above": "0.00", "levels": [["admin"]], "default": false },
             { "action": "manual_journal_entry", "above": null, "levels": [["admin", "finance"]], "default": true },
             { "action": "settlement_payment", "above": null, "levels": [["admin", "finance"]], "default": true },
+            { "action": "period_reopen", "above": null, "levels": [["admin", "finance"]], "default": true },
         ])
     );
 

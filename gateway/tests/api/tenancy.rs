@@ -35,6 +35,16 @@ struct Victim {
     settlement: String,
     usage: String,
     renewal: String,
+    reconciliation: String,
+}
+
+/// A bank statement of one row, read through a column mapping.
+fn statement(dry_run: bool) -> Value {
+    json!({
+        "account": "1002", "format": "csv", "mapping": { "date": "date", "amount": "amount" },
+        "tolerance": { "amount": "0.00", "days": 0 }, "dry_run": dry_run,
+        "statement": "date,amount\n2026-01-15,2000.00\n",
+    })
 }
 
 async fn victim(app: &TestApp, world: &World) -> Victim {
@@ -68,6 +78,8 @@ async fn victim(app: &TestApp, world: &World) -> Victim {
     let supplier = open_org(app, &world.r2_admin, "supplier", "R2's supplier").await;
     let product = json!({ "name": "R2 private", "supplier_id": supplier, "list_price": "10.00", "unit": "month" });
     let product = app.post("/v1/products", &world.r2_admin, product).await.expect(201);
+    let reconciliations = format!("/v1/books/{r2}/reconciliations");
+    let reconciliation = app.post(&reconciliations, &world.r2_finance, statement(false)).await.expect(201);
     app.clock.set(date("2026-02-02"));
     let statement = json!({ "org_id": r1, "counterparty_id": r2, "from": "2026-01-01", "to": "2026-01-31" });
     let settlement = app.post("/v1/settlements", &world.r1_finance, statement).await.expect(201);
@@ -89,6 +101,7 @@ async fn victim(app: &TestApp, world: &World) -> Victim {
         settlement: text(&settlement, "id"),
         usage: text(&usage, "id"),
         renewal: text(&renewal, "id"),
+        reconciliation: text(&reconciliation, "id"),
     }
 }
 
@@ -312,6 +325,21 @@ fn samples(world: &World, v: &Victim) -> Samples {
         ("POST", "/v1/settlements/{id}/pay", format!("/v1/settlements/{}/pay", v.settlement), json!({})),
         ("GET", "/v1/books/{org_id}/settlements", format!("/v1/books/{r1}/settlements"), none.clone()),
         ("POST", "/v1/books/{org_id}/close", format!("/v1/books/{r2}/close"), json!({ "through": "2026-01-10" })),
+        (
+            "POST",
+            "/v1/books/{org_id}/reopen",
+            format!("/v1/books/{r2}/reopen"),
+            json!({ "through": "2026-01-10", "reason": "r" }),
+        ),
+        ("GET", "/v1/books/{org_id}/certificates", format!("/v1/books/{r2}/certificates"), none.clone()),
+        ("POST", "/v1/books/{org_id}/reconciliations", format!("/v1/books/{r2}/reconciliations"), statement(true)),
+        ("GET", "/v1/reconciliations/{id}", format!("/v1/reconciliations/{}", v.reconciliation), none.clone()),
+        (
+            "PUT",
+            "/v1/customers/{id}/low-balance-threshold",
+            format!("/v1/customers/{c}/low-balance-threshold"),
+            json!({ "threshold": "1.00" }),
+        ),
         ("GET", "/v1/books/{org_id}/trial-balance", format!("/v1/books/{r2}/trial-balance"), none.clone()),
         ("GET", "/v1/books/{org_id}/ledger", format!("/v1/books/{r2}/ledger"), none.clone()),
         ("GET", "/v1/books/{org_id}/balances", format!("/v1/books/{r2}/balances"), none.clone()),
@@ -411,6 +439,7 @@ async fn other_tenants_and_roles_without_the_permission_get_403_or_404_on_every_
         victim.settlement.as_str(),
         victim.usage.as_str(),
         victim.renewal.as_str(),
+        victim.reconciliation.as_str(),
         "王芳",
         "R2 private",
         "950.00",

@@ -167,6 +167,9 @@ impl Decider<'_> {
             Proposal::BookManualEntry { date, lines, memo } => {
                 self.book_manual_entry(request.approval_id, request.book, *date, lines, memo)?
             }
+            Proposal::ReopenPeriod { book, through, reason } => {
+                self.period_reopened(request, *book, *through, reason)?
+            }
         };
         Ok(vec![effect])
     }
@@ -192,6 +195,7 @@ pub(super) fn approval_requested(state: &mut State, event: &ApprovalRequested) {
         | Proposal::RefundOrder { .. }
         | Proposal::CreatePromotion(_)
         | Proposal::BookManualEntry { .. } => {}
+        Proposal::ReopenPeriod { .. } => {}
     }
     let approval = Approval {
         request: event.clone(),
@@ -254,5 +258,6 @@ pub(super) fn approval_decided(state: &mut State, event: &ApprovalDecided, decis
         | Proposal::RefundOrder { .. }
         | Proposal::CreatePromotion(_)
         | Proposal::BookManualEntry { .. } => {}
+        Proposal::ReopenPeriod { .. } => {}
     }
 }

@@ -269,7 +269,10 @@ impl State {
             E::SettlementStatementIssued(event) => settlement::settlement_statement_issued(self, event),
             E::SettlementPaid(event) => settlement::settlement_paid(self, event),
             E::InvoiceIssued(event) => settlement::invoice_issued(self, event),
-            E::PeriodClosed(event) => settlement::period_closed(self, event),
+            E::PeriodClosed(event) => settlement::period_closed(self, event, recorded.position),
+            E::PeriodReopened(event) => settlement::period_reopened(self, event),
+            E::ReconciliationRecorded(event) => settlement::reconciliation_recorded(self, event),
+            E::LowBalanceThresholdSet(event) => money_flows::low_balance_threshold_set(self, event),
             E::BusinessBooked(_) => {}
             E::OrgProfileUpdated(event) => registry::org_profile_updated(self, event),
             E::OrgClosed(event) => registry::org_closed(self, event),

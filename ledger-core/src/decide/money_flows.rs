@@ -87,6 +87,11 @@ impl Decider<'_> {
                 }
                 Ok(self.vouchers_expired(*customer_id, book, Vec::new())?.into_iter().collect())
             }
+            C::SetLowBalanceThreshold { customer_id, threshold } => {
+                let (_, book) = self.customer_for(*customer_id, Permission::LowBalanceWrite)?;
+                let event = LowBalanceThresholdSet { customer_id: *customer_id, book, threshold: *threshold };
+                Ok(vec![Event::new(EventPayload::LowBalanceThresholdSet(event))])
+            }
         }
     }
 
@@ -760,6 +765,13 @@ pub(super) fn voucher_returned(state: &mut State, event: &VoucherReturned) {
         spent.amount = spent.amount.minus(slice.amount);
     }
     order.vouchers.retain(|spent| !spent.amount.is_zero());
+}
+
+pub(super) fn low_balance_threshold_set(state: &mut State, event: &LowBalanceThresholdSet) {
+    match event.threshold {
+        Some(threshold) => state.low_balance_thresholds.insert(event.customer_id, threshold),
+        None => state.low_balance_thresholds.remove(&event.customer_id),
+    };
 }
 
 pub(super) fn voucher_expired(state: &mut State, event: &VoucherExpired) {

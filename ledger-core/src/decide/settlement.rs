@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 
 use crate::approval_policy::{default_levels, ApprovalAction};
-use crate::chart::Side;
+use crate::chart::{codes, Side};
 use crate::command::{InvoiceDetails, SettlementCommand, DEFAULT_TAX_RATE};
 use crate::error::DomainError;
 use crate::event::*;
@@ -12,6 +12,7 @@ use crate::journal::{Entry, Line, Posting};
 use crate::money::{checked_mul, round_half_up, Amount, Total};
 use crate::org::OrgKind;
 use crate::permissions::Permission;
+use crate::reconcile;
 use crate::rules::PartyRef;
 use crate::rules::RuleRef;
 use crate::state::{trial_balance_hash, Book};
@@ -117,6 +118,34 @@ impl Decider<'_> {
             C::ClosePeriod { book, through } => self.close_period(*book, *through),
             C::RequestManualEntry { approval_id, book, date, lines, memo } => {
                 self.request_manual_entry(*approval_id, *book, *date, lines, memo)
+            }
+            C::RequestPeriodReopen { approval_id, book, through, reason } => {
+                self.request_period_reopen(*approval_id, *book, *through, reason)
+            }
+            C::RecordReconciliation {
+                reconciliation_id,
+                book,
+                account,
+                format,
+                statement_sha256,
+                tolerance,
+                through_position,
+                statement,
+                ledger,
+            } => {
+                let recorded = ReconciliationRecorded {
+                    reconciliation_id: *reconciliation_id,
+                    book: *book,
+                    account: account.clone(),
+                    format: *format,
+                    statement_sha256: statement_sha256.clone(),
+                    tolerance: *tolerance,
+                    through_position: *through_position,
+                    statement: statement.clone(),
+                    ledger: ledger.clone(),
+                    groups: Vec::new(),
+                };
+                self.record_reconciliation(recorded)
             }
         }
     }
@@ -224,6 +253,90 @@ impl Decider<'_> {
         let payload =
             EventPayload::ManualEntryBooked(ManualEntryBooked { approval_id, book: book_id, memo: memo.to_owned() });
         Ok(Event::with_entries(payload, vec![entry]))
+    }
+
+    /// A request to reopen the book's last closed period: a written reason, and always an
+    /// approval (`ApprovalAction::PeriodReopen` is mandatory; the policy says by whom).
+    fn request_period_reopen(
+        &self,
+        approval_id: ApprovalId,
+        book_id: OrgId,
+        through: NaiveDate,
+        reason: &str,
+    ) -> Result<Vec<Event>, DomainError> {
+        let book = self.book_for(book_id, Permission::PeriodsReopen)?;
+        let reason = prose_field("reason", reason)?;
+        last_close(book, through)?;
+        self.new_approval_id(approval_id)?;
+        let pending = self.state.approvals.values().any(|approval| {
+            approval.decision == crate::state::Decision::Pending
+                && matches!(approval.request.proposal, Proposal::ReopenPeriod { book, .. } if book == book_id)
+        });
+        if pending {
+            return Err(DomainError::ApprovalPending);
+        }
+        let proposal = Proposal::ReopenPeriod { book: book_id, through, reason };
+        let action = ApprovalAction::PeriodReopen;
+        let levels = self.approval_levels(book_id, action, None).unwrap_or_else(default_levels);
+        Ok(self.routed_approval_request(approval_id, book_id, ApprovalKind::PeriodReopen, proposal, action, levels))
+    }
+
+    /// The effect of an approved reopen, judged again on today's state: the period must still
+    /// be the book's last closed one. The reopened period's trial balance goes with it, for the
+    /// reopen's certificate.
+    pub(super) fn period_reopened(
+        &self,
+        request: &ApprovalRequested,
+        book_id: OrgId,
+        through: NaiveDate,
+        reason: &str,
+    ) -> Result<Event, DomainError> {
+        let book = self.state.books.get(&book_id).ok_or_else(|| DomainError::not_found("book", book_id))?;
+        let close_position = last_close(book, through)?;
+        let closed_through = book.closes.len().checked_sub(2).map(|index| book.closes[index].0);
+        let rows = book.trial_balance(through);
+        let (total_debit, total_credit) = rows.iter().fold((Total::ZERO, Total::ZERO), |(debit, credit), row| {
+            (debit.plus_total(row.debit), credit.plus_total(row.credit))
+        });
+        let reopened = PeriodReopened {
+            book: book_id,
+            through,
+            closed_through,
+            close_position,
+            reason: reason.to_owned(),
+            approval_id: request.approval_id,
+            requested_by: request.requested_by,
+            trial_balance_hash: trial_balance_hash(&rows),
+            total_debit,
+            total_credit,
+            last_position: self.state.last_position,
+        };
+        Ok(Event::new(EventPayload::PeriodReopened(reopened)))
+    }
+
+    /// A reconciliation, matched here (`crate::reconcile`) from what the gateway read: the
+    /// statement's rows and the book's lines on 1002 or 1012 at or before `through_position`.
+    fn record_reconciliation(&self, mut recorded: ReconciliationRecorded) -> Result<Vec<Event>, DomainError> {
+        self.book_for(recorded.book, Permission::ReconciliationsWrite)?;
+        if ![codes::BANK, codes::CHANNEL_CLEARING].contains(&recorded.account.as_str()) {
+            return Err(DomainError::invalid_field("account", "a reconciliation is of 1002 or 1012"));
+        }
+        if self.state.reconciliations.contains(&recorded.reconciliation_id) {
+            return Err(DomainError::AlreadyExists {
+                what: "reconciliation",
+                id: recorded.reconciliation_id.to_string(),
+            });
+        }
+        if recorded.through_position > self.state.last_position {
+            return Err(DomainError::invalid_field("through_position", "is past the log's last position"));
+        }
+        let hash = &recorded.statement_sha256;
+        if hash.len() != 64 || !hash.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return Err(DomainError::invalid_field("statement_sha256", "64 hex digits"));
+        }
+        reconcile::check_inputs(&recorded.statement, &recorded.ledger, recorded.tolerance)?;
+        recorded.groups = reconcile::reconcile(&recorded.statement, &recorded.ledger, recorded.tolerance);
+        Ok(vec![Event::new(EventPayload::ReconciliationRecorded(recorded))])
     }
 
     fn issue_statement(
@@ -607,6 +720,31 @@ fn invoice_state(invoice_id: InvoiceId, status: InvoiceStatus, action: &str) -> 
     )
 }
 
-pub(super) fn period_closed(state: &mut State, event: &PeriodClosed) {
-    state.books.get_mut(&event.book).expect("closing an open book").closed_through = Some(event.through);
+/// The position of the book's last close, when it is through `through`; else the refusal that
+/// names what the book is closed through.
+fn last_close(book: &Book, through: NaiveDate) -> Result<u64, DomainError> {
+    match book.closes.last() {
+        Some((closed, position)) if *closed == through => Ok(*position),
+        Some((closed, _)) => Err(conflict(
+            "period_not_closed",
+            format!("the book's last closed period ends on {closed}, not {through}: reopen that one first"),
+        )),
+        None => Err(conflict("period_not_closed", "the book has no closed period")),
+    }
+}
+
+pub(super) fn period_closed(state: &mut State, event: &PeriodClosed, position: u64) {
+    let book = state.books.get_mut(&event.book).expect("closing an open book");
+    book.closed_through = Some(event.through);
+    book.closes.push((event.through, position));
+}
+
+pub(super) fn period_reopened(state: &mut State, event: &PeriodReopened) {
+    let book = state.books.get_mut(&event.book).expect("reopening an open book");
+    book.closes.pop();
+    book.closed_through = book.closes.last().map(|(through, _)| *through);
+}
+
+pub(super) fn reconciliation_recorded(state: &mut State, event: &ReconciliationRecorded) {
+    state.reconciliations.insert(event.reconciliation_id);
 }

@@ -17,6 +17,7 @@ use crate::money::{Amount, Currency, MoneyError, Quantity, Rate, SignedAmount, T
 use crate::org::{Actor, DistributorTier, Org, OrgKind, Role, RoleName, SaleMode};
 use crate::permissions::Permission;
 use crate::pricing::{PricedItem, RateScope, RateSource, WaterfallLevel};
+use crate::reconcile::{LedgerItem, MatchGroup, MatchKind, StatementFormat, StatementRow, Tolerance};
 use crate::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
 
 /// The event type table: each `EventPayload` variant with the `u16` the header carries for it.
@@ -131,6 +132,10 @@ event_tags! {
     InvoiceDelivered = 63,
     InvoiceVoided = 64,
     InvoiceRedLettered = 65,
+    // 80..=84 are issue 14's (audit tools).
+    LowBalanceThresholdSet = 80,
+    PeriodReopened = 81,
+    ReconciliationRecorded = 82,
 }
 
 /// The layouts of older schema versions this build still reads (and never writes), by event
@@ -176,6 +181,7 @@ wire_enum!(ApprovalKind {
     Refund = 7,
     Promotion = 8,
     ManualEntry = 9,
+    PeriodReopen = 10,
 });
 wire_enum!(ApprovalAction {
     OfflineRecharge = 0,
@@ -190,7 +196,10 @@ wire_enum!(ApprovalAction {
     CreditLimitRaise = 9,
     ManualJournalEntry = 10,
     SettlementPayment = 11,
+    PeriodReopen = 12,
 });
+wire_enum!(StatementFormat { Csv = 0, Camt053 = 1, Alipay = 2 });
+wire_enum!(MatchKind { OneToOne = 0, OneToMany = 1, ManyToOne = 2, Suggested = 3 });
 wire_enum!(CancelReason { ByCustomer = 0, ByAdmin = 1, TimedOut = 2 });
 wire_enum!(OrgKind { Platform = 0, Reseller = 1, Customer = 2, Supplier = 3 });
 wire_enum!(DistributorTier { Gold = 0, Platinum = 1, Diamond = 2 });
@@ -275,6 +284,7 @@ wire_uuid_ids!(
     SettlementId,
     InvoiceId,
     PrincipalId,
+    ReconciliationId,
     UserId,
 );
 
@@ -512,6 +522,12 @@ impl Wire for Proposal {
                 lines.put(writer);
                 memo.put(writer);
             }
+            Proposal::ReopenPeriod { book, through, reason } => {
+                writer.u8(10);
+                book.put(writer);
+                through.put(writer);
+                reason.put(writer);
+            }
         }
     }
 
@@ -545,6 +561,11 @@ impl Wire for Proposal {
                 date: Wire::take(reader)?,
                 lines: Wire::take(reader)?,
                 memo: Wire::take(reader)?,
+            },
+            10 => Proposal::ReopenPeriod {
+                book: Wire::take(reader)?,
+                through: Wire::take(reader)?,
+                reason: Wire::take(reader)?,
             },
             other => return Err(reader.invalid_at(start, format!("unknown Proposal tag {other}"))),
         })
@@ -722,3 +743,33 @@ wire_struct!(InvoiceRequested {
 wire_struct!(InvoiceDelivered { invoice_id });
 wire_struct!(InvoiceVoided { invoice_id, customer_id, book, amount, reason });
 wire_struct!(InvoiceRedLettered { invoice_id, red_invoice_id, customer_id, book, amount, tax_amount, reason });
+wire_struct!(LowBalanceThresholdSet { customer_id, book, threshold });
+wire_struct!(PeriodReopened {
+    book,
+    through,
+    closed_through,
+    close_position,
+    reason,
+    approval_id,
+    requested_by,
+    trial_balance_hash,
+    total_debit,
+    total_credit,
+    last_position,
+});
+wire_struct!(Tolerance { amount, days });
+wire_struct!(StatementRow { row, date, amount, reference });
+wire_struct!(LedgerItem { position, entry, line, date, amount });
+wire_struct!(MatchGroup { kind, ledger, statement, difference });
+wire_struct!(ReconciliationRecorded {
+    reconciliation_id,
+    book,
+    account,
+    format,
+    statement_sha256,
+    tolerance,
+    through_position,
+    statement,
+    ledger,
+    groups,
+});

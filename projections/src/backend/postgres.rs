@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (111, include_str!("../../../schemas/sql/read_models/0111_approval_policies.sql")),
     (112, include_str!("../../../schemas/sql/read_models/0112_back_office.sql")),
     (113, include_str!("../../../schemas/sql/read_models/0113_invoices.sql")),
+    (125, include_str!("../../../schemas/sql/read_models/0125_audit_tools.sql")),
 ];
 
 /// The first key of the advisory lock serialising read-model migrations (the log's store uses

@@ -288,6 +288,8 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         E::InvoiceRedLettered(event) => (None, id(&event.red_invoice_id)),
         E::BusinessBooked(event) => (None, text(&event.memo, event.book)),
         E::ManualEntryBooked(event) => (None, text(&event.memo, event.book)),
+        E::ReconciliationRecorded(event) => (None, id(&event.reconciliation_id)),
+        E::PeriodReopened(event) => (None, text(&event.reason, event.book)),
         E::OrgOpened(_)
         | E::AccountOpened(_)
         | E::PostingRulesSet(_)
@@ -319,6 +321,7 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         | E::ProductUpdated(_)
         | E::ListPriceScheduled(_)
         | E::SaleModeScheduled(_) => (None, None),
+        E::LowBalanceThresholdSet(_) => (None, None),
     };
     Narration { order_id, reference }
 }

@@ -9,6 +9,7 @@ use crate::sql::{Row, SqlValue, Statement};
 use crate::ReadError;
 
 pub mod approvals;
+pub mod audit;
 pub mod balances;
 pub mod catalog;
 pub mod charges;
@@ -72,6 +73,7 @@ pub const ALL: &[Projection] = &[
     registry::PROJECTION,
     charges::PROJECTION,
     catalog::PROJECTION,
+    audit::PROJECTION,
 ];
 
 pub fn find(name: &str) -> Option<&'static Projection> {
