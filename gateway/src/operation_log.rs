@@ -41,8 +41,8 @@ use deadpool_postgres::Pool;
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::org::{Actor, Role};
 use ledger_core::{
-    AccessCommand, ApprovalCommand, CommandBody, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand,
-    SetupCommand,
+    AccessCommand, ApprovalCommand, ClockCommand, CommandBody, MoneyCommand, OrderCommand, SerialCommand,
+    SettlementCommand, SetupCommand, TermsCommand,
 };
 use projections::ReadModels;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -209,7 +209,9 @@ pub fn command_names() -> &'static [String] {
             | CommandBody::Serial(_)
             | CommandBody::Settlement(_)
             | CommandBody::Approval(_)
-            | CommandBody::Access(_) => (),
+            | CommandBody::Access(_)
+            | CommandBody::Terms(_)
+            | CommandBody::Clock(_) => (),
         };
         let mut names = [
             family::<SetupCommand>(),
@@ -219,6 +221,8 @@ pub fn command_names() -> &'static [String] {
             family::<SettlementCommand>(),
             family::<ApprovalCommand>(),
             family::<AccessCommand>(),
+            family::<TermsCommand>(),
+            family::<ClockCommand>(),
         ]
         .concat();
         names.sort();

@@ -30,8 +30,8 @@ pub mod statement;
 pub mod testing;
 
 pub use command::{
-    AccessCommand, ApprovalCommand, Command, CommandBody, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand,
-    SetupCommand,
+    AccessCommand, ApprovalCommand, ClockCommand, Command, CommandBody, MoneyCommand, OrderCommand, SerialCommand,
+    SettlementCommand, SetupCommand, TermsCommand,
 };
 pub use decide::decide;
 pub use error::{DomainError, ErrorClass};

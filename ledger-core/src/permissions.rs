@@ -132,6 +132,10 @@ permissions! {
     AccountsWrite = 49, "accounts.write", &[F], "Open accounts, set posting rules, book business of a custom kind.";
     ApprovalPolicyWrite = 51, "approval_policy.write", &[], "Set the book's approval policy and its approval webhook.";
     VouchersExpire = 50, "vouchers.expire", &[F], "Book out a customer's vouchers past their expiry (Dr 2203.01, Cr 6601).";
+    // 60..=64: credit, the clock's terms and settlement cycles (issue 12).
+    CreditWrite = 60, "credit.write", &[F, S], "Set customers' credit limits (信用额度; a raise waits for approval).";
+    TermsWrite = 61, "terms.write", &[F], "Set the book's terms (payment timeout, arrears due days, renewal lead) and settlement cycles.";
+    TermsRead = 62, "terms.read", &[F, S, O], "Read the book's terms and settlement cycles.";
 }
 
 /// A word that names no permission.

@@ -144,7 +144,9 @@ impl Decider<'_> {
     /// What a granted approval carries out, checked again against today's state.
     fn carry_out(&self, request: &ApprovalRequested) -> Result<Vec<Event>, DomainError> {
         let effect = match &request.proposal {
-            Proposal::ConfirmRecharge { recharge_id } => self.confirm_recharge(*recharge_id)?,
+            Proposal::ConfirmRecharge { recharge_id } => {
+                return self.with_repayment(self.confirm_recharge(*recharge_id)?)
+            }
             Proposal::ReverseRecharge { recharge_id, reason } => self.reverse_recharge(*recharge_id, reason)?,
             Proposal::PayWithdrawal { withdrawal_id } => self.pay_withdrawal(*withdrawal_id)?,
             Proposal::SetRate(rate) => {
@@ -162,6 +164,7 @@ impl Decider<'_> {
                 return self.refund_events(*order_id, *amount, *penalty, reason);
             }
             Proposal::CreatePromotion(promotion) => self.promotion_created(promotion.clone())?,
+            Proposal::SetCreditLimit { customer_id, limit } => self.credit_limit_set(*customer_id, *limit),
         };
         Ok(vec![effect])
     }
@@ -185,7 +188,8 @@ pub(super) fn approval_requested(state: &mut State, event: &ApprovalRequested) {
         | Proposal::SetRate(_)
         | Proposal::GrantCoupon { .. }
         | Proposal::RefundOrder { .. }
-        | Proposal::CreatePromotion(_) => {}
+        | Proposal::CreatePromotion(_)
+        | Proposal::SetCreditLimit { .. } => {}
     }
     let approval = Approval {
         request: event.clone(),
@@ -243,6 +247,7 @@ pub(super) fn approval_decided(state: &mut State, event: &ApprovalDecided, decis
         Proposal::SetRate(_)
         | Proposal::GrantCoupon { .. }
         | Proposal::RefundOrder { .. }
-        | Proposal::CreatePromotion(_) => {}
+        | Proposal::CreatePromotion(_)
+        | Proposal::SetCreditLimit { .. } => {}
     }
 }

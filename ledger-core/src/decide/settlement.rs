@@ -92,7 +92,7 @@ impl Decider<'_> {
     /// last position, counted, netted and hashed (`crate::statement`). Deterministic, so the
     /// same inputs always give the same hash. The lines stay out of the event: replay finds them
     /// again in the state at this position.
-    fn statement(
+    pub(super) fn statement(
         &self,
         settlement_id: SettlementId,
         book: &Book,

@@ -283,7 +283,15 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         E::SettlementPaid(event) => (None, id(&event.settlement_id)),
         E::InvoiceIssued(event) => (None, id(&event.invoice_id)),
         E::BusinessBooked(event) => (None, text(&event.memo, event.book)),
-        E::OrgOpened(_)
+        E::CreditDrawn(event) => (None, id(&event.source_id)),
+        E::ArrearsRepaid(event) => (None, id(&event.source_id)),
+        E::CreditLimitSet(_)
+        | E::ArrearsOverdue(_)
+        | E::BookTermsSet(_)
+        | E::SettlementCycleSet(_)
+        | E::AutoRenewalSet(_)
+        | E::AutoRenewalFailed(_)
+        | E::OrgOpened(_)
         | E::AccountOpened(_)
         | E::PostingRulesSet(_)
         | E::SaleModeSet(_)
