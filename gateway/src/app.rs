@@ -99,6 +99,8 @@ pub struct Application {
     writing: Writing,
     state: SharedState,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The clock's scheduler, stopped first at shutdown (it would tick forever).
+    ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -167,7 +169,9 @@ impl Application {
         };
         let port = listener.local_addr()?.port();
         let router = router(state.clone());
-        Ok(Application { listener, port, router, writing, state, background: tasks.handles })
+        // The clock's scheduler (`KBOSS_TICK_INTERVAL_MS`): it ticks while this instance leads.
+        let ticker = crate::ticker::spawn(state.clone());
+        Ok(Application { listener, port, router, writing, state, background: tasks.handles, ticker })
     }
 
     pub fn port(&self) -> u16 {
@@ -197,10 +201,14 @@ impl Application {
     /// Serves until `shutdown` completes, then drains: in-flight requests finish, the writer
     /// answers what it has queued and stops, background tasks are stopped.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), std::io::Error> {
-        let Application { listener, router, writing, background, state, .. } = self;
+        let Application { listener, router, writing, background, state, ticker, .. } = self;
         // The peer's address reaches the handlers (`ConnectInfo`): the operation log's client.
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+        // No tick after the last request: the writer is drained next.
+        if let Some(ticker) = ticker {
+            ticker.abort();
+        }
         let embedded = matches!(writing, Writing::Embedded(_));
         match writing {
             Writing::Embedded(writer) => {
@@ -280,6 +288,7 @@ fn api_routes() -> Router<SharedState> {
         .merge(crate::routes::orders::routes())
         .merge(crate::routes::finance::routes())
         .merge(crate::routes::settlements::routes())
+        .merge(crate::routes::terms::routes())
         .merge(crate::routes::serial::routes())
         .merge(crate::routes::registry::routes())
         .merge(crate::routes::payments::routes())

@@ -352,7 +352,7 @@ struct ExportLine {
 
 /// RFC 4180 records: fields split at commas, quoted fields with `""` for a quote and line breaks
 /// inside. A trailing line break ends the last record.
-fn csv_records(text: &str) -> Result<Vec<Vec<String>>, String> {
+pub(crate) fn csv_records(text: &str) -> Result<Vec<Vec<String>>, String> {
     let mut records = Vec::new();
     let mut record = Vec::new();
     let mut field = String::new();

@@ -82,6 +82,12 @@ impl std::str::FromStr for ServeRole {
 pub const LEASE_TTL_MS_DEFAULT: u64 = 5_000;
 /// How far (in events) the read models may trail the log before `/readyz` says not ready.
 pub const READY_LAG_MAX_DEFAULT: u64 = 10_000;
+/// How often the leader ticks the ledger's clock, by default: once a minute.
+pub const TICK_INTERVAL_MS_DEFAULT: u64 = 60_000;
+/// The shortest interval between ticks (a tick is one command; more often is load, not precision).
+pub const TICK_INTERVAL_MS_MIN: u64 = 100;
+/// The longest interval between ticks: a day.
+pub const TICK_INTERVAL_MS_MAX: u64 = 24 * 60 * 60 * 1_000;
 
 /// A value that must not reach a log: `Debug` and `Display` print a placeholder.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -231,6 +237,11 @@ pub struct Settings {
     pub ready_lag_max: u64,
     /// The JetStream stream's replicas (1 on one server, 3 on a cluster), when the relay creates it.
     pub nats_replicas: usize,
+    /// How often (ms) the leader sends the ledger's clock a `Tick` (`crate::ticker`): unpaid
+    /// orders time out, settlement cycles issue their statements, auto-renewals, expired
+    /// vouchers and overdue arrears are decided. 0: never (then `kboss settle --due` issues due
+    /// statements by hand).
+    pub tick_interval_ms: u64,
     #[serde(skip)]
     pub clock: Clock,
 }
@@ -263,6 +274,7 @@ impl Default for Settings {
             lease_ttl_ms: LEASE_TTL_MS_DEFAULT,
             ready_lag_max: READY_LAG_MAX_DEFAULT,
             nats_replicas: 1,
+            tick_interval_ms: TICK_INTERVAL_MS_DEFAULT,
             clock: Clock::System,
         }
     }
@@ -362,6 +374,7 @@ impl Settings {
             "KBOSS_LEASE_TTL_MS" => self.lease_ttl_ms = number(&value)? as u64,
             "KBOSS_READY_LAG_MAX" => self.ready_lag_max = number(&value)? as u64,
             "KBOSS_NATS_REPLICAS" => self.nats_replicas = number(&value)?,
+            "KBOSS_TICK_INTERVAL_MS" => self.tick_interval_ms = number(&value)? as u64,
             _ => {
                 // KBOSS_PAYMENT_{KEY,BOOK,APP_ID,SELLER_ID}_<CHANNEL>: one channel's settings.
                 const PREFIXES: [&str; 4] =
@@ -424,6 +437,14 @@ impl Settings {
         }
         if limits.page_size_max == 0 || limits.page_size_max > PAGE_SIZE_MAX {
             return Err(ConfigError::Invalid(format!("limits.page_size_max must be 1..={PAGE_SIZE_MAX}")));
+        }
+        let ticks = TICK_INTERVAL_MS_MIN..=TICK_INTERVAL_MS_MAX;
+        if self.tick_interval_ms != 0 && !ticks.contains(&self.tick_interval_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "tick_interval_ms must be 0 (no clock) or {}..={}",
+                ticks.start(),
+                ticks.end()
+            )));
         }
         if limits.notifier_queue_max == 0 || limits.notifier_queue_max > 16 * NOTIFIER_QUEUE_MAX {
             return Err(ConfigError::Invalid("limits.notifier_queue_max out of range".to_owned()));

@@ -37,6 +37,7 @@ pub mod payments;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod ticker;
 pub mod verify;
 
 pub use app::Application;

@@ -3,6 +3,9 @@
 //! invite codes, serial codes, invoices) are in `queries/registry.rs`.
 
 mod registry;
+mod terms;
+
+pub use terms::{AutoRenewalView, BookTermsView, CreditView, PayableView, SettlementCycleView, PAYABLE_LINES_MAX};
 
 use std::collections::BTreeMap;
 

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use event_log::LogRead;
 use ledger_core::chart::AccountCode;
 use ledger_core::ids::OrgId;
+use ledger_core::money::{Amount, SignedAmount};
 use ledger_core::org::OrgKind;
 use projections::{Granularity, KpiDimension, KpiQuery, LedgerQuery};
 use serde::{Deserialize, Serialize};
@@ -61,7 +62,7 @@ async fn readable_customer(state: &SharedState, caller: &Caller, text: &str) -> 
     }
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Default)]
 pub struct BalanceBody {
     pub customer_id: String,
     /// The whole wallet: `cash` + `voucher`.
@@ -75,6 +76,19 @@ pub struct BalanceBody {
     pub available: String,
     pub pending: String,
     pub currency: String,
+    /// The customer's credit limit (信用额度): purchases may take the wallet down to minus it.
+    pub credit_limit: String,
+    /// What it owes on credit (欠费): a receivable of the seller (1122), repaid first by the next
+    /// money in.
+    pub arrears: String,
+    /// When the earliest part of the arrears falls due; null when nothing is owed.
+    pub arrears_due_on: Option<String>,
+    /// Some arrears are past their due date: no more credit until they are repaid.
+    pub arrears_overdue: bool,
+    /// What purchases may still draw on credit: the limit less the arrears (none while overdue).
+    pub credit_available: String,
+    /// The wallet seen whole, `balance − arrears`: below zero, down to minus the limit, on credit.
+    pub net: String,
 }
 
 /// A customer's wallet: balance, its cash and voucher parts, available and pending.
@@ -87,7 +101,10 @@ pub async fn balance(
     Path(id): Path<String>,
 ) -> Result<Read<BalanceBody>, ApiError> {
     let customer_id = readable_customer(&state, &caller, &id).await?;
-    let body = match state.read.wallet(customer_id).await? {
+    let credit = super::terms::credit_part(&state, customer_id).await?;
+    let overdue = credit.due_on.is_some_and(|due_on| due_on < state.clock.today());
+    let room = credit.limit.checked_sub(credit.arrears).unwrap_or(Amount::ZERO);
+    let mut body = match state.read.wallet(customer_id).await? {
         Some(wallet) => BalanceBody {
             customer_id: id,
             balance: wallet.balance.to_string(),
@@ -96,6 +113,8 @@ pub async fn balance(
             available: wallet.available.to_string(),
             pending: wallet.pending.to_string(),
             currency: wallet.currency.to_string(),
+            net: SignedAmount::from(wallet.balance).sub(credit.arrears).to_string(),
+            ..Default::default()
         },
         None => BalanceBody {
             customer_id: id,
@@ -105,8 +124,15 @@ pub async fn balance(
             available: "0.00".into(),
             pending: "0.00".into(),
             currency: "CNY".into(),
+            net: SignedAmount::ZERO.sub(credit.arrears).to_string(),
+            ..Default::default()
         },
     };
+    body.credit_limit = credit.limit.to_string();
+    body.arrears = credit.arrears.to_string();
+    body.arrears_due_on = credit.due_on.map(|date| date.to_string());
+    body.arrears_overdue = overdue;
+    body.credit_available = if overdue { Amount::ZERO } else { room }.to_string();
     Ok(Read(position, body))
 }
 

@@ -7,6 +7,8 @@ mod cli;
 mod cli_operations;
 mod contract;
 mod controls;
+mod credit;
+mod cycles;
 mod deploy;
 mod edges;
 mod export;

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (109, include_str!("../../../schemas/sql/read_models/0109_roles.sql")),
     (110, include_str!("../../../schemas/sql/read_models/0110_charges.sql")),
     (111, include_str!("../../../schemas/sql/read_models/0111_approval_policies.sql")),
+    (120, include_str!("../../../schemas/sql/read_models/0120_terms.sql")),
 ];
 
 /// The first key of the advisory lock serialising read-model migrations (the log's store uses

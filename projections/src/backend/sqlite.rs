@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (109, include_str!("../../../schemas/sql/read_models/0109_roles.sql")),
     (110, include_str!("../../../schemas/sql/read_models/0110_charges.sql")),
     (111, include_str!("../../../schemas/sql/read_models/0111_approval_policies.sql")),
+    (120, include_str!("../../../schemas/sql/read_models/0120_terms.sql")),
 ];
 
 impl rusqlite::ToSql for SqlValue {

@@ -20,6 +20,7 @@ pub mod orgs;
 pub mod products;
 pub mod registry;
 pub mod settlements;
+pub mod terms;
 pub mod tokens;
 
 /// One read model: its name (the checkpoint's key), the tables it owns (what `reset` empties),
@@ -70,6 +71,7 @@ pub const ALL: &[Projection] = &[
     movements::PROJECTION,
     registry::PROJECTION,
     charges::PROJECTION,
+    terms::PROJECTION,
 ];
 
 pub fn find(name: &str) -> Option<&'static Projection> {
