@@ -101,7 +101,7 @@ pub async fn balance(
     Path(id): Path<String>,
 ) -> Result<Read<BalanceBody>, ApiError> {
     let customer_id = readable_customer(&state, &caller, &id).await?;
-    let credit = super::terms::credit_part(&state, customer_id).await?;
+    let credit = credit_part(&state, customer_id).await?;
     let overdue = credit.due_on.is_some_and(|due_on| due_on < state.clock.today());
     let room = credit.limit.checked_sub(credit.arrears).unwrap_or(Amount::ZERO);
     let mut body = match state.read.wallet(customer_id).await? {
@@ -134,6 +134,21 @@ pub async fn balance(
     body.arrears_overdue = overdue;
     body.credit_available = if overdue { Amount::ZERO } else { room }.to_string();
     Ok(Read(position, body))
+}
+
+/// The credit part of a customer's balance answer (`GET /v1/customers/{id}/balance`).
+pub struct CreditPart {
+    pub limit: Amount,
+    pub arrears: Amount,
+    pub due_on: Option<NaiveDate>,
+}
+
+/// What the read model knows of a customer's credit (zeros when it never had any).
+pub async fn credit_part(state: &SharedState, customer_id: OrgId) -> Result<CreditPart, ApiError> {
+    Ok(match state.read.credit(customer_id).await? {
+        Some(credit) => CreditPart { limit: credit.limit, arrears: credit.arrears, due_on: credit.due_on },
+        None => CreditPart { limit: Amount::ZERO, arrears: Amount::ZERO, due_on: None },
+    })
 }
 
 #[derive(Serialize, ToSchema)]

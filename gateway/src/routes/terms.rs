@@ -642,21 +642,6 @@ pub async fn reconcile_supplier_bill(
     Ok(Read(position, answer))
 }
 
-/// The credit part of a customer's balance answer (`GET /v1/customers/{id}/balance`).
-pub struct CreditPart {
-    pub limit: Amount,
-    pub arrears: Amount,
-    pub due_on: Option<NaiveDate>,
-}
-
-/// What the read model knows of a customer's credit (zeros when it never had any).
-pub async fn credit_part(state: &SharedState, customer_id: OrgId) -> Result<CreditPart, ApiError> {
-    Ok(match state.read.credit(customer_id).await? {
-        Some(credit) => CreditPart { limit: credit.limit, arrears: credit.arrears, due_on: credit.due_on },
-        None => CreditPart { limit: Amount::ZERO, arrears: Amount::ZERO, due_on: None },
-    })
-}
-
 /// Bill lines by row for tests: the answer's differences name rows, this keeps them readable.
 #[cfg(test)]
 fn rows(bill: &[BillLine]) -> std::collections::BTreeMap<usize, &BillLine> {
