@@ -51,6 +51,13 @@ async fn give_credit(app: &TestApp, world: &World, limit: &str) {
     let pending = app.put(&path, &world.r2_sales, json!({ "limit": limit })).await.expect(202);
     assert_eq!((pending["status"].as_str(), pending["limit"].as_str()), (Some("pending_approval"), Some(limit)));
     let approval = pending["approval_id"].as_str().unwrap();
+    let request = app.get(&format!("/v1/approvals/{approval}"), &world.r2_finance).await.expect(200);
+    assert_eq!((request["kind"].as_str(), request["status"].as_str()), (Some("credit_limit"), Some("pending")));
+    assert_eq!(
+        request["payload"],
+        json!({ "action": "set_credit_limit", "customer_id": world.customer, "limit": limit }),
+        "{request}"
+    );
     app.post(&format!("/v1/approvals/{approval}/approve"), &world.r2_finance, json!({})).await.expect(200);
 }
 
