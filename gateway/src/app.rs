@@ -591,6 +591,7 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         None
     } else {
         let first = state.log.read_after(0, BOOTSTRAP_EVENTS).await?;
+        check_configured_currency(state, &first)?;
         if first.iter().any(|event| matches!(event.event.payload, EventPayload::TokenIssued(_))) {
             return check_configured_admin_token(state, writer).await;
         }
@@ -624,7 +625,8 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
     };
     if platform.is_none() {
         let name = state.settings.platform_name.clone();
-        submit(CommandBody::Setup(SetupCommand::Bootstrap { platform_id, name, currency: Currency::CNY }), "bootstrap")
+        let currency = state.settings.currency.unwrap_or(Currency::CNY);
+        submit(CommandBody::Setup(SetupCommand::Bootstrap { platform_id, name, currency }), "bootstrap")
             .await
             .map_err(StartError::Bootstrap)?;
     }
@@ -644,6 +646,24 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         println!("kboss: generated the admin token {token} (also in {ADMIN_TOKEN_FILE})");
     }
     Ok(())
+}
+
+/// A configured currency (`KBOSS_CURRENCY`) must be the one the store's platform opened its book
+/// in: a book's currency is fixed when it opens, and a changed setting is an error, never
+/// silently ignored.
+fn check_configured_currency(state: &SharedState, first: &[ledger_core::RecordedEvent]) -> Result<(), StartError> {
+    let Some(configured) = state.settings.currency else { return Ok(()) };
+    let platform = first.iter().find_map(|event| match &event.event.payload {
+        EventPayload::OrgOpened(opened) if opened.org.kind == OrgKind::Platform => Some(opened.org.currency),
+        _ => None,
+    });
+    match platform {
+        Some(kept) if kept != configured => Err(StartError::Config(ConfigError::Invalid(format!(
+            "currency {configured} is configured (KBOSS_CURRENCY) but this store's platform keeps its book in {kept}: a \
+             book's currency is fixed when it opens"
+        )))),
+        _ => Ok(()),
+    }
 }
 
 /// A configured admin token must be as hard to guess as a generated one: at least

@@ -242,6 +242,10 @@ pub struct Settings {
     /// vouchers and overdue arrears are decided. 0: never (then `kboss settle --due` issues due
     /// statements by hand).
     pub tick_interval_ms: u64,
+    /// The currency of the platform's book, opened with it on a fresh store (resellers' books
+    /// take their parent's); none: CNY. A book's currency is fixed when it opens: on a store
+    /// that has one, a configured currency must be the platform's.
+    pub currency: Option<ledger_core::money::Currency>,
     #[serde(skip)]
     pub clock: Clock,
 }
@@ -275,6 +279,7 @@ impl Default for Settings {
             ready_lag_max: READY_LAG_MAX_DEFAULT,
             nats_replicas: 1,
             tick_interval_ms: TICK_INTERVAL_MS_DEFAULT,
+            currency: None,
             clock: Clock::System,
         }
     }
@@ -375,6 +380,11 @@ impl Settings {
             "KBOSS_READY_LAG_MAX" => self.ready_lag_max = number(&value)? as u64,
             "KBOSS_NATS_REPLICAS" => self.nats_replicas = number(&value)?,
             "KBOSS_TICK_INTERVAL_MS" => self.tick_interval_ms = number(&value)? as u64,
+            "KBOSS_CURRENCY" => {
+                let currency = ledger_core::money::Currency::parse(value.trim());
+                self.currency =
+                    Some(currency.map_err(|_| bad("not a currency this ledger keeps (CNY, USD, HKD, EUR, SGD)"))?);
+            }
             _ => {
                 // KBOSS_PAYMENT_{KEY,BOOK,APP_ID,SELLER_ID}_<CHANNEL>: one channel's settings.
                 const PREFIXES: [&str; 4] =
@@ -802,5 +812,22 @@ mod tests {
         assert!(error.contains("lease_ttl_ms"), "{error}");
         let error = load(&[database, ("KBOSS_ADVERTISE_URL", "10.0.0.7:8080")]).unwrap_err().to_string();
         assert!(error.contains("advertise_url"), "{error}");
+    }
+
+    #[test]
+    fn the_clock_s_interval_and_the_book_currency_are_checked() {
+        let load = |pairs: &[(&str, &str)]| {
+            let environment = pairs.iter().map(|(variable, value)| ((*variable).to_owned(), (*value).to_owned()));
+            Settings::load(None, environment.collect::<Vec<_>>(), Overrides::default())
+        };
+        assert_eq!(load(&[]).unwrap().tick_interval_ms, TICK_INTERVAL_MS_DEFAULT);
+        assert_eq!(load(&[("KBOSS_TICK_INTERVAL_MS", "0")]).unwrap().tick_interval_ms, 0, "0: no clock");
+        let error = load(&[("KBOSS_TICK_INTERVAL_MS", "99")]).unwrap_err().to_string();
+        assert!(error.contains("tick_interval_ms"), "{error}");
+        assert_eq!(load(&[]).unwrap().currency, None);
+        let usd = load(&[("KBOSS_CURRENCY", "USD")]).unwrap().currency;
+        assert_eq!(usd, Some(ledger_core::money::Currency::USD));
+        let error = load(&[("KBOSS_CURRENCY", "XAU")]).unwrap_err().to_string();
+        assert!(error.contains("KBOSS_CURRENCY"), "{error}");
     }
 }

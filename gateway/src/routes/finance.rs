@@ -123,7 +123,12 @@ pub async fn balance(
             voucher: "0.00".into(),
             available: "0.00".into(),
             pending: "0.00".into(),
-            currency: "CNY".into(),
+            currency: state
+                .read
+                .org(customer_id)
+                .await?
+                .map(|customer| customer.currency.to_string())
+                .ok_or(ApiError::NotFound { what: "customer" })?,
             net: SignedAmount::ZERO.sub(credit.arrears).to_string(),
             ..Default::default()
         },

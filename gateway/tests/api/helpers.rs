@@ -50,6 +50,8 @@ pub struct Options {
     /// `KBOSS_TICK_INTERVAL_MS`; none (0: no clock) when absent, so that no tick lands in a test
     /// that does not ask for one (a test ticks with `gateway::ticker::tick`, at the time it wants).
     pub tick_interval_ms: Option<u64>,
+    /// `KBOSS_CURRENCY`; none when absent (a fresh store's platform keeps CNY).
+    pub currency: Option<ledger_core::money::Currency>,
 }
 
 pub struct TestApp {
@@ -122,6 +124,7 @@ pub async fn try_spawn_app(options: Options) -> Result<TestApp, (gateway::app::S
         projections: options.projections,
         lease_ttl_ms: options.lease_ttl_ms.unwrap_or(settings.lease_ttl_ms),
         tick_interval_ms: options.tick_interval_ms.unwrap_or(0),
+        currency: options.currency,
         ..settings
     };
     let settings = match options.nats {

@@ -8,6 +8,7 @@ mod cli_operations;
 mod contract;
 mod controls;
 mod credit;
+mod currency;
 mod cycles;
 mod deploy;
 mod edges;
