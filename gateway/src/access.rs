@@ -163,6 +163,18 @@ pub const OPERATIONS: &[(&str, &str, Access)] = &[
     ("GET", "/v1/books/{org_id}/kpi", Needs(P::KpisRead)),
     ("GET", "/v1/books/{org_id}/kpi/serial-codes", Needs(P::KpisRead)),
     ("GET", "/v1/books/{org_id}/operations", Needs(P::OperationsRead)),
+    // Credit, the book's terms, settlement cycles, auto-renewals, supplier bills (issue 12).
+    ("PUT", "/v1/customers/{id}/credit-limit", Needs(P::CreditWrite)),
+    ("GET", "/v1/books/{org_id}/terms", Needs(P::TermsRead)),
+    ("PUT", "/v1/books/{org_id}/terms", Needs(P::TermsWrite)),
+    ("GET", "/v1/books/{org_id}/settlement-cycles", Needs(P::TermsRead)),
+    ("GET", "/v1/books/{org_id}/settlement-cycles/{counterparty_id}", Needs(P::TermsRead)),
+    ("PUT", "/v1/books/{org_id}/settlement-cycles/{counterparty_id}", Needs(P::TermsWrite)),
+    ("DELETE", "/v1/books/{org_id}/settlement-cycles/{counterparty_id}", Needs(P::TermsWrite)),
+    ("GET", "/v1/orders/{id}/auto-renewal", Needs(P::OrdersRead)),
+    ("PUT", "/v1/orders/{id}/auto-renewal", Needs(P::OrdersRenew)),
+    // Reads the book's payables; stores nothing.
+    ("POST", "/v1/books/{org_id}/supplier-bills", Needs(P::LedgerRead)),
 ];
 
 /// The access of the route `path` (its template) for `method`; `None` when the table lacks it.

@@ -102,6 +102,8 @@ pub struct Application {
     /// The live invariant monitors (`crate::monitors`), on an instance that competes for the
     /// writer's lease; aborted at shutdown (they write nothing).
     monitors: Option<tokio::task::JoinHandle<()>>,
+    /// The clock's scheduler, stopped first at shutdown (it would tick forever).
+    ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -183,7 +185,9 @@ impl Application {
         };
         let port = listener.local_addr()?.port();
         let router = router(state.clone());
-        Ok(Application { listener, port, router, writing, state, background: tasks.handles, monitors })
+        // The clock's scheduler (`KBOSS_TICK_INTERVAL_MS`): it ticks while this instance leads.
+        let ticker = crate::ticker::spawn(state.clone());
+        Ok(Application { listener, port, router, writing, state, background: tasks.handles, monitors, ticker })
     }
 
     pub fn port(&self) -> u16 {
@@ -213,10 +217,14 @@ impl Application {
     /// Serves until `shutdown` completes, then drains: in-flight requests finish, the writer
     /// answers what it has queued and stops, background tasks are stopped.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), std::io::Error> {
-        let Application { listener, router, writing, background, state, monitors, .. } = self;
+        let Application { listener, router, writing, background, state, monitors, ticker, .. } = self;
         // The peer's address reaches the handlers (`ConnectInfo`): the operation log's client.
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+        // No tick after the last request: the writer is drained next.
+        if let Some(ticker) = ticker {
+            ticker.abort();
+        }
         if let Some(monitors) = monitors {
             monitors.abort();
         }
@@ -299,6 +307,7 @@ fn api_routes() -> Router<SharedState> {
         .merge(crate::routes::orders::routes())
         .merge(crate::routes::finance::routes())
         .merge(crate::routes::settlements::routes())
+        .merge(crate::routes::terms::routes())
         .merge(crate::routes::serial::routes())
         .merge(crate::routes::registry::routes())
         .merge(crate::routes::payments::routes())
@@ -603,6 +612,7 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         None
     } else {
         let first = state.log.read_after(0, BOOTSTRAP_EVENTS).await?;
+        check_configured_currency(state, &first)?;
         if first.iter().any(|event| matches!(event.event.payload, EventPayload::TokenIssued(_))) {
             return check_configured_admin_token(state, writer).await;
         }
@@ -636,7 +646,8 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
     };
     if platform.is_none() {
         let name = state.settings.platform_name.clone();
-        submit(CommandBody::Setup(SetupCommand::Bootstrap { platform_id, name, currency: Currency::CNY }), "bootstrap")
+        let currency = state.settings.currency.unwrap_or(Currency::CNY);
+        submit(CommandBody::Setup(SetupCommand::Bootstrap { platform_id, name, currency }), "bootstrap")
             .await
             .map_err(StartError::Bootstrap)?;
     }
@@ -656,6 +667,24 @@ async fn bootstrap(state: &SharedState) -> Result<(), StartError> {
         println!("kboss: generated the admin token {token} (also in {ADMIN_TOKEN_FILE})");
     }
     Ok(())
+}
+
+/// A configured currency (`KBOSS_CURRENCY`) must be the one the store's platform opened its book
+/// in: a book's currency is fixed when it opens, and a changed setting is an error, never
+/// silently ignored.
+fn check_configured_currency(state: &SharedState, first: &[ledger_core::RecordedEvent]) -> Result<(), StartError> {
+    let Some(configured) = state.settings.currency else { return Ok(()) };
+    let platform = first.iter().find_map(|event| match &event.event.payload {
+        EventPayload::OrgOpened(opened) if opened.org.kind == OrgKind::Platform => Some(opened.org.currency),
+        _ => None,
+    });
+    match platform {
+        Some(kept) if kept != configured => Err(StartError::Config(ConfigError::Invalid(format!(
+            "currency {configured} is configured (KBOSS_CURRENCY) but this store's platform keeps its book in {kept}: a \
+             book's currency is fixed when it opens"
+        )))),
+        _ => Ok(()),
+    }
 }
 
 /// A configured admin token must be as hard to guess as a generated one: at least

@@ -93,18 +93,24 @@ pub enum Action {
     /// Drop the read models and rebuild them from position 0 (stop `kboss serve` on an embedded
     /// data directory first).
     Rebuild,
-    /// Issue a settlement statement for every supplier and child reseller of a book (takes the
-    /// writer's lock: stop `kboss serve` on an embedded data directory first).
+    /// Issue a settlement statement for every supplier and child reseller of a book, for a
+    /// period (`--book --from --to`), or every statement the settlement cycles have made due
+    /// (`--due`, in every book or `--book`'s) (takes the writer's lock: stop `kboss serve` on an
+    /// embedded data directory first).
     Settle {
-        /// The book's org id (`kboss books` lists them).
+        /// The book's org id (`kboss books` lists them); with `--due`, every book without it.
         #[arg(long, value_name = "ORG_ID")]
-        book: String,
+        book: Option<String>,
         /// The first day of the period.
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        from: NaiveDate,
+        #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "due")]
+        from: Option<NaiveDate>,
         /// The last day of the period (ended: before today).
-        #[arg(long, value_name = "YYYY-MM-DD")]
-        to: NaiveDate,
+        #[arg(long, value_name = "YYYY-MM-DD", conflicts_with = "due")]
+        to: Option<NaiveDate>,
+        /// The statements due under the books' settlement cycles (`PUT
+        /// /v1/books/{org}/settlement-cycles/{counterparty}`), as the clock would issue them.
+        #[arg(long)]
+        due: bool,
     },
     /// Reconcile a bank statement or a channel's bill against a book's 1002 or 1012: a dry run
     /// by default (prints the matches, what is unmatched on each side and the suggestions);
@@ -365,7 +371,11 @@ pub async fn run(cli: Cli) -> CliResult {
             })
             .await
         }
-        Action::Settle { book, from, to } => settle(&settings, &book, from, to).await,
+        Action::Settle { book, due: true, .. } => settle_due(&settings, book.as_deref()).await,
+        Action::Settle { book: Some(book), from: Some(from), to: Some(to), due: false } => {
+            settle(&settings, &book, from, to).await
+        }
+        Action::Settle { .. } => Err(CliError::Usage("kboss settle: --book, --from and --to, or --due")),
         Action::Admin { action: AdminAction::RotateToken } => rotate_admin_token(&settings).await,
         Action::Migrate => migrate(&settings).await,
         Action::Events { action: EventsAction::Dump { from, to } } => {
@@ -862,6 +872,68 @@ async fn settle_with(
     {
         return Err(CliError::Settle(format!("nothing to settle in {book}'s book from {from} to {to}")));
     }
+    Ok(())
+}
+
+/// `kboss settle --due`: the statements the settlement cycles have made due, in every book or
+/// one, as the clock decides them (`ClockCommand::SettleDue`, its ids derived from each statement's
+/// book, counterparty and period, so a rerun issues nothing twice). One operation of the platform.
+async fn settle_due(settings: &Settings, book: Option<&str>) -> CliResult {
+    let book: Option<OrgId> =
+        book.map(|book| book.parse().map_err(|_| CliError::Usage("--book must be an org id"))).transpose()?;
+    let writer = start_writer(settings).await?;
+    let operations = open_operation_log(settings).await?;
+    let outcome = settle_due_with(&writer, &operations, settings, book).await;
+    tokio::task::spawn_blocking(move || writer.shutdown()).await?;
+    if !operations.flush(crate::app::BACKGROUND_DRAIN_MAX).await {
+        eprintln!("kboss settle: the operation log did not record this run");
+    }
+    outcome
+}
+
+async fn settle_due_with(
+    writer: &Writer,
+    operations: &OperationLog,
+    settings: &Settings,
+    book: Option<OrgId>,
+) -> CliResult {
+    let handle = writer.handle();
+    let platform = crate::ticker::platform_of(&handle).await?;
+    let actor = ledger_core::decide::clock_actor(platform);
+    let body = CommandBody::Clock(ledger_core::ClockCommand::SettleDue { book });
+    let kind = body.name();
+    let command =
+        Command { actor: actor.clone(), effective_date: settings.clock.today(), at: chrono::Utc::now(), body };
+    let at = command.at;
+    let result = handle.submit(Request::new(command)).await;
+    let mut operation = Operation::answered(at, &actor, kind, &result.clone().map_err(ApiError::from));
+    operation.request_id = Some(uuid::Uuid::now_v7().to_string());
+    operations.record(operation, 0);
+    let committed = result?;
+    let (mut receivable, mut payable) =
+        (ledger_core::money::SignedAmount::ZERO, ledger_core::money::SignedAmount::ZERO);
+    let mut statements = 0_u64;
+    for event in &committed.events {
+        if let EventPayload::SettlementStatementIssued(statement) = &event.event.payload {
+            println!(
+                "{} with {}: statement {} for {} to {} at position {}: {} lines, receivable {}, payable {}, hash {}",
+                statement.book,
+                statement.counterparty_id,
+                statement.settlement_id,
+                statement.from,
+                statement.to,
+                event.position,
+                statement.line_count,
+                statement.receivable,
+                statement.payable,
+                statement.statement_hash
+            );
+            statements += 1;
+            receivable = receivable.plus(statement.receivable);
+            payable = payable.plus(statement.payable);
+        }
+    }
+    println!("total: {statements} statements due, receivable {receivable}, payable {payable}");
     Ok(())
 }
 

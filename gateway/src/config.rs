@@ -82,6 +82,12 @@ impl std::str::FromStr for ServeRole {
 pub const LEASE_TTL_MS_DEFAULT: u64 = 5_000;
 /// How far (in events) the read models may trail the log before `/readyz` says not ready.
 pub const READY_LAG_MAX_DEFAULT: u64 = 10_000;
+/// How often the leader ticks the ledger's clock, by default: once a minute.
+pub const TICK_INTERVAL_MS_DEFAULT: u64 = 60_000;
+/// The shortest interval between ticks (a tick is one command; more often is load, not precision).
+pub const TICK_INTERVAL_MS_MIN: u64 = 100;
+/// The longest interval between ticks: a day.
+pub const TICK_INTERVAL_MS_MAX: u64 = 24 * 60 * 60 * 1_000;
 
 /// A value that must not reach a log: `Debug` and `Display` print a placeholder.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -238,6 +244,15 @@ pub struct Settings {
     pub ready_lag_max: u64,
     /// The JetStream stream's replicas (1 on one server, 3 on a cluster), when the relay creates it.
     pub nats_replicas: usize,
+    /// How often (ms) the leader sends the ledger's clock a `Tick` (`crate::ticker`): unpaid
+    /// orders time out, settlement cycles issue their statements, auto-renewals, expired
+    /// vouchers and overdue arrears are decided. 0: never (then `kboss settle --due` issues due
+    /// statements by hand).
+    pub tick_interval_ms: u64,
+    /// The currency of the platform's book, opened with it on a fresh store (resellers' books
+    /// take their parent's); none: CNY. A book's currency is fixed when it opens: on a store
+    /// that has one, a configured currency must be the platform's.
+    pub currency: Option<ledger_core::money::Currency>,
     #[serde(skip)]
     pub clock: Clock,
 }
@@ -272,6 +287,8 @@ impl Default for Settings {
             lease_ttl_ms: LEASE_TTL_MS_DEFAULT,
             ready_lag_max: READY_LAG_MAX_DEFAULT,
             nats_replicas: 1,
+            tick_interval_ms: TICK_INTERVAL_MS_DEFAULT,
+            currency: None,
             clock: Clock::System,
         }
     }
@@ -379,6 +396,12 @@ impl Settings {
             "KBOSS_LEASE_TTL_MS" => self.lease_ttl_ms = number(&value)? as u64,
             "KBOSS_READY_LAG_MAX" => self.ready_lag_max = number(&value)? as u64,
             "KBOSS_NATS_REPLICAS" => self.nats_replicas = number(&value)?,
+            "KBOSS_TICK_INTERVAL_MS" => self.tick_interval_ms = number(&value)? as u64,
+            "KBOSS_CURRENCY" => {
+                let currency = ledger_core::money::Currency::parse(value.trim());
+                self.currency =
+                    Some(currency.map_err(|_| bad("not a currency this ledger keeps (CNY, USD, HKD, EUR, SGD)"))?);
+            }
             _ => {
                 // KBOSS_PAYMENT_{KEY,BOOK,APP_ID,SELLER_ID}_<CHANNEL>: one channel's settings.
                 const PREFIXES: [&str; 4] =
@@ -441,6 +464,14 @@ impl Settings {
         }
         if limits.page_size_max == 0 || limits.page_size_max > PAGE_SIZE_MAX {
             return Err(ConfigError::Invalid(format!("limits.page_size_max must be 1..={PAGE_SIZE_MAX}")));
+        }
+        let ticks = TICK_INTERVAL_MS_MIN..=TICK_INTERVAL_MS_MAX;
+        if self.tick_interval_ms != 0 && !ticks.contains(&self.tick_interval_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "tick_interval_ms must be 0 (no clock) or {}..={}",
+                ticks.start(),
+                ticks.end()
+            )));
         }
         if limits.notifier_queue_max == 0 || limits.notifier_queue_max > 16 * NOTIFIER_QUEUE_MAX {
             return Err(ConfigError::Invalid("limits.notifier_queue_max out of range".to_owned()));
@@ -798,5 +829,22 @@ mod tests {
         assert!(error.contains("lease_ttl_ms"), "{error}");
         let error = load(&[database, ("KBOSS_ADVERTISE_URL", "10.0.0.7:8080")]).unwrap_err().to_string();
         assert!(error.contains("advertise_url"), "{error}");
+    }
+
+    #[test]
+    fn the_clock_s_interval_and_the_book_currency_are_checked() {
+        let load = |pairs: &[(&str, &str)]| {
+            let environment = pairs.iter().map(|(variable, value)| ((*variable).to_owned(), (*value).to_owned()));
+            Settings::load(None, environment.collect::<Vec<_>>(), Overrides::default())
+        };
+        assert_eq!(load(&[]).unwrap().tick_interval_ms, TICK_INTERVAL_MS_DEFAULT);
+        assert_eq!(load(&[("KBOSS_TICK_INTERVAL_MS", "0")]).unwrap().tick_interval_ms, 0, "0: no clock");
+        let error = load(&[("KBOSS_TICK_INTERVAL_MS", "99")]).unwrap_err().to_string();
+        assert!(error.contains("tick_interval_ms"), "{error}");
+        assert_eq!(load(&[]).unwrap().currency, None);
+        let usd = load(&[("KBOSS_CURRENCY", "USD")]).unwrap().currency;
+        assert_eq!(usd, Some(ledger_core::money::Currency::USD));
+        let error = load(&[("KBOSS_CURRENCY", "XAU")]).unwrap_err().to_string();
+        assert!(error.contains("KBOSS_CURRENCY"), "{error}");
     }
 }

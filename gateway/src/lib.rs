@@ -40,6 +40,7 @@ pub mod replay;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod ticker;
 pub mod verify;
 
 pub use app::Application;

@@ -88,8 +88,9 @@ impl Notifier {
         self.enqueue(Notice { recipient: Recipient::Operators, body: message(content) }, "invariant alert");
     }
 
-    /// Enqueues a message for every approval request among the events, and for every level
-    /// granted below the last.
+    /// Enqueues a message for every approval request among the events, for every level granted
+    /// below the last, and for every notice the clock decided (arrears past their due date, an
+    /// auto-renewal that could not be carried out), to the book concerned.
     pub fn notify_all(&self, events: &[RecordedEvent]) {
         let routed: HashMap<ApprovalId, &[ApprovalLevel]> = events
             .iter()
@@ -99,6 +100,10 @@ impl Notifier {
             })
             .collect();
         for event in events {
+            if let Some(notice) = clock_notice(event) {
+                self.enqueue(notice, "clock notice");
+                continue;
+            }
             let (approval_id, notice) = match &event.event.payload {
                 EventPayload::ApprovalRequested(request) => {
                     let levels = routed.get(&request.approval_id).map_or(1, |levels| levels.len());
@@ -130,12 +135,41 @@ impl Notifier {
                 }
                 _ => continue,
             };
-            if self.queue.try_send(notice).is_err() {
-                tracing::warn!(approval = %approval_id, "notifier queue full; dropped");
-                self.metrics.count_webhook("dropped");
-            }
+            self.enqueue(notice, &format!("approval {approval_id}"));
         }
     }
+}
+
+/// What the clock decided that a person of the book must hear of (债务提醒, 续费失败), posted
+/// to the book's webhook like an approval request.
+fn clock_notice(event: &RecordedEvent) -> Option<Notice> {
+    let (book, content) = match &event.event.payload {
+        EventPayload::ArrearsOverdue(overdue) => (
+            overdue.book,
+            format!(
+                "KBOSS arrears overdue: customer {} owes {} in book {}, due {} (position {}); no more credit until \
+                 repaid",
+                overdue.customer_id, overdue.amount, overdue.book, overdue.due_on, event.position
+            ),
+        ),
+        EventPayload::AutoRenewalFailed(failed) => (
+            failed.seller_id,
+            format!(
+                "KBOSS auto-renewal failed: order {} of customer {} in book {} ends {}: {} (needs {}, has {}; \
+                 position {})",
+                failed.order_id,
+                failed.customer_id,
+                failed.seller_id,
+                failed.subscription_end,
+                failed.reason,
+                failed.needed,
+                failed.available,
+                event.position
+            ),
+        ),
+        _ => return None,
+    };
+    Some(Notice { recipient: Recipient::Book(book), body: message(&content) })
 }
 
 fn role_names(roles: &ApprovalLevel) -> String {

@@ -63,6 +63,9 @@ pub async fn openapi() -> Json<Value> {
         registry::list_serial_codes, registry::get_serial_batch, registry::get_serial_code, registry::list_invoices,
         registry::get_invoice,
         payments::notify,
+        terms::set_credit_limit, terms::get_terms, terms::set_terms, terms::list_cycles, terms::get_cycle,
+        terms::set_cycle, terms::remove_cycle, terms::get_auto_renewal, terms::set_auto_renewal,
+        terms::reconcile_supplier_bill,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerSecurity),
@@ -291,6 +294,11 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             json!({ "type": "string", "pattern": "^[0-9]{1,19}$" })
         }
         ("TierBody", "tier") => choices(words::<ledger_core::org::DistributorTier>()),
+        ("CycleBody" | "CycleAnswer", "every") => choices(words::<ledger_core::event::CycleEvery>()),
+        ("query", "every") => choices(words::<ledger_core::event::CycleEvery>()),
+        ("Difference", "kind") => {
+            choices(["amount_differs", "missing_in_ours", "missing_in_bill"].map(str::to_owned).to_vec())
+        }
         ("query", "status") if path == "/v1/approvals" => choices(words::<money::ApprovalStatus>()),
         ("query", "status") if path == "/v1/orders" => choices(words::<orders::OrderStatusFilter>()),
         ("query", "kind") if path == "/v1/orgs" => choices(words::<orgs::OrgKindFilter>()),
@@ -317,7 +325,8 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
         ("query", "cursor") => json!({ "type": "string", "description": "The `next_cursor` of the previous page." }),
         (
             _,
-            "from" | "to" | "as_of" | "date" | "valid_from" | "valid_to" | "effective_from" | "placed_on" | "through",
+            "from" | "to" | "as_of" | "date" | "valid_from" | "valid_to" | "effective_from" | "placed_on" | "through"
+            | "arrears_due_on" | "failed_for",
         ) => {
             json!({ "type": "string", "format": "date" })
         }
@@ -334,7 +343,9 @@ fn describe(name: &str, owner: &str, path: &str) -> Option<Value> {
             "amount" | "total" | "paid" | "refunded" | "balance" | "available" | "pending" | "debit" | "credit"
             | "revenue" | "discounts" | "cost" | "gross_profit" | "recharges" | "refunds" | "receivable" | "payable"
             | "invoiceable" | "list_price" | "unit_price" | "price" | "margin" | "running_balance" | "total_debit"
-            | "total_credit" | "penalty" | "refund" | "above" | "cash" | "voucher" | "expired",
+            | "total_credit" | "penalty" | "refund" | "above" | "cash" | "voucher" | "expired" | "credit_limit"
+            | "arrears" | "credit_available" | "net" | "limit" | "ours" | "theirs" | "ours_total" | "theirs_total"
+            | "difference",
         ) => json!({ "type": "string", "pattern": DECIMAL }),
         (
             _,

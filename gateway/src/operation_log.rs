@@ -41,8 +41,8 @@ use deadpool_postgres::Pool;
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::org::{Actor, Role};
 use ledger_core::{
-    AccessCommand, ApprovalCommand, CommandBody, MoneyCommand, OrderCommand, RegistryCommand, SerialCommand,
-    SettlementCommand, SetupCommand,
+    AccessCommand, ApprovalCommand, ClockCommand, CommandBody, MoneyCommand, OrderCommand, RegistryCommand,
+    SerialCommand, SettlementCommand, SetupCommand, TermsCommand,
 };
 use projections::ReadModels;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -210,7 +210,9 @@ pub fn command_names() -> &'static [String] {
             | CommandBody::Settlement(_)
             | CommandBody::Approval(_)
             | CommandBody::Access(_)
-            | CommandBody::Registry(_) => (),
+            | CommandBody::Registry(_)
+            | CommandBody::Terms(_)
+            | CommandBody::Clock(_) => (),
         };
         let mut names = [
             family::<SetupCommand>(),
@@ -221,6 +223,8 @@ pub fn command_names() -> &'static [String] {
             family::<ApprovalCommand>(),
             family::<AccessCommand>(),
             family::<RegistryCommand>(),
+            family::<TermsCommand>(),
+            family::<ClockCommand>(),
         ]
         .concat();
         names.sort();

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::approval_policy::ApprovalRule;
 use crate::chart::AccountType;
-use crate::event::{InvoiceType, OrgProfile, RechargeMethod, SupplierTerms, WithdrawalRoute};
+use crate::event::{InvoiceType, OrgProfile, RechargeMethod, SettlementCycle, SupplierTerms, WithdrawalRoute};
 use crate::ids::*;
 use crate::journal::Line;
 use crate::money::{Amount, Currency, Quantity, Rate, UnitPrice};
@@ -58,6 +58,8 @@ pub enum CommandBody {
     Approval(ApprovalCommand),
     Access(AccessCommand),
     Registry(RegistryCommand),
+    Terms(TermsCommand),
+    Clock(ClockCommand),
 }
 
 /// Organisations, charts, posting rules, products, rates, promotions, invite codes and custom business kinds (`decide::setup`).
@@ -602,6 +604,59 @@ impl From<RegistryCommand> for CommandBody {
     }
 }
 
+/// A book's terms with its customers and counterparties: credit limits (信用额度), the timings
+/// the clock follows, settlement cycles (结算周期), auto-renewals (`decide::terms`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum TermsCommand {
+    /// A customer's credit limit. A raise waits for approval under the book's policy
+    /// (`credit_limit_raise`, by the new limit): `approval_id` names it; a lowering takes effect
+    /// at once.
+    SetCreditLimit { customer_id: OrgId, limit: Amount, approval_id: ApprovalId },
+
+    /// The book's terms; what is left out keeps its value (its default, if never set).
+    SetBookTerms {
+        book: OrgId,
+        order_payment_timeout_minutes: Option<u32>,
+        arrears_due_days: Option<u32>,
+        renewal_lead_days: Option<u32>,
+    },
+
+    /// The settlement cycle with a supplier or child reseller of the book; none removes it.
+    SetSettlementCycle { book: OrgId, counterparty_id: OrgId, cycle: Option<SettlementCycle> },
+
+    /// A subscription renewed by the clock from the wallet for `periods` of its products' unit
+    /// before it ends; none switches it off.
+    SetAutoRenewal { order_id: OrderId, periods: Option<u32> },
+}
+
+impl From<TermsCommand> for CommandBody {
+    fn from(command: TermsCommand) -> Self {
+        CommandBody::Terms(command)
+    }
+}
+
+/// The deployment's clock (`decide::clock`): commands the gateway's scheduler (on the leader
+/// only) and `kboss settle --due` send, as the deployment itself. Their time is the command's
+/// own, as every command's; a replay folds what they decided and never asks the clock.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "command")]
+pub enum ClockCommand {
+    /// What is due at the command's time, in every book: statements of settlement cycles, unpaid
+    /// orders past their book's payment timeout, auto-renewals, expired vouchers, arrears past
+    /// their due date. Nothing due: no event.
+    Tick,
+
+    /// The statements of settlement cycles that are due, in one book or every book.
+    SettleDue { book: Option<OrgId> },
+}
+
+impl From<ClockCommand> for CommandBody {
+    fn from(command: ClockCommand) -> Self {
+        CommandBody::Clock(command)
+    }
+}
+
 impl CommandBody {
     /// The body as idempotency compares requests: without what the gateway draws at random for
     /// each request (a serial batch's codes, from the OS's random source, so nobody computes them
@@ -659,6 +714,8 @@ impl CommandBody {
             CommandBody::Approval(command) => command.name(),
             CommandBody::Access(command) => command.name(),
             CommandBody::Registry(command) => command.name(),
+            CommandBody::Terms(command) => command.name(),
+            CommandBody::Clock(command) => command.name(),
         }
     }
 }
@@ -745,6 +802,26 @@ impl ApprovalCommand {
         match self {
             ApprovalCommand::DecideApproval { .. } => "decide_approval",
             ApprovalCommand::SetApprovalPolicy { .. } => "set_approval_policy",
+        }
+    }
+}
+
+impl TermsCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TermsCommand::SetCreditLimit { .. } => "set_credit_limit",
+            TermsCommand::SetBookTerms { .. } => "set_book_terms",
+            TermsCommand::SetSettlementCycle { .. } => "set_settlement_cycle",
+            TermsCommand::SetAutoRenewal { .. } => "set_auto_renewal",
+        }
+    }
+}
+
+impl ClockCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClockCommand::Tick => "tick",
+            ClockCommand::SettleDue { .. } => "settle_due",
         }
     }
 }

@@ -39,6 +39,9 @@ pub enum DomainError {
     NotBootstrapped,
     #[error("balance {available} is less than {needed}")]
     InsufficientBalance { available: Amount, needed: Amount },
+    /// The customer owes arrears past their due date: it draws no more credit until it repays.
+    #[error("arrears of {amount} fell due on {due_on}: no more credit until they are repaid")]
+    ArrearsOverdue { amount: Amount, due_on: NaiveDate },
     #[error("book {book} is closed through {closed_through}; {date} falls in the closed period")]
     PeriodClosed { book: OrgId, closed_through: NaiveDate, date: NaiveDate },
     #[error("book {book} is already closed through {closed_through}")]
@@ -143,6 +146,7 @@ impl DomainError {
             AlreadyBootstrapped => "already_bootstrapped",
             NotBootstrapped => "not_bootstrapped",
             InsufficientBalance { .. } => "insufficient_balance",
+            ArrearsOverdue { .. } => "arrears_overdue",
             PeriodClosed { .. } => "period_closed",
             PeriodAlreadyClosed { .. } => "period_already_closed",
             PeriodNotEnded { .. } => "period_not_ended",

@@ -80,6 +80,8 @@ pub enum ApprovalKind {
     ManualEntry,
     /// Reopening a closed period (its written reason in the proposal).
     PeriodReopen,
+    /// 授信额度: a customer's credit limit raised.
+    CreditLimit,
 }
 
 impl ApprovalKind {
@@ -96,6 +98,7 @@ impl ApprovalKind {
             ApprovalKind::Promotion => "promotion",
             ApprovalKind::ManualEntry => "manual_entry",
             ApprovalKind::PeriodReopen => "period_reopen",
+            ApprovalKind::CreditLimit => "credit_limit",
         }
     }
 }
@@ -151,6 +154,11 @@ pub enum Proposal {
         book: OrgId,
         through: NaiveDate,
         reason: String,
+    },
+    /// A customer's credit limit raised (信用额度), by the new limit.
+    SetCreditLimit {
+        customer_id: OrgId,
+        limit: Amount,
     },
 }
 
@@ -1075,14 +1083,6 @@ pub enum SettlementMethod {
     Postpaid,
 }
 
-/// How often a counterparty is settled.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CycleEvery {
-    Month,
-    Week,
-}
-
 /// A supplier agreement's terms (供应商协议).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SupplierTerms {
@@ -1119,6 +1119,129 @@ pub struct ListPriceScheduled {
     pub product_id: ProductId,
     pub list_price: UnitPrice,
     pub effective_from: NaiveDate,
+}
+
+/// A customer's credit limit (信用额度) in its seller's book (schema v1): purchases, usage charges
+/// and renewals may take its wallet below zero down to minus this much. What they draw is a
+/// receivable of the seller (1122 with the customer), apart from its prepayments (2203), and falls
+/// due after the book's `arrears_due_days`. Zero: no credit.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CreditLimitSet {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub limit: Amount,
+}
+
+/// Credit drawn by a purchase the wallet is short for (schema v1): the shortfall moves from the
+/// customer's receivable into its prepayments (Dr 1122[C], Cr 2203[C], rule `credit.draw`), which
+/// the sale's own event then debits as it debits cash. `source_id` is the order, usage charge or
+/// renewal; `due_on` the day this part of the arrears (欠费) falls due.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CreditDrawn {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub source_id: Uuid,
+    pub amount: Amount,
+    pub due_on: NaiveDate,
+}
+
+/// Arrears repaid from money that reached the wallet (schema v1): a recharge, or the cash part of
+/// a refund (`source_id`), pays the debt first (Dr 2203[C], Cr 1122[C], rule `credit.repay`), the
+/// part due earliest first. `arrears_due_on` is when what is left falls due (none: all repaid).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ArrearsRepaid {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    pub source_id: Uuid,
+    pub amount: Amount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrears_due_on: Option<NaiveDate>,
+}
+
+/// Arrears past their due date (schema v1), decided by the clock: a notice (the notifier posts it
+/// to the book's webhook), once per due date; no entry. The customer draws no more credit until
+/// what is overdue is repaid.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ArrearsOverdue {
+    pub customer_id: OrgId,
+    pub book: OrgId,
+    /// The whole of the customer's arrears.
+    pub amount: Amount,
+    /// The earliest due date passed.
+    pub due_on: NaiveDate,
+}
+
+/// A book's terms for the flows the clock drives (schema v1), whole each time: how long an order
+/// may wait for payment before it times out, how many days arrears have until they fall due, and
+/// how many days before a subscription ends its auto-renewal is tried.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BookTermsSet {
+    pub book: OrgId,
+    pub order_payment_timeout_minutes: u32,
+    pub arrears_due_days: u32,
+    pub renewal_lead_days: u32,
+}
+
+/// How often a settlement cycle comes round.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CycleEvery {
+    /// On `day` (1 to 28) of every month: the statement runs through the day before.
+    Month,
+    /// On `day` (1 Monday to 7 Sunday) of every week: the statement runs through the day before.
+    Week,
+}
+
+impl CycleEvery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CycleEvery::Month => "month",
+            CycleEvery::Week => "week",
+        }
+    }
+}
+
+/// A settlement cycle (结算周期): when statements with one counterparty fall due.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SettlementCycle {
+    pub every: CycleEvery,
+    pub day: u32,
+}
+
+/// A book's settlement cycle with a supplier or child reseller (schema v1); none: the cycle is
+/// removed. The clock (and `kboss settle --due`) issues each statement that falls due.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SettlementCycleSet {
+    pub book: OrgId,
+    pub counterparty_id: OrgId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cycle: Option<SettlementCycle>,
+}
+
+/// A subscription's auto-renewal (自动续费) switched on for `periods` of its products' unit, or
+/// off (none) (schema v1). The clock renews it from the wallet before it ends.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AutoRenewalSet {
+    pub order_id: OrderId,
+    pub customer_id: OrgId,
+    pub seller_id: OrgId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub periods: Option<u32>,
+}
+
+/// An auto-renewal the clock could not carry out (schema v1), once per subscription end: a notice
+/// (the notifier posts it); the clock tries again until the subscription ends. `reason` is the
+/// refusal's code (`insufficient_balance`: `needed` is the renewal's price, `available` what the
+/// wallet and its credit had).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AutoRenewalFailed {
+    pub order_id: OrderId,
+    pub customer_id: OrgId,
+    pub seller_id: OrgId,
+    pub subscription_end: NaiveDate,
+    pub reason: String,
+    pub needed: Amount,
+    pub available: Amount,
 }
 
 macro_rules! event_payloads {
@@ -1220,6 +1343,14 @@ event_payloads! {
     LowBalanceThresholdSet(LowBalanceThresholdSet) = 1,
     PeriodReopened(PeriodReopened) = 1,
     ReconciliationRecorded(ReconciliationRecorded) = 1,
+    CreditLimitSet(CreditLimitSet) = 1,
+    CreditDrawn(CreditDrawn) = 1,
+    ArrearsRepaid(ArrearsRepaid) = 1,
+    ArrearsOverdue(ArrearsOverdue) = 1,
+    BookTermsSet(BookTermsSet) = 1,
+    SettlementCycleSet(SettlementCycleSet) = 1,
+    AutoRenewalSet(AutoRenewalSet) = 1,
+    AutoRenewalFailed(AutoRenewalFailed) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.

@@ -18,7 +18,8 @@ use crate::state::State;
 pub struct Violation {
     pub position: Option<u64>,
     /// A stable word: `unbalanced_entry`, `customer_outside_seller_book`, `trial_balance`,
-    /// `wallet`, `wallet_below_zero`, `pair`, `intercompany`.
+    /// `wallet`, `wallet_below_zero`, `wallet_below_credit_limit`, `arrears`, `pair`,
+    /// `intercompany`.
     pub kind: &'static str,
     pub books: Vec<OrgId>,
     pub detail: String,
@@ -61,6 +62,11 @@ pub struct Audit {
     book_net: BTreeMap<OrgId, Running>,
     /// A customer's 2203 lines (credit positive), and the position that last changed them.
     wallet_ledger: HashMap<OrgId, (SignedAmount, u64)>,
+    /// A customer's 1122 lines (debit positive: its arrears), and the position that last
+    /// changed them.
+    arrears_ledger: HashMap<OrgId, (SignedAmount, u64)>,
+    /// Each customer's credit limit as the log set it so far (`CreditLimitSet`).
+    credit_limits: HashMap<OrgId, crate::money::Amount>,
     intercompany: BTreeMap<(OrgId, OrgId), Running>,
     found: Vec<Violation>,
     last_position: u64,
@@ -72,6 +78,11 @@ impl Audit {
     pub fn observe(&mut self, state: &State, event: &RecordedEvent) {
         let position = event.position;
         self.last_position = self.last_position.max(position);
+        if let crate::event::EventPayload::CreditLimitSet(set) = &event.event.payload {
+            self.credit_limits.insert(set.customer_id, set.limit);
+        }
+        // Each customer whose arrears (1122) the event moves: what they were before.
+        let mut arrears_before: BTreeMap<OrgId, SignedAmount> = BTreeMap::new();
         let mut pairs: BTreeMap<u32, (usize, SignedAmount, Vec<OrgId>)> = BTreeMap::new();
         let mut intercompany: BTreeMap<(OrgId, OrgId), SignedAmount> = BTreeMap::new();
         for entry in &event.event.entries {
@@ -103,18 +114,17 @@ impl Audit {
                         });
                     }
                 }
-                if let (codes::CUSTOMER_PREPAYMENTS, Some(OrgKind::Customer), Some(customer)) =
-                    (line.account.as_str(), party_kind, line.party)
+                if let (
+                    code @ (codes::CUSTOMER_PREPAYMENTS | codes::RECEIVABLES),
+                    Some(OrgKind::Customer),
+                    Some(customer),
+                ) = (line.account.as_str(), party_kind, line.party)
                 {
-                    let wallet = self.wallet_ledger.entry(customer).or_insert((SignedAmount::ZERO, position));
-                    *wallet = (wallet.0.plus(signed.negated()), position);
-                    if wallet.0.is_negative() {
-                        self.found.push(Violation {
-                            position: Some(position),
-                            kind: "wallet_below_zero",
-                            books: vec![entry.book],
-                            detail: format!("event {position}: customer {customer}: wallet below zero ({})", wallet.0),
-                        });
+                    if code == codes::RECEIVABLES {
+                        arrears_before.entry(customer).or_insert_with(|| self.arrears(customer));
+                        self.observe_arrears(customer, signed, (position, entry.book));
+                    } else {
+                        self.observe_wallet(customer, signed, (position, entry.book));
                     }
                 }
                 if let Some(party) = line.party.filter(|party| state.books.contains_key(party)) {
@@ -133,6 +143,26 @@ impl Audit {
                 }
             }
             self.book_net.entry(entry.book).or_default().add(book_sum, position);
+        }
+        // Only credit takes a wallet (2203 − 1122) below zero, down to minus the limit in force:
+        // an event that draws (raises 1122) must leave the arrears within the limit. A limit
+        // lowered below what is owed leaves the debt as it is: events that draw nothing are not
+        // judged by it.
+        for (customer, arrears_before) in arrears_before {
+            let arrears = self.arrears(customer);
+            let limit = self.credit_limits.get(&customer).copied().unwrap_or(crate::money::Amount::ZERO);
+            if arrears.as_decimal() > arrears_before.as_decimal() && arrears.as_decimal() > limit.as_decimal() {
+                let books = state.org(customer).and_then(|org| org.parent_id).into_iter().collect();
+                self.found.push(Violation {
+                    position: Some(position),
+                    kind: "wallet_below_credit_limit",
+                    books,
+                    detail: format!(
+                        "event {position}: customer {customer}: wallet {} (2203 − 1122) drawn below minus its credit limit {limit}",
+                        self.net_wallet(customer)
+                    ),
+                });
+            }
         }
         for (key, sum) in intercompany {
             self.intercompany.entry(key).or_default().add(sum, position);
@@ -153,12 +183,53 @@ impl Audit {
 
     /// The violations found on the way, then those of the sums the whole log leaves: every book's
     /// trial balance (from the lines and from the state) zero, every wallet its 2203 balance,
+    /// every customer's arrears its 1122 balance,
     /// every pair of books' receivables and payables with each other netting to zero.
     pub fn finish(mut self, state: &State) -> Vec<Violation> {
         self.check_books(state);
         self.check_wallets(state);
         self.check_intercompany();
         self.found
+    }
+
+    /// A customer's 2203 line: its cash, never below zero.
+    fn observe_wallet(&mut self, customer: OrgId, signed: SignedAmount, (position, book): (u64, OrgId)) {
+        let wallet = self.wallet_ledger.entry(customer).or_insert((SignedAmount::ZERO, position));
+        *wallet = (wallet.0.plus(signed.negated()), position);
+        if wallet.0.is_negative() {
+            self.found.push(Violation {
+                position: Some(position),
+                kind: "wallet_below_zero",
+                books: vec![book],
+                detail: format!("event {position}: customer {customer}: wallet below zero ({})", wallet.0),
+            });
+        }
+    }
+
+    /// A customer's 1122 line: its arrears, never below zero (a receivable, not a prepayment).
+    fn observe_arrears(&mut self, customer: OrgId, signed: SignedAmount, (position, book): (u64, OrgId)) {
+        let arrears = self.arrears_ledger.entry(customer).or_insert((SignedAmount::ZERO, position));
+        *arrears = (arrears.0.plus(signed), position);
+        if arrears.0.is_negative() {
+            self.found.push(Violation {
+                position: Some(position),
+                kind: "arrears",
+                books: vec![book],
+                detail: format!("event {position}: customer {customer}: arrears below zero ({})", arrears.0),
+            });
+        }
+    }
+
+    /// A customer's arrears as the lines say (its 1122, debit positive).
+    fn arrears(&self, customer: OrgId) -> SignedAmount {
+        self.arrears_ledger.get(&customer).map_or(SignedAmount::ZERO, |(net, _)| *net)
+    }
+
+    /// A customer's whole wallet as the lines say: its prepayments (2203) less its arrears (1122).
+    fn net_wallet(&self, customer: OrgId) -> SignedAmount {
+        let cash = self.wallet_ledger.get(&customer).map_or(SignedAmount::ZERO, |(net, _)| *net);
+        let arrears = self.arrears_ledger.get(&customer).map_or(SignedAmount::ZERO, |(net, _)| *net);
+        cash.plus(arrears.negated())
     }
 
     fn check_books(&mut self, state: &State) {
@@ -207,6 +278,27 @@ impl Audit {
                         "customer {customer}: reserved {} exceeds balance {}",
                         wallet.reserved, wallet.balance
                     ),
+                });
+            }
+        }
+        for (customer, (ledger, position)) in &self.arrears_ledger {
+            let arrears = state.arrears_of(*customer);
+            if *ledger != SignedAmount::from(arrears) {
+                self.found.push(Violation {
+                    position: Some(*position),
+                    kind: "arrears",
+                    books: seller(customer),
+                    detail: format!("customer {customer}: arrears {arrears} but 1122 says {ledger}"),
+                });
+            }
+        }
+        for (customer, credit) in &state.credit {
+            if !credit.arrears.is_empty() && !self.arrears_ledger.contains_key(customer) {
+                self.found.push(Violation {
+                    position: None,
+                    kind: "arrears",
+                    books: seller(customer),
+                    detail: format!("customer {customer}: arrears {} but no 1122 line", credit.arrears_total()),
                 });
             }
         }

@@ -32,8 +32,8 @@ pub mod statement;
 pub mod testing;
 
 pub use command::{
-    AccessCommand, ApprovalCommand, Command, CommandBody, MoneyCommand, OrderCommand, RegistryCommand, SerialCommand,
-    SettlementCommand, SetupCommand,
+    AccessCommand, ApprovalCommand, ClockCommand, Command, CommandBody, MoneyCommand, OrderCommand, RegistryCommand,
+    SerialCommand, SettlementCommand, SetupCommand, TermsCommand,
 };
 pub use decide::decide;
 pub use error::{DomainError, ErrorClass};

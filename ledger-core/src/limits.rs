@@ -7,6 +7,7 @@
 //! | sum | range | refused as |
 //! |---|---|---|
 //! | a customer's wallet (cash, its 2203 balance, + vouchers, its 2203.01) | cash 0 ..= `AMOUNT_MAX`, never below its holds; cash + vouchers ..= `AMOUNT_MAX` | `insufficient_balance`, `limit_exceeded` |
+//! | a customer's arrears (its 1122 balance in its seller's book) | 0 ..= its credit limit when drawn (a limit lowered later leaves them as they are) | `insufficient_balance`, `limit_exceeded` |
 //! | a customer's pending recharges, held withdrawals | 0 ..= `AMOUNT_MAX` | `limit_exceeded` |
 //! | a book's all-time posted total (Σ debits = Σ credits) | 0 ..= `TOTAL_MAX` | `limit_exceeded` |
 //! | a customer's invoiceable amount | 0 ..= `TOTAL_MAX` | `limit_exceeded` |
@@ -42,6 +43,7 @@ pub enum Breach {
 /// Checks what `events` (one command's, in order) would do to the running sums of `state`.
 pub fn check<'a>(state: &State, events: impl IntoIterator<Item = &'a Event> + Clone) -> Result<(), Breach> {
     check_wallets(state, events.clone())?;
+    check_credit(state, events.clone())?;
     check_holds(state, events.clone())?;
     check_books(state, events.clone())?;
     check_invoiceable(state, events)
@@ -143,6 +145,48 @@ fn wallet_slot<'w>(
         }
     };
     &mut wallets[index]
+}
+
+/// A draw on credit keeps the customer's arrears within its limit (the one in force then, a
+/// `CreditLimitSet` of the same events included); a repayment repays no more than is owed.
+fn check_credit<'a>(state: &State, events: impl IntoIterator<Item = &'a Event>) -> Result<(), Breach> {
+    // (customer, limit, arrears) of each customer the events touched so far, event by event.
+    let mut credits: Vec<(OrgId, Amount, Amount)> = Vec::new();
+    let slot = |customer: OrgId, credits: &mut Vec<(OrgId, Amount, Amount)>| -> usize {
+        match credits.iter().position(|(id, _, _)| *id == customer) {
+            Some(index) => index,
+            None => {
+                credits.push((customer, state.credit_limit_of(customer), state.arrears_of(customer)));
+                credits.len() - 1
+            }
+        }
+    };
+    for event in events {
+        match &event.payload {
+            EventPayload::CreditLimitSet(set) => {
+                let index = slot(set.customer_id, &mut credits);
+                credits[index].1 = set.limit;
+            }
+            EventPayload::CreditDrawn(drawn) => {
+                let index = slot(drawn.customer_id, &mut credits);
+                let (customer, credit_limit, arrears) = credits[index];
+                let room = credit_limit.checked_sub(arrears).unwrap_or(Amount::ZERO);
+                if drawn.amount > room {
+                    return Err(Breach::Overdrawn { customer, available: room, needed: drawn.amount });
+                }
+                credits[index].2 = arrears.plus(drawn.amount);
+            }
+            EventPayload::ArrearsRepaid(repaid) => {
+                let index = slot(repaid.customer_id, &mut credits);
+                let (customer, _, arrears) = credits[index];
+                credits[index].2 = arrears.checked_sub(repaid.amount).ok_or_else(|| {
+                    limit(format!("customer {customer}"), "repayment of arrears", arrears.as_decimal())
+                })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Pending recharges stay within `AMOUNT_MAX`; withdrawals held for approval within the

@@ -139,6 +139,10 @@ permissions! {
     PeriodsReopen = 66, "periods.reopen", &[F], "Request a closed period's reopening, with a written reason (it waits for approval).";
     ReconciliationsWrite = 67, "reconciliations.write", &[F], "Reconcile a bank statement or a channel's bill against the book's 1002 or 1012 (dry runs and recorded ones).";
     ReconciliationsRead = 68, "reconciliations.read", &[F], "Read recorded reconciliations.";
+    // 60..=64: credit, the clock's terms and settlement cycles (issue 12).
+    CreditWrite = 60, "credit.write", &[F, S], "Set customers' credit limits (信用额度; a raise waits for approval).";
+    TermsWrite = 61, "terms.write", &[F], "Set the book's terms (payment timeout, arrears due days, renewal lead) and settlement cycles.";
+    TermsRead = 62, "terms.read", &[F, S, O], "Read the book's terms and settlement cycles.";
 }
 
 /// A word that names no permission.

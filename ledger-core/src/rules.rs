@@ -239,6 +239,8 @@ pub fn builtin_kind_amounts(kind: &str) -> Option<&'static [&'static str]> {
         | "voucher.redeem"
         | "voucher.return"
         | "voucher.expire"
+        | "credit.draw"
+        | "credit.repay"
         | "withdrawal.original"
         | "withdrawal.offline"
         | "serial.issue"
@@ -316,19 +318,49 @@ fn rule(kind: &str, role: &str, lines: Vec<RuleLine>) -> PostingRule {
 
 /// The default rules of DESIGN §2.6, installed when the platform is opened.
 pub fn default_rules() -> Vec<PostingRule> {
-    [sale_rules(), refund_rules(), wallet_rules(), voucher_rules(), serial_and_commission_rules(), settlement_rules()]
-        .concat()
+    [
+        sale_rules(),
+        refund_rules(),
+        wallet_rules(),
+        voucher_rules(),
+        serial_and_commission_rules(),
+        settlement_rules(),
+        credit_rules(),
+    ]
+    .concat()
 }
 
 /// The built-in rule of a kind that deployments opened before it existed do not have (the
-/// voucher kinds), at version 0: what [`RuleSet::get`] falls back to.
+/// voucher and credit kinds), at version 0: what [`RuleSet::get`] falls back to.
 fn late_default(kind: &str, role: &str) -> Option<&'static PostingRule> {
     static LATE: std::sync::OnceLock<Vec<PostingRule>> = std::sync::OnceLock::new();
-    if !kind.starts_with("voucher.") {
+    if !kind.starts_with("voucher.") && !kind.starts_with("credit.") {
         return None;
     }
-    let rules = LATE.get_or_init(voucher_rules);
+    let rules = LATE.get_or_init(|| [voucher_rules(), credit_rules()].concat());
     rules.iter().find(|rule| rule.kind == kind && rule.role == role)
+}
+
+/// Credit (信用额度): what a purchase draws beyond the wallet is the seller's receivable from the
+/// customer (1122[C]), moved into its prepayments (2203[C]) for the sale to debit as it debits
+/// cash; a repayment moves money that reached the wallet back against the receivable. The
+/// customer's 2203 never goes below zero: its debt is an asset of the seller's, not a negative
+/// liability.
+fn credit_rules() -> Vec<PostingRule> {
+    use codes::*;
+    use PartyRef::*;
+    use Side::{Credit as Cr, Debit as Dr};
+    let pair = |kind: &str, debit: &'static str, credit: &'static str| {
+        rule(
+            kind,
+            "seller",
+            vec![line(debit, Some(Customer), Dr, "amount"), line(credit, Some(Customer), Cr, "amount")],
+        )
+    };
+    vec![
+        pair("credit.draw", RECEIVABLES, CUSTOMER_PREPAYMENTS),
+        pair("credit.repay", CUSTOMER_PREPAYMENTS, RECEIVABLES),
+    ]
 }
 
 /// Vouchers (代金券): credit kept apart from cash, in 2203.01. A grant is a selling expense; a

@@ -183,6 +183,72 @@ pub struct Order {
     /// Rebate commissions its payment accrued, and what refunds have reversed of them.
     #[serde(default)]
     pub commissions: Vec<OrderCommission>,
+    /// When its `OrderPlaced` was recorded: an unpaid order times out from it.
+    #[serde(default)]
+    pub placed_at: Option<DateTime<Utc>>,
+}
+
+/// A book's terms for what the clock decides (`BookTermsSet`), or their defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookTerms {
+    /// An order unpaid this long after it was placed times out (`CancelReason::TimedOut`).
+    pub order_payment_timeout_minutes: u32,
+    /// Arrears fall due this many days after the purchase that drew them.
+    pub arrears_due_days: u32,
+    /// An auto-renewal is tried from this many days before the subscription ends.
+    pub renewal_lead_days: u32,
+}
+
+impl Default for BookTerms {
+    /// A day to pay an order, thirty days to repay arrears, renewals three days ahead.
+    fn default() -> Self {
+        BookTerms { order_payment_timeout_minutes: 24 * 60, arrears_due_days: 30, renewal_lead_days: 3 }
+    }
+}
+
+/// Part of a customer's arrears (欠费) and the day it falls due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArrearsSlice {
+    pub due_on: NaiveDate,
+    pub amount: Amount,
+}
+
+/// A customer's credit (信用额度) and what it owes on it.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CustomerCredit {
+    pub limit: Amount,
+    /// What it owes, by due date (earliest first; one slice per due date): repaid earliest first.
+    /// The sum is at most the limit in force when each part was drawn, so within `AMOUNT_MAX`.
+    pub arrears: Vec<ArrearsSlice>,
+    /// The due date an `ArrearsOverdue` was recorded for: one notice per due date.
+    pub overdue_noticed: Option<NaiveDate>,
+}
+
+impl CustomerCredit {
+    pub fn arrears_total(&self) -> Amount {
+        self.arrears.iter().fold(Amount::ZERO, |sum, slice| sum.checked_add(slice.amount).unwrap_or(Amount::MAX))
+    }
+
+    /// When the earliest part of the arrears falls due.
+    pub fn due_on(&self) -> Option<NaiveDate> {
+        self.arrears.first().map(|slice| slice.due_on)
+    }
+
+    /// Whether some of the arrears are past their due date on `today`.
+    pub fn overdue_on(&self, today: NaiveDate) -> bool {
+        self.due_on().is_some_and(|due_on| due_on < today)
+    }
+}
+
+/// A subscription the clock renews before it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoRenewal {
+    pub customer_id: OrgId,
+    pub seller_id: OrgId,
+    /// Periods of the products' unit each renewal buys.
+    pub periods: u32,
+    /// The subscription end an `AutoRenewalFailed` was recorded for: one notice per end.
+    pub failed_for: Option<NaiveDate>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -451,6 +517,22 @@ pub struct State {
     /// Reconciliations recorded (their ids are never reused).
     #[serde(default)]
     pub reconciliations: HashSet<ReconciliationId>,
+    /// Each customer's credit limit and arrears, once it has had a limit or a draw.
+    #[serde(default)]
+    pub credit: HashMap<OrgId, CustomerCredit>,
+    /// Each book's terms, once it sets them (`BookTerms::default` otherwise).
+    #[serde(default)]
+    pub book_terms: HashMap<OrgId, BookTerms>,
+    /// Settlement cycles by (book, counterparty), in a stable order for the clock.
+    #[serde(default)]
+    pub settlement_cycles: BTreeMap<(OrgId, OrgId), SettlementCycle>,
+    /// Orders awaiting payment by when they were placed: what the clock times out, oldest first.
+    /// No `serde(default)`: a snapshot from before the clock is not read, the log is (it would
+    /// lack the orders already waiting).
+    pub awaiting_payment: BTreeSet<(DateTime<Utc>, OrderId)>,
+    /// Subscriptions with auto-renewal on, in a stable order for the clock.
+    #[serde(default)]
+    pub auto_renewals: BTreeMap<OrderId, AutoRenewal>,
     pub last_position: u64,
 }
 
@@ -498,6 +580,11 @@ impl Default for State {
             over_invoiced: HashMap::new(),
             low_balance_thresholds: HashMap::new(),
             reconciliations: HashSet::new(),
+            credit: HashMap::new(),
+            book_terms: HashMap::new(),
+            settlement_cycles: BTreeMap::new(),
+            awaiting_payment: BTreeSet::new(),
+            auto_renewals: BTreeMap::new(),
             last_position: 0,
         }
     }
@@ -553,6 +640,21 @@ impl State {
 
     pub fn book(&self, id: OrgId) -> Option<&Book> {
         self.books.get(&id)
+    }
+
+    /// A customer's credit limit (zero when it has none).
+    pub fn credit_limit_of(&self, customer: OrgId) -> Amount {
+        self.credit.get(&customer).map_or(Amount::ZERO, |credit| credit.limit)
+    }
+
+    /// What a customer owes on its credit (欠费): its 1122 balance in its seller's book.
+    pub fn arrears_of(&self, customer: OrgId) -> Amount {
+        self.credit.get(&customer).map_or(Amount::ZERO, CustomerCredit::arrears_total)
+    }
+
+    /// A book's terms: what it set, or the defaults.
+    pub fn terms_of(&self, book: OrgId) -> BookTerms {
+        self.book_terms.get(&book).copied().unwrap_or_default()
     }
 
     /// The settlement already issued for exactly this book, counterparty and period, if any.

@@ -74,8 +74,28 @@ impl MemoryLedger {
         crate::decide::decide(&self.state, &self.command(actor, body))
     }
 
+    /// Decides as of `at` (the command's time): what the clock decides at that instant.
+    pub fn decide_at(&self, actor: &Actor, body: CommandBody, at: DateTime<Utc>) -> Result<Vec<Event>, DomainError> {
+        crate::decide::decide(&self.state, &Command { at, ..self.command(actor, body) })
+    }
+
+    /// Executes as of `at` (the command's time).
+    pub fn execute_at(
+        &mut self,
+        actor: &Actor,
+        body: CommandBody,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<RecordedEvent>, DomainError> {
+        self.run(Command { at, ..self.command(actor, body) })
+    }
+
     pub fn execute(&mut self, actor: &Actor, body: CommandBody) -> Result<Vec<RecordedEvent>, DomainError> {
-        let command = self.command(actor, body);
+        self.run(self.command(actor, body))
+    }
+
+    fn run(&mut self, command: Command) -> Result<Vec<RecordedEvent>, DomainError> {
+        let actor = command.actor.clone();
+        let actor = &actor;
         let today = self.today;
         let recorded = crate::log::execute(&mut self.state, &mut self.chain, &command, |position| {
             envelope(position, actor, today)

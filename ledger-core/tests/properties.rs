@@ -29,7 +29,7 @@ use ledger_core::approval_policy::{ApprovalAction, ApprovalRule};
 use ledger_core::chart::{codes, AccountCode, AccountType, Side};
 use ledger_core::command::{OrderItemRequest, SERIAL_PACKAGE_DAYS};
 use ledger_core::error::{DomainError, ErrorClass};
-use ledger_core::event::{InvoiceType, RechargeMethod, WithdrawalRoute};
+use ledger_core::event::{CycleEvery, InvoiceType, RechargeMethod, SettlementCycle, WithdrawalRoute};
 use ledger_core::ids::*;
 use ledger_core::invariants::{violations, Finding, Monitor};
 use ledger_core::journal::{book_posting, Posting};
@@ -43,8 +43,8 @@ use ledger_core::rules::{builtin_kind_amounts, default_rules, LinearSum, PartyRe
 use ledger_core::state::{Decision, InvoiceStatus, Order, OrderStatus, RechargeStatus, WithdrawalStatus};
 use ledger_core::testing::{actor, amount, date, id, MemoryLedger};
 use ledger_core::{
-    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, RegistryCommand, SerialCommand, SettlementCommand,
-    SetupCommand,
+    AccessCommand, ApprovalCommand, ClockCommand, MoneyCommand, OrderCommand, RegistryCommand, SerialCommand,
+    SettlementCommand, SetupCommand, TermsCommand,
 };
 use ledger_core::{CommandBody, EventPayload, RecordedEvent};
 
@@ -643,7 +643,19 @@ impl World {
             .vouchers_of(customer)
             .iter()
             .filter(|grant| grant.expires_on.is_none_or(|date| date > today));
-        vouchers.fold(self.available(customer), |sum, grant| sum.plus(grant.amount))
+        let cash_and_vouchers = vouchers.fold(self.available(customer), |sum, grant| sum.plus(grant.amount));
+        cash_and_vouchers.checked_add(self.credit_room(customer)).unwrap_or(Amount::MAX)
+    }
+
+    /// What a purchase may still draw on credit: the room under the customer's limit, none while
+    /// anything it owes is overdue.
+    fn credit_room(&self, customer: OrgId) -> Amount {
+        match self.ledger.state.credit.get(&customer) {
+            Some(credit) if !credit.overdue_on(self.today()) => {
+                credit.limit.checked_sub(credit.arrears_total()).unwrap_or(Amount::ZERO)
+            }
+            _ => Amount::ZERO,
+        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -670,12 +682,25 @@ impl World {
     }
 
     fn exec(&mut self, by: &Actor, body: CommandBody) -> Result<Vec<RecordedEvent>, DomainError> {
+        self.exec_at(by, body, None)
+    }
+
+    /// [`World::exec`] as of `at` (the command's time), when given.
+    fn exec_at(
+        &mut self,
+        by: &Actor,
+        body: CommandBody,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Vec<RecordedEvent>, DomainError> {
         let (log_length, last_position) = (self.ledger.log.len(), self.ledger.state.last_position);
         let last_hash = self.ledger.chain.hash.clone();
         let closed: HashMap<OrgId, Option<NaiveDate>> =
             self.ledger.state.books.iter().map(|(id, book)| (*id, book.closed_through)).collect();
         self.stats.commands += 1;
-        let result = self.ledger.execute(by, body.clone());
+        let result = match at {
+            Some(at) => self.ledger.execute_at(by, body.clone(), at),
+            None => self.ledger.execute(by, body.clone()),
+        };
         if result.is_ok() {
             self.check_rights_first(by, body);
         }
@@ -930,7 +955,114 @@ impl World {
             OpKind::ReopenPeriod => self.reopen_period(&mut dice),
             OpKind::Reconcile => self.reconcile(&mut dice),
             OpKind::LowBalanceThreshold => self.low_balance_threshold(&mut dice),
+            OpKind::CreditLimit => self.set_credit_limit(&mut dice),
+            OpKind::BookTerms => self.set_book_terms(&mut dice),
+            OpKind::SettlementCycle => self.set_settlement_cycle(&mut dice),
+            OpKind::AutoRenewal => self.set_auto_renewal(&mut dice),
+            OpKind::Tick => self.tick(&mut dice),
         }
+    }
+
+    /// A customer's credit limit, by its seller's sales or finance; a raise is often approved
+    /// at once by another person of finance.
+    fn set_credit_limit(&mut self, dice: &mut Dice) {
+        // Mostly a customer with an order waiting for payment: credit is there to be drawn.
+        let waiting = self.orders_where(|order| order.status == OrderStatus::PendingPayment);
+        let customer = match waiting.is_empty() || dice.chance(30) {
+            true => self.random_customer(dice),
+            false => self.customer(self.ledger.state.orders[&dice.pick(&waiting)].customer_id).clone(),
+        };
+        let staff = self.staff_of(customer.seller).clone();
+        let limit = if dice.chance(10) { Amount::ZERO } else { dice.cents(10_000, 1_000_000) };
+        let approval_id = self.fresh();
+        let by_sales = dice.chance(70);
+        let by = if by_sales { staff.sales.clone() } else { staff.finance.clone() };
+        let body = CommandBody::Terms(TermsCommand::SetCreditLimit { customer_id: customer.id, limit, approval_id });
+        let Ok(recorded) = self.exec(&by, body) else { return };
+        let requested = recorded.iter().any(|event| event.event_type() == "ApprovalRequested");
+        if requested && dice.chance(70) {
+            let approver = if by_sales { staff.finance } else { staff.finance2 };
+            let grant = ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None };
+            let _ = self.exec(&approver, CommandBody::Approval(grant));
+        }
+    }
+
+    fn set_book_terms(&mut self, dice: &mut Dice) {
+        let book = dice.pick(&self.book_order);
+        let finance = self.staff_of(book).finance.clone();
+        let body = TermsCommand::SetBookTerms {
+            book,
+            order_payment_timeout_minutes: dice.chance(80).then(|| dice.range(1, 2_880) as u32),
+            arrears_due_days: dice.chance(80).then(|| dice.range(1, 20) as u32),
+            renewal_lead_days: dice.chance(80).then(|| dice.range(0, 5) as u32),
+        };
+        self.exec(&finance, CommandBody::Terms(body)).expect("a book's terms in range");
+    }
+
+    fn set_settlement_cycle(&mut self, dice: &mut Dice) {
+        let book = dice.pick(&self.book_order);
+        let counterparties: Vec<OrgId> =
+            self.books[&book].children.iter().chain(&self.books[&book].suppliers).copied().collect();
+        if counterparties.is_empty() {
+            return self.fallback(dice);
+        }
+        let counterparty_id = dice.pick(&counterparties);
+        let cycle = if dice.chance(10) {
+            None
+        } else if dice.chance(50) {
+            Some(SettlementCycle { every: CycleEvery::Month, day: dice.range(1, 28) as u32 })
+        } else {
+            Some(SettlementCycle { every: CycleEvery::Week, day: dice.range(1, 7) as u32 })
+        };
+        let finance = self.staff_of(book).finance.clone();
+        let body = TermsCommand::SetSettlementCycle { book, counterparty_id, cycle };
+        self.exec(&finance, CommandBody::Terms(body)).expect("a settlement cycle with a counterparty of the book");
+    }
+
+    /// Auto-renewal of a fulfilled subscription; often the clock then comes round to its renewal.
+    fn set_auto_renewal(&mut self, dice: &mut Dice) {
+        let renewable = self.orders_where(|order| {
+            order.fulfilled && order.subscription_end.is_some() && order.status != OrderStatus::Refunded
+        });
+        if renewable.is_empty() {
+            return self.fulfil_order(dice);
+        }
+        let order_id = dice.pick(&renewable);
+        let order = self.ledger.state.orders[&order_id].clone();
+        let customer = self.customer(order.customer_id).clone();
+        let by = self.for_customer(&customer, dice, |staff| &staff.sales);
+        let periods = (!dice.chance(15)).then(|| dice.range(1, 2) as u32);
+        self.exec(&by, CommandBody::Terms(TermsCommand::SetAutoRenewal { order_id, periods }))
+            .expect("auto-renewal of a fulfilled subscription sold by the month");
+        let lead = self.ledger.state.terms_of(order.seller_id).renewal_lead_days;
+        let renews_on = order.subscription_end.map(|end| plus_days(end, -i64::from(lead)));
+        if let Some(day) = renews_on.filter(|day| *day > self.today() && dice.chance(50)) {
+            self.ledger.today = day;
+            self.tick(dice);
+        }
+    }
+
+    /// The clock comes round: often a day or a few later, at a time shortly after the last event
+    /// (an order waits in a book with a short timeout), now and then days after it (every order
+    /// waiting times out: the log's events are seconds apart). It is always decided.
+    fn tick(&mut self, dice: &mut Dice) {
+        if dice.chance(50) {
+            self.ledger.today = plus_days(self.today(), dice.range(1, 3));
+        } else if dice.chance(30) {
+            // A month without business: arrears fall due, subscriptions end.
+            self.ledger.today = plus_days(self.today(), 31);
+        }
+        let last = self.ledger.log.last().map_or(chrono::DateTime::UNIX_EPOCH, |event| event.recorded_at);
+        let minutes = if dice.chance(85) { dice.range(0, 90) } else { dice.range(0, 72 * 60) };
+        let at = last + chrono::Duration::minutes(minutes);
+        let clock = ledger_core::decide::clock_actor(self.platform);
+        let body = if dice.chance(15) {
+            let book = dice.chance(50).then(|| dice.pick(&self.book_order));
+            ClockCommand::SettleDue { book }
+        } else {
+            ClockCommand::Tick
+        };
+        self.exec_at(&clock, CommandBody::Clock(body), Some(at)).expect("the clock's command is always decided");
     }
 
     /// When an operation finds nothing to act on, it still issues a command.
@@ -1034,7 +1166,11 @@ impl World {
             assert!(matches!(result, Err(DomainError::UnexpectedPayment { .. })), "a wrong amount booked: {result:?}");
         } else {
             let booked = result.expect("the expected payment books");
-            assert_eq!(booked.len(), 1, "the recharge alone");
+            let types: Vec<&str> = booked.iter().map(RecordedEvent::event_type).collect();
+            assert!(
+                types == ["RechargeConfirmed"] || types == ["RechargeConfirmed", "ArrearsRepaid"],
+                "the recharge alone, and what it repays of arrears: {types:?}"
+            );
             self.trades.push(("alipay".into(), trade_number));
         }
     }
@@ -1043,6 +1179,10 @@ impl World {
     fn top_up(&mut self, customer: OrgId, needed: Amount, dice: &mut Dice) {
         let available = self.available(customer);
         if available >= needed || !dice.chance(80) {
+            return;
+        }
+        // A customer with credit enough often buys on it instead.
+        if self.credit_room(customer) >= needed.minus(available) && dice.chance(60) {
             return;
         }
         let shortfall = needed.minus(available);
@@ -1343,10 +1483,7 @@ impl World {
         let short = order.total > self.spendable(order.customer_id);
         let result = self.exec(&by, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
         if short {
-            assert!(
-                matches!(result, Err(DomainError::InsufficientBalance { .. })),
-                "paid beyond the wallet: {result:?}"
-            );
+            assert!(refused_for_money(&result), "paid beyond the wallet: {result:?}");
         }
     }
 
@@ -2011,11 +2148,10 @@ impl World {
             self.ledger.today = today;
             if short && closed {
                 // Both refusals apply; which one is reported first is not a business rule.
-                let refused =
-                    matches!(result, Err(DomainError::InsufficientBalance { .. } | DomainError::PeriodClosed { .. }));
+                let refused = refused_for_money(&result) || matches!(result, Err(DomainError::PeriodClosed { .. }));
                 assert!(refused, "paid beyond, in a closed period: {result:?}");
             } else if short {
-                assert!(matches!(result, Err(DomainError::InsufficientBalance { .. })), "paid beyond: {result:?}");
+                assert!(refused_for_money(&result), "paid beyond: {result:?}");
             } else if closed {
                 assert!(
                     matches!(result, Err(DomainError::PeriodClosed { .. })),
@@ -2345,6 +2481,11 @@ enum OpKind {
     ReopenPeriod,
     Reconcile,
     LowBalanceThreshold,
+    CreditLimit,
+    BookTerms,
+    SettlementCycle,
+    AutoRenewal,
+    Tick,
 }
 
 /// Relative weights: the flows that move money most often come up most often.
@@ -2381,6 +2522,13 @@ const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::ReopenPeriod, 20),
     (OpKind::Reconcile, 5),
     (OpKind::LowBalanceThreshold, 5),
+    (OpKind::IssueToken, 8),
+    (OpKind::SetPolicy, 12),
+    (OpKind::CreditLimit, 30),
+    (OpKind::BookTerms, 6),
+    (OpKind::SettlementCycle, 6),
+    (OpKind::AutoRenewal, 12),
+    (OpKind::Tick, 30),
 ];
 
 #[derive(Clone, Copy, Debug)]
@@ -2400,6 +2548,12 @@ fn op() -> impl Strategy<Value = Op> {
         }
         unreachable!("the ticket falls within the total weight")
     })
+}
+
+/// A purchase refused for want of money: the wallet and its credit short, or credit stopped by
+/// overdue arrears.
+fn refused_for_money(result: &Result<Vec<RecordedEvent>, DomainError>) -> bool {
+    matches!(result, Err(DomainError::InsufficientBalance { .. } | DomainError::ArrearsOverdue { .. }))
 }
 
 /// Builds the world and runs the operations, with every check on the way and at the end.

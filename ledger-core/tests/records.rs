@@ -23,8 +23,8 @@ use ledger_core::record::{self, decode, encode, RecordError, EVENT_TAGS, HEADER_
 use ledger_core::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
 use ledger_core::testing::{actor, amount, date, id, rate, worked_example_purchase, WorkedExample};
 use ledger_core::{
-    AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, RegistryCommand, SerialCommand, SettlementCommand,
-    SetupCommand,
+    AccessCommand, ApprovalCommand, ClockCommand, MoneyCommand, OrderCommand, RegistryCommand, SerialCommand,
+    SettlementCommand, SetupCommand, TermsCommand,
 };
 use ledger_core::{CommandBody, EventPayload, RecordedEvent};
 
@@ -460,6 +460,51 @@ fn world_log() -> Vec<RecordedEvent> {
         }],
     };
     ledger(&mut world, &r2_finance, reconciliation.into());
+    // Credit, the clock and settlement cycles (issue 12): R2's terms, a credit limit raised with
+    // approval, an order paid partly on credit, a recharge that repays part of it, a settlement
+    // cycle and an auto-renewal; then a tick once the arrears are overdue: the cycle's statement,
+    // the arrears noticed, the renewal refused for them.
+    let terms = TermsCommand::SetBookTerms {
+        book: world.r2,
+        order_payment_timeout_minutes: None,
+        arrears_due_days: Some(10),
+        renewal_lead_days: Some(5),
+    };
+    ledger(&mut world, &r2_finance, terms.into());
+    let raise =
+        TermsCommand::SetCreditLimit { customer_id: world.customer, limit: amount("20000.00"), approval_id: id(215) };
+    ledger(&mut world, &r2_sales, raise.into());
+    ledger(&mut world, &r2_finance, decide_approval(215, true, None));
+    let on_credit = OrderCommand::PlaceOrder {
+        order_id: id(801),
+        customer_id: world.customer,
+        items: vec![ledger_core::command::OrderItemRequest {
+            product_id: world.product,
+            quantity: Quantity::whole(15),
+            periods: 1,
+        }],
+        invite_code: None,
+    };
+    ledger(&mut world, &customer, on_credit.into());
+    ledger(&mut world, &customer, OrderCommand::PayOrder { order_id: id(801) }.into());
+    let repay = MoneyCommand::ConfirmOnlineRecharge {
+        recharge_id: id(205),
+        customer_id: world.customer,
+        amount: amount("100.00"),
+        channel: "alipay".into(),
+        trade_number: TradeNumber::try_from("2026030122003".to_owned()).unwrap(),
+    };
+    ledger(&mut world, &r2_finance, repay.into());
+    let cycle = TermsCommand::SetSettlementCycle {
+        book: world.platform,
+        counterparty_id: world.supplier,
+        cycle: Some(SettlementCycle { every: CycleEvery::Month, day: 1 }),
+    };
+    ledger(&mut world, &platform_finance, cycle.into());
+    ledger(&mut world, &customer, TermsCommand::SetAutoRenewal { order_id, periods: Some(1) }.into());
+    world.ledger.today = date("2026-03-12");
+    let clock = ledger_core::decide::clock_actor(world.platform);
+    ledger(&mut world, &clock, ClockCommand::Tick.into());
     world.ledger.log
 }
 
@@ -1180,6 +1225,72 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         } else {
             Vec::new()
         },
+    }));
+    // Credit, the clock and settlement cycles (issue 12), with the proposal of a credit raise.
+    payloads.push(EventPayload::ApprovalRequested(ApprovalRequested {
+        approval_id: id(12),
+        book: id(4),
+        kind: ApprovalKind::CreditLimit,
+        requested_by: id(4002),
+        proposal: Proposal::SetCreditLimit { customer_id: id(5), limit: if full { Amount::MAX } else { Amount::ZERO } },
+    }));
+    payloads.push(EventPayload::CreditLimitSet(CreditLimitSet {
+        customer_id: id(5),
+        book: id(4),
+        limit: if full { Amount::MAX } else { Amount::ZERO },
+    }));
+    payloads.push(EventPayload::CreditDrawn(CreditDrawn {
+        customer_id: id(5),
+        book: id(4),
+        source_id: id::<OrderId>(800).0,
+        amount: amount("450.00"),
+        due_on: date("2026-02-14"),
+    }));
+    payloads.push(EventPayload::ArrearsRepaid(ArrearsRepaid {
+        customer_id: id(5),
+        book: id(4),
+        source_id: id::<OrderId>(200).0,
+        amount: amount("0.01"),
+        arrears_due_on: maybe(full, date("2026-02-14")),
+    }));
+    payloads.push(EventPayload::ArrearsOverdue(ArrearsOverdue {
+        customer_id: id(5),
+        book: id(4),
+        amount: Amount::MAX,
+        due_on: date("1969-07-20"),
+    }));
+    payloads.push(EventPayload::BookTermsSet(BookTermsSet {
+        book: id(4),
+        order_payment_timeout_minutes: if full { u32::MAX } else { 1 },
+        arrears_due_days: 30,
+        renewal_lead_days: if full { 90 } else { 0 },
+    }));
+    payloads.push(EventPayload::SettlementCycleSet(SettlementCycleSet {
+        book: id(4),
+        counterparty_id: id(2),
+        cycle: maybe(full, SettlementCycle { every: CycleEvery::Week, day: 7 }),
+    }));
+    if full {
+        payloads.push(EventPayload::SettlementCycleSet(SettlementCycleSet {
+            book: id(4),
+            counterparty_id: id(3),
+            cycle: Some(SettlementCycle { every: CycleEvery::Month, day: 28 }),
+        }));
+    }
+    payloads.push(EventPayload::AutoRenewalSet(AutoRenewalSet {
+        order_id: id(800),
+        customer_id: id(5),
+        seller_id: id(4),
+        periods: maybe(full, 1200),
+    }));
+    payloads.push(EventPayload::AutoRenewalFailed(AutoRenewalFailed {
+        order_id: id(800),
+        customer_id: id(5),
+        seller_id: id(4),
+        subscription_end: date("2026-12-31"),
+        reason: text("insufficient_balance"),
+        needed: amount("931.00"),
+        available: Amount::ZERO,
     }));
     payloads
 }

@@ -54,6 +54,7 @@ pub mod views;
 pub use jetstream::{spawn_jetstream, spawn_jetstream_with, ConsumerProgress, JetStreamConfig, JetStreamHandle};
 /// The kinds of `ReadModels::charge`.
 pub use projection::charges::{RENEWAL as CHARGE_RENEWAL, USAGE as CHARGE_USAGE};
+pub use queries::{AutoRenewalView, BookTermsView, CreditView, PayableView, SettlementCycleView, PAYABLE_LINES_MAX};
 pub use queries::{
     CustomerStatementView, OrgRecordView, OrgStatus, PostingRuleView, RateView, RegistryQuery, StatementItemView,
     STATEMENT_ITEMS_MAX,

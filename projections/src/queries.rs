@@ -5,6 +5,9 @@
 mod audit;
 mod back_office;
 mod registry;
+mod terms;
+
+pub use terms::{AutoRenewalView, BookTermsView, CreditView, PayableView, SettlementCycleView, PAYABLE_LINES_MAX};
 
 pub use back_office::{
     CustomerStatementView, OrgRecordView, OrgStatus, PostingRuleView, RateView, RegistryQuery, StatementItemView,

@@ -147,6 +147,11 @@ fn workload_covers_every_flow(events: &[ledger_core::RecordedEvent]) {
         "SerialCodeActivated",
         "SettlementStatementIssued",
         "SettlementPaid",
+        "CreditLimitSet",
+        "CreditDrawn",
+        "ArrearsRepaid",
+        "BookTermsSet",
+        "SettlementCycleSet",
     ];
     for event_type in every_flow {
         assert!(counts.contains_key(event_type), "the workload has no {event_type}: {counts:?}");
@@ -328,6 +333,34 @@ async fn agrees_with_the_writer_state(live: &ReadModels, world: &World, state: &
         assert_eq!(live.invoiceable(customer.id).await.unwrap(), invoiceable);
     }
     assert_eq!(live.wallet(world.example.r1).await.unwrap(), None, "a reseller has no wallet");
+    // Credit and arrears (issue 12): the read model's are the writer's, and the arrears are the
+    // customer's 1122 in its seller's book.
+    for customer in &world.customers {
+        let credit = live.credit(customer.id).await.unwrap();
+        let expected = state.credit.get(&customer.id);
+        let limits = (
+            credit.as_ref().map(|view| (view.limit, view.arrears, view.due_on)),
+            expected.map(|credit| (credit.limit, credit.arrears_total(), credit.due_on())),
+        );
+        assert_eq!(limits.0, limits.1, "customer {}", customer.id);
+        let net = state.signed_balance_of(customer.seller, &AccountCode::parse("1122").unwrap());
+        let balances = live.account_balances(customer.seller).await.unwrap();
+        let arrears = balances
+            .iter()
+            .find(|row| row.account.as_str() == "1122" && row.party == Some(customer.id))
+            .map_or(SignedAmount::ZERO, |row| {
+                SignedAmount::from_decimal(row.debit.as_decimal() - row.credit.as_decimal())
+            });
+        assert_eq!(arrears, SignedAmount::from(state.arrears_of(customer.id)), "1122 with {}", customer.id);
+        assert!(!net.is_negative());
+    }
+    // (What it owes is the workload's: its recharges repay the 980.00 it drew.)
+    let second = live.credit(world.customers[1].id).await.unwrap().expect("credit given");
+    assert_eq!(second.limit, amount("3000.00"));
+    let cycles = live.settlement_cycles(world.example.platform, None, None, 10).await.unwrap();
+    assert_eq!(cycles.items.iter().map(|cycle| cycle.counterparty_id).collect::<Vec<_>>(), [world.example.supplier]);
+    let terms = live.book_terms(world.example.r2).await.unwrap().expect("R2's terms");
+    assert_eq!((terms.order_payment_timeout_minutes, terms.arrears_due_days), (24 * 60, 10));
     for order in state.orders.values() {
         let view = live.order(order.order_id).await.unwrap().expect("every order is projected");
         assert_eq!(view.status, order.status.as_str());

@@ -1165,6 +1165,8 @@ pub fn movement_kind(event_type: &str) -> &'static str {
         "SubscriptionRenewed" => "renewal",
         "SerialCodeActivated" => "serial_code",
         "ManualEntryBooked" => "adjustment",
+        "CreditDrawn" => "credit_drawn",
+        "ArrearsRepaid" => "arrears_repaid",
         _ => "other",
     }
 }

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use event_log::LogRead;
 use ledger_core::chart::AccountCode;
 use ledger_core::ids::OrgId;
+use ledger_core::money::{Amount, SignedAmount};
 use ledger_core::org::OrgKind;
 use projections::{Granularity, KpiDimension, KpiQuery, LedgerQuery};
 use serde::{Deserialize, Serialize};
@@ -61,7 +62,7 @@ async fn readable_customer(state: &SharedState, caller: &Caller, text: &str) -> 
     }
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Default)]
 pub struct BalanceBody {
     pub customer_id: String,
     /// The whole wallet: `cash` + `voucher`.
@@ -78,6 +79,19 @@ pub struct BalanceBody {
     /// The customer's low-balance threshold (`PUT /v1/customers/{id}/low-balance-threshold`),
     /// null when it has none.
     pub low_balance_threshold: Option<String>,
+    /// The customer's credit limit (信用额度): purchases may take the wallet down to minus it.
+    pub credit_limit: String,
+    /// What it owes on credit (欠费): a receivable of the seller (1122), repaid first by the next
+    /// money in.
+    pub arrears: String,
+    /// When the earliest part of the arrears falls due; null when nothing is owed.
+    pub arrears_due_on: Option<String>,
+    /// Some arrears are past their due date: no more credit until they are repaid.
+    pub arrears_overdue: bool,
+    /// What purchases may still draw on credit: the limit less the arrears (none while overdue).
+    pub credit_available: String,
+    /// The wallet seen whole, `balance − arrears`: below zero, down to minus the limit, on credit.
+    pub net: String,
 }
 
 /// A customer's wallet: balance, its cash and voucher parts, available and pending.
@@ -91,7 +105,10 @@ pub async fn balance(
 ) -> Result<Read<BalanceBody>, ApiError> {
     let customer_id = readable_customer(&state, &caller, &id).await?;
     let low_balance_threshold = state.read.low_balance_threshold(customer_id).await?.map(|amount| amount.to_string());
-    let body = match state.read.wallet(customer_id).await? {
+    let credit = credit_part(&state, customer_id).await?;
+    let overdue = credit.due_on.is_some_and(|due_on| due_on < state.clock.today());
+    let room = credit.limit.checked_sub(credit.arrears).unwrap_or(Amount::ZERO);
+    let mut body = match state.read.wallet(customer_id).await? {
         Some(wallet) => BalanceBody {
             customer_id: id,
             balance: wallet.balance.to_string(),
@@ -101,6 +118,8 @@ pub async fn balance(
             pending: wallet.pending.to_string(),
             currency: wallet.currency.to_string(),
             low_balance_threshold,
+            net: SignedAmount::from(wallet.balance).sub(credit.arrears).to_string(),
+            ..Default::default()
         },
         None => BalanceBody {
             customer_id: id,
@@ -109,11 +128,38 @@ pub async fn balance(
             voucher: "0.00".into(),
             available: "0.00".into(),
             pending: "0.00".into(),
-            currency: "CNY".into(),
             low_balance_threshold,
+            currency: state
+                .read
+                .org(customer_id)
+                .await?
+                .map(|customer| customer.currency.to_string())
+                .ok_or(ApiError::NotFound { what: "customer" })?,
+            net: SignedAmount::ZERO.sub(credit.arrears).to_string(),
+            ..Default::default()
         },
     };
+    body.credit_limit = credit.limit.to_string();
+    body.arrears = credit.arrears.to_string();
+    body.arrears_due_on = credit.due_on.map(|date| date.to_string());
+    body.arrears_overdue = overdue;
+    body.credit_available = if overdue { Amount::ZERO } else { room }.to_string();
     Ok(Read(position, body))
+}
+
+/// The credit part of a customer's balance answer (`GET /v1/customers/{id}/balance`).
+pub struct CreditPart {
+    pub limit: Amount,
+    pub arrears: Amount,
+    pub due_on: Option<NaiveDate>,
+}
+
+/// What the read model knows of a customer's credit (zeros when it never had any).
+pub async fn credit_part(state: &SharedState, customer_id: OrgId) -> Result<CreditPart, ApiError> {
+    Ok(match state.read.credit(customer_id).await? {
+        Some(credit) => CreditPart { limit: credit.limit, arrears: credit.arrears, due_on: credit.due_on },
+        None => CreditPart { limit: Amount::ZERO, arrears: Amount::ZERO, due_on: None },
+    })
 }
 
 #[derive(Serialize, ToSchema)]

@@ -23,6 +23,7 @@ pub mod registry;
 pub mod roles;
 pub mod serial;
 pub mod settlements;
+pub mod terms;
 pub mod users;
 
 use std::time::Duration;

@@ -434,6 +434,11 @@ pub struct MovementBody {
 
 async fn movement_body(state: &SharedState, view: MovementView) -> Result<MovementBody, ApiError> {
     let customer = state.read.org(view.customer_id).await?;
+    // A movement's customer is in the read models before it (orgs come first): none is a bug.
+    let currency = customer
+        .as_ref()
+        .map(|customer| customer.currency.to_string())
+        .ok_or_else(|| ApiError::Internal(format!("the customer of movement {} is not in the read models", view.id)))?;
     Ok(MovementBody {
         kind: view.kind,
         id: view.id,
@@ -441,7 +446,7 @@ async fn movement_body(state: &SharedState, view: MovementView) -> Result<Moveme
         customer_name: customer.as_ref().map(|customer| customer.name.clone()),
         book: view.book.to_string(),
         amount: view.amount.to_string(),
-        currency: customer.map_or_else(|| "CNY".to_owned(), |customer| customer.currency.to_string()),
+        currency,
         channel: view.channel,
         reference: view.reference,
         status: view.status,

@@ -434,7 +434,7 @@ fn order_body(order: OrderView, caller: &Caller) -> OrderBody {
 }
 
 /// The caller sees the order: its customer, its seller's staff, or the platform's `super_admin`.
-fn sees_order(caller: &Caller, order: &OrderView) -> bool {
+pub(super) fn sees_order(caller: &Caller, order: &OrderView) -> bool {
     caller.is_super_admin()
         || order.customer_id == caller.org_id()
         || (order.seller_id == caller.org_id() && caller.is_staff())

@@ -47,6 +47,11 @@ pub struct Options {
     pub projections: Vec<String>,
     /// `KBOSS_LEASE_TTL_MS`; the default when absent.
     pub lease_ttl_ms: Option<u64>,
+    /// `KBOSS_TICK_INTERVAL_MS`; none (0: no clock) when absent, so that no tick lands in a test
+    /// that does not ask for one (a test ticks with `gateway::ticker::tick`, at the time it wants).
+    pub tick_interval_ms: Option<u64>,
+    /// `KBOSS_CURRENCY`; none when absent (a fresh store's platform keeps CNY).
+    pub currency: Option<ledger_core::money::Currency>,
 }
 
 pub struct TestApp {
@@ -118,6 +123,8 @@ pub async fn try_spawn_app(options: Options) -> Result<TestApp, (gateway::app::S
         role: options.role.unwrap_or_default(),
         projections: options.projections,
         lease_ttl_ms: options.lease_ttl_ms.unwrap_or(settings.lease_ttl_ms),
+        tick_interval_ms: options.tick_interval_ms.unwrap_or(0),
+        currency: options.currency,
         ..settings
     };
     let settings = match options.nats {

@@ -31,7 +31,8 @@ async fn the_catalogue_names_each_permission_s_operations_and_the_book_itself_ne
             "GET /v1/books/{org_id}/balances",
             "GET /v1/events/{position}",
             "GET /v1/books/{org_id}/verify",
-            "GET /v1/books/{org_id}/certificates"
+            "GET /v1/books/{org_id}/certificates",
+            "POST /v1/books/{org_id}/supplier-bills"
         ]
     );
     assert_eq!(names(ledger, "default_roles"), ["finance"]);

@@ -363,6 +363,42 @@ fn samples(world: &World, v: &Victim) -> Samples {
             json!({ "url": "https://oapi.dingtalk.com/robot/send?access_token=x", "secret": "SEC0123456789abcdef" }),
         ),
         ("GET", "/v1/books/{org_id}/approval-webhook", format!("/v1/books/{r2}/approval-webhook"), none.clone()),
+        // Credit, the book's terms, settlement cycles, auto-renewals, supplier bills (issue 12).
+        (
+            "PUT",
+            "/v1/customers/{id}/credit-limit",
+            format!("/v1/customers/{c}/credit-limit"),
+            json!({ "limit": "100.00" }),
+        ),
+        ("GET", "/v1/books/{org_id}/terms", format!("/v1/books/{r2}/terms"), none.clone()),
+        ("PUT", "/v1/books/{org_id}/terms", format!("/v1/books/{r2}/terms"), json!({ "arrears_due_days": 10 })),
+        ("GET", "/v1/books/{org_id}/settlement-cycles", format!("/v1/books/{r1}/settlement-cycles"), none.clone()),
+        (
+            "GET",
+            "/v1/books/{org_id}/settlement-cycles/{counterparty_id}",
+            format!("/v1/books/{r1}/settlement-cycles/{r2}"),
+            none.clone(),
+        ),
+        (
+            "PUT",
+            "/v1/books/{org_id}/settlement-cycles/{counterparty_id}",
+            format!("/v1/books/{r1}/settlement-cycles/{r2}"),
+            json!({ "every": "month", "day": 1 }),
+        ),
+        (
+            "DELETE",
+            "/v1/books/{org_id}/settlement-cycles/{counterparty_id}",
+            format!("/v1/books/{r1}/settlement-cycles/{r2}"),
+            none.clone(),
+        ),
+        ("GET", "/v1/orders/{id}/auto-renewal", format!("/v1/orders/{order}/auto-renewal"), none.clone()),
+        ("PUT", "/v1/orders/{id}/auto-renewal", format!("/v1/orders/{order}/auto-renewal"), json!({ "periods": 1 })),
+        (
+            "POST",
+            "/v1/books/{org_id}/supplier-bills",
+            format!("/v1/books/{r2}/supplier-bills?supplier_id={}&from=2026-01-01&to=2026-01-31", world.supplier),
+            json!("date,amount\n"),
+        ),
     ];
     rows.into_iter().map(|(method, template, path, body)| (format!("{method} {template}"), (path, body))).collect()
 }

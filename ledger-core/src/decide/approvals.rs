@@ -146,7 +146,9 @@ impl Decider<'_> {
     /// What a granted approval carries out, checked again against today's state.
     fn carry_out(&self, request: &ApprovalRequested) -> Result<Vec<Event>, DomainError> {
         let effect = match &request.proposal {
-            Proposal::ConfirmRecharge { recharge_id } => self.confirm_recharge(*recharge_id)?,
+            Proposal::ConfirmRecharge { recharge_id } => {
+                return self.with_repayment(self.confirm_recharge(*recharge_id)?)
+            }
             Proposal::ReverseRecharge { recharge_id, reason } => self.reverse_recharge(*recharge_id, reason)?,
             Proposal::PayWithdrawal { withdrawal_id } => self.pay_withdrawal(*withdrawal_id)?,
             Proposal::SetRate(rate) => {
@@ -170,6 +172,7 @@ impl Decider<'_> {
             Proposal::ReopenPeriod { book, through, reason } => {
                 self.period_reopened(request, *book, *through, reason)?
             }
+            Proposal::SetCreditLimit { customer_id, limit } => self.credit_limit_set(*customer_id, *limit),
         };
         Ok(vec![effect])
     }
@@ -196,6 +199,7 @@ pub(super) fn approval_requested(state: &mut State, event: &ApprovalRequested) {
         | Proposal::CreatePromotion(_)
         | Proposal::BookManualEntry { .. } => {}
         Proposal::ReopenPeriod { .. } => {}
+        Proposal::SetCreditLimit { .. } => {}
     }
     let approval = Approval {
         request: event.clone(),
@@ -259,5 +263,6 @@ pub(super) fn approval_decided(state: &mut State, event: &ApprovalDecided, decis
         | Proposal::CreatePromotion(_)
         | Proposal::BookManualEntry { .. } => {}
         Proposal::ReopenPeriod { .. } => {}
+        Proposal::SetCreditLimit { .. } => {}
     }
 }

@@ -12,12 +12,14 @@
 
 mod access;
 mod approvals;
+mod clock;
 mod money_flows;
 mod orders;
 mod registry;
 mod serial;
 mod settlement;
 mod setup;
+mod terms;
 
 use crate::command::{Command, CommandBody, SetupCommand, TEXT_LENGTH_MAX};
 use crate::error::DomainError;
@@ -31,8 +33,10 @@ use crate::permissions::{Permission, PermissionSet};
 use crate::state::{Book, Decision, Person, State};
 
 pub use access::DEPLOYMENT_ADMIN_NAME;
+pub use clock::{clock_actor, CLOCK_PRINCIPAL_ID, TICK_DECISIONS_MAX};
 pub use money_flows::VOUCHER_GRANTS_MAX;
 pub use orders::{order_shares, Share};
+pub use terms::{PeriodUnit, ARREARS_DUE_DAYS_MAX, ORDER_PAYMENT_TIMEOUT_MINUTES_MAX, RENEWAL_LEAD_DAYS_MAX};
 
 /// Decides a command against the state. Pure: the same state and command give the same answer.
 pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainError> {
@@ -69,6 +73,8 @@ impl<'a> Decider<'a> {
             CommandBody::Approval(command) => self.decide_approvals(command),
             CommandBody::Access(command) => self.decide_access(command),
             CommandBody::Registry(command) => self.decide_registry(command),
+            CommandBody::Terms(command) => self.decide_terms(command),
+            CommandBody::Clock(command) => self.decide_clock(command),
         }
     }
 
@@ -250,11 +256,23 @@ impl State {
             E::VoucherRedeemed(event) => money_flows::voucher_redeemed(self, event),
             E::VoucherReturned(event) => money_flows::voucher_returned(self, event),
             E::VoucherExpired(event) => money_flows::voucher_expired(self, event),
-            E::OrderPlaced(event) => orders::order_placed(self, event),
-            E::OrderPaid(event) => orders::order_paid(self, event),
+            E::OrderPlaced(event) => {
+                orders::order_placed(self, event);
+                clock::order_placed(self, event.order_id, recorded.recorded_at);
+            }
+            E::OrderPaid(event) => {
+                clock::order_no_longer_awaiting(self, event.order_id);
+                orders::order_paid(self, event);
+            }
             E::OrderFulfilled(event) => orders::order_fulfilled(self, event),
-            E::OrderCancelled(event) => orders::order_cancelled(self, event),
-            E::OrderRefunded(event) => orders::order_refunded(self, event),
+            E::OrderCancelled(event) => {
+                clock::order_no_longer_awaiting(self, event.order_id);
+                orders::order_cancelled(self, event);
+            }
+            E::OrderRefunded(event) => {
+                orders::order_refunded(self, event);
+                clock::order_refunded(self, event);
+            }
             E::WithdrawalRequested(event) => money_flows::withdrawal_requested(self, event),
             E::WithdrawalPaid(event) => money_flows::withdrawal_paid(self, event),
             E::UsageCharged(event) => orders::usage_charged(self, event),
@@ -286,6 +304,14 @@ impl State {
             E::InvoiceDelivered(event) => settlement::invoice_delivered(self, event),
             E::InvoiceVoided(event) => settlement::invoice_voided(self, event),
             E::InvoiceRedLettered(event) => settlement::invoice_red_lettered(self, event),
+            E::CreditLimitSet(event) => terms::credit_limit_set(self, event),
+            E::CreditDrawn(event) => terms::credit_drawn(self, event),
+            E::ArrearsRepaid(event) => terms::arrears_repaid(self, event),
+            E::ArrearsOverdue(event) => terms::arrears_overdue(self, event),
+            E::BookTermsSet(event) => terms::book_terms_set(self, event),
+            E::SettlementCycleSet(event) => terms::settlement_cycle_set(self, event),
+            E::AutoRenewalSet(event) => terms::auto_renewal_set(self, event),
+            E::AutoRenewalFailed(event) => terms::auto_renewal_failed(self, event),
         }
         self.last_position = recorded.position;
     }

@@ -126,7 +126,7 @@ impl Decider<'_> {
             trade_number: Some(trade_number.clone()),
         });
         let posting = self.wallet_posting("recharge.online", book, *customer_id, *amount);
-        Ok(vec![self.booked(payload, &[posting])?])
+        self.with_repayment(self.booked(payload, &[posting])?)
     }
 
     /// A channel's notification, in the book that owns the channel (the actor's): it pays an
@@ -176,7 +176,8 @@ impl Decider<'_> {
                 ));
             }
             let posting = self.wallet_posting("recharge.online", book, recharge.customer_id, amount);
-            return Ok(vec![self.booked(confirmed(recharge.recharge_id, recharge.customer_id), &[posting])?]);
+            return self
+                .with_repayment(self.booked(confirmed(recharge.recharge_id, recharge.customer_id), &[posting])?);
         }
         let expected_order = self.state.orders.get(&OrderId(payment_id)).filter(|order| order.seller_id == book);
         let Some(order) = expected_order else {
@@ -237,7 +238,7 @@ impl Decider<'_> {
                 trade_number: None,
             });
             let posting = self.wallet_posting(recharge_kind(*method), book, *customer_id, amount);
-            return Ok(vec![self.booked(payload, &[posting])?]);
+            return self.with_repayment(self.booked(payload, &[posting])?);
         };
         self.new_approval_id(*approval_id)?;
         let request = RechargeRequested {

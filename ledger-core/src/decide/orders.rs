@@ -188,7 +188,7 @@ impl Decider<'_> {
                     period_from: *period_from,
                     period_to: *period_to,
                 });
-                let mut events = self.spend_vouchers(*customer_id, seller, total, usage_id.0)?;
+                let mut events = self.fund_purchase(*customer_id, seller, total, usage_id.0)?;
                 events.extend(self.sale_events(
                     "usage",
                     payload,
@@ -205,7 +205,11 @@ impl Decider<'_> {
     }
 
     /// An order the actor may act on as its customer or as the seller's staff.
-    fn customer_order(&self, order_id: crate::ids::OrderId, permission: Permission) -> Result<&Order, DomainError> {
+    pub(super) fn customer_order(
+        &self,
+        order_id: crate::ids::OrderId,
+        permission: Permission,
+    ) -> Result<&Order, DomainError> {
         let order = self.state.orders.get(&order_id).ok_or_else(|| DomainError::not_found("order", order_id))?;
         self.customer_for(order.customer_id, permission).map_err(|error| match error {
             DomainError::NotFound { .. } => DomainError::not_found("order", order_id),
@@ -270,8 +274,8 @@ impl Decider<'_> {
             OrderStatus::Cancelled => return Err(order_state_error(order, "pay")),
             _ => return Err(DomainError::OrderAlreadyPaid),
         }
-        // Vouchers first, then cash (`money_flows`).
-        let mut events = self.spend_vouchers(order.customer_id, order.seller_id, order.total, order_id.0)?;
+        // Vouchers first, then cash (`money_flows`), then credit (`terms`).
+        let mut events = self.fund_purchase(order.customer_id, order.seller_id, order.total, order_id.0)?;
         events.extend(self.order_payment(order)?);
         Ok(events)
     }
@@ -431,8 +435,16 @@ impl Decider<'_> {
             fully_refunded,
         });
         let mut events = vec![self.booked(payload, &postings)?];
-        events.extend(self.vouchers_refunded(order, amount, penalty)?);
+        let vouchers = self.vouchers_refunded(order, amount, penalty)?;
+        let voucher_back = vouchers.iter().find_map(|event| match &event.payload {
+            EventPayload::VoucherReturned(returned) => Some(returned.amount),
+            _ => None,
+        });
+        events.extend(vouchers);
         events.extend(self.commission_reversals(order, amount)?);
+        // The cash the wallet gets back repays the customer's arrears first (`terms`).
+        let cash_back = amount.minus(penalty).checked_sub(voucher_back.unwrap_or(Amount::ZERO)).unwrap_or(Amount::ZERO);
+        events.extend(self.repayment(order.customer_id, order.seller_id, order_id.0, cash_back)?);
         Ok(events)
     }
 
@@ -534,6 +546,18 @@ impl Decider<'_> {
         new_end: NaiveDate,
     ) -> Result<Vec<Event>, DomainError> {
         let order = self.customer_order(order_id, Permission::OrdersRenew)?;
+        self.renewal_events(order, renewal_id, periods, new_end)
+    }
+
+    /// A renewal of `order` for `periods` to `new_end`, priced today and paid from the wallet
+    /// (vouchers, cash, then credit): by the customer or its seller's staff, or by the clock.
+    pub(super) fn renewal_events(
+        &self,
+        order: &Order,
+        renewal_id: crate::ids::RenewalId,
+        periods: u32,
+        new_end: NaiveDate,
+    ) -> Result<Vec<Event>, DomainError> {
         if self.state.renewals.contains(&renewal_id) {
             return Err(DomainError::AlreadyExists { what: "renewal", id: renewal_id.to_string() });
         }
@@ -558,7 +582,7 @@ impl Decider<'_> {
         let total = order_total(&items)?;
         let payload = EventPayload::SubscriptionRenewed(SubscriptionRenewed {
             renewal_id,
-            order_id,
+            order_id: order.order_id,
             customer_id: order.customer_id,
             seller_id: order.seller_id,
             items: items.clone(),
@@ -566,7 +590,7 @@ impl Decider<'_> {
             new_end,
             renewed_by: self.command.actor.principal_id,
         });
-        let mut events = self.spend_vouchers(order.customer_id, order.seller_id, total, renewal_id.0)?;
+        let mut events = self.fund_purchase(order.customer_id, order.seller_id, total, renewal_id.0)?;
         events.extend(self.sale_events("renewal", payload, &items, order.customer_id, renewal_id.0)?);
         Ok(events)
     }
@@ -707,6 +731,7 @@ pub(super) fn order_placed(state: &mut State, event: &OrderPlaced) {
             salesperson: event.salesperson.clone(),
             fulfilled: false,
             commissions: Vec::new(),
+            placed_at: None,
             vouchers: Vec::new(),
             voucher_paid: Amount::ZERO,
             voucher_returned: Amount::ZERO,

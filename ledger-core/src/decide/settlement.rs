@@ -212,6 +212,17 @@ impl Decider<'_> {
                 return Err(DomainError::AccountNotOpen { book: book_id, account: line.account.clone() });
             }
             if let Some(party) = line.party {
+                // A customer's vouchers (2203.01) are its grants and its receivable (1122) its
+                // arrears, each kept by the flows that book them: a person's entry would set
+                // them apart from the state.
+                let customer = self.state.orgs.get(&party).is_some_and(|org| org.kind == OrgKind::Customer);
+                let code = line.account.as_str();
+                if customer && (code == codes::CUSTOMER_VOUCHERS || code == codes::RECEIVABLES) {
+                    return Err(DomainError::invalid_field(
+                        format!("lines[{index}].account"),
+                        "a customer's vouchers and arrears are booked by their own flows",
+                    ));
+                }
                 let org = self.state.orgs.get(&party);
                 let of_book = org.is_some_and(|org| {
                     org.parent_id == Some(book_id)
@@ -391,7 +402,7 @@ impl Decider<'_> {
     /// last position, counted, netted and hashed (`crate::statement`). Deterministic, so the
     /// same inputs always give the same hash. The lines stay out of the event: replay finds them
     /// again in the state at this position.
-    fn statement(
+    pub(super) fn statement(
         &self,
         settlement_id: SettlementId,
         book: &Book,

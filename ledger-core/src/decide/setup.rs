@@ -261,6 +261,8 @@ impl Decider<'_> {
     /// - a receivable or payable with another book (or this one): it needs its mirror in that
     ///   book, which only the built-in flows book; one-sided, it would leave the two books'
     ///   inter-company balances apart (DESIGN §13);
+    /// - a receivable (1122) with a customer: that is its arrears on credit, with due dates only
+    ///   credit draws keep;
     /// - a line about a customer outside the customer's seller's book: a customer is a party of
     ///   the book it buys from (DESIGN §1), and its wallet is its 2203 there. Credited in another
     ///   book, the wallet would let the customer spend in its seller's book money that book never
@@ -277,6 +279,14 @@ impl Decider<'_> {
                 ));
             }
             let customer = self.state.orgs.get(&party).filter(|org| org.kind == OrgKind::Customer);
+            // A customer's receivable is its arrears on credit (`decide::terms`): what credit
+            // draws and repayments book, each with its due date, and nothing else.
+            if customer.is_some() && code == codes::RECEIVABLES {
+                return Err(DomainError::invalid_field(
+                    "parties",
+                    format!("1122 with customer {party} is its arrears: only credit draws and repayments book them"),
+                ));
+            }
             if let Some(seller) = customer.and_then(|customer| customer.parent_id).filter(|seller| *seller != book) {
                 return Err(DomainError::invalid_field(
                     "parties",

@@ -136,6 +136,15 @@ event_tags! {
     LowBalanceThresholdSet = 80,
     PeriodReopened = 81,
     ReconciliationRecorded = 82,
+    // 70..=79: credit, the clock and settlement cycles (issue 12).
+    CreditLimitSet = 70,
+    CreditDrawn = 71,
+    ArrearsRepaid = 72,
+    ArrearsOverdue = 73,
+    BookTermsSet = 74,
+    SettlementCycleSet = 75,
+    AutoRenewalSet = 76,
+    AutoRenewalFailed = 77,
 }
 
 /// The layouts of older schema versions this build still reads (and never writes), by event
@@ -182,6 +191,8 @@ wire_enum!(ApprovalKind {
     Promotion = 8,
     ManualEntry = 9,
     PeriodReopen = 10,
+    // Issue 12's tags start at 70, clear of what the parallel branches number from 9.
+    CreditLimit = 70,
 });
 wire_enum!(ApprovalAction {
     OfflineRecharge = 0,
@@ -201,11 +212,11 @@ wire_enum!(ApprovalAction {
 wire_enum!(StatementFormat { Csv = 0, Camt053 = 1, Alipay = 2 });
 wire_enum!(MatchKind { OneToOne = 0, OneToMany = 1, ManyToOne = 2, Suggested = 3 });
 wire_enum!(CancelReason { ByCustomer = 0, ByAdmin = 1, TimedOut = 2 });
+wire_enum!(CycleEvery { Month = 0, Week = 1 });
 wire_enum!(OrgKind { Platform = 0, Reseller = 1, Customer = 2, Supplier = 3 });
 wire_enum!(DistributorTier { Gold = 0, Platinum = 1, Diamond = 2 });
 wire_enum!(Verification { Unverified = 0, Personal = 1, Company = 2 });
 wire_enum!(SettlementMethod { Prepaid = 0, Postpaid = 1 });
-wire_enum!(CycleEvery { Month = 0, Week = 1 });
 wire_enum!(InvoiceType { Ordinary = 0, Special = 1 });
 /// A built-in role is its tag; a custom role is tag 6 followed by its name.
 impl Wire for Role {
@@ -528,6 +539,12 @@ impl Wire for Proposal {
                 through.put(writer);
                 reason.put(writer);
             }
+            // Issue 12's tags start at 70, clear of what the parallel branches number from 9.
+            Proposal::SetCreditLimit { customer_id, limit } => {
+                writer.u8(70);
+                customer_id.put(writer);
+                limit.put(writer);
+            }
         }
     }
 
@@ -567,6 +584,7 @@ impl Wire for Proposal {
                 through: Wire::take(reader)?,
                 reason: Wire::take(reader)?,
             },
+            70 => Proposal::SetCreditLimit { customer_id: Wire::take(reader)?, limit: Wire::take(reader)? },
             other => return Err(reader.invalid_at(start, format!("unknown Proposal tag {other}"))),
         })
     }
@@ -773,3 +791,12 @@ wire_struct!(ReconciliationRecorded {
     ledger,
     groups,
 });
+wire_struct!(CreditLimitSet { customer_id, book, limit });
+wire_struct!(CreditDrawn { customer_id, book, source_id, amount, due_on });
+wire_struct!(ArrearsRepaid { customer_id, book, source_id, amount, arrears_due_on });
+wire_struct!(ArrearsOverdue { customer_id, book, amount, due_on });
+wire_struct!(BookTermsSet { book, order_payment_timeout_minutes, arrears_due_days, renewal_lead_days });
+wire_struct!(SettlementCycle { every, day });
+wire_struct!(SettlementCycleSet { book, counterparty_id, cycle });
+wire_struct!(AutoRenewalSet { order_id, customer_id, seller_id, periods });
+wire_struct!(AutoRenewalFailed { order_id, customer_id, seller_id, subscription_end, reason, needed, available });

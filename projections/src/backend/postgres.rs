@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (112, include_str!("../../../schemas/sql/read_models/0112_back_office.sql")),
     (113, include_str!("../../../schemas/sql/read_models/0113_invoices.sql")),
     (125, include_str!("../../../schemas/sql/read_models/0125_audit_tools.sql")),
+    (120, include_str!("../../../schemas/sql/read_models/0120_terms.sql")),
 ];
 
 /// The first key of the advisory lock serialising read-model migrations (the log's store uses

@@ -290,7 +290,15 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         E::ManualEntryBooked(event) => (None, text(&event.memo, event.book)),
         E::ReconciliationRecorded(event) => (None, id(&event.reconciliation_id)),
         E::PeriodReopened(event) => (None, text(&event.reason, event.book)),
-        E::OrgOpened(_)
+        E::CreditDrawn(event) => (None, id(&event.source_id)),
+        E::ArrearsRepaid(event) => (None, id(&event.source_id)),
+        E::CreditLimitSet(_)
+        | E::ArrearsOverdue(_)
+        | E::BookTermsSet(_)
+        | E::SettlementCycleSet(_)
+        | E::AutoRenewalSet(_)
+        | E::AutoRenewalFailed(_)
+        | E::OrgOpened(_)
         | E::AccountOpened(_)
         | E::PostingRulesSet(_)
         | E::SaleModeSet(_)

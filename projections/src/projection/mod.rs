@@ -22,6 +22,7 @@ pub mod orgs;
 pub mod products;
 pub mod registry;
 pub mod settlements;
+pub mod terms;
 pub mod tokens;
 
 /// One read model: its name (the checkpoint's key), the tables it owns (what `reset` empties),
@@ -74,6 +75,7 @@ pub const ALL: &[Projection] = &[
     charges::PROJECTION,
     catalog::PROJECTION,
     audit::PROJECTION,
+    terms::PROJECTION,
 ];
 
 pub fn find(name: &str) -> Option<&'static Projection> {

@@ -15,7 +15,7 @@ use commands::{Request, Writer, WriterConfig, WriterHandle};
 use event_log::{AsyncLog, LogAppend, LogRead, PostgresReader, PostgresStore, SqliteReader, SqliteStore};
 use ledger_core::approval_policy::{ApprovalAction, ApprovalRule};
 use ledger_core::command::OrderItemRequest;
-use ledger_core::event::{RechargeMethod, WithdrawalRoute};
+use ledger_core::event::{CycleEvery, RechargeMethod, SettlementCycle, WithdrawalRoute};
 use ledger_core::ids::*;
 use ledger_core::money::{Amount, Quantity, Rate, UnitPrice};
 use ledger_core::org::{Actor, OrgKind, Role};
@@ -24,6 +24,7 @@ use ledger_core::state::OrderStatus;
 use ledger_core::testing::WorkedExample;
 use ledger_core::{
     AccessCommand, ApprovalCommand, MoneyCommand, OrderCommand, SerialCommand, SettlementCommand, SetupCommand,
+    TermsCommand,
 };
 use ledger_core::{Command, CommandBody, RecordedEvent, State};
 use projections::ReadModels;
@@ -423,7 +424,47 @@ pub async fn grow_world(handle: &WriterHandle) -> World {
     must(handle, &world.example.r2_admin.clone(), body).await;
     let body = CommandBody::Access(AccessCommand::RevokeToken { principal_id: second, reason: Some("lost".into()) });
     must(handle, &world.example.r2_admin.clone(), body).await;
+    grant_credit(handle, &mut world).await;
     world
+}
+
+/// Credit (issue 12): R2's arrears fall due in ten days; its second customer is given 3000.00 of
+/// credit (sales asks, finance approves), buys 980.00 on it with an empty wallet and repays
+/// 500.00 with a recharge; the platform settles with its supplier monthly.
+async fn grant_credit(handle: &WriterHandle, world: &mut World) {
+    let e = &world.example;
+    let (r2, platform, supplier, product) = (e.r2, e.platform, e.supplier, e.product);
+    let (finance, platform_finance) = (e.r2_finance.clone(), e.platform_finance.clone());
+    let customer = world.customers[1].clone();
+    let terms = TermsCommand::SetBookTerms {
+        book: r2,
+        order_payment_timeout_minutes: None,
+        arrears_due_days: Some(10),
+        renewal_lead_days: None,
+    };
+    must(handle, &finance, CommandBody::Terms(terms)).await;
+    let approval_id = world.id();
+    let limit = Amount::parse("3000.00").unwrap();
+    let raise = TermsCommand::SetCreditLimit { customer_id: customer.id, limit, approval_id };
+    must(handle, &customer.seller_sales, CommandBody::Terms(raise)).await;
+    let grant = ApprovalCommand::DecideApproval { approval_id, grant: true, comment: None };
+    must(handle, &finance, CommandBody::Approval(grant)).await;
+    let order_id = world.id();
+    let items = vec![OrderItemRequest { product_id: product, quantity: Quantity::whole(1), periods: 1 }];
+    let place = OrderCommand::PlaceOrder { order_id, customer_id: customer.id, items, invite_code: None };
+    must(handle, &customer.actor, CommandBody::Orders(place)).await;
+    must(handle, &customer.actor, CommandBody::Orders(OrderCommand::PayOrder { order_id })).await;
+    let recharge = MoneyCommand::ConfirmOnlineRecharge {
+        recharge_id: world.id(),
+        customer_id: customer.id,
+        amount: Amount::parse("500.00").unwrap(),
+        channel: "alipay".into(),
+        trade_number: TradeNumber::try_from("CREDIT-1".to_owned()).expect("a trade number"),
+    };
+    must(handle, &finance, CommandBody::Money(recharge)).await;
+    let cycle = Some(SettlementCycle { every: CycleEvery::Month, day: 1 });
+    let cycle = TermsCommand::SetSettlementCycle { book: platform, counterparty_id: supplier, cycle };
+    must(handle, &platform_finance, CommandBody::Terms(cycle)).await;
 }
 
 /// Runs `operations` random operations (most valid, some refused by the decider, which is fine)
