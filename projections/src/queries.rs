@@ -107,7 +107,8 @@ const BOOK_PARTIES: &str = "SELECT org_id, kind, name, parent_id, currency, NULL
 const JOURNAL_EVENTS: &str = "SELECT position, event_hash, order_id, reference FROM rm_journal_events
      WHERE book = $1 AND position >= $2 AND position <= $3 ORDER BY position";
 const PRODUCTS: &str =
-    "SELECT product_id, name, supplier_id, owner_id, list_price, unit, supplier_rate FROM rm_products
+    "SELECT product_id, name, supplier_id, owner_id, list_price, unit, supplier_rate, on_shelf, hidden_from,
+         list_prices FROM rm_products
      WHERE CAST($1 AS TEXT) IS NULL OR owner_id = $1 ORDER BY position";
 
 const MOVEMENT_COLUMNS: &str = "kind, movement_id, customer_id, book, amount, channel, reference, status, approval_id,
@@ -780,6 +781,17 @@ impl ReadModels {
                     list_price: parsed(row.text(4)?, UnitPrice::parse)?,
                     unit: row.text(5)?.to_owned(),
                     supplier_rate: row.optional_text(6)?.map(|text| parsed(text, Rate::parse)).transpose()?,
+                    on_shelf: row.integer(7)? != 0,
+                    hidden_from: row.json(8)?,
+                    // `[]` until a price is scheduled, then `{date: price}`.
+                    scheduled_prices: (if row.text(9)?.starts_with('[') {
+                        BTreeMap::new()
+                    } else {
+                        row.json::<BTreeMap<NaiveDate, String>>(9)?
+                    })
+                    .into_iter()
+                    .map(|(date, price)| Ok((date, parsed(&price, UnitPrice::parse)?)))
+                    .collect::<Result<_, ReadError>>()?,
                 })
             })
             .collect()

@@ -356,6 +356,18 @@ pub struct ProductView {
     pub list_price: UnitPrice,
     pub unit: String,
     pub supplier_rate: Option<Rate>,
+    pub on_shelf: bool,
+    /// The owner's child resellers it is hidden from (with everyone below them).
+    pub hidden_from: std::collections::BTreeSet<OrgId>,
+    /// List prices from later dates on (`list_price` before the first).
+    pub scheduled_prices: BTreeMap<NaiveDate, UnitPrice>,
+}
+
+impl ProductView {
+    /// The list price in force on `date`.
+    pub fn list_price_on(&self, date: NaiveDate) -> UnitPrice {
+        self.scheduled_prices.range(..=date).next_back().map_or(self.list_price, |(_, price)| *price)
+    }
 }
 
 /// The most items one page of the lists below holds (orgs, approvals, statements, movements).

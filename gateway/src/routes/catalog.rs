@@ -90,6 +90,18 @@ pub struct ProductBody {
     pub unit: String,
     /// Shown to the product's owner only: what the supplier charges, as a rate of list.
     pub supplier_rate: Option<String>,
+    /// Off the shelf, it is not ordered (409 `product_off_shelf`).
+    pub on_shelf: bool,
+    /// Shown to the product's owner only: the child resellers it is hidden from.
+    pub hidden_from: Vec<String>,
+    /// List prices from later dates on (`list_price` is today's).
+    pub scheduled_list_prices: Vec<ScheduledPrice>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ScheduledPrice {
+    pub list_price: String,
+    pub effective_from: String,
 }
 
 /// The products the caller can sell: those of its own suppliers and of every org above it.
@@ -128,20 +140,32 @@ pub async fn get_product(
 /// shown to its owner only.
 async fn visible_products(state: &SharedState, caller: &Caller) -> Result<Vec<ProductBody>, ApiError> {
     let owners = if caller.is_super_admin() { None } else { Some(ancestors(state, caller.org_id()).await?) };
+    let today = state.clock.today();
     let mut items = Vec::new();
     for product in state.read.products(None).await? {
         if owners.as_ref().is_some_and(|owners| !owners.contains(&product.owner_id)) {
             continue;
         }
+        // Hidden from a reseller of the caller's chain: not the caller's to sell.
+        if owners.as_ref().is_some_and(|owners| owners.iter().any(|org| product.hidden_from.contains(org))) {
+            continue;
+        }
         let own = caller.is_super_admin() || product.owner_id == caller.org_id();
         items.push(ProductBody {
             id: product.id.to_string(),
-            name: product.name,
+            name: product.name.clone(),
             supplier_id: product.supplier_id.to_string(),
             owner_id: product.owner_id.to_string(),
-            list_price: product.list_price.to_string(),
-            unit: product.unit,
+            list_price: product.list_price_on(today).to_string(),
+            unit: product.unit.clone(),
             supplier_rate: product.supplier_rate.filter(|_| own).map(|rate| rate.to_string()),
+            on_shelf: product.on_shelf,
+            hidden_from: if own { product.hidden_from.iter().map(|id| id.to_string()).collect() } else { Vec::new() },
+            scheduled_list_prices: product
+                .scheduled_prices
+                .range(today.succ_opt().unwrap_or(today)..)
+                .map(|(date, price)| ScheduledPrice { list_price: price.to_string(), effective_from: date.to_string() })
+                .collect(),
         });
     }
     Ok(items)

@@ -192,9 +192,15 @@ async fn catalogue_and_rules(options: Options) {
         (scheduled["list_price"].as_str(), scheduled["effective_from"].as_str()),
         (Some("1200.00"), Some("2026-02-01"))
     );
+    let product = app.get(&format!("/v1/products/{p}"), admin).await.expect(200);
+    assert_eq!(product["list_price"], "1000.00");
+    assert_eq!(product["scheduled_list_prices"], json!([{ "list_price": "1200.00", "effective_from": "2026-02-01" }]));
     assert_eq!(app.post("/v1/orders", &world.customer_token, order_body.clone()).await.expect(201)["total"], "950.00");
     app.clock.set(date("2026-02-01"));
     assert_eq!(app.post("/v1/orders", &world.customer_token, order_body.clone()).await.expect(201)["total"], "1140.00");
+    let product = app.get(&format!("/v1/products/{p}"), &world.r2_admin).await.expect(200);
+    assert_eq!((product["list_price"].as_str(), product["on_shelf"].as_bool()), (Some("1200.00"), Some(true)));
+    assert_eq!(product["scheduled_list_prices"], json!([]));
 
     // R2's rate table as configured.
     let rates = app.get(&format!("/v1/books/{}/rates", world.r2), &world.r2_finance).await.expect(200);
@@ -291,4 +297,12 @@ async fn catalogue_and_rules(options: Options) {
         r2["scheduled_sale_modes"],
         json!([{ "mode": "rebate", "commission_rate": "0.05", "effective_from": "2026-03-01" }])
     );
+
+    // Hidden from R1: R1 and R2 (below it) no longer list it; its owner sees whom from.
+    app.patch(&format!("/v1/products/{p}"), admin, json!({ "hidden_from": [world.r1] })).await.expect(200);
+    let listed = app.get("/v1/products", &world.r2_admin).await.expect(200);
+    assert!(listed["items"].as_array().unwrap().iter().all(|item| item["id"] != json!(p)), "{listed}");
+    assert_eq!(app.get(&format!("/v1/products/{p}"), &world.r1_admin).await.status.as_u16(), 404);
+    let owned = app.get(&format!("/v1/products/{p}"), admin).await.expect(200);
+    assert_eq!(owned["hidden_from"], json!([world.r1]));
 }
