@@ -542,6 +542,11 @@ pub struct InvoiceDetails {
 /// The VAT rate of the cloud services sold (现代服务业, 6%).
 pub const DEFAULT_TAX_RATE: &str = "0.06";
 
+/// [`DEFAULT_TAX_RATE`] as a rate.
+pub fn default_tax_rate() -> Rate {
+    Rate::parse(DEFAULT_TAX_RATE).expect("the default tax rate is a rate")
+}
+
 /// The back office's registries: org profiles, closing and reopening orgs, supplier terms,
 /// products' shelf, visibility and list prices (`decide::registry`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

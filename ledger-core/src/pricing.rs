@@ -2,6 +2,7 @@
 //! seller's public, customer-specific and promotion rates to customers. The lowest valid price
 //! wins; every priced item keeps its waterfall, level by level.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::NaiveDate;
@@ -266,4 +267,9 @@ mod tests {
         }
         assert!(RateScope::parse("supplier:x").is_err());
     }
+}
+
+/// The list price in force on `date`: the latest scheduled on or before it, else `base`.
+pub fn list_price_on(base: UnitPrice, scheduled: &BTreeMap<NaiveDate, UnitPrice>, date: NaiveDate) -> UnitPrice {
+    scheduled.range(..=date).next_back().map_or(base, |(_, price)| *price)
 }

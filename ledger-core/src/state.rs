@@ -128,7 +128,7 @@ pub struct Product {
 impl Product {
     /// The list price in force on `date`.
     pub fn list_price_on(&self, date: NaiveDate) -> UnitPrice {
-        self.scheduled_prices.range(..=date).next_back().map_or(self.list_price, |(_, price)| *price)
+        crate::pricing::list_price_on(self.list_price, &self.scheduled_prices, date)
     }
 }
 

@@ -366,7 +366,7 @@ pub struct ProductView {
 impl ProductView {
     /// The list price in force on `date`.
     pub fn list_price_on(&self, date: NaiveDate) -> UnitPrice {
-        self.scheduled_prices.range(..=date).next_back().map_or(self.list_price, |(_, price)| *price)
+        ledger_core::pricing::list_price_on(self.list_price, &self.scheduled_prices, date)
     }
 }
 

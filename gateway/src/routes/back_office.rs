@@ -829,15 +829,6 @@ pub struct RateBody {
     pub position: u64,
 }
 
-/// Checks that the caller reads `book`: its own staff, or the platform's `super_admin`.
-fn reads_book(caller: &Caller, book: OrgId) -> Result<(), ApiError> {
-    if caller.org_id() == book || caller.is_super_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound { what: "book" })
-    }
-}
-
 /// A book's rate table: each product's rate in each scope, with its validity.
 #[utoipa::path(get, path = "/v1/books/{org_id}/rates", tag = "catalog", security(("bearer" = [])),
     params(("org_id" = String, Path), ("product_id" = Option<String>, Query), ("scope" = Option<String>, Query),
@@ -850,8 +841,7 @@ pub async fn list_rates(
     Path(org_id): Path<String>,
     Params(params): Params<RateParams>,
 ) -> Result<Read<Page<RateBody>>, ApiError> {
-    let book: OrgId = parse::path_id("book", &org_id)?;
-    reads_book(&caller, book)?;
+    let book = super::finance::readable_book(&caller, &org_id)?;
     let paging = Paging::new(&state, params.limit, params.cursor)?;
     let product = params.product_id.as_deref().map(|id| parse::id::<ProductId>("product_id", id)).transpose()?;
     if let Some(scope) = params.scope.as_deref() {
@@ -930,8 +920,7 @@ pub async fn list_posting_rules(
     Path(org_id): Path<String>,
     Params(params): Params<RuleParams>,
 ) -> Result<Read<PostingRuleList>, ApiError> {
-    let book: OrgId = parse::path_id("book", &org_id)?;
-    reads_book(&caller, book)?;
+    super::finance::readable_book(&caller, &org_id)?;
     let rules = state.read.posting_rules(params.kind.as_deref()).await?;
     let mut latest: BTreeMap<(&str, &str), u32> = BTreeMap::new();
     for rule in &rules {

@@ -484,15 +484,10 @@ async fn change_invoice(
     state: &SharedState,
     caller: &Caller,
     key: &Option<commands::IdempotencyKey>,
+    invoice_id: InvoiceId,
     command: SettlementCommand,
     status: &str,
 ) -> Result<Read<InvoiceChanged>, ApiError> {
-    let invoice_id = match &command {
-        SettlementCommand::IssueInvoice { invoice_id }
-        | SettlementCommand::DeliverInvoice { invoice_id }
-        | SettlementCommand::VoidInvoice { invoice_id, .. } => *invoice_id,
-        _ => return Err(ApiError::Internal("not an invoice's change".into())),
-    };
     let committed = state.execute(caller, key, CommandBody::Settlement(command)).await?;
     Ok(Read(
         committed.position,
@@ -513,7 +508,7 @@ pub async fn issue_invoice(
     Path(id): Path<String>,
 ) -> Result<Read<InvoiceChanged>, ApiError> {
     let invoice_id = parse::path_id("invoice", &id)?;
-    change_invoice(&state, &caller, &key, SettlementCommand::IssueInvoice { invoice_id }, "issued").await
+    change_invoice(&state, &caller, &key, invoice_id, SettlementCommand::IssueInvoice { invoice_id }, "issued").await
 }
 
 /// Marks an issued invoice delivered to its customer.
@@ -528,7 +523,8 @@ pub async fn deliver_invoice(
     Path(id): Path<String>,
 ) -> Result<Read<InvoiceChanged>, ApiError> {
     let invoice_id = parse::path_id("invoice", &id)?;
-    change_invoice(&state, &caller, &key, SettlementCommand::DeliverInvoice { invoice_id }, "delivered").await
+    change_invoice(&state, &caller, &key, invoice_id, SettlementCommand::DeliverInvoice { invoice_id }, "delivered")
+        .await
 }
 
 /// 作废: withdraws a request, or voids an issued invoice not yet delivered (what it covered is
@@ -546,7 +542,7 @@ pub async fn void_invoice(
 ) -> Result<Read<InvoiceChanged>, ApiError> {
     let invoice_id = parse::path_id("invoice", &id)?;
     let command = SettlementCommand::VoidInvoice { invoice_id, reason: body.reason };
-    change_invoice(&state, &caller, &key, command, "void").await
+    change_invoice(&state, &caller, &key, invoice_id, command, "void").await
 }
 
 /// 红冲: a red-letter invoice reversing part or all of an issued one (after a refund): it makes

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 
 use crate::approval_policy::{default_levels, ApprovalAction};
 use crate::chart::{codes, Side};
-use crate::command::{InvoiceDetails, SettlementCommand, DEFAULT_TAX_RATE};
+use crate::command::{default_tax_rate, InvoiceDetails, SettlementCommand};
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{ApprovalId, InvoiceId, OrgId, SettlementId};
@@ -555,7 +555,7 @@ impl Decider<'_> {
         self.check_invoiceable(customer_id, amount, true)?;
         let tax_rate = match details.tax_rate {
             Some(rate) => rate,
-            None => crate::money::Rate::parse(DEFAULT_TAX_RATE).expect("the default rate is a rate"),
+            None => default_tax_rate(),
         };
         let event = InvoiceRequested {
             invoice_id,
@@ -677,7 +677,7 @@ pub(super) fn invoice_issued(state: &mut State, event: &InvoiceIssued) {
         book: event.book,
         amount: event.amount,
         invoice_type: InvoiceType::Ordinary,
-        tax_rate: crate::money::Rate::parse(DEFAULT_TAX_RATE).expect("the default rate is a rate"),
+        tax_rate: default_tax_rate(),
         status: InvoiceStatus::Issued,
         red_lettered: Amount::ZERO,
     });
