@@ -301,6 +301,7 @@ fn api_routes() -> Router<SharedState> {
     crate::routes::orgs::routes()
         .merge(crate::routes::users::routes())
         .merge(crate::routes::roles::routes())
+        .merge(crate::routes::ownership::routes())
         .merge(crate::routes::catalog::routes())
         .merge(crate::routes::money::routes())
         .merge(crate::routes::policies::routes())

@@ -1,8 +1,10 @@
 //! The `kboss` command line: `serve`, `replay` (and `replay --rules`), `verify`, `rebuild`,
 //! `settle`, `reconcile`, `migrate`, `events dump`, `export`, `books`, `audit check`,
-//! `admin rotate-token`. Which of them need the server stopped: those that write the log or drop
-//! read models it serves (`settle`, `reconcile --record`, `migrate`, `rebuild`,
-//! `admin rotate-token`) on an embedded data directory; the others only read and run beside it.
+//! `admin rotate-token`, and the back office's `rules set`, `entries book`, `sale-mode`. Which
+//! of them need the server stopped: those that write the log or drop read models it serves
+//! (`settle`, `reconcile --record`, `migrate`, `rebuild`, `admin rotate-token`, `rules set`,
+//! `entries book`, `sale-mode`) on an embedded data directory; the others only read and run
+//! beside it.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,10 +22,12 @@ use ledger_core::{Command, CommandBody, EventPayload};
 use projections::{ReadError, ReadModels};
 
 use crate::app::{Application, StartError, READ_POOL_CONNECTIONS_MAX};
+use crate::back_office_cli::BackOfficeCommand;
 use crate::config::{ConfigError, Overrides, Settings};
 use crate::error::ApiError;
 use crate::export::{export_book, ExportFormat, EXPORT_LINES_MAX};
 use crate::operation_log::{Operation, OperationLog, OperationLogError, OperationStore};
+use crate::routes::back_office::SaleModeInput;
 use ledger_core::SettlementCommand;
 
 #[derive(Parser, Debug)]
@@ -181,6 +185,59 @@ pub enum Action {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Posting rules (as `PUT /v1/posting-rules/{kind}`; takes the writer's lock).
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+    /// Manual journal entries, 手工凭证 (as `POST /v1/books/{org}/entries`; takes the writer's
+    /// lock).
+    Entries {
+        #[command(subcommand)]
+        action: EntriesAction,
+    },
+    /// A child reseller's sale mode, decided for its parent (as `PUT /v1/orgs/{id}/sale-mode`;
+    /// takes the writer's lock).
+    SaleMode {
+        /// The reseller's org id.
+        #[arg(long, value_name = "ORG_ID")]
+        reseller: String,
+        #[arg(long, value_parser = ["discount", "rebate"])]
+        mode: String,
+        /// Rebate only: the commission rate, e.g. 0.05.
+        #[arg(long, value_name = "RATE")]
+        commission_rate: Option<String>,
+        /// From when (default: today); orders placed before keep the mode they were priced in.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        effective_from: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesAction {
+    /// Adopt a new version of one posting rule, as the platform's finance: the file holds
+    /// `{role, lines: [{account, party?, side, amount}]}`; an unbalanced rule is refused with the
+    /// symbolic check's reason.
+    Set {
+        /// The business kind (`sale`, `coupon`, …).
+        #[arg(long)]
+        kind: String,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EntriesAction {
+    /// Request a manual entry in a book, as its finance: the file holds `{date, memo, lines:
+    /// [{account, party?, debit | credit}]}`; it waits for approval (through the API) unless the
+    /// book's policy lets it through.
+    Book {
+        #[arg(long, value_name = "ORG_ID")]
+        book: String,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -273,6 +330,9 @@ pub enum CliError {
     /// `kboss reconcile`: a statement that cannot be read, or a reconciliation refused.
     #[error("reconcile: {0}")]
     Reconcile(String),
+    /// `kboss rules set`, `entries book`, `sale-mode`: an input that cannot be read or is refused.
+    #[error("{0}")]
+    BackOffice(String),
 }
 
 type CliResult = Result<(), CliError>;
@@ -377,6 +437,20 @@ pub async fn run(cli: Cli) -> CliResult {
         }
         Action::Settle { .. } => Err(CliError::Usage("kboss settle: --book, --from and --to, or --due")),
         Action::Admin { action: AdminAction::RotateToken } => rotate_admin_token(&settings).await,
+        Action::Rules { action: RulesAction::Set { kind, file } } => {
+            let input = read_json(&file)?;
+            back_office(&settings, BackOfficeCommand::PostingRule { kind, input }).await
+        }
+        Action::Entries { action: EntriesAction::Book { book, file } } => {
+            let book: OrgId = book.parse().map_err(|_| CliError::Usage("--book must be an org id"))?;
+            let input = read_json(&file)?;
+            back_office(&settings, BackOfficeCommand::ManualEntry { book, input }).await
+        }
+        Action::SaleMode { reseller, mode, commission_rate, effective_from } => {
+            let reseller: OrgId = reseller.parse().map_err(|_| CliError::Usage("--reseller must be an org id"))?;
+            let input = SaleModeInput { mode, commission_rate, effective_from };
+            back_office(&settings, BackOfficeCommand::SaleMode { reseller, input }).await
+        }
         Action::Migrate => migrate(&settings).await,
         Action::Events { action: EventsAction::Dump { from, to } } => {
             with_reader(&settings, |log| async move { dump_events(&log, from, to).await }).await
@@ -761,6 +835,27 @@ async fn settle(settings: &Settings, book: &str, from: NaiveDate, to: NaiveDate)
         eprintln!("kboss settle: the operation log did not record every statement of this run");
     }
     outcome
+}
+
+/// A JSON file as a request body the API takes (its unknown fields refused).
+fn read_json<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| std::io::Error::new(error.kind(), format!("reading {}: {error}", path.display())))?;
+    serde_json::from_str(&text).map_err(|error| CliError::BackOffice(format!("{}: {error}", path.display())))
+}
+
+/// One back-office command through the writer (`back_office_cli`), its line printed.
+async fn back_office(settings: &Settings, command: BackOfficeCommand) -> CliResult {
+    let writer = start_writer(settings).await?;
+    let operations = open_operation_log(settings).await?;
+    let outcome = crate::back_office_cli::run(&writer, &operations, command).await;
+    tokio::task::spawn_blocking(move || writer.shutdown()).await?;
+    if !operations.flush(crate::app::BACKGROUND_DRAIN_MAX).await {
+        eprintln!("kboss: the operation log did not record this command");
+    }
+    let line = outcome.map_err(|error| CliError::BackOffice(error.to_string()))?;
+    println!("{line}");
+    Ok(())
 }
 
 /// The operation log of the settings' store, for a command that submits commands.

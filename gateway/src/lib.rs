@@ -22,6 +22,7 @@ pub mod app;
 pub mod approval_webhooks;
 pub mod audit;
 pub mod auth;
+pub mod back_office_cli;
 pub mod cli;
 pub mod config;
 pub mod distribution;

@@ -308,6 +308,8 @@ payloads!(
     OrgProfileUpdated,
     OrgClosed,
     OrgReopened,
+    CustomerTransferred,
+    SerialExpirySet,
     SupplierTermsSet,
     ProductUpdated,
     ListPriceScheduled,

@@ -318,15 +318,42 @@ impl From<OrderCommand> for CommandBody {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "command")]
 pub enum SerialCommand {
-    SetSerialPackagePrice { days: u32, list_price: Amount },
+    SetSerialPackagePrice {
+        days: u32,
+        list_price: Amount,
+    },
 
-    SetDistributorTier { distributor_id: OrgId, tier: DistributorTier },
+    SetDistributorTier {
+        distributor_id: OrgId,
+        tier: DistributorTier,
+    },
 
-    SetSerialTierRate { tier: DistributorTier, rate: Rate },
+    SetSerialTierRate {
+        tier: DistributorTier,
+        rate: Rate,
+    },
 
-    IssueSerialCodes { batch_id: SerialBatchId, distributor_id: OrgId, days: u32, codes: Vec<SerialCode> },
+    /// Codes of one package for a distributor; `expires_on`: the last day they may be activated
+    /// (none: they never expire).
+    IssueSerialCodes {
+        batch_id: SerialBatchId,
+        distributor_id: OrgId,
+        days: u32,
+        codes: Vec<SerialCode>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_on: Option<NaiveDate>,
+    },
 
-    ActivateSerialCode { code: SerialCode, customer_id: OrgId },
+    ActivateSerialCode {
+        code: SerialCode,
+        customer_id: OrgId,
+    },
+
+    /// Moves a batch's expiry (a later day, or none: never); its codes already expired stay so.
+    SetSerialExpiry {
+        batch_id: SerialBatchId,
+        expires_on: Option<NaiveDate>,
+    },
 }
 
 impl From<SerialCommand> for CommandBody {
@@ -497,6 +524,14 @@ pub enum AccessCommand {
         owner_id: UserId,
     },
 
+    /// 离职交接: every customer of the book owned by `from_user_id` passes to `to_user_id`, in
+    /// one command (a `CustomerOwnerSet` each), or none does.
+    ReassignCustomers {
+        book: OrgId,
+        from_user_id: UserId,
+        to_user_id: UserId,
+    },
+
     /// The deployment's admin token, issued by the deployment itself (the actor is the new
     /// token's own principal): the first, at bootstrap, for a new user `Administrator`; later its
     /// replacement (`kboss admin rotate-token`), for the same user, revoking the one it replaces.
@@ -515,6 +550,7 @@ impl AccessCommand {
             AccessCommand::RevokeToken { .. } => "revoke_token",
             AccessCommand::DefineRole { .. } => "define_role",
             AccessCommand::SetCustomerOwner { .. } => "set_customer_owner",
+            AccessCommand::ReassignCustomers { .. } => "reassign_customers",
             AccessCommand::SetAdminToken { .. } => "set_admin_token",
         }
     }
@@ -588,6 +624,15 @@ pub enum RegistryCommand {
         list_price: UnitPrice,
         effective_from: NaiveDate,
     },
+
+    /// 归属转移: a customer passes to another seller (the actor's org or one of its resellers),
+    /// with nothing left open with the one it leaves; `owner_id` names its new salesperson.
+    TransferCustomer {
+        customer_id: OrgId,
+        to: OrgId,
+        owner_id: Option<UserId>,
+        reason: Option<String>,
+    },
 }
 
 impl RegistryCommand {
@@ -599,6 +644,7 @@ impl RegistryCommand {
             RegistryCommand::SetSupplierTerms { .. } => "set_supplier_terms",
             RegistryCommand::UpdateProduct { .. } => "update_product",
             RegistryCommand::ScheduleListPrice { .. } => "schedule_list_price",
+            RegistryCommand::TransferCustomer { .. } => "transfer_customer",
         }
     }
 }
@@ -670,7 +716,13 @@ impl CommandBody {
     /// without what a reconciliation read of the book (its lines and their position).
     pub fn idempotency_view(&self) -> std::borrow::Cow<'_, CommandBody> {
         match self {
-            CommandBody::Serial(SerialCommand::IssueSerialCodes { batch_id, distributor_id, days, codes }) => {
+            CommandBody::Serial(SerialCommand::IssueSerialCodes {
+                batch_id,
+                distributor_id,
+                days,
+                codes,
+                expires_on,
+            }) => {
                 let placeholders = (0..codes.len())
                     .map(|index| SerialCode::try_from(format!("drawn-{index}")).expect("a placeholder code"))
                     .collect();
@@ -679,6 +731,7 @@ impl CommandBody {
                     distributor_id: *distributor_id,
                     days: *days,
                     codes: placeholders,
+                    expires_on: *expires_on,
                 }))
             }
             // What the gateway read of the book (its lines, the position it read them at) moves
@@ -779,6 +832,7 @@ impl SerialCommand {
             SerialCommand::SetDistributorTier { .. } => "set_distributor_tier",
             SerialCommand::SetSerialTierRate { .. } => "set_serial_tier_rate",
             SerialCommand::IssueSerialCodes { .. } => "issue_serial_codes",
+            SerialCommand::SetSerialExpiry { .. } => "set_serial_expiry",
             SerialCommand::ActivateSerialCode { .. } => "activate_serial_code",
         }
     }

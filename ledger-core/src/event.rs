@@ -675,6 +675,27 @@ pub struct SerialCodesIssued {
     pub total: Amount,
 }
 
+/// A batch's codes may be activated through `expires_on` (inclusive); none: they never expire.
+/// Set at issue or moved later; codes already expired stay so.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SerialExpirySet {
+    pub batch_id: SerialBatchId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_on: Option<NaiveDate>,
+}
+
+/// A batch's codes never activated, past their expiry: the contract liability they held is the
+/// issuer's income (breakage): Dr 2205, Cr 6051 in the issuer's book (rule `serial.expire`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SerialCodesExpired {
+    pub batch_id: SerialBatchId,
+    pub issuer_id: OrgId,
+    pub distributor_id: OrgId,
+    pub codes: Vec<SerialCode>,
+    pub expires_on: NaiveDate,
+    pub amount: Amount,
+}
+
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SerialCodeActivated {
     pub code: SerialCode,
@@ -1073,6 +1094,22 @@ pub struct OrgReopened {
     pub org_id: OrgId,
 }
 
+/// 归属转移: a customer passes from one seller to another (the deciding org, or one of its
+/// resellers), with nothing left open with the one it leaves: no money in its wallet, nothing
+/// owed, pending or invoiceable, no order open, no subscription renewing. Its salesperson is
+/// `owner_id` (a user of the new seller) or nobody; a credit limit the old seller granted ends.
+/// What it bought stays in the old seller's books.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CustomerTransferred {
+    pub customer_id: OrgId,
+    pub from: OrgId,
+    pub to: OrgId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// How a supplier is settled with.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -1351,6 +1388,9 @@ event_payloads! {
     SettlementCycleSet(SettlementCycleSet) = 1,
     AutoRenewalSet(AutoRenewalSet) = 1,
     AutoRenewalFailed(AutoRenewalFailed) = 1,
+    CustomerTransferred(CustomerTransferred) = 1,
+    SerialExpirySet(SerialExpirySet) = 1,
+    SerialCodesExpired(SerialCodesExpired) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.

@@ -245,6 +245,7 @@ pub fn builtin_kind_amounts(kind: &str) -> Option<&'static [&'static str]> {
         | "withdrawal.offline"
         | "serial.issue"
         | "serial.activate"
+        | "serial.expire"
         | "commission" => Some(AMOUNT),
         "settlement" => Some(SETTLEMENT),
         _ => None,
@@ -512,6 +513,12 @@ fn serial_and_commission_rules() -> Vec<PostingRule> {
         "serial.activate",
         "issuer",
         vec![line(CONTRACT_LIABILITIES, None, Dr, "amount"), line(REVENUE, None, Cr, "amount")],
+    ));
+    // Codes never activated, past their expiry: the liability is the issuer's income (breakage).
+    rules.push(rule(
+        "serial.expire",
+        "issuer",
+        vec![line(CONTRACT_LIABILITIES, None, Dr, "amount"), line(OTHER_INCOME, None, Cr, "amount")],
     ));
     rules.push(rule(
         "commission",

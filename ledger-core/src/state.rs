@@ -361,6 +361,9 @@ pub struct SerialCodeState {
     pub days: u32,
     pub unit_price: Amount,
     pub activated_by: Option<OrgId>,
+    /// Booked out past its batch's expiry (`SerialCodesExpired`): never activated any more.
+    #[serde(default)]
+    pub expired: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -417,6 +420,13 @@ pub struct User {
     pub roles: BTreeSet<Role>,
 }
 
+/// A serial batch's expiry and the codes still waiting for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SerialExpiry {
+    pub expires_on: NaiveDate,
+    pub open_codes: Vec<SerialCode>,
+}
+
 /// A token: whom it acts for and until when.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Principal {
@@ -469,6 +479,10 @@ pub struct State {
     pub distributor_tiers: HashMap<OrgId, DistributorTier>,
     pub serial_codes: HashMap<SerialCode, SerialCodeState>,
     pub serial_batches: HashSet<SerialBatchId>,
+    /// Batches with an expiry, and their codes not yet activated nor expired (in issue order):
+    /// what the clock books out once the day has passed. A batch leaves when none is left.
+    #[serde(default)]
+    pub serial_expiries: BTreeMap<SerialBatchId, SerialExpiry>,
     pub settlements: HashMap<SettlementId, Settlement>,
     /// Paid, not yet invoiced, per customer.
     pub invoiceable: HashMap<OrgId, Total>,
@@ -560,6 +574,7 @@ impl Default for State {
             distributor_tiers: HashMap::new(),
             serial_codes: HashMap::new(),
             serial_batches: HashSet::new(),
+            serial_expiries: BTreeMap::new(),
             settlements: HashMap::new(),
             invoiceable: HashMap::new(),
             invoice_requests: HashMap::new(),

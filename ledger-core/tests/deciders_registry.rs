@@ -406,3 +406,123 @@ fn a_manual_entry_is_checked_line_by_line_and_a_policy_may_let_small_ones_throug
     assert_eq!(net(&world.ledger, world.r2, "6601").to_string(), "20.00");
     assert_sound(&world.ledger);
 }
+
+// ---------------------------------------------------------------- ownership (归属)
+
+fn user(world: &mut WorkedExample, by: &ledger_core::org::Actor, user: u128, org: ledger_core::ids::OrgId) {
+    let create = ledger_core::AccessCommand::CreateUser {
+        user_id: id(user),
+        org_id: org,
+        name: format!("user {user}"),
+        email: None,
+        phone: None,
+        roles: BTreeSet::from([Role::Sales]),
+    };
+    world.ledger.given(by, create.into());
+}
+
+fn transfer(customer: ledger_core::ids::OrgId, to: ledger_core::ids::OrgId, owner: Option<u128>) -> CommandBody {
+    RegistryCommand::TransferCustomer {
+        customer_id: customer,
+        to,
+        owner_id: owner.map(id),
+        reason: Some("region".into()),
+    }
+    .into()
+}
+
+#[test]
+fn a_customer_with_nothing_open_moves_to_another_seller_with_its_new_salesperson() {
+    let mut world = WorkedExample::new();
+    let (r1_admin, r2_admin) = (world.r1_admin.clone(), world.r2_admin.clone());
+    let org = world.r1;
+    user(&mut world, &r1_admin, 7001, org);
+    let org = world.r2;
+    user(&mut world, &r2_admin, 7002, org);
+
+    // Given a customer of R2 with money in its wallet: it may not leave R2.
+    world.recharge("10.00");
+    let error = refused(world.ledger.decide(&r1_admin, transfer(world.customer, world.r1, Some(7001))));
+    assert_eq!(error.code(), "customer_not_settled");
+    assert!(error.to_string().contains("its cash balance is 10.00"), "{error}");
+
+    // A new customer of R2, with nothing open, moves up to R1 (decided by R1, R2's parent).
+    let walk_in = id(6000);
+    let open = SetupCommand::OpenOrg {
+        org_id: walk_in,
+        kind: ledger_core::org::OrgKind::Customer,
+        name: "Walk-in".into(),
+        parent_id: world.r2,
+        sale_mode: None,
+    };
+    world.ledger.given(&r2_admin, open.into());
+    // R2 cannot move it to its parent, nor may anyone name a salesperson of another org.
+    assert_eq!(refused(world.ledger.decide(&r2_admin, transfer(walk_in, world.r1, None))).code(), "invalid_field");
+    let error = refused(world.ledger.decide(&r1_admin, transfer(walk_in, world.r1, Some(7002))));
+    assert_eq!((error.code(), error.field()), ("invalid_field", Some("owner_id")));
+    assert_eq!(refused(world.ledger.decide(&r1_admin, transfer(walk_in, world.r2, None))).code(), "invalid_field");
+
+    let events = world.ledger.given(&r1_admin, transfer(walk_in, world.r1, Some(7001)));
+    assert_eq!(
+        events[0].event.payload,
+        EventPayload::CustomerTransferred(CustomerTransferred {
+            customer_id: walk_in,
+            from: world.r2,
+            to: world.r1,
+            owner_id: Some(id(7001)),
+            reason: Some("region".into()),
+        })
+    );
+    assert!(events[0].event.entries.is_empty());
+    let moved = &world.ledger.state.orgs[&walk_in];
+    assert_eq!(moved.parent_id, Some(world.r1));
+    assert_eq!(world.ledger.state.customer_owners.get(&walk_in), Some(&id(7001)));
+    // R2 no longer reaches it; R1 moves it back down, naming nobody.
+    let r2_update = RegistryCommand::UpdateOrg { org_id: walk_in, name: Some("x".into()), profile: None };
+    assert_eq!(refused(world.ledger.decide(&r2_admin, r2_update.into())).code(), "not_found");
+    world.ledger.given(&r1_admin, transfer(walk_in, world.r2, None));
+    assert_eq!(world.ledger.state.orgs[&walk_in].parent_id, Some(world.r2));
+    assert_eq!(world.ledger.state.customer_owners.get(&walk_in), None);
+    assert_sound(&world.ledger);
+}
+
+#[test]
+fn a_leaving_salespersons_customers_pass_to_another_all_at_once() {
+    let mut world = WorkedExample::new();
+    let r2_admin = world.r2_admin.clone();
+    let org = world.r2;
+    user(&mut world, &r2_admin, 7002, org);
+    let org = world.r2;
+    user(&mut world, &r2_admin, 7003, org);
+    for customer in [world.customer, id(6001)] {
+        if customer != world.customer {
+            let open = SetupCommand::OpenOrg {
+                org_id: customer,
+                kind: ledger_core::org::OrgKind::Customer,
+                name: "Second".into(),
+                parent_id: world.r2,
+                sale_mode: None,
+            };
+            world.ledger.given(&r2_admin, open.into());
+        }
+        let owner = ledger_core::AccessCommand::SetCustomerOwner { customer_id: customer, owner_id: id(7002) };
+        world.ledger.given(&r2_admin, owner.into());
+    }
+    let reassign =
+        ledger_core::AccessCommand::ReassignCustomers { book: world.r2, from_user_id: id(7002), to_user_id: id(7003) };
+    let events = world.ledger.given(&r2_admin, reassign.clone().into());
+    let mut moved: Vec<_> = events
+        .iter()
+        .map(|event| match &event.event.payload {
+            EventPayload::CustomerOwnerSet(set) => (set.customer_id, set.owner_id),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    moved.sort();
+    let mut expected = vec![(world.customer, id(7003)), (id(6001), id(7003))];
+    expected.sort();
+    assert_eq!(moved, expected);
+    // Nobody left to hand over.
+    let error = refused(world.ledger.decide(&r2_admin, reassign.into()));
+    assert_eq!((error.code(), error.field()), ("invalid_field", Some("from_user_id")));
+}

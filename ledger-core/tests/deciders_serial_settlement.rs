@@ -57,6 +57,7 @@ fn issue(world: &WorkedExample, batch: u128, codes: &[&str]) -> CommandBody {
         distributor_id: world.r1,
         days: 30,
         codes: codes.iter().map(|text| code(text)).collect(),
+        expires_on: None,
     })
 }
 
@@ -987,5 +988,60 @@ fn close_period_refusals() {
     world.ledger.today = date("2026-03-01");
     let later = world.ledger.decide(&finance, close("2026-02-28")).unwrap();
     assert_eq!(types(&later), ["PeriodClosed"]);
+    assert_sound(&world.ledger);
+}
+
+// ---------------------------------------------------------------- expiry
+
+#[test]
+fn codes_never_activated_past_their_batchs_expiry_are_booked_out_to_other_income_by_the_clock() {
+    let mut world = serial_world();
+    let operations = platform_operations(&world);
+    let mut body = issue(&world, 810, &["E1", "E2", "E3"]);
+    if let CommandBody::Serial(SerialCommand::IssueSerialCodes { expires_on, .. }) = &mut body {
+        *expires_on = Some(date("2026-02-28"));
+    }
+    // Given a batch that expires on 2026-02-28: issued with its expiry in the same command.
+    let events = world.ledger.given(&operations, body);
+    let payloads: Vec<_> = events.iter().map(|event| event.event.payload.clone()).collect();
+    assert_eq!(
+        payloads[1],
+        EventPayload::SerialExpirySet(SerialExpirySet { batch_id: id(810), expires_on: Some(date("2026-02-28")) })
+    );
+    // An expiry already past is refused; the batch's expiry can be moved by the issuer.
+    let past = SerialCommand::SetSerialExpiry { batch_id: id(810), expires_on: Some(date("2026-01-01")) };
+    let error = refused(world.ledger.decide(&operations, past.into()));
+    assert_eq!((error.code(), error.field()), ("invalid_field", Some("expires_on")));
+    let customer = world.customer_actor.clone();
+    world.ledger.given(&customer, activate(&world, "E2"));
+
+    // A tick on the last day expires nothing.
+    let clock = ledger_core::decide::clock_actor(world.platform);
+    world.ledger.today = date("2026-02-28");
+    assert!(world.ledger.decide(&clock, ledger_core::ClockCommand::Tick.into()).unwrap().is_empty());
+
+    // The day after: E1 and E3 (80.00 each) leave 2205 for 6051 in the platform's book.
+    world.ledger.today = date("2026-03-01");
+    assert_eq!(refused(world.ledger.decide(&customer, activate(&world, "E1"))).code(), "serial_code_used");
+    let events = events_of(&world.ledger.given(&clock, ledger_core::ClockCommand::Tick.into()));
+    assert_eq!(
+        events[0].payload,
+        EventPayload::SerialCodesExpired(SerialCodesExpired {
+            batch_id: id(810),
+            issuer_id: world.platform,
+            distributor_id: world.r1,
+            codes: vec![code("E1"), code("E3")],
+            expires_on: date("2026-02-28"),
+            amount: amount("160.00"),
+        })
+    );
+    let names = names(&world);
+    assert_eq!(book_lines(&events, world.platform, &names), vec![vec!["Dr 2205 160.00", "Cr 6051 160.00"]]);
+    assert_eq!(book_rules(&events, world.platform), ["serial.expire/issuer"]);
+    assert!(book_lines(&events, world.r1, &names).is_empty(), "the distributor's cost stays as it was");
+    // Booked out once: the next tick finds nothing; E3 never activates.
+    assert!(world.ledger.decide(&clock, ledger_core::ClockCommand::Tick.into()).unwrap().is_empty());
+    assert_eq!(refused(world.ledger.decide(&customer, activate(&world, "E3"))).code(), "serial_code_used");
+    assert!(world.ledger.state.serial_codes[&code("E3")].expired);
     assert_sound(&world.ledger);
 }

@@ -546,6 +546,7 @@ impl World {
                     distributor_id: self.world.r1,
                     days: 30,
                     codes,
+                    expires_on: None,
                 });
                 return Some((self.world.platform_admin.clone(), body));
             }

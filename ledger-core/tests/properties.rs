@@ -1755,8 +1755,12 @@ impl World {
             self.staff_of(distributor_id).admin.clone()
         };
         let batch_id = self.fresh();
-        let result = self
-            .exec(&by, CommandBody::Serial(SerialCommand::IssueSerialCodes { batch_id, distributor_id, days, codes }));
+        // Some batches expire within days: the clock books their codes never activated out.
+        let expires_on = dice.chance(40).then(|| plus_days(self.today(), dice.range(0, 20)));
+        let result = self.exec(
+            &by,
+            CommandBody::Serial(SerialCommand::IssueSerialCodes { batch_id, distributor_id, days, codes, expires_on }),
+        );
         if reuse {
             assert!(
                 matches!(result, Err(DomainError::SerialCodeUsed { .. })),
@@ -1766,13 +1770,17 @@ impl World {
     }
 
     fn activate_serial_code(&mut self, dice: &mut Dice) {
+        // Used: activated, expired, or past its batch's expiry; such a code never activates.
         let used = dice.chance(5);
-        let mut codes: Vec<SerialCode> = self
-            .ledger
-            .state
+        let today = self.today();
+        let state = &self.ledger.state;
+        let mut codes: Vec<SerialCode> = state
             .serial_codes
             .iter()
-            .filter(|(_, code)| code.activated_by.is_some() == used)
+            .filter(|(_, code)| {
+                let past = state.serial_expiries.get(&code.batch_id).is_some_and(|expiry| expiry.expires_on < today);
+                (code.activated_by.is_some() || code.expired || past) == used
+            })
             .map(|(code, _)| code.clone())
             .collect();
         if codes.is_empty() {
@@ -2296,8 +2304,10 @@ impl World {
                 self.exec(&seller_admin, body.into()).expect("a seller's admin updates its customer");
             }
             1 => {
-                // A customer with money or open orders stays open; a new one closes at once.
-                let target = if dice.chance(50) {
+                // A customer with money or open orders stays open; a new one closes at once, or
+                // moves to a reseller of its seller (归属转移).
+                let walk_in = dice.chance(50);
+                let target = if !walk_in {
                     customer.id
                 } else {
                     let org_id: OrgId = self.fresh();
@@ -2311,11 +2321,30 @@ impl World {
                     self.exec(&seller_admin, open.into()).expect("a seller opens a customer");
                     org_id
                 };
+                // Closed and reopened by its seller's staff: the new one's, after a transfer.
+                let mut closer = seller_admin.clone();
+                if walk_in && dice.chance(50) {
+                    // Down to a reseller of its seller (decided by the seller), or up to the
+                    // seller's parent (decided by the parent).
+                    let seller = &self.books[&customer.seller];
+                    let child = seller.children.iter().find(|child| self.books.contains_key(child)).copied();
+                    let moved = match (child, seller.parent) {
+                        (Some(to), _) => Some((seller_admin.clone(), to)),
+                        (None, Some(parent)) => Some((self.staff_of(parent).admin.clone(), parent)),
+                        (None, None) => None,
+                    };
+                    if let Some((by, to)) = moved {
+                        let transfer =
+                            RegistryCommand::TransferCustomer { customer_id: target, to, owner_id: None, reason: None };
+                        self.exec(&by, transfer.into()).expect("a new customer moves to another seller");
+                        closer = self.staff_of(to).admin.clone();
+                    }
+                }
                 let close = RegistryCommand::CloseOrg { org_id: target, reason: Some("moved".into()) };
-                match self.exec(&seller_admin, close.into()) {
+                match self.exec(&closer, close.into()) {
                     Ok(_) => {
                         let reopen = RegistryCommand::ReopenOrg { org_id: target };
-                        self.exec(&seller_admin, reopen.into()).expect("a closed customer is reopened");
+                        self.exec(&closer, reopen.into()).expect("a closed customer is reopened");
                     }
                     Err(error) => assert_eq!(error.code(), "org_not_settled", "closing {target}: {error}"),
                 }

@@ -267,6 +267,8 @@ fn world_log() -> Vec<RecordedEvent> {
         distributor_id: world.r1,
         days: 30,
         codes: codes.to_vec(),
+        // Past it, the tick of 2026-03-12 books the codes never activated out.
+        expires_on: Some(date("2026-02-28")),
     };
     ledger(&mut world, &platform_operations, batch.into());
     let activate = SerialCommand::ActivateSerialCode { code: codes[1].clone(), customer_id: world.customer };
@@ -505,6 +507,14 @@ fn world_log() -> Vec<RecordedEvent> {
     world.ledger.today = date("2026-03-12");
     let clock = ledger_core::decide::clock_actor(world.platform);
     ledger(&mut world, &clock, ClockCommand::Tick.into());
+    // 归属转移: the walk-in customer, with nothing open, moves from R2 up to R1.
+    let transfer = RegistryCommand::TransferCustomer {
+        customer_id: walk_in,
+        to: world.r1,
+        owner_id: None,
+        reason: Some("served by R1 directly".into()),
+    };
+    ledger(&mut world, &r1_admin, transfer.into());
     world.ledger.log
 }
 
@@ -1291,6 +1301,29 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         reason: text("insufficient_balance"),
         needed: amount("931.00"),
         available: Amount::ZERO,
+    }));
+    payloads.push(EventPayload::SerialExpirySet(SerialExpirySet {
+        batch_id: id(600),
+        expires_on: maybe(full, date("2026-02-28")),
+    }));
+    payloads.push(EventPayload::SerialCodesExpired(SerialCodesExpired {
+        batch_id: id(600),
+        issuer_id: id(1),
+        distributor_id: id(3),
+        codes: if full {
+            (2..100).map(|n| SerialCode::try_from(format!("SN-{n:04}")).unwrap()).collect()
+        } else {
+            Vec::new()
+        },
+        expires_on: date("2026-02-28"),
+        amount: amount("7840.00"),
+    }));
+    payloads.push(EventPayload::CustomerTransferred(CustomerTransferred {
+        customer_id: id(5),
+        from: id(4),
+        to: id(3),
+        owner_id: maybe(full, id(7)),
+        reason: maybe(full, text("region")),
     }));
     payloads
 }

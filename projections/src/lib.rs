@@ -56,8 +56,8 @@ pub use jetstream::{spawn_jetstream, spawn_jetstream_with, ConsumerProgress, Jet
 pub use projection::charges::{RENEWAL as CHARGE_RENEWAL, USAGE as CHARGE_USAGE};
 pub use queries::{AutoRenewalView, BookTermsView, CreditView, PayableView, SettlementCycleView, PAYABLE_LINES_MAX};
 pub use queries::{
-    CustomerStatementView, OrgRecordView, OrgStatus, PostingRuleView, RateView, RegistryQuery, StatementItemView,
-    STATEMENT_ITEMS_MAX,
+    CustomerStatementView, OrgRecordView, OrgStatus, OwnershipView, PostingRuleView, RateView, RegistryQuery,
+    StatementItemView, STATEMENT_ITEMS_MAX,
 };
 pub use runner::{catch_up, spawn_embedded, Feed};
 pub use views::*;

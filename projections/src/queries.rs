@@ -10,13 +10,13 @@ mod terms;
 pub use terms::{AutoRenewalView, BookTermsView, CreditView, PayableView, SettlementCycleView, PAYABLE_LINES_MAX};
 
 pub use back_office::{
-    CustomerStatementView, OrgRecordView, OrgStatus, PostingRuleView, RateView, RegistryQuery, StatementItemView,
-    STATEMENT_ITEMS_MAX,
+    CustomerStatementView, OrgRecordView, OrgStatus, OwnershipView, PostingRuleView, RateView, RegistryQuery,
+    StatementItemView, STATEMENT_ITEMS_MAX,
 };
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use ledger_core::chart::{AccountCode, AccountType, Side};
 use ledger_core::event::StatementLine;
 use ledger_core::ids::{ApprovalId, OrderId, OrgId, PrincipalId, SettlementId, UserId};
@@ -30,10 +30,12 @@ use crate::sql::{signed_from_minor, Row, SqlValue, Statement};
 use crate::views::*;
 use crate::{ReadError, ReadModels};
 
-/// A customer's owner: the one `CustomerOwnerSet` named, else the person who opened it.
+/// A customer's owner: the one `CustomerOwnerSet` or a transfer named, else (never named) the
+/// person who opened it; nobody after a transfer that named nobody (`''`).
 macro_rules! org_owner {
     () => {
-        "COALESCE(rm_orgs.owner_id, (SELECT t.user_id FROM rm_tokens t WHERE t.principal_id = rm_orgs.opened_by))"
+        "CASE WHEN rm_orgs.owner_id = '' THEN NULL ELSE COALESCE(rm_orgs.owner_id,
+             (SELECT t.user_id FROM rm_tokens t WHERE t.principal_id = rm_orgs.opened_by)) END"
     };
 }
 const ORG_OWNER: &str = org_owner!();
@@ -457,7 +459,54 @@ impl ReadModels {
             SqlValue::date(query.to),
         ];
         let rows = self.rows_dynamic(kpi_sql(query.granularity, query.by), params).await?;
-        rows.iter().map(|row| kpi_row(row, query.by)).collect()
+        let mut rows: Vec<KpiRow> = rows.iter().map(|row| kpi_row(row, query.by)).collect::<Result<_, _>>()?;
+        // The period before the first: its rows come from the days just before `from` (the day
+        // before, or from the first of the month before), so the first period compares too.
+        let mut earlier = Vec::new();
+        if let Some(before_end) = query.from.pred_opt() {
+            let before_start = match query.granularity {
+                Granularity::Day => before_end,
+                // The first of the month before `from`'s (its rows of `from`'s own month, before
+                // `from`, are the main query's period and not read from here).
+                Granularity::Month => {
+                    let first = query.from.with_day(1).unwrap_or(query.from);
+                    first.pred_opt().and_then(|last| last.with_day(1)).unwrap_or(before_end)
+                }
+            };
+            let params = vec![
+                SqlValue::text(query.book),
+                SqlValue::text(dimension),
+                SqlValue::date(before_start),
+                SqlValue::date(before_end),
+            ];
+            for row in self.rows_dynamic(kpi_sql(query.granularity, query.by), params).await? {
+                earlier.push(kpi_row(&row, query.by)?);
+            }
+        }
+        let headline: HashMap<(String, Option<String>), KpiPrevious> = earlier
+            .iter()
+            .chain(rows.iter())
+            .map(|row| {
+                let figures = KpiPrevious {
+                    period: row.period.clone(),
+                    revenue: row.revenue,
+                    gross_profit: row.gross_profit,
+                    net_profit: row.net_profit,
+                };
+                ((row.period.clone(), row.key.clone()), figures)
+            })
+            .collect();
+        for row in &mut rows {
+            let Some(period) = period_before(&row.period, query.granularity) else { continue };
+            let zero = KpiPrevious {
+                period: period.clone(),
+                revenue: SignedAmount::ZERO,
+                gross_profit: SignedAmount::ZERO,
+                net_profit: SignedAmount::ZERO,
+            };
+            row.previous = Some(headline.get(&(period, row.key.clone())).cloned().unwrap_or(zero));
+        }
+        Ok(rows)
     }
 
     pub async fn serial_kpi(
@@ -967,14 +1016,33 @@ fn kpi_sql(granularity: Granularity, by: Option<KpiDimension>) -> String {
         Some(KpiDimension::Salesperson) | None => ("", ""),
     };
     format!(
-        "SELECT k.period, k.dim_key, k.revenue, k.discounts, k.cost, k.recharges, k.refunds{name}
+        "SELECT k.period, k.dim_key, k.revenue, k.discounts, k.cost, k.recharges, k.refunds,
+             k.commissions_paid, k.commissions_earned, k.penalties, k.other_selling_expenses{name}
          FROM (SELECT {period} AS period, dim_key, CAST(SUM(revenue) AS BIGINT) AS revenue,
                    CAST(SUM(discounts) AS BIGINT) AS discounts, CAST(SUM(cost) AS BIGINT) AS cost,
-                   CAST(SUM(recharges) AS BIGINT) AS recharges, CAST(SUM(refunds) AS BIGINT) AS refunds
+                   CAST(SUM(recharges) AS BIGINT) AS recharges, CAST(SUM(refunds) AS BIGINT) AS refunds,
+                   CAST(SUM(commissions_paid) AS BIGINT) AS commissions_paid,
+                   CAST(SUM(commissions_earned) AS BIGINT) AS commissions_earned,
+                   CAST(SUM(penalties) AS BIGINT) AS penalties,
+                   CAST(SUM(other_selling_expenses) AS BIGINT) AS other_selling_expenses
                FROM rm_kpi_daily WHERE book = $1 AND dimension = $2 AND day >= $3 AND day <= $4
                GROUP BY {period}, dim_key) k {join}
          ORDER BY k.period, k.dim_key"
     )
+}
+
+/// The period before a KPI period (`2026-01-15` → `2026-01-14`, `2026-01` → `2025-12`).
+fn period_before(period: &str, granularity: Granularity) -> Option<String> {
+    match granularity {
+        Granularity::Day => {
+            let day = NaiveDate::parse_from_str(period, "%Y-%m-%d").ok()?;
+            Some(day.pred_opt()?.to_string())
+        }
+        Granularity::Month => {
+            let first = NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").ok()?;
+            Some(first.pred_opt()?.format("%Y-%m").to_string())
+        }
+    }
 }
 
 fn kpi_row(row: &Row, by: Option<KpiDimension>) -> Result<KpiRow, ReadError> {
@@ -983,9 +1051,11 @@ fn kpi_row(row: &Row, by: Option<KpiDimension>) -> Result<KpiRow, ReadError> {
     let name = match by {
         None => None,
         Some(KpiDimension::Salesperson) => key.clone(),
-        Some(_) => row.optional_text(7)?.map(str::to_owned),
+        Some(_) => row.optional_text(11)?.map(str::to_owned),
     };
     let (revenue, discounts, cost) = (row.integer(2)?, row.integer(3)?, row.integer(4)?);
+    let (paid, earned, penalties, other) = (row.integer(7)?, row.integer(8)?, row.integer(9)?, row.integer(10)?);
+    let gross_profit = revenue - discounts - cost;
     Ok(KpiRow {
         period: row.text(0)?.to_owned(),
         key,
@@ -993,9 +1063,15 @@ fn kpi_row(row: &Row, by: Option<KpiDimension>) -> Result<KpiRow, ReadError> {
         revenue: signed_from_minor(revenue),
         discounts: signed_from_minor(discounts),
         cost: signed_from_minor(cost),
-        gross_profit: signed_from_minor(revenue - discounts - cost),
+        gross_profit: signed_from_minor(gross_profit),
         recharges: row.signed_amount(5)?,
         refunds: row.signed_amount(6)?,
+        commissions_paid: signed_from_minor(paid),
+        commissions_earned: signed_from_minor(earned),
+        penalties: signed_from_minor(penalties),
+        other_selling_expenses: signed_from_minor(other),
+        net_profit: signed_from_minor(gross_profit - paid + earned + penalties - other),
+        previous: None,
     })
 }
 

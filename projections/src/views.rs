@@ -250,9 +250,32 @@ pub struct KpiRow {
     pub revenue: SignedAmount,
     pub discounts: SignedAmount,
     pub cost: SignedAmount,
+    /// `revenue − discounts − cost`.
     pub gross_profit: SignedAmount,
     pub recharges: SignedAmount,
     pub refunds: SignedAmount,
+    /// Commissions this book paid its resellers (6601 of commission events).
+    pub commissions_paid: SignedAmount,
+    /// Commissions this book earned from its parent (6051 of commission events).
+    pub commissions_earned: SignedAmount,
+    /// Refund penalties and other income (6051 of every other event).
+    pub penalties: SignedAmount,
+    /// Coupons, vouchers and other selling expenses (6601 of every other event).
+    pub other_selling_expenses: SignedAmount,
+    /// `gross_profit − commissions_paid + commissions_earned + penalties − other_selling_expenses`.
+    pub net_profit: SignedAmount,
+    /// The same key's headline figures in the period before (the day before; the whole month
+    /// before), zero where it had none; `None` only on rows built by hand.
+    pub previous: Option<KpiPrevious>,
+}
+
+/// A KPI row's period before, for period-over-period change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KpiPrevious {
+    pub period: String,
+    pub revenue: SignedAmount,
+    pub gross_profit: SignedAmount,
+    pub net_profit: SignedAmount,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -475,6 +498,10 @@ pub struct SerialBatchView {
     pub total: Amount,
     pub issued_at: DateTime<Utc>,
     pub position: u64,
+    /// The last day its codes may be activated (none: never expire).
+    pub expires_on: Option<NaiveDate>,
+    /// How many of its codes expired never activated.
+    pub expired: u64,
 }
 
 /// A serial code: `issued`, or `activated` by a customer at a position.
@@ -496,6 +523,9 @@ pub struct SerialCodeView {
     pub customer_name: Option<String>,
     pub activated_at: Option<DateTime<Utc>>,
     pub activated_position: Option<u64>,
+    pub expires_on: Option<NaiveDate>,
+    /// The position of the `SerialCodesExpired` that booked it out.
+    pub expired_position: Option<u64>,
 }
 
 /// Whose serial codes a list shows.

@@ -504,6 +504,17 @@ async fn kpis_equal_the_books(live: &ReadModels, state: &State) {
         assert_eq!(totals.revenue, net(codes::REVENUE), "revenue of {book}");
         assert_eq!(totals.discounts, net(codes::SALES_DISCOUNTS), "discounts of {book}");
         assert_eq!(totals.cost, net(codes::COST_OF_SALES), "cost of {book}");
+        let selling = totals.commissions_paid.plus(totals.other_selling_expenses);
+        assert_eq!(selling, net(codes::SELLING_EXPENSES), "commissions and other selling expenses of {book}");
+        let other_income = totals.commissions_earned.plus(totals.penalties);
+        assert_eq!(other_income, net(codes::OTHER_INCOME), "commissions earned and penalties of {book}");
+        let net_profit = totals
+            .gross_profit
+            .plus(totals.commissions_paid.negated())
+            .plus(totals.commissions_earned)
+            .plus(totals.penalties)
+            .plus(totals.other_selling_expenses.negated());
+        assert_eq!(totals.net_profit, net_profit, "net profit of {book}");
         let by_day = sum_rows(&live.kpi(&KpiQuery { granularity: Granularity::Day, ..query.clone() }).await.unwrap());
         assert_eq!(by_day, totals, "months are sums of days");
         for dimension in [
@@ -530,6 +541,12 @@ fn sum_rows(rows: &[KpiRow]) -> KpiRow {
         gross_profit: SignedAmount::ZERO,
         recharges: SignedAmount::ZERO,
         refunds: SignedAmount::ZERO,
+        commissions_paid: SignedAmount::ZERO,
+        commissions_earned: SignedAmount::ZERO,
+        penalties: SignedAmount::ZERO,
+        other_selling_expenses: SignedAmount::ZERO,
+        net_profit: SignedAmount::ZERO,
+        previous: None,
     };
     rows.iter().fold(zero, |sum, row| KpiRow {
         revenue: sum.revenue.plus(row.revenue),
@@ -538,6 +555,11 @@ fn sum_rows(rows: &[KpiRow]) -> KpiRow {
         gross_profit: sum.gross_profit.plus(row.gross_profit),
         recharges: sum.recharges.plus(row.recharges),
         refunds: sum.refunds.plus(row.refunds),
+        commissions_paid: sum.commissions_paid.plus(row.commissions_paid),
+        commissions_earned: sum.commissions_earned.plus(row.commissions_earned),
+        penalties: sum.penalties.plus(row.penalties),
+        other_selling_expenses: sum.other_selling_expenses.plus(row.other_selling_expenses),
+        net_profit: sum.net_profit.plus(row.net_profit),
         ..sum
     })
 }

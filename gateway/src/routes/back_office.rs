@@ -591,6 +591,24 @@ pub struct SaleModeInput {
     pub effective_from: Option<String>,
 }
 
+impl SaleModeInput {
+    /// The mode and the day it takes effect from (none: today), each field checked by name.
+    pub fn parse(&self) -> Result<(SaleMode, Option<NaiveDate>), ApiError> {
+        let sale_mode = match (self.mode.as_str(), &self.commission_rate) {
+            ("discount", None) => SaleMode::Discount,
+            ("discount", Some(_)) => {
+                return Err(ApiError::invalid("invalid_field", "commission_rate", "only the rebate mode has one"))
+            }
+            ("rebate", Some(rate)) => SaleMode::Rebate { commission_rate: parse::rate("commission_rate", rate)? },
+            ("rebate", None) => {
+                return Err(ApiError::invalid("invalid_field", "commission_rate", "the rebate mode needs one"))
+            }
+            _ => return Err(ApiError::invalid("invalid_field", "mode", "must be discount or rebate")),
+        };
+        Ok((sale_mode, parse::optional_date("effective_from", &self.effective_from)?))
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct SaleModeSetBody {
     pub reseller_id: String,
@@ -614,18 +632,7 @@ pub async fn set_sale_mode(
     JsonBody(body): JsonBody<SaleModeInput>,
 ) -> Result<Read<SaleModeSetBody>, ApiError> {
     let reseller_id: OrgId = parse::path_id("reseller", &id)?;
-    let sale_mode = match (body.mode.as_str(), &body.commission_rate) {
-        ("discount", None) => SaleMode::Discount,
-        ("discount", Some(_)) => {
-            return Err(ApiError::invalid("invalid_field", "commission_rate", "only the rebate mode has one"))
-        }
-        ("rebate", Some(rate)) => SaleMode::Rebate { commission_rate: parse::rate("commission_rate", rate)? },
-        ("rebate", None) => {
-            return Err(ApiError::invalid("invalid_field", "commission_rate", "the rebate mode needs one"))
-        }
-        _ => return Err(ApiError::invalid("invalid_field", "mode", "must be discount or rebate")),
-    };
-    let effective_from = parse::optional_date("effective_from", &body.effective_from)?;
+    let (sale_mode, effective_from) = body.parse()?;
     let command = CommandBody::Setup(SetupCommand::SetSaleMode { reseller_id, sale_mode, effective_from });
     let committed = state.execute(&caller, &key, command).await?;
     let scheduled = committed.find::<ledger_core::event::SaleModeScheduled>().map(|event| event.effective_from);
@@ -961,6 +968,26 @@ pub struct PostingRuleInput {
     pub lines: Vec<RuleLineInput>,
 }
 
+impl PostingRuleInput {
+    /// The rule for `kind` (its version is the core's to give), each line's field checked by
+    /// name (`lines[1].amount`).
+    pub fn rule(&self, kind: &str) -> Result<PostingRule, ApiError> {
+        let mut lines = Vec::with_capacity(self.lines.len());
+        for (index, line) in self.lines.iter().enumerate() {
+            let field = |name: &str| format!("lines[{index}].{name}");
+            lines.push(RuleLine {
+                account: AccountCode::parse(&line.account)
+                    .map_err(|reason| ApiError::invalid("invalid_field", &field("account"), reason))?,
+                party: line.party.as_deref().map(|party| parse::choice(&field("party"), party)).transpose()?,
+                side: parse::choice::<Side>(&field("side"), &line.side)?,
+                amount: ledger_core::rules::LinearSum::parse(&line.amount)
+                    .map_err(|reason| ApiError::invalid("invalid_field", &field("amount"), reason))?,
+            });
+        }
+        Ok(PostingRule { kind: kind.to_owned(), role: self.role.clone(), version: 0, lines })
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct PostingRuleSet {
     pub kind: String,
@@ -982,19 +1009,7 @@ pub async fn set_posting_rule(
     Path(kind): Path<String>,
     JsonBody(body): JsonBody<PostingRuleInput>,
 ) -> Result<Read<PostingRuleSet>, ApiError> {
-    let mut lines = Vec::with_capacity(body.lines.len());
-    for (index, line) in body.lines.iter().enumerate() {
-        let field = |name: &str| format!("lines[{index}].{name}");
-        lines.push(RuleLine {
-            account: AccountCode::parse(&line.account)
-                .map_err(|reason| ApiError::invalid("invalid_field", &field("account"), reason))?,
-            party: line.party.as_deref().map(|party| parse::choice(&field("party"), party)).transpose()?,
-            side: parse::choice::<Side>(&field("side"), &line.side)?,
-            amount: ledger_core::rules::LinearSum::parse(&line.amount)
-                .map_err(|reason| ApiError::invalid("invalid_field", &field("amount"), reason))?,
-        });
-    }
-    let rule = PostingRule { kind: kind.clone(), role: body.role.clone(), version: 0, lines };
+    let rule = body.rule(&kind)?;
     let command = CommandBody::Setup(SetupCommand::SetPostingRules { rules: vec![rule] });
     let committed = state.execute(&caller, &key, command).await?;
     let set = committed.event::<PostingRulesSet>()?;
@@ -1023,6 +1038,38 @@ pub struct ManualEntryInput {
     pub memo: String,
 }
 
+impl ManualEntryInput {
+    /// The entry's date and lines, each field checked by name (`lines[0].debit`).
+    pub fn parse(&self) -> Result<(NaiveDate, Vec<Line>), ApiError> {
+        let date = parse::date("date", &self.date)?;
+        let mut lines = Vec::with_capacity(self.lines.len());
+        for (index, line) in self.lines.iter().enumerate() {
+            let field = |name: &str| format!("lines[{index}].{name}");
+            let (side, text) = match (&line.debit, &line.credit) {
+                (Some(debit), None) => (Side::Debit, debit),
+                (None, Some(credit)) => (Side::Credit, credit),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "invalid_field",
+                        &field("debit"),
+                        "give a debit or a credit, not both",
+                    ))
+                }
+            };
+            let name = if side == Side::Debit { field("debit") } else { field("credit") };
+            lines.push(Line {
+                account: AccountCode::parse(&line.account)
+                    .map_err(|reason| ApiError::invalid("invalid_field", &field("account"), reason))?,
+                party: line.party.as_deref().map(|party| parse::id::<OrgId>(&field("party"), party)).transpose()?,
+                side,
+                amount: parse::positive_amount(&name, text)?,
+                pair: None,
+            });
+        }
+        Ok((date, lines))
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ManualEntryAnswer {
     /// The approval it waits for, which is also the entry's id.
@@ -1049,25 +1096,7 @@ pub async fn request_manual_entry(
     JsonBody(body): JsonBody<ManualEntryInput>,
 ) -> Result<Response, ApiError> {
     let book: OrgId = parse::path_id("book", &org_id)?;
-    let date = parse::date("date", &body.date)?;
-    let mut lines = Vec::with_capacity(body.lines.len());
-    for (index, line) in body.lines.iter().enumerate() {
-        let field = |name: &str| format!("lines[{index}].{name}");
-        let (side, text) = match (&line.debit, &line.credit) {
-            (Some(debit), None) => (Side::Debit, debit),
-            (None, Some(credit)) => (Side::Credit, credit),
-            _ => return Err(ApiError::invalid("invalid_field", &field("debit"), "give a debit or a credit, not both")),
-        };
-        let name = if side == Side::Debit { field("debit") } else { field("credit") };
-        lines.push(Line {
-            account: AccountCode::parse(&line.account)
-                .map_err(|reason| ApiError::invalid("invalid_field", &field("account"), reason))?,
-            party: line.party.as_deref().map(|party| parse::id::<OrgId>(&field("party"), party)).transpose()?,
-            side,
-            amount: parse::positive_amount(&name, text)?,
-            pair: None,
-        });
-    }
+    let (date, lines) = body.parse()?;
     let approval_id: ApprovalId = Minter::new(&caller, &key, "entries").id("approval");
     let command = CommandBody::Settlement(SettlementCommand::RequestManualEntry {
         approval_id,

@@ -13,7 +13,8 @@ use ledger_core::chart::AccountCode;
 use ledger_core::ids::OrgId;
 use ledger_core::money::{Amount, SignedAmount};
 use ledger_core::org::OrgKind;
-use projections::{Granularity, KpiDimension, KpiQuery, LedgerQuery};
+use projections::{Granularity, KpiDimension, KpiQuery, KpiRow, LedgerQuery};
+use rust_decimal::RoundingStrategy;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -48,7 +49,7 @@ pub fn readable_book(caller: &Caller, text: &str) -> Result<OrgId, ApiError> {
 
 /// A customer the caller may read: itself, or a customer of the caller's org (staff), or any
 /// for the `super_admin`.
-async fn readable_customer(state: &SharedState, caller: &Caller, text: &str) -> Result<OrgId, ApiError> {
+pub async fn readable_customer(state: &SharedState, caller: &Caller, text: &str) -> Result<OrgId, ApiError> {
     let id: OrgId = parse::path_id("customer", text)?;
     let org = state.read.org(id).await?.filter(|org| org.kind == OrgKind::Customer);
     let org = org.ok_or(ApiError::NotFound { what: "customer" })?;
@@ -434,6 +435,87 @@ pub struct KpiRowBody {
     pub gross_profit: String,
     pub recharges: String,
     pub refunds: String,
+    /// Commissions this book paid its resellers (6601 of commission events).
+    pub commissions_paid: String,
+    /// Commissions this book earned from its parent (6051 of commission events).
+    pub commissions_earned: String,
+    /// Refund penalties and other income (6051 of every other event).
+    pub penalties: String,
+    /// Coupons, vouchers, manual entries (6601 of every other event).
+    pub other_selling_expenses: String,
+    /// `gross_profit − commissions_paid + commissions_earned + penalties − other_selling_expenses`.
+    pub net_profit: String,
+    /// The same key in the period before (the day before, the whole month before).
+    pub previous: Option<KpiPreviousBody>,
+    /// This period minus the one before, and that change as a ratio of the one before's
+    /// magnitude (4 digits, half-up; null when the one before is zero).
+    pub change: Option<KpiChangeBody>,
+}
+
+#[derive(Clone, Serialize, ToSchema)]
+pub struct KpiPreviousBody {
+    pub period: String,
+    pub revenue: String,
+    pub gross_profit: String,
+    pub net_profit: String,
+}
+
+#[derive(Clone, Serialize, ToSchema)]
+pub struct KpiChangeBody {
+    pub revenue: String,
+    pub gross_profit: String,
+    pub net_profit: String,
+    pub revenue_ratio: Option<String>,
+    pub gross_profit_ratio: Option<String>,
+    pub net_profit_ratio: Option<String>,
+}
+
+/// `now − before`, and that as a ratio of `|before|` (4 digits, half-up), or none from zero.
+fn change(now: SignedAmount, before: SignedAmount) -> (String, Option<String>) {
+    let difference = now.plus(before.negated());
+    let ratio = (!before.is_zero())
+        .then(|| difference.as_decimal().checked_div(before.as_decimal().abs()))
+        .flatten()
+        .map(|ratio| ratio.round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero))
+        .map(|mut ratio| {
+            ratio.rescale(4);
+            ratio.to_string()
+        });
+    (difference.to_string(), ratio)
+}
+
+impl From<KpiRow> for KpiRowBody {
+    fn from(row: KpiRow) -> KpiRowBody {
+        let change = row.previous.as_ref().map(|previous| {
+            let (revenue, revenue_ratio) = change(row.revenue, previous.revenue);
+            let (gross_profit, gross_profit_ratio) = change(row.gross_profit, previous.gross_profit);
+            let (net_profit, net_profit_ratio) = change(row.net_profit, previous.net_profit);
+            KpiChangeBody { revenue, gross_profit, net_profit, revenue_ratio, gross_profit_ratio, net_profit_ratio }
+        });
+        KpiRowBody {
+            period: row.period,
+            key: row.key,
+            name: row.name,
+            revenue: row.revenue.to_string(),
+            discounts: row.discounts.to_string(),
+            cost: row.cost.to_string(),
+            gross_profit: row.gross_profit.to_string(),
+            recharges: row.recharges.to_string(),
+            refunds: row.refunds.to_string(),
+            commissions_paid: row.commissions_paid.to_string(),
+            commissions_earned: row.commissions_earned.to_string(),
+            penalties: row.penalties.to_string(),
+            other_selling_expenses: row.other_selling_expenses.to_string(),
+            net_profit: row.net_profit.to_string(),
+            previous: row.previous.map(|previous| KpiPreviousBody {
+                period: previous.period,
+                revenue: previous.revenue.to_string(),
+                gross_profit: previous.gross_profit.to_string(),
+                net_profit: previous.net_profit.to_string(),
+            }),
+            change,
+        }
+    }
 }
 
 /// A page of KPI rows, by period then key.
@@ -485,20 +567,7 @@ pub async fn kpi(
     let granularity = params.granularity.unwrap_or(KpiGranularity::Day).into();
     let by = params.by.map(KpiDimension::from);
     let rows = state.read.kpi(&KpiQuery { book, from, to, granularity, by }).await?;
-    let rows = rows
-        .into_iter()
-        .map(|row| KpiRowBody {
-            period: row.period,
-            key: row.key,
-            name: row.name,
-            revenue: row.revenue.to_string(),
-            discounts: row.discounts.to_string(),
-            cost: row.cost.to_string(),
-            gross_profit: row.gross_profit.to_string(),
-            recharges: row.recharges.to_string(),
-            refunds: row.refunds.to_string(),
-        })
-        .collect();
+    let rows = rows.into_iter().map(KpiRowBody::from).collect();
     let key = |_: usize, row: &KpiRowBody| format!("{}\u{1f}{}", row.period, row.key.as_deref().unwrap_or(""));
     Ok(Read(position, KpiBody::of(Page::in_memory(rows, paging, key)?)))
 }

@@ -16,6 +16,7 @@ pub mod operations;
 pub mod ops;
 pub mod orders;
 pub mod orgs;
+pub mod ownership;
 pub mod payments;
 pub mod policies;
 pub mod reconciliations;

@@ -220,6 +220,10 @@ pub struct SerialBatchBody {
     pub issued_at: String,
     /// The position of the event that issued it.
     pub position: u64,
+    /// The last day its codes may be activated; none: they never expire.
+    pub expires_on: Option<String>,
+    /// How many of its codes expired never activated (booked out to 6051 by the clock).
+    pub expired: u64,
 }
 
 impl From<SerialBatchView> for SerialBatchBody {
@@ -237,6 +241,8 @@ impl From<SerialBatchView> for SerialBatchBody {
             total: view.total.to_string(),
             issued_at: view.issued_at.to_rfc3339(),
             position: view.position,
+            expires_on: view.expires_on.map(|day| day.to_string()),
+            expired: view.expired,
         }
     }
 }
@@ -268,8 +274,10 @@ pub struct SerialCodeBody {
     pub distributor_name: Option<String>,
     /// Days of service the code gives.
     pub days: u32,
-    /// `issued` or `activated`.
+    /// `issued`, `activated` or `expired`.
     pub status: String,
+    /// The last day it may be activated; none: never expires.
+    pub expires_on: Option<String>,
     /// The code's price to its distributor, recognised as the issuer's revenue at activation;
     /// shown to the issuer's and the distributor's staff only.
     pub amount: Option<String>,
@@ -280,6 +288,8 @@ pub struct SerialCodeBody {
     pub customer_name: Option<String>,
     pub activated_at: Option<String>,
     pub activated_position: Option<u64>,
+    /// The position of the event that booked it out, expired.
+    pub expired_position: Option<u64>,
 }
 
 fn serial_code_body(view: SerialCodeView, caller: &Caller) -> SerialCodeBody {
@@ -298,6 +308,8 @@ fn serial_code_body(view: SerialCodeView, caller: &Caller) -> SerialCodeBody {
         customer_name: view.customer_name,
         activated_at: view.activated_at.map(|at| at.to_rfc3339()),
         activated_position: view.activated_position,
+        expires_on: view.expires_on.map(|day| day.to_string()),
+        expired_position: view.expired_position,
     }
 }
 
@@ -336,6 +348,7 @@ pub struct SerialCodeListQuery {
 pub enum SerialStatusFilter {
     Issued,
     Activated,
+    Expired,
 }
 
 impl SerialStatusFilter {
@@ -343,6 +356,7 @@ impl SerialStatusFilter {
         match self {
             SerialStatusFilter::Issued => projections::projection::registry::ISSUED,
             SerialStatusFilter::Activated => projections::projection::registry::ACTIVATED,
+            SerialStatusFilter::Expired => projections::projection::registry::EXPIRED,
         }
     }
 }
@@ -351,7 +365,7 @@ impl SerialStatusFilter {
 /// distributor's staff the codes issued to it, a customer the codes it activated.
 #[utoipa::path(get, path = "/v1/serial-codes", tag = "serial codes", security(("bearer" = [])),
     params(("distributor_id" = Option<String>, Query), ("batch_id" = Option<String>, Query),
-        ("status" = Option<String>, Query, description = "issued or activated"),
+        ("status" = Option<String>, Query, description = "issued, activated or expired"),
         ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
     responses((status = 200, body = Page<SerialCodeBody>), (status = 404, body = Problem)))]
 pub async fn list_serial_codes(

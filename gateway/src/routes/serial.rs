@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::Router;
 use ledger_core::command::SERIAL_BATCH_MAX;
-use ledger_core::event::SerialCodesIssued;
+use ledger_core::event::{SerialCodesIssued, SerialExpirySet};
 use ledger_core::ids::{SerialBatchId, SerialCode};
 use ledger_core::org::DistributorTier;
 use ledger_core::CommandBody;
@@ -29,6 +29,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/serial-codes/tiers/{tier}", put(set_tier_rate))
         .route("/v1/orgs/{id}/tier", put(set_distributor_tier))
         .route("/v1/serial-codes/batches", post(issue_batch))
+        .route("/v1/serial-codes/batches/{id}/expiry", put(set_batch_expiry))
         .route("/v1/serial-codes/{code}/activate", post(activate))
 }
 
@@ -112,6 +113,9 @@ pub struct BatchBody {
     pub days: u32,
     /// Codes to generate, 1..=1000.
     pub count: usize,
+    /// The last day the codes may be activated (today or later); none: they never expire. Past
+    /// it, the clock books the codes never activated out of 2205 into 6051.
+    pub expires_on: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -120,6 +124,7 @@ pub struct BatchIssued {
     pub codes: Vec<String>,
     pub unit_price: String,
     pub total: String,
+    pub expires_on: Option<String>,
     pub position: u64,
 }
 
@@ -148,6 +153,7 @@ pub async fn issue_batch(
         distributor_id: parse::id("distributor_id", &body.distributor_id)?,
         days: body.days,
         codes,
+        expires_on: parse::optional_date("expires_on", &body.expires_on)?,
     });
     let committed = state.execute(&caller, &key, command).await?;
     let issued: &SerialCodesIssued = committed.event()?;
@@ -158,6 +164,48 @@ pub async fn issue_batch(
             codes: issued.codes.iter().map(|code| code.to_string()).collect(),
             unit_price: issued.unit_price.to_string(),
             total: issued.total.to_string(),
+            expires_on: committed.find::<SerialExpirySet>().and_then(|set| set.expires_on).map(|day| day.to_string()),
+            position: committed.position,
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpiryBody {
+    /// The last day the batch's codes may be activated (today or later), or null: never.
+    pub expires_on: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExpirySetBody {
+    pub batch_id: String,
+    pub expires_on: Option<String>,
+    pub position: u64,
+}
+
+/// Moves a batch's expiry (the platform's staff who issue codes); codes already expired stay so.
+#[utoipa::path(put, path = "/v1/serial-codes/batches/{id}/expiry", tag = "serial codes", request_body = ExpiryBody,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ExpirySetBody), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn set_batch_expiry(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ExpiryBody>,
+) -> Result<Answer<ExpirySetBody>, ApiError> {
+    let batch_id: SerialBatchId = parse::path_id("serial batch", &id)?;
+    let expires_on = parse::optional_date("expires_on", &body.expires_on)?;
+    let command = CommandBody::Serial(SerialCommand::SetSerialExpiry { batch_id, expires_on });
+    let committed = state.execute(&caller, &key, command).await?;
+    let set: &SerialExpirySet = committed.event()?;
+    Ok(Answer(
+        StatusCode::OK,
+        ExpirySetBody {
+            batch_id: set.batch_id.to_string(),
+            expires_on: set.expires_on.map(|day| day.to_string()),
             position: committed.position,
         },
     ))

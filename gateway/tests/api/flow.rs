@@ -107,10 +107,17 @@ async fn the_worked_example_books_the_designs_figures_in_every_book() {
     let kpi = app.get(&format!("/v1/books/{}/kpi?{period}", world.platform), &world.admin).await.expect(200);
     assert_eq!(kpi_totals(&kpi), ("1000.00".into(), "200.00".into(), "700.00".into(), "100.00".into()));
     // Split by a dimension, each key with its name.
-    let row = |key: &str, name: &str, figures: [&str; 6]| {
+    // January has no commission, penalty or other expense (net = gross profit); December, the
+    // month before, had nothing.
+    let row = |key: Value, name: Value, figures: [&str; 6]| {
         let [revenue, discounts, cost, gross_profit, recharges, refunds] = figures;
         json!({ "period": "2026-01", "key": key, "name": name, "revenue": revenue, "discounts": discounts,
-            "cost": cost, "gross_profit": gross_profit, "recharges": recharges, "refunds": refunds })
+            "cost": cost, "gross_profit": gross_profit, "recharges": recharges, "refunds": refunds,
+            "commissions_paid": "0.00", "commissions_earned": "0.00", "penalties": "0.00",
+            "other_selling_expenses": "0.00", "net_profit": gross_profit,
+            "previous": { "period": "2025-12", "revenue": "0.00", "gross_profit": "0.00", "net_profit": "0.00" },
+            "change": { "revenue": revenue, "gross_profit": gross_profit, "net_profit": gross_profit,
+                "revenue_ratio": null, "gross_profit_ratio": null, "net_profit_ratio": null } })
     };
     let r2_kpi = |by: &str| {
         let path = format!("/v1/books/{}/kpi?{period}&by={by}", world.r2);
@@ -118,25 +125,38 @@ async fn the_worked_example_books_the_designs_figures_in_every_book() {
         async move { app.get(&path, token).await }
     };
     // A recharge is no product's or supplier's: its row has no key, and no name.
-    let unkeyed = json!({ "period": "2026-01", "key": null, "name": null, "revenue": "0.00", "discounts": "0.00",
-        "cost": "0.00", "gross_profit": "0.00", "recharges": "950.00", "refunds": "0.00" });
+    let unkeyed = row(Value::Null, Value::Null, ["0.00", "0.00", "0.00", "0.00", "950.00", "0.00"]);
     assert_eq!(
         r2_kpi("product").await.expect(200)["rows"],
-        json!([unkeyed, row(&world.product, "GPU server", ["1000.00", "50.00", "880.00", "70.00", "0.00", "0.00"])])
+        json!([
+            unkeyed,
+            row(json!(world.product), json!("GPU server"), ["1000.00", "50.00", "880.00", "70.00", "0.00", "0.00"])
+        ])
     );
     assert_eq!(
         r2_kpi("customer").await.expect(200)["rows"],
-        json!([row(&world.customer, "Customer C", ["1000.00", "50.00", "880.00", "70.00", "950.00", "0.00"])])
+        json!([row(
+            json!(world.customer),
+            json!("Customer C"),
+            ["1000.00", "50.00", "880.00", "70.00", "950.00", "0.00"]
+        )])
     );
     assert_eq!(
         r2_kpi("supplier").await.expect(200)["rows"],
         json!([
             unkeyed,
-            row(&world.supplier, "Cloud Supplier", ["1000.00", "50.00", "880.00", "70.00", "0.00", "0.00"])
+            row(
+                json!(world.supplier),
+                json!("Cloud Supplier"),
+                ["1000.00", "50.00", "880.00", "70.00", "0.00", "0.00"]
+            )
         ])
     );
     let kpi = app.get(&format!("/v1/books/{}/kpi?{period}&by=reseller", world.r1), &world.r1_finance).await.expect(200);
-    assert_eq!(kpi["rows"], json!([row(&world.r2, "R2", ["1000.00", "120.00", "800.00", "80.00", "0.00", "0.00"])]));
+    assert_eq!(
+        kpi["rows"],
+        json!([row(json!(world.r2), json!("R2"), ["1000.00", "120.00", "800.00", "80.00", "0.00", "0.00"])])
+    );
 
     // A partial refund with a penalty: half the sale back, 47.50 kept by the seller.
     let refund = json!({ "amount": "475.00", "penalty": "47.50", "reason": "downgrade" });

@@ -178,7 +178,7 @@ async fn every_registry_answers_its_ids_and_pages_with_exact_figures() {
         without(&batch, &["issued_at", "position"]),
         json!({ "id": registry.batch, "issuer_id": world.platform, "distributor_id": world.r1,
             "distributor_name": "R1", "tier": "gold", "days": 30, "count": 3, "activated": 1,
-            "unit_price": "240.00", "total": "720.00" })
+            "unit_price": "240.00", "total": "720.00", "expires_on": null, "expired": 0 })
     );
     assert_eq!(app.get(&batch_path, &world.r1_finance).await.expect(200), batch);
 
@@ -203,7 +203,8 @@ async fn every_registry_answers_its_ids_and_pages_with_exact_figures() {
         without(activated, &["activated_at", "activated_position", "issued_position"]),
         json!({ "code": registry.codes[1], "batch_id": registry.batch, "issuer_id": world.platform,
             "distributor_id": world.r1, "distributor_name": "R1", "days": 30, "status": "activated",
-            "amount": "240.00", "customer_id": c, "customer_name": "Customer C" })
+            "amount": "240.00", "customer_id": c, "customer_name": "Customer C", "expires_on": null,
+            "expired_position": null })
     );
     assert!(activated["activated_position"].as_u64() > activated["issued_position"].as_u64());
     assert!(listed[0]["customer_id"].is_null() && listed[0]["activated_at"].is_null());

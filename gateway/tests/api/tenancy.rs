@@ -147,6 +147,14 @@ fn samples(world: &World, v: &Victim) -> Samples {
             json!({ "permissions": ["ledger.read"] }),
         ),
         ("PUT", "/v1/customers/{id}/owner", format!("/v1/customers/{c}/owner"), json!({ "user_id": user })),
+        ("POST", "/v1/customers/{id}/transfer", format!("/v1/customers/{c}/transfer"), json!({ "to": r2 })),
+        ("GET", "/v1/customers/{id}/ownership", format!("/v1/customers/{c}/ownership"), none.clone()),
+        (
+            "POST",
+            "/v1/orgs/{id}/customers/reassign",
+            format!("/v1/orgs/{r2}/customers/reassign"),
+            json!({ "from_user_id": user, "to_user_id": user }),
+        ),
         ("GET", "/v1/users/{id}", format!("/v1/users/{user}"), none.clone()),
         ("POST", "/v1/users/{id}/tokens", format!("/v1/users/{user}/tokens"), json!({})),
         ("GET", "/v1/users/{id}/tokens", format!("/v1/users/{user}/tokens"), none.clone()),
@@ -294,6 +302,12 @@ fn samples(world: &World, v: &Victim) -> Samples {
             json!({ "distributor_id": r1, "days": 30, "count": 1 }),
         ),
         ("GET", "/v1/serial-codes/batches/{id}", format!("/v1/serial-codes/batches/{}", v.batch), none.clone()),
+        (
+            "PUT",
+            "/v1/serial-codes/batches/{id}/expiry",
+            format!("/v1/serial-codes/batches/{}/expiry", v.batch),
+            json!({ "expires_on": "2026-12-31" }),
+        ),
         ("GET", "/v1/serial-codes", format!("/v1/serial-codes?distributor_id={r1}"), none.clone()),
         ("GET", "/v1/serial-codes/{code}", format!("/v1/serial-codes/{}", v.serial_code), none.clone()),
         (

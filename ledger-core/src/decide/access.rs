@@ -86,6 +86,39 @@ impl Decider<'_> {
                 let event = CustomerOwnerSet { customer_id: *customer_id, book, owner_id: *owner_id };
                 Ok(vec![Event::new(EventPayload::CustomerOwnerSet(event))])
             }
+            C::ReassignCustomers { book, from_user_id, to_user_id } => {
+                self.book_for(*book, Permission::CustomersWrite)?;
+                self.require(Permission::CustomersAll)?;
+                for (field, user) in [("from_user_id", from_user_id), ("to_user_id", to_user_id)] {
+                    if !self.state.users.get(user).is_some_and(|user| user.org_id == *book) {
+                        return Err(DomainError::invalid_field(field, "must be a user of the book's org"));
+                    }
+                }
+                if from_user_id == to_user_id {
+                    return Err(DomainError::invalid_field("to_user_id", "must not be from_user_id"));
+                }
+                let mut customers: Vec<OrgId> = self
+                    .state
+                    .customer_owners
+                    .iter()
+                    .filter(|(customer, owner)| {
+                        *owner == from_user_id
+                            && self.state.orgs.get(customer).is_some_and(|org| org.parent_id == Some(*book))
+                    })
+                    .map(|(customer, _)| *customer)
+                    .collect();
+                if customers.is_empty() {
+                    return Err(DomainError::invalid_field("from_user_id", "owns no customer of the book"));
+                }
+                customers.sort();
+                Ok(customers
+                    .into_iter()
+                    .map(|customer_id| {
+                        let event = CustomerOwnerSet { customer_id, book: *book, owner_id: *to_user_id };
+                        Event::new(EventPayload::CustomerOwnerSet(event))
+                    })
+                    .collect())
+            }
         }
     }
 

@@ -13,7 +13,8 @@
 //!    (`SubscriptionRenewed`, paid like any renewal; `AutoRenewalFailed` once per end when it
 //!    cannot be);
 //! 4. vouchers past their expiry (`VoucherExpired`);
-//! 5. arrears past their due date (`ArrearsOverdue`, once per due date).
+//! 5. serial codes never activated past their batch's expiry (`SerialCodesExpired`);
+//! 6. arrears past their due date (`ArrearsOverdue`, once per due date).
 //!
 //! Each decision is judged alone against the state before the tick, then with the limits of
 //! everything the tick decided before it: one that would break a limit is left out (a renewal's
@@ -122,6 +123,7 @@ impl Decider<'_> {
                 self.timed_out_orders(&mut run);
                 self.auto_renewals(&mut run);
                 self.expired_vouchers(&mut run);
+                self.expired_serial_codes(&mut run);
                 self.overdue_arrears(&mut run);
             }
             ClockCommand::SettleDue { book } => {
@@ -273,6 +275,18 @@ impl Decider<'_> {
                     let _ = run.take(self.state, vec![Event::new(EventPayload::AutoRenewalFailed(failed))]);
                 }
                 Err(_) => {}
+            }
+        }
+    }
+
+    /// Serial batches past their expiry: the codes never activated booked out, batch by batch.
+    fn expired_serial_codes(&self, run: &mut Run) {
+        for event in self.serial_codes_past_expiry() {
+            if run.full() {
+                break;
+            }
+            if let Ok(event) = event {
+                let _ = run.take(self.state, vec![event]);
             }
         }
     }

@@ -295,6 +295,9 @@ impl State {
             E::OrgProfileUpdated(event) => registry::org_profile_updated(self, event),
             E::OrgClosed(event) => registry::org_closed(self, event),
             E::OrgReopened(event) => registry::org_reopened(self, event),
+            E::CustomerTransferred(event) => registry::customer_transferred(self, event),
+            E::SerialExpirySet(event) => serial::serial_expiry_set(self, event),
+            E::SerialCodesExpired(event) => serial::serial_codes_expired(self, event),
             E::SupplierTermsSet(_) => {}
             E::ProductUpdated(event) => registry::product_updated(self, event),
             E::ListPriceScheduled(event) => registry::list_price_scheduled(self, event),

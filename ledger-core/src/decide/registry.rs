@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use crate::command::RegistryCommand;
 use crate::error::DomainError;
 use crate::event::*;
-use crate::ids::{OrgId, ProductId};
+use crate::ids::{OrgId, ProductId, UserId};
 use crate::money::UnitPrice;
 use crate::org::{Org, OrgKind};
 use crate::permissions::Permission;
@@ -66,6 +66,9 @@ impl Decider<'_> {
             }
             C::ScheduleListPrice { product_id, list_price, effective_from } => {
                 self.schedule_list_price(*product_id, *list_price, *effective_from)
+            }
+            C::TransferCustomer { customer_id, to, owner_id, reason } => {
+                self.transfer_customer(*customer_id, *to, *owner_id, reason)
             }
         }
     }
@@ -135,34 +138,8 @@ impl Decider<'_> {
         };
         match org.kind {
             OrgKind::Customer => {
-                let wallet = self.state.wallet(org.id);
-                for (amount, what) in [
-                    (wallet.balance, "its cash balance"),
-                    (wallet.voucher, "its voucher balance"),
-                    (wallet.pending_recharges, "its recharges waiting for approval"),
-                    (wallet.reserved, "its withdrawals waiting for approval"),
-                ] {
-                    if !amount.is_zero() {
-                        return Err(refuse(format!("{what} is {amount}, not 0.00")));
-                    }
-                }
-                let mut open: Vec<String> = self
-                    .state
-                    .orders
-                    .values()
-                    .filter(|order| order.customer_id == org.id)
-                    .filter(|order| {
-                        order.status == OrderStatus::PendingPayment
-                            || (order.status == OrderStatus::Paid && !order.fulfilled)
-                    })
-                    .map(|order| order.order_id.to_string())
-                    .collect();
-                if !open.is_empty() {
-                    open.sort();
-                    return Err(refuse(format!("order {} is open", open[0])));
-                }
-                if self.state.invoice_requests.values().any(|request| request.customer_id == org.id) {
-                    return Err(refuse("an invoice request waits for approval".to_owned()));
+                if let Some(what) = self.customer_left_open(org.id) {
+                    return Err(refuse(what));
                 }
             }
             OrgKind::Reseller | OrgKind::Supplier => {
@@ -193,6 +170,112 @@ impl Decider<'_> {
             OrgKind::Platform => return Err(DomainError::forbidden("the platform is never closed")),
         }
         Ok(())
+    }
+
+    /// What a customer still has open with its seller, if anything: money in its wallet (cash,
+    /// vouchers, recharges waiting, withdrawals held), arrears, an order unpaid or paid and not
+    /// yet fulfilled, an invoice request waiting, a subscription renewing by itself.
+    fn customer_left_open(&self, customer: OrgId) -> Option<String> {
+        let wallet = self.state.wallet(customer);
+        let arrears =
+            self.state.credit.get(&customer).map_or(crate::money::Amount::ZERO, |credit| credit.arrears_total());
+        for (amount, what) in [
+            (wallet.balance, "its cash balance"),
+            (wallet.voucher, "its voucher balance"),
+            (wallet.pending_recharges, "its recharges waiting for approval"),
+            (wallet.reserved, "its withdrawals waiting for approval"),
+            (arrears, "its arrears"),
+        ] {
+            if !amount.is_zero() {
+                return Some(format!("{what} is {amount}, not 0.00"));
+            }
+        }
+        let open = self
+            .state
+            .orders
+            .values()
+            .filter(|order| order.customer_id == customer)
+            .filter(|order| {
+                order.status == OrderStatus::PendingPayment || (order.status == OrderStatus::Paid && !order.fulfilled)
+            })
+            .map(|order| order.order_id)
+            .min();
+        if let Some(order) = open {
+            return Some(format!("order {order} is open"));
+        }
+        if self.state.invoice_requests.values().any(|request| request.customer_id == customer) {
+            return Some("an invoice request waits for approval".to_owned());
+        }
+        let renewing = self.state.auto_renewals.iter().find(|(_, renewal)| renewal.customer_id == customer);
+        if let Some((order, _)) = renewing {
+            return Some(format!("order {order} renews by itself (turn auto-renewal off first)"));
+        }
+        None
+    }
+
+    /// 归属转移: from the actor's org or one of its resellers to the actor's org or another of
+    /// them. A customer of the actor's own org is one it may act for (`customers.write`, its
+    /// data scope); moving parties between resellers takes `orgs.write`.
+    fn transfer_customer(
+        &self,
+        customer_id: OrgId,
+        to: OrgId,
+        owner_id: Option<UserId>,
+        reason: &Option<String>,
+    ) -> Result<Vec<Event>, DomainError> {
+        let actor_org = self.command.actor.org_id;
+        let customer = self
+            .state
+            .orgs
+            .get(&customer_id)
+            .filter(|org| org.kind == OrgKind::Customer)
+            .ok_or_else(|| DomainError::not_found("customer", customer_id))?;
+        let from = customer.parent_id.expect("customers have a seller");
+        if from == actor_org {
+            self.customer_for(customer_id, Permission::CustomersWrite)?;
+        } else {
+            let seller =
+                self.visible_org(from, "customer").map_err(|_| DomainError::not_found("customer", customer_id))?;
+            if seller.kind != OrgKind::Reseller {
+                return Err(DomainError::not_found("customer", customer_id));
+            }
+            self.book_for(actor_org, Permission::OrgsWrite)?;
+            self.not_closed(customer_id)?;
+        }
+        let target =
+            self.state.orgs.get(&to).filter(|org| {
+                org.id == actor_org || (org.kind == OrgKind::Reseller && org.parent_id == Some(actor_org))
+            });
+        let target =
+            target.ok_or_else(|| DomainError::invalid_field("to", "must be your org or one of its resellers"))?;
+        if to != actor_org {
+            self.book_for(actor_org, Permission::OrgsWrite)?;
+        }
+        if to == from {
+            return Err(DomainError::invalid_field("to", format!("the customer is already {}'s", target.name)));
+        }
+        self.not_closed(to)?;
+        if self.state.books[&from].currency != self.state.books[&to].currency {
+            return Err(DomainError::CurrencyMismatch {
+                expected: self.state.books[&from].currency.to_string(),
+                found: self.state.books[&to].currency.to_string(),
+            });
+        }
+        if let Some(what) = self.customer_left_open(customer_id).or_else(|| {
+            let invoiceable = self.state.invoiceable.get(&customer_id).copied().unwrap_or_default();
+            (!invoiceable.is_zero())
+                .then(|| format!("it may still invoice {invoiceable} with its seller (invoice it first)"))
+        }) {
+            let reason = format!("customer {customer_id} cannot leave {from}: {what}");
+            return Err(DomainError::conflict("customer_not_settled", reason));
+        }
+        if let Some(owner) = owner_id {
+            if !self.state.users.get(&owner).is_some_and(|user| user.org_id == to) {
+                return Err(DomainError::invalid_field("owner_id", "must be a user of the new seller"));
+            }
+        }
+        let event = CustomerTransferred { customer_id, from, to, owner_id, reason: optional_prose("reason", reason)? };
+        Ok(vec![Event::new(EventPayload::CustomerTransferred(event))])
     }
 
     /// Refuses acting for a closed org (its parent's staff reopen it first).
@@ -327,4 +410,15 @@ pub(super) fn product_updated(state: &mut State, event: &ProductUpdated) {
 pub(super) fn list_price_scheduled(state: &mut State, event: &ListPriceScheduled) {
     let product = state.products.get_mut(&event.product_id).expect("a known product");
     product.scheduled_prices.insert(event.effective_from, event.list_price);
+}
+
+/// The customer is its new seller's: a party of its book, its salesperson `owner_id` (or nobody),
+/// and without the credit its old seller granted (its arrears were nil).
+pub(super) fn customer_transferred(state: &mut State, event: &CustomerTransferred) {
+    state.orgs.get_mut(&event.customer_id).expect("a known customer").parent_id = Some(event.to);
+    match event.owner_id {
+        Some(owner) => state.customer_owners.insert(event.customer_id, owner),
+        None => state.customer_owners.remove(&event.customer_id),
+    };
+    state.credit.remove(&event.customer_id);
 }

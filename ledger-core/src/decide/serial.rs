@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use chrono::NaiveDate;
+
 use crate::command::{SerialCommand, SERIAL_BATCH_MAX, SERIAL_PACKAGE_DAYS};
 use crate::error::DomainError;
 use crate::event::*;
@@ -13,7 +15,7 @@ use crate::org::OrgKind;
 use crate::permissions::Permission;
 use crate::rules::PartyRef;
 
-use crate::state::{SerialCodeState, State};
+use crate::state::{SerialCodeState, SerialExpiry, State};
 
 use super::Decider;
 
@@ -49,8 +51,23 @@ impl Decider<'_> {
                 self.book_for(platform, Permission::SerialTierRatesWrite)?;
                 Ok(vec![Event::new(EventPayload::SerialTierRateSet(SerialTierRateSet { tier: *tier, rate: *rate }))])
             }
-            C::IssueSerialCodes { batch_id, distributor_id, days, codes } => {
-                self.issue_codes(*batch_id, *distributor_id, *days, codes)
+            C::IssueSerialCodes { batch_id, distributor_id, days, codes, expires_on } => {
+                self.check_expiry(*expires_on)?;
+                let mut events = self.issue_codes(*batch_id, *distributor_id, *days, codes)?;
+                if expires_on.is_some() {
+                    let event = SerialExpirySet { batch_id: *batch_id, expires_on: *expires_on };
+                    events.push(Event::new(EventPayload::SerialExpirySet(event)));
+                }
+                Ok(events)
+            }
+            C::SetSerialExpiry { batch_id, expires_on } => {
+                self.book_for(platform, Permission::SerialCodesIssue)?;
+                if !self.state.serial_batches.contains(batch_id) {
+                    return Err(DomainError::not_found("serial batch", batch_id));
+                }
+                self.check_expiry(*expires_on)?;
+                let event = SerialExpirySet { batch_id: *batch_id, expires_on: *expires_on };
+                Ok(vec![Event::new(EventPayload::SerialExpirySet(event))])
             }
             C::ActivateSerialCode { code, customer_id } => {
                 self.customer_for(*customer_id, Permission::SerialCodesActivate)?;
@@ -58,6 +75,12 @@ impl Decider<'_> {
                     self.state.serial_codes.get(code).ok_or_else(|| DomainError::not_found("serial code", code))?;
                 if state.activated_by.is_some() {
                     return Err(DomainError::SerialCodeUsed { code: code.to_string(), state: "activated" });
+                }
+                let today = self.command.effective_date;
+                let past =
+                    self.state.serial_expiries.get(&state.batch_id).is_some_and(|expiry| expiry.expires_on < today);
+                if state.expired || past {
+                    return Err(DomainError::SerialCodeUsed { code: code.to_string(), state: "expired" });
                 }
                 let payload = EventPayload::SerialCodeActivated(SerialCodeActivated {
                     code: code.clone(),
@@ -72,6 +95,48 @@ impl Decider<'_> {
                 Ok(vec![self.booked(payload, &[posting])?])
             }
         }
+    }
+
+    /// An expiry is today or later (a batch expired at issue would be sold void).
+    fn check_expiry(&self, expires_on: Option<NaiveDate>) -> Result<(), DomainError> {
+        let today = self.command.effective_date;
+        match expires_on {
+            Some(day) if day < today => {
+                Err(DomainError::invalid_field("expires_on", format!("must not be before today ({today})")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The codes of each batch past its expiry and never activated, booked out (clock).
+    pub(super) fn serial_codes_past_expiry(&self) -> Vec<Result<Event, DomainError>> {
+        let today = self.command.effective_date;
+        let mut events = Vec::new();
+        for (batch_id, expiry) in &self.state.serial_expiries {
+            if expiry.expires_on >= today || expiry.open_codes.is_empty() {
+                continue;
+            }
+            let Some(first) = self.state.serial_codes.get(&expiry.open_codes[0]) else { continue };
+            // At most SERIAL_BATCH_MAX codes of one unit price: within an amount, as at issue.
+            let amount =
+                checked_mul(first.unit_price.as_decimal(), rust_decimal::Decimal::from(expiry.open_codes.len() as u64))
+                    .and_then(Amount::from_decimal)
+                    .map_err(|error| DomainError::invalid_amount("codes", error));
+            let event = amount.and_then(|amount| {
+                let payload = EventPayload::SerialCodesExpired(SerialCodesExpired {
+                    batch_id: *batch_id,
+                    issuer_id: first.issuer_id,
+                    distributor_id: first.distributor_id,
+                    codes: expiry.open_codes.clone(),
+                    expires_on: expiry.expires_on,
+                    amount,
+                });
+                let posting = Posting::new("serial.expire", "issuer", first.issuer_id).amount("amount", amount);
+                self.booked(payload, &[posting])
+            });
+            events.push(event);
+        }
+        events
     }
 
     /// A distributor is a reseller directly under the platform.
@@ -176,6 +241,7 @@ pub(super) fn serial_codes_issued(state: &mut State, event: &SerialCodesIssued) 
                 days: event.days,
                 unit_price: event.unit_price,
                 activated_by: None,
+                expired: false,
             },
         );
     }
@@ -183,4 +249,38 @@ pub(super) fn serial_codes_issued(state: &mut State, event: &SerialCodesIssued) 
 
 pub(super) fn serial_code_activated(state: &mut State, event: &SerialCodeActivated) {
     state.serial_codes.get_mut(&event.code).expect("known serial code").activated_by = Some(event.customer_id);
+    if let Some(expiry) = state.serial_expiries.get_mut(&event.batch_id) {
+        expiry.open_codes.retain(|code| *code != event.code);
+        if expiry.open_codes.is_empty() {
+            state.serial_expiries.remove(&event.batch_id);
+        }
+    }
+}
+
+/// The batch's codes neither activated nor expired wait for the new day (in code order); with
+/// no day, or none left, the batch no longer waits.
+pub(super) fn serial_expiry_set(state: &mut State, event: &SerialExpirySet) {
+    let Some(expires_on) = event.expires_on else {
+        state.serial_expiries.remove(&event.batch_id);
+        return;
+    };
+    let mut open_codes: Vec<SerialCode> = state
+        .serial_codes
+        .iter()
+        .filter(|(_, code)| code.batch_id == event.batch_id && code.activated_by.is_none() && !code.expired)
+        .map(|(code, _)| code.clone())
+        .collect();
+    open_codes.sort();
+    if open_codes.is_empty() {
+        state.serial_expiries.remove(&event.batch_id);
+    } else {
+        state.serial_expiries.insert(event.batch_id, SerialExpiry { expires_on, open_codes });
+    }
+}
+
+pub(super) fn serial_codes_expired(state: &mut State, event: &SerialCodesExpired) {
+    for code in &event.codes {
+        state.serial_codes.get_mut(code).expect("known serial code").expired = true;
+    }
+    state.serial_expiries.remove(&event.batch_id);
 }

@@ -145,6 +145,10 @@ event_tags! {
     SettlementCycleSet = 75,
     AutoRenewalSet = 76,
     AutoRenewalFailed = 77,
+    // 83..=95: the rest of issue 12 (ownership, serial-code expiry).
+    CustomerTransferred = 83,
+    SerialExpirySet = 84,
+    SerialCodesExpired = 85,
 }
 
 /// The layouts of older schema versions this build still reads (and never writes), by event
@@ -739,6 +743,9 @@ wire_struct!(VoucherExpired { customer_id, book, slices, amount });
 wire_struct!(OrgProfileUpdated { org_id, name, profile });
 wire_struct!(OrgClosed { org_id, reason });
 wire_struct!(OrgReopened { org_id });
+wire_struct!(CustomerTransferred { customer_id, from, to, owner_id, reason });
+wire_struct!(SerialExpirySet { batch_id, expires_on });
+wire_struct!(SerialCodesExpired { batch_id, issuer_id, distributor_id, codes, expires_on, amount });
 wire_struct!(SupplierTermsSet { supplier_id, book, terms });
 wire_struct!(ProductUpdated { product_id, name, on_shelf, hidden_from });
 wire_struct!(ListPriceScheduled { product_id, list_price, effective_from });

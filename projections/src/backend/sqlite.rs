@@ -42,6 +42,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (113, include_str!("../../../schemas/sql/read_models/0113_invoices.sql")),
     (125, include_str!("../../../schemas/sql/read_models/0125_audit_tools.sql")),
     (120, include_str!("../../../schemas/sql/read_models/0120_terms.sql")),
+    (121, include_str!("../../../schemas/sql/read_models/0121_kpi_profit.sql")),
+    (122, include_str!("../../../schemas/sql/read_models/0122_customer_ownership.sql")),
+    (123, include_str!("../../../schemas/sql/read_models/0123_serial_expiry.sql")),
 ];
 
 impl rusqlite::ToSql for SqlValue {

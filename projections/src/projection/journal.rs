@@ -279,6 +279,7 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         E::CommissionReversed(event) => (None, id(&event.source_id)),
         E::SerialCodesIssued(event) => (None, id(&event.batch_id)),
         E::SerialCodeActivated(event) => (None, id(&event.batch_id)),
+        E::SerialCodesExpired(event) => (None, id(&event.batch_id)),
         E::SettlementStatementIssued(event) => (None, id(&event.settlement_id)),
         E::SettlementPaid(event) => (None, id(&event.settlement_id)),
         E::InvoiceIssued(event) => (None, id(&event.invoice_id)),
@@ -325,6 +326,8 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         | E::OrgProfileUpdated(_)
         | E::OrgClosed(_)
         | E::OrgReopened(_)
+        | E::CustomerTransferred(_)
+        | E::SerialExpirySet(_)
         | E::SupplierTermsSet(_)
         | E::ProductUpdated(_)
         | E::ListPriceScheduled(_)

@@ -1,6 +1,8 @@
 //! KPIs per book and day (`rm_kpi_daily`): revenue (6001, net of refund debits), discounts
-//! (6001.99 net), cost (6401 net), recharges (confirmed minus reversed) and refunds (the net sales
-//! a refund reversed), as totals (dimension `''`) and split by product, customer, supplier,
+//! (6001.99 net), cost (6401 net), recharges (confirmed minus reversed), refunds (the net sales
+//! a refund reversed), commissions paid (6601 of commission events) and earned (6051 of them),
+//! penalties and other income (6051 of every other event) and other selling expenses (6601 of
+//! every other event: coupons, vouchers, manual entries), as totals (dimension `''`) and split by product, customer, supplier,
 //! reseller (the child reseller a sale went through, `''` for a direct sale) and salesperson.
 //! Months are sums of days, computed by the query. Serial codes have their own table
 //! (`rm_serial_daily`): codes issued and activated per package, and the revenue activations
@@ -44,14 +46,19 @@ pub const TOTAL: &str = "";
 pub const NO_KEY: &str = "";
 /// The dimensions, in the order of [`Keys`].
 pub const DIMENSIONS: [&str; 5] = ["product", "customer", "supplier", "reseller", "salesperson"];
-const FIGURES: usize = 5;
+const FIGURES: usize = 9;
 
 const ADD_KPI: &str =
-    "INSERT INTO rm_kpi_daily (book, day, dimension, dim_key, revenue, discounts, cost, recharges, refunds)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    "INSERT INTO rm_kpi_daily (book, day, dimension, dim_key, revenue, discounts, cost, recharges, refunds,
+         commissions_paid, commissions_earned, penalties, other_selling_expenses)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
      ON CONFLICT (book, day, dimension, dim_key) DO UPDATE SET revenue = rm_kpi_daily.revenue + excluded.revenue,
          discounts = rm_kpi_daily.discounts + excluded.discounts, cost = rm_kpi_daily.cost + excluded.cost,
-         recharges = rm_kpi_daily.recharges + excluded.recharges, refunds = rm_kpi_daily.refunds + excluded.refunds";
+         recharges = rm_kpi_daily.recharges + excluded.recharges, refunds = rm_kpi_daily.refunds + excluded.refunds,
+         commissions_paid = rm_kpi_daily.commissions_paid + excluded.commissions_paid,
+         commissions_earned = rm_kpi_daily.commissions_earned + excluded.commissions_earned,
+         penalties = rm_kpi_daily.penalties + excluded.penalties,
+         other_selling_expenses = rm_kpi_daily.other_selling_expenses + excluded.other_selling_expenses";
 const INSERT_PAYMENT: &str =
     "INSERT INTO rm_kpi_payments (order_id, weights) VALUES ($1, $2) ON CONFLICT (order_id) DO NOTHING";
 const INSERT_ORDER_ITEMS: &str =
@@ -66,7 +73,8 @@ const ADD_SERIAL: &str = "INSERT INTO rm_serial_daily (book, day, package_days, 
          codes_activated = rm_serial_daily.codes_activated + excluded.codes_activated,
          revenue = rm_serial_daily.revenue + excluded.revenue";
 
-/// Revenue, discounts, cost, recharges, refunds, in minor units (signed: refunds reverse).
+/// Revenue, discounts, cost, recharges, refunds, commissions paid and earned, penalties and
+/// other selling expenses, in minor units (signed: refunds reverse).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Figures([i64; FIGURES]);
 
@@ -75,6 +83,10 @@ const DISCOUNTS: usize = 1;
 const COST: usize = 2;
 const RECHARGES: usize = 3;
 const REFUNDS: usize = 4;
+const COMMISSIONS_PAID: usize = 5;
+const COMMISSIONS_EARNED: usize = 6;
+const PENALTIES: usize = 7;
+const OTHER_SELLING_EXPENSES: usize = 8;
 
 impl Figures {
     fn is_zero(&self) -> bool {
@@ -207,19 +219,26 @@ fn event_statements(
 
 /// A payment's share as the weights of its refunds (what `rm_kpi_sale_keys` keeps of it).
 fn refund_weights(share: &Figures) -> Figures {
-    let [revenue, discounts, cost, _, _] = share.0;
-    Figures([revenue, discounts, cost, 0, revenue - discounts])
+    let [revenue, discounts, cost, _, _, _, _, _, _] = share.0;
+    // A refund's penalty splits as the sale's net did.
+    Figures([revenue, discounts, cost, 0, revenue - discounts, 0, 0, revenue - discounts, 0])
 }
 
 /// Each book's figures, from the event's lines (and, for recharges, its payload).
 fn book_figures(event: &RecordedEvent) -> BTreeMap<OrgId, Figures> {
     let mut books: BTreeMap<OrgId, Figures> = BTreeMap::new();
+    let commission =
+        matches!(event.event.payload, EventPayload::CommissionAccrued(_) | EventPayload::CommissionReversed(_));
     for entry in &event.event.entries {
         for line in &entry.lines {
             let (index, normal_side) = match line.account.as_str() {
                 codes::REVENUE => (REVENUE, Side::Credit),
                 codes::SALES_DISCOUNTS => (DISCOUNTS, Side::Debit),
                 codes::COST_OF_SALES => (COST, Side::Debit),
+                codes::SELLING_EXPENSES if commission => (COMMISSIONS_PAID, Side::Debit),
+                codes::SELLING_EXPENSES => (OTHER_SELLING_EXPENSES, Side::Debit),
+                codes::OTHER_INCOME if commission => (COMMISSIONS_EARNED, Side::Credit),
+                codes::OTHER_INCOME => (PENALTIES, Side::Credit),
                 _ => continue,
             };
             let signed = if line.side == normal_side { line.amount.to_minor() } else { -line.amount.to_minor() };
@@ -283,6 +302,8 @@ fn groups(
         E::OrderRefunded(event) => (Some(event.customer_id), None),
         E::SerialCodeActivated(event) => (Some(event.customer_id), None),
         E::SerialCodesIssued(event) if event.issuer_id == book => (None, Some(event.distributor_id)),
+        E::CommissionAccrued(event) if event.payer_id == book => (None, Some(event.reseller_id)),
+        E::CommissionReversed(event) if event.payer_id == book => (None, Some(event.reseller_id)),
         _ => (None, None),
     };
     let keys = [None, customer, None, reseller, None];
@@ -301,7 +322,8 @@ fn sale_groups(items: &[PricedItem], book: OrgId, customer: OrgId, salesperson: 
         let Some(index) = item.levels.iter().position(|level| level.org_id == book) else { continue };
         let level = &item.levels[index];
         let list = item.list_amount.to_minor();
-        let weights = Figures([list, list - level.price.to_minor(), level.cost.to_minor(), 0, level.price.to_minor()]);
+        let price = level.price.to_minor();
+        let weights = Figures([list, list - price, level.cost.to_minor(), 0, price, 0, 0, price, 0]);
         let child = item.levels.get(index + 1).map(|child| child.org_id.to_string());
         let keys = [
             Some(item.product_id.to_string()),

@@ -2,7 +2,8 @@
 //! a customer's owner where one was named (else the person who opened it: see the queries); the
 //! back office's registry: status (active, or closed: 注销), profile (contacts, invoice details,
 //! verification, tags, notes), a supplier's agreement terms and a reseller's sale modes from
-//! later dates.
+//! later dates; a customer's ownership history (`rm_customer_ownership`: opened, salesperson
+//! named, transferred to another seller).
 
 use std::collections::BTreeMap;
 
@@ -14,8 +15,12 @@ use ledger_core::{EventPayload, RecordedEvent};
 use super::{json_text, Fold, Projection};
 use crate::sql::{Row, SqlValue, Statement};
 
-pub const PROJECTION: Projection =
-    Projection { name: "orgs", tables: &["rm_orgs"], reads: &[], fold: Fold::Events { context, statements } };
+pub const PROJECTION: Projection = Projection {
+    name: "orgs",
+    tables: &["rm_orgs", "rm_customer_ownership"],
+    reads: &[],
+    fold: Fold::Events { context, statements },
+};
 
 /// An org's statuses.
 pub const ACTIVE: &str = "active";
@@ -34,6 +39,39 @@ const SCHEDULED_SALE_MODES: &str = "SELECT scheduled_sale_modes FROM rm_orgs WHE
 const SET_PROFILE: &str = "UPDATE rm_orgs SET name = $2, profile = $3, tags = $4, search = $5 WHERE org_id = $1";
 const SET_STATUS: &str = "UPDATE rm_orgs SET status = $2, closed_at = $3 WHERE org_id = $1";
 const SET_SUPPLIER_TERMS: &str = "UPDATE rm_orgs SET supplier_terms = $2 WHERE org_id = $1";
+/// A transfer: the new seller, and its salesperson (`''` for nobody: the opener no longer owns it).
+const SET_SELLER: &str = "UPDATE rm_orgs SET parent_id = $2, owner_id = $3 WHERE org_id = $1";
+const ADD_OWNERSHIP: &str = "INSERT INTO rm_customer_ownership (customer_id, position, kind, seller_id, from_seller_id,
+         owner_id, reason, at, actor)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (customer_id, position) DO NOTHING";
+/// The kinds of ownership rows.
+pub const OPENED: &str = "opened";
+pub const OWNER_SET: &str = "owner_set";
+pub const TRANSFERRED: &str = "transferred";
+
+/// One row of a customer's ownership history.
+fn ownership(
+    event: &RecordedEvent,
+    customer: ledger_core::ids::OrgId,
+    kind: &str,
+    seller: ledger_core::ids::OrgId,
+    from: Option<ledger_core::ids::OrgId>,
+    owner: Option<ledger_core::ids::UserId>,
+    reason: Option<&str>,
+) -> Statement {
+    let params = vec![
+        SqlValue::text(customer),
+        SqlValue::position(event.position),
+        SqlValue::text(kind),
+        SqlValue::text(seller),
+        SqlValue::optional_text(from),
+        SqlValue::optional_text(owner),
+        SqlValue::optional_text(reason),
+        SqlValue::timestamp(event.recorded_at),
+        SqlValue::text(event.actor.principal_id),
+    ];
+    Statement::new(ADD_OWNERSHIP, params)
+}
 
 fn context(event: &RecordedEvent) -> Option<Statement> {
     match &event.event.payload {
@@ -82,6 +120,9 @@ fn statements(event: &RecordedEvent, rows: &[Row], out: &mut Vec<Statement>) {
                 SqlValue::timestamp(event.recorded_at),
             ];
             out.push(Statement::new(UPSERT_ORG, params));
+            if let (ledger_core::org::OrgKind::Customer, Some(seller)) = (org.kind, org.parent_id) {
+                out.push(ownership(event, org.id, OPENED, seller, None, None, None));
+            }
         }
         EventPayload::SaleModeSet(set) => {
             let params = vec![SqlValue::text(set.reseller_id), super::json_text(&set.sale_mode)];
@@ -97,6 +138,24 @@ fn statements(event: &RecordedEvent, rows: &[Row], out: &mut Vec<Statement>) {
         }
         EventPayload::CustomerOwnerSet(set) => {
             out.push(Statement::new(SET_OWNER, vec![SqlValue::text(set.customer_id), SqlValue::text(set.owner_id)]));
+            out.push(ownership(event, set.customer_id, OWNER_SET, set.book, None, Some(set.owner_id), None));
+        }
+        EventPayload::CustomerTransferred(moved) => {
+            let owner = moved.owner_id.map_or_else(|| SqlValue::text(""), SqlValue::text);
+            out.push(Statement::new(
+                SET_SELLER,
+                vec![SqlValue::text(moved.customer_id), SqlValue::text(moved.to), owner],
+            ));
+            let reason = moved.reason.as_deref();
+            out.push(ownership(
+                event,
+                moved.customer_id,
+                TRANSFERRED,
+                moved.to,
+                Some(moved.from),
+                moved.owner_id,
+                reason,
+            ));
         }
         EventPayload::OrgProfileUpdated(updated) => {
             let params = vec![

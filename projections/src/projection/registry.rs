@@ -1,8 +1,8 @@
 //! What a book has configured and issued, each readable by its id and in lists: promotions
 //! (`rm_promotions`), invite codes with their uses (`rm_invite_codes`: every order placed with a
 //! code counts, whatever became of the order, and the last one is kept), serial-code batches and
-//! their codes (`rm_serial_batches`, `rm_serial_codes`: issued or activated, by which customer and
-//! when), and invoices (`rm_invoices`: requested through an approval, then issued or rejected).
+//! their codes (`rm_serial_batches`, `rm_serial_codes`: issued, activated (by which customer and
+//! when) or expired, with the batch's expiry), and invoices (`rm_invoices`: requested through an approval, then issued or rejected).
 
 use ledger_core::event::Proposal;
 use ledger_core::{EventPayload, RecordedEvent};
@@ -20,6 +20,7 @@ pub const PROJECTION: Projection = Projection {
 /// A serial code's statuses.
 pub const ISSUED: &str = "issued";
 pub const ACTIVATED: &str = "activated";
+pub const EXPIRED: &str = "expired";
 /// An invoice's statuses.
 pub const INVOICE_REQUESTED: &str = "requested";
 pub const INVOICE_ISSUED: &str = "issued";
@@ -46,6 +47,11 @@ const ACTIVATE_CODE: &str =
     "UPDATE rm_serial_codes SET status = $2, customer_id = $3, activated_at = $4, activated_position = $5
      WHERE code = $1";
 const COUNT_ACTIVATION: &str = "UPDATE rm_serial_batches SET activated = activated + 1 WHERE batch_id = $1";
+const SET_BATCH_EXPIRY: &str = "UPDATE rm_serial_batches SET expires_on = $2 WHERE batch_id = $1";
+const SET_CODES_EXPIRY: &str = "UPDATE rm_serial_codes SET expires_on = $2 WHERE batch_id = $1 AND status = $3";
+const EXPIRE_CODES: &str =
+    "UPDATE rm_serial_codes SET status = $2, expired_position = $3 WHERE batch_id = $1 AND status = $4";
+const COUNT_EXPIRED: &str = "UPDATE rm_serial_batches SET expired = expired + $2 WHERE batch_id = $1";
 const REQUEST_INVOICE: &str = "INSERT INTO rm_invoices (invoice_id, customer_id, book, amount, status, approval_id,
          requested_at, requested_position)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (invoice_id) DO UPDATE SET approval_id = excluded.approval_id";
@@ -177,6 +183,19 @@ fn statements(event: &RecordedEvent, rows: &[Row], out: &mut Vec<Statement>) {
             ];
             out.push(Statement::new(ACTIVATE_CODE, params));
             out.push(Statement::new(COUNT_ACTIVATION, vec![SqlValue::text(activated.batch_id)]));
+        }
+        E::SerialExpirySet(set) => {
+            let day = SqlValue::optional_text(set.expires_on);
+            out.push(Statement::new(SET_BATCH_EXPIRY, vec![SqlValue::text(set.batch_id), day.clone()]));
+            let params = vec![SqlValue::text(set.batch_id), day, SqlValue::text(ISSUED)];
+            out.push(Statement::new(SET_CODES_EXPIRY, params));
+        }
+        E::SerialCodesExpired(expired) => {
+            let params =
+                vec![SqlValue::text(expired.batch_id), SqlValue::text(EXPIRED), position, SqlValue::text(ISSUED)];
+            out.push(Statement::new(EXPIRE_CODES, params));
+            let count = SqlValue::Integer(expired.codes.len() as i64);
+            out.push(Statement::new(COUNT_EXPIRED, vec![SqlValue::text(expired.batch_id), count]));
         }
         E::ApprovalRequested(requested) => {
             let Proposal::IssueInvoice { invoice_id, customer_id, amount } = &requested.proposal else { return };

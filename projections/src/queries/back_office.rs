@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use ledger_core::chart::codes;
 use ledger_core::event::{OrgProfile, SupplierTerms};
-use ledger_core::ids::{OrgId, ProductId, UserId};
+use ledger_core::ids::{OrgId, PrincipalId, ProductId, UserId};
 use ledger_core::money::{Currency, Rate, SignedAmount};
 use ledger_core::org::{OrgKind, SaleMode};
 use ledger_core::rules::RuleLine;
@@ -63,6 +63,27 @@ pub struct OrgRecordView {
     pub cash: SignedAmount,
     pub voucher: SignedAmount,
 }
+
+/// One change of a customer's ownership: its opening, a salesperson named, a transfer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OwnershipView {
+    pub position: u64,
+    /// `opened`, `owner_set` or `transferred`.
+    pub kind: String,
+    /// The seller after the change.
+    pub seller_id: OrgId,
+    /// A transfer's seller before.
+    pub from_seller_id: Option<OrgId>,
+    /// The salesperson named (none: nobody, or unchanged at opening).
+    pub owner_id: Option<UserId>,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The token that made the change.
+    pub actor: PrincipalId,
+}
+
+/// Ownership rows one answer holds at most (a customer changes hands rarely).
+pub const OWNERSHIP_ROWS_MAX: i64 = 1_000;
 
 /// A registry list's filters (each optional) and page.
 #[derive(Clone, Debug, Default)]
@@ -214,6 +235,27 @@ impl ReadModels {
         ];
         let rows = self.rows_dynamic(sql, params).await?;
         rows.first().map(org_record).transpose()
+    }
+
+    /// A customer's ownership history, oldest first (at most [`OWNERSHIP_ROWS_MAX`] rows).
+    pub async fn customer_ownership(&self, customer: OrgId) -> Result<Vec<OwnershipView>, ReadError> {
+        let sql = "SELECT position, kind, seller_id, from_seller_id, owner_id, reason, at, actor
+             FROM rm_customer_ownership WHERE customer_id = $1 ORDER BY position LIMIT $2";
+        let rows = self.rows(sql, vec![SqlValue::text(customer), SqlValue::Integer(OWNERSHIP_ROWS_MAX)]).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OwnershipView {
+                    position: row.position(0)?,
+                    kind: row.text(1)?.to_owned(),
+                    seller_id: row.parse(2)?,
+                    from_seller_id: row.parse_optional(3)?,
+                    owner_id: row.parse_optional(4)?,
+                    reason: row.optional_text(5)?.map(str::to_owned),
+                    at: row.timestamp(6)?,
+                    actor: row.parse(7)?,
+                })
+            })
+            .collect()
     }
 
     /// A page of a book's rate table, in the order the rates were last set; optionally one

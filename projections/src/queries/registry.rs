@@ -14,10 +14,11 @@ const INVITE_CODE_COLUMNS: &str = "i.code, i.book, i.promotion_id, p.name, i.sal
      i.last_used_position, i.last_order_id, i.created_at, i.position
      FROM rm_invite_codes i LEFT JOIN rm_promotions p ON p.promotion_id = i.promotion_id";
 const BATCH_COLUMNS: &str = "b.batch_id, b.issuer_id, b.distributor_id, o.name, b.tier, b.days, b.code_count,
-     b.activated, b.unit_price, b.total, b.issued_at, b.position
+     b.activated, b.unit_price, b.total, b.issued_at, b.position, b.expires_on, b.expired
      FROM rm_serial_batches b LEFT JOIN rm_orgs o ON o.org_id = b.distributor_id";
 const CODE_COLUMNS: &str = "c.code, c.batch_id, c.issuer_id, c.distributor_id, d.name, c.days, c.amount, c.status,
-     c.issued_position, c.idx, c.customer_id, k.name, c.activated_at, c.activated_position
+     c.issued_position, c.idx, c.customer_id, k.name, c.activated_at, c.activated_position, c.expires_on,
+     c.expired_position
      FROM rm_serial_codes c LEFT JOIN rm_orgs d ON d.org_id = c.distributor_id
      LEFT JOIN rm_orgs k ON k.org_id = c.customer_id";
 const INVOICE_COLUMNS: &str = "v.invoice_id, v.customer_id, o.name, v.book, v.amount, v.status, v.approval_id,
@@ -240,6 +241,8 @@ fn batch_view(row: &Row) -> Result<SerialBatchView, ReadError> {
         total: row.amount(9)?,
         issued_at: row.timestamp(10)?,
         position: row.position(11)?,
+        expires_on: row.parse_optional(12)?,
+        expired: row.position(13)?,
     })
 }
 
@@ -259,6 +262,8 @@ fn code_view(row: &Row) -> Result<SerialCodeView, ReadError> {
         customer_name: row.optional_text(11)?.map(str::to_owned),
         activated_at: optional_timestamp(row, 12)?,
         activated_position: optional_position(row, 13)?,
+        expires_on: row.parse_optional(14)?,
+        expired_position: optional_position(row, 15)?,
     })
 }
 

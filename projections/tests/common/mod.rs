@@ -729,6 +729,7 @@ pub async fn month_end(handle: &WriterHandle, world: &mut World, state: &State) 
         distributor_id: r1,
         days: 30,
         codes: codes.clone(),
+        expires_on: None,
     });
     must_on(handle, &platform, day, issue).await;
     for code in &codes[..2] {
