@@ -24,6 +24,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod distribution;
 pub mod error;
 pub mod export;

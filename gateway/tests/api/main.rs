@@ -3,6 +3,7 @@
 
 mod audit;
 mod back_office;
+mod console;
 mod bad_input;
 mod cli;
 mod cli_operations;
