@@ -263,7 +263,14 @@ impl Console {
     }
 
     /// A command as the person, with the form's idempotency key.
-    pub async fn send(&self, ctx: &Ctx, method: Method, path: &str, body: &Value, key: Option<&str>) -> Result<Value, Problem> {
+    pub async fn send(
+        &self,
+        ctx: &Ctx,
+        method: Method,
+        path: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> Result<Value, Problem> {
         let key = key.filter(|key| !key.is_empty());
         let answer = self.call_as(&ctx.token, ctx.peer, method, path, Some(body), key).await;
         if answer.status.is_success() {
@@ -383,7 +390,8 @@ async fn sign_in(
     let me = console.call_as(&token, connect.map(|c| c.0 .0), Method::GET, "/v1/me", None, None).await;
     if token.is_empty() || me.status != StatusCode::OK {
         let nonce = random_hex();
-        let mut response = (StatusCode::UNAUTHORIZED, view::sign_in(lang, &nonce, Some(lang.t("bad_token")))).into_response();
+        let mut response =
+            (StatusCode::UNAUTHORIZED, view::sign_in(lang, &nonce, Some(lang.t("bad_token")))).into_response();
         set_cookie(&mut response, SIGN_IN_COOKIE, &nonce, Some(600));
         return response;
     }
@@ -391,7 +399,9 @@ async fn sign_in(
     let now = Instant::now();
     {
         let mut sessions = console.sessions.lock().expect("sessions lock");
-        sessions.retain(|_, s| now.duration_since(s.seen) < SESSION_IDLE_MAX && now.duration_since(s.started) < SESSION_AGE_MAX);
+        sessions.retain(|_, s| {
+            now.duration_since(s.seen) < SESSION_IDLE_MAX && now.duration_since(s.started) < SESSION_AGE_MAX
+        });
         if sessions.len() >= SESSIONS_MAX {
             if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.seen).map(|(id, _)| id.clone()) {
                 sessions.remove(&oldest);

@@ -149,7 +149,12 @@ fn name_of(names: &HashMap<String, String>, id: &str) -> String {
 
 // ---------------------------------------------------------------- the dashboard
 
-pub async fn dashboard(State(console): State<Console>, peer: Peer, headers: HeaderMap, Query(query): Params) -> Response {
+pub async fn dashboard(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(query): Params,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     if ctx.is_customer() {
         return customer_home(&console, &ctx, &query).await;
@@ -224,7 +229,11 @@ pub async fn dashboard(State(console): State<Console>, peer: Peer, headers: Head
     let pending = if ctx.can("approvals.read") {
         console.get(&ctx, "/v1/approvals?status=pending&limit=100").await.ok().map(|page| {
             let count = items(&page).len();
-            if page["next_cursor"].is_null() { count.to_string() } else { format!("{count}+") }
+            if page["next_cursor"].is_null() {
+                count.to_string()
+            } else {
+                format!("{count}+")
+            }
         })
     } else {
         None
@@ -335,7 +344,12 @@ fn metrics(text: &str, name: &str) -> Vec<(String, String)> {
 
 // ---------------------------------------------------------------- approvals
 
-pub async fn approvals(State(console): State<Console>, peer: Peer, headers: HeaderMap, Query(query): Params) -> Response {
+pub async fn approvals(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(query): Params,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let pending = console.get(&ctx, "/v1/approvals?status=pending&limit=100").await;
     let mut history = Vec::new();
@@ -381,8 +395,12 @@ fn pending_approval(ctx: &Ctx, approval: &Value) -> Markup {
     let kind = text(approval, "kind");
     // A wallet movement books cash against the customer's prepayments (DESIGN §2.6).
     let lines: Vec<(&str, &str, &str, bool)> = match (kind, subject.is_object()) {
-        ("recharge", true) => vec![("1002", "Bank", "", true), ("2203", "Customer prepayments", text(subject, "customer_name"), false)],
-        ("withdrawal", true) => vec![("2203", "Customer prepayments", text(subject, "customer_name"), true), ("1002", "Bank", "", false)],
+        ("recharge", true) => {
+            vec![("1002", "Bank", "", true), ("2203", "Customer prepayments", text(subject, "customer_name"), false)]
+        }
+        ("withdrawal", true) => {
+            vec![("2203", "Customer prepayments", text(subject, "customer_name"), true), ("1002", "Bank", "", false)]
+        }
         _ => vec![],
     };
     html! {
@@ -418,7 +436,13 @@ fn pending_approval(ctx: &Ctx, approval: &Value) -> Markup {
     }
 }
 
-pub async fn decide(State(console): State<Console>, peer: Peer, headers: HeaderMap, Path(id): Path<String>, form: FormBody) -> Response {
+pub async fn decide(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormBody,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let form = checked_form!(ctx, form);
     let Some(id) = segment(&id) else {
@@ -431,7 +455,10 @@ pub async fn decide(State(console): State<Console>, peer: Peer, headers: HeaderM
     };
     let comment = field(&form, "comment");
     let body = if comment.is_empty() { json!({}) } else { json!({ "comment": comment }) };
-    match console.send(&ctx, Method::POST, &format!("/v1/approvals/{id}/{action}"), &body, Some(field(&form, "idem"))).await {
+    match console
+        .send(&ctx, Method::POST, &format!("/v1/approvals/{id}/{action}"), &body, Some(field(&form, "idem")))
+        .await
+    {
         Ok(_) => done("/console/approvals"),
         Err(problem) => problem_page(&ctx, &problem, "/console/approvals"),
     }
@@ -439,7 +466,12 @@ pub async fn decide(State(console): State<Console>, peer: Peer, headers: HeaderM
 
 // ---------------------------------------------------------------- customers and resellers
 
-pub async fn customers(State(console): State<Console>, peer: Peer, headers: HeaderMap, Query(query): Params) -> Response {
+pub async fn customers(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(query): Params,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let q = param(&query, "q");
     let answer = console.get(&ctx, &format!("/v1/customers?{}", query_string(&[("q", q), ("limit", "100")]))).await;
@@ -472,7 +504,12 @@ fn search_form(ctx: &Ctx, action: &str, q: &str) -> Markup {
     }
 }
 
-pub async fn customer(State(console): State<Console>, peer: Peer, headers: HeaderMap, Path(id): Path<String>) -> Response {
+pub async fn customer(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let Some(id) = segment(&id) else {
         return problem_page(&ctx, &bad_field("id", "not a customer id"), "/console/customers");
@@ -483,11 +520,11 @@ pub async fn customer(State(console): State<Console>, peer: Peer, headers: Heade
     };
     let today = console.today();
     let balance = console.get(&ctx, &format!("/v1/customers/{id}/balance")).await;
-    let statement = console
-        .get(&ctx, &format!("/v1/customers/{id}/statement?from={}&to={today}", first_of_month(today)))
-        .await;
+    let statement =
+        console.get(&ctx, &format!("/v1/customers/{id}/statement?from={}&to={today}", first_of_month(today))).await;
     let orders = console.get(&ctx, &format!("/v1/orders?customer_id={id}&limit=50")).await;
-    let users = if ctx.can("users.read") { Some(console.get(&ctx, &format!("/v1/orgs/{id}/users")).await) } else { None };
+    let users =
+        if ctx.can("users.read") { Some(console.get(&ctx, &format!("/v1/orgs/{id}/users")).await) } else { None };
     let cur = text(&record, "currency").to_owned();
     let content = html! {
         div.grid {
@@ -547,10 +584,18 @@ pub async fn customer(State(console): State<Console>, peer: Peer, headers: Heade
 }
 
 fn roles_of(value: &Value) -> String {
-    value["roles"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+    value["roles"]
+        .as_array()
+        .map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default()
 }
 
-pub async fn resellers(State(console): State<Console>, peer: Peer, headers: HeaderMap, Query(query): Params) -> Response {
+pub async fn resellers(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(query): Params,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let q = param(&query, "q");
     let answer = console.get(&ctx, &format!("/v1/resellers?{}", query_string(&[("q", q), ("limit", "100")]))).await;
@@ -593,10 +638,15 @@ pub async fn orders(State(console): State<Console>, peer: Peer, headers: HeaderM
     let ctx = signed_in!(console, headers, peer);
     let (status, from, to) = (param(&query, "status"), param(&query, "from"), param(&query, "to"));
     let customer = if ctx.is_customer() { ctx.org().to_owned() } else { param(&query, "customer_id").to_owned() };
-    let filters = query_string(&[("status", status), ("from", from), ("to", to), ("customer_id", &customer), ("limit", "100")]);
+    let filters =
+        query_string(&[("status", status), ("from", from), ("to", to), ("customer_id", &customer), ("limit", "100")]);
     let answer = console.get(&ctx, &format!("/v1/orders?{filters}")).await;
     let names = names(&console, &ctx).await;
-    let products = if ctx.is_customer() && ctx.can("orders.place") { console.get(&ctx, "/v1/products?limit=200").await.ok() } else { None };
+    let products = if ctx.is_customer() && ctx.can("orders.place") {
+        console.get(&ctx, "/v1/products?limit=200").await.ok()
+    } else {
+        None
+    };
     let content = html! {
         (notice(&ctx, &query))
         @if let Some(products) = &products { (order_form(&ctx, ctx.org(), products)) }
@@ -637,7 +687,13 @@ pub async fn place_order(State(console): State<Console>, peer: Peer, headers: He
     }
 }
 
-pub async fn order(State(console): State<Console>, peer: Peer, headers: HeaderMap, Path(id): Path<String>, Query(query): Params) -> Response {
+pub async fn order(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Params,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let Some(id) = segment(&id) else {
         return problem_page(&ctx, &bad_field("id", "not an order id"), "/console/orders");
@@ -658,7 +714,9 @@ pub async fn order(State(console): State<Console>, peer: Peer, headers: HeaderMa
         }
     }
     // The orgs of the waterfall's levels the person may read (the platform's super_admin: all).
-    for level in order["waterfall"].as_array().into_iter().flatten().flat_map(|w| w["levels"].as_array().into_iter().flatten()) {
+    for level in
+        order["waterfall"].as_array().into_iter().flatten().flat_map(|w| w["levels"].as_array().into_iter().flatten())
+    {
         let org = text(level, "org_id");
         if !names.contains_key(org) {
             if let Some(org_id) = segment(org) {
@@ -726,20 +784,35 @@ pub async fn order(State(console): State<Console>, peer: Peer, headers: HeaderMa
     page(&ctx, "orders", &format!("{} {}", ctx.t("order"), short(id)), content)
 }
 
-pub async fn pay_order(State(console): State<Console>, peer: Peer, headers: HeaderMap, Path(id): Path<String>, form: FormBody) -> Response {
+pub async fn pay_order(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormBody,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let form = checked_form!(ctx, form);
     let Some(id) = segment(&id) else {
         return problem_page(&ctx, &bad_field("id", "not an order id"), "/console/orders");
     };
     let back = format!("/console/orders/{id}");
-    match console.send(&ctx, Method::POST, &format!("/v1/orders/{id}/pay"), &json!({}), Some(field(&form, "idem"))).await {
+    match console
+        .send(&ctx, Method::POST, &format!("/v1/orders/{id}/pay"), &json!({}), Some(field(&form, "idem")))
+        .await
+    {
         Ok(_) => done(&back),
         Err(problem) => problem_page(&ctx, &problem, &back),
     }
 }
 
-pub async fn refund_order(State(console): State<Console>, peer: Peer, headers: HeaderMap, Path(id): Path<String>, form: FormBody) -> Response {
+pub async fn refund_order(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormBody,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let form = checked_form!(ctx, form);
     let Some(id) = segment(&id) else {
@@ -750,7 +823,8 @@ pub async fn refund_order(State(console): State<Console>, peer: Peer, headers: H
     if !field(&form, "penalty").is_empty() {
         body["penalty"] = json!(field(&form, "penalty"));
     }
-    match console.send(&ctx, Method::POST, &format!("/v1/orders/{id}/refund"), &body, Some(field(&form, "idem"))).await {
+    match console.send(&ctx, Method::POST, &format!("/v1/orders/{id}/refund"), &body, Some(field(&form, "idem"))).await
+    {
         Ok(_) => done(&back),
         Err(problem) => problem_page(&ctx, &problem, &back),
     }
@@ -761,9 +835,13 @@ pub async fn refund_order(State(console): State<Console>, peer: Peer, headers: H
 pub async fn books(State(console): State<Console>, peer: Peer, headers: HeaderMap, Query(query): Params) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let today = console.today().to_string();
-    let as_of = match param(&query, "as_of") { "" => today.as_str(), given => given };
+    let as_of = match param(&query, "as_of") {
+        "" => today.as_str(),
+        given => given,
+    };
     let book = ctx.org().to_owned();
-    let answer = console.get(&ctx, &format!("/v1/books/{book}/trial-balance?{}", query_string(&[("as_of", as_of)]))).await;
+    let answer =
+        console.get(&ctx, &format!("/v1/books/{book}/trial-balance?{}", query_string(&[("as_of", as_of)]))).await;
     let content = html! {
         form.inline.card method="get" action="/console/books" {
             label { (ctx.t("as_of")) input #as_of type="date" name="as_of" value=(as_of); }
@@ -799,7 +877,13 @@ pub async fn ledger(State(console): State<Console>, peer: Peer, headers: HeaderM
     let ctx = signed_in!(console, headers, peer);
     let book = ctx.org().to_owned();
     let account = param(&query, "account");
-    let filters = query_string(&[("account", account), ("party", param(&query, "party")), ("from", param(&query, "from")), ("to", param(&query, "to")), ("limit", "200")]);
+    let filters = query_string(&[
+        ("account", account),
+        ("party", param(&query, "party")),
+        ("from", param(&query, "from")),
+        ("to", param(&query, "to")),
+        ("limit", "200"),
+    ]);
     let answer = console.get(&ctx, &format!("/v1/books/{book}/ledger?{filters}")).await;
     let names = names(&console, &ctx).await;
     let content = html! {
@@ -822,7 +906,12 @@ pub async fn ledger(State(console): State<Console>, peer: Peer, headers: HeaderM
     page(&ctx, "books", &format!("{} {account}", ctx.t("ledger")), content)
 }
 
-pub async fn event(State(console): State<Console>, peer: Peer, headers: HeaderMap, Path(position): Path<String>) -> Response {
+pub async fn event(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(position): Path<String>,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let Ok(position) = position.parse::<u64>() else {
         return problem_page(&ctx, &bad_field("position", "a log position (a whole number)"), "/console/books");
@@ -872,7 +961,12 @@ pub async fn export(State(console): State<Console>, peer: Peer, headers: HeaderM
 
 // ---------------------------------------------------------------- settlements and periods
 
-pub async fn settlements(State(console): State<Console>, peer: Peer, headers: HeaderMap, Query(query): Params) -> Response {
+pub async fn settlements(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Query(query): Params,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let book = ctx.org().to_owned();
     let list = console.get(&ctx, &format!("/v1/books/{book}/settlements?limit=100")).await;
@@ -880,7 +974,8 @@ pub async fn settlements(State(console): State<Console>, peer: Peer, headers: He
     let mut counterparties: Vec<(String, String)> = Vec::new();
     for path in ["/v1/resellers?limit=500", "/v1/suppliers?limit=500"] {
         if let Ok(page) = console.get(&ctx, path).await {
-            counterparties.extend(items(&page).iter().map(|org| (text(org, "id").to_owned(), text(org, "name").to_owned())));
+            counterparties
+                .extend(items(&page).iter().map(|org| (text(org, "id").to_owned(), text(org, "name").to_owned())));
         }
     }
     let names = names(&console, &ctx).await;
@@ -959,7 +1054,13 @@ pub async fn run_statement(State(console): State<Console>, peer: Peer, headers: 
     }
 }
 
-pub async fn settlement(State(console): State<Console>, peer: Peer, headers: HeaderMap, Path(id): Path<String>, Query(query): Params) -> Response {
+pub async fn settlement(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Params,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let Some(id) = segment(&id) else {
         return problem_page(&ctx, &bad_field("id", "not a settlement id"), "/console/settlements");
@@ -1000,14 +1101,23 @@ pub async fn settlement(State(console): State<Console>, peer: Peer, headers: Hea
     page(&ctx, "settlements", &format!("{} {}", ctx.t("statement"), short(id)), content)
 }
 
-pub async fn pay_settlement(State(console): State<Console>, peer: Peer, headers: HeaderMap, Path(id): Path<String>, form: FormBody) -> Response {
+pub async fn pay_settlement(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormBody,
+) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let form = checked_form!(ctx, form);
     let Some(id) = segment(&id) else {
         return problem_page(&ctx, &bad_field("id", "not a settlement id"), "/console/settlements");
     };
     let back = format!("/console/settlements/{id}");
-    match console.send(&ctx, Method::POST, &format!("/v1/settlements/{id}/pay"), &json!({}), Some(field(&form, "idem"))).await {
+    match console
+        .send(&ctx, Method::POST, &format!("/v1/settlements/{id}/pay"), &json!({}), Some(field(&form, "idem")))
+        .await
+    {
         Ok(_) => done(&back),
         Err(problem) => problem_page(&ctx, &problem, &back),
     }
@@ -1017,7 +1127,10 @@ pub async fn close_period(State(console): State<Console>, peer: Peer, headers: H
     let ctx = signed_in!(console, headers, peer);
     let form = checked_form!(ctx, form);
     let body = json!({ "through": field(&form, "through") });
-    match console.send(&ctx, Method::POST, &format!("/v1/books/{}/close", ctx.org()), &body, Some(field(&form, "idem"))).await {
+    match console
+        .send(&ctx, Method::POST, &format!("/v1/books/{}/close", ctx.org()), &body, Some(field(&form, "idem")))
+        .await
+    {
         Ok(_) => done("/console/settlements"),
         Err(problem) => problem_page(&ctx, &problem, "/console/settlements"),
     }
@@ -1028,13 +1141,24 @@ pub async fn close_period(State(console): State<Console>, peer: Peer, headers: H
 pub async fn operations(State(console): State<Console>, peer: Peer, headers: HeaderMap) -> Response {
     let ctx = signed_in!(console, headers, peer);
     if ctx.is_customer() {
-        return problem_page(&ctx, &Problem { status: axum::http::StatusCode::FORBIDDEN, title: ctx.t("not_allowed").to_owned(), detail: String::new(), field: None }, "/console");
+        return problem_page(
+            &ctx,
+            &Problem {
+                status: axum::http::StatusCode::FORBIDDEN,
+                title: ctx.t("not_allowed").to_owned(),
+                detail: String::new(),
+                field: None,
+            },
+            "/console",
+        );
     }
     let text = console.metrics_text().await;
     let value = |name: &str| metric(&text, name).map(|(_, value)| value);
     let written = value("kboss_writer_batch_events_sum");
     let started = value("kboss_start_time_seconds").and_then(|v| v.parse::<Decimal>().ok());
-    let now = Decimal::from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
+    let now = Decimal::from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+    );
     let rate = match (written.as_deref().and_then(|w| w.parse::<Decimal>().ok()), started) {
         (Some(events), Some(started)) if now > started => Some((events / (now - started)).round_dp(2)),
         _ => None,

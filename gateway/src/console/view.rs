@@ -121,7 +121,10 @@ pub fn page(ctx: &Ctx, current: &str, title: &str, content: Markup) -> Response 
 }
 
 fn roles(me: &serde_json::Value) -> String {
-    me["roles"].as_array().map(|roles| roles.iter().filter_map(|r| r.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+    me["roles"]
+        .as_array()
+        .map(|roles| roles.iter().filter_map(|r| r.as_str()).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default()
 }
 
 pub fn sign_in(lang: Lang, nonce: &str, error: Option<&str>) -> Html<String> {

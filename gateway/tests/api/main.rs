@@ -3,10 +3,10 @@
 
 mod audit;
 mod back_office;
-mod console;
 mod bad_input;
 mod cli;
 mod cli_operations;
+mod console;
 mod contract;
 mod controls;
 mod credit;
