@@ -270,8 +270,9 @@ pub fn router(state: SharedState) -> Router {
     // Checked at start (`Settings::check`).
     let proxies = Arc::new(crate::config::TrustedProxies::parse(&state.settings.trusted_proxies).unwrap_or_default());
     // A projector serves its operations' routes only: the API is other instances' work.
-    let api = if state.settings.role.serves_api() { api_routes() } else { Router::new() };
-    crate::routes::ops::routes()
+    let serves_api = state.settings.role.serves_api();
+    let api = if serves_api { api_routes() } else { Router::new() };
+    let router = crate::routes::ops::routes()
         .merge(api)
         .fallback(|| async { crate::error::ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|method: axum::http::Method| async move {
@@ -293,7 +294,15 @@ pub fn router(state: SharedState) -> Router {
         // Outermost, so the time counted is the whole answer's (a CORS preflight's too). Per
         // route (hence the matched path); the fallback's requests are counted as `unmatched`.
         .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::record_http))
-        .with_state(state)
+        .with_state(state.clone());
+    // The console (`/console`, and `/` redirecting to it) calls the API through this very router
+    // (a presentation layer: the same permission table, tenancy checks and command pipeline).
+    if serves_api {
+        let console = crate::console::routes(router.clone(), state);
+        router.merge(console)
+    } else {
+        router
+    }
 }
 
 /// Every route of the API but the operations' (`/healthz`, `/readyz`, `/metrics`).

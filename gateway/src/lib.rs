@@ -25,6 +25,7 @@ pub mod auth;
 pub mod back_office_cli;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod distribution;
 pub mod error;
 pub mod export;

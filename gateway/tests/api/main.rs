@@ -6,6 +6,7 @@ mod back_office;
 mod bad_input;
 mod cli;
 mod cli_operations;
+mod console;
 mod contract;
 mod controls;
 mod credit;
