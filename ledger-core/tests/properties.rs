@@ -966,8 +966,7 @@ impl World {
     }
 
     /// A fixed, first-order or tiered price in a seller's book: public or a customer's, a
-    /// rate or a unit price from 60% to 130% of list (above list: a markup); one below cost
-    /// waits for approval, which the book's admin often grants at once.
+    /// rate or a unit price from 60% to 130% of list (above list: a markup).
     fn set_price(&mut self, dice: &mut Dice) {
         let sellers: Vec<OrgId> =
             self.book_order.iter().copied().filter(|book| !self.books[book].customers.is_empty()).collect();
@@ -1005,7 +1004,7 @@ impl World {
         };
         let today = self.today();
         let window = dice.chance(40).then(|| (plus_days(today, -2), plus_days(today, dice.range(0, 30))));
-        let staff = self.staff_of(book).clone();
+        let sales = self.staff_of(book).sales.clone();
         let approval_id = self.fresh();
         let body = CommandBody::Setup(SetupCommand::SetPrice {
             book,
@@ -1016,10 +1015,8 @@ impl World {
             valid_to: window.map(|(_, to)| to),
             approval_id,
         });
-        let Ok(recorded) = self.exec(&staff.sales, body) else { return };
-        if recorded.iter().any(|event| event.event_type() == "ApprovalRequested") && dice.chance(60) {
-            self.approve_requests(&staff.admin, &recorded);
-        }
+        // One below cost waits for its approval: `DecideApproval` decides pending ones.
+        let _ = self.exec(&sales, body);
     }
 
     /// A promotion made stackable or exclusive, reached through its codes or by everyone.
@@ -2376,7 +2373,7 @@ impl World {
             }
             1 => {
                 // A customer with money or open orders stays open; a new one closes at once.
-                let target = if dice.chance(50) {
+                let target = if dice.chance(25) {
                     customer.id
                 } else {
                     let org_id: OrgId = self.fresh();
