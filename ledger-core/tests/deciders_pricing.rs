@@ -12,8 +12,8 @@ use ledger_core::event::*;
 use ledger_core::ids::{ApprovalId, InviteCode, PromotionId};
 use ledger_core::money::{Quantity, UnitPrice};
 use ledger_core::pricing::{
-    CandidateKind, PriceBasis, PriceCandidate, PriceRule, PriceTier, PricedItem, PromotionReach,
-    RateScope, RateSource, Stacking,
+    CandidateKind, PriceBasis, PriceCandidate, PriceRule, PriceTier, PricedItem, PromotionReach, RateScope, RateSource,
+    Stacking,
 };
 use ledger_core::testing::{amount, date, id, rate, WorkedExample};
 use ledger_core::{ApprovalCommand, CommandBody, OrderCommand, SetupCommand};
@@ -130,7 +130,10 @@ fn a_fixed_price_is_set_per_scope_and_beats_a_higher_rate() {
     let placed = world.ledger.decide(&world.customer_actor, place(&world, 800, "1", None)).unwrap();
     let item = placed_item(&placed);
     let seller = item.seller_level().unwrap();
-    assert_eq!((seller.price, seller.unit_price, seller.rate_source), (amount("900.00"), Some(unit("900")), RateSource::Public));
+    assert_eq!(
+        (seller.price, seller.unit_price, seller.rate_source),
+        (amount("900.00"), Some(unit("900")), RateSource::Public)
+    );
     assert_eq!(seller.rate.to_string(), "1.00");
     assert_eq!(
         seller_candidates(&item),
@@ -159,7 +162,8 @@ fn a_customer_fixed_price_below_cost_waits_for_approval_then_applies() {
     let sales = world.r2_sales.clone();
     // 870.00 is below R2's cost of 880.00 (0.88 of list): a special price.
     let rule = PriceRule::Fixed { unit_price: unit("870") };
-    let events = events_of(&world.ledger.given(&sales, set_price(&world, RateScope::Customer(world.customer), rule, 2)));
+    let events =
+        events_of(&world.ledger.given(&sales, set_price(&world, RateScope::Customer(world.customer), rule, 2)));
     assert_eq!(types(&events), ["ApprovalRequested"]);
     let EventPayload::ApprovalRequested(request) = &events[0].payload else { panic!("a request") };
     assert_eq!(request.kind, ApprovalKind::SpecialRate);
@@ -171,7 +175,10 @@ fn a_customer_fixed_price_below_cost_waits_for_approval_then_applies() {
     assert_eq!(types(&granted), ["ApprovalGranted", "PriceSet"]);
     let placed = world.ledger.decide(&world.customer_actor, place(&world, 800, "1", None)).unwrap();
     let item = placed_item(&placed);
-    assert_eq!((item.customer_price(), item.seller_level().unwrap().rate_source), (amount("870.00"), RateSource::Customer));
+    assert_eq!(
+        (item.customer_price(), item.seller_level().unwrap().rate_source),
+        (amount("870.00"), RateSource::Customer)
+    );
     assert_eq!(item.seller_level().unwrap().margin.to_string(), "-10.00");
 }
 
@@ -243,7 +250,9 @@ fn a_price_above_list_books_the_excess_as_revenue_and_balances_in_all_three_book
 fn a_markup_past_the_amount_limit_is_refused_naming_the_quantity_never_a_panic() {
     let mut world = WorkedExample::new();
     let admin = world.r2_admin.clone();
-    world.ledger.given(&admin, set_price(&world, RateScope::Public, PriceRule::Fixed { unit_price: unit("1000000000") }, 6));
+    world
+        .ledger
+        .given(&admin, set_price(&world, RateScope::Public, PriceRule::Fixed { unit_price: unit("1000000000") }, 6));
     // While C's rates price it, a markup past `AMOUNT_MAX` (1,000.01 units at 10^9 is
     // 1,000,010,000,000.00) is left out of the candidates:
     let placed = world.ledger.decide(&world.customer_actor, place(&world, 800, "1000.01", None)).unwrap();
@@ -277,7 +286,10 @@ fn a_first_order_price_applies_to_the_first_paid_order_only() {
     // when C places its first order, it is priced at 0.80;
     let first = events_of(&world.ledger.given(&customer, place(&world, 800, "1", None)));
     let item = placed_item(&first);
-    assert_eq!((item.customer_price(), item.seller_level().unwrap().rate_source), (amount("800.00"), RateSource::FirstOrder));
+    assert_eq!(
+        (item.customer_price(), item.seller_level().unwrap().rate_source),
+        (amount("800.00"), RateSource::FirstOrder)
+    );
     assert_eq!(
         seller_candidates(&item),
         [
@@ -291,13 +303,22 @@ fn a_first_order_price_applies_to_the_first_paid_order_only() {
     assert_eq!(placed_item(&second).customer_price(), amount("800.00"));
     world.pay_order(id(800));
     // but once the first is paid it is no longer a first order: its payment is refused,
-    let error = refused(world.ledger.decide(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id: id(801) })));
+    let error =
+        refused(world.ledger.decide(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id: id(801) })));
     assert_eq!(error.code(), "first_order_used");
     // and the next order pays the customer rate.
     let third = events_of(&world.ledger.given(&customer, place(&world, 802, "1", None)));
     let item = placed_item(&third);
-    assert_eq!((item.customer_price(), item.seller_level().unwrap().rate_source), (amount("950.00"), RateSource::Customer));
-    assert!(item.seller_level().unwrap().candidates.iter().all(|candidate| candidate.kind != CandidateKind::FirstOrder));
+    assert_eq!(
+        (item.customer_price(), item.seller_level().unwrap().rate_source),
+        (amount("950.00"), RateSource::Customer)
+    );
+    assert!(item
+        .seller_level()
+        .unwrap()
+        .candidates
+        .iter()
+        .all(|candidate| candidate.kind != CandidateKind::FirstOrder));
     assert_sound(&world.ledger);
 }
 
@@ -325,18 +346,23 @@ fn a_first_order_price_is_for_customers_and_a_tiered_price_increases() {
     };
     let error = refused(world.ledger.decide(&admin, set_price(&world, RateScope::Public, tiers, 9)));
     assert_eq!((error.code(), error.field()), ("invalid_field", Some("tiers")));
-    let error = refused(world.ledger.decide(&admin, set_price(&world, RateScope::Public, PriceRule::Tiered { tiers: vec![] }, 9)));
+    let error = refused(
+        world.ledger.decide(&admin, set_price(&world, RateScope::Public, PriceRule::Tiered { tiers: vec![] }, 9)),
+    );
     assert_eq!(error.field(), Some("tiers"));
     // Another tenant's book is not R2's to price.
-    let error = refused(world.ledger.decide(&world.r2_admin, CommandBody::Setup(SetupCommand::SetPrice {
-        book: world.r1,
-        product_id: world.product,
-        scope: RateScope::Public,
-        rule: PriceRule::Fixed { unit_price: unit("900") },
-        valid_from: None,
-        valid_to: None,
-        approval_id: id(10),
-    })));
+    let error = refused(world.ledger.decide(
+        &world.r2_admin,
+        CommandBody::Setup(SetupCommand::SetPrice {
+            book: world.r1,
+            product_id: world.product,
+            scope: RateScope::Public,
+            rule: PriceRule::Fixed { unit_price: unit("900") },
+            valid_from: None,
+            valid_to: None,
+            approval_id: id(10),
+        }),
+    ));
     assert!(matches!(error.code(), "forbidden" | "not_found"), "{error:?}");
 }
 
@@ -412,7 +438,10 @@ fn stackable_promotions_multiply_the_base_and_an_exclusive_one_competes_with_tha
     let placed = world.ledger.decide(&world.customer_actor, place(&world, 800, "1", Some("EXCL"))).unwrap();
     let item = placed_item(&placed);
     let seller = item.seller_level().unwrap();
-    assert_eq!((seller.price, seller.rate, seller.rate_source), (amount("812.25"), rate("0.95"), RateSource::Promotion));
+    assert_eq!(
+        (seller.price, seller.rate, seller.rate_source),
+        (amount("812.25"), rate("0.95"), RateSource::Promotion)
+    );
     assert_eq!(seller.stacked, [rate("0.90"), rate("0.95")]);
     assert_eq!(item.unit_price().normalize().to_string(), "812.25");
     assert_eq!(

@@ -526,13 +526,20 @@ fn world_log() -> Vec<RecordedEvent> {
         approval_id: id(9900017),
     };
     ledger(&mut world, &r2_admin, price.into());
-    let terms =
-        SetupCommand::SetPromotionTerms { promotion_id: id(700), stacking: Stacking::Stackable, reach: Some(PromotionReach::Everyone) };
+    let terms = SetupCommand::SetPromotionTerms {
+        promotion_id: id(700),
+        stacking: Stacking::Stackable,
+        reach: Some(PromotionReach::Everyone),
+    };
     ledger(&mut world, &r2_admin, terms.into());
     let place = OrderCommand::PlaceOrder {
         order_id: id(8801),
         customer_id: world.customer,
-        items: vec![ledger_core::command::OrderItemRequest { product_id: world.product, quantity: Quantity::whole(3), periods: 1 }],
+        items: vec![ledger_core::command::OrderItemRequest {
+            product_id: world.product,
+            quantity: Quantity::whole(3),
+            periods: 1,
+        }],
         invite_code: None,
     };
     ledger(&mut world, &customer, place.into());
@@ -1361,7 +1368,10 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         rule: if full {
             PriceRule::Tiered {
                 tiers: vec![
-                    PriceTier { from_quantity: Quantity::parse("0.000001").unwrap(), price: PriceBasis::Rate(Rate::ONE) },
+                    PriceTier {
+                        from_quantity: Quantity::parse("0.000001").unwrap(),
+                        price: PriceBasis::Rate(Rate::ONE),
+                    },
                     PriceTier {
                         from_quantity: Quantity::parse("1000000000").unwrap(),
                         price: PriceBasis::UnitPrice(UnitPrice::parse("1000000000").unwrap()),

@@ -890,18 +890,18 @@ pub async fn list_rates(
                 }
             }
             RateBody {
-            product_id: rate.product_id.to_string(),
-            scope: rate.scope,
-            scope_id: rate.scope_org.map(|id| id.to_string()),
-            kind: rate.kind,
-            rate: rate_text,
-            unit_price,
-            tiers,
-            valid_from: rate.valid_from.map(|date| date.to_string()),
-            valid_to: rate.valid_to.map(|date| date.to_string()),
-            set_at: rate.set_at.to_rfc3339(),
-            position: rate.position,
-        }
+                product_id: rate.product_id.to_string(),
+                scope: rate.scope,
+                scope_id: rate.scope_org.map(|id| id.to_string()),
+                kind: rate.kind,
+                rate: rate_text,
+                unit_price,
+                tiers,
+                valid_from: rate.valid_from.map(|date| date.to_string()),
+                valid_to: rate.valid_to.map(|date| date.to_string()),
+                set_at: rate.set_at.to_rfc3339(),
+                position: rate.position,
+            }
         }),
     ))
 }

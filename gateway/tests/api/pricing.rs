@@ -34,7 +34,9 @@ async fn promotions_and_a_price_above_list_work_the_same_on_postgresql() {
 async fn product(app: &TestApp, world: &World, name: &str, with_rates: bool) -> String {
     let body = json!({ "name": name, "supplier_id": world.supplier, "list_price": "1000.00", "unit": "month" });
     let product = app.post("/v1/products", &world.admin, body).await.expect(201)["id"].as_str().unwrap().to_owned();
-    app.put(&format!("/v1/products/{product}/supplier-rate"), &world.admin, json!({ "rate": "0.70" })).await.expect(200);
+    app.put(&format!("/v1/products/{product}/supplier-rate"), &world.admin, json!({ "rate": "0.70" }))
+        .await
+        .expect(200);
     set_rate(app, &world.admin, &world.platform, &product, &format!("reseller:{}", world.r1), "0.80").await;
     set_rate(app, &world.r1_admin, &world.r1, &product, &format!("reseller:{}", world.r2), "0.88").await;
     if with_rates {
@@ -91,13 +93,25 @@ async fn prices(options: Options) {
     let p = world.product.clone();
 
     // A fixed public price of 900.00 beats C's rate of 0.95 (950.00).
-    let set = set_price(&app, &world, &world.r2_admin, json!({ "product_id": p, "scope": "public", "kind": "fixed", "unit_price": "900.00" })).await;
+    let set = set_price(
+        &app,
+        &world,
+        &world.r2_admin,
+        json!({ "product_id": p, "scope": "public", "kind": "fixed", "unit_price": "900.00" }),
+    )
+    .await;
     assert_eq!(set["status"], "set");
     let order = place(&app, &world, &p, "1", None).await;
     assert_eq!((order["total"].as_str(), order["items"][0]["unit_price"].as_str()), (Some("900.00"), Some("900.00")));
-    assert_eq!((order["items"][0]["rate_source"].as_str(), order["items"][0]["rate"].as_str()), (Some("public"), Some("1.00")));
+    assert_eq!(
+        (order["items"][0]["rate_source"].as_str(), order["items"][0]["rate"].as_str()),
+        (Some("public"), Some("1.00"))
+    );
     let level = seller_level(&app, &world, &order, &world.r2_admin).await;
-    assert_eq!((level["price"].as_str(), level["unit_price"].as_str(), level["cost"].as_str()), (Some("900.00"), Some("900.00"), Some("880.00")));
+    assert_eq!(
+        (level["price"].as_str(), level["unit_price"].as_str(), level["cost"].as_str()),
+        (Some("900.00"), Some("900.00"), Some("880.00"))
+    );
     assert_eq!(
         candidates(&level),
         [
@@ -125,19 +139,31 @@ async fn prices(options: Options) {
     // A first-order price of 0.80 is below R2's cost: it waits for finance, then applies to
     // C's first paid order of the product only.
     let p2 = product(&app, &world, "CPU server", true).await;
-    let pending = set_price(&app, &world, &world.r2_sales, json!({ "product_id": p2, "scope": "public", "kind": "first_order", "rate": "0.80" })).await;
+    let pending = set_price(
+        &app,
+        &world,
+        &world.r2_sales,
+        json!({ "product_id": p2, "scope": "public", "kind": "first_order", "rate": "0.80" }),
+    )
+    .await;
     assert_eq!(pending["status"], "pending_approval");
     let approval = pending["approval_id"].as_str().unwrap();
     app.post(&format!("/v1/approvals/{approval}/approve"), &world.r2_finance, json!({})).await.expect(200);
     let first = place(&app, &world, &p2, "1", None).await;
-    assert_eq!((first["total"].as_str(), first["items"][0]["rate_source"].as_str()), (Some("800.00"), Some("first_order")));
+    assert_eq!(
+        (first["total"].as_str(), first["items"][0]["rate_source"].as_str()),
+        (Some("800.00"), Some("first_order"))
+    );
     let level = seller_level(&app, &world, &first, &world.r2_admin).await;
     assert_eq!(level["margin"], "-80.00");
     assert_eq!(candidates(&level)[2], "first_order first_order 0.80 → 800.00 applied lowest");
     let first_id = first["id"].as_str().unwrap();
     app.post(&format!("/v1/orders/{first_id}/pay"), &world.customer_token, json!({})).await.expect(200);
     let second = place(&app, &world, &p2, "1", None).await;
-    assert_eq!((second["total"].as_str(), second["items"][0]["rate_source"].as_str()), (Some("950.00"), Some("customer")));
+    assert_eq!(
+        (second["total"].as_str(), second["items"][0]["rate_source"].as_str()),
+        (Some("950.00"), Some("customer"))
+    );
 
     // Tiers by quantity: from 10 units 0.90 of list, from 50 units 890.00 a unit.
     let p3 = product(&app, &world, "Storage", true).await;
@@ -150,14 +176,20 @@ async fn prices(options: Options) {
 
     // Bad input names the field.
     let bad = app
-        .put(&format!("/v1/books/{}/prices", world.r2), &world.r2_admin,
+        .put(
+            &format!("/v1/books/{}/prices", world.r2),
+            &world.r2_admin,
             json!({ "product_id": p3, "scope": "public", "kind": "tiered", "tiers": [
-                { "from_quantity": "50", "rate": "0.90" }, { "from_quantity": "10", "rate": "0.95" } ] }))
+                { "from_quantity": "50", "rate": "0.90" }, { "from_quantity": "10", "rate": "0.95" } ] }),
+        )
         .await;
     assert_eq!((bad.status.as_u16(), bad.code(), bad.body["field"].as_str()), (422, "invalid_field", Some("tiers")));
     let bad = app
-        .put(&format!("/v1/books/{}/prices", world.r2), &world.r2_admin,
-            json!({ "product_id": p3, "scope": "public", "kind": "fixed", "unit_price": "-1" }))
+        .put(
+            &format!("/v1/books/{}/prices", world.r2),
+            &world.r2_admin,
+            json!({ "product_id": p3, "scope": "public", "kind": "fixed", "unit_price": "-1" }),
+        )
         .await;
     assert_eq!((bad.status.as_u16(), bad.body["field"].as_str()), (422, Some("unit_price")));
     let bad = app
@@ -166,8 +198,11 @@ async fn prices(options: Options) {
         .await;
     assert_eq!((bad.status.as_u16(), bad.body["field"].as_str()), (422, Some("scope")));
     let bad = app
-        .put(&format!("/v1/books/{}/prices", world.r2), &world.r2_admin,
-            json!({ "product_id": p3, "scope": "public", "kind": "cheap", "rate": "0.9" }))
+        .put(
+            &format!("/v1/books/{}/prices", world.r2),
+            &world.r2_admin,
+            json!({ "product_id": p3, "scope": "public", "kind": "cheap", "rate": "0.9" }),
+        )
         .await;
     assert_eq!((bad.status.as_u16(), bad.body["field"].as_str()), (422, Some("kind")));
 
@@ -177,7 +212,9 @@ async fn prices(options: Options) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| (row["kind"].as_str().unwrap().to_owned(), row["scope"].clone(), row["rate"].clone(), row["tiers"].clone()))
+        .map(|row| {
+            (row["kind"].as_str().unwrap().to_owned(), row["scope"].clone(), row["rate"].clone(), row["tiers"].clone())
+        })
         .collect();
     assert_eq!(
         rows,
@@ -196,7 +233,8 @@ async fn prices(options: Options) {
     let fixed = table["items"].as_array().unwrap().iter().find(|row| row["kind"] == "fixed").expect("the fixed price");
     assert_eq!((fixed["unit_price"].as_str(), fixed["rate"].as_str()), (Some("900.00"), None));
     let table = app.get(&format!("/v1/books/{}/rates?product_id={p2}", world.r2), &world.r2_admin).await.expect(200);
-    let first_order = table["items"].as_array().unwrap().iter().find(|row| row["kind"] == "first_order").expect("first order");
+    let first_order =
+        table["items"].as_array().unwrap().iter().find(|row| row["kind"] == "first_order").expect("first order");
     assert_eq!(first_order["rate"], "0.80");
 }
 
@@ -205,9 +243,7 @@ async fn promotions_and_markup(options: Options) {
     let world = build_world(&app).await;
     let p = world.product.clone();
     let book = world.r2.clone();
-    let promotion = |rate: &str| {
-        json!({ "name": format!("Promotion {rate}"), "rates": { p.as_str(): rate }, "valid_from": "2020-01-01", "valid_to": "2099-12-31" })
-    };
+    let promotion = |rate: &str| json!({ "name": format!("Promotion {rate}"), "rates": { p.as_str(): rate }, "valid_from": "2020-01-01", "valid_to": "2099-12-31" });
     // Two stackable promotions open to everyone, 0.90 and 0.95, and an exclusive one at 0.85
     // through an invite code (below R2's cost: approved by finance).
     let a = app.post(&format!("/v1/books/{book}/promotions"), &world.r2_sales, promotion("0.90")).await.expect(201);
@@ -232,7 +268,10 @@ async fn promotions_and_markup(options: Options) {
 
     // C's base (its rate, 950.00) × 0.90 × 0.95 = 812.25 beats the exclusive 850.00.
     let order = place(&app, &world, &p, "1", Some("EXCL")).await;
-    assert_eq!((order["total"].as_str(), order["items"][0]["rate_source"].as_str()), (Some("812.25"), Some("promotion")));
+    assert_eq!(
+        (order["total"].as_str(), order["items"][0]["rate_source"].as_str()),
+        (Some("812.25"), Some("promotion"))
+    );
     assert_eq!(order["items"][0]["unit_price"], "812.25");
     let level = seller_level(&app, &world, &order, &world.r2_admin).await;
     assert_eq!(level["stacked"], json!(["0.90", "0.95"]));
@@ -246,16 +285,25 @@ async fn promotions_and_markup(options: Options) {
             "promotion promotion 0.95 → 812.25 applied stacked",
         ]
     );
-    let names: Vec<Value> = level["candidates"].as_array().unwrap().iter().map(|candidate| candidate["promotion_id"].clone()).collect();
+    let names: Vec<Value> =
+        level["candidates"].as_array().unwrap().iter().map(|candidate| candidate["promotion_id"].clone()).collect();
     assert_eq!(names, [Value::Null, Value::Null, json!(c_id), a["id"].clone(), b["id"].clone()]);
     // Made stackable too, the 0.85 one multiplies as well: 950.00 × 0.85 × 0.90 × 0.95.
-    app.put(&format!("/v1/promotions/{c_id}/terms"), &world.r2_sales, json!({ "stacking": "stackable" })).await.expect(200);
+    app.put(&format!("/v1/promotions/{c_id}/terms"), &world.r2_sales, json!({ "stacking": "stackable" }))
+        .await
+        .expect(200);
     let order = place(&app, &world, &p, "1", Some("EXCL")).await;
     assert_eq!(order["total"], "690.41");
 
     // A price above list: a fixed public price of 1,100.00 on a product without other prices.
     let p2 = product(&app, &world, "Markup", false).await;
-    set_price(&app, &world, &world.r2_admin, json!({ "product_id": p2, "scope": "public", "kind": "fixed", "unit_price": "1100.00" })).await;
+    set_price(
+        &app,
+        &world,
+        &world.r2_admin,
+        json!({ "product_id": p2, "scope": "public", "kind": "fixed", "unit_price": "1100.00" }),
+    )
+    .await;
     recharge(&app, &world, "2200.00").await;
     let order = place(&app, &world, &p2, "2", None).await;
     assert_eq!(order["total"], "2200.00");

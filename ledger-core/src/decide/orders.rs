@@ -9,12 +9,12 @@ use crate::approval_policy::ApprovalAction;
 use crate::command::{OrderCommand, OrderItemRequest, ORDER_ITEMS_MAX, PERIODS_MAX};
 use crate::error::DomainError;
 use crate::event::*;
+use crate::ids::PromotionId;
 use crate::ids::{ApprovalId, InviteCode, OrgId, ProductId};
 use crate::journal::Posting;
 use crate::money::{checked_mul, round_half_up, Amount, MoneyError, Rate};
 use crate::org::{OrgKind, SaleMode};
 use crate::permissions::Permission;
-use crate::ids::PromotionId;
 use crate::pricing::{
     build_priced_item, price_of, CandidateKind, CandidateReason, LevelPricing, PriceBasis, PriceCandidate, PriceKind,
     PricedItem, RateScope, RateSource, Stacking, STACKED_PROMOTIONS_MAX,
@@ -65,7 +65,8 @@ pub fn order_shares(items: &[PricedItem], customer_id: OrgId) -> Result<Vec<Shar
             };
             // A price above list (a markup) books its excess as revenue: the sale's `list` is then
             // the price, so its discount (`list - price`) is zero, never negative.
-            let revenue = ShareAmounts { list: item.list_amount.max(level.price), price: level.price, cost: Amount::ZERO };
+            let revenue =
+                ShareAmounts { list: item.list_amount.max(level.price), price: level.price, cost: Amount::ZERO };
             add(level.org_id, sell_role, buyer, revenue)?;
             let (cost_role, upstream) = if index == 0 {
                 ("cost_from_supplier", (PartyRef::Supplier, item.supplier_id))
@@ -294,12 +295,18 @@ impl Decider<'_> {
     pub(super) fn first_orders_still_first(&self, order: &Order) -> Result<(), DomainError> {
         for item in &order.items {
             let first = item.seller_level().is_some_and(|level| {
-                level.candidates.iter().any(|candidate| candidate.kind == CandidateKind::FirstOrder && candidate.applied)
+                level
+                    .candidates
+                    .iter()
+                    .any(|candidate| candidate.kind == CandidateKind::FirstOrder && candidate.applied)
             });
             if first && self.state.first_orders_used.contains(&(order.seller_id, order.customer_id, item.product_id)) {
                 return Err(DomainError::conflict(
                     "first_order_used",
-                    format!("product {} was bought from this seller since the order was placed at its first-order price", item.product_id),
+                    format!(
+                        "product {} was bought from this seller since the order was placed at its first-order price",
+                        item.product_id
+                    ),
                 ));
             }
         }
@@ -705,7 +712,15 @@ impl Decider<'_> {
                         }
                     }
                 }
-                _ => self.customer_pricing(*org_id, customer_id, request.product_id, invite, first_order, &pricer, field)?,
+                _ => self.customer_pricing(
+                    *org_id,
+                    customer_id,
+                    request.product_id,
+                    invite,
+                    first_order,
+                    &pricer,
+                    field,
+                )?,
             };
             levels.push(level);
         }
@@ -735,11 +750,15 @@ impl Decider<'_> {
     ) -> Vec<Candidate> {
         let date = self.command.effective_date;
         let mut bases = Vec::new();
-        if let Some(window) = self.state.rates.get(&(org_id, product_id, scope)).filter(|window| window.valid_on(date)) {
+        if let Some(window) = self.state.rates.get(&(org_id, product_id, scope)).filter(|window| window.valid_on(date))
+        {
             bases.push((CandidateKind::Rate, PriceBasis::Rate(window.rate)));
         }
-        for (kind, candidate_kind) in [(PriceKind::Fixed, CandidateKind::Fixed), (PriceKind::Tiered, CandidateKind::Tier)] {
-            let window = self.state.prices.get(&(org_id, product_id, scope, kind)).filter(|window| window.valid_on(date));
+        for (kind, candidate_kind) in
+            [(PriceKind::Fixed, CandidateKind::Fixed), (PriceKind::Tiered, CandidateKind::Tier)]
+        {
+            let window =
+                self.state.prices.get(&(org_id, product_id, scope, kind)).filter(|window| window.valid_on(date));
             if let Some(basis) = window.and_then(|window| window.rule.basis_for(pricer.quantity)) {
                 bases.push((candidate_kind, basis));
             }
@@ -910,7 +929,8 @@ fn choose_with_promotions(
     for (index, (promotion_id, rate, stacking)) in promotions.iter().enumerate() {
         let exclusive = *stacking == Stacking::Exclusive;
         let price = if exclusive { pricer.price(PriceBasis::Rate(*rate), &[])? } else { base_path };
-        let mut candidate = PriceCandidate::new(RateSource::Promotion, CandidateKind::Promotion, PriceBasis::Rate(*rate), price);
+        let mut candidate =
+            PriceCandidate::new(RateSource::Promotion, CandidateKind::Promotion, PriceBasis::Rate(*rate), price);
         candidate.promotion_id = Some(*promotion_id);
         candidate.stacking = Some(*stacking);
         if exclusive && price < winner.map_or(base_path, |(_, price)| price) {

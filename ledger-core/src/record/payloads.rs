@@ -650,7 +650,6 @@ impl Wire for Proposal {
                 writer.u8(11);
                 price_set.put(writer);
             }
-
         }
     }
 
