@@ -136,6 +136,26 @@ pub enum SetupCommand {
         approval_id: ApprovalId,
     },
 
+    /// A fixed, first-order or tiered price for a product and scope; one below the book's own
+    /// cost waits for approval (`approval_id`), like a rate.
+    SetPrice {
+        book: OrgId,
+        product_id: ProductId,
+        scope: RateScope,
+        rule: crate::pricing::PriceRule,
+        valid_from: Option<NaiveDate>,
+        valid_to: Option<NaiveDate>,
+        approval_id: ApprovalId,
+    },
+
+    /// Whether a promotion stacks on the base price or excludes the others, and whom it reaches.
+    SetPromotionTerms {
+        promotion_id: PromotionId,
+        stacking: crate::pricing::Stacking,
+        /// Unchanged when absent (through invite codes for a promotion without terms).
+        reach: Option<crate::pricing::PromotionReach>,
+    },
+
     CreateInviteCode {
         code: InviteCode,
         book: OrgId,
@@ -791,6 +811,8 @@ impl SetupCommand {
             SetupCommand::SetRate { .. } => "set_rate",
             SetupCommand::CreatePromotion { .. } => "create_promotion",
             SetupCommand::CreateInviteCode { .. } => "create_invite_code",
+            SetupCommand::SetPrice { .. } => "set_price",
+            SetupCommand::SetPromotionTerms { .. } => "set_promotion_terms",
             SetupCommand::BookBusiness { .. } => "book_business",
         }
     }

@@ -160,6 +160,8 @@ pub enum Proposal {
         customer_id: OrgId,
         limit: Amount,
     },
+    /// A fixed, first-order or tiered price below the book's own cost (`PriceSet`).
+    SetPrice(PriceSet),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -333,6 +335,30 @@ pub struct RateSet {
     pub valid_from: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_to: Option<NaiveDate>,
+}
+
+/// A fixed, first-order or tiered price a book sets for a product and scope, beside its rate
+/// (one of each kind per book, product and scope: a new one replaces it).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PriceSet {
+    pub book: OrgId,
+    pub product_id: ProductId,
+    pub scope: RateScope,
+    pub rule: crate::pricing::PriceRule,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// How a promotion combines with others and whom it reaches (a promotion without terms is
+/// exclusive and reached through invite codes).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PromotionTermsSet {
+    pub promotion_id: PromotionId,
+    pub book: OrgId,
+    pub stacking: crate::pricing::Stacking,
+    pub reach: crate::pricing::PromotionReach,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -1331,15 +1357,15 @@ event_payloads! {
     RechargeConfirmed(RechargeConfirmed) = 1,
     RechargeReversed(RechargeReversed) = 1,
     CouponGranted(CouponGranted) = 1,
-    OrderPlaced(OrderPlaced) = 1,
+    OrderPlaced(OrderPlaced) = 2,
     OrderPaid(OrderPaid) = 2,
     OrderFulfilled(OrderFulfilled) = 1,
     OrderCancelled(OrderCancelled) = 1,
     OrderRefunded(OrderRefunded) = 1,
     WithdrawalRequested(WithdrawalRequested) = 1,
     WithdrawalPaid(WithdrawalPaid) = 2,
-    UsageCharged(UsageCharged) = 1,
-    SubscriptionRenewed(SubscriptionRenewed) = 1,
+    UsageCharged(UsageCharged) = 2,
+    SubscriptionRenewed(SubscriptionRenewed) = 2,
     SerialPackagePriced(SerialPackagePriced) = 1,
     DistributorTierSet(DistributorTierSet) = 1,
     SerialTierRateSet(SerialTierRateSet) = 1,
@@ -1391,6 +1417,8 @@ event_payloads! {
     CustomerTransferred(CustomerTransferred) = 1,
     SerialExpirySet(SerialExpirySet) = 1,
     SerialCodesExpired(SerialCodesExpired) = 1,
+    PriceSet(PriceSet) = 1,
+    PromotionTermsSet(PromotionTermsSet) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.
@@ -1720,6 +1748,9 @@ pub fn upcast(event_type: &str, schema_version: u16, payload: serde_json::Value)
             }
             // v2 added an optional channel, absent in v1's JSON: the same JSON reads as v2.
             ("WithdrawalPaid", 1) => {}
+            // v2's waterfall levels may carry a unit price, stacked rates and their candidates,
+            // all absent from v1's JSON: the same JSON reads as v2.
+            ("OrderPlaced", 1) | ("UsageCharged", 1) | ("SubscriptionRenewed", 1) => {}
             _ => return Err(format!("{event_type} v{schema_version} has no upcast to v{current}")),
         }
     }

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrgId, ProductId};
+use crate::ids::{OrgId, ProductId, PromotionId};
 use crate::money::{checked_mul, round_half_up, Amount, MoneyError, Quantity, Rate, UnitPrice};
 
 /// To whom an org's rate applies.
@@ -100,19 +100,256 @@ pub enum RateSource {
     Promotion,
     /// A rebate-mode reseller passes its parent's price on and earns a commission instead.
     Rebate,
+    /// The seller's first-order price (`PriceRule::FirstOrder`): the customer's first paid order
+    /// of the product from this seller.
+    FirstOrder,
 }
 
 /// One level of a price waterfall: what an org paid for the item, what it sold it for.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WaterfallLevel {
     pub org_id: OrgId,
-    /// The rate of list this org sells at, and why.
+    /// The rate of list this org sells at, and why; 1 when the level is priced from a unit price
+    /// (`unit_price`) instead of the list price.
     pub rate: Rate,
     pub rate_source: RateSource,
     pub cost: Amount,
     pub price: Amount,
     /// `price - cost`; may be negative for a sale below cost that finance approved.
     pub margin: crate::money::SignedAmount,
+    /// A fixed, tier or first-order unit price that replaces the list price (schema v2 of the
+    /// events that carry a waterfall; absent before). Above the list price it is a markup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<UnitPrice>,
+    /// The rates of the stackable promotions multiplied after the base price, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stacked: Vec<Rate>,
+    /// Every price the level considered, which won and why (schema v2; empty before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<PriceCandidate>,
+}
+
+/// What a configured price is: a rate of list, or a unit price that replaces the list price
+/// (above it, a markup).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceBasis {
+    Rate(Rate),
+    UnitPrice(UnitPrice),
+}
+
+/// One bracket of a tiered (volume) price: from `from_quantity` units of an item on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PriceTier {
+    pub from_quantity: Quantity,
+    pub price: PriceBasis,
+}
+
+/// The tiers a tiered price may have.
+pub const PRICE_TIERS_MAX: usize = 16;
+
+/// The stackable promotions one item may multiply (so a price keeps at most 28 decimals exactly).
+pub const STACKED_PROMOTIONS_MAX: usize = 3;
+
+/// A price an org sets besides its rates (`PriceSet`).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PriceRule {
+    /// 一口价 / 售价: a unit price for the scope.
+    Fixed { unit_price: UnitPrice },
+    /// 首单价: only for an order with which the customer buys the product from this seller for
+    /// the first time (no paid order of the product from the seller before it).
+    FirstOrder { price: PriceBasis },
+    /// 阶梯价: by the item's quantity, the bracket with the largest `from_quantity` at most it.
+    Tiered { tiers: Vec<PriceTier> },
+}
+
+/// The kind of a `PriceRule`, the key of a book's prices beside product and scope.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceKind {
+    Fixed,
+    FirstOrder,
+    Tiered,
+}
+
+impl PriceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PriceKind::Fixed => "fixed",
+            PriceKind::FirstOrder => "first_order",
+            PriceKind::Tiered => "tiered",
+        }
+    }
+}
+
+impl PriceRule {
+    pub fn kind(&self) -> PriceKind {
+        match self {
+            PriceRule::Fixed { .. } => PriceKind::Fixed,
+            PriceRule::FirstOrder { .. } => PriceKind::FirstOrder,
+            PriceRule::Tiered { .. } => PriceKind::Tiered,
+        }
+    }
+
+    /// Every price the rule names (its tiers' for a tiered one).
+    pub fn bases(&self) -> Vec<PriceBasis> {
+        match self {
+            PriceRule::Fixed { unit_price } => vec![PriceBasis::UnitPrice(*unit_price)],
+            PriceRule::FirstOrder { price } => vec![*price],
+            PriceRule::Tiered { tiers } => tiers.iter().map(|tier| tier.price).collect(),
+        }
+    }
+
+    /// The basis for an item of `quantity` units, if the rule prices it (a tiered rule does not
+    /// below its first bracket).
+    pub fn basis_for(&self, quantity: Quantity) -> Option<PriceBasis> {
+        match self {
+            PriceRule::Fixed { unit_price } => Some(PriceBasis::UnitPrice(*unit_price)),
+            PriceRule::FirstOrder { price } => Some(*price),
+            PriceRule::Tiered { tiers } => {
+                tiers.iter().rev().find(|tier| tier.from_quantity <= quantity).map(|tier| tier.price)
+            }
+        }
+    }
+}
+
+/// A price rule with its optional validity window (inclusive dates).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PriceWindow {
+    pub rule: PriceRule,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+}
+
+impl PriceWindow {
+    pub fn valid_on(&self, date: NaiveDate) -> bool {
+        self.valid_from.is_none_or(|from| from <= date) && self.valid_to.is_none_or(|to| date <= to)
+    }
+}
+
+/// How a promotion combines with the others (`PromotionTermsSet`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stacking {
+    /// Competes with the base price and every other exclusive promotion: the lowest wins, and
+    /// it is never combined (every promotion created before terms existed).
+    #[default]
+    Exclusive,
+    /// Multiplies the base price (the lowest of the rates and prices); all stackable
+    /// promotions that apply multiply together.
+    Stackable,
+}
+
+impl Stacking {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stacking::Exclusive => "exclusive",
+            Stacking::Stackable => "stackable",
+        }
+    }
+}
+
+impl PromotionReach {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromotionReach::InviteCode => "invite_code",
+            PromotionReach::Everyone => "everyone",
+        }
+    }
+}
+
+/// Who a promotion reaches.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotionReach {
+    /// Through an invite code that names it (every promotion created before terms existed).
+    #[default]
+    InviteCode,
+    /// Every customer of the book within its window (活动, on the home page).
+    Everyone,
+}
+
+/// What kind of price a candidate is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateKind {
+    Rate,
+    Fixed,
+    Tier,
+    FirstOrder,
+    Promotion,
+}
+
+/// Why a candidate was or was not applied.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CandidateReason {
+    /// The lowest price (the first of equal ones): the level's base, or the exclusive promotion
+    /// that won.
+    Lowest,
+    /// A stackable promotion multiplied after the base that won.
+    Stacked,
+    /// Another candidate's price was lower, or equal and considered first.
+    NotLowest,
+    /// A stackable promotion left out: an exclusive promotion won.
+    Excluded,
+}
+
+/// One price a level considered.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PriceCandidate {
+    pub source: RateSource,
+    pub kind: CandidateKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion_id: Option<PromotionId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stacking: Option<Stacking>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<UnitPrice>,
+    /// The level's price had this candidate applied (a stackable promotion's: the base's price
+    /// with every stackable promotion multiplied).
+    pub price: Amount,
+    pub applied: bool,
+    pub reason: CandidateReason,
+}
+
+impl PriceCandidate {
+    pub fn new(source: RateSource, kind: CandidateKind, basis: PriceBasis, price: Amount) -> PriceCandidate {
+        let (rate, unit_price) = match basis {
+            PriceBasis::Rate(rate) => (Some(rate), None),
+            PriceBasis::UnitPrice(unit_price) => (None, Some(unit_price)),
+        };
+        PriceCandidate {
+            source,
+            kind,
+            promotion_id: None,
+            stacking: None,
+            rate,
+            unit_price,
+            price,
+            applied: false,
+            reason: CandidateReason::NotLowest,
+        }
+    }
+}
+
+/// One level of the chain as the decider priced it, for `build_item`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct LevelPricing {
+    pub org_id: OrgId,
+    pub basis: PriceBasis,
+    pub stacked: Vec<Rate>,
+    pub source: RateSource,
+    pub candidates: Vec<PriceCandidate>,
+}
+
+impl LevelPricing {
+    pub fn rate(org_id: OrgId, rate: Rate, source: RateSource) -> LevelPricing {
+        LevelPricing { org_id, basis: PriceBasis::Rate(rate), stacked: Vec::new(), source, candidates: Vec::new() }
+    }
 }
 
 /// An order line priced along the chain.
@@ -144,11 +381,58 @@ impl PricedItem {
         self.levels.last()
     }
 
-    /// The unit price the customer pays, before rounding of the whole line: at most
-    /// `UNIT_VALUE_MAX`, since a rate is at most 1.
+    /// The unit price the customer pays, before rounding of the whole line: the list price
+    /// times the rate, or the level's unit price, times the stacked promotions' rates (each
+    /// factor at most `UNIT_VALUE_MAX` or 1, with few decimals: the product is exact).
     pub fn unit_price(&self) -> Decimal {
-        self.seller_level().map_or(Decimal::ZERO, |level| self.list_price.as_decimal() * level.rate.as_decimal())
+        self.seller_level().map_or(Decimal::ZERO, |level| {
+            let base = match level.unit_price {
+                Some(unit_price) => unit_price.as_decimal(),
+                None => self.list_price.as_decimal() * level.rate.as_decimal(),
+            };
+            level.stacked.iter().fold(base, |value, rate| value * rate.as_decimal())
+        })
     }
+}
+
+/// `a × b` exactly: `TooLarge` when the product leaves `Decimal`'s range or would need more
+/// than its 28 decimals (rust_decimal would round it).
+fn exact_mul(a: Decimal, b: Decimal) -> Result<Decimal, MoneyError> {
+    if a.scale() + b.scale() > 28 {
+        return Err(MoneyError::TooLarge);
+    }
+    checked_mul(a, b)
+}
+
+/// The unrounded amount of `quantity × periods` units at `basis` (a rate of the list price, or
+/// a unit price), times each stacked rate.
+pub fn exact_price(
+    list_price: UnitPrice,
+    quantity: Quantity,
+    periods: u32,
+    basis: PriceBasis,
+    stacked: &[Rate],
+) -> Result<Decimal, MoneyError> {
+    let units = exact_mul(quantity.as_decimal(), Decimal::from(periods))?;
+    let mut value = match basis {
+        PriceBasis::Rate(rate) => exact_mul(exact_mul(list_price.as_decimal(), units)?, rate.as_decimal())?,
+        PriceBasis::UnitPrice(unit_price) => exact_mul(unit_price.as_decimal(), units)?,
+    };
+    for rate in stacked {
+        value = exact_mul(value, rate.as_decimal())?;
+    }
+    Ok(value)
+}
+
+/// `round(exact_price)`, once, half up; past `AMOUNT_MAX` it is `TooLarge`.
+pub fn price_of(
+    list_price: UnitPrice,
+    quantity: Quantity,
+    periods: u32,
+    basis: PriceBasis,
+    stacked: &[Rate],
+) -> Result<Amount, MoneyError> {
+    round_half_up(exact_price(list_price, quantity, periods, basis, stacked)?)
 }
 
 /// `round(list × quantity × periods × rate)`: the one formula for every level's price; a price
@@ -171,14 +455,46 @@ pub fn build_item(
     supplier_rate: Rate,
     chain: &[(OrgId, Rate, RateSource)],
 ) -> Result<PricedItem, MoneyError> {
+    let levels: Vec<LevelPricing> =
+        chain.iter().map(|&(org_id, rate, source)| LevelPricing::rate(org_id, rate, source)).collect();
+    build_priced_item(product_id, supplier_id, list_price, quantity, periods, supplier_rate, levels)
+}
+
+/// Builds a waterfall from each level's price basis (a rate of list or a unit price, and the
+/// stacked promotions' rates): each level's price is rounded once, half up. A line whose list
+/// amount or any level's price passes `AMOUNT_MAX` is `TooLarge` (a unit price above list may
+/// pass it where the list amount does not).
+pub fn build_priced_item(
+    product_id: ProductId,
+    supplier_id: OrgId,
+    list_price: UnitPrice,
+    quantity: Quantity,
+    periods: u32,
+    supplier_rate: Rate,
+    chain: Vec<LevelPricing>,
+) -> Result<PricedItem, MoneyError> {
     let list_amount = price_at(list_price, quantity, periods, Rate::ONE)?;
     let supplier_price = price_at(list_price, quantity, periods, supplier_rate)?;
     let mut cost = supplier_price;
     let mut levels = Vec::with_capacity(chain.len());
-    for &(org_id, rate, rate_source) in chain {
-        let price = price_at(list_price, quantity, periods, rate)?;
+    for level in chain {
+        let price = price_of(list_price, quantity, periods, level.basis, &level.stacked)?;
         let margin = crate::money::SignedAmount::from(price).sub(cost);
-        levels.push(WaterfallLevel { org_id, rate, rate_source, cost, price, margin });
+        let (rate, unit_price) = match level.basis {
+            PriceBasis::Rate(rate) => (rate, None),
+            PriceBasis::UnitPrice(unit_price) => (Rate::ONE, Some(unit_price)),
+        };
+        levels.push(WaterfallLevel {
+            org_id: level.org_id,
+            rate,
+            rate_source: level.source,
+            cost,
+            price,
+            margin,
+            unit_price,
+            stacked: level.stacked,
+            candidates: level.candidates,
+        });
         cost = price;
     }
     Ok(PricedItem {

@@ -15,7 +15,7 @@ use crate::journal::{DebitCredit, Entry};
 use crate::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
 use crate::org::{Actor, DistributorTier, Org, OrgKind, Role, SaleMode};
 use crate::permissions::{self, PermissionSet};
-use crate::pricing::{PricedItem, RateScope, RateWindow};
+use crate::pricing::{PriceKind, PriceWindow, PricedItem, RateScope, RateWindow};
 use crate::rules::RuleSet;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -547,6 +547,19 @@ pub struct State {
     /// Subscriptions with auto-renewal on, in a stable order for the clock.
     #[serde(default)]
     pub auto_renewals: BTreeMap<OrderId, AutoRenewal>,
+    /// Fixed, first-order and tiered prices by (book, product, scope, kind).
+    #[serde(default)]
+    pub prices: HashMap<(OrgId, ProductId, RateScope, PriceKind), PriceWindow>,
+    /// Promotions' stacking and reach, once set (exclusive, through invite codes, otherwise).
+    #[serde(default)]
+    pub promotion_terms: HashMap<PromotionId, PromotionTermsSet>,
+    /// Each book's promotions that reach every customer.
+    #[serde(default)]
+    pub open_promotions: HashMap<OrgId, BTreeSet<PromotionId>>,
+    /// (seller, customer, product) of every paid order's items: the customer's first order of
+    /// the product from the seller is behind it. No `serde(default)`: a snapshot from before
+    /// first-order prices is not read, the log is (it would lack the orders paid already).
+    pub first_orders_used: HashSet<(OrgId, OrgId, ProductId)>,
     pub last_position: u64,
 }
 
@@ -600,6 +613,10 @@ impl Default for State {
             settlement_cycles: BTreeMap::new(),
             awaiting_payment: BTreeSet::new(),
             auto_renewals: BTreeMap::new(),
+            prices: HashMap::new(),
+            promotion_terms: HashMap::new(),
+            open_promotions: HashMap::new(),
+            first_orders_used: HashSet::new(),
             last_position: 0,
         }
     }

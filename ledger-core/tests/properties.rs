@@ -37,7 +37,7 @@ use ledger_core::log::replay;
 use ledger_core::money::{Amount, Currency, Quantity, Rate, SignedAmount, UnitPrice};
 use ledger_core::org::{Actor, DistributorTier, OrgKind, Role, RoleName, SaleMode};
 use ledger_core::permissions::Permission;
-use ledger_core::pricing::RateScope;
+use ledger_core::pricing::{PriceBasis, PriceRule, PriceTier, PromotionReach, RateScope, Stacking};
 use ledger_core::reconcile::{LedgerItem, StatementFormat, StatementRow, Tolerance};
 use ledger_core::rules::{builtin_kind_amounts, default_rules, LinearSum, PartyRef, PostingRule, RuleLine, RuleSet};
 use ledger_core::state::{Decision, InvoiceStatus, Order, OrderStatus, RechargeStatus, WithdrawalStatus};
@@ -960,7 +960,83 @@ impl World {
             OpKind::SettlementCycle => self.set_settlement_cycle(&mut dice),
             OpKind::AutoRenewal => self.set_auto_renewal(&mut dice),
             OpKind::Tick => self.tick(&mut dice),
+            OpKind::SetPrice => self.set_price(&mut dice),
+            OpKind::PromotionTerms => self.promotion_terms(&mut dice),
         }
+    }
+
+    /// A fixed, first-order or tiered price in a seller's book: public or a customer's, a
+    /// rate or a unit price from 60% to 130% of list (above list: a markup).
+    fn set_price(&mut self, dice: &mut Dice) {
+        let sellers: Vec<OrgId> =
+            self.book_order.iter().copied().filter(|book| !self.books[book].customers.is_empty()).collect();
+        let book = dice.pick(&sellers);
+        let products = self.products_for(book, dice);
+        let product_id = dice.pick(&products);
+        let list_price = self.ledger.state.products[&product_id].list_price_on(self.today());
+        let list = list_price.as_decimal();
+        // A unit price of list times `factor`, or the list price where that is out of range.
+        let unit = move |factor: Decimal| UnitPrice::from_decimal((list * factor).round_dp(6)).unwrap_or(list_price);
+        let basis = |dice: &mut Dice| {
+            if dice.chance(50) {
+                PriceBasis::Rate(rate_bp(dice.range(5_000, 10_000)))
+            } else {
+                PriceBasis::UnitPrice(unit(Decimal::new(dice.range(60, 130), 2)))
+            }
+        };
+        let scope = if dice.chance(60) {
+            RateScope::Public
+        } else {
+            RateScope::Customer(dice.pick(&self.books[&book].customers))
+        };
+        let rule = match dice.range(0, 2) {
+            0 => match basis(dice) {
+                PriceBasis::UnitPrice(unit_price) => PriceRule::Fixed { unit_price },
+                PriceBasis::Rate(rate) => PriceRule::Fixed { unit_price: unit(rate.as_decimal()) },
+            },
+            1 => PriceRule::FirstOrder { price: basis(dice) },
+            _ => PriceRule::Tiered {
+                tiers: vec![
+                    PriceTier { from_quantity: Quantity::whole(1), price: basis(dice) },
+                    PriceTier { from_quantity: Quantity::whole(2), price: basis(dice) },
+                ],
+            },
+        };
+        let today = self.today();
+        let window = dice.chance(40).then(|| (plus_days(today, -2), plus_days(today, dice.range(0, 30))));
+        let sales = self.staff_of(book).sales.clone();
+        let approval_id = self.fresh();
+        let body = CommandBody::Setup(SetupCommand::SetPrice {
+            book,
+            product_id,
+            scope,
+            rule,
+            valid_from: window.map(|(from, _)| from),
+            valid_to: window.map(|(_, to)| to),
+            approval_id,
+        });
+        // One below cost waits for its approval: `DecideApproval` decides pending ones.
+        let _ = self.exec(&sales, body);
+    }
+
+    /// A promotion made stackable or exclusive, reached through its codes or by everyone.
+    fn promotion_terms(&mut self, dice: &mut Dice) {
+        let mut promotions: Vec<PromotionId> = self.ledger.state.promotions.keys().copied().collect();
+        promotions.sort();
+        if promotions.is_empty() {
+            return self.fallback(dice);
+        }
+        let promotion_id = dice.pick(&promotions);
+        let book = self.ledger.state.promotions[&promotion_id].book;
+        let stacking = if dice.chance(60) { Stacking::Stackable } else { Stacking::Exclusive };
+        let reach = match dice.range(0, 2) {
+            0 => None,
+            1 => Some(PromotionReach::Everyone),
+            _ => Some(PromotionReach::InviteCode),
+        };
+        let sales = self.staff_of(book).sales.clone();
+        let body = CommandBody::Setup(SetupCommand::SetPromotionTerms { promotion_id, stacking, reach });
+        self.exec(&sales, body).expect("a promotion's terms");
     }
 
     /// A customer's credit limit, by its seller's sales or finance; a raise is often approved
@@ -2306,7 +2382,7 @@ impl World {
             1 => {
                 // A customer with money or open orders stays open; a new one closes at once, or
                 // moves to a reseller of its seller (归属转移).
-                let walk_in = dice.chance(50);
+                let walk_in = !dice.chance(25);
                 let target = if !walk_in {
                     customer.id
                 } else {
@@ -2515,6 +2591,8 @@ enum OpKind {
     SettlementCycle,
     AutoRenewal,
     Tick,
+    SetPrice,
+    PromotionTerms,
 }
 
 /// Relative weights: the flows that move money most often come up most often.
@@ -2558,6 +2636,8 @@ const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::SettlementCycle, 6),
     (OpKind::AutoRenewal, 12),
     (OpKind::Tick, 30),
+    (OpKind::SetPrice, 14),
+    (OpKind::PromotionTerms, 6),
 ];
 
 #[derive(Clone, Copy, Debug)]

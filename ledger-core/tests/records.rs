@@ -17,7 +17,10 @@ use ledger_core::journal::{Entry, Line};
 use ledger_core::money::{Amount, Currency, Quantity, Rate, SignedAmount, Total, UnitPrice};
 use ledger_core::org::{Actor, DistributorTier, Org, OrgKind, Role, RoleName, SaleMode};
 use ledger_core::permissions::Permission;
-use ledger_core::pricing::{PricedItem, RateScope, RateSource, WaterfallLevel};
+use ledger_core::pricing::{
+    CandidateKind, CandidateReason, PriceBasis, PriceCandidate, PriceRule, PriceTier, PricedItem, PromotionReach,
+    RateScope, RateSource, Stacking, WaterfallLevel,
+};
 use ledger_core::reconcile::{LedgerItem, MatchGroup, MatchKind, StatementFormat, StatementRow, Tolerance};
 use ledger_core::record::{self, decode, encode, RecordError, EVENT_TAGS, HEADER_BYTES, RECORD_FORMAT};
 use ledger_core::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
@@ -515,6 +518,41 @@ fn world_log() -> Vec<RecordedEvent> {
         reason: Some("served by R1 directly".into()),
     };
     ledger(&mut world, &r1_admin, transfer.into());
+    // Pricing (issue 12): a tiered public price, the promotion made stackable and open to every
+    // customer, and an order priced with its candidates.
+    let tiers = PriceRule::Tiered {
+        tiers: vec![
+            PriceTier { from_quantity: Quantity::whole(1), price: PriceBasis::Rate(rate("0.96")) },
+            PriceTier { from_quantity: Quantity::whole(2), price: PriceBasis::Rate(rate("0.93")) },
+        ],
+    };
+    let price = SetupCommand::SetPrice {
+        book: world.r2,
+        product_id: world.product,
+        scope: RateScope::Public,
+        rule: tiers,
+        valid_from: None,
+        valid_to: Some(date("2026-12-31")),
+        approval_id: id(9900017),
+    };
+    ledger(&mut world, &r2_admin, price.into());
+    let terms = SetupCommand::SetPromotionTerms {
+        promotion_id: id(700),
+        stacking: Stacking::Stackable,
+        reach: Some(PromotionReach::Everyone),
+    };
+    ledger(&mut world, &r2_admin, terms.into());
+    let place = OrderCommand::PlaceOrder {
+        order_id: id(8801),
+        customer_id: world.customer,
+        items: vec![ledger_core::command::OrderItemRequest {
+            product_id: world.product,
+            quantity: Quantity::whole(3),
+            periods: 1,
+        }],
+        invite_code: None,
+    };
+    ledger(&mut world, &customer, place.into());
     world.ledger.log
 }
 
@@ -547,6 +585,9 @@ fn item(full: bool) -> PricedItem {
                 cost: amount("700.00"),
                 price: amount("876.50"),
                 margin: SignedAmount::from(amount("176.50")),
+                unit_price: None,
+                stacked: Vec::new(),
+                candidates: Vec::new(),
             },
             WaterfallLevel {
                 org_id: seller,
@@ -555,6 +596,32 @@ fn item(full: bool) -> PricedItem {
                 cost: Amount::MAX,
                 price: Amount::ZERO,
                 margin: SignedAmount::ZERO.sub(Amount::MAX),
+                unit_price: Some(UnitPrice::parse("999999999.999999").unwrap()),
+                stacked: vec![rate("0.9"), rate("0.0001")],
+                candidates: vec![
+                    PriceCandidate {
+                        source: RateSource::FirstOrder,
+                        kind: CandidateKind::FirstOrder,
+                        promotion_id: None,
+                        stacking: None,
+                        rate: None,
+                        unit_price: Some(UnitPrice::parse("0.000001").unwrap()),
+                        price: Amount::MAX,
+                        applied: true,
+                        reason: CandidateReason::Lowest,
+                    },
+                    PriceCandidate {
+                        source: RateSource::Promotion,
+                        kind: CandidateKind::Promotion,
+                        promotion_id: Some(id(700)),
+                        stacking: Some(Stacking::Stackable),
+                        rate: Some(rate("0.9")),
+                        unit_price: None,
+                        price: Amount::ZERO,
+                        applied: false,
+                        reason: CandidateReason::Excluded,
+                    },
+                ],
             },
         ]
         .into_iter()
@@ -1325,6 +1392,48 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         owner_id: maybe(full, id(7)),
         reason: maybe(full, text("region")),
     }));
+    // Pricing (issue 12): fixed, first-order and tiered prices, promotion terms, and the
+    // approval of a price below cost.
+    let price_set = PriceSet {
+        book: id(4),
+        product_id: id(100),
+        scope: if full { RateScope::Reseller(id(6)) } else { RateScope::Public },
+        rule: if full {
+            PriceRule::Tiered {
+                tiers: vec![
+                    PriceTier {
+                        from_quantity: Quantity::parse("0.000001").unwrap(),
+                        price: PriceBasis::Rate(Rate::ONE),
+                    },
+                    PriceTier {
+                        from_quantity: Quantity::parse("1000000000").unwrap(),
+                        price: PriceBasis::UnitPrice(UnitPrice::parse("1000000000").unwrap()),
+                    },
+                ],
+            }
+        } else {
+            PriceRule::Fixed { unit_price: UnitPrice::parse("0.000001").unwrap() }
+        },
+        valid_from: maybe(full, NaiveDate::MIN),
+        valid_to: maybe(full, NaiveDate::MAX),
+    };
+    payloads.push(EventPayload::ApprovalRequested(ApprovalRequested {
+        approval_id: id(13),
+        book: id(4),
+        kind: ApprovalKind::SpecialRate,
+        requested_by: id(4002),
+        proposal: Proposal::SetPrice(PriceSet {
+            rule: PriceRule::FirstOrder { price: PriceBasis::Rate(rate("0.0001")) },
+            ..price_set.clone()
+        }),
+    }));
+    payloads.push(EventPayload::PriceSet(price_set));
+    payloads.push(EventPayload::PromotionTermsSet(PromotionTermsSet {
+        promotion_id: id(700),
+        book: id(4),
+        stacking: if full { Stacking::Stackable } else { Stacking::Exclusive },
+        reach: if full { PromotionReach::Everyone } else { PromotionReach::InviteCode },
+    }));
     payloads
 }
 
@@ -1692,8 +1801,9 @@ fn an_uppercase_prev_hash_would_not_round_trip_and_is_refused() {
 #[test]
 fn the_purchase_records_are_a_fraction_of_their_canonical_json() {
     let (placed, paid) = worked_example_purchase();
-    // 300 and 687 bytes (820 while OrderPaid repeated the waterfall; v1's JSON: 1,242 and 3,221).
-    for (event, bound) in [(&placed, 320), (&paid, 720)] {
+    // 337 and 687 bytes (300 before the seller's level kept its two candidates, public and
+    // customer; 820 while OrderPaid repeated the waterfall; v1's JSON: 1,242 and 3,221).
+    for (event, bound) in [(&placed, 350), (&paid, 720)] {
         let (v2, json) = (encode(event).len(), event.v1_canonical_bytes(V1Copy::None).len());
         eprintln!("{}: v2 {v2} bytes, canonical JSON {json} bytes", event.event_type());
         assert!(v2 < json / 3, "{}: {v2} bytes is not under a third of {json}", event.event_type());

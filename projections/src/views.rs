@@ -463,6 +463,10 @@ pub struct PromotionView {
     pub valid_to: NaiveDate,
     pub created_at: DateTime<Utc>,
     pub position: u64,
+    /// `exclusive` or `stackable`.
+    pub stacking: String,
+    /// `invite_code` or `everyone`.
+    pub reach: String,
 }
 
 /// An invite code of a book, with its uses: the orders placed with it (whatever became of them).

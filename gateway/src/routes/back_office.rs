@@ -20,6 +20,7 @@ use ledger_core::ids::{ApprovalId, OrgId, ProductId, UserId};
 use ledger_core::journal::Line;
 use ledger_core::money::{Currency, SignedAmount};
 use ledger_core::org::{OrgKind, SaleMode};
+use ledger_core::pricing::{PriceBasis, PriceRule};
 use ledger_core::rules::{PostingRule, RuleLine};
 use ledger_core::{CommandBody, RegistryCommand, SettlementCommand, SetupCommand};
 use projections::projection::enum_text;
@@ -829,14 +830,36 @@ pub struct RateBody {
     pub scope: String,
     /// The reseller or customer of the scope.
     pub scope_id: Option<String>,
-    pub rate: String,
+    /// `rate`, `fixed`, `first_order` or `tiered`.
+    pub kind: String,
+    /// A rate's rate, or a first-order price's when it is a rate of list.
+    pub rate: Option<String>,
+    /// A fixed price's unit price, or a first-order price's when it is a unit price.
+    pub unit_price: Option<String>,
+    /// A tiered price's tiers, `from_quantity` increasing.
+    pub tiers: Option<Vec<TierView>>,
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
     pub set_at: String,
     pub position: u64,
 }
 
-/// A book's rate table: each product's rate in each scope, with its validity.
+#[derive(Serialize, ToSchema)]
+pub struct TierView {
+    pub from_quantity: String,
+    pub rate: Option<String>,
+    pub unit_price: Option<String>,
+}
+
+fn basis_texts(basis: PriceBasis) -> (Option<String>, Option<String>) {
+    match basis {
+        PriceBasis::Rate(rate) => (Some(rate.to_string()), None),
+        PriceBasis::UnitPrice(unit_price) => (None, Some(unit_price.to_string())),
+    }
+}
+
+/// A book's rate table: each product's rate, fixed, first-order and tiered price in each scope,
+/// with its validity.
 #[utoipa::path(get, path = "/v1/books/{org_id}/rates", tag = "catalog", security(("bearer" = [])),
     params(("org_id" = String, Path), ("product_id" = Option<String>, Query), ("scope" = Option<String>, Query),
         ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
@@ -859,15 +882,33 @@ pub async fn list_rates(
     let page = state.read.rates(book, product, params.scope.as_deref(), paging.cursor.as_deref(), paging.limit).await?;
     Ok(Read(
         position,
-        Page::of(page, paging, |rate| RateBody {
-            product_id: rate.product_id.to_string(),
-            scope: rate.scope,
-            scope_id: rate.scope_org.map(|id| id.to_string()),
-            rate: rate.rate.to_string(),
-            valid_from: rate.valid_from.map(|date| date.to_string()),
-            valid_to: rate.valid_to.map(|date| date.to_string()),
-            set_at: rate.set_at.to_rfc3339(),
-            position: rate.position,
+        Page::of(page, paging, |rate| {
+            let (mut rate_text, mut unit_price, mut tiers) = (rate.rate.map(|rate| rate.to_string()), None, None);
+            match &rate.rule {
+                None => {}
+                Some(PriceRule::Fixed { unit_price: price }) => unit_price = Some(price.to_string()),
+                Some(PriceRule::FirstOrder { price }) => (rate_text, unit_price) = basis_texts(*price),
+                Some(PriceRule::Tiered { tiers: list }) => {
+                    let views = list.iter().map(|tier| {
+                        let (rate, unit_price) = basis_texts(tier.price);
+                        TierView { from_quantity: tier.from_quantity.to_string(), rate, unit_price }
+                    });
+                    tiers = Some(views.collect());
+                }
+            }
+            RateBody {
+                product_id: rate.product_id.to_string(),
+                scope: rate.scope,
+                scope_id: rate.scope_org.map(|id| id.to_string()),
+                kind: rate.kind,
+                rate: rate_text,
+                unit_price,
+                tiers,
+                valid_from: rate.valid_from.map(|date| date.to_string()),
+                valid_to: rate.valid_to.map(|date| date.to_string()),
+                set_at: rate.set_at.to_rfc3339(),
+                position: rate.position,
+            }
         }),
     ))
 }

@@ -10,7 +10,7 @@ use axum::Router;
 use ledger_core::chart::AccountType;
 use ledger_core::event::ApprovalRequested;
 use ledger_core::ids::{ApprovalId, InviteCode, OrgId, ProductId, PromotionId};
-use ledger_core::pricing::RateScope;
+use ledger_core::pricing::{PriceBasis, PriceRule, PriceTier, PromotionReach, RateScope, Stacking};
 use ledger_core::CommandBody;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,6 +28,8 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/products/{id}", get(get_product))
         .route("/v1/products/{id}/supplier-rate", put(set_supplier_rate))
         .route("/v1/books/{org_id}/rates", put(set_rate))
+        .route("/v1/books/{org_id}/prices", put(set_price))
+        .route("/v1/promotions/{id}/terms", put(set_promotion_terms))
         .route("/v1/books/{org_id}/promotions", post(create_promotion))
         .route("/v1/books/{org_id}/invite-codes", post(create_invite_code))
         .route("/v1/books/{org_id}/accounts", post(open_account))
@@ -262,6 +264,155 @@ pub async fn set_rate(
     let status = if approval_id.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Set };
     let status = status.as_str().to_owned();
     Ok(Answer(StatusCode::OK, RateAnswer { status, approval_id, position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierBody {
+    /// The tier prices items of at least this many units.
+    pub from_quantity: String,
+    /// A rate of list, or
+    pub rate: Option<String>,
+    /// a unit price (above the list price: a markup).
+    pub unit_price: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPriceBody {
+    pub product_id: String,
+    /// `"public"`, `"reseller:<id>"` or `"customer:<id>"` (a first-order price: not a reseller).
+    pub scope: String,
+    /// `fixed` (a unit price), `first_order` (a rate or a unit price for a customer's first
+    /// paid order of the product from this book) or `tiered` (by the item's quantity).
+    pub kind: String,
+    /// `fixed` and `first_order`: a rate of list, or
+    pub rate: Option<String>,
+    /// a unit price (above the list price: a markup).
+    pub unit_price: Option<String>,
+    /// `tiered`: 1 to 16 tiers, `from_quantity` increasing.
+    pub tiers: Option<Vec<TierBody>>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+}
+
+/// One of a rate or a unit price, as the body gives it (`field.rate` or `field.unit_price`).
+fn price_basis(field: &str, rate: &Option<String>, unit_price: &Option<String>) -> Result<PriceBasis, ApiError> {
+    let name = |part: &str| if field.is_empty() { part.to_owned() } else { format!("{field}.{part}") };
+    match (rate, unit_price) {
+        (Some(rate), None) => Ok(PriceBasis::Rate(parse::rate(&name("rate"), rate)?)),
+        (None, Some(unit_price)) => Ok(PriceBasis::UnitPrice(parse::unit_price(&name("unit_price"), unit_price)?)),
+        _ => Err(ApiError::invalid("invalid_field", &name("rate"), "give one of rate and unit_price")),
+    }
+}
+
+fn price_rule(body: &SetPriceBody) -> Result<PriceRule, ApiError> {
+    let unexpected = |field: &str| ApiError::invalid("invalid_field", field, format!("not for a {} price", body.kind));
+    match body.kind.as_str() {
+        "fixed" => {
+            if body.tiers.is_some() {
+                return Err(unexpected("tiers"));
+            }
+            if body.rate.is_some() {
+                return Err(unexpected("rate"));
+            }
+            let unit_price = body.unit_price.as_deref().ok_or_else(|| {
+                ApiError::invalid("invalid_field", "unit_price", "a fixed price needs its unit price")
+            })?;
+            Ok(PriceRule::Fixed { unit_price: parse::unit_price("unit_price", unit_price)? })
+        }
+        "first_order" => {
+            if body.tiers.is_some() {
+                return Err(unexpected("tiers"));
+            }
+            Ok(PriceRule::FirstOrder { price: price_basis("", &body.rate, &body.unit_price)? })
+        }
+        "tiered" => {
+            if body.rate.is_some() {
+                return Err(unexpected("rate"));
+            }
+            if body.unit_price.is_some() {
+                return Err(unexpected("unit_price"));
+            }
+            let bodies = body
+                .tiers
+                .as_ref()
+                .ok_or_else(|| ApiError::invalid("invalid_field", "tiers", "a tiered price needs its tiers"))?;
+            if bodies.len() > ledger_core::pricing::PRICE_TIERS_MAX {
+                let reason = format!("at most {} tiers", ledger_core::pricing::PRICE_TIERS_MAX);
+                return Err(ApiError::invalid("invalid_field", "tiers", reason));
+            }
+            let mut tiers = Vec::with_capacity(bodies.len());
+            for (index, tier) in bodies.iter().enumerate() {
+                let field = format!("tiers[{index}]");
+                tiers.push(PriceTier {
+                    from_quantity: parse::quantity(&format!("{field}.from_quantity"), &tier.from_quantity)?,
+                    price: price_basis(&field, &tier.rate, &tier.unit_price)?,
+                });
+            }
+            Ok(PriceRule::Tiered { tiers })
+        }
+        _ => Err(ApiError::invalid("invalid_field", "kind", "must be fixed, first_order or tiered")),
+    }
+}
+
+/// Set a fixed, first-order or tiered price at which a book sells a product to a scope, beside
+/// its rate (a price below the book's own cost, in any scope, waits for approval).
+#[utoipa::path(put, path = "/v1/books/{org_id}/prices", tag = "catalog", request_body = SetPriceBody,
+    security(("bearer" = [])), params(("org_id" = String, Path)),
+    responses((status = 200, body = RateAnswer), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_price(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<SetPriceBody>,
+) -> Result<Answer<RateAnswer>, ApiError> {
+    let minter = Minter::new(&caller, &key, "prices");
+    let command = CommandBody::Setup(SetupCommand::SetPrice {
+        book: parse::path_id("book", &org_id)?,
+        product_id: parse::id("product_id", &body.product_id)?,
+        scope: RateScope::parse(&body.scope).map_err(|reason| ApiError::invalid("invalid_field", "scope", reason))?,
+        rule: price_rule(&body)?,
+        valid_from: parse::optional_date("valid_from", &body.valid_from)?,
+        valid_to: parse::optional_date("valid_to", &body.valid_to)?,
+        approval_id: minter.id("approval"),
+    });
+    let committed = state.execute(&caller, &key, command).await?;
+    let approval_id = committed.find::<ApprovalRequested>().map(|request| request.approval_id.to_string());
+    let status = if approval_id.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Set };
+    let status = status.as_str().to_owned();
+    Ok(Answer(StatusCode::OK, RateAnswer { status, approval_id, position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionTermsBody {
+    /// `exclusive` (competes with the base price, the lowest wins; the default) or `stackable`
+    /// (multiplies the base price with every other stackable promotion).
+    pub stacking: String,
+    /// `invite_code` (through an invite code that names it; the default) or `everyone` (every
+    /// customer of the book within its window). Unchanged when absent.
+    pub reach: Option<String>,
+}
+
+/// Set how a promotion combines with the others and whom it reaches.
+#[utoipa::path(put, path = "/v1/promotions/{id}/terms", tag = "catalog", request_body = PromotionTermsBody,
+    security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Position), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_promotion_terms(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PromotionTermsBody>,
+) -> Result<Answer<Position>, ApiError> {
+    let promotion_id: PromotionId = parse::path_id("promotion", &id)?;
+    let stacking: Stacking = parse::choice("stacking", &body.stacking)?;
+    let reach: Option<PromotionReach> = body.reach.as_deref().map(|reach| parse::choice("reach", reach)).transpose()?;
+    let command = CommandBody::Setup(SetupCommand::SetPromotionTerms { promotion_id, stacking, reach });
+    let committed = state.execute(&caller, &key, command).await?;
+    Ok(Answer(StatusCode::OK, Position { position: committed.position }))
 }
 
 #[derive(Deserialize, ToSchema)]

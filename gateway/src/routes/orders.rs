@@ -62,7 +62,7 @@ pub struct PricedLine {
     /// The customer's unit price before rounding the line (list × rate).
     pub unit_price: String,
     pub amount: String,
-    /// `public`, `customer`, `promotion`, `reseller`, `rebate`.
+    /// `public`, `customer`, `promotion`, `reseller`, `rebate`, `first_order`.
     pub rate_source: String,
     pub rate: String,
 }
@@ -345,11 +345,40 @@ pub async fn charge_usage(
 #[derive(Serialize, ToSchema)]
 pub struct WaterfallLevelBody {
     pub org_id: String,
+    /// The rate of list; `1.00` for a level priced from a unit price (`unit_price`).
     pub rate: String,
+    /// `public`, `customer`, `promotion`, `reseller`, `rebate` or `first_order`.
     pub rate_source: String,
+    /// A fixed, tier or first-order unit price that replaced the list price.
+    pub unit_price: Option<String>,
+    /// The rates of the stackable promotions multiplied after the base price.
+    pub stacked: Vec<String>,
     pub cost: String,
     pub price: String,
     pub margin: String,
+    /// Every price the level considered (for orders priced since the candidates were kept and
+    /// levels that had a choice or a price other than a rate), which won and why.
+    pub candidates: Vec<CandidateBody>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CandidateBody {
+    /// `public`, `customer`, `reseller`, `first_order` or `promotion`.
+    pub source: String,
+    /// `rate`, `fixed`, `tier`, `first_order` or `promotion`.
+    pub kind: String,
+    pub promotion_id: Option<String>,
+    /// A promotion's: `exclusive` or `stackable`.
+    pub stacking: Option<String>,
+    pub rate: Option<String>,
+    pub unit_price: Option<String>,
+    /// The level's price with this candidate (a stackable promotion's: the base times every
+    /// stackable promotion).
+    pub price: String,
+    pub applied: bool,
+    /// `lowest` (won), `stacked` (multiplied after the base), `not_lowest` (another was lower,
+    /// or equal and considered first) or `excluded` (a stackable promotion an exclusive one beat).
+    pub reason: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -406,9 +435,26 @@ fn order_body(order: OrderView, caller: &Caller) -> OrderBody {
                     org_id: level.org_id.to_string(),
                     rate: level.rate.to_string(),
                     rate_source: super::json_text(&level.rate_source),
+                    unit_price: level.unit_price.map(|price| price.to_string()),
+                    stacked: level.stacked.iter().map(ToString::to_string).collect(),
                     cost: level.cost.to_string(),
                     price: level.price.to_string(),
                     margin: level.margin.to_string(),
+                    candidates: level
+                        .candidates
+                        .iter()
+                        .map(|candidate| CandidateBody {
+                            source: super::json_text(&candidate.source),
+                            kind: super::json_text(&candidate.kind),
+                            promotion_id: candidate.promotion_id.map(|id| id.to_string()),
+                            stacking: candidate.stacking.map(|stacking| stacking.as_str().to_owned()),
+                            rate: candidate.rate.map(|rate| rate.to_string()),
+                            unit_price: candidate.unit_price.map(|price| price.to_string()),
+                            price: candidate.price.to_string(),
+                            applied: candidate.applied,
+                            reason: super::json_text(&candidate.reason),
+                        })
+                        .collect(),
                 })
                 .collect(),
         })

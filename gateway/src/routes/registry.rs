@@ -63,6 +63,11 @@ pub struct PromotionBody {
     pub created_at: String,
     /// The position of the event that created it.
     pub position: u64,
+    /// `exclusive` (competes with the base price; the lowest wins) or `stackable` (multiplies
+    /// the base price).
+    pub stacking: String,
+    /// `invite_code` or `everyone` (every customer of the book within its dates).
+    pub reach: String,
 }
 
 impl From<PromotionView> for PromotionBody {
@@ -76,6 +81,8 @@ impl From<PromotionView> for PromotionBody {
             valid_to: view.valid_to.to_string(),
             created_at: view.created_at.to_rfc3339(),
             position: view.position,
+            stacking: view.stacking,
+            reach: view.reach,
         }
     }
 }

@@ -36,6 +36,7 @@ mod people;
 mod permissions;
 mod policies;
 mod postgres;
+mod pricing;
 mod reconcile;
 mod registry;
 mod reopen;

@@ -137,9 +137,9 @@ async fn every_registry_answers_its_ids_and_pages_with_exact_figures() {
         promotions.iter().map(stable).collect::<Vec<_>>(),
         vec![
             json!({ "id": registry.spring, "book": r2, "name": "Spring", "rates": { product.as_str(): "0.90" },
-                "valid_from": "2026-01-01", "valid_to": "2026-03-31" }),
+                "valid_from": "2026-01-01", "valid_to": "2026-03-31", "stacking": "exclusive", "reach": "invite_code" }),
             json!({ "id": registry.summer, "book": r2, "name": "Summer", "rates": { product.as_str(): "0.89" },
-                "valid_from": "2026-06-01", "valid_to": "2026-08-31" }),
+                "valid_from": "2026-06-01", "valid_to": "2026-08-31", "stacking": "exclusive", "reach": "invite_code" }),
         ]
     );
     assert!(promotions[0]["position"].as_u64() < promotions[1]["position"].as_u64());

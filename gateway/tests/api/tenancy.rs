@@ -207,6 +207,18 @@ fn samples(world: &World, v: &Victim) -> Samples {
             json!({ "product_id": p, "scope": "public", "rate": "0.99" }),
         ),
         (
+            "PUT",
+            "/v1/books/{org_id}/prices",
+            format!("/v1/books/{r2}/prices"),
+            json!({ "product_id": p, "scope": "public", "kind": "fixed", "unit_price": "990.00" }),
+        ),
+        (
+            "PUT",
+            "/v1/promotions/{id}/terms",
+            format!("/v1/promotions/{}", v.promotion) + "/terms",
+            json!({ "stacking": "stackable" }),
+        ),
+        (
             "POST",
             "/v1/books/{org_id}/promotions",
             format!("/v1/books/{r2}/promotions"),

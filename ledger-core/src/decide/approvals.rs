@@ -173,6 +173,10 @@ impl Decider<'_> {
                 self.period_reopened(request, *book, *through, reason)?
             }
             Proposal::SetCreditLimit { customer_id, limit } => self.credit_limit_set(*customer_id, *limit),
+            Proposal::SetPrice(price) => {
+                self.check_price(price)?;
+                Event::new(EventPayload::PriceSet(price.clone()))
+            }
         };
         Ok(vec![effect])
     }
@@ -194,6 +198,7 @@ pub(super) fn approval_requested(state: &mut State, event: &ApprovalRequested) {
         Proposal::ConfirmRecharge { .. }
         | Proposal::PayWithdrawal { .. }
         | Proposal::SetRate(_)
+        | Proposal::SetPrice(_)
         | Proposal::GrantCoupon { .. }
         | Proposal::RefundOrder { .. }
         | Proposal::CreatePromotion(_)
@@ -258,6 +263,7 @@ pub(super) fn approval_decided(state: &mut State, event: &ApprovalDecided, decis
             }
         }
         Proposal::SetRate(_)
+        | Proposal::SetPrice(_)
         | Proposal::GrantCoupon { .. }
         | Proposal::RefundOrder { .. }
         | Proposal::CreatePromotion(_)

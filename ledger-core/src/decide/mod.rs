@@ -240,6 +240,8 @@ impl State {
             E::SupplierRateSet(event) => setup::supplier_rate_set(self, event),
             E::RateSet(event) => setup::rate_set(self, event),
             E::PromotionCreated(event) => setup::promotion_created(self, event),
+            E::PriceSet(event) => setup::price_set(self, event),
+            E::PromotionTermsSet(event) => setup::promotion_terms_set(self, event),
             E::InviteCodeCreated(event) => setup::invite_code_created(self, event),
             E::ApprovalRequested(event) => approvals::approval_requested(self, event),
             E::ApprovalGranted(event) => approvals::approval_decided(self, event, Decision::Granted),

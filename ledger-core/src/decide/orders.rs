@@ -9,12 +9,16 @@ use crate::approval_policy::ApprovalAction;
 use crate::command::{OrderCommand, OrderItemRequest, ORDER_ITEMS_MAX, PERIODS_MAX};
 use crate::error::DomainError;
 use crate::event::*;
+use crate::ids::PromotionId;
 use crate::ids::{ApprovalId, InviteCode, OrgId, ProductId};
 use crate::journal::Posting;
 use crate::money::{checked_mul, round_half_up, Amount, MoneyError, Rate};
 use crate::org::{OrgKind, SaleMode};
 use crate::permissions::Permission;
-use crate::pricing::{build_item, PricedItem, RateScope, RateSource};
+use crate::pricing::{
+    build_priced_item, price_of, CandidateKind, CandidateReason, LevelPricing, PriceBasis, PriceCandidate, PriceKind,
+    PricedItem, RateScope, RateSource, Stacking, STACKED_PROMOTIONS_MAX,
+};
 use crate::rules::PartyRef;
 use crate::state::{Order, OrderStatus, ShareAmounts};
 
@@ -59,7 +63,10 @@ pub fn order_shares(items: &[PricedItem], customer_id: OrgId) -> Result<Vec<Shar
             } else {
                 ("intermediate", (PartyRef::Child, item.levels[index + 1].org_id))
             };
-            let revenue = ShareAmounts { list: item.list_amount, price: level.price, cost: Amount::ZERO };
+            // A price above list (a markup) books its excess as revenue: the sale's `list` is then
+            // the price, so its discount (`list - price`) is zero, never negative.
+            let revenue =
+                ShareAmounts { list: item.list_amount.max(level.price), price: level.price, cost: Amount::ZERO };
             add(level.org_id, sell_role, buyer, revenue)?;
             let (cost_role, upstream) = if index == 0 {
                 ("cost_from_supplier", (PartyRef::Supplier, item.supplier_id))
@@ -177,7 +184,7 @@ impl Decider<'_> {
                     return Err(DomainError::invalid_field("period_to", "must not be before period_from"));
                 }
                 let request = OrderItemRequest { product_id: *product_id, quantity: *quantity, periods: 1 };
-                let item = self.price_item("product_id", seller, *customer_id, &request, None)?;
+                let item = self.price_item("product_id", seller, *customer_id, &request, None, false)?;
                 let total = item.customer_price();
                 let payload = EventPayload::UsageCharged(UsageCharged {
                     usage_id: *usage_id,
@@ -250,7 +257,7 @@ impl Decider<'_> {
         let mut items = Vec::with_capacity(requests.len());
         for (index, request) in requests.iter().enumerate() {
             let field = format!("items[{index}]");
-            items.push(self.price_item(&field, seller, customer_id, request, invite)?);
+            items.push(self.price_item(&field, seller, customer_id, request, invite, true)?);
         }
         let total = order_total(&items)?;
         // Its payment and refunds split it into shares: they must stay amounts, too.
@@ -274,10 +281,36 @@ impl Decider<'_> {
             OrderStatus::Cancelled => return Err(order_state_error(order, "pay")),
             _ => return Err(DomainError::OrderAlreadyPaid),
         }
+        self.first_orders_still_first(order)?;
         // Vouchers first, then cash (`money_flows`), then credit (`terms`).
         let mut events = self.fund_purchase(order.customer_id, order.seller_id, order.total, order_id.0)?;
         events.extend(self.order_payment(order)?);
         Ok(events)
+    }
+
+    /// An order placed at a first-order price is paid only while it is still the customer's
+    /// first paid order of that product from the seller (two orders placed before either was
+    /// paid: the second to be paid pays no first-order price and is refused; cancel it and place
+    /// it again).
+    pub(super) fn first_orders_still_first(&self, order: &Order) -> Result<(), DomainError> {
+        for item in &order.items {
+            let first = item.seller_level().is_some_and(|level| {
+                level
+                    .candidates
+                    .iter()
+                    .any(|candidate| candidate.kind == CandidateKind::FirstOrder && candidate.applied)
+            });
+            if first && self.state.first_orders_used.contains(&(order.seller_id, order.customer_id, item.product_id)) {
+                return Err(DomainError::conflict(
+                    "first_order_used",
+                    format!(
+                        "product {} was bought from this seller since the order was placed at its first-order price",
+                        item.product_id
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The payment of an order awaiting it, from the customer's wallet: the sale in every book
@@ -577,6 +610,7 @@ impl Decider<'_> {
                 order.customer_id,
                 &request,
                 None,
+                false,
             )?);
         }
         let total = order_total(&items)?;
@@ -595,7 +629,9 @@ impl Decider<'_> {
         Ok(events)
     }
 
-    /// Prices one item along the chain from the product's owner down to `seller`.
+    /// Prices one item along the chain from the product's owner down to `seller` (the
+    /// customer's first-order price may apply to an order being placed, never to usage or a
+    /// renewal: `first_order`).
     pub(super) fn price_item(
         &self,
         field: &str,
@@ -603,6 +639,7 @@ impl Decider<'_> {
         customer_id: OrgId,
         request: &OrderItemRequest,
         invite: Option<&InviteCodeCreated>,
+        first_order: bool,
     ) -> Result<PricedItem, DomainError> {
         let no_price = |reason: String| DomainError::NoPrice { field: format!("{field}.product_id"), reason };
         if request.periods == 0 || request.periods > PERIODS_MAX {
@@ -635,67 +672,141 @@ impl Decider<'_> {
             });
         }
         let date = self.command.effective_date;
-        let mut levels: Vec<(OrgId, Rate, RateSource)> = Vec::with_capacity(chain.len());
-        let mut cost_rate = supplier_rate;
+        let pricer = Pricer {
+            list_price: product.list_price_on(date),
+            quantity: request.quantity,
+            periods: request.periods,
+            field: format!("{field}.quantity"),
+        };
+        let mut levels: Vec<LevelPricing> = Vec::with_capacity(chain.len());
         for (index, org_id) in chain.iter().enumerate() {
             let org = &self.state.orgs[org_id];
             let mode = self.state.sale_mode_on(*org_id, date).unwrap_or(org.sale_mode);
             let rebate = index > 0 && matches!(mode, SaleMode::Rebate { .. }) && org.kind == OrgKind::Reseller;
-            let (rate, source) = if rebate {
-                (cost_rate, RateSource::Rebate)
-            } else if index + 1 < chain.len() {
-                let scope = RateScope::Reseller(chain[index + 1]);
-                let window =
-                    self.state.rates.get(&(*org_id, request.product_id, scope)).filter(|window| window.valid_on(date));
-                let window = window.ok_or_else(|| {
-                    no_price(format!("org {org_id} has no valid rate for reseller {}", chain[index + 1]))
-                })?;
-                (window.rate, RateSource::Reseller)
-            } else {
-                self.customer_rate(*org_id, customer_id, request.product_id, invite, field)?
+            let level = match levels.last() {
+                Some(parent) if rebate => LevelPricing {
+                    org_id: *org_id,
+                    basis: parent.basis,
+                    stacked: parent.stacked.clone(),
+                    source: RateSource::Rebate,
+                    candidates: Vec::new(),
+                },
+                _ if rebate => LevelPricing::rate(*org_id, supplier_rate, RateSource::Rebate),
+                _ if index + 1 < chain.len() => {
+                    let scope = RateScope::Reseller(chain[index + 1]);
+                    let mut too_large = None;
+                    let candidates = self.scope_candidates(
+                        *org_id,
+                        request.product_id,
+                        scope,
+                        RateSource::Reseller,
+                        &pricer,
+                        &mut too_large,
+                    );
+                    match choose(*org_id, candidates) {
+                        Some(level) => level,
+                        None => {
+                            return Err(too_large.unwrap_or_else(|| {
+                                no_price(format!("org {org_id} has no valid rate for reseller {}", chain[index + 1]))
+                            }))
+                        }
+                    }
+                }
+                _ => self.customer_pricing(
+                    *org_id,
+                    customer_id,
+                    request.product_id,
+                    invite,
+                    first_order,
+                    &pricer,
+                    field,
+                )?,
             };
-            levels.push((*org_id, rate, source));
-            cost_rate = rate;
+            levels.push(level);
         }
-        build_item(
+        build_priced_item(
             request.product_id,
             product.supplier_id,
-            product.list_price_on(date),
+            pricer.list_price,
             request.quantity,
             request.periods,
             supplier_rate,
-            &levels,
+            levels,
         )
-        .map_err(|error| DomainError::invalid_amount(format!("{field}.quantity"), error))
+        .map_err(|error| DomainError::invalid_amount(pricer.field.clone(), error))
     }
 
-    /// The seller's rate to a customer: the lowest of the valid public, customer-specific and
-    /// promotion rates; the public rate must exist.
-    fn customer_rate(
+    /// An org's valid rate, fixed price and tier for one scope, in that order, each priced. A
+    /// candidate whose price would pass `AMOUNT_MAX` (a markup on a large quantity) is left out,
+    /// its error kept in `too_large` for a level left without any candidate.
+    fn scope_candidates(
+        &self,
+        org_id: OrgId,
+        product_id: ProductId,
+        scope: RateScope,
+        source: RateSource,
+        pricer: &Pricer,
+        too_large: &mut Option<DomainError>,
+    ) -> Vec<Candidate> {
+        let date = self.command.effective_date;
+        let mut bases = Vec::new();
+        if let Some(window) = self.state.rates.get(&(org_id, product_id, scope)).filter(|window| window.valid_on(date))
+        {
+            bases.push((CandidateKind::Rate, PriceBasis::Rate(window.rate)));
+        }
+        for (kind, candidate_kind) in
+            [(PriceKind::Fixed, CandidateKind::Fixed), (PriceKind::Tiered, CandidateKind::Tier)]
+        {
+            let window =
+                self.state.prices.get(&(org_id, product_id, scope, kind)).filter(|window| window.valid_on(date));
+            if let Some(basis) = window.and_then(|window| window.rule.basis_for(pricer.quantity)) {
+                bases.push((candidate_kind, basis));
+            }
+        }
+        pricer.candidates(source, bases, too_large)
+    }
+
+    /// The seller's price to a customer (ARCHITECTURE.md, "Pricing"): the base is the lowest of
+    /// the valid public and customer-specific rates, fixed prices and tiers, and the first-order
+    /// price on a first order; the public scope must have one. Stackable promotions multiply the
+    /// base; each exclusive promotion competes with that alone, and the lowest wins.
+    #[allow(clippy::too_many_arguments)]
+    fn customer_pricing(
         &self,
         seller: OrgId,
         customer_id: OrgId,
         product_id: ProductId,
         invite: Option<&InviteCodeCreated>,
+        first_order: bool,
+        pricer: &Pricer,
         field: &str,
-    ) -> Result<(Rate, RateSource), DomainError> {
+    ) -> Result<LevelPricing, DomainError> {
         let date = self.command.effective_date;
-        let valid = |scope| {
-            self.state.rates.get(&(seller, product_id, scope)).filter(|window| window.valid_on(date)).map(|w| w.rate)
-        };
-        let public = valid(RateScope::Public).ok_or_else(|| DomainError::NoPrice {
-            field: format!("{field}.product_id"),
-            reason: "the seller has no valid public rate for the product".to_owned(),
-        })?;
-        let mut best = (public, RateSource::Public);
-        if let Some(rate) = valid(RateScope::Customer(customer_id)) {
-            if rate < best.0 {
-                best = (rate, RateSource::Customer);
-            }
+        let mut too_large = None;
+        let mut base =
+            self.scope_candidates(seller, product_id, RateScope::Public, RateSource::Public, pricer, &mut too_large);
+        if base.is_empty() {
+            return Err(too_large.unwrap_or_else(|| DomainError::NoPrice {
+                field: format!("{field}.product_id"),
+                reason: "the seller has no valid public rate for the product".to_owned(),
+            }));
         }
-        if let Some(promotion) =
-            invite.and_then(|invite| invite.promotion_id).and_then(|id| self.state.promotions.get(&id))
-        {
+        let customer = RateScope::Customer(customer_id);
+        base.extend(self.scope_candidates(seller, product_id, customer, RateSource::Customer, pricer, &mut too_large));
+        if first_order && !self.state.first_orders_used.contains(&(seller, customer_id, product_id)) {
+            let mut bases = Vec::new();
+            for scope in [RateScope::Public, customer] {
+                let key = (seller, product_id, scope, PriceKind::FirstOrder);
+                let window = self.state.prices.get(&key).filter(|window| window.valid_on(date));
+                if let Some(basis) = window.and_then(|window| window.rule.basis_for(pricer.quantity)) {
+                    bases.push((CandidateKind::FirstOrder, basis));
+                }
+            }
+            base.extend(pricer.candidates(RateSource::FirstOrder, bases, &mut too_large));
+        }
+        let mut promotions: Vec<(PromotionId, Rate, Stacking)> = Vec::new();
+        let invited = invite.and_then(|invite| invite.promotion_id);
+        if let Some(promotion) = invited.and_then(|id| self.state.promotions.get(&id)) {
             if date < promotion.valid_from || promotion.valid_to < date {
                 return Err(DomainError::PromotionNotValid {
                     code: invite.map(|invite| invite.code.to_string()).unwrap_or_default(),
@@ -704,12 +815,161 @@ impl Decider<'_> {
                     date,
                 });
             }
-            if let Some(rate) = promotion.rates.get(&product_id).filter(|rate| **rate < best.0) {
-                best = (*rate, RateSource::Promotion);
+            if let Some(rate) = promotion.rates.get(&product_id) {
+                promotions.push((promotion.promotion_id, *rate, self.stacking_of(promotion.promotion_id)));
             }
         }
-        Ok(best)
+        for id in self.state.open_promotions.get(&seller).into_iter().flatten() {
+            let Some(promotion) = self.state.promotions.get(id).filter(|_| Some(*id) != invited) else {
+                continue;
+            };
+            if date < promotion.valid_from || promotion.valid_to < date {
+                continue;
+            }
+            if let Some(rate) = promotion.rates.get(&product_id) {
+                promotions.push((*id, *rate, self.stacking_of(*id)));
+            }
+        }
+        choose_with_promotions(seller, base, &promotions, pricer).map(|level| level.expect("a public candidate"))
     }
+
+    fn stacking_of(&self, promotion_id: PromotionId) -> Stacking {
+        self.state.promotion_terms.get(&promotion_id).map_or(Stacking::Exclusive, |terms| terms.stacking)
+    }
+}
+
+/// What prices one item at every level: its list price, quantity and periods.
+struct Pricer {
+    list_price: crate::money::UnitPrice,
+    quantity: crate::money::Quantity,
+    periods: u32,
+    /// The field a price past the limits is blamed on (`items[0].quantity`).
+    field: String,
+}
+
+/// A candidate with the basis it prices at.
+type Candidate = (PriceCandidate, PriceBasis);
+
+impl Pricer {
+    fn price(&self, basis: PriceBasis, stacked: &[Rate]) -> Result<Amount, DomainError> {
+        price_of(self.list_price, self.quantity, self.periods, basis, stacked)
+            .map_err(|error| DomainError::invalid_amount(self.field.clone(), error))
+    }
+
+    /// Each basis priced as a candidate; one past the limits is left out, its error kept.
+    fn candidates(
+        &self,
+        source: RateSource,
+        bases: Vec<(CandidateKind, PriceBasis)>,
+        too_large: &mut Option<DomainError>,
+    ) -> Vec<Candidate> {
+        let mut out = Vec::with_capacity(bases.len());
+        for (kind, basis) in bases {
+            match self.price(basis, &[]) {
+                Ok(price) => out.push((PriceCandidate::new(source, kind, basis, price), basis)),
+                Err(error) => *too_large = too_large.take().or(Some(error)),
+            }
+        }
+        out
+    }
+}
+
+/// The first of the lowest-priced candidates.
+fn lowest(candidates: &[Candidate]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (index, (candidate, _)) in candidates.iter().enumerate() {
+        if best.is_none_or(|best| candidate.price < candidates[best].0.price) {
+            best = Some(index);
+        }
+    }
+    best
+}
+
+/// Whether a level keeps its candidates: when it had a choice, or its price is not simply a
+/// rate (a level priced by its only candidate, a rate, reads as before: its rate and source).
+fn keeps_candidates(candidates: &[PriceCandidate]) -> bool {
+    candidates.len() > 1 || candidates.iter().any(|candidate| candidate.kind != CandidateKind::Rate)
+}
+
+/// A level without promotions: the lowest candidate wins (`None` without candidates).
+fn choose(org_id: OrgId, candidates: Vec<Candidate>) -> Option<LevelPricing> {
+    let best = lowest(&candidates)?;
+    let (basis, source) = (candidates[best].1, candidates[best].0.source);
+    let mut candidates: Vec<PriceCandidate> = candidates.into_iter().map(|(candidate, _)| candidate).collect();
+    candidates[best].applied = true;
+    candidates[best].reason = CandidateReason::Lowest;
+    if !keeps_candidates(&candidates) {
+        candidates.clear();
+    }
+    Some(LevelPricing { org_id, basis, stacked: Vec::new(), source, candidates })
+}
+
+/// The seller's level: the base (the lowest of `base`) times every stackable promotion (the
+/// first `STACKED_PROMOTIONS_MAX`), against each exclusive promotion's price of list alone; the
+/// lowest wins, the base path on equal prices, then the promotions in order.
+fn choose_with_promotions(
+    org_id: OrgId,
+    base: Vec<Candidate>,
+    promotions: &[(PromotionId, Rate, Stacking)],
+    pricer: &Pricer,
+) -> Result<Option<LevelPricing>, DomainError> {
+    if promotions.is_empty() {
+        return Ok(choose(org_id, base));
+    }
+    let Some(best) = lowest(&base) else {
+        return Ok(None);
+    };
+    let (base_basis, base_source) = (base[best].1, base[best].0.source);
+    let stackable: Vec<&(PromotionId, Rate, Stacking)> =
+        promotions.iter().filter(|(_, _, stacking)| *stacking == Stacking::Stackable).collect();
+    let stacked: Vec<Rate> = stackable.iter().take(STACKED_PROMOTIONS_MAX).map(|(_, rate, _)| *rate).collect();
+    let base_path = pricer.price(base_basis, &stacked)?;
+    let mut winner: Option<(usize, Amount)> = None;
+    let mut promotion_candidates = Vec::with_capacity(promotions.len());
+    for (index, (promotion_id, rate, stacking)) in promotions.iter().enumerate() {
+        let exclusive = *stacking == Stacking::Exclusive;
+        let price = if exclusive { pricer.price(PriceBasis::Rate(*rate), &[])? } else { base_path };
+        let mut candidate =
+            PriceCandidate::new(RateSource::Promotion, CandidateKind::Promotion, PriceBasis::Rate(*rate), price);
+        candidate.promotion_id = Some(*promotion_id);
+        candidate.stacking = Some(*stacking);
+        if exclusive && price < winner.map_or(base_path, |(_, price)| price) {
+            winner = Some((index, price));
+        }
+        promotion_candidates.push(candidate);
+    }
+    let mut candidates: Vec<PriceCandidate> = base.into_iter().map(|(candidate, _)| candidate).collect();
+    let stacked_ids: Vec<PromotionId> =
+        stackable.iter().take(STACKED_PROMOTIONS_MAX).map(|(promotion_id, _, _)| *promotion_id).collect();
+    let level = match winner {
+        None => {
+            candidates[best].applied = true;
+            candidates[best].reason = CandidateReason::Lowest;
+            for candidate in &mut promotion_candidates {
+                if candidate.promotion_id.is_some_and(|id| stacked_ids.contains(&id)) {
+                    candidate.applied = true;
+                    candidate.reason = CandidateReason::Stacked;
+                } else if candidate.stacking == Some(Stacking::Stackable) {
+                    candidate.reason = CandidateReason::Excluded;
+                }
+            }
+            let source = if stacked.is_empty() { base_source } else { RateSource::Promotion };
+            LevelPricing { org_id, basis: base_basis, stacked, source, candidates: Vec::new() }
+        }
+        Some((index, _)) => {
+            for candidate in &mut promotion_candidates {
+                if candidate.stacking == Some(Stacking::Stackable) {
+                    candidate.reason = CandidateReason::Excluded;
+                }
+            }
+            promotion_candidates[index].applied = true;
+            promotion_candidates[index].reason = CandidateReason::Lowest;
+            let basis = PriceBasis::Rate(promotions[index].1);
+            LevelPricing { org_id, basis, stacked: Vec::new(), source: RateSource::Promotion, candidates: Vec::new() }
+        }
+    };
+    candidates.extend(promotion_candidates);
+    Ok(Some(LevelPricing { candidates, ..level }))
 }
 
 // The folds of this family's events into the state (see `State::evolve`).
@@ -743,6 +1003,9 @@ pub(super) fn order_paid(state: &mut State, event: &OrderPaid) {
     let order = state.orders.get_mut(&event.order_id).expect("known order");
     order.status = OrderStatus::Paid;
     order.paid = event.total;
+    for item in &order.items {
+        state.first_orders_used.insert((order.seller_id, order.customer_id, item.product_id));
+    }
     state.add_invoiceable(event.customer_id, event.total);
 }
 

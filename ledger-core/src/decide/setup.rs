@@ -14,7 +14,7 @@ use crate::journal::Posting;
 use crate::money::{Amount, Currency, Rate, UnitPrice};
 use crate::org::{Org, OrgKind, SaleMode};
 use crate::permissions::Permission;
-use crate::pricing::{RateScope, RateWindow};
+use crate::pricing::{PriceBasis, PriceRule, PriceWindow, PromotionReach, RateScope, RateWindow, PRICE_TIERS_MAX};
 use crate::rules::{builtin_kind_amounts, default_rules, PartyRef, PostingRule, RuleSet};
 
 use crate::state::{Book, Product, State};
@@ -56,6 +56,27 @@ impl Decider<'_> {
             }
             C::CreatePromotion { promotion_id, book, name, rates, valid_from, valid_to, approval_id } => {
                 self.create_promotion(promotion_id, book, name, rates, valid_from, valid_to, *approval_id)
+            }
+            C::SetPrice { book, product_id, scope, rule, valid_from, valid_to, approval_id } => {
+                let event = PriceSet {
+                    book: *book,
+                    product_id: *product_id,
+                    scope: *scope,
+                    rule: rule.clone(),
+                    valid_from: *valid_from,
+                    valid_to: *valid_to,
+                };
+                self.set_price(event, *approval_id)
+            }
+            C::SetPromotionTerms { promotion_id, stacking, reach } => {
+                let promotion = self.state.promotions.get(promotion_id);
+                let promotion = promotion.ok_or_else(|| DomainError::not_found("promotion", promotion_id))?;
+                let book = promotion.book;
+                self.book_for(book, Permission::PricesWrite)?;
+                let current = self.state.promotion_terms.get(promotion_id).map(|terms| terms.reach);
+                let reach = reach.or(current).unwrap_or_default();
+                let event = PromotionTermsSet { promotion_id: *promotion_id, book, stacking: *stacking, reach };
+                Ok(vec![Event::new(EventPayload::PromotionTermsSet(event))])
             }
             C::CreateInviteCode { code, book, promotion_id, salesperson } => {
                 self.create_invite_code(code, book, promotion_id, salesperson)
@@ -398,6 +419,84 @@ impl Decider<'_> {
         Ok(vec![Event::new(EventPayload::RateSet(event))])
     }
 
+    fn set_price(&self, event: PriceSet, approval_id: ApprovalId) -> Result<Vec<Event>, DomainError> {
+        self.book_for(event.book, Permission::PricesWrite)?;
+        self.check_price(&event)?;
+        // As for rates: a price below the book's own cost, in any scope, always waits.
+        if let Some(action) = self.price_below_cost(&event) {
+            self.new_approval_id(approval_id)?;
+            let levels = self.approval_levels(event.book, action, None).unwrap_or_else(default_levels);
+            let book = event.book;
+            let proposal = Proposal::SetPrice(event);
+            return Ok(self.routed_approval_request(
+                approval_id,
+                book,
+                ApprovalKind::SpecialRate,
+                proposal,
+                action,
+                levels,
+            ));
+        }
+        Ok(vec![Event::new(EventPayload::PriceSet(event))])
+    }
+
+    /// Whether a price may be set: what `check_rate` checks of its product, scope and window;
+    /// a first-order price is for customers (public or one customer), not resellers; a tiered
+    /// price has 1 to `PRICE_TIERS_MAX` tiers in strictly increasing `from_quantity`. Also run
+    /// when an approved price takes effect.
+    pub(super) fn check_price(&self, event: &PriceSet) -> Result<(), DomainError> {
+        let as_rate = RateSet {
+            book: event.book,
+            product_id: event.product_id,
+            scope: event.scope,
+            rate: Rate::ONE,
+            valid_from: event.valid_from,
+            valid_to: event.valid_to,
+        };
+        self.check_rate(&as_rate)?;
+        match &event.rule {
+            PriceRule::Fixed { .. } => {}
+            PriceRule::FirstOrder { .. } => {
+                if matches!(event.scope, RateScope::Reseller(_)) {
+                    return Err(DomainError::invalid_field("scope", "a first-order price is for customers"));
+                }
+            }
+            PriceRule::Tiered { tiers } => {
+                if tiers.is_empty() || tiers.len() > PRICE_TIERS_MAX {
+                    return Err(DomainError::invalid_field("tiers", format!("1 to {PRICE_TIERS_MAX} tiers")));
+                }
+                if tiers.windows(2).any(|pair| pair[0].from_quantity >= pair[1].from_quantity) {
+                    return Err(DomainError::invalid_field(
+                        "tiers",
+                        "from_quantity must increase strictly from one tier to the next",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A price below what the book pays for the product today (its cost rate of today's list
+    /// price): any of the rule's rates below the cost rate, or any unit price below the list
+    /// price times the cost rate, is a sale below cost (the action of its scope).
+    fn price_below_cost(&self, event: &PriceSet) -> Option<ApprovalAction> {
+        let cost = self.cost_rate(event.book, event.product_id)?;
+        let product = self.state.products.get(&event.product_id)?;
+        let cost_unit = product.list_price_on(self.command.effective_date).as_decimal() * cost.as_decimal();
+        let below = event.rule.bases().into_iter().any(|basis| match basis {
+            PriceBasis::Rate(rate) => rate < cost,
+            PriceBasis::UnitPrice(unit_price) => unit_price.as_decimal() < cost_unit,
+        });
+        if !below {
+            return None;
+        }
+        Some(match event.scope {
+            RateScope::Public => ApprovalAction::PublicRateBelowCost,
+            RateScope::Customer(_) => ApprovalAction::CustomerRateBelowCost,
+            RateScope::Reseller(_) => ApprovalAction::ResellerRateBelowCost,
+        })
+    }
+
     /// Whether a rate may be set in the book today: the product exists and is sold along a chain
     /// through the book, the scope names a child reseller or customer of the book, the window is
     /// well formed. Also run when an approved special rate takes effect.
@@ -524,6 +623,20 @@ pub(super) fn supplier_rate_set(state: &mut State, event: &SupplierRateSet) {
 pub(super) fn rate_set(state: &mut State, event: &RateSet) {
     let window = RateWindow { rate: event.rate, valid_from: event.valid_from, valid_to: event.valid_to };
     state.rates.insert((event.book, event.product_id, event.scope), window);
+}
+
+pub(super) fn price_set(state: &mut State, event: &PriceSet) {
+    let window = PriceWindow { rule: event.rule.clone(), valid_from: event.valid_from, valid_to: event.valid_to };
+    state.prices.insert((event.book, event.product_id, event.scope, event.rule.kind()), window);
+}
+
+pub(super) fn promotion_terms_set(state: &mut State, event: &PromotionTermsSet) {
+    let open = state.open_promotions.entry(event.book).or_default();
+    match event.reach {
+        PromotionReach::Everyone => open.insert(event.promotion_id),
+        PromotionReach::InviteCode => open.remove(&event.promotion_id),
+    };
+    state.promotion_terms.insert(event.promotion_id, event.clone());
 }
 
 pub(super) fn promotion_created(state: &mut State, event: &PromotionCreated) {

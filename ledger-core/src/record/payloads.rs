@@ -16,7 +16,10 @@ use crate::journal::{Entry, Line};
 use crate::money::{Amount, Currency, MoneyError, Quantity, Rate, SignedAmount, Total, UnitPrice, AMOUNT_DECIMALS_MAX};
 use crate::org::{Actor, DistributorTier, Org, OrgKind, Role, RoleName, SaleMode};
 use crate::permissions::Permission;
-use crate::pricing::{PricedItem, RateScope, RateSource, WaterfallLevel};
+use crate::pricing::{
+    CandidateKind, CandidateReason, PriceBasis, PriceCandidate, PriceRule, PriceTier, PricedItem, PromotionReach,
+    RateScope, RateSource, Stacking, WaterfallLevel,
+};
 use crate::reconcile::{LedgerItem, MatchGroup, MatchKind, StatementFormat, StatementRow, Tolerance};
 use crate::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
 
@@ -149,6 +152,9 @@ event_tags! {
     CustomerTransferred = 83,
     SerialExpirySet = 84,
     SerialCodesExpired = 85,
+    // 66..=69, 78, 79: pricing (issue 12).
+    PriceSet = 66,
+    PromotionTermsSet = 67,
 }
 
 /// The layouts of older schema versions this build still reads (and never writes), by event
@@ -160,6 +166,10 @@ pub const OLDER_LAYOUTS: &[(&str, u16)] = &[
     ("TokenIssued", 1),
     // v1 named no channel (`WithdrawalPaidV1::upcast`).
     ("WithdrawalPaid", 1),
+    // v1's waterfall levels had no unit price, stacked rates or candidates (`PricedItemV1`).
+    ("OrderPlaced", 1),
+    ("UsageCharged", 1),
+    ("SubscriptionRenewed", 1),
 ];
 
 /// An older layout's payload, upcast; `None` when `schema_version` is the current one.
@@ -177,6 +187,40 @@ fn take_older_payload(
         ("WithdrawalPaid", 1) => {
             Some(WithdrawalPaidV1::take(reader).map(|paid| EventPayload::WithdrawalPaid(paid.upcast())))
         }
+        ("OrderPlaced", 1) => Some(OrderPlacedV1::take(reader).map(|placed| {
+            EventPayload::OrderPlaced(OrderPlaced {
+                order_id: placed.order_id,
+                customer_id: placed.customer_id,
+                seller_id: placed.seller_id,
+                items: placed.items.into_iter().map(PricedItemV1::upcast).collect(),
+                total: placed.total,
+                invite_code: placed.invite_code,
+                salesperson: placed.salesperson,
+            })
+        })),
+        ("UsageCharged", 1) => Some(UsageChargedV1::take(reader).map(|charged| {
+            EventPayload::UsageCharged(UsageCharged {
+                usage_id: charged.usage_id,
+                customer_id: charged.customer_id,
+                seller_id: charged.seller_id,
+                item: charged.item.upcast(),
+                total: charged.total,
+                period_from: charged.period_from,
+                period_to: charged.period_to,
+            })
+        })),
+        ("SubscriptionRenewed", 1) => Some(SubscriptionRenewedV1::take(reader).map(|renewed| {
+            EventPayload::SubscriptionRenewed(SubscriptionRenewed {
+                renewal_id: renewed.renewal_id,
+                order_id: renewed.order_id,
+                customer_id: renewed.customer_id,
+                seller_id: renewed.seller_id,
+                items: renewed.items.into_iter().map(PricedItemV1::upcast).collect(),
+                total: renewed.total,
+                new_end: renewed.new_end,
+                renewed_by: renewed.renewed_by,
+            })
+        })),
         _ => None,
     }
 }
@@ -268,7 +312,64 @@ impl Wire for Permission {
 wire_enum!(Side { Debit = 0, Credit = 1 });
 wire_enum!(AccountType { Asset = 0, Liability = 1, Equity = 2, Revenue = 3, ContraRevenue = 4, Expense = 5 });
 wire_enum!(PartyRef { Customer = 0, Child = 1, Parent = 2, Supplier = 3, Distributor = 4, Counterparty = 5 });
-wire_enum!(RateSource { Supplier = 0, Reseller = 1, Public = 2, Customer = 3, Promotion = 4, Rebate = 5 });
+wire_enum!(RateSource { Supplier = 0, Reseller = 1, Public = 2, Customer = 3, Promotion = 4, Rebate = 5, FirstOrder = 6 });
+wire_enum!(Stacking { Exclusive = 0, Stackable = 1 });
+wire_enum!(PromotionReach { InviteCode = 0, Everyone = 1 });
+wire_enum!(CandidateKind { Rate = 0, Fixed = 1, Tier = 2, FirstOrder = 3, Promotion = 4 });
+wire_enum!(CandidateReason { Lowest = 0, Stacked = 1, NotLowest = 2, Excluded = 3 });
+
+impl Wire for PriceBasis {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
+        match self {
+            PriceBasis::Rate(rate) => {
+                writer.u8(0);
+                rate.put(writer);
+            }
+            PriceBasis::UnitPrice(unit_price) => {
+                writer.u8(1);
+                unit_price.put(writer);
+            }
+        }
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        let start = reader.offset();
+        match reader.u8()? {
+            0 => Ok(PriceBasis::Rate(Wire::take(reader)?)),
+            1 => Ok(PriceBasis::UnitPrice(Wire::take(reader)?)),
+            other => Err(reader.invalid_at(start, format!("unknown PriceBasis tag {other}"))),
+        }
+    }
+}
+
+impl Wire for PriceRule {
+    fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
+        match self {
+            PriceRule::Fixed { unit_price } => {
+                writer.u8(0);
+                unit_price.put(writer);
+            }
+            PriceRule::FirstOrder { price } => {
+                writer.u8(1);
+                price.put(writer);
+            }
+            PriceRule::Tiered { tiers } => {
+                writer.u8(2);
+                tiers.put(writer);
+            }
+        }
+    }
+
+    fn take(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        let start = reader.offset();
+        match reader.u8()? {
+            0 => Ok(PriceRule::Fixed { unit_price: Wire::take(reader)? }),
+            1 => Ok(PriceRule::FirstOrder { price: Wire::take(reader)? }),
+            2 => Ok(PriceRule::Tiered { tiers: Wire::take(reader)? }),
+            other => Err(reader.invalid_at(start, format!("unknown PriceRule tag {other}"))),
+        }
+    }
+}
 wire_enum!(Currency { CNY = 0, USD = 1, HKD = 2, EUR = 3, SGD = 4 });
 
 macro_rules! wire_uuid_ids {
@@ -549,6 +650,10 @@ impl Wire for Proposal {
                 customer_id.put(writer);
                 limit.put(writer);
             }
+            Proposal::SetPrice(price_set) => {
+                writer.u8(11);
+                price_set.put(writer);
+            }
         }
     }
 
@@ -589,6 +694,8 @@ impl Wire for Proposal {
                 reason: Wire::take(reader)?,
             },
             70 => Proposal::SetCreditLimit { customer_id: Wire::take(reader)?, limit: Wire::take(reader)? },
+            11 => Proposal::SetPrice(Wire::take(reader)?),
+
             other => return Err(reader.invalid_at(start, format!("unknown Proposal tag {other}"))),
         })
     }
@@ -605,7 +712,109 @@ wire_struct!(Org { id, kind, name, parent_id, currency, sale_mode });
 wire_struct!(Account { code, name, account_type });
 wire_struct!(RuleLine { account, party, side, amount });
 wire_struct!(PostingRule { kind, role, version, lines });
-wire_struct!(WaterfallLevel { org_id, rate, rate_source, cost, price, margin });
+wire_struct!(WaterfallLevel { org_id, rate, rate_source, cost, price, margin, unit_price, stacked, candidates });
+wire_struct!(PriceTier { from_quantity, price });
+wire_struct!(PriceCandidate { source, kind, promotion_id, stacking, rate, unit_price, price, applied, reason });
+
+// Schema v1's waterfall (`OrderPlaced`, `UsageCharged`, `SubscriptionRenewed`), read only
+// (`OLDER_LAYOUTS`): a level without unit price, stacked rates or candidates.
+struct WaterfallLevelV1 {
+    org_id: OrgId,
+    rate: Rate,
+    rate_source: RateSource,
+    cost: Amount,
+    price: Amount,
+    margin: SignedAmount,
+}
+wire_struct!(WaterfallLevelV1 { org_id, rate, rate_source, cost, price, margin });
+
+struct PricedItemV1 {
+    product_id: ProductId,
+    supplier_id: OrgId,
+    quantity: Quantity,
+    periods: u32,
+    list_price: UnitPrice,
+    list_amount: Amount,
+    supplier_price: Amount,
+    supplier_rate: Rate,
+    levels: Vec<WaterfallLevelV1>,
+}
+wire_struct!(PricedItemV1 {
+    product_id,
+    supplier_id,
+    quantity,
+    periods,
+    list_price,
+    list_amount,
+    supplier_price,
+    supplier_rate,
+    levels,
+});
+
+impl PricedItemV1 {
+    fn upcast(self) -> PricedItem {
+        let levels = self
+            .levels
+            .into_iter()
+            .map(|level| WaterfallLevel {
+                org_id: level.org_id,
+                rate: level.rate,
+                rate_source: level.rate_source,
+                cost: level.cost,
+                price: level.price,
+                margin: level.margin,
+                unit_price: None,
+                stacked: Vec::new(),
+                candidates: Vec::new(),
+            })
+            .collect();
+        PricedItem {
+            product_id: self.product_id,
+            supplier_id: self.supplier_id,
+            quantity: self.quantity,
+            periods: self.periods,
+            list_price: self.list_price,
+            list_amount: self.list_amount,
+            supplier_price: self.supplier_price,
+            supplier_rate: self.supplier_rate,
+            levels,
+        }
+    }
+}
+
+struct OrderPlacedV1 {
+    order_id: OrderId,
+    customer_id: OrgId,
+    seller_id: OrgId,
+    items: Vec<PricedItemV1>,
+    total: Amount,
+    invite_code: Option<InviteCode>,
+    salesperson: Option<String>,
+}
+wire_struct!(OrderPlacedV1 { order_id, customer_id, seller_id, items, total, invite_code, salesperson });
+
+struct UsageChargedV1 {
+    usage_id: UsageId,
+    customer_id: OrgId,
+    seller_id: OrgId,
+    item: PricedItemV1,
+    total: Amount,
+    period_from: chrono::NaiveDate,
+    period_to: chrono::NaiveDate,
+}
+wire_struct!(UsageChargedV1 { usage_id, customer_id, seller_id, item, total, period_from, period_to });
+
+struct SubscriptionRenewedV1 {
+    renewal_id: RenewalId,
+    order_id: OrderId,
+    customer_id: OrgId,
+    seller_id: OrgId,
+    items: Vec<PricedItemV1>,
+    total: Amount,
+    new_end: chrono::NaiveDate,
+    renewed_by: PrincipalId,
+}
+wire_struct!(SubscriptionRenewedV1 { renewal_id, order_id, customer_id, seller_id, items, total, new_end, renewed_by });
 wire_struct!(PricedItem {
     product_id,
     supplier_id,
@@ -651,6 +860,8 @@ wire_struct!(ProductCreated { product_id, name, supplier_id, owner_id, list_pric
 wire_struct!(SupplierRateSet { product_id, rate });
 wire_struct!(RateSet { book, product_id, scope, rate, valid_from, valid_to });
 wire_struct!(PromotionCreated { promotion_id, book, name, rates, valid_from, valid_to });
+wire_struct!(PriceSet { book, product_id, scope, rule, valid_from, valid_to });
+wire_struct!(PromotionTermsSet { promotion_id, book, stacking, reach });
 wire_struct!(InviteCodeCreated { code, book, promotion_id, salesperson });
 wire_struct!(ApprovalRequested { approval_id, book, kind, requested_by, proposal });
 wire_struct!(ApprovalDecided { approval_id, decided_by, comment });

@@ -27,6 +27,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (111, include_str!("../../../schemas/sql/read_models/0111_approval_policies.sql")),
     (112, include_str!("../../../schemas/sql/read_models/0112_back_office.sql")),
     (113, include_str!("../../../schemas/sql/read_models/0113_invoices.sql")),
+    (114, include_str!("../../../schemas/sql/read_models/0114_prices.sql")),
+    (115, include_str!("../../../schemas/sql/read_models/0115_promotion_terms.sql")),
     (125, include_str!("../../../schemas/sql/read_models/0125_audit_tools.sql")),
     (120, include_str!("../../../schemas/sql/read_models/0120_terms.sql")),
     (121, include_str!("../../../schemas/sql/read_models/0121_kpi_profit.sql")),

@@ -1,5 +1,6 @@
-//! What books configured, readable as configured: each book's rate table (`rm_rates`: the rate
-//! of each product and scope, public, a child reseller's or a customer's, with its validity) and
+//! What books configured, readable as configured: each book's rate table (`rm_rates`: the rate,
+//! fixed, first-order and tiered price of each product and scope, public, a child reseller's or
+//! a customer's, with its validity) and
 //! every version of every posting rule (`rm_posting_rules`).
 
 use ledger_core::pricing::RateScope;
@@ -16,11 +17,11 @@ pub const PROJECTION: Projection = Projection {
 };
 
 const UPSERT_RATE: &str =
-    "INSERT INTO rm_rates (book, product_id, scope, scope_org, rate, valid_from, valid_to, set_at, position)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (book, product_id, scope, scope_org) DO UPDATE SET rate = excluded.rate,
-         valid_from = excluded.valid_from, valid_to = excluded.valid_to, set_at = excluded.set_at,
-         position = excluded.position";
+    "INSERT INTO rm_rates (book, product_id, scope, scope_org, kind, rate, rule, valid_from, valid_to, set_at, position)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (book, product_id, scope, scope_org, kind) DO UPDATE SET rate = excluded.rate,
+         rule = excluded.rule, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
+         set_at = excluded.set_at, position = excluded.position";
 const INSERT_RULE: &str = "INSERT INTO rm_posting_rules (kind, role, version, lines, adopted_at, position)
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, role, version) DO NOTHING";
 
@@ -42,7 +43,26 @@ fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
                 SqlValue::text(set.product_id),
                 SqlValue::text(scope),
                 SqlValue::Text(scope_org),
+                SqlValue::text("rate"),
                 SqlValue::text(set.rate),
+                SqlValue::Null,
+                set.valid_from.map_or(SqlValue::Null, SqlValue::date),
+                set.valid_to.map_or(SqlValue::Null, SqlValue::date),
+                SqlValue::timestamp(event.recorded_at),
+                SqlValue::position(event.position),
+            ];
+            out.push(Statement::new(UPSERT_RATE, params));
+        }
+        EventPayload::PriceSet(set) => {
+            let (scope, scope_org) = scope_parts(set.scope);
+            let params = vec![
+                SqlValue::text(set.book),
+                SqlValue::text(set.product_id),
+                SqlValue::text(scope),
+                SqlValue::Text(scope_org),
+                SqlValue::text(set.rule.kind().as_str()),
+                SqlValue::Null,
+                json_text(&set.rule),
                 set.valid_from.map_or(SqlValue::Null, SqlValue::date),
                 set.valid_to.map_or(SqlValue::Null, SqlValue::date),
                 SqlValue::timestamp(event.recorded_at),

@@ -331,7 +331,9 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         | E::SupplierTermsSet(_)
         | E::ProductUpdated(_)
         | E::ListPriceScheduled(_)
-        | E::SaleModeScheduled(_) => (None, None),
+        | E::SaleModeScheduled(_)
+        | E::PriceSet(_)
+        | E::PromotionTermsSet(_) => (None, None),
         E::LowBalanceThresholdSet(_) => (None, None),
     };
     Narration { order_id, reference }

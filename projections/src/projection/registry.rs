@@ -31,6 +31,7 @@ pub const INVOICE_VOID: &str = "void";
 const INSERT_PROMOTION: &str =
     "INSERT INTO rm_promotions (promotion_id, book, name, rates, valid_from, valid_to, created_at, position)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (promotion_id) DO NOTHING";
+const SET_PROMOTION_TERMS: &str = "UPDATE rm_promotions SET stacking = $2, reach = $3 WHERE promotion_id = $1";
 const INSERT_INVITE_CODE: &str =
     "INSERT INTO rm_invite_codes (book, code, promotion_id, salesperson, uses, created_at, position)
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (book, code) DO NOTHING";
@@ -118,6 +119,14 @@ fn statements(event: &RecordedEvent, rows: &[Row], out: &mut Vec<Statement>) {
                 position,
             ];
             out.push(Statement::new(INSERT_PROMOTION, params));
+        }
+        E::PromotionTermsSet(terms) => {
+            let params = vec![
+                SqlValue::text(terms.promotion_id),
+                SqlValue::text(terms.stacking.as_str()),
+                SqlValue::text(terms.reach.as_str()),
+            ];
+            out.push(Statement::new(SET_PROMOTION_TERMS, params));
         }
         E::InviteCodeCreated(created) => {
             let params = vec![

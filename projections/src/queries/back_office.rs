@@ -114,7 +114,12 @@ pub struct RateView {
     pub scope: String,
     /// The reseller or customer of the scope.
     pub scope_org: Option<OrgId>,
-    pub rate: Rate,
+    /// `rate`, `fixed`, `first_order` or `tiered`.
+    pub kind: String,
+    /// The rate, for a rate.
+    pub rate: Option<Rate>,
+    /// The price rule, for the other kinds.
+    pub rule: Option<ledger_core::pricing::PriceRule>,
     pub valid_from: Option<NaiveDate>,
     pub valid_to: Option<NaiveDate>,
     pub set_at: DateTime<Utc>,
@@ -283,9 +288,10 @@ impl ReadModels {
         };
         filter.push(format!("position > {}", parameters.bind(SqlValue::Integer(after))));
         let limit_parameter = parameters.bind(SqlValue::Integer(limit as i64 + 1));
-        // A `SetRate` sets one rate: positions are unique within a book's table.
+        // A `SetRate` or `SetPrice` sets one row: positions are unique within a book's table.
         let sql = format!(
-            "SELECT book, product_id, scope, scope_org, rate, valid_from, valid_to, set_at, position FROM rm_rates
+            "SELECT book, product_id, scope, scope_org, rate, valid_from, valid_to, set_at, position, kind, rule
+             FROM rm_rates
              WHERE {} ORDER BY position LIMIT {limit_parameter}",
             filter.join(" AND ")
         );
@@ -299,7 +305,12 @@ impl ReadModels {
                     product_id: row.parse(1)?,
                     scope: row.text(2)?.to_owned(),
                     scope_org: if scope_org.is_empty() { None } else { Some(parsed(scope_org, str::parse)?) },
-                    rate: parsed(row.text(4)?, Rate::parse)?,
+                    kind: row.text(9)?.to_owned(),
+                    rate: row.optional_text(4)?.map(|text| parsed(text, Rate::parse)).transpose()?,
+                    rule: row
+                        .optional_text(10)?
+                        .map(|text| parsed(text, |text| serde_json::from_str(text).map_err(|error| error.to_string())))
+                        .transpose()?,
                     valid_from: row.optional_text(5)?.map(|text| parsed(text, str::parse)).transpose()?,
                     valid_to: row.optional_text(6)?.map(|text| parsed(text, str::parse)).transpose()?,
                     set_at: row.timestamp(7)?,

@@ -9,7 +9,8 @@ use crate::sql::{Row, SqlValue};
 use crate::views::*;
 use crate::{ReadError, ReadModels};
 
-const PROMOTION_COLUMNS: &str = "promotion_id, book, name, rates, valid_from, valid_to, created_at, position";
+const PROMOTION_COLUMNS: &str =
+    "promotion_id, book, name, rates, valid_from, valid_to, created_at, position, stacking, reach";
 const INVITE_CODE_COLUMNS: &str = "i.code, i.book, i.promotion_id, p.name, i.salesperson, i.uses, i.last_used_at,
      i.last_used_position, i.last_order_id, i.created_at, i.position
      FROM rm_invite_codes i LEFT JOIN rm_promotions p ON p.promotion_id = i.promotion_id";
@@ -208,6 +209,8 @@ fn promotion_view(row: &Row) -> Result<PromotionView, ReadError> {
         valid_to: row.date(5)?,
         created_at: row.timestamp(6)?,
         position: row.position(7)?,
+        stacking: row.text(8)?.to_owned(),
+        reach: row.text(9)?.to_owned(),
     })
 }
 
