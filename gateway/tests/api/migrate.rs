@@ -75,7 +75,17 @@ async fn a_migrated_v1_log_serves_exactly_what_v1_served() {
         let separator = if path.contains('?') { '&' } else { '?' };
         let token = tokens["tokens"][read["token"].as_str().unwrap()].as_str().unwrap();
         let answer = app.get(&format!("{path}{separator}min_position={last}"), token).await;
-        let now = answer.expect(200);
+        let mut now = answer.expect(200);
+        if path.contains("/kpi?") {
+            // KPI rows that hold only figures v1 never had (commissions, penalties: issue 12)
+            // are new rows, not a change to what v1 served.
+            let v1_figures = ["revenue", "discounts", "cost", "recharges", "refunds"];
+            for list in ["items", "rows"] {
+                if let Some(rows) = now.get_mut(list).and_then(Value::as_array_mut) {
+                    rows.retain(|row| v1_figures.iter().any(|figure| row[*figure] != "0.00"));
+                }
+            }
+        }
         let then = served_now(path, &read["body"]);
         assert!(contains(&now, &then), "{name}: {path} no longer serves what v1 served\nnow:  {now}\nthen: {then}");
     }
