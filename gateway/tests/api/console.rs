@@ -135,7 +135,14 @@ impl Browser {
 
     async fn sign_out(&self) {
         self.click("form[action='/console/sign-out'] button").await;
-        assert!(self.client.current_url().await.unwrap().path().ends_with("/console/sign-in"));
+        // The click returns before the browser has followed the redirect: wait for it.
+        for _ in 0..100 {
+            if self.client.current_url().await.unwrap().path().ends_with("/console/sign-in") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("signed out, the browser is not back at the sign-in page");
     }
 
     /// `(debit, credit)` of one account's row in the trial balance on screen.
