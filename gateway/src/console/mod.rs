@@ -83,6 +83,7 @@ pub fn routes(api: Router, app: SharedState) -> Router {
         .route("/console/approvals/{id}/decide", post(pages::decide))
         .route("/console/customers", get(pages::customers))
         .route("/console/customers/{id}", get(pages::customer))
+        .route("/console/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/console/resellers", get(pages::resellers))
         .route("/console/orders", get(pages::orders).post(pages::place_order))
         .route("/console/orders/{id}", get(pages::order))
@@ -438,11 +439,27 @@ async fn sign_out(
 }
 
 /// The language switch: a link (it changes nothing but the person's own preference).
-async fn switch_lang(Path(code): Path<String>, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn switch_lang(
+    Path(code): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::En);
-    // Back to a console page only (never an open redirect).
-    let back = query.get("back").filter(|back| back.starts_with("/console") && !back.contains("//"));
-    let mut response = Redirect::to(back.map_or("/console", String::as_str)).into_response();
+    // Back to the page the switch was pressed on (the `Referer` of this host), else to `back`;
+    // a console page only, never an open redirect.
+    let console_page =
+        |path: &str| path.starts_with("/console") && !path.contains("//") && !path.starts_with("/console/lang");
+    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok());
+    let referer = headers
+        .get(header::REFERER)
+        .and_then(|referer| referer.to_str().ok())
+        .and_then(|referer| referer.parse::<axum::http::Uri>().ok())
+        .filter(|uri| host.is_some() && uri.authority().map(|authority| authority.as_str()) == host)
+        .and_then(|uri| uri.path_and_query().map(|path| path.as_str().to_owned()));
+    let back = referer
+        .filter(|path| console_page(path))
+        .or_else(|| query.get("back").filter(|back| console_page(back)).cloned());
+    let mut response = Redirect::to(back.as_deref().unwrap_or("/console")).into_response();
     let line = format!("{LANG_COOKIE}={}; Path=/console; SameSite=Strict; Max-Age=31536000", lang.code());
     if let Ok(value) = HeaderValue::from_str(&line) {
         response.headers_mut().append(header::SET_COOKIE, value);

@@ -100,6 +100,11 @@ fn items(value: &Value) -> Vec<Value> {
     value["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// A sum the console added up, with the two decimals money is shown with (`0.00`, never `0`).
+fn cents(amount: Decimal) -> String {
+    format!("{:.2}", amount.round_dp(2))
+}
+
 fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
@@ -243,8 +248,8 @@ pub async fn dashboard(
     let content = html! {
         @for problem in &problems { (problem_box(&ctx, problem)) }
         div.grid {
-            @if let Some(wallets) = wallets { div.card.stat #wallets { div.label { (ctx.t("wallets")) } div.value { (money(&wallets.to_string(), &currency)) } } }
-            @if let Some(vouchers) = vouchers { div.card.stat #vouchers { div.label { (ctx.t("vouchers")) } div.value { (money(&vouchers.to_string(), &currency)) } } }
+            @if let Some(wallets) = wallets { div.card.stat #wallets { div.label { (ctx.t("wallets")) } div.value { (money(&cents(wallets), &currency)) } } }
+            @if let Some(vouchers) = vouchers { div.card.stat #vouchers { div.label { (ctx.t("vouchers")) } div.value { (money(&cents(vouchers), &currency)) } } }
             @if let Some(pending) = &pending { div.card.stat #pending { div.label { (ctx.t("pending_approvals")) } div.value { a href="/console/approvals" { (pending) } } } }
             div.card.stat #lag { div.label { (ctx.t("projection_lag")) } div.value { (lag.unwrap_or_else(|| "—".to_owned())) } }
         }
@@ -254,7 +259,7 @@ pub async fn dashboard(
                 (view::bar_chart(ctx.t("by_month"), &series, &months, &currency))
                 table #kpi-months {
                     thead { tr { th { (ctx.t("period")) } @for name in &series { th.num { (name) } } } }
-                    tbody { @for (month, values) in &months { tr data-period=(month) { td { (month) } @for value in values { td.num { (group(&value.to_string())) } } } } }
+                    tbody { @for (month, values) in &months { tr data-period=(month) { td { (month) } @for value in values { td.num { (group(&cents(*value))) } } } } }
                 }
             }
             div.grid {
@@ -263,7 +268,7 @@ pub async fn dashboard(
                         h2 { (ctx.t(title)) }
                         @if rows.is_empty() { p.muted { (ctx.t("none")) } } @else {
                             table { thead { tr { th { (ctx.t("name")) } th.num { (ctx.t("revenue")) } th.num { (ctx.t("gross_profit")) } } }
-                                tbody { @for (name, values) in rows { tr { td { (name) } td.num { (money(&values[0].to_string(), &currency)) } td.num { (money(&values[3].to_string(), &currency)) } } } } }
+                                tbody { @for (name, values) in rows { tr { td { (name) } td.num { (money(&cents(values[0]), &currency)) } td.num { (money(&cents(values[3]), &currency)) } } } } }
                         }
                     }
                 }
@@ -509,6 +514,7 @@ pub async fn customer(
     peer: Peer,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(query): Params,
 ) -> Response {
     let ctx = signed_in!(console, headers, peer);
     let Some(id) = segment(&id) else {
@@ -525,8 +531,18 @@ pub async fn customer(
     let orders = console.get(&ctx, &format!("/v1/orders?customer_id={id}&limit=50")).await;
     let users =
         if ctx.can("users.read") { Some(console.get(&ctx, &format!("/v1/orgs/{id}/users")).await) } else { None };
+    // Each person's tokens, to revoke one that leaked or is no longer needed.
+    let mut tokens = Vec::new();
+    if let Some(Ok(users)) = &users {
+        for user in items(users) {
+            if let Ok(page) = console.get(&ctx, &format!("/v1/users/{}/tokens?limit=100", text(&user, "id"))).await {
+                tokens.extend(items(&page).into_iter().map(|token| (text(&user, "name").to_owned(), token)));
+            }
+        }
+    }
     let cur = text(&record, "currency").to_owned();
     let content = html! {
+        (notice(&ctx, &query))
         div.grid {
             section.card { h2 { (ctx.t("profile")) }
                 dl.kv {
@@ -555,17 +571,18 @@ pub async fn customer(
         section.card { h2 { (ctx.t("statement")) " " (first_of_month(today)) " – " (today) }
             @match &statement {
                 Ok(statement) => {
-                    p { (ctx.t("opening")) ": " (money(text(statement, "opening"), &cur)) " · " (ctx.t("closing")) ": " (money(text(statement, "closing"), &cur)) }
-                    table { thead { tr { th { (ctx.t("date")) } th { (ctx.t("kind")) } th.num { (ctx.t("amount")) } th { (ctx.t("reference")) } } }
+                    p #statement-totals { (ctx.t("opening")) ": " (money(text(&statement["opening"], "total"), &cur)) " · " (ctx.t("closing")) ": " (money(text(&statement["closing"], "total"), &cur)) }
+                    table #statement { thead { tr { th { (ctx.t("date")) } th { (ctx.t("kind")) } th.num { (ctx.t("cash")) } th.num { (ctx.t("voucher")) } th.num { (ctx.t("balance")) } th { (ctx.t("reference")) } } }
                         tbody { @for line in items(statement) { tr {
-                            td { (text(&line, "date")) } td { (text(&line, "kind")) (text(&line, "event_type")) }
-                            td.num { (group(text(&line, "amount"))) } td { (text(&line, "reference")) (text(&line, "narration")) }
+                            td { (text(&line, "date")) } td { (text(&line, "kind")) }
+                            td.num { (group(text(&line, "cash"))) } td.num { (group(text(&line, "voucher"))) } td.num { (group(text(&line, "balance"))) }
+                            td { @if let Some(order) = line["order_id"].as_str() { a href={ "/console/orders/" (order) } { (short(order)) } } @else { (text(&line, "reference")) } }
                         } } } }
                 }
                 Err(problem) => (problem_box(&ctx, problem)),
             }
         }
-        section.card { h2 { (ctx.t("orders")) }
+        section.card #customer-orders { h2 { (ctx.t("orders")) }
             @match &orders { Ok(orders) => (orders_table(&ctx, &items(orders), &HashMap::new())), Err(problem) => (problem_box(&ctx, problem)) }
         }
         @if let Some(users) = &users {
@@ -578,9 +595,56 @@ pub async fn customer(
                     Err(problem) => (problem_box(&ctx, problem)),
                 }
             }
+            section.card #tokens { h2 { (ctx.t("tokens")) }
+                @if tokens.is_empty() { p.muted { (ctx.t("none")) } } @else {
+                    table { thead { tr { th { (ctx.t("name")) } th { (ctx.t("label")) } th { (ctx.t("roles")) } th { (ctx.t("expires")) } th { (ctx.t("status")) } th {} } }
+                        tbody { @for (holder, token) in &tokens { tr data-token=(text(token, "id")) {
+                            td { (holder) } td { (text(token, "label")) } td { (roles_of(token)) } td { (text(token, "expires_at")) }
+                            @if token["revoked_at"].is_string() {
+                                td { (badge("revoked")) " " (text(token, "revoked_at")) } td {}
+                            } @else {
+                                td { (badge("active")) }
+                                td { @if ctx.can("users.write") {
+                                    form.inline method="post" action={ "/console/tokens/" (text(token, "id")) "/revoke" } {
+                                        (hidden(&ctx))
+                                        input type="hidden" name="back" value=(id);
+                                        input name="reason" aria-label=(ctx.t("reason")) placeholder=(ctx.t("reason")) size="12";
+                                        button.danger type="submit" { (ctx.t("revoke")) }
+                                    }
+                                } }
+                            }
+                        } } } }
+                }
+            }
         }
     };
     page(&ctx, "customers", text(&record, "name"), content)
+}
+
+/// Revokes a token from a customer's profile, with the reason given.
+pub async fn revoke_token(
+    State(console): State<Console>,
+    peer: Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: FormBody,
+) -> Response {
+    let ctx = signed_in!(console, headers, peer);
+    let form = checked_form!(ctx, form);
+    let back = match segment(field(&form, "back")) {
+        Some(customer) => format!("/console/customers/{customer}"),
+        None => "/console/customers".to_owned(),
+    };
+    let Some(id) = segment(&id) else {
+        return problem_page(&ctx, &bad_field("id", "not a token id"), &back);
+    };
+    let reason = Some(field(&form, "reason")).filter(|reason| !reason.is_empty());
+    let body = json!({ "reason": reason });
+    match console.send(&ctx, Method::POST, &format!("/v1/tokens/{id}/revoke"), &body, Some(field(&form, "idem"))).await
+    {
+        Ok(_) => done(&back),
+        Err(problem) => problem_page(&ctx, &problem, &back),
+    }
 }
 
 fn roles_of(value: &Value) -> String {
@@ -647,10 +711,23 @@ pub async fn orders(State(console): State<Console>, peer: Peer, headers: HeaderM
     } else {
         None
     };
+    // Staff filter by customer: the ones they may read, by name.
+    let customers = if !ctx.is_customer() && ctx.can("orgs.read") {
+        console.get(&ctx, "/v1/customers?limit=500").await.ok().map(|page| items(&page))
+    } else {
+        None
+    };
     let content = html! {
         (notice(&ctx, &query))
         @if let Some(products) = &products { (order_form(&ctx, ctx.org(), products)) }
         form.inline.card method="get" action="/console/orders" {
+            @if let Some(customers) = &customers {
+                label { (ctx.t("customer")) select #customer-filter name="customer_id" {
+                    option value="" { (ctx.t("any")) }
+                    @for item in customers {
+                        option value=(text(item, "id")) selected[text(item, "id") == customer] { (text(item, "name")) }
+                    } } }
+            }
             label { (ctx.t("status")) select name="status" {
                 option value="" { (ctx.t("any")) }
                 @for choice in ["pending_payment", "paid", "fulfilled", "cancelled", "refunded", "partially_refunded"] {

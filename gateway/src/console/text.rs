@@ -205,4 +205,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("up", "Up", "正常"),
     ("down", "Down", "异常"),
     ("read_models", "Read models", "读模型"),
+    ("tokens", "Access tokens", "访问令牌"),
+    ("revoke", "Revoke", "吊销"),
+    ("voucher", "Voucher", "代金券"),
 ];

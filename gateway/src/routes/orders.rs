@@ -558,7 +558,10 @@ pub async fn list_orders(
                 return Err(ApiError::NotFound { what: "customer" });
             }
         }
-        (Some(caller.org_id()), customer_id)
+        // The platform's super_admin reads any customer's orders, whoever sold them; other staff
+        // read the orders of their own book.
+        let seller = if caller.is_super_admin() && customer_id.is_some() { None } else { Some(caller.org_id()) };
+        (seller, customer_id)
     } else {
         if customer_id.is_some_and(|id| id != caller.org_id()) {
             return Err(ApiError::NotFound { what: "customer" });

@@ -7,6 +7,7 @@
 //! Also, without a browser: the session cookie's flags, a form without its CSRF token refused,
 //! the language chosen by `Accept-Language`, HTML escaped.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
@@ -18,11 +19,14 @@ use crate::helpers::*;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// chromedriver, stopped when dropped.
+/// chromedriver and the Chromium it starts, in a process group of their own: all stopped when
+/// dropped, also when an assertion fails before the session is closed.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -43,6 +47,7 @@ async fn start_browser() -> (Driver, Client) {
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = Command::new(CHROMEDRIVER)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -89,8 +94,17 @@ impl Browser {
     }
 
     async fn text(&self, css: &str) -> String {
-        let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css} on the page: {e}"));
-        element.text().await.expect("its text")
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.expect("its text"),
+            Err(error) => {
+                let url = self.client.current_url().await.map(|url| url.to_string()).unwrap_or_default();
+                let body = match self.client.find(Locator::Css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("{css} is not on the page {url}: {error}\n{body}")
+            }
+        }
     }
 
     async fn texts(&self, css: &str) -> Vec<String> {
@@ -105,7 +119,10 @@ impl Browser {
         self.text("body").await
     }
 
+    /// Clicks a link or a form's button, and waits for the page it leads to: every click here
+    /// navigates, and WebDriver may answer the click before the browser has left the old page.
     async fn click(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.expect("a page");
         self.client
             .find(Locator::Css(css))
             .await
@@ -113,6 +130,17 @@ impl Browser {
             .click()
             .await
             .unwrap();
+        for _ in 0..200 {
+            // The old document's element goes stale once the new page has replaced it.
+            if old.attr("lang").await.is_err() {
+                let ready = self.client.execute("return document.readyState", vec![]).await;
+                if ready.is_ok_and(|state| state == "complete") {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("clicking {css} did not lead to a new page");
     }
 
     async fn fill(&self, css: &str, value: &str) {
@@ -135,14 +163,8 @@ impl Browser {
 
     async fn sign_out(&self) {
         self.click("form[action='/console/sign-out'] button").await;
-        // The click returns before the browser has followed the redirect: wait for it.
-        for _ in 0..100 {
-            if self.client.current_url().await.unwrap().path().ends_with("/console/sign-in") {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        panic!("signed out, the browser is not back at the sign-in page");
+        let url = self.client.current_url().await.unwrap();
+        assert!(url.path().ends_with("/console/sign-in"), "signed out, the browser is at {url}");
     }
 
     /// `(debit, credit)` of one account's row in the trial balance on screen.
@@ -170,6 +192,12 @@ async fn the_finance_console_in_a_browser_books_the_designs_figures() {
     let body =
         json!({ "customer_id": world.customer, "amount": "950.00", "method": "offline", "reference": "slip 42" });
     app.post("/v1/recharges", &world.r2_finance, body).await.expect(202);
+
+    // A token the customer no longer needs (a lost phone): revoked from the console below.
+    let body = json!({ "roles": ["customer"], "label": "lost phone" });
+    let lost = app.post(&format!("/v1/orgs/{}/tokens", world.customer), &world.r2_admin, body).await.expect(201);
+    let lost_token = lost["token"].as_str().unwrap().to_owned();
+    app.get("/v1/me", &lost_token).await.expect(200);
 
     let (_driver, client) = start_browser().await;
     let browser = Browser { client, base: app.address.clone() };
@@ -218,6 +246,14 @@ async fn the_finance_console_in_a_browser_books_the_designs_figures() {
     browser.shot("06-customers").await;
     browser.open(&format!("/console/customers/{}", world.customer)).await;
     assert_eq!(browser.text("#customer-balance dd.balance").await, "CNY 950.00");
+    // This month's statement: the recharge, and the wallet after it.
+    let statement = browser.text("#statement-totals").await;
+    assert!(statement.contains("CNY 0.00") && statement.contains("CNY 950.00"), "{statement}");
+    let movements = browser.texts("#statement tbody tr").await;
+    assert_eq!(movements.len(), 1, "{movements:?}");
+    assert!(movements[0].contains("recharge") && movements[0].contains("950.00"), "{movements:?}");
+    // Finance people manage no one's tokens: the section is not theirs.
+    assert!(browser.client.find(Locator::Css("#tokens")).await.is_err());
     browser.shot("07-customer-profile").await;
     browser.sign_out().await;
 
@@ -271,8 +307,10 @@ async fn the_finance_console_in_a_browser_books_the_designs_figures() {
     assert_eq!(browser.text("#event-hash").await, event["hash"].as_str().unwrap());
     assert!(browser.text("#event-prev-hash").await.starts_with(event["prev_hash"].as_str().unwrap()));
     browser.shot("14-event").await;
-    browser.click("#previous-event").await;
-    assert_eq!(browser.text("#event-position").await, (position - 1).to_string());
+    // The link to the one before it in the chain (the customer's own order: not R2's to open;
+    // the platform's super_admin follows it below).
+    let previous = browser.client.find(Locator::Css("#previous-event")).await.unwrap().attr("href").await.unwrap();
+    assert_eq!(previous.as_deref(), Some(format!("/console/events/{}", position - 1).as_str()));
     // The dashboard's figures for R2's book (January).
     browser.open("/console").await;
     let january = browser.texts("#kpi-months tr[data-period='2026-01'] td").await;
@@ -314,14 +352,40 @@ async fn the_finance_console_in_a_browser_books_the_designs_figures() {
     assert_eq!(browser.text(&margin(&world.r2)).await, "70.00");
     assert_eq!(browser.text("#order-total").await, "CNY 950.00");
     browser.shot("20-order-waterfall-admin").await;
+    browser.open(&format!("/console/events/{position}")).await;
+    browser.click("#previous-event").await;
+    assert_eq!(browser.text("#event-position").await, (position - 1).to_string());
+    assert_eq!(browser.text("#event-type").await, "OrderPlaced");
+    // The lost phone's token, revoked from the customer's profile with a reason.
+    browser.open(&format!("/console/customers/{}", world.customer)).await;
+    let row = "#tokens tbody tr";
+    let mut lost_id = None;
+    for element in browser.client.find_all(Locator::Css(row)).await.unwrap() {
+        if element.text().await.unwrap().contains("lost phone") {
+            lost_id = element.attr("data-token").await.unwrap();
+        }
+    }
+    let lost_id = lost_id.expect("the lost phone's token is listed");
+    browser.fill(&format!("#tokens tr[data-token='{lost_id}'] input[name=reason]"), "phone lost").await;
+    browser.click(&format!("#tokens tr[data-token='{lost_id}'] button")).await;
+    assert!(browser.page().await.contains("Done."), "{}", browser.page().await);
+    assert!(browser.text(&format!("#tokens tr[data-token='{lost_id}']")).await.contains("revoked"));
+    let revoked = app.get(&format!("/v1/tokens/{lost_id}"), &world.r2_admin).await.expect(200);
+    assert_eq!(revoked["revoke_reason"], "phone lost");
+    app.get("/v1/me", &lost_token).await.expect(401);
+    // The platform's super_admin sees the customer's order, sold by R2.
+    let order_id = order_path.rsplit('/').next().unwrap().to_owned();
+    assert!(browser.text("#customer-orders").await.contains(&order_id[..8]));
+    browser.shot("21-token-revoked").await;
+    browser.open(&order_path).await;
     // In Chinese, by the switch.
     browser.click(".top a[lang='zh-CN']").await;
     assert!(browser.page().await.contains("价格瀑布"));
-    browser.shot("21-order-waterfall-zh").await;
+    browser.shot("22-order-waterfall-zh").await;
     // On a narrow screen.
     browser.client.set_window_size(390, 844).await.unwrap();
     browser.open("/console").await;
-    browser.shot("22-dashboard-narrow-zh").await;
+    browser.shot("23-dashboard-narrow-zh").await;
 
     browser.client.close().await.unwrap();
 }
