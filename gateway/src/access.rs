@@ -83,6 +83,8 @@ pub const OPERATIONS: &[(&str, &str, Access)] = &[
     ("PUT", "/v1/posting-rules/{kind}", Needs(P::AccountsWrite)),
     ("POST", "/v1/books/{org_id}/entries", Needs(P::AccountsWrite)),
     ("PUT", "/v1/books/{org_id}/rates", Needs(P::PricesWrite)),
+    ("PUT", "/v1/books/{org_id}/exchange-rates", Needs(P::ExchangeRatesWrite)),
+    ("GET", "/v1/books/{org_id}/exchange-rates", Needs(P::PricesRead)),
     ("PUT", "/v1/books/{org_id}/prices", Needs(P::PricesWrite)),
     ("PUT", "/v1/promotions/{id}/terms", Needs(P::PricesWrite)),
     ("POST", "/v1/books/{org_id}/promotions", Needs(P::PricesWrite)),

@@ -35,7 +35,7 @@ pub async fn openapi() -> Json<Value> {
         roles::list_permissions, roles::list_roles, roles::define_role, roles::set_owner,
         ownership::transfer_customer, ownership::reassign_customers, ownership::customer_ownership,
         catalog::create_product, catalog::list_products, catalog::get_product, catalog::set_supplier_rate, catalog::set_rate,
-        catalog::set_price, catalog::set_promotion_terms,
+        catalog::set_price, catalog::set_promotion_terms, catalog::set_exchange_rate, catalog::list_exchange_rates,
         catalog::create_promotion, catalog::create_invite_code, catalog::open_account,
         money::request_recharge, money::get_recharge, money::request_reversal, money::list_approvals, money::get_approval,
         money::approve, money::reject, money::grant_coupon, money::get_coupon, money::withdraw,

@@ -319,6 +319,7 @@ payloads!(
     PostingRulesSet,
     InvoiceRequested,
     InvoiceRedLettered,
+    ExchangeRateSet,
 );
 
 /// The events a committed command appended, by payload type.

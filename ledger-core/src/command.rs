@@ -11,7 +11,7 @@ use crate::chart::AccountType;
 use crate::event::{InvoiceType, OrgProfile, RechargeMethod, SettlementCycle, SupplierTerms, WithdrawalRoute};
 use crate::ids::*;
 use crate::journal::Line;
-use crate::money::{Amount, Currency, Quantity, Rate, UnitPrice};
+use crate::money::{Amount, Currency, ExchangeRate, Quantity, Rate, UnitPrice};
 use crate::org::{Actor, DistributorTier, OrgKind, Role, SaleMode};
 use crate::permissions::Permission;
 use crate::pricing::RateScope;
@@ -107,6 +107,18 @@ pub enum SetupCommand {
         supplier_id: OrgId,
         list_price: UnitPrice,
         unit: String,
+        /// The currency of `list_price`; the supplier agreement's when absent, else the book's.
+        currency: Option<Currency>,
+    },
+
+    /// A book's rate for a foreign currency from a date on (one unit of it in the book's
+    /// currency), with where it comes from.
+    SetExchangeRate {
+        book: OrgId,
+        currency: Currency,
+        rate: ExchangeRate,
+        source: String,
+        effective_from: NaiveDate,
     },
 
     SetSupplierRate {
@@ -807,6 +819,7 @@ impl SetupCommand {
             SetupCommand::SetPostingRules { .. } => "set_posting_rules",
             SetupCommand::SetSaleMode { .. } => "set_sale_mode",
             SetupCommand::CreateProduct { .. } => "create_product",
+            SetupCommand::SetExchangeRate { .. } => "set_exchange_rate",
             SetupCommand::SetSupplierRate { .. } => "set_supplier_rate",
             SetupCommand::SetRate { .. } => "set_rate",
             SetupCommand::CreatePromotion { .. } => "create_promotion",

@@ -16,7 +16,7 @@ use crate::approval_policy::{ApprovalAction, ApprovalLevel, ApprovalRule};
 use crate::chart::Account;
 use crate::ids::*;
 use crate::journal::{Entry, Line};
-use crate::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
+use crate::money::{Amount, Currency, ExchangeRate, Rate, SignedAmount, Total, UnitPrice};
 use crate::org::{Actor, DistributorTier, Org, Role, SaleMode};
 use crate::permissions::Permission;
 use crate::pricing::{PricedItem, RateScope};
@@ -317,6 +317,23 @@ pub struct ProductCreated {
     pub owner_id: OrgId,
     pub list_price: UnitPrice,
     pub unit: String,
+    /// The currency `list_price` is in, when it is not the owner's book currency (a supplier
+    /// that bills in USD to a book kept in CNY): orders convert it at the owner's exchange rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+}
+
+/// A book's exchange rate for a foreign currency from a date on: one unit of `currency` is
+/// worth `rate` in the book's currency. Every rate set is kept; an item priced in `currency`
+/// uses the latest one dated on or before its own date, and keeps it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ExchangeRateSet {
+    pub book: OrgId,
+    pub currency: Currency,
+    pub rate: ExchangeRate,
+    /// Where the rate comes from (`PBOC central parity`, a bank's quote).
+    pub source: String,
+    pub effective_from: NaiveDate,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -1345,7 +1362,7 @@ event_payloads! {
     AccountOpened(AccountOpened) = 1,
     PostingRulesSet(PostingRulesSet) = 1,
     SaleModeSet(SaleModeSet) = 1,
-    ProductCreated(ProductCreated) = 1,
+    ProductCreated(ProductCreated) = 2,
     SupplierRateSet(SupplierRateSet) = 1,
     RateSet(RateSet) = 1,
     PromotionCreated(PromotionCreated) = 1,
@@ -1357,15 +1374,15 @@ event_payloads! {
     RechargeConfirmed(RechargeConfirmed) = 1,
     RechargeReversed(RechargeReversed) = 1,
     CouponGranted(CouponGranted) = 1,
-    OrderPlaced(OrderPlaced) = 2,
+    OrderPlaced(OrderPlaced) = 3,
     OrderPaid(OrderPaid) = 2,
     OrderFulfilled(OrderFulfilled) = 1,
     OrderCancelled(OrderCancelled) = 1,
     OrderRefunded(OrderRefunded) = 1,
     WithdrawalRequested(WithdrawalRequested) = 1,
     WithdrawalPaid(WithdrawalPaid) = 2,
-    UsageCharged(UsageCharged) = 2,
-    SubscriptionRenewed(SubscriptionRenewed) = 2,
+    UsageCharged(UsageCharged) = 3,
+    SubscriptionRenewed(SubscriptionRenewed) = 3,
     SerialPackagePriced(SerialPackagePriced) = 1,
     DistributorTierSet(DistributorTierSet) = 1,
     SerialTierRateSet(SerialTierRateSet) = 1,
@@ -1419,6 +1436,7 @@ event_payloads! {
     SerialCodesExpired(SerialCodesExpired) = 1,
     PriceSet(PriceSet) = 1,
     PromotionTermsSet(PromotionTermsSet) = 1,
+    ExchangeRateSet(ExchangeRateSet) = 1,
 }
 
 /// What a decider produces: the fact and the entries it books, in any number of books.

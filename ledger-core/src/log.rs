@@ -134,9 +134,17 @@ pub fn verify_next(state: &State, chain: &ChainHead, event: &RecordedEvent) -> R
         if !well_formed || !entry.imbalance().is_zero() {
             return Err(ReplayError::Unbalanced { position: event.position, entry_idx });
         }
-        let book_opened_here = matches!(&event.event.payload, crate::event::EventPayload::OrgOpened(opened) if opened.org.id == entry.book);
-        if !state.books.contains_key(&entry.book) && !book_opened_here {
+        let opened_here = match &event.event.payload {
+            EventPayload::OrgOpened(opened) if opened.org.id == entry.book => Some(opened.org.currency),
+            _ => None,
+        };
+        let Some(kept) = state.books.get(&entry.book).map(|book| book.currency).or(opened_here) else {
             return Err(ReplayError::UnknownBook { position: event.position, entry_idx, book: entry.book });
+        };
+        // A book keeps one currency: a trial balance never adds two.
+        if entry.currency != kept {
+            let reason = format!("entry {entry_idx} is in {} but book {} keeps {kept}", entry.currency, entry.book);
+            return Err(ReplayError::Inconsistent { position: event.position, reason });
         }
     }
     check_limits(state, event)?;

@@ -17,6 +17,8 @@ pub const AMOUNT_DECIMALS_MAX: u32 = 2;
 pub const RATE_DECIMALS_MAX: u32 = 4;
 /// Digits a list price may carry after the point: cloud unit prices go below a cent.
 pub const UNIT_PRICE_DECIMALS_MAX: u32 = 6;
+/// Digits an exchange rate may carry after the point (`7.123456`).
+pub const EXCHANGE_RATE_DECIMALS_MAX: u32 = 6;
 /// Digits a metered quantity may carry after the point.
 pub const QUANTITY_DECIMALS_MAX: u32 = 6;
 /// The largest amount accepted anywhere (10^12): 10^14 minor units leaves room to sum millions of them
@@ -476,6 +478,48 @@ impl fmt::Display for UnitPrice {
     }
 }
 
+/// How much one unit of a foreign currency is worth in a book's currency (`7.1234` CNY per USD):
+/// positive, up to 6 decimals, at most `UNIT_VALUE_MAX`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ExchangeRate(Decimal);
+
+impl ExchangeRate {
+    pub fn parse(text: &str) -> Result<ExchangeRate, MoneyError> {
+        ExchangeRate::from_decimal(parse_decimal(text)?)
+    }
+
+    pub fn from_decimal(value: Decimal) -> Result<ExchangeRate, MoneyError> {
+        let value = check_bounds(value, EXCHANGE_RATE_DECIMALS_MAX, UNIT_VALUE_MAX)?;
+        if value.is_zero() {
+            return Err(MoneyError::Zero);
+        }
+        Ok(ExchangeRate(value.normalize()))
+    }
+
+    pub fn as_decimal(self) -> Decimal {
+        self.0
+    }
+
+    /// A unit price in the foreign currency, in the book's: `price × rate`, rounded half-up
+    /// to the 6 decimals a unit price may carry (the amounts priced from it are rounded once
+    /// more, to the cent, as every posted amount is).
+    pub fn convert(self, price: UnitPrice) -> Result<UnitPrice, MoneyError> {
+        let converted = checked_mul(price.as_decimal(), self.0)?
+            .round_dp_with_strategy(UNIT_PRICE_DECIMALS_MAX, RoundingStrategy::MidpointAwayFromZero);
+        UnitPrice::from_decimal(converted)
+    }
+}
+
+impl fmt::Display for ExchangeRate {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut value = self.0;
+        if value.scale() < 2 {
+            value.rescale(2);
+        }
+        write!(formatter, "{value}")
+    }
+}
+
 /// A positive quantity: units bought, or a metered amount (GB-hours) with up to 6 decimals.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Quantity(Decimal);
@@ -576,6 +620,7 @@ decimal_string_serde!(Amount, Amount::parse, "^[0-9]{1,13}\\.[0-9]{2}$");
 decimal_string_serde!(Total, |text: &str| Total::from_decimal(parse_decimal(text)?), "^[0-9]{1,16}\\.[0-9]{2}$");
 decimal_string_serde!(Rate, Rate::parse, "^(0\\.[0-9]{1,4}|1(\\.0{1,4})?)$");
 decimal_string_serde!(UnitPrice, UnitPrice::parse, "^[0-9]{1,10}(\\.[0-9]{1,6})?$");
+decimal_string_serde!(ExchangeRate, ExchangeRate::parse, "^[0-9]{1,10}(\\.[0-9]{1,6})?$");
 decimal_string_serde!(Quantity, Quantity::parse, "^[0-9]{1,10}(\\.[0-9]{1,6})?$");
 decimal_string_serde!(Currency, Currency::parse, "^(CNY|USD|HKD|EUR|SGD)$");
 

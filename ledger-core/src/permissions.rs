@@ -143,6 +143,8 @@ permissions! {
     CreditWrite = 60, "credit.write", &[F, S], "Set customers' credit limits (信用额度; a raise waits for approval).";
     TermsWrite = 61, "terms.write", &[F], "Set the book's terms (payment timeout, arrears due days, renewal lead) and settlement cycles.";
     TermsRead = 62, "terms.read", &[F, S, O], "Read the book's terms and settlement cycles.";
+    // 54..=59: money in more than one currency (issue 12).
+    ExchangeRatesWrite = 54, "exchange_rates.write", &[F], "Set the book's exchange rates (a foreign currency's worth in the book's, with its source and date).";
 }
 
 /// A word that names no permission.

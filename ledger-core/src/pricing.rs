@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{OrgId, ProductId, PromotionId};
-use crate::money::{checked_mul, round_half_up, Amount, MoneyError, Quantity, Rate, UnitPrice};
+use crate::money::{checked_mul, round_half_up, Amount, Currency, ExchangeRate, MoneyError, Quantity, Rate, UnitPrice};
 
 /// To whom an org's rate applies.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -368,6 +368,25 @@ pub struct PricedItem {
     /// From the top of the chain (the platform, or the reseller that owns the supplier) down to
     /// the seller; the last level's price is what the customer pays.
     pub levels: Vec<WaterfallLevel>,
+    /// For a product priced in another currency than the chain's books: the rate the line was
+    /// priced at, fixed with it (`list_price` is the product's price converted at it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<ItemExchange>,
+}
+
+/// The rate an item in a foreign currency was priced at, as the top book had set it on the
+/// item's date: later rates never change the item.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ItemExchange {
+    /// The product's currency.
+    pub currency: Currency,
+    /// The product's list price in its currency.
+    pub list_price: UnitPrice,
+    /// Book currency per unit of `currency`.
+    pub rate: ExchangeRate,
+    /// Where the rate came from (`PBOC central parity`, a bank), and the date it is from.
+    pub source: String,
+    pub rate_date: NaiveDate,
 }
 
 impl PricedItem {
@@ -507,6 +526,7 @@ pub fn build_priced_item(
         supplier_price,
         supplier_rate,
         levels,
+        exchange: None,
     })
 }
 

@@ -12,7 +12,7 @@ use crate::chart::{codes, AccountCode, Chart, Side};
 use crate::event::*;
 use crate::ids::*;
 use crate::journal::{DebitCredit, Entry};
-use crate::money::{Amount, Currency, Rate, SignedAmount, Total, UnitPrice};
+use crate::money::{Amount, Currency, ExchangeRate, Rate, SignedAmount, Total, UnitPrice};
 use crate::org::{Actor, DistributorTier, Org, OrgKind, Role, SaleMode};
 use crate::permissions::{self, PermissionSet};
 use crate::pricing::{PriceKind, PriceWindow, PricedItem, RateScope, RateWindow};
@@ -123,6 +123,9 @@ pub struct Product {
     /// List prices from a date on (`ListPriceScheduled`); before the first, `list_price`.
     #[serde(default)]
     pub scheduled_prices: BTreeMap<NaiveDate, UnitPrice>,
+    /// The currency of its list prices when it is not its owner's book currency.
+    #[serde(default)]
+    pub currency: Option<Currency>,
 }
 
 impl Product {
@@ -454,6 +457,14 @@ pub struct State {
     pub rules: RuleSet,
     pub products: HashMap<ProductId, Product>,
     pub rates: HashMap<(OrgId, ProductId, RateScope), RateWindow>,
+    /// Each book's exchange rates for a foreign currency, by the date they take effect, with
+    /// their source (`ExchangeRateSet`).
+    #[serde(default)]
+    pub exchange_rates: HashMap<(OrgId, Currency), BTreeMap<NaiveDate, (ExchangeRate, String)>>,
+    /// The currency of each supplier's agreement (`SupplierTermsSet`): its products' currency
+    /// unless they name another.
+    #[serde(default)]
+    pub supplier_currencies: HashMap<OrgId, Currency>,
     pub promotions: HashMap<PromotionId, PromotionCreated>,
     /// Invite codes by (book, code): unique within a book only, so a book learns nothing of
     /// another's codes, and a code is resolved within the seller's book.
@@ -572,6 +583,8 @@ impl Default for State {
             rules: RuleSet::default(),
             products: HashMap::new(),
             rates: HashMap::new(),
+            exchange_rates: HashMap::new(),
+            supplier_currencies: HashMap::new(),
             promotions: HashMap::new(),
             invite_codes: HashMap::new(),
             wallets: HashMap::new(),

@@ -211,6 +211,7 @@ impl WorkedExample {
                     supplier_id: self.supplier,
                     list_price: UnitPrice::parse("1000.00").unwrap(),
                     unit: "month".into(),
+                    currency: None,
                 }),
             ),
             (

@@ -364,6 +364,7 @@ fn no_price_without_a_reseller_rate_up_the_chain() {
             supplier_id: world.supplier,
             list_price: UnitPrice::parse("500").unwrap(),
             unit: "month".into(),
+            currency: None,
         }),
     );
     world.ledger.given(
@@ -423,6 +424,7 @@ fn no_price_without_a_supplier_rate() {
             supplier_id: world.supplier,
             list_price: UnitPrice::parse("10").unwrap(),
             unit: "month".into(),
+            currency: None,
         }),
     );
     let error =
@@ -1087,6 +1089,7 @@ fn a_product_of_a_resellers_own_supplier_is_sold_without_the_platform() {
             supplier_id: s2,
             list_price: UnitPrice::parse("200").unwrap(),
             unit: "month".into(),
+            currency: None,
         }),
     );
     world

@@ -492,6 +492,7 @@ fn create_product_records_the_supplier_and_its_owner() {
         supplier_id: world.supplier,
         list_price: UnitPrice::parse("0.125").unwrap(),
         unit: "GB-month".into(),
+        currency: None,
     });
     let events = world.ledger.decide(&operations, body.clone()).unwrap();
     assert_eq!(
@@ -503,6 +504,7 @@ fn create_product_records_the_supplier_and_its_owner() {
             owner_id: world.platform,
             list_price: UnitPrice::parse("0.125").unwrap(),
             unit: "GB-month".into(),
+            currency: None,
         }))]
     );
     world.ledger.given(&operations, body);
@@ -530,6 +532,7 @@ fn create_product_of_a_resellers_own_supplier_is_owned_by_the_reseller() {
         supplier_id: id(50),
         list_price: UnitPrice::parse("200").unwrap(),
         unit: "month".into(),
+        currency: None,
     });
     let events = world.ledger.decide(&r1_admin, body).unwrap();
     let EventPayload::ProductCreated(created) = &events[0].payload else { panic!("{events:?}") };
@@ -547,6 +550,7 @@ fn create_product_refusals() {
             supplier_id,
             list_price: UnitPrice::parse("1").unwrap(),
             unit: "month".into(),
+            currency: None,
         })
     };
     // Not a supplier.
@@ -671,6 +675,7 @@ fn set_rate_refuses_a_product_the_book_cannot_buy() {
             supplier_id: id(50),
             list_price: UnitPrice::parse("200").unwrap(),
             unit: "month".into(),
+            currency: None,
         }),
     );
     let body = CommandBody::Setup(SetupCommand::SetRate {

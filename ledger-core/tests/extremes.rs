@@ -265,6 +265,7 @@ impl World {
                 supplier_id: world.supplier,
                 list_price: UnitPrice::from_decimal(UNIT_VALUE_MAX).unwrap(),
                 unit: "month".into(),
+                currency: None,
             }),
         );
         ledger.given(

@@ -34,7 +34,7 @@ use ledger_core::ids::*;
 use ledger_core::invariants::{violations, Finding, Monitor};
 use ledger_core::journal::{book_posting, Posting};
 use ledger_core::log::replay;
-use ledger_core::money::{Amount, Currency, Quantity, Rate, SignedAmount, UnitPrice};
+use ledger_core::money::{Amount, Currency, ExchangeRate, Quantity, Rate, SignedAmount, UnitPrice};
 use ledger_core::org::{Actor, DistributorTier, OrgKind, Role, RoleName, SaleMode};
 use ledger_core::permissions::Permission;
 use ledger_core::pricing::{PriceBasis, PriceRule, PriceTier, PromotionReach, RateScope, Stacking};
@@ -348,12 +348,17 @@ impl World {
         }
 
         // Products of the platform's suppliers, and perhaps one of a level-1 reseller's own supplier.
+        // The second is priced in USD, converted at the platform's rate (set again by the ops).
+        let finance = world.books[&platform].staff.finance.clone();
+        world.must(&finance, CommandBody::Setup(usd_rate(platform, "7.1", date("2000-01-01"))));
         let mut owners: Vec<(ProductId, OrgId, i64)> = Vec::new();
         for (index, product) in spec.products.iter().enumerate() {
             let supplier = world.books[&platform].suppliers[product.supplier_pick as usize % 2];
             let product_id = world.fresh();
             let supplier_bp = product.supplier_rate_bp as i64;
-            world.create_product(platform, supplier, product_id, product.list_cents, rate_bp(supplier_bp), index);
+            let currency = (index == 1).then_some(Currency::USD);
+            let list_cents = product.list_cents;
+            world.create_product(platform, supplier, product_id, list_cents, rate_bp(supplier_bp), index, currency);
             owners.push((product_id, platform, supplier_bp));
         }
         if spec.reseller_product {
@@ -365,7 +370,7 @@ impl World {
             let product_id = world.fresh();
             let supplier_bp = dice.range(5_000, 9_000);
             let list_cents = dice.range(500, 30_000) as u32;
-            world.create_product(owner, supplier, product_id, list_cents, rate_bp(supplier_bp), 9);
+            world.create_product(owner, supplier, product_id, list_cents, rate_bp(supplier_bp), 9, None);
             owners.push((product_id, owner, supplier_bp));
         }
 
@@ -561,6 +566,7 @@ impl World {
         list_cents: u32,
         rate: Rate,
         index: usize,
+        currency: Option<Currency>,
     ) {
         let staff = self.books[&owner].staff.clone();
         let list_price = UnitPrice::from_decimal(Decimal::new(list_cents as i64, 2)).expect("a list price");
@@ -572,6 +578,7 @@ impl World {
                 supplier_id: supplier,
                 list_price,
                 unit: "month".into(),
+                currency,
             }),
         );
         self.must(&staff.finance, CommandBody::Setup(SetupCommand::SetSupplierRate { product_id, rate }));
@@ -962,7 +969,17 @@ impl World {
             OpKind::Tick => self.tick(&mut dice),
             OpKind::SetPrice => self.set_price(&mut dice),
             OpKind::PromotionTerms => self.promotion_terms(&mut dice),
+            OpKind::ExchangeRate => self.exchange_rate(&mut dice),
         }
+    }
+
+    /// The platform's finance sets a new USD rate from today (6 to 8): orders from now on
+    /// convert at it, those before keep theirs.
+    fn exchange_rate(&mut self, dice: &mut Dice) {
+        let rate = format!("{}.{:04}", 6 + dice.range(0, 1), dice.range(0, 9_999));
+        let finance = self.staff_of(self.platform).finance.clone();
+        self.exec(&finance, CommandBody::Setup(usd_rate(self.platform, &rate, self.today())))
+            .expect("a USD rate from today");
     }
 
     /// A fixed, first-order or tiered price in a seller's book: public or a customer's, a
@@ -2593,9 +2610,21 @@ enum OpKind {
     Tick,
     SetPrice,
     PromotionTerms,
+    ExchangeRate,
 }
 
 /// Relative weights: the flows that move money most often come up most often.
+/// The platform's USD exchange rate from `from`, with its source.
+fn usd_rate(platform: OrgId, rate: &str, from: NaiveDate) -> SetupCommand {
+    SetupCommand::SetExchangeRate {
+        book: platform,
+        currency: Currency::USD,
+        rate: ExchangeRate::parse(rate).expect("a rate"),
+        source: "PBOC central parity".into(),
+        effective_from: from,
+    }
+}
+
 const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::OnlineRecharge, 80),
     (OpKind::OfflineRecharge, 45),
@@ -2638,6 +2667,7 @@ const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::Tick, 30),
     (OpKind::SetPrice, 14),
     (OpKind::PromotionTerms, 6),
+    (OpKind::ExchangeRate, 4),
 ];
 
 #[derive(Clone, Copy, Debug)]

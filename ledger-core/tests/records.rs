@@ -14,12 +14,12 @@ use ledger_core::chart::{Account, AccountCode, AccountType, Side};
 use ledger_core::event::*;
 use ledger_core::ids::*;
 use ledger_core::journal::{Entry, Line};
-use ledger_core::money::{Amount, Currency, Quantity, Rate, SignedAmount, Total, UnitPrice};
+use ledger_core::money::{Amount, Currency, ExchangeRate, Quantity, Rate, SignedAmount, Total, UnitPrice};
 use ledger_core::org::{Actor, DistributorTier, Org, OrgKind, Role, RoleName, SaleMode};
 use ledger_core::permissions::Permission;
 use ledger_core::pricing::{
-    CandidateKind, CandidateReason, PriceBasis, PriceCandidate, PriceRule, PriceTier, PricedItem, PromotionReach,
-    RateScope, RateSource, Stacking, WaterfallLevel,
+    CandidateKind, CandidateReason, ItemExchange, PriceBasis, PriceCandidate, PriceRule, PriceTier, PricedItem,
+    PromotionReach, RateScope, RateSource, Stacking, WaterfallLevel,
 };
 use ledger_core::reconcile::{LedgerItem, MatchGroup, MatchKind, StatementFormat, StatementRow, Tolerance};
 use ledger_core::record::{self, decode, encode, RecordError, EVENT_TAGS, HEADER_BYTES, RECORD_FORMAT};
@@ -553,6 +553,25 @@ fn world_log() -> Vec<RecordedEvent> {
         invite_code: None,
     };
     ledger(&mut world, &customer, place.into());
+    // Money in more than one currency (issue 12): the platform's USD rate, and a product its
+    // supplier prices in USD.
+    let usd = SetupCommand::SetExchangeRate {
+        book: world.platform,
+        currency: Currency::USD,
+        rate: ExchangeRate::parse("7.1").unwrap(),
+        source: "PBOC central parity".into(),
+        effective_from: date("2026-03-01"),
+    };
+    ledger(&mut world, &platform_finance, usd.into());
+    let product = SetupCommand::CreateProduct {
+        product_id: id(8802),
+        name: "GPU hour (US)".into(),
+        supplier_id: world.supplier,
+        list_price: UnitPrice::parse("2.50").unwrap(),
+        unit: "hour".into(),
+        currency: Some(Currency::USD),
+    };
+    ledger(&mut world, &platform_operations, product.into());
     world.ledger.log
 }
 
@@ -627,6 +646,16 @@ fn item(full: bool) -> PricedItem {
         .into_iter()
         .take(if full { 2 } else { 1 })
         .collect(),
+        exchange: maybe(
+            full,
+            ItemExchange {
+                currency: Currency::USD,
+                list_price: UnitPrice::parse("0.000001").unwrap(),
+                rate: ExchangeRate::parse("999999999.999999").unwrap(),
+                source: "PBOC central parity".to_owned(),
+                rate_date: NaiveDate::MIN,
+            },
+        ),
     }
 }
 
@@ -720,6 +749,7 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
             owner_id: id(1),
             list_price: UnitPrice::parse("1000000000").unwrap(),
             unit: text("month"),
+            currency: maybe(full, Currency::USD),
         }),
         EventPayload::SupplierRateSet(SupplierRateSet { product_id: id(100), rate: rate("0.7") }),
         EventPayload::RateSet(rate_set(full)),
@@ -1433,6 +1463,13 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
         book: id(4),
         stacking: if full { Stacking::Stackable } else { Stacking::Exclusive },
         reach: if full { PromotionReach::Everyone } else { PromotionReach::InviteCode },
+    }));
+    payloads.push(EventPayload::ExchangeRateSet(ExchangeRateSet {
+        book: id(1),
+        currency: if full { Currency::SGD } else { Currency::USD },
+        rate: ExchangeRate::parse(if full { "999999999.999999" } else { "7.1" }).unwrap(),
+        source: text("PBOC central parity"),
+        effective_from: date(if full { "9999-12-31" } else { "2026-01-15" }),
     }));
     payloads
 }

@@ -110,7 +110,7 @@ const JOURNAL_EVENTS: &str = "SELECT position, event_hash, order_id, reference F
      WHERE book = $1 AND position >= $2 AND position <= $3 ORDER BY position";
 const PRODUCTS: &str =
     "SELECT product_id, name, supplier_id, owner_id, list_price, unit, supplier_rate, on_shelf, hidden_from,
-         list_prices FROM rm_products
+         list_prices, currency FROM rm_products
      WHERE CAST($1 AS TEXT) IS NULL OR owner_id = $1 ORDER BY position";
 
 const MOVEMENT_COLUMNS: &str = "kind, movement_id, customer_id, book, amount, channel, reference, status, approval_id,
@@ -841,6 +841,7 @@ impl ReadModels {
                     .into_iter()
                     .map(|(date, price)| Ok((date, parsed(&price, UnitPrice::parse)?)))
                     .collect::<Result<_, ReadError>>()?,
+                    currency: row.optional_text(10)?.map(|text| parsed(text, Currency::parse)).transpose()?,
                 })
             })
             .collect()

@@ -384,6 +384,8 @@ pub struct ProductView {
     pub hidden_from: std::collections::BTreeSet<OrgId>,
     /// List prices from later dates on (`list_price` before the first).
     pub scheduled_prices: BTreeMap<NaiveDate, UnitPrice>,
+    /// The currency of its list prices when it is not its owner's book currency.
+    pub currency: Option<Currency>,
 }
 
 impl ProductView {

@@ -18,7 +18,7 @@ use ledger_core::event::{
 };
 use ledger_core::ids::{ApprovalId, OrgId, ProductId, UserId};
 use ledger_core::journal::Line;
-use ledger_core::money::{Currency, SignedAmount};
+use ledger_core::money::SignedAmount;
 use ledger_core::org::{OrgKind, SaleMode};
 use ledger_core::pricing::{PriceBasis, PriceRule};
 use ledger_core::rules::{PostingRule, RuleLine};
@@ -687,8 +687,7 @@ pub async fn set_supplier_terms(
     JsonBody(body): JsonBody<TermsInput>,
 ) -> Result<Read<TermsSet>, ApiError> {
     let supplier_id: OrgId = parse::path_id("supplier", &id)?;
-    let currency = Currency::parse(&body.currency)
-        .map_err(|_| ApiError::invalid("invalid_field", "currency", "an ISO 4217 code the ledger keeps"))?;
+    let currency = parse::currency("currency", &body.currency)?;
     let terms = SupplierTerms { method: body.method, cycle: body.cycle, currency, payment_days: body.payment_days };
     let command = CommandBody::Registry(RegistryCommand::SetSupplierTerms { supplier_id, terms });
     let committed = state.execute(&caller, &key, command).await?;

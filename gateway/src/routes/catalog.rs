@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use ledger_core::chart::AccountType;
-use ledger_core::event::ApprovalRequested;
+use ledger_core::event::{ApprovalRequested, ExchangeRateSet};
 use ledger_core::ids::{ApprovalId, InviteCode, OrgId, ProductId, PromotionId};
 use ledger_core::pricing::{PriceBasis, PriceRule, PriceTier, PromotionReach, RateScope, Stacking};
 use ledger_core::CommandBody;
@@ -29,6 +29,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/products/{id}/supplier-rate", put(set_supplier_rate))
         .route("/v1/books/{org_id}/rates", put(set_rate))
         .route("/v1/books/{org_id}/prices", put(set_price))
+        .route("/v1/books/{org_id}/exchange-rates", put(set_exchange_rate).get(list_exchange_rates))
         .route("/v1/promotions/{id}/terms", put(set_promotion_terms))
         .route("/v1/books/{org_id}/promotions", post(create_promotion))
         .route("/v1/books/{org_id}/invite-codes", post(create_invite_code))
@@ -51,6 +52,10 @@ pub struct CreateProduct {
     /// Decimal string, up to 6 decimals: `"1000.00"`.
     pub list_price: String,
     pub unit: String,
+    /// The currency of `list_price` (ISO 4217): the supplier agreement's when absent, else the
+    /// book's. Orders of a product in another currency than the book's convert its price at the
+    /// book's exchange rate of their date (`PUT /v1/books/{org_id}/exchange-rates`).
+    pub currency: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -77,6 +82,7 @@ pub async fn create_product(
         supplier_id: parse::id("supplier_id", &body.supplier_id)?,
         list_price: parse::unit_price("list_price", &body.list_price)?,
         unit: body.unit,
+        currency: body.currency.as_deref().map(|code| parse::currency("currency", code)).transpose()?,
     });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::CREATED, Created { id: product_id.to_string(), position: committed.position }))
@@ -89,6 +95,8 @@ pub struct ProductBody {
     pub supplier_id: String,
     pub owner_id: String,
     pub list_price: String,
+    /// The currency of its list prices.
+    pub currency: String,
     pub unit: String,
     /// Shown to the product's owner only: what the supplier charges, as a rate of list.
     pub supplier_rate: Option<String>,
@@ -144,6 +152,7 @@ async fn visible_products(state: &SharedState, caller: &Caller) -> Result<Vec<Pr
     let owners = if caller.is_super_admin() { None } else { Some(ancestors(state, caller.org_id()).await?) };
     let today = state.clock.today();
     let mut items = Vec::new();
+    let mut book_currencies = BTreeMap::new();
     for product in state.read.products(None).await? {
         if owners.as_ref().is_some_and(|owners| !owners.contains(&product.owner_id)) {
             continue;
@@ -153,12 +162,23 @@ async fn visible_products(state: &SharedState, caller: &Caller) -> Result<Vec<Pr
             continue;
         }
         let own = caller.is_super_admin() || product.owner_id == caller.org_id();
+        let currency = match product.currency {
+            Some(currency) => currency,
+            None => match book_currencies.get(&product.owner_id) {
+                Some(currency) => *currency,
+                None => {
+                    let kept = state.read.org(product.owner_id).await?.map(|owner| owner.currency).unwrap_or_default();
+                    *book_currencies.entry(product.owner_id).or_insert(kept)
+                }
+            },
+        };
         items.push(ProductBody {
             id: product.id.to_string(),
             name: product.name.clone(),
             supplier_id: product.supplier_id.to_string(),
             owner_id: product.owner_id.to_string(),
             list_price: product.list_price_on(today).to_string(),
+            currency: currency.to_string(),
             unit: product.unit.clone(),
             supplier_rate: product.supplier_rate.filter(|_| own).map(|rate| rate.to_string()),
             on_shelf: product.on_shelf,
@@ -216,6 +236,112 @@ pub async fn set_supplier_rate(
     });
     let committed = state.execute(&caller, &key, command).await?;
     Ok(Answer(StatusCode::OK, Position { position: committed.position }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetExchangeRateBody {
+    /// The foreign currency (ISO 4217), not the book's own.
+    pub currency: String,
+    /// One unit of `currency` in the book's currency, up to 6 decimals: `"7.1234"`.
+    pub rate: String,
+    /// Where the rate comes from: `"PBOC central parity"`, a bank's quote.
+    pub source: String,
+    /// The date it takes effect (items dated on or after it use it, until a later one).
+    pub effective_from: String,
+}
+
+/// One exchange rate of a book.
+#[derive(Serialize, ToSchema)]
+pub struct ExchangeRateBody {
+    pub book: String,
+    pub currency: String,
+    pub rate: String,
+    pub source: String,
+    pub effective_from: String,
+    pub set_at: String,
+    pub position: u64,
+}
+
+/// Set a book's exchange rate for a foreign currency from a date on, with its source (finance).
+/// Every rate set is kept; an order of a product priced in that currency converts its price at
+/// the latest rate dated on or before the order's date, and keeps that rate. Setting a rate for
+/// the same currency and date again replaces it for orders placed afterwards.
+#[utoipa::path(put, path = "/v1/books/{org_id}/exchange-rates", tag = "catalog", request_body = SetExchangeRateBody,
+    security(("bearer" = [])), params(("org_id" = String, Path)),
+    responses((status = 200, body = ExchangeRateBody), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn set_exchange_rate(
+    State(state): State<SharedState>,
+    caller: Caller,
+    IdempotencyHeader(key): IdempotencyHeader,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<SetExchangeRateBody>,
+) -> Result<Answer<ExchangeRateBody>, ApiError> {
+    let command = CommandBody::Setup(SetupCommand::SetExchangeRate {
+        book: parse::path_id("book", &org_id)?,
+        currency: parse::currency("currency", &body.currency)?,
+        rate: parse::exchange_rate("rate", &body.rate)?,
+        source: body.source,
+        effective_from: parse::date("effective_from", &body.effective_from)?,
+    });
+    let committed = state.execute(&caller, &key, command).await?;
+    let set = committed.event::<ExchangeRateSet>()?;
+    let set_at = committed.events.first().map(|event| event.recorded_at.to_rfc3339()).unwrap_or_default();
+    Ok(Answer(
+        StatusCode::OK,
+        ExchangeRateBody {
+            book: set.book.to_string(),
+            currency: set.currency.to_string(),
+            rate: set.rate.to_string(),
+            source: set.source.clone(),
+            effective_from: set.effective_from.to_string(),
+            set_at,
+            position: committed.position,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeRateParams {
+    pub currency: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// A book's exchange rates in the order they were set, each with its source and the date it
+/// takes effect; filtered by currency and by that date (`from ..= to`).
+#[utoipa::path(get, path = "/v1/books/{org_id}/exchange-rates", tag = "catalog", security(("bearer" = [])),
+    params(("org_id" = String, Path), ("currency" = Option<String>, Query), ("from" = Option<String>, Query),
+        ("to" = Option<String>, Query), ("cursor" = Option<String>, Query), ("limit" = Option<usize>, Query)),
+    responses((status = 200, body = Page<ExchangeRateBody>), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn list_exchange_rates(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Fresh(position): Fresh,
+    Path(org_id): Path<String>,
+    Params(params): Params<ExchangeRateParams>,
+) -> Result<Read<Page<ExchangeRateBody>>, ApiError> {
+    let book = super::finance::readable_book(&caller, &org_id)?;
+    let paging = Paging::new(&state, params.limit, params.cursor)?;
+    let currency = params.currency.as_deref().map(|code| parse::currency("currency", code)).transpose()?;
+    let (from, to) = (parse::optional_date("from", &params.from)?, parse::optional_date("to", &params.to)?);
+    let page = state.read.exchange_rates(book, currency, from, to, paging.cursor.as_deref(), paging.limit).await?;
+    Ok(Read(
+        position,
+        Page::of(page, paging, |rate| ExchangeRateBody {
+            book: rate.book.to_string(),
+            currency: rate.currency.to_string(),
+            rate: rate.rate.to_string(),
+            source: rate.source,
+            effective_from: rate.effective_from.to_string(),
+            set_at: rate.set_at.to_rfc3339(),
+            position: rate.position,
+        }),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -453,7 +453,7 @@ impl Minter {
 /// the field.
 pub mod parse {
     use chrono::NaiveDate;
-    use ledger_core::money::{Amount, Quantity, Rate, UnitPrice};
+    use ledger_core::money::{Amount, Currency, ExchangeRate, Quantity, Rate, UnitPrice};
     use ledger_core::DomainError;
     use serde::de::value::StrDeserializer;
     use serde::de::DeserializeOwned;
@@ -474,6 +474,17 @@ pub mod parse {
 
     pub fn unit_price(field: &str, text: &str) -> Result<UnitPrice, ApiError> {
         UnitPrice::parse(text).map_err(|error| ApiError::Domain(DomainError::invalid_amount(field, error)))
+    }
+
+    pub fn exchange_rate(field: &str, text: &str) -> Result<ExchangeRate, ApiError> {
+        ExchangeRate::parse(text).map_err(|error| ApiError::Domain(DomainError::invalid_amount(field, error)))
+    }
+
+    pub fn currency(field: &str, text: &str) -> Result<Currency, ApiError> {
+        let codes = Currency::ALL.map(|currency| currency.code()).join(", ");
+        Currency::parse(text).map_err(|_| {
+            ApiError::invalid("invalid_field", field, format!("an ISO 4217 code the ledger keeps: {codes}"))
+        })
     }
 
     pub fn quantity(field: &str, text: &str) -> Result<Quantity, ApiError> {

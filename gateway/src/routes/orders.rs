@@ -65,6 +65,20 @@ pub struct PricedLine {
     /// `public`, `customer`, `promotion`, `reseller`, `rebate`, `first_order`.
     pub rate_source: String,
     pub rate: String,
+    /// For a product priced in another currency: the rate the line was priced at, fixed with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<ExchangeBody>,
+}
+
+/// The exchange rate an item was priced at: its list price in the product's currency, and the
+/// book's rate on the item's date (with its source and date).
+#[derive(Serialize, ToSchema)]
+pub struct ExchangeBody {
+    pub currency: String,
+    pub list_price: String,
+    pub rate: String,
+    pub source: String,
+    pub rate_date: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -88,6 +102,13 @@ fn priced_line(item: &PricedItem) -> PricedLine {
         amount: item.customer_price().to_string(),
         rate_source,
         rate,
+        exchange: item.exchange.as_ref().map(|exchange| ExchangeBody {
+            currency: exchange.currency.to_string(),
+            list_price: exchange.list_price.to_string(),
+            rate: exchange.rate.to_string(),
+            source: exchange.source.clone(),
+            rate_date: exchange.rate_date.to_string(),
+        }),
     }
 }
 

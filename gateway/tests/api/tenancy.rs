@@ -176,6 +176,13 @@ fn samples(world: &World, v: &Victim) -> Samples {
             json!({ "list_price": "12.00", "effective_from": "2026-03-01" }),
         ),
         ("GET", "/v1/books/{org_id}/rates", format!("/v1/books/{r2}/rates"), none.clone()),
+        ("GET", "/v1/books/{org_id}/exchange-rates", format!("/v1/books/{r2}/exchange-rates"), none.clone()),
+        (
+            "PUT",
+            "/v1/books/{org_id}/exchange-rates",
+            format!("/v1/books/{r2}/exchange-rates"),
+            json!({ "currency": "USD", "rate": "7.10", "source": "bank", "effective_from": "2026-01-01" }),
+        ),
         ("GET", "/v1/books/{org_id}/posting-rules", format!("/v1/books/{r2}/posting-rules"), none.clone()),
         (
             "PUT",

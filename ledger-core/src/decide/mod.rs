@@ -242,6 +242,7 @@ impl State {
             E::PromotionCreated(event) => setup::promotion_created(self, event),
             E::PriceSet(event) => setup::price_set(self, event),
             E::PromotionTermsSet(event) => setup::promotion_terms_set(self, event),
+            E::ExchangeRateSet(event) => setup::exchange_rate_set(self, event),
             E::InviteCodeCreated(event) => setup::invite_code_created(self, event),
             E::ApprovalRequested(event) => approvals::approval_requested(self, event),
             E::ApprovalGranted(event) => approvals::approval_decided(self, event, Decision::Granted),
@@ -300,7 +301,9 @@ impl State {
             E::CustomerTransferred(event) => registry::customer_transferred(self, event),
             E::SerialExpirySet(event) => serial::serial_expiry_set(self, event),
             E::SerialCodesExpired(event) => serial::serial_codes_expired(self, event),
-            E::SupplierTermsSet(_) => {}
+            E::SupplierTermsSet(event) => {
+                self.supplier_currencies.insert(event.supplier_id, event.terms.currency);
+            }
             E::ProductUpdated(event) => registry::product_updated(self, event),
             E::ListPriceScheduled(event) => registry::list_price_scheduled(self, event),
             E::ManualEntryBooked(_) => {}

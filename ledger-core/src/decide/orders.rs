@@ -12,15 +12,15 @@ use crate::event::*;
 use crate::ids::PromotionId;
 use crate::ids::{ApprovalId, InviteCode, OrgId, ProductId};
 use crate::journal::Posting;
-use crate::money::{checked_mul, round_half_up, Amount, MoneyError, Rate};
+use crate::money::{checked_mul, round_half_up, Amount, Currency, MoneyError, Rate, UnitPrice};
 use crate::org::{OrgKind, SaleMode};
 use crate::permissions::Permission;
 use crate::pricing::{
-    build_priced_item, price_of, CandidateKind, CandidateReason, LevelPricing, PriceBasis, PriceCandidate, PriceKind,
-    PricedItem, RateScope, RateSource, Stacking, STACKED_PROMOTIONS_MAX,
+    build_priced_item, price_of, CandidateKind, CandidateReason, ItemExchange, LevelPricing, PriceBasis,
+    PriceCandidate, PriceKind, PricedItem, RateScope, RateSource, Stacking, STACKED_PROMOTIONS_MAX,
 };
 use crate::rules::PartyRef;
-use crate::state::{Order, OrderStatus, ShareAmounts};
+use crate::state::{Order, OrderStatus, Product, ShareAmounts};
 
 use crate::ids::OrderId;
 use crate::state::{OrderCommission, State};
@@ -672,8 +672,9 @@ impl Decider<'_> {
             });
         }
         let date = self.command.effective_date;
+        let (list_price, exchange) = self.list_price_in_book(product, owner_currency, date, field)?;
         let pricer = Pricer {
-            list_price: product.list_price_on(date),
+            list_price,
             quantity: request.quantity,
             periods: request.periods,
             field: format!("{field}.quantity"),
@@ -724,7 +725,7 @@ impl Decider<'_> {
             };
             levels.push(level);
         }
-        build_priced_item(
+        let mut item = build_priced_item(
             request.product_id,
             product.supplier_id,
             pricer.list_price,
@@ -733,7 +734,40 @@ impl Decider<'_> {
             supplier_rate,
             levels,
         )
-        .map_err(|error| DomainError::invalid_amount(pricer.field.clone(), error))
+        .map_err(|error| DomainError::invalid_amount(pricer.field.clone(), error))?;
+        item.exchange = exchange;
+        Ok(item)
+    }
+
+    /// The product's list price on `date` in the chain's currency: for a product priced in a
+    /// foreign currency, converted at the owner's latest rate dated on or before `date`, which
+    /// the item keeps (a missing rate refuses the sale: nothing is priced at a guess).
+    fn list_price_in_book(
+        &self,
+        product: &Product,
+        book_currency: Currency,
+        date: NaiveDate,
+        field: &str,
+    ) -> Result<(UnitPrice, Option<ItemExchange>), DomainError> {
+        let list_price = product.list_price_on(date);
+        let currency = match product.currency {
+            Some(currency) if currency != book_currency => currency,
+            _ => return Ok((list_price, None)),
+        };
+        let rates = self.state.exchange_rates.get(&(product.owner_id, currency));
+        let Some((rate_date, (rate, source))) = rates.and_then(|rates| rates.range(..=date).next_back()) else {
+            let reason = format!(
+                "product {} is priced in {currency} and book {} has no {currency} rate on or before {date}",
+                product.product_id, product.owner_id
+            );
+            return Err(DomainError::conflict("exchange_rate_missing", reason));
+        };
+        let converted = rate
+            .convert(list_price)
+            .map_err(|error| DomainError::invalid_amount(format!("{field}.quantity"), error))?;
+        let exchange =
+            ItemExchange { currency, list_price, rate: *rate, source: source.clone(), rate_date: *rate_date };
+        Ok((converted, Some(exchange)))
     }
 
     /// An org's valid rate, fixed price and tier for one scope, in that order, each priced. A

@@ -34,8 +34,23 @@ impl Decider<'_> {
             C::SetSaleMode { reseller_id, sale_mode, effective_from } => {
                 self.set_sale_mode(reseller_id, sale_mode, *effective_from)
             }
-            C::CreateProduct { product_id, name, supplier_id, list_price, unit } => {
-                self.create_product(product_id, name, supplier_id, list_price, unit)
+            C::CreateProduct { product_id, name, supplier_id, list_price, unit, currency } => {
+                self.create_product(product_id, name, supplier_id, list_price, unit, *currency)
+            }
+            C::SetExchangeRate { book, currency, rate, source, effective_from } => {
+                let kept = self.book_for(*book, Permission::ExchangeRatesWrite)?.currency;
+                if *currency == kept {
+                    let reason = format!("{currency} is the book's own currency: its rate is 1");
+                    return Err(DomainError::invalid_field("currency", reason));
+                }
+                let event = ExchangeRateSet {
+                    book: *book,
+                    currency: *currency,
+                    rate: *rate,
+                    source: text_field("source", source)?,
+                    effective_from: *effective_from,
+                };
+                Ok(vec![Event::new(EventPayload::ExchangeRateSet(event))])
             }
             C::SetSupplierRate { product_id, rate } => {
                 let product = self.product(*product_id)?;
@@ -131,16 +146,20 @@ impl Decider<'_> {
         supplier_id: &OrgId,
         list_price: &UnitPrice,
         unit: &String,
+        currency: Option<Currency>,
     ) -> Result<Vec<Event>, DomainError> {
         let supplier = self.visible_org(*supplier_id, "supplier")?;
         if supplier.kind != OrgKind::Supplier {
             return Err(DomainError::not_found("supplier", supplier_id));
         }
         let owner_id = supplier.parent_id.expect("suppliers belong to an org");
-        self.book_for(owner_id, Permission::ProductsWrite)?;
+        let kept = self.book_for(owner_id, Permission::ProductsWrite)?.currency;
         if self.state.products.contains_key(product_id) {
             return Err(DomainError::AlreadyExists { what: "product", id: product_id.to_string() });
         }
+        // Priced in the currency named, else the supplier agreement's, else the book's; the
+        // book's own is not written down.
+        let currency = currency.or_else(|| self.state.supplier_currencies.get(supplier_id).copied());
         let event = ProductCreated {
             product_id: *product_id,
             name: text_field("name", name)?,
@@ -148,6 +167,7 @@ impl Decider<'_> {
             owner_id,
             list_price: *list_price,
             unit: text_field("unit", unit)?,
+            currency: currency.filter(|currency| *currency != kept),
         };
         Ok(vec![Event::new(EventPayload::ProductCreated(event))])
     }
@@ -612,8 +632,14 @@ pub(super) fn product_created(state: &mut State, event: &ProductCreated) {
             off_shelf: false,
             hidden_from: Default::default(),
             scheduled_prices: Default::default(),
+            currency: event.currency,
         },
     );
+}
+
+pub(super) fn exchange_rate_set(state: &mut State, event: &ExchangeRateSet) {
+    let rates = state.exchange_rates.entry((event.book, event.currency)).or_default();
+    rates.insert(event.effective_from, (event.rate, event.source.clone()));
 }
 
 pub(super) fn supplier_rate_set(state: &mut State, event: &SupplierRateSet) {

@@ -13,12 +13,14 @@ use crate::chart::{Account, AccountCode, AccountType, Side};
 use crate::event::*;
 use crate::ids::*;
 use crate::journal::{Entry, Line};
-use crate::money::{Amount, Currency, MoneyError, Quantity, Rate, SignedAmount, Total, UnitPrice, AMOUNT_DECIMALS_MAX};
+use crate::money::{
+    Amount, Currency, ExchangeRate, MoneyError, Quantity, Rate, SignedAmount, Total, UnitPrice, AMOUNT_DECIMALS_MAX,
+};
 use crate::org::{Actor, DistributorTier, Org, OrgKind, Role, RoleName, SaleMode};
 use crate::permissions::Permission;
 use crate::pricing::{
-    CandidateKind, CandidateReason, PriceBasis, PriceCandidate, PriceRule, PriceTier, PricedItem, PromotionReach,
-    RateScope, RateSource, Stacking, WaterfallLevel,
+    CandidateKind, CandidateReason, ItemExchange, PriceBasis, PriceCandidate, PriceRule, PriceTier, PricedItem,
+    PromotionReach, RateScope, RateSource, Stacking, WaterfallLevel,
 };
 use crate::reconcile::{LedgerItem, MatchGroup, MatchKind, StatementFormat, StatementRow, Tolerance};
 use crate::rules::{LinearSum, PartyRef, PostingRule, RuleLine, RuleRef};
@@ -155,6 +157,8 @@ event_tags! {
     // 66..=69, 78, 79: pricing (issue 12).
     PriceSet = 66,
     PromotionTermsSet = 67,
+    // 68: money in more than one currency (issue 12).
+    ExchangeRateSet = 68,
 }
 
 /// The layouts of older schema versions this build still reads (and never writes), by event
@@ -170,6 +174,11 @@ pub const OLDER_LAYOUTS: &[(&str, u16)] = &[
     ("OrderPlaced", 1),
     ("UsageCharged", 1),
     ("SubscriptionRenewed", 1),
+    // v2's items had no exchange (`PricedItemV2`); v1 of a product no currency (`ProductCreatedV1`).
+    ("OrderPlaced", 2),
+    ("UsageCharged", 2),
+    ("SubscriptionRenewed", 2),
+    ("ProductCreated", 1),
 ];
 
 /// An older layout's payload, upcast; `None` when `schema_version` is the current one.
@@ -187,40 +196,19 @@ fn take_older_payload(
         ("WithdrawalPaid", 1) => {
             Some(WithdrawalPaidV1::take(reader).map(|paid| EventPayload::WithdrawalPaid(paid.upcast())))
         }
-        ("OrderPlaced", 1) => Some(OrderPlacedV1::take(reader).map(|placed| {
-            EventPayload::OrderPlaced(OrderPlaced {
-                order_id: placed.order_id,
-                customer_id: placed.customer_id,
-                seller_id: placed.seller_id,
-                items: placed.items.into_iter().map(PricedItemV1::upcast).collect(),
-                total: placed.total,
-                invite_code: placed.invite_code,
-                salesperson: placed.salesperson,
-            })
-        })),
-        ("UsageCharged", 1) => Some(UsageChargedV1::take(reader).map(|charged| {
-            EventPayload::UsageCharged(UsageCharged {
-                usage_id: charged.usage_id,
-                customer_id: charged.customer_id,
-                seller_id: charged.seller_id,
-                item: charged.item.upcast(),
-                total: charged.total,
-                period_from: charged.period_from,
-                period_to: charged.period_to,
-            })
-        })),
-        ("SubscriptionRenewed", 1) => Some(SubscriptionRenewedV1::take(reader).map(|renewed| {
-            EventPayload::SubscriptionRenewed(SubscriptionRenewed {
-                renewal_id: renewed.renewal_id,
-                order_id: renewed.order_id,
-                customer_id: renewed.customer_id,
-                seller_id: renewed.seller_id,
-                items: renewed.items.into_iter().map(PricedItemV1::upcast).collect(),
-                total: renewed.total,
-                new_end: renewed.new_end,
-                renewed_by: renewed.renewed_by,
-            })
-        })),
+        ("OrderPlaced", 1) => Some(OrderPlacedV1::take(reader).map(|old| EventPayload::OrderPlaced(old.upcast()))),
+        ("OrderPlaced", 2) => Some(OrderPlacedV2::take(reader).map(|old| EventPayload::OrderPlaced(old.upcast()))),
+        ("UsageCharged", 1) => Some(UsageChargedV1::take(reader).map(|old| EventPayload::UsageCharged(old.upcast()))),
+        ("UsageCharged", 2) => Some(UsageChargedV2::take(reader).map(|old| EventPayload::UsageCharged(old.upcast()))),
+        ("SubscriptionRenewed", 1) => {
+            Some(SubscriptionRenewedV1::take(reader).map(|old| EventPayload::SubscriptionRenewed(old.upcast())))
+        }
+        ("SubscriptionRenewed", 2) => {
+            Some(SubscriptionRenewedV2::take(reader).map(|old| EventPayload::SubscriptionRenewed(old.upcast())))
+        }
+        ("ProductCreated", 1) => {
+            Some(ProductCreatedV1::take(reader).map(|old| EventPayload::ProductCreated(old.upcast())))
+        }
         _ => None,
     }
 }
@@ -535,7 +523,7 @@ macro_rules! wire_decimals {
     };
 }
 
-wire_decimals!(Rate, UnitPrice, Quantity);
+wire_decimals!(Rate, UnitPrice, Quantity, ExchangeRate);
 
 impl Wire for SaleMode {
     fn put<S: Sink>(&self, writer: &mut Writer<'_, S>) {
@@ -778,44 +766,24 @@ impl PricedItemV1 {
             supplier_price: self.supplier_price,
             supplier_rate: self.supplier_rate,
             levels,
+            exchange: None,
         }
     }
 }
 
-struct OrderPlacedV1 {
-    order_id: OrderId,
-    customer_id: OrgId,
-    seller_id: OrgId,
-    items: Vec<PricedItemV1>,
-    total: Amount,
-    invite_code: Option<InviteCode>,
-    salesperson: Option<String>,
+// Schema v2's item (`OrderPlaced`, `UsageCharged`, `SubscriptionRenewed`), read only: no exchange.
+struct PricedItemV2 {
+    product_id: ProductId,
+    supplier_id: OrgId,
+    quantity: Quantity,
+    periods: u32,
+    list_price: UnitPrice,
+    list_amount: Amount,
+    supplier_price: Amount,
+    supplier_rate: Rate,
+    levels: Vec<WaterfallLevel>,
 }
-wire_struct!(OrderPlacedV1 { order_id, customer_id, seller_id, items, total, invite_code, salesperson });
-
-struct UsageChargedV1 {
-    usage_id: UsageId,
-    customer_id: OrgId,
-    seller_id: OrgId,
-    item: PricedItemV1,
-    total: Amount,
-    period_from: chrono::NaiveDate,
-    period_to: chrono::NaiveDate,
-}
-wire_struct!(UsageChargedV1 { usage_id, customer_id, seller_id, item, total, period_from, period_to });
-
-struct SubscriptionRenewedV1 {
-    renewal_id: RenewalId,
-    order_id: OrderId,
-    customer_id: OrgId,
-    seller_id: OrgId,
-    items: Vec<PricedItemV1>,
-    total: Amount,
-    new_end: chrono::NaiveDate,
-    renewed_by: PrincipalId,
-}
-wire_struct!(SubscriptionRenewedV1 { renewal_id, order_id, customer_id, seller_id, items, total, new_end, renewed_by });
-wire_struct!(PricedItem {
+wire_struct!(PricedItemV2 {
     product_id,
     supplier_id,
     quantity,
@@ -826,6 +794,146 @@ wire_struct!(PricedItem {
     supplier_rate,
     levels,
 });
+
+impl PricedItemV2 {
+    fn upcast(self) -> PricedItem {
+        PricedItem {
+            product_id: self.product_id,
+            supplier_id: self.supplier_id,
+            quantity: self.quantity,
+            periods: self.periods,
+            list_price: self.list_price,
+            list_amount: self.list_amount,
+            supplier_price: self.supplier_price,
+            supplier_rate: self.supplier_rate,
+            levels: self.levels,
+            exchange: None,
+        }
+    }
+}
+
+/// The three sales in an older layout whose items are `$item`, each upcast to today's payload.
+macro_rules! older_sales {
+    ($item:ident => $placed:ident, $charged:ident, $renewed:ident) => {
+        struct $placed {
+            order_id: OrderId,
+            customer_id: OrgId,
+            seller_id: OrgId,
+            items: Vec<$item>,
+            total: Amount,
+            invite_code: Option<InviteCode>,
+            salesperson: Option<String>,
+        }
+        wire_struct!($placed { order_id, customer_id, seller_id, items, total, invite_code, salesperson });
+
+        impl $placed {
+            fn upcast(self) -> OrderPlaced {
+                OrderPlaced {
+                    order_id: self.order_id,
+                    customer_id: self.customer_id,
+                    seller_id: self.seller_id,
+                    items: self.items.into_iter().map($item::upcast).collect(),
+                    total: self.total,
+                    invite_code: self.invite_code,
+                    salesperson: self.salesperson,
+                }
+            }
+        }
+
+        struct $charged {
+            usage_id: UsageId,
+            customer_id: OrgId,
+            seller_id: OrgId,
+            item: $item,
+            total: Amount,
+            period_from: chrono::NaiveDate,
+            period_to: chrono::NaiveDate,
+        }
+        wire_struct!($charged { usage_id, customer_id, seller_id, item, total, period_from, period_to });
+
+        impl $charged {
+            fn upcast(self) -> UsageCharged {
+                UsageCharged {
+                    usage_id: self.usage_id,
+                    customer_id: self.customer_id,
+                    seller_id: self.seller_id,
+                    item: self.item.upcast(),
+                    total: self.total,
+                    period_from: self.period_from,
+                    period_to: self.period_to,
+                }
+            }
+        }
+
+        struct $renewed {
+            renewal_id: RenewalId,
+            order_id: OrderId,
+            customer_id: OrgId,
+            seller_id: OrgId,
+            items: Vec<$item>,
+            total: Amount,
+            new_end: chrono::NaiveDate,
+            renewed_by: PrincipalId,
+        }
+        wire_struct!($renewed { renewal_id, order_id, customer_id, seller_id, items, total, new_end, renewed_by });
+
+        impl $renewed {
+            fn upcast(self) -> SubscriptionRenewed {
+                SubscriptionRenewed {
+                    renewal_id: self.renewal_id,
+                    order_id: self.order_id,
+                    customer_id: self.customer_id,
+                    seller_id: self.seller_id,
+                    items: self.items.into_iter().map($item::upcast).collect(),
+                    total: self.total,
+                    new_end: self.new_end,
+                    renewed_by: self.renewed_by,
+                }
+            }
+        }
+    };
+}
+older_sales!(PricedItemV1 => OrderPlacedV1, UsageChargedV1, SubscriptionRenewedV1);
+older_sales!(PricedItemV2 => OrderPlacedV2, UsageChargedV2, SubscriptionRenewedV2);
+
+// Schema v1's product, read only: priced in its owner's currency.
+struct ProductCreatedV1 {
+    product_id: ProductId,
+    name: String,
+    supplier_id: OrgId,
+    owner_id: OrgId,
+    list_price: UnitPrice,
+    unit: String,
+}
+wire_struct!(ProductCreatedV1 { product_id, name, supplier_id, owner_id, list_price, unit });
+
+impl ProductCreatedV1 {
+    fn upcast(self) -> ProductCreated {
+        ProductCreated {
+            product_id: self.product_id,
+            name: self.name,
+            supplier_id: self.supplier_id,
+            owner_id: self.owner_id,
+            list_price: self.list_price,
+            unit: self.unit,
+            currency: None,
+        }
+    }
+}
+
+wire_struct!(PricedItem {
+    product_id,
+    supplier_id,
+    quantity,
+    periods,
+    list_price,
+    list_amount,
+    supplier_price,
+    supplier_rate,
+    levels,
+    exchange,
+});
+wire_struct!(ItemExchange { currency, list_price, rate, source, rate_date });
 wire_struct!(ApprovalRule { action, above, levels });
 wire_struct!(StatementLine { position, date, account, debit, credit });
 wire_struct!(OrgProfile {
@@ -856,12 +964,13 @@ wire_struct!(OrgOpened { org });
 wire_struct!(AccountOpened { book, account });
 wire_struct!(PostingRulesSet { rules });
 wire_struct!(SaleModeSet { reseller_id, sale_mode });
-wire_struct!(ProductCreated { product_id, name, supplier_id, owner_id, list_price, unit });
+wire_struct!(ProductCreated { product_id, name, supplier_id, owner_id, list_price, unit, currency });
 wire_struct!(SupplierRateSet { product_id, rate });
 wire_struct!(RateSet { book, product_id, scope, rate, valid_from, valid_to });
 wire_struct!(PromotionCreated { promotion_id, book, name, rates, valid_from, valid_to });
 wire_struct!(PriceSet { book, product_id, scope, rule, valid_from, valid_to });
 wire_struct!(PromotionTermsSet { promotion_id, book, stacking, reach });
+wire_struct!(ExchangeRateSet { book, currency, rate, source, effective_from });
 wire_struct!(InviteCodeCreated { code, book, promotion_id, salesperson });
 wire_struct!(ApprovalRequested { approval_id, book, kind, requested_by, proposal });
 wire_struct!(ApprovalDecided { approval_id, decided_by, comment });

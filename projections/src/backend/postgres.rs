@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (121, include_str!("../../../schemas/sql/read_models/0121_kpi_profit.sql")),
     (122, include_str!("../../../schemas/sql/read_models/0122_customer_ownership.sql")),
     (123, include_str!("../../../schemas/sql/read_models/0123_serial_expiry.sql")),
+    (116, include_str!("../../../schemas/sql/read_models/0116_exchange_rates.sql")),
 ];
 
 /// The first key of the advisory lock serialising read-model migrations (the log's store uses

@@ -333,7 +333,8 @@ fn narration<'a>(payload: &'a EventPayload, references: &'a RechargeReferences) 
         | E::ListPriceScheduled(_)
         | E::SaleModeScheduled(_)
         | E::PriceSet(_)
-        | E::PromotionTermsSet(_) => (None, None),
+        | E::PromotionTermsSet(_)
+        | E::ExchangeRateSet(_) => (None, None),
         E::LowBalanceThresholdSet(_) => (None, None),
     };
     Narration { order_id, reference }

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ledger_core::chart::codes;
 use ledger_core::event::{OrgProfile, SupplierTerms};
 use ledger_core::ids::{OrgId, PrincipalId, ProductId, UserId};
-use ledger_core::money::{Currency, Rate, SignedAmount};
+use ledger_core::money::{Currency, ExchangeRate, Rate, SignedAmount};
 use ledger_core::org::{OrgKind, SaleMode};
 use ledger_core::rules::RuleLine;
 use serde::Serialize;
@@ -21,6 +21,7 @@ use crate::{ReadError, ReadModels};
 
 const REGISTRY_CURSOR_PREFIX: &str = "rg1.";
 const RATE_CURSOR_PREFIX: &str = "rt1.";
+const EXCHANGE_RATE_CURSOR_PREFIX: &str = "xr1.";
 
 /// The columns of an org's record (`o` has the owner resolved), then its wallet's two parts.
 const RECORD_COLUMNS: &str = "o.org_id, o.kind, o.name, o.parent_id, o.currency, o.owner, o.position, o.status,
@@ -103,6 +104,18 @@ pub struct RegistryQuery {
     pub opened_to: Option<NaiveDate>,
     pub cursor: Option<String>,
     pub limit: usize,
+}
+
+/// One exchange rate a book set: a unit of `currency` in the book's currency from a date on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExchangeRateView {
+    pub book: OrgId,
+    pub currency: Currency,
+    pub effective_from: NaiveDate,
+    pub rate: ExchangeRate,
+    pub source: String,
+    pub set_at: DateTime<Utc>,
+    pub position: u64,
 }
 
 /// A rate of a book's rate table.
@@ -322,6 +335,66 @@ impl ReadModels {
         items.truncate(limit);
         let next_cursor =
             if more { items.last().map(|item| format!("{RATE_CURSOR_PREFIX}{}", item.position)) } else { None };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// A page of a book's exchange rates, in the order they were set (a rate set again for the
+    /// same currency and date replaces the earlier one); optionally one currency's, or those
+    /// taking effect `from ..= to`.
+    pub async fn exchange_rates(
+        &self,
+        book: OrgId,
+        currency: Option<Currency>,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<ExchangeRateView>, ReadError> {
+        let limit = limit.clamp(1, PAGE_MAX);
+        let mut parameters = Parameters::default();
+        let mut filter = vec![format!("book = {}", parameters.bind(SqlValue::text(book)))];
+        if let Some(currency) = currency {
+            filter.push(format!("currency = {}", parameters.bind(SqlValue::text(currency))));
+        }
+        if let Some(from) = from {
+            filter.push(format!("effective_from >= {}", parameters.bind(SqlValue::date(from))));
+        }
+        if let Some(to) = to {
+            filter.push(format!("effective_from <= {}", parameters.bind(SqlValue::date(to))));
+        }
+        let after = match cursor {
+            Some(cursor) => decode_cursor::<1>(cursor, EXCHANGE_RATE_CURSOR_PREFIX)?[0],
+            None => 0,
+        };
+        filter.push(format!("position > {}", parameters.bind(SqlValue::Integer(after))));
+        let limit_parameter = parameters.bind(SqlValue::Integer(limit as i64 + 1));
+        let sql = format!(
+            "SELECT book, currency, effective_from, rate, source, set_at, position FROM rm_exchange_rates
+             WHERE {} ORDER BY position LIMIT {limit_parameter}",
+            filter.join(" AND ")
+        );
+        let rows = self.rows_dynamic(sql, parameters.0).await?;
+        let mut items = rows
+            .iter()
+            .map(|row| {
+                Ok(ExchangeRateView {
+                    book: row.parse(0)?,
+                    currency: parsed(row.text(1)?, Currency::parse)?,
+                    effective_from: parsed(row.text(2)?, str::parse)?,
+                    rate: parsed(row.text(3)?, ExchangeRate::parse)?,
+                    source: row.text(4)?.to_owned(),
+                    set_at: row.timestamp(5)?,
+                    position: row.position(6)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ReadError>>()?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more {
+            items.last().map(|item| format!("{EXCHANGE_RATE_CURSOR_PREFIX}{}", item.position))
+        } else {
+            None
+        };
         Ok(Page { items, next_cursor })
     }
 

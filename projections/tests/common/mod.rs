@@ -306,6 +306,7 @@ pub async fn grow_world(handle: &WriterHandle) -> World {
             supplier_id: e.supplier,
             list_price: UnitPrice::parse("37.13").unwrap(),
             unit: "TB-month".into(),
+            currency: None,
         }),
     )
     .await;
