@@ -121,6 +121,9 @@ pub mod codes {
     pub const OTHER_INCOME: &str = "6051";
     pub const COST_OF_SALES: &str = "6401";
     pub const SELLING_EXPENSES: &str = "6601";
+    /// Exchange differences (财务费用-汇兑损益): opened in a book by its first settlement paid in a
+    /// foreign currency (`exchange_account`), not part of the default chart.
+    pub const EXCHANGE_DIFFERENCES: &str = "6603";
 }
 
 /// The chart every new book opens with (DESIGN §2.2).
@@ -157,6 +160,17 @@ pub fn voucher_account() -> Account {
         code: AccountCode::known(codes::CUSTOMER_VOUCHERS),
         name: "Customer vouchers 预收账款-代金券".to_owned(),
         account_type: AccountType::Liability,
+    }
+}
+
+/// Exchange differences (6603): what paying a foreign-currency payable cost beyond (or below)
+/// what it was booked at. A book opens it with its first such payment (an `AccountOpened` in the
+/// same command), as it opens 2203.01 with its first voucher.
+pub fn exchange_account() -> Account {
+    Account {
+        code: AccountCode::known(codes::EXCHANGE_DIFFERENCES),
+        name: "Financial expenses, exchange differences 财务费用-汇兑损益".to_owned(),
+        account_type: AccountType::Expense,
     }
 }
 

@@ -867,6 +867,28 @@ pub struct SettlementPaid {
     pub counterparty_id: OrgId,
     pub receivable: SignedAmount,
     pub payable: SignedAmount,
+    /// The parts owed in a foreign currency, each paid at the book's rate of the day: the
+    /// bank pays `paid` for what was booked as `booked`, the `difference` is 汇兑损益 (6603).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exchange: Vec<SettlementExchange>,
+}
+
+/// A foreign part of a settlement, as it was paid.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SettlementExchange {
+    pub currency: Currency,
+    /// Owed in `currency` (positive: the book pays).
+    pub owed: SignedAmount,
+    /// What the book booked for it, in its own currency, at the items' rates.
+    pub booked: SignedAmount,
+    /// The book's rate on the day it was paid, its source and date.
+    pub rate: ExchangeRate,
+    pub source: String,
+    pub rate_date: NaiveDate,
+    /// `round(owed × rate)`: what it cost the bank, in the book's currency.
+    pub paid: SignedAmount,
+    /// `paid - booked`: an exchange loss when positive, a gain when negative.
+    pub difference: SignedAmount,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -1391,7 +1413,7 @@ event_payloads! {
     CommissionAccrued(CommissionAccrued) = 1,
     CommissionReversed(CommissionReversed) = 1,
     SettlementStatementIssued(SettlementStatementIssued) = 2,
-    SettlementPaid(SettlementPaid) = 1,
+    SettlementPaid(SettlementPaid) = 2,
     InvoiceIssued(InvoiceIssued) = 1,
     PeriodClosed(PeriodClosed) = 1,
     BusinessBooked(BusinessBooked) = 1,

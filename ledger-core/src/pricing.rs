@@ -390,6 +390,17 @@ pub struct ItemExchange {
 }
 
 impl PricedItem {
+    /// For an item priced in a foreign currency: what the top of the chain owes the supplier in
+    /// that currency, `round(foreign list × quantity × periods × supplier rate)` (the item's
+    /// `supplier_price` is the same in the book's currency, at the item's rate).
+    pub fn foreign_supplier_price(&self) -> Option<Result<(Currency, Amount), MoneyError>> {
+        let exchange = self.exchange.as_ref()?;
+        Some(
+            price_at(exchange.list_price, self.quantity, self.periods, self.supplier_rate)
+                .map(|owed| (exchange.currency, owed)),
+        )
+    }
+
     /// What the customer pays for the line: the seller's price (zero for an item without
     /// levels, which the deciders never build).
     pub fn customer_price(&self) -> Amount {

@@ -225,6 +225,7 @@ pub fn builtin_kind_amounts(kind: &str) -> Option<&'static [&'static str]> {
     const REFUND: &[&str] = &["list", "price", "cost", "penalty"];
     const AMOUNT: &[&str] = &["amount"];
     const SETTLEMENT: &[&str] = &["receivable", "payable"];
+    const EXCHANGE: &[&str] = &["difference"];
     match kind {
         "sale" | "usage" | "renewal" => Some(SALE),
         "refund" => Some(REFUND),
@@ -248,6 +249,7 @@ pub fn builtin_kind_amounts(kind: &str) -> Option<&'static [&'static str]> {
         | "serial.expire"
         | "commission" => Some(AMOUNT),
         "settlement" => Some(SETTLEMENT),
+        "settlement.exchange" => Some(EXCHANGE),
         _ => None,
     }
 }
@@ -335,10 +337,10 @@ pub fn default_rules() -> Vec<PostingRule> {
 /// voucher and credit kinds), at version 0: what [`RuleSet::get`] falls back to.
 fn late_default(kind: &str, role: &str) -> Option<&'static PostingRule> {
     static LATE: std::sync::OnceLock<Vec<PostingRule>> = std::sync::OnceLock::new();
-    if !kind.starts_with("voucher.") && !kind.starts_with("credit.") {
+    if !kind.starts_with("voucher.") && !kind.starts_with("credit.") && kind != "settlement.exchange" {
         return None;
     }
-    let rules = LATE.get_or_init(|| [voucher_rules(), credit_rules()].concat());
+    let rules = LATE.get_or_init(|| [voucher_rules(), credit_rules(), exchange_rules()].concat());
     rules.iter().find(|rule| rule.kind == kind && rule.role == role)
 }
 
@@ -534,6 +536,19 @@ fn serial_and_commission_rules() -> Vec<PostingRule> {
 }
 
 /// Settlements: the net of receivables and payables with one counterparty, through the bank.
+/// The exchange difference of a settlement paid in a foreign currency (汇兑损益): what the bank
+/// paid beyond what the payable was booked at is a loss (Dr 6603); below it, a gain (a negative
+/// difference books the other sides). Booked by the issuer only (a supplier keeps no book here).
+fn exchange_rules() -> Vec<PostingRule> {
+    use codes::*;
+    use Side::{Credit as Cr, Debit as Dr};
+    vec![rule(
+        "settlement.exchange",
+        "issuer",
+        vec![line(EXCHANGE_DIFFERENCES, None, Dr, "difference"), line(BANK, None, Cr, "difference")],
+    )]
+}
+
 fn settlement_rules() -> Vec<PostingRule> {
     use codes::*;
     use PartyRef::*;

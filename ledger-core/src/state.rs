@@ -374,6 +374,28 @@ pub struct Settlement {
     pub statement: SettlementStatementIssued,
     pub paid: bool,
     pub payment_pending: bool,
+    /// What its lines owe in a foreign currency (items priced in the supplier's currency), by
+    /// currency: paid at the rate of the payment's day, the difference booked to 6603.
+    #[serde(default)]
+    pub foreign: Vec<ForeignPart>,
+}
+
+/// A part of a supplier's payable in a foreign currency: what is owed in it, and what the book
+/// booked for it in its own currency (at the items' rates). Both signed: positive is owed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignPart {
+    pub currency: Currency,
+    pub owed: SignedAmount,
+    pub booked: SignedAmount,
+}
+
+/// One open payable line's foreign part (`State::foreign_payables`), dated and positioned as the
+/// line it belongs to, so a statement's selection covers both alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignItem {
+    pub position: u64,
+    pub date: NaiveDate,
+    pub part: ForeignPart,
 }
 
 /// Where an invoice is.
@@ -465,6 +487,10 @@ pub struct State {
     /// unless they name another.
     #[serde(default)]
     pub supplier_currencies: HashMap<OrgId, Currency>,
+    /// By (book, supplier): the foreign parts of the open payable lines of items priced in a
+    /// foreign currency, until a statement covers them.
+    #[serde(default)]
+    pub foreign_payables: HashMap<(OrgId, OrgId), Vec<ForeignItem>>,
     pub promotions: HashMap<PromotionId, PromotionCreated>,
     /// Invite codes by (book, code): unique within a book only, so a book learns nothing of
     /// another's codes, and a code is resolved within the seller's book.
@@ -585,6 +611,7 @@ impl Default for State {
             rates: HashMap::new(),
             exchange_rates: HashMap::new(),
             supplier_currencies: HashMap::new(),
+            foreign_payables: HashMap::new(),
             promotions: HashMap::new(),
             invite_codes: HashMap::new(),
             wallets: HashMap::new(),

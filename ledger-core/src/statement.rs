@@ -61,7 +61,12 @@ impl Selection {
 
     /// Whether an open item with the counterparty is one of the statement's.
     pub fn covers(&self, item: &StatementLine) -> bool {
-        item.position <= self.through_position && self.from <= item.date && item.date <= self.to
+        self.covers_at(item.position, item.date)
+    }
+
+    /// Whether what was booked at `position` on `date` is within the statement.
+    pub fn covers_at(&self, position: u64, date: NaiveDate) -> bool {
+        position <= self.through_position && self.from <= date && date <= self.to
     }
 
     /// The statement's lines among `book`'s open items, in the statement's order. The open

@@ -9,11 +9,11 @@ mod common;
 use common::*;
 use ledger_core::event::*;
 use ledger_core::ids::{OrderId, ProductId};
-use ledger_core::money::{Currency, ExchangeRate, UnitPrice};
+use ledger_core::money::{Amount, Currency, ExchangeRate, SignedAmount, UnitPrice};
 use ledger_core::org::Role;
 use ledger_core::pricing::{ItemExchange, PricedItem, RateScope};
 use ledger_core::testing::{amount, date, id, rate, WorkedExample};
-use ledger_core::{CommandBody, OrderCommand, RegistryCommand, SetupCommand};
+use ledger_core::{ApprovalCommand, CommandBody, OrderCommand, RegistryCommand, SettlementCommand, SetupCommand};
 
 fn usd_rate(world: &WorkedExample, value: &str, from: &str) -> CommandBody {
     CommandBody::Setup(SetupCommand::SetExchangeRate {
@@ -241,4 +241,136 @@ fn a_book_keeps_one_currency_replay_refuses_an_entry_in_another() {
     let error = ledger_core::log::replay(&forged).unwrap_err();
     assert!(matches!(error, ledger_core::log::ReplayError::Inconsistent { .. }), "{error}");
     assert!(error.to_string().contains("is in USD but book"), "{error}");
+}
+
+fn statement(world: &WorkedExample, settlement: u128, from: &str, to: &str) -> CommandBody {
+    CommandBody::Settlement(SettlementCommand::IssueSettlementStatement {
+        settlement_id: id(settlement),
+        book: world.platform,
+        counterparty_id: world.supplier,
+        from: date(from),
+        to: date(to),
+    })
+}
+
+fn pay(settlement: u128, approval: u128) -> CommandBody {
+    CommandBody::Settlement(SettlementCommand::PaySettlement {
+        settlement_id: id(settlement),
+        approval_id: id(approval),
+    })
+}
+
+fn grant(approval: u128) -> CommandBody {
+    CommandBody::Approval(ApprovalCommand::DecideApproval { approval_id: id(approval), grant: true, comment: None })
+}
+
+/// Product U bought twice in January at 7.10 (USD 70.00 owed to the supplier each, booked at
+/// CNY 497.00), the second refunded by half; the supplier's January statement then owes USD
+/// 105.00 booked at CNY 745.50, and is paid in February at the rate of the day.
+fn january_in_usd(world: &mut WorkedExample) {
+    let finance = world.platform_finance.clone();
+    world.ledger.given(&finance, usd_rate(world, "7.1", "2026-01-01"));
+    let product = product_in_usd(world);
+    world.recharge("2000.00");
+    let customer = world.customer_actor.clone();
+    for order in [700, 701] {
+        world.ledger.given(&customer, place(world, id(order), product));
+        world.ledger.given(&customer, CommandBody::Orders(OrderCommand::PayOrder { order_id: id(order) }));
+    }
+    // Half of the second order back: its cost is reversed by half, in both currencies.
+    let refund = OrderCommand::RefundOrder {
+        order_id: id(701),
+        amount: amount("337.25"),
+        penalty: Amount::ZERO,
+        reason: "half".into(),
+        approval_id: id(7010),
+    };
+    let r2_finance = world.r2_finance.clone();
+    world.ledger.given(&r2_finance, CommandBody::Orders(refund));
+}
+
+#[test]
+fn a_supplier_paid_at_another_days_rate_books_the_exchange_difference() {
+    let mut world = WorkedExample::new();
+    january_in_usd(&mut world);
+    let (finance, admin) = (world.platform_finance.clone(), world.platform_admin.clone());
+    world.ledger.today = date("2026-02-03");
+    world.ledger.given(&finance, usd_rate(&world, "7.2", "2026-02-01"));
+    world.ledger.given(&finance, statement(&world, 900, "2026-01-01", "2026-01-31"));
+    world.ledger.given(&finance, pay(900, 910));
+    let granted = world.ledger.decide(&admin, grant(910)).unwrap();
+    assert_eq!(types(&granted), ["ApprovalGranted", "AccountOpened", "SettlementPaid"]);
+    let EventPayload::SettlementPaid(paid) = &granted[2].payload else { panic!("{granted:?}") };
+    assert_eq!(paid.payable, SignedAmount::from(amount("745.50")));
+    // USD 105.00 at 7.20 is CNY 756.00: 10.50 more than booked, an exchange loss.
+    assert_eq!(
+        paid.exchange,
+        vec![SettlementExchange {
+            currency: Currency::USD,
+            owed: SignedAmount::from(amount("105.00")),
+            booked: SignedAmount::from(amount("745.50")),
+            rate: ExchangeRate::parse("7.2").unwrap(),
+            source: "PBOC central parity".into(),
+            rate_date: date("2026-02-01"),
+            paid: SignedAmount::from(amount("756.00")),
+            difference: SignedAmount::from(amount("10.50")),
+        }]
+    );
+    let names = names(&world);
+    assert_eq!(
+        book_lines(&granted, world.platform, &names),
+        vec![vec!["Cr 1002 745.50", "Dr 2202[supplier] 745.50"], vec!["Dr 6603 10.50", "Cr 1002 10.50"]]
+    );
+    assert_eq!(book_rules(&granted, world.platform), ["settlement/issuer", "settlement.exchange/issuer"]);
+    world.ledger.execute(&admin, grant(910)).unwrap();
+    assert_eq!(net(&world.ledger, world.platform, "2202"), SignedAmount::ZERO);
+    assert_eq!(net(&world.ledger, world.platform, "6603"), SignedAmount::from(amount("10.50")));
+    assert_sound(&world.ledger);
+}
+
+#[test]
+fn a_rate_that_fell_books_a_gain_and_no_rate_keeps_the_payment_waiting() {
+    let mut world = WorkedExample::new();
+    january_in_usd(&mut world);
+    let (finance, admin) = (world.platform_finance.clone(), world.platform_admin.clone());
+    world.ledger.today = date("2026-02-03");
+    world.ledger.given(&finance, statement(&world, 900, "2026-01-01", "2026-01-31"));
+    // The January rate is still the latest: paid at it, the difference is nil.
+    world.ledger.given(&finance, pay(900, 910));
+    // A lower rate from the day of the grant on: USD 105.00 at 7.00 is CNY 735.00, a gain of 10.50.
+    world.ledger.given(&finance, usd_rate(&world, "7", "2026-02-03"));
+    let granted = world.ledger.decide(&admin, grant(910)).unwrap();
+    let names = names(&world);
+    assert_eq!(
+        book_lines(&granted, world.platform, &names),
+        vec![vec!["Cr 1002 745.50", "Dr 2202[supplier] 745.50"], vec!["Cr 6603 10.50", "Dr 1002 10.50"]]
+    );
+
+    // Another book's supplier statement in USD, with no USD rate at all: asked to pay, refused.
+    let mut world = WorkedExample::new();
+    january_in_usd(&mut world);
+    let mut rates = world.ledger.state.exchange_rates.clone();
+    rates.clear();
+    world.ledger.state.exchange_rates = rates;
+    world.ledger.today = date("2026-02-03");
+    let finance = world.platform_finance.clone();
+    world.ledger.given(&finance, statement(&world, 900, "2026-01-01", "2026-01-31"));
+    let error = refused(world.ledger.decide(&finance, pay(900, 910)));
+    assert_eq!(error.code(), "exchange_rate_missing");
+}
+
+#[test]
+fn the_same_rate_at_payment_books_no_difference_and_no_account() {
+    let mut world = WorkedExample::new();
+    january_in_usd(&mut world);
+    let (finance, admin) = (world.platform_finance.clone(), world.platform_admin.clone());
+    world.ledger.today = date("2026-02-03");
+    world.ledger.given(&finance, statement(&world, 900, "2026-01-01", "2026-01-31"));
+    world.ledger.given(&finance, pay(900, 910));
+    let granted = world.ledger.decide(&admin, grant(910)).unwrap();
+    assert_eq!(types(&granted), ["ApprovalGranted", "SettlementPaid"]);
+    let EventPayload::SettlementPaid(paid) = &granted[1].payload else { panic!("{granted:?}") };
+    assert_eq!(paid.exchange[0].difference, SignedAmount::ZERO);
+    assert_eq!(paid.exchange[0].paid, SignedAmount::from(amount("745.50")));
+    assert_eq!(book_rules(&granted, world.platform), ["settlement/issuer"]);
 }

@@ -586,6 +586,7 @@ fn paying_a_reseller_settlement_books_the_bank_in_both_books() {
             counterparty_id: world.r1,
             receivable: SignedAmount::from(amount("800.00")),
             payable: SignedAmount::ZERO,
+            exchange: Vec::new(),
         })
     );
     let names = names(&world);

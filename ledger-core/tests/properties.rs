@@ -220,6 +220,8 @@ struct Stats {
     full_refunds: usize,
     refunds_with_penalty: usize,
     closed_period_refusals: usize,
+    /// Supplier settlements paid in USD at another rate than their items were priced at.
+    exchange_differences: usize,
 }
 
 impl Stats {
@@ -765,6 +767,9 @@ impl World {
         touched: &mut Touched,
     ) {
         *self.stats.events.entry(event.event_type()).or_default() += 1;
+        if let EventPayload::SettlementPaid(paid) = &event.event.payload {
+            self.stats.exchange_differences += paid.exchange.iter().filter(|part| !part.difference.is_zero()).count();
+        }
         let state = &self.ledger.state;
         let mut pairs: BTreeMap<u32, (usize, SignedAmount)> = BTreeMap::new();
         for entry in &event.event.entries {
@@ -2667,7 +2672,7 @@ const OP_WEIGHTS: &[(OpKind, u32)] = &[
     (OpKind::Tick, 30),
     (OpKind::SetPrice, 14),
     (OpKind::PromotionTerms, 6),
-    (OpKind::ExchangeRate, 4),
+    (OpKind::ExchangeRate, 10),
 ];
 
 #[derive(Clone, Copy, Debug)]
@@ -2761,6 +2766,7 @@ fn the_generated_sequences_cover_every_flow() {
         totals.duplicate_trades += world.stats.duplicate_trades;
         totals.self_approvals_refused += world.stats.self_approvals_refused;
         totals.partial_refunds += world.stats.partial_refunds;
+        totals.exchange_differences += world.stats.exchange_differences;
         totals.full_refunds += world.stats.full_refunds;
         totals.refunds_with_penalty += world.stats.refunds_with_penalty;
         totals.closed_period_refusals += world.stats.closed_period_refusals;
@@ -2776,6 +2782,7 @@ fn the_generated_sequences_cover_every_flow() {
     assert!(totals.duplicate_trades > 0, "no repeated trade number");
     assert!(totals.self_approvals_refused > 0, "no self-approval refused");
     assert!(totals.partial_refunds > 0 && totals.full_refunds > 0, "refunds: {totals:?}");
+    assert!(totals.exchange_differences > 0, "no settlement paid in USD at another rate");
     assert!(totals.refunds_with_penalty > 0, "no refund with a penalty");
     assert!(totals.closed_period_refusals > 0, "no command refused in a closed period");
 }

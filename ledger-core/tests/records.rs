@@ -928,6 +928,20 @@ fn every_payload(full: bool) -> Vec<EventPayload> {
             counterparty_id: id(3),
             receivable: SignedAmount::from(amount("800.00")),
             payable: SignedAmount::ZERO.sub(amount("0.01")),
+            exchange: if full {
+                vec![SettlementExchange {
+                    currency: Currency::USD,
+                    owed: SignedAmount::ZERO.sub(Amount::MAX),
+                    booked: SignedAmount::from(Total::MAX),
+                    rate: ExchangeRate::parse("999999999.999999").unwrap(),
+                    source: text("PBOC central parity"),
+                    rate_date: NaiveDate::MAX,
+                    paid: SignedAmount::ZERO.sub_total(Total::MAX),
+                    difference: SignedAmount::ZERO,
+                }]
+            } else {
+                Vec::new()
+            },
         }),
         EventPayload::InvoiceIssued(InvoiceIssued {
             invoice_id: id(950),

@@ -97,7 +97,7 @@ const APPROVAL_POLICY: &str = "SELECT rules, set_by,
      FROM rm_approval_policies WHERE book = $1";
 const SETTLEMENT_COLUMNS: &str =
     "settlement_id, book, counterparty_id, from_date, to_date, statement_hash, receivable, payable,
-         through_position, line_count, status, position";
+         through_position, line_count, status, position, exchange";
 /// A page of one statement's lines: the lines numbered after the cursor's.
 const SETTLEMENT_LINES: &str = "SELECT line_no, position, entry_date, account, debit, credit FROM rm_settlement_lines
      WHERE settlement_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3";
@@ -1117,6 +1117,10 @@ fn settlement_view(row: &Row, lines: StatementLinePage) -> Result<SettlementView
         status: row.text(10)?.to_owned(),
         position: row.position(11)?,
         lines,
+        exchange: match row.optional_text(12)? {
+            Some(_) => row.json(12)?,
+            None => Vec::new(),
+        },
     })
 }
 

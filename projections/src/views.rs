@@ -357,6 +357,8 @@ pub struct SettlementView {
     pub position: u64,
     /// The first page of its lines (as many as the query asked for).
     pub lines: StatementLinePage,
+    /// Once paid: its parts owed in a foreign currency, as they were paid.
+    pub exchange: Vec<ledger_core::event::SettlementExchange>,
 }
 
 /// A page of a statement's lines, in the statement's order (the order its hash covers them in).

@@ -1160,6 +1160,19 @@ pub async fn settlement(
             dt { (ctx.t("status")) } dd { (badge(text(&statement, "status"))) }
             dt { (ctx.t("statement_hash")) } dd.mono { (text(&statement, "statement_hash")) }
         }
+        // Paid in a foreign currency: each part at the day's rate, and the exchange difference.
+        @if let Some(parts) = statement["exchange"].as_array() {
+            table #exchange { thead { tr {
+                th { (ctx.t("currency")) } th.num { (ctx.t("owed")) } th.num { (ctx.t("rate")) } th { (ctx.t("source")) }
+                th.num { (ctx.t("booked")) } th.num { (ctx.t("paid")) } th.num { (ctx.t("exchange_difference")) }
+            } }
+                tbody { @for part in parts { tr {
+                    td { (text(part, "currency")) } td.num { (group(text(part, "owed"))) }
+                    td.num { (text(part, "rate")) } td { (text(part, "source")) " · " (text(part, "rate_date")) }
+                    td.num { (group(text(part, "booked"))) } td.num { (group(text(part, "paid"))) }
+                    td.num { (group(text(part, "difference"))) }
+                } } } }
+        }
         @if ctx.can("settlements.write") && text(&statement, "status") != "paid" {
             form method="post" action={ "/console/settlements/" (id) "/pay" } style="margin-top:10px" {
                 (hidden(&ctx)) button.primary type="submit" { (ctx.t("pay")) }

@@ -208,4 +208,8 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("tokens", "Access tokens", "访问令牌"),
     ("revoke", "Revoke", "吊销"),
     ("voucher", "Voucher", "代金券"),
+    ("owed", "Owed", "应付外币"),
+    ("source", "Source", "来源"),
+    ("booked", "Booked", "入账金额"),
+    ("exchange_difference", "Exchange difference", "汇兑损益"),
 ];

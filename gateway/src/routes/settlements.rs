@@ -98,6 +98,27 @@ pub struct SettlementBody {
     /// `issued`, `payment_pending` or `paid`.
     pub status: String,
     pub position: u64,
+    /// Once paid: what was owed in a foreign currency, paid at the book's rate of the day; the
+    /// `difference` from what it was booked at went to 6603 (汇兑损益; positive, a loss).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exchange: Vec<SettlementExchangeBody>,
+}
+
+/// A foreign part of a paid settlement.
+#[derive(Serialize, ToSchema)]
+pub struct SettlementExchangeBody {
+    pub currency: String,
+    /// Owed in `currency`.
+    pub owed: String,
+    /// Booked for it in the book's currency, at the items' rates.
+    pub booked: String,
+    pub rate: String,
+    pub source: String,
+    pub rate_date: String,
+    /// `round(owed × rate)`, in the book's currency.
+    pub paid: String,
+    /// `paid - booked`.
+    pub difference: String,
 }
 
 impl From<SettlementView> for SettlementBody {
@@ -117,6 +138,20 @@ impl From<SettlementView> for SettlementBody {
             next_cursor: view.lines.next_cursor,
             status: view.status,
             position: view.position,
+            exchange: view
+                .exchange
+                .into_iter()
+                .map(|part| SettlementExchangeBody {
+                    currency: part.currency.to_string(),
+                    owed: part.owed.to_string(),
+                    booked: part.booked.to_string(),
+                    rate: part.rate.to_string(),
+                    source: part.source,
+                    rate_date: part.rate_date.to_string(),
+                    paid: part.paid.to_string(),
+                    difference: part.difference.to_string(),
+                })
+                .collect(),
         }
     }
 }

@@ -137,6 +137,34 @@ async fn usd_product(options: Options) {
     assert_eq!(prices, ["568.00", "624.80", "674.50"]);
     assert_eq!(admin_view["waterfall"][0]["supplier_price"], "497.00");
 
+    // February: the supplier's January statement owes USD 70.00 for the order paid, booked at
+    // CNY 497.00; paid at February's rate, 7.25, it costs CNY 507.50: an exchange loss of 10.50.
+    app.clock.set(date("2026-02-02"));
+    let body =
+        json!({ "currency": "USD", "rate": "7.25", "source": "PBOC central parity", "effective_from": "2026-02-01" });
+    app.put(&rates, &platform_finance, body).await.expect(200);
+    let request = json!({ "org_id": world.platform, "counterparty_id": world.supplier, "from": "2026-01-01",
+                          "to": "2026-01-31" });
+    let statement = app.post("/v1/settlements", &platform_finance, request).await.expect(201);
+    assert_eq!(statement["payable"], "497.00");
+    let settlement = statement["id"].as_str().unwrap().to_owned();
+    let payment =
+        app.post(&format!("/v1/settlements/{settlement}/pay"), &platform_finance, json!({})).await.expect(202);
+    let approval = payment["approval_id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/approvals/{approval}/approve"), &world.admin, json!({})).await.expect(200);
+    let paid = app.get(&format!("/v1/settlements/{settlement}"), &platform_finance).await.expect(200);
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(
+        paid["exchange"],
+        json!([{ "currency": "USD", "owed": "70.00", "booked": "497.00", "rate": "7.25",
+                 "source": "PBOC central parity", "rate_date": "2026-02-01", "paid": "507.50", "difference": "10.50" }])
+    );
+    let books = app.get(&format!("/v1/books/{}/trial-balance", world.platform), &platform_finance).await.expect(200);
+    assert_eq!(account(&books, "6603"), ("10.50".into(), "0.00".into()));
+    assert_eq!(account(&books, "2202"), ("497.00".into(), "497.00".into()));
+    assert_eq!(books["currency"], "CNY");
+    assert_eq!(books["total_debit"], books["total_credit"]);
+
     // Every rate the book set, in the order it was set, with its source; filtered by currency.
     let listed = app.get(&format!("{rates}?currency=USD"), &world.r2_admin).await;
     assert_eq!(listed.status.as_u16(), 404, "R2's admin does not read the platform's book");
@@ -149,7 +177,19 @@ async fn usd_product(options: Options) {
             (row["rate"].as_str().unwrap(), row["source"].as_str().unwrap(), row["effective_from"].as_str().unwrap())
         })
         .collect();
-    assert_eq!(rows, [("7.10", "PBOC central parity", "2026-01-01"), ("7.20", "bank quote", "2026-01-15")]);
+    assert_eq!(
+        rows,
+        [
+            ("7.10", "PBOC central parity", "2026-01-01"),
+            ("7.20", "bank quote", "2026-01-15"),
+            ("7.25", "PBOC central parity", "2026-02-01")
+        ]
+    );
+    // Those taking effect within dates.
+    let within = app.get(&format!("{rates}?currency=USD&from=2026-01-10&to=2026-01-31"), &platform_finance).await;
+    let within = within.expect(200);
+    assert_eq!(within["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(within["items"][0]["rate"], "7.20");
     let none = app.get(&format!("{rates}?currency=EUR"), &platform_finance).await.expect(200);
     assert_eq!(none["items"], json!([]));
     let refused = app.get(&format!("{rates}?currency=XAU"), &platform_finance).await;

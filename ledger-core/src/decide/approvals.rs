@@ -155,7 +155,7 @@ impl Decider<'_> {
                 self.check_rate(rate)?;
                 Event::new(EventPayload::RateSet(rate.clone()))
             }
-            Proposal::PaySettlement { settlement_id } => self.pay_settlement(*settlement_id)?,
+            Proposal::PaySettlement { settlement_id } => return self.pay_settlement(*settlement_id),
             Proposal::IssueInvoice { invoice_id, customer_id, amount } => {
                 self.issue_invoice(*invoice_id, *customer_id, *amount)?
             }

@@ -222,6 +222,7 @@ impl State {
         for entry in &recorded.event.entries {
             self.post_entry(recorded.position, entry);
         }
+        settlement::foreign_payables(self, recorded);
         use EventPayload as E;
         match &recorded.event.payload {
             E::OrgOpened(event) => {

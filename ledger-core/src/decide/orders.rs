@@ -736,6 +736,10 @@ impl Decider<'_> {
         )
         .map_err(|error| DomainError::invalid_amount(pricer.field.clone(), error))?;
         item.exchange = exchange;
+        // What the supplier is owed in its currency is kept for the settlement: within range too.
+        if let Some(Err(error)) = item.foreign_supplier_price() {
+            return Err(DomainError::invalid_amount(pricer.field.clone(), error));
+        }
         Ok(item)
     }
 

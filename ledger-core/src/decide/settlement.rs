@@ -3,22 +3,24 @@
 use chrono::NaiveDate;
 
 use crate::approval_policy::{default_levels, ApprovalAction};
-use crate::chart::{codes, Side};
+use crate::chart::{codes, exchange_account, AccountCode, Side};
 use crate::command::{default_tax_rate, InvoiceDetails, SettlementCommand};
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{ApprovalId, InvoiceId, OrgId, SettlementId};
 use crate::journal::{Entry, Line, Posting};
-use crate::money::{checked_mul, round_half_up, Amount, Total};
+use crate::money::{checked_mul, round_half_up, Amount, SignedAmount, Total, AMOUNT_DECIMALS_MAX};
 use crate::org::OrgKind;
 use crate::permissions::Permission;
+use crate::pricing::PricedItem;
 use crate::reconcile;
 use crate::rules::PartyRef;
 use crate::rules::RuleRef;
 use crate::state::{trial_balance_hash, Book};
 use crate::statement::{Figures, Selection};
 
-use crate::state::{Invoice, InvoiceRequest, InvoiceStatus, Settlement, State};
+use crate::state::{ForeignItem, ForeignPart, Invoice, InvoiceRequest, InvoiceStatus, Settlement, State};
+use rust_decimal::RoundingStrategy;
 
 use super::{prose_field, text_field, Decider};
 
@@ -446,6 +448,9 @@ impl Decider<'_> {
         if settlement.payment_pending {
             return Err(DomainError::ApprovalPending);
         }
+        // What is owed in a foreign currency needs a rate to be paid at: asked for before anyone
+        // is asked to approve (the grant converts again, at the rate of its day).
+        self.paid_in_foreign_currencies(settlement.statement.book, &settlement.foreign)?;
         self.new_approval_id(approval_id)?;
         let proposal = Proposal::PaySettlement { settlement_id };
         // Money leaving: always approved (the policy decides by whom).
@@ -455,8 +460,10 @@ impl Decider<'_> {
     }
 
     /// The effect of an approved settlement payment: the issuing book clears the counterparty's
-    /// items through the bank, and a reseller counterparty books the mirror.
-    pub(super) fn pay_settlement(&self, settlement_id: SettlementId) -> Result<Event, DomainError> {
+    /// items through the bank, and a reseller counterparty books the mirror. What is owed in a
+    /// foreign currency is paid at the book's rate of the day, and the difference from what it
+    /// was booked at is booked to 6603 (opened with the first).
+    pub(super) fn pay_settlement(&self, settlement_id: SettlementId) -> Result<Vec<Event>, DomainError> {
         let settlement = self
             .state
             .settlements
@@ -466,17 +473,31 @@ impl Decider<'_> {
             return Err(conflict("settlement_already_paid", "the statement is already paid"));
         }
         let statement = &settlement.statement;
+        let exchange = self.paid_in_foreign_currencies(statement.book, &settlement.foreign)?;
+        let difference = exchange.iter().fold(SignedAmount::ZERO, |total, part| total.plus(part.difference));
         let payload = EventPayload::SettlementPaid(SettlementPaid {
             settlement_id,
             book: statement.book,
             counterparty_id: statement.counterparty_id,
             receivable: statement.receivable,
             payable: statement.payable,
+            exchange,
         });
         let mut postings = vec![Posting::new("settlement", "issuer", statement.book)
             .signed_amount("receivable", statement.receivable)
             .signed_amount("payable", statement.payable)
             .party(PartyRef::Counterparty, statement.counterparty_id)];
+        let mut events = Vec::new();
+        let exchange_code = AccountCode::known(codes::EXCHANGE_DIFFERENCES);
+        if !difference.is_zero() {
+            postings.push(
+                Posting::new("settlement.exchange", "issuer", statement.book).signed_amount("difference", difference),
+            );
+            if !self.state.books.get(&statement.book).is_some_and(|book| book.chart.contains(&exchange_code)) {
+                let opened = AccountOpened { book: statement.book, account: exchange_account() };
+                events.push(Event::new(EventPayload::AccountOpened(opened)));
+            }
+        }
         if self.state.books.contains_key(&statement.counterparty_id) {
             postings.push(
                 Posting::new("settlement", "counterparty", statement.counterparty_id)
@@ -485,7 +506,44 @@ impl Decider<'_> {
                     .party(PartyRef::Counterparty, statement.book),
             );
         }
-        self.booked(payload, &postings)
+        events.push(self.booked_with(payload, &postings, &[exchange_code])?);
+        Ok(events)
+    }
+
+    /// Each foreign part of a settlement, paid at the book's latest rate for its currency dated
+    /// on or before today: `paid = round(owed × rate)`, `difference = paid - booked`. Without a
+    /// rate the payment waits (409 `exchange_rate_missing`).
+    fn paid_in_foreign_currencies(
+        &self,
+        book: OrgId,
+        parts: &[ForeignPart],
+    ) -> Result<Vec<SettlementExchange>, DomainError> {
+        let today = self.command.effective_date;
+        let mut paid = Vec::new();
+        for part in parts.iter().filter(|part| !(part.owed.is_zero() && part.booked.is_zero())) {
+            let currency = part.currency;
+            let rates = self.state.exchange_rates.get(&(book, currency));
+            let Some((rate_date, (rate, source))) = rates.and_then(|rates| rates.range(..=today).next_back()) else {
+                let reason = format!("book {book} owes {currency} and has no {currency} rate on or before {today}");
+                return Err(DomainError::conflict("exchange_rate_missing", reason));
+            };
+            let cost = checked_mul(part.owed.as_decimal(), rate.as_decimal())
+                .map_err(|error| DomainError::invalid_amount("owed", error))?;
+            let cost = SignedAmount::from_decimal(
+                cost.round_dp_with_strategy(AMOUNT_DECIMALS_MAX, RoundingStrategy::MidpointAwayFromZero),
+            );
+            paid.push(SettlementExchange {
+                currency,
+                owed: part.owed,
+                booked: part.booked,
+                rate: *rate,
+                source: source.clone(),
+                rate_date: *rate_date,
+                paid: cost,
+                difference: cost.plus(part.booked.negated()),
+            });
+        }
+        Ok(paid)
     }
 
     fn request_invoice(
@@ -655,9 +713,97 @@ pub(super) fn settlement_statement_issued(state: &mut State, event: &SettlementS
     if let Some(items) = book.open_items.get_mut(&event.counterparty_id) {
         items.retain(|item| !selection.covers(item));
     }
-    state
-        .settlements
-        .insert(event.settlement_id, Settlement { statement: event.clone(), paid: false, payment_pending: false });
+    // The foreign parts of the lines it covers, summed by currency, go with it.
+    let mut foreign: Vec<ForeignPart> = Vec::new();
+    if let Some(items) = state.foreign_payables.get_mut(&(event.book, event.counterparty_id)) {
+        items.retain(|item| {
+            if !selection.covers_at(item.position, item.date) {
+                return true;
+            }
+            match foreign.iter_mut().find(|part| part.currency == item.part.currency) {
+                Some(part) => {
+                    part.owed = part.owed.plus(item.part.owed);
+                    part.booked = part.booked.plus(item.part.booked);
+                }
+                None => foreign.push(item.part),
+            }
+            false
+        });
+    }
+    let settlement = Settlement { statement: event.clone(), paid: false, payment_pending: false, foreign };
+    state.settlements.insert(event.settlement_id, settlement);
+}
+
+/// The foreign parts of the supplier payables an event books or reverses, kept beside the
+/// open lines they belong to (`State::foreign_payables`): a sale's items priced in a foreign
+/// currency owe their supplier in it; a refund reverses its share, cumulatively, as it reverses
+/// the cost (the refund that completes the order reverses what is left). Folded before the
+/// event's own fold, so an order's refunds so far are the ones before this.
+pub(super) fn foreign_payables(state: &mut State, recorded: &RecordedEvent) {
+    let moved: Vec<(OrgId, OrgId, ForeignPart)> = match &recorded.event.payload {
+        EventPayload::OrderPaid(paid) => {
+            state.orders.get(&paid.order_id).map_or_else(Vec::new, |order| foreign_costs(&order.items))
+        }
+        EventPayload::UsageCharged(charged) => foreign_costs(std::slice::from_ref(&charged.item)),
+        EventPayload::SubscriptionRenewed(renewed) => foreign_costs(&renewed.items),
+        EventPayload::OrderRefunded(refunded) => {
+            let Some(order) = state.orders.get(&refunded.order_id) else { return };
+            let open = |value: SignedAmount, refunded: Amount| -> SignedAmount {
+                if refunded >= order.paid {
+                    return SignedAmount::ZERO;
+                }
+                let still = checked_mul(value.as_decimal(), order.paid.minus(refunded).as_decimal())
+                    .expect("a part within range times an amount")
+                    / order.paid.as_decimal();
+                SignedAmount::from_decimal(
+                    still.round_dp_with_strategy(AMOUNT_DECIMALS_MAX, RoundingStrategy::MidpointAwayFromZero),
+                )
+            };
+            foreign_costs(&order.items)
+                .into_iter()
+                .map(|(book, supplier, part)| {
+                    let reverse = |value: SignedAmount| {
+                        open(value, refunded.refunded_total).plus(open(value, order.refunded).negated())
+                    };
+                    (
+                        book,
+                        supplier,
+                        ForeignPart { currency: part.currency, owed: reverse(part.owed), booked: reverse(part.booked) },
+                    )
+                })
+                .collect()
+        }
+        _ => return,
+    };
+    for (book, supplier, part) in moved {
+        if part.owed.is_zero() && part.booked.is_zero() {
+            continue;
+        }
+        let item = ForeignItem { position: recorded.position, date: recorded.effective_date, part };
+        state.foreign_payables.entry((book, supplier)).or_default().push(item);
+    }
+}
+
+/// What the items priced in a foreign currency owe their suppliers, by (top of the chain,
+/// supplier, currency): in that currency, and as booked in the book's (`supplier_price`).
+pub(crate) fn foreign_costs(items: &[PricedItem]) -> Vec<(OrgId, OrgId, ForeignPart)> {
+    let mut parts: Vec<(OrgId, OrgId, ForeignPart)> = Vec::new();
+    for item in items {
+        let (Some(owed), Some(top)) = (item.foreign_supplier_price(), item.levels.first()) else { continue };
+        let (currency, owed) = owed.expect("checked when the item was priced");
+        let (owed, booked) = (SignedAmount::from(owed), SignedAmount::from(item.supplier_price));
+        let same = |(book, supplier, part): &&mut (OrgId, OrgId, ForeignPart)| {
+            *book == top.org_id && *supplier == item.supplier_id && part.currency == currency
+        };
+        match parts.iter_mut().find(same) {
+            Some((_, _, part)) => {
+                part.owed = part.owed.plus(owed);
+                part.booked = part.booked.plus(booked);
+            }
+            None => parts.push((top.org_id, item.supplier_id, ForeignPart { currency, owed, booked })),
+        }
+    }
+    parts
 }
 
 pub(super) fn settlement_paid(state: &mut State, event: &SettlementPaid) {

@@ -179,6 +179,8 @@ pub const OLDER_LAYOUTS: &[(&str, u16)] = &[
     ("UsageCharged", 2),
     ("SubscriptionRenewed", 2),
     ("ProductCreated", 1),
+    // v1 paid nothing in a foreign currency (`SettlementPaidV1`).
+    ("SettlementPaid", 1),
 ];
 
 /// An older layout's payload, upcast; `None` when `schema_version` is the current one.
@@ -205,6 +207,9 @@ fn take_older_payload(
         }
         ("SubscriptionRenewed", 2) => {
             Some(SubscriptionRenewedV2::take(reader).map(|old| EventPayload::SubscriptionRenewed(old.upcast())))
+        }
+        ("SettlementPaid", 1) => {
+            Some(SettlementPaidV1::take(reader).map(|old| EventPayload::SettlementPaid(old.upcast())))
         }
         ("ProductCreated", 1) => {
             Some(ProductCreatedV1::take(reader).map(|old| EventPayload::ProductCreated(old.upcast())))
@@ -896,6 +901,29 @@ macro_rules! older_sales {
 older_sales!(PricedItemV1 => OrderPlacedV1, UsageChargedV1, SubscriptionRenewedV1);
 older_sales!(PricedItemV2 => OrderPlacedV2, UsageChargedV2, SubscriptionRenewedV2);
 
+// Schema v1's settlement payment, read only: nothing in a foreign currency.
+struct SettlementPaidV1 {
+    settlement_id: SettlementId,
+    book: OrgId,
+    counterparty_id: OrgId,
+    receivable: SignedAmount,
+    payable: SignedAmount,
+}
+wire_struct!(SettlementPaidV1 { settlement_id, book, counterparty_id, receivable, payable });
+
+impl SettlementPaidV1 {
+    fn upcast(self) -> SettlementPaid {
+        SettlementPaid {
+            settlement_id: self.settlement_id,
+            book: self.book,
+            counterparty_id: self.counterparty_id,
+            receivable: self.receivable,
+            payable: self.payable,
+            exchange: Vec::new(),
+        }
+    }
+}
+
 // Schema v1's product, read only: priced in its owner's currency.
 struct ProductCreatedV1 {
     product_id: ProductId,
@@ -1031,7 +1059,8 @@ wire_struct!(SettlementStatementIssuedV1 {
     lines,
     statement_hash,
 });
-wire_struct!(SettlementPaid { settlement_id, book, counterparty_id, receivable, payable });
+wire_struct!(SettlementPaid { settlement_id, book, counterparty_id, receivable, payable, exchange });
+wire_struct!(SettlementExchange { currency, owed, booked, rate, source, rate_date, paid, difference });
 wire_struct!(InvoiceIssued { invoice_id, customer_id, book, amount });
 wire_struct!(PeriodClosed { book, through, certificate });
 wire_struct!(BusinessBooked { kind, role, book, amounts, parties, memo });

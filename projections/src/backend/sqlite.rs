@@ -48,6 +48,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (122, include_str!("../../../schemas/sql/read_models/0122_customer_ownership.sql")),
     (123, include_str!("../../../schemas/sql/read_models/0123_serial_expiry.sql")),
     (116, include_str!("../../../schemas/sql/read_models/0116_exchange_rates.sql")),
+    (117, include_str!("../../../schemas/sql/read_models/0117_settlement_exchange.sql")),
 ];
 
 impl rusqlite::ToSql for SqlValue {

@@ -49,7 +49,7 @@ const PAYMENT_REQUESTED: &str =
     "UPDATE rm_settlements SET status = 'payment_pending', approval_id = $2 WHERE settlement_id = $1 AND status = 'issued'";
 const PAYMENT_REJECTED: &str =
     "UPDATE rm_settlements SET status = 'issued', approval_id = NULL WHERE approval_id = $1 AND status = 'payment_pending'";
-const PAID: &str = "UPDATE rm_settlements SET status = 'paid' WHERE settlement_id = $1";
+const PAID: &str = "UPDATE rm_settlements SET status = 'paid', exchange = $2 WHERE settlement_id = $1";
 
 fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
     match &event.event.payload {
@@ -91,7 +91,9 @@ fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
             out.push(Statement::new(PAYMENT_REJECTED, vec![SqlValue::text(decided.approval_id)]));
         }
         EventPayload::SettlementPaid(paid) => {
-            out.push(Statement::new(PAID, vec![SqlValue::text(paid.settlement_id)]));
+            // The foreign parts as paid, when there were any.
+            let exchange = if paid.exchange.is_empty() { SqlValue::Null } else { super::json_text(&paid.exchange) };
+            out.push(Statement::new(PAID, vec![SqlValue::text(paid.settlement_id), exchange]));
         }
         _ => {}
     }
