@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::{NaiveDate, Utc};
+use chrono::{FixedOffset, NaiveDate, Utc};
 use serde::Deserialize;
 
 /// The largest request body accepted (a serial-code batch of 1 000 codes fits comfortably).
@@ -111,13 +111,19 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// The accounting date commands are booked on. `System` is today in UTC; `Manual` lets a test
-/// (or an operator replaying a back-office import) move the date explicitly.
-#[derive(Clone, Debug, Default)]
+/// The accounting date commands are booked on. `System` is today at the books' UTC offset
+/// (`KBOSS_UTC_OFFSET`: a Beijing business's day turns at its midnight, not at 08:00); `Manual`
+/// lets a test (or an operator replaying a back-office import) move the date explicitly.
+#[derive(Clone, Debug)]
 pub enum Clock {
-    #[default]
-    System,
+    System(FixedOffset),
     Manual(Arc<Mutex<NaiveDate>>),
+}
+
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::System(FixedOffset::east_opt(0).expect("UTC"))
+    }
 }
 
 impl Clock {
@@ -127,8 +133,16 @@ impl Clock {
 
     pub fn today(&self) -> NaiveDate {
         match self {
-            Clock::System => Utc::now().date_naive(),
+            Clock::System(offset) => Utc::now().with_timezone(offset).date_naive(),
             Clock::Manual(date) => *date.lock().expect("clock lock"),
+        }
+    }
+
+    /// The offset the books' days and times are read at (UTC for a manual clock).
+    pub fn offset(&self) -> FixedOffset {
+        match self {
+            Clock::System(offset) => *offset,
+            Clock::Manual(_) => FixedOffset::east_opt(0).expect("UTC"),
         }
     }
 
@@ -289,7 +303,7 @@ impl Default for Settings {
             nats_replicas: 1,
             tick_interval_ms: TICK_INTERVAL_MS_DEFAULT,
             currency: None,
-            clock: Clock::System,
+            clock: Clock::default(),
         }
     }
 }
@@ -397,6 +411,11 @@ impl Settings {
             "KBOSS_READY_LAG_MAX" => self.ready_lag_max = number(&value)? as u64,
             "KBOSS_NATS_REPLICAS" => self.nats_replicas = number(&value)?,
             "KBOSS_TICK_INTERVAL_MS" => self.tick_interval_ms = number(&value)? as u64,
+            "KBOSS_UTC_OFFSET" => {
+                let offset = utc_offset(value.trim())
+                    .ok_or_else(|| bad("not a UTC offset: +08:00, -05:30 or Z (whole minutes, under 24 hours)"))?;
+                self.clock = Clock::System(offset);
+            }
             "KBOSS_CURRENCY" => {
                 let currency = ledger_core::money::Currency::parse(value.trim());
                 self.currency =
@@ -642,6 +661,27 @@ fn mask(prefix: u32) -> u128 {
     }
 }
 
+/// `+08:00`, `-05:30`, `+0800` or `Z`.
+fn utc_offset(text: &str) -> Option<FixedOffset> {
+    if text == "Z" || text == "z" {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    let (hours, minutes) = rest.split_once(':').unwrap_or_else(|| rest.split_at(rest.len().min(2)));
+    if hours.len() != 2 || minutes.len() != 2 || !(hours.bytes().chain(minutes.bytes())).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+}
+
 /// The database a URL names, for logs: servers, ports and database, never the password.
 pub fn database_description(url: &str) -> String {
     match url.parse::<postgres::Config>() {
@@ -829,6 +869,27 @@ mod tests {
         assert!(error.contains("lease_ttl_ms"), "{error}");
         let error = load(&[database, ("KBOSS_ADVERTISE_URL", "10.0.0.7:8080")]).unwrap_err().to_string();
         assert!(error.contains("advertise_url"), "{error}");
+    }
+
+    #[test]
+    fn the_books_utc_offset_turns_their_day() {
+        let load = |pairs: &[(&str, &str)]| {
+            let environment = pairs.iter().map(|(variable, value)| ((*variable).to_owned(), (*value).to_owned()));
+            Settings::load(None, environment.collect::<Vec<_>>(), Overrides::default())
+        };
+        let beijing = load(&[("KBOSS_UTC_OFFSET", "+08:00")]).unwrap().clock;
+        assert_eq!(beijing.offset(), FixedOffset::east_opt(8 * 3600).unwrap());
+        assert_eq!(beijing.today(), Utc::now().with_timezone(&beijing.offset()).date_naive());
+        assert_eq!(
+            load(&[("KBOSS_UTC_OFFSET", "-0530")]).unwrap().clock.offset().local_minus_utc(),
+            -(5 * 3600 + 1800)
+        );
+        assert_eq!(load(&[("KBOSS_UTC_OFFSET", "Z")]).unwrap().clock.offset().local_minus_utc(), 0);
+        assert_eq!(load(&[]).unwrap().clock.offset().local_minus_utc(), 0);
+        for wrong in ["8", "+8:00", "+24:00", "+08:60", "UTC+8"] {
+            let error = load(&[("KBOSS_UTC_OFFSET", wrong)]).unwrap_err().to_string();
+            assert!(error.contains("KBOSS_UTC_OFFSET"), "{wrong}: {error}");
+        }
     }
 
     #[test]

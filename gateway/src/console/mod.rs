@@ -135,6 +135,8 @@ pub struct Ctx {
     pub csrf: String,
     pub me: Value,
     pub permissions: Vec<String>,
+    /// The books' UTC offset (`KBOSS_UTC_OFFSET`): times are shown at it.
+    pub offset: chrono::FixedOffset,
     /// The client's address, passed on to the API (the operation log's client).
     peer: Option<SocketAddr>,
 }
@@ -142,6 +144,12 @@ pub struct Ctx {
 impl Ctx {
     pub fn t(&self, key: &str) -> &'static str {
         self.lang.t(key)
+    }
+
+    /// An instant the API answered (RFC 3339), at the books' offset: `2026-01-15 17:00 +08:00`
+    /// (`UTC` at offset zero); anything else as it is.
+    pub fn when(&self, instant: &str) -> String {
+        view::when(instant, self.offset)
     }
 
     pub fn can(&self, permission: &str) -> bool {
@@ -195,7 +203,8 @@ impl Console {
             .as_array()
             .map(|list| list.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
             .unwrap_or_default();
-        Ok(Ctx { lang, token: session.token, csrf: session.csrf, me: me.body, permissions, peer })
+        let offset = self.app.clock.offset();
+        Ok(Ctx { lang, token: session.token, csrf: session.csrf, me: me.body, permissions, offset, peer })
     }
 
     /// A request to the API with `token`, through the whole router.

@@ -347,6 +347,20 @@ fn metrics(text: &str, name: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// One label's value in a Prometheus label set (`projection="orders",x="y"` → `orders`); the
+/// set as it is when the label is not in it.
+fn label_value<'a>(labels: &'a str, name: &str) -> &'a str {
+    labels.split(',').find_map(|pair| pair.strip_prefix(name)?.strip_prefix("=\"")?.strip_suffix('"')).unwrap_or(labels)
+}
+
+/// A count Prometheus wrote with a decimal point (`40.0`), as the whole number it is.
+fn whole(count: &str) -> String {
+    match count.parse::<Decimal>() {
+        Ok(value) if value.fract().is_zero() => value.trunc().normalize().to_string(),
+        _ => count.to_owned(),
+    }
+}
+
 // ---------------------------------------------------------------- approvals
 
 pub async fn approvals(
@@ -385,7 +399,7 @@ pub async fn approvals(
                         td.num { @if approval["subject"].is_object() { (money(text(&approval["subject"], "amount"), text(&approval["subject"], "currency"))) } }
                         td { (badge(text(approval, "status"))) }
                         td { (text(approval, "comment")) }
-                        td { (text(approval, "created_at")) }
+                        td { (ctx.when(text(approval, "created_at"))) }
                     } } } }
             }
         }
@@ -417,7 +431,7 @@ fn pending_approval(ctx: &Ctx, approval: &Value) -> Markup {
                     dt { (ctx.t("amount")) } dd.approval-amount { (money(text(subject, "amount"), text(subject, "currency"))) }
                     dt { (ctx.t("reference")) } dd { (text(subject, "reference")) }
                 }
-                dt { (ctx.t("requested")) } dd { (text(approval, "created_at")) }
+                dt { (ctx.t("requested")) } dd { (ctx.when(text(approval, "created_at"))) }
             }
             @if !lines.is_empty() {
                 table.would-book style="margin-top:8px" aria-label=(ctx.t("would_book")) {
@@ -487,7 +501,7 @@ pub async fn customers(
             Ok(page) => section.card {
                 @let list = items(page);
                 @if list.is_empty() { p.muted { (ctx.t("none")) } } @else {
-                    table #customers-table { thead { tr { th { (ctx.t("name")) } th { (ctx.t("status")) } th.num { (ctx.t("balance")) } th.num { (ctx.t("cash")) } th.num { (ctx.t("vouchers")) } } }
+                    table #customers-table { thead { tr { th { (ctx.t("name")) } th { (ctx.t("status")) } th.num { (ctx.t("balance")) } th.num { (ctx.t("cash")) } th.num { (ctx.t("voucher")) } } }
                         tbody { @for customer in &list { tr {
                             td { a href={ "/console/customers/" (text(customer, "id")) } { (text(customer, "name")) } }
                             td { (text(customer, "status")) }
@@ -599,9 +613,9 @@ pub async fn customer(
                 @if tokens.is_empty() { p.muted { (ctx.t("none")) } } @else {
                     table { thead { tr { th { (ctx.t("name")) } th { (ctx.t("label")) } th { (ctx.t("roles")) } th { (ctx.t("expires")) } th { (ctx.t("status")) } th {} } }
                         tbody { @for (holder, token) in &tokens { tr data-token=(text(token, "id")) {
-                            td { (holder) } td { (text(token, "label")) } td { (roles_of(token)) } td { (text(token, "expires_at")) }
+                            td { (holder) } td { (text(token, "label")) } td { (roles_of(token)) } td { (ctx.when(text(token, "expires_at"))) }
                             @if token["revoked_at"].is_string() {
-                                td { (badge("revoked")) " " (text(token, "revoked_at")) } td {}
+                                td { (badge("revoked"))  " " (ctx.when(text(token, "revoked_at"))) } td {}
                             } @else {
                                 td { (badge("active")) }
                                 td { @if ctx.can("users.write") {
@@ -1003,7 +1017,7 @@ pub async fn event(
             dt { (ctx.t("position")) } dd #event-position { (position) }
             dt { (ctx.t("event_type")) } dd #event-type { (text(&event, "event_type")) }
             dt { (ctx.t("date")) } dd { (text(&event, "effective_date")) }
-            dt { (ctx.t("recorded_at")) } dd { (text(&event, "recorded_at")) }
+            dt { (ctx.t("recorded_at")) } dd { (ctx.when(text(&event, "recorded_at"))) }
             dt { (ctx.t("hash")) } dd.mono #event-hash { (text(&event, "hash")) }
             dt { (ctx.t("prev_hash")) } dd.mono #event-prev-hash {
                 (text(&event, "prev_hash"))
@@ -1013,14 +1027,17 @@ pub async fn event(
         section.card { h2 { (ctx.t("entries")) }
             @for entry in event["entries"].as_array().into_iter().flatten() {
                 @let lines = entry["lines"].as_array().cloned().unwrap_or_default();
-                p.muted { (ctx.t("book")) ": " (name_of(&names, text(entry, "book"))) }
+                @let rule = format!("{} v{}", text(&entry["rule"], "id"), entry["rule"]["version"]);
+                p.muted { (ctx.t("book")) ": " (name_of(&names, text(entry, "book"))) " · " (text(entry, "currency")) " · " (text(entry, "date")) " · " (rule) }
                 @if lines.is_empty() { pre.mono { (serde_json::to_string_pretty(entry).unwrap_or_default()) } } @else {
-                    table.entry { thead { tr { th { (ctx.t("account")) } th { (ctx.t("party")) } th.num { (ctx.t("debit")) } th.num { (ctx.t("credit")) } th { (ctx.t("rule")) } } }
-                        tbody { @for line in &lines { tr {
-                            td { (text(line, "account")) } td { @if let Some(party) = line["party"].as_str() { (name_of(&names, party)) } }
-                            td.num { (group(text(line, "debit"))) } td.num { (group(text(line, "credit"))) }
-                            td { (text(entry, "rule_id")) (text(line, "rule_id")) }
-                        } } } }
+                    table.entry { thead { tr { th { (ctx.t("account")) } th { (ctx.t("party")) } th.num { (ctx.t("debit")) } th.num { (ctx.t("credit")) } } }
+                        tbody { @for line in &lines {
+                            @let (debit, credit) = if text(line, "side") == "debit" { (text(line, "amount"), "") } else { ("", text(line, "amount")) };
+                            tr data-account=(text(line, "account")) {
+                                td { (text(line, "account")) } td { @if let Some(party) = line["party"].as_str() { (name_of(&names, party)) } }
+                                td.num.debit { (group(debit)) } td.num.credit { (group(credit)) }
+                            }
+                        } } }
                 }
             }
         }
@@ -1253,7 +1270,8 @@ pub async fn operations(State(console): State<Console>, peer: Peer, headers: Hea
         (Some(events), Some(started)) if now > started => Some((events / (now - started)).round_dp(2)),
         _ => None,
     };
-    let lags = metrics(&text, "kboss_projection_lag_events");
+    let mut lags = metrics(&text, "kboss_projection_lag_events");
+    lags.sort();
     let positions = metrics(&text, "kboss_projection_position");
     let content = html! {
         div.grid {
@@ -1261,13 +1279,13 @@ pub async fn operations(State(console): State<Console>, peer: Peer, headers: Hea
             div.card.stat { div.label { (ctx.t("read_position")) } div.value { (value("kboss_read_position").unwrap_or_else(|| "—".into())) } }
             div.card.stat { div.label { (ctx.t("projection_lag")) } div.value #read-lag { (value("kboss_read_lag_events").unwrap_or_else(|| "—".into())) } }
             div.card.stat { div.label { (ctx.t("event_rate")) } div.value { (rate.map(|r| r.to_string()).unwrap_or_else(|| "—".into())) } }
-            div.card.stat { div.label { (ctx.t("events_written")) } div.value { (written.unwrap_or_else(|| "—".into())) } }
+            div.card.stat { div.label { (ctx.t("events_written")) } div.value { (written.map(|count| whole(&count)).unwrap_or_else(|| "—".into())) } }
             div.card.stat { div.label { (ctx.t("read_models")) } div.value { @if value("kboss_read_models_up").as_deref() == Some("1") { (ctx.t("up")) } @else { (ctx.t("down")) } } }
         }
         section.card { h2 { (ctx.t("projection")) }
             table { thead { tr { th { (ctx.t("projection")) } th.num { (ctx.t("position")) } th.num { (ctx.t("lag")) } } }
                 tbody { @for (labels, lag) in &lags { tr {
-                    td { (labels) }
+                    td { (label_value(labels, "projection")) }
                     td.num { (positions.iter().find(|(l, _)| l == labels).map(|(_, v)| v.as_str()).unwrap_or("—")) }
                     td.num { (lag) }
                 } } } }

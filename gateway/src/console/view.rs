@@ -82,8 +82,8 @@ pub fn page(ctx: &Ctx, current: &str, title: &str, content: Markup) -> Response 
     let links: Vec<(&str, &str, bool)> = vec![
         ("dashboard", "/console", true),
         ("approvals", "/console/approvals", ctx.can("approvals.read")),
-        ("customers", "/console/customers", ctx.can("orgs.read")),
-        ("resellers", "/console/resellers", ctx.can("orgs.read")),
+        ("customers", "/console/customers", ctx.can("orgs.read") && !ctx.is_customer()),
+        ("resellers", "/console/resellers", ctx.can("orgs.read") && !ctx.is_customer()),
         ("orders", "/console/orders", ctx.can("orders.read")),
         ("books", "/console/books", ctx.can("ledger.read")),
         ("settlements", "/console/settlements", ctx.can("settlements.read") || ctx.can("periods.close")),
@@ -183,6 +183,19 @@ pub fn problem_page(ctx: &Ctx, problem: &Problem, back: &str) -> Response {
 /// grouped by thousands).
 pub fn money(amount: &str, currency: &str) -> Markup {
     html! { span.cur { (currency) } " " span.amt { (group(amount)) } }
+}
+
+/// An RFC 3339 instant at `offset`, to the minute: `2026-01-15 17:00 +08:00`, or `… UTC` at
+/// offset zero; text that is not an instant stays as it is (an empty field stays empty).
+pub fn when(instant: &str, offset: chrono::FixedOffset) -> String {
+    match chrono::DateTime::parse_from_rfc3339(instant) {
+        Ok(at) => {
+            let local = at.with_timezone(&offset);
+            let zone = if offset.local_minus_utc() == 0 { "UTC".to_owned() } else { offset.to_string() };
+            format!("{} {zone}", local.format("%Y-%m-%d %H:%M"))
+        }
+        Err(_) => instant.to_owned(),
+    }
 }
 
 /// `1234567.50` → `1,234,567.50`; text that is not a decimal stays as it is.

@@ -306,6 +306,14 @@ async fn the_finance_console_in_a_browser_books_the_designs_figures() {
     let event = app.get(&format!("/v1/events/{position}"), &world.r2_finance).await.expect(200);
     assert_eq!(browser.text("#event-hash").await, event["hash"].as_str().unwrap());
     assert!(browser.text("#event-prev-hash").await.starts_with(event["prev_hash"].as_str().unwrap()));
+    // The entries it booked in R2's book, line by line: Dr 2203[C] 950.00, Dr 6001.99 50.00,
+    // Cr 6001 1,000.00; Dr 6401 880.00, Cr 2202[R1] 880.00.
+    let line = |account: &'static str| format!("table.entry tr[data-account='{account}'] td");
+    assert_eq!(browser.texts(&line("2203")).await[2..], ["950.00", ""]);
+    assert_eq!(browser.texts(&line("6001.99")).await[2..], ["50.00", ""]);
+    assert_eq!(browser.texts(&line("6001")).await[2..], ["", "1,000.00"]);
+    assert_eq!(browser.texts(&line("6401")).await[2..], ["880.00", ""]);
+    assert_eq!(browser.texts(&line("2202")).await[2..], ["", "880.00"]);
     browser.shot("14-event").await;
     // The link to the one before it in the chain (the customer's own order: not R2's to open;
     // the platform's super_admin follows it below).
