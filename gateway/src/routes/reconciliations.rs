@@ -19,7 +19,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::finance::readable_book;
-use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read};
+use super::{parse, Answer, Fresh, IdempotencyHeader, JsonBody, Minter, Read, READ_WAIT_MAX};
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 use crate::reconcile::{answer, ledger_items, parse_statement, statement_hash, window, ColumnMapping, Heading};
@@ -85,6 +85,10 @@ pub async fn reconcile_statement(
         .map_err(|detail| ApiError::invalid("invalid_statement", "statement", detail))?;
     let (from, to) = window(&rows, tolerance.days)
         .ok_or_else(|| ApiError::invalid("invalid_statement", "statement", "the statement has no rows"))?;
+    // Everything the log held when the request arrived is read (read-your-writes, as
+    // `min_position` gives a GET): a statement reconciled right after the book's own writes sees
+    // them, and a dry run answers what recording it at once would record.
+    state.read.wait_for(state.writer.position(), READ_WAIT_MAX).await?;
     let through = state.read.position().await?;
     let ledger = ledger_items(&state.read, book, &account, (from, to), through)
         .await?

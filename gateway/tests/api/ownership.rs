@@ -38,13 +38,45 @@ async fn a_customer_moves_to_another_seller_only_when_settled_and_every_change_i
     assert_eq!((refused.status.as_u16(), refused.code()), (409, "customer_not_settled"));
     assert!(refused.body["detail"].as_str().unwrap().contains("its cash balance is 100.00"), "{}", refused.body);
 
-    // A walk-in customer of R2, with nothing open, moves up to R1 with R1's salesperson.
+    // A walk-in customer of R2, with nothing open, moves up to R1 with R1's salesperson. It had
+    // money with R2 before: 20.00 recharged, then withdrawn.
     let walk_in = open_org(&app, &world.r2_admin, "customer", "Walk-in W").await;
+    let walk_in_token = token(&app, &world.r2_admin, &walk_in, &["customer"]).await;
+    let body = json!({ "customer_id": walk_in, "amount": "20.00", "method": "offline", "reference": "slip 9" });
+    let pending = app.post("/v1/recharges", &world.r2_finance, body).await.expect(202);
+    let approval = pending["approval_id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/approvals/{approval}/approve"), &world.r2_finance_other, json!({})).await.expect(200);
+    let body = json!({ "customer_id": walk_in, "amount": "20.00", "route": "offline" });
+    let pending = app.post("/v1/withdrawals", &world.r2_finance, body).await.expect(202);
+    let approval = pending["approval_id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/approvals/{approval}/approve"), &world.r2_finance_other, json!({})).await.expect(200);
+    let january = format!("/v1/customers/{walk_in}/statement?from=2026-01-01&to=2026-01-31");
+    let before = app.get(&january, &walk_in_token).await.expect(200);
+    let movements = |statement: &serde_json::Value| -> Vec<(String, String, String)> {
+        statement["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let field = |name: &str| item[name].as_str().unwrap().to_owned();
+                (field("kind"), field("cash"), field("balance"))
+            })
+            .collect()
+    };
+    let expected = [("recharge", "20.00", "20.00"), ("withdrawal", "-20.00", "0.00")]
+        .map(|(kind, cash, balance)| (kind.to_owned(), cash.to_owned(), balance.to_owned()));
+    assert_eq!(movements(&before), expected);
     let body = json!({ "to": world.r1, "owner_id": r1_sales, "reason": "served directly" });
     // R2 may not move its customer to its parent: only its own org or its resellers.
     let refused = app.post(&format!("/v1/customers/{walk_in}/transfer"), &world.r2_admin, body.clone()).await;
     assert_eq!((refused.status.as_u16(), refused.body["field"].as_str()), (422, Some("to")));
     let moved = app.post(&format!("/v1/customers/{walk_in}/transfer"), &world.r1_admin, body).await.expect(200);
+    // Its January statement is the same after the move: the movements kept in R2's book stay.
+    let after = app.get(&format!("{january}&min_position={}", app.log_position()), &walk_in_token).await.expect(200);
+    assert_eq!(movements(&after), expected);
+    assert_eq!((&after["opening"], &after["closing"]), (&before["opening"], &before["closing"]));
+    let from_r1 = app.get(&january, &world.r1_admin).await.expect(200);
+    assert_eq!(movements(&from_r1), expected);
     assert_eq!(
         (&moved["from"], &moved["to"], &moved["owner_id"]),
         (&json!(world.r2), &json!(world.r1), &json!(r1_sales))

@@ -430,14 +430,37 @@ impl ReadModels {
         }
         let Some(customer) = self.org(customer_id).await? else { return Ok(None) };
         let (OrgKind::Customer, Some(book)) = (customer.kind, customer.parent_id) else { return Ok(None) };
-        let accounts = || vec![SqlValue::text(codes::CUSTOMER_PREPAYMENTS), SqlValue::text(codes::CUSTOMER_VOUCHERS)];
-        let mut params = vec![SqlValue::text(book), SqlValue::text(customer_id), SqlValue::date(from)];
-        params.extend(accounts());
+        // Every book the customer's wallet has been kept in: its seller's, and those it was
+        // transferred from (a transfer leaves nothing open behind, so the sums add up), so a
+        // period's statement stays the same after a transfer of ownership.
+        let mut books = vec![book];
+        for change in self.customer_ownership(customer_id).await? {
+            for seller in [Some(change.seller_id), change.from_seller_id].into_iter().flatten() {
+                if !books.contains(&seller) {
+                    books.push(seller);
+                }
+            }
+        }
+        let mut parameters = Parameters::default();
+        let in_books = books.iter().map(|book| parameters.bind(SqlValue::text(book))).collect::<Vec<_>>().join(", ");
+        let party = parameters.bind(SqlValue::text(customer_id));
+        let from_parameter = parameters.bind(SqlValue::date(from));
+        let cash_account = parameters.bind(SqlValue::text(codes::CUSTOMER_PREPAYMENTS));
+        let voucher_account = parameters.bind(SqlValue::text(codes::CUSTOMER_VOUCHERS));
+        let filter = |alias: &str| {
+            format!(
+                "{alias}book IN ({in_books}) AND {alias}party = {party} \
+                 AND {alias}account IN ({cash_account}, {voucher_account})"
+            )
+        };
         let opening = self
-            .rows(
-                "SELECT account, CAST(COALESCE(SUM(credit - debit), 0) AS BIGINT) FROM rm_journal
-                 WHERE book = $1 AND party = $2 AND entry_date < $3 AND account IN ($4, $5) GROUP BY account",
-                params,
+            .rows_dynamic(
+                format!(
+                    "SELECT account, CAST(COALESCE(SUM(credit - debit), 0) AS BIGINT) FROM rm_journal
+                     WHERE {} AND entry_date < {from_parameter} GROUP BY account",
+                    filter("")
+                ),
+                parameters.0.clone(),
             )
             .await?;
         let (mut cash, mut voucher) = (SignedAmount::ZERO, SignedAmount::ZERO);
@@ -450,18 +473,18 @@ impl ReadModels {
             }
         }
         let (opening_cash, opening_voucher) = (cash, voucher);
-        let mut params =
-            vec![SqlValue::text(book), SqlValue::text(customer_id), SqlValue::date(from), SqlValue::date(to)];
-        params.extend(accounts());
-        params.push(SqlValue::Integer(STATEMENT_ITEMS_MAX as i64 + 1));
+        let to_parameter = parameters.bind(SqlValue::date(to));
+        let limit = parameters.bind(SqlValue::Integer(STATEMENT_ITEMS_MAX as i64 + 1));
         let rows = self
-            .rows(
-                "SELECT j.entry_date, j.position, j.event_type, j.account, j.credit - j.debit, e.order_id, e.reference
-                 FROM rm_journal j LEFT JOIN rm_journal_events e ON e.book = j.book AND e.position = j.position
-                 WHERE j.book = $1 AND j.party = $2 AND j.entry_date >= $3 AND j.entry_date <= $4
-                     AND j.account IN ($5, $6)
-                 ORDER BY j.entry_date, j.position, j.entry_idx, j.line_idx LIMIT $7",
-                params,
+            .rows_dynamic(
+                format!(
+                    "SELECT j.entry_date, j.position, j.event_type, j.account, j.credit - j.debit, e.order_id, e.reference
+                     FROM rm_journal j LEFT JOIN rm_journal_events e ON e.book = j.book AND e.position = j.position
+                     WHERE {} AND j.entry_date >= {from_parameter} AND j.entry_date <= {to_parameter}
+                     ORDER BY j.entry_date, j.position, j.entry_idx, j.line_idx LIMIT {limit}",
+                    filter("j.")
+                ),
+                parameters.0,
             )
             .await?;
         let mut items: Vec<StatementItemView> = Vec::new();
