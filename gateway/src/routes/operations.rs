@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
 use ledger_core::ids::{OrgId, PrincipalId};
 use ledger_core::org::OrgKind;
 use serde::{Deserialize, Serialize};
@@ -129,7 +129,7 @@ pub async fn operations(
     let org = org.filter(|org| matches!(org.kind, OrgKind::Platform | OrgKind::Reseller));
     let org = org.ok_or(ApiError::NotFound { what: "book" })?;
     let format = params.format.unwrap_or(OperationsFormat::Json);
-    let mut query = filters(&params, book)?;
+    let mut query = filters(&params, book, state.clock.offset())?;
     // What this instance answered before this request is in the log before it is read.
     if !state.operations.flush(READ_WAIT_MAX).await {
         tracing::warn!("the operation log is behind; answering what it holds");
@@ -177,8 +177,10 @@ pub async fn operations(
                     None => break,
                 }
             }
-            let from = query.from.map_or_else(|| "start".to_owned(), |from| from.date_naive().to_string());
-            let to = query.to.map_or_else(|| Utc::now().date_naive(), |to| to.date_naive());
+            let offset = state.clock.offset();
+            let day = |at: DateTime<Utc>| at.with_timezone(&offset).date_naive();
+            let from = query.from.map_or_else(|| "start".to_owned(), |from| day(from).to_string());
+            let to = query.to.map_or_else(|| state.clock.today(), day);
             let disposition = crate::export::attachment(&org, &format!("-operations-{from}-{to}.csv"));
             let disposition =
                 HeaderValue::try_from(disposition).map_err(|error| ApiError::Internal(error.to_string()))?;
@@ -193,7 +195,7 @@ pub async fn operations(
 }
 
 /// The query's filters, each checked: ids are UUIDs, `kind` a command's name, `from` not after `to`.
-fn filters(params: &OperationParams, book: OrgId) -> Result<OperationQuery, ApiError> {
+fn filters(params: &OperationParams, book: OrgId, offset: FixedOffset) -> Result<OperationQuery, ApiError> {
     let kind = match &params.kind {
         Some(kind) if !command_names().contains(kind) => {
             return Err(ApiError::invalid(
@@ -204,9 +206,9 @@ fn filters(params: &OperationParams, book: OrgId) -> Result<OperationQuery, ApiE
         }
         kind => kind.clone(),
     };
-    let from = params.from.as_deref().map(|text| time("from", text, NaiveTime::MIN)).transpose()?;
+    let from = params.from.as_deref().map(|text| time("from", text, NaiveTime::MIN, offset)).transpose()?;
     let end_of_day = NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999).unwrap_or(NaiveTime::MIN);
-    let to = params.to.as_deref().map(|text| time("to", text, end_of_day)).transpose()?;
+    let to = params.to.as_deref().map(|text| time("to", text, end_of_day, offset)).transpose()?;
     if matches!((from, to), (Some(from), Some(to)) if from > to) {
         return Err(ApiError::invalid("invalid_field", "to", "must not be before from"));
     }
@@ -224,10 +226,14 @@ fn filters(params: &OperationParams, book: OrgId) -> Result<OperationQuery, ApiE
     })
 }
 
-/// A date (at `time_of_day` UTC: the start of `from`'s day, the end of `to`'s) or an RFC 3339 time.
-fn time(field: &str, text: &str, time_of_day: NaiveTime) -> Result<DateTime<Utc>, ApiError> {
+/// A date (at `time_of_day` at the books' offset, `KBOSS_UTC_OFFSET`: the start of `from`'s day,
+/// the end of `to`'s) or an RFC 3339 time.
+fn time(field: &str, text: &str, time_of_day: NaiveTime, offset: FixedOffset) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date.and_time(time_of_day).and_utc());
+        // A fixed offset has one local time for every instant: never ambiguous, never skipped.
+        if let Some(local) = date.and_time(time_of_day).and_local_timezone(offset).single() {
+            return Ok(local.with_timezone(&Utc));
+        }
     }
     DateTime::parse_from_rfc3339(text).map(|time| time.with_timezone(&Utc)).map_err(|_| {
         ApiError::invalid("invalid_date", field, "must be a date YYYY-MM-DD or an RFC 3339 time (2026-01-15T09:30:00Z)")
@@ -259,4 +265,25 @@ fn csv(operations: &[Operation]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_is_its_whole_day_at_the_books_offset() {
+        let beijing = FixedOffset::east_opt(8 * 3600).unwrap();
+        let end_of_day = NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999).unwrap();
+        let start = time("from", "2026-01-15", NaiveTime::MIN, beijing).unwrap();
+        assert_eq!(start.to_rfc3339(), "2026-01-14T16:00:00+00:00");
+        let end = time("to", "2026-01-15", end_of_day, beijing).unwrap();
+        assert_eq!(end.to_rfc3339(), "2026-01-15T15:59:59.999999+00:00");
+        let utc = FixedOffset::east_opt(0).unwrap();
+        assert_eq!(time("from", "2026-01-15", NaiveTime::MIN, utc).unwrap().to_rfc3339(), "2026-01-15T00:00:00+00:00");
+        // An RFC 3339 time is the instant it names, whatever the offset.
+        let instant = time("from", "2026-01-15T09:30:00+08:00", NaiveTime::MIN, utc).unwrap();
+        assert_eq!(instant.to_rfc3339(), "2026-01-15T01:30:00+00:00");
+        assert!(time("from", "15/01/2026", NaiveTime::MIN, beijing).is_err());
+    }
 }
