@@ -37,7 +37,7 @@ use ledger_core::log::replay;
 use ledger_core::money::{Amount, Currency, ExchangeRate, Quantity, Rate, SignedAmount, UnitPrice};
 use ledger_core::org::{Actor, DistributorTier, OrgKind, Role, RoleName, SaleMode};
 use ledger_core::permissions::Permission;
-use ledger_core::pricing::{PriceBasis, PriceRule, PriceTier, PromotionReach, RateScope, Stacking};
+use ledger_core::pricing::{CandidateKind, PriceBasis, PriceRule, PriceTier, PromotionReach, RateScope, Stacking};
 use ledger_core::reconcile::{LedgerItem, StatementFormat, StatementRow, Tolerance};
 use ledger_core::rules::{builtin_kind_amounts, default_rules, LinearSum, PartyRef, PostingRule, RuleLine, RuleSet};
 use ledger_core::state::{Decision, InvoiceStatus, Order, OrderStatus, RechargeStatus, WithdrawalStatus};
@@ -1579,8 +1579,23 @@ impl World {
         let customer = self.customer(order.customer_id).clone();
         let by = self.for_customer(&customer, dice, |staff| &staff.finance);
         let short = order.total > self.spendable(order.customer_id);
+        // Placed at a first-order price that another paid order has used since: refused for that
+        // before the money is looked at (`first_orders_still_first`).
+        let first_order_used = order.items.iter().any(|item| {
+            let first = item.seller_level().is_some_and(|level| {
+                level
+                    .candidates
+                    .iter()
+                    .any(|candidate| candidate.kind == CandidateKind::FirstOrder && candidate.applied)
+            });
+            first
+                && self.ledger.state.first_orders_used.contains(&(order.seller_id, order.customer_id, item.product_id))
+        });
         let result = self.exec(&by, CommandBody::Orders(OrderCommand::PayOrder { order_id }));
-        if short {
+        if first_order_used {
+            let refused = matches!(&result, Err(error) if error.code() == "first_order_used");
+            assert!(refused, "paid at a first-order price already used: {result:?}");
+        } else if short {
             assert!(refused_for_money(&result), "paid beyond the wallet: {result:?}");
         }
     }
