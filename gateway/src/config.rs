@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use chrono::{FixedOffset, NaiveDate, Utc};
+use chrono::{FixedOffset, NaiveDate, Offset, Utc};
 use serde::Deserialize;
 
 /// The largest request body accepted (a serial-code batch of 1 000 codes fits comfortably).
@@ -122,7 +122,7 @@ pub enum Clock {
 
 impl Default for Clock {
     fn default() -> Clock {
-        Clock::System(FixedOffset::east_opt(0).expect("UTC"))
+        Clock::System(Utc.fix())
     }
 }
 
@@ -142,7 +142,7 @@ impl Clock {
     pub fn offset(&self) -> FixedOffset {
         match self {
             Clock::System(offset) => *offset,
-            Clock::Manual(_) => FixedOffset::east_opt(0).expect("UTC"),
+            Clock::Manual(_) => Utc.fix(),
         }
     }
 

@@ -1182,6 +1182,22 @@ fn newest_first_cursor(cursor: Option<&str>, prefix: &str) -> Result<i64, ReadEr
     }
 }
 
+/// The position an oldest-first page starts after: the cursor's, or before every position.
+fn oldest_first_cursor(cursor: Option<&str>, prefix: &str) -> Result<i64, ReadError> {
+    match cursor {
+        Some(cursor) => Ok(decode_cursor::<1>(cursor, prefix)?[0]),
+        None => Ok(0),
+    }
+}
+
+/// An oldest-first page from `limit + 1` items read: the extra one only says there is more.
+fn oldest_first_page<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_cursor = if more { items.last().map(cursor) } else { None };
+    Page { items, next_cursor }
+}
+
 /// A newest-first page from `limit + 1` rows read: the extra row only says there is more.
 fn newest_first_page<T>(mut items: Vec<T>, limit: usize, prefix: &str, position: impl Fn(&T) -> u64) -> Page<T> {
     let more = items.len() > limit;

@@ -363,6 +363,15 @@ pub struct RateAnswer {
     pub position: u64,
 }
 
+impl RateAnswer {
+    /// What a rate or price command committed: set, or waiting for the approval it asked for.
+    fn of(committed: &commands::Committed) -> RateAnswer {
+        let approval_id = committed.find::<ApprovalRequested>().map(|request| request.approval_id.to_string());
+        let status = if approval_id.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Set };
+        RateAnswer { status: status.as_str().to_owned(), approval_id, position: committed.position }
+    }
+}
+
 /// Set the rate at which a book sells a product to a scope (a rate below the book's own cost,
 /// in any scope, waits for approval).
 #[utoipa::path(put, path = "/v1/books/{org_id}/rates", tag = "catalog", request_body = SetRateBody,
@@ -386,10 +395,7 @@ pub async fn set_rate(
         approval_id: minter.id("approval"),
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let approval_id = committed.find::<ApprovalRequested>().map(|request| request.approval_id.to_string());
-    let status = if approval_id.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Set };
-    let status = status.as_str().to_owned();
-    Ok(Answer(StatusCode::OK, RateAnswer { status, approval_id, position: committed.position }))
+    Ok(Answer(StatusCode::OK, RateAnswer::of(&committed)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -505,10 +511,7 @@ pub async fn set_price(
         approval_id: minter.id("approval"),
     });
     let committed = state.execute(&caller, &key, command).await?;
-    let approval_id = committed.find::<ApprovalRequested>().map(|request| request.approval_id.to_string());
-    let status = if approval_id.is_some() { RequestStatus::PendingApproval } else { RequestStatus::Set };
-    let status = status.as_str().to_owned();
-    Ok(Answer(StatusCode::OK, RateAnswer { status, approval_id, position: committed.position }))
+    Ok(Answer(StatusCode::OK, RateAnswer::of(&committed)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -421,43 +421,33 @@ impl Decider<'_> {
     fn set_rate(&self, event: RateSet, approval_id: ApprovalId) -> Result<Vec<Event>, DomainError> {
         self.book_for(event.book, Permission::PricesWrite)?;
         self.check_rate(&event)?;
-        // The approval decision point: a price below cost, in any scope, always waits.
-        if let Some(action) = self.below_cost(&event) {
-            self.new_approval_id(approval_id)?;
-            let levels = self.approval_levels(event.book, action, None).unwrap_or_else(default_levels);
-            let book = event.book;
-            let proposal = Proposal::SetRate(event);
-            return Ok(self.routed_approval_request(
-                approval_id,
-                book,
-                ApprovalKind::SpecialRate,
-                proposal,
-                action,
-                levels,
-            ));
-        }
-        Ok(vec![Event::new(EventPayload::RateSet(event))])
+        let (book, below_cost) = (event.book, self.below_cost(&event));
+        self.set_or_routed(book, below_cost, approval_id, event, Proposal::SetRate, EventPayload::RateSet)
     }
 
     fn set_price(&self, event: PriceSet, approval_id: ApprovalId) -> Result<Vec<Event>, DomainError> {
         self.book_for(event.book, Permission::PricesWrite)?;
         self.check_price(&event)?;
-        // As for rates: a price below the book's own cost, in any scope, always waits.
-        if let Some(action) = self.price_below_cost(&event) {
-            self.new_approval_id(approval_id)?;
-            let levels = self.approval_levels(event.book, action, None).unwrap_or_else(default_levels);
-            let book = event.book;
-            let proposal = Proposal::SetPrice(event);
-            return Ok(self.routed_approval_request(
-                approval_id,
-                book,
-                ApprovalKind::SpecialRate,
-                proposal,
-                action,
-                levels,
-            ));
-        }
-        Ok(vec![Event::new(EventPayload::PriceSet(event))])
+        let (book, below_cost) = (event.book, self.price_below_cost(&event));
+        self.set_or_routed(book, below_cost, approval_id, event, Proposal::SetPrice, EventPayload::PriceSet)
+    }
+
+    /// The approval decision point of a rate or a price: below the book's own cost, in any
+    /// scope, it always waits for an approval (`SpecialRate`); otherwise it is set at once.
+    fn set_or_routed<E>(
+        &self,
+        book: OrgId,
+        below_cost: Option<ApprovalAction>,
+        approval_id: ApprovalId,
+        event: E,
+        proposal: fn(E) -> Proposal,
+        payload: fn(E) -> EventPayload,
+    ) -> Result<Vec<Event>, DomainError> {
+        let Some(action) = below_cost else { return Ok(vec![Event::new(payload(event))]) };
+        self.new_approval_id(approval_id)?;
+        let levels = self.approval_levels(book, action, None).unwrap_or_else(default_levels);
+        let proposal = proposal(event);
+        Ok(self.routed_approval_request(approval_id, book, ApprovalKind::SpecialRate, proposal, action, levels))
     }
 
     /// Whether a price may be set: what `check_rate` checks of its product, scope and window;

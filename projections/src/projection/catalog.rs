@@ -3,6 +3,8 @@
 //! a customer's, with its validity) and
 //! every version of every posting rule (`rm_posting_rules`).
 
+use chrono::NaiveDate;
+use ledger_core::ids::{OrgId, ProductId};
 use ledger_core::pricing::RateScope;
 use ledger_core::{EventPayload, RecordedEvent};
 
@@ -34,41 +36,51 @@ pub fn scope_parts(scope: RateScope) -> (&'static str, String) {
     }
 }
 
+/// One row of a book's rate table: a rate (`kind` `rate`) or a price rule (its kind).
+struct RateRow {
+    book: OrgId,
+    product_id: ProductId,
+    scope: RateScope,
+    kind: &'static str,
+}
+
+impl RateRow {
+    /// Its upsert: `rate` for a rate, `rule` (JSON) for a price, the other NULL.
+    fn upsert(
+        self,
+        rate: SqlValue,
+        rule: SqlValue,
+        (valid_from, valid_to): (Option<NaiveDate>, Option<NaiveDate>),
+        event: &RecordedEvent,
+    ) -> Statement {
+        let (scope, scope_org) = scope_parts(self.scope);
+        let params = vec![
+            SqlValue::text(self.book),
+            SqlValue::text(self.product_id),
+            SqlValue::text(scope),
+            SqlValue::Text(scope_org),
+            SqlValue::text(self.kind),
+            rate,
+            rule,
+            valid_from.map_or(SqlValue::Null, SqlValue::date),
+            valid_to.map_or(SqlValue::Null, SqlValue::date),
+            SqlValue::timestamp(event.recorded_at),
+            SqlValue::position(event.position),
+        ];
+        Statement::new(UPSERT_RATE, params)
+    }
+}
+
 fn statements(event: &RecordedEvent, _: &[Row], out: &mut Vec<Statement>) {
     match &event.event.payload {
         EventPayload::RateSet(set) => {
-            let (scope, scope_org) = scope_parts(set.scope);
-            let params = vec![
-                SqlValue::text(set.book),
-                SqlValue::text(set.product_id),
-                SqlValue::text(scope),
-                SqlValue::Text(scope_org),
-                SqlValue::text("rate"),
-                SqlValue::text(set.rate),
-                SqlValue::Null,
-                set.valid_from.map_or(SqlValue::Null, SqlValue::date),
-                set.valid_to.map_or(SqlValue::Null, SqlValue::date),
-                SqlValue::timestamp(event.recorded_at),
-                SqlValue::position(event.position),
-            ];
-            out.push(Statement::new(UPSERT_RATE, params));
+            let row = RateRow { book: set.book, product_id: set.product_id, scope: set.scope, kind: "rate" };
+            out.push(row.upsert(SqlValue::text(set.rate), SqlValue::Null, (set.valid_from, set.valid_to), event));
         }
         EventPayload::PriceSet(set) => {
-            let (scope, scope_org) = scope_parts(set.scope);
-            let params = vec![
-                SqlValue::text(set.book),
-                SqlValue::text(set.product_id),
-                SqlValue::text(scope),
-                SqlValue::Text(scope_org),
-                SqlValue::text(set.rule.kind().as_str()),
-                SqlValue::Null,
-                json_text(&set.rule),
-                set.valid_from.map_or(SqlValue::Null, SqlValue::date),
-                set.valid_to.map_or(SqlValue::Null, SqlValue::date),
-                SqlValue::timestamp(event.recorded_at),
-                SqlValue::position(event.position),
-            ];
-            out.push(Statement::new(UPSERT_RATE, params));
+            let kind = set.rule.kind().as_str();
+            let row = RateRow { book: set.book, product_id: set.product_id, scope: set.scope, kind };
+            out.push(row.upsert(SqlValue::Null, json_text(&set.rule), (set.valid_from, set.valid_to), event));
         }
         EventPayload::PostingRulesSet(set) => {
             for rule in &set.rules {

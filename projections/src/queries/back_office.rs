@@ -13,7 +13,7 @@ use ledger_core::org::{OrgKind, SaleMode};
 use ledger_core::rules::RuleLine;
 use serde::Serialize;
 
-use super::{decode_cursor, enum_from_text, like_escaped, parsed, Parameters, ORG_OWNER};
+use super::{enum_from_text, like_escaped, oldest_first_cursor, oldest_first_page, parsed, Parameters, ORG_OWNER};
 use crate::projection::orgs::{ACTIVE, CLOSED};
 use crate::sql::{signed_from_minor, Row, SqlValue};
 use crate::views::{OrgView, Page, PAGE_MAX};
@@ -221,10 +221,7 @@ impl ReadModels {
             let next = to.succ_opt().ok_or_else(|| ReadError::InvalidQuery("opened_to is too late".into()))?;
             filter.push(format!("o.opened_at < {}", parameters.bind(SqlValue::Text(next.to_string()))));
         }
-        let after = match &query.cursor {
-            Some(cursor) => decode_cursor::<1>(cursor, REGISTRY_CURSOR_PREFIX)?[0],
-            None => 0,
-        };
+        let after = oldest_first_cursor(query.cursor.as_deref(), REGISTRY_CURSOR_PREFIX)?;
         filter.push(format!("o.position > {}", parameters.bind(SqlValue::Integer(after))));
         let limit_parameter = parameters.bind(SqlValue::Integer(limit as i64 + 1));
         let sql = format!(
@@ -233,12 +230,8 @@ impl ReadModels {
             filter.join(" AND ")
         );
         let rows = self.rows_dynamic(sql, parameters.0).await?;
-        let mut items = rows.iter().map(org_record).collect::<Result<Vec<_>, _>>()?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next_cursor =
-            if more { items.last().map(|item| format!("{REGISTRY_CURSOR_PREFIX}{}", item.position)) } else { None };
-        Ok(Page { items, next_cursor })
+        let items = rows.iter().map(org_record).collect::<Result<Vec<_>, _>>()?;
+        Ok(oldest_first_page(items, limit, |org| format!("{REGISTRY_CURSOR_PREFIX}{}", org.position)))
     }
 
     /// One org's record.
@@ -295,10 +288,7 @@ impl ReadModels {
         if let Some(scope) = scope {
             filter.push(format!("scope = {}", parameters.bind(SqlValue::text(scope))));
         }
-        let after = match cursor {
-            Some(cursor) => decode_cursor::<1>(cursor, RATE_CURSOR_PREFIX)?[0],
-            None => 0,
-        };
+        let after = oldest_first_cursor(cursor, RATE_CURSOR_PREFIX)?;
         filter.push(format!("position > {}", parameters.bind(SqlValue::Integer(after))));
         let limit_parameter = parameters.bind(SqlValue::Integer(limit as i64 + 1));
         // A `SetRate` or `SetPrice` sets one row: positions are unique within a book's table.
@@ -309,7 +299,7 @@ impl ReadModels {
             filter.join(" AND ")
         );
         let rows = self.rows_dynamic(sql, parameters.0).await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(|row| {
                 let scope_org = row.text(3)?;
@@ -331,11 +321,7 @@ impl ReadModels {
                 })
             })
             .collect::<Result<Vec<_>, ReadError>>()?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next_cursor =
-            if more { items.last().map(|item| format!("{RATE_CURSOR_PREFIX}{}", item.position)) } else { None };
-        Ok(Page { items, next_cursor })
+        Ok(oldest_first_page(items, limit, |rate| format!("{RATE_CURSOR_PREFIX}{}", rate.position)))
     }
 
     /// A page of a book's exchange rates, in the order they were set (a rate set again for the
@@ -362,10 +348,7 @@ impl ReadModels {
         if let Some(to) = to {
             filter.push(format!("effective_from <= {}", parameters.bind(SqlValue::date(to))));
         }
-        let after = match cursor {
-            Some(cursor) => decode_cursor::<1>(cursor, EXCHANGE_RATE_CURSOR_PREFIX)?[0],
-            None => 0,
-        };
+        let after = oldest_first_cursor(cursor, EXCHANGE_RATE_CURSOR_PREFIX)?;
         filter.push(format!("position > {}", parameters.bind(SqlValue::Integer(after))));
         let limit_parameter = parameters.bind(SqlValue::Integer(limit as i64 + 1));
         let sql = format!(
@@ -374,7 +357,7 @@ impl ReadModels {
             filter.join(" AND ")
         );
         let rows = self.rows_dynamic(sql, parameters.0).await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(|row| {
                 Ok(ExchangeRateView {
@@ -388,14 +371,7 @@ impl ReadModels {
                 })
             })
             .collect::<Result<Vec<_>, ReadError>>()?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next_cursor = if more {
-            items.last().map(|item| format!("{EXCHANGE_RATE_CURSOR_PREFIX}{}", item.position))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(oldest_first_page(items, limit, |rate| format!("{EXCHANGE_RATE_CURSOR_PREFIX}{}", rate.position)))
     }
 
     /// Every version of the posting rules (of one kind), by kind, role and version.

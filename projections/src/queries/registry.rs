@@ -4,7 +4,7 @@
 
 use ledger_core::ids::{InvoiceId, OrgId, PromotionId, SerialBatchId};
 
-use super::{decode_cursor, enum_from_text, optional_position, Parameters};
+use super::{decode_cursor, enum_from_text, oldest_first_cursor, oldest_first_page, optional_position, Parameters};
 use crate::sql::{Row, SqlValue};
 use crate::views::*;
 use crate::{ReadError, ReadModels};
@@ -32,22 +32,6 @@ const INVITE_CODE_CURSOR_PREFIX: &str = "ic1.";
 const SERIAL_CODE_CURSOR_PREFIX: &str = "sc1.";
 const INVOICE_CURSOR_PREFIX: &str = "iv1.";
 
-/// The position a page starts after: the cursor's, or before every position.
-fn after(cursor: Option<&str>, prefix: &str) -> Result<i64, ReadError> {
-    match cursor {
-        Some(cursor) => Ok(decode_cursor::<1>(cursor, prefix)?[0]),
-        None => Ok(0),
-    }
-}
-
-/// An oldest-first page from `limit + 1` items read: the extra one only says there is more.
-fn oldest_first_page<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
-    let more = items.len() > limit;
-    items.truncate(limit);
-    let next_cursor = if more { items.last().map(cursor) } else { None };
-    Page { items, next_cursor }
-}
-
 impl ReadModels {
     /// A page of a book's promotions, in the order they were created.
     pub async fn promotions(
@@ -62,7 +46,7 @@ impl ReadModels {
         );
         let params = vec![
             SqlValue::text(book),
-            SqlValue::Integer(after(cursor, PROMOTION_CURSOR_PREFIX)?),
+            SqlValue::Integer(oldest_first_cursor(cursor, PROMOTION_CURSOR_PREFIX)?),
             SqlValue::Integer(limit as i64 + 1),
         ];
         let rows = self.rows_dynamic(sql, params).await?;
@@ -88,7 +72,7 @@ impl ReadModels {
             format!("SELECT {INVITE_CODE_COLUMNS} WHERE i.book = $1 AND i.position > $2 ORDER BY i.position LIMIT $3");
         let params = vec![
             SqlValue::text(book),
-            SqlValue::Integer(after(cursor, INVITE_CODE_CURSOR_PREFIX)?),
+            SqlValue::Integer(oldest_first_cursor(cursor, INVITE_CODE_CURSOR_PREFIX)?),
             SqlValue::Integer(limit as i64 + 1),
         ];
         let rows = self.rows_dynamic(sql, params).await?;
@@ -178,7 +162,7 @@ impl ReadModels {
         if let Some(status) = &query.status {
             filter.push(format!("v.status = {}", parameters.bind(SqlValue::text(status))));
         }
-        let after = after(query.cursor.as_deref(), INVOICE_CURSOR_PREFIX)?;
+        let after = oldest_first_cursor(query.cursor.as_deref(), INVOICE_CURSOR_PREFIX)?;
         filter.push(format!("v.requested_position > {}", parameters.bind(SqlValue::Integer(after))));
         let limit_parameter = parameters.bind(SqlValue::Integer(limit as i64 + 1));
         let sql = format!(
